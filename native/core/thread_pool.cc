@@ -1,0 +1,144 @@
+// A fixed pool of worker threads. parallel_for splits a range into chunks whose boundaries depend
+// only on the range and the grain, hands them out through an atomic counter, and waits.
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "advprop/parallel.h"
+
+namespace advprop {
+namespace {
+
+struct Job {
+  const std::function<void(int64_t, int64_t)>* fn = nullptr;
+  int64_t begin = 0, end = 0, chunk = 1, chunks = 0;
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> done{0};
+  std::mutex err_mu;
+  std::exception_ptr error;
+
+  void run_chunks() {
+    for (;;) {
+      int64_t c = next.fetch_add(1);
+      if (c >= chunks) return;
+      int64_t lo = begin + c * chunk, hi = std::min(end, lo + chunk);
+      try {
+        (*fn)(lo, hi);
+      } catch (...) {
+        std::lock_guard<std::mutex> g(err_mu);
+        if (!error) error = std::current_exception();
+      }
+      done.fetch_add(1);
+    }
+  }
+};
+
+thread_local bool in_parallel_region = false;
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n) : size_(n) {
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this] { loop(); });
+  }
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  int size() const { return size_; }
+
+  // One job at a time: callers from several JS worker threads are serialised.
+  void run(Job& job) {
+    std::lock_guard<std::mutex> serial(run_mu_);
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      job_ = &job;
+      ++generation_;
+    }
+    cv_.notify_all();
+    in_parallel_region = true;
+    job.run_chunks();
+    in_parallel_region = false;
+    std::unique_lock<std::mutex> g(mu_);
+    done_cv_.wait(g, [&] { return job.done.load() == job.chunks && active_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void loop() {
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> g(mu_);
+    for (;;) {
+      cv_.wait(g, [&] { return stop_ || (job_ && generation_ != seen); });
+      if (stop_) return;
+      seen = generation_;
+      Job* job = job_;
+      ++active_;
+      g.unlock();
+      in_parallel_region = true;
+      job->run_chunks();
+      in_parallel_region = false;
+      g.lock();
+      --active_;
+      done_cv_.notify_all();
+    }
+  }
+
+  int size_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_, run_mu_;
+  std::condition_variable cv_, done_cv_;
+  Job* job_ = nullptr;
+  uint64_t generation_ = 0;
+  int active_ = 0;
+  bool stop_ = false;
+};
+
+int configured_threads() {
+  if (const char* env = std::getenv("ADVPROP_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n >= 1 && n <= 1024) return n;
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw ? static_cast<int>(hw) : 1;
+}
+
+ThreadPool& pool() {
+  // Leaked on purpose: joining threads during static destruction at process exit can deadlock.
+  static ThreadPool* p = new ThreadPool(configured_threads());
+  return *p;
+}
+
+}  // namespace
+
+int num_threads() { return pool().size(); }
+
+void parallel_for(int64_t begin, int64_t end, int64_t grain,
+                  const std::function<void(int64_t, int64_t)>& fn) {
+  if (end <= begin) return;
+  if (grain < 1) grain = 1;
+  int64_t n = end - begin;
+  if (n <= grain || in_parallel_region || pool().size() == 1) {
+    // Same chunking as the parallel path, so per-chunk partials combine identically.
+    for (int64_t lo = begin; lo < end; lo += grain) fn(lo, std::min(end, lo + grain));
+    return;
+  }
+  Job job;
+  job.fn = &fn;
+  job.begin = begin;
+  job.end = end;
+  job.chunk = grain;
+  job.chunks = (n + grain - 1) / grain;
+  pool().run(job);
+  if (job.error) std::rethrow_exception(job.error);
+}
+
+}  // namespace advprop

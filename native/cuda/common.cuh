@@ -1,0 +1,75 @@
+// Included first by every native/cuda/*.cu file. The same sources are compiled twice: by nvcc
+// into namespace advprop::cuda, and by the host compiler with ADVPROP_SIM defined into
+// advprop::cudasim, where native/sim provides the CUDA language and runtime on the CPU. Code in
+// this folder therefore uses only: ADVPROP_LAUNCH for launches, ADVPROP_DYNAMIC_SMEM for dynamic
+// shared memory, static __shared__ arrays, the warp intrinsics and runtime calls that the
+// simulator implements (see native/sim/cuda_sim.h), and no inline PTX.
+#pragma once
+
+#if defined(ADVPROP_SIM)
+#include "../sim/cuda_sim.h"
+#define ADVPROP_CUDA_NS cudasim
+#define ADVPROP_DYNAMIC_SMEM(T, name) T* name = reinterpret_cast<T*>(::advprop::sim::dynamic_smem())
+#define ADVPROP_LAUNCH(kernel, grid, block, smem, stream) \
+  ::advprop::sim::make_launch(kernel, grid, block, smem, stream, #kernel)
+#else
+#include <cuda_runtime.h>
+#define ADVPROP_CUDA_NS cuda
+#define ADVPROP_DYNAMIC_SMEM(T, name)                              \
+  extern __shared__ __align__(16) unsigned char advprop_smem_raw[]; \
+  T* name = reinterpret_cast<T*>(advprop_smem_raw)
+#define ADVPROP_LAUNCH(kernel, grid, block, smem, stream) \
+  ::advprop::cuda::make_launch(kernel, grid, block, smem, stream, #kernel)
+#endif
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "advprop/error.h"
+#include "advprop/tensor.h"
+
+namespace advprop {
+namespace ADVPROP_CUDA_NS {
+
+// Throws ERR_CUDA ("<what>: <cuda error string>") when err is not cudaSuccess.
+void check_cuda(cudaError_t err, const char* what);
+// The stream every op on device `index` is ordered on; also makes `index` the current device.
+cudaStream_t stream_for(int index);
+inline cudaStream_t stream_of(const Tensor& t) { return stream_for(t.device().index); }
+
+// Blocks for a 1-D grid-stride kernel over n items: enough to fill the device, never zero.
+inline unsigned grid_for(int64_t n, unsigned threads, unsigned max_blocks = 4096) {
+  int64_t b = (n + threads - 1) / threads;
+  if (b < 1) b = 1;
+  if (b > max_blocks) b = max_blocks;
+  return static_cast<unsigned>(b);
+}
+
+#if !defined(ADVPROP_SIM)
+// Launch through a function pointer so that template kernels with commas in their argument
+// lists can be passed to ADVPROP_LAUNCH wrapped in parentheses.
+template <typename... KArgs>
+struct Launch {
+  void (*kernel)(KArgs...);
+  dim3 grid, block;
+  size_t smem;
+  cudaStream_t stream;
+  const char* name;
+  template <typename... Args>
+  void operator()(Args&&... args) const {
+    if (grid.x == 0 || grid.y == 0 || grid.z == 0 || block.x == 0 || block.y == 0 || block.z == 0)
+      ::advprop::fail(ErrorCode::Internal, std::string("launch of ") + name + ": empty grid or block");
+    kernel<<<grid, block, smem, stream>>>(std::forward<Args>(args)...);
+    check_cuda(cudaGetLastError(), name);
+  }
+};
+template <typename... KArgs>
+Launch<KArgs...> make_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                             cudaStream_t stream, const char* name) {
+  return Launch<KArgs...>{kernel, grid, block, smem, stream, name};
+}
+#endif
+
+}  // namespace ADVPROP_CUDA_NS
+}  // namespace advprop

@@ -1,0 +1,50 @@
+// The checked native API: every function validates its arguments (shapes, dtypes, devices,
+// contiguity) and throws advprop::Error naming the op, the argument and the shapes, then
+// allocates outputs and dispatches to the cpu, cuda or cuda-sim kernel. The Node binding and
+// the C API call only these.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "advprop/elementwise.h"
+#include "advprop/tensor.h"
+
+namespace advprop {
+namespace ops {
+
+// Creation and movement.
+Tensor full(const Shape& shape, DType dtype, Device device, double value);
+Tensor from_host(const void* data, size_t bytes, const Shape& shape, DType dtype, Device device);
+void to_host(const Tensor& t, void* dst, size_t bytes);
+Tensor to_device(const Tensor& t, Device device);
+Tensor clone(const Tensor& t);
+Tensor cast(const Tensor& t, DType dtype);
+
+// Random fills (Philox; identical on every backend for the same seed and offset).
+Tensor uniform(const Shape& shape, DType dtype, Device device, uint64_t seed, uint64_t offset,
+               double lo, double hi);
+Tensor normal(const Shape& shape, DType dtype, Device device, uint64_t seed, uint64_t offset,
+              double mean, double std);
+
+// Arithmetic. The smaller operand broadcasts when its shape, without leading 1s, equals the
+// trailing dimensions of the larger one (same shape, per-channel [C] over NHWC, scalar).
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+Tensor unary(UnaryOp op, const Tensor& x, double alpha);
+Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, double alpha);
+
+// Sum (or mean) over `axes` (negative counts from the end; empty = all axes).
+Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdims, bool mean);
+// Sums `grad` (shape of the broadcast result) down to `shape`, the smaller operand's shape.
+Tensor sum_to_shape(const Tensor& grad, const Shape& shape);
+
+// Shape ops along the batch axis. reshape and slice0 return views sharing storage; reshape
+// accepts one -1.
+Tensor reshape(const Tensor& x, const Shape& shape);
+Tensor slice0(const Tensor& x, int64_t start, int64_t len);
+Tensor concat0(const std::vector<Tensor>& xs);
+// The gradient of slice0: a zero tensor with `rows` rows and dy copied into [start, start+len).
+Tensor slice0_backward(const Tensor& dy, int64_t rows, int64_t start);
+
+}  // namespace ops
+}  // namespace advprop

@@ -1,0 +1,49 @@
+// Sums over any set of axes (mean = sum with scale 1/count). Deterministic on every backend:
+// each output element is summed in an order fixed by the shapes alone (no float atomics).
+#pragma once
+#include <vector>
+
+#include "advprop/error.h"
+#include "advprop/hostdevice.h"
+#include "advprop/tensor.h"
+
+namespace advprop {
+
+// A reduction with adjacent axes of the same kind merged. Output element o (row-major over the
+// kept axes) is scale * sum over r in [0, reduce_count) of x[offset_of(o) + offset_of(r)].
+struct ReducePlan {
+  int n_kept = 0, n_red = 0;
+  int64_t kept_size[kMaxDims], kept_stride[kMaxDims];
+  int64_t red_size[kMaxDims], red_stride[kMaxDims];
+  int64_t out_count = 1, reduce_count = 1;
+
+  ADVPROP_HD int64_t kept_offset(int64_t o) const {
+    int64_t off = 0;
+    for (int d = n_kept - 1; d >= 0; --d) {
+      off += (o % kept_size[d]) * kept_stride[d];
+      o /= kept_size[d];
+    }
+    return off;
+  }
+  ADVPROP_HD int64_t red_offset(int64_t r) const {
+    int64_t off = 0;
+    for (int d = n_red - 1; d >= 0; --d) {
+      off += (r % red_size[d]) * red_stride[d];
+      r /= red_size[d];
+    }
+    return off;
+  }
+};
+
+// `axes` are normalised (0 <= a < ndim), unique. Throws ERR_ARG otherwise.
+ReducePlan make_reduce_plan(const Shape& shape, const std::vector<int>& axes);
+
+// sum: out (out_count elements, f32 or f64 like x) = scale * sums described by plan.
+#define ADVPROP_REDUCE_KERNELS \
+  void sum(const Tensor& x, const ReducePlan& plan, double scale, Tensor& out);
+
+namespace cpu { ADVPROP_REDUCE_KERNELS }
+namespace cuda { ADVPROP_REDUCE_KERNELS }
+namespace cudasim { ADVPROP_REDUCE_KERNELS }
+
+}  // namespace advprop

@@ -1,0 +1,94 @@
+// Front-ends of the elementwise kernels: broadcast rule, checks, output allocation.
+#include <string>
+
+#include "advprop/ops.h"
+#include "checks.h"
+#include "dispatch.h"
+
+namespace advprop {
+
+const char* binary_op_name(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::add: return "add";
+    case BinaryOp::sub: return "sub";
+    case BinaryOp::mul: return "mul";
+    case BinaryOp::div: return "div";
+  }
+  return "binary";
+}
+
+const char* unary_op_name(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::scale: return "scale";
+    case UnaryOp::add_scalar: return "addScalar";
+    case UnaryOp::silu: return "silu";
+    case UnaryOp::sigmoid: return "sigmoid";
+    case UnaryOp::relu: return "relu";
+    case UnaryOp::exp: return "exp";
+    case UnaryOp::log: return "log";
+    case UnaryOp::square: return "square";
+    case UnaryOp::neg: return "neg";
+  }
+  return "unary";
+}
+
+namespace ops {
+namespace {
+
+Shape strip_leading_ones(const Shape& s) {
+  size_t i = 0;
+  while (i < s.size() && s[i] == 1) ++i;
+  return Shape(s.begin() + i, s.end());
+}
+
+// True when `small` broadcasts against `big` under the trailing-dimensions rule.
+bool broadcasts(const Shape& small, const Shape& big) {
+  Shape s = strip_leading_ones(small);
+  if (s.size() > big.size()) return false;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (s[s.size() - 1 - i] != big[big.size() - 1 - i]) return false;
+  return true;
+}
+
+}  // namespace
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const char* name = binary_op_name(op);
+  check_float_input(a, name, "a");
+  check_float_input(b, name, "b");
+  check_same_device(a, b, name, "a", "b");
+  check_same_dtype(a, b, name, "a", "b");
+  const Shape* out_shape = nullptr;
+  if (a.shape() == b.shape() || broadcasts(b.shape(), a.shape())) out_shape = &a.shape();
+  else if (broadcasts(a.shape(), b.shape())) out_shape = &b.shape();
+  if (!out_shape)
+    fail(ErrorCode::Shape, std::string(name) + ": cannot broadcast a " + shape_str(a.shape()) + " with b " +
+                               shape_str(b.shape()) +
+                               " (the smaller operand must match the trailing dimensions of the larger)");
+  Tensor out = Tensor::empty(*out_shape, a.dtype(), a.device());
+  if (out.numel()) ADVPROP_DISPATCH(a.device(), binary, op, a, b, out);
+  return out;
+}
+
+Tensor unary(UnaryOp op, const Tensor& x, double alpha) {
+  const char* name = unary_op_name(op);
+  check_float_input(x, name, "x");
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (out.numel()) ADVPROP_DISPATCH(x.device(), unary, op, x, alpha, out);
+  return out;
+}
+
+Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, double alpha) {
+  std::string name = std::string(unary_op_name(op)) + "Backward";
+  check_float_input(x, name.c_str(), "x");
+  check_float_input(dy, name.c_str(), "dy");
+  check_same_device(x, dy, name.c_str(), "x", "dy");
+  check_same_dtype(x, dy, name.c_str(), "x", "dy");
+  check_same_shape(x, dy, name.c_str(), "x", "dy");
+  Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (dx.numel()) ADVPROP_DISPATCH(x.device(), unary_backward, op, x, dy, alpha, dx);
+  return dx;
+}
+
+}  // namespace ops
+}  // namespace advprop

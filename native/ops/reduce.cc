@@ -1,0 +1,65 @@
+#include <algorithm>
+#include <string>
+
+#include "advprop/ops.h"
+#include "advprop/reduce.h"
+#include "checks.h"
+#include "dispatch.h"
+
+namespace advprop {
+namespace ops {
+
+Tensor sum(const Tensor& x, const std::vector<int>& axes_in, bool keepdims, bool mean) {
+  const char* name = mean ? "mean" : "sum";
+  check_float_input(x, name, "x");
+  const int nd = x.ndim();
+  std::vector<int> axes;
+  if (axes_in.empty()) {
+    for (int i = 0; i < nd; ++i) axes.push_back(i);
+  } else {
+    for (int a : axes_in) {
+      int n = a < 0 ? a + nd : a;
+      if (n < 0 || n >= nd)
+        fail(ErrorCode::Arg, std::string(name) + ": axis " + std::to_string(a) + " out of range for x " +
+                                 shape_str(x.shape()));
+      if (std::find(axes.begin(), axes.end(), n) != axes.end())
+        fail(ErrorCode::Arg, std::string(name) + ": axis " + std::to_string(a) + " repeated");
+      axes.push_back(n);
+    }
+  }
+  Shape out_shape;
+  int64_t count = 1;
+  for (int i = 0; i < nd; ++i) {
+    bool red = std::find(axes.begin(), axes.end(), i) != axes.end();
+    if (red) {
+      count *= x.dim(i);
+      if (keepdims) out_shape.push_back(1);
+    } else {
+      out_shape.push_back(x.dim(i));
+    }
+  }
+  if (mean && count == 0)
+    fail(ErrorCode::Shape, std::string("mean: no elements to average in x ") + shape_str(x.shape()));
+  ReducePlan plan = make_reduce_plan(x.shape(), axes);
+  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
+  if (out.numel()) {
+    double scale = mean ? 1.0 / static_cast<double>(count) : 1.0;
+    ADVPROP_DISPATCH(x.device(), sum, x, plan, scale, out);
+  }
+  return out;
+}
+
+Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
+  check_float_input(grad, "sumToShape", "grad");
+  if (grad.shape() == shape) return grad;
+  int64_t n = checked_numel(shape, "sumToShape");
+  if (n == 0 || grad.numel() % n != 0)
+    fail(ErrorCode::Shape, "sumToShape: cannot reduce grad " + shape_str(grad.shape()) + " to " + shape_str(shape));
+  // The broadcast rule makes the small operand periodic, so the reduction is over the rows of a
+  // [numel / n, n] view.
+  Tensor rows = grad.reshape({grad.numel() / n, n});
+  return sum(rows, {0}, false, false).reshape(shape);
+}
+
+}  // namespace ops
+}  // namespace advprop

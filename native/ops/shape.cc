@@ -72,7 +72,7 @@ Tensor slice0_backward(const Tensor& dy, int64_t rows, int64_t start) {
   Shape shape = dy.shape();
   shape[0] = rows;
   Tensor out = full(shape, dy.dtype(), dy.device(), 0.0);
-  Tensor dst = out.slice0(start, dy.dim(0));
+  Tensor dst = out.slice0(start, dy.dim(0));  // throws ERR_SHAPE when it does not fit
   if (dy.numel()) backend(out.device().type).copy_on_device(dst.data(), dy.data(), dy.nbytes(), out.device().index);
   return out;
 }

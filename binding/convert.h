@@ -1,0 +1,56 @@
+// Argument parsing and error translation for the binding entries. Every entry is wrapped by
+// Entry(), which turns advprop::Error into a JS error with `code` and name 'AdvpropError'.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "advprop/device.h"
+#include "advprop/dtype.h"
+#include "advprop/error.h"
+#include "advprop/tensor.h"
+
+namespace advprop_binding {
+
+[[noreturn]] void throw_arg(const std::string& msg);
+void check_arg_count(const Napi::CallbackInfo& info, size_t n, const char* op);
+
+advprop::Shape to_shape(Napi::Value v, const char* op, const char* arg, bool allow_minus_one = false);
+advprop::DType to_dtype(Napi::Value v, const char* op, const char* arg);
+advprop::Device to_device(Napi::Value v, const char* op, const char* arg);
+double to_number(Napi::Value v, const char* op, const char* arg);
+int64_t to_int(Napi::Value v, const char* op, const char* arg, int64_t lo, int64_t hi);
+uint64_t to_seed(Napi::Value v, const char* op, const char* arg);
+bool to_bool(Napi::Value v, const char* op, const char* arg);
+std::string to_string(Napi::Value v, const char* op, const char* arg);
+std::vector<int> to_axes(Napi::Value v, const char* op, const char* arg);
+
+Napi::Array shape_to_js(Napi::Env env, const advprop::Shape& s);
+Napi::Error make_error(Napi::Env env, const char* code, const std::string& message);
+
+// Runs fn and translates native exceptions. Napi::Error passes through unchanged.
+template <typename F>
+Napi::Value Guard(const Napi::CallbackInfo& info, F&& fn) {
+  Napi::Env env = info.Env();
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const advprop::Error& e) {
+    throw make_error(env, advprop::error_code_name(e.code()), e.what());
+  } catch (const std::bad_alloc&) {
+    throw make_error(env, "ERR_OOM", "out of host memory");
+  } catch (const std::exception& e) {
+    throw make_error(env, "ERR_INTERNAL", std::string("internal error: ") + e.what());
+  }
+}
+
+#define ADVPROP_ENTRY(name) \
+  Napi::Value name(const Napi::CallbackInfo& info) { return Guard(info, [&]() -> Napi::Value {
+#define ADVPROP_ENTRY_END \
+  });                     \
+  }
+
+}  // namespace advprop_binding

@@ -1,0 +1,38 @@
+// Every function exported by the addon; addon.cc registers them under these names.
+#pragma once
+#include <napi.h>
+
+namespace advprop_binding {
+#define ADVPROP_BINDING_ENTRIES(X) \
+  X(buildInfo, BuildInfo)          \
+  X(devices, Devices)              \
+  X(memoryStats, MemoryStats)      \
+  X(emptyCache, EmptyCache)        \
+  X(synchronize, Synchronize)      \
+  X(simSelfTest, SimSelfTest)      \
+  X(fromArray, FromArray)          \
+  X(toArray, ToArray)              \
+  X(toArrayAsync, ToArrayAsync)    \
+  X(dispose, Dispose)              \
+  X(isDisposed, IsDisposed)        \
+  X(share, Share)                  \
+  X(toDevice, ToDevice)            \
+  X(clone, Clone)                  \
+  X(cast, Cast)                    \
+  X(full, Full)                    \
+  X(uniform, Uniform)              \
+  X(normal, Normal)                \
+  X(binary, Binary)                \
+  X(unary, Unary)                  \
+  X(unaryBackward, UnaryBackward)  \
+  X(sum, Sum)                      \
+  X(sumToShape, SumToShape)        \
+  X(reshape, Reshape)              \
+  X(slice0, Slice0)                \
+  X(concat0, Concat0)              \
+  X(slice0Backward, Slice0Backward)
+
+#define ADVPROP_DECLARE_ENTRY(js, cc) Napi::Value cc(const Napi::CallbackInfo& info);
+ADVPROP_BINDING_ENTRIES(ADVPROP_DECLARE_ENTRY)
+#undef ADVPROP_DECLARE_ENTRY
+}  // namespace advprop_binding

@@ -1,0 +1,33 @@
+// Tensor handles: a JS object that owns one advprop::Tensor view. Metadata (shape, dtype,
+// device, nbytes) is set once as plain JS properties, so reading it costs no native call.
+#pragma once
+#include <napi.h>
+
+#include "advprop/tensor.h"
+
+namespace advprop_binding {
+
+class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit TensorHandle(const Napi::CallbackInfo& info);
+  ~TensorHandle() override;
+
+  // Wraps `t` in a new handle. `owns_memory` says whether this handle is the first reference to
+  // freshly allocated storage, whose size is then reported to V8 as external memory.
+  static Napi::Object Wrap(Napi::Env env, advprop::Tensor t, bool owns_memory = true);
+  // The tensor behind argument `index`; throws ERR_ARG for a non-handle, ERR_DISPOSED for a
+  // disposed one, naming `op` and `arg`.
+  static const advprop::Tensor& From(const Napi::CallbackInfo& info, size_t index, const char* op,
+                                     const char* arg);
+  static const advprop::Tensor& FromValue(Napi::Env env, Napi::Value v, const char* op, const char* arg);
+  void Dispose(Napi::Env env);
+  bool disposed() const { return !tensor_.defined(); }
+  const advprop::Tensor& tensor() const { return tensor_; }
+
+ private:
+  advprop::Tensor tensor_;
+  int64_t external_bytes_ = 0;
+};
+
+}  // namespace advprop_binding

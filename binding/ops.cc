@@ -1,0 +1,138 @@
+// Op entries: parse arguments, call advprop::ops, wrap the result. No math here.
+#include <string>
+
+#include "advprop/ops.h"
+#include "convert.h"
+#include "entries.h"
+#include "handle.h"
+
+namespace advprop_binding {
+
+using advprop::Tensor;
+namespace ops = advprop::ops;
+
+namespace {
+
+advprop::BinaryOp to_binary_op(Napi::Value v) {
+  std::string s = to_string(v, "binary", "op");
+  for (auto op : {advprop::BinaryOp::add, advprop::BinaryOp::sub, advprop::BinaryOp::mul, advprop::BinaryOp::div})
+    if (s == advprop::binary_op_name(op)) return op;
+  throw_arg("binary: unknown op '" + s + "' (add, sub, mul, div)");
+}
+
+advprop::UnaryOp to_unary_op(Napi::Value v, const char* entry) {
+  std::string s = to_string(v, entry, "op");
+  for (int i = 0; i <= static_cast<int>(advprop::UnaryOp::neg); ++i) {
+    auto op = static_cast<advprop::UnaryOp>(i);
+    if (s == advprop::unary_op_name(op)) return op;
+  }
+  throw_arg(std::string(entry) + ": unknown op '" + s + "'");
+}
+
+Napi::Value wrap(const Napi::CallbackInfo& info, Tensor t) { return TensorHandle::Wrap(info.Env(), std::move(t)); }
+// Views share the input's storage, so they add no external memory.
+Napi::Value wrap_view(const Napi::CallbackInfo& info, Tensor t) {
+  return TensorHandle::Wrap(info.Env(), std::move(t), false);
+}
+
+}  // namespace
+
+ADVPROP_ENTRY(Full)
+  check_arg_count(info, 4, "full");
+  return wrap(info, ops::full(to_shape(info[0], "full", "shape"), to_dtype(info[1], "full", "dtype"),
+                              to_device(info[2], "full", "device"), to_number(info[3], "full", "value")));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Uniform)
+  check_arg_count(info, 7, "rand");
+  return wrap(info, ops::uniform(to_shape(info[0], "rand", "shape"), to_dtype(info[1], "rand", "dtype"),
+                                 to_device(info[2], "rand", "device"), to_seed(info[3], "rand", "seed"),
+                                 to_seed(info[4], "rand", "offset"), to_number(info[5], "rand", "lo"),
+                                 to_number(info[6], "rand", "hi")));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Normal)
+  check_arg_count(info, 7, "randn");
+  return wrap(info, ops::normal(to_shape(info[0], "randn", "shape"), to_dtype(info[1], "randn", "dtype"),
+                                to_device(info[2], "randn", "device"), to_seed(info[3], "randn", "seed"),
+                                to_seed(info[4], "randn", "offset"), to_number(info[5], "randn", "mean"),
+                                to_number(info[6], "randn", "std")));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Binary)
+  check_arg_count(info, 3, "binary");
+  advprop::BinaryOp op = to_binary_op(info[0]);
+  const char* name = advprop::binary_op_name(op);
+  return wrap(info, ops::binary(op, TensorHandle::From(info, 1, name, "a"), TensorHandle::From(info, 2, name, "b")));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Unary)
+  check_arg_count(info, 3, "unary");
+  advprop::UnaryOp op = to_unary_op(info[0], "unary");
+  const char* name = advprop::unary_op_name(op);
+  return wrap(info, ops::unary(op, TensorHandle::From(info, 1, name, "x"), to_number(info[2], name, "alpha")));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(UnaryBackward)
+  check_arg_count(info, 4, "unaryBackward");
+  advprop::UnaryOp op = to_unary_op(info[0], "unaryBackward");
+  const char* name = advprop::unary_op_name(op);
+  return wrap(info, ops::unary_backward(op, TensorHandle::From(info, 1, name, "x"),
+                                        TensorHandle::From(info, 2, name, "dy"), to_number(info[3], name, "alpha")));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Sum)
+  check_arg_count(info, 4, "sum");
+  const Tensor& x = TensorHandle::From(info, 0, "sum", "x");
+  return wrap(info, ops::sum(x, to_axes(info[1], "sum", "axes"), to_bool(info[2], "sum", "keepdims"),
+                             to_bool(info[3], "sum", "mean")));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(SumToShape)
+  check_arg_count(info, 2, "sumToShape");
+  const Tensor& g = TensorHandle::From(info, 0, "sumToShape", "grad");
+  advprop::Shape shape = to_shape(info[1], "sumToShape", "shape");
+  Tensor r = ops::sum_to_shape(g, shape);
+  bool same_storage = r.storage() == g.storage();
+  return same_storage ? wrap_view(info, r) : wrap(info, r);
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Reshape)
+  check_arg_count(info, 2, "reshape");
+  const Tensor& x = TensorHandle::From(info, 0, "reshape", "x");
+  return wrap_view(info, ops::reshape(x, to_shape(info[1], "reshape", "shape", true)));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Slice0)
+  check_arg_count(info, 3, "slice");
+  const Tensor& x = TensorHandle::From(info, 0, "slice", "x");
+  const int64_t big = int64_t(1) << 48;
+  return wrap_view(info, ops::slice0(x, to_int(info[1], "slice", "start", 0, big), to_int(info[2], "slice", "len", 0, big)));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Concat0)
+  check_arg_count(info, 1, "concat");
+  if (!info[0].IsArray()) throw_arg("concat: argument 'xs' must be an array of tensors");
+  Napi::Array a = info[0].As<Napi::Array>();
+  std::vector<Tensor> xs;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    std::string arg = "xs[" + std::to_string(i) + "]";
+    xs.push_back(TensorHandle::FromValue(info.Env(), a.Get(i), "concat", arg.c_str()));
+  }
+  return wrap(info, ops::concat0(xs));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Slice0Backward)
+  check_arg_count(info, 3, "sliceBackward");
+  const Tensor& dy = TensorHandle::From(info, 0, "sliceBackward", "dy");
+  const int64_t big = int64_t(1) << 48;
+  int64_t rows = to_int(info[1], "sliceBackward", "rows", 0, big);
+  int64_t start = to_int(info[2], "sliceBackward", "start", 0, big);
+  if (dy.ndim() > 0 && start + dy.dim(0) > rows)
+    advprop::fail(advprop::ErrorCode::Shape, "sliceBackward: dy " + advprop::shape_str(dy.shape()) +
+                                                 " at row " + std::to_string(start) + " does not fit in " +
+                                                 std::to_string(rows) + " rows");
+  return wrap(info, ops::slice0_backward(dy, rows, start));
+ADVPROP_ENTRY_END
+
+}  // namespace advprop_binding

@@ -1,0 +1,112 @@
+// Build, device and memory introspection.
+#include <string>
+
+#include "advprop/device.h"
+#include "advprop/parallel.h"
+#include "convert.h"
+#include "entries.h"
+#if ADVPROP_WITH_SIM
+#include "../native/sim/selftest.h"
+#endif
+
+namespace advprop_binding {
+
+using advprop::DeviceType;
+
+ADVPROP_ENTRY(BuildInfo)
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("version", ADVPROP_VERSION);
+  o.Set("cuda", Napi::Boolean::New(env, ADVPROP_WITH_CUDA));
+  o.Set("cudaArchs", ADVPROP_WITH_CUDA ? ADVPROP_CUDA_ARCHS_STR : "");
+  o.Set("sim", Napi::Boolean::New(env, ADVPROP_WITH_SIM));
+  o.Set("compiler", "g++ " __VERSION__);
+  o.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  o.Set("threads", Napi::Number::New(env, advprop::num_threads()));
+  return o;
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Devices)
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (DeviceType t : {DeviceType::cpu, DeviceType::cuda, DeviceType::cuda_sim}) {
+    advprop::DeviceBackend& b = advprop::backend(t);
+    bool avail = b.available();
+    int count = avail ? b.device_count() : 1;
+    for (int i = 0; i < count; ++i) {
+      Napi::Object d = Napi::Object::New(env);
+      d.Set("device", advprop::device_str(advprop::Device{t, i}));
+      d.Set("type", advprop::device_type_name(t));
+      d.Set("index", Napi::Number::New(env, i));
+      d.Set("available", Napi::Boolean::New(env, avail));
+      d.Set("reason", avail ? std::string() : b.unavailable_reason());
+      if (avail) {
+        advprop::DeviceInfo di = b.info(i);
+        d.Set("name", di.name);
+        d.Set("totalMemory", Napi::Number::New(env, static_cast<double>(di.total_memory)));
+        if (t != DeviceType::cpu) {
+          d.Set("computeCapability", std::to_string(di.compute_major) + "." + std::to_string(di.compute_minor));
+          d.Set("maxThreadsPerBlock", Napi::Number::New(env, di.max_threads_per_block));
+          d.Set("sharedMemPerBlock", Napi::Number::New(env, static_cast<double>(di.shared_mem_per_block)));
+          d.Set("warpSize", Napi::Number::New(env, di.warp_size));
+          d.Set("driverVersion", Napi::Number::New(env, di.driver_version));
+          d.Set("runtimeVersion", Napi::Number::New(env, di.runtime_version));
+        }
+        d.Set("multiprocessors", Napi::Number::New(env, di.multiprocessors));
+      }
+      out.Set(k++, d);
+    }
+  }
+  return out;
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(MemoryStats)
+  check_arg_count(info, 1, "memoryStats");
+  advprop::Device dev = to_device(info[0], "memoryStats", "device");
+  advprop::require_device(dev, "memoryStats");
+  advprop::MemoryStats s = advprop::backend(dev.type).stats(dev.index);
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("liveTensors", Napi::Number::New(env, static_cast<double>(s.live_tensors)));
+  o.Set("bytesInUse", Napi::Number::New(env, static_cast<double>(s.bytes_in_use)));
+  o.Set("bytesCached", Napi::Number::New(env, static_cast<double>(s.bytes_cached)));
+  o.Set("bytesReserved", Napi::Number::New(env, static_cast<double>(s.bytes_reserved)));
+  o.Set("allocCalls", Napi::Number::New(env, static_cast<double>(s.alloc_calls)));
+  o.Set("systemAllocs", Napi::Number::New(env, static_cast<double>(s.system_allocs)));
+  return o;
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(EmptyCache)
+  check_arg_count(info, 1, "emptyCache");
+  advprop::Device dev = to_device(info[0], "emptyCache", "device");
+  advprop::require_device(dev, "emptyCache");
+  advprop::backend(dev.type).empty_cache();
+  return info.Env().Undefined();
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Synchronize)
+  check_arg_count(info, 1, "synchronize");
+  advprop::Device dev = to_device(info[0], "synchronize", "device");
+  advprop::require_device(dev, "synchronize");
+  advprop::backend(dev.type).synchronize(dev.index);
+  return info.Env().Undefined();
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(SimSelfTest)
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+#if ADVPROP_WITH_SIM
+  uint32_t k = 0;
+  for (const auto& r : advprop::sim::run_self_tests()) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", r.name);
+    o.Set("passed", Napi::Boolean::New(env, r.passed));
+    o.Set("detail", r.detail);
+    out.Set(k++, o);
+  }
+#endif
+  return out;
+ADVPROP_ENTRY_END
+
+}  // namespace advprop_binding

@@ -1,0 +1,147 @@
+// Handle lifecycle and host transfers.
+#include <cstring>
+
+#include "advprop/ops.h"
+#include "convert.h"
+#include "entries.h"
+#include "handle.h"
+
+namespace advprop_binding {
+
+using advprop::DType;
+using advprop::Tensor;
+
+namespace {
+
+Napi::Value new_typed_array(Napi::Env env, DType dtype, size_t n, void** data) {
+  switch (dtype) {
+    case DType::f32: { auto a = Napi::Float32Array::New(env, n); *data = a.Data(); return a; }
+    case DType::f64: { auto a = Napi::Float64Array::New(env, n); *data = a.Data(); return a; }
+    case DType::i32: { auto a = Napi::Int32Array::New(env, n); *data = a.Data(); return a; }
+    default: advprop::fail(advprop::ErrorCode::DType, std::string("data: cannot read ") + advprop::dtype_name(dtype) + " tensors");
+  }
+}
+
+class ReadWorker : public Napi::AsyncWorker {
+ public:
+  ReadWorker(Napi::Env env, Tensor t)
+      : Napi::AsyncWorker(env), tensor_(std::move(t)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      bytes_.resize(tensor_.nbytes());
+      advprop::ops::to_host(tensor_, bytes_.data(), bytes_.size());
+    } catch (const advprop::Error& e) {
+      code_ = advprop::error_code_name(e.code());
+      SetError(e.what());
+    } catch (const std::exception& e) {
+      code_ = "ERR_INTERNAL";
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    void* data = nullptr;
+    Napi::Value arr = new_typed_array(env, tensor_.dtype(), static_cast<size_t>(tensor_.numel()), &data);
+    if (!bytes_.empty()) std::memcpy(data, bytes_.data(), bytes_.size());
+    tensor_ = Tensor();
+    deferred_.Resolve(arr);
+  }
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(make_error(Env(), code_.c_str(), e.Message()).Value());
+  }
+
+ private:
+  Tensor tensor_;  // keeps the storage alive even if JS disposes the handle meanwhile
+  std::vector<char> bytes_;
+  std::string code_;
+  Napi::Promise::Deferred deferred_;
+};
+
+}  // namespace
+
+ADVPROP_ENTRY(FromArray)
+  check_arg_count(info, 3, "tensor");
+  Napi::Value v = info[0];
+  if (!v.IsTypedArray()) throw_arg("tensor: argument 'data' must be a Float32Array, Float64Array or Int32Array");
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  DType dtype;
+  switch (ta.TypedArrayType()) {
+    case napi_float32_array: dtype = DType::f32; break;
+    case napi_float64_array: dtype = DType::f64; break;
+    case napi_int32_array: dtype = DType::i32; break;
+    default: advprop::fail(advprop::ErrorCode::DType, "tensor: argument 'data' must be a Float32Array, Float64Array or Int32Array");
+  }
+  advprop::Shape shape = to_shape(info[1], "tensor", "shape");
+  advprop::Device device = to_device(info[2], "tensor", "device");
+  const char* base = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  return TensorHandle::Wrap(info.Env(), advprop::ops::from_host(base, ta.ByteLength(), shape, dtype, device));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(ToArray)
+  check_arg_count(info, 1, "data");
+  const Tensor& t = TensorHandle::From(info, 0, "data", "tensor");
+  void* data = nullptr;
+  Napi::Value arr = new_typed_array(info.Env(), t.dtype(), static_cast<size_t>(t.numel()), &data);
+  advprop::ops::to_host(t, data, t.nbytes());
+  return arr;
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(ToArrayAsync)
+  check_arg_count(info, 1, "data");
+  const Tensor& t = TensorHandle::From(info, 0, "data", "tensor");
+  if (!t.is_contiguous()) advprop::fail(advprop::ErrorCode::Arg, "data: tensor is not contiguous");
+  auto* w = new ReadWorker(info.Env(), t);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Dispose)
+  check_arg_count(info, 1, "dispose");
+  Napi::Value v = info[0];
+  // A disposed handle may be disposed again; anything else is a caller bug.
+  try {
+    TensorHandle::FromValue(info.Env(), v, "dispose", "tensor");
+  } catch (const advprop::Error& e) {
+    if (e.code() != advprop::ErrorCode::Disposed) throw;
+    return info.Env().Undefined();
+  }
+  TensorHandle::Unwrap(v.As<Napi::Object>())->Dispose(info.Env());
+  return info.Env().Undefined();
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(IsDisposed)
+  check_arg_count(info, 1, "isDisposed");
+  try {
+    TensorHandle::FromValue(info.Env(), info[0], "isDisposed", "tensor");
+  } catch (const advprop::Error& e) {
+    if (e.code() != advprop::ErrorCode::Disposed) throw;
+    return Napi::Boolean::New(info.Env(), true);
+  }
+  return Napi::Boolean::New(info.Env(), false);
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Share)
+  check_arg_count(info, 1, "share");
+  return TensorHandle::Wrap(info.Env(), TensorHandle::From(info, 0, "share", "tensor"), false);
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(ToDevice)
+  check_arg_count(info, 2, "to");
+  const Tensor& t = TensorHandle::From(info, 0, "to", "tensor");
+  return TensorHandle::Wrap(info.Env(), advprop::ops::to_device(t, to_device(info[1], "to", "device")));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Clone)
+  check_arg_count(info, 1, "clone");
+  return TensorHandle::Wrap(info.Env(), advprop::ops::clone(TensorHandle::From(info, 0, "clone", "tensor")));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Cast)
+  check_arg_count(info, 2, "cast");
+  const Tensor& t = TensorHandle::From(info, 0, "cast", "tensor");
+  return TensorHandle::Wrap(info.Env(), advprop::ops::cast(t, to_dtype(info[1], "cast", "dtype")));
+ADVPROP_ENTRY_END
+
+}  // namespace advprop_binding

@@ -1,0 +1,120 @@
+// Loads the addon with node-gyp-build and describes its surface. Everything here is raw: no
+// autograd, no tidy tracking. lib/tensor.ts wraps handles in Tensor objects.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+
+export type DTypeName = 'f32' | 'f64' | 'i32';
+export type DeviceTypeName = 'cpu' | 'cuda' | 'cuda-sim';
+export type BinaryOpName = 'add' | 'sub' | 'mul' | 'div';
+export type UnaryOpName =
+  | 'scale' | 'addScalar' | 'silu' | 'sigmoid' | 'relu' | 'exp' | 'log' | 'square' | 'neg';
+export type HostArray = Float32Array | Float64Array | Int32Array;
+
+/** An opaque native tensor handle. Its metadata is fixed at creation. */
+export interface NativeTensor {
+  readonly shape: readonly number[];
+  readonly dtype: DTypeName;
+  /** "cpu", "cuda:0", "cuda-sim:0" */
+  readonly device: string;
+  /** Bytes of the view (numel × element size). */
+  readonly nbytes: number;
+}
+
+export interface DeviceEntry {
+  device: string;
+  type: DeviceTypeName;
+  index: number;
+  available: boolean;
+  /** Why the device is unavailable; empty when available. */
+  reason: string;
+  name?: string;
+  totalMemory?: number;
+  computeCapability?: string;
+  multiprocessors?: number;
+  maxThreadsPerBlock?: number;
+  sharedMemPerBlock?: number;
+  warpSize?: number;
+  driverVersion?: number;
+  runtimeVersion?: number;
+}
+
+export interface NativeMemoryStats {
+  liveTensors: number;
+  bytesInUse: number;
+  bytesCached: number;
+  bytesReserved: number;
+  allocCalls: number;
+  systemAllocs: number;
+}
+
+export interface BuildInfo {
+  version: string;
+  cuda: boolean;
+  cudaArchs: string;
+  sim: boolean;
+  compiler: string;
+  napiVersion: number;
+  threads: number;
+}
+
+export interface SimSelfTestResult { name: string; passed: boolean; detail: string }
+
+export type Seed = number | bigint;
+
+export interface NativeBinding {
+  buildInfo(): BuildInfo;
+  devices(): DeviceEntry[];
+  memoryStats(device: string): NativeMemoryStats;
+  emptyCache(device: string): void;
+  synchronize(device: string): void;
+
+  /** Copies the array into a new tensor; dtype follows the array type. */
+  fromArray(data: HostArray, shape: number[], device: string): NativeTensor;
+  /** Synchronous read-back into a new typed array. */
+  toArray(t: NativeTensor): HostArray;
+  /** Read-back on a worker thread. */
+  toArrayAsync(t: NativeTensor): Promise<HostArray>;
+  /** Frees the handle's reference to its storage; later use throws ERR_DISPOSED. Idempotent. */
+  dispose(t: NativeTensor): void;
+  isDisposed(t: NativeTensor): boolean;
+  /** A new handle viewing the same storage (the tape saves these). */
+  share(t: NativeTensor): NativeTensor;
+  toDevice(t: NativeTensor, device: string): NativeTensor;
+  clone(t: NativeTensor): NativeTensor;
+  cast(t: NativeTensor, dtype: DTypeName): NativeTensor;
+
+  full(shape: number[], dtype: DTypeName, device: string, value: number): NativeTensor;
+  uniform(shape: number[], dtype: DTypeName, device: string, seed: Seed, offset: Seed, lo: number, hi: number): NativeTensor;
+  normal(shape: number[], dtype: DTypeName, device: string, seed: Seed, offset: Seed, mean: number, std: number): NativeTensor;
+
+  binary(op: BinaryOpName, a: NativeTensor, b: NativeTensor): NativeTensor;
+  unary(op: UnaryOpName, x: NativeTensor, alpha: number): NativeTensor;
+  unaryBackward(op: UnaryOpName, x: NativeTensor, dy: NativeTensor, alpha: number): NativeTensor;
+  /** axes: [] means all axes. */
+  sum(x: NativeTensor, axes: number[], keepdims: boolean, mean: boolean): NativeTensor;
+  sumToShape(grad: NativeTensor, shape: number[]): NativeTensor;
+
+  reshape(x: NativeTensor, shape: number[]): NativeTensor;
+  slice0(x: NativeTensor, start: number, len: number): NativeTensor;
+  concat0(xs: NativeTensor[]): NativeTensor;
+  slice0Backward(dy: NativeTensor, rows: number, start: number): NativeTensor;
+
+  /** cuda-sim's own tests (barriers, shuffles, launch checks); empty without the simulator. */
+  simSelfTest(): SimSelfTestResult[];
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('advprop: cannot find package.json above ' + dirname(fileURLToPath(import.meta.url)));
+    dir = up;
+  }
+  return dir;
+}
+
+const require = createRequire(import.meta.url);
+// node-gyp-build looks in prebuilds/<platform>-<arch>/ and then build/Release/.
+export const native: NativeBinding = require('node-gyp-build')(packageRoot());

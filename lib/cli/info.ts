@@ -1,0 +1,93 @@
+// `advprop info`: what was built, which devices are usable, and a self-test that runs a few
+// kernels on every available device and compares each with the cpu result.
+import { native, type DeviceEntry, type NativeTensor } from '../native.js';
+
+interface CheckResult { device: string; check: string; ok: boolean; detail: string }
+
+function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
+  return Math.sqrt(num / (den || 1));
+}
+
+function selfTest(device: string): CheckResult[] {
+  const results: CheckResult[] = [];
+  const owned: NativeTensor[] = [];
+  const keep = (t: NativeTensor) => { owned.push(t); return t; };
+  const run = (check: string, fn: () => string) => {
+    try { results.push({ device, check, ok: true, detail: fn() }); }
+    catch (e) { results.push({ device, check, ok: false, detail: (e as Error).message }); }
+  };
+  try {
+    const shape = [3, 5, 7, 17];
+    const onBoth = (make: (dev: string) => NativeTensor) => [keep(make('cpu')), keep(make(device))];
+    const [xc, xd] = onBoth((d) => native.normal(shape, 'f32', d, 7, 0, 0, 1));
+    const [bc, bd] = onBoth((d) => native.uniform([17], 'f32', d, 7, 1, -1, 1));
+    run('philox normal fill identical to cpu', () => {
+      const a = native.toArray(xc), b = native.toArray(xd);
+      for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) throw new Error(`element ${i}: ${b[i]} != ${a[i]}`);
+      return `${a.length} values`;
+    });
+    run('add with per-channel broadcast + silu', () => {
+      const yc = keep(native.unary('silu', keep(native.binary('add', xc, bc)), 0));
+      const yd = keep(native.unary('silu', keep(native.binary('add', xd, bd)), 0));
+      const err = maxRelErr(native.toArray(yd), native.toArray(yc));
+      if (!(err < 1e-6)) throw new Error(`relative error ${err}`);
+      return `rel err ${err.toExponential(1)}`;
+    });
+    run('sum over N,H,W', () => {
+      const sc = keep(native.sum(xc, [0, 1, 2], false, false));
+      const sd = keep(native.sum(xd, [0, 1, 2], false, false));
+      const err = maxRelErr(native.toArray(sd), native.toArray(sc));
+      if (!(err < 1e-5)) throw new Error(`relative error ${err}`);
+      return `rel err ${err.toExponential(1)}`;
+    });
+  } catch (e) {
+    results.push({ device, check: 'setup', ok: false, detail: (e as Error).message });
+  } finally {
+    for (const t of owned) native.dispose(t);
+  }
+  return results;
+}
+
+function formatBytes(n: number | undefined): string {
+  if (!n) return '-';
+  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${(n / 2 ** 20).toFixed(0)} MiB`;
+}
+
+function describe(d: DeviceEntry): string {
+  if (!d.available) return `${d.device.padEnd(12)} unavailable: ${d.reason}`;
+  const cc = d.computeCapability ? `, sm ${d.computeCapability}` : '';
+  const drv = d.driverVersion ? `, driver ${d.driverVersion}, runtime ${d.runtimeVersion}` : '';
+  return `${d.device.padEnd(12)} ${d.name}${cc}, ${formatBytes(d.totalMemory)}${drv}`;
+}
+
+export async function runInfo(opts: { json: boolean; selftest: boolean }): Promise<number> {
+  const build = native.buildInfo();
+  const devices = native.devices();
+  const checks: CheckResult[] = [];
+  const sim = opts.selftest && build.sim ? native.simSelfTest() : [];
+  if (opts.selftest) for (const d of devices) if (d.available && d.type !== 'cpu') checks.push(...selfTest(d.device));
+  const failed = checks.filter((c) => !c.ok).length + sim.filter((s) => !s.passed).length;
+  if (opts.json) {
+    console.log(JSON.stringify({ build, devices, selftest: checks, simSelfTest: sim }, null, 2));
+    return failed ? 1 : 0;
+  }
+  console.log(`advprop ${build.version}`);
+  console.log(`build: cuda ${build.cuda ? `yes (archs ${build.cudaArchs})` : 'no'}, cuda-sim ${build.sim ? 'yes' : 'no'}, ` +
+    `${build.compiler}, N-API ${build.napiVersion}, ${build.threads} cpu threads`);
+  console.log('devices:');
+  for (const d of devices) console.log(`  ${describe(d)}`);
+  if (opts.selftest) {
+    console.log('self-test:');
+    for (const c of checks) console.log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.device.padEnd(12)} ${c.check} (${c.detail})`);
+    if (sim.length) {
+      const passed = sim.filter((s) => s.passed).length;
+      console.log(`  ${passed === sim.length ? 'ok  ' : 'FAIL'} ${'cuda-sim'.padEnd(12)} simulator self-tests: ${passed}/${sim.length} passed`);
+      for (const s of sim.filter((x) => !x.passed)) console.log(`       ${s.name}: ${s.detail}`);
+    }
+    if (!checks.length && !sim.length) console.log('  (only cpu is available: nothing to compare against)');
+    console.log(failed ? `self-test: ${failed} check(s) FAILED` : 'self-test: all checks passed');
+  }
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,283 @@
+// The cuda device backend (and, compiled with ADVPROP_SIM, the cuda-sim one): error checks, one
+// stream per device, and a caching allocator.
+//
+// Allocator rule. Requests are rounded up: up to 1 MiB to a multiple of 512 B (0 bytes takes
+// one 512 B block, so every allocation is a unique non-null pointer); above 1 MiB to one of 8
+// bins per power of two (2^k + j * 2^(k-3)), so at most 1/8 is wasted while a training loop's
+// repeated shapes keep landing in the same few bins. A freed block goes to the free list of its
+// rounded size and serves the next request of that size. Every op on a device is ordered on that
+// device's single stream, so handing a block to a new owner while earlier kernels that used it
+// are still queued is safe: the new owner's work runs after them.
+#include "common.cuh"
+
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "advprop/device.h"
+
+namespace advprop {
+namespace ADVPROP_CUDA_NS {
+namespace {
+
+constexpr int kMaxDevices = 64;
+constexpr size_t kSmallLimit = size_t(1) << 20;
+constexpr size_t kSmallStep = 512;
+
+#if defined(ADVPROP_SIM)
+constexpr DeviceType kType = DeviceType::cuda_sim;
+#else
+constexpr DeviceType kType = DeviceType::cuda;
+#endif
+
+size_t round_size(size_t bytes) {
+  if (bytes <= kSmallLimit) return bytes == 0 ? kSmallStep : (bytes + kSmallStep - 1) / kSmallStep * kSmallStep;
+  size_t p = kSmallLimit;
+  while (p <= bytes / 2) p *= 2;  // p = largest power of two <= bytes
+  size_t step = p / 8;
+  return (bytes + step - 1) / step * step;
+}
+
+std::string mib(int64_t bytes) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%lld bytes (%.1f MiB)", static_cast<long long>(bytes),
+                static_cast<double>(bytes) / 1048576.0);
+  return buf;
+}
+
+// Streams are created on first use and live until process exit: destroying them during static
+// destruction would race the CUDA runtime's own teardown.
+std::mutex g_stream_mu;
+std::atomic<cudaStream_t> g_streams[kMaxDevices];
+
+// Makes `index` current for this thread, so the allocations and launches that follow go there.
+void use_device(int index) {
+  int cur = -1;
+  check_cuda(cudaGetDevice(&cur), "cudaGetDevice");
+  if (cur != index) check_cuda(cudaSetDevice(index), "cudaSetDevice");
+}
+
+struct Pool {
+  std::mutex mu;
+  std::unordered_map<size_t, std::vector<void*>> free;  // rounded size -> cached blocks
+  std::unordered_map<void*, size_t> live;                // handed-out block -> rounded size
+  MemoryStats st;
+};
+
+class CudaBackend final : public DeviceBackend {
+ public:
+  DeviceType type() const override { return kType; }
+
+  bool available() const override {
+    probe();
+    return count_ > 0;
+  }
+  std::string unavailable_reason() const override {
+    probe();
+    return reason_;
+  }
+  int device_count() const override {
+    probe();
+    return count_;
+  }
+
+  DeviceInfo info(int index) const override {
+    check_index(index, "info");
+    cudaDeviceProp p;
+    check_cuda(cudaGetDeviceProperties(&p, index), "cudaGetDeviceProperties");
+    DeviceInfo i;
+    i.name = p.name;
+    i.total_memory = static_cast<int64_t>(p.totalGlobalMem);
+    i.compute_major = p.major;
+    i.compute_minor = p.minor;
+    i.multiprocessors = p.multiProcessorCount;
+    i.max_threads_per_block = p.maxThreadsPerBlock;
+    i.shared_mem_per_block = static_cast<int64_t>(p.sharedMemPerBlock);
+    i.warp_size = p.warpSize;
+    check_cuda(cudaDriverGetVersion(&i.driver_version), "cudaDriverGetVersion");
+    check_cuda(cudaRuntimeGetVersion(&i.runtime_version), "cudaRuntimeGetVersion");
+    return i;
+  }
+
+  void* allocate(size_t bytes, int index) override {
+    check_index(index, "allocate");
+    const size_t size = round_size(bytes);
+    Pool& pool = pools_[index];
+    std::lock_guard<std::mutex> g(pool.mu);
+    ++pool.st.alloc_calls;
+    auto it = pool.free.find(size);
+    if (it != pool.free.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      pool.st.bytes_cached -= static_cast<int64_t>(size);
+      return hand_out(pool, p, size);
+    }
+    use_device(index);
+    void* p = nullptr;
+    cudaError_t err = cudaMalloc(&p, size);
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // clear it, or the next launch check would report it
+      const int64_t cached = pool.st.bytes_cached;
+      release_cached_locked(pool, index);
+      err = cudaMalloc(&p, size);
+      if (err == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        fail(ErrorCode::OOM, device_str(Device{kType, index}) + ": out of memory allocating " +
+                                 mib(static_cast<int64_t>(bytes)) + "; " + mib(pool.st.bytes_in_use) +
+                                 " in use by tensors, " + mib(cached) +
+                                 " was cached and has been released");
+      }
+    }
+    check_cuda(err, "cudaMalloc");
+    ++pool.st.system_allocs;
+    pool.st.bytes_reserved += static_cast<int64_t>(size);
+    return hand_out(pool, p, size);
+  }
+
+  // Runs from Storage's destructor, so it never throws.
+  void deallocate(void* ptr, size_t, int index) override {
+    if (!ptr || index < 0 || index >= kMaxDevices) return;
+    Pool& pool = pools_[index];
+    std::lock_guard<std::mutex> g(pool.mu);
+    auto it = pool.live.find(ptr);
+    if (it == pool.live.end()) {
+      std::fprintf(stderr, "advprop: %s: deallocate of unknown pointer %p ignored\n",
+                   device_type_name(kType), ptr);
+      return;
+    }
+    const size_t size = it->second;
+    pool.live.erase(it);
+    --pool.st.live_tensors;
+    pool.st.bytes_in_use -= static_cast<int64_t>(size);
+    try {
+      pool.free[size].push_back(ptr);
+      pool.st.bytes_cached += static_cast<int64_t>(size);
+    } catch (...) {
+      // No memory for the list: give the block back instead of caching it.
+      pool.st.bytes_reserved -= static_cast<int64_t>(size);
+      cudaFree(ptr);
+    }
+  }
+
+  void copy_to_host(void* dst, const void* src, size_t bytes, int index) override {
+    if (bytes == 0) return;
+    cudaStream_t s = stream_for(index);
+    check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s), "copy_to_host");
+    check_cuda(cudaStreamSynchronize(s), "copy_to_host: synchronize");
+  }
+  // Synchronises so that the caller may free or reuse its host buffer as soon as this returns.
+  void copy_from_host(void* dst, const void* src, size_t bytes, int index) override {
+    if (bytes == 0) return;
+    cudaStream_t s = stream_for(index);
+    check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "copy_from_host");
+    check_cuda(cudaStreamSynchronize(s), "copy_from_host: synchronize");
+  }
+  void copy_on_device(void* dst, const void* src, size_t bytes, int index) override {
+    if (bytes == 0 || dst == src) return;
+    check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_for(index)),
+               "copy_on_device");
+  }
+  void synchronize(int index) override {
+    check_cuda(cudaStreamSynchronize(stream_for(index)), "synchronize");
+  }
+
+  void empty_cache() override {
+    for (int d = 0; d < device_count() && d < kMaxDevices; ++d) {
+      Pool& pool = pools_[d];
+      std::lock_guard<std::mutex> g(pool.mu);
+      if (pool.st.bytes_cached > 0) release_cached_locked(pool, d);
+    }
+  }
+
+  MemoryStats stats(int index) const override {
+    if (index < 0 || index >= kMaxDevices) return {};
+    Pool& pool = pools_[index];
+    std::lock_guard<std::mutex> g(pool.mu);
+    return pool.st;
+  }
+
+ private:
+  void probe() const {
+    std::call_once(probed_, [this] {
+      try {
+        int n = 0;
+        cudaError_t err = cudaGetDeviceCount(&n);
+        if (err != cudaSuccess) {
+          reason_ = cudaGetErrorString(err);
+          cudaGetLastError();
+          n = 0;
+        } else if (n <= 0) {
+          reason_ = "no CUDA device found";
+          n = 0;
+        }
+        count_ = n < kMaxDevices ? n : kMaxDevices;
+      } catch (...) {
+        count_ = 0;
+        reason_ = "the CUDA runtime could not be queried";
+      }
+    });
+  }
+
+  void check_index(int index, const char* what) const {
+    if (index < 0 || index >= device_count())
+      fail(ErrorCode::Device, std::string(device_type_name(kType)) + " " + what + ": device index " +
+                                  std::to_string(index) + " out of range (" + std::to_string(device_count()) +
+                                  " device(s)" + (count_ ? "" : ": " + reason_) + ")");
+  }
+
+  void* hand_out(Pool& pool, void* p, size_t size) {
+    pool.live.emplace(p, size);
+    ++pool.st.live_tensors;
+    pool.st.bytes_in_use += static_cast<int64_t>(size);
+    return p;
+  }
+
+  // Cached blocks may still be read by queued kernels of their previous owners: drain the
+  // stream before returning them to the driver.
+  void release_cached_locked(Pool& pool, int index) {
+    check_cuda(cudaStreamSynchronize(stream_for(index)), "empty_cache: synchronize");
+    for (auto& kv : pool.free)
+      for (void* p : kv.second) {
+        check_cuda(cudaFree(p), "cudaFree");
+        pool.st.bytes_reserved -= static_cast<int64_t>(kv.first);
+        pool.st.bytes_cached -= static_cast<int64_t>(kv.first);
+      }
+    pool.free.clear();
+  }
+
+  mutable std::once_flag probed_;
+  mutable int count_ = 0;
+  mutable std::string reason_;
+  mutable Pool pools_[kMaxDevices];
+};
+
+}  // namespace
+
+void check_cuda(cudaError_t err, const char* what) {
+  if (err != cudaSuccess) fail(ErrorCode::Cuda, std::string(what) + ": " + cudaGetErrorString(err));
+}
+
+DeviceBackend& device_backend() {
+  static CudaBackend* b = new CudaBackend();  // outlives tensors freed during process exit
+  return *b;
+}
+
+cudaStream_t stream_for(int index) {
+  if (index < 0 || index >= device_backend().device_count())
+    fail(ErrorCode::Device, std::string(device_type_name(kType)) + ": no device " + std::to_string(index));
+  use_device(index);
+  cudaStream_t s = g_streams[index].load(std::memory_order_acquire);
+  if (s) return s;
+  std::lock_guard<std::mutex> g(g_stream_mu);
+  s = g_streams[index].load(std::memory_order_relaxed);
+  if (!s) {
+    check_cuda(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    g_streams[index].store(s, std::memory_order_release);
+  }
+  return s;
+}
+
+}  // namespace ADVPROP_CUDA_NS
+}  // namespace advprop

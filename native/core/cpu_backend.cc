@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "advprop/backends.h"
@@ -37,6 +38,7 @@ class CpuBackend final : public DeviceBackend {
     DeviceInfo i;
     i.name = "cpu (" + std::to_string(num_threads()) + " threads)";
     i.multiprocessors = num_threads();
+    i.total_memory = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
     return i;
   }
 

@@ -14,6 +14,7 @@ namespace ops {
 Tensor full(const Shape& shape, DType dtype, Device device, double value) {
   if (dtype != DType::f32 && dtype != DType::f64 && dtype != DType::i32)
     fail(ErrorCode::DType, std::string("full: unsupported dtype ") + dtype_name(dtype));
+  require_device(device, "full");
   Tensor out = Tensor::empty(shape, dtype, device);
   if (out.numel()) ADVPROP_DISPATCH(device, fill, out, value);
   return out;
@@ -25,6 +26,7 @@ Tensor from_host(const void* data, size_t bytes, const Shape& shape, DType dtype
     fail(ErrorCode::Shape, "tensor: " + std::to_string(bytes / (dtype_size(dtype) ? dtype_size(dtype) : 1)) +
                                " values do not fill shape " + shape_str(shape) + " (" + std::to_string(n) +
                                " elements)");
+  require_device(device, "tensor");
   Tensor out = Tensor::empty(shape, dtype, device);
   if (bytes) backend(device.type).copy_from_host(out.data(), data, bytes, device.index);
   return out;
@@ -44,6 +46,7 @@ Tensor to_device(const Tensor& t, Device device) {
   check_defined(t, "to", "tensor");
   check_contiguous(t, "to", "tensor");
   require_device(t.device(), "to");
+  require_device(device, "to");
   Tensor out = Tensor::empty(t.shape(), t.dtype(), device);
   size_t bytes = t.nbytes();
   if (!bytes) return out;
@@ -88,6 +91,7 @@ static void check_random(DType dtype, const char* op) {
 Tensor uniform(const Shape& shape, DType dtype, Device device, uint64_t seed, uint64_t offset,
                double lo, double hi) {
   check_random(dtype, "rand");
+  require_device(device, "rand");
   if (!(lo <= hi)) fail(ErrorCode::Arg, "rand: need lo <= hi, got lo " + std::to_string(lo) + ", hi " + std::to_string(hi));
   Tensor out = Tensor::empty(shape, dtype, device);
   if (out.numel()) ADVPROP_DISPATCH(device, uniform, out, seed, offset, lo, hi);
@@ -97,6 +101,7 @@ Tensor uniform(const Shape& shape, DType dtype, Device device, uint64_t seed, ui
 Tensor normal(const Shape& shape, DType dtype, Device device, uint64_t seed, uint64_t offset,
               double mean, double std) {
   check_random(dtype, "randn");
+  require_device(device, "randn");
   if (!(std >= 0)) fail(ErrorCode::Arg, "randn: std must be >= 0, got " + std::to_string(std));
   Tensor out = Tensor::empty(shape, dtype, device);
   if (out.numel()) ADVPROP_DISPATCH(device, normal, out, seed, offset, mean, std);

@@ -1,0 +1,46 @@
+// Grad mode (whether ops record) and backward phase (which kernel counters tick).
+
+let gradEnabled = true;
+let backwardDepth = 0;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+export function setGradEnabled(enabled: boolean): void {
+  gradEnabled = enabled === true;
+}
+
+function withGrad<T>(enabled: boolean, fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = enabled;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/** Runs fn without recording anything on the tape. */
+export function noGrad<T>(fn: () => T): T {
+  return withGrad(false, fn);
+}
+
+/** Runs fn with recording on, e.g. inside noGrad(). */
+export function enableGrad<T>(fn: () => T): T {
+  return withGrad(true, fn);
+}
+
+export function inBackward(): boolean {
+  return backwardDepth > 0;
+}
+
+/** @internal */
+export function asBackward<T>(fn: () => T): T {
+  backwardDepth++;
+  try {
+    return withGrad(false, fn);
+  } finally {
+    backwardDepth--;
+  }
+}

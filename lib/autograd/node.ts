@@ -1,0 +1,152 @@
+// The tape: each recorded op output points at a Node holding its gradient rule, its inputs
+// (as edges to producer nodes or to leaves) and the tensors the rule needs later. Saved tensors
+// are separate native handles sharing storage (binding.share), so disposing or tidying the
+// user's tensors never frees what a pending backward pass still reads.
+import type { NativeTensor } from '../native.js';
+import { binding } from '../device.js';
+import { AdvpropError } from '../errors.js';
+import { wrapHandle, type DType, type Tensor } from '../tensor.js';
+import { isGradEnabled } from './mode.js';
+
+/**
+ * A gradient rule, written once for every backend. `dy` has the output's shape; `saved` are the
+ * tensors passed to record() (null where none was saved); `needs[i]` says whether input i's
+ * gradient is wanted. It returns one entry per input, the gradient in the input's shape and
+ * dtype, and must return null wherever needs[i] is false without running any kernel for it.
+ */
+export type GradientRule = (
+  dy: Tensor,
+  saved: readonly (Tensor | null)[],
+  needs: readonly boolean[],
+) => readonly (Tensor | null)[];
+
+/** Where an input's gradient goes: the node that produced it, or the leaf itself. */
+export interface Edge {
+  node: Node | null;
+  leaf: Tensor | null;
+}
+
+export interface InputMeta {
+  shape: readonly number[];
+  dtype: DType;
+  device: string;
+}
+
+let liveSaved = 0;
+let nextNodeId = 1;
+
+export function savedTensorCount(): number {
+  return liveSaved;
+}
+
+export class Node {
+  readonly id = nextNodeId++;
+  /** null entries: inputs that do not require grad. */
+  edges: (Edge | null)[];
+  private saved: (NativeTensor | null)[];
+  private rule: GradientRule | null;
+  released = false;
+
+  constructor(
+    readonly op: string,
+    readonly inputNames: readonly string[],
+    readonly inputs: readonly InputMeta[],
+    readonly output: InputMeta,
+    edges: (Edge | null)[],
+    saved: (NativeTensor | null)[],
+    rule: GradientRule,
+  ) {
+    this.edges = edges;
+    this.saved = saved;
+    this.rule = rule;
+    for (const s of saved) if (s) liveSaved++;
+  }
+
+  /** @internal Runs the rule on fresh Tensor wrappers of the saved handles (freed by the caller's tidy). */
+  apply(dy: Tensor, needs: readonly boolean[]): readonly (Tensor | null)[] {
+    if (this.released || !this.rule)
+      throw new AdvpropError('ERR_ARG', `backward: the graph through '${this.op}' was already freed by an earlier backward pass; pass {retainGraph: true} to the first one to go through it twice`);
+    const saved = this.saved.map((h) => (h ? wrapHandle(binding.share(h)) : null));
+    return this.rule(dy, saved, needs);
+  }
+
+  /** Frees the saved tensors and drops the links so the rest of the graph can be collected. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const h of this.saved) {
+      if (h) {
+        liveSaved--;
+        binding.dispose(h);
+      }
+    }
+    this.saved = [];
+    this.edges = [];
+    this.rule = null;
+  }
+}
+
+/**
+ * Which inputs an op must record gradients for, or null when it records nothing (grad mode off
+ * or no input requires grad). Ops call this before their forward kernel so they can skip saving
+ * tensors no gradient will read.
+ */
+export function recordingNeeds(inputs: readonly Tensor[]): boolean[] | null {
+  if (!isGradEnabled()) return null;
+  let any = false;
+  const needs = inputs.map((t) => {
+    const r = t.requiresGrad;
+    any ||= r;
+    return r;
+  });
+  return any ? needs : null;
+}
+
+function meta(t: Tensor): InputMeta {
+  return { shape: t.shape, dtype: t.dtype, device: t.device };
+}
+
+/** Attaches a node producing `out`. `saved` tensors are shared now, before the caller can free them. */
+export function record(
+  out: Tensor,
+  op: string,
+  inputs: readonly Tensor[],
+  saved: readonly (Tensor | null)[],
+  rule: GradientRule,
+  inputNames?: readonly string[],
+): Tensor {
+  const edges = inputs.map((t): Edge | null => {
+    if (!t.requiresGrad) return null;
+    return t._node ? { node: t._node, leaf: null } : { node: null, leaf: t };
+  });
+  const handles = saved.map((t) => (t ? binding.share(t._handle(op)) : null));
+  const names = inputNames ?? inputs.map((_, i) => String(i));
+  out._setNode(new Node(op, names, inputs.map(meta), meta(out), edges, handles, rule));
+  return out;
+}
+
+/**
+ * Releases the nodes of `freed` tensors (disposed by a closing tidy) that no surviving tensor
+ * of the same scope can still reach. Nodes made outside the scope cannot point into it, so the
+ * search stops at them.
+ */
+export function releaseUnreachable(freed: readonly Tensor[], live: readonly Tensor[]): void {
+  const candidates = new Set<Node>();
+  for (const t of freed) if (t._node && !t._node.released) candidates.add(t._node);
+  if (candidates.size === 0) return;
+  const stack: Node[] = [];
+  const visited = new Set<Node>();
+  for (const t of live) if (t._node && !visited.has(t._node)) { visited.add(t._node); stack.push(t._node); }
+  while (stack.length && candidates.size) {
+    const n = stack.pop()!;
+    candidates.delete(n);
+    for (const e of n.edges) {
+      const next = e?.node;
+      if (next && !visited.has(next) && candidates.has(next)) {
+        visited.add(next);
+        stack.push(next);
+      }
+    }
+  }
+  for (const n of candidates) n.release();
+}

@@ -1,0 +1,35 @@
+// Public entry: import * as ap from 'advprop'.
+export { AdvpropError, type ErrorCode } from './errors.js';
+export {
+  Tensor, tensor, full, zeros, ones, zerosLike, onesLike, rand, randn, tidy, keep, dispose, memory, isTensor,
+  DTYPES, type DType, type CreateOptions, type RandomOptions, type MemoryInfo, type TensorLike,
+} from './tensor.js';
+export { devices, defaultDevice, setDefaultDevice } from './device.js';
+export { manualSeed, getRngState, setRngState, type RandomKey } from './random.js';
+export { grad, valueAndGrad, type BackwardOptions, type GradOptions } from './autograd/engine.js';
+export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/mode.js';
+export * as autograd from './autograd/index.js';
+export * as kernels from './kernels.js';
+export { add, sub, mul, div } from './ops/arithmetic.js';
+export { scale, mulScalar, addScalar, neg, silu, sigmoid, relu, exp, log, square } from './ops/unary.js';
+export { sum, mean } from './ops/reduce.js';
+export { reshape, slice0, concat0 } from './ops/shape.js';
+export { cast, to, clone } from './ops/cast.js';
+export type { DeviceEntry, NativeMemoryStats, BuildInfo } from './native.js';
+
+import { binding } from './device.js';
+import type { BuildInfo } from './native.js';
+
+export function buildInfo(): BuildInfo {
+  return binding.buildInfo();
+}
+
+/** Waits for all queued work on a device. */
+export function synchronize(device: string): void {
+  binding.synchronize(device);
+}
+
+/** Returns a device's cached blocks to the driver / system. */
+export function emptyCache(device: string): void {
+  binding.emptyCache(device);
+}

@@ -1,0 +1,235 @@
+// ap.kernels: the raw forward and backward kernels as functions of Tensors, with no tape. For
+// users who bring their own autograd, and for the gradient rules in lib/ops/. Every call is
+// counted (autograd/stats.ts) so tests can see which kernels a backward pass ran.
+import type { BinaryOpName, DTypeName, UnaryOpName } from './native.js';
+import { AdvpropError } from './errors.js';
+import { binding, canonicalDevice, describeValue } from './device.js';
+import { checkDType, checkShape, checkTensor, wrapHandle, type Tensor } from './tensor.js';
+import { countKernel } from './autograd/stats.js';
+import { toU64 } from './random.js';
+
+const BINARY: readonly BinaryOpName[] = ['add', 'sub', 'mul', 'div'];
+const UNARY: readonly UnaryOpName[] = ['scale', 'addScalar', 'silu', 'sigmoid', 'relu', 'exp', 'log', 'square', 'neg'];
+
+function num(v: unknown, op: string, arg: string): number {
+  if (typeof v !== 'number') throw new AdvpropError('ERR_ARG', `${op}: argument '${arg}' must be a number, got ${describeValue(v)}`);
+  return v;
+}
+
+function int(v: unknown, op: string, arg: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v))
+    throw new AdvpropError('ERR_ARG', `${op}: argument '${arg}' must be an integer, got ${describeValue(v)}`);
+  return v;
+}
+
+// ---- creation ----------------------------------------------------------------------------------
+
+export function fill(shape: readonly number[], value: number, dtype: DTypeName, device: string): Tensor {
+  countKernel('fill');
+  return wrapHandle(binding.full(checkShape(shape, 'fill'), checkDType(dtype, 'fill'), canonicalDevice(device, 'fill'), num(value, 'fill', 'value')));
+}
+
+export function uniform(shape: readonly number[], dtype: DTypeName, device: string, seed: number | bigint, offset: number | bigint, lo = 0, hi = 1): Tensor {
+  countKernel('uniform');
+  return wrapHandle(binding.uniform(checkShape(shape, 'rand'), checkDType(dtype, 'rand'), canonicalDevice(device, 'rand'),
+    toU64(seed, 'rand: seed'), toU64(offset, 'rand: offset'), num(lo, 'rand', 'lo'), num(hi, 'rand', 'hi')));
+}
+
+export function normal(shape: readonly number[], dtype: DTypeName, device: string, seed: number | bigint, offset: number | bigint, mean = 0, std = 1): Tensor {
+  countKernel('normal');
+  return wrapHandle(binding.normal(checkShape(shape, 'randn'), checkDType(dtype, 'randn'), canonicalDevice(device, 'randn'),
+    toU64(seed, 'randn: seed'), toU64(offset, 'randn: offset'), num(mean, 'randn', 'mean'), num(std, 'randn', 'std')));
+}
+
+export function clone(x: Tensor): Tensor {
+  countKernel('clone');
+  return wrapHandle(binding.clone(checkTensor(x, 'clone', 'x')._handle('clone', 'x')));
+}
+
+export function toDevice(x: Tensor, device: string): Tensor {
+  countKernel('toDevice');
+  return wrapHandle(binding.toDevice(checkTensor(x, 'to', 'x')._handle('to', 'x'), canonicalDevice(device, 'to')));
+}
+
+export function cast(x: Tensor, dtype: DTypeName): Tensor {
+  countKernel('cast');
+  return wrapHandle(binding.cast(checkTensor(x, 'cast', 'x')._handle('cast', 'x'), checkDType(dtype, 'cast')));
+}
+
+// ---- elementwise -------------------------------------------------------------------------------
+
+/** a op b, the smaller operand broadcast over the trailing dimensions of the larger. */
+export function binary(op: BinaryOpName, a: Tensor, b: Tensor): Tensor {
+  if (!BINARY.includes(op)) throw new AdvpropError('ERR_ARG', `binary: unknown op ${describeValue(op)} (${BINARY.join(', ')})`);
+  const ha = checkTensor(a, op, 'a')._handle(op, 'a');
+  const hb = checkTensor(b, op, 'b')._handle(op, 'b');
+  countKernel(op);
+  return wrapHandle(binding.binary(op, ha, hb));
+}
+
+export const add = (a: Tensor, b: Tensor): Tensor => binary('add', a, b);
+export const sub = (a: Tensor, b: Tensor): Tensor => binary('sub', a, b);
+export const mul = (a: Tensor, b: Tensor): Tensor => binary('mul', a, b);
+export const div = (a: Tensor, b: Tensor): Tensor => binary('div', a, b);
+
+export function unary(op: UnaryOpName, x: Tensor, alpha = 0): Tensor {
+  if (!UNARY.includes(op)) throw new AdvpropError('ERR_ARG', `unary: unknown op ${describeValue(op)} (${UNARY.join(', ')})`);
+  const h = checkTensor(x, op, 'x')._handle(op, 'x');
+  countKernel(op);
+  return wrapHandle(binding.unary(op, h, num(alpha, op, 'alpha')));
+}
+
+/** dx = dy * f'(x), from the forward input x. */
+export function unaryBackward(op: UnaryOpName, x: Tensor, dy: Tensor, alpha = 0): Tensor {
+  if (!UNARY.includes(op)) throw new AdvpropError('ERR_ARG', `unaryBackward: unknown op ${describeValue(op)} (${UNARY.join(', ')})`);
+  const name = `${op}Backward`;
+  const hx = checkTensor(x, name, 'x')._handle(name, 'x');
+  const hdy = checkTensor(dy, name, 'dy')._handle(name, 'dy');
+  countKernel(name);
+  return wrapHandle(binding.unaryBackward(op, hx, hdy, num(alpha, name, 'alpha')));
+}
+
+export const scale = (x: Tensor, alpha: number): Tensor => unary('scale', x, alpha);
+export const addScalar = (x: Tensor, alpha: number): Tensor => unary('addScalar', x, alpha);
+export const neg = (x: Tensor): Tensor => unary('neg', x);
+export const silu = (x: Tensor): Tensor => unary('silu', x);
+export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
+export const relu = (x: Tensor): Tensor => unary('relu', x);
+export const exp = (x: Tensor): Tensor => unary('exp', x);
+export const log = (x: Tensor): Tensor => unary('log', x);
+export const square = (x: Tensor): Tensor => unary('square', x);
+export const siluBackward = (x: Tensor, dy: Tensor): Tensor => unaryBackward('silu', x, dy);
+export const sigmoidBackward = (x: Tensor, dy: Tensor): Tensor => unaryBackward('sigmoid', x, dy);
+export const reluBackward = (x: Tensor, dy: Tensor): Tensor => unaryBackward('relu', x, dy);
+export const expBackward = (x: Tensor, dy: Tensor): Tensor => unaryBackward('exp', x, dy);
+export const logBackward = (x: Tensor, dy: Tensor): Tensor => unaryBackward('log', x, dy);
+export const squareBackward = (x: Tensor, dy: Tensor): Tensor => unaryBackward('square', x, dy);
+
+// ---- reductions --------------------------------------------------------------------------------
+
+function axesArg(axes: unknown, op: string): number[] {
+  if (axes === undefined || axes === null) return [];
+  if (typeof axes === 'number') return [int(axes, op, 'axes')];
+  if (!Array.isArray(axes)) throw new AdvpropError('ERR_ARG', `${op}: axes must be a number or an array of numbers, got ${describeValue(axes)}`);
+  return axes.map((a, i) => int(a, op, `axes[${i}]`));
+}
+
+/** Sum over `axes` (negative from the end; empty or omitted = all), deterministic on every backend. */
+export function sum(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
+  const h = checkTensor(x, 'sum', 'x')._handle('sum', 'x');
+  countKernel('sum');
+  return wrapHandle(binding.sum(h, axesArg(axes, 'sum'), keepdims === true, false));
+}
+
+export function mean(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
+  const h = checkTensor(x, 'mean', 'x')._handle('mean', 'x');
+  countKernel('mean');
+  return wrapHandle(binding.sum(h, axesArg(axes, 'mean'), keepdims === true, true));
+}
+
+/** Sums a broadcast result's gradient down to the shape of the operand that was broadcast. */
+export function sumToShape(grad: Tensor, shape: readonly number[]): Tensor {
+  const h = checkTensor(grad, 'sumToShape', 'grad')._handle('sumToShape', 'grad');
+  countKernel('sumToShape');
+  return wrapHandle(binding.sumToShape(h, checkShape(shape, 'sumToShape')));
+}
+
+/** The axes of a sum normalised to [0, rank), sorted; empty means all. */
+export function normalizeAxes(axes: number | readonly number[] | undefined | null, rank: number, op: string): number[] {
+  const list = axesArg(axes, op);
+  if (list.length === 0) return Array.from({ length: rank }, (_, i) => i);
+  const out = list.map((a) => {
+    const n = a < 0 ? a + rank : a;
+    if (n < 0 || n >= rank) throw new AdvpropError('ERR_ARG', `${op}: axis ${a} out of range for rank ${rank}`);
+    return n;
+  });
+  if (new Set(out).size !== out.length) throw new AdvpropError('ERR_ARG', `${op}: repeated axis in [${list.join(', ')}]`);
+  return out.sort((p, q) => p - q);
+}
+
+/**
+ * The gradient of sum (scale 1) or mean (scale 1/count) over `axes`: dy spread back over the
+ * reduced axes of xShape. When the kept axes are the trailing ones (sums over N, H, W of NHWC;
+ * sums over everything) this is one fill and one broadcast add on the device. Other axis sets
+ * have no device kernel yet and go through the host.
+ */
+export function sumBackward(dy: Tensor, xShape: readonly number[], axes: number | readonly number[] | undefined, mean = false): Tensor {
+  checkTensor(dy, 'sumBackward', 'dy');
+  const shape = checkShape(xShape, 'sumBackward');
+  const red = normalizeAxes(axes, shape.length, 'sumBackward');
+  let count = 1;
+  for (const a of red) count *= shape[a];
+  const kept = shape.map((s, i) => (red.includes(i) ? 1 : s));
+  let keptNumel = 1;
+  for (const s of kept) keptNumel *= s;
+  if (dy.numel !== keptNumel)
+    throw new AdvpropError('ERR_SHAPE', `sumBackward: dy [${dy.shape.join(', ')}] does not match the reduction of [${shape.join(', ')}] over axes [${red.join(', ')}]`);
+  countKernel('sumBackward');
+  const scaled = mean ? binding.unary('scale', dy._handle('sumBackward', 'dy'), 1 / count) : binding.share(dy._handle('sumBackward', 'dy'));
+  try {
+    let lead = 0;
+    while (lead < kept.length && kept[lead] === 1) lead++;
+    const trailingKept = kept.slice(lead).every((s, i) => s === shape[lead + i]);
+    if (trailingKept) {
+      const zero = binding.full(shape, dy.dtype, dy.device, 0);
+      const row = binding.reshape(scaled, kept.slice(lead));
+      try {
+        return wrapHandle(binding.binary('add', zero, row));
+      } finally {
+        binding.dispose(zero);
+        binding.dispose(row);
+      }
+    }
+    return wrapHandle(expandOnHost(scaled, kept, shape, dy.device));
+  } finally {
+    binding.dispose(scaled);
+  }
+}
+
+function expandOnHost(src: ReturnType<typeof binding.share>, kept: readonly number[], shape: readonly number[], device: string) {
+  const from = binding.toArray(src);
+  const n = shape.reduce((p, s) => p * s, 1);
+  const out = new (from.constructor as { new (n: number): typeof from })(n);
+  const rank = shape.length;
+  const idx = new Array<number>(rank).fill(0);
+  for (let i = 0; i < n; i++) {
+    let j = 0;
+    for (let d = 0; d < rank; d++) j = j * kept[d] + (kept[d] === 1 ? 0 : idx[d]);
+    out[i] = from[j];
+    for (let d = rank - 1; d >= 0; d--) {
+      if (++idx[d] < shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return binding.fromArray(out, shape.slice(), device);
+}
+
+// ---- shape -------------------------------------------------------------------------------------
+
+/** A view with a new shape (one -1 is inferred); shares storage. */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const h = checkTensor(x, 'reshape', 'x')._handle('reshape', 'x');
+  countKernel('reshape');
+  return wrapHandle(binding.reshape(h, checkShape(shape, 'reshape', true)));
+}
+
+/** Rows [start, start + length) of axis 0, as a view. */
+export function slice0(x: Tensor, start: number, length: number): Tensor {
+  const h = checkTensor(x, 'slice', 'x')._handle('slice', 'x');
+  countKernel('slice0');
+  return wrapHandle(binding.slice0(h, int(start, 'slice', 'start'), int(length, 'slice', 'length')));
+}
+
+export function concat0(xs: readonly Tensor[]): Tensor {
+  if (!Array.isArray(xs)) throw new AdvpropError('ERR_ARG', `concat: xs must be an array of tensors, got ${describeValue(xs)}`);
+  const hs = xs.map((t, i) => checkTensor(t, 'concat', `xs[${i}]`)._handle('concat', `xs[${i}]`));
+  countKernel('concat0');
+  return wrapHandle(binding.concat0(hs));
+}
+
+/** Zeros with `rows` rows and dy written at rows [start, start + dy.shape[0]). */
+export function slice0Backward(dy: Tensor, rows: number, start: number): Tensor {
+  const h = checkTensor(dy, 'sliceBackward', 'dy')._handle('sliceBackward', 'dy');
+  countKernel('slice0Backward');
+  return wrapHandle(binding.slice0Backward(h, int(rows, 'sliceBackward', 'rows'), int(start, 'sliceBackward', 'start')));
+}

@@ -1,0 +1,43 @@
+// dtype and device conversions. Their gradients convert back; a cast to an integer type ends
+// the graph (integers carry no gradient).
+import type { DTypeName } from '../native.js';
+import * as k from '../kernels.js';
+import { checkDType, checkTensor, type Tensor } from '../tensor.js';
+import { canonicalDevice } from '../device.js';
+import { record, recordingNeeds } from '../autograd/node.js';
+
+const isFloat = (d: DTypeName): boolean => d === 'f32' || d === 'f64';
+
+export function cast(x: Tensor, dtype: DTypeName): Tensor {
+  const X = checkTensor(x, 'cast', 'x');
+  const to = checkDType(dtype, 'cast');
+  const needs = isFloat(to) ? recordingNeeds([X]) : null;
+  const out = k.cast(X, to);
+  if (needs) {
+    const from = X.dtype;
+    record(out, 'cast', [X], [], (dy) => [k.cast(dy, from)], ['x']);
+  }
+  return out;
+}
+
+/** The tensor on `device`; x itself when it is already there. */
+export function to(x: Tensor, device: string): Tensor {
+  const X = checkTensor(x, 'to', 'x');
+  const dev = canonicalDevice(device, 'to');
+  if (dev === X.device) return X;
+  const needs = recordingNeeds([X]);
+  const out = k.toDevice(X, dev);
+  if (needs) {
+    const from = X.device;
+    record(out, 'to', [X], [], (dy) => [k.toDevice(dy, from)], ['x']);
+  }
+  return out;
+}
+
+export function clone(x: Tensor): Tensor {
+  const X = checkTensor(x, 'clone', 'x');
+  const needs = recordingNeeds([X]);
+  const out = k.clone(X);
+  if (needs) record(out, 'clone', [X], [], (dy) => [dy], ['x']);
+  return out;
+}

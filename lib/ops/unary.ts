@@ -1,0 +1,57 @@
+// Pointwise ops y = f(x; alpha). The activations' gradients come from the native backward
+// kernels (dx = dy * f'(x)), which read the saved forward input; the affine ones need nothing.
+import type { UnaryOpName } from '../native.js';
+import * as k from '../kernels.js';
+import { checkTensor, type Tensor } from '../tensor.js';
+import { record, recordingNeeds } from '../autograd/node.js';
+import { AdvpropError } from '../errors.js';
+import { describeValue } from '../device.js';
+
+function scalar(v: unknown, op: string): number {
+  if (typeof v !== 'number') throw new AdvpropError('ERR_ARG', `${op}: argument 'alpha' must be a number, got ${describeValue(v)}`);
+  return v;
+}
+
+export function scale(x: Tensor, alpha: number): Tensor {
+  const X = checkTensor(x, 'scale', 'x');
+  const a = scalar(alpha, 'scale');
+  const needs = recordingNeeds([X]);
+  const out = k.scale(X, a);
+  if (needs) record(out, 'scale', [X], [], (dy) => [k.scale(dy, a)], ['x']);
+  return out;
+}
+
+export const mulScalar = scale;
+
+export function addScalar(x: Tensor, alpha: number): Tensor {
+  const X = checkTensor(x, 'addScalar', 'x');
+  const a = scalar(alpha, 'addScalar');
+  const needs = recordingNeeds([X]);
+  const out = k.addScalar(X, a);
+  if (needs) record(out, 'addScalar', [X], [], (dy) => [dy], ['x']);
+  return out;
+}
+
+export function neg(x: Tensor): Tensor {
+  const X = checkTensor(x, 'neg', 'x');
+  const needs = recordingNeeds([X]);
+  const out = k.neg(X);
+  if (needs) record(out, 'neg', [X], [], (dy) => [k.neg(dy)], ['x']);
+  return out;
+}
+
+function activation(op: UnaryOpName, x: Tensor): Tensor {
+  const X = checkTensor(x, op, 'x');
+  const needs = recordingNeeds([X]);
+  const out = k.unary(op, X, 0);
+  if (needs) record(out, op, [X], [X], (dy, [sx]) => [k.unaryBackward(op, sx!, dy, 0)], ['x']);
+  return out;
+}
+
+/** x * sigmoid(x) (swish). */
+export const silu = (x: Tensor): Tensor => activation('silu', x);
+export const sigmoid = (x: Tensor): Tensor => activation('sigmoid', x);
+export const relu = (x: Tensor): Tensor => activation('relu', x);
+export const exp = (x: Tensor): Tensor => activation('exp', x);
+export const log = (x: Tensor): Tensor => activation('log', x);
+export const square = (x: Tensor): Tensor => activation('square', x);

@@ -1,0 +1,51 @@
+// The global Philox key. Every random op without an explicit seed takes (seed, offset) from here
+// and advances offset by one, so a program that sets manualSeed() draws the same numbers on
+// every run and every backend.
+import { AdvpropError } from './errors.js';
+
+export interface RandomKey { seed: bigint; offset: bigint }
+
+const U64 = (1n << 64n) - 1n;
+// Fixed rather than time-based: an unseeded run is still reproducible.
+const DEFAULT_SEED = 2020n;
+
+let state: RandomKey = { seed: DEFAULT_SEED, offset: 0n };
+
+export function toU64(v: unknown, what: string): bigint {
+  if (typeof v === 'bigint') {
+    if (v < 0n || v > U64) throw new AdvpropError('ERR_ARG', `${what} must fit in 64 unsigned bits, got ${v}`);
+    return v;
+  }
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new AdvpropError('ERR_ARG', `${what} must be a non-negative safe integer or a bigint, got ${String(v)}`);
+  return BigInt(v);
+}
+
+export function manualSeed(seed: number | bigint): void {
+  state = { seed: toU64(seed, 'manualSeed: seed'), offset: 0n };
+}
+
+/** The key for the next random op; advances the global offset. */
+export function nextKey(): RandomKey {
+  const key = state;
+  state = { seed: state.seed, offset: (state.offset + 1n) & U64 };
+  return key;
+}
+
+/** For checkpoints: the exact place in the stream. */
+export function getRngState(): RandomKey {
+  return { ...state };
+}
+
+export function setRngState(s: RandomKey): void {
+  state = { seed: toU64(s.seed, 'setRngState: seed'), offset: toU64(s.offset, 'setRngState: offset') };
+}
+
+/** An explicit {seed, offset} when given, else the next global key. */
+export function resolveKey(opts: { seed?: number | bigint; offset?: number | bigint }, op: string): RandomKey {
+  if (opts.seed === undefined) {
+    if (opts.offset !== undefined) throw new AdvpropError('ERR_ARG', `${op}: 'offset' needs 'seed'`);
+    return nextKey();
+  }
+  return { seed: toU64(opts.seed, `${op}: seed`), offset: toU64(opts.offset ?? 0, `${op}: offset`) };
+}

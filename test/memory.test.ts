@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import * as ap from '../lib/index.js';
+import { forEachBackend } from '../lib/testing/backends.js';
+import { expectCode } from './helpers.js';
+
+function live(device: string) {
+  const m = ap.memory();
+  return { tensors: m.numTensors, bytes: m.numBytes, saved: m.numSavedTensors, nativeTensors: m.devices[device].liveTensors, nativeBytes: m.devices[device].bytesInUse };
+}
+
+forEachBackend('tidy / keep / memory', (device) => {
+  it('frees everything made inside except what is returned', () => {
+    const before = ap.memory().numTensors;
+    const out = ap.tidy(() => {
+      const a = ap.ones([4], { device });
+      const b = a.add(a);
+      return b.mul(b);
+    });
+    assert.equal(ap.memory().numTensors, before + 1);
+    assert.deepEqual(Array.from(out.toArray()), [4, 4, 4, 4]);
+    out.dispose();
+    assert.equal(ap.memory().numTensors, before);
+  });
+
+  it('keeps tensors inside returned arrays, objects and Maps', () => {
+    const before = ap.memory().numTensors;
+    const r = ap.tidy(() => {
+      const a = ap.ones([2], { device });
+      const b = ap.zeros([2], { device });
+      ap.zeros([3], { device }); // freed
+      return { list: [a, 5, 'x'], nested: { m: new Map([['b', b]]) } };
+    });
+    assert.equal(ap.memory().numTensors, before + 2);
+    assert.equal((r.list[0] as ap.Tensor).isDisposed, false);
+    assert.equal(r.nested.m.get('b')!.isDisposed, false);
+    ap.dispose(r);
+    assert.equal(ap.memory().numTensors, before);
+  });
+
+  it('keep() exempts a tensor from every tidy', () => {
+    let kept: ap.Tensor | null = null;
+    let dropped: ap.Tensor | null = null;
+    ap.tidy(() => {
+      ap.tidy(() => {
+        kept = ap.keep(ap.ones([2], { device }));
+        dropped = ap.ones([2], { device });
+      });
+    });
+    assert.equal(kept!.isDisposed, false);
+    assert.equal(dropped!.isDisposed, true);
+    kept!.dispose();
+  });
+
+  it('nested tidies pass returned tensors to the enclosing scope, which may free them', () => {
+    let inner: ap.Tensor | null = null;
+    const outer = ap.tidy(() => {
+      inner = ap.tidy(() => ap.ones([2], { device }).add(1));
+      assert.equal(inner.isDisposed, false);
+      return inner.mul(2);
+    });
+    assert.equal(inner!.isDisposed, true);
+    assert.deepEqual(Array.from(outer.toArray()), [4, 4]);
+    outer.dispose();
+  });
+
+  it('tensors created outside a tidy are untouched by it', () => {
+    const x = ap.ones([2], { device });
+    ap.tidy(() => x.add(x));
+    assert.equal(x.isDisposed, false);
+    x.dispose();
+  });
+
+  it('frees its tensors when fn throws, and rethrows', () => {
+    const before = ap.memory().numTensors;
+    assert.throws(() => ap.tidy(() => {
+      ap.ones([2], { device });
+      throw new Error('boom');
+    }), /boom/);
+    assert.equal(ap.memory().numTensors, before);
+  });
+
+  it('rejects async functions and non-functions', () => {
+    const before = ap.memory().numTensors;
+    expectCode(() => ap.tidy((async () => ap.ones([1], { device })) as unknown as () => ap.Tensor), 'ERR_ARG');
+    expectCode(() => ap.tidy(3 as unknown as () => void), 'ERR_ARG');
+    assert.equal(ap.memory().numTensors, before);
+  });
+
+  it('memory() reports tensors, bytes and native statistics per device', () => {
+    const m0 = ap.memory();
+    const t = ap.zeros([10, 10], { device });
+    const m1 = ap.memory();
+    assert.equal(m1.numTensors, m0.numTensors + 1);
+    assert.equal(m1.numBytes, m0.numBytes + 400);
+    assert.ok(m1.devices[device], `no stats for ${device}`);
+    assert.equal(m1.devices[device].liveTensors, m0.devices[device].liveTensors + 1);
+    assert.ok(m1.devices[device].bytesInUse >= m0.devices[device].bytesInUse + 400);
+    t.dispose();
+    const m2 = ap.memory();
+    assert.equal(m2.numTensors, m0.numTensors);
+    assert.equal(m2.numBytes, m0.numBytes);
+    assert.equal(m2.devices[device].liveTensors, m0.devices[device].liveTensors);
+    assert.equal(m2.devices[device].bytesInUse, m0.devices[device].bytesInUse);
+  });
+
+  it('leaks nothing over many tidied training-like iterations with backward and grad()', () => {
+    const w = ap.randn([3], { device, seed: 1, requiresGrad: true });
+    const b = ap.zeros([3], { device, requiresGrad: true });
+    // Warm up so the allocator cache and lazily created state exist before the baseline.
+    const step = (i: number): void => ap.tidy(() => {
+      const x = ap.randn([4, 5, 3], { device, seed: 2, offset: i });
+      const y = x.mul(w).add(b).silu().sum([0, 1]);
+      const loss = y.square().mean();
+      loss.backward();
+      const [gx] = ap.grad(() => x.mul(w).sigmoid().sum(), [x]);
+      const x2 = ap.concat0([x, gx.scale(0.1)]).slice0(1, 6).reshape([6, 15]).relu();
+      x2.exp().log().sum().item();
+      // Forward on the tape without backward: its saved tensors must go with the tidy.
+      x.mul(w).sigmoid().sum();
+    });
+    step(0);
+    w.zeroGrad();
+    b.zeroGrad();
+    const start = live(device);
+    for (let i = 1; i <= 60; i++) {
+      step(i);
+      if (i % 10 === 0) {
+        w.zeroGrad();
+        b.zeroGrad();
+      }
+    }
+    const end = live(device);
+    assert.deepEqual(end, start);
+    assert.equal(end.saved, 0);
+    ap.dispose([w, b]);
+  });
+});
+
+describe('FinalizationRegistry safety net', () => {
+  it('frees the native memory of a tensor that was never disposed', async function () {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    // Collect whatever earlier tests dropped, so only this test's tensors are finalized below.
+    await settle();
+    const before = ap.memory();
+    (() => {
+      for (let i = 0; i < 20; i++) ap.zeros([1000], { device: 'cpu' });
+    })();
+    assert.equal(ap.memory().numTensors, before.numTensors + 20);
+    // Finalizers run on a later turn after a collection; give them a few chances.
+    for (let i = 0; i < 50 && ap.memory().numTensors > before.numTensors; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const after = ap.memory();
+    assert.equal(after.numTensors, before.numTensors);
+    assert.equal(after.numBytes, before.numBytes);
+    assert.equal(after.devices.cpu.liveTensors, before.devices.cpu.liveTensors);
+  });
+});

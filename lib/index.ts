@@ -17,7 +17,7 @@ export { reshape, slice0, concat0 } from './ops/shape.js';
 export { cast, to, clone } from './ops/cast.js';
 export type { DeviceEntry, NativeMemoryStats, BuildInfo } from './native.js';
 
-import { binding } from './device.js';
+import { binding, canonicalDevice } from './device.js';
 import type { BuildInfo } from './native.js';
 
 export function buildInfo(): BuildInfo {
@@ -26,10 +26,10 @@ export function buildInfo(): BuildInfo {
 
 /** Waits for all queued work on a device. */
 export function synchronize(device: string): void {
-  binding.synchronize(device);
+  binding.synchronize(canonicalDevice(device, 'synchronize'));
 }
 
 /** Returns a device's cached blocks to the driver / system. */
 export function emptyCache(device: string): void {
-  binding.emptyCache(device);
+  binding.emptyCache(canonicalDevice(device, 'emptyCache'));
 }

@@ -261,7 +261,14 @@ function resolveDevice(opts: CreateOptions, op: string): string {
 }
 
 function finish(t: Tensor, opts: CreateOptions): Tensor {
-  if (opts.requiresGrad !== undefined) t.requiresGrad = opts.requiresGrad;
+  if (opts.requiresGrad !== undefined) {
+    try {
+      t.requiresGrad = opts.requiresGrad;
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
+  }
   return t;
 }
 

@@ -110,6 +110,10 @@ function run(root: Node, dy0: Tensor, targets: Targets | null, retain: boolean):
     const node = ready.pop()!;
     const dy = grads.get(node);
     grads.delete(node);
+    if (node.released) {
+      dy?.dispose();
+      throw new AdvpropError('ERR_ARG', `backward: the graph through '${node.op}' was already freed by an earlier backward pass; pass {retainGraph: true} to the first one to go through it twice`);
+    }
     const needs = node.edges.map((e) => edgeNeeded(e, needed, targets));
     const children = node.edges.flatMap((e, i) => (e?.node && needs[i] ? [e.node] : []));
     const isTarget = targets?.nodes.has(node) ?? false;

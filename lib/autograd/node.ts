@@ -34,6 +34,11 @@ export interface InputMeta {
 
 let liveSaved = 0;
 let nextNodeId = 1;
+// A graph dropped without backward or tidy is collected with its share handles (the addon frees
+// their storage); this keeps the saved-tensor count honest when that happens.
+const unreleased = new FinalizationRegistry<number>((count) => {
+  liveSaved -= count;
+});
 
 export function savedTensorCount(): number {
   return liveSaved;
@@ -59,7 +64,9 @@ export class Node {
     this.edges = edges;
     this.saved = saved;
     this.rule = rule;
-    for (const s of saved) if (s) liveSaved++;
+    const count = saved.filter(Boolean).length;
+    liveSaved += count;
+    if (count) unreleased.register(this, count, this);
   }
 
   /** @internal Runs the rule on fresh Tensor wrappers of the saved handles (freed by the caller's tidy). */
@@ -74,6 +81,7 @@ export class Node {
   release(): void {
     if (this.released) return;
     this.released = true;
+    unreleased.unregister(this);
     for (const h of this.saved) {
       if (h) {
         liveSaved--;

@@ -76,6 +76,21 @@ forEachBackend('unary ops', (device) => {
     });
   });
 
+  it('sigmoid and silu gradients keep f32 accuracy where sigmoid saturates', () => {
+    // Computing 1 - sigmoid(x) by subtraction loses every digit once sigmoid(x) rounds near 1;
+    // sigmoid(-x) gives it without cancellation.
+    const xs = [-30, -20, -8, -1, 0, 1, 8, 12, 16, 20, 30];
+    ap.tidy(() => {
+      const x = ap.tensor(xs, null, { device });
+      const dy = ap.onesLike(x);
+      for (const [op, df] of [['sigmoid', (v: number) => sig(v) * sig(-v)], ['silu', (v: number) => sig(v) * (1 + v * sig(-v))]] as const) {
+        const got = ap.kernels.unaryBackward(op, x, dy).toArray();
+        const bad = xs.map((v, i) => ({ x: v, got: got[i], want: df(v), rel: Math.abs(got[i] - df(v)) / Math.abs(df(v)) })).filter((r) => !(r.rel < 1e-6));
+        assert.ok(bad.length === 0, `${op} backward loses accuracy:\n${bad.map((r) => `  x=${r.x}: got ${r.got}, expected ${r.want} (rel ${r.rel.toExponential(2)})`).join('\n')}`);
+      }
+    });
+  });
+
   it('special values: relu(0) = 0 with zero gradient, exp overflow, log(0)', () => {
     ap.tidy(() => {
       const x = ap.tensor([0, -0, 100, 0], null, { device });

@@ -1,0 +1,176 @@
+// Bad input through every public entry: each must throw an AdvpropError with the right code,
+// never crash the process, never leak what it allocated before failing.
+import assert from 'node:assert/strict';
+import * as ap from '../lib/index.js';
+import { availableDevices, forEachBackend } from '../lib/testing/backends.js';
+import { expectCode, expectCodeAsync } from './helpers.js';
+
+const any = <T>(v: unknown): T => v as T;
+const BAD_SIZES = [NaN, -1, 1.5, Infinity, -Infinity, 2 ** 49, '3', null];
+
+describe('AdvpropError', () => {
+  it('is an Error with a name, a code and a message naming the op', () => {
+    const e = expectCode(() => ap.tidy(() => ap.zeros([2]).add(ap.zeros([3]))), 'ERR_SHAPE');
+    assert.ok(e instanceof Error);
+    assert.equal(e.name, 'AdvpropError');
+    assert.match(e.message, /add/);
+    assert.match(e.message, /\[2\]/);
+    assert.match(e.message, /\[3\]/);
+    assert.match(String(e.stack), /AdvpropError \[ERR_SHAPE\]/);
+  });
+});
+
+forEachBackend('bad arguments', (device) => {
+  let before: ap.MemoryInfo;
+  beforeEach(() => {
+    before = ap.memory();
+  });
+  afterEach(() => {
+    const after = ap.memory();
+    assert.equal(after.numTensors, before.numTensors, 'a failed call leaked a tensor');
+    assert.equal(after.devices[device].liveTensors, before.devices[device].liveTensors, 'a failed call leaked native memory');
+  });
+
+  it('tensor(): values, shapes, dtypes, devices and options', () => {
+    expectCode(() => ap.tensor(any('abc'), null, { device }), 'ERR_ARG');
+    expectCode(() => ap.tensor(any({}), null, { device }), 'ERR_ARG');
+    expectCode(() => ap.tensor(any(undefined), null, { device }), 'ERR_ARG');
+    expectCode(() => ap.tensor([[1, 2], [3]], null, { device }), 'ERR_SHAPE', 'ragged');
+    expectCode(() => ap.tensor([[1, 2], 3], null, { device }), 'ERR_SHAPE');
+    expectCode(() => ap.tensor(any([1, 'x']), null, { device }), 'ERR_ARG');
+    expectCode(() => ap.tensor(any([1, undefined]), null, { device }), 'ERR_ARG');
+    expectCode(() => ap.tensor([1, 2, 3], [2, 2], { device }), 'ERR_SHAPE');
+    for (const s of BAD_SIZES) expectCode(() => ap.tensor([1], any([s]), { device }), 'ERR_SHAPE');
+    expectCode(() => ap.tensor([1], any('1'), { device }), 'ERR_ARG');
+    expectCode(() => ap.tensor([1], [1, 1, 1, 1, 1, 1, 1, 1, 1], { device }), 'ERR_SHAPE');
+    expectCode(() => ap.tensor([1], null, { device, dtype: any('float32') }), 'ERR_DTYPE');
+    expectCode(() => ap.tensor([1], null, { device, dtype: any('f16') }), 'ERR_DTYPE');
+    expectCode(() => ap.tensor([1.5], null, { device, dtype: 'i32' }), 'ERR_ARG');
+    expectCode(() => ap.tensor([2 ** 40], null, { device, dtype: 'i32' }), 'ERR_ARG');
+    expectCode(() => ap.tensor([1], null, { device: 'tpu' }), 'ERR_DEVICE');
+    expectCode(() => ap.tensor([1], null, { device: 'cuda:x' }), 'ERR_DEVICE');
+    expectCode(() => ap.tensor([1], null, { device: 'cpu:3' }), 'ERR_DEVICE');
+    expectCode(() => ap.tensor([1], null, { device: any(7) }), 'ERR_DEVICE');
+    expectCode(() => ap.tensor([1], null, any('cpu')), 'ERR_ARG');
+    expectCode(() => ap.tensor(new BigInt64Array(2) as unknown as number[], null, { device }), 'ERR_DTYPE');
+    expectCode(() => ap.tensor([1], null, { device, requiresGrad: any('yes') }), 'ERR_ARG');
+    expectCode(() => ap.zeros([1], { device, dtype: 'i32', requiresGrad: true }), 'ERR_DTYPE');
+  });
+
+  it('zeros / ones / full: NaN, negative, fractional, huge and overflowing sizes', () => {
+    for (const f of [ap.zeros, ap.ones]) {
+      expectCode(() => f(any(3), { device }), 'ERR_ARG');
+      expectCode(() => f(any(undefined), { device }), 'ERR_ARG');
+      for (const s of BAD_SIZES) expectCode(() => f(any([2, s]), { device }), 'ERR_SHAPE');
+      // Each size is valid but the product overflows int64 element counts.
+      expectCode(() => f([2 ** 40, 2 ** 40], { device }), 'ERR_SHAPE');
+    }
+    // A valid shape no device can hold: the allocator must refuse it cleanly.
+    expectCode(() => ap.zeros([2 ** 46], { device }), 'ERR_OOM');
+    expectCode(() => ap.full([2], any('1'), { device }), 'ERR_ARG');
+    expectCode(() => ap.full([2], 1, { device, dtype: any('u8') }), 'ERR_DTYPE');
+    expectCode(() => ap.zeros([2], { device: '' }), 'ERR_DEVICE');
+  });
+
+  it('rand / randn: seeds, offsets, ranges and dtypes', () => {
+    for (const seed of [-1, 1.5, NaN, 2 ** 64, any('1')]) expectCode(() => ap.rand([2], { device, seed: any(seed) }), 'ERR_ARG');
+    expectCode(() => ap.rand([2], { device, seed: 2n ** 64n }), 'ERR_ARG');
+    expectCode(() => ap.rand([2], { device, seed: -1n }), 'ERR_ARG');
+    expectCode(() => ap.rand([2], { device, offset: 3 }), 'ERR_ARG');
+    expectCode(() => ap.rand([2], { device, seed: 1, lo: 2, hi: 1 }), 'ERR_ARG');
+    expectCode(() => ap.rand([2], { device, seed: 1, lo: NaN }), 'ERR_ARG');
+    expectCode(() => ap.randn([2], { device, seed: 1, std: -1 }), 'ERR_ARG');
+    expectCode(() => ap.randn([2], { device, seed: 1, dtype: 'i32' }), 'ERR_DTYPE');
+    expectCode(() => ap.randn(any([NaN]), { device, seed: 1 }), 'ERR_SHAPE');
+    expectCode(() => ap.manualSeed(-3), 'ERR_ARG');
+    expectCode(() => ap.setRngState({ seed: 1n, offset: -1n }), 'ERR_ARG');
+  });
+
+  it('every op and kernel refuses disposed tensors with ERR_DISPOSED', async () => {
+    const d = ap.ones([2, 2], { device });
+    const ok = ap.ones([2, 2], { device });
+    d.dispose();
+    const k = ap.kernels;
+    const calls: [string, () => unknown][] = [
+      ['toArray', () => d.toArray()], ['item', () => d.item()], ['to', () => d.to('cpu')], ['clone', () => d.clone()],
+      ['cast', () => d.cast('f64')], ['detach', () => d.detach()], ['reshape', () => d.reshape([4])], ['slice0', () => d.slice0(0, 1)],
+      ['concat0', () => ap.concat0([ok, d])], ['add', () => ap.add(ok, d)], ['sub', () => ap.sub(d, ok)], ['mul', () => ap.mul(d, 2)],
+      ['div', () => ap.div(ok, d)], ['silu', () => ap.silu(d)], ['sum', () => ap.sum(d)], ['mean', () => ap.mean(d, [0])],
+      ['k.binary', () => k.binary('add', d, ok)], ['k.unary', () => k.unary('exp', d)], ['k.unaryBackward', () => k.unaryBackward('silu', ok, d)],
+      ['k.sum', () => k.sum(d)], ['k.sumToShape', () => k.sumToShape(d, [2])], ['k.sumBackward', () => k.sumBackward(d, [2, 2], [])],
+      ['k.reshape', () => k.reshape(d, [4])], ['k.slice0', () => k.slice0(d, 0, 1)], ['k.concat0', () => k.concat0([d])],
+      ['k.slice0Backward', () => k.slice0Backward(d, 3, 0)], ['k.cast', () => k.cast(d, 'f32')], ['k.toDevice', () => k.toDevice(d, 'cpu')],
+      ['k.clone', () => k.clone(d)], ['keep', () => ap.keep(d)], ['backward', () => d.backward()],
+      ['grad', () => ap.grad(() => ok.sum(), [d])],
+    ];
+    for (const [name, call] of calls) {
+      try {
+        call();
+        assert.fail(`${name} accepted a disposed tensor`);
+      } catch (e) {
+        assert.ok(e instanceof ap.AdvpropError, `${name}: ${String(e)}`);
+        assert.equal(e.code, 'ERR_DISPOSED', `${name}: ${e.message}`);
+      }
+    }
+    await expectCodeAsync(() => d.data(), 'ERR_DISPOSED');
+    ok.dispose();
+  });
+
+  it('every kernel refuses non-tensors and wrong argument types with ERR_ARG', () => {
+    ap.tidy(() => {
+      const x = ap.ones([2, 2], { device });
+      const k = ap.kernels;
+      const calls: [string, () => unknown][] = [
+        ['binary op', () => k.binary(any('pow'), x, x)], ['binary a', () => k.binary('add', any([1]), x)],
+        ['unary op', () => k.unary(any('tanh'), x)], ['unary x', () => k.unary('exp', any(1))], ['unary alpha', () => k.unary('scale', x, any('2'))],
+        ['unaryBackward dy', () => k.unaryBackward('relu', x, any(null))], ['sum axes', () => k.sum(x, any('0'))],
+        ['sumToShape shape', () => k.sumToShape(x, any(2))], ['reshape shape', () => k.reshape(x, any({}))],
+        ['slice0 start', () => k.slice0(x, any('0'), 1)], ['slice0 len', () => k.slice0(x, 0, NaN)],
+        ['concat0 list', () => k.concat0(any(x))], ['slice0Backward rows', () => k.slice0Backward(x, any(undefined), 0)],
+        ['fill value', () => k.fill([2], any(null), 'f32', device)], ['uniform seed', () => k.uniform([2], 'f32', device, any('s'), 0)],
+        ['normal offset', () => k.normal([2], 'f32', device, 1, -1)], ['clone', () => k.clone(any({ shape: [1] }))],
+        ['keep', () => ap.keep(any(3))], ['tidy', () => ap.tidy(any(null))], ['grad inputs', () => ap.grad(() => x.sum(), any(x))],
+      ];
+      for (const [name, call] of calls) {
+        try {
+          call();
+          assert.fail(`${name} accepted a bad argument`);
+        } catch (e) {
+          assert.ok(e instanceof ap.AdvpropError, `${name}: ${String(e)}`);
+          assert.equal(e.code, 'ERR_ARG', `${name}: ${e.message}`);
+        }
+      }
+    });
+  });
+
+  it('slices out of range and reshapes that do not fit', () => {
+    ap.tidy(() => {
+      const x = ap.ones([3, 2], { device });
+      expectCode(() => x.slice0(2, 2), 'ERR_SHAPE');
+      expectCode(() => x.slice0(0, 2 ** 50), 'ERR_ARG');
+      expectCode(() => ap.kernels.slice0Backward(x, 2, 0), 'ERR_SHAPE');
+      expectCode(() => ap.kernels.slice0Backward(x, -1, 0), 'ERR_ARG');
+      expectCode(() => x.reshape([4]), 'ERR_SHAPE');
+      expectCode(() => x.reshape([NaN]), 'ERR_SHAPE');
+    });
+  });
+});
+
+describe('bad arguments across devices', () => {
+  const devs = availableDevices();
+  const other = devs.find((d) => d !== 'cpu');
+  if (!other) {
+    it.skip('mixed-device inputs: skipped (only the cpu backend is available)');
+    return;
+  }
+  it(`mixed cpu / ${other} inputs are ERR_DEVICE in every multi-input op`, () => {
+    ap.tidy(() => {
+      const a = ap.ones([2, 2], { device: 'cpu' });
+      const b = ap.ones([2, 2], { device: other });
+      expectCode(() => ap.add(a, b), 'ERR_DEVICE');
+      expectCode(() => ap.mul(b, a), 'ERR_DEVICE');
+      expectCode(() => ap.concat0([a, b]), 'ERR_DEVICE');
+      expectCode(() => ap.kernels.unaryBackward('silu', a, b), 'ERR_DEVICE');
+    });
+  });
+});

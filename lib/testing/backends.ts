@@ -2,6 +2,13 @@
 // output as a pending test whose title says why, so a skip is never silent.
 import { devices } from '../device.js';
 
+// mocha's globals, reached through globalThis so the library build needs no @types/mocha.
+interface MochaGlobals {
+  describe(title: string, fn: () => void): void;
+  it: ((title: string, fn: () => unknown) => void) & { skip(title: string): void };
+}
+const mocha = (): MochaGlobals => globalThis as unknown as MochaGlobals;
+
 export const BACKENDS = ['cpu', 'cuda-sim', 'cuda'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
@@ -45,6 +52,7 @@ export function deviceOf(backend: BackendName): string | null {
 /** describe(`${title} [backend]`) for each available backend; a pending test for each missing one. */
 export function forEachBackend(title: string, body: (device: string, backend: BackendName) => void): void {
   for (const b of backendStatus()) {
+    const { describe, it } = mocha();
     if (b.available) describe(`${title} [${b.backend}]`, () => body(b.device!, b.backend));
     else describe(`${title} [${b.backend}]`, () => it.skip(`${b.backend}: skipped (${b.reason})`));
   }
@@ -53,6 +61,7 @@ export function forEachBackend(title: string, body: (device: string, backend: Ba
 /** One it() per backend. */
 export function itOnEachBackend(title: string, fn: (device: string, backend: BackendName) => void | Promise<void>): void {
   for (const b of backendStatus()) {
+    const { it } = mocha();
     if (b.available) it(`${title} [${b.backend}]`, () => fn(b.device!, b.backend));
     else it.skip(`${title} [${b.backend}]: skipped (${b.reason})`);
   }

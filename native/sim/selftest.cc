@@ -437,14 +437,14 @@ std::string test_deadlock() {
             std::string("report: ") + e.what());
   }
   // The host thread's scheduler must be usable again.
-  return test_reduction();
+  return "raised; a reduction then runs on " + test_reduction();
 }
 
 std::string test_exception() {
   DevBuf<int> out(64);
   expect_error([&] { ADVPROP_LAUNCH(throwing_kernel, 8, 64, 0, nullptr)(out.p); }, ErrorCode::Arg,
                "index 99 out of range");
-  return test_reduction();
+  return "ERR_ARG raised; a reduction then runs on " + test_reduction();
 }
 
 std::string test_indexing() {

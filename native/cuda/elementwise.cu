@@ -24,6 +24,16 @@ ADVPROP_HD double ew_log(double x) { return log(x); }
 template <typename T>
 ADVPROP_HD T ew_sigmoid(T x) { return T(1) / (T(1) + ew_exp(-x)); }
 
+// s = sigmoid(x) and sn = sigmoid(-x) = 1 - s from one exp. Forming 1 - s by subtraction would
+// lose every digit of the gradient once s rounds to 1 (x above ~9 in f32).
+template <typename T>
+ADVPROP_HD void sigmoid_pair(T x, T& s, T& sn) {
+  const T e = ew_exp(x < T(0) ? x : -x);  // exp(-|x|), in (0, 1]
+  const T d = T(1) / (T(1) + e);
+  s = x < T(0) ? e * d : d;
+  sn = x < T(0) ? d : e * d;
+}
+
 // Float to int32 as CUDA's cvt.rzi.s32 does it and the CPU reference defines it: truncate,
 // saturate outside int32, NaN becomes 0. Spelled out because a bare C cast of those inputs is
 // undefined behaviour on the host (cuda-sim).
@@ -114,12 +124,14 @@ ADVPROP_HD T unary_grad(T x, T dy, T alpha) {
     case static_cast<int>(UnaryOp::scale): return dy * alpha;
     case static_cast<int>(UnaryOp::add_scalar): return dy;
     case static_cast<int>(UnaryOp::silu): {
-      T s = ew_sigmoid(x);
-      return dy * (s * (T(1) + x * (T(1) - s)));
+      T s, sn;
+      sigmoid_pair(x, s, sn);
+      return dy * (s * (T(1) + x * sn));
     }
     case static_cast<int>(UnaryOp::sigmoid): {
-      T s = ew_sigmoid(x);
-      return dy * (s * (T(1) - s));
+      T s, sn;
+      sigmoid_pair(x, s, sn);
+      return dy * (s * sn);
     }
     case static_cast<int>(UnaryOp::relu): return x > T(0) ? dy : T(0);
     case static_cast<int>(UnaryOp::exp): return dy * ew_exp(x);

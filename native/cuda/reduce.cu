@@ -1,16 +1,18 @@
 // Sums described by a ReducePlan (contract: advprop/reduce.h). Deterministic: the order in which
 // an output's terms are added depends only on the plan, never on timing or the device.
 //
-// One kernel covers every shape. A block of (bx, by) threads, bx * by = 256 or less, handles a
-// tile of bx consecutive outputs; its by rows of threads stride through the output's reduction
-// range and their per-thread sums are combined by a fixed binary tree in shared memory. bx is
-// chosen so that a warp reads contiguous memory: bx = 32 when the innermost kept axis has stride
-// 1 (e.g. per-channel sums over NHWC), bx = 1 when the reduction runs along memory. When there
-// are too few output tiles to fill the device, the reduction range is split into chunks
-// (blockIdx.y), the first pass writes per-chunk partials to a scratch buffer and a second pass of
-// the same kernel sums them in chunk order. Sums are accumulated in double for f32 and f64 alike:
-// reductions are bound by memory, so the wider adds cost nothing measurable and the result is
-// the correctly rounded sum in all but pathological cases.
+// One kernel covers every shape. A block of (bx, by) threads (bx * by = 256, or bx = 1 and by a
+// power of two from 32 to 256) handles a tile of bx consecutive outputs; its by rows of threads
+// stride through the output's reduction range, and their per-thread sums are combined by a fixed
+// binary tree (shared memory across warps, shuffles inside one). The shape picks the layout so
+// that a warp reads contiguous memory: up to 16 terms, one thread per output (bx = 256); when the
+// innermost kept axis has stride 1 (per-channel sums over NHWC), 32 outputs side by side
+// (bx = 32); otherwise the block walks along the reduction (bx = 1). When there are too few
+// output tiles to fill the device, the reduction range is split into chunks (blockIdx.y), the
+// first pass writes per-chunk partials to a scratch buffer and a second pass of the same kernel
+// sums them in chunk order. Sums are accumulated in double for f32 and f64 alike, as on the CPU:
+// reductions are bound by memory, so the wider adds cost little and an f32 result is the
+// correctly rounded sum in all but pathological cases.
 #include "common.cuh"
 
 #include <algorithm>
@@ -31,7 +33,7 @@ constexpr int64_t kSmallReduce = 16;    // up to this many terms: one thread per
 constexpr int64_t kTargetBlocks = 1024;  // enough blocks to fill any current GPU a few times
 constexpr int64_t kMinPerThread = 16;    // terms per thread below which splitting does not pay
 constexpr int64_t kMaxChunks = 4096;
-constexpr int64_t kMaxGridX = 65535;
+constexpr int64_t kMaxGridX = 8192;      // more output tiles than this: blocks loop over them
 
 template <typename T, typename OutT>
 __global__ void reduce_kernel(const T* x, ReducePlan p, double scale, OutT* out, int64_t chunk, int64_t ntiles) {
@@ -51,14 +53,22 @@ __global__ void reduce_kernel(const T* x, ReducePlan p, double scale, OutT* out,
         for (int64_t r = r0 + ty; r < r1; r += by) acc += static_cast<double>(base[p.red_offset(r)]);
       }
     }
-    sm[ty * bx + tx] = acc;
+    // Tree over ty: row ty += row ty + h. Levels whose partner is in another warp go through
+    // shared memory; the last ones (h * bx < 32, all inside warp 0) through shuffles, which add
+    // the same pairs without a barrier per level.
+    const unsigned t = ty * bx + tx;
+    sm[t] = acc;
     __syncthreads();
-    for (unsigned h = by / 2; h > 0; h >>= 1) {
-      if (ty < h) sm[ty * bx + tx] += sm[(ty + h) * bx + tx];
+    unsigned h = by / 2;
+    for (; h * bx >= 32; h >>= 1) {
+      if (ty < h) sm[t] += sm[t + h * bx];
       __syncthreads();
     }
+    double total = sm[t];
+    if (h > 0 && t < 32)
+      for (; h > 0; h >>= 1) total += __shfl_down_sync(0xffffffffu, total, h * bx);
     if (ty == 0 && o < p.out_count)
-      out[static_cast<int64_t>(blockIdx.y) * p.out_count + o] = static_cast<OutT>(sm[tx] * scale);
+      out[static_cast<int64_t>(blockIdx.y) * p.out_count + o] = static_cast<OutT>(total * scale);
     __syncthreads();  // sm is reused by the next tile
   }
 }
@@ -154,6 +164,10 @@ void sum(const Tensor& x, const ReducePlan& plan, double scale, Tensor& out) {
   ADVPROP_CHECK(x.dtype() == out.dtype(), ErrorCode::DType,
                 std::string("sum: x is ") + dtype_name(x.dtype()) + " but out is " + dtype_name(out.dtype()));
   if (out.numel() == 0) return;
+  if (plan.reduce_count == 0) {  // empty sums are +0 whatever the scale's sign, as on the CPU
+    check_cuda(cudaMemsetAsync(out.data(), 0, out.nbytes(), stream_of(out)), "sum");
+    return;
+  }
   switch (x.dtype()) {
     case DType::f32: sum_typed<float>(x, plan, scale, out); return;
     case DType::f64: sum_typed<double>(x, plan, scale, out); return;

@@ -1,0 +1,267 @@
+// CPU sum over axes, and make_reduce_plan (shared by every backend).
+//
+// Accumulation is in double for f32 and f64 inputs: a single rounding at the end keeps f32 sums
+// of millions of elements at f32 accuracy, and the double adds cost nothing next to the loads.
+//
+// Determinism: the order in which each output is summed depends on the shapes alone. The work is
+// cut into tasks (a group of outputs x a chunk of the reduced range) by shape-only rules, each
+// task writes its own slot, and chunk partials are added in chunk order. The thread count only
+// decides who runs a task.
+//
+// Contracting a * b + c into an FMA would make the AVX-512 clone (whose ISA includes FMA)
+// round differently from the AVX2 and baseline ones; with it off every CPU gives the same bits.
+#pragma GCC optimize("fp-contract=off")
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "advprop/error.h"
+#include "advprop/parallel.h"
+#include "advprop/reduce.h"
+#include "simd.h"
+
+namespace advprop {
+
+ReducePlan make_reduce_plan(const Shape& shape, const std::vector<int>& axes) {
+  const int nd = static_cast<int>(shape.size());
+  auto bad = [&](const std::string& why) {
+    std::string list = "[";
+    for (size_t i = 0; i < axes.size(); ++i) list += (i ? ", " : "") + std::to_string(axes[i]);
+    fail(ErrorCode::Arg, "reduce: axes " + list + "] " + why + " for shape " + shape_str(shape));
+  };
+  if (nd > kMaxDims) bad("cannot be used: more than " + std::to_string(kMaxDims) + " dims");
+  bool reduced[kMaxDims] = {};
+  for (int a : axes) {
+    if (a < 0 || a >= nd) bad("are out of range");
+    if (reduced[a]) bad("repeat an axis");
+    reduced[a] = true;
+  }
+  for (int64_t s : shape)
+    if (s < 0) bad("cannot be used: negative size");
+
+  // Walk the dims innermost first so strides are known; size-1 dims vanish, and a dim next to
+  // one of the same kind folds into it (valid because x is contiguous).
+  int64_t ks[kMaxDims], kst[kMaxDims], rs[kMaxDims], rst[kMaxDims];
+  int nk = 0, nr = 0, last = -1;  // last: kind of the previous kept dim, 0 kept / 1 reduced
+  int64_t stride = 1;
+  for (int d = nd - 1; d >= 0; --d) {
+    const int64_t size = shape[d];
+    if (size != 1) {
+      const int kind = reduced[d] ? 1 : 0;
+      int64_t* sizes = kind ? rs : ks;
+      int64_t* strides = kind ? rst : kst;
+      int& n = kind ? nr : nk;
+      if (kind == last) {
+        sizes[n - 1] *= size;
+      } else {
+        sizes[n] = size;
+        strides[n] = stride;
+        ++n;
+      }
+      last = kind;
+    }
+    stride *= size;
+  }
+  // The walk produced innermost-first lists; the plan stores them outermost first.
+  ReducePlan p;
+  p.n_kept = nk;
+  p.n_red = nr;
+  for (int i = 0; i < nk; ++i) {
+    p.kept_size[i] = ks[nk - 1 - i];
+    p.kept_stride[i] = kst[nk - 1 - i];
+    p.out_count *= p.kept_size[i];
+  }
+  for (int i = 0; i < nr; ++i) {
+    p.red_size[i] = rs[nr - 1 - i];
+    p.red_stride[i] = rst[nr - 1 - i];
+    p.reduce_count *= p.red_size[i];
+  }
+  return p;
+}
+
+namespace cpu {
+namespace {
+
+// Elements read by one task, and the most tasks a reduction is cut into.
+constexpr int64_t kTaskElems = int64_t(1) << 16;
+constexpr int64_t kMaxTasks = 256;
+// Outputs along a contiguous kept axis summed together: their accumulators stay in L1.
+constexpr int64_t kTile = 1024;
+// Independent accumulator chains in a contiguous sum: enough to hide the add latency, and a
+// fixed number so that every ISA clone adds in the same order.
+constexpr int kLanes = 16;
+
+template <typename T>
+inline double sum_contig(const T* x, int64_t n) {
+  double lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) lane[l] += static_cast<double>(x[i + l]);
+  double tail = 0;
+  for (; i < n; ++i) tail += static_cast<double>(x[i]);
+  if (n < kLanes) return tail;
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) lane[l] += lane[l + w];
+  return lane[0] + tail;
+}
+
+// Offsets of consecutive flat indices over dims (sizes, strides), outermost first: one division
+// per dim to start, then an odometer step per index.
+struct Walker {
+  int n;
+  const int64_t *size, *stride;
+  int64_t idx[kMaxDims];
+  int64_t off = 0;
+  Walker(int n_, const int64_t* size_, const int64_t* stride_, int64_t start) : n(n_), size(size_), stride(stride_) {
+    for (int d = n - 1; d >= 0; --d) {
+      idx[d] = start % size[d];
+      off += idx[d] * stride[d];
+      start /= size[d];
+    }
+  }
+  void next() {
+    for (int d = n - 1; d >= 0; --d) {
+      off += stride[d];
+      if (++idx[d] < size[d]) return;
+      off -= size[d] * stride[d];
+      idx[d] = 0;
+    }
+  }
+};
+
+// The reduced range [r0, r1) is walked in runs along the innermost reduced dim (contiguous when
+// its stride is 1), so index arithmetic happens per run, not per element. The walk is written
+// out in both kernels rather than shared through a lambda, which could end up compiled outside
+// the ISA clone.
+
+// Innermost axis reduced (or no axis contiguous): each output o in [o0, o1) is one sum of the
+// reduced elements r in [r0, r1), written to dst[o - o0].
+template <typename T>
+ADVPROP_CPU_CLONES void sum_outputs(const T* x, const ReducePlan& p, int64_t o0, int64_t o1, int64_t r0,
+                                    int64_t r1, double* dst) {
+  const int64_t size = p.n_red ? p.red_size[p.n_red - 1] : 1;
+  const int64_t stride = p.n_red ? p.red_stride[p.n_red - 1] : 0;
+  const int n_outer = p.n_red ? p.n_red - 1 : 0;
+  const Walker first_run(n_outer, p.red_size, p.red_stride, r0 / size);
+  const int64_t first_pos = r0 % size;
+  Walker kept(p.n_kept, p.kept_size, p.kept_stride, o0);
+  for (int64_t o = o0; o < o1; ++o, kept.next()) {
+    const T* base = x + kept.off;
+    Walker outer = first_run;
+    double acc = 0;
+    for (int64_t r = r0, pos = first_pos; r < r1; pos = 0, outer.next()) {
+      const int64_t len = std::min(size - pos, r1 - r);
+      const T* run = base + outer.off + pos * stride;
+      if (stride == 1) {
+        acc += sum_contig(run, len);
+      } else {
+        for (int64_t j = 0; j < len; ++j) acc += static_cast<double>(run[j * stride]);
+      }
+      r += len;
+    }
+    dst[o - o0] = acc;
+  }
+}
+
+// Innermost axis kept: the outputs [o0, o0 + w) are adjacent in x, so each reduced element adds a
+// contiguous row of w values into w accumulators (vectorised across outputs, while each output
+// is still summed in plain r order).
+template <typename T>
+ADVPROP_CPU_CLONES void sum_row_block(const T* x, const ReducePlan& p, int64_t o0, int64_t w, int64_t r0,
+                                      int64_t r1, double* __restrict acc) {
+  const int64_t size = p.n_red ? p.red_size[p.n_red - 1] : 1;
+  const int64_t stride = p.n_red ? p.red_stride[p.n_red - 1] : 0;
+  const int n_outer = p.n_red ? p.n_red - 1 : 0;
+  for (int64_t k = 0; k < w; ++k) acc[k] = 0;
+  const T* base = x + Walker(p.n_kept, p.kept_size, p.kept_stride, o0).off;
+  Walker outer(n_outer, p.red_size, p.red_stride, r0 / size);
+  for (int64_t r = r0, pos = r0 % size; r < r1; pos = 0, outer.next()) {
+    const int64_t len = std::min(size - pos, r1 - r);
+    const T* run = base + outer.off + pos * stride;
+    for (int64_t j = 0; j < len; ++j) {
+      const T* row = run + j * stride;
+      for (int64_t k = 0; k < w; ++k) acc[k] += static_cast<double>(row[k]);
+    }
+    r += len;
+  }
+}
+
+template <typename T>
+void sum_typed(const T* x, const ReducePlan& p, double scale, T* out) {
+  const int64_t O = p.out_count, R = p.reduce_count;
+  if (O == 0) return;
+  if (R == 0) {
+    std::fill(out, out + O, T(0));
+    return;
+  }
+  // A unit is a group of outputs summed together: one output, or a tile of up to kTile
+  // outputs along a contiguous kept axis.
+  const bool rows = p.n_kept > 0 && p.kept_stride[p.n_kept - 1] == 1;
+  const int64_t inner = rows ? p.kept_size[p.n_kept - 1] : 1;
+  const int64_t tiles = rows ? (inner + kTile - 1) / kTile : 1;
+  const int64_t width = rows ? std::min(inner, kTile) : 1;  // outputs per unit, at most
+  const int64_t units = O / inner * tiles;
+  // Too few units for the pool: cut the reduced range into S chunks as well.
+  const int64_t want = std::clamp<int64_t>(O * R / kTaskElems, 1, kMaxTasks);
+  int64_t S = units >= want ? 1 : std::min(R, (want + units - 1) / units);
+  const int64_t chunk = (R + S - 1) / S;
+  S = (R + chunk - 1) / chunk;
+  std::vector<double> partial(S > 1 ? static_cast<size_t>(S * O) : 0);
+  const int64_t grain = std::max<int64_t>(1, kTaskElems / (width * chunk));
+
+  parallel_for(0, units * S, grain, [&](int64_t t0, int64_t t1) {
+    double acc[kTile];
+    for (int64_t t = t0; t < t1;) {
+      const int64_t u = t % units, s = t / units;
+      const int64_t r0 = s * chunk, r1 = std::min(R, r0 + chunk);
+      int64_t o0, w;
+      if (rows) {
+        const int64_t tile = u % tiles;
+        o0 = u / tiles * inner + tile * kTile;
+        w = std::min(kTile, inner - tile * kTile);
+        sum_row_block(x, p, o0, w, r0, r1, acc);
+        t += 1;
+      } else {
+        // Single outputs are batched into one call, all from the same reduced chunk s.
+        o0 = u;
+        w = std::min({t1 - t, units - u, kTile});
+        sum_outputs(x, p, o0, o0 + w, r0, r1, acc);
+        t += w;
+      }
+      if (S == 1) {
+        for (int64_t k = 0; k < w; ++k) out[o0 + k] = static_cast<T>(scale * acc[k]);
+      } else {
+        std::copy(acc, acc + w, partial.begin() + s * O + o0);
+      }
+    }
+  });
+  if (S == 1) return;
+  parallel_for(0, O, kTaskElems / S + 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o) {
+      double total = 0;
+      for (int64_t s = 0; s < S; ++s) total += partial[s * O + o];
+      out[o] = static_cast<T>(scale * total);
+    }
+  });
+}
+
+}  // namespace
+
+void sum(const Tensor& x, const ReducePlan& plan, double scale, Tensor& out) {
+  if (x.dtype() != out.dtype())
+    fail(ErrorCode::DType, std::string("sum: dtype mismatch x ") + dtype_name(x.dtype()) + " vs out " +
+                               dtype_name(out.dtype()));
+  if (out.numel() != plan.out_count || x.numel() != plan.out_count * plan.reduce_count)
+    fail(ErrorCode::Shape, "sum: plan of " + std::to_string(plan.out_count) + " outputs x " +
+                               std::to_string(plan.reduce_count) + " does not fit x " + shape_str(x.shape()) +
+                               " and out " + shape_str(out.shape()));
+  switch (x.dtype()) {
+    case DType::f32: return sum_typed(x.data_as<float>(), plan, scale, out.data_as<float>());
+    case DType::f64: return sum_typed(x.data_as<double>(), plan, scale, out.data_as<double>());
+    default: fail(ErrorCode::DType, std::string("sum: unsupported dtype ") + dtype_name(x.dtype()));
+  }
+}
+
+}  // namespace cpu
+}  // namespace advprop

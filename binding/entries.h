@@ -27,6 +27,7 @@ namespace advprop_binding {
   X(unaryBackward, UnaryBackward)  \
   X(sum, Sum)                      \
   X(sumToShape, SumToShape)        \
+  X(sumBackward, SumBackward)      \
   X(reshape, Reshape)              \
   X(slice0, Slice0)                \
   X(concat0, Concat0)              \

@@ -88,6 +88,13 @@ ADVPROP_ENTRY(Sum)
                              to_bool(info[3], "sum", "mean")));
 ADVPROP_ENTRY_END
 
+ADVPROP_ENTRY(SumBackward)
+  check_arg_count(info, 4, "sumBackward");
+  const Tensor& dy = TensorHandle::From(info, 0, "sumBackward", "dy");
+  return wrap(info, ops::sum_backward(dy, to_shape(info[1], "sumBackward", "xShape"),
+                                      to_axes(info[2], "sumBackward", "axes"), to_bool(info[3], "sumBackward", "mean")));
+ADVPROP_ENTRY_END
+
 ADVPROP_ENTRY(SumToShape)
   check_arg_count(info, 2, "sumToShape");
   const Tensor& g = TensorHandle::From(info, 0, "sumToShape", "grad");

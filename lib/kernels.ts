@@ -149,59 +149,19 @@ export function normalizeAxes(axes: number | readonly number[] | undefined | nul
 
 /**
  * The gradient of sum (scale 1) or mean (scale 1/count) over `axes`: dy spread back over the
- * reduced axes of xShape. When the kept axes are the trailing ones (sums over N, H, W of NHWC;
- * sums over everything) this is one fill and one broadcast add on the device. Other axis sets
- * have no device kernel yet and go through the host.
+ * reduced axes of xShape, by one device kernel for any axis set.
  */
 export function sumBackward(dy: Tensor, xShape: readonly number[], axes: number | readonly number[] | undefined, mean = false): Tensor {
   checkTensor(dy, 'sumBackward', 'dy');
   const shape = checkShape(xShape, 'sumBackward');
   const red = normalizeAxes(axes, shape.length, 'sumBackward');
-  let count = 1;
-  for (const a of red) count *= shape[a];
   const kept = shape.map((s, i) => (red.includes(i) ? 1 : s));
   let keptNumel = 1;
   for (const s of kept) keptNumel *= s;
   if (dy.numel !== keptNumel)
     throw new AdvpropError('ERR_SHAPE', `sumBackward: dy [${dy.shape.join(', ')}] does not match the reduction of [${shape.join(', ')}] over axes [${red.join(', ')}]`);
   countKernel('sumBackward');
-  const scaled = mean ? binding.unary('scale', dy._handle('sumBackward', 'dy'), 1 / count) : binding.share(dy._handle('sumBackward', 'dy'));
-  try {
-    let lead = 0;
-    while (lead < kept.length && kept[lead] === 1) lead++;
-    const trailingKept = kept.slice(lead).every((s, i) => s === shape[lead + i]);
-    if (trailingKept) {
-      const zero = binding.full(shape, dy.dtype, dy.device, 0);
-      const row = binding.reshape(scaled, kept.slice(lead));
-      try {
-        return wrapHandle(binding.binary('add', zero, row));
-      } finally {
-        binding.dispose(zero);
-        binding.dispose(row);
-      }
-    }
-    return wrapHandle(expandOnHost(scaled, kept, shape, dy.device));
-  } finally {
-    binding.dispose(scaled);
-  }
-}
-
-function expandOnHost(src: ReturnType<typeof binding.share>, kept: readonly number[], shape: readonly number[], device: string) {
-  const from = binding.toArray(src);
-  const n = shape.reduce((p, s) => p * s, 1);
-  const out = new (from.constructor as { new (n: number): typeof from })(n);
-  const rank = shape.length;
-  const idx = new Array<number>(rank).fill(0);
-  for (let i = 0; i < n; i++) {
-    let j = 0;
-    for (let d = 0; d < rank; d++) j = j * kept[d] + (kept[d] === 1 ? 0 : idx[d]);
-    out[i] = from[j];
-    for (let d = rank - 1; d >= 0; d--) {
-      if (++idx[d] < shape[d]) break;
-      idx[d] = 0;
-    }
-  }
-  return binding.fromArray(out, shape.slice(), device);
+  return wrapHandle(binding.sumBackward(dy._handle('sumBackward', 'dy'), shape.slice(), red.slice(), mean));
 }
 
 // ---- shape -------------------------------------------------------------------------------------

@@ -95,6 +95,8 @@ export interface NativeBinding {
   /** axes: [] means all axes. */
   sum(x: NativeTensor, axes: number[], keepdims: boolean, mean: boolean): NativeTensor;
   sumToShape(grad: NativeTensor, shape: number[]): NativeTensor;
+  /** The gradient of sum/mean: dy spread back over xShape. axes: [] means all axes. */
+  sumBackward(dy: NativeTensor, xShape: number[], axes: number[], mean: boolean): NativeTensor;
 
   reshape(x: NativeTensor, shape: number[]): NativeTensor;
   slice0(x: NativeTensor, start: number, len: number): NativeTensor;

@@ -263,5 +263,41 @@ void sum(const Tensor& x, const ReducePlan& plan, double scale, Tensor& out) {
   }
 }
 
+namespace {
+
+template <typename T>
+void sum_backward_typed(const T* dy, const ReducePlan& p, double scale, T* dx) {
+  const int64_t total = p.out_count * p.reduce_count;
+  parallel_for(0, total, 65536, [&](int64_t lo, int64_t hi) {
+    int64_t o = lo / p.reduce_count, r = lo % p.reduce_count;
+    int64_t base = p.kept_offset(o);
+    T v = static_cast<T>(scale * static_cast<double>(dy[o]));
+    for (int64_t i = lo; i < hi; ++i) {
+      dx[base + p.red_offset(r)] = v;
+      if (++r == p.reduce_count && i + 1 < hi) {
+        r = 0;
+        ++o;
+        base = p.kept_offset(o);
+        v = static_cast<T>(scale * static_cast<double>(dy[o]));
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void sum_backward(const Tensor& dy, const ReducePlan& plan, double scale, Tensor& dx) {
+  if (dy.dtype() != dx.dtype() || dy.numel() != plan.out_count ||
+      dx.numel() != plan.out_count * plan.reduce_count)
+    fail(ErrorCode::Internal, "sumBackward: plan does not fit dy " + shape_str(dy.shape()) + " and dx " +
+                                  shape_str(dx.shape()));
+  if (dx.numel() == 0) return;
+  switch (dy.dtype()) {
+    case DType::f32: return sum_backward_typed(dy.data_as<float>(), plan, scale, dx.data_as<float>());
+    case DType::f64: return sum_backward_typed(dy.data_as<double>(), plan, scale, dx.data_as<double>());
+    default: fail(ErrorCode::DType, std::string("sumBackward: unsupported dtype ") + dtype_name(dy.dtype()));
+  }
+}
+
 }  // namespace cpu
 }  // namespace advprop

@@ -175,5 +175,40 @@ void sum(const Tensor& x, const ReducePlan& plan, double scale, Tensor& out) {
   }
 }
 
+namespace {
+
+template <typename T>
+__global__ void sum_backward_kernel(const T* dy, ReducePlan p, double scale, T* dx, int64_t total) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int64_t o = i / p.reduce_count, r = i - o * p.reduce_count;
+    dx[p.kept_offset(o) + p.red_offset(r)] = static_cast<T>(scale * static_cast<double>(dy[o]));
+  }
+}
+
+}  // namespace
+
+void sum_backward(const Tensor& dy, const ReducePlan& plan, double scale, Tensor& dx) {
+  ADVPROP_CHECK(dy.dtype() == dx.dtype() && dy.numel() == plan.out_count &&
+                    dx.numel() == plan.out_count * plan.reduce_count,
+                ErrorCode::Internal,
+                "sumBackward: plan does not fit dy " + shape_str(dy.shape()) + " and dx " + shape_str(dx.shape()));
+  const int64_t total = dx.numel();
+  if (total == 0) return;
+  const unsigned threads = 256;
+  cudaStream_t s = stream_of(dx);
+  switch (dy.dtype()) {
+    case DType::f32:
+      ADVPROP_LAUNCH((sum_backward_kernel<float>), grid_for(total, threads), threads, 0, s)(
+          dy.data_as<float>(), plan, scale, dx.data_as<float>(), total);
+      return;
+    case DType::f64:
+      ADVPROP_LAUNCH((sum_backward_kernel<double>), grid_for(total, threads), threads, 0, s)(
+          dy.data_as<double>(), plan, scale, dx.data_as<double>(), total);
+      return;
+    default: fail(ErrorCode::DType, std::string("sumBackward: dtype ") + dtype_name(dy.dtype()) + " is not supported (f32, f64)");
+  }
+}
+
 }  // namespace ADVPROP_CUDA_NS
 }  // namespace advprop

@@ -9,10 +9,11 @@
 namespace advprop {
 namespace ops {
 
-Tensor sum(const Tensor& x, const std::vector<int>& axes_in, bool keepdims, bool mean) {
-  const char* name = mean ? "mean" : "sum";
-  check_float_input(x, name, "x");
-  const int nd = x.ndim();
+namespace {
+
+// Normalises `axes_in` for a tensor of rank nd (empty = all axes); throws ERR_ARG naming `name`.
+std::vector<int> normalize_axes(const std::vector<int>& axes_in, const Shape& shape, const char* name) {
+  const int nd = static_cast<int>(shape.size());
   std::vector<int> axes;
   if (axes_in.empty()) {
     for (int i = 0; i < nd; ++i) axes.push_back(i);
@@ -21,12 +22,22 @@ Tensor sum(const Tensor& x, const std::vector<int>& axes_in, bool keepdims, bool
       int n = a < 0 ? a + nd : a;
       if (n < 0 || n >= nd)
         fail(ErrorCode::Arg, std::string(name) + ": axis " + std::to_string(a) + " out of range for x " +
-                                 shape_str(x.shape()));
+                                 shape_str(shape));
       if (std::find(axes.begin(), axes.end(), n) != axes.end())
         fail(ErrorCode::Arg, std::string(name) + ": axis " + std::to_string(a) + " repeated");
       axes.push_back(n);
     }
   }
+  return axes;
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, const std::vector<int>& axes_in, bool keepdims, bool mean) {
+  const char* name = mean ? "mean" : "sum";
+  check_float_input(x, name, "x");
+  const int nd = x.ndim();
+  std::vector<int> axes = normalize_axes(axes_in, x.shape(), name);
   Shape out_shape;
   int64_t count = 1;
   for (int i = 0; i < nd; ++i) {
@@ -47,6 +58,23 @@ Tensor sum(const Tensor& x, const std::vector<int>& axes_in, bool keepdims, bool
     ADVPROP_DISPATCH(x.device(), sum, x, plan, scale, out);
   }
   return out;
+}
+
+Tensor sum_backward(const Tensor& dy, const Shape& x_shape, const std::vector<int>& axes_in, bool mean) {
+  check_float_input(dy, "sumBackward", "dy");
+  std::vector<int> axes = normalize_axes(axes_in, x_shape, "sumBackward");
+  int64_t n = checked_numel(x_shape, "sumBackward");
+  int64_t count = 1;
+  for (int a : axes) count *= x_shape[a];
+  if (count != 0 && dy.numel() != n / count)
+    fail(ErrorCode::Shape, "sumBackward: dy " + shape_str(dy.shape()) + " does not match the reduction of " +
+                               shape_str(x_shape) + " over " + std::to_string(axes.size()) + " axes");
+  ReducePlan plan = make_reduce_plan(x_shape, axes);
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
+  if (count == 0) return dx;  // nothing was summed: x has no elements
+  double scale = mean ? 1.0 / static_cast<double>(count) : 1.0;
+  if (dx.numel()) ADVPROP_DISPATCH(dy.device(), sum_backward, dy, plan, scale, dx);
+  return dx;
 }
 
 Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {

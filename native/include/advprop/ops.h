@@ -35,6 +35,9 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, double alph
 
 // Sum (or mean) over `axes` (negative counts from the end; empty = all axes).
 Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdims, bool mean);
+// The gradient of sum(x, axes, keepdims, mean): dy spread back over x_shape (dy may or may not
+// keep the reduced axes).
+Tensor sum_backward(const Tensor& dy, const Shape& x_shape, const std::vector<int>& axes, bool mean);
 // Sums `grad` (shape of the broadcast result) down to `shape`, the smaller operand's shape.
 Tensor sum_to_shape(const Tensor& grad, const Shape& shape);
 

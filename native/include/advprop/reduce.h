@@ -39,8 +39,11 @@ struct ReducePlan {
 ReducePlan make_reduce_plan(const Shape& shape, const std::vector<int>& axes);
 
 // sum: out (out_count elements, f32 or f64 like x) = scale * sums described by plan.
-#define ADVPROP_REDUCE_KERNELS \
-  void sum(const Tensor& x, const ReducePlan& plan, double scale, Tensor& out);
+// sum_backward: the gradient of sum, dx[kept_offset(o) + red_offset(r)] = (T)(scale * dy[o]) for
+// every o and r (dy has out_count elements, dx has x's shape; the plan covers dx exactly once).
+#define ADVPROP_REDUCE_KERNELS                                                  \
+  void sum(const Tensor& x, const ReducePlan& plan, double scale, Tensor& out); \
+  void sum_backward(const Tensor& dy, const ReducePlan& plan, double scale, Tensor& dx);
 
 namespace cpu { ADVPROP_REDUCE_KERNELS }
 namespace cuda { ADVPROP_REDUCE_KERNELS }

@@ -333,6 +333,26 @@ ADVPROP_NATIVE_TEST(cudasim_sum_empty_ranges_and_errors) {
   EXPECT_THROWS(cudasim::sum(i, make_reduce_plan({4}, {0}), 1.0, o), ErrorCode::DType);
 }
 
+ADVPROP_NATIVE_TEST(cudasim_sum_backward_identical_to_cpu) {
+  const Shape shapes[] = {{3, 5, 7, 2}, {2, 1, 9, 33}, {1, 13, 1, 17}};
+  for (DType dt : kFloatTypes)
+    for (const Shape& s : shapes)
+      for (int mask = 1; mask < 16; ++mask) {
+        std::vector<int> axes;
+        Shape kept;
+        for (int d = 0; d < 4; ++d) {
+          if (mask & (1 << d)) axes.push_back(d);
+          else kept.push_back(s[d]);
+        }
+        ReducePlan plan = make_reduce_plan(s, axes);
+        Tensor dy = random_cpu(kept, dt, 11 + mask, -2, 2);
+        Tensor ref = Tensor::empty(s, dt, kCpu), out = Tensor::empty(s, dt, kSim);
+        cpu::sum_backward(dy, plan, 0.25, ref);
+        cudasim::sum_backward(to_sim(dy), plan, 0.25, out);
+        expect_identical("sum_backward " + shape_str(s) + " mask " + std::to_string(mask), out, ref);
+      }
+}
+
 // ---- random ------------------------------------------------------------------------------------
 
 ADVPROP_NATIVE_TEST(cudasim_random_identical_to_cpu) {

@@ -28,12 +28,16 @@ void uniform_span(T* out, int64_t lo, int64_t hi, uint64_t seed, uint64_t offset
   }
 }
 
-// Per element through philox_normal_element: Box-Muller's log and sincos dominate, and calling
-// the shared function keeps the CPU exactly on the definition the CUDA kernels use.
+// A whole block at a time: one Philox evaluation and two log/sincos serve four elements,
+// through the same shared definition the CUDA kernels use.
 template <typename T>
 void normal_span(T* out, int64_t lo, int64_t hi, uint64_t seed, uint64_t offset, double mean, double stddev) {
-  for (int64_t i = lo; i < hi; ++i)
-    out[i] = static_cast<T>(std::fma(stddev, philox_normal_element(seed, offset, static_cast<uint64_t>(i)), mean));
+  for (int64_t i = lo; i < hi;) {
+    double z[4];
+    philox_normal_block(seed, offset, static_cast<uint64_t>(i), z);
+    for (int64_t lane = i & 3; lane < 4 && i < hi; ++lane, ++i)
+      out[i] = static_cast<T>(std::fma(stddev, z[lane], mean));
+  }
 }
 
 template <typename F>

@@ -40,14 +40,10 @@ __global__ void normal_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset,
     const Philox4 b = philox_block(seed, offset, i0);
     for (int pair = 0; pair < 4; pair += 2) {
       if (static_cast<int64_t>(i0) + pair >= n) break;
-      // Box-Muller exactly as philox_normal_element writes it.
-      const double u1 = static_cast<double>(philox_uniform01(b.v[pair]));
-      const double u2 = static_cast<double>(philox_uniform01(b.v[pair + 1]));
-      const double r = sqrt(-2.0 * log(u1));
-      const double theta = 6.283185307179586476925286766559 * u2;
-      out[i0 + pair] = static_cast<T>(fma(stddev, r * cos(theta), mean));
-      if (static_cast<int64_t>(i0) + pair + 1 < n)
-        out[i0 + pair + 1] = static_cast<T>(fma(stddev, r * sin(theta), mean));
+      double z0, z1;
+      philox_normal_pair(b.v[pair], b.v[pair + 1], &z0, &z1);  // the shared definition, philox.h
+      out[i0 + pair] = static_cast<T>(fma(stddev, z0, mean));
+      if (static_cast<int64_t>(i0) + pair + 1 < n) out[i0 + pair + 1] = static_cast<T>(fma(stddev, z1, mean));
     }
   }
 }

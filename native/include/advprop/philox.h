@@ -58,15 +58,27 @@ ADVPROP_HD double philox_uniform_element(uint64_t seed, uint64_t offset, uint64_
 
 // Box-Muller on the word pairs (0,1) and (2,3) of a block, computed in double so the host and
 // the device round to the same f32 value (their libm results agree far below f32 precision).
-ADVPROP_HD double philox_normal_element(uint64_t seed, uint64_t offset, uint64_t i) {
-  Philox4 b = philox_block(seed, offset, i);
-  unsigned lane = static_cast<unsigned>(i & 3);
-  unsigned pair = lane & 2u;
-  double u1 = static_cast<double>(philox_uniform01(b.v[pair]));
-  double u2 = static_cast<double>(philox_uniform01(b.v[pair + 1]));
+// philox_normal_block gives all four normals of the block holding element i; the per-element
+// form evaluates the same expressions, so the two agree bit for bit.
+ADVPROP_HD void philox_normal_pair(uint32_t w0, uint32_t w1, double* z0, double* z1) {
+  double u1 = static_cast<double>(philox_uniform01(w0));
+  double u2 = static_cast<double>(philox_uniform01(w1));
   double r = sqrt(-2.0 * log(u1));
   double theta = 6.283185307179586476925286766559 * u2;
-  return (lane & 1u) ? r * sin(theta) : r * cos(theta);
+  *z0 = r * cos(theta);
+  *z1 = r * sin(theta);
+}
+
+ADVPROP_HD void philox_normal_block(uint64_t seed, uint64_t offset, uint64_t i, double z[4]) {
+  Philox4 b = philox_block(seed, offset, i);
+  philox_normal_pair(b.v[0], b.v[1], &z[0], &z[1]);
+  philox_normal_pair(b.v[2], b.v[3], &z[2], &z[3]);
+}
+
+ADVPROP_HD double philox_normal_element(uint64_t seed, uint64_t offset, uint64_t i) {
+  double z[4];
+  philox_normal_block(seed, offset, i, z);
+  return z[i & 3];
 }
 
 }  // namespace advprop

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdio>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -206,6 +207,18 @@ class CudaBackend final : public DeviceBackend {
         cudaError_t err = cudaGetDeviceCount(&n);
         if (err != cudaSuccess) {
           reason_ = cudaGetErrorString(err);
+#if !defined(ADVPROP_SIM)
+          // CUDA reports a missing driver as an "insufficient" one; say which it is.
+          int driver = 0;
+          if (err == cudaErrorInsufficientDriver && cudaDriverGetVersion(&driver) == cudaSuccess) {
+            int runtime = 0;
+            cudaRuntimeGetVersion(&runtime);
+            reason_ = driver == 0 ? "no NVIDIA driver is installed (libcuda.so.1 not found)"
+                                  : "the NVIDIA driver supports CUDA " + std::to_string(driver / 1000) + "." +
+                                        std::to_string(driver % 1000 / 10) + " but this build needs " +
+                                        std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10);
+          }
+#endif
           cudaGetLastError();
           n = 0;
         } else if (n <= 0) {

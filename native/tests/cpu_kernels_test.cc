@@ -12,6 +12,7 @@
 #include "advprop/philox.h"
 #include "advprop/random.h"
 #include "advprop/reduce.h"
+#include "elements.h"
 #include "harness.h"
 
 namespace advprop {
@@ -22,23 +23,8 @@ const DType kFloatTypes[] = {DType::f32, DType::f64};
 
 Tensor make(const Shape& shape, DType dt) { return Tensor::empty(shape, dt, Device{}); }
 
-double get(const Tensor& t, int64_t i) {
-  switch (t.dtype()) {
-    case DType::f32: return t.data_as<float>()[i];
-    case DType::f64: return t.data_as<double>()[i];
-    case DType::i32: return t.data_as<int32_t>()[i];
-    default: return std::nan("");
-  }
-}
-
-void set(Tensor& t, int64_t i, double v) {
-  switch (t.dtype()) {
-    case DType::f32: t.data_as<float>()[i] = static_cast<float>(v); break;
-    case DType::f64: t.data_as<double>()[i] = v; break;
-    case DType::i32: t.data_as<int32_t>()[i] = static_cast<int32_t>(v); break;
-    default: break;
-  }
-}
+using test::get;
+using test::set;
 
 // The value as stored in t's dtype (what a kernel reads), back in double.
 double stored(DType dt, double v) { return dt == DType::f32 ? static_cast<double>(static_cast<float>(v)) : v; }

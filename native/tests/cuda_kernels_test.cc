@@ -15,6 +15,7 @@
 #include "advprop/elementwise.h"
 #include "advprop/random.h"
 #include "advprop/reduce.h"
+#include "elements.h"
 #include "harness.h"
 
 namespace advprop {
@@ -39,23 +40,8 @@ Tensor to_cpu(const Tensor& t) {
   return h;
 }
 
-double get(const Tensor& t, int64_t i) {
-  switch (t.dtype()) {
-    case DType::f32: return t.data_as<float>()[i];
-    case DType::f64: return t.data_as<double>()[i];
-    case DType::i32: return t.data_as<int32_t>()[i];
-    default: return std::nan("");
-  }
-}
-
-void set(Tensor& t, int64_t i, double v) {
-  switch (t.dtype()) {
-    case DType::f32: t.data_as<float>()[i] = static_cast<float>(v); break;
-    case DType::f64: t.data_as<double>()[i] = v; break;
-    case DType::i32: t.data_as<int32_t>()[i] = static_cast<int32_t>(v); break;
-    default: break;
-  }
-}
+using test::get;
+using test::set;
 
 // Seeded inputs on the CPU (i32 through a cast of f64 values).
 Tensor random_cpu(const Shape& shape, DType dt, uint64_t seed, double lo, double hi) {

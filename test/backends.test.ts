@@ -1,6 +1,7 @@
 // Every kernel on cuda-sim and cuda against the CPU (the specification) on awkward sizes: odd,
 // prime, not multiples of a block, and NHWC tensors with C = 3, 5, 17. Arithmetic that IEEE
 // rounds exactly must agree bit for bit; transcendental functions may differ by a few ulp.
+// Kernel families covered: elementwise (native/{cpu,cuda}/elementwise.*), reduce and random.
 import assert from 'node:assert/strict';
 import * as ap from '../lib/index.js';
 import type { UnaryOpName } from '../lib/native.js';

@@ -81,6 +81,20 @@ describe('gradient checks (f64, cpu)', () => {
     });
   });
 
+  it('gradcheck fails a rule that returns NaN, and a loss that is NaN around the input', () => {
+    ap.tidy(() => {
+      const nanRule = (x: ap.Tensor): ap.Tensor => {
+        const y = ap.noGrad(() => x.square());
+        return ap.autograd.record(y, 'nanSquare', [x], [], (dy) => [ap.kernels.scale(dy, NaN)]);
+      };
+      const r = gradcheck(nanRule, [input([6], 34)]);
+      assert.equal(r.maxRelError, Infinity);
+      assert.throws(() => assertGradcheck(nanRule, [input([6], 35)]), /gradcheck failed/);
+      // log of negative inputs: the numeric derivative is NaN while the rule's 1/x is finite.
+      assert.throws(() => assertGradcheck((x) => ap.log(x), [input([4], 36, -2, -1)]), /gradcheck failed/);
+    });
+  });
+
   it('rejects f32 inputs', () => {
     ap.tidy(() => {
       assert.throws(() => gradcheck((x) => x.square(), [ap.ones([2])]), (e: unknown) => e instanceof ap.AdvpropError && e.code === 'ERR_DTYPE');

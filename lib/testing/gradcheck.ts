@@ -97,7 +97,10 @@ export function gradcheck(fn: (...xs: Tensor[]) => Tensor, inputs: readonly Tens
         const numeric = (lp - lm) / (2 * eps);
         const an = a[index];
         const denom = Math.max(Math.abs(an), Math.abs(numeric), 1e-3 * scale, 1e-300);
-        const relError = Math.abs(an - numeric) / denom;
+        // A NaN on either side is a failure: NaN compares false with everything, so without this
+        // it would never raise maxRel and a rule returning NaN would pass.
+        const raw = Math.abs(an - numeric) / denom;
+        const relError = Number.isNaN(raw) ? Infinity : raw;
         if (relError > maxRel) maxRel = relError;
         if (!result.worst || relError > result.worst.relError) result.worst = { input, index, analytic: an, numeric, relError };
       }

@@ -50,7 +50,14 @@ const advprop::Tensor& TensorHandle::FromValue(Napi::Env env, Napi::Value v, con
   auto* data = env.GetInstanceData<AddonData>();
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->ctor.Value()))
     throw_arg(std::string(op) + ": argument '" + arg + "' must be a tensor handle");
-  TensorHandle* h = Unwrap(v.As<Napi::Object>());
+  // InstanceOf only looks at the prototype chain, so Object.create(NativeTensor.prototype) (or
+  // of a handle) passes it without wrapping a native object: ask napi_unwrap directly.
+  void* raw = nullptr;
+  if (napi_unwrap(env, v, &raw) != napi_ok || raw == nullptr) {
+    if (env.IsExceptionPending()) env.GetAndClearPendingException();
+    throw_arg(std::string(op) + ": argument '" + arg + "' must be a tensor handle");
+  }
+  TensorHandle* h = static_cast<TensorHandle*>(raw);
   if (h->disposed())
     advprop::fail(advprop::ErrorCode::Disposed, std::string(op) + ": argument '" + arg + "' is a disposed tensor");
   return h->tensor_;

@@ -2,6 +2,7 @@
 // never crash the process, never leak what it allocated before failing.
 import assert from 'node:assert/strict';
 import * as ap from '../lib/index.js';
+import { native } from '../lib/native.js';
 import { availableDevices, forEachBackend } from '../lib/testing/backends.js';
 import { expectCode, expectCodeAsync } from './helpers.js';
 
@@ -153,6 +154,34 @@ forEachBackend('bad arguments', (device) => {
       expectCode(() => x.reshape([4]), 'ERR_SHAPE');
       expectCode(() => x.reshape([NaN]), 'ERR_SHAPE');
     });
+  });
+});
+
+describe('raw binding: objects that only look like tensor handles', () => {
+  it('Object.create(NativeTensor.prototype) and objects inheriting from a handle are ERR_ARG', () => {
+    const real = native.full([2], 'f32', 'cpu', 1);
+    const ctor = (native as unknown as { NativeTensor: { prototype: object } }).NativeTensor;
+    const fakes = [Object.create(ctor.prototype), Object.create(real)];
+    for (const fake of fakes) {
+      const calls: [string, () => unknown][] = [
+        ['toArray', () => native.toArray(fake)], ['dispose', () => native.dispose(fake)], ['isDisposed', () => native.isDisposed(fake)],
+        ['share', () => native.share(fake)], ['binary', () => native.binary('add', real, fake)], ['concat0', () => native.concat0([real, fake])],
+        ['toArrayAsync', () => native.toArrayAsync(fake)],
+      ];
+      for (const [name, call] of calls) {
+        let thrown: unknown;
+        try {
+          call();
+        } catch (e) {
+          thrown = e;
+        }
+        assert.ok(thrown instanceof Error, `${name} accepted a fake handle`);
+        assert.equal((thrown as Error).name, 'AdvpropError', `${name}: ${String(thrown)}`);
+        assert.equal((thrown as { code?: string }).code, 'ERR_ARG', `${name}: ${String(thrown)}`);
+      }
+    }
+    assert.deepEqual(Array.from(native.toArray(real)), [1, 1]);
+    native.dispose(real);
   });
 });
 

@@ -58,14 +58,19 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_float_input(b, name, "b");
   check_same_device(a, b, name, "a", "b");
   check_same_dtype(a, b, name, "a", "b");
-  const Shape* out_shape = nullptr;
-  if (a.shape() == b.shape() || broadcasts(b.shape(), a.shape())) out_shape = &a.shape();
-  else if (broadcasts(a.shape(), b.shape())) out_shape = &b.shape();
-  if (!out_shape)
+  const Tensor* big = nullptr;
+  if (a.shape() == b.shape() || broadcasts(b.shape(), a.shape())) big = &a;
+  else if (broadcasts(a.shape(), b.shape())) big = &b;
+  if (!big)
     fail(ErrorCode::Shape, std::string(name) + ": cannot broadcast a " + shape_str(a.shape()) + " with b " +
                                shape_str(b.shape()) +
                                " (the smaller operand must match the trailing dimensions of the larger)");
-  Tensor out = Tensor::empty(*out_shape, a.dtype(), a.device());
+  // The result has the rank of the higher-rank operand: when the small one has more dims, they
+  // are leading 1s (e.g. [3] with [1, 3] gives [1, 3], whichever side each is on).
+  const Tensor& small = big == &a ? b : a;
+  Shape out_shape = big->shape();
+  if (small.ndim() > big->ndim()) out_shape.insert(out_shape.begin(), small.ndim() - big->ndim(), int64_t(1));
+  Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
   if (out.numel()) ADVPROP_DISPATCH(a.device(), binary, op, a, b, out);
   return out;
 }

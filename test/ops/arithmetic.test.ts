@@ -43,6 +43,25 @@ forEachBackend('add/sub/mul/div', (device) => {
     }
   }
 
+  it('the result has the higher rank when the operands differ only by leading 1s, on either side', () => {
+    const pairs: [number[], number[], number[]][] = [
+      [[3], [1, 3], [1, 3]], [[1, 3], [3], [1, 3]], [[], [1, 1], [1, 1]], [[1, 1], [], [1, 1]],
+      [[2, 3], [1, 1, 3], [1, 2, 3]], [[1, 1, 3], [2, 3], [1, 2, 3]],
+    ];
+    for (const op of OPS) {
+      for (const [sa, sb, want] of pairs) {
+        ap.tidy(() => {
+          const a = ap.tensor(Float32Array.from(hostRandom(numel(sa), 3, 1, 2)), sa, { device, requiresGrad: true });
+          const b = ap.tensor(Float32Array.from(hostRandom(numel(sb), 4, 1, 2)), sb, { device, requiresGrad: true });
+          assert.deepEqual([...ap[op](a, b).shape], want, `${op} [${sa}] with [${sb}]`);
+          const [ga, gb] = ap.grad(() => ap[op](a, b).sum(), [a, b]);
+          assert.deepEqual([...ga.shape], sa);
+          assert.deepEqual([...gb.shape], sb);
+        });
+      }
+    }
+  });
+
   it('f64 tensors compute in f64', () => {
     ap.tidy(() => {
       if (device !== 'cpu') return;

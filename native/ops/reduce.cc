@@ -81,8 +81,19 @@ Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
   check_float_input(grad, "sumToShape", "grad");
   if (grad.shape() == shape) return grad;
   int64_t n = checked_numel(shape, "sumToShape");
-  if (n == 0 || grad.numel() % n != 0)
-    fail(ErrorCode::Shape, "sumToShape: cannot reduce grad " + shape_str(grad.shape()) + " to " + shape_str(shape));
+  // `shape` must broadcast to grad's shape under the binary ops' rule: without its leading 1s it
+  // equals grad's trailing dimensions. A mere divisibility check would accept [2, 3] -> [2].
+  size_t lead = 0;
+  while (lead < shape.size() && shape[lead] == 1) ++lead;
+  const size_t k = shape.size() - lead;
+  bool ok = k <= grad.shape().size();
+  for (size_t i = 0; ok && i < k; ++i)
+    ok = shape[shape.size() - 1 - i] == grad.shape()[grad.shape().size() - 1 - i];
+  if (!ok)
+    fail(ErrorCode::Shape, "sumToShape: cannot reduce grad " + shape_str(grad.shape()) + " to " + shape_str(shape) +
+                               " (it does not broadcast to the grad's shape)");
+  // Broadcasting a zero-size operand gave a zero-size result: its gradient has no elements.
+  if (n == 0) return Tensor::empty(shape, grad.dtype(), grad.device());
   // The broadcast rule makes the small operand periodic, so the reduction is over the rows of a
   // [numel / n, n] view.
   Tensor rows = grad.reshape({grad.numel() / n, n});

@@ -82,6 +82,22 @@ forEachBackend('sum / mean', (device) => {
       const s = ap.kernels.sumToShape(g, []);
       assertClose(s.toArray(), [hg.reduce((p, v) => p + v, 0)], 1e-7, 'to scalar');
       expectCode(() => ap.kernels.sumToShape(g, [4]), 'ERR_SHAPE');
+      // Divides the element count but does not broadcast to [2, 3, 5].
+      expectCode(() => ap.kernels.sumToShape(g, [2]), 'ERR_SHAPE');
+      expectCode(() => ap.kernels.sumToShape(g, [3, 1]), 'ERR_SHAPE');
+      expectCode(() => ap.kernels.sumToShape(g, [2, 3, 1]), 'ERR_SHAPE');
+    });
+  });
+
+  it('sumToShape of a zero-size broadcast, and the gradient of add with a zero-size operand', () => {
+    ap.tidy(() => {
+      const z = ap.kernels.sumToShape(ap.zeros([2, 0], { device }), [0]);
+      assert.deepEqual([...z.shape], [0]);
+      const a = ap.zeros([2, 0], { device, requiresGrad: true });
+      const b = ap.zeros([0], { device, requiresGrad: true });
+      const [ga, gb] = ap.grad(() => a.add(b).sum(), [a, b]);
+      assert.deepEqual([...ga.shape], [2, 0]);
+      assert.deepEqual([...gb.shape], [0]);
     });
   });
 

@@ -13,7 +13,16 @@ using advprop::Tensor;
 
 namespace {
 
+// V8 caps a typed array's length; past it, say so instead of letting a RangeError escape.
+void check_readable(size_t n) {
+  const size_t max_elements = (size_t(1) << 32) - 1;
+  if (n > max_elements)
+    advprop::fail(advprop::ErrorCode::Arg, "data: " + std::to_string(n) + " elements are more than one typed array can hold (" +
+                                               std::to_string(max_elements) + "); read it back in slices");
+}
+
 Napi::Value new_typed_array(Napi::Env env, DType dtype, size_t n, void** data) {
+  check_readable(n);
   switch (dtype) {
     case DType::f32: { auto a = Napi::Float32Array::New(env, n); *data = a.Data(); return a; }
     case DType::f64: { auto a = Napi::Float64Array::New(env, n); *data = a.Data(); return a; }
@@ -91,6 +100,7 @@ ADVPROP_ENTRY(ToArrayAsync)
   check_arg_count(info, 1, "data");
   const Tensor& t = TensorHandle::From(info, 0, "data", "tensor");
   if (!t.is_contiguous()) advprop::fail(advprop::ErrorCode::Arg, "data: tensor is not contiguous");
+  check_readable(static_cast<size_t>(t.numel()));
   auto* w = new ReadWorker(info.Env(), t);
   Napi::Promise p = w->Promise();
   w->Queue();

@@ -86,6 +86,18 @@ forEachBackend('random fills', (device) => {
     });
   }
 
+  it('rejects infinite or NaN bounds, means and deviations with ERR_ARG', () => {
+    const cases: [string, () => unknown][] = [
+      ['rand lo -Infinity', () => ap.rand([3], { device, seed: 1, lo: -Infinity, hi: 1 })],
+      ['rand hi Infinity', () => ap.rand([3], { device, seed: 1, lo: 0, hi: Infinity })],
+      ['rand hi NaN', () => ap.rand([3], { device, seed: 1, lo: 0, hi: NaN })],
+      ['randn mean Infinity', () => ap.randn([3], { device, seed: 1, mean: Infinity })],
+      ['randn std NaN', () => ap.randn([3], { device, seed: 1, std: NaN })],
+    ];
+    for (const [what, fn] of cases)
+      assert.throws(fn, (e: unknown) => e instanceof ap.AdvpropError && e.code === 'ERR_ARG', what);
+  });
+
   it('mean/std option scale the draw; std 0 gives the mean', () => {
     const t = ap.randn([5], { device, seed: 1, mean: 3, std: 0 });
     assert.deepEqual(Array.from(t.toArray()), [3, 3, 3, 3, 3]);

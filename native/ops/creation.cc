@@ -1,4 +1,5 @@
 // Creation, transfer between devices, casts and random fills.
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -92,6 +93,8 @@ Tensor uniform(const Shape& shape, DType dtype, Device device, uint64_t seed, ui
                double lo, double hi) {
   check_random(dtype, "rand");
   require_device(device, "rand");
+  if (!std::isfinite(lo) || !std::isfinite(hi))
+    fail(ErrorCode::Arg, "rand: lo and hi must be finite, got lo " + std::to_string(lo) + ", hi " + std::to_string(hi));
   if (!(lo <= hi)) fail(ErrorCode::Arg, "rand: need lo <= hi, got lo " + std::to_string(lo) + ", hi " + std::to_string(hi));
   Tensor out = Tensor::empty(shape, dtype, device);
   if (out.numel()) ADVPROP_DISPATCH(device, uniform, out, seed, offset, lo, hi);
@@ -102,6 +105,8 @@ Tensor normal(const Shape& shape, DType dtype, Device device, uint64_t seed, uin
               double mean, double std) {
   check_random(dtype, "randn");
   require_device(device, "randn");
+  if (!std::isfinite(mean) || !std::isfinite(std))
+    fail(ErrorCode::Arg, "randn: mean and std must be finite, got mean " + std::to_string(mean) + ", std " + std::to_string(std));
   if (!(std >= 0)) fail(ErrorCode::Arg, "randn: std must be >= 0, got " + std::to_string(std));
   Tensor out = Tensor::empty(shape, dtype, device);
   if (out.numel()) ADVPROP_DISPATCH(device, normal, out, seed, offset, mean, std);

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The checks only a GPU host can run, in one go, writing logs under $OUT (or ./gpu-out):
+# build with CUDA for the local card, the whole mocha suite (cuda included), compute-sanitizer
+# memcheck and racecheck over the cpu-vs-cuda comparison tests, and the elementwise benchmark on
+# cuda. Run through the offline bundle: bash .gpu/run.sh 'bash bench/gpu-check.sh'
+set -uo pipefail
+out=${OUT:-gpu-out}
+mkdir -p "$out"
+export PATH="/usr/local/cuda/bin:$PATH"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory --format=csv | tee "$out/gpu.txt"
+
+echo "== build (archs ${ADVPROP_CUDA_ARCHS:-default})"
+t0=$(date +%s)
+npx cmake-js compile --out build --parallel "$(nproc)" > "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+echo "built in $(( $(date +%s) - t0 )) s"
+node --import tsx lib/cli/main.ts info | tee "$out/info.txt"
+
+echo "== mocha, every backend"
+npx mocha 2>&1 > "$out/mocha.txt"; echo "mocha rc=$?"
+grep -E "passing|failing|pending" "$out/mocha.txt"
+grep -E "^\s+[0-9]+\) " "$out/mocha.txt" | head -20
+
+mocha_js=node_modules/mocha/bin/mocha.js
+for tool in memcheck racecheck; do
+  echo "== compute-sanitizer $tool"
+  timeout 240 compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 \
+    node "$mocha_js" test/backends.test.ts test/ops/reduce.test.ts > "$out/sanitizer-$tool.txt" 2>&1
+  echo "$tool rc=$?"
+  grep -E "ERROR SUMMARY|passing|failing" "$out/sanitizer-$tool.txt" | tail -3
+done
+
+echo "== elementwise benchmark on cuda"
+node --import tsx bench/elementwise.ts --device cuda --n 67108864 --reps 30 | tee "$out/bench-cuda.txt"

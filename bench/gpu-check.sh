@@ -16,15 +16,15 @@ echo "built in $(( $(date +%s) - t0 )) s"
 node --import tsx lib/cli/main.ts info | tee "$out/info.txt"
 
 echo "== mocha, every backend"
-npx mocha 2>&1 > "$out/mocha.txt"; echo "mocha rc=$?"
+npx mocha > "$out/mocha.txt" 2>&1; echo "mocha rc=$?"
 grep -E "passing|failing|pending" "$out/mocha.txt"
 grep -E "^\s+[0-9]+\) " "$out/mocha.txt" | head -20
 
 mocha_js=node_modules/mocha/bin/mocha.js
 for tool in memcheck racecheck; do
   echo "== compute-sanitizer $tool"
-  timeout 240 compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 \
-    node "$mocha_js" test/backends.test.ts test/ops/reduce.test.ts > "$out/sanitizer-$tool.txt" 2>&1
+  timeout 240 compute-sanitizer --tool "$tool" --target-processes all --error-exitcode 9 --print-limit 20 \
+    node --import tsx "$mocha_js" test/backends.test.ts test/ops/reduce.test.ts > "$out/sanitizer-$tool.txt" 2>&1
   echo "$tool rc=$?"
   grep -E "ERROR SUMMARY|passing|failing" "$out/sanitizer-$tool.txt" | tail -3
 done

@@ -1,0 +1,182 @@
+// Dense GEMM (contract: advprop/gemm.h). C = alpha * op(A) * op(B) + beta * C, row-major.
+//
+// Tiling: a block of 256 threads (16 x 16) computes a 64 x 64 tile of C. The k range is walked in
+// slices of kBK = 16: each slice of op(A) (64 x 16) and op(B) (16 x 64) is staged in static shared
+// memory, both stored k-major (As[k][m], Bs[k][n], rows padded by one element), and each thread
+// accumulates a 4 x 4 register micro-tile. Thread (ty, tx) owns rows ty + 16 * i and columns
+// tx + 16 * j (i, j < 4): strided ownership keeps the shared-memory reads of a warp conflict-free
+// (consecutive tx read consecutive Bs columns; As reads are broadcasts). Loads are arranged per
+// transpose case so that consecutive threads read consecutive addresses of the stored matrix.
+// Out-of-range rows/columns/k (non-multiple shapes) are loaded as zeros and never stored.
+//
+// Determinism: every element of C is accumulated by one thread, in increasing k, in the tensor's
+// type (acc = acc + a * b; nvcc may fuse that into an FMA, the host compiler for cuda-sim
+// usually does not, so cuda and cuda-sim agree within rounding, not bit for bit). No split-k, no
+// atomics. The result depends only on the shapes and values, never on timing.
+#include "common.cuh"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "advprop/gemm.h"
+
+namespace advprop {
+namespace ADVPROP_CUDA_NS {
+namespace {
+
+constexpr int kBM = 64, kBN = 64, kBK = 16;
+constexpr int kTX = 16, kTY = 16;        // threads per block along n and m
+constexpr int kThreads = kTX * kTY;      // 256
+constexpr int kRM = kBM / kTY;           // 4 rows of C per thread
+constexpr int kRN = kBN / kTX;           // 4 columns of C per thread
+constexpr int kLoads = kBM * kBK / kThreads;  // 4 elements of each operand tile per thread
+constexpr int64_t kMaxGridX = 2147483647, kMaxGridY = 65535;
+
+static_assert(kBM == kBN, "the load mapping assumes square block tiles");
+static_assert(kBM * kBK % kThreads == 0, "tile loads must divide evenly among the threads");
+
+template <typename T>
+__global__ void gemm_kernel(const T* a, const T* b, T* c, GemmArgs g, T alpha, T beta, int64_t mtiles,
+                            int64_t ntiles) {
+  __shared__ T As[kBK][kBM + 1];
+  __shared__ T Bs[kBK][kBN + 1];
+  const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
+  const int tid = ty * kTX + tx;
+  const int64_t m = g.m, n = g.n, k = g.k, lda = g.lda, ldb = g.ldb, ldc = g.ldc;
+  for (int64_t tm = blockIdx.x; tm < mtiles; tm += gridDim.x) {
+    for (int64_t tn = blockIdx.y; tn < ntiles; tn += gridDim.y) {
+      const int64_t m0 = tm * kBM, n0 = tn * kBN;
+      T acc[kRM][kRN];
+      for (int i = 0; i < kRM; ++i)
+        for (int j = 0; j < kRN; ++j) acc[i][j] = T(0);
+
+      for (int64_t k0 = 0; k0 < k; k0 += kBK) {
+        for (int r = 0; r < kLoads; ++r) {
+          const int l = tid + r * kThreads;
+          // op(A)[mm, kk]: A [m, k] walks k fastest; A^T (stored [k, m]) walks m fastest.
+          int mm, kk;
+          if (!g.trans_a) {
+            mm = l / kBK;
+            kk = l % kBK;
+          } else {
+            kk = l / kBM;
+            mm = l % kBM;
+          }
+          const int64_t gm = m0 + mm, gk = k0 + kk;
+          T va = T(0);
+          if (gm < m && gk < k) va = g.trans_a ? a[gk * lda + gm] : a[gm * lda + gk];
+          As[kk][mm] = va;
+          // op(B)[kk, nn]: B [k, n] walks n fastest; B^T (stored [n, k]) walks k fastest.
+          int nn;
+          if (!g.trans_b) {
+            kk = l / kBN;
+            nn = l % kBN;
+          } else {
+            nn = l / kBK;
+            kk = l % kBK;
+          }
+          const int64_t gn = n0 + nn, gk2 = k0 + kk;
+          T vb = T(0);
+          if (gn < n && gk2 < k) vb = g.trans_b ? b[gn * ldb + gk2] : b[gk2 * ldb + gn];
+          Bs[kk][nn] = vb;
+        }
+        __syncthreads();
+        for (int kk = 0; kk < kBK; ++kk) {
+          T ra[kRM], rb[kRN];
+          for (int i = 0; i < kRM; ++i) ra[i] = As[kk][ty + i * kTY];
+          for (int j = 0; j < kRN; ++j) rb[j] = Bs[kk][tx + j * kTX];
+          for (int i = 0; i < kRM; ++i)
+            for (int j = 0; j < kRN; ++j) acc[i][j] = acc[i][j] + ra[i] * rb[j];
+        }
+        __syncthreads();  // the tiles are overwritten by the next slice
+      }
+
+      for (int i = 0; i < kRM; ++i) {
+        const int64_t gm = m0 + ty + i * kTY;
+        if (gm >= m) continue;
+        T* crow = c + gm * ldc;
+        for (int j = 0; j < kRN; ++j) {
+          const int64_t gn = n0 + tx + j * kTX;
+          if (gn >= n) continue;
+          const T v = alpha * acc[i][j];
+          crow[gn] = beta == T(0) ? v : v + beta * crow[gn];
+        }
+      }
+    }
+  }
+}
+
+// Elements a row-major [rows, cols] matrix with leading dimension ld spans.
+int64_t span(int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; }
+
+std::string dims(const GemmArgs& g) {
+  return "m=" + std::to_string(g.m) + " n=" + std::to_string(g.n) + " k=" + std::to_string(g.k) +
+         " lda=" + std::to_string(g.lda) + " ldb=" + std::to_string(g.ldb) + " ldc=" + std::to_string(g.ldc) +
+         (g.trans_a ? " trans_a" : "") + (g.trans_b ? " trans_b" : "");
+}
+
+void check_operand(const char* name, const Tensor& t, int64_t rows, int64_t cols, int64_t ld, const GemmArgs& g) {
+  if (ld < cols)
+    fail(ErrorCode::Shape, std::string("gemm: leading dimension of ") + name + " is smaller than its " +
+                               std::to_string(cols) + " columns (" + dims(g) + ")");
+  if (rows == 0 || cols == 0) return;
+  // (rows - 1) * ld + cols without overflow: ld >= cols >= 1 and rows >= 1 here.
+  if (rows - 1 > (INT64_MAX - cols) / ld || t.numel() < span(rows, cols, ld))
+    fail(ErrorCode::Shape, std::string("gemm: ") + name + " has " + std::to_string(t.numel()) +
+                               " elements, too few for a [" + std::to_string(rows) + ", " + std::to_string(cols) +
+                               "] matrix with leading dimension " + std::to_string(ld) + " (" + dims(g) + ")");
+}
+
+bool overlaps(const Tensor& x, const Tensor& y) {
+  if (x.numel() == 0 || y.numel() == 0) return false;
+  const char* x0 = static_cast<const char*>(x.data());
+  const char* y0 = static_cast<const char*>(y.data());
+  return x0 < y0 + y.nbytes() && y0 < x0 + x.nbytes();
+}
+
+#if defined(ADVPROP_SIM)
+constexpr DeviceType kDeviceType = DeviceType::cuda_sim;
+#else
+constexpr DeviceType kDeviceType = DeviceType::cuda;
+#endif
+
+template <typename T>
+void gemm_typed(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
+  const int64_t mtiles = (g.m + kBM - 1) / kBM, ntiles = (g.n + kBN - 1) / kBN;
+  const dim3 grid(static_cast<unsigned>(std::min(mtiles, kMaxGridX)), static_cast<unsigned>(std::min(ntiles, kMaxGridY)));
+  const dim3 block(kTX, kTY);
+  ADVPROP_LAUNCH((gemm_kernel<T>), grid, block, 0, stream_of(c))(
+      a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>(), g, static_cast<T>(g.alpha), static_cast<T>(g.beta),
+      mtiles, ntiles);
+}
+
+}  // namespace
+
+void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
+  if (a.dtype() != c.dtype() || b.dtype() != c.dtype())
+    fail(ErrorCode::DType, std::string("gemm: dtypes differ (a ") + dtype_name(a.dtype()) + ", b " +
+                               dtype_name(b.dtype()) + ", c " + dtype_name(c.dtype()) + ")");
+  if (c.dtype() != DType::f32 && c.dtype() != DType::f64)
+    fail(ErrorCode::DType, std::string("gemm: dtype ") + dtype_name(c.dtype()) + " is not supported (f32, f64)");
+  if (!a.is_contiguous() || !b.is_contiguous() || !c.is_contiguous())
+    fail(ErrorCode::Arg, "gemm: a, b and c must be contiguous");
+  if (g.m < 0 || g.n < 0 || g.k < 0 || g.lda < 0 || g.ldb < 0 || g.ldc < 0)
+    fail(ErrorCode::Shape, "gemm: negative size (" + dims(g) + ")");
+  if (c.device().type != kDeviceType || a.device() != c.device() || b.device() != c.device())
+    fail(ErrorCode::Device, "gemm: operands must all be on one " + std::string(kDeviceType == DeviceType::cuda ? "cuda" : "cuda-sim") + " device (a " + device_str(a.device()) + ", b " +
+                                device_str(b.device()) + ", c " + device_str(c.device()) + ")");
+  if (g.trans_a) check_operand("a", a, g.k, g.m, g.lda, g);
+  else check_operand("a", a, g.m, g.k, g.lda, g);
+  if (g.trans_b) check_operand("b", b, g.n, g.k, g.ldb, g);
+  else check_operand("b", b, g.k, g.n, g.ldb, g);
+  check_operand("c", c, g.m, g.n, g.ldc, g);
+  if (g.m > 0 && g.n > 0 && g.k > 0 && (overlaps(c, a) || overlaps(c, b)))
+    fail(ErrorCode::Arg, "gemm: c must not overlap a or b");
+  if (g.m == 0 || g.n == 0) return;
+  if (c.dtype() == DType::f32) gemm_typed<float>(g, a, b, c);
+  else gemm_typed<double>(g, a, b, c);
+}
+
+}  // namespace ADVPROP_CUDA_NS
+}  // namespace advprop

@@ -1,0 +1,349 @@
+// CPU GEMM (gemm.h): cache-blocked, threaded, with a register-blocked micro-kernel.
+//
+// C is cut into tiles of MC x NC; each tile is computed by one thread from start to end, so
+// nothing is ever split over k across threads and the bits do not depend on the thread count or
+// on how tiles are grouped into parallel chunks. Inside a tile, k runs in blocks of KC; for each
+// block the tile's rows of op(A) are packed into MR-row micro-panels ([kc][MR], zero-padded) and
+// its columns of op(B) into NR-column micro-panels ([kc][NR], zero-padded), so the micro-kernel
+// reads both contiguously whatever the transposes and leading dimensions. The micro-kernel keeps
+// an MR x NR block of C in vector registers (GCC vector extensions, instantiated per ISA at its
+// register width: 4 xmm, 2 ymm or 1 zmm per row of 16 f32) and sums p = 0..kc-1 in order.
+// Per element of C the sum is therefore: acc_b = sum over block b in p order, starting from 0;
+// C = alpha*acc_0 + beta*C (or alpha*acc_0 when beta == 0), then C += alpha*acc_b for b = 1, 2...
+// That order is fixed by k alone.
+//
+// Contracting a * b + c into an FMA would make the AVX-512 path (whose ISA includes FMA)
+// round differently from the AVX2 and baseline ones; with it off every CPU gives the same bits
+// (the AVX2 target here does not include FMA either).
+#pragma GCC optimize("fp-contract=off")
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "advprop/error.h"
+#include "advprop/gemm.h"
+#include "advprop/parallel.h"
+#include "simd.h"
+
+namespace advprop {
+namespace cpu {
+namespace {
+
+template <typename T>
+struct Blocking;
+template <>
+struct Blocking<float> {
+  static constexpr int MR = 6, NR = 16;
+  static constexpr int64_t KC = 256, MC = 96, NC = 256;
+};
+template <>
+struct Blocking<double> {
+  static constexpr int MR = 6, NR = 8;
+  static constexpr int64_t KC = 256, MC = 96, NC = 128;
+};
+
+// Test hook (see set_gemm_tile_grain below): tiles per parallel chunk, 0 = automatic.
+std::atomic<int64_t> g_tile_grain{0};
+
+// ---- packing --------------------------------------------------------------------------------
+
+// op(A)[i0 + i, p0 + p] for i < mc, p < kc into micro-panels of MR rows: dst[ir][p][i].
+template <typename T, int MR>
+void pack_a(const T* a, int64_t lda, bool trans, int64_t i0, int64_t p0, int64_t mc, int64_t kc, T* dst) {
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    const int64_t mr = std::min<int64_t>(MR, mc - ir);
+    T* d = dst + ir * kc;
+    if (!trans) {
+      for (int64_t i = 0; i < mr; ++i) {
+        const T* src = a + (i0 + ir + i) * lda + p0;
+        for (int64_t p = 0; p < kc; ++p) d[p * MR + i] = src[p];
+      }
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* src = a + (p0 + p) * lda + i0 + ir;
+        for (int64_t i = 0; i < mr; ++i) d[p * MR + i] = src[i];
+      }
+    }
+    if (mr < MR)
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t i = mr; i < MR; ++i) d[p * MR + i] = T(0);
+  }
+}
+
+// op(B)[p0 + p, j0 + j] for p < kc, j < nc into micro-panels of NR columns: dst[jr][p][j].
+template <typename T, int NR>
+void pack_b(const T* b, int64_t ldb, bool trans, int64_t p0, int64_t j0, int64_t kc, int64_t nc, T* dst) {
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    const int64_t nr = std::min<int64_t>(NR, nc - jr);
+    T* d = dst + jr * kc;
+    if (!trans) {
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* src = b + (p0 + p) * ldb + j0 + jr;
+        for (int64_t j = 0; j < nr; ++j) d[p * NR + j] = src[j];
+      }
+    } else {
+      for (int64_t j = 0; j < nr; ++j) {
+        const T* src = b + (j0 + jr + j) * ldb + p0;
+        for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = src[p];
+      }
+    }
+    if (nr < NR)
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t j = nr; j < NR; ++j) d[p * NR + j] = T(0);
+  }
+}
+
+// ---- macro / micro kernel -------------------------------------------------------------------
+
+// One k block of one tile: C[mc x nc] (leading dim ldc) updated from packed panels. `first`
+// says this is the tile's first k block (where beta is applied). VB is the vector width in bytes
+// the instantiation is written for: each row of the MR x NR accumulator block is NR*sizeof(T)/VB
+// native vectors, which g++ keeps in registers (a generic vector wider than the ISA's would be
+// lowered through the stack). Every lane does the same IEEE multiply and add in the same order,
+// so the width does not change a bit of the result.
+template <typename T, int VB>
+__attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, int64_t nc, const T* ap, const T* bp,
+                                                      T* c, int64_t ldc, T alpha, T beta, bool first) {
+  constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
+  constexpr int VL = VB / static_cast<int>(sizeof(T)), NV = NR / VL;
+  static_assert(NR % VL == 0, "NR must be a multiple of the vector length");
+  typedef T vec __attribute__((vector_size(VB)));
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    const int64_t nr = std::min<int64_t>(NR, nc - jr);
+    const T* bpan = bp + jr * kc;
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      const int64_t mr = std::min<int64_t>(MR, mc - ir);
+      const T* apan = ap + ir * kc;
+      vec acc[MR][NV];
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[i][v] = vec{};
+      for (int64_t p = 0; p < kc; ++p) {
+        vec bv[NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], bpan + p * NR + v * VL, sizeof(vec));
+        const T* av = apan + p * MR;
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; ++i) {
+          const T a = av[i];
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) acc[i][v] += a * bv[v];
+        }
+      }
+      T* cb = c + ir * ldc + jr;
+      if (mr == MR && nr == NR) {
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) {
+            T* cp = cb + i * ldc + v * VL;
+            vec r = alpha * acc[i][v];
+            if (first) {
+              if (beta != T(0)) {
+                vec cv;
+                std::memcpy(&cv, cp, sizeof(vec));
+                r = r + beta * cv;
+              }
+            } else {
+              vec cv;
+              std::memcpy(&cv, cp, sizeof(vec));
+              r = cv + r;
+            }
+            std::memcpy(cp, &r, sizeof(vec));
+          }
+        }
+      } else {
+        T tmp[MR][NR];
+        std::memcpy(tmp, acc, sizeof(tmp));
+        for (int64_t i = 0; i < mr; ++i) {
+          T* crow = cb + i * ldc;
+          for (int64_t j = 0; j < nr; ++j) {
+            const T r = alpha * tmp[i][j];
+            if (first) crow[j] = beta != T(0) ? r + beta * crow[j] : r;
+            else crow[j] = crow[j] + r;
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+using MacroFn = void (*)(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, T, T, bool);
+
+template <typename T>
+void macro_default(int64_t kc, int64_t mc, int64_t nc, const T* ap, const T* bp, T* c, int64_t ldc, T alpha,
+                   T beta, bool first) {
+  macro_body<T, 16>(kc, mc, nc, ap, bp, c, ldc, alpha, beta, first);
+}
+
+// Runtime dispatch. ADVPROP_CPU_CLONES (simd.h) cannot be used here as is: target_clones compiles
+// one source for every ISA, and the accumulator width has to differ per ISA to stay in
+// registers. So the same three targets are written out and picked once with
+// __builtin_cpu_supports. A build that defines ADVPROP_CPU_CLONES empty gets the baseline alone.
+#define ADVPROP_GEMM_STR2(x) #x
+#define ADVPROP_GEMM_STR(x) ADVPROP_GEMM_STR2(x)
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__)
+constexpr bool kDispatch = sizeof(ADVPROP_GEMM_STR(ADVPROP_CPU_CLONES)) > 1;
+
+template <typename T>
+__attribute__((target("avx2"))) void macro_avx2(int64_t kc, int64_t mc, int64_t nc, const T* ap, const T* bp, T* c,
+                                                int64_t ldc, T alpha, T beta, bool first) {
+  macro_body<T, 32>(kc, mc, nc, ap, bp, c, ldc, alpha, beta, first);
+}
+
+template <typename T>
+__attribute__((target("avx512f"))) void macro_avx512(int64_t kc, int64_t mc, int64_t nc, const T* ap, const T* bp,
+                                                     T* c, int64_t ldc, T alpha, T beta, bool first) {
+  macro_body<T, 64>(kc, mc, nc, ap, bp, c, ldc, alpha, beta, first);
+}
+
+// level: 0 = the best this CPU supports, 1 = baseline, 2 = AVX2, 3 = AVX-512; null when the
+// level is not available here.
+template <typename T>
+MacroFn<T> pick_macro(int level) {
+  if (!kDispatch) return level <= 1 ? &macro_default<T> : nullptr;
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
+  if (level == 0) level = avx512 ? 3 : avx2 ? 2 : 1;
+  if (level == 3) return avx512 ? &macro_avx512<T> : nullptr;
+  if (level == 2) return avx2 ? &macro_avx2<T> : nullptr;
+  return &macro_default<T>;
+}
+#else
+template <typename T>
+MacroFn<T> pick_macro(int level) {
+  return level <= 1 ? &macro_default<T> : nullptr;
+}
+#endif
+
+// Test hook (see set_gemm_isa below): the forced level, 0 = automatic.
+std::atomic<int> g_isa_level{0};
+
+template <typename T>
+MacroFn<T> macro_kernel() {
+  static const MacroFn<T> best = pick_macro<T>(0);
+  const int level = g_isa_level.load(std::memory_order_relaxed);
+  return level == 0 ? best : pick_macro<T>(level);
+}
+
+template <typename T>
+void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
+  using BK = Blocking<T>;
+  const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
+  const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (int64_t i = 0; i < m; ++i) {
+      T* crow = c + i * ldc;
+      for (int64_t j = 0; j < n; ++j) crow[j] = beta != T(0) ? beta * crow[j] : T(0);
+    }
+    return;
+  }
+  const int64_t tiles_m = (m + BK::MC - 1) / BK::MC, tiles_n = (n + BK::NC - 1) / BK::NC;
+  const int64_t tiles = tiles_m * tiles_n;
+  int64_t grain = g_tile_grain.load(std::memory_order_relaxed);
+  if (grain <= 0) {
+    // Enough tiles per chunk for about 2^22 flops, so tiny products are not spread thin.
+    const double tile_flops = 2.0 * double(std::min(m, BK::MC)) * double(std::min(n, BK::NC)) * double(k);
+    grain = std::max<int64_t>(1, static_cast<int64_t>(double(int64_t(1) << 22) / tile_flops));
+  }
+  const int64_t kc_max = std::min(k, BK::KC);
+  const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
+  const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
+  const MacroFn<T> macro = macro_kernel<T>();
+  parallel_for(0, tiles, grain, [&](int64_t lo, int64_t hi) {
+    std::vector<T> ap(static_cast<size_t>(a_size)), bp(static_cast<size_t>(b_size));
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t ic = (t / tiles_n) * BK::MC, jc = (t % tiles_n) * BK::NC;
+      const int64_t mc = std::min(BK::MC, m - ic), nc = std::min(BK::NC, n - jc);
+      for (int64_t pc = 0; pc < k; pc += BK::KC) {
+        const int64_t kc = std::min(BK::KC, k - pc);
+        pack_a<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
+        pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
+        macro(kc, mc, nc, ap.data(), bp.data(), c + ic * ldc + jc, ldc, alpha, beta, pc == 0);
+      }
+    }
+  });
+}
+
+// ---- argument checks ------------------------------------------------------------------------
+
+std::string dims(const GemmArgs& g) {
+  return "m=" + std::to_string(g.m) + ", n=" + std::to_string(g.n) + ", k=" + std::to_string(g.k) +
+         ", trans_a=" + (g.trans_a ? "true" : "false") + ", trans_b=" + (g.trans_b ? "true" : "false") +
+         ", lda=" + std::to_string(g.lda) + ", ldb=" + std::to_string(g.ldb) + ", ldc=" + std::to_string(g.ldc);
+}
+
+// A stored rows x cols matrix with leading dimension ld must fit in t.
+void check_matrix(const GemmArgs& g, const char* name, const Tensor& t, int64_t rows, int64_t cols, int64_t ld) {
+  const std::string ctx = std::string("gemm: ") + name;
+  if (ld < cols)
+    fail(ErrorCode::Shape, ctx + " leading dimension " + std::to_string(ld) + " is less than its " +
+                               std::to_string(cols) + " columns (" + dims(g) + ")");
+  if (rows == 0 || cols == 0) return;
+  int64_t need = 0;
+  if (__builtin_mul_overflow(rows - 1, ld, &need) || __builtin_add_overflow(need, cols, &need))
+    fail(ErrorCode::Shape, ctx + " of " + std::to_string(rows) + "x" + std::to_string(cols) +
+                               " overflows (" + dims(g) + ")");
+  if (t.numel() < need)
+    fail(ErrorCode::Shape, ctx + " is " + std::to_string(rows) + "x" + std::to_string(cols) + " with leading dim " +
+                               std::to_string(ld) + ", needing " + std::to_string(need) + " elements, but has shape " +
+                               shape_str(t.shape()) + " (" + dims(g) + ")");
+}
+
+bool overlaps(const Tensor& x, const Tensor& y) {
+  if (x.numel() == 0 || y.numel() == 0) return false;
+  const char* x0 = static_cast<const char*>(x.data());
+  const char* y0 = static_cast<const char*>(y.data());
+  return x0 < y0 + y.nbytes() && y0 < x0 + x.nbytes();
+}
+
+}  // namespace
+
+// Tiles of C per parallel chunk for later gemm calls; 0 restores the automatic choice. Results
+// do not depend on it (each tile is computed whole by one thread); tests use it to check that.
+// Not in a public header: declared where it is used.
+void set_gemm_tile_grain(int64_t grain) { g_tile_grain.store(grain, std::memory_order_relaxed); }
+
+// Forces the micro-kernel's ISA for later gemm calls (1 baseline, 2 AVX2, 3 AVX-512, 0 the best
+// available); returns false, changing nothing, when this CPU or build lacks that level. For tests
+// that check every ISA gives the same bits; not in a public header.
+bool set_gemm_isa(int level) {
+  if (level != 0 && (pick_macro<float>(level) == nullptr || pick_macro<double>(level) == nullptr)) return false;
+  g_isa_level.store(level, std::memory_order_relaxed);
+  return true;
+}
+
+void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
+  if (a.dtype() != b.dtype() || a.dtype() != c.dtype())
+    fail(ErrorCode::DType, std::string("gemm: dtype mismatch a ") + dtype_name(a.dtype()) + ", b " +
+                               dtype_name(b.dtype()) + ", c " + dtype_name(c.dtype()));
+  if (c.dtype() != DType::f32 && c.dtype() != DType::f64)
+    fail(ErrorCode::DType, std::string("gemm: unsupported dtype ") + dtype_name(c.dtype()) + " (f32 or f64)");
+  if (a.device().type != DeviceType::cpu || b.device().type != DeviceType::cpu ||
+      c.device().type != DeviceType::cpu)
+    fail(ErrorCode::Device, "gemm (cpu): tensors on " + device_str(a.device()) + ", " + device_str(b.device()) +
+                                ", " + device_str(c.device()));
+  if (!a.is_contiguous() || !b.is_contiguous() || !c.is_contiguous())
+    fail(ErrorCode::Arg, "gemm: a, b and c must be contiguous");
+  if (g.m < 0 || g.n < 0 || g.k < 0 || g.lda < 0 || g.ldb < 0 || g.ldc < 0)
+    fail(ErrorCode::Shape, "gemm: negative size (" + dims(g) + ")");
+  check_matrix(g, "A", a, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, g.lda);
+  check_matrix(g, "B", b, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, g.ldb);
+  check_matrix(g, "C", c, g.m, g.n, g.ldc);
+  if (g.m > 0 && g.n > 0 && g.k > 0 && (overlaps(c, a) || overlaps(c, b)))
+    fail(ErrorCode::Arg, "gemm: c must not overlap a or b");
+  if (c.dtype() == DType::f32)
+    gemm_typed<float>(g, a.data_as<const float>(), b.data_as<const float>(), c.data_as<float>());
+  else
+    gemm_typed<double>(g, a.data_as<const double>(), b.data_as<const double>(), c.data_as<double>());
+}
+
+}  // namespace cpu
+}  // namespace advprop

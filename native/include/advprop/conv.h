@@ -1,0 +1,46 @@
+// Convolution kernels (NHWC activations, OHWI weights [Cout, KH, KW, Cin/groups]). Dense and
+// grouped convolutions run as an implicit GEMM: im2col gathers each group's input patches into
+// a [N*OH*OW, KH*KW*Cg] matrix that gemm.h multiplies with the weights; col2im is its adjoint
+// (the input gradient). Depthwise convolutions (groups == Cin == Cout) have their own kernels.
+// The op front-end (native/ops/conv.cc) fills Conv2dParams, including the TF "same" padding
+// (out = ceil(in / stride), the odd pixel at the bottom/right).
+#pragma once
+#include <cstdint>
+
+#include "advprop/tensor.h"
+
+namespace advprop {
+
+struct Conv2dParams {
+  int64_t n = 0, h = 0, w = 0, c_in = 0, c_out = 0;
+  int64_t kh = 1, kw = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t dil_h = 1, dil_w = 1;
+  int64_t pad_top = 0, pad_left = 0;  // bottom/right padding is implied by out_h/out_w
+  int64_t groups = 1;
+  int64_t out_h = 0, out_w = 0;
+};
+
+// im2col: cols[(n*OH + oh)*OW + ow, (ky*KW + kx)*Cg + c] = x[n, oh*sh - pt + ky*dh, ow*sw - pl + kx*dw,
+//         group*Cg + c], or 0 where that pixel is padding. Cg = c_in / groups. cols is contiguous.
+// col2im: dx[n, ih, iw, group*Cg + c] = sum of every cols entry that im2col would have read from
+//         that pixel; it writes every element of the group's channels of dx (no accumulation
+//         into old contents), summing in a fixed order (a gather, not atomics).
+// depthwise_forward: y[n, oh, ow, c] = sum_{ky,kx} x[...] * w[c, ky, kx, 0] (+ bias[c] if
+//         bias is non-null); requires groups == c_in == c_out.
+// depthwise_backward_input: dx = the adjoint of depthwise_forward in x (gather, deterministic).
+// depthwise_backward_weight: dw[c, ky, kx, 0] = sum over n, oh, ow of dy * x (fixed-order
+//         reduction, no float atomics).
+#define ADVPROP_CONV_KERNELS                                                                          \
+  void im2col(const Conv2dParams& p, const Tensor& x, int64_t group, Tensor& cols);                   \
+  void col2im(const Conv2dParams& p, const Tensor& cols, int64_t group, Tensor& dx);                  \
+  void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias,  \
+                         Tensor& y);                                                                  \
+  void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx); \
+  void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw);
+
+namespace cpu { ADVPROP_CONV_KERNELS }
+namespace cuda { ADVPROP_CONV_KERNELS }
+namespace cudasim { ADVPROP_CONV_KERNELS }
+
+}  // namespace advprop

@@ -28,6 +28,9 @@ namespace advprop_binding {
   X(sum, Sum)                      \
   X(sumToShape, SumToShape)        \
   X(sumBackward, SumBackward)      \
+  X(linear, Linear)                \
+  X(linearBackwardInput, LinearBackwardInput) \
+  X(linearBackwardWeight, LinearBackwardWeight) \
   X(reshape, Reshape)              \
   X(slice0, Slice0)                \
   X(concat0, Concat0)              \

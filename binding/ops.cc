@@ -104,6 +104,27 @@ ADVPROP_ENTRY(SumToShape)
   return same_storage ? wrap_view(info, r) : wrap(info, r);
 ADVPROP_ENTRY_END
 
+ADVPROP_ENTRY(Linear)
+  check_arg_count(info, 3, "linear");
+  const Tensor& x = TensorHandle::From(info, 0, "linear", "x");
+  const Tensor& w = TensorHandle::From(info, 1, "linear", "w");
+  if (info[2].IsNull() || info[2].IsUndefined()) return wrap(info, ops::linear(x, w, nullptr));
+  const Tensor& b = TensorHandle::From(info, 2, "linear", "b");
+  return wrap(info, ops::linear(x, w, &b));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(LinearBackwardInput)
+  check_arg_count(info, 2, "linearBackwardInput");
+  return wrap(info, ops::linear_backward_input(TensorHandle::From(info, 0, "linearBackwardInput", "dy"),
+                                               TensorHandle::From(info, 1, "linearBackwardInput", "w")));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(LinearBackwardWeight)
+  check_arg_count(info, 2, "linearBackwardWeight");
+  return wrap(info, ops::linear_backward_weight(TensorHandle::From(info, 0, "linearBackwardWeight", "dy"),
+                                                TensorHandle::From(info, 1, "linearBackwardWeight", "x")));
+ADVPROP_ENTRY_END
+
 ADVPROP_ENTRY(Reshape)
   check_arg_count(info, 2, "reshape");
   const Tensor& x = TensorHandle::From(info, 0, "reshape", "x");

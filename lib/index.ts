@@ -15,6 +15,7 @@ export { scale, mulScalar, addScalar, neg, silu, sigmoid, relu, exp, log, square
 export { sum, mean } from './ops/reduce.js';
 export { reshape, slice0, concat0 } from './ops/shape.js';
 export { cast, to, clone } from './ops/cast.js';
+export { linear } from './ops/linear.js';
 export type { DeviceEntry, NativeMemoryStats, BuildInfo } from './native.js';
 
 import { binding, canonicalDevice } from './device.js';

@@ -193,3 +193,30 @@ export function slice0Backward(dy: Tensor, rows: number, start: number): Tensor 
   countKernel('slice0Backward');
   return wrapHandle(binding.slice0Backward(h, int(rows, 'sliceBackward', 'rows'), int(start, 'sliceBackward', 'start')));
 }
+
+// ---- linear ------------------------------------------------------------------------------------
+
+/** y[N, out] = x[N, in] · w[out, in]ᵀ (+ b[out]): one GEMM (and a bias pass). */
+export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
+  const hx = checkTensor(x, 'linear', 'x')._handle('linear', 'x');
+  const hw = checkTensor(w, 'linear', 'w')._handle('linear', 'w');
+  const hb = b == null ? null : checkTensor(b, 'linear', 'b')._handle('linear', 'b');
+  countKernel('linear');
+  return wrapHandle(binding.linear(hx, hw, hb));
+}
+
+/** dx = dy · w, the input gradient of linear. */
+export function linearBackwardInput(dy: Tensor, w: Tensor): Tensor {
+  const h = checkTensor(dy, 'linearBackwardInput', 'dy')._handle('linearBackwardInput', 'dy');
+  const hw = checkTensor(w, 'linearBackwardInput', 'w')._handle('linearBackwardInput', 'w');
+  countKernel('linearBackwardInput');
+  return wrapHandle(binding.linearBackwardInput(h, hw));
+}
+
+/** dw = dyᵀ · x, the weight gradient of linear. */
+export function linearBackwardWeight(dy: Tensor, x: Tensor): Tensor {
+  const h = checkTensor(dy, 'linearBackwardWeight', 'dy')._handle('linearBackwardWeight', 'dy');
+  const hx = checkTensor(x, 'linearBackwardWeight', 'x')._handle('linearBackwardWeight', 'x');
+  countKernel('linearBackwardWeight');
+  return wrapHandle(binding.linearBackwardWeight(h, hx));
+}

@@ -98,6 +98,11 @@ export interface NativeBinding {
   /** The gradient of sum/mean: dy spread back over xShape. axes: [] means all axes. */
   sumBackward(dy: NativeTensor, xShape: number[], axes: number[], mean: boolean): NativeTensor;
 
+  /** y = x · wᵀ (+ b); b may be null. */
+  linear(x: NativeTensor, w: NativeTensor, b: NativeTensor | null): NativeTensor;
+  linearBackwardInput(dy: NativeTensor, w: NativeTensor): NativeTensor;
+  linearBackwardWeight(dy: NativeTensor, x: NativeTensor): NativeTensor;
+
   reshape(x: NativeTensor, shape: number[]): NativeTensor;
   slice0(x: NativeTensor, start: number, len: number): NativeTensor;
   concat0(xs: NativeTensor[]): NativeTensor;

@@ -41,6 +41,12 @@ Tensor sum_backward(const Tensor& dy, const Shape& x_shape, const std::vector<in
 // Sums `grad` (shape of the broadcast result) down to `shape`, the smaller operand's shape.
 Tensor sum_to_shape(const Tensor& grad, const Shape& shape);
 
+// Fully connected layer: y[N, out] = x[N, in] · w[out, in]^T (+ b[out]), and its two input
+// gradients (the bias gradient is sum(dy, {0})). All run as one GEMM (gemm.h).
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b);
+Tensor linear_backward_input(const Tensor& dy, const Tensor& w);   // dx = dy · w
+Tensor linear_backward_weight(const Tensor& dy, const Tensor& x);  // dw = dy^T · x
+
 // Shape ops along the batch axis. reshape and slice0 return views sharing storage; reshape
 // accepts one -1.
 Tensor reshape(const Tensor& x, const Shape& shape);

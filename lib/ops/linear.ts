@@ -1,0 +1,23 @@
+// The fully connected layer y = x · wᵀ + b. Its rule runs only the GEMMs whose gradients are
+// needed: an attack asking for the input gradient runs linearBackwardInput and nothing else.
+import * as k from '../kernels.js';
+import { checkTensor, type Tensor } from '../tensor.js';
+import { record, recordingNeeds } from '../autograd/node.js';
+
+export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
+  const X = checkTensor(x, 'linear', 'x');
+  const W = checkTensor(w, 'linear', 'w');
+  const B = b == null ? null : checkTensor(b, 'linear', 'b');
+  const inputs = B ? [X, W, B] : [X, W];
+  const needs = recordingNeeds(inputs);
+  const out = k.linear(X, W, B);
+  if (needs) {
+    // Saved: w for the input gradient, x for the weight gradient (slot order matches).
+    record(out, 'linear', inputs, [needs[0] ? W : null, needs[1] ? X : null], (dy, saved, need) => [
+      need[0] ? k.linearBackwardInput(dy, saved[0]!) : null,
+      need[1] ? k.linearBackwardWeight(dy, saved[1]!) : null,
+      ...(B ? [need[2] ? k.sum(dy, [0]) : null] : []),
+    ], B ? ['x', 'w', 'b'] : ['x', 'w']);
+  }
+  return out;
+}

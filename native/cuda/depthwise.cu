@@ -1,0 +1,282 @@
+// Depthwise convolution kernels (contract: advprop/conv.h; reference: native/cpu/depthwise.cc).
+// NHWC activations, weights [C, KH, KW, 1].
+//
+// forward and backward_input: one thread per output element (channel fastest, so a warp reads
+// and writes contiguous memory), a 1-D grid-stride loop with 64-bit indices; backward_input is a
+// gather over the output positions that read each input pixel, so no atomics.
+// backward_weight: two passes. Pass 1 splits the n*OH*OW output positions into at most kMaxChunks
+// chunks (the split depends only on the shape); a block of 32 channels x 8 lanes handles one
+// (channel tile, tap, chunk), each lane strides through the chunk's positions, and the 8 lane sums
+// are combined by a fixed shared-memory tree into a partial [chunk, tap, C]. Pass 2 sums the
+// partials in chunk order. Deterministic on every device.
+#include "common.cuh"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "advprop/conv.h"
+#include "advprop/device.h"
+
+namespace advprop {
+namespace ADVPROP_CUDA_NS {
+namespace {
+
+#if defined(ADVPROP_SIM)
+constexpr DeviceType kDeviceType = DeviceType::cuda_sim;
+#else
+constexpr DeviceType kDeviceType = DeviceType::cuda;
+#endif
+
+constexpr unsigned kThreads = 256;
+constexpr int kTileC = 32;     // channels per backward_weight block (x)
+constexpr int kLanes = 8;      // position lanes per backward_weight block (y)
+constexpr int64_t kMaxChunks = 64;
+
+// Plain-old-data copy of the parameters for kernels.
+struct DwParams {
+  int64_t n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow;
+};
+
+DwParams to_dw(const Conv2dParams& p) {
+  return DwParams{p.n,        p.h,     p.w,     p.c_in,    p.kh,    p.kw,    p.stride_h,
+                  p.stride_w, p.dil_h, p.dil_w, p.pad_top, p.pad_left, p.out_h, p.out_w};
+}
+
+template <typename T>
+__global__ void dw_forward_kernel(const T* x, const T* w, const T* bias, T* y, DwParams p, int64_t total) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int64_t c = i % p.c;
+    int64_t r = i / p.c;
+    const int64_t ow = r % p.ow;
+    r /= p.ow;
+    const int64_t oh = r % p.oh;
+    const int64_t n = r / p.oh;
+    const T* wc = w + c * p.kh * p.kw;
+    T acc = T(0);
+    for (int64_t ky = 0; ky < p.kh; ++ky) {
+      const int64_t ih = oh * p.sh - p.pt + ky * p.dh;
+      if (ih < 0 || ih >= p.h) continue;
+      for (int64_t kx = 0; kx < p.kw; ++kx) {
+        const int64_t iw = ow * p.sw - p.pl + kx * p.dw;
+        if (iw < 0 || iw >= p.w) continue;
+        acc += x[((n * p.h + ih) * p.w + iw) * p.c + c] * wc[ky * p.kw + kx];
+      }
+    }
+    if (bias) acc += bias[c];
+    y[i] = acc;
+  }
+}
+
+// Output index o with o*s - pad + k*d == i, or -1.
+__device__ __forceinline__ int64_t dw_source(int64_t i, int64_t k, int64_t s, int64_t d, int64_t pad, int64_t out) {
+  const int64_t num = i + pad - k * d;
+  if (num < 0 || num % s != 0) return -1;
+  const int64_t o = num / s;
+  return o < out ? o : -1;
+}
+
+template <typename T>
+__global__ void dw_backward_input_kernel(const T* dy, const T* w, T* dx, DwParams p, int64_t total) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int64_t c = i % p.c;
+    int64_t r = i / p.c;
+    const int64_t iw = r % p.w;
+    r /= p.w;
+    const int64_t ih = r % p.h;
+    const int64_t n = r / p.h;
+    const T* wc = w + c * p.kh * p.kw;
+    T acc = T(0);
+    for (int64_t ky = 0; ky < p.kh; ++ky) {
+      const int64_t oh = dw_source(ih, ky, p.sh, p.dh, p.pt, p.oh);
+      if (oh < 0) continue;
+      for (int64_t kx = 0; kx < p.kw; ++kx) {
+        const int64_t ow = dw_source(iw, kx, p.sw, p.dw, p.pl, p.ow);
+        if (ow < 0) continue;
+        acc += dy[((n * p.oh + oh) * p.ow + ow) * p.c + c] * wc[ky * p.kw + kx];
+      }
+    }
+    dx[i] = acc;
+  }
+}
+
+// grid (ceil(C / kTileC), KH*KW, nchunks), block (kTileC, kLanes).
+// partial[(chunk * taps + tap) * C + c] = sum over the chunk's positions of dy * x.
+template <typename T>
+__global__ void dw_weight_partial_kernel(const T* x, const T* dy, T* partial, DwParams p, int64_t positions,
+                                         int64_t chunk) {
+  __shared__ T sums[kLanes][kTileC];
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileC + threadIdx.x;
+  const int64_t tap = blockIdx.y;
+  const int64_t ky = tap / p.kw, kx = tap % p.kw;
+  const int64_t begin = static_cast<int64_t>(blockIdx.z) * chunk;
+  const int64_t end = begin + chunk < positions ? begin + chunk : positions;
+  T acc = T(0);
+  if (c < p.c) {
+    for (int64_t q = begin + threadIdx.y; q < end; q += kLanes) {
+      const int64_t ow = q % p.ow;
+      const int64_t r = q / p.ow;
+      const int64_t oh = r % p.oh;
+      const int64_t n = r / p.oh;
+      const int64_t ih = oh * p.sh - p.pt + ky * p.dh;
+      const int64_t iw = ow * p.sw - p.pl + kx * p.dw;
+      if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
+      acc += dy[q * p.c + c] * x[((n * p.h + ih) * p.w + iw) * p.c + c];
+    }
+  }
+  sums[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (static_cast<int>(threadIdx.y) < half) sums[threadIdx.y][threadIdx.x] += sums[threadIdx.y + half][threadIdx.x];
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && c < p.c) partial[(static_cast<int64_t>(blockIdx.z) * gridDim.y + tap) * p.c + c] = sums[0][threadIdx.x];
+}
+
+// dw[c, tap] = sum over chunks in order of partial[chunk, tap, c]; one thread per (tap, c).
+template <typename T>
+__global__ void dw_weight_finish_kernel(const T* partial, T* dw, int64_t c_count, int64_t taps, int64_t nchunks) {
+  const int64_t total = taps * c_count;
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    T acc = T(0);
+    for (int64_t k = 0; k < nchunks; ++k) acc += partial[k * total + i];
+    const int64_t tap = i / c_count, c = i % c_count;
+    dw[c * taps + tap] = acc;
+  }
+}
+
+template <typename T>
+__global__ void dw_zero_kernel(T* out, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = T(0);
+}
+
+// ---- validation --------------------------------------------------------------------------------
+
+std::string params_str(const Conv2dParams& p) {
+  return "n=" + std::to_string(p.n) + " h=" + std::to_string(p.h) + " w=" + std::to_string(p.w) +
+         " c_in=" + std::to_string(p.c_in) + " c_out=" + std::to_string(p.c_out) + " k=" + std::to_string(p.kh) +
+         "x" + std::to_string(p.kw) + " stride=" + std::to_string(p.stride_h) + "x" + std::to_string(p.stride_w) +
+         " dil=" + std::to_string(p.dil_h) + "x" + std::to_string(p.dil_w) + " groups=" + std::to_string(p.groups) +
+         " out=" + std::to_string(p.out_h) + "x" + std::to_string(p.out_w);
+}
+
+void check_params(const char* op, const Conv2dParams& p) {
+  if (p.n < 0 || p.h < 0 || p.w < 0 || p.c_in < 0 || p.out_h < 0 || p.out_w < 0 || p.kh < 1 || p.kw < 1 ||
+      p.stride_h < 1 || p.stride_w < 1 || p.dil_h < 1 || p.dil_w < 1 || p.kh * p.kw > 65535)
+    fail(ErrorCode::Shape, std::string(op) + ": invalid parameters (" + params_str(p) + ")");
+  if (p.groups != p.c_in || p.c_out != p.c_in)
+    fail(ErrorCode::Shape, std::string(op) + ": depthwise needs groups == c_in == c_out (" + params_str(p) + ")");
+}
+
+void check_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt, const Device& dev) {
+  if (t.dtype() != dt)
+    fail(ErrorCode::DType, std::string(op) + ": " + name + " is " + dtype_name(t.dtype()) + ", expected " +
+                               dtype_name(dt));
+  if (t.shape() != want)
+    fail(ErrorCode::Shape, std::string(op) + ": " + name + " has shape " + shape_str(t.shape()) + ", expected " +
+                               shape_str(want));
+  if (t.device().type != kDeviceType || t.device() != dev)
+    fail(ErrorCode::Device, std::string(op) + ": " + name + " is on " + device_str(t.device()) +
+                                ", expected one " + (kDeviceType == DeviceType::cuda ? "cuda" : "cuda-sim") +
+                                " device (" + device_str(dev) + ")");
+  if (!t.is_contiguous()) fail(ErrorCode::Arg, std::string(op) + ": " + name + " must be contiguous");
+}
+
+void check_dtype(const char* op, DType dt) {
+  if (dt != DType::f32 && dt != DType::f64)
+    fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(dt) + " (f32 or f64)");
+}
+
+Shape x_shape(const Conv2dParams& p) { return {p.n, p.h, p.w, p.c_in}; }
+Shape y_shape(const Conv2dParams& p) { return {p.n, p.out_h, p.out_w, p.c_in}; }
+Shape w_shape(const Conv2dParams& p) { return {p.c_in, p.kh, p.kw, 1}; }
+
+// ---- launches ----------------------------------------------------------------------------------
+
+template <typename T>
+void forward_typed(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
+  const int64_t total = y.numel();
+  ADVPROP_LAUNCH((dw_forward_kernel<T>), grid_for(total, kThreads), kThreads, 0, stream_of(y))(
+      x.data_as<T>(), w.data_as<T>(), bias ? bias->data_as<T>() : static_cast<const T*>(nullptr), y.data_as<T>(),
+      to_dw(p), total);
+}
+
+template <typename T>
+void backward_input_typed(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  const int64_t total = dx.numel();
+  ADVPROP_LAUNCH((dw_backward_input_kernel<T>), grid_for(total, kThreads), kThreads, 0, stream_of(dx))(
+      dy.data_as<T>(), w.data_as<T>(), dx.data_as<T>(), to_dw(p), total);
+}
+
+template <typename T>
+void backward_weight_typed(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
+  cudaStream_t s = stream_of(dw);
+  const int64_t positions = p.n * p.out_h * p.out_w;
+  const int64_t taps = p.kh * p.kw, C = p.c_in;
+  if (positions == 0) {
+    ADVPROP_LAUNCH((dw_zero_kernel<T>), grid_for(dw.numel(), kThreads), kThreads, 0, s)(dw.data_as<T>(), dw.numel());
+    return;
+  }
+  // Chunks of at least 256 positions, at most kMaxChunks of them: depends only on the shape.
+  int64_t nchunks = std::min<int64_t>(kMaxChunks, (positions + 255) / 256);
+  const int64_t chunk = (positions + nchunks - 1) / nchunks;
+  nchunks = (positions + chunk - 1) / chunk;
+  Tensor partial = Tensor::empty({nchunks * taps * C}, dw.dtype(), dw.device());
+  const int64_t ctiles = (C + kTileC - 1) / kTileC;
+  if (ctiles > 2147483647) fail(ErrorCode::Shape, "depthwise_backward_weight: too many channels");
+  dim3 grid(static_cast<unsigned>(ctiles), static_cast<unsigned>(taps), static_cast<unsigned>(nchunks));
+  dim3 block(kTileC, kLanes);
+  ADVPROP_LAUNCH((dw_weight_partial_kernel<T>), grid, block, 0, s)(x.data_as<T>(), dy.data_as<T>(),
+                                                                   partial.data_as<T>(), to_dw(p), positions, chunk);
+  ADVPROP_LAUNCH((dw_weight_finish_kernel<T>), grid_for(taps * C, kThreads), kThreads, 0, s)(
+      static_cast<const T*>(partial.data_as<T>()), dw.data_as<T>(), C, taps, nchunks);
+}
+
+}  // namespace
+
+void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
+  const char* op = "depthwise_forward";
+  check_params(op, p);
+  check_dtype(op, y.dtype());
+  const Device dev = y.device();
+  check_tensor(op, "x", x, x_shape(p), y.dtype(), dev);
+  check_tensor(op, "w", w, w_shape(p), y.dtype(), dev);
+  if (bias) check_tensor(op, "bias", *bias, {p.c_in}, y.dtype(), dev);
+  check_tensor(op, "y", y, y_shape(p), y.dtype(), dev);
+  if (y.numel() == 0) return;
+  if (y.dtype() == DType::f32) forward_typed<float>(p, x, w, bias, y);
+  else forward_typed<double>(p, x, w, bias, y);
+}
+
+void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  const char* op = "depthwise_backward_input";
+  check_params(op, p);
+  check_dtype(op, dx.dtype());
+  const Device dev = dx.device();
+  check_tensor(op, "dy", dy, y_shape(p), dx.dtype(), dev);
+  check_tensor(op, "w", w, w_shape(p), dx.dtype(), dev);
+  check_tensor(op, "dx", dx, x_shape(p), dx.dtype(), dev);
+  if (dx.numel() == 0) return;
+  if (dx.dtype() == DType::f32) backward_input_typed<float>(p, dy, w, dx);
+  else backward_input_typed<double>(p, dy, w, dx);
+}
+
+void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
+  const char* op = "depthwise_backward_weight";
+  check_params(op, p);
+  check_dtype(op, dw.dtype());
+  const Device dev = dw.device();
+  check_tensor(op, "x", x, x_shape(p), dw.dtype(), dev);
+  check_tensor(op, "dy", dy, y_shape(p), dw.dtype(), dev);
+  check_tensor(op, "dw", dw, w_shape(p), dw.dtype(), dev);
+  if (dw.numel() == 0) return;
+  if (dw.dtype() == DType::f32) backward_weight_typed<float>(p, x, dy, dw);
+  else backward_weight_typed<double>(p, x, dy, dw);
+}
+
+}  // namespace ADVPROP_CUDA_NS
+}  // namespace advprop

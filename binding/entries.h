@@ -31,6 +31,9 @@ namespace advprop_binding {
   X(linear, Linear)                \
   X(linearBackwardInput, LinearBackwardInput) \
   X(linearBackwardWeight, LinearBackwardWeight) \
+  X(conv2d, Conv2d)                \
+  X(conv2dBackwardInput, Conv2dBackwardInput) \
+  X(conv2dBackwardWeight, Conv2dBackwardWeight) \
   X(reshape, Reshape)              \
   X(slice0, Slice0)                \
   X(concat0, Concat0)              \

@@ -35,7 +35,56 @@ Napi::Value wrap_view(const Napi::CallbackInfo& info, Tensor t) {
   return TensorHandle::Wrap(info.Env(), std::move(t), false);
 }
 
+// Convolution options arrive as (stride [h, w], dilation [h, w], groups, padding) where padding
+// is 'same', 'valid' or [top, bottom, left, right].
+ops::Conv2dOptions to_conv_options(const Napi::CallbackInfo& info, size_t first, const char* op) {
+  ops::Conv2dOptions o;
+  advprop::Shape stride = to_shape(info[first], op, "stride"), dil = to_shape(info[first + 1], op, "dilation");
+  if (stride.size() != 2 || dil.size() != 2) throw_arg(std::string(op) + ": stride and dilation must be [h, w]");
+  o.stride_h = stride[0], o.stride_w = stride[1], o.dil_h = dil[0], o.dil_w = dil[1];
+  o.groups = to_int(info[first + 2], op, "groups", 1, int64_t(1) << 31);
+  Napi::Value pad = info[first + 3];
+  if (pad.IsString()) {
+    std::string s = pad.As<Napi::String>().Utf8Value();
+    if (s == "same") o.padding = ops::Conv2dOptions::Padding::same;
+    else if (s == "valid") o.padding = ops::Conv2dOptions::Padding::valid;
+    else throw_arg(std::string(op) + ": padding must be 'same', 'valid' or [top, bottom, left, right], got '" + s + "'");
+  } else {
+    advprop::Shape p4 = to_shape(pad, op, "padding");
+    if (p4.size() != 4) throw_arg(std::string(op) + ": explicit padding must be [top, bottom, left, right]");
+    o.padding = ops::Conv2dOptions::Padding::explicit_;
+    for (int i = 0; i < 4; ++i) o.pad[i] = p4[i];
+  }
+  return o;
+}
+
 }  // namespace
+
+ADVPROP_ENTRY(Conv2d)
+  check_arg_count(info, 7, "conv2d");
+  const Tensor& x = TensorHandle::From(info, 0, "conv2d", "x");
+  const Tensor& w = TensorHandle::From(info, 1, "conv2d", "w");
+  ops::Conv2dOptions o = to_conv_options(info, 3, "conv2d");
+  if (info[2].IsNull() || info[2].IsUndefined()) return wrap(info, ops::conv2d(x, w, nullptr, o));
+  const Tensor& b = TensorHandle::From(info, 2, "conv2d", "b");
+  return wrap(info, ops::conv2d(x, w, &b, o));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Conv2dBackwardInput)
+  check_arg_count(info, 7, "conv2dBackwardInput");
+  const Tensor& dy = TensorHandle::From(info, 0, "conv2dBackwardInput", "dy");
+  const Tensor& w = TensorHandle::From(info, 1, "conv2dBackwardInput", "w");
+  advprop::Shape xs = to_shape(info[2], "conv2dBackwardInput", "xShape");
+  return wrap(info, ops::conv2d_backward_input(dy, w, xs, to_conv_options(info, 3, "conv2dBackwardInput")));
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(Conv2dBackwardWeight)
+  check_arg_count(info, 7, "conv2dBackwardWeight");
+  const Tensor& dy = TensorHandle::From(info, 0, "conv2dBackwardWeight", "dy");
+  const Tensor& x = TensorHandle::From(info, 1, "conv2dBackwardWeight", "x");
+  advprop::Shape ws = to_shape(info[2], "conv2dBackwardWeight", "wShape");
+  return wrap(info, ops::conv2d_backward_weight(dy, x, ws, to_conv_options(info, 3, "conv2dBackwardWeight")));
+ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Full)
   check_arg_count(info, 4, "full");

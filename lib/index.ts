@@ -16,6 +16,7 @@ export { sum, mean } from './ops/reduce.js';
 export { reshape, slice0, concat0 } from './ops/shape.js';
 export { cast, to, clone } from './ops/cast.js';
 export { linear } from './ops/linear.js';
+export { conv2d, type Conv2dArgs } from './ops/conv2d.js';
 export type { DeviceEntry, NativeMemoryStats, BuildInfo } from './native.js';
 
 import { binding, canonicalDevice } from './device.js';

@@ -1,7 +1,7 @@
 // ap.kernels: the raw forward and backward kernels as functions of Tensors, with no tape. For
 // users who bring their own autograd, and for the gradient rules in lib/ops/. Every call is
 // counted (autograd/stats.ts) so tests can see which kernels a backward pass ran.
-import type { BinaryOpName, DTypeName, UnaryOpName } from './native.js';
+import type { BinaryOpName, ConvPadding, DTypeName, UnaryOpName } from './native.js';
 import { AdvpropError } from './errors.js';
 import { binding, canonicalDevice, describeValue } from './device.js';
 import { checkDType, checkShape, checkTensor, wrapHandle, type Tensor } from './tensor.js';
@@ -219,4 +219,69 @@ export function linearBackwardWeight(dy: Tensor, x: Tensor): Tensor {
   const hx = checkTensor(x, 'linearBackwardWeight', 'x')._handle('linearBackwardWeight', 'x');
   countKernel('linearBackwardWeight');
   return wrapHandle(binding.linearBackwardWeight(h, hx));
+}
+
+// ---- conv2d ------------------------------------------------------------------------------------
+
+export interface Conv2dOptions {
+  /** A number or [h, w]; default 1. */
+  stride?: number | readonly [number, number];
+  /** 'same' (TensorFlow's rule, the default), 'valid', or [top, bottom, left, right]. */
+  padding?: ConvPadding | readonly [number, number, number, number];
+  /** A number or [h, w]; default 1. */
+  dilation?: number | readonly [number, number];
+  /** 1 (dense), Cin (depthwise) or anything dividing Cin and Cout; default 1. */
+  groups?: number;
+}
+
+interface NormalConv { stride: number[]; dilation: number[]; groups: number; padding: ConvPadding }
+
+function pair(v: unknown, op: string, what: string): number[] {
+  if (v === undefined) return [1, 1];
+  if (typeof v === 'number') return [v, v];
+  if (Array.isArray(v) && v.length === 2) return [v[0], v[1]];
+  throw new AdvpropError('ERR_ARG', `${op}: ${what} must be a number or [h, w], got ${describeValue(v)}`);
+}
+
+export function normalizeConv(o: Conv2dOptions | undefined, op: string): NormalConv {
+  const opts = o ?? {};
+  const padding = opts.padding ?? 'same';
+  if (!(padding === 'same' || padding === 'valid' || (Array.isArray(padding) && padding.length === 4)))
+    throw new AdvpropError('ERR_ARG', `${op}: padding must be 'same', 'valid' or [top, bottom, left, right], got ${describeValue(padding)}`);
+  const groups = opts.groups ?? 1;
+  if (typeof groups !== 'number') throw new AdvpropError('ERR_ARG', `${op}: groups must be a number, got ${describeValue(groups)}`);
+  return {
+    stride: pair(opts.stride, op, 'stride'),
+    dilation: pair(opts.dilation, op, 'dilation'),
+    groups,
+    padding: (Array.isArray(padding) ? [...padding] : padding) as ConvPadding,
+  };
+}
+
+/** y = conv2d(x, w) (+ b): NHWC x [N, H, W, Cin], OHWI w [Cout, KH, KW, Cin/groups]. */
+export function conv2d(x: Tensor, w: Tensor, b: Tensor | null | undefined, opts?: Conv2dOptions): Tensor {
+  const o = normalizeConv(opts, 'conv2d');
+  const hx = checkTensor(x, 'conv2d', 'x')._handle('conv2d', 'x');
+  const hw = checkTensor(w, 'conv2d', 'w')._handle('conv2d', 'w');
+  const hb = b == null ? null : checkTensor(b, 'conv2d', 'b')._handle('conv2d', 'b');
+  countKernel('conv2d');
+  return wrapHandle(binding.conv2d(hx, hw, hb, o.stride, o.dilation, o.groups, o.padding));
+}
+
+/** The input gradient of conv2d (xShape is the forward input's shape). */
+export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: readonly number[], opts?: Conv2dOptions): Tensor {
+  const o = normalizeConv(opts, 'conv2dBackwardInput');
+  const h = checkTensor(dy, 'conv2dBackwardInput', 'dy')._handle('conv2dBackwardInput', 'dy');
+  const hw = checkTensor(w, 'conv2dBackwardInput', 'w')._handle('conv2dBackwardInput', 'w');
+  countKernel('conv2dBackwardInput');
+  return wrapHandle(binding.conv2dBackwardInput(h, hw, checkShape(xShape, 'conv2dBackwardInput'), o.stride, o.dilation, o.groups, o.padding));
+}
+
+/** The weight gradient of conv2d (wShape is the weight's shape). */
+export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: readonly number[], opts?: Conv2dOptions): Tensor {
+  const o = normalizeConv(opts, 'conv2dBackwardWeight');
+  const h = checkTensor(dy, 'conv2dBackwardWeight', 'dy')._handle('conv2dBackwardWeight', 'dy');
+  const hx = checkTensor(x, 'conv2dBackwardWeight', 'x')._handle('conv2dBackwardWeight', 'x');
+  countKernel('conv2dBackwardWeight');
+  return wrapHandle(binding.conv2dBackwardWeight(h, hx, checkShape(wShape, 'conv2dBackwardWeight'), o.stride, o.dilation, o.groups, o.padding));
 }

@@ -10,6 +10,7 @@ export type DeviceTypeName = 'cpu' | 'cuda' | 'cuda-sim';
 export type BinaryOpName = 'add' | 'sub' | 'mul' | 'div';
 export type UnaryOpName =
   | 'scale' | 'addScalar' | 'silu' | 'sigmoid' | 'relu' | 'exp' | 'log' | 'square' | 'neg';
+export type ConvPadding = 'same' | 'valid' | [number, number, number, number];
 export type HostArray = Float32Array | Float64Array | Int32Array;
 
 /** An opaque native tensor handle. Its metadata is fixed at creation. */
@@ -102,6 +103,11 @@ export interface NativeBinding {
   linear(x: NativeTensor, w: NativeTensor, b: NativeTensor | null): NativeTensor;
   linearBackwardInput(dy: NativeTensor, w: NativeTensor): NativeTensor;
   linearBackwardWeight(dy: NativeTensor, x: NativeTensor): NativeTensor;
+
+  /** NHWC x, OHWI w; padding 'same' (TensorFlow), 'valid' or [top, bottom, left, right]. */
+  conv2d(x: NativeTensor, w: NativeTensor, b: NativeTensor | null, stride: number[], dilation: number[], groups: number, padding: ConvPadding): NativeTensor;
+  conv2dBackwardInput(dy: NativeTensor, w: NativeTensor, xShape: number[], stride: number[], dilation: number[], groups: number, padding: ConvPadding): NativeTensor;
+  conv2dBackwardWeight(dy: NativeTensor, x: NativeTensor, wShape: number[], stride: number[], dilation: number[], groups: number, padding: ConvPadding): NativeTensor;
 
   reshape(x: NativeTensor, shape: number[]): NativeTensor;
   slice0(x: NativeTensor, start: number, len: number): NativeTensor;

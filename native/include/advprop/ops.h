@@ -47,6 +47,19 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b);
 Tensor linear_backward_input(const Tensor& dy, const Tensor& w);   // dx = dy · w
 Tensor linear_backward_weight(const Tensor& dy, const Tensor& x);  // dw = dy^T · x
 
+// 2-D convolution, NHWC input [N, H, W, Cin], OHWI weights [Cout, KH, KW, Cin/groups].
+// padding: same (TensorFlow: out = ceil(in / stride), the odd pixel at the bottom/right),
+// valid, or explicit {top, bottom, left, right}. 1x1 stride-1 convolutions run as one GEMM,
+// depthwise ones (groups == Cin == Cout) on their own kernels, the rest as an implicit GEMM.
+struct Conv2dOptions {
+  enum class Padding { same, valid, explicit_ } padding = Padding::same;
+  int64_t pad[4] = {0, 0, 0, 0};  // top, bottom, left, right (explicit only)
+  int64_t stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, groups = 1;
+};
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dOptions& o);
+Tensor conv2d_backward_input(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dOptions& o);
+Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_shape, const Conv2dOptions& o);
+
 // Shape ops along the batch axis. reshape and slice0 return views sharing storage; reshape
 // accepts one -1.
 Tensor reshape(const Tensor& x, const Shape& shape);

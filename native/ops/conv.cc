@@ -1,0 +1,200 @@
+// Front-ends of the convolutions: the output-size and padding rules, checks, and the choice of
+// path (one GEMM for 1x1 stride 1, depthwise kernels, or im2col + GEMM per group).
+#include <string>
+
+#include "advprop/conv.h"
+#include "advprop/gemm.h"
+#include "advprop/ops.h"
+#include "checks.h"
+#include "dispatch.h"
+
+namespace advprop {
+namespace ops {
+namespace {
+
+std::string describe(const Conv2dOptions& o) {
+  std::string pad = o.padding == Conv2dOptions::Padding::same    ? "same"
+                    : o.padding == Conv2dOptions::Padding::valid ? "valid"
+                                                                 : "[" + std::to_string(o.pad[0]) + ", " +
+                                                                       std::to_string(o.pad[1]) + ", " +
+                                                                       std::to_string(o.pad[2]) + ", " +
+                                                                       std::to_string(o.pad[3]) + "]";
+  return "stride [" + std::to_string(o.stride_h) + ", " + std::to_string(o.stride_w) + "], dilation [" +
+         std::to_string(o.dil_h) + ", " + std::to_string(o.dil_w) + "], groups " + std::to_string(o.groups) +
+         ", padding " + pad;
+}
+
+// Output size and leading padding along one axis.
+void axis_plan(const char* op, const char* axis, int64_t in, int64_t k, int64_t stride, int64_t dil,
+               const Conv2dOptions& o, int64_t pad_lo, int64_t pad_hi, int64_t* out, int64_t* lead) {
+  const int64_t span = (k - 1) * dil + 1;
+  if (o.padding == Conv2dOptions::Padding::same) {
+    *out = (in + stride - 1) / stride;
+    int64_t total = (*out - 1) * stride + span - in;
+    if (total < 0) total = 0;
+    *lead = total / 2;  // TensorFlow puts the odd pixel at the end
+    return;
+  }
+  if (o.padding == Conv2dOptions::Padding::valid) pad_lo = pad_hi = 0;
+  const int64_t padded = in + pad_lo + pad_hi;
+  if (padded < span)
+    fail(ErrorCode::Shape, std::string(op) + ": the kernel's " + axis + " extent " + std::to_string(span) +
+                               " is larger than the padded input " + std::to_string(padded) + " (" + describe(o) + ")");
+  *out = (padded - span) / stride + 1;
+  *lead = pad_lo;
+}
+
+Conv2dParams make_params(const char* op, const Shape& xs, const Shape& ws, const Conv2dOptions& o) {
+  if (xs.size() != 4) fail(ErrorCode::Shape, std::string(op) + ": x must be NHWC [N, H, W, C], got " + shape_str(xs));
+  if (ws.size() != 4)
+    fail(ErrorCode::Shape, std::string(op) + ": w must be OHWI [Cout, KH, KW, Cin/groups], got " + shape_str(ws));
+  if (o.stride_h < 1 || o.stride_w < 1 || o.dil_h < 1 || o.dil_w < 1 || o.groups < 1)
+    fail(ErrorCode::Arg, std::string(op) + ": strides, dilations and groups must be >= 1 (" + describe(o) + ")");
+  for (int i = 0; i < 4; ++i)
+    if (o.pad[i] < 0) fail(ErrorCode::Arg, std::string(op) + ": negative padding (" + describe(o) + ")");
+  Conv2dParams p;
+  p.n = xs[0], p.h = xs[1], p.w = xs[2], p.c_in = xs[3];
+  p.c_out = ws[0], p.kh = ws[1], p.kw = ws[2];
+  p.stride_h = o.stride_h, p.stride_w = o.stride_w, p.dil_h = o.dil_h, p.dil_w = o.dil_w, p.groups = o.groups;
+  if (p.kh < 1 || p.kw < 1) fail(ErrorCode::Shape, std::string(op) + ": empty kernel w " + shape_str(ws));
+  if (p.c_in % p.groups != 0 || p.c_out % p.groups != 0)
+    fail(ErrorCode::Shape, std::string(op) + ": groups " + std::to_string(p.groups) + " must divide Cin " +
+                               std::to_string(p.c_in) + " (x " + shape_str(xs) + ") and Cout " +
+                               std::to_string(p.c_out) + " (w " + shape_str(ws) + ")");
+  if (ws[3] != p.c_in / p.groups)
+    fail(ErrorCode::Shape, std::string(op) + ": w " + shape_str(ws) + " expects " + std::to_string(ws[3] * p.groups) +
+                               " input channels but x " + shape_str(xs) + " has " + std::to_string(p.c_in) +
+                               " (groups " + std::to_string(p.groups) + ")");
+  axis_plan(op, "height", p.h, p.kh, p.stride_h, p.dil_h, o, o.pad[0], o.pad[1], &p.out_h, &p.pad_top);
+  axis_plan(op, "width", p.w, p.kw, p.stride_w, p.dil_w, o, o.pad[2], o.pad[3], &p.out_w, &p.pad_left);
+  return p;
+}
+
+bool is_pointwise(const Conv2dParams& p) {
+  return p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.groups == 1 && p.pad_top == 0 &&
+         p.pad_left == 0 && p.out_h == p.h && p.out_w == p.w;
+}
+bool is_depthwise(const Conv2dParams& p) { return p.groups > 1 && p.groups == p.c_in && p.groups == p.c_out; }
+
+// A view of `t` starting `offset` elements in, for GEMM operands that are column blocks of a
+// row-major matrix (the leading dimension steps over the other groups' columns).
+Tensor from_offset(const Tensor& t, int64_t offset) {
+  Tensor flat = t.reshape({t.numel()});
+  return flat.slice0(offset, t.numel() - offset);
+}
+
+void gemm(const Device& d, const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
+  if (g.m && g.n) ADVPROP_DISPATCH(d, gemm, g, a, b, c);
+}
+
+void check_io(const char* op, const Tensor& a, const Tensor& b, const char* an, const char* bn) {
+  check_float_input(a, op, an);
+  check_float_input(b, op, bn);
+  check_same_device(a, b, op, an, bn);
+  check_same_dtype(a, b, op, an, bn);
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dOptions& o) {
+  const char* op = "conv2d";
+  check_io(op, x, w, "x", "w");
+  Conv2dParams p = make_params(op, x.shape(), w.shape(), o);
+  if (b) {
+    check_io(op, x, *b, "x", "b");
+    if (b->ndim() != 1 || b->dim(0) != p.c_out)
+      fail(ErrorCode::Shape, "conv2d: b " + shape_str(b->shape()) + " must be [" + std::to_string(p.c_out) + "]");
+  }
+  const Device& dev = x.device();
+  Tensor y = Tensor::empty({p.n, p.out_h, p.out_w, p.c_out}, x.dtype(), dev);
+  if (!y.numel()) return y;
+  if (is_depthwise(p)) {
+    ADVPROP_DISPATCH(dev, depthwise_forward, p, x, w, b, y);
+    return y;
+  }
+  const int64_t m = p.n * p.out_h * p.out_w, cg = p.c_in / p.groups, og = p.c_out / p.groups;
+  const int64_t k = p.kh * p.kw * cg;
+  GemmArgs g;
+  g.trans_b = true;
+  g.m = m, g.n = og, g.k = k;
+  g.lda = k, g.ldb = k, g.ldc = p.c_out;
+  if (is_pointwise(p)) {
+    gemm(dev, g, x, w, y);
+  } else {
+    Tensor cols = Tensor::empty({m, k}, x.dtype(), dev);
+    for (int64_t grp = 0; grp < p.groups; ++grp) {
+      ADVPROP_DISPATCH(dev, im2col, p, x, grp, cols);
+      Tensor yg = from_offset(y, grp * og);
+      gemm(dev, g, cols, from_offset(w, grp * og * k), yg);
+    }
+  }
+  return b ? binary(BinaryOp::add, y, *b) : y;
+}
+
+Tensor conv2d_backward_input(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dOptions& o) {
+  const char* op = "conv2dBackwardInput";
+  check_io(op, dy, w, "dy", "w");
+  Conv2dParams p = make_params(op, x_shape, w.shape(), o);
+  Shape want = {p.n, p.out_h, p.out_w, p.c_out};
+  if (dy.shape() != want)
+    fail(ErrorCode::Shape, std::string(op) + ": dy " + shape_str(dy.shape()) + " should be " + shape_str(want));
+  const Device& dev = dy.device();
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dev);
+  if (!dx.numel()) return dx;
+  if (dy.numel() == 0) return full(x_shape, dy.dtype(), dev, 0.0);
+  if (is_depthwise(p)) {
+    ADVPROP_DISPATCH(dev, depthwise_backward_input, p, dy, w, dx);
+    return dx;
+  }
+  const int64_t m = p.n * p.out_h * p.out_w, cg = p.c_in / p.groups, og = p.c_out / p.groups;
+  const int64_t k = p.kh * p.kw * cg;
+  GemmArgs g;  // dcols[m, k] = dy_g[m, og] · w_g[og, k]
+  g.m = m, g.n = k, g.k = og;
+  g.lda = p.c_out, g.ldb = k, g.ldc = k;
+  if (is_pointwise(p)) {
+    gemm(dev, g, dy, w, dx);
+    return dx;
+  }
+  Tensor dcols = Tensor::empty({m, k}, dy.dtype(), dev);
+  for (int64_t grp = 0; grp < p.groups; ++grp) {
+    gemm(dev, g, from_offset(dy, grp * og), from_offset(w, grp * og * k), dcols);
+    ADVPROP_DISPATCH(dev, col2im, p, dcols, grp, dx);
+  }
+  return dx;
+}
+
+Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_shape, const Conv2dOptions& o) {
+  const char* op = "conv2dBackwardWeight";
+  check_io(op, dy, x, "dy", "x");
+  Conv2dParams p = make_params(op, x.shape(), w_shape, o);
+  Shape want = {p.n, p.out_h, p.out_w, p.c_out};
+  if (dy.shape() != want)
+    fail(ErrorCode::Shape, std::string(op) + ": dy " + shape_str(dy.shape()) + " should be " + shape_str(want));
+  const Device& dev = dy.device();
+  if (dy.numel() == 0) return full(w_shape, dy.dtype(), dev, 0.0);
+  Tensor dw = Tensor::empty(w_shape, dy.dtype(), dev);
+  if (is_depthwise(p)) {
+    ADVPROP_DISPATCH(dev, depthwise_backward_weight, p, x, dy, dw);
+    return dw;
+  }
+  const int64_t m = p.n * p.out_h * p.out_w, cg = p.c_in / p.groups, og = p.c_out / p.groups;
+  const int64_t k = p.kh * p.kw * cg;
+  GemmArgs g;  // dw_g[og, k] = dy_g[m, og]^T · cols[m, k]
+  g.trans_a = true;
+  g.m = og, g.n = k, g.k = m;
+  g.lda = p.c_out, g.ldb = k, g.ldc = k;
+  if (is_pointwise(p)) {
+    gemm(dev, g, dy, x, dw);
+    return dw;
+  }
+  Tensor cols = Tensor::empty({m, k}, x.dtype(), dev);
+  for (int64_t grp = 0; grp < p.groups; ++grp) {
+    ADVPROP_DISPATCH(dev, im2col, p, x, grp, cols);
+    Tensor dwg = from_offset(dw, grp * og * k);
+    gemm(dev, g, from_offset(dy, grp * og), cols, dwg);
+  }
+  return dw;
+}
+
+}  // namespace ops
+}  // namespace advprop

@@ -27,7 +27,7 @@ mocha_js=node_modules/mocha/bin/mocha.js
 for tool in memcheck racecheck; do
   echo "== compute-sanitizer $tool"
   timeout 150 compute-sanitizer --tool "$tool" --target-processes all --report-api-errors no --error-exitcode 9 --print-limit 20 \
-    node --import tsx "$mocha_js" test/backends.test.ts test/ops/reduce.test.ts > "$out/sanitizer-$tool.txt" 2>&1
+    node --import tsx "$mocha_js" test/backends.test.ts test/ops/reduce.test.ts test/ops/conv2d.test.ts test/ops/linear.test.ts > "$out/sanitizer-$tool.txt" 2>&1
   echo "$tool rc=$?"
   grep -E "ERROR SUMMARY|passing|failing" "$out/sanitizer-$tool.txt" | tail -3
 done

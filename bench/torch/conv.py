@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""PyTorch side of bench/conv.ts: times the EfficientNet-B0 conv layers it is given on stdin
+(a JSON list of {n, h, w, cin, cout, k, stride, groups, bias}) on the CPU with channels_last
+tensors and prints JSON {version, threads, note, layers: [{fwd, bwdInput, bwdWeight}]} (seconds,
+median of --reps after one warm-up call).
+
+Forward is torch.nn.functional.conv2d; the gradients are torch.ops.aten.convolution_backward with
+output_mask [True, False, False] (input) and [False, True, False] (weight), so each is timed alone.
+
+Padding: TensorFlow 'same' puts the odd pixel bottom/right; PyTorch's conv2d only pads
+symmetrically. We pad symmetrically with ceil(total/2) per side, which gives the same output size
+(ceil(in/stride)) and the same number of multiply-adds; only which border pixel is zero differs.
+Not a project dependency: run it by hand or through bench/conv.ts.
+"""
+import argparse
+import json
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def median(xs):
+    s = sorted(xs)
+    return s[len(s) // 2]
+
+
+def timeit(fn, reps):
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    n = max(1, min(reps, 3)) if first > 1 else reps
+    ts = []
+    for _ in range(n):
+        t1 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t1)
+    return median(ts)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--threads', type=int, required=True)
+    ap.add_argument('--reps', type=int, default=20)
+    ap.add_argument('--layers', help='JSON file with the layer list (default: stdin)')
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    layers = json.load(open(args.layers) if args.layers else sys.stdin)
+    cl = torch.channels_last
+    g = torch.Generator().manual_seed(0)
+    out = []
+    with torch.no_grad():
+        for l in layers:
+            n, h, w, cin, cout, k, s, groups = (l[key] for key in ('n', 'h', 'w', 'cin', 'cout', 'k', 'stride', 'groups'))
+            ho = -(-h // s)
+            total = max((ho - 1) * s + k - h, 0)
+            pad = -(-total // 2)
+            x = torch.randn(n, cin, h, w, generator=g).contiguous(memory_format=cl)
+            wt = (0.1 * torch.randn(cout, cin // groups, k, k, generator=g)).contiguous(memory_format=cl)
+            b = torch.randn(cout, generator=g) if l['bias'] else None
+            dy = torch.randn(n, cout, ho, ho, generator=g).contiguous(memory_format=cl)
+            y = F.conv2d(x, wt, b, s, pad, 1, groups)
+            assert tuple(y.shape) == (n, cout, ho, ho), (l, y.shape)
+            bias_sizes = [cout] if b is not None else None
+
+            def bwd(mask):
+                return torch.ops.aten.convolution_backward(dy, x, wt, bias_sizes, [s, s], [pad, pad], [1, 1],
+                                                           False, [0, 0], groups, mask)
+            out.append({
+                'fwd': timeit(lambda: F.conv2d(x, wt, b, s, pad, 1, groups), args.reps),
+                'bwdInput': timeit(lambda: bwd([True, False, False]), args.reps),
+                'bwdWeight': timeit(lambda: bwd([False, True, False]), args.reps),
+            })
+    note = ('symmetric padding ceil(total/2) per side instead of TF same (same output size and MACs); '
+            'gradients via aten.convolution_backward with one output_mask each; mkldnn=%s' % torch.backends.mkldnn.is_available())
+    print(json.dumps({'version': torch.__version__, 'threads': torch.get_num_threads(), 'note': note, 'layers': out}))
+
+
+if __name__ == '__main__':
+    main()

@@ -133,7 +133,7 @@ forEachBackend('conv2d', (device) => {
 });
 
 describe('conv2d gradient checks (f64, cpu)', () => {
-  const input = (shape: number[], seed: number) => ap.tensor(hostRandom(numel(shape), seed, -1, 1), shape, { dtype: 'f64' });
+  const input = (shape: number[], seed: number) => ap.tensor(hostRandom(numel(shape), seed, -1, 1), shape, { dtype: 'f64', device: 'cpu' });
   for (const c of CASES) {
     it(`x, w and bias: ${c.name}`, () => {
       ap.tidy(() => {

@@ -20,44 +20,6 @@ namespace advprop {
 namespace cpu {
 namespace {
 
-std::string params_str(const Conv2dParams& p) {
-  auto s = [](int64_t v) { return std::to_string(v); };
-  return "n=" + s(p.n) + " h=" + s(p.h) + " w=" + s(p.w) + " c_in=" + s(p.c_in) + " k=" + s(p.kh) + "x" + s(p.kw) +
-         " stride=" + s(p.stride_h) + "x" + s(p.stride_w) + " dil=" + s(p.dil_h) + "x" + s(p.dil_w) +
-         " pad=" + s(p.pad_top) + "," + s(p.pad_left) + " groups=" + s(p.groups) + " out=" + s(p.out_h) + "x" +
-         s(p.out_w);
-}
-
-// Checks dtypes, devices, params and the shapes of the image tensor `img` ([n, h, w, c_in]) and
-// `cols` ([n*out_h*out_w, kh*kw*Cg]) against p.
-void check_args(const char* op, const Conv2dParams& p, const Tensor& img, const Tensor& cols, int64_t group) {
-  if (img.dtype() != cols.dtype())
-    fail(ErrorCode::DType, std::string(op) + ": dtypes differ (" + dtype_name(img.dtype()) + " image, " +
-                               dtype_name(cols.dtype()) + " cols)");
-  if (img.dtype() != DType::f32 && img.dtype() != DType::f64)
-    fail(ErrorCode::DType, std::string(op) + ": dtype " + dtype_name(img.dtype()) + " is not supported (f32, f64)");
-  if (img.device().type != DeviceType::cpu || cols.device().type != DeviceType::cpu)
-    fail(ErrorCode::Device, std::string(op) + " (cpu): tensors on " + device_str(img.device()) + " and " +
-                                device_str(cols.device()));
-  if (p.n < 0 || p.h < 0 || p.w < 0 || p.c_in < 0 || p.kh < 1 || p.kw < 1 || p.stride_h < 1 || p.stride_w < 1 ||
-      p.dil_h < 1 || p.dil_w < 1 || p.out_h < 0 || p.out_w < 0 || p.groups < 1 || p.c_in % p.groups != 0)
-    fail(ErrorCode::Shape, std::string(op) + ": invalid parameters (" + params_str(p) + ")");
-  if (group < 0 || group >= p.groups)
-    fail(ErrorCode::Shape, std::string(op) + ": group " + std::to_string(group) + " is out of range (" +
-                               params_str(p) + ")");
-  const int64_t cg = p.c_in / p.groups;
-  const Shape want_img{p.n, p.h, p.w, p.c_in};
-  const Shape want_cols{p.n * p.out_h * p.out_w, p.kh * p.kw * cg};
-  if (img.shape() != want_img)
-    fail(ErrorCode::Shape, std::string(op) + ": image is " + shape_str(img.shape()) + ", expected " +
-                               shape_str(want_img) + " (" + params_str(p) + ")");
-  if (cols.shape() != want_cols)
-    fail(ErrorCode::Shape, std::string(op) + ": cols is " + shape_str(cols.shape()) + ", expected " +
-                               shape_str(want_cols) + " (" + params_str(p) + ")");
-  if (!img.is_contiguous() || !cols.is_contiguous())
-    fail(ErrorCode::Arg, std::string(op) + ": tensors must be contiguous");
-}
-
 template <typename T>
 void im2col_typed(const Conv2dParams& p, const T* x, int64_t group, T* cols) {
   const int64_t cg = p.c_in / p.groups;
@@ -124,13 +86,13 @@ void col2im_typed(const Conv2dParams& p, const T* cols, int64_t group, T* dx) {
 }  // namespace
 
 void im2col(const Conv2dParams& p, const Tensor& x, int64_t group, Tensor& cols) {
-  check_args("im2col", p, x, cols, group);
+  check_im2col_args("im2col", p, x, cols, group, DeviceType::cpu);
   if (x.dtype() == DType::f32) im2col_typed<float>(p, x.data_as<const float>(), group, cols.data_as<float>());
   else im2col_typed<double>(p, x.data_as<const double>(), group, cols.data_as<double>());
 }
 
 void col2im(const Conv2dParams& p, const Tensor& cols, int64_t group, Tensor& dx) {
-  check_args("col2im", p, dx, cols, group);
+  check_im2col_args("col2im", p, dx, cols, group, DeviceType::cpu);
   if (dx.numel() > 0 && cols.numel() > 0) {
     const char* a = static_cast<const char*>(dx.data());
     const char* b = static_cast<const char*>(cols.data());

@@ -6,6 +6,7 @@
 // (out = ceil(in / stride), the odd pixel at the bottom/right).
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "advprop/tensor.h"
 
@@ -38,6 +39,14 @@ struct Conv2dParams {
                          Tensor& y);                                                                  \
   void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx); \
   void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw);
+
+// "n=2 h=9 w=7 c_in=3 k=3x3 ...", for error messages.
+std::string conv_params_str(const Conv2dParams& p);
+// The argument checks every backend's im2col/col2im runs: dtypes (f32/f64, equal), both tensors
+// on one device of type `device_type`, sane params, the image [n, h, w, c_in] and cols
+// [n*out_h*out_w, kh*kw*Cg] shapes, contiguity. Throws advprop::Error naming `op`.
+void check_im2col_args(const char* op, const Conv2dParams& p, const Tensor& img, const Tensor& cols,
+                       int64_t group, DeviceType device_type);
 
 namespace cpu { ADVPROP_CONV_KERNELS }
 namespace cuda { ADVPROP_CONV_KERNELS }

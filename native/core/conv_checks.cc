@@ -1,0 +1,46 @@
+// Argument checks shared by the im2col/col2im kernels of every backend.
+#include <string>
+
+#include "advprop/conv.h"
+#include "advprop/error.h"
+
+namespace advprop {
+
+std::string conv_params_str(const Conv2dParams& p) {
+  auto s = [](int64_t v) { return std::to_string(v); };
+  return "n=" + s(p.n) + " h=" + s(p.h) + " w=" + s(p.w) + " c_in=" + s(p.c_in) + " k=" + s(p.kh) + "x" + s(p.kw) +
+         " stride=" + s(p.stride_h) + "x" + s(p.stride_w) + " dil=" + s(p.dil_h) + "x" + s(p.dil_w) +
+         " pad=" + s(p.pad_top) + "," + s(p.pad_left) + " groups=" + s(p.groups) + " out=" + s(p.out_h) + "x" +
+         s(p.out_w);
+}
+
+void check_im2col_args(const char* op, const Conv2dParams& p, const Tensor& img, const Tensor& cols,
+                       int64_t group, DeviceType device_type) {
+  const std::string params = conv_params_str(p);
+  if (img.dtype() != cols.dtype())
+    fail(ErrorCode::DType, std::string(op) + ": dtypes differ (" + dtype_name(img.dtype()) + " image, " +
+                               dtype_name(cols.dtype()) + " cols)");
+  if (img.dtype() != DType::f32 && img.dtype() != DType::f64)
+    fail(ErrorCode::DType, std::string(op) + ": dtype " + dtype_name(img.dtype()) + " is not supported (f32, f64)");
+  if (img.device().type != device_type || cols.device() != img.device())
+    fail(ErrorCode::Device, std::string(op) + ": tensors must be on one " + device_type_name(device_type) +
+                                " device (image " + device_str(img.device()) + ", cols " + device_str(cols.device()) + ")");
+  if (p.n < 0 || p.h < 0 || p.w < 0 || p.c_in < 0 || p.kh < 1 || p.kw < 1 || p.stride_h < 1 || p.stride_w < 1 ||
+      p.dil_h < 1 || p.dil_w < 1 || p.out_h < 0 || p.out_w < 0 || p.groups < 1 || p.c_in % p.groups != 0)
+    fail(ErrorCode::Shape, std::string(op) + ": invalid parameters (" + params + ")");
+  if (group < 0 || group >= p.groups)
+    fail(ErrorCode::Shape, std::string(op) + ": group " + std::to_string(group) + " is out of range (" + params + ")");
+  const int64_t cg = p.c_in / p.groups;
+  const Shape want_img{p.n, p.h, p.w, p.c_in};
+  const Shape want_cols{p.n * p.out_h * p.out_w, p.kh * p.kw * cg};
+  if (img.shape() != want_img)
+    fail(ErrorCode::Shape, std::string(op) + ": image is " + shape_str(img.shape()) + ", expected " +
+                               shape_str(want_img) + " (" + params + ")");
+  if (cols.shape() != want_cols)
+    fail(ErrorCode::Shape, std::string(op) + ": cols is " + shape_str(cols.shape()) + ", expected " +
+                               shape_str(want_cols) + " (" + params + ")");
+  if (!img.is_contiguous() || !cols.is_contiguous())
+    fail(ErrorCode::Arg, std::string(op) + ": tensors must be contiguous");
+}
+
+}  // namespace advprop

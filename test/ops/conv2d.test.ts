@@ -144,3 +144,52 @@ describe('conv2d gradient checks (f64, cpu)', () => {
     });
   }
 });
+
+// Every distinct convolution of EfficientNet-B0 (stem, expand, depthwise, squeeze-excite,
+// project, head) at 5×5 input (odd, so stride 2 pads unevenly), batch 1: forward and both
+// backward kernels on each backend against the cpu in f64.
+function b0Layers(): Case[] {
+  const stages: [number, number, number, number, number, number][] = [
+    [1, 3, 1, 32, 16, 1], [6, 3, 2, 16, 24, 2], [6, 5, 2, 24, 40, 2], [6, 3, 2, 40, 80, 3],
+    [6, 5, 1, 80, 112, 3], [6, 5, 2, 112, 192, 4], [6, 3, 1, 192, 320, 1],
+  ];
+  const S = 5;
+  const layers: Case[] = [{ name: 'stem 3→32 k3 s2', x: [1, S, S, 3], w: [32, 3, 3, 3], o: { stride: 2 } }];
+  for (const [e, k, s, cin0, cout, repeats] of stages)
+    for (let r = 0; r < repeats; r++) {
+      const cin = r === 0 ? cin0 : cout, stride = r === 0 ? s : 1, mid = cin * e, se = Math.max(1, Math.floor(cin * 0.25));
+      if (e !== 1) layers.push({ name: `expand ${cin}→${mid}`, x: [1, S, S, cin], w: [mid, 1, 1, cin], o: {} });
+      layers.push({ name: `depthwise ${mid} k${k} s${stride}`, x: [1, S, S, mid], w: [mid, k, k, 1], o: { groups: mid, stride } });
+      layers.push({ name: `se reduce ${mid}→${se}`, x: [1, 1, 1, mid], w: [se, 1, 1, mid], o: {} });
+      layers.push({ name: `se expand ${se}→${mid}`, x: [1, 1, 1, se], w: [mid, 1, 1, se], o: {} });
+      layers.push({ name: `project ${mid}→${cout}`, x: [1, S, S, mid], w: [cout, 1, 1, mid], o: {} });
+    }
+  layers.push({ name: 'head 320→1280', x: [1, S, S, 320], w: [1280, 1, 1, 320], o: {} });
+  const seen = new Set<string>();
+  return layers.filter((l) => {
+    const key = JSON.stringify([l.x, l.w, l.o]);
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
+}
+
+forEachBackend('conv2d on EfficientNet-B0 layer shapes', (device) => {
+  for (const c of b0Layers()) {
+    it(`${c.name}: forward, dx and dw against the cpu in f64`, () => {
+      ap.tidy(() => {
+        const hx = f32(hostRandom(numel(c.x), 11, -1, 1)), hw = f32(hostRandom(numel(c.w), 12, -1, 1));
+        const run = (d: string, dtype: 'f32' | 'f64') => {
+          const cast = (a: Float64Array) => (dtype === 'f32' ? Float32Array.from(a) : a);
+          const x = ap.tensor(cast(hx), c.x, { device: d, dtype }), w = ap.tensor(cast(hw), c.w, { device: d, dtype });
+          const y = ap.kernels.conv2d(x, w, null, c.o);
+          const dy = ap.tensor(cast(f32(hostRandom(y.numel, 13, -1, 1))), y.shape, { device: d, dtype });
+          return [y.toArray(), ap.kernels.conv2dBackwardInput(dy, w, c.x, c.o).toArray(), ap.kernels.conv2dBackwardWeight(dy, x, c.w, c.o).toArray()];
+        };
+        const ref = run('cpu', 'f64'), got = run(device, 'f32');
+        // f32 sums of up to 1152 terms (the head's and projections' K): rounding stays well under 1e-5.
+        assertClose(got[0], ref[0], 1e-5, 'y');
+        assertClose(got[1], ref[1], 1e-5, 'dx');
+        assertClose(got[2], ref[2], 1e-5, 'dw');
+      });
+    });
+  }
+});

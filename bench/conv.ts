@@ -3,7 +3,7 @@
 // over the network (each distinct shape times how often it occurs). When `python3 -c 'import torch'`
 // works, bench/torch/conv.py times the same layers in PyTorch (CPU, channels_last, same thread
 // count) in the same run and the table gains torch ms and our/torch ratios.
-//   node --import tsx bench/conv.ts [--device cpu] [--batch 8] [--reps 20] [--quick] [--json] [--no-torch] [--python python3]
+//   node --import tsx bench/conv.ts [--device cpu] [--batch 8] [--reps 20] [--rounds 1] [--quick] [--json] [--no-torch] [--python python3]
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ const { values } = parseArgs({
     device: { type: 'string', default: 'cpu' },
     batch: { type: 'string' },
     reps: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
     quick: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false },
@@ -23,6 +24,7 @@ const { values } = parseArgs({
 const device = values.device!;
 const batch = Number(values.batch ?? (values.quick ? 2 : 8));
 const reps = Number(values.reps ?? (values.quick ? 3 : 20));
+const rounds = Math.max(1, Number(values.rounds));
 const size = 224;
 
 export type Kind = 'stem' | 'depthwise' | 'expand' | 'project' | 'se-reduce' | 'se-expand' | 'head';
@@ -100,9 +102,10 @@ interface Row extends Layer { macs: number; ours: Timing; torch?: Timing }
 const layers = efficientNetB0(batch, size);
 const threads = ap.buildInfo().threads;
 
-// ---- PyTorch, first (it runs in its own process) ----------------------------------------------
+// ---- PyTorch (in its own process) and ours, alternating for --rounds rounds ---------------------
+// Each round times every layer on both sides; each figure reported is the fastest of the rounds'
+// medians, so that a burst of load from elsewhere on a shared machine hits both sides alike.
 let torchInfo: { version: string; threads: number; note: string } | undefined;
-let torchTimes: Timing[] | undefined;
 let torchSkipped = '';
 // python3 on PATH may be a pyenv one without Debian's python3-torch, so /usr/bin/python3 is tried too.
 const pythons = values.python ? [values.python] : ['python3', '/usr/bin/python3'];
@@ -111,38 +114,55 @@ const python = values['no-torch'] || device !== 'cpu' ? undefined
 if (values['no-torch']) torchSkipped = '--no-torch';
 else if (device !== 'cpu') torchSkipped = 'the PyTorch comparison runs on cpu only';
 else if (!python) torchSkipped = `no python with torch (tried ${pythons.join(', ')})`;
-else {
+
+function runTorch(): Timing[] | undefined {
+  if (!python || torchSkipped) return undefined;
   const script = fileURLToPath(new URL('./torch/conv.py', import.meta.url));
   const r = spawnSync(python, [script, '--threads', String(threads), '--reps', String(reps)], {
     input: JSON.stringify(layers), encoding: 'utf8', maxBuffer: 1 << 26,
   });
-  if (r.status !== 0) torchSkipped = `bench/torch/conv.py failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`;
-  else {
-    const res = JSON.parse(r.stdout) as { version: string; threads: number; note: string; layers: Timing[] };
-    torchInfo = { version: res.version, threads: res.threads, note: res.note };
-    torchTimes = res.layers;
+  if (r.status !== 0) {
+    torchSkipped = `bench/torch/conv.py failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`;
+    torchInfo = undefined;
+    return undefined;
   }
+  const res = JSON.parse(r.stdout) as { version: string; threads: number; note: string; layers: Timing[] };
+  torchInfo = { version: res.version, threads: res.threads, note: res.note };
+  return res.layers;
 }
 
-// ---- ours ---------------------------------------------------------------------------------------
-const rows: Row[] = [];
-layers.forEach((l, i) => {
-  const ho = outSize(l);
-  const xShape = [l.n, l.h, l.w, l.cin];
-  const wShape = [l.cout, l.k, l.k, l.cin / l.groups];
-  const opts = { stride: l.stride, padding: 'same' as const, groups: l.groups };
-  const x = ap.randn(xShape, { seed: 1, device });
-  const w = ap.randn(wShape, { seed: 2, device, std: 0.1 });
-  const b = l.bias ? ap.randn([l.cout], { seed: 3, device }) : null;
-  const dy = ap.randn([l.n, ho, ho, l.cout], { seed: 4, device });
-  const ours: Timing = {
-    fwd: time(() => ap.kernels.conv2d(x, w, b, opts)),
-    bwdInput: time(() => ap.kernels.conv2dBackwardInput(dy, w, xShape, opts)),
-    bwdWeight: time(() => ap.kernels.conv2dBackwardWeight(dy, x, wShape, opts)),
-  };
-  for (const t of [x, w, b, dy]) t?.dispose();
-  rows.push({ ...l, macs: macs(l), ours, torch: torchTimes?.[i] });
-});
+function runOurs(): Timing[] {
+  return layers.map((l) => {
+    const ho = outSize(l);
+    const xShape = [l.n, l.h, l.w, l.cin];
+    const wShape = [l.cout, l.k, l.k, l.cin / l.groups];
+    const opts = { stride: l.stride, padding: 'same' as const, groups: l.groups };
+    const x = ap.randn(xShape, { seed: 1, device });
+    const w = ap.randn(wShape, { seed: 2, device, std: 0.1 });
+    const b = l.bias ? ap.randn([l.cout], { seed: 3, device }) : null;
+    const dy = ap.randn([l.n, ho, ho, l.cout], { seed: 4, device });
+    const t: Timing = {
+      fwd: time(() => ap.kernels.conv2d(x, w, b, opts)),
+      bwdInput: time(() => ap.kernels.conv2dBackwardInput(dy, w, xShape, opts)),
+      bwdWeight: time(() => ap.kernels.conv2dBackwardWeight(dy, x, wShape, opts)),
+    };
+    for (const u of [x, w, b, dy]) u?.dispose();
+    return t;
+  });
+}
+
+const best = (a: Timing[] | undefined, b: Timing[] | undefined): Timing[] | undefined =>
+  !a ? b : !b ? a : a.map((t, i) => ({
+    fwd: Math.min(t.fwd, b[i].fwd), bwdInput: Math.min(t.bwdInput, b[i].bwdInput), bwdWeight: Math.min(t.bwdWeight, b[i].bwdWeight),
+  }));
+let torchTimes: Timing[] | undefined;
+let ourTimes: Timing[] | undefined;
+for (let r = 0; r < rounds; r++) {
+  torchTimes = best(torchTimes, runTorch());
+  if (torchSkipped) torchTimes = undefined;
+  ourTimes = best(ourTimes, runOurs());
+}
+const rows: Row[] = layers.map((l, i) => ({ ...l, macs: macs(l), ours: ourTimes![i], torch: torchTimes?.[i] }));
 
 // ---- report -------------------------------------------------------------------------------------
 const all = (t: Timing) => t.fwd + t.bwdInput + t.bwdWeight;
@@ -165,12 +185,12 @@ const summary = Object.fromEntries(groups.map((g) => [g, sums((r) => group(r.kin
 const total = sums(() => true);
 
 if (values.json) {
-  console.log(JSON.stringify({ device, batch, size, reps, threads, torch: torchInfo ?? null, torchSkipped: torchSkipped || undefined, rows, summary, total }, null, 2));
+  console.log(JSON.stringify({ device, batch, size, reps, rounds, threads, torch: torchInfo ?? null, torchSkipped: torchSkipped || undefined, rows, summary, total }, null, 2));
 } else {
   const ms = (s: number) => (s * 1e3).toFixed(2);
   const gf = (m: number, s: number) => (2 * m / s / 1e9).toFixed(1);
   const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) + 'x' : '-');
-  console.log(`EfficientNet-B0 convolutions at ${size}x${size}, batch ${batch}, device ${device}, ${threads} threads, median of ${reps} (after 1 warm-up)`);
+  console.log(`EfficientNet-B0 convolutions at ${size}x${size}, batch ${batch}, device ${device}, ${threads} threads, median of ${reps} (after 1 warm-up)${rounds > 1 ? `, fastest of ${rounds} alternating rounds` : ''}`);
   console.log(torchInfo ? `PyTorch ${torchInfo.version}, ${torchInfo.threads} threads, channels_last; ${torchInfo.note}` : `PyTorch: skipped (${torchSkipped})`);
   const T = !!torchInfo;
   console.log('layer'.padEnd(38) + ' x' + 'GMAC'.padStart(7) +

@@ -120,6 +120,10 @@ function runTorch(): Timing[] | undefined {
   const script = fileURLToPath(new URL('./torch/conv.py', import.meta.url));
   const r = spawnSync(python, [script, '--threads', String(threads), '--reps', String(reps)], {
     input: JSON.stringify(layers), encoding: 'utf8', maxBuffer: 1 << 26,
+    // glibc serves blocks over 32 MiB with a fresh mmap, so every such PyTorch output (8×112×112×96
+    // f32 is 38.5 MB) would page-fault in on each call (~9 ms here). Keeping them on the heap times
+    // the convolution rather than the page faults; our allocator reuses its blocks anyway.
+    env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296' },
   });
   if (r.status !== 0) {
     torchSkipped = `bench/torch/conv.py failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`;

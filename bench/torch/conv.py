@@ -10,10 +10,14 @@ output_mask [True, False, False] (input) and [False, True, False] (weight), so e
 Padding: TensorFlow 'same' puts the odd pixel bottom/right; PyTorch's conv2d only pads
 symmetrically. We pad symmetrically with ceil(total/2) per side, which gives the same output size
 (ceil(in/stride)) and the same number of multiply-adds; only which border pixel is zero differs.
+Allocation: bench/conv.ts runs this with MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ at 4 GiB;
+without them glibc mmaps every output over 32 MiB afresh and the page faults (~9 ms for 38.5 MB)
+would be counted as convolution time. The note in the JSON says which was in effect.
 Not a project dependency: run it by hand or through bench/conv.ts.
 """
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -73,7 +77,8 @@ def main():
                 'bwdWeight': timeit(lambda: bwd([False, True, False]), args.reps),
             })
     note = ('symmetric padding ceil(total/2) per side instead of TF same (same output size and MACs); '
-            'gradients via aten.convolution_backward with one output_mask each; mkldnn=%s' % torch.backends.mkldnn.is_available())
+            'gradients via aten.convolution_backward with one output_mask each; mkldnn=%s; MALLOC_MMAP_THRESHOLD_=%s'
+            % (torch.backends.mkldnn.is_available(), os.environ.get('MALLOC_MMAP_THRESHOLD_', 'unset')))
     print(json.dumps({'version': torch.__version__, 'threads': torch.get_num_threads(), 'note': note, 'layers': out}))
 
 

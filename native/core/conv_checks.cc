@@ -8,7 +8,7 @@ namespace advprop {
 
 std::string conv_params_str(const Conv2dParams& p) {
   auto s = [](int64_t v) { return std::to_string(v); };
-  return "n=" + s(p.n) + " h=" + s(p.h) + " w=" + s(p.w) + " c_in=" + s(p.c_in) + " k=" + s(p.kh) + "x" + s(p.kw) +
+  return "n=" + s(p.n) + " h=" + s(p.h) + " w=" + s(p.w) + " c_in=" + s(p.c_in) + " c_out=" + s(p.c_out) + " k=" + s(p.kh) + "x" + s(p.kw) +
          " stride=" + s(p.stride_h) + "x" + s(p.stride_w) + " dil=" + s(p.dil_h) + "x" + s(p.dil_w) +
          " pad=" + s(p.pad_top) + "," + s(p.pad_left) + " groups=" + s(p.groups) + " out=" + s(p.out_h) + "x" +
          s(p.out_w);
@@ -41,6 +41,33 @@ void check_im2col_args(const char* op, const Conv2dParams& p, const Tensor& img,
                                shape_str(want_cols) + " (" + params + ")");
   if (!img.is_contiguous() || !cols.is_contiguous())
     fail(ErrorCode::Arg, std::string(op) + ": tensors must be contiguous");
+}
+
+void check_depthwise_params(const char* op, const Conv2dParams& p) {
+  if (p.n < 0 || p.h < 0 || p.w < 0 || p.c_in < 0 || p.out_h < 0 || p.out_w < 0 || p.kh < 1 || p.kw < 1 ||
+      p.stride_h < 1 || p.stride_w < 1 || p.dil_h < 1 || p.dil_w < 1)
+    fail(ErrorCode::Shape, std::string(op) + ": invalid parameters (" + conv_params_str(p) + ")");
+  if (p.groups != p.c_in || p.c_out != p.c_in)
+    fail(ErrorCode::Shape, std::string(op) + ": depthwise needs groups == c_in == c_out (" + conv_params_str(p) + ")");
+}
+
+void check_conv_dtype(const char* op, DType dt) {
+  if (dt != DType::f32 && dt != DType::f64)
+    fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(dt) + " (f32 or f64)");
+}
+
+void check_conv_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
+                       DeviceType type, const Device& dev) {
+  if (t.dtype() != dt)
+    fail(ErrorCode::DType, std::string(op) + ": " + name + " is " + dtype_name(t.dtype()) + ", expected " +
+                               dtype_name(dt));
+  if (t.shape() != want)
+    fail(ErrorCode::Shape, std::string(op) + ": " + name + " has shape " + shape_str(t.shape()) + ", expected " +
+                               shape_str(want));
+  if (t.device().type != type || t.device() != dev)
+    fail(ErrorCode::Device, std::string(op) + ": " + name + " is on " + device_str(t.device()) + ", expected one " +
+                                device_type_name(type) + " device (" + device_str(dev) + ")");
+  if (!t.is_contiguous()) fail(ErrorCode::Arg, std::string(op) + ": " + name + " must be contiguous");
 }
 
 }  // namespace advprop

@@ -22,43 +22,6 @@ namespace advprop {
 namespace cpu {
 namespace {
 
-std::string params_str(const Conv2dParams& p) {
-  return "n=" + std::to_string(p.n) + " h=" + std::to_string(p.h) + " w=" + std::to_string(p.w) +
-         " c_in=" + std::to_string(p.c_in) + " c_out=" + std::to_string(p.c_out) + " k=" + std::to_string(p.kh) +
-         "x" + std::to_string(p.kw) + " stride=" + std::to_string(p.stride_h) + "x" + std::to_string(p.stride_w) +
-         " dil=" + std::to_string(p.dil_h) + "x" + std::to_string(p.dil_w) + " groups=" + std::to_string(p.groups) +
-         " out=" + std::to_string(p.out_h) + "x" + std::to_string(p.out_w);
-}
-
-void check_params(const char* op, const Conv2dParams& p) {
-  if (p.n < 0 || p.h < 0 || p.w < 0 || p.c_in < 0 || p.out_h < 0 || p.out_w < 0 || p.kh < 1 || p.kw < 1 ||
-      p.stride_h < 1 || p.stride_w < 1 || p.dil_h < 1 || p.dil_w < 1)
-    fail(ErrorCode::Shape, std::string(op) + ": invalid parameters (" + params_str(p) + ")");
-  if (p.groups != p.c_in || p.c_out != p.c_in)
-    fail(ErrorCode::Shape, std::string(op) + ": depthwise needs groups == c_in == c_out (" + params_str(p) + ")");
-}
-
-void check_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt) {
-  if (t.dtype() != dt)
-    fail(ErrorCode::DType, std::string(op) + ": " + name + " is " + dtype_name(t.dtype()) + ", expected " +
-                               dtype_name(dt));
-  if (t.shape() != want)
-    fail(ErrorCode::Shape, std::string(op) + ": " + name + " has shape " + shape_str(t.shape()) + ", expected " +
-                               shape_str(want));
-  if (t.device().type != DeviceType::cpu)
-    fail(ErrorCode::Device, std::string(op) + " (cpu): " + name + " is on " + device_str(t.device()));
-  if (!t.is_contiguous()) fail(ErrorCode::Arg, std::string(op) + ": " + name + " must be contiguous");
-}
-
-void check_dtype(const char* op, DType dt) {
-  if (dt != DType::f32 && dt != DType::f64)
-    fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(dt) + " (f32 or f64)");
-}
-
-Shape x_shape(const Conv2dParams& p) { return {p.n, p.h, p.w, p.c_in}; }
-Shape y_shape(const Conv2dParams& p) { return {p.n, p.out_h, p.out_w, p.c_in}; }
-Shape w_shape(const Conv2dParams& p) { return {p.c_in, p.kh, p.kw, 1}; }
-
 // w [C, KH, KW] -> wt [KH, KW, C].
 template <typename T>
 std::vector<T> transpose_weights(const Conv2dParams& p, const T* w) {
@@ -181,12 +144,12 @@ void backward_weight_typed(const Conv2dParams& p, const T* x, const T* dy, T* dw
 
 void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   const char* op = "depthwise_forward";
-  check_params(op, p);
-  check_dtype(op, y.dtype());
-  check_tensor(op, "x", x, x_shape(p), y.dtype());
-  check_tensor(op, "w", w, w_shape(p), y.dtype());
-  if (bias) check_tensor(op, "bias", *bias, {p.c_in}, y.dtype());
-  check_tensor(op, "y", y, y_shape(p), y.dtype());
+  check_depthwise_params(op, p);
+  check_conv_dtype(op, y.dtype());
+  check_conv_tensor(op, "x", x, conv_x_shape(p), y.dtype(), DeviceType::cpu, Device{});
+  check_conv_tensor(op, "w", w, depthwise_w_shape(p), y.dtype(), DeviceType::cpu, Device{});
+  if (bias) check_conv_tensor(op, "bias", *bias, {p.c_in}, y.dtype(), DeviceType::cpu, Device{});
+  check_conv_tensor(op, "y", y, conv_y_shape(p), y.dtype(), DeviceType::cpu, Device{});
   if (y.numel() == 0) return;
   if (y.dtype() == DType::f32)
     forward_typed<float>(p, x.data_as<float>(), w.data_as<float>(), bias ? bias->data_as<float>() : nullptr,
@@ -198,11 +161,11 @@ void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, 
 
 void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
   const char* op = "depthwise_backward_input";
-  check_params(op, p);
-  check_dtype(op, dx.dtype());
-  check_tensor(op, "dy", dy, y_shape(p), dx.dtype());
-  check_tensor(op, "w", w, w_shape(p), dx.dtype());
-  check_tensor(op, "dx", dx, x_shape(p), dx.dtype());
+  check_depthwise_params(op, p);
+  check_conv_dtype(op, dx.dtype());
+  check_conv_tensor(op, "dy", dy, conv_y_shape(p), dx.dtype(), DeviceType::cpu, Device{});
+  check_conv_tensor(op, "w", w, depthwise_w_shape(p), dx.dtype(), DeviceType::cpu, Device{});
+  check_conv_tensor(op, "dx", dx, conv_x_shape(p), dx.dtype(), DeviceType::cpu, Device{});
   if (dx.numel() == 0) return;
   if (dx.dtype() == DType::f32)
     backward_input_typed<float>(p, dy.data_as<float>(), w.data_as<float>(), dx.data_as<float>());
@@ -212,11 +175,11 @@ void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Ten
 
 void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
   const char* op = "depthwise_backward_weight";
-  check_params(op, p);
-  check_dtype(op, dw.dtype());
-  check_tensor(op, "x", x, x_shape(p), dw.dtype());
-  check_tensor(op, "dy", dy, y_shape(p), dw.dtype());
-  check_tensor(op, "dw", dw, w_shape(p), dw.dtype());
+  check_depthwise_params(op, p);
+  check_conv_dtype(op, dw.dtype());
+  check_conv_tensor(op, "x", x, conv_x_shape(p), dw.dtype(), DeviceType::cpu, Device{});
+  check_conv_tensor(op, "dy", dy, conv_y_shape(p), dw.dtype(), DeviceType::cpu, Device{});
+  check_conv_tensor(op, "dw", dw, depthwise_w_shape(p), dw.dtype(), DeviceType::cpu, Device{});
   if (dw.numel() == 0) return;
   if (dw.dtype() == DType::f32)
     backward_weight_typed<float>(p, x.data_as<float>(), dy.data_as<float>(), dw.data_as<float>());

@@ -156,44 +156,12 @@ __global__ void dw_zero_kernel(T* out, int64_t n) {
 
 // ---- validation --------------------------------------------------------------------------------
 
-std::string params_str(const Conv2dParams& p) {
-  return "n=" + std::to_string(p.n) + " h=" + std::to_string(p.h) + " w=" + std::to_string(p.w) +
-         " c_in=" + std::to_string(p.c_in) + " c_out=" + std::to_string(p.c_out) + " k=" + std::to_string(p.kh) +
-         "x" + std::to_string(p.kw) + " stride=" + std::to_string(p.stride_h) + "x" + std::to_string(p.stride_w) +
-         " dil=" + std::to_string(p.dil_h) + "x" + std::to_string(p.dil_w) + " groups=" + std::to_string(p.groups) +
-         " out=" + std::to_string(p.out_h) + "x" + std::to_string(p.out_w);
-}
-
+// The grid has one row per kernel tap, which CUDA caps at 65535.
 void check_params(const char* op, const Conv2dParams& p) {
-  if (p.n < 0 || p.h < 0 || p.w < 0 || p.c_in < 0 || p.out_h < 0 || p.out_w < 0 || p.kh < 1 || p.kw < 1 ||
-      p.stride_h < 1 || p.stride_w < 1 || p.dil_h < 1 || p.dil_w < 1 || p.kh * p.kw > 65535)
-    fail(ErrorCode::Shape, std::string(op) + ": invalid parameters (" + params_str(p) + ")");
-  if (p.groups != p.c_in || p.c_out != p.c_in)
-    fail(ErrorCode::Shape, std::string(op) + ": depthwise needs groups == c_in == c_out (" + params_str(p) + ")");
+  check_depthwise_params(op, p);
+  if (p.kh * p.kw > 65535)
+    fail(ErrorCode::Shape, std::string(op) + ": more than 65535 kernel taps (" + conv_params_str(p) + ")");
 }
-
-void check_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt, const Device& dev) {
-  if (t.dtype() != dt)
-    fail(ErrorCode::DType, std::string(op) + ": " + name + " is " + dtype_name(t.dtype()) + ", expected " +
-                               dtype_name(dt));
-  if (t.shape() != want)
-    fail(ErrorCode::Shape, std::string(op) + ": " + name + " has shape " + shape_str(t.shape()) + ", expected " +
-                               shape_str(want));
-  if (t.device().type != kDeviceType || t.device() != dev)
-    fail(ErrorCode::Device, std::string(op) + ": " + name + " is on " + device_str(t.device()) +
-                                ", expected one " + (kDeviceType == DeviceType::cuda ? "cuda" : "cuda-sim") +
-                                " device (" + device_str(dev) + ")");
-  if (!t.is_contiguous()) fail(ErrorCode::Arg, std::string(op) + ": " + name + " must be contiguous");
-}
-
-void check_dtype(const char* op, DType dt) {
-  if (dt != DType::f32 && dt != DType::f64)
-    fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(dt) + " (f32 or f64)");
-}
-
-Shape x_shape(const Conv2dParams& p) { return {p.n, p.h, p.w, p.c_in}; }
-Shape y_shape(const Conv2dParams& p) { return {p.n, p.out_h, p.out_w, p.c_in}; }
-Shape w_shape(const Conv2dParams& p) { return {p.c_in, p.kh, p.kw, 1}; }
 
 // ---- launches ----------------------------------------------------------------------------------
 
@@ -241,12 +209,12 @@ void backward_weight_typed(const Conv2dParams& p, const Tensor& x, const Tensor&
 void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   const char* op = "depthwise_forward";
   check_params(op, p);
-  check_dtype(op, y.dtype());
+  check_conv_dtype(op, y.dtype());
   const Device dev = y.device();
-  check_tensor(op, "x", x, x_shape(p), y.dtype(), dev);
-  check_tensor(op, "w", w, w_shape(p), y.dtype(), dev);
-  if (bias) check_tensor(op, "bias", *bias, {p.c_in}, y.dtype(), dev);
-  check_tensor(op, "y", y, y_shape(p), y.dtype(), dev);
+  check_conv_tensor(op, "x", x, conv_x_shape(p), y.dtype(), kDeviceType, dev);
+  check_conv_tensor(op, "w", w, depthwise_w_shape(p), y.dtype(), kDeviceType, dev);
+  if (bias) check_conv_tensor(op, "bias", *bias, {p.c_in}, y.dtype(), kDeviceType, dev);
+  check_conv_tensor(op, "y", y, conv_y_shape(p), y.dtype(), kDeviceType, dev);
   if (y.numel() == 0) return;
   if (y.dtype() == DType::f32) forward_typed<float>(p, x, w, bias, y);
   else forward_typed<double>(p, x, w, bias, y);
@@ -255,11 +223,11 @@ void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, 
 void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
   const char* op = "depthwise_backward_input";
   check_params(op, p);
-  check_dtype(op, dx.dtype());
+  check_conv_dtype(op, dx.dtype());
   const Device dev = dx.device();
-  check_tensor(op, "dy", dy, y_shape(p), dx.dtype(), dev);
-  check_tensor(op, "w", w, w_shape(p), dx.dtype(), dev);
-  check_tensor(op, "dx", dx, x_shape(p), dx.dtype(), dev);
+  check_conv_tensor(op, "dy", dy, conv_y_shape(p), dx.dtype(), kDeviceType, dev);
+  check_conv_tensor(op, "w", w, depthwise_w_shape(p), dx.dtype(), kDeviceType, dev);
+  check_conv_tensor(op, "dx", dx, conv_x_shape(p), dx.dtype(), kDeviceType, dev);
   if (dx.numel() == 0) return;
   if (dx.dtype() == DType::f32) backward_input_typed<float>(p, dy, w, dx);
   else backward_input_typed<double>(p, dy, w, dx);
@@ -268,11 +236,11 @@ void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Ten
 void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
   const char* op = "depthwise_backward_weight";
   check_params(op, p);
-  check_dtype(op, dw.dtype());
+  check_conv_dtype(op, dw.dtype());
   const Device dev = dw.device();
-  check_tensor(op, "x", x, x_shape(p), dw.dtype(), dev);
-  check_tensor(op, "dy", dy, y_shape(p), dw.dtype(), dev);
-  check_tensor(op, "dw", dw, w_shape(p), dw.dtype(), dev);
+  check_conv_tensor(op, "x", x, conv_x_shape(p), dw.dtype(), kDeviceType, dev);
+  check_conv_tensor(op, "dy", dy, conv_y_shape(p), dw.dtype(), kDeviceType, dev);
+  check_conv_tensor(op, "dw", dw, depthwise_w_shape(p), dw.dtype(), kDeviceType, dev);
   if (dw.numel() == 0) return;
   if (dw.dtype() == DType::f32) backward_weight_typed<float>(p, x, dy, dw);
   else backward_weight_typed<double>(p, x, dy, dw);

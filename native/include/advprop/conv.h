@@ -48,6 +48,16 @@ std::string conv_params_str(const Conv2dParams& p);
 void check_im2col_args(const char* op, const Conv2dParams& p, const Tensor& img, const Tensor& cols,
                        int64_t group, DeviceType device_type);
 
+// Shared by the depthwise kernels of every backend: sane params with groups == c_in == c_out;
+// f32/f64; and one tensor's dtype, shape, device (type `type`, equal to `dev`) and contiguity.
+void check_depthwise_params(const char* op, const Conv2dParams& p);
+void check_conv_dtype(const char* op, DType dt);
+void check_conv_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
+                       DeviceType type, const Device& dev);
+inline Shape conv_x_shape(const Conv2dParams& p) { return {p.n, p.h, p.w, p.c_in}; }
+inline Shape conv_y_shape(const Conv2dParams& p) { return {p.n, p.out_h, p.out_w, p.c_out}; }
+inline Shape depthwise_w_shape(const Conv2dParams& p) { return {p.c_in, p.kh, p.kw, 1}; }
+
 namespace cpu { ADVPROP_CONV_KERNELS }
 namespace cuda { ADVPROP_CONV_KERNELS }
 namespace cudasim { ADVPROP_CONV_KERNELS }

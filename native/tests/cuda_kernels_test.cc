@@ -28,17 +28,8 @@ const DType kFloatTypes[] = {DType::f32, DType::f64};
 
 DeviceBackend& sim_backend() { return cudasim::device_backend(); }
 
-Tensor to_sim(const Tensor& t) {
-  Tensor d = Tensor::empty(t.shape(), t.dtype(), kSim);
-  sim_backend().copy_from_host(d.data(), t.data(), t.nbytes(), 0);
-  return d;
-}
-
-Tensor to_cpu(const Tensor& t) {
-  Tensor h = Tensor::empty(t.shape(), t.dtype(), kCpu);
-  sim_backend().copy_to_host(h.data(), t.data(), t.nbytes(), 0);
-  return h;
-}
+using test::to_cpu;
+using test::to_sim;
 
 using test::get;
 using test::set;

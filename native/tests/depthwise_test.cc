@@ -154,16 +154,8 @@ const Backend kCpuBackend{"cpu", identity, identity, kCpu, cpu::depthwise_forwar
 
 #if ADVPROP_WITH_SIM
 const Device kSim{DeviceType::cuda_sim, 0};
-Tensor to_sim(const Tensor& t) {
-  Tensor d = Tensor::empty(t.shape(), t.dtype(), kSim);
-  if (t.nbytes()) cudasim::device_backend().copy_from_host(d.data(), t.data(), t.nbytes(), 0);
-  return d;
-}
-Tensor to_cpu(const Tensor& t) {
-  Tensor h = Tensor::empty(t.shape(), t.dtype(), kCpu);
-  if (t.nbytes()) cudasim::device_backend().copy_to_host(h.data(), t.data(), t.nbytes(), 0);
-  return h;
-}
+using test::to_cpu;
+using test::to_sim;
 const Backend kSimBackend{"cuda-sim", to_sim, to_cpu, kSim, cudasim::depthwise_forward,
                           cudasim::depthwise_backward_input, cudasim::depthwise_backward_weight};
 #endif

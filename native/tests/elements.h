@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "advprop/ops.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
@@ -25,6 +26,10 @@ inline void set(Tensor& t, int64_t i, double v) {
     default: break;
   }
 }
+
+// Host <-> cuda-sim copies for comparing a simulated kernel with the cpu one.
+inline Tensor to_sim(const Tensor& t) { return ops::to_device(t, Device{DeviceType::cuda_sim, 0}); }
+inline Tensor to_cpu(const Tensor& t) { return ops::to_device(t, Device{}); }
 
 }  // namespace test
 }  // namespace advprop

@@ -26,17 +26,8 @@ const Device kSim{DeviceType::cuda_sim, 0};
 
 DeviceBackend& sim_backend() { return cudasim::device_backend(); }
 
-Tensor to_sim(const Tensor& t) {
-  Tensor d = Tensor::empty(t.shape(), t.dtype(), kSim);
-  sim_backend().copy_from_host(d.data(), t.data(), t.nbytes(), 0);
-  return d;
-}
-
-Tensor to_cpu(const Tensor& t) {
-  Tensor h = Tensor::empty(t.shape(), t.dtype(), kCpu);
-  sim_backend().copy_to_host(h.data(), t.data(), t.nbytes(), 0);
-  return h;
-}
+using test::to_cpu;
+using test::to_sim;
 
 Tensor random_cpu(int64_t n, DType dt, uint64_t seed) {
   Tensor t = Tensor::empty({n}, dt, kCpu);

@@ -190,16 +190,8 @@ Backend cpu_backend() { return {"cpu", kCpu, &cpu::im2col, &cpu::col2im, &cpu::g
 
 #if ADVPROP_WITH_SIM
 const Device kSim{DeviceType::cuda_sim, 0};
-Tensor to_sim(const Tensor& t) {
-  Tensor d = Tensor::empty(t.shape(), t.dtype(), kSim);
-  if (t.nbytes()) cudasim::device_backend().copy_from_host(d.data(), t.data(), t.nbytes(), 0);
-  return d;
-}
-Tensor to_cpu(const Tensor& t) {
-  Tensor h = Tensor::empty(t.shape(), t.dtype(), kCpu);
-  if (t.nbytes()) cudasim::device_backend().copy_to_host(h.data(), t.data(), t.nbytes(), 0);
-  return h;
-}
+using test::to_cpu;
+using test::to_sim;
 Backend sim_backend() {
   return {"cuda-sim", kSim, &cudasim::im2col, &cudasim::col2im, &cudasim::gemm, &to_sim, &to_cpu};
 }

@@ -24,7 +24,6 @@ namespace {
 const Device kCpu{};
 const Device kSim{DeviceType::cuda_sim, 0};
 
-DeviceBackend& sim_backend() { return cudasim::device_backend(); }
 
 using test::to_cpu;
 using test::to_sim;

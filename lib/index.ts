@@ -35,3 +35,4 @@ export function synchronize(device: string): void {
 export function emptyCache(device: string): void {
   binding.emptyCache(canonicalDevice(device, 'emptyCache'));
 }
+export * as data from './data/index.js';

@@ -1,0 +1,41 @@
+// JPEG and PNG decoding to HWC bytes with 1 (grey) or 3 (RGB) channels. Pure-JavaScript decoders
+// (jpeg-js, pngjs) so installing needs no native image library; they run in the loader's workers.
+import { readFileSync } from 'node:fs';
+import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
+import { AdvpropError } from '../errors.js';
+
+export interface DecodedImage { data: Uint8Array; height: number; width: number; channels: number }
+
+function fromRgba(rgba: Uint8Array, width: number, height: number, channels: number): DecodedImage {
+  const n = width * height;
+  const out = new Uint8Array(n * channels);
+  for (let i = 0; i < n; i++) {
+    const r = rgba[4 * i]!, g = rgba[4 * i + 1]!, b = rgba[4 * i + 2]!;
+    if (channels === 1) out[i] = Math.round(0.299 * r + 0.587 * g + 0.114 * b);
+    else { out[3 * i] = r; out[3 * i + 1] = g; out[3 * i + 2] = b; }
+  }
+  return { data: out, height, width, channels };
+}
+
+export function decodeImage(path: string, channels: number): DecodedImage {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    throw new AdvpropError('ERR_IO', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    if (buf.length >= 8 && buf.readUInt32BE(0) === 0x89504e47) {
+      const png = PNG.sync.read(buf);
+      return fromRgba(png.data, png.width, png.height, channels);
+    }
+    if (buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) {
+      const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
+      return fromRgba(img.data, img.width, img.height, channels);
+    }
+  } catch (e) {
+    throw new AdvpropError('ERR_FORMAT', `${path}: cannot decode image (${(e as Error).message})`, { cause: e });
+  }
+  throw new AdvpropError('ERR_FORMAT', `${path}: neither PNG nor JPEG`);
+}

@@ -1,0 +1,146 @@
+// Batches in a seeded order, prepared ahead in worker threads while the device computes. The
+// order of epoch e is a permutation keyed by (seed, e) and each sample's augmentation by
+// (seed, e, index), so any batch can be rebuilt exactly — resuming mid-epoch just starts at a
+// batch number.
+import { availableParallelism } from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { AdvpropError, type ErrorCode } from '../errors.js';
+import { prepareBatch, type PreparedBatch } from './batch.js';
+import { datasetSize, shareDataset, type ImageDataset } from './dataset.js';
+import { permutation, Rng } from './rng.js';
+import { validateTransforms, type TransformSpec } from './transforms.js';
+
+export interface LoaderOptions {
+  batchSize: number;
+  shuffle?: boolean; // default true
+  seed?: number; // default 0
+  dropLast?: boolean; // default true: every batch has batchSize samples
+  transforms?: TransformSpec[];
+  /** Worker threads preparing batches; 0 prepares them on the main thread. Default 1. */
+  workers?: number;
+  /** Batches prepared ahead of the one being consumed. Default 2. */
+  prefetch?: number;
+}
+
+export interface Batch {
+  x: Float32Array; // NHWC in [0, 1]
+  shape: [number, number, number, number];
+  y: Int32Array;
+  indices: Int32Array;
+  epoch: number;
+  index: number; // batch number within the epoch
+}
+
+interface Pending { resolve: (b: PreparedBatch) => void; reject: (e: Error) => void }
+
+export class DataLoader {
+  readonly dataset: ImageDataset;
+  readonly batchSize: number;
+  private readonly opts: Required<Omit<LoaderOptions, 'batchSize'>>;
+  private workers: Worker[] = [];
+  private pending = new Map<number, Pending>();
+  private nextId = 0;
+  private rr = 0;
+
+  constructor(dataset: ImageDataset, opts: LoaderOptions) {
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)
+      throw new AdvpropError('ERR_ARG', `DataLoader: batchSize must be a positive integer, got ${opts.batchSize}`);
+    const n = datasetSize(dataset);
+    const dropLast = opts.dropLast ?? true;
+    if (n === 0 || (dropLast && n < opts.batchSize))
+      throw new AdvpropError('ERR_ARG', `DataLoader: ${n} samples in ${dataset.name} cannot fill one batch of ${opts.batchSize}`);
+    validateTransforms(opts.transforms ?? []);
+    this.batchSize = opts.batchSize;
+    this.opts = {
+      shuffle: opts.shuffle ?? true, seed: opts.seed ?? 0, dropLast, transforms: opts.transforms ?? [],
+      workers: Math.max(0, Math.min(opts.workers ?? 1, availableParallelism())), prefetch: Math.max(1, opts.prefetch ?? 2),
+    };
+    this.dataset = this.opts.workers > 0 ? shareDataset(dataset) : dataset;
+  }
+
+  /** Batches per epoch. */
+  get length(): number {
+    const n = datasetSize(this.dataset);
+    return this.opts.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
+  }
+
+  order(epoch: number): Int32Array {
+    const n = datasetSize(this.dataset);
+    if (!this.opts.shuffle) return Int32Array.from({ length: n }, (_, i) => i);
+    return permutation(n, new Rng(this.opts.seed, epoch, 0x5eed));
+  }
+
+  /** The batches of one epoch, from batch `start` on, in order. */
+  async *epoch(epoch: number, start = 0): AsyncGenerator<Batch> {
+    const order = this.order(epoch);
+    const count = this.length;
+    const jobs = new Map<number, Promise<PreparedBatch>>();
+    const submit = (b: number): void => {
+      if (b < count && !jobs.has(b)) jobs.set(b, this.prepare(epoch, order.subarray(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length))));
+    };
+    try {
+      for (let b = start; b < count; b++) {
+        for (let a = b; a <= b + this.opts.prefetch; a++) submit(a);
+        const prepared = await jobs.get(b)!;
+        jobs.delete(b);
+        const indices = order.slice(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length));
+        yield { ...prepared, y: indices.map((i) => this.dataset.labels[i]!), indices, epoch, index: b };
+      }
+    } finally {
+      // Batches already asked for still arrive; swallow their results so nothing is left rejected.
+      for (const p of jobs.values()) p.catch(() => undefined);
+    }
+  }
+
+  close(): void {
+    for (const w of this.workers) void w.terminate();
+    this.workers = [];
+    for (const p of this.pending.values()) p.reject(new AdvpropError('ERR_ARG', 'DataLoader: closed while a batch was being prepared'));
+    this.pending.clear();
+  }
+
+  private prepare(epoch: number, indices: Int32Array): Promise<PreparedBatch> {
+    if (this.opts.workers === 0) {
+      try {
+        return Promise.resolve(prepareBatch(this.dataset, this.opts.transforms, this.opts.seed, { epoch, indices }));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    if (this.workers.length === 0) this.startWorkers();
+    const id = this.nextId++;
+    const worker = this.workers[this.rr++ % this.workers.length]!;
+    if (this.pending.size === 0) for (const w of this.workers) w.ref();
+    return new Promise<PreparedBatch>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ id, job: { epoch, indices: Int32Array.from(indices) } });
+    });
+  }
+
+  private startWorkers(): void {
+    // Under tsx the worker is the .ts source and starts through tsx-worker.mjs, which registers tsx.
+    const self = fileURLToPath(import.meta.url);
+    const ts = self.endsWith('.ts');
+    const entry = self.replace(/loader\.(ts|js)$/, `worker.${ts ? 'ts' : 'js'}`);
+    const file = ts ? self.replace(/loader\.ts$/, 'tsx-worker.mjs') : entry;
+    const workerData = { dataset: this.dataset, transforms: this.opts.transforms, seed: this.opts.seed, entry: pathToFileURL(entry).href };
+    for (let i = 0; i < this.opts.workers; i++) {
+      const w = new Worker(file, { workerData });
+      w.on('message', (m: { id: number; x?: Float32Array; shape?: PreparedBatch['shape']; error?: { code: string; message: string } }) => {
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        if (this.pending.size === 0) for (const v of this.workers) v.unref();
+        if (m.error) p.reject(new AdvpropError(m.error.code as ErrorCode, m.error.message));
+        else p.resolve({ x: m.x!, shape: m.shape! });
+      });
+      w.on('error', (e) => {
+        for (const p of this.pending.values()) p.reject(new AdvpropError('ERR_INTERNAL', `loader worker failed: ${e.message}`, { cause: e }));
+        this.pending.clear();
+      });
+      w.unref();
+      this.workers.push(w);
+    }
+  }
+}

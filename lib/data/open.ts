@@ -1,0 +1,39 @@
+// Finds a dataset from a folder, whatever its format, and the default data when none is given.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AdvpropError } from '../errors.js';
+import { hasCifarDataset, loadCifar } from './cifar.js';
+import type { ImageDataset } from './dataset.js';
+import { hasImageFolder, loadImageFolder } from './folder.js';
+import { hasIdxDataset, loadIdxDataset, type Split } from './mnist.js';
+
+export const SYSTEM_FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
+
+/** The package's bundled Fashion-MNIST subset (found from this file, in lib/ or dist/lib/). */
+export function bundledDataDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++, dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'advprop')
+      return join(dir, 'data', 'fashion-mnist');
+  }
+  throw new AdvpropError('ERR_IO', 'cannot find the advprop package folder holding data/fashion-mnist');
+}
+
+/** The full Fashion-MNIST from Debian's dataset-fashion-mnist when installed, else the bundled subset. */
+export function defaultDataDir(): string {
+  return hasIdxDataset(SYSTEM_FASHION_MNIST) ? SYSTEM_FASHION_MNIST : bundledDataDir();
+}
+
+/** IDX (MNIST-style), CIFAR binary batches, or class subfolders (root/{train,val|test}/<class>/ or root/<class>/). */
+export function openDataset(dir: string, split: Split, opts: { channels?: number } = {}): ImageDataset {
+  if (!existsSync(dir)) throw new AdvpropError('ERR_IO', `data folder ${dir} does not exist`);
+  if (hasIdxDataset(dir, split)) return loadIdxDataset(dir, split, /fashion/i.test(dir) ? 'fashion-mnist' : dir);
+  if (hasCifarDataset(dir, split)) return loadCifar(dir, split);
+  const sub = split === 'train' ? ['train'] : ['val', 'test'];
+  for (const s of sub) if (hasImageFolder(join(dir, s))) return loadImageFolder(join(dir, s), opts.channels);
+  if (split === 'train' && hasImageFolder(dir)) return loadImageFolder(dir, opts.channels);
+  throw new AdvpropError('ERR_IO',
+    `${dir}: no ${split} data found (looked for MNIST-style IDX files, CIFAR binary batches, and class subfolders of JPEG/PNG images${split === 'train' ? '' : ' under val/ or test/'})`);
+}

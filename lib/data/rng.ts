@@ -1,0 +1,46 @@
+// A small seeded generator for the data pipeline (shuffling, augmentation). Each sample's
+// augmentation draws from its own stream keyed by (seed, epoch, index), so a batch comes out the
+// same whichever worker prepares it and however many workers there are — which is what makes a
+// resumed run bit-identical to an uninterrupted one.
+
+/** splitmix32-style mixing of a 32-bit state. */
+function mix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+export class Rng {
+  private s: number;
+  constructor(...keys: number[]) {
+    let h = 0x9e3779b9;
+    for (const k of keys) h = mix32((h ^ mix32((k >>> 0) + 0x7f4a7c15)) + Math.floor(k / 4294967296));
+    this.s = h >>> 0;
+  }
+  /** Uniform in [0, 1) with 32 random bits. */
+  next(): number {
+    this.s = (this.s + 0x9e3779b9) >>> 0;
+    return mix32(this.s) / 4294967296;
+  }
+  uniform(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.next();
+  }
+  /** Integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+  bool(p = 0.5): boolean {
+    return this.next() < p;
+  }
+}
+
+/** A seeded Fisher–Yates permutation of 0..n-1. */
+export function permutation(n: number, rng: Rng): Int32Array {
+  const p = new Int32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const t = p[i]!; p[i] = p[j]!; p[j] = t;
+  }
+  return p;
+}

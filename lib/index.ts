@@ -35,3 +35,5 @@ export function synchronize(device: string): void {
 export function emptyCache(device: string): void {
   binding.emptyCache(canonicalDevice(device, 'emptyCache'));
 }
+export * as nn from './nn/index.js';
+export * as models from './models/index.js';

@@ -37,3 +37,4 @@ export function emptyCache(device: string): void {
 }
 export * as nn from './nn/index.js';
 export * as models from './models/index.js';
+export * as io from './io/index.js';

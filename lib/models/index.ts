@@ -5,3 +5,4 @@ export {
   EFFICIENTNET_NAMES, EFFICIENTNET_PARAMS, DEFAULT_STAGES,
   type EfficientNetName, type EfficientNetOptions, type EfficientNetConfig, type BlockConfig, type StageArgs, type TensorSpec,
 } from './efficientnet_config.js';
+export { summary, familyTable, efficientnetRows, type Summary, type SummaryRow, type SummaryOptions, type FamilyRow } from './summary.js';

@@ -163,3 +163,41 @@ describe('efficientnet built modules', () => {
     }
   });
 });
+
+describe('models.summary', () => {
+  it('b0 at 224: rows add up to the model\'s parameters, 0.39 G multiply-adds as published', () => {
+    const m = models.efficientnet('b0', { domains: 1 });
+    try {
+      const s = models.summary(m, { print: false });
+      assert.equal(s.params, PUBLISHED.b0);
+      assert.ok(s.macs > 0.38e9 && s.macs < 0.40e9, `b0 MACs ${s.macs}`);
+      assert.deepEqual(s.rows[0].output, [1, 112, 112, 32]);
+      assert.deepEqual(s.rows[s.rows.length - 3].output, [1, 7, 7, 1280]);
+      assert.deepEqual(s.rows[s.rows.length - 1].output, [1, 1000]);
+      assert.equal(s.rows.length, 2 + m.config.blocks.length + 2);
+      assert.ok(s.text.includes('blocks.6.0') && s.text.includes('5,288,548'));
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('odd input sizes follow TF same padding (ceil) and symmetric padding (floor)', () => {
+    const same = models.efficientnet('b0', { domains: 2, width: 0.25, depth: 0.25, numClasses: 3 });
+    const sym = models.efficientnet('b0', { domains: 2, width: 0.25, depth: 0.25, numClasses: 3, padding: 'symmetric' });
+    try {
+      // 33 → 17 → 17 → 9 → 5 → 3 → 3 → 2 → 2 under 'same'; k odd, stride 2: floor((n - 1) / 2) + 1 is the same.
+      assert.deepEqual(models.summary(same, { inputShape: [2, 33, 30, 3], print: false }).rows.at(-3)!.output, [2, 2, 1, same.config.headFilters]);
+      assert.deepEqual(models.summary(sym, { inputShape: [2, 33, 30, 3], print: false }).rows.at(-3)!.output, [2, 2, 1, sym.config.headFilters]);
+      expectCode(() => models.summary(same, { inputShape: [2, 32, 32, 1], print: false }), 'ERR_SHAPE', 'inputShape');
+    } finally {
+      same.dispose();
+      sym.dispose();
+    }
+  });
+
+  it('the family table matches the counts above', () => {
+    const t = models.familyTable();
+    for (const r of t.rows) if (PUBLISHED[r.name]) assert.equal(r.params, PUBLISHED[r.name], r.name);
+    assert.ok(t.markdown.includes('| l2 | 800 |'));
+  });
+});

@@ -171,6 +171,30 @@ export abstract class Module {
     return this.train(false);
   }
 
+  /** Runs fn with some parameters or buffers (by dotted name) temporarily replaced by the given
+   * tensors, restored afterwards; nothing is disposed. Gradient checks and EMA evaluation use it. */
+  withTensors<T>(tensors: Record<string, Tensor>, fn: () => T): T {
+    const owners = new Map(this.namedModules());
+    const undo: (() => void)[] = [];
+    try {
+      for (const [name, t] of Object.entries(tensors)) {
+        const i = name.lastIndexOf('.');
+        const m = owners.get(i < 0 ? '' : name.slice(0, i));
+        const leaf = name.slice(i + 1);
+        const map = m?._params.has(leaf) ? m._params : m?._buffers.has(leaf) ? m._buffers : null;
+        if (!map) throw new AdvpropError('ERR_ARG', `withTensors: no parameter or buffer '${name}'`);
+        const old = map.get(leaf)!;
+        if (t.shape.length !== old.shape.length || t.shape.some((d, j) => d !== old.shape[j]))
+          throw new AdvpropError('ERR_SHAPE', `withTensors: '${name}' is [${old.shape.join(', ')}], got [${t.shape.join(', ')}]`);
+        map.set(leaf, t);
+        undo.push(() => map.set(leaf, old));
+      }
+      return fn();
+    } finally {
+      for (const u of undo.reverse()) u();
+    }
+  }
+
   /** Frees every parameter's .grad. */
   zeroGrad(): void {
     for (const t of this.parameters()) t.zeroGrad();

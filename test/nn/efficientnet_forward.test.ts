@@ -9,6 +9,7 @@ import * as ap from '../../lib/index.js';
 import { deviceOf } from '../../lib/testing/backends.js';
 import { assertGradcheck } from '../../lib/testing/gradcheck.js';
 import { relError } from '../helpers.js';
+import { referenceForward } from './efficientnet_reference.js';
 
 const { models, io } = ap;
 type Net = ap.models.EfficientNet;
@@ -261,4 +262,40 @@ describe('efficientnet forward', () => {
         }
       });
   });
+});
+
+describe('efficientnet forward against an independent f64 reference (eval mode)', () => {
+  for (const padding of ['same', 'symmetric'] as const)
+    it(`tiny two-domain model, random BN statistics, mixed batch, padding '${padding}'`, () => {
+      const m = tiny({ dtype: 'f64', padding, normalize: { mean: [0.4, 0.5, 0.6], std: [0.2, 0.25, 0.3] } });
+      try {
+        // Random BN parameters and statistics in every domain, so a domain mix-up changes the result.
+        ap.tidy(() => {
+          const st = m.stateDict();
+          let seed = 100;
+          for (const k of Object.keys(st))
+            if (/(^|\.)bn\d\.(aux\d+\.)?(weight|bias|running_mean|running_var)$/.test(k)) {
+              const r = ap.rand(st[k].shape as number[], { dtype: 'f64', seed: seed++ });
+              st[k] = k.endsWith('running_var') ? r.addScalar(0.5) : r.addScalar(-0.5);
+            } else if (k.endsWith('.bias')) st[k] = ap.rand(st[k].shape as number[], { dtype: 'f64', seed: seed++, lo: -0.3, hi: 0.3 });
+          m.loadStateDict(st);
+        });
+        m.eval();
+        // An even height: 'same' pads the odd pixel at the bottom, 'symmetric' one on each side.
+        const x = images([3, 10, 9, 3], 21, 'cpu', 'f64');
+        const W: Map<string, { shape: readonly number[]; v: ArrayLike<number> }> = new Map(
+          [...m.namedParameters(), ...m.namedBuffers()].map(([n, t]) => [n, { shape: t.shape, v: t.toArray() }]));
+        const domainOf = [0, 1, 1];
+        const ref = referenceForward(m.config, W, { n: 3, h: 10, w: 9, c: 3, v: Float64Array.from(x.toArray()) }, domainOf);
+        const got = ap.tidy(() => m.forward(x, { segments: [[0, 1], [1, 2]] }).toArray());
+        // f64 against f64: only summation order differs.
+        assert.ok(relError(got, ref) < 1e-12, `relative error ${relError(got, ref)}`);
+        // The other routing gives different logits (the check above can see a domain mix-up).
+        const swapped = ap.tidy(() => m.forward(x, { segments: [[1, 1], [0, 2]] }).toArray());
+        assert.ok(relError(swapped, ref) > 1e-3);
+        x.dispose();
+      } finally {
+        m.dispose();
+      }
+    });
 });

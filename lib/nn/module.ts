@@ -3,7 +3,7 @@
 // Layers read their tensors by name at every call, because loadStateDict() and to() replace them.
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
-import { keep, tensor, type DType, type Tensor } from '../tensor.js';
+import { isTensor, keep, tensor, type DType, type Tensor } from '../tensor.js';
 import { noGrad } from '../autograd/mode.js';
 import type { BatchNormMode, Segments } from '../ops/multi_batch_norm.js';
 
@@ -281,6 +281,10 @@ export abstract class Module {
     for (const s of expected) {
       const t = entries.get(s.key);
       if (t === undefined) { report.missing.push(s.key); continue; }
+      if (!isTensor(t) || t.isDisposed) {
+        report.mismatched.push({ key: s.key, expected: desc(s.shape, s.dtype), got: isTensor(t) ? 'a disposed tensor' : describeValue(t) });
+        continue;
+      }
       const shapeOk = t.shape.length === s.shape.length && t.shape.every((d, i) => d === s.shape[i]);
       if (!shapeOk || t.dtype !== s.dtype) report.mismatched.push({ key: s.key, expected: desc(s.shape, s.dtype), got: desc(t.shape, t.dtype) });
     }

@@ -114,6 +114,26 @@ describe('nn.Module', () => {
     }
   });
 
+  it('non-tensor values are reported; withTensors checks names and shapes and restores', () => {
+    const m = new nn.Linear(3, 2, { seed: 1 });
+    try {
+      const bias = ap.zeros([2]);
+      const e = expectCode(() => m.loadStateDict({ weight: [1, 2] as unknown as ap.Tensor, bias }), 'ERR_SHAPE', 'weight') as ap.nn.StateDictError;
+      assert.deepEqual(e.report.mismatched.map((x) => x.key), ['weight']);
+      bias.dispose();
+      const w = m.param('weight');
+      const z = ap.zeros([2, 3]);
+      m.withTensors({ weight: z }, () => assert.equal(m.param('weight'), z));
+      assert.equal(m.param('weight'), w);
+      expectCode(() => m.withTensors({ nope: z }, () => 0), 'ERR_ARG', 'nope');
+      expectCode(() => m.withTensors({ weight: ap.zeros([3]) }, () => 0), 'ERR_SHAPE', 'weight');
+      assert.equal(m.param('weight'), w);
+      z.dispose();
+    } finally {
+      m.dispose();
+    }
+  });
+
   it('clean-only checkpoints: strict load needs the auxiliary keys; skip keeps them, fromClean copies the clean domain', () => {
     const a = tiny(4);
     const b = tiny(5);

@@ -21,8 +21,6 @@ class Stage extends Module {
   }
 }
 
-class Blocks extends Stage {}
-
 export class EfficientNet extends Module {
   readonly config: EfficientNetConfig;
   readonly conv_stem: Conv2d;
@@ -42,7 +40,7 @@ export class EfficientNet extends Module {
     const bnOpts = { ...init, domains: c.domains, momentum: c.bnMomentum, eps: c.bnEps };
     this.conv_stem = this.registerModule('conv_stem', new Conv2d(c.inChannels, c.stemFilters, 3, { ...init, stride: 2, padding: c.padding }));
     this.bn1 = this.registerModule('bn1', new DualBatchNorm2d(c.stemFilters, { ...bnOpts, act: 'silu' }));
-    const blocks = new Blocks();
+    const blocks = new Stage();
     const stages: Stage[] = [];
     for (const b of c.blocks) {
       if (!stages[b.stage]) {

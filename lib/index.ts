@@ -36,3 +36,6 @@ export function emptyCache(device: string): void {
   binding.emptyCache(canonicalDevice(device, 'emptyCache'));
 }
 export * as data from './data/index.js';
+export * as nn from './nn/index.js';
+export * as models from './models/index.js';
+export * as io from './io/index.js';

@@ -1,0 +1,32 @@
+// A module's weights on disk: its state dict under timm's names, auxiliary BN domains under
+// `aux{d}.` keys that a clean-only save leaves out.
+import { dispose, tidy } from '../tensor.js';
+import type { LoadReport, LoadStateDictOptions, Module } from '../nn/module.js';
+import { loadSafetensors, saveSafetensors, type LoadOptions, type SaveOptions } from './safetensors.js';
+
+export interface SaveModelOptions extends SaveOptions {
+  /** Write the auxiliary BN domains (default true); false keeps only what inference needs. */
+  auxiliary?: boolean;
+}
+
+export function saveModel(file: string, model: Module, opts: SaveModelOptions = {}): void {
+  tidy(() => saveSafetensors(file, model.stateDict({ auxiliary: opts.auxiliary ?? true }), opts));
+}
+
+export interface LoadModelOptions extends LoadStateDictOptions, Omit<LoadOptions, 'device' | 'dtype'> {}
+
+// PyTorch's BN keeps a step counter that momentum-style BN has no use for.
+const IGNORED = /(^|\.)num_batches_tracked$/;
+
+/** Loads a file into `model` (on the model's device and dtype). timm checkpoints need
+ * `layout: 'oihw'`; a checkpoint without auxiliary domains needs `auxiliary: 'skip'` or 'fromClean'. */
+export function loadModel(file: string, model: Module, opts: LoadModelOptions = {}): LoadReport {
+  const first = model.parameters()[0];
+  const state = loadSafetensors(file, { layout: opts.layout, device: first?.device, dtype: first?.dtype === 'f64' ? 'f64' : undefined });
+  try {
+    for (const k of Object.keys(state)) if (IGNORED.test(k)) { state[k].dispose(); delete state[k]; }
+    return model.loadStateDict(state, opts);
+  } finally {
+    dispose(state);
+  }
+}

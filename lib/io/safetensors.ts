@@ -1,0 +1,259 @@
+// safetensors, read and written by us: an 8-byte little-endian header length, a JSON header
+// {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?: {string: string}}, then the
+// data. Every field is validated (offsets contiguous, in bounds, matching the shapes) so a corrupt
+// file gives ERR_FORMAT naming the file and the problem, never a wrong tensor. Writes are atomic:
+// a temporary file in the same folder, fsynced, then renamed over the target.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AdvpropError } from '../errors.js';
+import { describeValue } from '../device.js';
+import { checkTensor, tensor, type Tensor } from '../tensor.js';
+
+export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32';
+const ITEM: Record<StDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4 };
+// A header larger than this is not a weights file (safetensors' own limit is 100 MB).
+const MAX_HEADER = 100 * 1024 * 1024;
+
+export interface HostTensor {
+  /** The dtype in the file. */
+  fileDtype: StDType;
+  /** Our dtype after conversion (F16/BF16 → f32, I64 → i32). */
+  dtype: 'f32' | 'f64' | 'i32';
+  shape: number[];
+  data: Float32Array | Float64Array | Int32Array;
+}
+
+export interface SafetensorsFile {
+  tensors: Map<string, HostTensor>;
+  metadata: Record<string, string>;
+}
+
+function bad(file: string, problem: string): never {
+  throw new AdvpropError('ERR_FORMAT', `safetensors: ${file}: ${problem}`);
+}
+
+function f16ToF32(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+function decode(file: string, name: string, dt: StDType, bytes: Buffer, n: number): HostTensor['data'] {
+  // Copy into an aligned buffer: the data section need not be aligned inside the file.
+  const buf = new ArrayBuffer(bytes.length);
+  new Uint8Array(buf).set(bytes);
+  switch (dt) {
+    case 'F32': return new Float32Array(buf);
+    case 'F64': return new Float64Array(buf);
+    case 'I32': return new Int32Array(buf);
+    case 'F16': {
+      const u = new Uint16Array(buf);
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = f16ToF32(u[i]);
+      return out;
+    }
+    case 'BF16': {
+      const u = new Uint16Array(buf);
+      const bits = new Uint32Array(n);
+      for (let i = 0; i < n; i++) bits[i] = u[i] << 16;
+      return new Float32Array(bits.buffer);
+    }
+    case 'I64': {
+      const v = new BigInt64Array(buf);
+      const out = new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        if (v[i] < -2147483648n || v[i] > 2147483647n) bad(file, `tensor '${name}': I64 value ${v[i]} at index ${i} does not fit in i32`);
+        out[i] = Number(v[i]);
+      }
+      return out;
+    }
+  }
+}
+
+/** Parses and validates a safetensors buffer (`file` names it in errors). */
+export function parseSafetensors(bytes: Buffer, file = '<buffer>'): SafetensorsFile {
+  if (bytes.length < 8) bad(file, `file is ${bytes.length} bytes, shorter than the 8-byte header length`);
+  const hlen = bytes.readBigUInt64LE(0);
+  if (hlen > BigInt(Math.min(MAX_HEADER, bytes.length - 8)))
+    bad(file, `header length ${hlen} exceeds the ${bytes.length - 8} bytes after it (truncated or not a safetensors file)`);
+  const headerEnd = 8 + Number(hlen);
+  let header: unknown;
+  try {
+    header = JSON.parse(bytes.subarray(8, headerEnd).toString('utf8'));
+  } catch (e) {
+    bad(file, `header is not valid JSON (${(e as Error).message})`);
+  }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) bad(file, 'header is not a JSON object');
+  const dataLen = bytes.length - headerEnd;
+  const tensors = new Map<string, HostTensor>();
+  let metadata: Record<string, string> = {};
+  const spans: [number, number, string][] = [];
+  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (entry === null || typeof entry !== 'object' || Array.isArray(entry) || Object.values(entry).some((v) => typeof v !== 'string'))
+        bad(file, '__metadata__ must be an object of strings');
+      metadata = entry as Record<string, string>;
+      continue;
+    }
+    const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (e === null || typeof e !== 'object') bad(file, `tensor '${name}': entry is not an object`);
+    if (typeof e.dtype !== 'string' || !(e.dtype in ITEM)) bad(file, `tensor '${name}': unsupported dtype ${describeValue(e.dtype)} (F64, F32, F16, BF16, I64, I32 are read)`);
+    const dt = e.dtype as StDType;
+    if (!Array.isArray(e.shape) || e.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) bad(file, `tensor '${name}': shape ${JSON.stringify(e.shape)} is not a list of sizes`);
+    const shape = e.shape as number[];
+    const off = e.data_offsets;
+    if (!Array.isArray(off) || off.length !== 2 || off.some((o) => !Number.isSafeInteger(o) || o < 0) || off[0] > off[1])
+      bad(file, `tensor '${name}': data_offsets ${JSON.stringify(off)} must be [begin, end] with 0 <= begin <= end`);
+    const [b, en] = off as number[];
+    if (en > dataLen) bad(file, `tensor '${name}': data_offsets [${b}, ${en}] are out of bounds (the data section has ${dataLen} bytes)`);
+    const n = shape.reduce((a, d) => a * d, 1);
+    if (en - b !== n * ITEM[dt]) bad(file, `tensor '${name}': ${dt} [${shape.join(', ')}] needs ${n * ITEM[dt]} bytes, data_offsets [${b}, ${en}] hold ${en - b}`);
+    spans.push([b, en, name]);
+    const data = decode(file, name, dt, bytes.subarray(headerEnd + b, headerEnd + en), n);
+    tensors.set(name, { fileDtype: dt, dtype: dt === 'F64' ? 'f64' : dt === 'I32' || dt === 'I64' ? 'i32' : 'f32', shape, data });
+  }
+  // The format requires the tensors to tile the data section: no gap, no overlap, nothing after.
+  spans.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  let pos = 0;
+  for (const [b, en, name] of spans) {
+    if (b < pos) bad(file, `tensor '${name}' [${b}, ${en}] overlaps the previous tensor (which ends at ${pos})`);
+    if (b > pos) bad(file, `gap in the data section before tensor '${name}' (bytes ${pos}..${b} belong to no tensor)`);
+    pos = en;
+  }
+  if (pos !== dataLen) bad(file, `the data section has ${dataLen} bytes but the tensors cover ${pos} (trailing bytes or truncated file)`);
+  return { tensors, metadata };
+}
+
+export function readSafetensors(file: string): SafetensorsFile {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    throw new AdvpropError('ERR_IO', `safetensors: cannot read ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  return parseSafetensors(bytes, file);
+}
+
+/** [O, I, H, W] → [O, H, W, I] (also depthwise [C, 1, kh, kw] → [C, kh, kw, 1]). */
+export function oihwToOhwi<T extends HostTensor['data']>(data: T, shape: readonly number[]): { data: T; shape: number[] } {
+  const [o, i, h, w] = shape;
+  const out = new (data.constructor as new (n: number) => T)(data.length);
+  for (let a = 0; a < o; a++)
+    for (let c = 0; c < i; c++)
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) out[((a * h + y) * w + x) * i + c] = data[((a * i + c) * h + y) * w + x];
+  return { data: out, shape: [o, h, w, i] };
+}
+
+/** [O, H, W, I] → [O, I, H, W]. */
+export function ohwiToOihw<T extends HostTensor['data']>(data: T, shape: readonly number[]): { data: T; shape: number[] } {
+  const [o, h, w, i] = shape;
+  const out = new (data.constructor as new (n: number) => T)(data.length);
+  for (let a = 0; a < o; a++)
+    for (let c = 0; c < i; c++)
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) out[((a * i + c) * h + y) * w + x] = data[((a * h + y) * w + x) * i + c];
+  return { data: out, shape: [o, i, h, w] };
+}
+
+export interface LoadOptions {
+  /** Layout of the 4-D (conv) weights in the file: 'ohwi' (ours, default) or 'oihw' (PyTorch). */
+  layout?: 'ohwi' | 'oihw';
+  device?: string;
+  /** Converts float tensors (e.g. 'f64' for gradient checks); default keeps the file's. */
+  dtype?: 'f32' | 'f64';
+}
+
+function checkLayout(v: unknown, op: string): 'ohwi' | 'oihw' {
+  if (v !== 'ohwi' && v !== 'oihw') throw new AdvpropError('ERR_ARG', `${op}: layout must be 'ohwi' or 'oihw', got ${describeValue(v)}`);
+  return v;
+}
+
+/** Reads a file into tensors, converting 4-D weights to OHWI when `layout: 'oihw'`. */
+export function loadSafetensors(file: string, opts: LoadOptions = {}): Record<string, Tensor> {
+  const layout = checkLayout(opts.layout ?? 'ohwi', 'loadSafetensors');
+  const { tensors } = readSafetensors(file);
+  const out: Record<string, Tensor> = {};
+  try {
+    for (const [name, t] of tensors) {
+      let { data, shape } = t;
+      if (layout === 'oihw' && shape.length === 4) ({ data, shape } = oihwToOhwi(data, shape));
+      const dtype = opts.dtype && t.dtype !== 'i32' ? opts.dtype : t.dtype;
+      out[name] = tensor(data, shape, { dtype, device: opts.device });
+    }
+  } catch (e) {
+    for (const t of Object.values(out)) t.dispose();
+    throw e;
+  }
+  return out;
+}
+
+const ST_DTYPE: Record<string, StDType> = { f32: 'F32', f64: 'F64', i32: 'I32' };
+
+export interface SaveOptions {
+  /** Layout to write 4-D weights in: 'ohwi' (default) or 'oihw' (for PyTorch / timm). */
+  layout?: 'ohwi' | 'oihw';
+  metadata?: Record<string, string>;
+}
+
+/** Serialises tensors to safetensors bytes (names sorted, as the reference writer does). */
+export function serializeSafetensors(tensors: Record<string, Tensor> | Map<string, Tensor>, opts: SaveOptions = {}): Buffer {
+  const layout = checkLayout(opts.layout ?? 'ohwi', 'saveSafetensors');
+  const entries = [...(tensors instanceof Map ? tensors : Object.entries(tensors))].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const header: Record<string, unknown> = {};
+  if (opts.metadata) {
+    if (Object.values(opts.metadata).some((v) => typeof v !== 'string')) throw new AdvpropError('ERR_ARG', 'saveSafetensors: metadata values must be strings');
+    header.__metadata__ = opts.metadata;
+  }
+  const chunks: Buffer[] = [];
+  let pos = 0;
+  for (const [name, v] of entries) {
+    if (name === '__metadata__' || name === '') throw new AdvpropError('ERR_ARG', `saveSafetensors: invalid tensor name ${describeValue(name)}`);
+    const t = checkTensor(v, 'saveSafetensors', name);
+    let data = t.toArray();
+    let shape = t.shape.slice();
+    if (layout === 'oihw' && shape.length === 4) ({ data, shape } = ohwiToOihw(data, shape));
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    header[name] = { dtype: ST_DTYPE[t.dtype], shape, data_offsets: [pos, pos + bytes.length] };
+    chunks.push(bytes);
+    pos += bytes.length;
+  }
+  let json = JSON.stringify(header);
+  // Pad with spaces so the data starts 8-byte aligned (allowed by the format).
+  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
+  const head = Buffer.alloc(8);
+  head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  return Buffer.concat([head, Buffer.from(json, 'utf8'), ...chunks]);
+}
+
+/** Writes `bytes` to `file` atomically: temp file in the same folder, fsync, rename. */
+export function writeFileAtomic(file: string, bytes: Buffer): void {
+  const dir = path.dirname(path.resolve(file));
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  let fd: number | null = null;
+  try {
+    fd = fs.openSync(tmp, 'wx', 0o644);
+    let off = 0;
+    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = null;
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    if (fd !== null) try { fs.closeSync(fd); } catch { /* already failing */ }
+    try { fs.unlinkSync(tmp); } catch { /* never created */ }
+    throw new AdvpropError('ERR_IO', `safetensors: cannot write ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  // Make the rename itself durable; not every filesystem lets a directory be fsynced.
+  try {
+    const dfd = fs.openSync(dir, 'r');
+    try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
+  } catch { /* best effort */ }
+}
+
+export function saveSafetensors(file: string, tensors: Record<string, Tensor> | Map<string, Tensor>, opts: SaveOptions = {}): void {
+  writeFileAtomic(file, serializeSafetensors(tensors, opts));
+}

@@ -1,0 +1,98 @@
+// EfficientNet B0–B8 and L2 with K-domain batch norm. forward() takes NHWC images in [0, 1] and
+// normalises them itself, so attacks perturb pixels, and routes batch segments to BN domains.
+import { AdvpropError } from '../errors.js';
+import { checkTensor, tensor, type Tensor } from '../tensor.js';
+import { add, mul } from '../ops/arithmetic.js';
+import { globalAvgPool } from '../ops/pool.js';
+import { Module, type ForwardOptions } from '../nn/module.js';
+import { Conv2d, DualBatchNorm2d, Dropout, Linear, resolveSegments } from '../nn/layers.js';
+import { MBConvBlock } from '../nn/blocks.js';
+import { Initializer } from '../nn/init.js';
+import { efficientnetConfig, type EfficientNetConfig, type EfficientNetName, type EfficientNetOptions } from './efficientnet_config.js';
+
+class Stage extends Module {
+  forward(x: Tensor, opts?: ForwardOptions): Tensor {
+    let h = x;
+    for (const [, b] of this.namedChildren()) h = b.forward(h, opts);
+    return h;
+  }
+  add(name: string, m: Module): void {
+    this.registerModule(name, m);
+  }
+}
+
+export class EfficientNet extends Module {
+  readonly config: EfficientNetConfig;
+  readonly conv_stem: Conv2d;
+  readonly bn1: DualBatchNorm2d;
+  readonly blocks: Module;
+  readonly conv_head: Conv2d;
+  readonly bn2: DualBatchNorm2d;
+  readonly dropout: Dropout;
+  readonly classifier: Linear;
+
+  constructor(config: EfficientNetConfig, opts: { dtype?: 'f32' | 'f64'; device?: string; seed?: number } = {}) {
+    super();
+    this.config = config;
+    const c = config;
+    const initializer = new Initializer({ dtype: opts.dtype, device: opts.device, seed: opts.seed });
+    const init = { initializer };
+    const bnOpts = { ...init, domains: c.domains, momentum: c.bnMomentum, eps: c.bnEps };
+    this.conv_stem = this.registerModule('conv_stem', new Conv2d(c.inChannels, c.stemFilters, 3, { ...init, stride: 2, padding: c.padding }));
+    this.bn1 = this.registerModule('bn1', new DualBatchNorm2d(c.stemFilters, { ...bnOpts, act: 'silu' }));
+    const blocks = new Stage();
+    const stages: Stage[] = [];
+    for (const b of c.blocks) {
+      if (!stages[b.stage]) {
+        stages[b.stage] = new Stage();
+        blocks.add(String(b.stage), stages[b.stage]);
+      }
+      stages[b.stage].add(String(b.index), new MBConvBlock({
+        ...init, inChannels: b.inFilters, outChannels: b.outFilters, kernel: b.kernel, stride: b.stride, expand: b.expand,
+        seChannels: b.seFilters, dropConnect: b.dropConnect, domains: c.domains, bnMomentum: c.bnMomentum, bnEps: c.bnEps, padding: c.padding,
+      }));
+    }
+    this.blocks = this.registerModule('blocks', blocks);
+    const last = c.blocks[c.blocks.length - 1].outFilters;
+    this.conv_head = this.registerModule('conv_head', new Conv2d(last, c.headFilters, 1, { ...init, padding: c.padding }));
+    this.bn2 = this.registerModule('bn2', new DualBatchNorm2d(c.headFilters, { ...bnOpts, act: 'silu' }));
+    this.dropout = this.registerModule('dropout', new Dropout(c.dropout));
+    this.classifier = this.registerModule('classifier', new Linear(c.headFilters, c.numClasses, init));
+  }
+
+  /** Normalised images, the stem and the blocks: the [N, h, w, headFilters] features before pooling. */
+  features(x: Tensor, opts: ForwardOptions = {}): Tensor {
+    const X = checkTensor(x, 'EfficientNet.forward', 'x');
+    const w = this.conv_stem.param('weight');
+    if (X.rank !== 4 || X.shape[3] !== this.config.inChannels)
+      throw new AdvpropError('ERR_SHAPE', `EfficientNet.forward: x must be NHWC [N, H, W, ${this.config.inChannels}], got [${X.shape.join(', ')}]`);
+    if (X.dtype !== w.dtype) throw new AdvpropError('ERR_DTYPE', `EfficientNet.forward: x is ${X.dtype} but the model is ${w.dtype}`);
+    if (X.device !== w.device) throw new AdvpropError('ERR_DEVICE', `EfficientNet.forward: x is on ${X.device} but the model is on ${w.device}`);
+    const o: ForwardOptions = { ...opts, segments: resolveSegments(opts.segments, X.shape[0], this.config.domains, 'EfficientNet.forward') };
+    let h = X;
+    const n = this.config.normalize;
+    if (n) {
+      // (x − mean) / std as x · (1/std) + (−mean/std), per channel (the last NHWC axis).
+      const scale = tensor(n.std.map((s) => 1 / s), [n.std.length], { dtype: X.dtype, device: X.device });
+      const shift = tensor(n.mean.map((m, i) => -m / n.std[i]), [n.mean.length], { dtype: X.dtype, device: X.device });
+      h = add(mul(h, scale), shift);
+    }
+    h = this.bn1.forward(this.conv_stem.forward(h), o);
+    h = this.blocks.forward(h, o);
+    return this.bn2.forward(this.conv_head.forward(h), o);
+  }
+
+  /** NHWC images [N, H, W, C] in [0, 1] → logits [N, numClasses]. */
+  forward(x: Tensor, opts: ForwardOptions = {}): Tensor {
+    const f = globalAvgPool(this.features(x, opts));
+    return this.classifier.forward(this.dropout.forward(f));
+  }
+}
+
+export interface BuildOptions extends EfficientNetOptions {}
+
+/** ap.models.efficientnet('b0', { numClasses, domains, ... }). */
+export function efficientnet(name: EfficientNetName | string, opts: BuildOptions = {}): EfficientNet {
+  const cfg = efficientnetConfig(name, opts);
+  return new EfficientNet(cfg, { dtype: opts.dtype, device: opts.device, seed: opts.seed });
+}

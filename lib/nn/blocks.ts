@@ -1,0 +1,107 @@
+// EfficientNet's building blocks: squeeze-excite and the MBConv (inverted residual) block with
+// drop-connect on its residual branch. Layer names follow timm so checkpoints line up.
+import type { Tensor } from '../tensor.js';
+import { add } from '../ops/arithmetic.js';
+import { linear } from '../ops/linear.js';
+import { silu, sigmoid } from '../ops/unary.js';
+import { globalAvgPool, channelScale } from '../ops/pool.js';
+import { dropConnect } from '../ops/dropout.js';
+import { Module, type ForwardOptions } from './module.js';
+import { Conv2d, DualBatchNorm2d, type LayerInit } from './layers.js';
+import type { BatchNormAct } from '../ops/multi_batch_norm.js';
+
+/** x · sigmoid(W₂ silu(W₁ mean_hw(x) + b₁) + b₂). The two 1×1 convs keep timm's conv weight
+ * shapes [out, 1, 1, in] but run as GEMMs on the pooled [N, C] vector. */
+export class SqueezeExcite extends Module {
+  readonly conv_reduce: Conv2d;
+  readonly conv_expand: Conv2d;
+
+  constructor(readonly channels: number, readonly reduced: number, opts: LayerInit = {}) {
+    super();
+    this.conv_reduce = this.registerModule('conv_reduce', new Conv2d(channels, reduced, 1, { ...opts, bias: true }));
+    this.conv_expand = this.registerModule('conv_expand', new Conv2d(reduced, channels, 1, { ...opts, bias: true }));
+  }
+
+  forward(x: Tensor): Tensor {
+    const s0 = globalAvgPool(x);
+    const w1 = this.conv_reduce.param('weight').reshape([this.reduced, this.channels]);
+    const s1 = silu(linear(s0, w1, this.conv_reduce.param('bias')));
+    const w2 = this.conv_expand.param('weight').reshape([this.channels, this.reduced]);
+    const s2 = sigmoid(linear(s1, w2, this.conv_expand.param('bias')));
+    return channelScale(x, s2);
+  }
+}
+
+/** A drop-connect (stochastic depth) layer: active in training with rate > 0. */
+export class DropConnect extends Module {
+  constructor(readonly rate: number) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return this.training && this.rate > 0 ? dropConnect(x, this.rate) : x;
+  }
+}
+
+export interface MBConvOptions extends LayerInit {
+  inChannels: number;
+  outChannels: number;
+  kernel: number;
+  stride: number;
+  expand: number;
+  /** Width of the SE bottleneck (0: no SE). */
+  seChannels: number;
+  dropConnect?: number;
+  domains?: number;
+  bnMomentum?: number;
+  bnEps?: number;
+  padding?: 'same' | 'symmetric';
+  act?: BatchNormAct;
+}
+
+/** [expand 1×1 → BN+swish] → depthwise k×k → BN+swish → SE → project 1×1 → BN → (+ input).
+ * With expand 1 it is timm's DepthwiseSeparableConv (conv_dw, bn1, se, conv_pw, bn2), else its
+ * InvertedResidual (conv_pw, bn1, conv_dw, bn2, se, conv_pwl, bn3). */
+export class MBConvBlock extends Module {
+  readonly expandConv: Conv2d | null = null;
+  readonly expandBn: DualBatchNorm2d | null = null;
+  readonly dwConv: Conv2d;
+  readonly dwBn: DualBatchNorm2d;
+  readonly se: SqueezeExcite | null = null;
+  readonly projectConv: Conv2d;
+  readonly projectBn: DualBatchNorm2d;
+  readonly dropConnect: DropConnect;
+  readonly skip: boolean;
+
+  constructor(o: MBConvOptions) {
+    super();
+    const init = { dtype: o.dtype, device: o.device, seed: o.seed, initializer: o.initializer };
+    const padding = o.padding ?? 'same';
+    const act = o.act ?? 'silu';
+    const bn = (c: number, a: BatchNormAct): DualBatchNorm2d =>
+      new DualBatchNorm2d(c, { ...init, domains: o.domains, momentum: o.bnMomentum, eps: o.bnEps, act: a });
+    const mid = o.inChannels * o.expand;
+    const ds = o.expand === 1;
+    // Registration order is timm's, so state dicts list keys in the same order.
+    if (!ds) {
+      this.expandConv = this.registerModule('conv_pw', new Conv2d(o.inChannels, mid, 1, { ...init, padding }));
+      this.expandBn = this.registerModule('bn1', bn(mid, act));
+    }
+    this.dwConv = this.registerModule('conv_dw', new Conv2d(mid, mid, o.kernel, { ...init, stride: o.stride, groups: mid, padding }));
+    this.dwBn = this.registerModule(ds ? 'bn1' : 'bn2', bn(mid, act));
+    if (o.seChannels > 0) this.se = this.registerModule('se', new SqueezeExcite(mid, o.seChannels, init));
+    this.projectConv = this.registerModule(ds ? 'conv_pw' : 'conv_pwl', new Conv2d(mid, o.outChannels, 1, { ...init, padding }));
+    this.projectBn = this.registerModule(ds ? 'bn2' : 'bn3', bn(o.outChannels, 'none'));
+    this.dropConnect = this.registerModule('drop_path', new DropConnect(o.dropConnect ?? 0));
+    this.skip = o.stride === 1 && o.inChannels === o.outChannels;
+  }
+
+  forward(x: Tensor, opts: ForwardOptions = {}): Tensor {
+    let h = x;
+    if (this.expandConv && this.expandBn) h = this.expandBn.forward(this.expandConv.forward(h), opts);
+    h = this.dwBn.forward(this.dwConv.forward(h), opts);
+    if (this.se) h = this.se.forward(h);
+    h = this.projectBn.forward(this.projectConv.forward(h), opts);
+    if (!this.skip) return h;
+    return add(this.dropConnect.forward(h), x);
+  }
+}

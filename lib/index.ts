@@ -36,3 +36,4 @@ export function emptyCache(device: string): void {
   binding.emptyCache(canonicalDevice(device, 'emptyCache'));
 }
 export * as data from './data/index.js';
+export * as report from './report/index.js';

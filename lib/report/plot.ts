@@ -73,6 +73,9 @@ export function renderPlot(opts: PlotOptions): { canvas: Canvas; layout: PlotLay
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 200 || height < 150 || width * height > 1e8)
     throw new AdvpropError('ERR_ARG', `plot: width and height must be integers, at least 200×150, got ${width}×${height}`);
   if (!Array.isArray(opts.series)) throw new AdvpropError('ERR_ARG', 'plot: series must be an array');
+  for (const [k, r] of [['xRange', opts.xRange], ['yRange', opts.yRange]] as const)
+    if (r && !(Number.isFinite(r[0]) && Number.isFinite(r[1]) && r[0] < r[1]))
+      throw new AdvpropError('ERR_ARG', `plot: ${k} must be two finite numbers, low < high, got [${r.join(', ')}]`);
   const c = new Canvas(width, height);
 
   // Ranges over finite points only: NaN/Infinity mark missing values (e.g. an epoch without evaluation).

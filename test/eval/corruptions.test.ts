@@ -118,6 +118,32 @@ describe('eval: corruptions', () => {
     two.forEach((v, i) => assert.ok(Math.abs(c[i]! - ((v - 0.4) * 0.5 + 0.4)) < 1e-6));
   });
 
+  it('defocus blur at severity 1 spreads a point as the 3×3 Gaussian of σ = 0.4', () => {
+    const img = new Float32Array(9 * 9);
+    img[4 * 9 + 4] = 1;
+    const y = corrupt(img, [1, 9, 9, 1], 'defocus_blur', 1, 0);
+    const e = Math.exp(-1 / (2 * 0.4 * 0.4)), g = [e / (1 + 2 * e), 1 / (1 + 2 * e), e / (1 + 2 * e)];
+    for (let dy = -2; dy <= 2; dy++)
+      for (let dx = -2; dx <= 2; dx++) {
+        const want = Math.abs(dy) <= 1 && Math.abs(dx) <= 1 ? g[dy + 1]! * g[dx + 1]! : 0;
+        assert.ok(Math.abs(y[(4 + dy) * 9 + 4 + dx]! - want) < 1e-6, `${dy},${dx}`);
+      }
+  });
+
+  it('motion blur smears a point along one direction only', () => {
+    const img = new Float32Array(15 * 15);
+    img[7 * 15 + 7] = 1;
+    const y = corrupt(img, [1, 15, 15, 1], 'motion_blur', 5, 4);
+    const lit: [number, number][] = [];
+    y.forEach((v, i) => { if (v > 1e-4) lit.push([Math.floor(i / 15) - 7, (i % 15) - 7]); });
+    assert.ok(lit.length >= 4, `only ${lit.length} pixels lit`);
+    // One-sided: every lit pixel is on the same side of the point horizontally (|angle| <= 45°),
+    // and the point itself keeps the largest weight of the half Gaussian.
+    const sides = new Set(lit.map(([, dx]) => Math.sign(dx)).filter((v) => v !== 0));
+    assert.equal(sides.size, 1);
+    assert.ok(y[7 * 15 + 7]! >= Math.max(...y) - 1e-6);
+  });
+
   it('blurs, pixelation and JPEG leave a constant image nearly unchanged', () => {
     const g = new Float32Array(2 * 28 * 28).fill(0.6);
     for (const name of ['defocus_blur', 'motion_blur', 'pixelate'])

@@ -111,6 +111,8 @@ describe('report: PNG line plots', () => {
     assert.throws(() => plotLines(path, { series: [] }), (e: unknown) => e instanceof AdvpropError && e.code === 'ERR_IO');
     assert.throws(() => plotLines(join(tmp(), 'x.png'), { series: [], width: 10 }),
       (e: unknown) => e instanceof AdvpropError && e.code === 'ERR_ARG');
+    assert.throws(() => plotLines(join(tmp(), 'x.png'), { series: [], yRange: [1, 0] }),
+      (e: unknown) => e instanceof AdvpropError && e.code === 'ERR_ARG');
   });
 
   it('chooses round ticks and formats them by their step', () => {

@@ -86,13 +86,20 @@ export function renderPlot(opts: PlotOptions): { canvas: Canvas; layout: PlotLay
         xmin = Math.min(xmin, x); xmax = Math.max(xmax, x); ymin = Math.min(ymin, y); ymax = Math.max(ymax, y);
       }
   if (xmin > xmax) { xmin = 0; xmax = 1; ymin = 0; ymax = 1; }
-  const xt = opts.xRange ? niceTicks(opts.xRange[0], opts.xRange[1], 8, true) : niceTicks(xmin, xmax, 8);
   const yt = opts.yRange ? niceTicks(opts.yRange[0], opts.yRange[1], 6, true) : niceTicks(ymin, ymax, 6);
-  const yLabels = yt.ticks.map((v) => formatTick(v, yt.step)), xLabels = xt.ticks.map((v) => formatTick(v, xt.step));
+  const yLabels = yt.ticks.map((v) => formatTick(v, yt.step));
 
   const pad = 10, tick = 5, titleScale = 2;
   const names = opts.series.map((s) => clipName(String(s.name)));
   const legendW = names.length ? 20 + 6 + Math.max(...names.map((n) => textWidth(n))) + 2 * 6 : 0;
+  // Fewer x ticks on narrow plots, so that their labels never run into each other.
+  const roughW = width - 3 * pad - legendW - 60;
+  let xt = niceTicks(0, 1), xLabels: string[] = [];
+  for (let target = 8; target >= 2; target--) {
+    xt = opts.xRange ? niceTicks(opts.xRange[0], opts.xRange[1], target, true) : niceTicks(xmin, xmax, target);
+    xLabels = xt.ticks.map((v) => formatTick(v, xt.step));
+    if (xt.ticks.length * (Math.max(...xLabels.map((l) => textWidth(l))) + 12) <= roughW) break;
+  }
   const titleH = opts.title ? GLYPH_H * titleScale + pad : 0;
   const plot: Rect = {
     x0: pad + (opts.yLabel ? GLYPH_H + pad : 0) + Math.max(...yLabels.map((l) => textWidth(l))) + tick + 4,

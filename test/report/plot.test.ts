@@ -115,6 +115,15 @@ describe('report: PNG line plots', () => {
       (e: unknown) => e instanceof AdvpropError && e.code === 'ERR_ARG');
   });
 
+  it('uses fewer x ticks on a narrow plot so their labels do not collide', () => {
+    const layout = plotLines(join(tmp(), 'n.png'), {
+      width: 320, height: 220, yRange: [0, 1], series: [{ name: 'clean', points: [[0, 0.1], [2000, 0.85]] }],
+    });
+    const spacing = (layout.plot.x1 - layout.plot.x0) / (layout.xTicks.length - 1);
+    assert.ok(spacing >= 6 * 4 + 6, `ticks ${layout.xTicks.join(' ')} only ${spacing} px apart`);
+    assert.deepEqual(layout.yTicks, [0, 0.2, 0.4, 0.6, 0.8, 1]);
+  });
+
   it('chooses round ticks and formats them by their step', () => {
     assert.deepEqual(niceTicks(0, 0.93, 6).ticks, [0, 0.2, 0.4, 0.6, 0.8, 1]);
     assert.deepEqual(niceTicks(1, 30, 8).ticks, [0, 5, 10, 15, 20, 25, 30]);

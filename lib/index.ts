@@ -39,3 +39,5 @@ export * as data from './data/index.js';
 export * as nn from './nn/index.js';
 export * as models from './models/index.js';
 export * as io from './io/index.js';
+export * as report from './report/index.js';
+export * as evaluation from './eval/index.js';

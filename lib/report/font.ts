@@ -1,0 +1,41 @@
+// A 5×7 bitmap font for ASCII 32..126, so plots need no font files or native text rendering.
+// Each glyph is 7 rows, written as 14 hex digits (one byte per row, bit 4 = leftmost column);
+// lower-case descenders are folded into the 7 rows, which keeps every line of text the same height.
+export const GLYPH_W = 5;
+export const GLYPH_H = 7;
+/** Horizontal advance per character, in font pixels (glyph plus one column of spacing). */
+export const ADVANCE = GLYPH_W + 1;
+
+const DATA = [
+  '00000000000000 04040404040004 0a0a0a00000000 0a0a1f0a1f0a0a 040f140e051e04 18190204081303',
+  '0c12140815120d 04040400000000 02040808080402 08040202020408 0004150e150400 0004041f040400',
+  '000000000c0408 0000001f000000 00000000000c0c 00010204081000 0e11131519110e 040c040404040e',
+  '0e11010204081f 1f02040201110e 02060a121f0202 1f101e0101110e 0608101e11110e 1f010204080808',
+  '0e11110e11110e 0e11110f01020c 000c0c000c0c00 000c0c000c0408 02040810080402 00001f001f0000',
+  '08040201020408 0e110102040004 0e11010d15150e 0e11111f111111 1e11111e11111e 0e11101010110e',
+  '1c12111111121c 1f10101e10101f 1f10101e101010 0e11101711110f 1111111f111111 0e04040404040e',
+  '0702020202120c 11121418141211 1010101010101f 111b1515111111 11111915131111 0e11111111110e',
+  '1e11111e101010 0e11111115120d 1e11111e141211 0f10100e01011e 1f040404040404 1111111111110e',
+  '11111111110a04 1111111515150a 11110a040a1111 11110a04040404 1f01020408101f 0e08080808080e',
+  '00100804020100 0e02020202020e 040a1100000000 0000000000001f 08040200000000 00000e010f110f',
+  '1010161911111e 00000e1010110e 01010d1311110f 00000e111f100e 0609081c080808 000f11110f010e',
+  '10101619111111 04000c0404040e 0200060202120c 10101214181412 0c04040404040e 00001a15151111',
+  '00001619111111 00000e1111110e 00001e111e1010 00000d130f0101 00001619101010 00000e100e011e',
+  '08081c08080906 0000111111130d 00001111110a04 0000111115150a 0000110a040a11 000011110f010e',
+  '00001f0204081f 02040408040402 04040404040404 08040402040408 00000815020000',].join(' ').split(' ');
+
+const UNKNOWN = '?'.charCodeAt(0) - 32;
+
+/** The 7 row bitmasks of a character; characters outside printable ASCII draw as '?'. */
+export function glyph(ch: string): number[] {
+  const code = ch.charCodeAt(0) - 32;
+  const hex = DATA[code >= 0 && code < DATA.length ? code : UNKNOWN]!;
+  const rows: number[] = [];
+  for (let r = 0; r < GLYPH_H; r++) rows.push(parseInt(hex.slice(2 * r, 2 * r + 2), 16));
+  return rows;
+}
+
+/** Width in pixels of a line of text at an integer scale (no trailing spacing column). */
+export function textWidth(text: string, scale = 1): number {
+  return text.length === 0 ? 0 : (text.length * ADVANCE - 1) * scale;
+}

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "advprop/error.h"
@@ -122,7 +123,12 @@ void ema_update(const TensorList& emas, const TensorList& sources, double decay)
     using T = decltype(zero);
     const T d = T(decay), omd = T(1.0 - decay);
     for_each_piece(emas, [&](size_t i, int64_t off, int64_t n) {
-      ema_span<T>(emas[i].data_as<T>() + off, sources[i].data_as<T>() + off, n, d, omd);
+      T* e = emas[i].data_as<T>() + off;
+      const T* s = sources[i].data_as<T>() + off;
+      if (decay == 0)
+        std::memcpy(e, s, static_cast<size_t>(n) * sizeof(T));
+      else
+        ema_span<T>(e, s, n, d, omd);
     });
   });
 }

@@ -81,7 +81,7 @@ struct EmaOp {
   static constexpr int kSlots = 2;  // ema, source
   T d, omd;
   static ADVPROP_HD bool writes(int k) { return k == 0; }
-  ADVPROP_HD void apply(T* v, bool) const { v[0] = d * v[0] + omd * v[1]; }
+  ADVPROP_HD void apply(T* v, bool) const { v[0] = d == T(0) ? v[1] : d * v[0] + omd * v[1]; }
 };
 
 template <typename T, typename Op>

@@ -8,7 +8,8 @@
 //     ms ← ρ·ms + (1−ρ)·g²;  mom ← μ·mom + lr·g / √(ms + ε);  p ← p − mom
 // sgd_update (PyTorch's SGD without dampening; buf starts at 0, so the first step gives buf = g):
 //     buf ← μ·buf + g;  p ← p − lr·(nesterov ? g + μ·buf : buf)
-// ema_update: ema ← d·ema + (1−d)·src.
+// ema_update: ema ← d·ema + (1−d)·src; with d = 0 exactly src (a copy: NaN or inf in the old
+//     ema does not leak through 0·ema), which is how the EMA's copy_to writes into live tensors.
 // The kernels take lists that the front-ends below have checked: equal lengths, one float dtype
 // and one device, pairwise equal shapes, contiguous, no written tensor overlapping another one.
 #pragma once

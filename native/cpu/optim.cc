@@ -2,9 +2,9 @@
 // concatenated element range, cut into chunks by parallel_for; a chunk may span several small
 // tensors. Each piece runs a plain loop over restrict pointers that g++ vectorises.
 //
-// fp-contract=off: see simd.h (the AVX-512 clone must round like the others). no-math-errno
-// lets the vectoriser use sqrtps/sqrtpd: sqrt is exactly rounded either way, only errno differs.
-#pragma GCC optimize("fp-contract=off", "no-math-errno")
+// fp-contract=off: see simd.h (the AVX-512 clone must round like the others). CMakeLists.txt
+// compiles this file with -fno-math-errno so that the sqrt below vectorises.
+#pragma GCC optimize("fp-contract=off")
 
 #include <algorithm>
 #include <cmath>

@@ -65,15 +65,19 @@ void check_lists(const char* op, const std::vector<Named>& lists, const std::vec
     }
   }
   std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.lo < b.lo; });
-  // A range overlapping any earlier one overlaps the one reaching furthest among them.
-  size_t reach = 0;
-  for (size_t k = 1; k < ranges.size(); ++k) {
-    const Range& r = ranges[k];
-    const Range& prev = ranges[reach];
-    if (r.lo < prev.hi && (r.written || prev.written))
-      fail(ErrorCode::Arg, std::string(op) + ": " + r.name + " and " + prev.name +
+  // An earlier range overlaps r exactly when it ends after r.lo, so it is enough to remember the
+  // earlier range reaching furthest, and the written one reaching furthest.
+  const Range* far_any = nullptr;
+  const Range* far_written = nullptr;
+  for (const Range& r : ranges) {
+    const Range* clash = far_written && r.lo < far_written->hi ? far_written
+                         : r.written && far_any && r.lo < far_any->hi ? far_any
+                                                                     : nullptr;
+    if (clash)
+      fail(ErrorCode::Arg, std::string(op) + ": " + r.name + " and " + clash->name +
                                " share memory; the tensors of one update must be distinct (a tensor listed twice?)");
-    if (r.hi > prev.hi) reach = k;
+    if (!far_any || r.hi > far_any->hi) far_any = &r;
+    if (r.written && (!far_written || r.hi > far_written->hi)) far_written = &r;
   }
 }
 

@@ -22,6 +22,8 @@ grep -E "^\s+[0-9]+\) " "$out/mocha.txt" | head -20
 
 echo "== elementwise benchmark on cuda"
 node --import tsx bench/elementwise.ts --device cuda --n 67108864 --reps 30 | tee "$out/bench-cuda.txt"
+echo "== optimizer benchmark on cuda"
+node --import tsx bench/optim.ts --device cuda --reps 50 | tee "$out/bench-optim-cuda.txt"
 
 mocha_js=node_modules/mocha/bin/mocha.js
 for tool in memcheck racecheck; do

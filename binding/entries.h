@@ -28,6 +28,9 @@ namespace advprop_binding {
   X(sum, Sum)                      \
   X(sumToShape, SumToShape)        \
   X(sumBackward, SumBackward)      \
+  X(rmspropUpdate, RmspropUpdate)  \
+  X(sgdUpdate, SgdUpdate)          \
+  X(emaUpdate, EmaUpdate)          \
   X(linear, Linear)                \
   X(linearBackwardInput, LinearBackwardInput) \
   X(linearBackwardWeight, LinearBackwardWeight) \

@@ -10,6 +10,7 @@ export { grad, valueAndGrad, type BackwardOptions, type GradOptions } from './au
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/mode.js';
 export * as autograd from './autograd/index.js';
 export * as kernels from './kernels.js';
+export * as optim from './optim/index.js';
 export { add, sub, mul, div } from './ops/arithmetic.js';
 export { scale, mulScalar, addScalar, neg, silu, sigmoid, relu, exp, log, square } from './ops/unary.js';
 export { sum, mean } from './ops/reduce.js';

@@ -1,0 +1,51 @@
+// Fused multi-tensor optimizer updates: each call updates a whole list of tensors in place, in
+// one parallel pass on the CPU and one kernel launch on CUDA (a descriptor table of pointers,
+// sizes and flags is copied to the device once per call). Elementwise, hence deterministic.
+//
+// For every list index i and element j (g = grads[i][j], p = params[i][j]; decay[i] marks the
+// tensors that get weight decay, an L2 term wd·p²/2 in the loss, i.e. g ← g + wd·p):
+// rmsprop_update (TensorFlow's RMSPropOptimizer; ms starts at 1, mom at 0, lr folded into mom):
+//     ms ← ρ·ms + (1−ρ)·g²;  mom ← μ·mom + lr·g / √(ms + ε);  p ← p − mom
+// sgd_update (PyTorch's SGD without dampening; buf starts at 0, so the first step gives buf = g):
+//     buf ← μ·buf + g;  p ← p − lr·(nesterov ? g + μ·buf : buf)
+// ema_update: ema ← d·ema + (1−d)·src; with d = 0 exactly src (a copy: NaN or inf in the old
+//     ema does not leak through 0·ema), which is how the EMA's copy_to writes into live tensors.
+// The kernels take lists that the front-ends below have checked: equal lengths, one float dtype
+// and one device, pairwise equal shapes, contiguous, no written tensor overlapping another one.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "advprop/tensor.h"
+
+namespace advprop {
+
+struct RmspropHyper {
+  double lr = 0, rho = 0.9, momentum = 0.9, eps = 1e-3, weight_decay = 0;
+};
+struct SgdHyper {
+  double lr = 0, momentum = 0, weight_decay = 0;
+  bool nesterov = false;
+};
+
+using TensorList = std::vector<Tensor>;
+
+#define ADVPROP_OPTIM_KERNELS                                                                          \
+  void rmsprop_update(const TensorList& params, const TensorList& grads, const TensorList& ms,        \
+                      const TensorList& mom, const std::vector<uint8_t>& decay, const RmspropHyper& h); \
+  void sgd_update(const TensorList& params, const TensorList& grads, const TensorList& bufs,          \
+                  const std::vector<uint8_t>& decay, const SgdHyper& h);                              \
+  void ema_update(const TensorList& emas, const TensorList& sources, double decay);
+
+namespace cpu { ADVPROP_OPTIM_KERNELS }
+namespace cuda { ADVPROP_OPTIM_KERNELS }
+namespace cudasim { ADVPROP_OPTIM_KERNELS }
+
+namespace ops {
+// Checked front-ends (ERR_ARG for list lengths and hyper-parameters, ERR_SHAPE / ERR_DTYPE /
+// ERR_DEVICE / ERR_DISPOSED naming the list and index). `decay` is empty (no tensor decayed) or
+// one flag per tensor. Empty lists are a no-op.
+ADVPROP_OPTIM_KERNELS
+}  // namespace ops
+
+}  // namespace advprop

@@ -2,10 +2,16 @@
 // The `advprop` command. Subcommands live in their own files; this one only routes.
 import { parseArgs } from 'node:util';
 import { runInfo } from './info.js';
+import { isUsageError } from './args.js';
+import { runTrain } from './train.js';
+import { runAttack, runEval } from './evaluate.js';
 
 const USAGE = `usage: advprop <command> [options]
 
 commands:
+  train [options]                 train an EfficientNet with AdvProp or a baseline (--help for options)
+  eval --run DIR                  clean, PGD and corruption accuracy of a run's model
+  attack --run DIR                accuracy under PGD at one radius
   info [--json] [--no-selftest]   build, devices and a short self-test of every available device
   help                            this text`;
 
@@ -20,6 +26,9 @@ async function main(argv: string[]): Promise<number> {
       });
       return runInfo({ json: values.json ?? false, selftest: !values['no-selftest'] });
     }
+    case 'train': return runTrain(rest);
+    case 'eval': return runEval(rest);
+    case 'attack': return runAttack(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -35,8 +44,11 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
-    const e = err as { code?: string; message?: string };
-    console.error(`advprop: ${e.code ? e.code + ': ' : ''}${e.message ?? String(err)}`);
-    process.exitCode = 1;
+    const e = err as { code?: string; message?: string; stack?: string };
+    const usage = isUsageError(err);
+    const code = e.code && !e.code.startsWith('ERR_PARSE_ARGS') ? e.code + ': ' : '';
+    console.error(`advprop: ${code}${(e.message ?? String(err)).split('\n')[0]}`);
+    if (!usage && process.env.ADVPROP_DEBUG) console.error(e.stack);
+    process.exitCode = usage ? 2 : 1;
   },
 );

@@ -1,0 +1,2 @@
+// ap.attack: adversarial examples against a model.
+export { pgd, fgsm, defaultSteps, type PgdOptions, type AttackModel } from './pgd.js';

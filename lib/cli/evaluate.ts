@@ -1,0 +1,127 @@
+// `advprop eval` and `advprop attack`: load a run's checkpoint, rebuild its model, and measure.
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { defaultDevice } from '../device.js';
+import { datasetSize } from '../data/dataset.js';
+import { openDataset } from '../data/open.js';
+import { efficientnet } from '../models/efficientnet.js';
+import { readSafetensors } from '../io/safetensors.js';
+import { tensor, type Tensor } from '../tensor.js';
+import { readCheckpointMeta } from '../train/checkpoint.js';
+import { evaluateModel, type EvalResult } from '../train/evaluate.js';
+import { domainsFor, type Method } from '../train/methods.js';
+import { reportMarkdown } from '../train/report.js';
+import { ExponentialMovingAverage } from '../optim/index.js';
+import type { Module } from '../nn/index.js';
+import { num, numList, UsageError } from './args.js';
+
+export const EVAL_USAGE = `usage: advprop eval --run DIR | --checkpoint FILE [options]
+
+Clean top-1, top-1 under PGD, and under 9 common corruptions × 5 severities, for the raw and the
+EMA weights of a training run.
+
+  --run DIR            a run folder (uses DIR/last.safetensors)
+  --checkpoint FILE    a checkpoint file
+  --data DIR           test data (default: the run's data)
+  --limit N            first N test images (default 1000)
+  --epsilons LIST      PGD radii in pixel units (default 1,2,4)
+  --no-corruptions     skip the corruption benchmark
+  --device D           (default: the best available)
+  -h, --help`;
+
+export const ATTACK_USAGE = `usage: advprop attack --run DIR | --checkpoint FILE [options]
+
+Accuracy of a run's model (raw weights, clean BN) under PGD.
+
+  --epsilon E          radius in pixel units of 255 (default 4)
+  --steps N            iterations (default ε + 1, 1 for ε = 1)
+  --limit N            first N test images (default 1000)
+  --data DIR, --device D
+  -h, --help`;
+
+interface Loaded { model: Module; ema: Module | null; config: Record<string, unknown>; file: string }
+
+function checkpointPath(run?: string, file?: string): string {
+  const path = file ?? (run ? join(run, 'last.safetensors') : undefined);
+  if (!path) throw new UsageError('give --run DIR or --checkpoint FILE');
+  if (!existsSync(path) || !statSync(path).isFile()) throw new UsageError(`checkpoint ${path} does not exist`);
+  return path;
+}
+
+function loadRun(file: string, device: string): Loaded {
+  const meta = readCheckpointMeta(file);
+  const c = meta.config as Record<string, unknown>;
+  const build = (): Module => efficientnet(String(c.model), {
+    numClasses: Number(c.numClasses ?? 10), inChannels: Number(c.inChannels ?? 1), domains: domainsFor(c.method as Method),
+    width: c.width as number | undefined, depth: c.depth as number | undefined, device,
+  });
+  const { tensors } = readSafetensors(file);
+  const section = (prefix: string): Record<string, Tensor> => {
+    const out: Record<string, Tensor> = {};
+    for (const [k, t] of tensors) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = tensor(t.data, t.shape, { dtype: t.dtype, device });
+    return out;
+  };
+  const model = build();
+  const sd = section('model.');
+  model.loadStateDict(sd);
+  for (const t of Object.values(sd)) t.dispose();
+  let ema: Module | null = null;
+  const emaSd = section('ema.');
+  if (Object.keys(emaSd).length) {
+    // The EMA averaged the parameters then the buffers of a model of this architecture.
+    ema = build();
+    ema.loadStateDict(model.stateDict());
+    const targets = [...ema.parameters(), ...ema.namedBuffers().map(([, t]) => t)];
+    const avg = new ExponentialMovingAverage(targets);
+    avg.loadStateDict(emaSd);
+    avg.copyTo(targets);
+    avg.dispose();
+  }
+  for (const t of Object.values(emaSd)) t.dispose();
+  return { model, ema, config: c, file };
+}
+
+function printTable(config: Record<string, unknown>, raw: EvalResult, ema: EvalResult | null): void {
+  console.log(reportMarkdown(config, { raw, ema }).split('\n').filter((l) => !l.startsWith('![')).join('\n'));
+}
+
+export async function runEval(args: string[]): Promise<number> {
+  const { values: v } = parseArgs({
+    args, strict: true,
+    options: {
+      run: { type: 'string' }, checkpoint: { type: 'string' }, data: { type: 'string' }, limit: { type: 'string' },
+      epsilons: { type: 'string' }, 'no-corruptions': { type: 'boolean' }, device: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (v.help) { console.log(EVAL_USAGE); return 0; }
+  const file = checkpointPath(v.run, v.checkpoint);
+  const device = v.device ?? defaultDevice();
+  const run = loadRun(file, device);
+  const test = openDataset(v.data ?? String(run.config.data), 'test');
+  const opts = { limit: num(v.limit, '--limit', true) ?? 1000, epsilons: numList(v.epsilons, '--epsilons') ?? [1, 2, 4], corruptions: !v['no-corruptions'] };
+  const raw = evaluateModel(run.model, test, opts);
+  const ema = run.ema ? evaluateModel(run.ema, test, opts) : null;
+  printTable({ ...run.config }, raw, ema);
+  return 0;
+}
+
+export async function runAttack(args: string[]): Promise<number> {
+  const { values: v } = parseArgs({
+    args, strict: true,
+    options: {
+      run: { type: 'string' }, checkpoint: { type: 'string' }, data: { type: 'string' }, limit: { type: 'string' },
+      epsilon: { type: 'string' }, steps: { type: 'string' }, device: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (v.help) { console.log(ATTACK_USAGE); return 0; }
+  const file = checkpointPath(v.run, v.checkpoint);
+  const run = loadRun(file, v.device ?? defaultDevice());
+  const eps = num(v.epsilon, '--epsilon') ?? 4;
+  if (!(eps >= 0)) throw new UsageError(`--epsilon must be ≥ 0, got ${eps}`);
+  const test = openDataset(v.data ?? String(run.config.data), 'test');
+  const limit = Math.min(num(v.limit, '--limit', true) ?? 1000, datasetSize(test));
+  const r = evaluateModel(run.model, test, { limit, epsilons: [eps], attackSteps: num(v.steps, '--steps', true) });
+  console.log(`clean top-1 ${(100 * r.clean).toFixed(2)}%, PGD ε=${eps}/255 top-1 ${(100 * r.pgd[String(eps)]!).toFixed(2)}% on ${limit} images`);
+  return 0;
+}

@@ -1,0 +1,85 @@
+// `advprop train`: option parsing for lib/train/run.ts.
+import { parseArgs } from 'node:util';
+import { EFFICIENTNET_NAMES } from '../models/efficientnet_config.js';
+import { TRAIN_DEFAULTS, type TrainConfig } from '../train/config.js';
+import { METHODS } from '../train/methods.js';
+import { trainRun } from '../train/run.js';
+import { num, numList, oneOf, UsageError } from './args.js';
+
+export const TRAIN_USAGE = `usage: advprop train [options]
+
+Trains an EfficientNet with AdvProp (or a baseline) and evaluates it. With no options: a small
+EfficientNet-B0 (width 0.25, depth 0.25) on the bundled Fashion-MNIST subset (or the full set in
+/usr/share/datasets/fashion-mnist when installed), AdvProp with PGD ε = 1, 2 epochs.
+
+  --model NAME          b0..b8, l2 (default b0)
+  --width W, --depth D  width / depth multipliers (default 0.25, 0.25; 'none' for the model's own)
+  --data DIR            IDX (MNIST-style), CIFAR binary batches, or class subfolders of images
+  --method M            ${METHODS.join(' | ')} (default advprop)
+  --epsilon E           PGD radius in pixel units of 255 (default 1)
+  --attack-steps N      PGD iterations (default ε + 1, 1 for ε = 1)
+  --epochs N            (default 2)        --batch-size N   (default 64)
+  --lr LR               peak learning rate (default 0.01; the EfficientNet rule is 0.016 per 256 images)
+  --optimizer O         rmsprop | sgd (default rmsprop, TensorFlow's form)
+  --schedule S          exponential | cosine | constant (default exponential: ×0.97 every 2.4 epochs)
+  --warmup-epochs N     linear warm-up, capped at a fifth of the run (default 5)
+  --weight-decay WD     L2 on all but batch-norm parameters (default 1e-5)
+  --label-smoothing S   (default 0.1)
+  --ema D | off         EMA decay of weights and BN statistics (default 0.999)
+  --device D            cpu | cuda | cuda-sim (default: the best available)
+  --seed N              (default 0)
+  --out DIR             run folder (default runs/<method>-<model>-eps<ε>-seed<seed>)
+  --resume PATH         a run folder or checkpoint file to continue from
+  --max-steps N         stop after N optimizer steps
+  --limit N             use only the first N training images
+  --eval-limit N        test images for the final evaluation (default 1000)
+  --eval-epsilons LIST  PGD radii for the final evaluation (default 1,2,4)
+  --no-augment          no random crop / flip
+  --workers N           data-loading threads (default 1)
+  --checkpoint-every N  steps between checkpoints (default: once per epoch)
+  --no-progress         no progress line
+  -h, --help            this text`;
+
+export async function runTrain(args: string[]): Promise<number> {
+  const { values: v } = parseArgs({
+    args, strict: true, allowPositionals: false,
+    options: {
+      model: { type: 'string' }, width: { type: 'string' }, depth: { type: 'string' }, data: { type: 'string' },
+      method: { type: 'string' }, epsilon: { type: 'string' }, 'attack-steps': { type: 'string' }, epochs: { type: 'string' },
+      'batch-size': { type: 'string' }, lr: { type: 'string' }, optimizer: { type: 'string' }, schedule: { type: 'string' },
+      'warmup-epochs': { type: 'string' }, 'weight-decay': { type: 'string' }, 'label-smoothing': { type: 'string' },
+      ema: { type: 'string' }, device: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' },
+      resume: { type: 'string' }, 'max-steps': { type: 'string' }, limit: { type: 'string' }, 'eval-limit': { type: 'string' },
+      'eval-epsilons': { type: 'string' }, 'no-augment': { type: 'boolean' }, workers: { type: 'string' },
+      'checkpoint-every': { type: 'string' }, 'no-progress': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (v.help) { console.log(TRAIN_USAGE); return 0; }
+  const d = TRAIN_DEFAULTS;
+  const model = oneOf(v.model, '--model', EFFICIENTNET_NAMES) ?? d.model;
+  const scale = (s: string | undefined, flag: string, def: number | undefined) => (s === 'none' ? undefined : num(s, flag) ?? def);
+  const ema = v.ema === 'off' ? false : num(v.ema, '--ema') ?? d.ema;
+  if (ema !== false && !(ema > 0 && ema < 1)) throw new UsageError(`--ema: expected a decay in (0, 1) or 'off', got '${v.ema}'`);
+  const config: TrainConfig = {
+    ...d, model,
+    width: scale(v.width, '--width', model === d.model ? d.width : undefined),
+    depth: scale(v.depth, '--depth', model === d.model ? d.depth : undefined),
+    data: v.data, method: oneOf(v.method, '--method', METHODS) ?? d.method,
+    epsilon: num(v.epsilon, '--epsilon') ?? d.epsilon, attackSteps: num(v['attack-steps'], '--attack-steps', true),
+    epochs: num(v.epochs, '--epochs', true) ?? d.epochs, batchSize: num(v['batch-size'], '--batch-size', true) ?? d.batchSize,
+    lr: num(v.lr, '--lr') ?? d.lr, optimizer: oneOf(v.optimizer, '--optimizer', ['rmsprop', 'sgd'] as const) ?? d.optimizer,
+    schedule: oneOf(v.schedule, '--schedule', ['exponential', 'cosine', 'constant'] as const) ?? d.schedule,
+    warmupEpochs: num(v['warmup-epochs'], '--warmup-epochs') ?? d.warmupEpochs,
+    weightDecay: num(v['weight-decay'], '--weight-decay') ?? d.weightDecay,
+    labelSmoothing: num(v['label-smoothing'], '--label-smoothing') ?? d.labelSmoothing, ema,
+    device: v.device, seed: num(v.seed, '--seed', true) ?? d.seed, out: v.out, name: v.name, resume: v.resume,
+    maxSteps: num(v['max-steps'], '--max-steps', true), limit: num(v.limit, '--limit', true),
+    evalLimit: num(v['eval-limit'], '--eval-limit', true) ?? d.evalLimit,
+    evalEpsilons: numList(v['eval-epsilons'], '--eval-epsilons') ?? d.evalEpsilons,
+    augment: !v['no-augment'], workers: num(v.workers, '--workers', true) ?? d.workers,
+    checkpointEvery: num(v['checkpoint-every'], '--checkpoint-every', true) ?? d.checkpointEvery,
+    progress: !v['no-progress'],
+  };
+  const r = await trainRun(config);
+  return r.interrupted ? 130 : 0;
+}

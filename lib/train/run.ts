@@ -1,0 +1,170 @@
+// The main job: `advprop train`. Builds data, model and trainer from a TrainConfig, trains with
+// a progress line, logs metrics.jsonl, checkpoints atomically (each epoch, every N steps, and on
+// Ctrl-C), resumes exactly, then evaluates raw and EMA weights and writes report.md and plots.
+import { appendFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AdvpropError } from '../errors.js';
+import { DataLoader } from '../data/loader.js';
+import { limitDataset, datasetSize, type ImageDataset } from '../data/dataset.js';
+import { defaultDataDir, openDataset } from '../data/open.js';
+import type { TransformSpec } from '../data/transforms.js';
+import { efficientnet } from '../models/efficientnet.js';
+import type { Module } from '../nn/index.js';
+import { manualSeed } from '../random.js';
+import { defaultDevice } from '../device.js';
+import { Progress } from '../report/progress.js';
+import { checkTrainConfig, type TrainConfig } from './config.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { domainsFor } from './methods.js';
+import { evaluateModel, type EvalResult } from './evaluate.js';
+import { writeReport } from './report.js';
+import { Trainer } from './trainer.js';
+
+export interface RunResult {
+  dir: string;
+  steps: number;
+  interrupted: boolean;
+  final: { raw: EvalResult; ema: EvalResult | null } | null;
+}
+
+export interface RunHooks {
+  /** Called after every step (tests use it to interrupt at a given step). */
+  onStep?: (step: number) => void;
+  log?: (line: string) => void;
+}
+
+function buildModel(c: TrainConfig, train: ImageDataset, device: string): Module {
+  const src = train.source;
+  return efficientnet(c.model, {
+    numClasses: train.numClasses, inChannels: src.channels, domains: domainsFor(c.method),
+    width: c.width, depth: c.depth, device, seed: c.seed,
+    resolution: src.kind === 'array' ? src.height : undefined,
+  });
+}
+
+function augmentations(c: TrainConfig, d: ImageDataset): TransformSpec[] {
+  if (!c.augment) return [];
+  const small = d.source.kind === 'array' && d.source.height <= 64;
+  return small ? [{ name: 'randomCrop', padding: 2 }, { name: 'hflip' }]
+    : [{ name: 'randomResizedCrop', size: 224 }, { name: 'hflip' }];
+}
+
+function resumeFile(path: string): string {
+  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, 'last.safetensors') : path;
+  if (!existsSync(file)) throw new AdvpropError('ERR_IO', `--resume: ${file} does not exist`);
+  return file;
+}
+
+export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promise<RunResult> {
+  const c = checkTrainConfig(config);
+  const log = hooks.log ?? ((l: string) => console.error(l));
+  const dataDir = c.data ?? defaultDataDir();
+  if (c.data && !existsSync(c.data)) throw new AdvpropError('ERR_IO', `--data: folder ${c.data} does not exist`);
+  const name = c.name ?? `${c.method}-${c.model}-eps${c.epsilon}-seed${c.seed}`;
+  const dir = resolve(c.out ?? join('runs', name));
+  mkdirSync(dir, { recursive: true });
+  const device = c.device ?? defaultDevice();
+  manualSeed(c.seed);
+
+  const train = limitDataset(openDataset(dataDir, 'train'), c.limit);
+  const test = openDataset(dataDir, 'test');
+  const model = buildModel(c, train, device);
+  const loader = new DataLoader(train, { batchSize: c.batchSize, seed: c.seed, transforms: augmentations(c, train), workers: c.workers });
+  const stepsPerEpoch = loader.length;
+  const trainer = new Trainer(model, {
+    method: c.method, epsilon: c.epsilon, attackSteps: c.attackSteps, lr: c.lr, optimizer: c.optimizer, schedule: c.schedule,
+    warmupEpochs: c.warmupEpochs, weightDecay: c.weightDecay, labelSmoothing: c.labelSmoothing, ema: c.ema,
+    epochs: c.epochs, stepsPerEpoch,
+  });
+  const record = { ...c, data: dataDir, device, name, numClasses: train.numClasses, inChannels: train.source.channels, stepsPerEpoch, trainImages: datasetSize(train), testImages: datasetSize(test), parameters: model.numParameters() };
+  const metrics = join(dir, 'metrics.jsonl');
+  let start = { epoch: 0, batch: 0 };
+  if (c.resume) {
+    const meta = loadCheckpoint(resumeFile(c.resume), trainer);
+    start = { epoch: meta.epoch, batch: meta.batch };
+    log(`resumed from ${c.resume} at step ${meta.step} (epoch ${meta.epoch}, batch ${meta.batch})`);
+  } else {
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(record, null, 2) + '\n');
+    writeFileSync(metrics, '');
+  }
+  const ckpt = (at: { epoch: number; batch: number }): void => saveCheckpoint(join(dir, 'last.safetensors'), trainer, at, record);
+  const emit = (obj: Record<string, unknown>): void => appendFileSync(metrics, JSON.stringify(obj) + '\n');
+
+  let stop = false;
+  const onSigint = (): void => { stop = true; };
+  process.on('SIGINT', onSigint);
+  const totalSteps = Math.min(c.maxSteps ?? Infinity, c.epochs * stepsPerEpoch);
+  const progress = c.progress ? new Progress({ total: totalSteps, label: `${c.method} ${c.model}` }) : null;
+  let interrupted = false;
+  try {
+    outer: for (let epoch = start.epoch; epoch < c.epochs; epoch++) {
+      for await (const batch of loader.epoch(epoch, epoch === start.epoch ? start.batch : 0)) {
+        const r = trainer.step({ x: batch.x, shape: batch.shape, y: batch.y });
+        const next = batch.index + 1 < stepsPerEpoch ? { epoch, batch: batch.index + 1 } : { epoch: epoch + 1, batch: 0 };
+        if (r.step % c.logEvery === 0 || r.step === 1) emit({ type: 'step', ...r, time: Date.now() });
+        progress?.update(Math.min(r.step, totalSteps), {
+          epoch: `${epoch + 1}/${c.epochs}`, loss: r.loss,
+          ...(r.cleanAcc !== null ? { 'clean acc': r.cleanAcc } : {}), ...(r.advAcc !== null ? { 'adv acc': r.advAcc } : {}),
+        });
+        hooks.onStep?.(r.step);
+        if (c.checkpointEvery > 0 && r.step % c.checkpointEvery === 0) ckpt(next);
+        if (stop || r.step >= totalSteps) {
+          ckpt(next);
+          interrupted = stop;
+          break outer;
+        }
+      }
+      ckpt({ epoch: epoch + 1, batch: 0 });
+      const ev = evaluateModel(model, test, { limit: c.evalLimit });
+      emit({ type: 'eval', step: trainer.stepCount, epoch: epoch + 1, clean: ev.clean, time: Date.now() });
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    progress?.done();
+    loader.close();
+  }
+  if (interrupted) {
+    log(`interrupted: checkpoint written to ${join(dir, 'last.safetensors')}; continue with --resume ${dir}`);
+    trainer.dispose();
+    return { dir, steps: trainer.stepCount, interrupted, final: null };
+  }
+  const final = finalEvaluation(c, model, trainer, test, log);
+  emit({ type: 'final', step: trainer.stepCount, raw: final.raw, ema: final.ema, time: Date.now() });
+  writeReport(dir, record, final, metrics);
+  trainer.dispose();
+  log(`done: ${dir}/report.md`);
+  return { dir, steps: trainer.stepCount, interrupted, final };
+}
+
+function finalEvaluation(c: TrainConfig, model: Module, trainer: Trainer, test: ImageDataset, log: (l: string) => void) {
+  const evalOpts = { limit: c.evalLimit, epsilons: c.evalEpsilons, corruptions: true, seed: c.seed };
+  // The evaluation's length is known once it starts, so the progress line is made on first call.
+  const withProgress = (label: string) => {
+    let p: Progress | null = null;
+    return {
+      ...evalOpts,
+      onProgress: (d: number, t: number, what: string) => {
+        if (c.progress) (p ??= new Progress({ total: t, label })).update(d, { at: what });
+      },
+      done: () => p?.done(),
+    };
+  };
+  const a = withProgress('eval raw');
+  const raw = evaluateModel(model, test, a);
+  a.done();
+  let ema: EvalResult | null = null;
+  if (trainer.ema) {
+    const backup = model.stateDict();
+    try {
+      trainer.copyEmaTo(model);
+      const b = withProgress('eval EMA');
+      ema = evaluateModel(model, test, b);
+      b.done();
+    } finally {
+      model.loadStateDict(backup);
+      for (const t of Object.values(backup)) t.dispose();
+    }
+  }
+  log(`clean top-1: raw ${(100 * raw.clean).toFixed(2)}%${ema ? `, EMA ${(100 * ema.clean).toFixed(2)}%` : ''}`);
+  return { raw, ema };
+}

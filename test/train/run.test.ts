@@ -1,0 +1,101 @@
+import { strict as assert } from 'node:assert';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readSafetensors } from '../../lib/io/safetensors.js';
+import { TRAIN_DEFAULTS, type TrainConfig } from '../../lib/train/config.js';
+import { loadCheckpoint, readCheckpointMeta } from '../../lib/train/checkpoint.js';
+import { trainRun } from '../../lib/train/run.js';
+
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'advprop-run-'));
+const CLI = ['--import', 'tsx', 'lib/cli/main.ts'];
+const small: Partial<TrainConfig> = {
+  limit: 96, batchSize: 16, epochs: 2, evalLimit: 16, evalEpsilons: [1], progress: false, workers: 0, device: 'cpu', lr: 0.02,
+};
+const quiet = { log: () => undefined };
+
+function tensorsOf(file: string): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const [k, t] of readSafetensors(file).tensors) out.set(k, [...t.data]);
+  return out;
+}
+
+describe('train: runs, checkpoints and the CLI', function () {
+  this.timeout(600000);
+
+  it('an interrupted and resumed run ends with the same weights, bit for bit', async () => {
+    const straight = tmp(), split = tmp();
+    await trainRun({ ...TRAIN_DEFAULTS, ...small, out: straight, maxSteps: 8 }, quiet);
+    await trainRun({ ...TRAIN_DEFAULTS, ...small, out: split, maxSteps: 4 }, quiet); // stops mid-epoch (6 steps per epoch)
+    const mid = readCheckpointMeta(join(split, 'last.safetensors'));
+    assert.deepEqual([mid.step, mid.epoch, mid.batch], [4, 0, 4]);
+    await trainRun({ ...TRAIN_DEFAULTS, ...small, out: split, maxSteps: 8, resume: split }, quiet);
+    const a = tensorsOf(join(straight, 'last.safetensors')), b = tensorsOf(join(split, 'last.safetensors'));
+    assert.deepEqual([...a.keys()], [...b.keys()]);
+    assert.ok([...a.keys()].some((k) => k.startsWith('optim.')) && [...a.keys()].some((k) => k.startsWith('ema.')));
+    for (const [k, v] of a) assert.deepEqual(b.get(k), v, `${k} differs after resume`);
+    for (const f of ['config.json', 'metrics.jsonl', 'report.md', 'loss.png', 'accuracy.png']) assert.ok(existsSync(join(straight, f)), `${f} missing`);
+    const lines = readFileSync(join(straight, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(lines.some((l) => l.type === 'step') && lines.some((l) => l.type === 'final'));
+  });
+
+  it('a killed run leaves either no checkpoint or one that loads', async () => {
+    const out = tmp();
+    const child = spawn(process.execPath, [...CLI, 'train', '--limit', '256', '--batch-size', '16', '--epochs', '1', '--checkpoint-every', '1',
+      '--no-progress', '--workers', '0', '--device', 'cpu', '--out', out], { stdio: 'ignore' });
+    const ckpt = join(out, 'last.safetensors');
+    await new Promise<void>((resolve, reject) => {
+      const started = Date.now();
+      const poll = setInterval(() => {
+        if (existsSync(ckpt) && Date.now() - started > 500) {
+          clearInterval(poll);
+          setTimeout(() => { child.kill('SIGKILL'); resolve(); }, 137);
+        } else if (Date.now() - started > 300000) { clearInterval(poll); child.kill('SIGKILL'); reject(new Error('no checkpoint appeared')); }
+      }, 20);
+    });
+    await new Promise((r) => child.on('exit', r));
+    const meta = readCheckpointMeta(ckpt);
+    assert.ok(meta.step >= 1);
+    const names = readdirSync(out);
+    assert.ok(names.includes('last.safetensors'), names.join(', '));
+  });
+
+  it('SIGINT writes a checkpoint and exits cleanly, and --resume continues', async () => {
+    const out = tmp();
+    const child = spawn(process.execPath, [...CLI, 'train', '--limit', '256', '--batch-size', '16', '--epochs', '1',
+      '--no-progress', '--workers', '0', '--device', 'cpu', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => { err += String(d); });
+    await new Promise((r) => setTimeout(r, 6000));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    assert.equal(code, 130, err);
+    assert.match(err, /interrupted: checkpoint written/);
+    const meta = readCheckpointMeta(join(out, 'last.safetensors'));
+    assert.ok(meta.step >= 1 && meta.step < 16, `step ${meta.step}`);
+    void loadCheckpoint;
+  });
+
+  it('bad options give one line and exit code 2', () => {
+    const cases: [string[], RegExp][] = [
+      [['train', '--model', 'b99'], /--model: expected one of b0/],
+      [['train', '--epsilon', '-1'], /--epsilon must be a number ≥ 0/],
+      [['train', '--data', '/nonexistent/folder'], /does not exist/],
+      [['train', '--limit', '10', '--batch-size', '64'], /smaller than one batch/],
+      [['train', '--epochs', 'many'], /--epochs: expected an integer/],
+      [['train', '--bogus'], /Unknown option '--bogus'/],
+      [['eval', '--run', '/nonexistent'], /does not exist/],
+    ];
+    for (const [args, re] of cases) {
+      const r = spawnSync(process.execPath, [...CLI, ...args], { encoding: 'utf8' });
+      assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(lines[0]!, re);
+    }
+    const help = spawnSync(process.execPath, [...CLI, 'train', '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /--epsilon E/);
+  });
+});

@@ -1,7 +1,7 @@
 // Global average pooling and channel scale on CUDA (contract: advprop/pool.h; reference:
 // native/cpu/pool.cc).
 //
-// Spatial sums (pool forward, the scale's ds): a block of 32 channels x 8 lanes handles one
+// Spatial sums (pool forward, the scale's ds, with its dx in the same pass): a block of 32 channels x 8 lanes handles one
 // (channel tile, sample, chunk of H*W positions); a warp reads 32 consecutive channels of one
 // position (coalesced), each lane strides through the chunk, and the 8 lane sums meet in a fixed
 // shared-memory tree. When H*W is split into several chunks (so that small batches still fill
@@ -37,9 +37,12 @@ constexpr int64_t kTargetBlocks = 1024;  // enough blocks to fill the largest GP
 constexpr int64_t kMinChunk = 32;        // positions per chunk, at least
 
 // grid (ceil(C / kTileC), N, nchunks), block (kTileC, kLanes).
-// dst[(n * nchunks + chunk) * C + c] = scale * sum over the chunk's positions of a * (b or 1).
+// dst[(n * nchunks + chunk) * C + c] = scale * sum over the chunk's positions of a * (b or 1);
+// with dx non-null also dx = a * s[n, c] at every position read (the channel scale's backward
+// then reads dy once for both of its gradients).
 template <typename T>
-__global__ void pool_sum_kernel(const T* a, const T* b, T* dst, int64_t P, int64_t C, int64_t chunk, T scale) {
+__global__ void pool_sum_kernel(const T* a, const T* b, T* dst, int64_t P, int64_t C, int64_t chunk, T scale,
+                                const T* s, T* dx) {
   __shared__ T sums[kLanes][kTileC];
   const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileC + threadIdx.x;
   const int64_t n = blockIdx.y;
@@ -48,7 +51,14 @@ __global__ void pool_sum_kernel(const T* a, const T* b, T* dst, int64_t P, int64
   T acc = T(0);
   if (c < C) {
     const int64_t base = n * P * C + c;
-    if (b) {
+    if (dx) {
+      const T sv = s[n * C + c];
+      for (int64_t p = begin + threadIdx.y; p < end; p += kLanes) {
+        const T av = a[base + p * C];
+        acc += av * b[base + p * C];
+        dx[base + p * C] = av * sv;
+      }
+    } else if (b) {
       for (int64_t p = begin + threadIdx.y; p < end; p += kLanes) acc += a[base + p * C] * b[base + p * C];
     } else {
       for (int64_t p = begin + threadIdx.y; p < end; p += kLanes) acc += a[base + p * C];
@@ -107,9 +117,11 @@ __global__ void pool_bcast_vec4_kernel(const float4* a, const float* s, float4* 
 
 bool aligned16(const void* p) { return p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// out[n, c] = scale * sum_p a[n, p, c] * (b ? b[n, p, c] : 1).
+// out[n, c] = scale * sum_p a[n, p, c] * (b ? b[n, p, c] : 1); with dx (b and s non-null too)
+// also dx[n, p, c] = a[n, p, c] * s[n, c].
 template <typename T>
-void spatial_sum(const T* a, const T* b, T scale, T* out, int64_t N, int64_t P, int64_t C, const Device& dev) {
+void spatial_sum(const T* a, const T* b, T scale, T* out, int64_t N, int64_t P, int64_t C, const Device& dev,
+                 const T* s = nullptr, T* dx = nullptr) {
   cudaStream_t st = stream_for(dev.index);
   if (N > 65535) fail(ErrorCode::Shape, "global pool: batch " + std::to_string(N) + " exceeds 65535 on CUDA");
   const int64_t ctiles = (C + kTileC - 1) / kTileC;
@@ -122,11 +134,11 @@ void spatial_sum(const T* a, const T* b, T scale, T* out, int64_t N, int64_t P, 
   dim3 grid(static_cast<unsigned>(ctiles), static_cast<unsigned>(N), static_cast<unsigned>(nchunks));
   dim3 block(kTileC, kLanes);
   if (nchunks == 1) {
-    ADVPROP_LAUNCH((pool_sum_kernel<T>), grid, block, 0, st)(a, b, out, P, C, chunk, scale);
+    ADVPROP_LAUNCH((pool_sum_kernel<T>), grid, block, 0, st)(a, b, out, P, C, chunk, scale, s, dx);
     return;
   }
   Tensor partial = Tensor::empty({N * nchunks * C}, sizeof(T) == 4 ? DType::f32 : DType::f64, dev);
-  ADVPROP_LAUNCH((pool_sum_kernel<T>), grid, block, 0, st)(a, b, partial.data_as<T>(), P, C, chunk, T(1));
+  ADVPROP_LAUNCH((pool_sum_kernel<T>), grid, block, 0, st)(a, b, partial.data_as<T>(), P, C, chunk, T(1), s, dx);
   ADVPROP_LAUNCH((pool_finish_kernel<T>), grid_for(N * C, kThreads), kThreads, 0, st)(
       static_cast<const T*>(partial.data_as<T>()), out, N, C, nchunks, scale);
 }
@@ -223,13 +235,16 @@ void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, 
   if (ds) check_pool_tensor(op, "ds", *ds, nc_of(x), x.dtype(), kDeviceType, dev);
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   const bool f32 = x.dtype() == DType::f32;
-  if (dx && dx->numel()) {
+  if (ds && ds->numel()) {  // with dx in the same pass when both are wanted
+    if (f32)
+      spatial_sum<float>(dy.data_as<float>(), x.data_as<float>(), 1.0f, ds->data_as<float>(), N, P, C, dev,
+                         s.data_as<float>(), dx ? dx->data_as<float>() : nullptr);
+    else
+      spatial_sum<double>(dy.data_as<double>(), x.data_as<double>(), 1.0, ds->data_as<double>(), N, P, C, dev,
+                          s.data_as<double>(), dx ? dx->data_as<double>() : nullptr);
+  } else if (dx && dx->numel()) {
     if (f32) spatial_broadcast<float>(dy.data_as<float>(), s.data_as<float>(), 1.0f, dx->data_as<float>(), N, P, C, dev);
     else spatial_broadcast<double>(dy.data_as<double>(), s.data_as<double>(), 1.0, dx->data_as<double>(), N, P, C, dev);
-  }
-  if (ds && ds->numel()) {
-    if (f32) spatial_sum<float>(dy.data_as<float>(), x.data_as<float>(), 1.0f, ds->data_as<float>(), N, P, C, dev);
-    else spatial_sum<double>(dy.data_as<double>(), x.data_as<double>(), 1.0, ds->data_as<double>(), N, P, C, dev);
   }
 }
 

@@ -18,6 +18,8 @@ export { reshape, slice0, concat0 } from './ops/shape.js';
 export { cast, to, clone } from './ops/cast.js';
 export { linear } from './ops/linear.js';
 export { conv2d, type Conv2dArgs } from './ops/conv2d.js';
+export { globalAvgPool, channelScale } from './ops/pool.js';
+export { crossEntropy, accuracy, type Labels, type CrossEntropyOptions } from './ops/cross_entropy.js';
 export type { DeviceEntry, NativeMemoryStats, BuildInfo } from './native.js';
 
 import { binding, canonicalDevice } from './device.js';

@@ -286,3 +286,5 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: readonly num
   return wrapHandle(binding.conv2dBackwardWeight(h, hx, checkShape(wShape, 'conv2dBackwardWeight'), o.stride, o.dilation, o.groups, o.padding));
 }
 export * from './kernels/optim.js';
+export * from './kernels/pool.js';
+export * from './kernels/loss.js';

@@ -1,0 +1,58 @@
+// Raw kernels of the softmax cross-entropy with label smoothing and the row argmax
+// (native/*/loss.*), with no tape. Labels are i32 tensors [N] on the logits' device.
+import type { NativeBinding, NativeTensor } from '../native.js';
+import { binding as guarded, describeValue } from '../device.js';
+import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
+import { countKernel } from '../autograd/stats.js';
+import { AdvpropError } from '../errors.js';
+
+interface LossBinding {
+  crossEntropy(logits: NativeTensor, labels: NativeTensor, smoothing: number, validateLabels: boolean): [NativeTensor, NativeTensor];
+  crossEntropyBackward(logits: NativeTensor, labels: NativeTensor, lse: NativeTensor, dy: NativeTensor, scale: number, smoothing: number): NativeTensor;
+  argmaxRows(logits: NativeTensor): NativeTensor;
+}
+const binding = guarded as NativeBinding & LossBinding;
+
+function smoothingArg(v: unknown, op: string): number {
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1))
+    throw new AdvpropError('ERR_ARG', `${op}: labelSmoothing must be a number in [0, 1], got ${describeValue(v)}`);
+  return v;
+}
+
+/**
+ * Per-sample losses [N] of softmax cross-entropy against targets (1 − ε)·onehot + ε/K, and the
+ * row log-sum-exp [N] that the backward kernel reuses. With validateLabels (the default) labels
+ * outside [0, K) throw ERR_ARG naming the first; for a GPU tensor that reads the labels back.
+ */
+export function crossEntropyForward(logits: Tensor, labels: Tensor, labelSmoothing = 0, validateLabels = true): { loss: Tensor; lse: Tensor } {
+  const op = 'crossEntropy';
+  const hz = checkTensor(logits, op, 'logits')._handle(op, 'logits');
+  const hy = checkTensor(labels, op, 'labels')._handle(op, 'labels');
+  const eps = smoothingArg(labelSmoothing, op);
+  countKernel('crossEntropy');
+  const [loss, lse] = binding.crossEntropy(hz, hy, eps, validateLabels !== false);
+  return { loss: wrapHandle(loss), lse: wrapHandle(lse) };
+}
+
+/**
+ * dlogits[n, k] = (softmax(z)[n, k] − target[n, k]) · scale · dy[n]; dy is [N], or a scalar []
+ * that every row shares (the mean reduction: scale 1/N).
+ */
+export function crossEntropyBackward(logits: Tensor, labels: Tensor, lse: Tensor, dy: Tensor, scale = 1, labelSmoothing = 0): Tensor {
+  const op = 'crossEntropyBackward';
+  const hz = checkTensor(logits, op, 'logits')._handle(op, 'logits');
+  const hy = checkTensor(labels, op, 'labels')._handle(op, 'labels');
+  const hl = checkTensor(lse, op, 'lse')._handle(op, 'lse');
+  const hd = checkTensor(dy, op, 'dy')._handle(op, 'dy');
+  if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new AdvpropError('ERR_ARG', `${op}: scale must be a finite number, got ${describeValue(scale)}`);
+  const eps = smoothingArg(labelSmoothing, op);
+  countKernel(op);
+  return wrapHandle(binding.crossEntropyBackward(hz, hy, hl, hd, scale, eps));
+}
+
+/** i32 [N]: the index of each row's largest logit (ties → the lowest index; NaN never wins). */
+export function argmax(logits: Tensor): Tensor {
+  const h = checkTensor(logits, 'argmax', 'logits')._handle('argmax', 'logits');
+  countKernel('argmax');
+  return wrapHandle(binding.argmaxRows(h));
+}

@@ -1,0 +1,53 @@
+// Raw kernels of global average pooling and squeeze-excite's channel scale (native/*/pool.*),
+// with no tape: x [N, H, W, C] against per-sample, per-channel [N, C].
+import type { NativeBinding, NativeTensor } from '../native.js';
+import { binding as guarded } from '../device.js';
+import { checkShape, checkTensor, wrapHandle, type Tensor } from '../tensor.js';
+import { countKernel } from '../autograd/stats.js';
+import { AdvpropError } from '../errors.js';
+
+interface PoolBinding {
+  globalAvgPool(x: NativeTensor): NativeTensor;
+  globalAvgPoolBackward(dy: NativeTensor, xShape: number[]): NativeTensor;
+  channelScale(x: NativeTensor, s: NativeTensor): NativeTensor;
+  channelScaleBackward(x: NativeTensor, s: NativeTensor, dy: NativeTensor, needDx: boolean, needDs: boolean): [NativeTensor | null, NativeTensor | null];
+}
+const binding = guarded as NativeBinding & PoolBinding;
+
+/** y[n, c] = mean over h, w of x[n, h, w, c]. */
+export function globalAvgPool(x: Tensor): Tensor {
+  const h = checkTensor(x, 'globalAvgPool', 'x')._handle('globalAvgPool', 'x');
+  countKernel('globalAvgPool');
+  return wrapHandle(binding.globalAvgPool(h));
+}
+
+/** dx[n, h, w, c] = dy[n, c] / (H·W), the gradient of globalAvgPool (xShape: the forward input's). */
+export function globalAvgPoolBackward(dy: Tensor, xShape: readonly number[]): Tensor {
+  const h = checkTensor(dy, 'globalAvgPoolBackward', 'dy')._handle('globalAvgPoolBackward', 'dy');
+  countKernel('globalAvgPoolBackward');
+  return wrapHandle(binding.globalAvgPoolBackward(h, checkShape(xShape, 'globalAvgPoolBackward')));
+}
+
+/** y[n, h, w, c] = x[n, h, w, c] · s[n, c]. */
+export function channelScale(x: Tensor, s: Tensor): Tensor {
+  const hx = checkTensor(x, 'channelScale', 'x')._handle('channelScale', 'x');
+  const hs = checkTensor(s, 'channelScale', 's')._handle('channelScale', 's');
+  countKernel('channelScale');
+  return wrapHandle(binding.channelScale(hx, hs));
+}
+
+/**
+ * The gradients of channelScale: dx = dy · s[n, c] and ds[n, c] = Σ_{h,w} dy · x (a fixed-order
+ * sum). Only the requested ones are computed; the others come back null.
+ */
+export function channelScaleBackward(x: Tensor, s: Tensor, dy: Tensor, need: { dx?: boolean; ds?: boolean } = { dx: true, ds: true }): { dx: Tensor | null; ds: Tensor | null } {
+  const op = 'channelScaleBackward';
+  const hx = checkTensor(x, op, 'x')._handle(op, 'x');
+  const hs = checkTensor(s, op, 's')._handle(op, 's');
+  const hdy = checkTensor(dy, op, 'dy')._handle(op, 'dy');
+  if (need === null || typeof need !== 'object') throw new AdvpropError('ERR_ARG', `${op}: 'need' must be {dx?: boolean, ds?: boolean}`);
+  const [dx, ds] = [need.dx === true, need.ds === true];
+  countKernel(op);
+  const [gx, gs] = binding.channelScaleBackward(hx, hs, hdy, dx, ds);
+  return { dx: gx ? wrapHandle(gx) : null, ds: gs ? wrapHandle(gs) : null };
+}

@@ -1,0 +1,123 @@
+// CPU softmax cross-entropy and row argmax (contract: advprop/loss.h). One row per work item;
+// row sums accumulate in double in index order, so results do not depend on the thread count.
+#pragma GCC optimize("fp-contract=off")
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "advprop/error.h"
+#include "advprop/loss.h"
+#include "advprop/parallel.h"
+
+namespace advprop {
+namespace cpu {
+namespace {
+
+int64_t row_grain(int64_t K) { return std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, K)); }
+
+template <typename T>
+void forward_typed(const T* z, const int32_t* labels, double eps, T* loss, T* lse, int64_t N, int64_t K) {
+  parallel_for(0, N, row_grain(K), [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) {
+      const T* __restrict r = z + n * K;
+      double m = -std::numeric_limits<double>::infinity();
+      for (int64_t k = 0; k < K; ++k) m = std::fmax(m, static_cast<double>(r[k]));
+      double se = 0.0, gap = 0.0;  // gap = sum_k (m - z_k)
+      for (int64_t k = 0; k < K; ++k) {
+        const double d = static_cast<double>(r[k]) - m;
+        se += std::exp(d);
+        gap -= d;
+      }
+      const double log_se = std::log(se);
+      const int32_t y = labels[n];
+      const double gy = (y >= 0 && y < K) ? m - static_cast<double>(r[y]) : std::numeric_limits<double>::quiet_NaN();
+      lse[n] = static_cast<T>(m + log_se);
+      // lse - sum_k t_k z_k with sum_k t_k = 1, written as log_se + sum_k t_k (m - z_k) so that
+      // large logits do not cancel.
+      loss[n] = static_cast<T>(log_se + (1.0 - eps) * gy + (eps / static_cast<double>(K)) * gap);
+    }
+  });
+}
+
+template <typename T>
+void backward_typed(const T* z, const int32_t* labels, const T* lse, const T* dy, bool dy_scalar, double scale,
+                    double eps, T* dz, int64_t N, int64_t K) {
+  const double off = eps / static_cast<double>(K), on = 1.0 - eps;
+  parallel_for(0, N, row_grain(K), [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) {
+      const double g = scale * static_cast<double>(dy_scalar ? dy[0] : dy[n]);
+      const double l = static_cast<double>(lse[n]);
+      const int32_t y = labels[n];
+      const T* __restrict r = z + n * K;
+      T* __restrict o = dz + n * K;
+      for (int64_t k = 0; k < K; ++k) {
+        const double t = k == y ? on + off : off;
+        o[k] = static_cast<T>((std::exp(static_cast<double>(r[k]) - l) - t) * g);
+      }
+    }
+  });
+}
+
+template <typename T>
+void argmax_typed(const T* z, int32_t* pred, int64_t N, int64_t K) {
+  parallel_for(0, N, row_grain(K), [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) {
+      const T* r = z + n * K;
+      int64_t best = -1;
+      for (int64_t k = 0; k < K; ++k)
+        if (!std::isnan(r[k]) && (best < 0 || r[k] > r[best])) best = k;
+      pred[n] = static_cast<int32_t>(best < 0 ? 0 : best);  // an all-NaN row predicts class 0
+    }
+  });
+}
+
+}  // namespace
+
+void softmax_xent_forward(const Tensor& logits, const Tensor& labels, double smoothing, Tensor& loss, Tensor& lse) {
+  const char* op = "softmax_xent_forward";
+  check_loss_args(op, logits, &labels, DeviceType::cpu);
+  const int64_t N = logits.dim(0), K = logits.dim(1);
+  check_loss_tensor(op, "loss", loss, {N}, logits.dtype(), logits.device());
+  check_loss_tensor(op, "lse", lse, {N}, logits.dtype(), logits.device());
+  check_smoothing(op, smoothing);
+  if (N == 0) return;
+  if (logits.dtype() == DType::f32)
+    forward_typed<float>(logits.data_as<float>(), labels.data_as<int32_t>(), smoothing, loss.data_as<float>(),
+                         lse.data_as<float>(), N, K);
+  else
+    forward_typed<double>(logits.data_as<double>(), labels.data_as<int32_t>(), smoothing, loss.data_as<double>(),
+                          lse.data_as<double>(), N, K);
+}
+
+void softmax_xent_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, const Tensor& dy,
+                           double scale, double smoothing, Tensor& dlogits) {
+  const char* op = "softmax_xent_backward";
+  check_loss_args(op, logits, &labels, DeviceType::cpu);
+  const int64_t N = logits.dim(0), K = logits.dim(1);
+  check_loss_tensor(op, "lse", lse, {N}, logits.dtype(), logits.device());
+  const bool dy_scalar = check_loss_dy(op, dy, N, logits.dtype(), logits.device());
+  check_loss_tensor(op, "dlogits", dlogits, logits.shape(), logits.dtype(), logits.device());
+  check_smoothing(op, smoothing);
+  if (N == 0) return;
+  if (logits.dtype() == DType::f32)
+    backward_typed<float>(logits.data_as<float>(), labels.data_as<int32_t>(), lse.data_as<float>(), dy.data_as<float>(),
+                          dy_scalar, scale, smoothing, dlogits.data_as<float>(), N, K);
+  else
+    backward_typed<double>(logits.data_as<double>(), labels.data_as<int32_t>(), lse.data_as<double>(),
+                           dy.data_as<double>(), dy_scalar, scale, smoothing, dlogits.data_as<double>(), N, K);
+}
+
+void argmax_rows(const Tensor& logits, Tensor& pred) {
+  const char* op = "argmax_rows";
+  check_loss_args(op, logits, nullptr, DeviceType::cpu);
+  const int64_t N = logits.dim(0), K = logits.dim(1);
+  check_loss_tensor(op, "pred", pred, {N}, DType::i32, logits.device());
+  if (N == 0) return;
+  if (logits.dtype() == DType::f32) argmax_typed<float>(logits.data_as<float>(), pred.data_as<int32_t>(), N, K);
+  else argmax_typed<double>(logits.data_as<double>(), pred.data_as<int32_t>(), N, K);
+}
+
+}  // namespace cpu
+}  // namespace advprop

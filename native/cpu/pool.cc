@@ -1,0 +1,151 @@
+// CPU global average pooling and channel scale (contract: advprop/pool.h). Every loop runs with
+// the channel innermost over contiguous memory so g++ vectorises across channels; spatial sums
+// split H*W into chunks whose size depends only on C, so the order of every sum is fixed by the
+// shape and not by the thread count.
+#pragma GCC optimize("fp-contract=off")
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "advprop/error.h"
+#include "advprop/parallel.h"
+#include "advprop/pool.h"
+
+namespace advprop {
+namespace cpu {
+namespace {
+
+constexpr int64_t kChunkElems = 1 << 14;  // elements of x per spatial chunk
+
+// out[n, c] = scale * sum_p a[n, p, c] * (b ? b[n, p, c] : 1), and, when dx is non-null,
+// dx[n, p, c] = a[n, p, c] * s[n, c] in the same pass (the channel scale's backward reads dy once).
+// Work items are (sample, chunk of positions) with the chunk size fixed by C alone; each sums
+// its positions in order in T (a whole row of C at a time, vectorised), and the chunk partials
+// are added in chunk order in double.
+template <typename T>
+void spatial_sum(const T* a, const T* b, double scale, T* out, const T* s, T* dx, int64_t N, int64_t P, int64_t C) {
+  const int64_t chunk = std::max<int64_t>(1, kChunkElems / std::max<int64_t>(1, C));
+  const int64_t nchunks = std::max<int64_t>(1, (P + chunk - 1) / chunk);
+  std::vector<T> partial(static_cast<size_t>(N * nchunks * C), T(0));
+  parallel_for(0, N * nchunks, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t item = lo; item < hi; ++item) {
+      const int64_t n = item / nchunks, p0 = (item % nchunks) * chunk, p1 = std::min(P, p0 + chunk);
+      T* __restrict acc = partial.data() + item * C;
+      const T* __restrict sr = s ? s + n * C : nullptr;
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t base = (n * P + p) * C;
+        const T* __restrict ra = a + base;
+        if (b) {
+          const T* __restrict rb = b + base;
+          for (int64_t c = 0; c < C; ++c) acc[c] += ra[c] * rb[c];
+        } else {
+          for (int64_t c = 0; c < C; ++c) acc[c] += ra[c];
+        }
+        if (dx) {
+          T* __restrict o = dx + base;
+          for (int64_t c = 0; c < C; ++c) o[c] = ra[c] * sr[c];
+        }
+      }
+    }
+  });
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      double total = 0.0;
+      for (int64_t k = 0; k < nchunks; ++k) total += static_cast<double>(partial[(n * nchunks + k) * C + c]);
+      out[n * C + c] = static_cast<T>(total * scale);
+    }
+}
+
+// out[n, p, c] = (a ? a[n, p, c] : 1) * s[n, c] * scale
+template <typename T>
+void spatial_broadcast(const T* a, const T* s, T scale, T* out, int64_t N, int64_t P, int64_t C) {
+  const int64_t rows = N * P;
+  const int64_t grain = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, C));
+  parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const T* __restrict sr = s + (r / P) * C;
+      T* __restrict o = out + r * C;
+      if (a) {
+        const T* __restrict ar = a + r * C;
+        if (scale == T(1))
+          for (int64_t c = 0; c < C; ++c) o[c] = ar[c] * sr[c];
+        else
+          for (int64_t c = 0; c < C; ++c) o[c] = ar[c] * sr[c] * scale;
+      } else {
+        for (int64_t c = 0; c < C; ++c) o[c] = sr[c] * scale;
+      }
+    }
+  });
+}
+
+Shape nc_of(const Tensor& x) { return {x.dim(0), x.dim(3)}; }
+
+void check_x(const char* op, const char* name, const Tensor& x) {
+  if (x.ndim() != 4)
+    fail(ErrorCode::Shape, std::string(op) + ": " + name + " must be NHWC [N, H, W, C], got " + shape_str(x.shape()));
+  check_pool_tensor(op, name, x, x.shape(), x.dtype(), DeviceType::cpu, Device{});
+}
+
+}  // namespace
+
+void global_avg_pool_forward(const Tensor& x, Tensor& y) {
+  const char* op = "global_avg_pool_forward";
+  check_x(op, "x", x);
+  check_pool_tensor(op, "y", y, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
+  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  if (y.numel() == 0) return;
+  const double scale = P ? 1.0 / static_cast<double>(P) : 0.0;  // an empty mean is 0, not NaN
+  if (x.dtype() == DType::f32) spatial_sum<float>(x.data_as<float>(), nullptr, scale, y.data_as<float>(), nullptr, nullptr, N, P, C);
+  else spatial_sum<double>(x.data_as<double>(), nullptr, scale, y.data_as<double>(), nullptr, nullptr, N, P, C);
+}
+
+void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
+  const char* op = "global_avg_pool_backward";
+  check_x(op, "dx", dx);
+  check_pool_tensor(op, "dy", dy, nc_of(dx), dx.dtype(), DeviceType::cpu, Device{});
+  const int64_t N = dx.dim(0), P = dx.dim(1) * dx.dim(2), C = dx.dim(3);
+  if (dx.numel() == 0) return;
+  if (dx.dtype() == DType::f32)
+    spatial_broadcast<float>(nullptr, dy.data_as<float>(), 1.0f / static_cast<float>(P), dx.data_as<float>(), N, P, C);
+  else
+    spatial_broadcast<double>(nullptr, dy.data_as<double>(), 1.0 / static_cast<double>(P), dx.data_as<double>(), N, P, C);
+}
+
+void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
+  const char* op = "channel_scale_forward";
+  check_x(op, "x", x);
+  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
+  check_pool_tensor(op, "y", y, x.shape(), x.dtype(), DeviceType::cpu, Device{});
+  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  if (y.numel() == 0) return;
+  if (x.dtype() == DType::f32)
+    spatial_broadcast<float>(x.data_as<float>(), s.data_as<float>(), 1.0f, y.data_as<float>(), N, P, C);
+  else
+    spatial_broadcast<double>(x.data_as<double>(), s.data_as<double>(), 1.0, y.data_as<double>(), N, P, C);
+}
+
+void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, Tensor* dx, Tensor* ds) {
+  const char* op = "channel_scale_backward";
+  check_x(op, "x", x);
+  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
+  check_pool_tensor(op, "dy", dy, x.shape(), x.dtype(), DeviceType::cpu, Device{});
+  if (dx) check_pool_tensor(op, "dx", *dx, x.shape(), x.dtype(), DeviceType::cpu, Device{});
+  if (ds) check_pool_tensor(op, "ds", *ds, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
+  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  const bool f32 = x.dtype() == DType::f32;
+  if (ds && ds->numel()) {  // with dx in the same pass when both are wanted
+    if (f32)
+      spatial_sum<float>(dy.data_as<float>(), x.data_as<float>(), 1.0, ds->data_as<float>(), s.data_as<float>(),
+                         dx ? dx->data_as<float>() : nullptr, N, P, C);
+    else
+      spatial_sum<double>(dy.data_as<double>(), x.data_as<double>(), 1.0, ds->data_as<double>(), s.data_as<double>(),
+                          dx ? dx->data_as<double>() : nullptr, N, P, C);
+  } else if (dx && dx->numel()) {
+    if (f32) spatial_broadcast<float>(dy.data_as<float>(), s.data_as<float>(), 1.0f, dx->data_as<float>(), N, P, C);
+    else spatial_broadcast<double>(dy.data_as<double>(), s.data_as<double>(), 1.0, dx->data_as<double>(), N, P, C);
+  }
+}
+
+}  // namespace cpu
+}  // namespace advprop

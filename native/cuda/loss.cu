@@ -1,0 +1,185 @@
+// Softmax cross-entropy and row argmax on CUDA (contract: advprop/loss.h; reference:
+// native/cpu/loss.cc). Forward and argmax: one block per row (a grid-stride loop over rows);
+// each thread scans a strided subset of the row's K classes and the block combines the partial
+// results in a fixed shared-memory tree, so every row's result is deterministic. Backward: one
+// thread per logit, a grid-stride loop.
+#include "common.cuh"
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "advprop/device.h"
+#include "advprop/loss.h"
+
+namespace advprop {
+namespace ADVPROP_CUDA_NS {
+namespace {
+
+#if defined(ADVPROP_SIM)
+constexpr DeviceType kDeviceType = DeviceType::cuda_sim;
+#else
+constexpr DeviceType kDeviceType = DeviceType::cuda;
+#endif
+
+constexpr int kRowThreads = 256;  // a power of two (tree reductions)
+constexpr unsigned kThreads = 256;
+constexpr unsigned kMaxRowBlocks = 8192;
+
+__device__ __forceinline__ float xe_exp(float x) { return expf(x); }
+__device__ __forceinline__ double xe_exp(double x) { return exp(x); }
+__device__ __forceinline__ float xe_log(float x) { return logf(x); }
+__device__ __forceinline__ double xe_log(double x) { return log(x); }
+__device__ __forceinline__ float xe_max(float a, float b) { return fmaxf(a, b); }  // NaN-ignoring, like std::fmax
+__device__ __forceinline__ double xe_max(double a, double b) { return fmax(a, b); }
+
+template <typename T>
+__global__ void xent_forward_kernel(const T* z, const int32_t* labels, T* loss, T* lse, int64_t N, int64_t K, T on,
+                                    T off) {
+  __shared__ T sa[kRowThreads];
+  __shared__ T sb[kRowThreads];
+  const int tid = threadIdx.x;
+  for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
+    const T* r = z + n * K;
+    T m = T(-INFINITY);
+    for (int64_t k = tid; k < K; k += kRowThreads) m = xe_max(m, r[k]);
+    sa[tid] = m;
+    __syncthreads();
+    for (int half = kRowThreads / 2; half > 0; half /= 2) {
+      if (tid < half) sa[tid] = xe_max(sa[tid], sa[tid + half]);
+      __syncthreads();
+    }
+    m = sa[0];
+    __syncthreads();
+    T se = T(0), sz = T(0);  // sz = sum_k (m - z_k)
+    for (int64_t k = tid; k < K; k += kRowThreads) {
+      const T d = r[k] - m;
+      se += xe_exp(d);
+      sz -= d;
+    }
+    sa[tid] = se;
+    sb[tid] = sz;
+    __syncthreads();
+    for (int half = kRowThreads / 2; half > 0; half /= 2) {
+      if (tid < half) {
+        sa[tid] += sa[tid + half];
+        sb[tid] += sb[tid + half];
+      }
+      __syncthreads();
+    }
+    if (tid == 0) {
+      const T log_se = xe_log(sa[0]);
+      const int32_t y = labels[n];
+      const T gy = (y >= 0 && y < K) ? m - r[y] : T(NAN);
+      lse[n] = m + log_se;
+      loss[n] = log_se + on * gy + off * sb[0];  // see native/cpu/loss.cc
+    }
+    __syncthreads();  // sa/sb are reused by the next row
+  }
+}
+
+template <typename T>
+__global__ void xent_backward_kernel(const T* z, const int32_t* labels, const T* lse, const T* dy, int dy_scalar,
+                                     T scale, T on, T off, T* dz, int64_t N, int64_t K) {
+  const int64_t total = N * K;
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int64_t n = i / K, k = i % K;
+    const T g = scale * (dy_scalar ? dy[0] : dy[n]);
+    const T t = k == labels[n] ? on + off : off;
+    dz[i] = (xe_exp(z[i] - lse[n]) - t) * g;
+  }
+}
+
+template <typename T>
+__global__ void argmax_kernel(const T* z, int32_t* pred, int64_t N, int64_t K) {
+  __shared__ T sv[kRowThreads];
+  __shared__ int64_t si[kRowThreads];  // -1: no non-NaN value seen
+  const int tid = threadIdx.x;
+  for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
+    const T* r = z + n * K;
+    T bv = T(0);
+    int64_t bi = -1;
+    for (int64_t k = tid; k < K; k += kRowThreads) {
+      const T v = r[k];
+      if (v == v && (bi < 0 || v > bv)) bv = v, bi = k;  // increasing k: ties keep the lowest
+    }
+    sv[tid] = bv;
+    si[tid] = bi;
+    __syncthreads();
+    for (int half = kRowThreads / 2; half > 0; half /= 2) {
+      if (tid < half) {
+        const T ov = sv[tid + half];
+        const int64_t oi = si[tid + half];
+        if (oi >= 0 && (si[tid] < 0 || ov > sv[tid] || (ov == sv[tid] && oi < si[tid]))) sv[tid] = ov, si[tid] = oi;
+      }
+      __syncthreads();
+    }
+    if (tid == 0) pred[n] = static_cast<int32_t>(si[0] < 0 ? 0 : si[0]);
+    __syncthreads();
+  }
+}
+
+unsigned row_blocks(int64_t N) { return static_cast<unsigned>(N < kMaxRowBlocks ? N : kMaxRowBlocks); }
+
+}  // namespace
+
+void softmax_xent_forward(const Tensor& logits, const Tensor& labels, double smoothing, Tensor& loss, Tensor& lse) {
+  const char* op = "softmax_xent_forward";
+  check_loss_args(op, logits, &labels, kDeviceType);
+  const int64_t N = logits.dim(0), K = logits.dim(1);
+  check_loss_tensor(op, "loss", loss, {N}, logits.dtype(), logits.device());
+  check_loss_tensor(op, "lse", lse, {N}, logits.dtype(), logits.device());
+  check_smoothing(op, smoothing);
+  if (N == 0) return;
+  const double on = 1.0 - smoothing, off = smoothing / static_cast<double>(K);
+  cudaStream_t s = stream_of(logits);
+  if (logits.dtype() == DType::f32)
+    ADVPROP_LAUNCH((xent_forward_kernel<float>), row_blocks(N), kRowThreads, 0, s)(
+        logits.data_as<float>(), labels.data_as<int32_t>(), loss.data_as<float>(), lse.data_as<float>(), N, K,
+        static_cast<float>(on), static_cast<float>(off));
+  else
+    ADVPROP_LAUNCH((xent_forward_kernel<double>), row_blocks(N), kRowThreads, 0, s)(
+        logits.data_as<double>(), labels.data_as<int32_t>(), loss.data_as<double>(), lse.data_as<double>(), N, K, on, off);
+}
+
+void softmax_xent_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, const Tensor& dy,
+                           double scale, double smoothing, Tensor& dlogits) {
+  const char* op = "softmax_xent_backward";
+  check_loss_args(op, logits, &labels, kDeviceType);
+  const int64_t N = logits.dim(0), K = logits.dim(1);
+  check_loss_tensor(op, "lse", lse, {N}, logits.dtype(), logits.device());
+  const bool dy_scalar = check_loss_dy(op, dy, N, logits.dtype(), logits.device());
+  check_loss_tensor(op, "dlogits", dlogits, logits.shape(), logits.dtype(), logits.device());
+  check_smoothing(op, smoothing);
+  if (N == 0) return;
+  const double on = 1.0 - smoothing, off = smoothing / static_cast<double>(K);
+  cudaStream_t s = stream_of(logits);
+  const int64_t total = N * K;
+  if (logits.dtype() == DType::f32)
+    ADVPROP_LAUNCH((xent_backward_kernel<float>), grid_for(total, kThreads), kThreads, 0, s)(
+        logits.data_as<float>(), labels.data_as<int32_t>(), lse.data_as<float>(), dy.data_as<float>(), dy_scalar ? 1 : 0,
+        static_cast<float>(scale), static_cast<float>(on), static_cast<float>(off), dlogits.data_as<float>(), N, K);
+  else
+    ADVPROP_LAUNCH((xent_backward_kernel<double>), grid_for(total, kThreads), kThreads, 0, s)(
+        logits.data_as<double>(), labels.data_as<int32_t>(), lse.data_as<double>(), dy.data_as<double>(),
+        dy_scalar ? 1 : 0, scale, on, off, dlogits.data_as<double>(), N, K);
+}
+
+void argmax_rows(const Tensor& logits, Tensor& pred) {
+  const char* op = "argmax_rows";
+  check_loss_args(op, logits, nullptr, kDeviceType);
+  const int64_t N = logits.dim(0), K = logits.dim(1);
+  check_loss_tensor(op, "pred", pred, {N}, DType::i32, logits.device());
+  if (N == 0) return;
+  cudaStream_t s = stream_of(logits);
+  if (logits.dtype() == DType::f32)
+    ADVPROP_LAUNCH((argmax_kernel<float>), row_blocks(N), kRowThreads, 0, s)(logits.data_as<float>(),
+                                                                              pred.data_as<int32_t>(), N, K);
+  else
+    ADVPROP_LAUNCH((argmax_kernel<double>), row_blocks(N), kRowThreads, 0, s)(logits.data_as<double>(),
+                                                                               pred.data_as<int32_t>(), N, K);
+}
+
+}  // namespace ADVPROP_CUDA_NS
+}  // namespace advprop

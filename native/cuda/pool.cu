@@ -1,0 +1,252 @@
+// Global average pooling and channel scale on CUDA (contract: advprop/pool.h; reference:
+// native/cpu/pool.cc).
+//
+// Spatial sums (pool forward, the scale's ds, with its dx in the same pass): a block of 32 channels x 8 lanes handles one
+// (channel tile, sample, chunk of H*W positions); a warp reads 32 consecutive channels of one
+// position (coalesced), each lane strides through the chunk, and the 8 lane sums meet in a fixed
+// shared-memory tree. When H*W is split into several chunks (so that small batches still fill
+// the device), a second pass adds the chunk partials in chunk order. The split depends only on
+// the shape: deterministic, no float atomics.
+// Broadcasts (pool backward, scale forward, the scale's dx): one element per thread in a
+// grid-stride loop, float4 when C is a multiple of 4 and the pointers are 16-byte aligned, and
+// 32-bit index arithmetic when the tensor is small enough (64-bit division costs more than the
+// memory access here).
+#include "common.cuh"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "advprop/device.h"
+#include "advprop/pool.h"
+
+namespace advprop {
+namespace ADVPROP_CUDA_NS {
+namespace {
+
+#if defined(ADVPROP_SIM)
+constexpr DeviceType kDeviceType = DeviceType::cuda_sim;
+#else
+constexpr DeviceType kDeviceType = DeviceType::cuda;
+#endif
+
+constexpr unsigned kThreads = 256;
+constexpr int kTileC = 32;
+constexpr int kLanes = 8;
+constexpr int64_t kTargetBlocks = 1024;  // enough blocks to fill the largest GPUs several times
+constexpr int64_t kMinChunk = 32;        // positions per chunk, at least
+
+// grid (ceil(C / kTileC), N, nchunks), block (kTileC, kLanes).
+// dst[(n * nchunks + chunk) * C + c] = scale * sum over the chunk's positions of a * (b or 1);
+// with dx non-null also dx = a * s[n, c] at every position read (the channel scale's backward
+// then reads dy once for both of its gradients).
+template <typename T>
+__global__ void pool_sum_kernel(const T* a, const T* b, T* dst, int64_t P, int64_t C, int64_t chunk, T scale,
+                                const T* s, T* dx) {
+  __shared__ T sums[kLanes][kTileC];
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileC + threadIdx.x;
+  const int64_t n = blockIdx.y;
+  const int64_t begin = static_cast<int64_t>(blockIdx.z) * chunk;
+  const int64_t end = begin + chunk < P ? begin + chunk : P;
+  T acc = T(0);
+  if (c < C) {
+    const int64_t base = n * P * C + c;
+    if (dx) {
+      const T sv = s[n * C + c];
+      for (int64_t p = begin + threadIdx.y; p < end; p += kLanes) {
+        const T av = a[base + p * C];
+        acc += av * b[base + p * C];
+        dx[base + p * C] = av * sv;
+      }
+    } else if (b) {
+      for (int64_t p = begin + threadIdx.y; p < end; p += kLanes) acc += a[base + p * C] * b[base + p * C];
+    } else {
+      for (int64_t p = begin + threadIdx.y; p < end; p += kLanes) acc += a[base + p * C];
+    }
+  }
+  sums[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (static_cast<int>(threadIdx.y) < half) sums[threadIdx.y][threadIdx.x] += sums[threadIdx.y + half][threadIdx.x];
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && c < C)
+    dst[(n * static_cast<int64_t>(gridDim.z) + blockIdx.z) * C + c] = sums[0][threadIdx.x] * scale;
+}
+
+// out[n, c] = scale * sum over chunks in order of partial[n, chunk, c].
+template <typename T>
+__global__ void pool_finish_kernel(const T* partial, T* out, int64_t N, int64_t C, int64_t nchunks, T scale) {
+  const int64_t total = N * C;
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int64_t n = i / C, c = i % C;
+    T acc = T(0);
+    for (int64_t k = 0; k < nchunks; ++k) acc += partial[(n * nchunks + k) * C + c];
+    out[i] = acc * scale;
+  }
+}
+
+// out[i] = (a ? a[i] : 1) * s[n, c] * scale over out [N, P, C]; PC = P * C.
+template <typename T, typename I>
+__global__ void pool_bcast_kernel(const T* a, const T* s, T* out, I total, I PC, I C, T scale) {
+  const I stride = static_cast<I>(blockDim.x) * gridDim.x;
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const T sv = s[(i / PC) * C + i % C];
+    out[i] = a ? a[i] * sv * scale : sv * scale;
+  }
+}
+
+// The same on float4: total4 = total / 4, C % 4 == 0 (so a float4 never straddles two samples).
+template <typename I>
+__global__ void pool_bcast_vec4_kernel(const float4* a, const float* s, float4* out, I total4, I PC, I C, float scale) {
+  const I stride = static_cast<I>(blockDim.x) * gridDim.x;
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total4; i += stride) {
+    const I e = i * 4;
+    const float4 sv = *reinterpret_cast<const float4*>(s + (e / PC) * C + e % C);
+    float4 r;
+    if (a) {
+      const float4 x = a[i];
+      r.x = x.x * sv.x * scale, r.y = x.y * sv.y * scale, r.z = x.z * sv.z * scale, r.w = x.w * sv.w * scale;
+    } else {
+      r.x = sv.x * scale, r.y = sv.y * scale, r.z = sv.z * scale, r.w = sv.w * scale;
+    }
+    out[i] = r;
+  }
+}
+
+bool aligned16(const void* p) { return p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// out[n, c] = scale * sum_p a[n, p, c] * (b ? b[n, p, c] : 1); with dx (b and s non-null too)
+// also dx[n, p, c] = a[n, p, c] * s[n, c].
+template <typename T>
+void spatial_sum(const T* a, const T* b, T scale, T* out, int64_t N, int64_t P, int64_t C, const Device& dev,
+                 const T* s = nullptr, T* dx = nullptr) {
+  cudaStream_t st = stream_for(dev.index);
+  if (N > 65535) fail(ErrorCode::Shape, "global pool: batch " + std::to_string(N) + " exceeds 65535 on CUDA");
+  const int64_t ctiles = (C + kTileC - 1) / kTileC;
+  // Split H*W only as far as needed to reach kTargetBlocks blocks, and never below kMinChunk
+  // positions a chunk: a function of the shape alone.
+  const int64_t want = std::max<int64_t>(1, kTargetBlocks / std::max<int64_t>(1, ctiles * N));
+  int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(want, (P + kMinChunk - 1) / kMinChunk));
+  const int64_t chunk = std::max<int64_t>(1, (P + nchunks - 1) / nchunks);
+  nchunks = std::max<int64_t>(1, (P + chunk - 1) / chunk);
+  dim3 grid(static_cast<unsigned>(ctiles), static_cast<unsigned>(N), static_cast<unsigned>(nchunks));
+  dim3 block(kTileC, kLanes);
+  if (nchunks == 1) {
+    ADVPROP_LAUNCH((pool_sum_kernel<T>), grid, block, 0, st)(a, b, out, P, C, chunk, scale, s, dx);
+    return;
+  }
+  Tensor partial = Tensor::empty({N * nchunks * C}, sizeof(T) == 4 ? DType::f32 : DType::f64, dev);
+  ADVPROP_LAUNCH((pool_sum_kernel<T>), grid, block, 0, st)(a, b, partial.data_as<T>(), P, C, chunk, T(1), s, dx);
+  ADVPROP_LAUNCH((pool_finish_kernel<T>), grid_for(N * C, kThreads), kThreads, 0, st)(
+      static_cast<const T*>(partial.data_as<T>()), out, N, C, nchunks, scale);
+}
+
+template <typename T, typename I>
+void bcast_launch(const T* a, const T* s, T scale, T* out, int64_t total, int64_t PC, int64_t C, cudaStream_t st) {
+  ADVPROP_LAUNCH((pool_bcast_kernel<T, I>), grid_for(total, kThreads), kThreads, 0, st)(
+      a, s, out, static_cast<I>(total), static_cast<I>(PC), static_cast<I>(C), scale);
+}
+
+template <typename I>
+void vec4_launch(const float* a, const float* s, float scale, float* out, int64_t total, int64_t PC, int64_t C,
+                 cudaStream_t st) {
+  const int64_t n4 = total / 4;
+  ADVPROP_LAUNCH((pool_bcast_vec4_kernel<I>), grid_for(n4, kThreads), kThreads, 0, st)(
+      reinterpret_cast<const float4*>(a), s, reinterpret_cast<float4*>(out), static_cast<I>(n4), static_cast<I>(PC),
+      static_cast<I>(C), scale);
+}
+
+// out[n, p, c] = (a ? a[n, p, c] : 1) * s[n, c] * scale.
+template <typename T>
+void spatial_broadcast(const T* a, const T* s, T scale, T* out, int64_t N, int64_t P, int64_t C, const Device& dev) {
+  cudaStream_t st = stream_for(dev.index);
+  const int64_t total = N * P * C, PC = P * C;
+  const bool small = total < (int64_t(1) << 31);
+  if constexpr (sizeof(T) == 4) {
+    if (C % 4 == 0 && aligned16(a) && aligned16(s) && aligned16(out)) {
+      if (small) vec4_launch<uint32_t>(a, s, scale, out, total, PC, C, st);
+      else vec4_launch<int64_t>(a, s, scale, out, total, PC, C, st);
+      return;
+    }
+  }
+  if (small) bcast_launch<T, uint32_t>(a, s, scale, out, total, PC, C, st);
+  else bcast_launch<T, int64_t>(a, s, scale, out, total, PC, C, st);
+}
+
+Shape nc_of(const Tensor& x) { return {x.dim(0), x.dim(3)}; }
+
+void check_x(const char* op, const char* name, const Tensor& x, const Device& dev) {
+  if (x.ndim() != 4)
+    fail(ErrorCode::Shape, std::string(op) + ": " + name + " must be NHWC [N, H, W, C], got " + shape_str(x.shape()));
+  check_pool_tensor(op, name, x, x.shape(), x.dtype(), kDeviceType, dev);
+}
+
+}  // namespace
+
+void global_avg_pool_forward(const Tensor& x, Tensor& y) {
+  const char* op = "global_avg_pool_forward";
+  const Device dev = x.device();
+  check_x(op, "x", x, dev);
+  check_pool_tensor(op, "y", y, nc_of(x), x.dtype(), kDeviceType, dev);
+  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  if (y.numel() == 0) return;
+  if (x.dtype() == DType::f32)
+    spatial_sum<float>(x.data_as<float>(), nullptr, P ? 1.0f / static_cast<float>(P) : 0.0f, y.data_as<float>(), N, P, C, dev);
+  else
+    spatial_sum<double>(x.data_as<double>(), nullptr, P ? 1.0 / static_cast<double>(P) : 0.0, y.data_as<double>(), N, P, C, dev);
+}
+
+void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
+  const char* op = "global_avg_pool_backward";
+  const Device dev = dx.device();
+  check_x(op, "dx", dx, dev);
+  check_pool_tensor(op, "dy", dy, nc_of(dx), dx.dtype(), kDeviceType, dev);
+  const int64_t N = dx.dim(0), P = dx.dim(1) * dx.dim(2), C = dx.dim(3);
+  if (dx.numel() == 0) return;
+  if (dx.dtype() == DType::f32)
+    spatial_broadcast<float>(nullptr, dy.data_as<float>(), 1.0f / static_cast<float>(P), dx.data_as<float>(), N, P, C, dev);
+  else
+    spatial_broadcast<double>(nullptr, dy.data_as<double>(), 1.0 / static_cast<double>(P), dx.data_as<double>(), N, P, C, dev);
+}
+
+void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
+  const char* op = "channel_scale_forward";
+  const Device dev = x.device();
+  check_x(op, "x", x, dev);
+  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), kDeviceType, dev);
+  check_pool_tensor(op, "y", y, x.shape(), x.dtype(), kDeviceType, dev);
+  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  if (y.numel() == 0) return;
+  if (x.dtype() == DType::f32)
+    spatial_broadcast<float>(x.data_as<float>(), s.data_as<float>(), 1.0f, y.data_as<float>(), N, P, C, dev);
+  else
+    spatial_broadcast<double>(x.data_as<double>(), s.data_as<double>(), 1.0, y.data_as<double>(), N, P, C, dev);
+}
+
+void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, Tensor* dx, Tensor* ds) {
+  const char* op = "channel_scale_backward";
+  const Device dev = x.device();
+  check_x(op, "x", x, dev);
+  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), kDeviceType, dev);
+  check_pool_tensor(op, "dy", dy, x.shape(), x.dtype(), kDeviceType, dev);
+  if (dx) check_pool_tensor(op, "dx", *dx, x.shape(), x.dtype(), kDeviceType, dev);
+  if (ds) check_pool_tensor(op, "ds", *ds, nc_of(x), x.dtype(), kDeviceType, dev);
+  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  const bool f32 = x.dtype() == DType::f32;
+  if (ds && ds->numel()) {  // with dx in the same pass when both are wanted
+    if (f32)
+      spatial_sum<float>(dy.data_as<float>(), x.data_as<float>(), 1.0f, ds->data_as<float>(), N, P, C, dev,
+                         s.data_as<float>(), dx ? dx->data_as<float>() : nullptr);
+    else
+      spatial_sum<double>(dy.data_as<double>(), x.data_as<double>(), 1.0, ds->data_as<double>(), N, P, C, dev,
+                          s.data_as<double>(), dx ? dx->data_as<double>() : nullptr);
+  } else if (dx && dx->numel()) {
+    if (f32) spatial_broadcast<float>(dy.data_as<float>(), s.data_as<float>(), 1.0f, dx->data_as<float>(), N, P, C, dev);
+    else spatial_broadcast<double>(dy.data_as<double>(), s.data_as<double>(), 1.0, dx->data_as<double>(), N, P, C, dev);
+  }
+}
+
+}  // namespace ADVPROP_CUDA_NS
+}  // namespace advprop

@@ -1,0 +1,50 @@
+// Softmax cross-entropy with label smoothing over logits [N, K] and integer labels [N] (i32),
+// and the row argmax for accuracy. The target of row n is (1 - eps) * onehot(label[n]) + eps / K
+// (TensorFlow / timm label smoothing), so with m = max_k z, lse = m + log sum_k exp(z - m):
+//
+// softmax_xent_forward:  loss[n] = lse[n] - (1 - eps) * z[n, label] - (eps / K) * sum_k z[n, k]
+//                        (computed as log sum exp(z - m) + sum_k target_k (m - z_k), which does
+//                        not cancel for large logits), and lse[n] saved for the backward pass.
+// softmax_xent_backward: dz[n, k] = (exp(z[n, k] - lse[n]) - target[n, k]) * g[n], with
+//                        g[n] = scale * dy[n] when dy is [N], scale * dy[0] when dy has one element
+//                        (the mean reduction passes dy [] and scale 1/N).
+// argmax_rows:           pred[n] = the lowest k with z[n, k] maximal (NaN never wins).
+// Kernels never read out of bounds for a label outside [0, K): its loss is NaN and its row has no
+// one-hot term. The checked front-ends reject such labels with ERR_ARG before any kernel runs.
+#pragma once
+#include "advprop/tensor.h"
+
+namespace advprop {
+
+#define ADVPROP_LOSS_KERNELS                                                                         \
+  void softmax_xent_forward(const Tensor& logits, const Tensor& labels, double smoothing, Tensor& loss, \
+                            Tensor& lse);                                                            \
+  void softmax_xent_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, const Tensor& dy, \
+                             double scale, double smoothing, Tensor& dlogits);                      \
+  void argmax_rows(const Tensor& logits, Tensor& pred);
+
+// Shared by every backend's kernels: logits [N, K] f32/f64 with K >= 1, labels i32 [N], the other
+// tensors' shapes, one device of type `type`, contiguity.
+void check_loss_args(const char* op, const Tensor& logits, const Tensor* labels, DeviceType type);
+void check_loss_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
+                       const Device& dev);
+// dy must be [N] or a scalar []; returns true for the scalar.
+bool check_loss_dy(const char* op, const Tensor& dy, int64_t n, DType dt, const Device& dev);
+void check_smoothing(const char* op, double smoothing);  // 0 <= smoothing <= 1
+
+namespace cpu { ADVPROP_LOSS_KERNELS }
+namespace cuda { ADVPROP_LOSS_KERNELS }
+namespace cudasim { ADVPROP_LOSS_KERNELS }
+
+namespace ops {
+// Per-sample losses [N] and the saved row log-sum-exp [N]. With validate_labels, labels outside
+// [0, K) throw ERR_ARG naming the first bad index and value (a device tensor's labels are copied
+// to the host for this, which synchronises); callers that checked host labels pass false.
+void cross_entropy(const Tensor& logits, const Tensor& labels, double smoothing, bool validate_labels,
+                   Tensor* loss, Tensor* lse);
+Tensor cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, const Tensor& dy,
+                              double scale, double smoothing);
+Tensor argmax_rows(const Tensor& logits);  // i32 [N]
+}  // namespace ops
+
+}  // namespace advprop

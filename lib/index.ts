@@ -17,6 +17,8 @@ export { reshape, slice0, concat0 } from './ops/shape.js';
 export { cast, to, clone } from './ops/cast.js';
 export { linear } from './ops/linear.js';
 export { conv2d, type Conv2dArgs } from './ops/conv2d.js';
+export { pgdStep, pgdRandomStart, type PgdStepOptions, type RandomStartOptions, type AttackNorm } from './ops/attack.js';
+export { dropout, dropConnect, type DropOptions } from './ops/dropout.js';
 export type { DeviceEntry, NativeMemoryStats, BuildInfo } from './native.js';
 
 import { binding, canonicalDevice } from './device.js';

@@ -52,10 +52,10 @@ Tensor pgd_step(const Tensor& x_adv, const Tensor& grad, const Tensor& x, const 
   check_float_input(x, op, "x");
   check_same_shape(x_adv, x, op, "xAdv", "x");
   check_same_shape(grad, x, op, "grad", "x");
-  check_same_dtype(x_adv, x, op, "xAdv", "x");
-  check_same_dtype(grad, x, op, "grad", "x");
   check_same_device(x_adv, x, op, "xAdv", "x");
   check_same_device(grad, x, op, "grad", "x");
+  check_same_dtype(x_adv, x, op, "xAdv", "x");
+  check_same_dtype(grad, x, op, "grad", "x");
   check_common(op, x, a, true);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (out.numel()) ADVPROP_DISPATCH(x.device(), pgd_step, a, x_adv, grad, x, out);

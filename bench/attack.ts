@@ -43,11 +43,15 @@ const x = ap.rand(shape, { device, seed: 1 });
 const xAdv = ap.kernels.pgdRandomStart(x, { eps: 8 / 255, seed: 2 });
 const g = ap.randn(shape, { device, seed: 3 });
 const epsN = ap.full([shape[0]], 8 / 255, { device });
+// A copy that moves the PGD step's bytes (2 tensors read+written = 4 tensors of traffic): the
+// fair baseline where one tensor fits in the last-level cache and four do not.
+const big = ap.rand([2 * n], { device, seed: 6 });
 
 const rows: { kernel: string; bytes: number; seconds: number }[] = [];
 const bench = (kernel: string, bytes: number, fn: () => ap.Tensor) => rows.push({ kernel, bytes, seconds: time(fn) });
 
 bench('copy (clone, baseline)', 2 * B, () => ap.kernels.clone(x));
+bench('copy 2x (the bytes of pgdStep)', 4 * B, () => ap.kernels.clone(big));
 bench('pgdStep linf', 4 * B, () => ap.kernels.pgdStep(xAdv, g, x, { eps: 8 / 255, alpha: 2 / 255 }));
 bench('pgdStep linf, per-sample eps', 4 * B, () => ap.kernels.pgdStep(xAdv, g, x, { eps: epsN, alpha: 2 / 255 }));
 bench('pgdStep l2 (3 passes)', 4 * B, () => ap.kernels.pgdStep(xAdv, g, x, { eps: 1, alpha: 0.25, norm: 'l2' }));
@@ -63,4 +67,4 @@ for (const r of rows) {
   const gbs = r.bytes / r.seconds / 1e9;
   console.log(r.kernel.padEnd(32) + (r.seconds * 1e3).toFixed(3).padStart(9) + gbs.toFixed(1).padStart(9) + `  ${(100 * gbs / copy).toFixed(0).padStart(4)}%`);
 }
-ap.dispose([x, xAdv, g, epsN]);
+ap.dispose([x, xAdv, g, epsN, big]);

@@ -127,6 +127,17 @@ forEachBackend('pgdStep', (device) => {
     });
   });
 
+  it('FGSM is one step from x with alpha = eps: clamp(x + eps·sign(g), 0, 1)', () => {
+    ap.tidy(() => {
+      const shape = [3, 4, 4, 3], x = f32(hostRandom(144, 45, 0, 1)), g = f32(hostRandom(144, 46, -1, 1));
+      for (let i = 0; i < 144; i += 4) g[i] = 0;
+      const X = ap.tensor(Float32Array.from(x), shape, { device });
+      const out = ap.pgdStep(X, ap.tensor(Float32Array.from(g), shape, { device }), X, { eps: 4 / 255, alpha: 4 / 255 }).toArray();
+      const e = Math.fround(4 / 255);
+      assertClose(out, Float64Array.from(x, (v, i) => clamp(v + e * Math.sign(g[i]), 0, 1)), 2 ** -23, 'fgsm');
+    });
+  });
+
   it('min and max other than [0, 1] (normalised images)', () => {
     ap.tidy(() => {
       const shape = [2, 3, 3, 2];

@@ -76,11 +76,15 @@ ADVPROP_HD double fold_lanes(double* lane) {
   return lane[0];
 }
 
-// The element-wise values of the L2 random start's normals, rounded to T first so that the
-// squares of f32 values are exact in double.
+// philox_normal_element(seed, offset, i) rounded to T (so that the squares of f32 values are
+// exact in double), evaluating only the Box-Muller pair that holds element i.
 template <typename T>
 ADVPROP_HD T random_start_normal(uint64_t seed, uint64_t offset, uint64_t i) {
-  return static_cast<T>(philox_normal_element(seed, offset, i));
+  const Philox4 b = philox_block(seed, offset, i);
+  const int pair = static_cast<int>(i & 2);
+  double z0, z1;
+  philox_normal_pair(b.v[pair], b.v[pair + 1], &z0, &z1);
+  return static_cast<T>((i & 1) ? z1 : z0);
 }
 
 inline uint64_t random_start_radius_index(int64_t numel, int64_t n) {

@@ -72,11 +72,16 @@ std::vector<double> sample_sumsq(int64_t nsamples, int64_t d, V&& value) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / chunks, base = (t % chunks) * kSumChunk;
       double lane[kSumLanes] = {};
-      for (int64_t step = 0; step < kSumChunk / kSumLanes; ++step)
-        for (int64_t l = 0; l < kSumLanes; ++l) {
-          const int64_t j = base + step * kSumLanes + l;
-          if (j < d) lane[l] = add_square(lane[l], value(n, j));
-        }
+      if (base + kSumChunk <= d) {  // a whole chunk: no bounds test, so the lanes vectorise
+        for (int64_t step = 0; step < kSumChunk / kSumLanes; ++step)
+          for (int64_t l = 0; l < kSumLanes; ++l) lane[l] = add_square(lane[l], value(n, base + step * kSumLanes + l));
+      } else {
+        for (int64_t step = 0; step < kSumChunk / kSumLanes; ++step)
+          for (int64_t l = 0; l < kSumLanes; ++l) {
+            const int64_t j = base + step * kSumLanes + l;
+            if (j < d) lane[l] = add_square(lane[l], value(n, j));
+          }
+      }
       part[static_cast<size_t>(t)] = fold_lanes(lane);
     }
   });

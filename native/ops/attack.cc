@@ -11,10 +11,7 @@ namespace advprop {
 namespace ops {
 namespace {
 
-std::string num(double v) {
-  std::string s = std::to_string(v);
-  return s;
-}
+std::string num(double v) { return std::to_string(v); }
 
 void check_scalar(const char* op, const char* name, double v) {
   if (!(v >= 0) || std::isinf(v))

@@ -14,7 +14,9 @@ namespace advprop {
 enum class AttackNorm : int { linf = 0, l2 = 1 };
 
 // eps and alpha are per sample when eps_t / alpha_t are set ([N], the inputs' dtype and device),
-// else the scalars (rounded to the dtype). lo/hi: the valid pixel range.
+// else the scalars (rounded to the dtype). lo/hi: the valid pixel range. The front-end checks
+// scalar eps/alpha >= 0 but not the values of a per-sample tensor (that would read the device
+// back, a synchronisation per step): negative entries there are the caller's error.
 struct PgdArgs {
   AttackNorm norm = AttackNorm::linf;
   double eps = 0, alpha = 0, lo = 0, hi = 1;

@@ -47,7 +47,10 @@ namespace advprop_binding {
   X(channelScaleBackward, ChannelScaleBackward) \
   X(crossEntropy, CrossEntropy)    \
   X(crossEntropyBackward, CrossEntropyBackward) \
-  X(argmaxRows, ArgmaxRows)
+  X(argmaxRows, ArgmaxRows)       \
+  X(pgdStep, PgdStep)              \
+  X(pgdRandomStart, PgdRandomStart) \
+  X(dropout, Dropout)
 
 #define ADVPROP_DECLARE_ENTRY(js, cc) Napi::Value cc(const Napi::CallbackInfo& info);
 ADVPROP_BINDING_ENTRIES(ADVPROP_DECLARE_ENTRY)

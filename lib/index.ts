@@ -20,6 +20,8 @@ export { linear } from './ops/linear.js';
 export { conv2d, type Conv2dArgs } from './ops/conv2d.js';
 export { globalAvgPool, channelScale } from './ops/pool.js';
 export { crossEntropy, accuracy, type Labels, type CrossEntropyOptions } from './ops/cross_entropy.js';
+export { pgdStep, pgdRandomStart, type PgdStepOptions, type RandomStartOptions, type AttackNorm } from './ops/attack.js';
+export { dropout, dropConnect, type DropOptions } from './ops/dropout.js';
 export type { DeviceEntry, NativeMemoryStats, BuildInfo } from './native.js';
 
 import { binding, canonicalDevice } from './device.js';

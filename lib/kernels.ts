@@ -288,3 +288,5 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: readonly num
 export * from './kernels/optim.js';
 export * from './kernels/pool.js';
 export * from './kernels/loss.js';
+export * from './kernels/attack.js';
+export * from './kernels/dropout.js';

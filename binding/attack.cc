@@ -1,0 +1,72 @@
+// Entries of the PGD and dropout kernels: parse arguments, call advprop::ops, wrap the result.
+#include <string>
+
+#include "advprop/attack.h"
+#include "advprop/dropout.h"
+#include "convert.h"
+#include "entries.h"
+#include "handle.h"
+
+namespace advprop_binding {
+
+using advprop::Tensor;
+
+namespace {
+
+advprop::AttackNorm to_norm(Napi::Value v, const char* op) {
+  std::string s = to_string(v, op, "norm");
+  if (s == "linf") return advprop::AttackNorm::linf;
+  if (s == "l2") return advprop::AttackNorm::l2;
+  throw_arg(std::string(op) + ": 'norm' must be 'linf' or 'l2', got '" + s + "'");
+}
+
+// eps / alpha: a number, or a per-sample tensor (kept alive by its handle for the call).
+void scalar_or_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg, double* s,
+                      const Tensor** t) {
+  if (info[i].IsNumber()) *s = to_number(info[i], op, arg);
+  else *t = &TensorHandle::From(info, i, op, arg);
+}
+
+}  // namespace
+
+// (xAdv, grad, x, eps, alpha, min, max, norm)
+ADVPROP_ENTRY(PgdStep)
+  const char* op = "pgdStep";
+  check_arg_count(info, 8, op);
+  const Tensor& xa = TensorHandle::From(info, 0, op, "xAdv");
+  const Tensor& g = TensorHandle::From(info, 1, op, "grad");
+  const Tensor& x = TensorHandle::From(info, 2, op, "x");
+  advprop::PgdArgs a;
+  scalar_or_tensor(info, 3, op, "eps", &a.eps, &a.eps_t);
+  scalar_or_tensor(info, 4, op, "alpha", &a.alpha, &a.alpha_t);
+  a.lo = to_number(info[5], op, "min");
+  a.hi = to_number(info[6], op, "max");
+  a.norm = to_norm(info[7], op);
+  return TensorHandle::Wrap(info.Env(), advprop::ops::pgd_step(xa, g, x, a));
+ADVPROP_ENTRY_END
+
+// (x, eps, min, max, norm, seed, offset)
+ADVPROP_ENTRY(PgdRandomStart)
+  const char* op = "pgdRandomStart";
+  check_arg_count(info, 7, op);
+  const Tensor& x = TensorHandle::From(info, 0, op, "x");
+  advprop::PgdArgs a;
+  scalar_or_tensor(info, 1, op, "eps", &a.eps, &a.eps_t);
+  a.lo = to_number(info[2], op, "min");
+  a.hi = to_number(info[3], op, "max");
+  a.norm = to_norm(info[4], op);
+  return TensorHandle::Wrap(info.Env(), advprop::ops::pgd_random_start(x, a, to_seed(info[5], op, "seed"),
+                                                                        to_seed(info[6], op, "offset")));
+ADVPROP_ENTRY_END
+
+// (x, rate, perSample, seed, offset)
+ADVPROP_ENTRY(Dropout)
+  check_arg_count(info, 5, "dropout");
+  const bool per_sample = to_bool(info[2], "dropout", "perSample");
+  const char* op = per_sample ? "dropConnect" : "dropout";
+  const Tensor& x = TensorHandle::From(info, 0, op, "x");
+  return TensorHandle::Wrap(info.Env(), advprop::ops::dropout(x, to_number(info[1], op, "rate"), per_sample,
+                                                              to_seed(info[3], op, "seed"), to_seed(info[4], op, "offset")));
+ADVPROP_ENTRY_END
+
+}  // namespace advprop_binding

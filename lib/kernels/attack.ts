@@ -1,0 +1,87 @@
+// Raw PGD kernels (no tape): ap.kernels.pgdStep and ap.kernels.pgdRandomStart. lib/ops/attack.ts
+// gives them their option objects; native/include/advprop/attack.h defines the arithmetic.
+import type { NativeTensor, Seed } from '../native.js';
+import { AdvpropError } from '../errors.js';
+import { binding, describeValue } from '../device.js';
+import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
+import { countKernel } from '../autograd/stats.js';
+import { toU64 } from '../random.js';
+
+export type AttackNorm = 'linf' | 'l2';
+
+// The entries this family adds to the addon (binding/attack.cc).
+interface AttackBinding {
+  pgdStep(xAdv: NativeTensor, grad: NativeTensor, x: NativeTensor, eps: number | NativeTensor, alpha: number | NativeTensor, min: number, max: number, norm: AttackNorm): NativeTensor;
+  pgdRandomStart(x: NativeTensor, eps: number | NativeTensor, min: number, max: number, norm: AttackNorm, seed: Seed, offset: Seed): NativeTensor;
+}
+const native = binding as unknown as AttackBinding;
+
+function numberOrTensor(v: unknown, op: string, arg: string): number | NativeTensor {
+  if (typeof v === 'number') return v;
+  if (v === undefined || v === null) throw new AdvpropError('ERR_ARG', `${op}: '${arg}' is required (a number or a per-sample [N] tensor)`);
+  return checkTensor(v, op, arg)._handle(op, arg);
+}
+
+function bound(v: unknown, dflt: number, op: string, arg: string): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number') throw new AdvpropError('ERR_ARG', `${op}: '${arg}' must be a number, got ${describeValue(v)}`);
+  return v;
+}
+
+function normArg(v: unknown, op: string): AttackNorm {
+  if (v === undefined) return 'linf';
+  if (v !== 'linf' && v !== 'l2') throw new AdvpropError('ERR_ARG', `${op}: 'norm' must be 'linf' or 'l2', got ${describeValue(v)}`);
+  return v;
+}
+
+export interface PgdStepOptions {
+  eps: number | Tensor; // scalar or per-sample [N]
+  alpha: number | Tensor; // scalar or per-sample [N]
+  min?: number; // default 0
+  max?: number; // default 1
+  norm?: AttackNorm; // default 'linf'
+}
+export interface RandomStartOptions {
+  eps: number | Tensor; min?: number; max?: number; norm?: AttackNorm;
+  seed?: number | bigint; offset?: number | bigint;
+}
+
+function options<T extends object>(o: unknown, op: string): T {
+  if (typeof o !== 'object' || o === null)
+    throw new AdvpropError('ERR_ARG', `${op}: options must be an object with 'eps'${op === 'pgdStep' ? " and 'alpha'" : ''}, got ${describeValue(o)}`);
+  return o as T;
+}
+
+/**
+ * The next PGD iterate. linf: clamp(clamp(xAdv + alpha·sign(grad), x − eps, x + eps), min, max);
+ * l2: a step of length alpha along grad/‖grad‖ per sample, projected onto the eps-ball around x
+ * per sample, then clamped. eps and alpha: numbers or per-sample [N] tensors. min/max default 0/1.
+ */
+export function pgdStep(xAdv: Tensor, grad: Tensor, x: Tensor, opts: PgdStepOptions): Tensor {
+  const op = 'pgdStep';
+  const o = options<PgdStepOptions>(opts, op);
+  const ha = checkTensor(xAdv, op, 'xAdv')._handle(op, 'xAdv');
+  const hg = checkTensor(grad, op, 'grad')._handle(op, 'grad');
+  const hx = checkTensor(x, op, 'x')._handle(op, 'x');
+  const e = numberOrTensor(o.eps, op, 'eps'), a = numberOrTensor(o.alpha, op, 'alpha');
+  const lo = bound(o.min, 0, op, 'min'), hi = bound(o.max, 1, op, 'max');
+  const nm = normArg(o.norm, op);
+  countKernel(op);
+  return wrapHandle(native.pgdStep(ha, hg, hx, e, a, lo, hi, nm));
+}
+
+/**
+ * x plus uniform noise in the eps-ball (L∞ box or L2 ball), clamped to [min, max]. The raw kernel
+ * needs an explicit seed (offset default 0); ap.pgdRandomStart falls back to the global key.
+ */
+export function pgdRandomStart(x: Tensor, opts: RandomStartOptions): Tensor {
+  const op = 'pgdRandomStart';
+  const o = options<RandomStartOptions>(opts, op);
+  const hx = checkTensor(x, op, 'x')._handle(op, 'x');
+  const e = numberOrTensor(o.eps, op, 'eps');
+  const lo = bound(o.min, 0, op, 'min'), hi = bound(o.max, 1, op, 'max');
+  const nm = normArg(o.norm, op);
+  if (o.seed === undefined) throw new AdvpropError('ERR_ARG', `${op}: the raw kernel needs 'seed' (ap.pgdRandomStart uses the global key)`);
+  countKernel(op);
+  return wrapHandle(native.pgdRandomStart(hx, e, lo, hi, nm, toU64(o.seed, `${op}: seed`), toU64(o.offset ?? 0, `${op}: offset`)));
+}

@@ -1,0 +1,31 @@
+// Raw dropout / drop-connect kernel (no tape): ap.kernels.dropoutMask and dropConnectMask apply
+// the Philox keep mask of (seed, offset) scaled by 1/(1 − rate) (native/include/advprop/dropout.h).
+// The same call on dy with the same key is the backward.
+import type { NativeTensor, Seed } from '../native.js';
+import { AdvpropError } from '../errors.js';
+import { binding, describeValue } from '../device.js';
+import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
+import { countKernel } from '../autograd/stats.js';
+import { toU64 } from '../random.js';
+
+interface DropoutBinding {
+  dropout(x: NativeTensor, rate: number, perSample: boolean, seed: Seed, offset: Seed): NativeTensor;
+}
+const native = binding as unknown as DropoutBinding;
+
+function apply(op: string, x: Tensor, rate: number, perSample: boolean, seed: number | bigint, offset: number | bigint): Tensor {
+  const h = checkTensor(x, op, 'x')._handle(op, 'x');
+  if (typeof rate !== 'number') throw new AdvpropError('ERR_ARG', `${op}: 'rate' must be a number, got ${describeValue(rate)}`);
+  countKernel(op);
+  return wrapHandle(native.dropout(h, rate, perSample, toU64(seed, `${op}: seed`), toU64(offset, `${op}: offset`)));
+}
+
+/** x * keep_i / (1 − rate), keep_i per element from Philox (seed, offset). */
+export function dropoutMask(x: Tensor, rate: number, seed: number | bigint, offset: number | bigint): Tensor {
+  return apply('dropout', x, rate, false, seed, offset);
+}
+
+/** x * keep_n / (1 − rate), one keep_n per sample (dim 0) from Philox (seed, offset). */
+export function dropConnectMask(x: Tensor, rate: number, seed: number | bigint, offset: number | bigint): Tensor {
+  return apply('dropConnect', x, rate, true, seed, offset);
+}

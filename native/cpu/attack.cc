@@ -1,0 +1,190 @@
+// CPU PGD kernels: the reference for advprop/attack.h.
+//
+// The L∞ step is one pass, split at sample boundaries so the inner loop sees scalar eps/alpha
+// and vectorises. The L2 kernels need per-sample norms: the sums follow the lane/chunk order
+// defined in attack.h (the CUDA kernels use it too), each chunk a task of its own, so the result
+// depends on the shapes alone, not on the thread count.
+//
+// Contraction of a * b + c into an FMA would make the AVX-512 clone round differently from the
+// others (and from CUDA, which the shared helpers keep uncontracted too).
+#pragma GCC optimize("fp-contract=off")
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "advprop/attack.h"
+#include "advprop/error.h"
+#include "advprop/parallel.h"
+#include "advprop/philox.h"
+#include "simd.h"
+
+namespace advprop {
+namespace cpu {
+namespace {
+
+// eps or alpha of sample n: the [N] tensor's entry, or the scalar rounded to T.
+template <typename T>
+struct PerSample {
+  const T* t;
+  T s;
+  T at(int64_t n) const { return t ? t[n] : s; }
+};
+
+template <typename T>
+PerSample<T> per_sample(const Tensor* t, double s) {
+  return {t ? t->data_as<T>() : nullptr, static_cast<T>(s)};
+}
+
+template <typename T>
+inline T sign_of(T g) {
+  return g > T(0) ? T(1) : (g < T(0) ? T(-1) : T(0));
+}
+
+template <typename T>
+ADVPROP_CPU_CLONES void linf_span(const T* xa, const T* g, const T* x, T* out, int64_t len, T eps, T alpha, T lo,
+                                  T hi) {
+  for (int64_t i = 0; i < len; ++i) {
+    const T v = xa[i] + alpha * sign_of(g[i]);
+    out[i] = clamp_to(clamp_to(v, x[i] - eps, x[i] + eps), lo, hi);
+  }
+}
+
+// Calls f(n, begin, end) for the pieces of [lo, hi) that lie in one sample of d elements.
+template <typename F>
+void by_sample(int64_t lo, int64_t hi, int64_t d, F&& f) {
+  for (int64_t i = lo; i < hi;) {
+    const int64_t n = i / d, end = std::min(hi, (n + 1) * d);
+    f(n, i, end);
+    i = end;
+  }
+}
+
+// Chunk sums of squares of value(n, j) (j the index in sample n), in the attack.h order, then
+// the per-sample totals in chunk order.
+template <typename V>
+std::vector<double> sample_sumsq(int64_t nsamples, int64_t d, V&& value) {
+  const int64_t chunks = sum_chunks(d);
+  std::vector<double> part(static_cast<size_t>(nsamples * chunks), 0.0);
+  parallel_for(0, nsamples * chunks, std::max<int64_t>(1, kGrainCostly / kSumChunk), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / chunks, base = (t % chunks) * kSumChunk;
+      double lane[kSumLanes] = {};
+      if (base + kSumChunk <= d) {  // a whole chunk: no bounds test, so the lanes vectorise
+        for (int64_t step = 0; step < kSumChunk / kSumLanes; ++step)
+          for (int64_t l = 0; l < kSumLanes; ++l) lane[l] = add_square(lane[l], value(n, base + step * kSumLanes + l));
+      } else {
+        for (int64_t step = 0; step < kSumChunk / kSumLanes; ++step)
+          for (int64_t l = 0; l < kSumLanes; ++l) {
+            const int64_t j = base + step * kSumLanes + l;
+            if (j < d) lane[l] = add_square(lane[l], value(n, j));
+          }
+      }
+      part[static_cast<size_t>(t)] = fold_lanes(lane);
+    }
+  });
+  std::vector<double> total(static_cast<size_t>(nsamples), 0.0);
+  for (int64_t n = 0; n < nsamples; ++n)
+    for (int64_t c = 0; c < chunks; ++c) total[n] = total[n] + part[static_cast<size_t>(n * chunks + c)];
+  return total;
+}
+
+template <typename T>
+void step_typed(const PgdArgs& a, const Tensor& xat, const Tensor& gt, const Tensor& xt, Tensor& outt) {
+  const int64_t numel = outt.numel(), nsamples = outt.dim(0), d = numel / nsamples;
+  const T *xa = xat.data_as<T>(), *g = gt.data_as<T>(), *x = xt.data_as<T>();
+  T* out = outt.data_as<T>();
+  const PerSample<T> eps = per_sample<T>(a.eps_t, a.eps), alpha = per_sample<T>(a.alpha_t, a.alpha);
+  const T lo = static_cast<T>(a.lo), hi = static_cast<T>(a.hi);
+  if (a.norm == AttackNorm::linf) {
+    parallel_for(0, numel, kGrainCheap, [&](int64_t i0, int64_t i1) {
+      by_sample(i0, i1, d, [&](int64_t n, int64_t b, int64_t e) {
+        linf_span(xa + b, g + b, x + b, out + b, e - b, eps.at(n), alpha.at(n), lo, hi);
+      });
+    });
+    return;
+  }
+  const std::vector<double> gg = sample_sumsq(nsamples, d, [&](int64_t n, int64_t j) { return double(g[n * d + j]); });
+  std::vector<double> step(static_cast<size_t>(nsamples));
+  for (int64_t n = 0; n < nsamples; ++n) step[n] = l2_step_factor(double(alpha.at(n)), gg[n]);
+  const std::vector<double> dd = sample_sumsq(nsamples, d, [&](int64_t n, int64_t j) {
+    const int64_t i = n * d + j;
+    return l2_delta(double(xa[i]), double(g[i]), double(x[i]), step[n]);
+  });
+  std::vector<double> proj(static_cast<size_t>(nsamples));
+  for (int64_t n = 0; n < nsamples; ++n) proj[n] = l2_project_factor(double(eps.at(n)), dd[n]);
+  parallel_for(0, numel, kGrainCheap, [&](int64_t i0, int64_t i1) {
+    by_sample(i0, i1, d, [&](int64_t n, int64_t b, int64_t e) {
+      const double sa = step[n], sp = proj[n];
+      for (int64_t i = b; i < e; ++i) {
+        const double di = l2_delta(double(xa[i]), double(g[i]), double(x[i]), sa);
+        out[i] = clamp_to(static_cast<T>(dadd(double(x[i]), dmul(sp, di))), lo, hi);
+      }
+    });
+  });
+}
+
+template <typename T>
+void random_start_typed(const PgdArgs& a, const Tensor& xt, uint64_t seed, uint64_t offset, Tensor& outt) {
+  const int64_t numel = outt.numel(), nsamples = outt.dim(0), d = numel / nsamples;
+  const T* x = xt.data_as<T>();
+  T* out = outt.data_as<T>();
+  const PerSample<T> eps = per_sample<T>(a.eps_t, a.eps);
+  const T lo = static_cast<T>(a.lo), hi = static_cast<T>(a.hi);
+  if (a.norm == AttackNorm::linf) {
+    parallel_for(0, numel, kGrainCostly, [&](int64_t i0, int64_t i1) {
+      by_sample(i0, i1, d, [&](int64_t n, int64_t b, int64_t e) {
+        const double en = double(eps.at(n));
+        for (int64_t i = b; i < e;) {
+          const Philox4 blk = philox_block(seed, offset, static_cast<uint64_t>(i));
+          for (int64_t lane = i & 3; lane < 4 && i < e; ++lane, ++i) {
+            const double r = 2.0 * double(philox_uniform01(blk.v[lane])) - 1.0;  // exact
+            out[i] = clamp_to(static_cast<T>(std::fma(en, r, double(x[i]))), lo, hi);
+          }
+        }
+      });
+    });
+    return;
+  }
+  const std::vector<double> zz = sample_sumsq(nsamples, d, [&](int64_t n, int64_t j) {
+    return double(random_start_normal<T>(seed, offset, static_cast<uint64_t>(n * d + j)));
+  });
+  std::vector<double> radius(static_cast<size_t>(nsamples));
+  for (int64_t n = 0; n < nsamples; ++n) {
+    const double u = philox_uniform_element(seed, offset, random_start_radius_index(numel, n));
+    radius[n] = l2_start_factor(double(eps.at(n)), u, d, zz[n]);
+  }
+  parallel_for(0, numel, kGrainCostly, [&](int64_t i0, int64_t i1) {
+    by_sample(i0, i1, d, [&](int64_t n, int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const double z = double(random_start_normal<T>(seed, offset, static_cast<uint64_t>(i)));
+        out[i] = clamp_to(static_cast<T>(std::fma(radius[n], z, double(x[i]))), lo, hi);
+      }
+    });
+  });
+}
+
+template <typename F>
+void with_float_type(DType t, const char* op, F&& f) {
+  if (t == DType::f32) return f(float{});
+  if (t == DType::f64) return f(double{});
+  fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(t));
+}
+
+}  // namespace
+
+void pgd_step(const PgdArgs& a, const Tensor& x_adv, const Tensor& grad, const Tensor& x, Tensor& out) {
+  if (out.numel() == 0) return;
+  with_float_type(out.dtype(), "pgdStep", [&](auto tag) { step_typed<decltype(tag)>(a, x_adv, grad, x, out); });
+}
+
+void pgd_random_start(const PgdArgs& a, const Tensor& x, uint64_t seed, uint64_t offset, Tensor& out) {
+  if (out.numel() == 0) return;
+  with_float_type(out.dtype(), "pgdRandomStart",
+                  [&](auto tag) { random_start_typed<decltype(tag)>(a, x, seed, offset, out); });
+}
+
+}  // namespace cpu
+}  // namespace advprop

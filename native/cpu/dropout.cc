@@ -1,0 +1,66 @@
+// CPU dropout / drop-connect: the reference for advprop/dropout.h. Each chunk walks its range
+// one Philox block (four elements) at a time, so the mask depends on the element index alone.
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "advprop/dropout.h"
+#include "advprop/error.h"
+#include "advprop/parallel.h"
+#include "advprop/philox.h"
+#include "simd.h"
+
+namespace advprop {
+namespace cpu {
+namespace {
+
+template <typename T>
+void element_span(const T* x, T* out, int64_t lo, int64_t hi, double keep, T scale, uint64_t seed, uint64_t offset) {
+  for (int64_t i = lo; i < hi;) {
+    const Philox4 b = philox_block(seed, offset, static_cast<uint64_t>(i));
+    for (int64_t lane = i & 3; lane < 4 && i < hi; ++lane, ++i)
+      out[i] = double(philox_uniform01(b.v[lane])) <= keep ? x[i] * scale : T(0);
+  }
+}
+
+template <typename T>
+ADVPROP_CPU_CLONES void scale_span(const T* x, T* out, int64_t len, T s) {
+  for (int64_t i = 0; i < len; ++i) out[i] = x[i] * s;
+}
+
+template <typename T>
+void typed(const Tensor& xt, double rate, bool per_sample, uint64_t seed, uint64_t offset, Tensor& outt) {
+  const int64_t n = outt.numel();
+  const T* x = xt.data_as<T>();
+  T* out = outt.data_as<T>();
+  const double keep = 1.0 - rate;
+  const T scale = static_cast<T>(1.0 / keep);
+  if (!per_sample) {
+    parallel_for(0, n, kGrainCostly, [&](int64_t lo, int64_t hi) { element_span(x, out, lo, hi, keep, scale, seed, offset); });
+    return;
+  }
+  const int64_t d = n / outt.dim(0);
+  parallel_for(0, n, kGrainCheap, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi;) {
+      const int64_t s = i / d, end = std::min(hi, (s + 1) * d);
+      const bool kept = philox_uniform_element(seed, offset, static_cast<uint64_t>(s)) <= keep;
+      if (kept) scale_span(x + i, out + i, end - i, scale);
+      else std::fill(out + i, out + end, T(0));  // 0, not x * 0 (which is NaN for inf)
+      i = end;
+    }
+  });
+}
+
+}  // namespace
+
+void dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset, Tensor& out) {
+  if (out.numel() == 0) return;
+  switch (out.dtype()) {
+    case DType::f32: return typed<float>(x, rate, per_sample, seed, offset, out);
+    case DType::f64: return typed<double>(x, rate, per_sample, seed, offset, out);
+    default: fail(ErrorCode::DType, std::string("dropout: unsupported dtype ") + dtype_name(out.dtype()));
+  }
+}
+
+}  // namespace cpu
+}  // namespace advprop

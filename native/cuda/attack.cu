@@ -1,0 +1,264 @@
+// PGD kernels (contract: advprop/attack.h; reference: native/cpu/attack.cc).
+// L∞ step: one grid-stride pass, float4 loads when a vector never straddles a sample. L2: per
+// sample sums of squares with one warp per chunk of attack.h's order (coalesced: lane l reads
+// elements l, l + 32, ...; folded by shuffles in the CPU's order), the chunk sums added per
+// sample by one thread in chunk order, then an element-wise pass. No atomics, so the result is
+// deterministic and equals the CPU's wherever attack.h says it does.
+#include "common.cuh"
+
+#include <cstdint>
+#include <string>
+
+#include "advprop/attack.h"
+#include "advprop/philox.h"
+
+namespace advprop {
+namespace ADVPROP_CUDA_NS {
+namespace {
+
+constexpr unsigned kThreads = 256;
+constexpr unsigned kWarps = kThreads / 32;
+
+// eps or alpha of sample n.
+template <typename T>
+struct PerSample {
+  const T* t;
+  T s;
+  ADVPROP_HD T at(int64_t n) const { return t ? t[n] : s; }
+};
+
+template <typename T>
+PerSample<T> per_sample(const Tensor* t, double s) {
+  return {t ? t->data_as<T>() : nullptr, static_cast<T>(s)};
+}
+
+// i / d, in 32 bits when both fit (a 64-bit division is dozens of instructions on the GPU).
+ADVPROP_HD int64_t sample_of(int64_t i, int64_t d) {
+  return (i | d) <= 0x7fffffff ? int64_t(uint32_t(i) / uint32_t(d)) : i / d;
+}
+
+template <typename T>
+ADVPROP_HD T sign_of(T g) {
+  return g > T(0) ? T(1) : (g < T(0) ? T(-1) : T(0));
+}
+
+template <typename T>
+ADVPROP_HD T linf_one(T xa, T g, T x, T eps, T alpha, T lo, T hi) {
+  const T v = xa + alpha * sign_of(g);  // alpha * sign is exact: nothing for nvcc to contract
+  return clamp_to(clamp_to(v, x - eps, x + eps), lo, hi);
+}
+
+template <typename T>
+__global__ void linf_kernel(const T* xa, const T* g, const T* x, T* out, int64_t n, int64_t d, PerSample<T> eps,
+                            PerSample<T> alpha, T lo, T hi) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const int64_t s = (eps.t || alpha.t) ? sample_of(i, d) : 0;
+    out[i] = linf_one(xa[i], g[i], x[i], eps.at(s), alpha.at(s), lo, hi);
+  }
+}
+
+// f32, 16-byte aligned, D a multiple of 4: a float4 lies in one sample.
+__global__ void linf_vec4_kernel(const float4* xa, const float4* g, const float4* x, float4* out, int64_t n4,
+                                 int64_t d4, PerSample<float> eps, PerSample<float> alpha, float lo, float hi) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n4; i += stride) {
+    const int64_t s = (eps.t || alpha.t) ? sample_of(i, d4) : 0;
+    const float e = eps.at(s), al = alpha.at(s);
+    const float4 a = xa[i], gv = g[i], xv = x[i];
+    float4 r;
+    r.x = linf_one(a.x, gv.x, xv.x, e, al, lo, hi);
+    r.y = linf_one(a.y, gv.y, xv.y, e, al, lo, hi);
+    r.z = linf_one(a.z, gv.z, xv.z, e, al, lo, hi);
+    r.w = linf_one(a.w, gv.w, xv.w, e, al, lo, hi);
+    out[i] = r;
+  }
+}
+
+// What the L2 sums square: the gradient, the step's displacement, or the random start's normals.
+template <typename T>
+struct GradValue {
+  const T* g;
+  int64_t d;
+  ADVPROP_HD double operator()(int64_t n, int64_t j) const { return double(g[n * d + j]); }
+};
+template <typename T>
+struct DeltaValue {
+  const T *xa, *g, *x;
+  const double* step;
+  int64_t d;
+  ADVPROP_HD double operator()(int64_t n, int64_t j) const {
+    const int64_t i = n * d + j;
+    return l2_delta(double(xa[i]), double(g[i]), double(x[i]), step[n]);
+  }
+};
+template <typename T>
+struct NormalValue {
+  uint64_t seed, offset;
+  int64_t d;
+  ADVPROP_HD double operator()(int64_t n, int64_t j) const {
+    return double(random_start_normal<T>(seed, offset, static_cast<uint64_t>(n * d + j)));
+  }
+};
+
+// part[t] = the sum of squares of chunk t (sample t / chunks), one warp per chunk.
+template <typename V>
+__global__ void chunk_sumsq_kernel(V value, int64_t tasks, int64_t chunks, int64_t d, double* part) {
+  const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * kWarps + warp; t < tasks; t += static_cast<int64_t>(gridDim.x) * kWarps) {
+    const int64_t n = t / chunks, base = (t % chunks) * kSumChunk;
+    double acc = 0.0;
+    for (int64_t step = 0; step < kSumChunk / kSumLanes; ++step) {
+      const int64_t j = base + step * kSumLanes + lane;
+      if (j < d) acc = add_square(acc, value(n, j));
+    }
+    for (int off = kSumLanes / 2; off >= 1; off /= 2) acc = acc + __shfl_down_sync(0xffffffffu, acc, off);
+    if (lane == 0) part[t] = acc;
+  }
+}
+
+enum class Factor : int { step = 0, project = 1, start = 2 };
+
+// factor[n] from sample n's chunk sums, added in chunk order.
+template <typename T, Factor F>
+__global__ void factor_kernel(const double* part, int64_t nsamples, int64_t chunks, PerSample<T> scalar, int64_t d,
+                              int64_t numel, uint64_t seed, uint64_t offset, double* factor) {
+  const int64_t n = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (n >= nsamples) return;
+  double total = 0.0;
+  for (int64_t c = 0; c < chunks; ++c) total = total + part[n * chunks + c];
+  const double s = double(scalar.at(n));
+  if (F == Factor::step) factor[n] = l2_step_factor(s, total);
+  if (F == Factor::project) factor[n] = l2_project_factor(s, total);
+  if (F == Factor::start) {
+    const uint64_t ui = static_cast<uint64_t>((numel + 3) / 4 * 4 + n);  // random_start_radius_index
+    factor[n] = l2_start_factor(s, philox_uniform_element(seed, offset, ui), d, total);
+  }
+}
+
+template <typename T>
+__global__ void l2_apply_kernel(const T* xa, const T* g, const T* x, T* out, int64_t n, int64_t d, const double* step,
+                                const double* proj, T lo, T hi) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const int64_t s = sample_of(i, d);
+    const double di = l2_delta(double(xa[i]), double(g[i]), double(x[i]), step[s]);
+    out[i] = clamp_to(static_cast<T>(dadd(double(x[i]), dmul(proj[s], di))), lo, hi);
+  }
+}
+
+// One thread per Philox block of four elements, as the CPU reads them.
+template <typename T>
+__global__ void linf_start_kernel(const T* x, T* out, int64_t n, int64_t d, PerSample<T> eps, uint64_t seed,
+                                  uint64_t offset, T lo, T hi) {
+  const int64_t nblk = (n + 3) / 4;
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < nblk; j += stride) {
+    const int64_t i0 = j * 4;
+    const Philox4 b = philox_block(seed, offset, static_cast<uint64_t>(i0));
+    for (int k = 0; k < 4 && i0 + k < n; ++k) {
+      const int64_t i = i0 + k;
+      const double r = 2.0 * double(philox_uniform01(b.v[k])) - 1.0;  // exact
+      out[i] = clamp_to(static_cast<T>(fma(double(eps.at(sample_of(i, d))), r, double(x[i]))), lo, hi);
+    }
+  }
+}
+
+template <typename T>
+__global__ void l2_start_kernel(const T* x, T* out, int64_t n, int64_t d, const double* radius, uint64_t seed,
+                                uint64_t offset, T lo, T hi) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const double z = double(random_start_normal<T>(seed, offset, static_cast<uint64_t>(i)));
+    out[i] = clamp_to(static_cast<T>(fma(radius[sample_of(i, d)], z, double(x[i]))), lo, hi);
+  }
+}
+
+// Per-sample factors on the device: chunk sums, then one thread per sample.
+template <typename T, Factor F, typename V>
+Tensor factors(const Tensor& like, V value, int64_t nsamples, int64_t d, PerSample<T> scalar, uint64_t seed = 0,
+               uint64_t offset = 0) {
+  const int64_t chunks = sum_chunks(d), tasks = nsamples * chunks;
+  Tensor part = Tensor::empty({tasks}, DType::f64, like.device());
+  Tensor out = Tensor::empty({nsamples}, DType::f64, like.device());
+  cudaStream_t st = stream_of(like);
+  ADVPROP_LAUNCH(chunk_sumsq_kernel<V>, grid_for(tasks, kWarps), kThreads, 0, st)(value, tasks, chunks, d,
+                                                                                  part.data_as<double>());
+  ADVPROP_LAUNCH((factor_kernel<T, F>), grid_for(nsamples, 128), 128, 0, st)(
+      part.data_as<double>(), nsamples, chunks, scalar, d, like.numel(), seed, offset, out.data_as<double>());
+  return out;
+}
+
+template <typename T>
+void step_typed(const PgdArgs& a, const Tensor& xat, const Tensor& gt, const Tensor& xt, Tensor& outt) {
+  const int64_t numel = outt.numel(), nsamples = outt.dim(0), d = numel / nsamples;
+  const T *xa = xat.data_as<T>(), *g = gt.data_as<T>(), *x = xt.data_as<T>();
+  T* out = outt.data_as<T>();
+  const PerSample<T> eps = per_sample<T>(a.eps_t, a.eps), alpha = per_sample<T>(a.alpha_t, a.alpha);
+  const T lo = static_cast<T>(a.lo), hi = static_cast<T>(a.hi);
+  cudaStream_t st = stream_of(outt);
+  if (a.norm == AttackNorm::linf) {
+    bool vec = false;
+    if constexpr (sizeof(T) == 4) {
+      auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+      vec = d % 4 == 0 && aligned(xa) && aligned(g) && aligned(x) && aligned(out);
+    }
+    if (vec) {
+      const int64_t n4 = numel / 4;
+      ADVPROP_LAUNCH(linf_vec4_kernel, grid_for(n4, kThreads), kThreads, 0, st)(
+          reinterpret_cast<const float4*>(xa), reinterpret_cast<const float4*>(g), reinterpret_cast<const float4*>(x),
+          reinterpret_cast<float4*>(out), n4, d / 4, PerSample<float>{reinterpret_cast<const float*>(eps.t), float(eps.s)},
+          PerSample<float>{reinterpret_cast<const float*>(alpha.t), float(alpha.s)}, float(lo), float(hi));
+    } else {
+      ADVPROP_LAUNCH(linf_kernel<T>, grid_for(numel, kThreads), kThreads, 0, st)(xa, g, x, out, numel, d, eps, alpha,
+                                                                                  lo, hi);
+    }
+    return;
+  }
+  Tensor step = factors<T, Factor::step>(outt, GradValue<T>{g, d}, nsamples, d, alpha);
+  Tensor proj = factors<T, Factor::project>(outt, DeltaValue<T>{xa, g, x, step.data_as<double>(), d}, nsamples, d, eps);
+  ADVPROP_LAUNCH(l2_apply_kernel<T>, grid_for(numel, kThreads), kThreads, 0, st)(
+      xa, g, x, out, numel, d, step.data_as<double>(), proj.data_as<double>(), lo, hi);
+}
+
+template <typename T>
+void random_start_typed(const PgdArgs& a, const Tensor& xt, uint64_t seed, uint64_t offset, Tensor& outt) {
+  const int64_t numel = outt.numel(), nsamples = outt.dim(0), d = numel / nsamples;
+  const T* x = xt.data_as<T>();
+  T* out = outt.data_as<T>();
+  const PerSample<T> eps = per_sample<T>(a.eps_t, a.eps);
+  const T lo = static_cast<T>(a.lo), hi = static_cast<T>(a.hi);
+  cudaStream_t st = stream_of(outt);
+  if (a.norm == AttackNorm::linf) {
+    ADVPROP_LAUNCH(linf_start_kernel<T>, grid_for((numel + 3) / 4, kThreads), kThreads, 0, st)(
+        x, out, numel, d, eps, seed, offset, lo, hi);
+    return;
+  }
+  Tensor radius = factors<T, Factor::start>(outt, NormalValue<T>{seed, offset, d}, nsamples, d, eps, seed, offset);
+  ADVPROP_LAUNCH(l2_start_kernel<T>, grid_for(numel, kThreads), kThreads, 0, st)(x, out, numel, d,
+                                                                                  radius.data_as<double>(), seed,
+                                                                                  offset, lo, hi);
+}
+
+template <typename F>
+void float_dispatch(DType t, const char* op, F&& f) {
+  if (t == DType::f32) return f(float{});
+  if (t == DType::f64) return f(double{});
+  fail(ErrorCode::DType, std::string(op) + ": dtype " + dtype_name(t) + " is not supported (f32, f64)");
+}
+
+}  // namespace
+
+void pgd_step(const PgdArgs& a, const Tensor& x_adv, const Tensor& grad, const Tensor& x, Tensor& out) {
+  if (out.numel() == 0) return;
+  float_dispatch(out.dtype(), "pgdStep", [&](auto tag) { step_typed<decltype(tag)>(a, x_adv, grad, x, out); });
+}
+
+void pgd_random_start(const PgdArgs& a, const Tensor& x, uint64_t seed, uint64_t offset, Tensor& out) {
+  if (out.numel() == 0) return;
+  float_dispatch(out.dtype(), "pgdRandomStart",
+                 [&](auto tag) { random_start_typed<decltype(tag)>(a, x, seed, offset, out); });
+}
+
+}  // namespace ADVPROP_CUDA_NS
+}  // namespace advprop

@@ -1,0 +1,67 @@
+// Dropout / drop-connect (contract: advprop/dropout.h; reference: native/cpu/dropout.cc).
+// Per element: one thread per Philox block of four elements. Per sample: a grid-stride pass that
+// draws the sample's number (one Philox evaluation, cheap next to the loads).
+#include "common.cuh"
+
+#include <cstdint>
+#include <string>
+
+#include "advprop/dropout.h"
+#include "advprop/philox.h"
+
+namespace advprop {
+namespace ADVPROP_CUDA_NS {
+namespace {
+
+constexpr unsigned kThreads = 256;
+
+template <typename T>
+__global__ void element_kernel(const T* x, T* out, int64_t n, double keep, T scale, uint64_t seed, uint64_t offset) {
+  const int64_t nblk = (n + 3) / 4;
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < nblk; j += stride) {
+    const int64_t i0 = j * 4;
+    const Philox4 b = philox_block(seed, offset, static_cast<uint64_t>(i0));
+    for (int k = 0; k < 4 && i0 + k < n; ++k)
+      out[i0 + k] = double(philox_uniform01(b.v[k])) <= keep ? x[i0 + k] * scale : T(0);
+  }
+}
+
+template <typename T>
+__global__ void sample_kernel(const T* x, T* out, int64_t n, int64_t d, double keep, T scale, uint64_t seed,
+                              uint64_t offset) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const bool kept = philox_uniform_element(seed, offset, static_cast<uint64_t>(i / d)) <= keep;
+    out[i] = kept ? x[i] * scale : T(0);
+  }
+}
+
+template <typename T>
+void typed(const Tensor& xt, double rate, bool per_sample, uint64_t seed, uint64_t offset, Tensor& outt) {
+  const int64_t n = outt.numel();
+  const double keep = 1.0 - rate;
+  const T scale = static_cast<T>(1.0 / keep);
+  cudaStream_t st = stream_of(outt);
+  if (!per_sample) {
+    ADVPROP_LAUNCH(element_kernel<T>, grid_for((n + 3) / 4, kThreads), kThreads, 0, st)(
+        xt.data_as<T>(), outt.data_as<T>(), n, keep, scale, seed, offset);
+    return;
+  }
+  ADVPROP_LAUNCH(sample_kernel<T>, grid_for(n, kThreads), kThreads, 0, st)(
+      xt.data_as<T>(), outt.data_as<T>(), n, n / outt.dim(0), keep, scale, seed, offset);
+}
+
+}  // namespace
+
+void dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset, Tensor& out) {
+  if (out.numel() == 0) return;
+  switch (out.dtype()) {
+    case DType::f32: return typed<float>(x, rate, per_sample, seed, offset, out);
+    case DType::f64: return typed<double>(x, rate, per_sample, seed, offset, out);
+    default: fail(ErrorCode::DType, std::string("dropout: dtype ") + dtype_name(out.dtype()) + " is not supported (f32, f64)");
+  }
+}
+
+}  // namespace ADVPROP_CUDA_NS
+}  // namespace advprop

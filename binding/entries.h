@@ -37,7 +37,9 @@ namespace advprop_binding {
   X(reshape, Reshape)              \
   X(slice0, Slice0)                \
   X(concat0, Concat0)              \
-  X(slice0Backward, Slice0Backward)
+  X(slice0Backward, Slice0Backward) \
+  X(multiBatchNorm, MultiBatchNorm) \
+  X(multiBatchNormBackward, MultiBatchNormBackward)
 
 #define ADVPROP_DECLARE_ENTRY(js, cc) Napi::Value cc(const Napi::CallbackInfo& info);
 ADVPROP_BINDING_ENTRIES(ADVPROP_DECLARE_ENTRY)

@@ -17,6 +17,9 @@ export { reshape, slice0, concat0 } from './ops/shape.js';
 export { cast, to, clone } from './ops/cast.js';
 export { linear } from './ops/linear.js';
 export { conv2d, type Conv2dArgs } from './ops/conv2d.js';
+export {
+  multiBatchNorm, type BatchNormMode, type BatchNormAct, type Segments, type MultiBatchNormParams, type MultiBatchNormOptions,
+} from './ops/multi_batch_norm.js';
 export type { DeviceEntry, NativeMemoryStats, BuildInfo } from './native.js';
 
 import { binding, canonicalDevice } from './device.js';

@@ -285,3 +285,4 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: readonly num
   countKernel('conv2dBackwardWeight');
   return wrapHandle(binding.conv2dBackwardWeight(h, hx, checkShape(wShape, 'conv2dBackwardWeight'), o.stride, o.dilation, o.groups, o.padding));
 }
+export * from './kernels/multi_batch_norm.js';

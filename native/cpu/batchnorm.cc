@@ -1,6 +1,6 @@
 // CPU multi-domain batch norm (contract: advprop/batchnorm.h). NHWC, so every segment is a
 // contiguous [rows, C] block with rows = count*H*W; every loop runs over C innermost.
-// forward: one statistics pass (shifted sums in f64 over row chunks, combined in chunk order),
+// forward: one statistics pass (shifted sums, f64 accumulators, over row chunks combined in chunk order),
 // then one normalise + affine + activation pass. backward: one pass for sum(g) and sum(g * xhat)
 // per (segment, channel), then one elementwise dx pass; both recompute xhat and the activation's
 // derivative from x and the saved mean/invstd. Chunks depend only on the shape: results do not
@@ -63,18 +63,31 @@ int64_t row_grain(int64_t rows, int64_t c) {
   return std::max<int64_t>(1, std::min<int64_t>(rows, kGrainCheap / std::max<int64_t>(1, c)));
 }
 
-// acc[0..C) += sum of (x - shift), acc[C..2C) += sum of (x - shift)^2 over rows [lo, hi).
+// acc[0..C) += sum of (x - shift), acc[C..2C) += sum of (x - shift)^2 over rows [lo, hi). f32
+// input sums blocks of kBlock rows in f32 (a few ulp of error each) and adds the block sums into
+// the f64 accumulators: f64 arithmetic on every element made this pass compute-bound.
 template <typename T>
 ADVPROP_CPU_CLONES void stats_rows(const T* __restrict x, int64_t lo, int64_t hi, int64_t C,
-                                   const double* __restrict shift, double* __restrict acc) {
+                                   const T* __restrict shift, double* __restrict acc, T* __restrict blk) {
+  constexpr int64_t kBlock = std::is_same_v<T, float> ? 16 : int64_t(1) << 40;
   double* __restrict s1 = acc;
   double* __restrict s2 = acc + C;
-  for (int64_t r = lo; r < hi; ++r) {
-    const T* __restrict row = x + r * C;
+  T* __restrict b1 = blk;
+  T* __restrict b2 = blk + C;
+  for (int64_t r0 = lo; r0 < hi; r0 += kBlock) {
+    const int64_t r1 = std::min(hi, r0 + kBlock);
+    for (int64_t c = 0; c < C; ++c) b1[c] = b2[c] = T(0);
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* __restrict row = x + r * C;
+      for (int64_t c = 0; c < C; ++c) {
+        const T d = row[c] - shift[c];
+        b1[c] += d;
+        b2[c] += d * d;
+      }
+    }
     for (int64_t c = 0; c < C; ++c) {
-      const double d = static_cast<double>(row[c]) - shift[c];
-      s1[c] += d;
-      s2[c] += d * d;
+      s1[c] += static_cast<double>(b1[c]);
+      s2[c] += static_cast<double>(b2[c]);
     }
   }
 }
@@ -90,10 +103,12 @@ ADVPROP_CPU_CLONES void apply_rows(const T* __restrict x, T* __restrict y, int64
 }
 
 // acc[0..C) += sum of g, acc[C..2C) += sum of g * xhat over rows [lo, hi).
-template <int ACT, typename T>
+// With STORE, g is also written to gout (dx's memory) for dx_from_g_rows.
+template <int ACT, bool STORE, typename T>
 ADVPROP_CPU_CLONES void grad_sums_rows(const T* __restrict dy, const T* __restrict x, int64_t lo, int64_t hi,
                                        int64_t C, const T* __restrict mean, const T* __restrict invstd,
-                                       const T* __restrict gamma, const T* __restrict beta, double* __restrict acc) {
+                                       const T* __restrict gamma, const T* __restrict beta, double* __restrict acc,
+                                       T* __restrict gout) {
   double* __restrict s1 = acc;
   double* __restrict s2 = acc + C;
   for (int64_t r = lo; r < hi; ++r) {
@@ -102,6 +117,7 @@ ADVPROP_CPU_CLONES void grad_sums_rows(const T* __restrict dy, const T* __restri
     for (int64_t c = 0; c < C; ++c) {
       const T xhat = (xr[c] - mean[c]) * invstd[c];
       const T g = act_backward<ACT>(xhat * gamma[c] + beta[c], gr[c]);
+      if constexpr (STORE) gout[r * C + c] = g;
       s1[c] += static_cast<double>(g);
       s2[c] += static_cast<double>(g) * static_cast<double>(xhat);
     }
@@ -127,6 +143,21 @@ ADVPROP_CPU_CLONES void dx_rows(const T* __restrict dy, const T* __restrict x, T
   }
 }
 
+// dx = k * (g - a - xhat * b) in place over dx, which holds g.
+template <typename T>
+ADVPROP_CPU_CLONES void dx_from_g_rows(const T* __restrict x, T* __restrict dx, int64_t lo, int64_t hi, int64_t C,
+                                       const T* __restrict mean, const T* __restrict invstd, const T* __restrict k,
+                                       const T* __restrict a, const T* __restrict b) {
+  for (int64_t r = lo; r < hi; ++r) {
+    const T* __restrict xr = x + r * C;
+    T* __restrict out = dx + r * C;
+    for (int64_t c = 0; c < C; ++c) {
+      const T xhat = (xr[c] - mean[c]) * invstd[c];
+      out[c] = k[c] * (out[c] - a[c] - xhat * b[c]);
+    }
+  }
+}
+
 // Sums a per-row quantity over `rows` rows into total[0..2C) with chunk partials combined in
 // chunk order. body(lo, hi, acc) adds rows [lo, hi) into acc.
 template <typename F>
@@ -146,8 +177,8 @@ template <typename T, int ACT>
 void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T* rmean, T* rvar, T* y, T* mean,
                    T* invstd) {
   const int64_t C = a.c, hw = a.h * a.w;
-  std::vector<double> shift(C), sums(2 * C);
-  std::vector<T> scale(C);
+  std::vector<double> sums(2 * C);
+  std::vector<T> shift(C), scale(C);
   for (size_t s = 0; s < a.segments.size(); ++s) {
     const BnSegment& seg = a.segments[s];
     const int64_t rows = seg.count * hw, d = seg.domain;
@@ -160,14 +191,15 @@ void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T
         is[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(rvar[d * C + c]) + a.eps));
       }
     } else {
-      for (int64_t c = 0; c < C; ++c) shift[c] = static_cast<double>(xs[c]);
+      for (int64_t c = 0; c < C; ++c) shift[c] = xs[c];
       chunked_sums(rows, C, sums.data(), [&](int64_t lo, int64_t hi, double* acc) {
-        stats_rows<T>(xs, lo, hi, C, shift.data(), acc);
+        std::vector<T> blk(static_cast<size_t>(2 * C));
+        stats_rows<T>(xs, lo, hi, C, shift.data(), acc, blk.data());
       });
       const double m = static_cast<double>(rows);
       for (int64_t c = 0; c < C; ++c) {
         const double s1 = sums[c], s2 = sums[C + c];
-        const double mu = shift[c] + s1 / m;
+        const double mu = static_cast<double>(shift[c]) + s1 / m;
         const double var = std::max(0.0, (s2 - s1 * (s1 / m)) / m);
         ms[c] = static_cast<T>(mu);
         is[c] = static_cast<T>(1.0 / std::sqrt(var + a.eps));
@@ -199,8 +231,11 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
     const int64_t rows = seg.count * hw, d = seg.domain;
     const int64_t off = seg.start * hw * C;
     const T *ms = mean + s * C, *is = invstd + s * C, *gd = gamma + d * C, *bd = beta + d * C;
+    // SiLU's derivative costs an exp and a division: compute it once and keep g in dx's memory
+    // for the second pass (one more write, but this kernel is compute-bound on the CPU).
+    constexpr bool kStore = ACT == static_cast<int>(BnAct::silu);
     chunked_sums(rows, C, sums.data(), [&](int64_t lo, int64_t hi, double* acc) {
-      grad_sums_rows<ACT, T>(dy + off, x + off, lo, hi, C, ms, is, gd, bd, acc);
+      grad_sums_rows<ACT, kStore, T>(dy + off, x + off, lo, hi, C, ms, is, gd, bd, acc, dx + off);
     });
     const double m = static_cast<double>(rows);
     const bool eval = a.mode == BnMode::eval;
@@ -212,7 +247,8 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
       mb[c] = eval ? T(0) : static_cast<T>(sums[C + c] / m);
     }
     parallel_for(0, rows, row_grain(rows, C), [&](int64_t lo, int64_t hi) {
-      dx_rows<ACT, T>(dy + off, x + off, dx + off, lo, hi, C, ms, is, gd, bd, k.data(), ma.data(), mb.data());
+      if constexpr (kStore) dx_from_g_rows<T>(x + off, dx + off, lo, hi, C, ms, is, k.data(), ma.data(), mb.data());
+      else dx_rows<ACT, T>(dy + off, x + off, dx + off, lo, hi, C, ms, is, gd, bd, k.data(), ma.data(), mb.data());
     });
   }
   for (int64_t i = 0; i < a.k * C; ++i) {

@@ -39,6 +39,13 @@ constexpr int64_t kMinChunkRows = 64;
 __device__ __forceinline__ float bn_exp(float x) { return expf(x); }
 __device__ __forceinline__ double bn_exp(double x) { return exp(x); }
 
+// i % C: 64-bit division is a long instruction sequence on the GPU, so indices that fit in 32
+// bits (every realistic activation) take the 32-bit one.
+__device__ __forceinline__ int64_t channel_of(int64_t i, int64_t C) {
+  return (i >> 32) == 0 && (C >> 32) == 0 ? static_cast<int64_t>(static_cast<uint32_t>(i) % static_cast<uint32_t>(C))
+                                          : i % C;
+}
+
 template <typename T>
 __device__ __forceinline__ T act_forward(int act, T z) {
   if (act == static_cast<int>(BnAct::silu)) return z / (T(1) + bn_exp(-z));
@@ -138,7 +145,7 @@ __global__ void bn_apply_kernel(const T* x, T* y, int64_t total, int64_t C, cons
                                 const T* gamma, const T* beta, int act) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int64_t c = i % C;
+    const int64_t c = channel_of(i, C);
     y[i] = act_forward(act, (x[i] - mean[c]) * (gamma[c] * invstd[c]) + beta[c]);
   }
 }
@@ -148,7 +155,7 @@ __global__ void bn_apply_vec4_kernel(const float4* x, float4* y, int64_t total4,
                                      const float* invstd, const float* gamma, const float* beta, int act) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total4; i += stride) {
-    const int64_t c = (i * 4) % C;
+    const int64_t c = channel_of(i * 4, C);
     const float4 v = x[i];
     float4 r;
     r.x = act_forward(act, (v.x - mean[c]) * (gamma[c] * invstd[c]) + beta[c]);
@@ -210,7 +217,7 @@ __global__ void bn_dx_kernel(const T* dy, const T* x, T* dx, int64_t total, int6
                              int act, int eval) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int64_t c = i % C;
+    const int64_t c = channel_of(i, C);
     const T is = invstd[c];
     const T xhat = (x[i] - mean[c]) * is;
     const T g = act_backward(act, xhat * gamma[c] + beta[c], dy[i]);

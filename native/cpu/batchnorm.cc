@@ -102,24 +102,36 @@ ADVPROP_CPU_CLONES void apply_rows(const T* __restrict x, T* __restrict y, int64
   }
 }
 
-// acc[0..C) += sum of g, acc[C..2C) += sum of g * xhat over rows [lo, hi).
-// With STORE, g is also written to gout (dx's memory) for dx_from_g_rows.
+// acc[0..C) += sum of g, acc[C..2C) += sum of g * xhat over rows [lo, hi), in f32 row blocks
+// under f64 accumulators as in stats_rows. With STORE, g is also written to gout (dx's memory)
+// for dx_from_g_rows.
 template <int ACT, bool STORE, typename T>
 ADVPROP_CPU_CLONES void grad_sums_rows(const T* __restrict dy, const T* __restrict x, int64_t lo, int64_t hi,
                                        int64_t C, const T* __restrict mean, const T* __restrict invstd,
                                        const T* __restrict gamma, const T* __restrict beta, double* __restrict acc,
-                                       T* __restrict gout) {
+                                       T* __restrict gout, T* __restrict blk) {
+  constexpr int64_t kBlock = std::is_same_v<T, float> ? 16 : int64_t(1) << 40;
   double* __restrict s1 = acc;
   double* __restrict s2 = acc + C;
-  for (int64_t r = lo; r < hi; ++r) {
-    const T* __restrict xr = x + r * C;
-    const T* __restrict gr = dy + r * C;
+  T* __restrict b1 = blk;
+  T* __restrict b2 = blk + C;
+  for (int64_t r0 = lo; r0 < hi; r0 += kBlock) {
+    const int64_t r1 = std::min(hi, r0 + kBlock);
+    for (int64_t c = 0; c < C; ++c) b1[c] = b2[c] = T(0);
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* __restrict xr = x + r * C;
+      const T* __restrict gr = dy + r * C;
+      for (int64_t c = 0; c < C; ++c) {
+        const T xhat = (xr[c] - mean[c]) * invstd[c];
+        const T g = act_backward<ACT>(xhat * gamma[c] + beta[c], gr[c]);
+        if constexpr (STORE) gout[r * C + c] = g;
+        b1[c] += g;
+        b2[c] += g * xhat;
+      }
+    }
     for (int64_t c = 0; c < C; ++c) {
-      const T xhat = (xr[c] - mean[c]) * invstd[c];
-      const T g = act_backward<ACT>(xhat * gamma[c] + beta[c], gr[c]);
-      if constexpr (STORE) gout[r * C + c] = g;
-      s1[c] += static_cast<double>(g);
-      s2[c] += static_cast<double>(g) * static_cast<double>(xhat);
+      s1[c] += static_cast<double>(b1[c]);
+      s2[c] += static_cast<double>(b2[c]);
     }
   }
 }
@@ -235,7 +247,8 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
     // for the second pass (one more write, but this kernel is compute-bound on the CPU).
     constexpr bool kStore = ACT == static_cast<int>(BnAct::silu);
     chunked_sums(rows, C, sums.data(), [&](int64_t lo, int64_t hi, double* acc) {
-      grad_sums_rows<ACT, kStore, T>(dy + off, x + off, lo, hi, C, ms, is, gd, bd, acc, dx + off);
+      std::vector<T> blk(static_cast<size_t>(2 * C));
+      grad_sums_rows<ACT, kStore, T>(dy + off, x + off, lo, hi, C, ms, is, gd, bd, acc, dx + off, blk.data());
     });
     const double m = static_cast<double>(rows);
     const bool eval = a.mode == BnMode::eval;

@@ -3,7 +3,7 @@
 list; n2 is the 2N batch), times AdvProp's dual BN the way PyTorch code writes it: two
 BatchNorm2d modules (one per half, training mode, momentum 0.01 = TF's 0.99, eps 1e-3), each
 followed by SiLU, on channels_last CPU tensors; forward alone, and forward + backward (autograd
-gives x, weight and bias gradients). Prints JSON {version, threads, note, shapes: [{fwd, fwdBwd}]}
+gives x, weight and bias gradients; each half is its own leaf tensor). Prints JSON {version, threads, note, shapes: [{fwd, fwdBwd}]}
 (seconds, median of --reps after one warm-up call). Not a project dependency: run it through
 bench/batchnorm.ts, which sets glibc's mmap threshold as bench/conv.ts does.
 """
@@ -46,9 +46,11 @@ def main():
         n2, h, w, c = s['n2'], s['h'], s['w'], s['c']
         n = n2 // 2
         bns = [torch.nn.BatchNorm2d(c, eps=1e-3, momentum=0.01).train() for _ in range(2)]
-        x = torch.randn(n2, c, h, w, generator=g).contiguous(memory_format=cl).requires_grad_(True)
+        # Two leaf halves rather than slices of one 2N tensor: the gradient of a slice of a
+        # channels_last tensor goes through a full-size zero tensor and a layout change, which
+        # would time autograd's slicing instead of the batch norm.
+        halves = [torch.randn(n, c, h, w, generator=g).contiguous(memory_format=cl).requires_grad_(True) for _ in range(2)]
         dy = [torch.randn(n, c, h, w, generator=g).contiguous(memory_format=cl) for _ in range(2)]
-        halves = [x[:n], x[n:]]
 
         def fwd():
             with torch.no_grad():
@@ -57,7 +59,8 @@ def main():
         def fwd_bwd():
             ys = [F.silu(bns[i](halves[i])) for i in range(2)]
             torch.autograd.backward(ys, dy)
-            x.grad = None
+            for t in halves:
+                t.grad = None
             for b in bns:
                 b.weight.grad = None
                 b.bias.grad = None

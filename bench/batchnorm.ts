@@ -148,7 +148,7 @@ if (values.json) {
   console.log(`torch: ${torchNote}`);
   console.log(`device copy bandwidth: clone of ${values['copy-mib']} MiB, ${(copySeconds * 1e3).toFixed(2)} ms, ${copyGBs.toFixed(1)} GB/s (read + write); %cp below is against it`);
   console.log('layer'.padEnd(20) + 'MiB'.padStart(6) + 'x-copy GB/s'.padStart(12) + 'fwd ms'.padStart(9) + 'GB/s'.padStart(7) + '  %cp' +
-    'bwd ms'.padStart(9) + 'GB/s'.padStart(7) + '  %cp' + 'f+b ms'.padStart(9) + 'torch f+b'.padStart(11) + '  ratio' + 'torch fwd'.padStart(11));
+    'bwd ms'.padStart(9) + 'GB/s'.padStart(7) + '  %cp' + 'f+b ms'.padStart(9) + 'torch f+b'.padStart(11) + ' ours/pt' + 'torch fwd'.padStart(11));
   for (const r of rows) {
     const xcp = gbs(2 * r.mib * 2 ** 20, r.copy), cp = copyGBs, f = gbs(r.fwdBytes, r.fwd), b = gbs(r.bwdBytes, r.bwd);
     const fb = r.fwd + r.bwd;
@@ -156,6 +156,6 @@ if (values.json) {
       (r.fwd * 1e3).toFixed(2).padStart(9) + f.toFixed(1).padStart(7) + `${(100 * f / cp).toFixed(0)}%`.padStart(5) +
       (r.bwd * 1e3).toFixed(2).padStart(9) + b.toFixed(1).padStart(7) + `${(100 * b / cp).toFixed(0)}%`.padStart(5) +
       (fb * 1e3).toFixed(2).padStart(9) + (r.torch ? (r.torch.fwdBwd * 1e3).toFixed(2) : '-').padStart(11) +
-      (r.torch ? `${(r.torch.fwdBwd / fb).toFixed(2)}x` : '-').padStart(7) + (r.torch ? (r.torch.fwd * 1e3).toFixed(2) : '-').padStart(11));
+      (r.torch ? `${(fb / r.torch.fwdBwd).toFixed(2)}x` : "-").padStart(7) + (r.torch ? (r.torch.fwd * 1e3).toFixed(2) : '-').padStart(11));
   }
 }

@@ -6,7 +6,8 @@
 //     channel, and (train) updates the domain's running statistics; bn_apply_kernel normalises,
 //     applies the affine map and the activation, grid-stride, channel fastest (coalesced).
 //   backward: bn_grad_partial_kernel (the same shape, sums of g and g * xhat), bn_grad_sums_kernel
-//     (chunks in order; adds into the domain's f64 dgamma/dbeta accumulators), bn_dx_kernel.
+//     (chunks in order; adds into the domain's f64 dgamma/dbeta accumulators), bn_dx_kernel. The
+//     elementwise kernels take float4 for f32 when C % 4 == 0 and the segment is 16-byte aligned.
 // The segments run one after another on the tensor's stream, so running-stat updates and
 // dgamma/dbeta sums of a domain that owns several segments happen in segment order. The chunk
 // split depends only on the shape: deterministic on every device, no atomics.
@@ -16,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "advprop/batchnorm.h"
 #include "advprop/device.h"
@@ -227,6 +229,29 @@ __global__ void bn_dx_kernel(const T* dy, const T* x, T* dx, int64_t total, int6
   }
 }
 
+// f32 with C % 4 == 0 and 16-byte aligned segment bases: one float4 per thread and step.
+__global__ void bn_dx_vec4_kernel(const float4* dy, const float4* x, float4* dx, int64_t total4, int64_t C,
+                                  const float* mean, const float* invstd, const float* gamma, const float* beta,
+                                  const double* sums, double m, int act, int eval) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total4; i += stride) {
+    const int64_t c0 = channel_of(i * 4, C);
+    const float4 xv = x[i], gv = dy[i];
+    const float xs[4] = {xv.x, xv.y, xv.z, xv.w}, gs[4] = {gv.x, gv.y, gv.z, gv.w};
+    float r[4];
+    for (int j = 0; j < 4; ++j) {
+      const int64_t c = c0 + j;
+      const float is = invstd[c];
+      const float xhat = (xs[j] - mean[c]) * is;
+      const float g = act_backward(act, xhat * gamma[c] + beta[c], gs[j]);
+      const float a = eval ? 0.f : static_cast<float>(sums[c] / m);
+      const float b = eval ? 0.f : static_cast<float>(sums[C + c] / m);
+      r[j] = (gamma[c] * is) * (g - a - xhat * b);
+    }
+    dx[i] = make_float4(r[0], r[1], r[2], r[3]);
+  }
+}
+
 __global__ void bn_zero_kernel(double* p, int64_t n) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) p[i] = 0;
@@ -337,6 +362,15 @@ void backward_typed(const BnArgs& a, const Tensor& dy, const Tensor& x, const Te
         static_cast<const double*>(partial.data_as<double>()), sp.nchunks, C, sums, acc_beta + d * C,
         acc_gamma + d * C);
     const int64_t total = rows * C;
+    if constexpr (std::is_same_v<T, float>) {
+      if (C % 4 == 0 && aligned16(pdy + off) && aligned16(px + off) && aligned16(pdx + off)) {
+        ADVPROP_LAUNCH(bn_dx_vec4_kernel, grid_for(total / 4, kThreads), kThreads, 0, st)(
+            reinterpret_cast<const float4*>(pdy + off), reinterpret_cast<const float4*>(px + off),
+            reinterpret_cast<float4*>(pdx + off), total / 4, C, ms, is, pg + d * C, pb + d * C,
+            static_cast<const double*>(sums), static_cast<double>(rows), act, a.mode == BnMode::eval ? 1 : 0);
+        continue;
+      }
+    }
     ADVPROP_LAUNCH((bn_dx_kernel<T>), grid_for(total, kThreads), kThreads, 0, st)(
         pdy + off, px + off, pdx + off, total, C, ms, is, pg + d * C, pb + d * C, static_cast<const double*>(sums),
         static_cast<double>(rows), act, a.mode == BnMode::eval ? 1 : 0);

@@ -24,12 +24,14 @@ echo "== elementwise benchmark on cuda"
 node --import tsx bench/elementwise.ts --device cuda --n 67108864 --reps 30 | tee "$out/bench-cuda.txt"
 echo "== optimizer benchmark on cuda"
 node --import tsx bench/optim.ts --device cuda --reps 50 | tee "$out/bench-optim-cuda.txt"
+echo "== multi-domain batch norm benchmark on cuda"
+node --import tsx bench/batchnorm.ts --device cuda --n 64 --reps 20 | tee "$out/bench-bn-cuda.txt"
 
 mocha_js=node_modules/mocha/bin/mocha.js
 for tool in memcheck racecheck; do
   echo "== compute-sanitizer $tool"
   timeout 150 compute-sanitizer --tool "$tool" --target-processes all --report-api-errors no --error-exitcode 9 --print-limit 20 \
-    node --import tsx "$mocha_js" test/backends.test.ts test/ops/reduce.test.ts test/ops/conv2d.test.ts test/ops/linear.test.ts > "$out/sanitizer-$tool.txt" 2>&1
+    node --import tsx "$mocha_js" test/backends.test.ts test/ops/reduce.test.ts test/ops/conv2d.test.ts test/ops/linear.test.ts test/ops/multi_batch_norm.test.ts > "$out/sanitizer-$tool.txt" 2>&1
   echo "$tool rc=$?"
   grep -E "ERROR SUMMARY|passing|failing" "$out/sanitizer-$tool.txt" | tail -3
 done

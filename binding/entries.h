@@ -50,7 +50,9 @@ namespace advprop_binding {
   X(argmaxRows, ArgmaxRows)       \
   X(pgdStep, PgdStep)              \
   X(pgdRandomStart, PgdRandomStart) \
-  X(dropout, Dropout)
+  X(dropout, Dropout)              \
+  X(multiBatchNorm, MultiBatchNorm) \
+  X(multiBatchNormBackward, MultiBatchNormBackward)
 
 #define ADVPROP_DECLARE_ENTRY(js, cc) Napi::Value cc(const Napi::CallbackInfo& info);
 ADVPROP_BINDING_ENTRIES(ADVPROP_DECLARE_ENTRY)

@@ -22,6 +22,9 @@ export { globalAvgPool, channelScale } from './ops/pool.js';
 export { crossEntropy, accuracy, type Labels, type CrossEntropyOptions } from './ops/cross_entropy.js';
 export { pgdStep, pgdRandomStart, type PgdStepOptions, type RandomStartOptions, type AttackNorm } from './ops/attack.js';
 export { dropout, dropConnect, type DropOptions } from './ops/dropout.js';
+export {
+  multiBatchNorm, type BatchNormMode, type BatchNormAct, type Segments, type MultiBatchNormParams, type MultiBatchNormOptions,
+} from './ops/multi_batch_norm.js';
 export type { DeviceEntry, NativeMemoryStats, BuildInfo } from './native.js';
 
 import { binding, canonicalDevice } from './device.js';

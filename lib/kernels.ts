@@ -290,3 +290,4 @@ export * from './kernels/pool.js';
 export * from './kernels/loss.js';
 export * from './kernels/attack.js';
 export * from './kernels/dropout.js';
+export * from './kernels/multi_batch_norm.js';

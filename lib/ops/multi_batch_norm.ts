@@ -1,6 +1,11 @@
-// CONTRACT STUB (issue 4): the batch-norm helper replaces this body; the signature is agreed.
+// The differentiable multi-domain ("dual") batch norm with a fused activation. One forward
+// kernel (statistics, normalise + affine + activation, running-stat update in 'train') and one
+// backward kernel (x, gamma and beta together: the dx of the train modes needs the same two
+// per-channel sums that dgamma and dbeta are made of).
 import type { Tensor } from '../tensor.js';
-import { AdvpropError } from '../errors.js';
+import * as k from '../kernels/multi_batch_norm.js';
+import { checkTensor } from '../tensor.js';
+import { record, recordingNeeds } from '../autograd/node.js';
 
 export type BatchNormMode = 'train' | 'train-frozen' | 'eval';
 export type BatchNormAct = 'none' | 'silu' | 'relu';
@@ -16,8 +21,34 @@ export interface MultiBatchNormOptions {
   act?: BatchNormAct; // default 'none'
 }
 
-/** x NHWC [N,H,W,C] → same shape; differentiable in x, gamma and beta. Updates running stats in place in 'train'. */
+/**
+ * x NHWC [N,H,W,C] → same shape; differentiable in x, gamma and beta. Updates running stats in
+ * place in 'train' (unbiased variance; a segment with a single element per channel, count·H·W
+ * = 1, feeds its biased variance 0 instead). In 'eval' the running statistics are constants, so
+ * x's gradient is the plain affine map (times the activation's derivative).
+ */
 export function multiBatchNorm(x: Tensor, params: MultiBatchNormParams, segments: Segments, opts: MultiBatchNormOptions = {}): Tensor {
-  void x; void params; void segments; void opts;
-  throw new AdvpropError('ERR_INTERNAL', 'multiBatchNorm: not built yet');
+  const op = 'multiBatchNorm';
+  const o = k.normalizeBatchNormOptions(opts, op);
+  const X = checkTensor(x, op, 'x');
+  const G = checkTensor(params?.gamma, op, 'gamma');
+  const B = checkTensor(params?.beta, op, 'beta');
+  const needs = recordingNeeds([X, G, B]);
+  const segs = k.checkSegments(segments, op).map(([d, c]) => [d, c] as const);
+  const { y, mean, invstd } = k.multiBatchNorm(X, params, segs, o);
+  if (needs) {
+    record(y, op, [X, G, B], [X, G, B, mean, invstd], (dy, saved, need) => {
+      const [sx, sg, sb, sm, si] = saved;
+      const g = k.multiBatchNormBackward(dy, sx!, { gamma: sg!, beta: sb! }, sm!, si!, segs, o);
+      const out = [g.dx, g.dgamma, g.dbeta];
+      return out.map((t, i) => {
+        if (need[i]) return t;
+        t.dispose();
+        return null;
+      });
+    }, ['x', 'gamma', 'beta']);
+  }
+  mean.dispose();
+  invstd.dispose();
+  return y;
 }

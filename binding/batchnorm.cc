@@ -1,0 +1,94 @@
+// Multi-domain batch-norm entries: parse the segments and options, call advprop::ops, wrap the
+// results. No math here.
+#include <string>
+#include <vector>
+
+#include "advprop/batchnorm.h"
+#include "convert.h"
+#include "entries.h"
+#include "handle.h"
+
+namespace advprop_binding {
+namespace {
+
+using advprop::Tensor;
+
+// [[domain, count], ...] -> segments with their start samples.
+std::vector<advprop::BnSegment> to_segments(Napi::Value v, const char* op) {
+  if (!v.IsArray()) throw_arg(std::string(op) + ": segments must be an array of [domain, count] pairs");
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<advprop::BnSegment> out;
+  int64_t start = 0;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value e = arr.Get(i);
+    const std::string name = "segments[" + std::to_string(i) + "]";
+    if (!e.IsArray() || e.As<Napi::Array>().Length() != 2)
+      throw_arg(std::string(op) + ": " + name + " must be a [domain, count] pair");
+    Napi::Array pair = e.As<Napi::Array>();
+    advprop::BnSegment s;
+    s.domain = to_int(pair.Get(0u), op, (name + "[0] (domain)").c_str(), 0, int64_t(1) << 40);
+    s.count = to_int(pair.Get(1u), op, (name + "[1] (count)").c_str(), 1, int64_t(1) << 40);
+    s.start = start;
+    start += s.count;
+    out.push_back(s);
+  }
+  return out;
+}
+
+advprop::BnMode to_mode(Napi::Value v, const char* op) {
+  const std::string s = to_string(v, op, "mode");
+  for (auto m : {advprop::BnMode::train, advprop::BnMode::train_frozen, advprop::BnMode::eval})
+    if (s == advprop::bn_mode_name(m)) return m;
+  throw_arg(std::string(op) + ": mode must be 'train', 'train-frozen' or 'eval', got '" + s + "'");
+}
+
+advprop::BnAct to_act(Napi::Value v, const char* op) {
+  const std::string s = to_string(v, op, "act");
+  for (auto a : {advprop::BnAct::none, advprop::BnAct::silu, advprop::BnAct::relu})
+    if (s == advprop::bn_act_name(a)) return a;
+  throw_arg(std::string(op) + ": act must be 'none', 'silu' or 'relu', got '" + s + "'");
+}
+
+Napi::Value triple(const Napi::CallbackInfo& info, Tensor a, Tensor b, Tensor c) {
+  Napi::Array out = Napi::Array::New(info.Env(), 3);
+  out.Set(0u, TensorHandle::Wrap(info.Env(), std::move(a)));
+  out.Set(1u, TensorHandle::Wrap(info.Env(), std::move(b)));
+  out.Set(2u, TensorHandle::Wrap(info.Env(), std::move(c)));
+  return out;
+}
+
+}  // namespace
+
+// (x, gamma, beta, runningMean, runningVar, segments, mode, act, momentum, eps) -> [y, mean, invstd].
+// The running statistics are written in place in 'train' mode.
+ADVPROP_ENTRY(MultiBatchNorm)
+  const char* op = "multiBatchNorm";
+  check_arg_count(info, 10, op);
+  const Tensor& x = TensorHandle::From(info, 0, op, "x");
+  const Tensor& gamma = TensorHandle::From(info, 1, op, "gamma");
+  const Tensor& beta = TensorHandle::From(info, 2, op, "beta");
+  Tensor rm = TensorHandle::From(info, 3, op, "runningMean");  // a view of the same storage
+  Tensor rv = TensorHandle::From(info, 4, op, "runningVar");
+  auto segs = to_segments(info[5], op);
+  auto r = advprop::ops::multi_batch_norm(x, gamma, beta, rm, rv, segs, to_mode(info[6], op), to_act(info[7], op),
+                                          to_number(info[8], op, "momentum"), to_number(info[9], op, "eps"));
+  return triple(info, std::move(r.y), std::move(r.mean), std::move(r.invstd));
+ADVPROP_ENTRY_END
+
+// (dy, x, gamma, beta, mean, invstd, segments, mode, act, eps) -> [dx, dgamma, dbeta].
+ADVPROP_ENTRY(MultiBatchNormBackward)
+  const char* op = "multiBatchNormBackward";
+  check_arg_count(info, 10, op);
+  const Tensor& dy = TensorHandle::From(info, 0, op, "dy");
+  const Tensor& x = TensorHandle::From(info, 1, op, "x");
+  const Tensor& gamma = TensorHandle::From(info, 2, op, "gamma");
+  const Tensor& beta = TensorHandle::From(info, 3, op, "beta");
+  const Tensor& mean = TensorHandle::From(info, 4, op, "mean");
+  const Tensor& invstd = TensorHandle::From(info, 5, op, "invstd");
+  auto segs = to_segments(info[6], op);
+  auto r = advprop::ops::multi_batch_norm_backward(dy, x, gamma, beta, mean, invstd, segs, to_mode(info[7], op),
+                                                   to_act(info[8], op), to_number(info[9], op, "eps"));
+  return triple(info, std::move(r.dx), std::move(r.dgamma), std::move(r.dbeta));
+ADVPROP_ENTRY_END
+
+}  // namespace advprop_binding

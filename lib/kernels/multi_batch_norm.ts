@@ -1,0 +1,90 @@
+// Raw multi-domain batch-norm kernels (native/*/batchnorm.*), no tape: the forward returns the
+// per-segment mean and invstd that the backward recomputes xhat from.
+import type { NativeTensor } from '../native.js';
+import { AdvpropError } from '../errors.js';
+import { binding, describeValue } from '../device.js';
+import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
+import { countKernel } from '../autograd/stats.js';
+import type { BatchNormAct, BatchNormMode, MultiBatchNormOptions, MultiBatchNormParams, Segments } from '../ops/multi_batch_norm.js';
+
+// The addon's entries for this family (binding/batchnorm.cc).
+interface BatchNormBinding {
+  multiBatchNorm(x: NativeTensor, gamma: NativeTensor, beta: NativeTensor, runningMean: NativeTensor, runningVar: NativeTensor,
+    segments: number[][], mode: BatchNormMode, act: BatchNormAct, momentum: number, eps: number): [NativeTensor, NativeTensor, NativeTensor];
+  multiBatchNormBackward(dy: NativeTensor, x: NativeTensor, gamma: NativeTensor, beta: NativeTensor, mean: NativeTensor, invstd: NativeTensor,
+    segments: number[][], mode: BatchNormMode, act: BatchNormAct, eps: number): [NativeTensor, NativeTensor, NativeTensor];
+}
+const bn = binding as unknown as BatchNormBinding;
+
+const MODES: readonly BatchNormMode[] = ['train', 'train-frozen', 'eval'];
+const ACTS: readonly BatchNormAct[] = ['none', 'silu', 'relu'];
+
+export interface NormalBatchNormOptions { mode: BatchNormMode; momentum: number; eps: number; act: BatchNormAct }
+
+/** Defaults filled in and checked: mode 'train', momentum 0.99 (TF convention), eps 1e-3, act 'none'. */
+export function normalizeBatchNormOptions(o: MultiBatchNormOptions | undefined, op: string): NormalBatchNormOptions {
+  if (o != null && typeof o !== 'object') throw new AdvpropError('ERR_ARG', `${op}: opts must be an object, got ${describeValue(o)}`);
+  const mode = o?.mode ?? 'train', act = o?.act ?? 'none', momentum = o?.momentum ?? 0.99, eps = o?.eps ?? 1e-3;
+  if (!MODES.includes(mode)) throw new AdvpropError('ERR_ARG', `${op}: mode must be one of ${MODES.join(', ')}, got ${describeValue(mode)}`);
+  if (!ACTS.includes(act)) throw new AdvpropError('ERR_ARG', `${op}: act must be one of ${ACTS.join(', ')}, got ${describeValue(act)}`);
+  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1))
+    throw new AdvpropError('ERR_ARG', `${op}: momentum must be a number in [0, 1], got ${describeValue(momentum)}`);
+  if (typeof eps !== 'number' || !(eps > 0 && Number.isFinite(eps)))
+    throw new AdvpropError('ERR_ARG', `${op}: eps must be a finite number > 0, got ${describeValue(eps)}`);
+  return { mode, act, momentum, eps };
+}
+
+/** [[domain, count], ...] checked for form; coverage of the batch and domain < K are checked natively. */
+export function checkSegments(segments: Segments, op: string): number[][] {
+  if (!Array.isArray(segments) || segments.length === 0)
+    throw new AdvpropError('ERR_ARG', `${op}: segments must be a non-empty array of [domain, count] pairs, got ${describeValue(segments)}`);
+  return segments.map((s, i) => {
+    if (!Array.isArray(s) || s.length !== 2 || !Number.isSafeInteger(s[0]) || !Number.isSafeInteger(s[1]) || s[0] < 0 || s[1] < 1)
+      throw new AdvpropError('ERR_ARG', `${op}: segments[${i}] must be [domain >= 0, count >= 1] integers, got ${describeValue(s)}`);
+    return [s[0], s[1]];
+  });
+}
+
+function params(p: MultiBatchNormParams, op: string, withRunning: boolean): NativeTensor[] {
+  if (p == null || typeof p !== 'object') throw new AdvpropError('ERR_ARG', `${op}: params must be {gamma, beta, runningMean, runningVar}, got ${describeValue(p)}`);
+  const names = withRunning ? ['gamma', 'beta', 'runningMean', 'runningVar'] as const : ['gamma', 'beta'] as const;
+  return names.map((n) => checkTensor(p[n], op, n)._handle(op, n));
+}
+
+export interface MultiBatchNormForward { y: Tensor; mean: Tensor; invstd: Tensor }
+export interface MultiBatchNormGrads { dx: Tensor; dgamma: Tensor; dbeta: Tensor }
+
+/**
+ * y = act(gamma[d] * (x - mean) * invstd + beta[d]) per segment of domain d; x NHWC [N, H, W, C],
+ * params [K, C]. In 'train' the running statistics are updated in place. mean/invstd are [S, C]
+ * (one row per segment): batch statistics in the train modes, the running ones in 'eval'.
+ */
+export function multiBatchNorm(x: Tensor, p: MultiBatchNormParams, segments: Segments, opts?: MultiBatchNormOptions): MultiBatchNormForward {
+  const op = 'multiBatchNorm';
+  const o = normalizeBatchNormOptions(opts, op);
+  const hx = checkTensor(x, op, 'x')._handle(op, 'x');
+  const [g, b, rm, rv] = params(p, op, true);
+  const segs = checkSegments(segments, op);
+  countKernel(op);
+  const [y, mean, invstd] = bn.multiBatchNorm(hx, g, b, rm, rv, segs, o.mode, o.act, o.momentum, o.eps);
+  return { y: wrapHandle(y), mean: wrapHandle(mean), invstd: wrapHandle(invstd) };
+}
+
+/**
+ * Gradients of multiBatchNorm for x, gamma and beta ([K, C]; a domain without a segment gets 0),
+ * from the forward's input x and its mean/invstd; the activation's derivative is recomputed.
+ */
+export function multiBatchNormBackward(dy: Tensor, x: Tensor, p: Pick<MultiBatchNormParams, 'gamma' | 'beta'>, mean: Tensor, invstd: Tensor,
+  segments: Segments, opts?: MultiBatchNormOptions): MultiBatchNormGrads {
+  const op = 'multiBatchNormBackward';
+  const o = normalizeBatchNormOptions(opts, op);
+  const hdy = checkTensor(dy, op, 'dy')._handle(op, 'dy');
+  const hx = checkTensor(x, op, 'x')._handle(op, 'x');
+  const [g, b] = params(p as MultiBatchNormParams, op, false);
+  const hm = checkTensor(mean, op, 'mean')._handle(op, 'mean');
+  const hi = checkTensor(invstd, op, 'invstd')._handle(op, 'invstd');
+  const segs = checkSegments(segments, op);
+  countKernel(op);
+  const [dx, dgamma, dbeta] = bn.multiBatchNormBackward(hdy, hx, g, b, hm, hi, segs, o.mode, o.act, o.eps);
+  return { dx: wrapHandle(dx), dgamma: wrapHandle(dgamma), dbeta: wrapHandle(dbeta) };
+}

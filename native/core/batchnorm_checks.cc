@@ -1,0 +1,85 @@
+// Argument checks shared by the multi-domain batch-norm kernels of every backend and its front-end.
+#include <cmath>
+#include <string>
+
+#include "advprop/batchnorm.h"
+#include "advprop/error.h"
+
+namespace advprop {
+
+const char* bn_mode_name(BnMode m) {
+  switch (m) {
+    case BnMode::train: return "train";
+    case BnMode::train_frozen: return "train-frozen";
+    case BnMode::eval: return "eval";
+  }
+  return "?";
+}
+
+const char* bn_act_name(BnAct a) {
+  switch (a) {
+    case BnAct::none: return "none";
+    case BnAct::silu: return "silu";
+    case BnAct::relu: return "relu";
+  }
+  return "?";
+}
+
+std::string bn_args_str(const BnArgs& a) {
+  std::string segs = "[";
+  for (size_t i = 0; i < a.segments.size(); ++i) {
+    if (i) segs += ", ";
+    segs += "[" + std::to_string(a.segments[i].domain) + ", " + std::to_string(a.segments[i].count) + "]";
+  }
+  segs += "]";
+  return "x " + shape_str(bn_x_shape(a)) + ", K " + std::to_string(a.k) + ", segments " + segs + ", mode " +
+         bn_mode_name(a.mode);
+}
+
+void check_bn_args(const char* op, const BnArgs& a) {
+  const std::string ctx = " (" + bn_args_str(a) + ")";
+  if (a.n < 0 || a.h < 1 || a.w < 1 || a.c < 0 || a.k < 1)
+    fail(ErrorCode::Shape, std::string(op) + ": invalid sizes (H and W must be >= 1, K >= 1)" + ctx);
+  const int m = static_cast<int>(a.mode), act = static_cast<int>(a.act);
+  if (m < 0 || m > 2) fail(ErrorCode::Arg, std::string(op) + ": unknown mode " + std::to_string(m));
+  if (act < 0 || act > 2) fail(ErrorCode::Arg, std::string(op) + ": unknown act " + std::to_string(act));
+  if (!(std::isfinite(a.eps) && a.eps > 0))
+    fail(ErrorCode::Arg, std::string(op) + ": eps must be a finite number > 0, got " + std::to_string(a.eps));
+  if (!(a.momentum >= 0 && a.momentum <= 1))
+    fail(ErrorCode::Arg, std::string(op) + ": momentum must be in [0, 1], got " + std::to_string(a.momentum));
+  if (a.segments.empty()) fail(ErrorCode::Arg, std::string(op) + ": segments must not be empty" + ctx);
+  int64_t next = 0;
+  for (size_t i = 0; i < a.segments.size(); ++i) {
+    const BnSegment& s = a.segments[i];
+    const std::string which = std::string(op) + ": segments[" + std::to_string(i) + "] ";
+    if (s.domain < 0 || s.domain >= a.k)
+      fail(ErrorCode::Arg, which + "has domain " + std::to_string(s.domain) + ", which is not in [0, K = " +
+                               std::to_string(a.k) + ")" + ctx);
+    if (s.count < 1) fail(ErrorCode::Arg, which + "has count " + std::to_string(s.count) + " (must be >= 1)" + ctx);
+    if (s.start != next)
+      fail(ErrorCode::Arg, which + "starts at sample " + std::to_string(s.start) + ", expected " + std::to_string(next) + ctx);
+    next += s.count;
+    if (next > a.n) break;
+  }
+  if (next != a.n)
+    fail(ErrorCode::Shape, std::string(op) + ": segment counts sum to " + std::to_string(next) +
+                               " but the batch has N = " + std::to_string(a.n) + ctx);
+}
+
+void check_bn_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
+                     DeviceType type, const Device& dev) {
+  if (dt != DType::f32 && dt != DType::f64)
+    fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(dt) + " (f32 or f64)");
+  if (t.dtype() != dt)
+    fail(ErrorCode::DType, std::string(op) + ": " + name + " is " + dtype_name(t.dtype()) + " " + shape_str(t.shape()) +
+                               ", expected " + dtype_name(dt) + " like x");
+  if (t.shape() != want)
+    fail(ErrorCode::Shape, std::string(op) + ": " + name + " has shape " + shape_str(t.shape()) + ", expected " +
+                               shape_str(want));
+  if (t.device().type != type || t.device() != dev)
+    fail(ErrorCode::Device, std::string(op) + ": " + name + " is on " + device_str(t.device()) + ", expected " +
+                                device_str(dev));
+  if (!t.is_contiguous()) fail(ErrorCode::Arg, std::string(op) + ": " + name + " must be contiguous");
+}
+
+}  // namespace advprop

@@ -1,0 +1,336 @@
+// CPU multi-domain batch norm (contract: advprop/batchnorm.h). NHWC, so every segment is a
+// contiguous [rows, C] block with rows = count*H*W; every loop runs over C innermost.
+// forward: one statistics pass (shifted sums, f64 accumulators, over row chunks combined in chunk order),
+// then one normalise + affine + activation pass. backward: one pass for sum(g) and sum(g * xhat)
+// per (segment, channel), then one elementwise dx pass; both recompute xhat and the activation's
+// derivative from x and the saved mean/invstd. Chunks depend only on the shape: results do not
+// depend on the thread count.
+#pragma GCC optimize("fp-contract=off")
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "advprop/batchnorm.h"
+#include "advprop/error.h"
+#include "advprop/parallel.h"
+#include "simd.h"
+
+namespace advprop {
+namespace cpu {
+namespace {
+
+inline float exp_t(float x) { return exp_f32(x); }
+inline double exp_t(double x) { return std::exp(x); }
+
+// As in elementwise.cc: s = sigmoid(z), sn = 1 - s from one exp(-|z|), so silu' keeps its digits
+// where s rounds to 1.
+template <typename T>
+inline void sigmoid_pair(T z, T& s, T& sn) {
+  const T e = exp_t(-std::fabs(z));
+  const T d = T(1) / (T(1) + e);
+  const T ed = e * d;
+  const bool neg = z < T(0);
+  s = neg ? ed : d;
+  sn = neg ? d : ed;
+}
+
+template <int ACT, typename T>
+inline T act_forward(T z) {
+  if constexpr (ACT == static_cast<int>(BnAct::silu)) return z / (T(1) + exp_t(-z));
+  if constexpr (ACT == static_cast<int>(BnAct::relu)) return z < T(0) ? T(0) : z;
+  return z;
+}
+
+// dy * act'(z); relu'(0) = 0 as in the unary relu.
+template <int ACT, typename T>
+inline T act_backward(T z, T dy) {
+  if constexpr (ACT == static_cast<int>(BnAct::silu)) {
+    T s, sn;
+    sigmoid_pair(z, s, sn);
+    return dy * (s * (T(1) + z * sn));
+  }
+  if constexpr (ACT == static_cast<int>(BnAct::relu)) return z > T(0) ? dy : T(0);
+  return dy;
+}
+
+// Rows per chunk so that a chunk holds about kGrainCheap elements.
+int64_t row_grain(int64_t rows, int64_t c) {
+  return std::max<int64_t>(1, std::min<int64_t>(rows, kGrainCheap / std::max<int64_t>(1, c)));
+}
+
+// acc[0..C) += sum of (x - shift), acc[C..2C) += sum of (x - shift)^2 over rows [lo, hi). f32
+// input sums blocks of kBlock rows in f32 (a few ulp of error each) and adds the block sums into
+// the f64 accumulators: f64 arithmetic on every element made this pass compute-bound.
+template <typename T>
+ADVPROP_CPU_CLONES void stats_rows(const T* __restrict x, int64_t lo, int64_t hi, int64_t C,
+                                   const T* __restrict shift, double* __restrict acc, T* __restrict blk) {
+  constexpr int64_t kBlock = std::is_same_v<T, float> ? 16 : int64_t(1) << 40;
+  double* __restrict s1 = acc;
+  double* __restrict s2 = acc + C;
+  T* __restrict b1 = blk;
+  T* __restrict b2 = blk + C;
+  for (int64_t r0 = lo; r0 < hi; r0 += kBlock) {
+    const int64_t r1 = std::min(hi, r0 + kBlock);
+    for (int64_t c = 0; c < C; ++c) b1[c] = b2[c] = T(0);
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* __restrict row = x + r * C;
+      for (int64_t c = 0; c < C; ++c) {
+        const T d = row[c] - shift[c];
+        b1[c] += d;
+        b2[c] += d * d;
+      }
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      s1[c] += static_cast<double>(b1[c]);
+      s2[c] += static_cast<double>(b2[c]);
+    }
+  }
+}
+
+template <int ACT, typename T>
+ADVPROP_CPU_CLONES void apply_rows(const T* __restrict x, T* __restrict y, int64_t lo, int64_t hi, int64_t C,
+                                   const T* __restrict mean, const T* __restrict scale, const T* __restrict beta) {
+  for (int64_t r = lo; r < hi; ++r) {
+    const T* __restrict in = x + r * C;
+    T* __restrict out = y + r * C;
+    for (int64_t c = 0; c < C; ++c) out[c] = act_forward<ACT>((in[c] - mean[c]) * scale[c] + beta[c]);
+  }
+}
+
+// acc[0..C) += sum of g, acc[C..2C) += sum of g * xhat over rows [lo, hi), in f32 row blocks
+// under f64 accumulators as in stats_rows. With STORE, g is also written to gout (dx's memory)
+// for dx_from_g_rows.
+template <int ACT, bool STORE, typename T>
+ADVPROP_CPU_CLONES void grad_sums_rows(const T* __restrict dy, const T* __restrict x, int64_t lo, int64_t hi,
+                                       int64_t C, const T* __restrict mean, const T* __restrict invstd,
+                                       const T* __restrict gamma, const T* __restrict beta, double* __restrict acc,
+                                       T* __restrict gout, T* __restrict blk) {
+  constexpr int64_t kBlock = std::is_same_v<T, float> ? 16 : int64_t(1) << 40;
+  double* __restrict s1 = acc;
+  double* __restrict s2 = acc + C;
+  T* __restrict b1 = blk;
+  T* __restrict b2 = blk + C;
+  for (int64_t r0 = lo; r0 < hi; r0 += kBlock) {
+    const int64_t r1 = std::min(hi, r0 + kBlock);
+    for (int64_t c = 0; c < C; ++c) b1[c] = b2[c] = T(0);
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* __restrict xr = x + r * C;
+      const T* __restrict gr = dy + r * C;
+      for (int64_t c = 0; c < C; ++c) {
+        const T xhat = (xr[c] - mean[c]) * invstd[c];
+        const T g = act_backward<ACT>(xhat * gamma[c] + beta[c], gr[c]);
+        if constexpr (STORE) gout[r * C + c] = g;
+        b1[c] += g;
+        b2[c] += g * xhat;
+      }
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      s1[c] += static_cast<double>(b1[c]);
+      s2[c] += static_cast<double>(b2[c]);
+    }
+  }
+}
+
+// dx = k * (g - a - xhat * b) with k = gamma * invstd, a = mean(g), b = mean(g * xhat); eval
+// passes a = b = 0.
+template <int ACT, typename T>
+ADVPROP_CPU_CLONES void dx_rows(const T* __restrict dy, const T* __restrict x, T* __restrict dx, int64_t lo,
+                                int64_t hi, int64_t C, const T* __restrict mean, const T* __restrict invstd,
+                                const T* __restrict gamma, const T* __restrict beta, const T* __restrict k,
+                                const T* __restrict a, const T* __restrict b) {
+  for (int64_t r = lo; r < hi; ++r) {
+    const T* __restrict xr = x + r * C;
+    const T* __restrict gr = dy + r * C;
+    T* __restrict out = dx + r * C;
+    for (int64_t c = 0; c < C; ++c) {
+      const T xhat = (xr[c] - mean[c]) * invstd[c];
+      const T g = act_backward<ACT>(xhat * gamma[c] + beta[c], gr[c]);
+      out[c] = k[c] * (g - a[c] - xhat * b[c]);
+    }
+  }
+}
+
+// dx = k * (g - a - xhat * b) in place over dx, which holds g.
+template <typename T>
+ADVPROP_CPU_CLONES void dx_from_g_rows(const T* __restrict x, T* __restrict dx, int64_t lo, int64_t hi, int64_t C,
+                                       const T* __restrict mean, const T* __restrict invstd, const T* __restrict k,
+                                       const T* __restrict a, const T* __restrict b) {
+  for (int64_t r = lo; r < hi; ++r) {
+    const T* __restrict xr = x + r * C;
+    T* __restrict out = dx + r * C;
+    for (int64_t c = 0; c < C; ++c) {
+      const T xhat = (xr[c] - mean[c]) * invstd[c];
+      out[c] = k[c] * (out[c] - a[c] - xhat * b[c]);
+    }
+  }
+}
+
+// Sums a per-row quantity over `rows` rows into total[0..2C) with chunk partials combined in
+// chunk order. body(lo, hi, acc) adds rows [lo, hi) into acc.
+template <typename F>
+void chunked_sums(int64_t rows, int64_t C, double* total, const F& body) {
+  const int64_t grain = row_grain(rows, C);
+  const int64_t nchunks = (rows + grain - 1) / grain;
+  std::vector<double> partial(static_cast<size_t>(nchunks * 2 * C), 0.0);
+  parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) { body(lo, hi, partial.data() + (lo / grain) * 2 * C); });
+  std::fill(total, total + 2 * C, 0.0);
+  for (int64_t k = 0; k < nchunks; ++k) {
+    const double* p = partial.data() + k * 2 * C;
+    for (int64_t i = 0; i < 2 * C; ++i) total[i] += p[i];
+  }
+}
+
+template <typename T, int ACT>
+void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T* rmean, T* rvar, T* y, T* mean,
+                   T* invstd) {
+  const int64_t C = a.c, hw = a.h * a.w;
+  std::vector<double> sums(2 * C);
+  std::vector<T> shift(C), scale(C);
+  for (size_t s = 0; s < a.segments.size(); ++s) {
+    const BnSegment& seg = a.segments[s];
+    const int64_t rows = seg.count * hw, d = seg.domain;
+    const T* xs = x + seg.start * hw * C;
+    T* ms = mean + s * C;
+    T* is = invstd + s * C;
+    if (a.mode == BnMode::eval) {
+      for (int64_t c = 0; c < C; ++c) {
+        ms[c] = rmean[d * C + c];
+        is[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(rvar[d * C + c]) + a.eps));
+      }
+    } else {
+      for (int64_t c = 0; c < C; ++c) shift[c] = xs[c];
+      chunked_sums(rows, C, sums.data(), [&](int64_t lo, int64_t hi, double* acc) {
+        std::vector<T> blk(static_cast<size_t>(2 * C));
+        stats_rows<T>(xs, lo, hi, C, shift.data(), acc, blk.data());
+      });
+      const double m = static_cast<double>(rows);
+      for (int64_t c = 0; c < C; ++c) {
+        const double s1 = sums[c], s2 = sums[C + c];
+        const double mu = static_cast<double>(shift[c]) + s1 / m;
+        const double var = std::max(0.0, (s2 - s1 * (s1 / m)) / m);
+        ms[c] = static_cast<T>(mu);
+        is[c] = static_cast<T>(1.0 / std::sqrt(var + a.eps));
+        if (a.mode == BnMode::train) {
+          const double unbiased = rows > 1 ? var * (m / (m - 1)) : var;
+          T& rm = rmean[d * C + c];
+          T& rv = rvar[d * C + c];
+          rm = static_cast<T>(a.momentum * static_cast<double>(rm) + (1 - a.momentum) * mu);
+          rv = static_cast<T>(a.momentum * static_cast<double>(rv) + (1 - a.momentum) * unbiased);
+        }
+      }
+    }
+    for (int64_t c = 0; c < C; ++c) scale[c] = gamma[d * C + c] * is[c];
+    T* ys = y + seg.start * hw * C;
+    parallel_for(0, rows, row_grain(rows, C), [&](int64_t lo, int64_t hi) {
+      apply_rows<ACT, T>(xs, ys, lo, hi, C, ms, scale.data(), beta + d * C);
+    });
+  }
+}
+
+template <typename T, int ACT>
+void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, const T* beta, const T* mean,
+                    const T* invstd, T* dx, T* dgamma, T* dbeta) {
+  const int64_t C = a.c, hw = a.h * a.w;
+  std::vector<double> sums(2 * C), dg(a.k * C, 0.0), db(a.k * C, 0.0);
+  std::vector<T> k(C), ma(C), mb(C);
+  for (size_t s = 0; s < a.segments.size(); ++s) {
+    const BnSegment& seg = a.segments[s];
+    const int64_t rows = seg.count * hw, d = seg.domain;
+    const int64_t off = seg.start * hw * C;
+    const T *ms = mean + s * C, *is = invstd + s * C, *gd = gamma + d * C, *bd = beta + d * C;
+    // SiLU's derivative costs an exp and a division: compute it once and keep g in dx's memory
+    // for the second pass (one more write, but this kernel is compute-bound on the CPU).
+    constexpr bool kStore = ACT == static_cast<int>(BnAct::silu);
+    chunked_sums(rows, C, sums.data(), [&](int64_t lo, int64_t hi, double* acc) {
+      std::vector<T> blk(static_cast<size_t>(2 * C));
+      grad_sums_rows<ACT, kStore, T>(dy + off, x + off, lo, hi, C, ms, is, gd, bd, acc, dx + off, blk.data());
+    });
+    const double m = static_cast<double>(rows);
+    const bool eval = a.mode == BnMode::eval;
+    for (int64_t c = 0; c < C; ++c) {
+      db[d * C + c] += sums[c];
+      dg[d * C + c] += sums[C + c];
+      k[c] = gd[c] * is[c];
+      ma[c] = eval ? T(0) : static_cast<T>(sums[c] / m);
+      mb[c] = eval ? T(0) : static_cast<T>(sums[C + c] / m);
+    }
+    parallel_for(0, rows, row_grain(rows, C), [&](int64_t lo, int64_t hi) {
+      if constexpr (kStore) dx_from_g_rows<T>(x + off, dx + off, lo, hi, C, ms, is, k.data(), ma.data(), mb.data());
+      else dx_rows<ACT, T>(dy + off, x + off, dx + off, lo, hi, C, ms, is, gd, bd, k.data(), ma.data(), mb.data());
+    });
+  }
+  for (int64_t i = 0; i < a.k * C; ++i) {
+    dgamma[i] = static_cast<T>(dg[i]);
+    dbeta[i] = static_cast<T>(db[i]);
+  }
+}
+
+void check_all(const char* op, const BnArgs& a, DType dt, std::initializer_list<std::pair<const char*, const Tensor*>> ts,
+               std::initializer_list<Shape> shapes) {
+  check_bn_args(op, a);
+  auto sh = shapes.begin();
+  for (const auto& [name, t] : ts) check_bn_tensor(op, name, *t, *sh++, dt, DeviceType::cpu, Device{});
+}
+
+}  // namespace
+
+void multi_batch_norm_forward(const BnArgs& a, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                              Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean, Tensor& invstd) {
+  const char* op = "multi_batch_norm_forward";
+  const DType dt = x.dtype();
+  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
+  check_all(op, a, dt,
+            {{"x", &x}, {"gamma", &gamma}, {"beta", &beta}, {"running_mean", &running_mean},
+             {"running_var", &running_var}, {"y", &y}, {"mean", &mean}, {"invstd", &invstd}},
+            {xs, ps, ps, ps, ps, xs, ss, ss});
+  auto run = [&](auto tag, auto act) {
+    using T = decltype(tag);
+    forward_typed<T, decltype(act)::value>(a, x.data_as<T>(), gamma.data_as<T>(), beta.data_as<T>(),
+                                           running_mean.data_as<T>(), running_var.data_as<T>(), y.data_as<T>(),
+                                           mean.data_as<T>(), invstd.data_as<T>());
+  };
+  auto by_dtype = [&](auto act) {
+    if (dt == DType::f32) run(float{}, act);
+    else run(double{}, act);
+  };
+  switch (a.act) {
+    case BnAct::none: by_dtype(std::integral_constant<int, 0>{}); break;
+    case BnAct::silu: by_dtype(std::integral_constant<int, 1>{}); break;
+    case BnAct::relu: by_dtype(std::integral_constant<int, 2>{}); break;
+  }
+}
+
+void multi_batch_norm_backward(const BnArgs& a, const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                               const Tensor& beta, const Tensor& mean, const Tensor& invstd, Tensor& dx,
+                               Tensor& dgamma, Tensor& dbeta) {
+  const char* op = "multi_batch_norm_backward";
+  const DType dt = x.dtype();
+  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
+  check_all(op, a, dt,
+            {{"dy", &dy}, {"x", &x}, {"gamma", &gamma}, {"beta", &beta}, {"mean", &mean}, {"invstd", &invstd},
+             {"dx", &dx}, {"dgamma", &dgamma}, {"dbeta", &dbeta}},
+            {xs, xs, ps, ps, ss, ss, xs, ps, ps});
+  auto run = [&](auto tag, auto act) {
+    using T = decltype(tag);
+    backward_typed<T, decltype(act)::value>(a, dy.data_as<T>(), x.data_as<T>(), gamma.data_as<T>(),
+                                            beta.data_as<T>(), mean.data_as<T>(), invstd.data_as<T>(),
+                                            dx.data_as<T>(), dgamma.data_as<T>(), dbeta.data_as<T>());
+  };
+  auto by_dtype = [&](auto act) {
+    if (dt == DType::f32) run(float{}, act);
+    else run(double{}, act);
+  };
+  switch (a.act) {
+    case BnAct::none: by_dtype(std::integral_constant<int, 0>{}); break;
+    case BnAct::silu: by_dtype(std::integral_constant<int, 1>{}); break;
+    case BnAct::relu: by_dtype(std::integral_constant<int, 2>{}); break;
+  }
+}
+
+}  // namespace cpu
+}  // namespace advprop

@@ -1,0 +1,431 @@
+// Multi-domain batch norm on CUDA (contract: advprop/batchnorm.h; reference: native/cpu/batchnorm.cc).
+// Each segment is a contiguous [rows, C] block (rows = count*H*W, NHWC). Per segment:
+//   forward: bn_partial_kernel, a block of 32 channels x 8 row lanes per (channel tile, row
+//     chunk) accumulating shifted sums in f64 and combining its lanes with a fixed shared-memory
+//     tree into partial[chunk, 2, C]; bn_stats_kernel sums the chunks in order, one thread per
+//     channel, and (train) updates the domain's running statistics; bn_apply_kernel normalises,
+//     applies the affine map and the activation, grid-stride, channel fastest (coalesced).
+//   backward: bn_grad_partial_kernel (the same shape, sums of g and g * xhat), bn_grad_sums_kernel
+//     (chunks in order; adds into the domain's f64 dgamma/dbeta accumulators), bn_dx_kernel. The
+//     elementwise kernels take float4 for f32 when C % 4 == 0 and the segment is 16-byte aligned.
+// The segments run one after another on the tensor's stream, so running-stat updates and
+// dgamma/dbeta sums of a domain that owns several segments happen in segment order. The chunk
+// split depends only on the shape: deterministic on every device, no atomics.
+#include "common.cuh"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "advprop/batchnorm.h"
+#include "advprop/device.h"
+
+namespace advprop {
+namespace ADVPROP_CUDA_NS {
+namespace {
+
+#if defined(ADVPROP_SIM)
+constexpr DeviceType kDeviceType = DeviceType::cuda_sim;
+#else
+constexpr DeviceType kDeviceType = DeviceType::cuda;
+#endif
+
+constexpr unsigned kThreads = 256;
+constexpr int kTileC = 32;  // channels per reduction block (x)
+constexpr int kLanes = 8;   // row lanes per reduction block (y)
+constexpr int64_t kMaxChunks = 512;
+constexpr int64_t kMinChunkRows = 64;
+
+__device__ __forceinline__ float bn_exp(float x) { return expf(x); }
+__device__ __forceinline__ double bn_exp(double x) { return exp(x); }
+
+// i % C: 64-bit division is a long instruction sequence on the GPU, so indices that fit in 32
+// bits (every realistic activation) take the 32-bit one.
+__device__ __forceinline__ int64_t channel_of(int64_t i, int64_t C) {
+  return (i >> 32) == 0 && (C >> 32) == 0 ? static_cast<int64_t>(static_cast<uint32_t>(i) % static_cast<uint32_t>(C))
+                                          : i % C;
+}
+
+template <typename T>
+__device__ __forceinline__ T act_forward(int act, T z) {
+  if (act == static_cast<int>(BnAct::silu)) return z / (T(1) + bn_exp(-z));
+  if (act == static_cast<int>(BnAct::relu)) return z < T(0) ? T(0) : z;
+  return z;
+}
+
+// dy * act'(z); silu' from one exp(-|z|) so that it keeps its digits where sigmoid(z) rounds to 1.
+template <typename T>
+__device__ __forceinline__ T act_backward(int act, T z, T dy) {
+  if (act == static_cast<int>(BnAct::silu)) {
+    const T e = bn_exp(-fabs(z));
+    const T d = T(1) / (T(1) + e);
+    const T ed = e * d;
+    const T s = z < T(0) ? ed : d, sn = z < T(0) ? d : ed;
+    return dy * (s * (T(1) + z * sn));
+  }
+  if (act == static_cast<int>(BnAct::relu)) return z > T(0) ? dy : T(0);
+  return dy;
+}
+
+// Combines the kLanes row lanes of (a, b) into lane 0 in a fixed order.
+__device__ __forceinline__ void lane_tree(double (*sa)[kTileC], double (*sb)[kTileC], double a, double b) {
+  sa[threadIdx.y][threadIdx.x] = a;
+  sb[threadIdx.y][threadIdx.x] = b;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (static_cast<int>(threadIdx.y) < half) {
+      sa[threadIdx.y][threadIdx.x] += sa[threadIdx.y + half][threadIdx.x];
+      sb[threadIdx.y][threadIdx.x] += sb[threadIdx.y + half][threadIdx.x];
+    }
+    __syncthreads();
+  }
+}
+
+// grid (ceil(C / kTileC), nchunks), block (kTileC, kLanes). partial[(chunk*2 + 0/1)*C + c] =
+// sum over the chunk's rows of (x - shift) and (x - shift)^2, shift = the segment's first row.
+template <typename T>
+__global__ void bn_partial_kernel(const T* x, int64_t rows, int64_t C, int64_t chunk, double* partial) {
+  __shared__ double sa[kLanes][kTileC];
+  __shared__ double sb[kLanes][kTileC];
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileC + threadIdx.x;
+  const int64_t begin = static_cast<int64_t>(blockIdx.y) * chunk;
+  const int64_t end = begin + chunk < rows ? begin + chunk : rows;
+  double s1 = 0, s2 = 0;
+  if (c < C) {
+    const double shift = static_cast<double>(x[c]);
+    for (int64_t r = begin + threadIdx.y; r < end; r += kLanes) {
+      const double d = static_cast<double>(x[r * C + c]) - shift;
+      s1 += d;
+      s2 += d * d;
+    }
+  }
+  lane_tree(sa, sb, s1, s2);
+  if (threadIdx.y == 0 && c < C) {
+    partial[(static_cast<int64_t>(blockIdx.y) * 2) * C + c] = sa[0][threadIdx.x];
+    partial[(static_cast<int64_t>(blockIdx.y) * 2 + 1) * C + c] = sb[0][threadIdx.x];
+  }
+}
+
+// One thread per channel: batch statistics of the segment from the partials, in chunk order.
+template <typename T>
+__global__ void bn_stats_kernel(const double* partial, int64_t nchunks, const T* x, int64_t rows, int64_t C,
+                                T* mean, T* invstd, T* rmean, T* rvar, int train, double momentum, double eps) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += stride) {
+    double s1 = 0, s2 = 0;
+    for (int64_t k = 0; k < nchunks; ++k) {
+      s1 += partial[(k * 2) * C + c];
+      s2 += partial[(k * 2 + 1) * C + c];
+    }
+    const double m = static_cast<double>(rows);
+    const double mu = static_cast<double>(x[c]) + s1 / m;
+    double var = (s2 - s1 * (s1 / m)) / m;
+    if (var < 0) var = 0;
+    mean[c] = static_cast<T>(mu);
+    invstd[c] = static_cast<T>(1.0 / sqrt(var + eps));
+    if (train) {
+      const double unbiased = rows > 1 ? var * (m / (m - 1)) : var;
+      rmean[c] = static_cast<T>(momentum * static_cast<double>(rmean[c]) + (1 - momentum) * mu);
+      rvar[c] = static_cast<T>(momentum * static_cast<double>(rvar[c]) + (1 - momentum) * unbiased);
+    }
+  }
+}
+
+template <typename T>
+__global__ void bn_eval_stats_kernel(const T* rmean, const T* rvar, int64_t C, T* mean, T* invstd, double eps) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += stride) {
+    mean[c] = rmean[c];
+    invstd[c] = static_cast<T>(1.0 / sqrt(static_cast<double>(rvar[c]) + eps));
+  }
+}
+
+template <typename T>
+__global__ void bn_apply_kernel(const T* x, T* y, int64_t total, int64_t C, const T* mean, const T* invstd,
+                                const T* gamma, const T* beta, int act) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int64_t c = channel_of(i, C);
+    y[i] = act_forward(act, (x[i] - mean[c]) * (gamma[c] * invstd[c]) + beta[c]);
+  }
+}
+
+// f32 with C % 4 == 0 and 16-byte aligned segment bases: one float4 per thread and step.
+__global__ void bn_apply_vec4_kernel(const float4* x, float4* y, int64_t total4, int64_t C, const float* mean,
+                                     const float* invstd, const float* gamma, const float* beta, int act) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total4; i += stride) {
+    const int64_t c = channel_of(i * 4, C);
+    const float4 v = x[i];
+    float4 r;
+    r.x = act_forward(act, (v.x - mean[c]) * (gamma[c] * invstd[c]) + beta[c]);
+    r.y = act_forward(act, (v.y - mean[c + 1]) * (gamma[c + 1] * invstd[c + 1]) + beta[c + 1]);
+    r.z = act_forward(act, (v.z - mean[c + 2]) * (gamma[c + 2] * invstd[c + 2]) + beta[c + 2]);
+    r.w = act_forward(act, (v.w - mean[c + 3]) * (gamma[c + 3] * invstd[c + 3]) + beta[c + 3]);
+    y[i] = r;
+  }
+}
+
+// Like bn_partial_kernel, for sum(g) and sum(g * xhat).
+template <typename T>
+__global__ void bn_grad_partial_kernel(const T* dy, const T* x, int64_t rows, int64_t C, int64_t chunk,
+                                       const T* mean, const T* invstd, const T* gamma, const T* beta, int act,
+                                       double* partial) {
+  __shared__ double sa[kLanes][kTileC];
+  __shared__ double sb[kLanes][kTileC];
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileC + threadIdx.x;
+  const int64_t begin = static_cast<int64_t>(blockIdx.y) * chunk;
+  const int64_t end = begin + chunk < rows ? begin + chunk : rows;
+  double s1 = 0, s2 = 0;
+  if (c < C) {
+    const T mu = mean[c], is = invstd[c], g = gamma[c], b = beta[c];
+    for (int64_t r = begin + threadIdx.y; r < end; r += kLanes) {
+      const T xhat = (x[r * C + c] - mu) * is;
+      const T gr = act_backward(act, xhat * g + b, dy[r * C + c]);
+      s1 += static_cast<double>(gr);
+      s2 += static_cast<double>(gr) * static_cast<double>(xhat);
+    }
+  }
+  lane_tree(sa, sb, s1, s2);
+  if (threadIdx.y == 0 && c < C) {
+    partial[(static_cast<int64_t>(blockIdx.y) * 2) * C + c] = sa[0][threadIdx.x];
+    partial[(static_cast<int64_t>(blockIdx.y) * 2 + 1) * C + c] = sb[0][threadIdx.x];
+  }
+}
+
+// One thread per channel: the segment's sums in chunk order into sums[0/1][c], added to the
+// domain's accumulators acc[0/1][c] (dbeta, dgamma).
+__global__ void bn_grad_sums_kernel(const double* partial, int64_t nchunks, int64_t C, double* sums,
+                                    double* acc_beta, double* acc_gamma) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += stride) {
+    double s1 = 0, s2 = 0;
+    for (int64_t k = 0; k < nchunks; ++k) {
+      s1 += partial[(k * 2) * C + c];
+      s2 += partial[(k * 2 + 1) * C + c];
+    }
+    sums[c] = s1;
+    sums[C + c] = s2;
+    acc_beta[c] += s1;
+    acc_gamma[c] += s2;
+  }
+}
+
+template <typename T>
+__global__ void bn_dx_kernel(const T* dy, const T* x, T* dx, int64_t total, int64_t C, const T* mean,
+                             const T* invstd, const T* gamma, const T* beta, const double* sums, double m,
+                             int act, int eval) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int64_t c = channel_of(i, C);
+    const T is = invstd[c];
+    const T xhat = (x[i] - mean[c]) * is;
+    const T g = act_backward(act, xhat * gamma[c] + beta[c], dy[i]);
+    const T a = eval ? T(0) : static_cast<T>(sums[c] / m);
+    const T b = eval ? T(0) : static_cast<T>(sums[C + c] / m);
+    dx[i] = (gamma[c] * is) * (g - a - xhat * b);
+  }
+}
+
+// f32 with C % 4 == 0 and 16-byte aligned segment bases: one float4 per thread and step.
+__global__ void bn_dx_vec4_kernel(const float4* dy, const float4* x, float4* dx, int64_t total4, int64_t C,
+                                  const float* mean, const float* invstd, const float* gamma, const float* beta,
+                                  const double* sums, double m, int act, int eval) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total4; i += stride) {
+    const int64_t c0 = channel_of(i * 4, C);
+    const float4 xv = x[i], gv = dy[i];
+    const float xs[4] = {xv.x, xv.y, xv.z, xv.w}, gs[4] = {gv.x, gv.y, gv.z, gv.w};
+    float r[4];
+    for (int j = 0; j < 4; ++j) {
+      const int64_t c = c0 + j;
+      const float is = invstd[c];
+      const float xhat = (xs[j] - mean[c]) * is;
+      const float g = act_backward(act, xhat * gamma[c] + beta[c], gs[j]);
+      const float a = eval ? 0.f : static_cast<float>(sums[c] / m);
+      const float b = eval ? 0.f : static_cast<float>(sums[C + c] / m);
+      r[j] = (gamma[c] * is) * (g - a - xhat * b);
+    }
+    dx[i] = make_float4(r[0], r[1], r[2], r[3]);
+  }
+}
+
+__global__ void bn_zero_kernel(double* p, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) p[i] = 0;
+}
+
+template <typename T>
+__global__ void bn_cast_kernel(const double* src, T* dst, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    dst[i] = static_cast<T>(src[i]);
+}
+
+// ---- launches ----------------------------------------------------------------------------------
+
+struct Split {
+  int64_t chunk, nchunks;
+  dim3 grid;
+};
+
+// Row chunks of at least kMinChunkRows, at most kMaxChunks of them: depends only on the shape.
+Split split_rows(const char* op, int64_t rows, int64_t C) {
+  int64_t n = std::min<int64_t>(kMaxChunks, (rows + kMinChunkRows - 1) / kMinChunkRows);
+  if (n < 1) n = 1;
+  const int64_t chunk = (rows + n - 1) / n;
+  n = (rows + chunk - 1) / chunk;
+  const int64_t ctiles = std::max<int64_t>(1, (C + kTileC - 1) / kTileC);
+  if (ctiles > 2147483647) fail(ErrorCode::Shape, std::string(op) + ": too many channels");
+  return Split{chunk, n, dim3(static_cast<unsigned>(ctiles), static_cast<unsigned>(n))};
+}
+
+int64_t max_chunks(const BnArgs& a) {
+  int64_t most = 1;
+  for (const BnSegment& s : a.segments) most = std::max(most, split_rows("", s.count * a.h * a.w, a.c).nchunks);
+  return most;
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+template <typename T>
+void forward_typed(const BnArgs& a, const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& rmean,
+                   Tensor& rvar, Tensor& y, Tensor& mean, Tensor& invstd) {
+  const char* op = "multi_batch_norm_forward";
+  cudaStream_t st = stream_of(y);
+  const int64_t C = a.c, hw = a.h * a.w;
+  const int act = static_cast<int>(a.act);
+  Tensor partial;
+  if (a.mode != BnMode::eval) partial = Tensor::empty({max_chunks(a) * 2 * std::max<int64_t>(C, 1)}, DType::f64, y.device());
+  const T *px = x.data_as<T>(), *pg = gamma.data_as<T>(), *pb = beta.data_as<T>();
+  T *prm = rmean.data_as<T>(), *prv = rvar.data_as<T>(), *py = y.data_as<T>();
+  for (size_t s = 0; s < a.segments.size(); ++s) {
+    const BnSegment& seg = a.segments[s];
+    const int64_t rows = seg.count * hw, off = seg.start * hw * C, d = seg.domain;
+    T* ms = mean.data_as<T>() + s * C;
+    T* is = invstd.data_as<T>() + s * C;
+    if (a.mode == BnMode::eval) {
+      ADVPROP_LAUNCH((bn_eval_stats_kernel<T>), grid_for(C, kThreads), kThreads, 0, st)(prm + d * C, prv + d * C, C, ms,
+                                                                                       is, a.eps);
+    } else {
+      const Split sp = split_rows(op, rows, C);
+      ADVPROP_LAUNCH((bn_partial_kernel<T>), sp.grid, dim3(kTileC, kLanes), 0, st)(px + off, rows, C, sp.chunk,
+                                                                                   partial.data_as<double>());
+      ADVPROP_LAUNCH((bn_stats_kernel<T>), grid_for(C, kThreads), kThreads, 0, st)(
+          static_cast<const double*>(partial.data_as<double>()), sp.nchunks, px + off, rows, C, ms, is, prm + d * C,
+          prv + d * C, a.mode == BnMode::train ? 1 : 0, a.momentum, a.eps);
+    }
+    const int64_t total = rows * C;
+    if constexpr (std::is_same_v<T, float>) {
+      if (C % 4 == 0 && aligned16(px + off) && aligned16(py + off)) {
+        ADVPROP_LAUNCH(bn_apply_vec4_kernel, grid_for(total / 4, kThreads), kThreads, 0, st)(
+            reinterpret_cast<const float4*>(px + off), reinterpret_cast<float4*>(py + off), total / 4, C,
+            static_cast<const float*>(ms), static_cast<const float*>(is), pg + d * C, pb + d * C, act);
+        continue;
+      }
+    }
+    ADVPROP_LAUNCH((bn_apply_kernel<T>), grid_for(total, kThreads), kThreads, 0, st)(
+        px + off, py + off, total, C, static_cast<const T*>(ms), static_cast<const T*>(is), pg + d * C, pb + d * C,
+        act);
+  }
+}
+
+template <typename T>
+void backward_typed(const BnArgs& a, const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                    const Tensor& mean, const Tensor& invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  const char* op = "multi_batch_norm_backward";
+  cudaStream_t st = stream_of(dx);
+  const int64_t C = a.c, hw = a.h * a.w, KC = a.k * C;
+  const int act = static_cast<int>(a.act);
+  const int64_t cc = std::max<int64_t>(C, 1);
+  Tensor partial = Tensor::empty({max_chunks(a) * 2 * cc}, DType::f64, dx.device());
+  // [dbeta | dgamma] accumulators for all domains, then this segment's two sums.
+  Tensor work = Tensor::empty({2 * std::max<int64_t>(KC, 1) + 2 * cc}, DType::f64, dx.device());
+  double* acc = work.data_as<double>();
+  double* acc_beta = acc;
+  double* acc_gamma = acc + KC;
+  double* sums = acc + 2 * std::max<int64_t>(KC, 1);
+  ADVPROP_LAUNCH(bn_zero_kernel, grid_for(work.numel(), kThreads), kThreads, 0, st)(acc, work.numel());
+  const T *pdy = dy.data_as<T>(), *px = x.data_as<T>(), *pg = gamma.data_as<T>(), *pb = beta.data_as<T>();
+  T* pdx = dx.data_as<T>();
+  for (size_t s = 0; s < a.segments.size(); ++s) {
+    const BnSegment& seg = a.segments[s];
+    const int64_t rows = seg.count * hw, off = seg.start * hw * C, d = seg.domain;
+    const T* ms = mean.data_as<T>() + s * C;
+    const T* is = invstd.data_as<T>() + s * C;
+    const Split sp = split_rows(op, rows, C);
+    ADVPROP_LAUNCH((bn_grad_partial_kernel<T>), sp.grid, dim3(kTileC, kLanes), 0, st)(
+        pdy + off, px + off, rows, C, sp.chunk, ms, is, pg + d * C, pb + d * C, act, partial.data_as<double>());
+    ADVPROP_LAUNCH(bn_grad_sums_kernel, grid_for(C, kThreads), kThreads, 0, st)(
+        static_cast<const double*>(partial.data_as<double>()), sp.nchunks, C, sums, acc_beta + d * C,
+        acc_gamma + d * C);
+    const int64_t total = rows * C;
+    if constexpr (std::is_same_v<T, float>) {
+      if (C % 4 == 0 && aligned16(pdy + off) && aligned16(px + off) && aligned16(pdx + off)) {
+        ADVPROP_LAUNCH(bn_dx_vec4_kernel, grid_for(total / 4, kThreads), kThreads, 0, st)(
+            reinterpret_cast<const float4*>(pdy + off), reinterpret_cast<const float4*>(px + off),
+            reinterpret_cast<float4*>(pdx + off), total / 4, C, ms, is, pg + d * C, pb + d * C,
+            static_cast<const double*>(sums), static_cast<double>(rows), act, a.mode == BnMode::eval ? 1 : 0);
+        continue;
+      }
+    }
+    ADVPROP_LAUNCH((bn_dx_kernel<T>), grid_for(total, kThreads), kThreads, 0, st)(
+        pdy + off, px + off, pdx + off, total, C, ms, is, pg + d * C, pb + d * C, static_cast<const double*>(sums),
+        static_cast<double>(rows), act, a.mode == BnMode::eval ? 1 : 0);
+  }
+  if (KC > 0) {
+    ADVPROP_LAUNCH((bn_cast_kernel<T>), grid_for(KC, kThreads), kThreads, 0, st)(
+        static_cast<const double*>(acc_beta), dbeta.data_as<T>(), KC);
+    ADVPROP_LAUNCH((bn_cast_kernel<T>), grid_for(KC, kThreads), kThreads, 0, st)(
+        static_cast<const double*>(acc_gamma), dgamma.data_as<T>(), KC);
+  }
+}
+
+}  // namespace
+
+void multi_batch_norm_forward(const BnArgs& a, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                              Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean, Tensor& invstd) {
+  const char* op = "multi_batch_norm_forward";
+  check_bn_args(op, a);
+  const DType dt = x.dtype();
+  const Device dev = x.device();
+  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
+  check_bn_tensor(op, "x", x, xs, dt, kDeviceType, dev);
+  check_bn_tensor(op, "gamma", gamma, ps, dt, kDeviceType, dev);
+  check_bn_tensor(op, "beta", beta, ps, dt, kDeviceType, dev);
+  check_bn_tensor(op, "running_mean", running_mean, ps, dt, kDeviceType, dev);
+  check_bn_tensor(op, "running_var", running_var, ps, dt, kDeviceType, dev);
+  check_bn_tensor(op, "y", y, xs, dt, kDeviceType, dev);
+  check_bn_tensor(op, "mean", mean, ss, dt, kDeviceType, dev);
+  check_bn_tensor(op, "invstd", invstd, ss, dt, kDeviceType, dev);
+  if (a.c == 0) return;
+  if (dt == DType::f32) forward_typed<float>(a, x, gamma, beta, running_mean, running_var, y, mean, invstd);
+  else forward_typed<double>(a, x, gamma, beta, running_mean, running_var, y, mean, invstd);
+}
+
+void multi_batch_norm_backward(const BnArgs& a, const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                               const Tensor& beta, const Tensor& mean, const Tensor& invstd, Tensor& dx,
+                               Tensor& dgamma, Tensor& dbeta) {
+  const char* op = "multi_batch_norm_backward";
+  check_bn_args(op, a);
+  const DType dt = x.dtype();
+  const Device dev = x.device();
+  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
+  check_bn_tensor(op, "dy", dy, xs, dt, kDeviceType, dev);
+  check_bn_tensor(op, "x", x, xs, dt, kDeviceType, dev);
+  check_bn_tensor(op, "gamma", gamma, ps, dt, kDeviceType, dev);
+  check_bn_tensor(op, "beta", beta, ps, dt, kDeviceType, dev);
+  check_bn_tensor(op, "mean", mean, ss, dt, kDeviceType, dev);
+  check_bn_tensor(op, "invstd", invstd, ss, dt, kDeviceType, dev);
+  check_bn_tensor(op, "dx", dx, xs, dt, kDeviceType, dev);
+  check_bn_tensor(op, "dgamma", dgamma, ps, dt, kDeviceType, dev);
+  check_bn_tensor(op, "dbeta", dbeta, ps, dt, kDeviceType, dev);
+  if (a.c == 0) return;
+  if (dt == DType::f32) backward_typed<float>(a, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta);
+  else backward_typed<double>(a, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta);
+}
+
+}  // namespace ADVPROP_CUDA_NS
+}  // namespace advprop

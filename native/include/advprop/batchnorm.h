@@ -1,0 +1,90 @@
+// Multi-domain ("dual") batch norm with a fused activation, NHWC x [N, H, W, C]. Every BN layer
+// holds K domains of parameters gamma, beta, running_mean, running_var, each [K, C]. The batch
+// is cut into segments, consecutive runs of samples [start, start + count) each normalised with
+// its own domain d: AdvProp's 2N batch is {(0, 0, N), (1, N, N)}.
+//
+// multi_batch_norm_forward, per segment s of domain d and channel c, over its M = count*H*W
+// elements per channel:
+//   train, train_frozen: mean[s, c], invstd[s, c] = 1 / sqrt(var + eps) from the segment's batch
+//     mean and biased variance var;
+//   eval: mean[s, c] = running_mean[d, c], invstd[s, c] = 1 / sqrt(running_var[d, c] + eps);
+//   y = act(gamma[d] * (x - mean) * invstd + beta[d]).
+//   train only: running_mean[d] = m * running_mean[d] + (1 - m) * mean and running_var[d] =
+//     m * running_var[d] + (1 - m) * var * M / (M - 1) (TF momentum convention); when M == 1 the
+//     unbiased estimate is undefined and the biased one (0) is used. Segments of the same domain
+//     update it one after another, in segment order. Other modes never write the running stats.
+// multi_batch_norm_backward: with z = gamma[d] * xhat + beta[d], xhat = (x - mean) * invstd
+//   recomputed from the saved mean/invstd (the normalised tensor is never stored), and
+//   g = dy * act'(z):
+//   dbeta[d] = sum of g and dgamma[d] = sum of g * xhat over every segment of domain d (0 for a
+//     domain without a segment);
+//   train, train_frozen: dx = gamma[d] * invstd * (g - mean_M(g) - xhat * mean_M(g * xhat));
+//   eval: dx = gamma[d] * invstd * g (the running statistics are constants).
+// Sums accumulate in f64 and combine per-chunk partials in a fixed order: deterministic.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "advprop/tensor.h"
+
+namespace advprop {
+
+enum class BnMode : int { train = 0, train_frozen = 1, eval = 2 };
+enum class BnAct : int { none = 0, silu = 1, relu = 2 };
+
+struct BnSegment {
+  int64_t domain = 0, start = 0, count = 0;  // samples [start, start + count) of the batch
+};
+
+struct BnArgs {
+  int64_t n = 0, h = 0, w = 0, c = 0, k = 0;
+  BnMode mode = BnMode::train;
+  BnAct act = BnAct::none;
+  double momentum = 0.99, eps = 1e-3;
+  std::vector<BnSegment> segments;
+};
+
+#define ADVPROP_BATCHNORM_KERNELS                                                                     \
+  void multi_batch_norm_forward(const BnArgs& a, const Tensor& x, const Tensor& gamma, const Tensor& beta, \
+                                Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean,      \
+                                Tensor& invstd);                                                       \
+  void multi_batch_norm_backward(const BnArgs& a, const Tensor& dy, const Tensor& x, const Tensor& gamma, \
+                                 const Tensor& beta, const Tensor& mean, const Tensor& invstd, Tensor& dx, \
+                                 Tensor& dgamma, Tensor& dbeta);
+
+namespace cpu { ADVPROP_BATCHNORM_KERNELS }
+namespace cuda { ADVPROP_BATCHNORM_KERNELS }
+namespace cudasim { ADVPROP_BATCHNORM_KERNELS }
+
+const char* bn_mode_name(BnMode m);
+const char* bn_act_name(BnAct a);
+// "x [4, 3, 3, 8], K 2, segments [[0, 2], [1, 2]], mode train", for error messages.
+std::string bn_args_str(const BnArgs& a);
+// The checks every backend's kernels run (and the front-end, with friendlier context): sane
+// sizes, segments that cover [0, n) in order with count >= 1 and domain < k, finite eps > 0 and
+// momentum in [0, 1]. Throws advprop::Error naming `op`.
+void check_bn_args(const char* op, const BnArgs& a);
+// One tensor's dtype (f32/f64, equal to dt), shape, device (type `type`, equal to dev) and
+// contiguity; `name` is the argument's name in the message.
+void check_bn_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
+                     DeviceType type, const Device& dev);
+inline Shape bn_x_shape(const BnArgs& a) { return {a.n, a.h, a.w, a.c}; }
+inline Shape bn_param_shape(const BnArgs& a) { return {a.k, a.c}; }
+inline Shape bn_stat_shape(const BnArgs& a) { return {static_cast<int64_t>(a.segments.size()), a.c}; }
+
+namespace ops {
+// The checked front-end: builds the args from the shapes, checks everything, allocates the
+// outputs and dispatches. Returns {y, mean, invstd}; mean/invstd [S, C] feed the backward.
+struct BnForwardResult { Tensor y, mean, invstd; };
+struct BnBackwardResult { Tensor dx, dgamma, dbeta; };
+BnForwardResult multi_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                                 Tensor& running_var, const std::vector<BnSegment>& segments, BnMode mode,
+                                 BnAct act, double momentum, double eps);
+BnBackwardResult multi_batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                           const Tensor& beta, const Tensor& mean, const Tensor& invstd,
+                                           const std::vector<BnSegment>& segments, BnMode mode, BnAct act,
+                                           double eps);
+}  // namespace ops
+
+}  // namespace advprop

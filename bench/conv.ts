@@ -3,7 +3,9 @@
 // over the network (each distinct shape times how often it occurs). When `python3 -c 'import torch'`
 // works, bench/torch/conv.py times the same layers in PyTorch (CPU, channels_last, same thread
 // count) in the same run and the table gains torch ms and our/torch ratios.
-//   node --import tsx bench/conv.ts [--device cpu] [--batch 8] [--reps 20] [--rounds 1] [--quick] [--json] [--no-torch] [--python python3]
+//   node --import tsx bench/conv.ts [--device cpu|cuda] [--batch 8] [--reps 20] [--rounds 1] [--quick] [--json] [--no-torch]
+//     [--python python3] [--filter REGEX]
+// --filter keeps the layers whose name matches (e.g. 'depthwise|stem'); the sums cover those only.
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +21,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false },
     python: { type: 'string' },
+    filter: { type: 'string' },
   },
 });
 const device = values.device!;
@@ -99,7 +102,8 @@ function time(fn: () => ap.Tensor): number {
 interface Timing { fwd: number; bwdInput: number; bwdWeight: number }
 interface Row extends Layer { macs: number; ours: Timing; torch?: Timing }
 
-const layers = efficientNetB0(batch, size);
+const layerFilter = values.filter ? new RegExp(values.filter) : undefined;
+const layers = efficientNetB0(batch, size).filter((l) => !layerFilter || layerFilter.test(l.name));
 const threads = ap.buildInfo().threads;
 
 // ---- PyTorch (in its own process) and ours, alternating for --rounds rounds ---------------------

@@ -10,7 +10,8 @@
 // register width: 4 xmm, 2 ymm or 1 zmm per row of 16 f32) and sums p = 0..kc-1 in order.
 // Per element of C the sum is therefore: acc_b = sum over block b in p order, starting from 0;
 // C = alpha*acc_0 + beta*C (or alpha*acc_0 when beta == 0), then C += alpha*acc_b for b = 1, 2...
-// That order is fixed by k alone.
+// That order is fixed by k alone. Products with few tiles and a long k (weight gradients) are
+// instead split over k into chunks fixed by the shape (gemm_split_k below), summed in chunk order.
 //
 // Contracting a * b + c into an FMA would make the AVX-512 path (whose ISA includes FMA)
 // round differently from the AVX2 and baseline ones; with it off every CPU gives the same bits
@@ -232,6 +233,64 @@ MacroFn<T> macro_kernel() {
   return level == 0 ? best : pick_macro<T>(level);
 }
 
+// Split over k, for products whose C is a handful of tiles but whose k is long: the weight
+// gradient of a 1x1 convolution, dw[Cout, Cin] = dy^T x, sums over every pixel of the batch
+// (k = N*H*W, up to 10^5) into as little as one tile, which would leave all but one thread idle.
+// k is cut into chunks of ks (a multiple of KC, chosen from the shape alone); chunk c's partial
+// product P_c is summed exactly like a tile above into its own buffer, and then
+// C = alpha * (((P_0 + P_1) + P_2) + ...) (+ beta * C), chunks in order. The chunking depends
+// only on (m, n, k), so the bits do not depend on the thread count. Returns k when not splitting.
+template <typename T>
+int64_t split_k_chunk(int64_t m, int64_t n, int64_t k, int64_t tiles) {
+  using BK = Blocking<T>;
+  constexpr int64_t kMaxChunks = 16, kMinChunk = 4 * BK::KC;
+  if (tiles > 4 || k < 2 * kMinChunk || m * n > (int64_t(1) << 20)) return k;
+  int64_t ks = (k + kMaxChunks - 1) / kMaxChunks;
+  ks = std::max(kMinChunk, (ks + BK::KC - 1) / BK::KC * BK::KC);
+  return ks;
+}
+
+template <typename T>
+void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks) {
+  using BK = Blocking<T>;
+  const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
+  const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
+  const int64_t tiles_m = (m + BK::MC - 1) / BK::MC, tiles_n = (n + BK::NC - 1) / BK::NC;
+  const int64_t tiles = tiles_m * tiles_n, chunks = (k + ks - 1) / ks;
+  std::vector<T> partial(static_cast<size_t>(chunks * m * n));
+  const int64_t kc_max = std::min(k, BK::KC);
+  const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
+  const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
+  const MacroFn<T> macro = macro_kernel<T>();
+  parallel_for(0, chunks * tiles, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<T> ap(static_cast<size_t>(a_size)), bp(static_cast<size_t>(b_size));
+    for (int64_t w = lo; w < hi; ++w) {
+      const int64_t chunk = w / tiles, t = w % tiles;
+      const int64_t ic = (t / tiles_n) * BK::MC, jc = (t % tiles_n) * BK::NC;
+      const int64_t mc = std::min(BK::MC, m - ic), nc = std::min(BK::NC, n - jc);
+      const int64_t k0 = chunk * ks, k1 = std::min(k, k0 + ks);
+      T* pc_out = partial.data() + chunk * m * n + ic * n + jc;
+      for (int64_t pc = k0; pc < k1; pc += BK::KC) {
+        const int64_t kc = std::min(BK::KC, k1 - pc);
+        pack_a<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
+        pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
+        macro(kc, mc, nc, ap.data(), bp.data(), pc_out, n, T(1), T(0), pc == k0);
+      }
+    }
+  });
+  parallel_for(0, m, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, n * chunks)), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      T* crow = c + i * ldc;
+      for (int64_t j = 0; j < n; ++j) {
+        T s = partial[static_cast<size_t>(i * n + j)];
+        for (int64_t ch = 1; ch < chunks; ++ch) s += partial[static_cast<size_t>((ch * m + i) * n + j)];
+        const T r = alpha * s;
+        crow[j] = beta != T(0) ? r + beta * crow[j] : r;
+      }
+    }
+  });
+}
+
 template <typename T>
 void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
   using BK = Blocking<T>;
@@ -247,6 +306,8 @@ void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
   }
   const int64_t tiles_m = (m + BK::MC - 1) / BK::MC, tiles_n = (n + BK::NC - 1) / BK::NC;
   const int64_t tiles = tiles_m * tiles_n;
+  const int64_t ks = split_k_chunk<T>(m, n, k, tiles);
+  if (ks < k) return gemm_split_k<T>(g, a, b, c, ks);
   int64_t grain = g_tile_grain.load(std::memory_order_relaxed);
   if (grain <= 0) {
     // Enough tiles per chunk for about 2^22 flops, so tiny products are not spread thin.

@@ -106,9 +106,9 @@ void pack_b(const T* b, int64_t ldb, bool trans, int64_t p0, int64_t j0, int64_t
 // native vectors, which g++ keeps in registers (a generic vector wider than the ISA's would be
 // lowered through the stack). Every lane does the same IEEE multiply and add in the same order,
 // so the width does not change a bit of the result.
-template <typename T, int VB>
-__attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, int64_t nc, const T* ap, const T* bp,
-                                                      T* c, int64_t ldc, T alpha, T beta, bool first) {
+template <typename T, int VB, bool DIRECT>
+__attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
+                                                       const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
   constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
   constexpr int VL = VB / static_cast<int>(sizeof(T)), NV = NR / VL;
   static_assert(NR % VL == 0, "NR must be a multiple of the vector length");
@@ -119,6 +119,11 @@ __attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, in
     for (int64_t ir = 0; ir < mc; ir += MR) {
       const int64_t mr = std::min<int64_t>(MR, mc - ir);
       const T* apan = ap + ir * kc;
+      // Direct: row i of the micro-tile read in place (rows past mc repeat the last one; their
+      // results are never stored), instead of from the packed panel.
+      const T* arow[MR];
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) arow[i] = ap + (ir + std::min<int64_t>(i, mr - 1)) * lda;
       vec acc[MR][NV];
 #pragma GCC unroll 8
       for (int i = 0; i < MR; ++i)
@@ -131,7 +136,7 @@ __attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, in
         const T* av = apan + p * MR;
 #pragma GCC unroll 8
         for (int i = 0; i < MR; ++i) {
-          const T a = av[i];
+          const T a = DIRECT ? arow[i][p] : av[i];
 #pragma GCC unroll 8
           for (int v = 0; v < NV; ++v) acc[i][v] += a * bv[v];
         }
@@ -174,13 +179,23 @@ __attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, in
   }
 }
 
-template <typename T>
-using MacroFn = void (*)(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, T, T, bool);
+// lda == 0: ap holds packed micro-panels (pack_a). lda > 0: ap points at op(A)[i0, p0] of an
+// untransposed A with leading dimension lda, read in place: for the 1x1 convolutions' short k and
+// narrow n, packing A costs about as much as the product. Same products in the same order.
+template <typename T, int VB>
+__attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
+                                                      const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
+  if (lda) macro_loops<T, VB, true>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
+  else macro_loops<T, VB, false>(kc, mc, nc, ap, 0, bp, c, ldc, alpha, beta, first);
+}
 
 template <typename T>
-void macro_default(int64_t kc, int64_t mc, int64_t nc, const T* ap, const T* bp, T* c, int64_t ldc, T alpha,
-                   T beta, bool first) {
-  macro_body<T, 16>(kc, mc, nc, ap, bp, c, ldc, alpha, beta, first);
+using MacroFn = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t, T, T, bool);
+
+template <typename T>
+void macro_default(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda, const T* bp, T* c, int64_t ldc,
+                   T alpha, T beta, bool first) {
+  macro_body<T, 16>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
 }
 
 // Runtime dispatch. ADVPROP_CPU_CLONES (simd.h) cannot be used here as is: target_clones compiles
@@ -193,15 +208,15 @@ void macro_default(int64_t kc, int64_t mc, int64_t nc, const T* ap, const T* bp,
 constexpr bool kDispatch = sizeof(ADVPROP_GEMM_STR(ADVPROP_CPU_CLONES)) > 1;
 
 template <typename T>
-__attribute__((target("avx2"))) void macro_avx2(int64_t kc, int64_t mc, int64_t nc, const T* ap, const T* bp, T* c,
-                                                int64_t ldc, T alpha, T beta, bool first) {
-  macro_body<T, 32>(kc, mc, nc, ap, bp, c, ldc, alpha, beta, first);
+__attribute__((target("avx2"))) void macro_avx2(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
+                                                const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
+  macro_body<T, 32>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
 }
 
 template <typename T>
-__attribute__((target("avx512f"))) void macro_avx512(int64_t kc, int64_t mc, int64_t nc, const T* ap, const T* bp,
-                                                     T* c, int64_t ldc, T alpha, T beta, bool first) {
-  macro_body<T, 64>(kc, mc, nc, ap, bp, c, ldc, alpha, beta, first);
+__attribute__((target("avx512f"))) void macro_avx512(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
+                                                     const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
+  macro_body<T, 64>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
 }
 
 // level: 0 = the best this CPU supports, 1 = baseline, 2 = AVX2, 3 = AVX-512; null when the
@@ -274,7 +289,7 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks) {
         const int64_t kc = std::min(BK::KC, k1 - pc);
         pack_a<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
         pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
-        macro(kc, mc, nc, ap.data(), bp.data(), pc_out, n, T(1), T(0), pc == k0);
+        macro(kc, mc, nc, ap.data(), 0, bp.data(), pc_out, n, T(1), T(0), pc == k0);
       }
     }
   });
@@ -318,16 +333,39 @@ void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
   const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
   const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
   const MacroFn<T> macro = macro_kernel<T>();
+  // A is read in place when it is untransposed and C narrow (few column panels to reuse a pack).
+  const bool direct_a = !g.trans_a && n <= 128;
+  // B is packed once up front, block (tile column, k block) at (tn * kblocks + kb) * b_size, when
+  // several tile rows would otherwise each repack it: for M = N*H*W >> K, N that repacking is a
+  // large share of the work.
+  const int64_t kblocks = (k + BK::KC - 1) / BK::KC;
+  const bool prepack_b = tiles_m > 1 && tiles_n * kblocks * b_size <= (int64_t(1) << 22);
+  std::vector<T> bpre;
+  if (prepack_b) {
+    bpre.resize(static_cast<size_t>(tiles_n * kblocks * b_size));
+    parallel_for(0, tiles_n * kblocks, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t blk = lo; blk < hi; ++blk) {
+        const int64_t jc = (blk / kblocks) * BK::NC, pc = (blk % kblocks) * BK::KC;
+        pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, std::min(BK::KC, k - pc), std::min(BK::NC, n - jc),
+                          bpre.data() + blk * b_size);
+      }
+    });
+  }
   parallel_for(0, tiles, grain, [&](int64_t lo, int64_t hi) {
-    std::vector<T> ap(static_cast<size_t>(a_size)), bp(static_cast<size_t>(b_size));
+    std::vector<T> ap(direct_a ? 0 : static_cast<size_t>(a_size)), bp(prepack_b ? 0 : static_cast<size_t>(b_size));
     for (int64_t t = lo; t < hi; ++t) {
-      const int64_t ic = (t / tiles_n) * BK::MC, jc = (t % tiles_n) * BK::NC;
+      const int64_t tn = t % tiles_n, ic = (t / tiles_n) * BK::MC, jc = tn * BK::NC;
       const int64_t mc = std::min(BK::MC, m - ic), nc = std::min(BK::NC, n - jc);
       for (int64_t pc = 0; pc < k; pc += BK::KC) {
         const int64_t kc = std::min(BK::KC, k - pc);
-        pack_a<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
-        pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
-        macro(kc, mc, nc, ap.data(), bp.data(), c + ic * ldc + jc, ldc, alpha, beta, pc == 0);
+        if (!direct_a) pack_a<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
+        const T* bpan = bp.data();
+        if (prepack_b) bpan = bpre.data() + (tn * kblocks + pc / BK::KC) * b_size;
+        else pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
+        if (direct_a)
+          macro(kc, mc, nc, a + ic * g.lda + pc, g.lda, bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0);
+        else
+          macro(kc, mc, nc, ap.data(), 0, bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0);
       }
     }
   });

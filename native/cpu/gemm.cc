@@ -1,5 +1,7 @@
 // CPU GEMM (gemm.h): cache-blocked, threaded, with a register-blocked micro-kernel.
 //
+// (Panel widths and whether A is packed or read in place vary with the ISA and the shape; none of
+// them changes which products are summed in which order, so none changes a bit of C.)
 // C is cut into tiles of MC x NC; each tile is computed by one thread from start to end, so
 // nothing is ever split over k across threads and the bits do not depend on the thread count or
 // on how tiles are grouped into parallel chunks. Inside a tile, k runs in blocks of KC; for each
@@ -34,16 +36,21 @@ namespace advprop {
 namespace cpu {
 namespace {
 
-template <typename T>
+// WIDE: the AVX-512 micro-tile, two registers per row (6 x 32 f32 = 12 zmm accumulators, enough
+// independent sums to keep both FP add pipes busy); the others keep one 64-byte row. Only the
+// panel width changes; every element of C still sums the same products in the same order.
+template <typename T, bool WIDE>
 struct Blocking;
-template <>
-struct Blocking<float> {
-  static constexpr int MR = 6, NR = 16;
+template <bool WIDE>
+struct Blocking<float, WIDE> {
+  static constexpr bool kWide = WIDE;
+  static constexpr int MR = 6, NR = WIDE ? 32 : 16;
   static constexpr int64_t KC = 256, MC = 96, NC = 256;
 };
-template <>
-struct Blocking<double> {
-  static constexpr int MR = 6, NR = 8;
+template <bool WIDE>
+struct Blocking<double, WIDE> {
+  static constexpr bool kWide = WIDE;
+  static constexpr int MR = 6, NR = WIDE ? 16 : 8;
   static constexpr int64_t KC = 256, MC = 96, NC = 128;
 };
 
@@ -106,10 +113,12 @@ void pack_b(const T* b, int64_t ldb, bool trans, int64_t p0, int64_t j0, int64_t
 // native vectors, which g++ keeps in registers (a generic vector wider than the ISA's would be
 // lowered through the stack). Every lane does the same IEEE multiply and add in the same order,
 // so the width does not change a bit of the result.
-template <typename T, int VB, bool DIRECT>
+// AMODE 0: packed micro-panels; 1: op(A) = A read in place (rows lda apart); 2: op(A) = A^T read
+// in place (op(A)'s columns lda apart).
+template <typename T, int VB, int AMODE, typename BK>
 __attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
                                                        const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
-  constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
+  constexpr int MR = BK::MR, NR = BK::NR;
   constexpr int VL = VB / static_cast<int>(sizeof(T)), NV = NR / VL;
   static_assert(NR % VL == 0, "NR must be a multiple of the vector length");
   typedef T vec __attribute__((vector_size(VB)));
@@ -123,7 +132,13 @@ __attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, i
       // results are never stored), instead of from the packed panel.
       const T* arow[MR];
 #pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) arow[i] = ap + (ir + std::min<int64_t>(i, mr - 1)) * lda;
+      for (int i = 0; i < MR; ++i) arow[i] = ap + (ir + std::min<int64_t>(i, mr - 1)) * (AMODE == 1 ? lda : 1);
+      // In place, the next micro-tile's rows of A are other cache lines than this one's: ask for
+      // them now (the hardware prefetcher sees only short runs per row).
+      if (AMODE == 1 && jr == 0 && ir + MR < mc)
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; ++i)
+          for (int64_t p = 0; p < kc; p += 64 / static_cast<int64_t>(sizeof(T))) __builtin_prefetch(arow[i] + MR * lda + p);
       vec acc[MR][NV];
 #pragma GCC unroll 8
       for (int i = 0; i < MR; ++i)
@@ -136,7 +151,7 @@ __attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, i
         const T* av = apan + p * MR;
 #pragma GCC unroll 8
         for (int i = 0; i < MR; ++i) {
-          const T a = DIRECT ? arow[i][p] : av[i];
+          const T a = AMODE == 1 ? arow[i][p] : AMODE == 2 ? arow[i][p * lda] : av[i];
 #pragma GCC unroll 8
           for (int v = 0; v < NV; ++v) acc[i][v] += a * bv[v];
         }
@@ -180,13 +195,15 @@ __attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, i
 }
 
 // lda == 0: ap holds packed micro-panels (pack_a). lda > 0: ap points at op(A)[i0, p0] of an
-// untransposed A with leading dimension lda, read in place: for the 1x1 convolutions' short k and
+// untransposed A with leading dimension lda, read in place; lda < 0: likewise for a transposed A
+// with leading dimension -lda. For the 1x1 convolutions' short k or long k and
 // narrow n, packing A costs about as much as the product. Same products in the same order.
-template <typename T, int VB>
+template <typename T, int VB, typename BK>
 __attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
                                                       const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
-  if (lda) macro_loops<T, VB, true>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
-  else macro_loops<T, VB, false>(kc, mc, nc, ap, 0, bp, c, ldc, alpha, beta, first);
+  if (lda > 0) macro_loops<T, VB, 1, BK>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
+  else if (lda < 0) macro_loops<T, VB, 2, BK>(kc, mc, nc, ap, -lda, bp, c, ldc, alpha, beta, first);
+  else macro_loops<T, VB, 0, BK>(kc, mc, nc, ap, 0, bp, c, ldc, alpha, beta, first);
 }
 
 template <typename T>
@@ -195,7 +212,7 @@ using MacroFn = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, const T*,
 template <typename T>
 void macro_default(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda, const T* bp, T* c, int64_t ldc,
                    T alpha, T beta, bool first) {
-  macro_body<T, 16>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
+  macro_body<T, 16, Blocking<T, false>>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
 }
 
 // Runtime dispatch. ADVPROP_CPU_CLONES (simd.h) cannot be used here as is: target_clones compiles
@@ -210,43 +227,66 @@ constexpr bool kDispatch = sizeof(ADVPROP_GEMM_STR(ADVPROP_CPU_CLONES)) > 1;
 template <typename T>
 __attribute__((target("avx2"))) void macro_avx2(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
                                                 const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
-  macro_body<T, 32>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
+  macro_body<T, 32, Blocking<T, false>>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
 }
 
-template <typename T>
+template <typename T, bool WIDE>
 __attribute__((target("avx512f"))) void macro_avx512(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
                                                      const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
-  macro_body<T, 64>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
+  macro_body<T, 64, Blocking<T, WIDE>>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
 }
 
 // level: 0 = the best this CPU supports, 1 = baseline, 2 = AVX2, 3 = AVX-512; null when the
 // level is not available here.
+int best_level() {
+  if (!kDispatch) return 1;
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") ? 3 : __builtin_cpu_supports("avx2") ? 2 : 1;
+}
+
+// wide: the kernel for the wide panels, which only the AVX-512 level has.
 template <typename T>
-MacroFn<T> pick_macro(int level) {
-  if (!kDispatch) return level <= 1 ? &macro_default<T> : nullptr;
+MacroFn<T> pick_macro(int level, bool wide = false) {
+  if (!kDispatch) return level <= 1 && !wide ? &macro_default<T> : nullptr;
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
-  if (level == 0) level = avx512 ? 3 : avx2 ? 2 : 1;
-  if (level == 3) return avx512 ? &macro_avx512<T> : nullptr;
+  if (level == 0) level = best_level();
+  if (level == 3) return !avx512 ? nullptr : wide ? &macro_avx512<T, true> : &macro_avx512<T, false>;
+  if (wide) return nullptr;
   if (level == 2) return avx2 ? &macro_avx2<T> : nullptr;
   return &macro_default<T>;
 }
 #else
+int best_level() { return 1; }
 template <typename T>
-MacroFn<T> pick_macro(int level) {
-  return level <= 1 ? &macro_default<T> : nullptr;
+MacroFn<T> pick_macro(int level, bool wide = false) {
+  return level <= 1 && !wide ? &macro_default<T> : nullptr;
 }
 #endif
 
 // Test hook (see set_gemm_isa below): the forced level, 0 = automatic.
 std::atomic<int> g_isa_level{0};
 
-template <typename T>
+template <typename T, bool WIDE>
 MacroFn<T> macro_kernel() {
-  static const MacroFn<T> best = pick_macro<T>(0);
+  static const MacroFn<T> best = pick_macro<T>(0, WIDE);
   const int level = g_isa_level.load(std::memory_order_relaxed);
-  return level == 0 ? best : pick_macro<T>(level);
+  return level == 0 ? best : pick_macro<T>(level, WIDE);
 }
+
+// Whether the kernel macro_kernel() returns now works on the WIDE panels.
+bool wide_panels() {
+  static const int best = best_level();
+  const int level = g_isa_level.load(std::memory_order_relaxed);
+  return (level == 0 ? best : level) == 3;
+}
+
+// Where op(A)[i, p] is stored, and the lda argument that has macro_body read A there in place.
+template <typename T>
+const T* a_at(const T* a, const GemmArgs& g, int64_t i, int64_t p) {
+  return g.trans_a ? a + p * g.lda + i : a + i * g.lda + p;
+}
+inline int64_t a_lda(const GemmArgs& g) { return g.trans_a ? -g.lda : g.lda; }
 
 // Split over k, for products whose C is a handful of tiles but whose k is long: the weight
 // gradient of a 1x1 convolution, dw[Cout, Cin] = dy^T x, sums over every pixel of the batch
@@ -255,9 +295,8 @@ MacroFn<T> macro_kernel() {
 // product P_c is summed exactly like a tile above into its own buffer, and then
 // C = alpha * (((P_0 + P_1) + P_2) + ...) (+ beta * C), chunks in order. The chunking depends
 // only on (m, n, k), so the bits do not depend on the thread count. Returns k when not splitting.
-template <typename T>
+template <typename T, typename BK>
 int64_t split_k_chunk(int64_t m, int64_t n, int64_t k, int64_t tiles) {
-  using BK = Blocking<T>;
   constexpr int64_t kMaxChunks = 16, kMinChunk = 4 * BK::KC;
   if (tiles > 4 || k < 2 * kMinChunk || m * n > (int64_t(1) << 20)) return k;
   int64_t ks = (k + kMaxChunks - 1) / kMaxChunks;
@@ -265,9 +304,8 @@ int64_t split_k_chunk(int64_t m, int64_t n, int64_t k, int64_t tiles) {
   return ks;
 }
 
-template <typename T>
+template <typename T, typename BK>
 void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks) {
-  using BK = Blocking<T>;
   const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
   const int64_t tiles_m = (m + BK::MC - 1) / BK::MC, tiles_n = (n + BK::NC - 1) / BK::NC;
@@ -276,9 +314,10 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks) {
   const int64_t kc_max = std::min(k, BK::KC);
   const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
   const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
-  const MacroFn<T> macro = macro_kernel<T>();
+  const MacroFn<T> macro = macro_kernel<T, BK::kWide>();
+  const bool direct_a = n <= 128;
   parallel_for(0, chunks * tiles, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> ap(static_cast<size_t>(a_size)), bp(static_cast<size_t>(b_size));
+    std::vector<T> ap(direct_a ? 0 : static_cast<size_t>(a_size)), bp(static_cast<size_t>(b_size));
     for (int64_t w = lo; w < hi; ++w) {
       const int64_t chunk = w / tiles, t = w % tiles;
       const int64_t ic = (t / tiles_n) * BK::MC, jc = (t % tiles_n) * BK::NC;
@@ -287,9 +326,13 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks) {
       T* pc_out = partial.data() + chunk * m * n + ic * n + jc;
       for (int64_t pc = k0; pc < k1; pc += BK::KC) {
         const int64_t kc = std::min(BK::KC, k1 - pc);
-        pack_a<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
         pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
-        macro(kc, mc, nc, ap.data(), 0, bp.data(), pc_out, n, T(1), T(0), pc == k0);
+        if (direct_a) {
+          macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bp.data(), pc_out, n, T(1), T(0), pc == k0);
+        } else {
+          pack_a<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
+          macro(kc, mc, nc, ap.data(), 0, bp.data(), pc_out, n, T(1), T(0), pc == k0);
+        }
       }
     }
   });
@@ -306,9 +349,8 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks) {
   });
 }
 
-template <typename T>
-void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
-  using BK = Blocking<T>;
+template <typename T, typename BK>
+void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c) {
   const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
   if (m == 0 || n == 0) return;
@@ -321,8 +363,8 @@ void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
   }
   const int64_t tiles_m = (m + BK::MC - 1) / BK::MC, tiles_n = (n + BK::NC - 1) / BK::NC;
   const int64_t tiles = tiles_m * tiles_n;
-  const int64_t ks = split_k_chunk<T>(m, n, k, tiles);
-  if (ks < k) return gemm_split_k<T>(g, a, b, c, ks);
+  const int64_t ks = split_k_chunk<T, BK>(m, n, k, tiles);
+  if (ks < k) return gemm_split_k<T, BK>(g, a, b, c, ks);
   int64_t grain = g_tile_grain.load(std::memory_order_relaxed);
   if (grain <= 0) {
     // Enough tiles per chunk for about 2^22 flops, so tiny products are not spread thin.
@@ -332,9 +374,9 @@ void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
   const int64_t kc_max = std::min(k, BK::KC);
   const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
   const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
-  const MacroFn<T> macro = macro_kernel<T>();
-  // A is read in place when it is untransposed and C narrow (few column panels to reuse a pack).
-  const bool direct_a = !g.trans_a && n <= 128;
+  const MacroFn<T> macro = macro_kernel<T, BK::kWide>();
+  // A is read in place when C is narrow (few column panels to reuse a pack).
+  const bool direct_a = n <= 128;
   // B is packed once up front, block (tile column, k block) at (tn * kblocks + kb) * b_size, when
   // several tile rows would otherwise each repack it: for M = N*H*W >> K, N that repacking is a
   // large share of the work.
@@ -363,12 +405,22 @@ void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
         if (prepack_b) bpan = bpre.data() + (tn * kblocks + pc / BK::KC) * b_size;
         else pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
         if (direct_a)
-          macro(kc, mc, nc, a + ic * g.lda + pc, g.lda, bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0);
+          macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0);
         else
           macro(kc, mc, nc, ap.data(), 0, bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0);
       }
     }
   });
+}
+
+// The wide panels where the CPU has them, unless padding n up to a whole wide panel adds more
+// than a fifth to the columns computed (n = 16 would compute twice the work).
+template <typename T>
+void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
+  constexpr int64_t nw = Blocking<T, true>::NR, nn = Blocking<T, false>::NR;
+  const int64_t cols_wide = (g.n + nw - 1) / nw * nw, cols_narrow = (g.n + nn - 1) / nn * nn;
+  if (wide_panels() && 5 * cols_wide <= 6 * cols_narrow) gemm_blocked<T, Blocking<T, true>>(g, a, b, c);
+  else gemm_blocked<T, Blocking<T, false>>(g, a, b, c);
 }
 
 // ---- argument checks ------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // CPU depthwise convolution kernels (contract: advprop/conv.h): NHWC activations, weights
-// [C, KH, KW, 1]. Every loop runs with the channel innermost over contiguous memory so g++
-// vectorises it; the weights are first transposed to [KH, KW, C] for the same reason.
+// [C, KH, KW, 1]. Every loop runs with the channel innermost, one vector of channels at a time
+// (GCC vector extensions at the ISA's width, picked at run time); the weights are first
+// transposed to [KH, KW, C] for the same reason.
 // Deterministic: each output element sums its terms in a fixed order (taps in (ky, kx) order;
 // the weight gradient over rows in chunks whose boundaries depend only on the shape, combined in
 // chunk order).
@@ -88,9 +89,9 @@ __attribute__((always_inline)) inline void interior_block(const RowTaps& t, int6
   for (int r = 0; r < t.nr; ++r) {
     const T* s = src + t.src_row[r] + c0;
     const T* w = wt + t.w_row[r] * KW * C + c0;
+    // The source pixels the next block reads and this one does not.
     if (P > 1)
-#pragma GCC unroll 8
-      for (int u = 0; u < P; ++u) __builtin_prefetch(s + ((j0 + P + u) * t.sj + kmax) * C);
+      for (int64_t u = 0; u < P * t.sj; ++u) __builtin_prefetch(s + ((j0 + P - 1) * t.sj + kmax + 1 + u) * C);
     for (int q = 0; q < t.nq; ++q) {
       const V wv = load<T, V>(w + t.kx[q] * C);
       const T* sq = s + (j0 * t.sj + t.koff[q]) * C;
@@ -159,6 +160,100 @@ __attribute__((always_inline)) inline void row_body(const RowTaps& t, int64_t C,
   for (j = hi; j < t.count; ++j) border(j);
 }
 
+// ---- weight gradient: one chunk of output rows -------------------------------------------------
+//
+// acc[(ky*KW + kx)*C + c] = sum over the chunk's output pixels (rows r in [lo, hi), then ow, both
+// ascending) of dy[r, ow, c] * x[n, ih, iw, c], taps in the padding skipped, starting from 0: the
+// order of the plain loop below. For 3x3 and 5x5 the KH*KW accumulators of one vector of channels
+// stay in registers over the whole chunk (9 or 25 of AVX-512's 32), so each term costs a load of
+// x, a multiply and an add instead of also a load and a store of the accumulator.
+template <typename T, typename V, int KH, int KW>
+__attribute__((always_inline)) inline void wchunk_taps(const Conv2dParams& p, const T* x, const T* dy, int64_t lo,
+                                                       int64_t hi, int64_t c0, T* acc_out) {
+  const int64_t C = p.c_in, H = p.h, W = p.w, OH = p.out_h, OW = p.out_w;
+  // Output columns whose KW taps are all inside the input.
+  int64_t ow_lo = 0;
+  while (ow_lo < OW && ow_lo * p.stride_w - p.pad_left < 0) ++ow_lo;
+  int64_t ow_hi = ow_lo;
+  while (ow_hi < OW && ow_hi * p.stride_w - p.pad_left + (KW - 1) * p.dil_w < W) ++ow_hi;
+  V acc[KH * KW];
+#pragma GCC unroll 32
+  for (int t = 0; t < KH * KW; ++t) acc[t] = V{};
+  for (int64_t r = lo; r < hi; ++r) {
+    const int64_t n = r / OH, oh = r % OH;
+    const T* xrow[KH];
+    bool row_ok[KH];
+#pragma GCC unroll 8
+    for (int ky = 0; ky < KH; ++ky) {
+      const int64_t ih = oh * p.stride_h - p.pad_top + ky * p.dil_h;
+      row_ok[ky] = ih >= 0 && ih < H;
+      xrow[ky] = x + (n * H + (row_ok[ky] ? ih : 0)) * W * C + c0;
+    }
+    const T* g_row = dy + r * OW * C + c0;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const V g = load<T, V>(g_row + ow * C);
+      const int64_t iw0 = ow * p.stride_w - p.pad_left;
+      const bool inside = ow >= ow_lo && ow < ow_hi;
+#pragma GCC unroll 8
+      for (int ky = 0; ky < KH; ++ky) {
+        if (!row_ok[ky]) continue;
+#pragma GCC unroll 8
+        for (int kx = 0; kx < KW; ++kx) {
+          const int64_t iw = iw0 + kx * p.dil_w;
+          if (!inside && (iw < 0 || iw >= W)) continue;
+          acc[ky * KW + kx] += g * load<T, V>(xrow[ky] + iw * C);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 32
+  for (int t = 0; t < KH * KW; ++t) std::memcpy(acc_out + t * C + c0, &acc[t], sizeof(V));
+}
+
+template <typename T, int VB>
+__attribute__((always_inline)) inline void wchunk_body(const Conv2dParams& p, const T* x, const T* dy, int64_t lo,
+                                                       int64_t hi, T* acc) {
+  typedef T vec __attribute__((vector_size(VB)));
+  constexpr int64_t VL = VB / static_cast<int64_t>(sizeof(T));
+  const int64_t C = p.c_in, cv = C / VL * VL;
+  if ((p.kh == 3 && p.kw == 3) || (p.kh == 5 && p.kw == 5)) {
+    const bool k3 = p.kh == 3;
+    int64_t c = 0;
+    for (; c < cv; c += VL)
+      k3 ? wchunk_taps<T, vec, 3, 3>(p, x, dy, lo, hi, c, acc) : wchunk_taps<T, vec, 5, 5>(p, x, dy, lo, hi, c, acc);
+    for (; c < C; ++c)
+      k3 ? wchunk_taps<T, T, 3, 3>(p, x, dy, lo, hi, c, acc) : wchunk_taps<T, T, 5, 5>(p, x, dy, lo, hi, c, acc);
+    return;
+  }
+  const int64_t H = p.h, W = p.w, OH = p.out_h, OW = p.out_w;
+  for (int64_t i = 0; i < p.kh * p.kw * C; ++i) acc[i] = T(0);
+  for (int64_t r = lo; r < hi; ++r) {
+    const int64_t n = r / OH, oh = r % OH;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const T* __restrict g = dy + (r * OW + ow) * C;
+      for (int64_t ky = 0; ky < p.kh; ++ky) {
+        const int64_t ih = oh * p.stride_h - p.pad_top + ky * p.dil_h;
+        if (ih < 0 || ih >= H) continue;
+        for (int64_t kx = 0; kx < p.kw; ++kx) {
+          const int64_t iw = ow * p.stride_w - p.pad_left + kx * p.dil_w;
+          if (iw < 0 || iw >= W) continue;
+          const T* __restrict in = x + ((n * H + ih) * W + iw) * C;
+          T* __restrict a = acc + (ky * p.kw + kx) * C;
+          for (int64_t c = 0; c < C; ++c) a[c] += g[c] * in[c];
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+using WChunkFn = void (*)(const Conv2dParams&, const T*, const T*, int64_t, int64_t, T*);
+
+template <typename T>
+void wchunk_default(const Conv2dParams& p, const T* x, const T* dy, int64_t lo, int64_t hi, T* acc) {
+  wchunk_body<T, 16>(p, x, dy, lo, hi, acc);
+}
+
 template <typename T>
 using RowFn = void (*)(const RowTaps&, int64_t, int64_t, const T*, const T*, const T*, T*);
 
@@ -183,19 +278,41 @@ __attribute__((target("avx512f"))) void row_avx512(const RowTaps& t, int64_t C, 
   row_body<T, 64>(t, C, KW, src, wt, bias, dst);
 }
 template <typename T>
-RowFn<T> pick_row(int level) {
-  if (sizeof(ADVPROP_DW_STR(ADVPROP_CPU_CLONES)) <= 1) return level <= 1 ? &row_default<T> : nullptr;
+__attribute__((target("avx2"))) void wchunk_avx2(const Conv2dParams& p, const T* x, const T* dy, int64_t lo,
+                                                 int64_t hi, T* acc) {
+  wchunk_body<T, 32>(p, x, dy, lo, hi, acc);
+}
+template <typename T>
+__attribute__((target("avx512f"))) void wchunk_avx512(const Conv2dParams& p, const T* x, const T* dy, int64_t lo,
+                                                      int64_t hi, T* acc) {
+  wchunk_body<T, 64>(p, x, dy, lo, hi, acc);
+}
+// 0 = the best this CPU has; the level actually served, or 0 when it is not available.
+inline int serve_level(int level) {
+  if (sizeof(ADVPROP_DW_STR(ADVPROP_CPU_CLONES)) <= 1) return level <= 1 ? 1 : 0;
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
   if (level == 0) level = avx512 ? 3 : avx2 ? 2 : 1;
-  if (level == 3) return avx512 ? &row_avx512<T> : nullptr;
-  if (level == 2) return avx2 ? &row_avx2<T> : nullptr;
-  return &row_default<T>;
+  return level == 3 ? (avx512 ? 3 : 0) : level == 2 ? (avx2 ? 2 : 0) : 1;
+}
+template <typename T>
+RowFn<T> pick_row(int level) {
+  const int l = serve_level(level);
+  return l == 3 ? &row_avx512<T> : l == 2 ? &row_avx2<T> : l == 1 ? &row_default<T> : nullptr;
+}
+template <typename T>
+WChunkFn<T> pick_wchunk(int level) {
+  const int l = serve_level(level);
+  return l == 3 ? &wchunk_avx512<T> : l == 2 ? &wchunk_avx2<T> : l == 1 ? &wchunk_default<T> : nullptr;
 }
 #else
 template <typename T>
 RowFn<T> pick_row(int level) {
   return level <= 1 ? &row_default<T> : nullptr;
+}
+template <typename T>
+WChunkFn<T> pick_wchunk(int level) {
+  return level <= 1 ? &wchunk_default<T> : nullptr;
 }
 #endif
 
@@ -206,6 +323,13 @@ RowFn<T> row_kernel() {
   static const RowFn<T> best = pick_row<T>(0);
   const int level = g_isa_level.load(std::memory_order_relaxed);
   return level == 0 ? best : pick_row<T>(level);
+}
+
+template <typename T>
+WChunkFn<T> wchunk_kernel() {
+  static const WChunkFn<T> best = pick_wchunk<T>(0);
+  const int level = g_isa_level.load(std::memory_order_relaxed);
+  return level == 0 ? best : pick_wchunk<T>(level);
 }
 
 template <typename T>
@@ -280,34 +404,17 @@ void backward_input_typed(const Conv2dParams& p, const T* dy, const T* w, T* dx)
 
 template <typename T>
 void backward_weight_typed(const Conv2dParams& p, const T* x, const T* dy, T* dw) {
-  const int64_t C = p.c_in, H = p.h, W = p.w, OH = p.out_h, OW = p.out_w, taps = p.kh * p.kw;
-  const int64_t rows = p.n * OH;
+  const int64_t C = p.c_in, taps = p.kh * p.kw;
+  const int64_t rows = p.n * p.out_h;
   const int64_t tc = taps * C;
   // At most 64 chunks of output rows, each with its own [KH, KW, C] partial sum; the chunking
   // depends only on the shape, so the result does not depend on the thread count.
   const int64_t grain = std::max<int64_t>(1, (rows + 63) / 64);
   const int64_t nchunks = rows == 0 ? 0 : (rows + grain - 1) / grain;
-  std::vector<T> partial(static_cast<size_t>(nchunks * tc), T(0));
-  parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
-    T* __restrict acc = partial.data() + (lo / grain) * tc;
-    for (int64_t r = lo; r < hi; ++r) {
-      const int64_t n = r / OH, oh = r % OH;
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const T* __restrict g = dy + (r * OW + ow) * C;
-        for (int64_t ky = 0; ky < p.kh; ++ky) {
-          const int64_t ih = oh * p.stride_h - p.pad_top + ky * p.dil_h;
-          if (ih < 0 || ih >= H) continue;
-          for (int64_t kx = 0; kx < p.kw; ++kx) {
-            const int64_t iw = ow * p.stride_w - p.pad_left + kx * p.dil_w;
-            if (iw < 0 || iw >= W) continue;
-            const T* __restrict in = x + ((n * H + ih) * W + iw) * C;
-            T* __restrict a = acc + (ky * p.kw + kx) * C;
-            for (int64_t c = 0; c < C; ++c) a[c] += g[c] * in[c];
-          }
-        }
-      }
-    }
-  });
+  std::vector<T> partial(static_cast<size_t>(nchunks * tc));
+  const WChunkFn<T> chunk = wchunk_kernel<T>();
+  parallel_for(0, rows, grain,
+               [&](int64_t lo, int64_t hi) { chunk(p, x, dy, lo, hi, partial.data() + (lo / grain) * tc); });
   std::vector<T> total(static_cast<size_t>(tc), T(0));
   for (int64_t k = 0; k < nchunks; ++k) {
     const T* __restrict part = partial.data() + k * tc;
@@ -323,7 +430,9 @@ void backward_weight_typed(const Conv2dParams& p, const T* x, const T* dy, T* dw
 // available); false, changing nothing, when this CPU or build lacks it. For the test that every
 // ISA gives the same bits; not in a public header.
 bool set_depthwise_isa(int level) {
-  if (level != 0 && (pick_row<float>(level) == nullptr || pick_row<double>(level) == nullptr)) return false;
+  if (level != 0 && (pick_row<float>(level) == nullptr || pick_row<double>(level) == nullptr ||
+                     pick_wchunk<float>(level) == nullptr || pick_wchunk<double>(level) == nullptr))
+    return false;
   g_isa_level.store(level, std::memory_order_relaxed);
   return true;
 }

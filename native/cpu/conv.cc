@@ -5,10 +5,10 @@
 // channels, copied from the NHWC input or zeroed where the tap falls in the padding (one run of
 // KW*Cg per ky where the KW taps are adjacent input pixels). Source positions come from per-call
 // tables, so the per-row loops do no division.
-// col2im: one parallel chunk of input pixels (n, ih, iw); each pixel's Cg channels of the group
-// are the sum, in ascending (ky, kx) order starting from zero, of the cols runs that read it: a
-// gather, so every element of the group's slice of dx is written exactly once and no two threads
-// touch the same element. The cuda/cuda-sim kernels sum in the same order and match bit for bit.
+// col2im: one parallel chunk of input rows (n, ih); each pixel's Cg channels of the group are the
+// sum, in ascending (ky, kx) order starting from zero, of the cols runs that read it; each row is
+// written by one chunk only, so no two threads touch the same element. The cuda/cuda-sim kernels
+// sum in the same order and match bit for bit.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -96,33 +96,45 @@ void im2col_typed(const Conv2dParams& p, const T* x, int64_t group, T* cols) {
   });
 }
 
+// One parallel chunk of input rows (n, ih). Each row's group slice is zeroed, then for each tap
+// (ky, kx) in ascending order every output column ow that reads the row through that tap adds its
+// cols run to input column ow*sw - pl + kx*dw. A tap reaches each input pixel from at most one ow,
+// so every element still receives its terms in ascending (ky, kx) order starting from zero (the
+// order documented above), without a per-pixel search for the taps.
 template <typename T>
 void col2im_typed(const Conv2dParams& p, const T* cols, int64_t group, T* dx) {
   const int64_t cg = p.c_in / p.groups;
-  const int64_t pixels = p.n * p.h * p.w;
+  const int64_t rows = p.n * p.h;
   const int64_t row_len = p.kh * p.kw * cg;
-  if (pixels == 0 || cg == 0) return;
+  if (rows == 0 || p.w == 0 || cg == 0) return;
   const std::vector<int64_t> oh_of = source_table(p.kh, p.h, p.out_h, p.stride_h, p.pad_top, p.dil_h);
-  const std::vector<int64_t> ow_of = source_table(p.kw, p.w, p.out_w, p.stride_w, p.pad_left, p.dil_w);
-  const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, row_len));
-  parallel_for(0, pixels, grain, [&](int64_t lo, int64_t hi) {
-    int64_t iw = lo % p.w, ih = (lo / p.w) % p.h, n = lo / (p.w * p.h);
-    for (int64_t px = lo; px < hi; ++px) {
-      T* out = dx + px * p.c_in + group * cg;
-      for (int64_t c = 0; c < cg; ++c) out[c] = T(0);
+  const std::vector<int64_t> iw_of = tap_table(p.kw, p.out_w, p.w, p.stride_w, p.pad_left, p.dil_w);
+  // Per tap kx, the output columns [ow_lo, ow_hi) whose input column is inside (a contiguous range).
+  std::vector<int64_t> ow_lo(static_cast<size_t>(p.kw)), ow_hi(static_cast<size_t>(p.kw));
+  for (int64_t kx = 0; kx < p.kw; ++kx) {
+    int64_t lo = 0, hi = p.out_w;
+    while (lo < hi && iw_of[kx * p.out_w + lo] < 0) ++lo;
+    while (hi > lo && iw_of[kx * p.out_w + hi - 1] < 0) --hi;
+    ow_lo[kx] = lo, ow_hi[kx] = hi;
+  }
+  const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, p.w * row_len));
+  parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const int64_t n = r / p.h, ih = r % p.h;
+      T* row = dx + r * p.w * p.c_in + group * cg;
+      for (int64_t iw = 0; iw < p.w; ++iw)
+        for (int64_t c = 0; c < cg; ++c) row[iw * p.c_in + c] = T(0);
       for (int64_t ky = 0; ky < p.kh; ++ky) {
         const int64_t oh = oh_of[ky * p.h + ih];
         if (oh < 0) continue;
+        const T* src_row = cols + (n * p.out_h + oh) * p.out_w * row_len + ky * p.kw * cg;
         for (int64_t kx = 0; kx < p.kw; ++kx) {
-          const int64_t ow = ow_of[kx * p.w + iw];
-          if (ow < 0) continue;
-          const T* src = cols + ((n * p.out_h + oh) * p.out_w + ow) * row_len + (ky * p.kw + kx) * cg;
-          for (int64_t c = 0; c < cg; ++c) out[c] += src[c];
+          for (int64_t ow = ow_lo[kx]; ow < ow_hi[kx]; ++ow) {
+            T* out = row + iw_of[kx * p.out_w + ow] * p.c_in;
+            const T* src = src_row + ow * row_len + kx * cg;
+            for (int64_t c = 0; c < cg; ++c) out[c] += src[c];
+          }
         }
-      }
-      if (++iw == p.w) {
-        iw = 0;
-        if (++ih == p.h) ih = 0, ++n;
       }
     }
   });

@@ -308,30 +308,34 @@ template <typename T, typename BK>
 void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks) {
   const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
-  const int64_t tiles_m = (m + BK::MC - 1) / BK::MC, tiles_n = (n + BK::NC - 1) / BK::NC;
-  const int64_t tiles = tiles_m * tiles_n, chunks = (k + ks - 1) / ks;
+  const int64_t tiles_n = (n + BK::NC - 1) / BK::NC;
+  const int64_t chunks = (k + ks - 1) / ks;
   std::vector<T> partial(static_cast<size_t>(chunks * m * n));
   const int64_t kc_max = std::min(k, BK::KC);
   const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
   const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
   const MacroFn<T> macro = macro_kernel<T, BK::kWide>();
   const bool direct_a = n <= 128;
-  parallel_for(0, chunks * tiles, 1, [&](int64_t lo, int64_t hi) {
+  // One work item per (chunk, tile column): each k block of B is packed once and used for every
+  // tile row (the weight gradient's m = Cout spans up to 4 tile rows).
+  parallel_for(0, chunks * tiles_n, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> ap(direct_a ? 0 : static_cast<size_t>(a_size)), bp(static_cast<size_t>(b_size));
     for (int64_t w = lo; w < hi; ++w) {
-      const int64_t chunk = w / tiles, t = w % tiles;
-      const int64_t ic = (t / tiles_n) * BK::MC, jc = (t % tiles_n) * BK::NC;
-      const int64_t mc = std::min(BK::MC, m - ic), nc = std::min(BK::NC, n - jc);
+      const int64_t chunk = w / tiles_n, jc = (w % tiles_n) * BK::NC;
+      const int64_t nc = std::min(BK::NC, n - jc);
       const int64_t k0 = chunk * ks, k1 = std::min(k, k0 + ks);
-      T* pc_out = partial.data() + chunk * m * n + ic * n + jc;
       for (int64_t pc = k0; pc < k1; pc += BK::KC) {
         const int64_t kc = std::min(BK::KC, k1 - pc);
         pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
-        if (direct_a) {
-          macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bp.data(), pc_out, n, T(1), T(0), pc == k0);
-        } else {
-          pack_a<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
-          macro(kc, mc, nc, ap.data(), 0, bp.data(), pc_out, n, T(1), T(0), pc == k0);
+        for (int64_t ic = 0; ic < m; ic += BK::MC) {
+          const int64_t mc = std::min(BK::MC, m - ic);
+          T* pc_out = partial.data() + chunk * m * n + ic * n + jc;
+          if (direct_a) {
+            macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bp.data(), pc_out, n, T(1), T(0), pc == k0);
+          } else {
+            pack_a<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
+            macro(kc, mc, nc, ap.data(), 0, bp.data(), pc_out, n, T(1), T(0), pc == k0);
+          }
         }
       }
     }

@@ -124,12 +124,57 @@ __attribute__((always_inline)) inline void border_pixel(const RowTaps& t, int64_
   std::memcpy(dst + j * t.dstep * C + c0, &acc, sizeof(V));
 }
 
+// Short rows (the 14x14 and 7x7 layers, where most pixels are border ones): the row's K x K
+// weight vectors of one channel vector are loaded into registers once and every pixel of the row
+// reads only its source pixels. Same terms in the same order as border_pixel.
+template <typename T, typename V, int K>
+__attribute__((always_inline)) inline void short_row(const RowTaps& t, int64_t C, int64_t KW, const T* src,
+                                                     const T* wt, const T* bias, T* dst, int64_t c0) {
+  V wv[K][K];
+#pragma GCC unroll 8
+  for (int r = 0; r < K; ++r)
+#pragma GCC unroll 8
+    for (int q = 0; q < K; ++q)
+      wv[r][q] = r < t.nr ? load<T, V>(wt + t.w_row[r] * KW * C + t.kx[q] * C + c0) : V{};
+  const V bv = bias ? load<T, V>(bias + c0) : V{};
+  for (int64_t j = 0; j < t.count; ++j) {
+    V acc = V{};
+#pragma GCC unroll 8
+    for (int r = 0; r < K; ++r) {
+      if (r >= t.nr) break;
+      const T* s = src + t.src_row[r] + c0;
+#pragma GCC unroll 8
+      for (int q = 0; q < K; ++q) {
+        const int64_t col = j * t.sj + t.koff[q];
+        if (col < 0 || col >= t.wsrc) continue;
+        acc += load<T, V>(s + col * C) * wv[r][q];
+      }
+    }
+    if (bias) acc += bv;
+    std::memcpy(dst + j * t.dstep * C + c0, &acc, sizeof(V));
+  }
+}
+
 template <typename T, int VB>
 __attribute__((always_inline)) inline void row_body(const RowTaps& t, int64_t C, int64_t KW, const T* src,
                                                     const T* wt, const T* bias, T* dst) {
   typedef T vec __attribute__((vector_size(VB)));
   constexpr int64_t VL = VB / static_cast<int64_t>(sizeof(T));
   const int64_t cv = C / VL * VL;
+  if (t.count < 2 * kP && t.nq == KW && (KW == 3 || KW == 5) && t.nr <= KW) {
+    int64_t c = 0;
+    for (; c < cv; c += VL) {
+      if (KW == 3) short_row<T, vec, 3>(t, C, KW, src, wt, bias, dst, c);
+      else short_row<T, vec, 5>(t, C, KW, src, wt, bias, dst, c);
+    }
+    if (c < C) {
+      for (; c < C; ++c) {
+        if (KW == 3) short_row<T, T, 3>(t, C, KW, src, wt, bias, dst, c);
+        else short_row<T, T, 5>(t, C, KW, src, wt, bias, dst, c);
+      }
+    }
+    return;
+  }
   // Interior: j * sj + min(koff) >= 0 and j * sj + max(koff) < wsrc.
   int64_t kmin = 0, kmax = 0;
   for (int q = 0; q < t.nq; ++q) {

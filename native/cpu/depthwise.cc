@@ -124,7 +124,8 @@ __attribute__((always_inline)) inline void border_pixel(const RowTaps& t, int64_
   std::memcpy(dst + j * t.dstep * C + c0, &acc, sizeof(V));
 }
 
-// Short rows (the 14x14 and 7x7 layers, where most pixels are border ones): the row's K x K
+// Short rows (under 32 pixels: the 28x28 to 7x7 layers, many of whose pixels are border ones;
+// longer rows are memory-bound and do better with the blocks above): the row's K x K
 // weight vectors of one channel vector are loaded into registers once and every pixel of the row
 // reads only its source pixels. Same terms in the same order as border_pixel.
 template <typename T, typename V, int K>
@@ -161,7 +162,7 @@ __attribute__((always_inline)) inline void row_body(const RowTaps& t, int64_t C,
   typedef T vec __attribute__((vector_size(VB)));
   constexpr int64_t VL = VB / static_cast<int64_t>(sizeof(T));
   const int64_t cv = C / VL * VL;
-  if (t.count < 2 * kP && t.nq == KW && (KW == 3 || KW == 5) && t.nr <= KW) {
+  if (t.count < 4 * kP && t.nq == KW && (KW == 3 || KW == 5) && t.nr <= KW) {
     int64_t c = 0;
     for (; c < cv; c += VL) {
       if (KW == 3) short_row<T, vec, 3>(t, C, KW, src, wt, bias, dst, c);

@@ -138,7 +138,8 @@ __attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, i
       if (AMODE == 1 && jr == 0 && ir + MR < mc)
 #pragma GCC unroll 8
         for (int i = 0; i < MR; ++i)
-          for (int64_t p = 0; p < kc; p += 64 / static_cast<int64_t>(sizeof(T))) __builtin_prefetch(arow[i] + MR * lda + p);
+          for (int64_t p = 0; p < kc; p += 64 / static_cast<int64_t>(sizeof(T)))
+            __builtin_prefetch(arow[i] + MR * lda + p);
       vec acc[MR][NV];
 #pragma GCC unroll 8
       for (int i = 0; i < MR; ++i)

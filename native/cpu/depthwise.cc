@@ -49,8 +49,8 @@ int64_t grain_for(int64_t rows, int64_t per_row, int64_t work = 1 << 15) {
 // input rows, sj = stride, koff = kx * dil - pad_left. Input gradient, stride 1: src = dy rows,
 // sj = 1, koff = pad_left - kx * dil. Input gradient, stride s: the input columns of one residue
 // class iw = rho + j * s read dy column j + (rho + pad_left - kx * dil) / s for the kx where that
-// divides, so each class is a row with dstep = s. This is the old per-pixel loop's order, so the
-// bits are the same as before and the same on every ISA (no FMA, see the pragma above).
+// divides, so each class is a row with dstep = s. That is the order of a plain per-pixel loop, so
+// the bits are those of the earlier per-pixel code and the same on every ISA (no FMA, see above).
 // The interior (every column tap in range) runs blocks of kP pixels with the accumulators in
 // registers and each weight vector loaded once per block; the borders run pixel by pixel.
 struct RowTaps {

@@ -1,9 +1,13 @@
 // Every distinct convolution shape of EfficientNet-B0 at 224×224: forward, input gradient and
 // weight gradient through the raw kernels, median ms and GFLOP/s (2·MACs) per layer, and the sum
 // over the network (each distinct shape times how often it occurs). When `python3 -c 'import torch'`
-// works, bench/torch/conv.py times the same layers in PyTorch (CPU, channels_last, same thread
-// count) in the same run and the table gains torch ms and our/torch ratios.
-//   node --import tsx bench/conv.ts [--device cpu] [--batch 8] [--reps 20] [--rounds 1] [--quick] [--json] [--no-torch] [--python python3]
+// works, bench/torch/conv.py times the same layers in PyTorch (channels_last, on the same device,
+// same thread count on cpu) in the same run and the table gains torch ms and our/torch ratios. On
+// cuda the torch columns are cuDNN fp32 with TF32 off, and the network sums are repeated against
+// cuDNN with TF32 on (our kernels are fp32 throughout).
+//   node --import tsx bench/conv.ts [--device cpu|cuda] [--batch 8] [--reps 20] [--rounds 1] [--quick] [--json] [--no-torch]
+//     [--python python3] [--filter REGEX]
+// --filter keeps the layers whose name matches (e.g. 'depthwise|stem'); the sums cover those only.
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +23,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false },
     python: { type: 'string' },
+    filter: { type: 'string' },
   },
 });
 const device = values.device!;
@@ -96,10 +101,11 @@ function time(fn: () => ap.Tensor): number {
   return median(ts);
 }
 
-interface Timing { fwd: number; bwdInput: number; bwdWeight: number }
+interface Timing { fwd: number; bwdInput: number; bwdWeight: number; tf32?: Timing }
 interface Row extends Layer { macs: number; ours: Timing; torch?: Timing }
 
-const layers = efficientNetB0(batch, size);
+const layerFilter = values.filter ? new RegExp(values.filter) : undefined;
+const layers = efficientNetB0(batch, size).filter((l) => !layerFilter || layerFilter.test(l.name));
 const threads = ap.buildInfo().threads;
 
 // ---- PyTorch (in its own process) and ours, alternating for --rounds rounds ---------------------
@@ -109,16 +115,17 @@ let torchInfo: { version: string; threads: number; note: string } | undefined;
 let torchSkipped = '';
 // python3 on PATH may be a pyenv one without Debian's python3-torch, so /usr/bin/python3 is tried too.
 const pythons = values.python ? [values.python] : ['python3', '/usr/bin/python3'];
-const python = values['no-torch'] || device !== 'cpu' ? undefined
-  : pythons.find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+const torchCheck = device === 'cuda' ? 'import torch; assert torch.cuda.is_available()' : 'import torch';
+const python = values['no-torch'] || (device !== 'cpu' && device !== 'cuda') ? undefined
+  : pythons.find((p) => spawnSync(p, ['-c', torchCheck], { stdio: 'ignore' }).status === 0);
 if (values['no-torch']) torchSkipped = '--no-torch';
-else if (device !== 'cpu') torchSkipped = 'the PyTorch comparison runs on cpu only';
-else if (!python) torchSkipped = `no python with torch (tried ${pythons.join(', ')})`;
+else if (device !== 'cpu' && device !== 'cuda') torchSkipped = `no PyTorch peer for device ${device}`;
+else if (!python) torchSkipped = `no python with torch${device === 'cuda' ? ' and CUDA' : ''} (tried ${pythons.join(', ')})`;
 
 function runTorch(): Timing[] | undefined {
   if (!python || torchSkipped) return undefined;
   const script = fileURLToPath(new URL('./torch/conv.py', import.meta.url));
-  const r = spawnSync(python, [script, '--threads', String(threads), '--reps', String(reps)], {
+  const r = spawnSync(python, [script, '--threads', String(threads), '--reps', String(reps), '--device', device], {
     input: JSON.stringify(layers), encoding: 'utf8', maxBuffer: 1 << 26,
     // glibc serves blocks over 32 MiB with a fresh mmap, so every such PyTorch output (8×112×112×96
     // f32 is 38.5 MB) would page-fault in on each call (~9 ms here). Keeping them on the heap times
@@ -155,10 +162,12 @@ function runOurs(): Timing[] {
   });
 }
 
+const best1 = (t: Timing, u: Timing): Timing => ({
+  fwd: Math.min(t.fwd, u.fwd), bwdInput: Math.min(t.bwdInput, u.bwdInput), bwdWeight: Math.min(t.bwdWeight, u.bwdWeight),
+  ...(t.tf32 && u.tf32 ? { tf32: best1(t.tf32, u.tf32) } : {}),
+});
 const best = (a: Timing[] | undefined, b: Timing[] | undefined): Timing[] | undefined =>
-  !a ? b : !b ? a : a.map((t, i) => ({
-    fwd: Math.min(t.fwd, b[i].fwd), bwdInput: Math.min(t.bwdInput, b[i].bwdInput), bwdWeight: Math.min(t.bwdWeight, b[i].bwdWeight),
-  }));
+  !a ? b : !b ? a : a.map((t, i) => best1(t, b[i]));
 let torchTimes: Timing[] | undefined;
 let ourTimes: Timing[] | undefined;
 for (let r = 0; r < rounds; r++) {
@@ -172,14 +181,16 @@ const rows: Row[] = layers.map((l, i) => ({ ...l, macs: macs(l), ours: ourTimes!
 const all = (t: Timing) => t.fwd + t.bwdInput + t.bwdWeight;
 type Group = 'stem' | 'depthwise' | 'pointwise' | 'SE' | 'head';
 const group = (k: Kind): Group => k === 'expand' || k === 'project' ? 'pointwise' : k === 'se-reduce' || k === 'se-expand' ? 'SE' : k as Group;
-function sums(filter: (r: Row) => boolean) {
+// tf32: compare with the torch TF32 timings (cuda) instead of the fp32 ones.
+function sums(filter: (r: Row) => boolean, tf32 = false) {
   const z = () => ({ fwd: 0, bwdInput: 0, bwdWeight: 0 });
   const s = { ours: z(), torch: z(), macs: 0 };
   for (const r of rows.filter(filter)) {
     s.macs += r.macs * r.count;
+    const t = tf32 ? r.torch?.tf32 : r.torch;
     for (const key of ['fwd', 'bwdInput', 'bwdWeight'] as const) {
       s.ours[key] += r.ours[key] * r.count;
-      if (r.torch) s.torch[key] += r.torch[key] * r.count;
+      if (t) s.torch[key] += t[key] * r.count;
     }
   }
   return s;
@@ -195,7 +206,7 @@ if (values.json) {
   const gf = (m: number, s: number) => (2 * m / s / 1e9).toFixed(1);
   const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) + 'x' : '-');
   console.log(`EfficientNet-B0 convolutions at ${size}x${size}, batch ${batch}, device ${device}, ${threads} threads, median of ${reps} (after 1 warm-up)${rounds > 1 ? `, fastest of ${rounds} alternating rounds` : ''}`);
-  console.log(torchInfo ? `PyTorch ${torchInfo.version}, ${torchInfo.threads} threads, channels_last; ${torchInfo.note}` : `PyTorch: skipped (${torchSkipped})`);
+  console.log(torchInfo ? `PyTorch ${torchInfo.version}, ${device === 'cpu' ? `${torchInfo.threads} threads, ` : ''}channels_last; ${torchInfo.note}` : `PyTorch: skipped (${torchSkipped})`);
   const T = !!torchInfo;
   console.log('layer'.padEnd(38) + ' x' + 'GMAC'.padStart(7) +
     ['fwd', 'bwdI', 'bwdW'].map((h) => `${h} ms`.padStart(10) + 'GF/s'.padStart(7) + (T ? 'torch'.padStart(8) + 'ratio'.padStart(7) : '')).join('') +
@@ -221,6 +232,11 @@ if (values.json) {
   };
   for (const g of groups) line(g, summary[g]);
   line('total', total);
+  if (rows.some((r) => r.torch?.tf32)) {
+    console.log('\nthe same sums against PyTorch with TF32 on (ours stay fp32)');
+    for (const g of groups) line(g, sums((r) => group(r.kind) === g, true));
+    line('total', sums(() => true, true));
+  }
   if (T) {
     const worst = [...rows].sort((a, b) => all(b.ours) / all(b.torch!) - all(a.ours) / all(a.torch!)).slice(0, 5);
     console.log('\nslowest relative to torch (all three passes): ' + worst.map((r) => `${r.name} ${ratio(all(r.ours), all(r.torch!))}`).join('; '));

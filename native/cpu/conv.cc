@@ -2,15 +2,18 @@
 // so results do not depend on the thread count.
 //
 // im2col: one parallel chunk of output rows (n, oh, ow); each row is KH*KW runs of Cg contiguous
-// channels, copied with memcpy from the NHWC input or zeroed where the tap falls in the padding.
-// col2im: one parallel chunk of input pixels (n, ih, iw); each pixel's Cg channels of the group
-// are the sum, in ascending (ky, kx) order starting from zero, of the cols runs that read it: a
-// gather, so every element of the group's slice of dx is written exactly once and no two threads
-// touch the same element. The cuda/cuda-sim kernels sum in the same order and match bit for bit.
+// channels, copied from the NHWC input or zeroed where the tap falls in the padding (one run of
+// KW*Cg per ky where the KW taps are adjacent input pixels). Source positions come from per-call
+// tables, so the per-row loops do no division.
+// col2im: one parallel chunk of input rows (n, ih); each pixel's Cg channels of the group are the
+// sum, in ascending (ky, kx) order starting from zero, of the cols runs that read it; each row is
+// written by one chunk only, so no two threads touch the same element. The cuda/cuda-sim kernels
+// sum in the same order and match bit for bit.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "advprop/conv.h"
 #include "advprop/error.h"
@@ -20,63 +23,117 @@ namespace advprop {
 namespace cpu {
 namespace {
 
+// Source index of each (tap, output position) along one axis: o * stride - pad + k * dil, or -1
+// when that falls in the padding. Computed once per call so the per-pixel loops do no division.
+std::vector<int64_t> tap_table(int64_t k, int64_t out, int64_t in, int64_t stride, int64_t pad, int64_t dil) {
+  std::vector<int64_t> t(static_cast<size_t>(k * out));
+  for (int64_t kk = 0; kk < k; ++kk)
+    for (int64_t o = 0; o < out; ++o) {
+      const int64_t i = o * stride - pad + kk * dil;
+      t[kk * out + o] = i >= 0 && i < in ? i : -1;
+    }
+  return t;
+}
+
+// The inverse: for each (tap, input position) the output position that reads it, or -1.
+std::vector<int64_t> source_table(int64_t k, int64_t in, int64_t out, int64_t stride, int64_t pad, int64_t dil) {
+  std::vector<int64_t> t(static_cast<size_t>(k * in), -1);
+  for (int64_t kk = 0; kk < k; ++kk)
+    for (int64_t o = 0; o < out; ++o) {
+      const int64_t i = o * stride - pad + kk * dil;
+      if (i >= 0 && i < in) t[kk * in + i] = o;
+    }
+  return t;
+}
+
+// cg channels: a plain loop for the few-channel stem (a memcpy call per 12 bytes costs more than
+// the copy), memcpy otherwise.
+template <typename T>
+inline void copy_run(T* dst, const T* src, int64_t cg) {
+  if (cg <= 16)
+    for (int64_t c = 0; c < cg; ++c) dst[c] = src[c];
+  else
+    std::memcpy(dst, src, static_cast<size_t>(cg) * sizeof(T));
+}
+
 template <typename T>
 void im2col_typed(const Conv2dParams& p, const T* x, int64_t group, T* cols) {
   const int64_t cg = p.c_in / p.groups;
   const int64_t rows = p.n * p.out_h * p.out_w;
   const int64_t row_len = p.kh * p.kw * cg;
   if (rows == 0 || row_len == 0) return;
+  const std::vector<int64_t> ih_of = tap_table(p.kh, p.out_h, p.h, p.stride_h, p.pad_top, p.dil_h);
+  const std::vector<int64_t> iw_of = tap_table(p.kw, p.out_w, p.w, p.stride_w, p.pad_left, p.dil_w);
   const int64_t grain = std::max<int64_t>(1, 16384 / row_len);
+  // With one group and dil_w 1, a row's kx taps are kw adjacent pixels, one run of kw * cg.
+  const bool whole_rows = p.groups == 1 && p.dil_w == 1;
   parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
+    int64_t ow = lo % p.out_w, oh = (lo / p.out_w) % p.out_h, n = lo / (p.out_w * p.out_h);
     for (int64_t r = lo; r < hi; ++r) {
-      const int64_t ow = r % p.out_w;
-      const int64_t oh = (r / p.out_w) % p.out_h;
-      const int64_t n = r / (p.out_w * p.out_h);
       T* dst = cols + r * row_len;
       const T* xn = x + n * p.h * p.w * p.c_in + group * cg;
+      const bool inside = iw_of[ow] >= 0 && iw_of[(p.kw - 1) * p.out_w + ow] >= 0;
       for (int64_t ky = 0; ky < p.kh; ++ky) {
-        const int64_t ih = oh * p.stride_h - p.pad_top + ky * p.dil_h;
-        const bool row_ok = ih >= 0 && ih < p.h;
+        const int64_t ih = ih_of[ky * p.out_h + oh];
+        if (whole_rows && inside && ih >= 0) {
+          copy_run(dst, xn + (ih * p.w + iw_of[ow]) * p.c_in, p.kw * cg);
+          dst += p.kw * cg;
+          continue;
+        }
         for (int64_t kx = 0; kx < p.kw; ++kx, dst += cg) {
-          const int64_t iw = ow * p.stride_w - p.pad_left + kx * p.dil_w;
-          if (row_ok && iw >= 0 && iw < p.w)
-            std::memcpy(dst, xn + (ih * p.w + iw) * p.c_in, static_cast<size_t>(cg) * sizeof(T));
+          const int64_t iw = iw_of[kx * p.out_w + ow];
+          if (ih >= 0 && iw >= 0)
+            copy_run(dst, xn + (ih * p.w + iw) * p.c_in, cg);
           else
             std::fill(dst, dst + cg, T(0));
         }
+      }
+      if (++ow == p.out_w) {
+        ow = 0;
+        if (++oh == p.out_h) oh = 0, ++n;
       }
     }
   });
 }
 
-// The output positions o in [0, out) with o*stride - pad + k*dil == i, for k ascending: o exists
-// when t = i + pad - k*dil is >= 0, divisible by stride, and t/stride < out.
+// One parallel chunk of input rows (n, ih). Each row's group slice is zeroed, then for each tap
+// (ky, kx) in ascending order every output column ow that reads the row through that tap adds its
+// cols run to input column ow*sw - pl + kx*dw. A tap reaches each input pixel from at most one ow,
+// so every element still receives its terms in ascending (ky, kx) order starting from zero (the
+// order documented above), without a per-pixel search for the taps.
 template <typename T>
 void col2im_typed(const Conv2dParams& p, const T* cols, int64_t group, T* dx) {
   const int64_t cg = p.c_in / p.groups;
-  const int64_t pixels = p.n * p.h * p.w;
+  const int64_t rows = p.n * p.h;
   const int64_t row_len = p.kh * p.kw * cg;
-  if (pixels == 0 || cg == 0) return;
-  const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, row_len));
-  parallel_for(0, pixels, grain, [&](int64_t lo, int64_t hi) {
-    for (int64_t px = lo; px < hi; ++px) {
-      const int64_t iw = px % p.w;
-      const int64_t ih = (px / p.w) % p.h;
-      const int64_t n = px / (p.w * p.h);
-      T* out = dx + px * p.c_in + group * cg;
-      for (int64_t c = 0; c < cg; ++c) out[c] = T(0);
+  if (rows == 0 || p.w == 0 || cg == 0) return;
+  const std::vector<int64_t> oh_of = source_table(p.kh, p.h, p.out_h, p.stride_h, p.pad_top, p.dil_h);
+  const std::vector<int64_t> iw_of = tap_table(p.kw, p.out_w, p.w, p.stride_w, p.pad_left, p.dil_w);
+  // Per tap kx, the output columns [ow_lo, ow_hi) whose input column is inside (a contiguous range).
+  std::vector<int64_t> ow_lo(static_cast<size_t>(p.kw)), ow_hi(static_cast<size_t>(p.kw));
+  for (int64_t kx = 0; kx < p.kw; ++kx) {
+    int64_t lo = 0, hi = p.out_w;
+    while (lo < hi && iw_of[kx * p.out_w + lo] < 0) ++lo;
+    while (hi > lo && iw_of[kx * p.out_w + hi - 1] < 0) --hi;
+    ow_lo[kx] = lo, ow_hi[kx] = hi;
+  }
+  const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, p.w * row_len));
+  parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const int64_t n = r / p.h, ih = r % p.h;
+      T* row = dx + r * p.w * p.c_in + group * cg;
+      for (int64_t iw = 0; iw < p.w; ++iw)
+        for (int64_t c = 0; c < cg; ++c) row[iw * p.c_in + c] = T(0);
       for (int64_t ky = 0; ky < p.kh; ++ky) {
-        const int64_t th = ih + p.pad_top - ky * p.dil_h;
-        if (th < 0 || th % p.stride_h != 0) continue;
-        const int64_t oh = th / p.stride_h;
-        if (oh >= p.out_h) continue;
+        const int64_t oh = oh_of[ky * p.h + ih];
+        if (oh < 0) continue;
+        const T* src_row = cols + (n * p.out_h + oh) * p.out_w * row_len + ky * p.kw * cg;
         for (int64_t kx = 0; kx < p.kw; ++kx) {
-          const int64_t tw = iw + p.pad_left - kx * p.dil_w;
-          if (tw < 0 || tw % p.stride_w != 0) continue;
-          const int64_t ow = tw / p.stride_w;
-          if (ow >= p.out_w) continue;
-          const T* src = cols + ((n * p.out_h + oh) * p.out_w + ow) * row_len + (ky * p.kw + kx) * cg;
-          for (int64_t c = 0; c < cg; ++c) out[c] += src[c];
+          for (int64_t ow = ow_lo[kx]; ow < ow_hi[kx]; ++ow) {
+            T* out = row + iw_of[kx * p.out_w + ow] * p.c_in;
+            const T* src = src_row + ow * row_len + kx * cg;
+            for (int64_t c = 0; c < cg; ++c) out[c] += src[c];
+          }
         }
       }
     }

@@ -1,6 +1,7 @@
 // CPU depthwise convolution kernels (contract: advprop/conv.h): NHWC activations, weights
-// [C, KH, KW, 1]. Every loop runs with the channel innermost over contiguous memory so g++
-// vectorises it; the weights are first transposed to [KH, KW, C] for the same reason.
+// [C, KH, KW, 1]. Every loop runs with the channel innermost, one vector of channels at a time
+// (GCC vector extensions at the ISA's width, picked at run time); the weights are first
+// transposed to [KH, KW, C] for the same reason.
 // Deterministic: each output element sums its terms in a fixed order (taps in (ky, kx) order;
 // the weight gradient over rows in chunks whose boundaries depend only on the shape, combined in
 // chunk order).
@@ -10,13 +11,16 @@
 #pragma GCC optimize("fp-contract=off")
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "advprop/conv.h"
 #include "advprop/error.h"
 #include "advprop/parallel.h"
+#include "simd.h"
 
 namespace advprop {
 namespace cpu {
@@ -37,31 +41,367 @@ int64_t grain_for(int64_t rows, int64_t per_row, int64_t work = 1 << 15) {
   return std::max<int64_t>(1, std::min<int64_t>(rows, work / std::max<int64_t>(1, per_row)));
 }
 
+// ---- forward and input gradient: one row kernel ---------------------------------------------
+//
+// Both are gathers over a destination row: dst pixel j (at dst + j * dstep * C) is the sum over
+// the row taps r (ascending ky) and column taps q (ascending kx) of src_r[j * sj + koff_q] * w_{r,q},
+// with taps outside [0, wsrc) skipped, starting from 0 and adding the bias last. Forward: src =
+// input rows, sj = stride, koff = kx * dil - pad_left. Input gradient, stride 1: src = dy rows,
+// sj = 1, koff = pad_left - kx * dil. Input gradient, stride s: the input columns of one residue
+// class iw = rho + j * s read dy column j + (rho + pad_left - kx * dil) / s for the kx where that
+// divides, so each class is a row with dstep = s. That is the order of a plain per-pixel loop, so
+// the bits are those of the earlier per-pixel code and the same on every ISA (no FMA, see above).
+// The interior (every column tap in range) runs blocks of kP pixels with the accumulators in
+// registers and each weight vector loaded once per block; the borders run pixel by pixel.
+struct RowTaps {
+  int nr = 0, nq = 0;
+  int64_t sj = 1, dstep = 1, count = 0, wsrc = 0;
+  int64_t* src_row;  // element offset of each row tap's source row (pixel 0, channel 0)
+  int64_t* w_row;    // ky of each row tap
+  int64_t *kx, *koff;
+  // Room for kh row taps and kw column taps, one per parallel chunk.
+  RowTaps(std::vector<int64_t>& buf, int64_t kh, int64_t kw) {
+    buf.assign(static_cast<size_t>(2 * (kh + kw)), 0);
+    src_row = buf.data(), w_row = src_row + kh, kx = w_row + kh, koff = kx + kw;
+  }
+};
+
+constexpr int kP = 8;
+
+// Always inlined into one ISA's code, so g++'s note that a vector return's ABI differs between
+// ISAs does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+template <typename T, typename V>
+__attribute__((always_inline)) inline V load(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
+}
+
+// Channels [c0, c0 + width of V) of dst pixels [j0, j0 + P), all interior.
+template <typename T, typename V, int P>
+__attribute__((always_inline)) inline void interior_block(const RowTaps& t, int64_t C, int64_t KW, const T* src,
+                                                          const T* wt, const T* bias, T* dst, int64_t j0, int64_t c0,
+                                                          int64_t kmax) {
+  V acc[P];
+#pragma GCC unroll 8
+  for (int q = 0; q < P; ++q) acc[q] = V{};
+  for (int r = 0; r < t.nr; ++r) {
+    const T* s = src + t.src_row[r] + c0;
+    const T* w = wt + t.w_row[r] * KW * C + c0;
+    // The source pixels the next block reads and this one does not.
+    if (P > 1)
+      for (int64_t u = 0; u < P * t.sj; ++u) __builtin_prefetch(s + ((j0 + P - 1) * t.sj + kmax + 1 + u) * C);
+    for (int q = 0; q < t.nq; ++q) {
+      const V wv = load<T, V>(w + t.kx[q] * C);
+      const T* sq = s + (j0 * t.sj + t.koff[q]) * C;
+#pragma GCC unroll 8
+      for (int u = 0; u < P; ++u) acc[u] += load<T, V>(sq + u * t.sj * C) * wv;
+    }
+  }
+#pragma GCC unroll 8
+  for (int u = 0; u < P; ++u) {
+    V out = acc[u];
+    if (bias) out += load<T, V>(bias + c0);
+    std::memcpy(dst + (j0 + u) * t.dstep * C + c0, &out, sizeof(V));
+  }
+}
+
+template <typename T, typename V>
+__attribute__((always_inline)) inline void border_pixel(const RowTaps& t, int64_t C, int64_t KW, const T* src,
+                                                        const T* wt, const T* bias, T* dst, int64_t j, int64_t c0) {
+  V acc = V{};
+  for (int r = 0; r < t.nr; ++r) {
+    const T* s = src + t.src_row[r] + c0;
+    const T* w = wt + t.w_row[r] * KW * C + c0;
+    for (int q = 0; q < t.nq; ++q) {
+      const int64_t col = j * t.sj + t.koff[q];
+      if (col < 0 || col >= t.wsrc) continue;
+      acc += load<T, V>(s + col * C) * load<T, V>(w + t.kx[q] * C);
+    }
+  }
+  if (bias) acc += load<T, V>(bias + c0);
+  std::memcpy(dst + j * t.dstep * C + c0, &acc, sizeof(V));
+}
+
+// Short rows (under 32 pixels: the 28x28 to 7x7 layers, many of whose pixels are border ones;
+// longer rows are memory-bound and do better with the blocks above): the row's K x K
+// weight vectors of one channel vector are loaded into registers once and every pixel of the row
+// reads only its source pixels. Same terms in the same order as border_pixel.
+template <typename T, typename V, int K>
+__attribute__((always_inline)) inline void short_row(const RowTaps& t, int64_t C, int64_t KW, const T* src,
+                                                     const T* wt, const T* bias, T* dst, int64_t c0) {
+  V wv[K][K];
+#pragma GCC unroll 8
+  for (int r = 0; r < K; ++r)
+#pragma GCC unroll 8
+    for (int q = 0; q < K; ++q)
+      wv[r][q] = r < t.nr ? load<T, V>(wt + t.w_row[r] * KW * C + t.kx[q] * C + c0) : V{};
+  const V bv = bias ? load<T, V>(bias + c0) : V{};
+  for (int64_t j = 0; j < t.count; ++j) {
+    V acc = V{};
+#pragma GCC unroll 8
+    for (int r = 0; r < K; ++r) {
+      if (r >= t.nr) break;
+      const T* s = src + t.src_row[r] + c0;
+#pragma GCC unroll 8
+      for (int q = 0; q < K; ++q) {
+        const int64_t col = j * t.sj + t.koff[q];
+        if (col < 0 || col >= t.wsrc) continue;
+        acc += load<T, V>(s + col * C) * wv[r][q];
+      }
+    }
+    if (bias) acc += bv;
+    std::memcpy(dst + j * t.dstep * C + c0, &acc, sizeof(V));
+  }
+}
+
+template <typename T, int VB>
+__attribute__((always_inline)) inline void row_body(const RowTaps& t, int64_t C, int64_t KW, const T* src,
+                                                    const T* wt, const T* bias, T* dst) {
+  typedef T vec __attribute__((vector_size(VB)));
+  constexpr int64_t VL = VB / static_cast<int64_t>(sizeof(T));
+  const int64_t cv = C / VL * VL;
+  if (t.count < 4 * kP && t.nq == KW && (KW == 3 || KW == 5) && t.nr <= KW) {
+    int64_t c = 0;
+    for (; c < cv; c += VL) {
+      if (KW == 3) short_row<T, vec, 3>(t, C, KW, src, wt, bias, dst, c);
+      else short_row<T, vec, 5>(t, C, KW, src, wt, bias, dst, c);
+    }
+    if (c < C) {
+      for (; c < C; ++c) {
+        if (KW == 3) short_row<T, T, 3>(t, C, KW, src, wt, bias, dst, c);
+        else short_row<T, T, 5>(t, C, KW, src, wt, bias, dst, c);
+      }
+    }
+    return;
+  }
+  // Interior: j * sj + min(koff) >= 0 and j * sj + max(koff) < wsrc.
+  int64_t kmin = 0, kmax = 0;
+  for (int q = 0; q < t.nq; ++q) {
+    kmin = q == 0 ? t.koff[q] : std::min(kmin, t.koff[q]);
+    kmax = q == 0 ? t.koff[q] : std::max(kmax, t.koff[q]);
+  }
+  int64_t lo = kmin >= 0 ? 0 : (-kmin + t.sj - 1) / t.sj;
+  int64_t hi = t.wsrc - 1 - kmax < 0 ? 0 : (t.wsrc - 1 - kmax) / t.sj + 1;
+  lo = std::min(lo, t.count);
+  hi = std::max(lo, std::min(hi, t.count));
+  auto border = [&](int64_t j) {
+    int64_t c = 0;
+    for (; c < cv; c += VL) border_pixel<T, vec>(t, C, KW, src, wt, bias, dst, j, c);
+    for (; c < C; ++c) border_pixel<T, T>(t, C, KW, src, wt, bias, dst, j, c);
+  };
+  for (int64_t j = 0; j < lo; ++j) border(j);
+  int64_t j = lo;
+  for (; j + kP <= hi; j += kP) {
+    int64_t c = 0;
+    for (; c < cv; c += VL) interior_block<T, vec, kP>(t, C, KW, src, wt, bias, dst, j, c, kmax);
+    for (; c < C; ++c) interior_block<T, T, kP>(t, C, KW, src, wt, bias, dst, j, c, kmax);
+  }
+  for (; j < hi; ++j) {
+    int64_t c = 0;
+    for (; c < cv; c += VL) interior_block<T, vec, 1>(t, C, KW, src, wt, bias, dst, j, c, kmax);
+    for (; c < C; ++c) interior_block<T, T, 1>(t, C, KW, src, wt, bias, dst, j, c, kmax);
+  }
+  for (j = hi; j < t.count; ++j) border(j);
+}
+
+// ---- weight gradient: one chunk of output rows -------------------------------------------------
+//
+// acc[(ky*KW + kx)*C + c] = sum over the chunk's output pixels (rows r in [lo, hi), then ow, both
+// ascending) of dy[r, ow, c] * x[n, ih, iw, c], taps in the padding skipped, starting from 0: the
+// order of the plain loop below. For 3x3 and 5x5 the KH*KW accumulators of one vector of channels
+// stay in registers over the whole chunk (9 or 25 of AVX-512's 32), so each term costs a load of
+// x, a multiply and an add instead of also a load and a store of the accumulator.
+template <typename T, typename V, int KH, int KW>
+__attribute__((always_inline)) inline void wchunk_taps(const Conv2dParams& p, const T* x, const T* dy, int64_t lo,
+                                                       int64_t hi, int64_t c0, T* acc_out) {
+  const int64_t C = p.c_in, H = p.h, W = p.w, OH = p.out_h, OW = p.out_w;
+  // Output columns whose KW taps are all inside the input.
+  int64_t ow_lo = 0;
+  while (ow_lo < OW && ow_lo * p.stride_w - p.pad_left < 0) ++ow_lo;
+  int64_t ow_hi = ow_lo;
+  while (ow_hi < OW && ow_hi * p.stride_w - p.pad_left + (KW - 1) * p.dil_w < W) ++ow_hi;
+  V acc[KH * KW];
+#pragma GCC unroll 32
+  for (int t = 0; t < KH * KW; ++t) acc[t] = V{};
+  for (int64_t r = lo; r < hi; ++r) {
+    const int64_t n = r / OH, oh = r % OH;
+    const T* xrow[KH];
+    bool row_ok[KH];
+#pragma GCC unroll 8
+    for (int ky = 0; ky < KH; ++ky) {
+      const int64_t ih = oh * p.stride_h - p.pad_top + ky * p.dil_h;
+      row_ok[ky] = ih >= 0 && ih < H;
+      xrow[ky] = x + (n * H + (row_ok[ky] ? ih : 0)) * W * C + c0;
+    }
+    const T* g_row = dy + r * OW * C + c0;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const V g = load<T, V>(g_row + ow * C);
+      const int64_t iw0 = ow * p.stride_w - p.pad_left;
+      const bool inside = ow >= ow_lo && ow < ow_hi;
+#pragma GCC unroll 8
+      for (int ky = 0; ky < KH; ++ky) {
+        if (!row_ok[ky]) continue;
+#pragma GCC unroll 8
+        for (int kx = 0; kx < KW; ++kx) {
+          const int64_t iw = iw0 + kx * p.dil_w;
+          if (!inside && (iw < 0 || iw >= W)) continue;
+          acc[ky * KW + kx] += g * load<T, V>(xrow[ky] + iw * C);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 32
+  for (int t = 0; t < KH * KW; ++t) std::memcpy(acc_out + t * C + c0, &acc[t], sizeof(V));
+}
+
+template <typename T, int VB>
+__attribute__((always_inline)) inline void wchunk_body(const Conv2dParams& p, const T* x, const T* dy, int64_t lo,
+                                                       int64_t hi, T* acc) {
+  typedef T vec __attribute__((vector_size(VB)));
+  constexpr int64_t VL = VB / static_cast<int64_t>(sizeof(T));
+  const int64_t C = p.c_in, cv = C / VL * VL;
+  if ((p.kh == 3 && p.kw == 3) || (p.kh == 5 && p.kw == 5)) {
+    const bool k3 = p.kh == 3;
+    int64_t c = 0;
+    for (; c < cv; c += VL)
+      k3 ? wchunk_taps<T, vec, 3, 3>(p, x, dy, lo, hi, c, acc) : wchunk_taps<T, vec, 5, 5>(p, x, dy, lo, hi, c, acc);
+    for (; c < C; ++c)
+      k3 ? wchunk_taps<T, T, 3, 3>(p, x, dy, lo, hi, c, acc) : wchunk_taps<T, T, 5, 5>(p, x, dy, lo, hi, c, acc);
+    return;
+  }
+  const int64_t H = p.h, W = p.w, OH = p.out_h, OW = p.out_w;
+  for (int64_t i = 0; i < p.kh * p.kw * C; ++i) acc[i] = T(0);
+  for (int64_t r = lo; r < hi; ++r) {
+    const int64_t n = r / OH, oh = r % OH;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const T* __restrict g = dy + (r * OW + ow) * C;
+      for (int64_t ky = 0; ky < p.kh; ++ky) {
+        const int64_t ih = oh * p.stride_h - p.pad_top + ky * p.dil_h;
+        if (ih < 0 || ih >= H) continue;
+        for (int64_t kx = 0; kx < p.kw; ++kx) {
+          const int64_t iw = ow * p.stride_w - p.pad_left + kx * p.dil_w;
+          if (iw < 0 || iw >= W) continue;
+          const T* __restrict in = x + ((n * H + ih) * W + iw) * C;
+          T* __restrict a = acc + (ky * p.kw + kx) * C;
+          for (int64_t c = 0; c < C; ++c) a[c] += g[c] * in[c];
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+using WChunkFn = void (*)(const Conv2dParams&, const T*, const T*, int64_t, int64_t, T*);
+
+template <typename T>
+void wchunk_default(const Conv2dParams& p, const T* x, const T* dy, int64_t lo, int64_t hi, T* acc) {
+  wchunk_body<T, 16>(p, x, dy, lo, hi, acc);
+}
+
+template <typename T>
+using RowFn = void (*)(const RowTaps&, int64_t, int64_t, const T*, const T*, const T*, T*);
+
+template <typename T>
+void row_default(const RowTaps& t, int64_t C, int64_t KW, const T* src, const T* wt, const T* bias, T* dst) {
+  row_body<T, 16>(t, C, KW, src, wt, bias, dst);
+}
+
+// Runtime dispatch as in gemm.cc: the vector width has to match the ISA to stay in registers,
+// so the targets are written out rather than cloned.
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__)
+#define ADVPROP_DW_STR2(x) #x
+#define ADVPROP_DW_STR(x) ADVPROP_DW_STR2(x)
+template <typename T>
+__attribute__((target("avx2"))) void row_avx2(const RowTaps& t, int64_t C, int64_t KW, const T* src, const T* wt,
+                                              const T* bias, T* dst) {
+  row_body<T, 32>(t, C, KW, src, wt, bias, dst);
+}
+template <typename T>
+__attribute__((target("avx512f"))) void row_avx512(const RowTaps& t, int64_t C, int64_t KW, const T* src,
+                                                   const T* wt, const T* bias, T* dst) {
+  row_body<T, 64>(t, C, KW, src, wt, bias, dst);
+}
+template <typename T>
+__attribute__((target("avx2"))) void wchunk_avx2(const Conv2dParams& p, const T* x, const T* dy, int64_t lo,
+                                                 int64_t hi, T* acc) {
+  wchunk_body<T, 32>(p, x, dy, lo, hi, acc);
+}
+template <typename T>
+__attribute__((target("avx512f"))) void wchunk_avx512(const Conv2dParams& p, const T* x, const T* dy, int64_t lo,
+                                                      int64_t hi, T* acc) {
+  wchunk_body<T, 64>(p, x, dy, lo, hi, acc);
+}
+// 0 = the best this CPU has; the level actually served, or 0 when it is not available.
+inline int serve_level(int level) {
+  if (sizeof(ADVPROP_DW_STR(ADVPROP_CPU_CLONES)) <= 1) return level <= 1 ? 1 : 0;
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
+  if (level == 0) level = avx512 ? 3 : avx2 ? 2 : 1;
+  return level == 3 ? (avx512 ? 3 : 0) : level == 2 ? (avx2 ? 2 : 0) : 1;
+}
+template <typename T>
+RowFn<T> pick_row(int level) {
+  const int l = serve_level(level);
+  return l == 3 ? &row_avx512<T> : l == 2 ? &row_avx2<T> : l == 1 ? &row_default<T> : nullptr;
+}
+template <typename T>
+WChunkFn<T> pick_wchunk(int level) {
+  const int l = serve_level(level);
+  return l == 3 ? &wchunk_avx512<T> : l == 2 ? &wchunk_avx2<T> : l == 1 ? &wchunk_default<T> : nullptr;
+}
+#else
+template <typename T>
+RowFn<T> pick_row(int level) {
+  return level <= 1 ? &row_default<T> : nullptr;
+}
+template <typename T>
+WChunkFn<T> pick_wchunk(int level) {
+  return level <= 1 ? &wchunk_default<T> : nullptr;
+}
+#endif
+
+std::atomic<int> g_isa_level{0};
+
+template <typename T>
+RowFn<T> row_kernel() {
+  static const RowFn<T> best = pick_row<T>(0);
+  const int level = g_isa_level.load(std::memory_order_relaxed);
+  return level == 0 ? best : pick_row<T>(level);
+}
+
+template <typename T>
+WChunkFn<T> wchunk_kernel() {
+  static const WChunkFn<T> best = pick_wchunk<T>(0);
+  const int level = g_isa_level.load(std::memory_order_relaxed);
+  return level == 0 ? best : pick_wchunk<T>(level);
+}
+
 template <typename T>
 void forward_typed(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
   const int64_t C = p.c_in, H = p.h, W = p.w, OH = p.out_h, OW = p.out_w;
   const std::vector<T> wt = transpose_weights(p, w);
+  const RowFn<T> row = row_kernel<T>();
   const int64_t rows = p.n * OH;
   parallel_for(0, rows, grain_for(rows, OW * C * p.kh * p.kw), [&](int64_t lo, int64_t hi) {
+    std::vector<int64_t> buf;
+    RowTaps t(buf, p.kh, p.kw);
     for (int64_t r = lo; r < hi; ++r) {
       const int64_t n = r / OH, oh = r % OH;
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        T* __restrict out = y + (r * OW + ow) * C;
-        for (int64_t c = 0; c < C; ++c) out[c] = T(0);
-        for (int64_t ky = 0; ky < p.kh; ++ky) {
-          const int64_t ih = oh * p.stride_h - p.pad_top + ky * p.dil_h;
-          if (ih < 0 || ih >= H) continue;
-          for (int64_t kx = 0; kx < p.kw; ++kx) {
-            const int64_t iw = ow * p.stride_w - p.pad_left + kx * p.dil_w;
-            if (iw < 0 || iw >= W) continue;
-            const T* __restrict in = x + ((n * H + ih) * W + iw) * C;
-            const T* __restrict wk = wt.data() + (ky * p.kw + kx) * C;
-            for (int64_t c = 0; c < C; ++c) out[c] += in[c] * wk[c];
-          }
-        }
-        if (bias)
-          for (int64_t c = 0; c < C; ++c) out[c] += bias[c];
+      t.nr = t.nq = 0;
+      t.sj = p.stride_w, t.dstep = 1, t.count = OW, t.wsrc = W;
+      for (int64_t ky = 0; ky < p.kh; ++ky) {
+        const int64_t ih = oh * p.stride_h - p.pad_top + ky * p.dil_h;
+        if (ih < 0 || ih >= H) continue;
+        t.src_row[t.nr] = (n * H + ih) * W * C;
+        t.w_row[t.nr++] = ky;
       }
+      for (int64_t kx = 0; kx < p.kw; ++kx) {
+        t.kx[t.nq] = kx;
+        t.koff[t.nq++] = kx * p.dil_w - p.pad_left;
+      }
+      row(t, C, p.kw, x, wt.data(), bias, y + r * OW * C);
     }
   });
 }
@@ -76,26 +416,33 @@ inline int64_t source_index(int64_t i, int64_t k, int64_t s, int64_t d, int64_t 
 
 template <typename T>
 void backward_input_typed(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
-  const int64_t C = p.c_in, H = p.h, W = p.w, OH = p.out_h, OW = p.out_w;
+  const int64_t C = p.c_in, H = p.h, W = p.w, OH = p.out_h, OW = p.out_w, S = p.stride_w;
   const std::vector<T> wt = transpose_weights(p, w);
+  const RowFn<T> row = row_kernel<T>();
   const int64_t rows = p.n * H;
   parallel_for(0, rows, grain_for(rows, W * C * p.kh * p.kw), [&](int64_t lo, int64_t hi) {
+    std::vector<int64_t> buf;
+    RowTaps t(buf, p.kh, p.kw);
     for (int64_t r = lo; r < hi; ++r) {
       const int64_t n = r / H, ih = r % H;
-      for (int64_t iw = 0; iw < W; ++iw) {
-        T* __restrict out = dx + (r * W + iw) * C;
-        for (int64_t c = 0; c < C; ++c) out[c] = T(0);
-        for (int64_t ky = 0; ky < p.kh; ++ky) {
-          const int64_t oh = source_index(ih, ky, p.stride_h, p.dil_h, p.pad_top, OH);
-          if (oh < 0) continue;
-          for (int64_t kx = 0; kx < p.kw; ++kx) {
-            const int64_t ow = source_index(iw, kx, p.stride_w, p.dil_w, p.pad_left, OW);
-            if (ow < 0) continue;
-            const T* __restrict g = dy + ((n * OH + oh) * OW + ow) * C;
-            const T* __restrict wk = wt.data() + (ky * p.kw + kx) * C;
-            for (int64_t c = 0; c < C; ++c) out[c] += g[c] * wk[c];
-          }
+      t.nr = 0;
+      t.sj = 1, t.dstep = S, t.wsrc = OW;
+      for (int64_t ky = 0; ky < p.kh; ++ky) {
+        const int64_t oh = source_index(ih, ky, p.stride_h, p.dil_h, p.pad_top, OH);
+        if (oh < 0) continue;
+        t.src_row[t.nr] = (n * OH + oh) * OW * C;
+        t.w_row[t.nr++] = ky;
+      }
+      for (int64_t rho = 0; rho < std::min(S, W); ++rho) {
+        t.nq = 0;
+        t.count = (W - rho + S - 1) / S;
+        for (int64_t kx = 0; kx < p.kw; ++kx) {
+          const int64_t num = rho + p.pad_left - kx * p.dil_w;
+          if (((num % S) + S) % S != 0) continue;
+          t.kx[t.nq] = kx;
+          t.koff[t.nq++] = num / S;  // exact, so truncation is floor here
         }
+        row(t, C, p.kw, dy, wt.data(), nullptr, dx + (r * W + rho) * C);
       }
     }
   });
@@ -103,34 +450,17 @@ void backward_input_typed(const Conv2dParams& p, const T* dy, const T* w, T* dx)
 
 template <typename T>
 void backward_weight_typed(const Conv2dParams& p, const T* x, const T* dy, T* dw) {
-  const int64_t C = p.c_in, H = p.h, W = p.w, OH = p.out_h, OW = p.out_w, taps = p.kh * p.kw;
-  const int64_t rows = p.n * OH;
+  const int64_t C = p.c_in, taps = p.kh * p.kw;
+  const int64_t rows = p.n * p.out_h;
   const int64_t tc = taps * C;
   // At most 64 chunks of output rows, each with its own [KH, KW, C] partial sum; the chunking
   // depends only on the shape, so the result does not depend on the thread count.
   const int64_t grain = std::max<int64_t>(1, (rows + 63) / 64);
   const int64_t nchunks = rows == 0 ? 0 : (rows + grain - 1) / grain;
-  std::vector<T> partial(static_cast<size_t>(nchunks * tc), T(0));
-  parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
-    T* __restrict acc = partial.data() + (lo / grain) * tc;
-    for (int64_t r = lo; r < hi; ++r) {
-      const int64_t n = r / OH, oh = r % OH;
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const T* __restrict g = dy + (r * OW + ow) * C;
-        for (int64_t ky = 0; ky < p.kh; ++ky) {
-          const int64_t ih = oh * p.stride_h - p.pad_top + ky * p.dil_h;
-          if (ih < 0 || ih >= H) continue;
-          for (int64_t kx = 0; kx < p.kw; ++kx) {
-            const int64_t iw = ow * p.stride_w - p.pad_left + kx * p.dil_w;
-            if (iw < 0 || iw >= W) continue;
-            const T* __restrict in = x + ((n * H + ih) * W + iw) * C;
-            T* __restrict a = acc + (ky * p.kw + kx) * C;
-            for (int64_t c = 0; c < C; ++c) a[c] += g[c] * in[c];
-          }
-        }
-      }
-    }
-  });
+  std::vector<T> partial(static_cast<size_t>(nchunks * tc));
+  const WChunkFn<T> chunk = wchunk_kernel<T>();
+  parallel_for(0, rows, grain,
+               [&](int64_t lo, int64_t hi) { chunk(p, x, dy, lo, hi, partial.data() + (lo / grain) * tc); });
   std::vector<T> total(static_cast<size_t>(tc), T(0));
   for (int64_t k = 0; k < nchunks; ++k) {
     const T* __restrict part = partial.data() + k * tc;
@@ -141,6 +471,17 @@ void backward_weight_typed(const Conv2dParams& p, const T* x, const T* dy, T* dw
 }
 
 }  // namespace
+
+// Forces the row kernel's ISA for later calls (1 baseline, 2 AVX2, 3 AVX-512, 0 the best
+// available); false, changing nothing, when this CPU or build lacks it. For the test that every
+// ISA gives the same bits; not in a public header.
+bool set_depthwise_isa(int level) {
+  if (level != 0 && (pick_row<float>(level) == nullptr || pick_row<double>(level) == nullptr ||
+                     pick_wchunk<float>(level) == nullptr || pick_wchunk<double>(level) == nullptr))
+    return false;
+  g_isa_level.store(level, std::memory_order_relaxed);
+  return true;
+}
 
 void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   const char* op = "depthwise_forward";

@@ -1,5 +1,7 @@
 // CPU GEMM (gemm.h): cache-blocked, threaded, with a register-blocked micro-kernel.
 //
+// (Panel widths and whether A is packed or read in place vary with the ISA and the shape; none of
+// them changes which products are summed in which order, so none changes a bit of C.)
 // C is cut into tiles of MC x NC; each tile is computed by one thread from start to end, so
 // nothing is ever split over k across threads and the bits do not depend on the thread count or
 // on how tiles are grouped into parallel chunks. Inside a tile, k runs in blocks of KC; for each
@@ -10,7 +12,8 @@
 // register width: 4 xmm, 2 ymm or 1 zmm per row of 16 f32) and sums p = 0..kc-1 in order.
 // Per element of C the sum is therefore: acc_b = sum over block b in p order, starting from 0;
 // C = alpha*acc_0 + beta*C (or alpha*acc_0 when beta == 0), then C += alpha*acc_b for b = 1, 2...
-// That order is fixed by k alone.
+// That order is fixed by k alone. Products with few tiles and a long k (weight gradients) are
+// instead split over k into chunks fixed by the shape (gemm_split_k below), summed in chunk order.
 //
 // Contracting a * b + c into an FMA would make the AVX-512 path (whose ISA includes FMA)
 // round differently from the AVX2 and baseline ones; with it off every CPU gives the same bits
@@ -33,16 +36,21 @@ namespace advprop {
 namespace cpu {
 namespace {
 
-template <typename T>
+// WIDE: the AVX-512 micro-tile, two registers per row (6 x 32 f32 = 12 zmm accumulators, enough
+// independent sums to keep both FP add pipes busy); the others keep one 64-byte row. Only the
+// panel width changes; every element of C still sums the same products in the same order.
+template <typename T, bool WIDE>
 struct Blocking;
-template <>
-struct Blocking<float> {
-  static constexpr int MR = 6, NR = 16;
+template <bool WIDE>
+struct Blocking<float, WIDE> {
+  static constexpr bool kWide = WIDE;
+  static constexpr int MR = 6, NR = WIDE ? 32 : 16;
   static constexpr int64_t KC = 256, MC = 96, NC = 256;
 };
-template <>
-struct Blocking<double> {
-  static constexpr int MR = 6, NR = 8;
+template <bool WIDE>
+struct Blocking<double, WIDE> {
+  static constexpr bool kWide = WIDE;
+  static constexpr int MR = 6, NR = WIDE ? 16 : 8;
   static constexpr int64_t KC = 256, MC = 96, NC = 128;
 };
 
@@ -105,10 +113,12 @@ void pack_b(const T* b, int64_t ldb, bool trans, int64_t p0, int64_t j0, int64_t
 // native vectors, which g++ keeps in registers (a generic vector wider than the ISA's would be
 // lowered through the stack). Every lane does the same IEEE multiply and add in the same order,
 // so the width does not change a bit of the result.
-template <typename T, int VB>
-__attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, int64_t nc, const T* ap, const T* bp,
-                                                      T* c, int64_t ldc, T alpha, T beta, bool first) {
-  constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
+// AMODE 0: packed micro-panels; 1: op(A) = A read in place (rows lda apart); 2: op(A) = A^T read
+// in place (op(A)'s columns lda apart).
+template <typename T, int VB, int AMODE, typename BK>
+__attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
+                                                       const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
+  constexpr int MR = BK::MR, NR = BK::NR;
   constexpr int VL = VB / static_cast<int>(sizeof(T)), NV = NR / VL;
   static_assert(NR % VL == 0, "NR must be a multiple of the vector length");
   typedef T vec __attribute__((vector_size(VB)));
@@ -118,6 +128,18 @@ __attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, in
     for (int64_t ir = 0; ir < mc; ir += MR) {
       const int64_t mr = std::min<int64_t>(MR, mc - ir);
       const T* apan = ap + ir * kc;
+      // Direct: row i of the micro-tile read in place (rows past mc repeat the last one; their
+      // results are never stored), instead of from the packed panel.
+      const T* arow[MR];
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) arow[i] = ap + (ir + std::min<int64_t>(i, mr - 1)) * (AMODE == 1 ? lda : 1);
+      // In place, the next micro-tile's rows of A are other cache lines than this one's: ask for
+      // them now (the hardware prefetcher sees only short runs per row).
+      if (AMODE == 1 && jr == 0 && ir + MR < mc)
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; ++i)
+          for (int64_t p = 0; p < kc; p += 64 / static_cast<int64_t>(sizeof(T)))
+            __builtin_prefetch(arow[i] + MR * lda + p);
       vec acc[MR][NV];
 #pragma GCC unroll 8
       for (int i = 0; i < MR; ++i)
@@ -130,7 +152,7 @@ __attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, in
         const T* av = apan + p * MR;
 #pragma GCC unroll 8
         for (int i = 0; i < MR; ++i) {
-          const T a = av[i];
+          const T a = AMODE == 1 ? arow[i][p] : AMODE == 2 ? arow[i][p * lda] : av[i];
 #pragma GCC unroll 8
           for (int v = 0; v < NV; ++v) acc[i][v] += a * bv[v];
         }
@@ -173,13 +195,25 @@ __attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, in
   }
 }
 
-template <typename T>
-using MacroFn = void (*)(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, T, T, bool);
+// lda == 0: ap holds packed micro-panels (pack_a). lda > 0: ap points at op(A)[i0, p0] of an
+// untransposed A with leading dimension lda, read in place; lda < 0: likewise for a transposed A
+// with leading dimension -lda. For the 1x1 convolutions' short k or long k and
+// narrow n, packing A costs about as much as the product. Same products in the same order.
+template <typename T, int VB, typename BK>
+__attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
+                                                      const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
+  if (lda > 0) macro_loops<T, VB, 1, BK>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
+  else if (lda < 0) macro_loops<T, VB, 2, BK>(kc, mc, nc, ap, -lda, bp, c, ldc, alpha, beta, first);
+  else macro_loops<T, VB, 0, BK>(kc, mc, nc, ap, 0, bp, c, ldc, alpha, beta, first);
+}
 
 template <typename T>
-void macro_default(int64_t kc, int64_t mc, int64_t nc, const T* ap, const T* bp, T* c, int64_t ldc, T alpha,
-                   T beta, bool first) {
-  macro_body<T, 16>(kc, mc, nc, ap, bp, c, ldc, alpha, beta, first);
+using MacroFn = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t, T, T, bool);
+
+template <typename T>
+void macro_default(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda, const T* bp, T* c, int64_t ldc,
+                   T alpha, T beta, bool first) {
+  macro_body<T, 16, Blocking<T, false>>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
 }
 
 // Runtime dispatch. ADVPROP_CPU_CLONES (simd.h) cannot be used here as is: target_clones compiles
@@ -192,49 +226,136 @@ void macro_default(int64_t kc, int64_t mc, int64_t nc, const T* ap, const T* bp,
 constexpr bool kDispatch = sizeof(ADVPROP_GEMM_STR(ADVPROP_CPU_CLONES)) > 1;
 
 template <typename T>
-__attribute__((target("avx2"))) void macro_avx2(int64_t kc, int64_t mc, int64_t nc, const T* ap, const T* bp, T* c,
-                                                int64_t ldc, T alpha, T beta, bool first) {
-  macro_body<T, 32>(kc, mc, nc, ap, bp, c, ldc, alpha, beta, first);
+__attribute__((target("avx2"))) void macro_avx2(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
+                                                const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
+  macro_body<T, 32, Blocking<T, false>>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
 }
 
-template <typename T>
-__attribute__((target("avx512f"))) void macro_avx512(int64_t kc, int64_t mc, int64_t nc, const T* ap, const T* bp,
-                                                     T* c, int64_t ldc, T alpha, T beta, bool first) {
-  macro_body<T, 64>(kc, mc, nc, ap, bp, c, ldc, alpha, beta, first);
+template <typename T, bool WIDE>
+__attribute__((target("avx512f"))) void macro_avx512(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
+                                                     const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
+  macro_body<T, 64, Blocking<T, WIDE>>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
 }
 
 // level: 0 = the best this CPU supports, 1 = baseline, 2 = AVX2, 3 = AVX-512; null when the
 // level is not available here.
+int best_level() {
+  if (!kDispatch) return 1;
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") ? 3 : __builtin_cpu_supports("avx2") ? 2 : 1;
+}
+
+// wide: the kernel for the wide panels, which only the AVX-512 level has.
 template <typename T>
-MacroFn<T> pick_macro(int level) {
-  if (!kDispatch) return level <= 1 ? &macro_default<T> : nullptr;
+MacroFn<T> pick_macro(int level, bool wide = false) {
+  if (!kDispatch) return level <= 1 && !wide ? &macro_default<T> : nullptr;
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
-  if (level == 0) level = avx512 ? 3 : avx2 ? 2 : 1;
-  if (level == 3) return avx512 ? &macro_avx512<T> : nullptr;
+  if (level == 0) level = best_level();
+  if (level == 3) return !avx512 ? nullptr : wide ? &macro_avx512<T, true> : &macro_avx512<T, false>;
+  if (wide) return nullptr;
   if (level == 2) return avx2 ? &macro_avx2<T> : nullptr;
   return &macro_default<T>;
 }
 #else
+int best_level() { return 1; }
 template <typename T>
-MacroFn<T> pick_macro(int level) {
-  return level <= 1 ? &macro_default<T> : nullptr;
+MacroFn<T> pick_macro(int level, bool wide = false) {
+  return level <= 1 && !wide ? &macro_default<T> : nullptr;
 }
 #endif
 
 // Test hook (see set_gemm_isa below): the forced level, 0 = automatic.
 std::atomic<int> g_isa_level{0};
 
-template <typename T>
+template <typename T, bool WIDE>
 MacroFn<T> macro_kernel() {
-  static const MacroFn<T> best = pick_macro<T>(0);
+  static const MacroFn<T> best = pick_macro<T>(0, WIDE);
   const int level = g_isa_level.load(std::memory_order_relaxed);
-  return level == 0 ? best : pick_macro<T>(level);
+  return level == 0 ? best : pick_macro<T>(level, WIDE);
 }
 
+// Whether the kernel macro_kernel() returns now works on the WIDE panels.
+bool wide_panels() {
+  static const int best = best_level();
+  const int level = g_isa_level.load(std::memory_order_relaxed);
+  return (level == 0 ? best : level) == 3;
+}
+
+// Where op(A)[i, p] is stored, and the lda argument that has macro_body read A there in place.
 template <typename T>
-void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
-  using BK = Blocking<T>;
+const T* a_at(const T* a, const GemmArgs& g, int64_t i, int64_t p) {
+  return g.trans_a ? a + p * g.lda + i : a + i * g.lda + p;
+}
+inline int64_t a_lda(const GemmArgs& g) { return g.trans_a ? -g.lda : g.lda; }
+
+// Split over k, for products whose C is a handful of tiles but whose k is long: the weight
+// gradient of a 1x1 convolution, dw[Cout, Cin] = dy^T x, sums over every pixel of the batch
+// (k = N*H*W, up to 10^5) into as little as one tile, which would leave all but one thread idle.
+// k is cut into chunks of ks (a multiple of KC, chosen from the shape alone); chunk c's partial
+// product P_c is summed exactly like a tile above into its own buffer, and then
+// C = alpha * (((P_0 + P_1) + P_2) + ...) (+ beta * C), chunks in order. The chunking depends
+// only on (m, n, k), so the bits do not depend on the thread count. Returns k when not splitting.
+template <typename T, typename BK>
+int64_t split_k_chunk(int64_t m, int64_t n, int64_t k, int64_t tiles) {
+  constexpr int64_t kMaxChunks = 16, kMinChunk = 4 * BK::KC;
+  if (tiles > 4 || k < 2 * kMinChunk || m * n > (int64_t(1) << 20)) return k;
+  int64_t ks = (k + kMaxChunks - 1) / kMaxChunks;
+  ks = std::max(kMinChunk, (ks + BK::KC - 1) / BK::KC * BK::KC);
+  return ks;
+}
+
+template <typename T, typename BK>
+void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks) {
+  const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
+  const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
+  const int64_t tiles_n = (n + BK::NC - 1) / BK::NC;
+  const int64_t chunks = (k + ks - 1) / ks;
+  std::vector<T> partial(static_cast<size_t>(chunks * m * n));
+  const int64_t kc_max = std::min(k, BK::KC);
+  const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
+  const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
+  const MacroFn<T> macro = macro_kernel<T, BK::kWide>();
+  const bool direct_a = n <= 128;
+  // One work item per (chunk, tile column): each k block of B is packed once and used for every
+  // tile row (the weight gradient's m = Cout spans up to 4 tile rows).
+  parallel_for(0, chunks * tiles_n, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<T> ap(direct_a ? 0 : static_cast<size_t>(a_size)), bp(static_cast<size_t>(b_size));
+    for (int64_t w = lo; w < hi; ++w) {
+      const int64_t chunk = w / tiles_n, jc = (w % tiles_n) * BK::NC;
+      const int64_t nc = std::min(BK::NC, n - jc);
+      const int64_t k0 = chunk * ks, k1 = std::min(k, k0 + ks);
+      for (int64_t pc = k0; pc < k1; pc += BK::KC) {
+        const int64_t kc = std::min(BK::KC, k1 - pc);
+        pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
+        for (int64_t ic = 0; ic < m; ic += BK::MC) {
+          const int64_t mc = std::min(BK::MC, m - ic);
+          T* pc_out = partial.data() + chunk * m * n + ic * n + jc;
+          if (direct_a) {
+            macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bp.data(), pc_out, n, T(1), T(0), pc == k0);
+          } else {
+            pack_a<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
+            macro(kc, mc, nc, ap.data(), 0, bp.data(), pc_out, n, T(1), T(0), pc == k0);
+          }
+        }
+      }
+    }
+  });
+  parallel_for(0, m, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, n * chunks)), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      T* crow = c + i * ldc;
+      for (int64_t j = 0; j < n; ++j) {
+        T s = partial[static_cast<size_t>(i * n + j)];
+        for (int64_t ch = 1; ch < chunks; ++ch) s += partial[static_cast<size_t>((ch * m + i) * n + j)];
+        const T r = alpha * s;
+        crow[j] = beta != T(0) ? r + beta * crow[j] : r;
+      }
+    }
+  });
+}
+
+template <typename T, typename BK>
+void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c) {
   const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
   if (m == 0 || n == 0) return;
@@ -247,6 +368,8 @@ void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
   }
   const int64_t tiles_m = (m + BK::MC - 1) / BK::MC, tiles_n = (n + BK::NC - 1) / BK::NC;
   const int64_t tiles = tiles_m * tiles_n;
+  const int64_t ks = split_k_chunk<T, BK>(m, n, k, tiles);
+  if (ks < k) return gemm_split_k<T, BK>(g, a, b, c, ks);
   int64_t grain = g_tile_grain.load(std::memory_order_relaxed);
   if (grain <= 0) {
     // Enough tiles per chunk for about 2^22 flops, so tiny products are not spread thin.
@@ -256,20 +379,53 @@ void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
   const int64_t kc_max = std::min(k, BK::KC);
   const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
   const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
-  const MacroFn<T> macro = macro_kernel<T>();
+  const MacroFn<T> macro = macro_kernel<T, BK::kWide>();
+  // A is read in place when C is narrow (few column panels to reuse a pack).
+  const bool direct_a = n <= 128;
+  // B is packed once up front, block (tile column, k block) at (tn * kblocks + kb) * b_size, when
+  // several tile rows would otherwise each repack it: for M = N*H*W >> K, N that repacking is a
+  // large share of the work.
+  const int64_t kblocks = (k + BK::KC - 1) / BK::KC;
+  const bool prepack_b = tiles_m > 1 && tiles_n * kblocks * b_size <= (int64_t(1) << 22);
+  std::vector<T> bpre;
+  if (prepack_b) {
+    bpre.resize(static_cast<size_t>(tiles_n * kblocks * b_size));
+    parallel_for(0, tiles_n * kblocks, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t blk = lo; blk < hi; ++blk) {
+        const int64_t jc = (blk / kblocks) * BK::NC, pc = (blk % kblocks) * BK::KC;
+        pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, std::min(BK::KC, k - pc), std::min(BK::NC, n - jc),
+                          bpre.data() + blk * b_size);
+      }
+    });
+  }
   parallel_for(0, tiles, grain, [&](int64_t lo, int64_t hi) {
-    std::vector<T> ap(static_cast<size_t>(a_size)), bp(static_cast<size_t>(b_size));
+    std::vector<T> ap(direct_a ? 0 : static_cast<size_t>(a_size)), bp(prepack_b ? 0 : static_cast<size_t>(b_size));
     for (int64_t t = lo; t < hi; ++t) {
-      const int64_t ic = (t / tiles_n) * BK::MC, jc = (t % tiles_n) * BK::NC;
+      const int64_t tn = t % tiles_n, ic = (t / tiles_n) * BK::MC, jc = tn * BK::NC;
       const int64_t mc = std::min(BK::MC, m - ic), nc = std::min(BK::NC, n - jc);
       for (int64_t pc = 0; pc < k; pc += BK::KC) {
         const int64_t kc = std::min(BK::KC, k - pc);
-        pack_a<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
-        pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
-        macro(kc, mc, nc, ap.data(), bp.data(), c + ic * ldc + jc, ldc, alpha, beta, pc == 0);
+        if (!direct_a) pack_a<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
+        const T* bpan = bp.data();
+        if (prepack_b) bpan = bpre.data() + (tn * kblocks + pc / BK::KC) * b_size;
+        else pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
+        if (direct_a)
+          macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0);
+        else
+          macro(kc, mc, nc, ap.data(), 0, bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0);
       }
     }
   });
+}
+
+// The wide panels where the CPU has them, unless padding n up to a whole wide panel adds more
+// than a fifth to the columns computed (n = 16 would compute twice the work).
+template <typename T>
+void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
+  constexpr int64_t nw = Blocking<T, true>::NR, nn = Blocking<T, false>::NR;
+  const int64_t cols_wide = (g.n + nw - 1) / nw * nw, cols_narrow = (g.n + nn - 1) / nn * nn;
+  if (wide_panels() && 5 * cols_wide <= 6 * cols_narrow) gemm_blocked<T, Blocking<T, true>>(g, a, b, c);
+  else gemm_blocked<T, Blocking<T, false>>(g, a, b, c);
 }
 
 // ---- argument checks ------------------------------------------------------------------------

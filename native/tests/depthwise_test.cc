@@ -15,6 +15,9 @@
 #include "harness.h"
 
 namespace advprop {
+namespace cpu {
+bool set_depthwise_isa(int level);  // test hook in native/cpu/depthwise.cc
+}  // namespace cpu
 namespace {
 
 const Device kCpu{};
@@ -241,6 +244,41 @@ ADVPROP_NATIVE_TEST(depthwise_cpu_matches_reference) {
   check_case(kCpuBackend, Case{3, 33, 31, 40, 3, 1, 1, true}, DType::f32, 7);
   check_case(kCpuBackend, Case{2, 20, 17, 8, 5, 2, 1, true}, DType::f64, 8);
   check_case(kCpuBackend, Case{0, 5, 5, 3, 3, 1, 1, true}, DType::f32, 9);  // empty batch: dw = 0
+  // Rows wide enough for the 8-pixel interior blocks, channel counts with and without a tail
+  // past the vector width, strides 1 and 2 (the input gradient's residue classes), dilation.
+  check_case(kCpuBackend, Case{2, 12, 37, 48, 5, 2, 1, true}, DType::f32, 10);
+  check_case(kCpuBackend, Case{2, 11, 29, 20, 3, 2, 2, false}, DType::f64, 11);
+  check_case(kCpuBackend, Case{1, 9, 40, 32, 3, 1, 1, true}, DType::f64, 12);
+  check_case(kCpuBackend, Case{1, 8, 27, 19, 5, 1, 2, true}, DType::f32, 13);
+}
+
+// The baseline, AVX2 and AVX-512 kernels (those this CPU has) give the same bits, for the 3x3 and
+// 5x5 register-blocked weight gradients and the generic one (7x7), long and short (< 32) rows.
+ADVPROP_NATIVE_TEST(depthwise_cpu_same_bits_on_every_isa) {
+  const Case cases[] = {{2, 10, 30, 40, 3, 2, 1, true}, {2, 9, 21, 20, 5, 1, 1, true}, {1, 7, 9, 17, 7, 1, 1, true},
+                        {2, 7, 9, 20, 5, 1, 1, true}, {1, 14, 14, 36, 3, 1, 1, true}, {1, 6, 31, 16, 5, 1, 1, true}};
+  for (DType dt : {DType::f32, DType::f64})
+    for (const Case& cs : cases) {
+      const Conv2dParams p = make_params(cs);
+      const Tensor x = random_cpu({p.n, p.h, p.w, p.c_in}, dt, 41);
+      const Tensor w = random_cpu({p.c_in, p.kh, p.kw, 1}, dt, 42);
+      const Tensor b = random_cpu({p.c_in}, dt, 43);
+      const Tensor dy = random_cpu({p.n, p.out_h, p.out_w, p.c_in}, dt, 44);
+      std::vector<unsigned char> want;
+      for (int level = 1; level <= 3; ++level) {
+        if (!cpu::set_depthwise_isa(level)) continue;
+        const Outputs o = run_backend(kCpuBackend, p, x, w, b, dy);
+        std::vector<unsigned char> got;
+        for (const Tensor* t : {&o.y, &o.dx, &o.dw}) {
+          const unsigned char* bytes = static_cast<const unsigned char*>(t->data());
+          got.insert(got.end(), bytes, bytes + t->nbytes());
+        }
+        if (want.empty()) want = got;
+        else EXPECT_MSG(got == want, std::string(dtype_name(dt)) + " " + case_str(cs, dt) + ": ISA level " +
+                                         std::to_string(level) + " differs");
+      }
+      cpu::set_depthwise_isa(0);
+    }
 }
 
 ADVPROP_NATIVE_TEST(depthwise_cpu_asymmetric_params) {

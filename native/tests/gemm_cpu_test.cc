@@ -231,6 +231,28 @@ ADVPROP_NATIVE_TEST(gemm_cpu_efficientnet_pointwise_shapes) {
     }
 }
 
+// Few tiles of C and a long k take the split-k path (k cut into chunks summed in order): the
+// weight gradient of a 1x1 convolution over a large batch of pixels, every transpose, alpha/beta
+// and padding, with chunk counts from 2 to 16 and a ragged last chunk.
+ADVPROP_NATIVE_TEST(gemm_cpu_split_k_long_reductions) {
+  const int64_t shapes[][3] = {{96, 16, 2048}, {16, 96, 5003}, {32, 27, 25088}, {7, 300, 3000}, {200, 20, 4097}};
+  for (DType dt : kTypes)
+    for (const auto& s : shapes)
+      for (int t = 0; t < 4; ++t) {
+        Case c;
+        c.m = s[0];
+        c.n = s[1];
+        c.k = s[2];
+        c.ta = t & 1;
+        c.tb = (t >> 1) & 1;
+        c.alpha = t == 2 ? -0.5 : 1.0;
+        c.beta = t == 3 ? 0.75 : 0.0;
+        c.pad_a = t == 1 ? 3 : 0;
+        c.pad_c = t == 3 ? 5 : 0;
+        check_case(c, dt, static_cast<uint32_t>(s[0] * 31 + s[1] * 7 + s[2] + t));
+      }
+}
+
 ADVPROP_NATIVE_TEST(gemm_cpu_empty_dimensions) {
   for (DType dt : kTypes) {
     // k == 0: C = beta * C, or zeros (even over NaN) when beta == 0.
@@ -300,9 +322,9 @@ ADVPROP_NATIVE_TEST(gemm_cpu_same_bits_on_every_isa) {
       Case cs;
       cs.ta = t & 1;
       cs.tb = (t >> 1) & 1;
-      cs.m = 101;
-      cs.n = 150;
-      cs.k = 600;
+      cs.m = t == 1 ? 40 : 101;  // t == 1: few tiles and a long k, the split-k path
+      cs.n = t == 1 ? 24 : 150;
+      cs.k = t == 1 ? 4500 : 600;
       cs.alpha = 0.75;
       cs.beta = t < 2 ? 0.0 : 1.25;
       Problem p = make_problem(cs, dt, 11 + t);

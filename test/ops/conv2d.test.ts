@@ -134,6 +134,34 @@ forEachBackend('conv2d', (device) => {
 
 describe('conv2d gradient checks (f64, cpu)', () => {
   const input = (shape: number[], seed: number) => ap.tensor(hostRandom(numel(shape), seed, -1, 1), shape, { dtype: 'f64', device: 'cpu' });
+  // On cpu the im2col path runs a few images at a time once an image's column matrix passes
+  // ~1 MB (here 32*32 pixels x 144 f64 = 1.2 MB: three chunks of one image, the weight gradient
+  // summed over them in order). The forward against the naive reference, and the gradients by
+  // the adjoint identities <conv(x, w), dy> = <x, dx> = <w, dw>, which hold to rounding.
+  it('im2col in chunks of images: forward and the adjoint identities', () => {
+    ap.tidy(() => {
+      const xs = [3, 32, 32, 16], ws = [8, 3, 3, 16], o: Conv2dOptions = { stride: 1 };
+      const hx = hostRandom(numel(xs), 11, -1, 1), hw = hostRandom(numel(ws), 12, -1, 1);
+      const ref = reference(hx, xs, hw, ws, o);
+      const hdy = hostRandom(numel(ref.shape), 13, -1, 1);
+      const x = ap.tensor(hx, xs, { dtype: 'f64' }), w = ap.tensor(hw, ws, { dtype: 'f64' });
+      const dy = ap.tensor(hdy, ref.shape, { dtype: 'f64' });
+      const y = ap.kernels.conv2d(x, w, null, o).toArray();
+      assertClose(y, ref.y, 1e-13, 'forward');
+      const dx = ap.kernels.conv2dBackwardInput(dy, w, xs, o).toArray();
+      const dw = ap.kernels.conv2dBackwardWeight(dy, x, ws, o).toArray();
+      const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+        let s = 0, m = 0;
+        for (let i = 0; i < a.length; i++) { s += a[i] * b[i]; m += Math.abs(a[i] * b[i]); }
+        return [s, m];
+      };
+      const [ydy, m1] = dot(ref.y, hdy), [xdx, m2] = dot(hx, dx), [wdw, m3] = dot(hw, dw);
+      const tol = 1e-12 * (m1 + m2 + m3);
+      assert.ok(Math.abs(ydy - xdx) <= tol, `<y,dy> ${ydy} vs <x,dx> ${xdx}`);
+      assert.ok(Math.abs(ydy - wdw) <= tol, `<y,dy> ${ydy} vs <w,dw> ${wdw}`);
+    });
+  });
+
   for (const c of CASES) {
     it(`x, w and bias: ${c.name}`, () => {
       ap.tidy(() => {

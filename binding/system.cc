@@ -1,12 +1,19 @@
 // Build, device and memory introspection.
 #include <string>
 
+#include "advprop/cuda_info.h"
 #include "advprop/device.h"
 #include "advprop/parallel.h"
 #include "convert.h"
 #include "entries.h"
 #if ADVPROP_WITH_SIM
 #include "../native/sim/selftest.h"
+#endif
+#ifndef ADVPROP_CUDA_FLAGS_STR
+#define ADVPROP_CUDA_FLAGS_STR ""
+#endif
+#ifndef ADVPROP_CUDA_COMPILER_STR
+#define ADVPROP_CUDA_COMPILER_STR ""
 #endif
 
 namespace advprop_binding {
@@ -23,6 +30,17 @@ ADVPROP_ENTRY(BuildInfo)
   o.Set("compiler", "g++ " __VERSION__);
   o.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   o.Set("threads", Napi::Number::New(env, advprop::num_threads()));
+  // The CUDA side: compiler and flags fixed at build time; driver and runtime versions asked now
+  // (driver 0 = no driver installed). All empty / 0 in a build without CUDA.
+  o.Set("cudaCompiler", ADVPROP_WITH_CUDA ? ADVPROP_CUDA_COMPILER_STR : "");
+  o.Set("cudaFlags", ADVPROP_WITH_CUDA ? ADVPROP_CUDA_FLAGS_STR : "");
+  advprop::CudaVersions v;
+#if ADVPROP_WITH_CUDA
+  v = advprop::cuda::versions();
+#endif
+  o.Set("cudaRuntimeBuilt", Napi::Number::New(env, v.built));
+  o.Set("driverVersion", Napi::Number::New(env, v.driver));
+  o.Set("runtimeVersion", Napi::Number::New(env, v.runtime));
   return o;
 ADVPROP_ENTRY_END
 

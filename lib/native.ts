@@ -58,6 +58,16 @@ export interface BuildInfo {
   compiler: string;
   napiVersion: number;
   threads: number;
+  /** "nvcc 13.0.88"; empty without CUDA. */
+  cudaCompiler: string;
+  /** Flags every CUDA source was compiled with (besides the -gencode ones from cudaArchs). */
+  cudaFlags: string;
+  /** CUDART_VERSION the kernels were compiled against, e.g. 13000; 0 without CUDA. */
+  cudaRuntimeBuilt: number;
+  /** CUDA version the installed driver supports (e.g. 12040), 0 when there is no driver. */
+  driverVersion: number;
+  /** Version of the statically linked CUDA runtime, 0 without CUDA. */
+  runtimeVersion: number;
 }
 
 export interface SimSelfTestResult { name: string; passed: boolean; detail: string }
@@ -118,7 +128,7 @@ export interface NativeBinding {
   simSelfTest(): SimSelfTestResult[];
 }
 
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);

@@ -1,6 +1,9 @@
 // `advprop info`: what was built, which devices are usable, and a self-test that runs a few
 // kernels on every available device and compares each with the cpu result.
-import { native, type DeviceEntry, type NativeTensor } from '../native.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, relative } from 'node:path';
+import { native, packageRoot, type BuildInfo, type DeviceEntry, type NativeTensor } from '../native.js';
 
 interface CheckResult { device: string; check: string; ok: boolean; detail: string }
 
@@ -58,8 +61,61 @@ function formatBytes(n: number | undefined): string {
 function describe(d: DeviceEntry): string {
   if (!d.available) return `${d.device.padEnd(12)} unavailable: ${d.reason}`;
   const cc = d.computeCapability ? `, sm ${d.computeCapability}` : '';
-  const drv = d.driverVersion ? `, driver ${d.driverVersion}, runtime ${d.runtimeVersion}` : '';
-  return `${d.device.padEnd(12)} ${d.name}${cc}, ${formatBytes(d.totalMemory)}${drv}`;
+  const drv = d.driverVersion ? `, driver CUDA ${cudaVersion(d.driverVersion)}, runtime ${cudaVersion(d.runtimeVersion ?? 0)}` : '';
+  return `${d.device.padEnd(12)} ${d.name}${cc}, ${formatBytes(d.totalMemory)} memory${drv}`;
+}
+
+/** "75-real,80-real,90" -> GPU code for sm_75, sm_80, sm_90 and PTX for compute_90 (CMake's rules). */
+export function describeArchs(archs: string): { sass: string[]; ptx: string[]; other: string[] } {
+  const sass: string[] = [], ptx: string[] = [], other: string[] = [];
+  for (const a of archs.split(/[;,\s]+/).filter(Boolean)) {
+    const m = /^(\d+[a-z]?)(-real|-virtual)?$/.exec(a);
+    if (!m) { other.push(a); continue; }
+    if (m[2] !== '-virtual') sass.push(`sm_${m[1]}`);
+    if (m[2] !== '-real') ptx.push(`compute_${m[1]}`);
+  }
+  return { sass, ptx, other };
+}
+
+/** 12040 -> "12.4" (CUDA's version encoding). */
+export function cudaVersion(v: number): string {
+  return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
+}
+
+export interface PackageInfo {
+  version: string;
+  /** The addon file node-gyp-build loaded, relative to the package. */
+  addon: string;
+  /** How the install step got the addon (build/install.json), when it recorded it. */
+  install?: { method: string; reason: string };
+}
+
+export function packageInfo(): PackageInfo {
+  const root = packageRoot();
+  const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+  let addon = '?';
+  try { addon = relative(root, (createRequire(import.meta.url)('node-gyp-build') as { resolve(dir: string): string }).resolve(root)); }
+  catch { /* loaded already, so this does not happen */ }
+  const record = join(root, 'build', 'install.json');
+  let install: PackageInfo['install'];
+  if (existsSync(record)) {
+    try { const r = JSON.parse(readFileSync(record, 'utf8')); install = { method: String(r.method), reason: String(r.reason) }; }
+    catch { /* a damaged record is not worth failing for */ }
+  }
+  return { version, addon, ...(install ? { install } : {}) };
+}
+
+function cudaLines(build: BuildInfo): string[] {
+  if (!build.cuda) return ['cuda: not built (no nvcc at build time, or ADVPROP_CUDA=OFF): only cpu' + (build.sim ? ' and cuda-sim' : '')];
+  const a = describeArchs(build.cudaArchs);
+  const code = [a.sass.length ? `GPU code ${a.sass.join(' ')}` : '', a.ptx.length ? `PTX ${a.ptx.join(' ')}` : '',
+    a.other.length ? a.other.join(' ') : ''].filter(Boolean).join('; ');
+  return [
+    `cuda: ${build.cudaCompiler || 'nvcc'}, archs ${build.cudaArchs} (${code})`,
+    `cuda flags: ${build.cudaFlags || '-'}`,
+    `cuda runtime ${build.runtimeVersion ? cudaVersion(build.runtimeVersion) : '?'} (linked statically), ` +
+      `driver ${build.driverVersion ? `supports CUDA ${cudaVersion(build.driverVersion)}` : 'not installed'}`,
+  ];
 }
 
 export async function runInfo(opts: { json: boolean; selftest: boolean }): Promise<number> {
@@ -69,13 +125,16 @@ export async function runInfo(opts: { json: boolean; selftest: boolean }): Promi
   const sim = opts.selftest && build.sim ? native.simSelfTest() : [];
   if (opts.selftest) for (const d of devices) if (d.available && d.type !== 'cpu') checks.push(...selfTest(d.device));
   const failed = checks.filter((c) => !c.ok).length + sim.filter((s) => !s.passed).length;
+  const pkg = packageInfo();
   if (opts.json) {
-    console.log(JSON.stringify({ build, devices, selftest: checks, simSelfTest: sim }, null, 2));
+    console.log(JSON.stringify({ package: pkg, build, devices, selftest: checks, simSelfTest: sim }, null, 2));
     return failed ? 1 : 0;
   }
-  console.log(`advprop ${build.version}`);
+  console.log(`advprop ${pkg.version}` + (build.version !== pkg.version ? ` (the addon was built as ${build.version})` : ''));
+  console.log(`addon: ${pkg.addon}` + (pkg.install ? ` (install: ${pkg.install.method}; ${pkg.install.reason})` : ''));
   console.log(`build: cuda ${build.cuda ? `yes (archs ${build.cudaArchs})` : 'no'}, cuda-sim ${build.sim ? 'yes' : 'no'}, ` +
     `${build.compiler}, N-API ${build.napiVersion}, ${build.threads} cpu threads`);
+  for (const line of cudaLines(build)) console.log(line);
   console.log('devices:');
   for (const d of devices) console.log(`  ${describe(d)}`);
   if (opts.selftest) {

@@ -1,0 +1,21 @@
+// Versions of the CUDA driver and runtime, for `advprop info`. Works with no GPU and no driver
+// (the driver version is then 0). Defined by native/cuda/version.cu, so only in builds with CUDA
+// (ADVPROP_WITH_CUDA); the cuda-sim build gets its simulated twin in namespace cudasim.
+#pragma once
+
+namespace advprop {
+
+struct CudaVersions {
+  int driver = 0;   // CUDA version the installed driver supports (cudaDriverGetVersion), 0 if none
+  int runtime = 0;  // version of the linked CUDA runtime (cudaRuntimeGetVersion)
+  int built = 0;    // CUDART_VERSION of the headers the kernels were compiled with
+};
+
+namespace cuda {
+CudaVersions versions();
+}
+namespace cudasim {
+CudaVersions versions();
+}
+
+}  // namespace advprop

@@ -37,6 +37,7 @@ EfficientNet-B0 (width 0.25, depth 0.25) on the bundled Fashion-MNIST subset (or
   --no-augment          no random crop / flip
   --workers N           data-loading threads (default 1)
   --checkpoint-every N  steps between checkpoints (default: once per epoch)
+  --log-every N         steps between metrics.jsonl lines (default 10)
   --no-progress         no progress line
   -h, --help            this text`;
 
@@ -51,7 +52,7 @@ export async function runTrain(args: string[]): Promise<number> {
       ema: { type: 'string' }, device: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' },
       resume: { type: 'string' }, 'max-steps': { type: 'string' }, limit: { type: 'string' }, 'eval-limit': { type: 'string' },
       'eval-epsilons': { type: 'string' }, 'no-augment': { type: 'boolean' }, workers: { type: 'string' },
-      'checkpoint-every': { type: 'string' }, 'no-progress': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'checkpoint-every': { type: 'string' }, 'log-every': { type: 'string' }, 'no-progress': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (v.help) { console.log(TRAIN_USAGE); return 0; }
@@ -78,6 +79,7 @@ export async function runTrain(args: string[]): Promise<number> {
     evalEpsilons: numList(v['eval-epsilons'], '--eval-epsilons') ?? d.evalEpsilons,
     augment: !v['no-augment'], workers: num(v.workers, '--workers', true) ?? d.workers,
     checkpointEvery: num(v['checkpoint-every'], '--checkpoint-every', true) ?? d.checkpointEvery,
+    logEvery: num(v['log-every'], '--log-every', true) ?? d.logEvery,
     progress: !v['no-progress'],
   };
   const r = await trainRun(config);

@@ -34,12 +34,20 @@ function section(all: Record<string, Tensor>, prefix: string): Record<string, Te
 
 export function saveCheckpoint(file: string, trainer: Trainer, at: { epoch: number; batch: number }, config: Record<string, unknown> = {}): void {
   const tensors: Record<string, Tensor> = {};
+  // The model's state dict is made of copies; the optimizer's and the EMA's hold their live
+  // state, of which only the EMA's update counter is a fresh tensor.
   const owned: Tensor[] = [];
-  const take = (sd: Record<string, Tensor>): Record<string, Tensor> => { owned.push(...Object.values(sd)); return sd; };
   try {
-    prefixed('model.', take(trainer.model.stateDict()), tensors);
-    prefixed('optim.', take(trainer.optimizerState.stateDict()), tensors);
-    if (trainer.ema) prefixed('ema.', take(trainer.ema.stateDict()), tensors);
+    const model = trainer.model.stateDict();
+    owned.push(...Object.values(model));
+    prefixed('model.', model, tensors);
+    prefixed('optim.', trainer.optimizerState.stateDict(), tensors);
+    if (trainer.ema) {
+      const ema = trainer.ema.stateDict();
+      const live = new Set(trainer.ema.tensors());
+      owned.push(...Object.values(ema).filter((t) => !live.has(t)));
+      prefixed('ema.', ema, tensors);
+    }
     const rng = getRngState();
     const meta: CheckpointMeta = {
       version: CHECKPOINT_VERSION, step: trainer.stepCount, epoch: at.epoch, batch: at.batch,

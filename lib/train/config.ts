@@ -58,6 +58,8 @@ export function checkTrainConfig(c: TrainConfig): TrainConfig {
   if (c.limit !== undefined && c.limit < c.batchSize) bad(`--limit ${c.limit} is smaller than one batch (--batch-size ${c.batchSize})`);
   if (c.method !== 'vanilla' && c.attackSteps !== undefined && !(Number.isInteger(c.attackSteps) && c.attackSteps >= 0))
     bad(`--attack-steps must be an integer ≥ 0, got ${c.attackSteps}`);
+  if (!(Number.isInteger(c.logEvery) && c.logEvery >= 1)) bad(`--log-every must be a positive integer, got ${c.logEvery}`);
+  if (!(Number.isInteger(c.checkpointEvery) && c.checkpointEvery >= 0)) bad(`--checkpoint-every must be an integer ≥ 0, got ${c.checkpointEvery}`);
   if (c.evalEpsilons.some((e) => !(e >= 0))) bad(`--eval-epsilons must be numbers ≥ 0, got ${c.evalEpsilons.join(',')}`);
   return c;
 }

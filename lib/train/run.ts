@@ -107,6 +107,9 @@ export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promi
           ...(r.cleanAcc !== null ? { 'clean acc': r.cleanAcc } : {}), ...(r.advAcc !== null ? { 'adv acc': r.advAcc } : {}),
         });
         hooks.onStep?.(r.step);
+        // Batches prepared in-process resolve as microtasks, which never let a signal handler
+        // run; one macrotask turn per step lets Ctrl-C through.
+        await new Promise((resolve) => setImmediate(resolve));
         if (c.checkpointEvery > 0 && r.step % c.checkpointEvery === 0) ckpt(next);
         if (stop || r.step >= totalSteps) {
           ckpt(next);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensors } from '../../lib/io/safetensors.js';
 import { TRAIN_DEFAULTS, type TrainConfig } from '../../lib/train/config.js';
-import { loadCheckpoint, readCheckpointMeta } from '../../lib/train/checkpoint.js';
+import { readCheckpointMeta } from '../../lib/train/checkpoint.js';
 import { trainRun } from '../../lib/train/run.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'advprop-run-'));
@@ -63,24 +63,35 @@ describe('train: runs, checkpoints and the CLI', function () {
 
   it('SIGINT writes a checkpoint and exits cleanly, and --resume continues', async () => {
     const out = tmp();
-    const child = spawn(process.execPath, [...CLI, 'train', '--limit', '256', '--batch-size', '16', '--epochs', '1',
-      '--no-progress', '--workers', '0', '--device', 'cpu', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [...CLI, 'train', '--limit', '4096', '--batch-size', '16', '--epochs', '1',
+      '--no-progress', '--workers', '0', '--device', 'cpu', '--log-every', '1', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => { err += String(d); });
-    await new Promise((r) => setTimeout(r, 6000));
+    // Interrupt once training is under way (the first metrics line is written after step 1).
+    const metrics = join(out, 'metrics.jsonl');
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (existsSync(metrics) && readFileSync(metrics, 'utf8').includes('"step"')) { clearInterval(poll); resolve(); }
+      }, 20);
+    });
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     assert.equal(code, 130, err);
     assert.match(err, /interrupted: checkpoint written/);
     const meta = readCheckpointMeta(join(out, 'last.safetensors'));
-    assert.ok(meta.step >= 1 && meta.step < 16, `step ${meta.step}`);
-    void loadCheckpoint;
+    assert.ok(meta.step >= 1 && meta.step < 256, `step ${meta.step}`);
+    const resumed = spawnSync(process.execPath, [...CLI, 'train', '--limit', '4096', '--batch-size', '16', '--epochs', '1', '--no-progress',
+      '--workers', '0', '--device', 'cpu', '--out', out, '--resume', out, '--max-steps', String(meta.step + 2), '--eval-limit', '16', '--eval-epsilons', '1'],
+    { encoding: 'utf8' });
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stderr, new RegExp(`resumed from .* at step ${meta.step}`));
+    assert.equal(readCheckpointMeta(join(out, 'last.safetensors')).step, meta.step + 2);
   });
 
   it('bad options give one line and exit code 2', () => {
     const cases: [string[], RegExp][] = [
       [['train', '--model', 'b99'], /--model: expected one of b0/],
-      [['train', '--epsilon', '-1'], /--epsilon must be a number ≥ 0/],
+      [['train', '--epsilon=-1'], /--epsilon must be a number ≥ 0/],
       [['train', '--data', '/nonexistent/folder'], /does not exist/],
       [['train', '--limit', '10', '--batch-size', '64'], /smaller than one batch/],
       [['train', '--epochs', 'many'], /--epochs: expected an integer/],

@@ -14,7 +14,9 @@ describe('train: learning-rate schedules and method plans', () => {
     assert.equal(warmupEpochs(long), 5);
     assert.equal(learningRate(long, 0), 0);
     assert.ok(Math.abs(learningRate(long, 2.5) - 0.05) < 1e-15);
-    assert.equal(learningRate(long, 5), 0.1);
+    // TF counts the decay from step 0, so the warm-up's epochs count towards the staircase.
+    assert.equal(learningRate(long, 5), 0.1 * 0.97 ** 2);
+    assert.equal(learningRate(long, 4.99), (0.1 * 4.99) / 5);
     assert.equal(learningRate(long, 7.19), 0.1 * 0.97 ** 2); // floor(7.19 / 2.4) = 2
     assert.equal(learningRate(long, 7.2), 0.1 * 0.97 ** 3);
     const short = { baseLr: 0.1, epochs: 2 };

@@ -1,37 +1,62 @@
 #!/usr/bin/env bash
-# The checks only a GPU host can run, in one go, writing logs under $OUT (or ./gpu-out):
-# build with CUDA for the local card, the whole mocha suite (cuda included), compute-sanitizer
-# memcheck and racecheck over the cpu-vs-cuda comparison tests, and the elementwise benchmark on
-# cuda. Run through the offline bundle: bash .gpu/run.sh 'bash bench/gpu-check.sh'
+# Every check only a GPU host can run, in one go (a lent machine's time is short), logs under $OUT:
+# build for the local card, the whole mocha suite with the cuda backend, compute-sanitizer
+# memcheck and racecheck over the kernel suites, and the cuda benchmarks with the PyTorch peer.
+# Each part has its own time limit so one slow part cannot eat the others' time.
+#   bash .gpu/run.sh 'bash bench/gpu-check.sh'            (GPU_CHECK_PARTS=build,mocha,... to pick)
 set -uo pipefail
 out=${OUT:-gpu-out}
 mkdir -p "$out"
 export PATH="/usr/local/cuda/bin:$PATH"
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory --format=csv | tee "$out/gpu.txt"
-
-echo "== build (archs ${ADVPROP_CUDA_ARCHS:-default})"
+parts=${GPU_CHECK_PARTS:-build,mocha,conv,kernels,sanitizer,step}
 t0=$(date +%s)
-npx cmake-js compile --out build --parallel "$(nproc)" > "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
-echo "built in $(( $(date +%s) - t0 )) s"
-node --import tsx lib/cli/main.ts info | tee "$out/info.txt"
+want() { [[ ",$parts," == *",$1,"* ]]; }
+stamp() { echo "== $1 (t=$(( $(date +%s) - t0 )) s)"; }
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory --format=csv | tee "$out/gpu.txt"
+M="node_modules/mocha/bin/mocha.js --no-config --node-option import=tsx --timeout 300000"
+KERNEL_SUITES="test/backends.test.ts test/ops/reduce.test.ts test/ops/conv2d.test.ts test/ops/multi_batch_norm.test.ts test/ops/attack.test.ts test/ops/dropout.test.ts test/ops/pool.test.ts test/ops/cross_entropy.test.ts test/ops/optim.test.ts"
 
-echo "== mocha, every backend"
-npx mocha > "$out/mocha.txt" 2>&1; echo "mocha rc=$?"
-grep -E "passing|failing|pending" "$out/mocha.txt"
-grep -E "^\s+[0-9]+\) " "$out/mocha.txt" | head -20
+if want build; then
+  stamp "build (archs ${ADVPROP_CUDA_ARCHS:-default})"
+  timeout 240 npx cmake-js compile --out build --parallel "$(nproc)" > "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+  node --import tsx lib/cli/main.ts info | tee "$out/info.txt"
+fi
 
-echo "== elementwise benchmark on cuda"
-node --import tsx bench/elementwise.ts --device cuda --n 67108864 --reps 30 | tee "$out/bench-cuda.txt"
-echo "== optimizer benchmark on cuda"
-node --import tsx bench/optim.ts --device cuda --reps 50 | tee "$out/bench-optim-cuda.txt"
-echo "== multi-domain batch norm benchmark on cuda"
-node --import tsx bench/batchnorm.ts --device cuda --n 64 --reps 20 | tee "$out/bench-bn-cuda.txt"
+if want mocha; then
+  stamp "mocha, whole suite, cuda backend (cpu and cuda-sim run in CI)"
+  ADVPROP_TEST_BACKENDS=cuda timeout 240 node $M 'test/**/*.test.ts' > "$out/mocha.txt" 2>&1; echo "mocha rc=$?"
+  grep -E "passing|failing|pending" "$out/mocha.txt"
+  grep -E "^\s+[0-9]+\) " -A8 "$out/mocha.txt" | head -60
+fi
 
-mocha_js=node_modules/mocha/bin/mocha.js
-for tool in memcheck racecheck; do
-  echo "== compute-sanitizer $tool"
-  timeout 150 compute-sanitizer --tool "$tool" --target-processes all --report-api-errors no --error-exitcode 9 --print-limit 20 \
-    node --import tsx "$mocha_js" test/backends.test.ts test/ops/reduce.test.ts test/ops/conv2d.test.ts test/ops/linear.test.ts test/ops/multi_batch_norm.test.ts > "$out/sanitizer-$tool.txt" 2>&1
-  echo "$tool rc=$?"
-  grep -E "ERROR SUMMARY|passing|failing" "$out/sanitizer-$tool.txt" | tail -3
-done
+if want conv; then
+  stamp "convolutions of B0 at 224, batch 8: ours on cuda vs PyTorch/cuDNN"
+  timeout 150 node --import tsx bench/conv.ts --device cuda --rounds 1 > "$out/bench-conv-cuda.txt" 2>&1; echo "conv rc=$?"
+  tail -25 "$out/bench-conv-cuda.txt"
+fi
+
+if want kernels; then
+  stamp "memory-bound kernels on cuda"
+  timeout 40 node --import tsx bench/elementwise.ts --device cuda --n 67108864 --reps 30 2>&1 | tee "$out/bench-elementwise.txt" | tail -12
+  timeout 40 node --import tsx bench/batchnorm.ts --device cuda --n 64 --reps 20 2>&1 | tee "$out/bench-bn.txt" | tail -12
+  timeout 30 node --import tsx bench/pool.ts --device cuda --batch 32 --reps 50 2>&1 | tee "$out/bench-pool.txt" | tail -10
+  timeout 30 node --import tsx bench/attack.ts --device cuda --shape 128,224,224,3 --reps 30 2>&1 | tee "$out/bench-attack.txt" | tail -10
+  timeout 30 node --import tsx bench/optim.ts --device cuda --reps 50 2>&1 | tee "$out/bench-optim.txt" | tail -10
+fi
+
+if want sanitizer; then
+  for tool in memcheck racecheck; do
+    stamp "compute-sanitizer $tool over the kernel suites"
+    ADVPROP_TEST_BACKENDS=cuda timeout 90 compute-sanitizer --tool "$tool" --target-processes all --report-api-errors no \
+      --error-exitcode 9 --print-limit 20 node --import tsx $M $KERNEL_SUITES > "$out/sanitizer-$tool.txt" 2>&1
+    echo "$tool rc=$?"
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|passing|failing" "$out/sanitizer-$tool.txt" | tail -3
+  done
+fi
+
+if want step && [ -f bench/gpu-step.sh ]; then
+  stamp "training step on cuda vs PyTorch"
+  timeout 200 bash bench/gpu-step.sh > "$out/bench-step.txt" 2>&1; echo "step rc=$?"
+  tail -30 "$out/bench-step.txt"
+fi
+stamp "done"

@@ -49,3 +49,5 @@ export * as models from './models/index.js';
 export * as io from './io/index.js';
 export * as report from './report/index.js';
 export * as evaluation from './eval/index.js';
+export * as train from './train/index.js';
+export * as attack from './attack/index.js';

@@ -54,7 +54,8 @@ function loadRun(file: string, device: string): Loaded {
   const c = meta.config as Record<string, unknown>;
   const build = (): Module => efficientnet(String(c.model), {
     numClasses: Number(c.numClasses ?? 10), inChannels: Number(c.inChannels ?? 1), domains: domainsFor(c.method as Method),
-    width: c.width as number | undefined, depth: c.depth as number | undefined, device,
+    width: c.width as number | undefined, depth: c.depth as number | undefined,
+    bnMomentum: c.bnMomentum as number | undefined, device,
   });
   const { tensors } = readSafetensors(file);
   const section = (prefix: string): Record<string, Tensor> => {

@@ -8,6 +8,7 @@ export interface TrainConfig {
   model: string; // efficientnet name: b0..b8, l2
   width?: number; // width/depth overrides for small images
   depth?: number;
+  bnMomentum: number; // TF convention; short runs want less (0.9) so running statistics settle
   data?: string; // a data folder; default: the full Fashion-MNIST if installed, else the bundled subset
   method: Method;
   epsilon: number; // pixel units of 255
@@ -38,8 +39,8 @@ export interface TrainConfig {
 }
 
 export const TRAIN_DEFAULTS: TrainConfig = {
-  model: 'b0', width: 0.25, depth: 0.25, method: 'advprop', epsilon: 1, epochs: 2, batchSize: 64,
-  lr: 0.01, optimizer: 'rmsprop', schedule: 'exponential', warmupEpochs: 5, weightDecay: 1e-5, labelSmoothing: 0.1,
+  model: 'b0', width: 0.25, depth: 0.25, bnMomentum: 0.9, method: 'advprop', epsilon: 1, epochs: 2, batchSize: 64,
+  lr: undefined, optimizer: 'rmsprop', schedule: 'exponential', warmupEpochs: 5, weightDecay: 1e-5, labelSmoothing: 0.1,
   ema: 0.999, seed: 0, evalLimit: 1000, evalEpsilons: [1, 2, 4], augment: true, workers: 1, checkpointEvery: 0, logEvery: 10,
   progress: true,
 };
@@ -53,6 +54,7 @@ export function checkTrainConfig(c: TrainConfig): TrainConfig {
   if (c.lr !== undefined && !(c.lr > 0)) bad(`--lr must be > 0, got ${c.lr}`);
   if (c.maxSteps !== undefined && !(Number.isInteger(c.maxSteps) && c.maxSteps >= 1)) bad(`--max-steps must be a positive integer, got ${c.maxSteps}`);
   if (c.limit !== undefined && !(Number.isInteger(c.limit) && c.limit >= 1)) bad(`--limit must be a positive integer, got ${c.limit}`);
+  if (!(c.bnMomentum >= 0 && c.bnMomentum < 1)) bad(`--bn-momentum must be in [0, 1), got ${c.bnMomentum}`);
   if (c.width !== undefined && !(c.width > 0)) bad(`--width must be > 0, got ${c.width}`);
   if (c.depth !== undefined && !(c.depth > 0)) bad(`--depth must be > 0, got ${c.depth}`);
   if (c.limit !== undefined && c.limit < c.batchSize) bad(`--limit ${c.limit} is smaller than one batch (--batch-size ${c.batchSize})`);

@@ -37,7 +37,7 @@ function buildModel(c: TrainConfig, train: ImageDataset, device: string): Module
   const src = train.source;
   return efficientnet(c.model, {
     numClasses: train.numClasses, inChannels: src.channels, domains: domainsFor(c.method),
-    width: c.width, depth: c.depth, device, seed: c.seed,
+    width: c.width, depth: c.depth, bnMomentum: c.bnMomentum, device, seed: c.seed,
     resolution: src.kind === 'array' ? src.height : undefined,
   });
 }

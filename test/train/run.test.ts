@@ -88,6 +88,12 @@ describe('train: runs, checkpoints and the CLI', function () {
     assert.equal(readCheckpointMeta(join(out, 'last.safetensors')).step, meta.step + 2);
   });
 
+  it('a short AdvProp run on 1,024 Fashion-MNIST images beats chance (10%) clearly', async () => {
+    const r = await trainRun({ ...TRAIN_DEFAULTS, ...small, lr: undefined, limit: 1024, batchSize: 32, epochs: 3, evalLimit: 500, data: undefined, out: tmp() }, quiet);
+    assert.ok(r.final!.raw.clean >= 0.3, `clean top-1 ${r.final!.raw.clean} after ${r.steps} steps`);
+    assert.ok(r.final!.raw.pgd['1']! <= r.final!.raw.clean, 'PGD made the model more accurate');
+  });
+
   it('bad options give one line and exit code 2', () => {
     const cases: [string[], RegExp][] = [
       [['train', '--model', 'b99'], /--model: expected one of b0/],

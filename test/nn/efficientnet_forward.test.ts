@@ -41,6 +41,11 @@ const images = (shape: number[], seed: number, device = 'cpu', dtype: 'f32' | 'f
   ap.rand(shape, { seed, device, dtype });
 
 describe('efficientnet forward', () => {
+  // These tests build their models and references on cpu; the cuda-sim comparison moves tensors
+  // explicitly, so the suite also runs with ADVPROP_DEVICE=cuda-sim.
+  let previousDevice = '';
+  before(() => { previousDevice = ap.defaultDevice(); ap.setDefaultDevice('cpu'); });
+  after(() => ap.setDefaultDevice(previousDevice));
   it('gradient check (f64, cpu) of a two-domain tiny EfficientNet: input, conv/SE/FC weights, BN parameters of both domains', () => {
     const m = tiny({ dtype: 'f64' });
     try {
@@ -265,6 +270,11 @@ describe('efficientnet forward', () => {
 });
 
 describe('efficientnet forward against an independent f64 reference (eval mode)', () => {
+  // These tests build their models and references on cpu; the cuda-sim comparison moves tensors
+  // explicitly, so the suite also runs with ADVPROP_DEVICE=cuda-sim.
+  let previousDevice = '';
+  before(() => { previousDevice = ap.defaultDevice(); ap.setDefaultDevice('cpu'); });
+  after(() => ap.setDefaultDevice(previousDevice));
   for (const padding of ['same', 'symmetric'] as const)
     it(`tiny two-domain model, random BN statistics, mixed batch, padding '${padding}'`, () => {
       const m = tiny({ dtype: 'f64', padding, normalize: { mean: [0.4, 0.5, 0.6], std: [0.2, 0.25, 0.3] } });

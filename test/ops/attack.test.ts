@@ -162,7 +162,7 @@ forEachBackend('pgdStep', (device) => {
       expectCode(() => ap.pgdStep(a, b, a, { alpha: 0.1 } as never), 'ERR_ARG', /'eps' is required/);
       expectCode(() => ap.pgdStep(a, b, a, null as never), 'ERR_ARG', /options/);
       expectCode(() => ap.pgdStep(a, b, ap.zeros([2, 3], { device, dtype: 'f64' }), { eps: 0.1, alpha: 0.1 }), 'ERR_DTYPE', /'x' is f64/);
-      if (device !== 'cpu') expectCode(() => ap.pgdStep(a, ap.zeros([2, 3]), a, { eps: 0.1, alpha: 0.1 }), 'ERR_DEVICE', /'grad' is on cpu/);
+      if (device !== 'cpu') expectCode(() => ap.pgdStep(a, ap.zeros([2, 3], { device: 'cpu' }), a, { eps: 0.1, alpha: 0.1 }), 'ERR_DEVICE', /'grad' is on cpu/);
       expectCode(() => ap.pgdRandomStart(a, { eps: -1 }), 'ERR_ARG', /pgdRandomStart: 'eps'/);
       expectCode(() => ap.pgdRandomStart(a, { eps: ap.zeros([1], { device }), seed: 1 }), 'ERR_SHAPE', /\[1\]/);
       const dead = ap.zeros([2, 3], { device });

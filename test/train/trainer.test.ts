@@ -84,7 +84,7 @@ describe('train: Trainer and attacks', function () {
     // Domain 0 = the clean half alone: the same update as a clean-only forward of a fresh copy.
     const ref = tiny('cpu');
     ref.train();
-    ap.noGrad(() => ref.forward(ap.tensor(b.x, b.shape), { segments: [[0, 6]] }).dispose());
+    ap.noGrad(() => ref.forward(ap.tensor(b.x, b.shape, { device: 'cpu' }), { segments: [[0, 6]] }).dispose());
     const refStats = stats(ref);
     after.forEach((row, i) => {
       const C = row.length / 2;

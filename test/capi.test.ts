@@ -1,11 +1,13 @@
 // The C API's shared library: examples/c/bn_pgd.c (which checks the batch norm and PGD results
-// itself, in plain C) compiled with the system C compiler against build's libadvprop.so and run,
-// and the library's dynamic symbol table holding only the advprop_* C functions.
+// itself, in plain C) compiled with the system C compiler against build's libadvprop.so and run;
+// on a GPU host examples/c/cuda_stream.c (device memory, the caller's stream, compared with the
+// cpu); and the library's dynamic symbol table holding only the advprop_* C functions.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { backendStatus } from '../lib/testing/backends.js';
 
 const root = resolve(import.meta.dirname, '..');
 const libDir = ['build/Release', 'build/Debug', 'build'].map((d) => join(root, d)).find((d) => existsSync(join(d, 'libadvprop.so')));
@@ -36,6 +38,33 @@ describe('C API (libadvprop.so)', () => {
     });
   } else {
     it.skip(`C example: skipped (no C compiler '${cc}' on PATH)`);
+  }
+
+  const cuda = backendStatus().find((b) => b.backend === 'cuda')!;
+  const cudaHome = process.env.CUDA_HOME ?? '/usr/local/cuda';
+  const cudaSkip = !cuda.available ? `no usable cuda device: ${cuda.reason}`
+    : !existsSync(join(cudaHome, 'include/cuda_runtime.h')) ? `no CUDA headers under ${cudaHome} (set CUDA_HOME)`
+    : !has(cc) ? `no C compiler '${cc}'` : '';
+  if (cudaSkip) {
+    it.skip(`C API on cuda: skipped (${cudaSkip})`);
+  } else {
+    it('examples/c/cuda_stream.c: device memory on the caller\'s stream matches the cpu', function () {
+      this.timeout(120_000);
+      const dir = mkdtempSync(join(tmpdir(), 'advprop-capi-cuda-'));
+      try {
+        const exe = join(dir, 'cuda_stream');
+        const cudaLib = join(cudaHome, 'lib64');
+        // No -pedantic: the CUDA headers use anonymous unions.
+        execFileSync(cc, ['-std=c99', '-Wall', '-Wextra', '-Werror', '-I', join(root, 'native/include'), '-I', join(cudaHome, 'include'),
+          join(root, 'examples/c/cuda_stream.c'), '-L', libDir, '-ladvprop', '-L', cudaLib, '-lcudart',
+          `-Wl,-rpath,${libDir}`, `-Wl,-rpath,${cudaLib}`, '-lm', '-o', exe]);
+        const run = spawnSync(exe, { encoding: 'utf8' });
+        assert.equal(run.status, 0, `cuda_stream exited ${run.status}:\n${run.stdout}${run.stderr}`);
+        assert.match(run.stdout, /c-example-cuda: \d+ checks, 0 mismatches/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   }
 
   if (has('nm')) {

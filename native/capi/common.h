@@ -35,7 +35,8 @@ void copy_out(const char* op, const char* name, const Tensor& result, const Tens
 
 // Orders the library's stream for `device` after the caller's `stream` on construction, and the
 // caller's stream after the library's on finish() (or, best effort, on destruction after an
-// error). cuda only; on cpu nothing, on cuda-sim finish() synchronises the simulator.
+// error), then makes the caller's current CUDA device current again. cuda only; on cpu nothing,
+// on cuda-sim finish() synchronises the simulator.
 class StreamBridge {
  public:
   StreamBridge(const Device& device, void* stream);
@@ -49,6 +50,7 @@ class StreamBridge {
   Device device_;
   void* user_ = nullptr;
   void* ours_ = nullptr;
+  int caller_device_ = -1;
   bool joined_ = false;
 };
 

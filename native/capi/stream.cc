@@ -41,6 +41,9 @@ void order_after(cudaStream_t waiter, cudaStream_t signaller, bool check) {
 StreamBridge::StreamBridge(const Device& device, void* stream) : device_(device), user_(stream) {
 #if ADVPROP_WITH_CUDA
   if (device_.type != DeviceType::cuda) return;
+  // stream_for makes device_.index current; the caller's current device is put back in join().
+  int current = -1;
+  if (cudaGetDevice(&current) == cudaSuccess) caller_device_ = current;
   cudaStream_t ours = cuda::stream_for(device_.index);
   ours_ = ours;
   if (ours_ != user_) order_after(ours, static_cast<cudaStream_t>(user_), true);
@@ -53,6 +56,7 @@ void StreamBridge::join(bool check) {
 #if ADVPROP_WITH_CUDA
   if (ours_ && ours_ != user_)
     order_after(static_cast<cudaStream_t>(user_), static_cast<cudaStream_t>(ours_), check);
+  if (caller_device_ >= 0 && caller_device_ != device_.index) cudaSetDevice(caller_device_);
 #endif
   // cuda-sim's memory is the caller's host memory: return with the work done, like the cpu.
   if (device_.type == DeviceType::cuda_sim && check) backend(DeviceType::cuda_sim).synchronize(device_.index);

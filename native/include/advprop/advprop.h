@@ -16,7 +16,8 @@
  * default stream) and is ignored on cpu and cuda-sim. The kernels run on the library's own stream
  * for that device, ordered after the work already queued on `stream` and with `stream` made to
  * wait for them (events; the host does not block), so the call behaves as if it ran on `stream`.
- * The stream must belong to device_index. cpu and cuda-sim calls are complete when they return.
+ * The stream must belong to device_index; the caller's current CUDA device is restored before
+ * returning. cpu and cuda-sim calls are complete when they return.
  *
  * Errors: a non-zero advprop_status; advprop_last_error() returns the message (naming the
  * function, the argument and the shapes) of the last advprop_* call made on this thread, "" after

@@ -23,9 +23,12 @@ using test::set;
 const Device kCpu{};
 const Device kSim{DeviceType::cuda_sim, 0};
 
+// cpu, and cuda-sim in every build that has it (its memory is host memory, like the cpu's).
 std::vector<Device> devices() {
   std::vector<Device> d{kCpu};
-  if (device_available(DeviceType::cuda_sim)) d.push_back(kSim);
+#if ADVPROP_WITH_SIM
+  d.push_back(kSim);
+#endif
   return d;
 }
 

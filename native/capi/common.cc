@@ -26,6 +26,21 @@ advprop_status record(advprop_status status, const char* a, const char* b, const
 
 const char* last_error() noexcept { return g_last_error.c_str(); }
 
+// The C statuses are the C++ codes: the header promises it, so the compiler checks it.
+static_assert(ADVPROP_ERR_SHAPE == static_cast<int>(ErrorCode::Shape) && ADVPROP_ERR_DTYPE == static_cast<int>(ErrorCode::DType) &&
+                  ADVPROP_ERR_DEVICE == static_cast<int>(ErrorCode::Device) &&
+                  ADVPROP_ERR_DISPOSED == static_cast<int>(ErrorCode::Disposed) &&
+                  ADVPROP_ERR_OOM == static_cast<int>(ErrorCode::OOM) && ADVPROP_ERR_CUDA == static_cast<int>(ErrorCode::Cuda) &&
+                  ADVPROP_ERR_IO == static_cast<int>(ErrorCode::IO) && ADVPROP_ERR_FORMAT == static_cast<int>(ErrorCode::Format) &&
+                  ADVPROP_ERR_ARG == static_cast<int>(ErrorCode::Arg) &&
+                  ADVPROP_ERR_INTERNAL == static_cast<int>(ErrorCode::Internal),
+              "advprop_status must match advprop::ErrorCode");
+static_assert(ADVPROP_MAX_DIMS == kMaxDims && ADVPROP_F32 == static_cast<int>(DType::f32) &&
+                  ADVPROP_F64 == static_cast<int>(DType::f64) && ADVPROP_DEVICE_CPU == static_cast<int>(DeviceType::cpu) &&
+                  ADVPROP_DEVICE_CUDA == static_cast<int>(DeviceType::cuda) &&
+                  ADVPROP_DEVICE_CUDA_SIM == static_cast<int>(DeviceType::cuda_sim),
+              "the C descriptor's codes must match the C++ enums");
+
 advprop_status status_of(ErrorCode code) {
   const int v = static_cast<int>(code);
   return v >= ADVPROP_ERR_SHAPE && v <= ADVPROP_ERR_INTERNAL ? static_cast<advprop_status>(v) : ADVPROP_ERR_INTERNAL;

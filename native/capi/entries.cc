@@ -18,6 +18,12 @@ namespace advprop {
 namespace capi {
 namespace {
 
+static_assert(ADVPROP_BN_TRAIN == static_cast<int>(BnMode::train) && ADVPROP_BN_TRAIN_FROZEN == static_cast<int>(BnMode::train_frozen) &&
+                  ADVPROP_BN_EVAL == static_cast<int>(BnMode::eval) && ADVPROP_ACT_NONE == static_cast<int>(BnAct::none) &&
+                  ADVPROP_ACT_SILU == static_cast<int>(BnAct::silu) && ADVPROP_ACT_RELU == static_cast<int>(BnAct::relu) &&
+                  ADVPROP_LINF == static_cast<int>(AttackNorm::linf) && ADVPROP_L2 == static_cast<int>(AttackNorm::l2),
+              "the C enums must match the C++ ones (values are cast across)");
+
 std::vector<BnSegment> segments_of(const char* op, const advprop_bn_segment* s, int32_t n) {
   if (n < 1 || !s) fail(ErrorCode::Arg, std::string(op) + ": need at least one segment, got " + std::to_string(n) + (s ? "" : " (NULL)"));
   std::vector<BnSegment> v(static_cast<size_t>(n));

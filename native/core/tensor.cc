@@ -11,7 +11,9 @@ Storage::Storage(Device device, size_t bytes) : device_(device), bytes_(bytes) {
   data_ = backend(device.type).allocate(bytes, device.index);
 }
 
-Storage::~Storage() { backend(device_.type).deallocate(data_, bytes_, device_.index); }
+Storage::~Storage() {
+  if (owned_) backend(device_.type).deallocate(data_, bytes_, device_.index);
+}
 
 Shape contiguous_strides(const Shape& shape) {
   Shape s(shape.size());
@@ -47,6 +49,33 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   t.storage_ = std::make_shared<Storage>(device, static_cast<size_t>(n) * dtype_size(dtype));
   t.shape_ = shape;
   t.strides_ = contiguous_strides(shape);
+  t.numel_ = n;
+  t.dtype_ = dtype;
+  return t;
+}
+
+Tensor Tensor::from_blob(void* data, const Shape& shape, const Shape& strides, DType dtype, Device device) {
+  const int64_t n = checked_numel(shape, "from_blob");
+  if (dtype_size(dtype) == 0) fail(ErrorCode::DType, "from_blob: invalid dtype");
+  if (strides.size() != shape.size())
+    fail(ErrorCode::Arg, "from_blob: strides " + shape_str(strides) + " do not match shape " + shape_str(shape));
+  require_device(device, "from_blob");
+  // Bytes spanned by the view (the largest element's offset + 1), for Storage::bytes().
+  int64_t extent = n ? 1 : 0;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (strides[i] < 0)
+      fail(ErrorCode::Arg, "from_blob: negative stride in " + shape_str(strides) + " for shape " + shape_str(shape));
+    int64_t span = 0;
+    if (n && (__builtin_mul_overflow(shape[i] - 1, strides[i], &span) || __builtin_add_overflow(extent, span, &extent) ||
+              extent > (int64_t(1) << 48)))
+      fail(ErrorCode::Shape, "from_blob: strides " + shape_str(strides) + " for shape " + shape_str(shape) + " span too much memory");
+  }
+  if (n && !data) fail(ErrorCode::Arg, "from_blob: null data for shape " + shape_str(shape));
+  Tensor t;
+  t.storage_ = std::make_shared<Storage>(device, data, static_cast<size_t>(extent) * dtype_size(dtype),
+                                         Storage::Borrowed{});
+  t.shape_ = shape;
+  t.strides_ = strides;
   t.numel_ = n;
   t.dtype_ = dtype;
   return t;

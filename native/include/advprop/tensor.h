@@ -18,6 +18,9 @@ using Shape = std::vector<int64_t>;
 class Storage {
  public:
   Storage(Device device, size_t bytes);
+  // Memory owned by someone else (the C API's caller): wrapped, never freed by advprop.
+  struct Borrowed {};
+  Storage(Device device, void* data, size_t bytes, Borrowed) : device_(device), bytes_(bytes), data_(data), owned_(false) {}
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -29,6 +32,7 @@ class Storage {
   Device device_;
   size_t bytes_;
   void* data_ = nullptr;
+  bool owned_ = true;
 };
 
 constexpr int kMaxDims = 8;
@@ -39,6 +43,10 @@ class Tensor {
   // Uninitialised contiguous tensor. Throws ERR_SHAPE for negative or overflowing sizes,
   // ERR_DEVICE when the device is unavailable, ERR_OOM when memory runs out.
   static Tensor empty(const Shape& shape, DType dtype, Device device);
+  // A view of caller-owned memory (see Storage::Borrowed) with the given element strides, which
+  // must be >= 0. Throws ERR_SHAPE / ERR_DTYPE / ERR_DEVICE like empty, ERR_ARG for a null
+  // pointer to a non-empty tensor or negative strides.
+  static Tensor from_blob(void* data, const Shape& shape, const Shape& strides, DType dtype, Device device);
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }

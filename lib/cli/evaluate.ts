@@ -7,6 +7,7 @@ import { datasetSize } from '../data/dataset.js';
 import { openDataset } from '../data/open.js';
 import { efficientnet } from '../models/efficientnet.js';
 import { readSafetensors } from '../io/safetensors.js';
+import { saveModel } from '../io/model.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { readCheckpointMeta } from '../train/checkpoint.js';
 import { evaluateModel, type EvalResult } from '../train/evaluate.js';
@@ -38,6 +39,15 @@ Accuracy of a run's model (raw weights, clean BN) under PGD.
   --steps N            iterations (default ε + 1, 1 for ε = 1)
   --limit N            first N test images (default 1000)
   --data DIR, --device D
+  -h, --help`;
+
+export const EXPORT_USAGE = `usage: advprop export --run DIR | --checkpoint FILE --out FILE [--ema] [--strip-aux] [--layout ohwi|oihw]
+
+Writes a run's model as safetensors under timm's tf_efficientnet names.
+
+  --ema                the EMA weights and statistics instead of the raw ones
+  --strip-aux          only the clean BN domain (what inference uses)
+  --layout L           4-D weights as ohwi (ours, default) or oihw (PyTorch / timm)
   -h, --help`;
 
 interface Loaded { model: Module; ema: Module | null; config: Record<string, unknown>; file: string }
@@ -124,5 +134,25 @@ export async function runAttack(args: string[]): Promise<number> {
   const limit = Math.min(num(v.limit, '--limit', true) ?? 1000, datasetSize(test));
   const r = evaluateModel(run.model, test, { limit, epsilons: [eps], attackSteps: num(v.steps, '--steps', true) });
   console.log(`clean top-1 ${(100 * r.clean).toFixed(2)}%, PGD ε=${eps}/255 top-1 ${(100 * r.pgd[String(eps)]!).toFixed(2)}% on ${limit} images`);
+  return 0;
+}
+
+export async function runExport(args: string[]): Promise<number> {
+  const { values: v } = parseArgs({
+    args, strict: true,
+    options: {
+      run: { type: 'string' }, checkpoint: { type: 'string' }, out: { type: 'string' }, ema: { type: 'boolean' },
+      'strip-aux': { type: 'boolean' }, layout: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (v.help) { console.log(EXPORT_USAGE); return 0; }
+  if (!v.out) throw new UsageError('--out FILE is required');
+  const layout = v.layout ?? 'ohwi';
+  if (layout !== 'ohwi' && layout !== 'oihw') throw new UsageError(`--layout: expected ohwi or oihw, got '${layout}'`);
+  const run = loadRun(checkpointPath(v.run, v.checkpoint), 'cpu');
+  const model = v.ema ? run.ema : run.model;
+  if (!model) throw new UsageError('--ema: this run kept no EMA (trained with --ema off)');
+  saveModel(v.out, model, { auxiliary: !v['strip-aux'], layout });
+  console.log(`wrote ${v.out} (${v.ema ? 'EMA' : 'raw'} weights, ${v['strip-aux'] ? 'clean BN only' : 'every BN domain'}, ${layout})`);
   return 0;
 }

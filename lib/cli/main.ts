@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { runInfo } from './info.js';
 import { isUsageError } from './args.js';
 import { runTrain } from './train.js';
-import { runAttack, runEval } from './evaluate.js';
+import { runAttack, runEval, runExport } from './evaluate.js';
 
 const USAGE = `usage: advprop <command> [options]
 
@@ -12,6 +12,7 @@ commands:
   train [options]                 train an EfficientNet with AdvProp or a baseline (--help for options)
   eval --run DIR                  clean, PGD and corruption accuracy of a run's model
   attack --run DIR                accuracy under PGD at one radius
+  export --run DIR --out FILE     the run's model as safetensors (--ema, --strip-aux, --layout oihw)
   info [--json] [--no-selftest]   build, devices and a short self-test of every available device
   help                            this text`;
 
@@ -29,6 +30,7 @@ async function main(argv: string[]): Promise<number> {
     case 'train': return runTrain(rest);
     case 'eval': return runEval(rest);
     case 'attack': return runAttack(rest);
+    case 'export': return runExport(rest);
     case undefined:
     case 'help':
     case '--help':

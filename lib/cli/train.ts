@@ -41,6 +41,7 @@ EfficientNet-B0 (width 0.25, depth 0.25) on the bundled Fashion-MNIST subset (or
   --checkpoint-every N  steps between checkpoints (default: once per epoch)
   --log-every N         steps between metrics.jsonl lines (default 10)
   --no-progress         no progress line
+  --strip-aux           export model[-ema].safetensors with the clean BN only (for inference)
   -h, --help            this text`;
 
 export async function runTrain(args: string[]): Promise<number> {
@@ -54,7 +55,7 @@ export async function runTrain(args: string[]): Promise<number> {
       ema: { type: 'string' }, device: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' },
       resume: { type: 'string' }, 'max-steps': { type: 'string' }, limit: { type: 'string' }, 'eval-limit': { type: 'string' },
       'eval-epsilons': { type: 'string' }, 'no-augment': { type: 'boolean' }, workers: { type: 'string' },
-      'checkpoint-every': { type: 'string' }, 'log-every': { type: 'string' }, 'no-progress': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'checkpoint-every': { type: 'string' }, 'log-every': { type: 'string' }, 'no-progress': { type: 'boolean' }, 'strip-aux': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (v.help) { console.log(TRAIN_USAGE); return 0; }
@@ -83,7 +84,7 @@ export async function runTrain(args: string[]): Promise<number> {
     augment: !v['no-augment'], workers: num(v.workers, '--workers', true) ?? d.workers,
     checkpointEvery: num(v['checkpoint-every'], '--checkpoint-every', true) ?? d.checkpointEvery,
     logEvery: num(v['log-every'], '--log-every', true) ?? d.logEvery,
-    progress: !v['no-progress'],
+    progress: !v['no-progress'], stripAux: v['strip-aux'] ?? false,
   };
   const r = await trainRun(config);
   return r.interrupted ? 130 : 0;

@@ -36,13 +36,15 @@ export interface TrainConfig {
   checkpointEvery: number; // steps between checkpoints (0: once per epoch only)
   logEvery: number; // steps between metrics.jsonl lines
   progress: boolean;
+  /** Export model.safetensors / model-ema.safetensors with the clean BN domain only (for inference). */
+  stripAux: boolean;
 }
 
 export const TRAIN_DEFAULTS: TrainConfig = {
   model: 'b0', width: 0.25, depth: 0.25, bnMomentum: 0.9, method: 'advprop', epsilon: 1, epochs: 2, batchSize: 64,
   lr: undefined, optimizer: 'rmsprop', schedule: 'exponential', warmupEpochs: 5, weightDecay: 1e-5, labelSmoothing: 0.1,
   ema: 0.999, seed: 0, evalLimit: 1000, evalEpsilons: [1, 2, 4], augment: true, workers: 1, checkpointEvery: 0, logEvery: 10,
-  progress: true,
+  progress: true, stripAux: false,
 };
 
 export function checkTrainConfig(c: TrainConfig): TrainConfig {

@@ -10,6 +10,7 @@ import { defaultDataDir, openDataset } from '../data/open.js';
 import type { TransformSpec } from '../data/transforms.js';
 import { efficientnet } from '../models/efficientnet.js';
 import type { Module } from '../nn/index.js';
+import { saveModel } from '../io/model.js';
 import { manualSeed } from '../random.js';
 import { defaultDevice } from '../device.js';
 import { Progress } from '../report/progress.js';
@@ -131,7 +132,7 @@ export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promi
     trainer.dispose();
     return { dir, steps: trainer.stepCount, interrupted, final: null };
   }
-  const final = finalEvaluation(c, model, trainer, test, log);
+  const final = finalEvaluation(c, dir, model, trainer, test, log);
   emit({ type: 'final', step: trainer.stepCount, raw: final.raw, ema: final.ema, time: Date.now() });
   writeReport(dir, record, final, metrics);
   trainer.dispose();
@@ -139,7 +140,7 @@ export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promi
   return { dir, steps: trainer.stepCount, interrupted, final };
 }
 
-function finalEvaluation(c: TrainConfig, model: Module, trainer: Trainer, test: ImageDataset, log: (l: string) => void) {
+function finalEvaluation(c: TrainConfig, dir: string, model: Module, trainer: Trainer, test: ImageDataset, log: (l: string) => void) {
   const evalOpts = { limit: c.evalLimit, epsilons: c.evalEpsilons, corruptions: true, seed: c.seed };
   // The evaluation's length is known once it starts, so the progress line is made on first call.
   const withProgress = (label: string) => {
@@ -155,6 +156,8 @@ function finalEvaluation(c: TrainConfig, model: Module, trainer: Trainer, test: 
   const a = withProgress('eval raw');
   const raw = evaluateModel(model, test, a);
   a.done();
+  // The exported weights: every BN domain, or with --strip-aux only the clean one inference uses.
+  saveModel(join(dir, 'model.safetensors'), model, { auxiliary: !c.stripAux });
   let ema: EvalResult | null = null;
   if (trainer.ema) {
     const backup = model.stateDict();
@@ -163,6 +166,7 @@ function finalEvaluation(c: TrainConfig, model: Module, trainer: Trainer, test: 
       const b = withProgress('eval EMA');
       ema = evaluateModel(model, test, b);
       b.done();
+      saveModel(join(dir, 'model-ema.safetensors'), model, { auxiliary: !c.stripAux });
     } finally {
       model.loadStateDict(backup);
       for (const t of Object.values(backup)) t.dispose();

@@ -94,6 +94,27 @@ describe('train: runs, checkpoints and the CLI', function () {
     assert.ok(r.final!.raw.pgd['1']! <= r.final!.raw.clean, 'PGD made the model more accurate');
   });
 
+  it('exports the model with or without the auxiliary BN, and eval/attack read a run', async () => {
+    const out = tmp();
+    await trainRun({ ...TRAIN_DEFAULTS, ...small, out, maxSteps: 2, stripAux: true }, quiet);
+    const keys = (f: string): string[] => [...readSafetensors(f).tensors.keys()];
+    for (const f of ['model.safetensors', 'model-ema.safetensors']) {
+      const k = keys(join(out, f));
+      assert.ok(k.includes('conv_stem.weight') && k.includes('bn1.running_var'), f);
+      assert.ok(!k.some((n) => n.includes('aux')), `${f} kept auxiliary BN keys`);
+    }
+    const full = join(out, 'full.safetensors');
+    const r = spawnSync(process.execPath, [...CLI, 'export', '--run', out, '--out', full, '--layout', 'oihw'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(keys(full).some((n) => n.startsWith('bn1.aux1.')), 'export without --strip-aux lost the auxiliary BN');
+    const ev = spawnSync(process.execPath, [...CLI, 'eval', '--run', out, '--limit', '20', '--epsilons', '1', '--no-corruptions', '--device', 'cpu'], { encoding: 'utf8' });
+    assert.equal(ev.status, 0, ev.stderr);
+    assert.match(ev.stdout, /\| clean \| [0-9.]+% \| [0-9.]+% \|/);
+    const at = spawnSync(process.execPath, [...CLI, 'attack', '--run', out, '--limit', '20', '--epsilon', '2', '--device', 'cpu'], { encoding: 'utf8' });
+    assert.equal(at.status, 0, at.stderr);
+    assert.match(at.stdout, /PGD ε=2\/255 top-1/);
+  });
+
   it('bad options give one line and exit code 2', () => {
     const cases: [string[], RegExp][] = [
       [['train', '--model', 'b99'], /--model: expected one of b0/],

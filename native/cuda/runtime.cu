@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "advprop/cuda_info.h"
 #include "advprop/device.h"
 
 namespace advprop {
@@ -290,6 +291,21 @@ cudaStream_t stream_for(int index) {
     g_streams[index].store(s, std::memory_order_release);
   }
   return s;
+}
+
+// Driver and runtime versions for `advprop info` (see advprop/cuda_info.h). Safe without a
+// driver: the statically linked runtime then reports driver version 0.
+CudaVersions versions() {
+  CudaVersions v;
+  if (cudaDriverGetVersion(&v.driver) != cudaSuccess) v.driver = 0;
+  if (cudaRuntimeGetVersion(&v.runtime) != cudaSuccess) v.runtime = 0;
+#if defined(CUDART_VERSION)
+  v.built = CUDART_VERSION;
+#else
+  v.built = v.runtime;
+#endif
+  cudaGetLastError();  // clear any sticky error from the queries
+  return v;
 }
 
 }  // namespace ADVPROP_CUDA_NS

@@ -1,5 +1,5 @@
 // Versions of the CUDA driver and runtime, for `advprop info`. Works with no GPU and no driver
-// (the driver version is then 0). Defined by native/cuda/version.cu, so only in builds with CUDA
+// (the driver version is then 0). Defined by native/cuda/runtime.cu, so only in builds with CUDA
 // (ADVPROP_WITH_CUDA); the cuda-sim build gets its simulated twin in namespace cudasim.
 #pragma once
 

@@ -206,6 +206,6 @@ if (values.profile) {
   const o = callOverhead(device);
   console.log(`\nper-call overhead (${device}): a [1]+[1] add through ap.kernels ${o.kernelUs.toFixed(2)} µs, ` +
     `through the raw addon binding ${o.rawUs.toFixed(2)} µs, an empty JS call ${o.jsUs.toFixed(3)} µs` +
-    (device === 'cpu' ? '' : ' (launch included, synchronised once per 1000 calls)'));
+    (device === 'cpu' ? '' : ' (launch included, synchronised once per 2000 calls)'));
 }
 if (values.json) console.log(JSON.stringify(out));

@@ -7,10 +7,8 @@
 set -uo pipefail
 out=${OUT:-gpu-out}; mkdir -p "$out"
 t0=$(date +%s)
-if ! node --import tsx -e "import('./lib/index.ts').then(a => process.exit(a.buildInfo().cuda ? 0 : 1))"; then
-  npx cmake-js compile --out build --parallel "$(nproc)" > "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
-  echo "built in $(( $(date +%s) - t0 )) s"
-fi
+npx cmake-js compile --out build --parallel "$(nproc)" > "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+echo "built in $(( $(date +%s) - t0 )) s"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory --format=csv,noheader | tee "$out/gpu.txt"
 b() { echo "+ bench/step.ts $*"; timeout "$1" node --import tsx bench/step.ts --device cuda --case a "${@:2}"; echo "rc=$?"; }
 {

@@ -1,5 +1,9 @@
 #include "handle.h"
 
+#include <map>
+#include <utility>
+
+#include "advprop/device.h"
 #include "convert.h"
 
 namespace advprop_binding {
@@ -7,6 +11,8 @@ namespace advprop_binding {
 namespace {
 struct AddonData {
   Napi::FunctionReference ctor;
+  // Per (device type, index): the allocator's reserved bytes last reported to V8.
+  std::map<std::pair<int, int>, int64_t> reported;
 };
 }  // namespace
 
@@ -20,15 +26,26 @@ Napi::Function TensorHandle::Define(Napi::Env env) {
 
 TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {}
 
-TensorHandle::~TensorHandle() {
-  // Runs from the GC finalizer when JS forgot to dispose: the safety net of DESIGN.md.
-  if (external_bytes_) Napi::MemoryManagement::AdjustExternalMemory(Env(), -external_bytes_);
-}
+// Runs from the GC finalizer when JS forgot to dispose (the safety net of DESIGN.md): the
+// storage goes back to the allocator's cache with the tensor_ member.
+TensorHandle::~TensorHandle() = default;
 
-void TensorHandle::Dispose(Napi::Env env) {
-  if (external_bytes_) Napi::MemoryManagement::AdjustExternalMemory(env, -external_bytes_);
-  external_bytes_ = 0;
-  tensor_ = advprop::Tensor();
+void TensorHandle::Dispose(Napi::Env) { tensor_ = advprop::Tensor(); }
+
+// V8 is told the allocators' reserved bytes (what the process holds from the system or driver) as
+// they change, not every tensor's size: a training step reuses cached blocks for hundreds of MB
+// of activations, and per-tensor reports made V8 run a full mark-compact each time that external
+// memory grew past its limit (about 9 per step of B0 at 224, batch 8, ~5 ms each) with nothing
+// to collect. Forgotten tensors still lead to a GC: the allocator cannot reuse their blocks, so
+// reserved memory grows and is reported, and their finalizers then return the blocks.
+void TensorHandle::ReportReserved(Napi::Env env, const advprop::Device& d) {
+  auto* data = env.GetInstanceData<AddonData>();
+  const int64_t now = advprop::backend(d.type).stats(d.index).bytes_reserved;
+  int64_t& last = data->reported[{static_cast<int>(d.type), d.index}];
+  if (now != last) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, now - last);
+    last = now;
+  }
 }
 
 Napi::Object TensorHandle::Wrap(Napi::Env env, advprop::Tensor t, bool owns_memory) {
@@ -38,10 +55,7 @@ Napi::Object TensorHandle::Wrap(Napi::Env env, advprop::Tensor t, bool owns_memo
   obj.Set("dtype", Napi::String::New(env, advprop::dtype_name(t.dtype())));
   obj.Set("device", Napi::String::New(env, advprop::device_str(t.device())));
   obj.Set("nbytes", Napi::Number::New(env, static_cast<double>(t.nbytes())));
-  if (owns_memory && t.nbytes()) {
-    h->external_bytes_ = static_cast<int64_t>(t.nbytes());
-    Napi::MemoryManagement::AdjustExternalMemory(env, h->external_bytes_);
-  }
+  if (owns_memory && t.nbytes()) ReportReserved(env, t.device());
   h->tensor_ = std::move(t);
   return obj;
 }

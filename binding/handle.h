@@ -14,7 +14,7 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   ~TensorHandle() override;
 
   // Wraps `t` in a new handle. `owns_memory` says whether this handle is the first reference to
-  // freshly allocated storage, whose size is then reported to V8 as external memory.
+  // freshly allocated storage, after which the device's reserved bytes are reported to V8.
   static Napi::Object Wrap(Napi::Env env, advprop::Tensor t, bool owns_memory = true);
   // The tensor behind argument `index`; throws ERR_ARG for a non-handle, ERR_DISPOSED for a
   // disposed one, naming `op` and `arg`.
@@ -22,12 +22,13 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
                                      const char* arg);
   static const advprop::Tensor& FromValue(Napi::Env env, Napi::Value v, const char* op, const char* arg);
   void Dispose(Napi::Env env);
+  // Brings V8's external memory in line with device d's allocator (bytes reserved from the system).
+  static void ReportReserved(Napi::Env env, const advprop::Device& d);
   bool disposed() const { return !tensor_.defined(); }
   const advprop::Tensor& tensor() const { return tensor_; }
 
  private:
   advprop::Tensor tensor_;
-  int64_t external_bytes_ = 0;
 };
 
 }  // namespace advprop_binding

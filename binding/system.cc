@@ -6,6 +6,7 @@
 #include "advprop/parallel.h"
 #include "convert.h"
 #include "entries.h"
+#include "handle.h"
 #if ADVPROP_WITH_SIM
 #include "../native/sim/selftest.h"
 #endif
@@ -100,6 +101,7 @@ ADVPROP_ENTRY(EmptyCache)
   advprop::Device dev = to_device(info[0], "emptyCache", "device");
   advprop::require_device(dev, "emptyCache");
   advprop::backend(dev.type).empty_cache();
+  TensorHandle::ReportReserved(info.Env(), dev);
   return info.Env().Undefined();
 ADVPROP_ENTRY_END
 

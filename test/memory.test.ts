@@ -165,4 +165,19 @@ describe('FinalizationRegistry safety net', () => {
     assert.equal(after.numBytes, before.numBytes);
     assert.equal(after.devices.cpu.liveTensors, before.devices.cpu.liveTensors);
   });
+
+  it('collects forgotten tensors without an explicit gc once the allocator has to grow', async function () {
+    // V8 hears of native memory through the allocator's reserved bytes (binding/handle.cc): 160
+    // forgotten 8 MiB tensors would reserve 1.25 GiB if nothing collected them; the reported
+    // growth must make V8 collect them, so that their blocks are reused.
+    const reserved = () => ap.memory().devices.cpu!.bytesReserved;
+    let peak = reserved();
+    const start = peak;
+    for (let i = 0; i < 160; i++) {
+      ap.zeros([2 * 1024 * 1024], { device: 'cpu' });
+      await new Promise((r) => setImmediate(r)); // finalizers run on a later turn
+      peak = Math.max(peak, reserved());
+    }
+    assert.ok(peak - start < 512 * 1024 * 1024, `reserved grew by ${((peak - start) / 2 ** 20).toFixed(0)} MiB`);
+  });
 });

@@ -1,0 +1,129 @@
+// Profiling for bench/step.ts: wraps every entry of the guarded addon binding (lib/device.ts) with
+// a timer while a Profiler is started, so the library itself carries no profiling code and costs
+// nothing when not profiling. Times are wall time per addon call: on cpu the kernels are
+// synchronous, so that is the kernel time plus the N-API crossing; on cuda each call is followed
+// by a synchronize (which serialises host and device: the sum is then an upper bound per family).
+import { performance } from 'node:perf_hooks';
+import { binding } from '../lib/device.js';
+import type { NativeTensor } from '../lib/native.js';
+import * as ap from '../lib/index.js';
+
+type Fn = (...args: unknown[]) => unknown;
+export interface FamilyRow { family: string; calls: number; ms: number }
+export interface ProfileTable { wallMs: number; rows: FamilyRow[]; addonMs: number; calls: number }
+
+// Calls that are bookkeeping, not work, and would distort the timings or recurse.
+const SKIP = new Set(['synchronize', 'buildInfo', 'devices', 'memoryStats', 'emptyCache', 'simSelfTest', 'NativeTensor']);
+
+const shapeOf = (t: unknown): readonly number[] => (t as NativeTensor).shape;
+
+function convKind(w: readonly number[], groups: number): string {
+  if (groups > 1) return 'depthwise';
+  return w[1] === 1 && w[2] === 1 ? 'pointwise' : 'stem';
+}
+
+/** The op family of one addon call, from its name and arguments. */
+export function family(name: string, args: unknown[]): string {
+  switch (name) {
+    case 'conv2d': return `conv ${convKind(shapeOf(args[1]), args[5] as number)} fwd`;
+    case 'conv2dBackwardInput': return `conv ${convKind(shapeOf(args[1]), args[5] as number)} bwd-input`;
+    case 'conv2dBackwardWeight': return `conv ${convKind(args[2] as number[], args[5] as number)} bwd-weight`;
+    case 'linear': case 'linearBackwardInput': {
+      // SE's two 1×1 convolutions run as GEMMs on [N, C]; the classifier reads the 1280-wide head.
+      const w = shapeOf(args[1]);
+      return w[1] >= 1280 ? 'classifier (linear)' : 'squeeze-excite';
+    }
+    case 'linearBackwardWeight': return shapeOf(args[1])[1]! >= 1280 ? 'classifier (linear)' : 'squeeze-excite';
+    case 'globalAvgPool': case 'globalAvgPoolBackward': case 'channelScale': case 'channelScaleBackward':
+      return 'squeeze-excite';
+    case 'multiBatchNorm': return 'batch norm (+act) fwd';
+    case 'multiBatchNormBackward': return 'batch norm (+act) bwd';
+    case 'binary': case 'unary': case 'unaryBackward': return 'elementwise';
+    case 'sum': case 'sumToShape': case 'sumBackward': return 'reductions';
+    case 'dropout': return 'dropout / drop-connect';
+    case 'crossEntropy': case 'crossEntropyBackward': case 'argmaxRows': return 'loss';
+    case 'pgdStep': case 'pgdRandomStart': return 'attack update';
+    case 'rmspropUpdate': case 'sgdUpdate': case 'emaUpdate': return 'optimizer';
+    case 'concat0': case 'slice0': case 'slice0Backward': case 'reshape': case 'clone': case 'cast': case 'toDevice':
+      return 'copies / views';
+    case 'fromArray': case 'toArray': case 'toArrayAsync': return 'host transfers';
+    case 'full': case 'uniform': case 'normal': return 'fills';
+    default: return 'handles (dispose/share)';
+  }
+}
+
+export class Profiler {
+  private saved = new Map<string, Fn>();
+  private acc = new Map<string, FamilyRow>();
+  constructor(private readonly device: string) {}
+
+  start(): void {
+    const b = binding as unknown as Record<string, Fn>;
+    const sync = this.device === 'cpu' ? null : () => (this.saved.get('synchronize') ?? b.synchronize)(this.device);
+    for (const [name, fn] of Object.entries(b)) {
+      if (typeof fn !== 'function' || SKIP.has(name)) continue;
+      this.saved.set(name, fn);
+      b[name] = (...args: unknown[]) => {
+        const t0 = performance.now();
+        const r = fn(...args);
+        sync?.();
+        const dt = performance.now() - t0;
+        const f = family(name, args);
+        const row = this.acc.get(f) ?? { family: f, calls: 0, ms: 0 };
+        row.calls++;
+        row.ms += dt;
+        this.acc.set(f, row);
+        return r;
+      };
+    }
+  }
+
+  stop(): void {
+    const b = binding as unknown as Record<string, Fn>;
+    for (const [name, fn] of this.saved) b[name] = fn;
+    this.saved.clear();
+  }
+
+  table(wallMs: number): ProfileTable {
+    const rows = [...this.acc.values()].sort((x, y) => y.ms - x.ms);
+    return { wallMs, rows, addonMs: rows.reduce((s, r) => s + r.ms, 0), calls: rows.reduce((s, r) => s + r.calls, 0) };
+  }
+
+  static format(t: ProfileTable): string {
+    const lines = [`${'family'.padEnd(28)}${'calls'.padStart(7)}${'ms'.padStart(10)}${'% step'.padStart(8)}${'µs/call'.padStart(10)}`];
+    const line = (name: string, calls: number | '', ms: number) =>
+      `${name.padEnd(28)}${String(calls).padStart(7)}${ms.toFixed(2).padStart(10)}${((100 * ms) / t.wallMs).toFixed(1).padStart(8)}` +
+      `${calls ? ((1000 * ms) / calls).toFixed(1).padStart(10) : ''}`;
+    for (const r of t.rows) lines.push(line(r.family, r.calls, r.ms));
+    lines.push(line('JS outside addon calls', '', t.wallMs - t.addonMs));
+    lines.push(line('step (wall, profiled)', t.calls, t.wallMs));
+    return lines.join('\n');
+  }
+}
+
+/** µs per call of: a [1] + [1] add through ap.kernels (checks, wrap, dispose included), the same
+ * through the raw addon binding, and an empty JS function, each the median of 5 runs of 2000. */
+export function callOverhead(device: string): { kernelUs: number; rawUs: number; jsUs: number } {
+  const a = ap.ones([1], { device });
+  const h = a._handle('bench', 'a');
+  const b = binding;
+  let sink = 0;
+  const empty = (x: number) => x + 1;
+  const med = (fn: () => void): number => {
+    const ts: number[] = [];
+    for (let r = 0; r < 6; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < 2000; i++) fn();
+      if (device !== 'cpu') b.synchronize(device);
+      ts.push(((performance.now() - t0) * 1000) / 2000);
+    }
+    ts.shift(); // warm-up
+    ts.sort((x, y) => x - y);
+    return ts[2]!;
+  };
+  const kernelUs = med(() => ap.kernels.binary('add', a, a).dispose());
+  const rawUs = med(() => b.dispose(b.binary('add', h, h)));
+  const jsUs = med(() => { sink = empty(sink); });
+  a.dispose();
+  return { kernelUs, rawUs, jsUs };
+}

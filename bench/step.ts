@@ -1,0 +1,211 @@
+// End-to-end training-step benchmark (issue 7): time per step and images/s of Trainer.step for
+// `vanilla` and `advprop` (PGD ε = 1 with one iteration, ε = 4 with five) on EfficientNet-B0,
+//   (a) 224×224, batch 8, 1000 classes;   (b) 32×32, batch 64, 10 classes,
+// median of --steps timed steps after --warmup untimed ones. When `python3 -c 'import torch'`
+// works, bench/torch/step.py runs the same steps in PyTorch (torchvision's EfficientNet-B0 with a
+// split BN, same PGD, RMSProp, label smoothing, channels_last, same thread count) in the same
+// invocation, right after ours for each case, and every figure gets the peer's and the ratio.
+// Both sides: dropout 0.2 and stochastic depth (drop-connect) 0.2 on, as torchvision's defaults;
+// no EMA (ours is turned off with ema: false; the peer has none).
+//   npm run bench -- [--device cpu|cuda] [--case a|b|a,b] [--methods vanilla,advprop1,advprop4]
+//     [--steps 5] [--warmup 2] [--batch N] [--rounds 1] [--compile-limit S] [--profile] [--no-peer] [--python PATH] [--json]
+// --compile-limit: seconds the cuda peer may spend on its torch.compile attempt (0: none).
+// --rounds R runs ours then the peer R times per case and keeps each side's best median, so that a
+// burst of load from elsewhere on a shared machine hits both sides alike; the 1-minute load
+// average is printed before and after each case (PyTorch's OpenMP threads suffer badly when the
+// cores are oversubscribed, so figures taken under load understate the peer).
+// --profile: after the timed steps, one more step per method with every addon call timed
+// (bench/profile.ts) and a table of time by op family, plus the JS/N-API cost per op call.
+import { parseArgs } from 'node:util';
+import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import * as ap from '../lib/index.js';
+import { Trainer } from '../lib/train/trainer.js';
+import { Profiler, callOverhead, type ProfileTable } from './profile.js';
+
+const { values } = parseArgs({
+  options: {
+    device: { type: 'string', default: 'cpu' },
+    case: { type: 'string', default: 'b,a' },
+    methods: { type: 'string', default: 'vanilla,advprop1,advprop4' },
+    steps: { type: 'string' },
+    warmup: { type: 'string' },
+    batch: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    'no-peer': { type: 'boolean', default: false },
+    python: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '1' },
+    'compile-limit': { type: 'string', default: '150' },
+  },
+});
+
+const device = values.device!;
+const threads = ap.buildInfo().threads;
+interface Case { name: string; size: number; batch: number; classes: number }
+const CASES: Record<string, Case> = {
+  a: { name: 'a', size: 224, batch: device === 'cpu' ? 8 : 128, classes: 1000 },
+  b: { name: 'b', size: 32, batch: 64, classes: 10 },
+};
+interface MethodSpec { name: string; method: 'vanilla' | 'advprop'; epsilon: number; attackSteps: number }
+const METHOD_SPECS: Record<string, MethodSpec> = {
+  vanilla: { name: 'vanilla', method: 'vanilla', epsilon: 0, attackSteps: 0 },
+  advprop1: { name: 'advprop ε=1', method: 'advprop', epsilon: 1, attackSteps: 1 },
+  advprop4: { name: 'advprop ε=4', method: 'advprop', epsilon: 4, attackSteps: 5 },
+};
+const cases = values.case!.split(',').map((c) => {
+  const k = CASES[c.trim()];
+  if (!k) throw new Error(`--case: unknown case '${c}' (a, b)`);
+  return values.batch ? { ...k, batch: Number(values.batch) } : k;
+});
+const methods = values.methods!.split(',').map((m) => {
+  const s = METHOD_SPECS[m.trim()];
+  if (!s) throw new Error(`--methods: unknown method '${m}' (${Object.keys(METHOD_SPECS).join(', ')})`);
+  return { key: m.trim(), ...s };
+});
+const stepsFor = (c: Case) => Number(values.steps ?? (c.size >= 224 && device === 'cpu' ? 3 : 5));
+const warmupFor = (c: Case) => Number(values.warmup ?? 2);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Deterministic images in [0, 1] and labels (the peer draws its own: the values do not change the work). */
+function batchData(c: Case): { x: Float32Array; y: Int32Array; shape: number[] } {
+  const shape = [c.batch, c.size, c.size, 3];
+  const x = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  let s = 12345 >>> 0;
+  for (let i = 0; i < x.length; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; x[i] = s / 4294967296; }
+  const y = new Int32Array(c.batch);
+  for (let i = 0; i < y.length; i++) y[i] = (i * 7919) % c.classes;
+  return { x, y, shape };
+}
+
+interface Timing { method: string; stepMs: number; imagesPerS: number; steps: number[] }
+interface PeerResult { version: string; threads: number; note: string; results: Timing[]; compiled?: Timing[] }
+
+function makeTrainer(c: Case, m: MethodSpec) {
+  const model = ap.models.efficientnet('b0', { numClasses: c.classes, domains: 2, seed: 1, device });
+  const trainer = new Trainer(model, { method: m.method, epsilon: m.epsilon, attackSteps: m.attackSteps || undefined, lr: 0.016, ema: false });
+  return { model, trainer };
+}
+
+function runOurs(c: Case): { timings: Timing[]; profiles: { method: string; table: ProfileTable }[] } {
+  const data = batchData(c);
+  const input = ap.tensor(data.x, data.shape, { device });
+  const timings: Timing[] = [];
+  const profiles: { method: string; table: ProfileTable }[] = [];
+  for (const m of methods) {
+    const { model, trainer } = makeTrainer(c, m);
+    for (let i = 0; i < warmupFor(c); i++) trainer.step({ x: input, y: data.y });
+    ap.synchronize(device);
+    const ts: number[] = [];
+    for (let i = 0; i < stepsFor(c); i++) {
+      const t0 = process.hrtime.bigint();
+      trainer.step({ x: input, y: data.y });
+      ap.synchronize(device);
+      ts.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    const stepMs = median(ts);
+    timings.push({ method: m.name, stepMs, imagesPerS: (c.batch * 1000) / stepMs, steps: ts });
+    if (values.profile) {
+      const p = new Profiler(device);
+      p.start();
+      const t0 = process.hrtime.bigint();
+      trainer.step({ x: input, y: data.y });
+      ap.synchronize(device);
+      const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+      p.stop();
+      profiles.push({ method: m.name, table: p.table(wall) });
+    }
+    trainer.dispose();
+    for (const t of model.parameters()) t.dispose();
+    for (const [, b] of model.namedBuffers()) b.dispose();
+  }
+  input.dispose();
+  return { timings, profiles };
+}
+
+// ---- the PyTorch peer ---------------------------------------------------------------------------
+const pythons = values.python ? [values.python] : ['python3', '/usr/bin/python3'];
+const torchCheck = device === 'cuda' ? 'import torch, torchvision; assert torch.cuda.is_available()' : 'import torch, torchvision';
+let peerSkipped = '';
+const python = values['no-peer'] || (device !== 'cpu' && device !== 'cuda') ? undefined
+  : pythons.find((p) => spawnSync(p, ['-c', torchCheck], { stdio: 'ignore' }).status === 0);
+if (values['no-peer']) peerSkipped = '--no-peer';
+else if (device !== 'cpu' && device !== 'cuda') peerSkipped = `no PyTorch peer for device ${device}`;
+else if (!python) peerSkipped = `no python with torch and torchvision${device === 'cuda' ? ' and CUDA' : ''} (tried ${pythons.join(', ')})`;
+
+function runPeer(c: Case): PeerResult | undefined {
+  if (!python || peerSkipped) return undefined;
+  const script = fileURLToPath(new URL('./torch/step.py', import.meta.url));
+  const cfg = { device, threads, compileLimitS: Number(values['compile-limit']), size: c.size, batch: c.batch, classes: c.classes, steps: stepsFor(c), warmup: warmupFor(c),
+    methods: methods.map((m) => ({ name: m.name, method: m.method, epsilon: m.epsilon, attackSteps: m.attackSteps })) };
+  const r = spawnSync(python, [script], {
+    input: JSON.stringify(cfg), encoding: 'utf8', maxBuffer: 1 << 26,
+    // As bench/conv.ts: keep large blocks on the heap so glibc's fresh mmaps are not timed.
+    env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296' },
+  });
+  if (r.status !== 0) {
+    process.stderr.write(`bench/torch/step.py failed (case ${c.name}): ${r.stderr.trim().split('\n').slice(-5).join(' | ')}\n`);
+    return undefined;
+  }
+  return JSON.parse(r.stdout) as PeerResult;
+}
+
+// ---- run and report -----------------------------------------------------------------------------
+const f1 = (v: number) => v.toFixed(1);
+const out: unknown[] = [];
+console.log(`device ${device}, ${threads} threads, warm-up then median of timed steps; ` +
+  `peer: ${peerSkipped || `PyTorch via ${python}`}`);
+const bestOf = <T extends { method: string; stepMs: number; imagesPerS: number }>(a: T[] | undefined, b: T[]): T[] =>
+  !a ? b : a.map((t, i) => (b[i] && b[i].stepMs < t.stepMs ? b[i] : t));
+for (const c of cases) {
+  const load0 = loadavg()[0];
+  let ours: ReturnType<typeof runOurs> | undefined;
+  let peer: PeerResult | undefined;
+  for (let r = 0; r < Math.max(1, Number(values.rounds)); r++) {
+    const o = runOurs(c);
+    ours = ours ? { timings: bestOf(ours.timings, o.timings), profiles: ours.profiles } : o;
+    const p = runPeer(c);
+    if (p) peer = peer ? { ...p, results: bestOf(peer.results, p.results) } : p;
+  }
+  if (!ours) throw new Error('no rounds');
+  console.log(`\ncase (${c.name}) EfficientNet-B0 ${c.size}x${c.size}, batch ${c.batch}, ${c.classes} classes, ` +
+    `${warmupFor(c)} warm-up + ${stepsFor(c)} timed steps, best of ${values.rounds} round(s), load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)}` +
+    (peer ? `\n  torch ${peer.version}, ${peer.threads} threads, ${peer.note}` : ''));
+  const head = `${'method'.padEnd(14)}${'ms/step'.padStart(10)}${'img/s'.padStart(9)}` +
+    (peer ? `${'torch ms'.padStart(10)}${'torch img/s'.padStart(12)}${'ours/torch'.padStart(11)}` : '');
+  console.log(head);
+  const van = ours.timings.find((t) => t.method === 'vanilla');
+  for (const t of ours.timings) {
+    const p = peer?.results.find((r) => r.method === t.method);
+    console.log(`${t.method.padEnd(14)}${f1(t.stepMs).padStart(10)}${f1(t.imagesPerS).padStart(9)}` +
+      (p ? `${f1(p.stepMs).padStart(10)}${f1(p.imagesPerS).padStart(12)}${(t.stepMs / p.stepMs).toFixed(2).padStart(10)}x` : ''));
+  }
+  for (const p of peer?.compiled ?? []) {
+    const t = ours.timings.find((u) => u.method === p.method);
+    console.log(`  torch.compile ${p.method}: ${f1(p.stepMs)} ms, ${f1(p.imagesPerS)} img/s` + (t ? `, ours/torch ${(t.stepMs / p.stepMs).toFixed(2)}x` : ''));
+  }
+  if (van) {
+    for (const t of ours.timings.filter((u) => u !== van)) {
+      const p = peer?.results.find((r) => r.method === t.method), pv = peer?.results.find((r) => r.method === 'vanilla');
+      console.log(`  ${t.method} / vanilla step time: ours ${(t.stepMs / van.stepMs).toFixed(2)}` +
+        (p && pv ? `, torch ${(p.stepMs / pv.stepMs).toFixed(2)}` : ''));
+    }
+  }
+  for (const p of ours.profiles) {
+    console.log(`\nprofile of one step, case (${c.name}), ${p.method}:`);
+    console.log(Profiler.format(p.table));
+  }
+  out.push({ case: c, ours: ours.timings, peer, profiles: ours.profiles });
+}
+if (values.profile) {
+  const o = callOverhead(device);
+  console.log(`\nper-call overhead (${device}): a [1]+[1] add through ap.kernels ${o.kernelUs.toFixed(2)} µs, ` +
+    `through the raw addon binding ${o.rawUs.toFixed(2)} µs, an empty JS call ${o.jsUs.toFixed(3)} µs` +
+    (device === 'cpu' ? '' : ' (launch included, synchronised once per 2000 calls)'));
+}
+if (values.json) console.log(JSON.stringify(out));

@@ -8,7 +8,8 @@ set -uo pipefail
 out=${OUT:-gpu-out}
 mkdir -p "$out"
 export PATH="/usr/local/cuda/bin:$PATH"
-parts=${GPU_CHECK_PARTS:-build,mocha,conv,kernels,sanitizer,step}
+parts=${GPU_CHECK_PARTS:-build,mocha,conv,sanitizer,kernels,step}
+T=${GPU_CHECK_SCALE:-1}  # multiplies every part's time limit
 t0=$(date +%s)
 want() { [[ ",$parts," == *",$1,"* ]]; }
 stamp() { echo "== $1 (t=$(( $(date +%s) - t0 )) s)"; }
@@ -18,45 +19,46 @@ KERNEL_SUITES="test/backends.test.ts test/ops/reduce.test.ts test/ops/conv2d.tes
 
 if want build; then
   stamp "build (archs ${ADVPROP_CUDA_ARCHS:-default})"
-  timeout 240 npx cmake-js compile --out build --parallel "$(nproc)" > "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+  timeout $((150*T)) npx cmake-js compile --out build --parallel "$(nproc)" > "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
   node --import tsx lib/cli/main.ts info | tee "$out/info.txt"
 fi
 
 if want mocha; then
   stamp "mocha, whole suite, cuda backend (cpu and cuda-sim run in CI)"
-  ADVPROP_TEST_BACKENDS=cuda timeout 240 node $M 'test/**/*.test.ts' > "$out/mocha.txt" 2>&1; echo "mocha rc=$?"
+  ADVPROP_TEST_BACKENDS=cuda timeout $((150*T)) node $M 'test/**/*.test.ts' > "$out/mocha.txt" 2>&1; echo "mocha rc=$?"
   grep -E "passing|failing|pending" "$out/mocha.txt"
   grep -E "^\s+[0-9]+\) " -A8 "$out/mocha.txt" | head -60
 fi
 
 if want conv; then
   stamp "convolutions of B0 at 224, batch 8: ours on cuda vs PyTorch/cuDNN"
-  timeout 150 node --import tsx bench/conv.ts --device cuda --rounds 1 > "$out/bench-conv-cuda.txt" 2>&1; echo "conv rc=$?"
+  timeout $((80*T)) node --import tsx bench/conv.ts --device cuda --rounds 1 > "$out/bench-conv-cuda.txt" 2>&1; echo "conv rc=$?"
   tail -25 "$out/bench-conv-cuda.txt"
 fi
 
 if want kernels; then
   stamp "memory-bound kernels on cuda"
-  timeout 40 node --import tsx bench/elementwise.ts --device cuda --n 67108864 --reps 30 2>&1 | tee "$out/bench-elementwise.txt" | tail -12
-  timeout 40 node --import tsx bench/batchnorm.ts --device cuda --n 64 --reps 20 2>&1 | tee "$out/bench-bn.txt" | tail -12
-  timeout 30 node --import tsx bench/pool.ts --device cuda --batch 32 --reps 50 2>&1 | tee "$out/bench-pool.txt" | tail -10
-  timeout 30 node --import tsx bench/attack.ts --device cuda --shape 128,224,224,3 --reps 30 2>&1 | tee "$out/bench-attack.txt" | tail -10
-  timeout 30 node --import tsx bench/optim.ts --device cuda --reps 50 2>&1 | tee "$out/bench-optim.txt" | tail -10
+  timeout $((20*T)) node --import tsx bench/elementwise.ts --device cuda --n 67108864 --reps 30 2>&1 | tee "$out/bench-elementwise.txt" | tail -12
+  timeout $((20*T)) node --import tsx bench/batchnorm.ts --device cuda --n 64 --reps 20 2>&1 | tee "$out/bench-bn.txt" | tail -12
+  timeout $((20*T)) node --import tsx bench/pool.ts --device cuda --batch 32 --reps 50 2>&1 | tee "$out/bench-pool.txt" | tail -10
+  timeout $((20*T)) node --import tsx bench/attack.ts --device cuda --shape 128,224,224,3 --reps 30 2>&1 | tee "$out/bench-attack.txt" | tail -10
+  timeout $((20*T)) node --import tsx bench/optim.ts --device cuda --reps 50 2>&1 | tee "$out/bench-optim.txt" | tail -10
 fi
 
 if want sanitizer; then
-  for tool in memcheck racecheck; do
+  for tool in ${SANITIZER_TOOLS:-memcheck racecheck}; do
     stamp "compute-sanitizer $tool over the kernel suites"
-    ADVPROP_TEST_BACKENDS=cuda timeout 90 compute-sanitizer --tool "$tool" --target-processes all --report-api-errors no \
+    ADVPROP_TEST_BACKENDS=cuda timeout $((60*T)) compute-sanitizer --tool "$tool" --target-processes all --report-api-errors no \
       --error-exitcode 9 --print-limit 20 node --import tsx $M $KERNEL_SUITES > "$out/sanitizer-$tool.txt" 2>&1
     echo "$tool rc=$?"
     grep -E "ERROR SUMMARY|RACECHECK SUMMARY|passing|failing" "$out/sanitizer-$tool.txt" | tail -3
   done
 fi
 
-if want step && [ -f bench/gpu-step.sh ]; then
-  stamp "training step on cuda vs PyTorch"
-  timeout 200 bash bench/gpu-step.sh > "$out/bench-step.txt" 2>&1; echo "step rc=$?"
-  tail -30 "$out/bench-step.txt"
+if want step; then
+  stamp "training step, B0 at 224, batch 256, on cuda vs PyTorch (bench/gpu-step.sh runs the fuller set)"
+  timeout $((90*T)) node --import tsx bench/step.ts --device cuda --case a --batch 256 --methods vanilla,advprop1 --warmup 2 --steps 4 \
+    --compile-limit 0 > "$out/bench-step.txt" 2>&1; echo "step rc=$?"
+  tail -25 "$out/bench-step.txt"
 fi
 stamp "done"

@@ -21,10 +21,6 @@
 #include "advprop/parallel.h"
 #include "simd.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-
 namespace advprop {
 namespace cpu {
 namespace {
@@ -122,82 +118,19 @@ int64_t row_grain(int64_t rows, int64_t c) {
   return std::max<int64_t>(1, std::min<int64_t>(rows, kGrainCheap / std::max<int64_t>(1, c)));
 }
 
-// Outputs that do not fit in the cache are written with non-temporal stores: a normal store first
-// reads the line it writes (read-for-ownership), a quarter of the forward's memory traffic (x read
-// twice, y read and written). The kernel computes a tile into an L1 buffer and copies it out with
-// these; a copy is exact, so which ISA streams never changes a bit. Only without SiLU: with it
-// both kernels are compute-bound on our 2-vCPU VMs and the extra L1 pass measured 5-10% slower.
-constexpr int64_t kStreamBytes = int64_t(16) << 20;  // tensors past half the L3 of our 32 MiB VMs
-constexpr int64_t kTileElems = 2048;                 // the L1 buffer, 8 KiB of f32
-
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__)
-#define ADVPROP_BN_STR2(x) #x
-#define ADVPROP_BN_STR(x) ADVPROP_BN_STR2(x)
-using StreamFn = void (*)(float*, const float*, int64_t);
-// dst and src hold n floats; the unaligned head and tail use plain stores.
-void stream_sse(float* dst, const float* src, int64_t n) {
-  int64_t i = 0;
-  for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) & 15) != 0; ++i) dst[i] = src[i];
-  for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
-  for (; i < n; ++i) dst[i] = src[i];
-}
-__attribute__((target("avx512f"))) void stream_avx512(float* dst, const float* src, int64_t n) {
-  int64_t i = 0;
-  for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) & 63) != 0; ++i) dst[i] = src[i];
-  for (; i + 16 <= n; i += 16) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
-  for (; i < n; ++i) dst[i] = src[i];
-}
-StreamFn pick_stream() {
-  if (sizeof(ADVPROP_BN_STR(ADVPROP_CPU_CLONES)) <= 1) return &stream_sse;
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") ? &stream_avx512 : &stream_sse;
-}
-template <typename T>
-void stream_out(T* dst, const T* src, int64_t n) {
-  static const StreamFn fn = pick_stream();
-  fn(reinterpret_cast<float*>(dst), reinterpret_cast<const float*>(src), n * int64_t(sizeof(T) / sizeof(float)));
-}
-// Non-temporal stores are weakly ordered: fence them before the chunk reports done.
-inline void stream_fence() { _mm_sfence(); }
-#else
-template <typename T>
-void stream_out(T* dst, const T* src, int64_t n) { std::copy(src, src + n, dst); }
-inline void stream_fence() {}
-#endif
-
-// Runs rowfn(row0, nrows, out) over rows [lo, hi) of a [rows, C] output. When `stream`, it runs
-// on tiles of rows whose out is an L1 buffer then streamed to y; otherwise out is y itself.
-template <typename T, typename F>
-void rows_out(T* y, int64_t lo, int64_t hi, int64_t C, bool stream, const F& rowfn) {
-  if (!stream || C > kTileElems) {
-    rowfn(lo, hi - lo, y + lo * C);
-    return;
-  }
-  const int64_t tile = kTileElems / C;
-  alignas(64) T buf[kTileElems];
-  for (int64_t r = lo; r < hi; r += tile) {
-    const int64_t nr = std::min(tile, hi - r);
-    rowfn(r, nr, buf);
-    stream_out(y + r * C, buf, nr * C);
-  }
-  stream_fence();
-}
-
-// f32 sums blocks of kBlock rows in f32 (a few ulp of error each) and adds the block sums into the
-// f64 accumulators: f64 arithmetic on every element made this pass compute-bound. f64 has one block.
-template <typename T>
-constexpr int64_t kBlock = std::is_same_v<T, float> ? 16 : int64_t(1) << 40;
-
-// acc[0..C) += sum of (x - shift), acc[C..2C) += sum of (x - shift)^2 over rows [lo, hi).
+// acc[0..C) += sum of (x - shift), acc[C..2C) += sum of (x - shift)^2 over rows [lo, hi). f32
+// input sums blocks of kBlock rows in f32 (a few ulp of error each) and adds the block sums into
+// the f64 accumulators: f64 arithmetic on every element made this pass compute-bound.
 template <typename T>
 ADVPROP_CPU_CLONES void stats_rows(const T* __restrict x, int64_t lo, int64_t hi, int64_t C,
                                    const T* __restrict shift, double* __restrict acc, T* __restrict blk) {
+  constexpr int64_t kBlock = std::is_same_v<T, float> ? 16 : int64_t(1) << 40;
   double* __restrict s1 = acc;
   double* __restrict s2 = acc + C;
   T* __restrict b1 = blk;
   T* __restrict b2 = blk + C;
-  for (int64_t r0 = lo; r0 < hi; r0 += kBlock<T>) {
-    const int64_t r1 = std::min(hi, r0 + kBlock<T>);
+  for (int64_t r0 = lo; r0 < hi; r0 += kBlock) {
+    const int64_t r1 = std::min(hi, r0 + kBlock);
     for (int64_t c = 0; c < C; ++c) b1[c] = b2[c] = T(0);
     for (int64_t r = r0; r < r1; ++r) {
       const T* __restrict row = x + r * C;
@@ -214,30 +147,31 @@ ADVPROP_CPU_CLONES void stats_rows(const T* __restrict x, int64_t lo, int64_t hi
   }
 }
 
-// y = act((x - mean) * scale + beta) over nrows rows; x and out point at their first row.
 template <int ACT, typename T>
-ADVPROP_CPU_CLONES void apply_rows(const T* __restrict x, T* __restrict out, int64_t nrows, int64_t C,
+ADVPROP_CPU_CLONES void apply_rows(const T* __restrict x, T* __restrict y, int64_t lo, int64_t hi, int64_t C,
                                    const T* __restrict mean, const T* __restrict scale, const T* __restrict beta) {
-  for (int64_t r = 0; r < nrows; ++r) {
+  for (int64_t r = lo; r < hi; ++r) {
     const T* __restrict in = x + r * C;
-    T* __restrict o = out + r * C;
-    for (int64_t c = 0; c < C; ++c) o[c] = act_forward<ACT>((in[c] - mean[c]) * scale[c] + beta[c]);
+    T* __restrict out = y + r * C;
+    for (int64_t c = 0; c < C; ++c) out[c] = act_forward<ACT>((in[c] - mean[c]) * scale[c] + beta[c]);
   }
 }
 
-// acc[0..C) += sum of g, acc[C..2C) += sum of g * xhat over rows [lo, hi), in row blocks as in
-// stats_rows. With STORE, g is also written to gout (dx's memory) for dx_rows.
+// acc[0..C) += sum of g, acc[C..2C) += sum of g * xhat over rows [lo, hi), in f32 row blocks
+// under f64 accumulators as in stats_rows. With STORE, g is also written to gout (dx's memory)
+// for dx_from_g_rows.
 template <int ACT, bool STORE, typename T>
 ADVPROP_CPU_CLONES void grad_sums_rows(const T* __restrict dy, const T* __restrict x, int64_t lo, int64_t hi,
                                        int64_t C, const T* __restrict mean, const T* __restrict invstd,
                                        const T* __restrict gamma, const T* __restrict beta, double* __restrict acc,
                                        T* __restrict gout, T* __restrict blk) {
+  constexpr int64_t kBlock = std::is_same_v<T, float> ? 16 : int64_t(1) << 40;
   double* __restrict s1 = acc;
   double* __restrict s2 = acc + C;
   T* __restrict b1 = blk;
   T* __restrict b2 = blk + C;
-  for (int64_t r0 = lo; r0 < hi; r0 += kBlock<T>) {
-    const int64_t r1 = std::min(hi, r0 + kBlock<T>);
+  for (int64_t r0 = lo; r0 < hi; r0 += kBlock) {
+    const int64_t r1 = std::min(hi, r0 + kBlock);
     for (int64_t c = 0; c < C; ++c) b1[c] = b2[c] = T(0);
     for (int64_t r = r0; r < r1; ++r) {
       const T* __restrict xr = x + r * C;
@@ -258,21 +192,35 @@ ADVPROP_CPU_CLONES void grad_sums_rows(const T* __restrict dy, const T* __restri
 }
 
 // dx = k * (g - a - xhat * b) with k = gamma * invstd, a = mean(g), b = mean(g * xhat); eval
-// passes a = b = 0. nrows rows from dy and x to out, each at its first row; with G, out holds g
-// on entry (grad_sums_rows stored it) and dy is unused.
-template <int ACT, bool G, typename T>
-ADVPROP_CPU_CLONES void dx_rows(const T* __restrict dy, const T* __restrict x, T* __restrict out, int64_t nrows,
-                                int64_t C, const T* __restrict mean, const T* __restrict invstd,
+// passes a = b = 0.
+template <int ACT, typename T>
+ADVPROP_CPU_CLONES void dx_rows(const T* __restrict dy, const T* __restrict x, T* __restrict dx, int64_t lo,
+                                int64_t hi, int64_t C, const T* __restrict mean, const T* __restrict invstd,
                                 const T* __restrict gamma, const T* __restrict beta, const T* __restrict k,
                                 const T* __restrict a, const T* __restrict b) {
-  for (int64_t r = 0; r < nrows; ++r) {
+  for (int64_t r = lo; r < hi; ++r) {
     const T* __restrict xr = x + r * C;
     const T* __restrict gr = dy + r * C;
-    T* __restrict o = out + r * C;
+    T* __restrict out = dx + r * C;
     for (int64_t c = 0; c < C; ++c) {
       const T xhat = (xr[c] - mean[c]) * invstd[c];
-      const T g = G ? o[c] : act_backward<ACT>(xhat * gamma[c] + beta[c], gr[c]);
-      o[c] = k[c] * (g - a[c] - xhat * b[c]);
+      const T g = act_backward<ACT>(xhat * gamma[c] + beta[c], gr[c]);
+      out[c] = k[c] * (g - a[c] - xhat * b[c]);
+    }
+  }
+}
+
+// dx = k * (g - a - xhat * b) in place over dx, which holds g.
+template <typename T>
+ADVPROP_CPU_CLONES void dx_from_g_rows(const T* __restrict x, T* __restrict dx, int64_t lo, int64_t hi, int64_t C,
+                                       const T* __restrict mean, const T* __restrict invstd, const T* __restrict k,
+                                       const T* __restrict a, const T* __restrict b) {
+  for (int64_t r = lo; r < hi; ++r) {
+    const T* __restrict xr = x + r * C;
+    T* __restrict out = dx + r * C;
+    for (int64_t c = 0; c < C; ++c) {
+      const T xhat = (xr[c] - mean[c]) * invstd[c];
+      out[c] = k[c] * (out[c] - a[c] - xhat * b[c]);
     }
   }
 }
@@ -296,7 +244,6 @@ template <typename T, int ACT>
 void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T* rmean, T* rvar, T* y, T* mean,
                    T* invstd) {
   const int64_t C = a.c, hw = a.h * a.w;
-  const bool stream = ACT != static_cast<int>(BnAct::silu) && a.n * hw * C * int64_t(sizeof(T)) >= kStreamBytes;
   std::vector<double> sums(2 * C);
   std::vector<T> shift(C), scale(C);
   for (size_t s = 0; s < a.segments.size(); ++s) {
@@ -335,9 +282,7 @@ void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T
     for (int64_t c = 0; c < C; ++c) scale[c] = gamma[d * C + c] * is[c];
     T* ys = y + seg.start * hw * C;
     parallel_for(0, rows, row_grain(rows, C), [&](int64_t lo, int64_t hi) {
-      rows_out(ys, lo, hi, C, stream, [&](int64_t r, int64_t nr, T* out) {
-        apply_rows<ACT, T>(xs + r * C, out, nr, C, ms, scale.data(), beta + d * C);
-      });
+      apply_rows<ACT, T>(xs, ys, lo, hi, C, ms, scale.data(), beta + d * C);
     });
   }
 }
@@ -346,7 +291,6 @@ template <typename T, int ACT>
 void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, const T* beta, const T* mean,
                     const T* invstd, T* dx, T* dgamma, T* dbeta) {
   const int64_t C = a.c, hw = a.h * a.w;
-  const bool stream = ACT != static_cast<int>(BnAct::silu) && a.n * hw * C * int64_t(sizeof(T)) >= kStreamBytes;
   std::vector<double> sums(2 * C), dg(a.k * C, 0.0), db(a.k * C, 0.0);
   std::vector<T> k(C), ma(C), mb(C);
   for (size_t s = 0; s < a.segments.size(); ++s) {
@@ -355,13 +299,11 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
     const int64_t off = seg.start * hw * C;
     const T *ms = mean + s * C, *is = invstd + s * C, *gd = gamma + d * C, *bd = beta + d * C;
     // SiLU's derivative costs an exp and a division: compute it once and keep g in dx's memory
-    // for the second pass. That costs a write and a re-read of g, but recomputing g instead
-    // (reading dy again, dx streamed) measured 1.5x slower on our 2-core VM: compute-bound.
-    const bool store = ACT == static_cast<int>(BnAct::silu);
+    // for the second pass (one more write, but this kernel is compute-bound on the CPU).
+    constexpr bool kStore = ACT == static_cast<int>(BnAct::silu);
     chunked_sums(rows, C, sums.data(), [&](int64_t lo, int64_t hi, double* acc) {
       std::vector<T> blk(static_cast<size_t>(2 * C));
-      if (store) grad_sums_rows<ACT, true, T>(dy + off, x + off, lo, hi, C, ms, is, gd, bd, acc, dx + off, blk.data());
-      else grad_sums_rows<ACT, false, T>(dy + off, x + off, lo, hi, C, ms, is, gd, bd, acc, dx + off, blk.data());
+      grad_sums_rows<ACT, kStore, T>(dy + off, x + off, lo, hi, C, ms, is, gd, bd, acc, dx + off, blk.data());
     });
     const double m = static_cast<double>(rows);
     const bool eval = a.mode == BnMode::eval;
@@ -373,11 +315,8 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
       mb[c] = eval ? T(0) : static_cast<T>(sums[C + c] / m);
     }
     parallel_for(0, rows, row_grain(rows, C), [&](int64_t lo, int64_t hi) {
-      rows_out(dx + off, lo, hi, C, stream, [&](int64_t r, int64_t nr, T* out) {
-        const int64_t o = off + r * C;
-        if (store) dx_rows<ACT, true, T>(dy + o, x + o, out, nr, C, ms, is, gd, bd, k.data(), ma.data(), mb.data());
-        else dx_rows<ACT, false, T>(dy + o, x + o, out, nr, C, ms, is, gd, bd, k.data(), ma.data(), mb.data());
-      });
+      if constexpr (kStore) dx_from_g_rows<T>(x + off, dx + off, lo, hi, C, ms, is, k.data(), ma.data(), mb.data());
+      else dx_rows<ACT, T>(dy + off, x + off, dx + off, lo, hi, C, ms, is, gd, bd, k.data(), ma.data(), mb.data());
     });
   }
   for (int64_t i = 0; i < a.k * C; ++i) {

@@ -124,7 +124,9 @@ int64_t row_grain(int64_t rows, int64_t c) {
 // normalise pass does). Same per-channel order of operations as the plain loop, so the same bits.
 // V16 values never cross a call: a baseline helper passes them differently from an AVX-512 clone,
 // hence always_inline (and the ABI note g++ gives for them does not apply).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 typedef float V16 __attribute__((vector_size(64)));
 inline __attribute__((always_inline)) V16 load16(const float* p) {
   V16 v;

@@ -7,7 +7,7 @@
 // sets cannot), and a clone of a --copy-mib tensor (default 256 MiB, far past any cache): the
 // device's copy bandwidth, which the percentages use. On cpu, bench/torch/batchnorm.py times two PyTorch
 // BatchNorm2d + SiLU (one per half, channels_last, same thread count) in the same run.
-//   node --import tsx bench/batchnorm.ts [--device cpu] [--n 8] [--reps 20] [--rounds 1] [--no-torch] [--python /usr/bin/python3] [--json]
+//   node --import tsx bench/batchnorm.ts [--device cpu] [--n 8] [--reps 20] [--rounds 1] [--act silu|relu|none] [--no-torch] [--python /usr/bin/python3] [--json]
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -20,6 +20,7 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '20' },
     'copy-mib': { type: 'string', default: '256' },
     rounds: { type: 'string', default: '1' },
+    act: { type: 'string', default: 'silu' },
     'no-torch': { type: 'boolean', default: false },
     python: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -61,7 +62,8 @@ function time(fn: () => ap.Tensor[]): number {
 interface Torch { fwd: number; fwdBwd: number }
 interface Row { name: string; mib: number; copy: number; fwd: number; bwd: number; fwdBytes: number; bwdBytes: number; torch?: Torch }
 const segs: [number, number][] = [[0, N], [1, N]];
-const opts = { mode: 'train' as const, act: 'silu' as const };
+const act = values.act as 'silu' | 'relu' | 'none';
+const opts = { mode: 'train' as const, act };
 
 function copyBaseline(): number {
   const big = ap.zeros([Number(values['copy-mib']) * 2 ** 18], { device });
@@ -100,10 +102,11 @@ function measureOurs(): Row[] {
 
 let torchNote = '';
 const pythons = values.python ? [values.python] : ['/usr/bin/python3', 'python3'];
-const python = values['no-torch'] || device !== 'cpu' ? undefined
+const python = values['no-torch'] || device !== 'cpu' || act !== 'silu' ? undefined
   : pythons.find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
 if (values['no-torch']) torchNote = 'skipped (--no-torch)';
 else if (device !== 'cpu') torchNote = 'skipped (the PyTorch comparison runs on cpu only)';
+else if (act !== 'silu') torchNote = 'skipped (the PyTorch script times BN + SiLU)';
 else if (!python) torchNote = `skipped (no python with torch, tried ${pythons.join(', ')})`;
 
 function measureTorch(): Torch[] | undefined {
@@ -144,7 +147,7 @@ if (values.json) {
   console.log(JSON.stringify({ device, N, threads, reps, torch: torchNote, copy: { bytes: copyBytes, seconds: copySeconds }, rows }, null, 2));
 } else {
   const gbs = (bytes: number, s: number) => bytes / s / 1e9;
-  console.log(`device ${device}, ${threads} threads, batch 2N = ${2 * N} f32 NHWC, segments [[0, ${N}], [1, ${N}]], train + silu, median of ${reps}, fastest of ${rounds} round(s)`);
+  console.log(`device ${device}, ${threads} threads, batch 2N = ${2 * N} f32 NHWC, segments [[0, ${N}], [1, ${N}]], train + ${act}, median of ${reps}, fastest of ${rounds} round(s)`);
   console.log(`torch: ${torchNote}`);
   console.log(`device copy bandwidth: clone of ${values['copy-mib']} MiB, ${(copySeconds * 1e3).toFixed(2)} ms, ${copyGBs.toFixed(1)} GB/s (read + write); %cp below is against it`);
   console.log('layer'.padEnd(20) + 'MiB'.padStart(6) + 'x-copy GB/s'.padStart(12) + 'fwd ms'.padStart(9) + 'GB/s'.padStart(7) + '  %cp' +

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <type_traits>
 #include <utility>
@@ -24,24 +25,78 @@ namespace advprop {
 namespace cpu {
 namespace {
 
-inline float exp_t(float x) { return exp_f32(x); }
-inline double exp_t(double x) { return std::exp(x); }
+// e^-|z| in f32 for SiLU, which only needs the exponential of a non-positive number: exp_f32's
+// Cody-Waite reduction and Cephes polynomial (within ~1 ulp), and 0 once |z| >= 87 (or z is NaN),
+// where the true value is below 1.7e-38. So 2^n is one exponent add, with no sign, overflow or
+// subnormal handling, and SiLU's value and derivative there move by under 1e-35 absolute: the
+// unary silu's slack for the same range (elementwise.cc). Bit operations only (no float select),
+// so g++ vectorises it in every clone.
+inline float exp_neg_abs(float z) {
+  uint32_t zb;
+  std::memcpy(&zb, &z, 4);
+  const uint32_t mag = zb & 0x7FFFFFFFu, limit = 0x42AE0000u;  // 87.0f
+  const uint32_t keep = mag < limit ? 0xFFFFFFFFu : 0u;
+  const uint32_t xb = (mag < limit ? mag : limit) | 0x80000000u;
+  float x;
+  std::memcpy(&x, &xb, 4);
+  const float t = x * 1.44269504088896341f + 12582912.0f;
+  const float n = t - 12582912.0f;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  uint32_t tb;
+  std::memcpy(&tb, &t, 4);
+  const uint32_t sb = static_cast<uint32_t>(static_cast<int32_t>(tb - 0x4B400000u) + 127) << 23;  // n in [-126, 0]
+  float s;
+  std::memcpy(&s, &sb, 4);
+  const float e = p * s;
+  uint32_t eb;
+  std::memcpy(&eb, &e, 4);
+  eb &= keep;
+  float out;
+  std::memcpy(&out, &eb, 4);
+  return out;
+}
+inline double exp_neg_abs(double z) { return std::exp(-std::fabs(z)); }
 
-// As in elementwise.cc: s = sigmoid(z), sn = 1 - s from one exp(-|z|), so silu' keeps its digits
+// z < 0 ? a : b on the bit patterns (z's sign bit; -0 counts as negative, where a == b).
+inline float sel_neg(float z, float a, float b) {
+  uint32_t zb, ab, bb;
+  std::memcpy(&zb, &z, 4);
+  std::memcpy(&ab, &a, 4);
+  std::memcpy(&bb, &b, 4);
+  const uint32_t m = static_cast<uint32_t>(static_cast<int32_t>(zb) >> 31);
+  const uint32_t rb = (ab & m) | (bb & ~m);
+  float r;
+  std::memcpy(&r, &rb, 4);
+  return r;
+}
+inline double sel_neg(double z, double a, double b) { return z < 0 ? a : b; }
+
+// As in elementwise.cc: s = sigmoid(z), sn = 1 - s from one e^-|z|, so silu' keeps its digits
 // where s rounds to 1.
 template <typename T>
 inline void sigmoid_pair(T z, T& s, T& sn) {
-  const T e = exp_t(-std::fabs(z));
+  const T e = exp_neg_abs(z);
   const T d = T(1) / (T(1) + e);
   const T ed = e * d;
-  const bool neg = z < T(0);
-  s = neg ? ed : d;
-  sn = neg ? d : ed;
+  s = sel_neg(z, ed, d);
+  sn = sel_neg(z, d, ed);
 }
 
+// silu(z) = z / (1 + e^-z), written with e = e^-|z| <= 1 as (z < 0 ? z * e : z) / (1 + e).
 template <int ACT, typename T>
 inline T act_forward(T z) {
-  if constexpr (ACT == static_cast<int>(BnAct::silu)) return z / (T(1) + exp_t(-z));
+  if constexpr (ACT == static_cast<int>(BnAct::silu)) {
+    const T e = exp_neg_abs(z);
+    return sel_neg(z, z * e, z) / (T(1) + e);
+  }
   if constexpr (ACT == static_cast<int>(BnAct::relu)) return z < T(0) ? T(0) : z;
   return z;
 }
@@ -63,6 +118,66 @@ int64_t row_grain(int64_t rows, int64_t c) {
   return std::max<int64_t>(1, std::min<int64_t>(rows, kGrainCheap / std::max<int64_t>(1, c)));
 }
 
+// The f32 statistics hold up to 8 vectors of 16 channels' partial sums in registers while they run
+// along the rows of a block (the plain loop below reloads and stores its two partial sums for every
+// element, and paid per-row loop overhead at C = 32: it read x at about half the speed the
+// normalise pass does). Same per-channel order of operations as the plain loop, so the same bits.
+// V16 values never cross a call: a baseline helper passes them differently from an AVX-512 clone,
+// hence always_inline (and the ABI note g++ gives for them does not apply).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+typedef float V16 __attribute__((vector_size(64)));
+inline __attribute__((always_inline)) V16 load16(const float* p) {
+  V16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// s1/s2[c] += sums over rows [r0, r1) of channels [c0, c0 + 16 NV), f32 within the block.
+template <int NV>
+inline __attribute__((always_inline)) void stats_group(const float* __restrict x, int64_t r0, int64_t r1, int64_t C,
+                                                       int64_t c0, const float* __restrict shift,
+                                                       double* __restrict s1, double* __restrict s2) {
+  V16 sh[NV], a1[NV], a2[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) sh[v] = load16(shift + c0 + 16 * v), a1[v] = a2[v] = V16{};
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* __restrict row = x + r * C + c0;
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      const V16 d = load16(row + 16 * v) - sh[v];
+      a1[v] += d;
+      a2[v] += d * d;
+    }
+  }
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v)
+    for (int j = 0; j < 16; ++j) {
+      s1[c0 + 16 * v + j] += static_cast<double>(a1[v][j]);
+      s2[c0 + 16 * v + j] += static_cast<double>(a2[v][j]);
+    }
+}
+
+// Channels [0, 16 * (C / 16)) of rows [r0, r1), in groups of at most 8 vectors.
+inline __attribute__((always_inline)) void stats_vec(const float* __restrict x, int64_t r0, int64_t r1, int64_t C,
+                                                     const float* __restrict shift, double* __restrict s1,
+                                                     double* __restrict s2) {
+  const int64_t nv = C / 16;
+  int64_t v0 = 0;
+  for (; v0 + 8 <= nv; v0 += 8) stats_group<8>(x, r0, r1, C, 16 * v0, shift, s1, s2);
+  switch (nv - v0) {
+    case 1: stats_group<1>(x, r0, r1, C, 16 * v0, shift, s1, s2); break;
+    case 2: stats_group<2>(x, r0, r1, C, 16 * v0, shift, s1, s2); break;
+    case 3: stats_group<3>(x, r0, r1, C, 16 * v0, shift, s1, s2); break;
+    case 4: stats_group<4>(x, r0, r1, C, 16 * v0, shift, s1, s2); break;
+    case 5: stats_group<5>(x, r0, r1, C, 16 * v0, shift, s1, s2); break;
+    case 6: stats_group<6>(x, r0, r1, C, 16 * v0, shift, s1, s2); break;
+    case 7: stats_group<7>(x, r0, r1, C, 16 * v0, shift, s1, s2); break;
+    default: break;
+  }
+}
+
 // acc[0..C) += sum of (x - shift), acc[C..2C) += sum of (x - shift)^2 over rows [lo, hi). f32
 // input sums blocks of kBlock rows in f32 (a few ulp of error each) and adds the block sums into
 // the f64 accumulators: f64 arithmetic on every element made this pass compute-bound.
@@ -76,16 +191,22 @@ ADVPROP_CPU_CLONES void stats_rows(const T* __restrict x, int64_t lo, int64_t hi
   T* __restrict b2 = blk + C;
   for (int64_t r0 = lo; r0 < hi; r0 += kBlock) {
     const int64_t r1 = std::min(hi, r0 + kBlock);
-    for (int64_t c = 0; c < C; ++c) b1[c] = b2[c] = T(0);
+    int64_t cv = 0;
+    if constexpr (std::is_same_v<T, float>) {
+      stats_vec(x, r0, r1, C, shift, s1, s2);
+      cv = C / 16 * 16;
+      if (cv == C) continue;
+    }
+    for (int64_t c = cv; c < C; ++c) b1[c] = b2[c] = T(0);
     for (int64_t r = r0; r < r1; ++r) {
       const T* __restrict row = x + r * C;
-      for (int64_t c = 0; c < C; ++c) {
+      for (int64_t c = cv; c < C; ++c) {
         const T d = row[c] - shift[c];
         b1[c] += d;
         b2[c] += d * d;
       }
     }
-    for (int64_t c = 0; c < C; ++c) {
+    for (int64_t c = cv; c < C; ++c) {
       s1[c] += static_cast<double>(b1[c]);
       s2[c] += static_cast<double>(b2[c]);
     }

@@ -170,6 +170,40 @@ ADVPROP_NATIVE_TEST(batchnorm_cpu_matches_reference) {
         }
 }
 
+// SiLU's f32 exponential (exp_neg_abs in native/cpu/batchnorm.cc, clamped to 0 past |z| = 87)
+// against std::exp over the whole range: eval mode with gamma 1, beta 0 and running mean 0 makes
+// the kernels y = silu(z) and dx = invstd * dy * silu'(z) with z = x * invstd rounded to f32.
+// Allowed: a few f32 roundings (1e-6 relative, silu' relative to the size of its terms as in the
+// unary silu test) plus 1e-35 absolute where the true values are below it.
+ADVPROP_NATIVE_TEST(batchnorm_cpu_silu_f32_over_the_range) {
+  std::vector<double> xs;
+  for (int i = 0; i <= 40000; ++i) xs.push_back(-110.0 + 200.0 * i / 40000);
+  for (double v : {-1e30, -88.0, -87.0001, -86.9999, -1e-30, -0.0, 0.0, 1e-30, 1e30}) xs.push_back(v);
+  const int64_t n = static_cast<int64_t>(xs.size());
+  BnArgs a = make_args({n, 1, 1, 1, 1, {{0, n}}}, BnMode::eval, BnAct::silu);
+  Tensor x = Tensor::empty(bn_x_shape(a), DType::f32, kCpu), dy = Tensor::empty(bn_x_shape(a), DType::f32, kCpu);
+  for (int64_t i = 0; i < n; ++i) set(x, i, xs[i]), set(dy, i, 1.0);
+  Tensor g = filled(bn_param_shape(a), DType::f32, 1, 1, 1), b = filled(bn_param_shape(a), DType::f32, 1, 0, 0);
+  Tensor rm = filled(bn_param_shape(a), DType::f32, 1, 0, 0), rv = filled(bn_param_shape(a), DType::f32, 1, 1, 1);
+  Tensor y = Tensor::empty(bn_x_shape(a), DType::f32, kCpu), dx = Tensor::empty(bn_x_shape(a), DType::f32, kCpu);
+  Tensor mean = Tensor::empty(bn_stat_shape(a), DType::f32, kCpu), invstd = Tensor::empty(bn_stat_shape(a), DType::f32, kCpu);
+  Tensor dg = Tensor::empty(bn_param_shape(a), DType::f32, kCpu), db = Tensor::empty(bn_param_shape(a), DType::f32, kCpu);
+  cpu::multi_batch_norm_forward(a, x, g, b, rm, rv, y, mean, invstd);
+  cpu::multi_batch_norm_backward(a, dy, x, g, b, mean, invstd, dx, dg, db);
+  const float is = static_cast<float>(get(invstd, 0));
+  int bad = 0;
+  for (int64_t i = 0; i < n && bad < 5; ++i) {
+    const double z = static_cast<double>(static_cast<float>(xs[i]) * is);
+    const double s = 1 / (1 + std::exp(-z)), sn = 1 / (1 + std::exp(z));
+    const double yref = z * s, dref = static_cast<double>(is) * s * (1 + z * sn);
+    const double ytol = 1e-6 * std::fabs(yref) + 1e-35, dtol = 1e-6 * is * s * (1 + std::fabs(z)) + 1e-35;
+    const bool ok = std::fabs(get(y, i) - yref) <= ytol && std::fabs(get(dx, i) - dref) <= dtol;
+    if (!ok) ++bad;
+    EXPECT_MSG(ok, "x " + std::to_string(xs[i]) + ": y " + std::to_string(get(y, i)) + " vs " + std::to_string(yref) +
+                       ", dx " + std::to_string(get(dx, i)) + " vs " + std::to_string(dref));
+  }
+}
+
 #if ADVPROP_WITH_SIM
 ADVPROP_NATIVE_TEST(batchnorm_cuda_sim_matches_cpu) {
   const Device sim{DeviceType::cuda_sim, 0};

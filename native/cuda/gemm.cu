@@ -9,9 +9,14 @@
 // transpose case so that consecutive threads read consecutive addresses of the stored matrix.
 // Out-of-range rows/columns/k (non-multiple shapes) are loaded as zeros and never stored.
 //
-// Determinism: every element of C is accumulated by one thread, in increasing k, in the tensor's
-// type (acc = acc + a * b; nvcc may fuse that into an FMA, the host compiler for cuda-sim
-// usually does not, so cuda and cuda-sim agree within rounding, not bit for bit). No split-k, no
+// Split-k: a product with few output tiles and a long k (the weight gradients, which reduce over
+// N*H*W) would leave most of the GPU idle, so k is cut into S chunks whose partial tiles go to a
+// workspace [S, m, n]; a second kernel adds the S partials in increasing s and applies alpha/beta.
+// S and the chunk length depend only on m, n and k.
+//
+// Determinism: every element of C (or of one partial) is accumulated by one thread, in increasing
+// k, in the tensor's type (acc = acc + a * b; nvcc may fuse that into an FMA, the host compiler
+// for cuda-sim usually does not, so cuda and cuda-sim agree within rounding, not bit for bit). No
 // atomics. The result depends only on the shapes and values, never on timing.
 #include "common.cuh"
 
@@ -32,18 +37,25 @@ constexpr int kRM = kBM / kTY;           // 4 rows of C per thread
 constexpr int kRN = kBN / kTX;           // 4 columns of C per thread
 constexpr int kLoads = kBM * kBK / kThreads;  // 4 elements of each operand tile per thread
 constexpr int64_t kMaxGridX = 2147483647, kMaxGridY = 65535;
+// Split-k kicks in below kSplitTiles output tiles when k is at least kSplitMinK; chunks are at
+// least kSplitMinChunk long and at most kMaxSplits are made (enough blocks for ~2 waves on H100).
+constexpr int64_t kSplitTiles = 64, kSplitMinK = 2048, kSplitMinChunk = 512, kMaxSplits = 128, kTargetBlocks = 264;
 
 static_assert(kBM == kBN, "the load mapping assumes square block tiles");
 static_assert(kBM * kBK % kThreads == 0, "tile loads must divide evenly among the threads");
 
 template <typename T>
 __global__ void gemm_kernel(const T* a, const T* b, T* c, GemmArgs g, T alpha, T beta, int64_t mtiles,
-                            int64_t ntiles) {
+                            int64_t ntiles, int64_t kchunk, int64_t split_stride) {
   __shared__ T As[kBK][kBM + 1];
   __shared__ T Bs[kBK][kBN + 1];
   const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
   const int tid = ty * kTX + tx;
-  const int64_t m = g.m, n = g.n, k = g.k, lda = g.lda, ldb = g.ldb, ldc = g.ldc;
+  const int64_t m = g.m, n = g.n, lda = g.lda, ldb = g.ldb, ldc = g.ldc;
+  // This block's k chunk (the whole of k without split-k) and where its partial C goes.
+  const int64_t kbeg = static_cast<int64_t>(blockIdx.z) * kchunk;
+  const int64_t k = kbeg + kchunk < g.k ? kbeg + kchunk : g.k;
+  c += static_cast<int64_t>(blockIdx.z) * split_stride;
   for (int64_t tm = blockIdx.x; tm < mtiles; tm += gridDim.x) {
     for (int64_t tn = blockIdx.y; tn < ntiles; tn += gridDim.y) {
       const int64_t m0 = tm * kBM, n0 = tn * kBN;
@@ -51,7 +63,7 @@ __global__ void gemm_kernel(const T* a, const T* b, T* c, GemmArgs g, T alpha, T
       for (int i = 0; i < kRM; ++i)
         for (int j = 0; j < kRN; ++j) acc[i][j] = T(0);
 
-      for (int64_t k0 = 0; k0 < k; k0 += kBK) {
+      for (int64_t k0 = kbeg; k0 < k; k0 += kBK) {
         for (int r = 0; r < kLoads; ++r) {
           const int l = tid + r * kThreads;
           // op(A)[mm, kk]: A [m, k] walks k fastest; A^T (stored [k, m]) walks m fastest.
@@ -107,6 +119,20 @@ __global__ void gemm_kernel(const T* a, const T* b, T* c, GemmArgs g, T alpha, T
   }
 }
 
+// c[i, j] = alpha * sum over s (in increasing s) of ws[s, i, j] + beta * c[i, j].
+template <typename T>
+__global__ void split_reduce_kernel(const T* ws, T* c, int64_t m, int64_t n, int64_t ldc, int64_t splits, T alpha, T beta) {
+  const int64_t mn = m * n;
+  for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < mn;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    T acc = ws[idx];
+    for (int64_t s = 1; s < splits; ++s) acc = acc + ws[s * mn + idx];
+    T* out = c + (idx / n) * ldc + idx % n;
+    const T v = alpha * acc;
+    *out = beta == T(0) ? v : v + beta * *out;
+  }
+}
+
 // Elements a row-major [rows, cols] matrix with leading dimension ld spans.
 int64_t span(int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; }
 
@@ -144,11 +170,31 @@ constexpr DeviceType kDeviceType = DeviceType::cuda;
 template <typename T>
 void gemm_typed(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   const int64_t mtiles = (g.m + kBM - 1) / kBM, ntiles = (g.n + kBN - 1) / kBN;
-  const dim3 grid(static_cast<unsigned>(std::min(mtiles, kMaxGridX)), static_cast<unsigned>(std::min(ntiles, kMaxGridY)));
   const dim3 block(kTX, kTY);
+  const int64_t tiles = mtiles * ntiles;
+  int64_t splits = 1, kchunk = std::max<int64_t>(g.k, 1);
+  if (tiles < kSplitTiles && g.k >= kSplitMinK) {
+    splits = std::min({(g.k + kSplitMinChunk - 1) / kSplitMinChunk, (kTargetBlocks + tiles - 1) / tiles, kMaxSplits});
+    kchunk = ((g.k + splits - 1) / splits + kBK - 1) / kBK * kBK;
+    splits = (g.k + kchunk - 1) / kchunk;
+  }
+  const dim3 grid(static_cast<unsigned>(std::min(mtiles, kMaxGridX)), static_cast<unsigned>(std::min(ntiles, kMaxGridY)),
+                  static_cast<unsigned>(splits));
+  if (splits == 1) {
+    ADVPROP_LAUNCH((gemm_kernel<T>), grid, block, 0, stream_of(c))(
+        a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>(), g, static_cast<T>(g.alpha), static_cast<T>(g.beta),
+        mtiles, ntiles, kchunk, int64_t{0});
+    return;
+  }
+  // Partials are plain [m, n] tiles: alpha 1, beta 0, leading dimension n.
+  Tensor ws = Tensor::empty({splits * g.m * g.n}, c.dtype(), c.device());
+  GemmArgs part = g;
+  part.ldc = g.n;
   ADVPROP_LAUNCH((gemm_kernel<T>), grid, block, 0, stream_of(c))(
-      a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>(), g, static_cast<T>(g.alpha), static_cast<T>(g.beta),
-      mtiles, ntiles);
+      a.data_as<const T>(), b.data_as<const T>(), ws.data_as<T>(), part, T(1), T(0), mtiles, ntiles, kchunk, g.m * g.n);
+  const int64_t threads = 256, blocks = std::min<int64_t>((g.m * g.n + threads - 1) / threads, 4096);
+  ADVPROP_LAUNCH((split_reduce_kernel<T>), dim3(static_cast<unsigned>(blocks)), dim3(threads), 0, stream_of(c))(
+      ws.data_as<const T>(), c.data_as<T>(), g.m, g.n, g.ldc, splits, static_cast<T>(g.alpha), static_cast<T>(g.beta));
 }
 
 }  // namespace

@@ -175,6 +175,24 @@ ADVPROP_NATIVE_TEST(cudasim_gemm_efficientnet_1x1_shapes) {
   check_case(Case{false, false, rows, 96, 16}, DType::f64, seed += 3);
 }
 
+// Few output tiles and a long k take the split-k path (partials, then an ordered reduction):
+// weight-gradient shapes, alpha/beta and padded C included, and the split result is repeatable.
+ADVPROP_NATIVE_TEST(cudasim_gemm_split_k_weight_gradients) {
+  uint64_t seed = 2000;
+  check_case(Case{true, false, 32, 27, 4099}, DType::f32, seed += 3);                     // stem dW
+  check_case(Case{true, false, 16, 96, 2048}, DType::f32, seed += 3);                     // expand dW
+  check_case(Case{false, true, 70, 66, 3001, 0, 0, 5, 2.0, -0.5}, DType::f32, seed += 3);  // 4 tiles, beta
+  check_case(Case{true, true, 9, 5, 2500}, DType::f64, seed += 3);
+  const Case cs{true, false, 24, 40, 6000};
+  const GemmArgs g = args_for(cs);
+  const Tensor a = to_sim(random_cpu(6000 * 24, DType::f32, 9)), b = to_sim(random_cpu(6000 * 40, DType::f32, 10));
+  Tensor c1 = Tensor::empty({24 * 40}, DType::f32, kSim), c2 = Tensor::empty({24 * 40}, DType::f32, kSim);
+  cudasim::gemm(g, a, b, c1);
+  cudasim::gemm(g, a, b, c2);
+  const Tensor h1 = to_cpu(c1), h2 = to_cpu(c2);
+  EXPECT(std::memcmp(h1.data(), h2.data(), h1.nbytes()) == 0);
+}
+
 ADVPROP_NATIVE_TEST(cudasim_gemm_deterministic) {
   const Case cs{true, false, 70, 66, 45};
   const GemmArgs g = args_for(cs);

@@ -14,6 +14,7 @@ const { values } = parseArgs({
     epochs: { type: 'string', default: '2' }, epsilon: { type: 'string', default: '2' }, seeds: { type: 'string', default: '3' },
     out: { type: 'string', default: 'runs/fashion' }, doc: { type: 'string', default: 'docs/results-fashion-mnist.md' },
     limit: { type: 'string' }, 'eval-limit': { type: 'string', default: '2000' },
+    replot: { type: 'boolean', default: false }, // rebuild the doc from the run folders, no training
   },
 });
 const epochs = Number(values.epochs), epsilon = Number(values.epsilon), seeds = Number(values.seeds);
@@ -24,17 +25,25 @@ const rows: Row[] = [];
 const started = Date.now();
 for (const seed of Array.from({ length: seeds }, (_, i) => i)) {
   for (const method of methods) {
+    const dir = join(values.out!, `${method}-seed${seed}`);
+    if (values.replot) {
+      // The run's own record: its final evaluation and its first and last timestamps.
+      const lines = readMetrics(join(dir, 'metrics.jsonl')) as unknown as Array<{ type: string; time: number; raw?: ap.train.EvalResult; ema?: ap.train.EvalResult | null }>;
+      const fin = lines.find((l) => l.type === 'final')!;
+      rows.push({ method, seed, seconds: (fin.time - lines[0]!.time) / 1000, raw: fin.raw!, ema: fin.ema ?? null, dir });
+      continue;
+    }
     const t0 = Date.now();
     const r = await ap.train.trainRun({
       ...ap.train.TRAIN_DEFAULTS, method, epsilon, epochs, seed, data, progress: false, evalLimit: Number(values['eval-limit']),
-      evalEpsilons: [1, 2, 4], out: join(values.out!, `${method}-seed${seed}`), limit: values.limit ? Number(values.limit) : undefined,
+      evalEpsilons: [1, 2, 4], out: dir, limit: values.limit ? Number(values.limit) : undefined,
     }, { log: () => undefined });
     const seconds = (Date.now() - t0) / 1000;
-    rows.push({ method, seed, seconds, raw: r.final!.raw, ema: r.final!.ema, dir: r.dir });
+    rows.push({ method, seed, seconds, raw: r.final!.raw, ema: r.final!.ema, dir });
     console.log(`${method} seed ${seed}: clean ${(100 * r.final!.raw.clean).toFixed(2)}% (EMA ${(100 * (r.final!.ema?.clean ?? NaN)).toFixed(2)}%), ${seconds.toFixed(0)} s`);
   }
 }
-const wall = (Date.now() - started) / 1000;
+const wall = values.replot ? rows.reduce((a, r) => a + r.seconds, 0) : (Date.now() - started) / 1000;
 
 const stat = (xs: number[]): string => {
   const m = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -53,14 +62,27 @@ const table = (pick: (r: Row) => ap.train.EvalResult | null): string[] => [
   }),
 ];
 
-// Test accuracy after each epoch, mean over seeds, one line per method.
-const series = methods.map((m) => {
-  const per = rows.filter((r) => r.method === m).map((r) => readMetrics(join(r.dir, 'metrics.jsonl')).filter((l) => l.type === 'eval'));
-  const points = per[0]!.map((l, i) => [l.step, per.reduce((a, p) => a + (p[i]?.clean ?? 0), 0) / per.length] as [number, number]);
-  return { name: m, points };
-});
+// Test accuracy after each epoch and at the end (the final evaluation), mean over seeds, one line
+// per method; and the training loss (clean + adversarial where there is one) over steps.
+const meanOver = (per: Array<Array<[number, number]>>): Array<[number, number]> =>
+  per[0]!.map(([x], i) => [x, per.reduce((a, p) => a + (p[i]?.[1] ?? 0), 0) / per.length] as [number, number]);
+const accSeries = methods.map((m) => ({
+  name: m,
+  points: meanOver(rows.filter((r) => r.method === m).map((r) => {
+    const lines = readMetrics(join(r.dir, 'metrics.jsonl'));
+    const evals = lines.filter((l) => l.type === 'eval').map((l) => [l.step, l.clean!] as [number, number]);
+    const last = lines[lines.length - 1]!;
+    return [...evals, [last.step, r.raw.clean] as [number, number]].filter((p, i, a) => i === 0 || p[0] !== a[i - 1]![0]);
+  })),
+}));
+const lossSeries = methods.map((m) => ({
+  name: m,
+  points: meanOver(rows.filter((r) => r.method === m).map((r) =>
+    readMetrics(join(r.dir, 'metrics.jsonl')).filter((l) => l.type === 'step').map((l) => [l.step, l.loss!] as [number, number]))),
+}));
 mkdirSync('docs', { recursive: true });
-ap.report.plotLines('docs/results-fashion-mnist.png', { title: 'Fashion-MNIST: test top-1 after each epoch (mean of seeds)', xLabel: 'step', yLabel: 'top-1', series });
+ap.report.plotLines('docs/results-fashion-mnist.png', { title: 'Fashion-MNIST: test top-1 (clean, raw weights; mean of seeds)', xLabel: 'step', yLabel: 'top-1', series: accSeries });
+ap.report.plotLines('docs/results-fashion-mnist-loss.png', { title: 'Fashion-MNIST: training loss (mean of seeds)', xLabel: 'step', yLabel: 'loss', series: lossSeries });
 
 const md = [
   '# Fashion-MNIST: AdvProp against its baselines', '',
@@ -72,7 +94,7 @@ const md = [
   `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, device cpu. Total wall time ${(wall / 60).toFixed(1)} min. Command: \`npm run experiment:fashion\`.`, '',
   'Top-1 in %, mean ± std over seeds, raw weights:', '', ...table((r) => r.raw), '',
   'EMA weights:', '', ...table((r) => r.ema), '',
-  '![test accuracy](results-fashion-mnist.png)', '',
+  '![test accuracy](results-fashion-mnist.png)', '', '![training loss](results-fashion-mnist-loss.png)', '',
   'Per-run reports (`report.md`, plots, metrics) are written under `runs/fashion/` (not committed).', '',
 ];
 writeFileSync(values.doc!, md.join('\n'));

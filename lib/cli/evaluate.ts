@@ -82,7 +82,9 @@ function loadRun(file: string, device: string): Loaded {
   if (Object.keys(emaSd).length) {
     // The EMA averaged the parameters then the buffers of a model of this architecture.
     ema = build();
-    ema.loadStateDict(model.stateDict());
+    const raw = model.stateDict();
+    ema.loadStateDict(raw);
+    for (const t of Object.values(raw)) t.dispose();
     const targets = [...ema.parameters(), ...ema.namedBuffers().map(([, t]) => t)];
     const avg = new ExponentialMovingAverage(targets);
     avg.loadStateDict(emaSd);

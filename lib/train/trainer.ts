@@ -8,7 +8,8 @@ import { AdvpropError } from '../errors.js';
 import { pgd } from '../attack/pgd.js';
 import { DualBatchNorm2d, type Module } from '../nn/index.js';
 import { accuracy, crossEntropy } from '../ops/cross_entropy.js';
-import { add, mul } from '../ops/arithmetic.js';
+import { add } from '../ops/arithmetic.js';
+import { mulScalar } from '../ops/unary.js';
 import { concat0, slice0 } from '../ops/shape.js';
 import type { Segments } from '../ops/multi_batch_norm.js';
 import { ExponentialMovingAverage, RMSProp, SGD } from '../optim/index.js';
@@ -226,7 +227,7 @@ export class Trainer {
           cleanAcc: clean ? accuracy(clean, labels).correct / n : null, advAcc: adv ? accuracy(adv, labels).correct / n : null,
         };
       });
-      if (lc && la) return add(mul(lc, tensor(o.cleanWeight, [], { dtype: lc.dtype, device: lc.device })), mul(la, tensor(o.advWeight, [], { dtype: la.dtype, device: la.device })));
+      if (lc && la) return add(mulScalar(lc, o.cleanWeight), mulScalar(la, o.advWeight));
       return (lc ?? la)!;
     }, params);
     stats.loss = value.item();

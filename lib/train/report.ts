@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { plotLines } from '../report/plot.js';
 import type { EvalResult } from './evaluate.js';
+import { defaultSteps } from '../attack/pgd.js';
 
 const pct = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : `${(100 * v).toFixed(2)}%`);
 
@@ -34,7 +35,7 @@ export function writePlots(dir: string, metricsFile: string): string[] {
 export function reportMarkdown(config: Record<string, unknown>, final: { raw: EvalResult; ema: EvalResult | null }): string {
   const { raw, ema } = final;
   const rows: string[][] = [['clean', pct(raw.clean), pct(ema?.clean)]];
-  for (const e of Object.keys(raw.pgd)) rows.push([`PGD ε=${e}/255 (${config.attackStepsRule ?? 'ε+1 steps'})`, pct(raw.pgd[e]), pct(ema?.pgd[e])]);
+  for (const e of Object.keys(raw.pgd)) rows.push([`PGD ε=${e}/255 (${defaultSteps(Number(e))} steps)`, pct(raw.pgd[e]), pct(ema?.pgd[e])]);
   if (raw.corruptionMean !== null) rows.push(['corruptions, mean of 9 × 5 severities', pct(raw.corruptionMean), pct(ema?.corruptionMean)]);
   const lines = [
     `# ${String(config.name)}`, '',

@@ -26,11 +26,19 @@
 #include <string>
 #include <utility>
 
+#include "advprop/device.h"
 #include "advprop/error.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
 namespace ADVPROP_CUDA_NS {
+
+// The device type these kernels serve: the real GPU, or the simulator when built with ADVPROP_SIM.
+#if defined(ADVPROP_SIM)
+constexpr DeviceType kDeviceType = DeviceType::cuda_sim;
+#else
+constexpr DeviceType kDeviceType = DeviceType::cuda;
+#endif
 
 // Throws ERR_CUDA ("<what>: <cuda error string>") when err is not cudaSuccess.
 void check_cuda(cudaError_t err, const char* what);

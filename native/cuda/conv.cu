@@ -18,11 +18,6 @@ namespace {
 
 constexpr unsigned kThreads = 256;
 
-#if defined(ADVPROP_SIM)
-constexpr DeviceType kDeviceType = DeviceType::cuda_sim;
-#else
-constexpr DeviceType kDeviceType = DeviceType::cuda;
-#endif
 
 // The geometry the kernels need, passed by value.
 struct ConvGeom {

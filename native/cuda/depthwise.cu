@@ -22,11 +22,6 @@ namespace advprop {
 namespace ADVPROP_CUDA_NS {
 namespace {
 
-#if defined(ADVPROP_SIM)
-constexpr DeviceType kDeviceType = DeviceType::cuda_sim;
-#else
-constexpr DeviceType kDeviceType = DeviceType::cuda;
-#endif
 
 constexpr unsigned kThreads = 256;
 constexpr int kTileC = 32;     // channels per backward_weight block (x)

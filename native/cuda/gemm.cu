@@ -161,11 +161,6 @@ bool overlaps(const Tensor& x, const Tensor& y) {
   return x0 < y0 + y.nbytes() && y0 < x0 + x.nbytes();
 }
 
-#if defined(ADVPROP_SIM)
-constexpr DeviceType kDeviceType = DeviceType::cuda_sim;
-#else
-constexpr DeviceType kDeviceType = DeviceType::cuda;
-#endif
 
 template <typename T>
 void gemm_typed(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {

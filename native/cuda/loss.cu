@@ -16,11 +16,6 @@ namespace advprop {
 namespace ADVPROP_CUDA_NS {
 namespace {
 
-#if defined(ADVPROP_SIM)
-constexpr DeviceType kDeviceType = DeviceType::cuda_sim;
-#else
-constexpr DeviceType kDeviceType = DeviceType::cuda;
-#endif
 
 constexpr int kRowThreads = 256;  // a power of two (tree reductions)
 constexpr unsigned kThreads = 256;

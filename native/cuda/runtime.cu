@@ -28,11 +28,6 @@ constexpr int kMaxDevices = 64;
 constexpr size_t kSmallLimit = size_t(1) << 20;
 constexpr size_t kSmallStep = 512;
 
-#if defined(ADVPROP_SIM)
-constexpr DeviceType kType = DeviceType::cuda_sim;
-#else
-constexpr DeviceType kType = DeviceType::cuda;
-#endif
 
 size_t round_size(size_t bytes) {
   if (bytes <= kSmallLimit) return bytes == 0 ? kSmallStep : (bytes + kSmallStep - 1) / kSmallStep * kSmallStep;
@@ -70,7 +65,7 @@ struct Pool {
 
 class CudaBackend final : public DeviceBackend {
  public:
-  DeviceType type() const override { return kType; }
+  DeviceType type() const override { return kDeviceType; }
 
   bool available() const override {
     probe();
@@ -126,7 +121,7 @@ class CudaBackend final : public DeviceBackend {
       err = cudaMalloc(&p, size);
       if (err == cudaErrorMemoryAllocation) {
         cudaGetLastError();
-        fail(ErrorCode::OOM, device_str(Device{kType, index}) + ": out of memory allocating " +
+        fail(ErrorCode::OOM, device_str(Device{kDeviceType, index}) + ": out of memory allocating " +
                                  mib(static_cast<int64_t>(bytes)) + "; " + mib(pool.st.bytes_in_use) +
                                  " in use by tensors, " + mib(cached) +
                                  " was cached and has been released");
@@ -146,7 +141,7 @@ class CudaBackend final : public DeviceBackend {
     auto it = pool.live.find(ptr);
     if (it == pool.live.end()) {
       std::fprintf(stderr, "advprop: %s: deallocate of unknown pointer %p ignored\n",
-                   device_type_name(kType), ptr);
+                   device_type_name(kDeviceType), ptr);
       return;
     }
     const size_t size = it->second;
@@ -236,7 +231,7 @@ class CudaBackend final : public DeviceBackend {
 
   void check_index(int index, const char* what) const {
     if (index < 0 || index >= device_count())
-      fail(ErrorCode::Device, std::string(device_type_name(kType)) + " " + what + ": device index " +
+      fail(ErrorCode::Device, std::string(device_type_name(kDeviceType)) + " " + what + ": device index " +
                                   std::to_string(index) + " out of range (" + std::to_string(device_count()) +
                                   " device(s)" + (count_ ? "" : ": " + reason_) + ")");
   }
@@ -280,7 +275,7 @@ DeviceBackend& device_backend() {
 
 cudaStream_t stream_for(int index) {
   if (index < 0 || index >= device_backend().device_count())
-    fail(ErrorCode::Device, std::string(device_type_name(kType)) + ": no device " + std::to_string(index));
+    fail(ErrorCode::Device, std::string(device_type_name(kDeviceType)) + ": no device " + std::to_string(index));
   use_device(index);
   cudaStream_t s = g_streams[index].load(std::memory_order_acquire);
   if (s) return s;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "advprop/dispatch_float.h"
 #include "advprop/attack.h"
 #include "advprop/error.h"
 #include "advprop/parallel.h"
@@ -166,23 +167,17 @@ void random_start_typed(const PgdArgs& a, const Tensor& xt, uint64_t seed, uint6
   });
 }
 
-template <typename F>
-void with_float_type(DType t, const char* op, F&& f) {
-  if (t == DType::f32) return f(float{});
-  if (t == DType::f64) return f(double{});
-  fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(t));
-}
 
 }  // namespace
 
 void pgd_step(const PgdArgs& a, const Tensor& x_adv, const Tensor& grad, const Tensor& x, Tensor& out) {
   if (out.numel() == 0) return;
-  with_float_type(out.dtype(), "pgdStep", [&](auto tag) { step_typed<decltype(tag)>(a, x_adv, grad, x, out); });
+  with_float(out.dtype(), "pgdStep", [&](auto tag) { step_typed<decltype(tag)>(a, x_adv, grad, x, out); });
 }
 
 void pgd_random_start(const PgdArgs& a, const Tensor& x, uint64_t seed, uint64_t offset, Tensor& out) {
   if (out.numel() == 0) return;
-  with_float_type(out.dtype(), "pgdRandomStart",
+  with_float(out.dtype(), "pgdRandomStart",
                   [&](auto tag) { random_start_typed<decltype(tag)>(a, x, seed, offset, out); });
 }
 

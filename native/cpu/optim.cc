@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 
+#include "advprop/dispatch_float.h"
 #include "advprop/error.h"
 #include "advprop/optim.h"
 #include "advprop/parallel.h"
@@ -69,12 +70,6 @@ void for_each_piece(const TensorList& lead, F&& piece) {
   });
 }
 
-template <typename F>
-void with_float(DType t, const char* op, F&& f) {
-  if (t == DType::f32) return f(float{});
-  if (t == DType::f64) return f(double{});
-  fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(t));
-}
 
 }  // namespace
 

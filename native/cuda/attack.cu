@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "advprop/dispatch_float.h"
 #include "advprop/attack.h"
 #include "advprop/philox.h"
 
@@ -240,23 +241,17 @@ void random_start_typed(const PgdArgs& a, const Tensor& xt, uint64_t seed, uint6
                                                                                   offset, lo, hi);
 }
 
-template <typename F>
-void float_dispatch(DType t, const char* op, F&& f) {
-  if (t == DType::f32) return f(float{});
-  if (t == DType::f64) return f(double{});
-  fail(ErrorCode::DType, std::string(op) + ": dtype " + dtype_name(t) + " is not supported (f32, f64)");
-}
 
 }  // namespace
 
 void pgd_step(const PgdArgs& a, const Tensor& x_adv, const Tensor& grad, const Tensor& x, Tensor& out) {
   if (out.numel() == 0) return;
-  float_dispatch(out.dtype(), "pgdStep", [&](auto tag) { step_typed<decltype(tag)>(a, x_adv, grad, x, out); });
+  with_float(out.dtype(), "pgdStep", [&](auto tag) { step_typed<decltype(tag)>(a, x_adv, grad, x, out); });
 }
 
 void pgd_random_start(const PgdArgs& a, const Tensor& x, uint64_t seed, uint64_t offset, Tensor& out) {
   if (out.numel() == 0) return;
-  float_dispatch(out.dtype(), "pgdRandomStart",
+  with_float(out.dtype(), "pgdRandomStart",
                  [&](auto tag) { random_start_typed<decltype(tag)>(a, x, seed, offset, out); });
 }
 

@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "advprop/dispatch_float.h"
 #include "advprop/hostdevice.h"
 #include "advprop/optim.h"
 
@@ -174,12 +175,6 @@ void launch(const char* name, const std::vector<const TensorList*>& lists, const
   ADVPROP_LAUNCH((multi_tensor_kernel<T, Op>), blocks, kThreads, 0, stream)(d_slots, d_work, n_work, op);
 }
 
-template <typename F>
-void with_float(DType t, const char* op, F&& f) {
-  if (t == DType::f32) return f(float{});
-  if (t == DType::f64) return f(double{});
-  fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(t));
-}
 
 }  // namespace
 

@@ -61,14 +61,14 @@ export function evaluateModel(model: Module, dataset: ImageDataset, opts: EvalOp
     return correct;
   };
   try {
-    const sum = (f: (b: HostBatch) => number): number => batches.reduce((a, b) => a + f(b), 0) / limit;
+    const sum = (f: (b: HostBatch, i: number) => number): number => batches.reduce((a, b, i) => a + f(b, i), 0) / limit;
     const clean = sum((b) => top1(b.x, b, 'clean'));
     const pgdAcc: Record<string, number> = {};
     for (const e of eps) pgdAcc[String(e)] = sum((b) => top1(b.x, b, `pgd ε=${e}`, e));
     const corruptions: Record<string, number[]> = {};
     for (const name of corr) {
       corruptions[name] = [1, 2, 3, 4, 5].map((sev) =>
-        sum((b) => top1(corrupt(b.x, b.shape, name, sev, (opts.seed ?? 0) + batches.indexOf(b)), b, `${name} s${sev}`)));
+        sum((b, i) => top1(corrupt(b.x, b.shape, name, sev, (opts.seed ?? 0) + i), b, `${name} s${sev}`)));
     }
     const all = Object.values(corruptions).flat();
     return { count: limit, clean, pgd: pgdAcc, corruptions, corruptionMean: all.length ? all.reduce((a, b) => a + b, 0) / all.length : null };

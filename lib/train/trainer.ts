@@ -8,13 +8,14 @@ import { AdvpropError } from '../errors.js';
 import { pgd } from '../attack/pgd.js';
 import { DualBatchNorm2d, type Module } from '../nn/index.js';
 import { accuracy, crossEntropy } from '../ops/cross_entropy.js';
+import { argmax } from '../kernels/loss.js';
 import { add } from '../ops/arithmetic.js';
 import { mulScalar } from '../ops/unary.js';
 import { concat0, slice0 } from '../ops/shape.js';
 import type { Segments } from '../ops/multi_batch_norm.js';
 import { ExponentialMovingAverage, RMSProp, SGD } from '../optim/index.js';
 import { defaultDevice } from '../device.js';
-import { tensor, tidy, type Tensor } from '../tensor.js';
+import { keep, tensor, tidy, type Tensor } from '../tensor.js';
 import type { AttackNorm } from '../ops/attack.js';
 import { METHODS, stepPlan, type Method } from './methods.js';
 import { learningRate, scaledLr, type ScheduleName } from './schedule.js';
@@ -54,6 +55,8 @@ export interface StepInput {
   /** The shape of x when it is a Float32Array. */
   shape?: readonly number[];
 }
+
+interface PendingStats { cleanLoss: Tensor | null; advLoss: Tensor | null; cleanPred: Tensor | null; advPred: Tensor | null }
 
 export interface StepResult {
   step: number;
@@ -188,23 +191,31 @@ export class Trainer {
     const lr = this.currentLr();
     try {
       const parts = this.lossAndGrads(x, xAdv, labels, plan);
-      this.optimizer.lr = lr;
-      this.optimizer.step(parts.grads);
-      for (const g of parts.grads) g.dispose();
-      this.emaState?.update();
+      parts.valueOwner.dispose();
+      let stats;
+      try {
+        this.optimizer.lr = lr;
+        this.optimizer.step(parts.grads);
+        this.emaState?.update();
+      } finally {
+        for (const g of parts.grads) g.dispose();
+        stats = this.readStats(parts.value, parts.pending, labels);
+      }
       this.stepCount++;
-      return { step: this.stepCount, epoch, lr, ...parts.stats };
+      return { step: this.stepCount, epoch, lr, ...stats };
     } finally {
       xAdv?.dispose();
     }
   }
 
+  // Losses and predictions stay on the device until readStats, after the optimizer step is queued:
+  // reading them inside the step would drain a GPU's queue between the forward and the backward.
   private lossAndGrads(x: Tensor, xAdv: Tensor | null, labels: Int32Array, plan: ReturnType<typeof stepPlan>) {
     const o = this.options;
     const n = x.shape[0]!;
     const params = this.model.parameters();
     const ls = { labelSmoothing: o.labelSmoothing };
-    let stats = { loss: 0, cleanLoss: null as number | null, advLoss: null as number | null, cleanAcc: null as number | null, advAcc: null as number | null };
+    const pending: PendingStats = { cleanLoss: null, advLoss: null, cleanPred: null, advPred: null };
     const { value, grads } = valueAndGrad(() => {
       let input: Tensor, segments: Segments;
       if (plan.clean && xAdv) {
@@ -221,18 +232,38 @@ export class Trainer {
       const lc = clean ? crossEntropy(clean, labels, ls) : null;
       const la = adv ? crossEntropy(adv, labels, ls) : null;
       noGrad(() => {
-        stats = {
-          loss: 0,
-          cleanLoss: lc ? lc.item() : null, advLoss: la ? la.item() : null,
-          cleanAcc: clean ? accuracy(clean, labels).correct / n : null, advAcc: adv ? accuracy(adv, labels).correct / n : null,
-        };
+        if (lc) pending.cleanLoss = keep(lc.detach());
+        if (la) pending.advLoss = keep(la.detach());
+        if (clean) pending.cleanPred = keep(argmax(clean));
+        if (adv) pending.advPred = keep(argmax(adv));
       });
       if (lc && la) return add(mulScalar(lc, o.cleanWeight), mulScalar(la, o.advWeight));
       return (lc ?? la)!;
     }, params);
-    stats.loss = value.item();
-    value.dispose();
-    return { grads, stats };
+    return { grads, value: keep(value.detach()), pending, valueOwner: value };
+  }
+
+  /** One host read per number, after everything of the step has been queued; frees the tensors. */
+  private readStats(value: Tensor, p: PendingStats, labels: Int32Array) {
+    const n = labels.length;
+    const correct = (pred: Tensor | null): number | null => {
+      if (!pred) return null;
+      const h = pred.toArray() as Int32Array;
+      let c = 0;
+      for (let i = 0; i < n; i++) if (h[i] === labels[i]) c++;
+      return c / n;
+    };
+    try {
+      return {
+        loss: value.item(),
+        cleanLoss: p.cleanLoss ? p.cleanLoss.item() : null,
+        advLoss: p.advLoss ? p.advLoss.item() : null,
+        cleanAcc: correct(p.cleanPred),
+        advAcc: correct(p.advPred),
+      };
+    } finally {
+      for (const t of [value, p.cleanLoss, p.advLoss, p.cleanPred, p.advPred]) t?.dispose();
+    }
   }
 
   /** Writes the EMA weights and statistics into `target` (a model of the same architecture). */

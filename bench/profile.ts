@@ -31,11 +31,11 @@ export function family(name: string, args: unknown[]): string {
     case 'linear': case 'linearBackwardInput': {
       // SE's two 1×1 convolutions run as GEMMs on [N, C]; the classifier reads the 1280-wide head.
       const w = shapeOf(args[1]);
-      return w[1] >= 1280 ? 'classifier (linear)' : 'squeeze-excite';
+      return w[1] >= 1280 ? 'classifier (linear)' : 'squeeze-excite FCs';
     }
-    case 'linearBackwardWeight': return shapeOf(args[1])[1]! >= 1280 ? 'classifier (linear)' : 'squeeze-excite';
-    case 'globalAvgPool': case 'globalAvgPoolBackward': case 'channelScale': case 'channelScaleBackward':
-      return 'squeeze-excite';
+    case 'linearBackwardWeight': return shapeOf(args[1])[1]! >= 1280 ? 'classifier (linear)' : 'squeeze-excite FCs';
+    case 'globalAvgPool': case 'globalAvgPoolBackward': return 'squeeze-excite pool';
+    case 'channelScale': case 'channelScaleBackward': return 'squeeze-excite scale';
     case 'multiBatchNorm': return 'batch norm (+act) fwd';
     case 'multiBatchNormBackward': return 'batch norm (+act) bwd';
     case 'binary': case 'unary': case 'unaryBackward': return 'elementwise';

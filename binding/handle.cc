@@ -24,7 +24,14 @@ Napi::Function TensorHandle::Define(Napi::Env env) {
   return f;
 }
 
-TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {}
+// Identifies our handles in TryFrom with one own-property check: napi_instanceof would walk the
+// prototype chain and look up Symbol.hasInstance on every tensor argument of every call.
+constexpr napi_type_tag kHandleTag = {0x61647670726f7031ULL, 0x74656e736f72a7e1ULL};
+
+TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {
+  napi_status st = napi_type_tag_object(info.Env(), info.This(), &kHandleTag);
+  NAPI_THROW_IF_FAILED_VOID(info.Env(), st);
+}
 
 // Runs from the GC finalizer when JS forgot to dispose (the safety net of DESIGN.md): the
 // storage goes back to the allocator's cache with the tensor_ member.
@@ -60,21 +67,31 @@ Napi::Object TensorHandle::Wrap(Napi::Env env, advprop::Tensor t, bool owns_memo
   return obj;
 }
 
-const advprop::Tensor& TensorHandle::FromValue(Napi::Env env, Napi::Value v, const char* op, const char* arg) {
-  auto* data = env.GetInstanceData<AddonData>();
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->ctor.Value()))
-    throw_arg(std::string(op) + ": argument '" + arg + "' must be a tensor handle");
-  // InstanceOf only looks at the prototype chain, so Object.create(NativeTensor.prototype) (or
-  // of a handle) passes it without wrapping a native object: ask napi_unwrap directly.
+TensorHandle* TensorHandle::TryFrom(Napi::Env env, Napi::Value v) {
+  if (!v.IsObject()) return nullptr;
+  bool tagged = false;
+  if (napi_check_object_type_tag(env, v, &kHandleTag, &tagged) != napi_ok || !tagged) return nullptr;
+  // The tag is an own property, so an object inheriting from a handle is not tagged; unwrap
+  // still guards against a tagged object without a native part.
   void* raw = nullptr;
   if (napi_unwrap(env, v, &raw) != napi_ok || raw == nullptr) {
     if (env.IsExceptionPending()) env.GetAndClearPendingException();
-    throw_arg(std::string(op) + ": argument '" + arg + "' must be a tensor handle");
+    return nullptr;
   }
   TensorHandle* h = static_cast<TensorHandle*>(raw);
-  if (h->disposed())
-    advprop::fail(advprop::ErrorCode::Disposed, std::string(op) + ": argument '" + arg + "' is a disposed tensor");
-  return h->tensor_;
+  return h->disposed() ? nullptr : h;
+}
+
+const advprop::Tensor& TensorHandle::FromValue(Napi::Env env, Napi::Value v, const char* op, const char* arg) {
+  if (TensorHandle* h = TryFrom(env, v)) return h->tensor_;
+  bool tagged = false;
+  if (v.IsObject() && napi_check_object_type_tag(env, v, &kHandleTag, &tagged) == napi_ok && tagged) {
+    void* raw = nullptr;
+    if (napi_unwrap(env, v, &raw) == napi_ok && raw != nullptr)
+      advprop::fail(advprop::ErrorCode::Disposed, std::string(op) + ": argument '" + arg + "' is a disposed tensor");
+    if (env.IsExceptionPending()) env.GetAndClearPendingException();
+  }
+  throw_arg(std::string(op) + ": argument '" + arg + "' must be a tensor handle");
 }
 
 const advprop::Tensor& TensorHandle::From(const Napi::CallbackInfo& info, size_t index, const char* op,

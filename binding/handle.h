@@ -21,6 +21,9 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   static const advprop::Tensor& From(const Napi::CallbackInfo& info, size_t index, const char* op,
                                      const char* arg);
   static const advprop::Tensor& FromValue(Napi::Env env, Napi::Value v, const char* op, const char* arg);
+  // The live handle behind v, or nullptr for anything else (no exception): for list arguments,
+  // whose per-element names are only worth building once something is wrong.
+  static TensorHandle* TryFrom(Napi::Env env, Napi::Value v);
   void Dispose(Napi::Env env);
   // Brings V8's external memory in line with device d's allocator (bytes reserved from the system).
   static void ReportReserved(Napi::Env env, const advprop::Device& d);

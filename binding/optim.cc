@@ -16,9 +16,15 @@ advprop::TensorList to_tensor_list(Napi::Env env, Napi::Value v, const char* op,
   Napi::Array a = v.As<Napi::Array>();
   advprop::TensorList out;
   out.reserve(a.Length());
-  for (uint32_t i = 0; i < a.Length(); ++i) {
+  const uint32_t n = a.Length();
+  for (uint32_t i = 0; i < n; ++i) {
+    Napi::Value v = a.Get(i);
+    if (TensorHandle* h = TensorHandle::TryFrom(env, v)) {
+      out.push_back(h->tensor());
+      continue;
+    }
     const std::string name = std::string(arg) + "[" + std::to_string(i) + "]";
-    out.push_back(TensorHandle::FromValue(env, a.Get(i), op, name.c_str()));
+    out.push_back(TensorHandle::FromValue(env, v, op, name.c_str()));
   }
   return out;
 }
@@ -27,9 +33,14 @@ std::vector<uint8_t> to_flags(Napi::Value v, const char* op, const char* arg) {
   if (!v.IsArray()) throw_arg(std::string(op) + ": argument '" + arg + "' must be an array of booleans");
   Napi::Array a = v.As<Napi::Array>();
   std::vector<uint8_t> out(a.Length());
-  for (uint32_t i = 0; i < a.Length(); ++i) {
+  for (uint32_t i = 0; i < out.size(); ++i) {
+    Napi::Value v = a.Get(i);
+    if (v.IsBoolean()) {
+      out[i] = v.As<Napi::Boolean>().Value() ? 1 : 0;
+      continue;
+    }
     const std::string name = std::string(arg) + "[" + std::to_string(i) + "]";
-    out[i] = to_bool(a.Get(i), op, name.c_str()) ? 1 : 0;
+    out[i] = to_bool(v, op, name.c_str()) ? 1 : 0;
   }
   return out;
 }

@@ -46,24 +46,32 @@ void check_lists(const char* op, const std::vector<Named>& lists, const std::vec
   struct Range {
     uintptr_t lo, hi;
     bool written;
-    std::string name;
+    uint32_t list, index;  // named only if it clashes: names cost more than the checks
   };
   std::vector<Range> ranges;
-  for (const Named& l : lists) {
+  ranges.reserve(lists.size() * n);
+  const Tensor& first = (*lead.list)[0];
+  for (uint32_t li = 0; li < lists.size(); ++li) {
+    const Named& l = lists[li];
     for (size_t i = 0; i < n; ++i) {
       const Tensor& t = (*l.list)[i];
-      const std::string name = at(l.name, i);
-      check_float_input(t, op, name.c_str());
-      const Tensor& first = (*lead.list)[0];
-      const std::string first_name = at(lead.name, 0);
-      check_same_dtype(t, first, op, name.c_str(), first_name.c_str());
-      check_same_device(t, first, op, name.c_str(), first_name.c_str());
-      check_same_shape(t, (*lead.list)[i], op, name.c_str(), at(lead.name, i).c_str());
+      const bool ok = t.defined() && t.is_contiguous() && is_float(t.dtype()) && t.dtype() == first.dtype() &&
+                      t.device() == first.device() && t.shape() == (*lead.list)[i].shape();
+      if (!ok) {
+        // The named checks report the first failing property with its usual message.
+        const std::string name = at(l.name, i);
+        check_float_input(t, op, name.c_str());
+        const std::string first_name = at(lead.name, 0);
+        check_same_dtype(t, first, op, name.c_str(), first_name.c_str());
+        check_same_device(t, first, op, name.c_str(), first_name.c_str());
+        check_same_shape(t, (*lead.list)[i], op, name.c_str(), at(lead.name, i).c_str());
+      }
       if (t.numel() == 0) continue;
       const auto lo = reinterpret_cast<uintptr_t>(t.data());
-      ranges.push_back({lo, lo + t.nbytes(), l.written, name});
+      ranges.push_back({lo, lo + t.nbytes(), l.written, li, static_cast<uint32_t>(i)});
     }
   }
+  require_device(first.device(), op);
   std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.lo < b.lo; });
   // An earlier range overlaps r exactly when it ends after r.lo, so it is enough to remember the
   // earlier range reaching furthest, and the written one reaching furthest.
@@ -74,7 +82,8 @@ void check_lists(const char* op, const std::vector<Named>& lists, const std::vec
                          : r.written && far_any && r.lo < far_any->hi ? far_any
                                                                      : nullptr;
     if (clash)
-      fail(ErrorCode::Arg, std::string(op) + ": " + r.name + " and " + clash->name +
+      fail(ErrorCode::Arg, std::string(op) + ": " + at(lists[r.list].name, r.index) + " and " +
+                               at(lists[clash->list].name, clash->index) +
                                " share memory; the tensors of one update must be distinct (a tensor listed twice?)");
     if (!far_any || r.hi > far_any->hi) far_any = &r;
     if (r.written && (!far_written || r.hi > far_written->hi)) far_written = &r;

@@ -6,7 +6,8 @@
 //     channel, and (train) updates the domain's running statistics; bn_apply_kernel normalises,
 //     applies the affine map and the activation, grid-stride, channel fastest (coalesced).
 //   backward: bn_grad_partial_kernel (the same shape, sums of g and g * xhat), bn_grad_sums_kernel
-//     (chunks in order; adds into the domain's f64 dgamma/dbeta accumulators), bn_dx_kernel. The
+//     (chunks in order; adds into the domain's f64 dgamma/dbeta accumulators and forms the two
+//     per-channel dx coefficients), bn_dx_kernel. The
 //     elementwise kernels take float4 for f32 when C % 4 == 0 and the segment is 16-byte aligned.
 // The segments run one after another on the tensor's stream, so running-stat updates and
 // dgamma/dbeta sums of a domain that owns several segments happen in segment order. The chunk
@@ -30,6 +31,7 @@ namespace {
 constexpr unsigned kThreads = 256;
 constexpr int kTileC = 32;  // channels per reduction block (x)
 constexpr int kLanes = 8;   // row lanes per reduction block (y)
+constexpr int kUnroll = 4;  // rows per lane and step in the reduction kernels
 constexpr int64_t kMaxChunks = 512;
 constexpr int64_t kMinChunkRows = 64;
 
@@ -90,11 +92,27 @@ __global__ void bn_partial_kernel(const T* x, int64_t rows, int64_t C, int64_t c
   double s1 = 0, s2 = 0;
   if (c < C) {
     const double shift = static_cast<double>(x[c]);
-    for (int64_t r = begin + threadIdx.y; r < end; r += kLanes) {
-      const double d = static_cast<double>(x[r * C + c]) - shift;
-      s1 += d;
-      s2 += d * d;
+    // Four rows per step with their own sums: four loads in flight per thread instead of one,
+    // which is what the memory system needs to stream (one 4-byte load per thread is latency-bound).
+    double a[kUnroll] = {}, b[kUnroll] = {};
+    int64_t r = begin + threadIdx.y;
+    for (; r + (kUnroll - 1) * kLanes < end; r += kUnroll * kLanes) {
+      double d[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) d[u] = static_cast<double>(x[(r + u * kLanes) * C + c]) - shift;
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        a[u] += d[u];
+        b[u] += d[u] * d[u];
+      }
     }
+    for (; r < end; r += kLanes) {
+      const double d = static_cast<double>(x[r * C + c]) - shift;
+      a[0] += d;
+      b[0] += d * d;
+    }
+    s1 = (a[0] + a[1]) + (a[2] + a[3]);
+    s2 = (b[0] + b[1]) + (b[2] + b[3]);
   }
   lane_tree(sa, sb, s1, s2);
   if (threadIdx.y == 0 && c < C) {
@@ -176,12 +194,31 @@ __global__ void bn_grad_partial_kernel(const T* dy, const T* x, int64_t rows, in
   double s1 = 0, s2 = 0;
   if (c < C) {
     const T mu = mean[c], is = invstd[c], g = gamma[c], b = beta[c];
-    for (int64_t r = begin + threadIdx.y; r < end; r += kLanes) {
+    double a[kUnroll] = {}, bb[kUnroll] = {};  // as in bn_partial_kernel: loads in flight
+    int64_t r = begin + threadIdx.y;
+    for (; r + (kUnroll - 1) * kLanes < end; r += kUnroll * kLanes) {
+      T xv[kUnroll], dv[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        xv[u] = x[(r + u * kLanes) * C + c];
+        dv[u] = dy[(r + u * kLanes) * C + c];
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const T xhat = (xv[u] - mu) * is;
+        const T gr = act_backward(act, xhat * g + b, dv[u]);
+        a[u] += static_cast<double>(gr);
+        bb[u] += static_cast<double>(gr) * static_cast<double>(xhat);
+      }
+    }
+    for (; r < end; r += kLanes) {
       const T xhat = (x[r * C + c] - mu) * is;
       const T gr = act_backward(act, xhat * g + b, dy[r * C + c]);
-      s1 += static_cast<double>(gr);
-      s2 += static_cast<double>(gr) * static_cast<double>(xhat);
+      a[0] += static_cast<double>(gr);
+      bb[0] += static_cast<double>(gr) * static_cast<double>(xhat);
     }
+    s1 = (a[0] + a[1]) + (a[2] + a[3]);
+    s2 = (bb[0] + bb[1]) + (bb[2] + bb[3]);
   }
   lane_tree(sa, sb, s1, s2);
   if (threadIdx.y == 0 && c < C) {
@@ -190,9 +227,12 @@ __global__ void bn_grad_partial_kernel(const T* dy, const T* x, int64_t rows, in
   }
 }
 
-// One thread per channel: the segment's sums in chunk order into sums[0/1][c], added to the
-// domain's accumulators acc[0/1][c] (dbeta, dgamma).
-__global__ void bn_grad_sums_kernel(const double* partial, int64_t nchunks, int64_t C, double* sums,
+// One thread per channel: the segment's sums in chunk order, added to the domain's accumulators
+// acc[0/1][c] (dbeta, dgamma).
+// coef[c] = sum(g)/m and coef[C + c] = sum(g·xhat)/m in T (0 in eval mode), computed here once per
+// channel: the dx kernels used to divide in f64 for every element, which made them compute-bound.
+template <typename T>
+__global__ void bn_grad_sums_kernel(const double* partial, int64_t nchunks, int64_t C, double m, int eval, T* coef,
                                     double* acc_beta, double* acc_gamma) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += stride) {
@@ -201,8 +241,8 @@ __global__ void bn_grad_sums_kernel(const double* partial, int64_t nchunks, int6
       s1 += partial[(k * 2) * C + c];
       s2 += partial[(k * 2 + 1) * C + c];
     }
-    sums[c] = s1;
-    sums[C + c] = s2;
+    coef[c] = eval ? T(0) : static_cast<T>(s1 / m);
+    coef[C + c] = eval ? T(0) : static_cast<T>(s2 / m);
     acc_beta[c] += s1;
     acc_gamma[c] += s2;
   }
@@ -210,24 +250,21 @@ __global__ void bn_grad_sums_kernel(const double* partial, int64_t nchunks, int6
 
 template <typename T>
 __global__ void bn_dx_kernel(const T* dy, const T* x, T* dx, int64_t total, int64_t C, const T* mean,
-                             const T* invstd, const T* gamma, const T* beta, const double* sums, double m,
-                             int act, int eval) {
+                             const T* invstd, const T* gamma, const T* beta, const T* coef, int act) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int64_t c = channel_of(i, C);
     const T is = invstd[c];
     const T xhat = (x[i] - mean[c]) * is;
     const T g = act_backward(act, xhat * gamma[c] + beta[c], dy[i]);
-    const T a = eval ? T(0) : static_cast<T>(sums[c] / m);
-    const T b = eval ? T(0) : static_cast<T>(sums[C + c] / m);
-    dx[i] = (gamma[c] * is) * (g - a - xhat * b);
+    dx[i] = (gamma[c] * is) * (g - coef[c] - xhat * coef[C + c]);
   }
 }
 
 // f32 with C % 4 == 0 and 16-byte aligned segment bases: one float4 per thread and step.
 __global__ void bn_dx_vec4_kernel(const float4* dy, const float4* x, float4* dx, int64_t total4, int64_t C,
                                   const float* mean, const float* invstd, const float* gamma, const float* beta,
-                                  const double* sums, double m, int act, int eval) {
+                                  const float* coef, int act) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total4; i += stride) {
     const int64_t c0 = channel_of(i * 4, C);
@@ -239,9 +276,7 @@ __global__ void bn_dx_vec4_kernel(const float4* dy, const float4* x, float4* dx,
       const float is = invstd[c];
       const float xhat = (xs[j] - mean[c]) * is;
       const float g = act_backward(act, xhat * gamma[c] + beta[c], gs[j]);
-      const float a = eval ? 0.f : static_cast<float>(sums[c] / m);
-      const float b = eval ? 0.f : static_cast<float>(sums[C + c] / m);
-      r[j] = (gamma[c] * is) * (g - a - xhat * b);
+      r[j] = (gamma[c] * is) * (g - coef[c] - xhat * coef[C + c]);
     }
     dx[i] = make_float4(r[0], r[1], r[2], r[3]);
   }
@@ -336,12 +371,13 @@ void backward_typed(const BnArgs& a, const Tensor& dy, const Tensor& x, const Te
   const int act = static_cast<int>(a.act);
   const int64_t cc = std::max<int64_t>(C, 1);
   Tensor partial = Tensor::empty({max_chunks(a) * 2 * cc}, DType::f64, dx.device());
-  // [dbeta | dgamma] accumulators for all domains, then this segment's two sums.
-  Tensor work = Tensor::empty({2 * std::max<int64_t>(KC, 1) + 2 * cc}, DType::f64, dx.device());
+  // [dbeta | dgamma] accumulators for all domains; this segment's two dx coefficients per channel.
+  Tensor work = Tensor::empty({2 * std::max<int64_t>(KC, 1)}, DType::f64, dx.device());
+  Tensor coef_t = Tensor::empty({2 * cc}, x.dtype(), dx.device());
   double* acc = work.data_as<double>();
   double* acc_beta = acc;
   double* acc_gamma = acc + KC;
-  double* sums = acc + 2 * std::max<int64_t>(KC, 1);
+  T* coef = coef_t.data_as<T>();
   ADVPROP_LAUNCH(bn_zero_kernel, grid_for(work.numel(), kThreads), kThreads, 0, st)(acc, work.numel());
   const T *pdy = dy.data_as<T>(), *px = x.data_as<T>(), *pg = gamma.data_as<T>(), *pb = beta.data_as<T>();
   T* pdx = dx.data_as<T>();
@@ -353,22 +389,21 @@ void backward_typed(const BnArgs& a, const Tensor& dy, const Tensor& x, const Te
     const Split sp = split_rows(op, rows, C);
     ADVPROP_LAUNCH((bn_grad_partial_kernel<T>), sp.grid, dim3(kTileC, kLanes), 0, st)(
         pdy + off, px + off, rows, C, sp.chunk, ms, is, pg + d * C, pb + d * C, act, partial.data_as<double>());
-    ADVPROP_LAUNCH(bn_grad_sums_kernel, grid_for(C, kThreads), kThreads, 0, st)(
-        static_cast<const double*>(partial.data_as<double>()), sp.nchunks, C, sums, acc_beta + d * C,
-        acc_gamma + d * C);
+    ADVPROP_LAUNCH((bn_grad_sums_kernel<T>), grid_for(C, kThreads), kThreads, 0, st)(
+        static_cast<const double*>(partial.data_as<double>()), sp.nchunks, C, static_cast<double>(rows),
+        a.mode == BnMode::eval ? 1 : 0, coef, acc_beta + d * C, acc_gamma + d * C);
     const int64_t total = rows * C;
     if constexpr (std::is_same_v<T, float>) {
       if (C % 4 == 0 && aligned16(pdy + off) && aligned16(px + off) && aligned16(pdx + off)) {
         ADVPROP_LAUNCH(bn_dx_vec4_kernel, grid_for(total / 4, kThreads), kThreads, 0, st)(
             reinterpret_cast<const float4*>(pdy + off), reinterpret_cast<const float4*>(px + off),
             reinterpret_cast<float4*>(pdx + off), total / 4, C, ms, is, pg + d * C, pb + d * C,
-            static_cast<const double*>(sums), static_cast<double>(rows), act, a.mode == BnMode::eval ? 1 : 0);
+            static_cast<const float*>(coef), act);
         continue;
       }
     }
     ADVPROP_LAUNCH((bn_dx_kernel<T>), grid_for(total, kThreads), kThreads, 0, st)(
-        pdy + off, px + off, pdx + off, total, C, ms, is, pg + d * C, pb + d * C, static_cast<const double*>(sums),
-        static_cast<double>(rows), act, a.mode == BnMode::eval ? 1 : 0);
+        pdy + off, px + off, pdx + off, total, C, ms, is, pg + d * C, pb + d * C, static_cast<const T*>(coef), act);
   }
   if (KC > 0) {
     ADVPROP_LAUNCH((bn_cast_kernel<T>), grid_for(KC, kThreads), kThreads, 0, st)(

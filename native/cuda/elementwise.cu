@@ -141,6 +141,51 @@ ADVPROP_HD T unary_grad(T x, T dy, T alpha) {
   }
 }
 
+// f32, 16-byte aligned: one float4 per thread and step. A scalar 4-byte load per thread leaves
+// too few bytes in flight to stream from HBM (72-75% of copy on the H200 for silu, scale, relu).
+template <int Op>
+__global__ void unary_vec4_kernel(const float4* x, float4* out, int64_t n4, float alpha) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n4; i += stride) {
+    const float4 v = x[i];
+    out[i] = make_float4(unary_op<Op>(v.x, alpha), unary_op<Op>(v.y, alpha), unary_op<Op>(v.z, alpha),
+                         unary_op<Op>(v.w, alpha));
+  }
+}
+
+template <int Op>
+__global__ void unary_backward_vec4_kernel(const float4* x, const float4* dy, float4* dx, int64_t n4, float alpha) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n4; i += stride) {
+    const float4 v = x[i], g = dy[i];
+    dx[i] = make_float4(unary_grad<Op>(v.x, g.x, alpha), unary_grad<Op>(v.y, g.y, alpha),
+                        unary_grad<Op>(v.z, g.z, alpha), unary_grad<Op>(v.w, g.w, alpha));
+  }
+}
+
+// out[i] = a[i % na4] op b[i % nb4] on float4s, for broadcasts whose operand sizes are multiples
+// of 4 (per-channel scales with C % 4 == 0); the index walk is binary_kernel's.
+template <int Op>
+__global__ void binary_bcast_vec4_kernel(const float4* a, int64_t na4, const float4* b, int64_t nb4, float4* out,
+                                         int64_t n4) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n4) return;
+  int64_t ia = i % na4, ib = i % nb4;
+  const int64_t sa = stride % na4, sb = stride % nb4;
+  for (; i < n4; i += stride) {
+    const float4 x = a[ia], y = b[ib];
+    out[i] = make_float4(binary_op<Op>(x.x, y.x), binary_op<Op>(x.y, y.y), binary_op<Op>(x.z, y.z),
+                         binary_op<Op>(x.w, y.w));
+    ia += sa;
+    if (ia >= na4) ia -= na4;
+    ib += sb;
+    if (ib >= nb4) ib -= nb4;
+  }
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
 template <int Op, typename T>
 __global__ void unary_kernel(const T* x, T* out, int64_t n, T alpha) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
@@ -199,21 +244,57 @@ void launch_binary(const Tensor& a, const Tensor& b, Tensor& out) {
     ADVPROP_LAUNCH((binary_kernel<Op, T>), 1, kThreads, 0, s)(pa, n - done, pb, n - done, po, n - done);
     return;
   }
+  if (sizeof(T) == 4 && a.numel() % 4 == 0 && b.numel() % 4 == 0 && aligned16(pa) && aligned16(pb) && aligned16(po)) {
+    // n is a multiple of both operand sizes, hence of 4.
+    ADVPROP_LAUNCH(binary_bcast_vec4_kernel<Op>, grid_for(n / 4, kThreads), kThreads, 0, s)(
+        reinterpret_cast<const float4*>(pa), a.numel() / 4, reinterpret_cast<const float4*>(pb), b.numel() / 4,
+        reinterpret_cast<float4*>(po), n / 4);
+    return;
+  }
   ADVPROP_LAUNCH((binary_kernel<Op, T>), grid_for(n, kThreads), kThreads, 0, s)(pa, a.numel(), pb, b.numel(), po, n);
 }
 
 template <int Op, typename T>
 void launch_unary(const Tensor& x, T alpha, Tensor& out) {
-  const int64_t n = out.numel();
-  ADVPROP_LAUNCH((unary_kernel<Op, T>), grid_for(n, kThreads), kThreads, 0, stream_of(out))(
-      x.data_as<T>(), out.data_as<T>(), n, alpha);
+  int64_t n = out.numel();
+  cudaStream_t s = stream_of(out);
+  const T* px = x.data_as<T>();
+  T* po = out.data_as<T>();
+  if constexpr (std::is_same<T, float>::value) {
+    if (n >= 4 && aligned16(px) && aligned16(po)) {
+      const int64_t n4 = n / 4;
+      ADVPROP_LAUNCH(unary_vec4_kernel<Op>, grid_for(n4, kThreads), kThreads, 0, s)(
+          reinterpret_cast<const float4*>(px), reinterpret_cast<float4*>(po), n4, alpha);
+      px += n4 * 4;
+      po += n4 * 4;
+      n -= n4 * 4;
+      if (n == 0) return;
+    }
+  }
+  ADVPROP_LAUNCH((unary_kernel<Op, T>), grid_for(n, kThreads), kThreads, 0, s)(px, po, n, alpha);
 }
 
 template <int Op, typename T>
 void launch_unary_backward(const Tensor& x, const Tensor& dy, T alpha, Tensor& dx) {
-  const int64_t n = dx.numel();
-  ADVPROP_LAUNCH((unary_backward_kernel<Op, T>), grid_for(n, kThreads), kThreads, 0, stream_of(dx))(
-      x.data_as<T>(), dy.data_as<T>(), dx.data_as<T>(), n, alpha);
+  int64_t n = dx.numel();
+  cudaStream_t s = stream_of(dx);
+  const T* px = x.data_as<T>();
+  const T* pg = dy.data_as<T>();
+  T* po = dx.data_as<T>();
+  if constexpr (std::is_same<T, float>::value) {
+    if (n >= 4 && aligned16(px) && aligned16(pg) && aligned16(po)) {
+      const int64_t n4 = n / 4;
+      ADVPROP_LAUNCH(unary_backward_vec4_kernel<Op>, grid_for(n4, kThreads), kThreads, 0, s)(
+          reinterpret_cast<const float4*>(px), reinterpret_cast<const float4*>(pg), reinterpret_cast<float4*>(po), n4,
+          alpha);
+      px += n4 * 4;
+      pg += n4 * 4;
+      po += n4 * 4;
+      n -= n4 * 4;
+      if (n == 0) return;
+    }
+  }
+  ADVPROP_LAUNCH((unary_backward_kernel<Op, T>), grid_for(n, kThreads), kThreads, 0, s)(px, pg, po, n, alpha);
 }
 
 // Turns the runtime op into the template argument of `fn`.

@@ -13,11 +13,13 @@ function reference(op: Op, a: ArrayLike<number>, b: ArrayLike<number>, n: number
 }
 
 // [shape of a, shape of b]: same shapes of awkward sizes, per-channel [C] over NHWC, scalars,
-// leading ones, trailing two dims, and the small operand on the left.
+// leading ones, trailing two dims, and the small operand on the left; operand sizes that are
+// multiples of 4 (the CUDA kernels' float4 broadcast path).
 const CASES: [number[], number[]][] = [
   [[1], [1]], [[7], [7]], [[97], [97]], [[1000], [1000]], [[2, 5, 3, 17], [2, 5, 3, 17]],
   [[2, 3, 5, 3], [3]], [[3, 7, 1, 5], [5]], [[1, 3, 3, 17], [17]], [[2, 2, 3, 17], [1, 1, 17]],
   [[97], []], [[4, 5], [1]], [[], [7]], [[5], [2, 3, 5]], [[3, 5], [4, 3, 5]], [[3, 2, 2, 5], [2, 5]],
+  [[2, 3, 5, 8], [8]], [[3, 4], [2, 3, 4]], [[2, 7, 3, 12], [3, 12]],
 ];
 
 forEachBackend('add/sub/mul/div', (device) => {

@@ -40,7 +40,7 @@ export function family(name: string, args: unknown[]): string {
     case 'multiBatchNormBackward': return 'batch norm (+act) bwd';
     case 'binary': case 'unary': case 'unaryBackward': return 'elementwise';
     case 'sum': case 'sumToShape': case 'sumBackward': return 'reductions';
-    case 'dropout': return 'dropout / drop-connect';
+    case 'dropout': case 'dropConnectAdd': return 'dropout / drop-connect';
     case 'crossEntropy': case 'crossEntropyBackward': case 'argmaxRows': return 'loss';
     case 'pgdStep': case 'pgdRandomStart': return 'attack update';
     case 'rmspropUpdate': case 'sgdUpdate': case 'emaUpdate': return 'optimizer';

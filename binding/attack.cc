@@ -69,4 +69,14 @@ ADVPROP_ENTRY(Dropout)
                                                               to_seed(info[3], op, "seed"), to_seed(info[4], op, "offset")));
 ADVPROP_ENTRY_END
 
+// (h, residual, rate, seed, offset)
+ADVPROP_ENTRY(DropConnectAdd)
+  const char* op = "dropConnectAdd";
+  check_arg_count(info, 5, op);
+  const Tensor& h = TensorHandle::From(info, 0, op, "h");
+  const Tensor& r = TensorHandle::From(info, 1, op, "residual");
+  return TensorHandle::Wrap(info.Env(), advprop::ops::drop_connect_add(h, r, to_number(info[2], op, "rate"),
+                                                                       to_seed(info[3], op, "seed"), to_seed(info[4], op, "offset")));
+ADVPROP_ENTRY_END
+
 }  // namespace advprop_binding

@@ -51,6 +51,7 @@ namespace advprop_binding {
   X(pgdStep, PgdStep)              \
   X(pgdRandomStart, PgdRandomStart) \
   X(dropout, Dropout)              \
+  X(dropConnectAdd, DropConnectAdd) \
   X(multiBatchNorm, MultiBatchNorm) \
   X(multiBatchNormBackward, MultiBatchNormBackward)
 

@@ -21,7 +21,7 @@ export { conv2d, type Conv2dArgs } from './ops/conv2d.js';
 export { globalAvgPool, channelScale } from './ops/pool.js';
 export { crossEntropy, accuracy, type Labels, type CrossEntropyOptions } from './ops/cross_entropy.js';
 export { pgdStep, pgdRandomStart, type PgdStepOptions, type RandomStartOptions, type AttackNorm } from './ops/attack.js';
-export { dropout, dropConnect, type DropOptions } from './ops/dropout.js';
+export { dropout, dropConnect, dropConnectAdd, type DropOptions } from './ops/dropout.js';
 export {
   multiBatchNorm, type BatchNormMode, type BatchNormAct, type Segments, type MultiBatchNormParams, type MultiBatchNormOptions,
 } from './ops/multi_batch_norm.js';

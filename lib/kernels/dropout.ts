@@ -1,6 +1,7 @@
 // Raw dropout / drop-connect kernel (no tape): ap.kernels.dropoutMask and dropConnectMask apply
 // the Philox keep mask of (seed, offset) scaled by 1/(1 − rate) (native/include/advprop/dropout.h).
-// The same call on dy with the same key is the backward.
+// The same call on dy with the same key is the backward. ap.kernels.dropConnectAdd adds a residual
+// in the same pass: add(dropConnectMask(h), residual) bit for bit, one read of each and one write.
 import type { NativeTensor, Seed } from '../native.js';
 import { AdvpropError } from '../errors.js';
 import { binding, describeValue } from '../device.js';
@@ -10,12 +11,18 @@ import { toU64 } from '../random.js';
 
 interface DropoutBinding {
   dropout(x: NativeTensor, rate: number, perSample: boolean, seed: Seed, offset: Seed): NativeTensor;
+  dropConnectAdd(h: NativeTensor, residual: NativeTensor, rate: number, seed: Seed, offset: Seed): NativeTensor;
 }
 const native = binding as unknown as DropoutBinding;
 
+function checkRate(op: string, rate: unknown): number {
+  if (typeof rate !== 'number') throw new AdvpropError('ERR_ARG', `${op}: 'rate' must be a number, got ${describeValue(rate)}`);
+  return rate;
+}
+
 function apply(op: string, x: Tensor, rate: number, perSample: boolean, seed: number | bigint, offset: number | bigint): Tensor {
   const h = checkTensor(x, op, 'x')._handle(op, 'x');
-  if (typeof rate !== 'number') throw new AdvpropError('ERR_ARG', `${op}: 'rate' must be a number, got ${describeValue(rate)}`);
+  checkRate(op, rate);
   countKernel(op);
   return wrapHandle(native.dropout(h, rate, perSample, toU64(seed, `${op}: seed`), toU64(offset, `${op}: offset`)));
 }
@@ -28,4 +35,14 @@ export function dropoutMask(x: Tensor, rate: number, seed: number | bigint, offs
 /** x * keep_n / (1 − rate), one keep_n per sample (dim 0) from Philox (seed, offset). */
 export function dropConnectMask(x: Tensor, rate: number, seed: number | bigint, offset: number | bigint): Tensor {
   return apply('dropConnect', x, rate, true, seed, offset);
+}
+
+/** residual + h * keep_n / (1 − rate) in one pass, keep_n as in dropConnectMask with the same key. */
+export function dropConnectAdd(h: Tensor, residual: Tensor, rate: number, seed: number | bigint, offset: number | bigint): Tensor {
+  const op = 'dropConnectAdd';
+  const hh = checkTensor(h, op, 'h')._handle(op, 'h');
+  const hr = checkTensor(residual, op, 'residual')._handle(op, 'residual');
+  checkRate(op, rate);
+  countKernel(op);
+  return wrapHandle(native.dropConnectAdd(hh, hr, rate, toU64(seed, `${op}: seed`), toU64(offset, `${op}: offset`)));
 }

@@ -5,7 +5,7 @@ import { add } from '../ops/arithmetic.js';
 import { linear } from '../ops/linear.js';
 import { silu, sigmoid } from '../ops/unary.js';
 import { globalAvgPool, channelScale } from '../ops/pool.js';
-import { dropConnect } from '../ops/dropout.js';
+import { dropConnect, dropConnectAdd } from '../ops/dropout.js';
 import { Module, type ForwardOptions } from './module.js';
 import { Conv2d, DualBatchNorm2d, type LayerInit } from './layers.js';
 import type { BatchNormAct } from '../ops/multi_batch_norm.js';
@@ -39,6 +39,10 @@ export class DropConnect extends Module {
   }
   forward(x: Tensor): Tensor {
     return this.training && this.rate > 0 ? dropConnect(x, this.rate) : x;
+  }
+  /** forward(h) + residual, in one kernel pass when active. Takes the one key forward would. */
+  forwardAdd(h: Tensor, residual: Tensor): Tensor {
+    return this.training && this.rate > 0 ? dropConnectAdd(h, residual, this.rate) : add(h, residual);
   }
 }
 
@@ -102,6 +106,6 @@ export class MBConvBlock extends Module {
     if (this.se) h = this.se.forward(h);
     h = this.projectBn.forward(this.projectConv.forward(h), opts);
     if (!this.skip) return h;
-    return add(this.dropConnect.forward(h), x);
+    return this.dropConnect.forwardAdd(h, x);
   }
 }

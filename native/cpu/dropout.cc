@@ -1,5 +1,8 @@
 // CPU dropout / drop-connect: the reference for advprop/dropout.h. Each chunk walks its range
 // one Philox block (four elements) at a time, so the mask depends on the element index alone.
+// fp-contract=off: x * scale + r must round twice, as dropConnect then add does (see simd.h).
+#pragma GCC optimize("fp-contract=off")
+
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -29,9 +32,22 @@ ADVPROP_CPU_CLONES void scale_span(const T* x, T* out, int64_t len, T s) {
 }
 
 template <typename T>
-void typed(const Tensor& xt, double rate, bool per_sample, uint64_t seed, uint64_t offset, Tensor& outt) {
+ADVPROP_CPU_CLONES void scale_add_span(const T* x, const T* r, T* out, int64_t len, T s) {
+  for (int64_t i = 0; i < len; ++i) out[i] = x[i] * s + r[i];
+}
+
+// 0 + r rather than a copy: a -0 in r becomes +0, as in add(dropConnect(x), r).
+template <typename T>
+ADVPROP_CPU_CLONES void zero_add_span(const T* r, T* out, int64_t len) {
+  for (int64_t i = 0; i < len; ++i) out[i] = T(0) + r[i];
+}
+
+template <typename T>
+void typed(const Tensor& xt, double rate, bool per_sample, uint64_t seed, uint64_t offset, const Tensor* rt,
+           Tensor& outt) {
   const int64_t n = outt.numel();
   const T* x = xt.data_as<T>();
+  const T* r = rt ? rt->data_as<T>() : nullptr;
   T* out = outt.data_as<T>();
   const double keep = 1.0 - rate;
   const T scale = static_cast<T>(1.0 / keep);
@@ -44,7 +60,9 @@ void typed(const Tensor& xt, double rate, bool per_sample, uint64_t seed, uint64
     for (int64_t i = lo; i < hi;) {
       const int64_t s = i / d, end = std::min(hi, (s + 1) * d);
       const bool kept = philox_uniform_element(seed, offset, static_cast<uint64_t>(s)) <= keep;
-      if (kept) scale_span(x + i, out + i, end - i, scale);
+      if (r && kept) scale_add_span(x + i, r + i, out + i, end - i, scale);
+      else if (r) zero_add_span(r + i, out + i, end - i);
+      else if (kept) scale_span(x + i, out + i, end - i, scale);
       else std::fill(out + i, out + end, T(0));  // 0, not x * 0 (which is NaN for inf)
       i = end;
     }
@@ -53,11 +71,13 @@ void typed(const Tensor& xt, double rate, bool per_sample, uint64_t seed, uint64
 
 }  // namespace
 
-void dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset, Tensor& out) {
+void dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset, const Tensor* residual,
+             Tensor& out) {
   if (out.numel() == 0) return;
+  if (residual && !per_sample) fail(ErrorCode::Arg, "dropout: a residual needs per-sample (drop-connect) mode");
   switch (out.dtype()) {
-    case DType::f32: return typed<float>(x, rate, per_sample, seed, offset, out);
-    case DType::f64: return typed<double>(x, rate, per_sample, seed, offset, out);
+    case DType::f32: return typed<float>(x, rate, per_sample, seed, offset, residual, out);
+    case DType::f64: return typed<double>(x, rate, per_sample, seed, offset, residual, out);
     default: fail(ErrorCode::DType, std::string("dropout: unsupported dtype ") + dtype_name(out.dtype()));
   }
 }

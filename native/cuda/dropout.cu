@@ -1,6 +1,7 @@
 // Dropout / drop-connect (contract: advprop/dropout.h; reference: native/cpu/dropout.cc).
 // Per element: one thread per Philox block of four elements. Per sample: a grid-stride pass that
-// draws the sample's number (one Philox evaluation, cheap next to the loads).
+// draws the sample's number (one Philox evaluation, cheap next to the loads), adding the residual
+// in the same pass when there is one.
 #include "common.cuh"
 
 #include <cstdint>
@@ -27,18 +28,28 @@ __global__ void element_kernel(const T* x, T* out, int64_t n, double keep, T sca
   }
 }
 
+// Explicitly rounded, so nvcc cannot contract x * scale + r into an fma: the result must equal
+// dropConnect's product followed by add's sum.
+__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+__device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
+__device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(a, b); }
+
+// r: the residual or null. A dropped sample gives 0 + r (not r: -0 becomes +0, as in add).
 template <typename T>
-__global__ void sample_kernel(const T* x, T* out, int64_t n, int64_t d, double keep, T scale, uint64_t seed,
-                              uint64_t offset) {
+__global__ void sample_kernel(const T* x, const T* r, T* out, int64_t n, int64_t d, double keep, T scale,
+                              uint64_t seed, uint64_t offset) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const bool kept = philox_uniform_element(seed, offset, static_cast<uint64_t>(i / d)) <= keep;
-    out[i] = kept ? x[i] * scale : T(0);
+    if (r) out[i] = kept ? add_rn(mul_rn(x[i], scale), r[i]) : add_rn(T(0), r[i]);
+    else out[i] = kept ? x[i] * scale : T(0);
   }
 }
 
 template <typename T>
-void typed(const Tensor& xt, double rate, bool per_sample, uint64_t seed, uint64_t offset, Tensor& outt) {
+void typed(const Tensor& xt, double rate, bool per_sample, uint64_t seed, uint64_t offset, const Tensor* rt,
+           Tensor& outt) {
   const int64_t n = outt.numel();
   const double keep = 1.0 - rate;
   const T scale = static_cast<T>(1.0 / keep);
@@ -49,16 +60,19 @@ void typed(const Tensor& xt, double rate, bool per_sample, uint64_t seed, uint64
     return;
   }
   ADVPROP_LAUNCH(sample_kernel<T>, grid_for(n, kThreads), kThreads, 0, st)(
-      xt.data_as<T>(), outt.data_as<T>(), n, n / outt.dim(0), keep, scale, seed, offset);
+      xt.data_as<T>(), rt ? rt->data_as<T>() : nullptr, outt.data_as<T>(), n, n / outt.dim(0), keep, scale, seed,
+      offset);
 }
 
 }  // namespace
 
-void dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset, Tensor& out) {
+void dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset, const Tensor* residual,
+             Tensor& out) {
   if (out.numel() == 0) return;
+  if (residual && !per_sample) fail(ErrorCode::Arg, "dropout: a residual needs per-sample (drop-connect) mode");
   switch (out.dtype()) {
-    case DType::f32: return typed<float>(x, rate, per_sample, seed, offset, out);
-    case DType::f64: return typed<double>(x, rate, per_sample, seed, offset, out);
+    case DType::f32: return typed<float>(x, rate, per_sample, seed, offset, residual, out);
+    case DType::f64: return typed<double>(x, rate, per_sample, seed, offset, residual, out);
     default: fail(ErrorCode::DType, std::string("dropout: dtype ") + dtype_name(out.dtype()) + " is not supported (f32, f64)");
   }
 }

@@ -1,4 +1,5 @@
-// Front-end of dropout / drop-connect: checks, output allocation, dispatch.
+// Front-end of dropout / drop-connect (with or without a residual): checks, output allocation,
+// dispatch.
 #include <string>
 
 #include "advprop/dropout.h"
@@ -7,16 +8,41 @@
 
 namespace advprop {
 namespace ops {
+namespace {
+
+void check_rate(double rate, const char* op) {
+  if (!(rate >= 0 && rate < 1))
+    fail(ErrorCode::Arg, std::string(op) + ": 'rate' must be in [0, 1), got " + std::to_string(rate));
+}
+
+void check_batch(const Tensor& x, const char* op, const char* arg) {
+  if (x.ndim() < 1)
+    fail(ErrorCode::Shape, std::string(op) + ": " + arg + " must have a batch dimension, got " + shape_str(x.shape()));
+}
+
+}  // namespace
 
 Tensor dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset) {
   const char* op = per_sample ? "dropConnect" : "dropout";
   check_float_input(x, op, "x");
-  if (!(rate >= 0 && rate < 1))
-    fail(ErrorCode::Arg, std::string(op) + ": 'rate' must be in [0, 1), got " + std::to_string(rate));
-  if (per_sample && x.ndim() < 1)
-    fail(ErrorCode::Shape, std::string(op) + ": x must have a batch dimension, got " + shape_str(x.shape()));
+  check_rate(rate, op);
+  if (per_sample) check_batch(x, op, "x");
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  if (out.numel()) ADVPROP_DISPATCH(x.device(), dropout, x, rate, per_sample, seed, offset, out);
+  if (out.numel()) ADVPROP_DISPATCH(x.device(), dropout, x, rate, per_sample, seed, offset, nullptr, out);
+  return out;
+}
+
+Tensor drop_connect_add(const Tensor& h, const Tensor& residual, double rate, uint64_t seed, uint64_t offset) {
+  const char* op = "dropConnectAdd";
+  check_float_input(h, op, "h");
+  check_float_input(residual, op, "residual");
+  check_same_device(h, residual, op, "h", "residual");
+  check_same_dtype(h, residual, op, "h", "residual");
+  check_same_shape(h, residual, op, "h", "residual");
+  check_rate(rate, op);
+  check_batch(h, op, "h");
+  Tensor out = Tensor::empty(h.shape(), h.dtype(), h.device());
+  if (out.numel()) ADVPROP_DISPATCH(h.device(), dropout, h, rate, true, seed, offset, &residual, out);
   return out;
 }
 

@@ -1,7 +1,8 @@
 // PGD step, random start and dropout kernels (advprop/attack.h, dropout.h) on cpu and cuda-sim
 // under the sanitizers: the two backends agree bit for bit on awkward sizes (samples that are
 // not a multiple of the 1024-element sum chunk, odd D that rules out the float4 path), the L2
-// results stay in the ball, and the front-ends refuse bad arguments.
+// results stay in the ball, drop-connect with a residual equals drop-connect then add, and the
+// front-ends refuse bad arguments.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -85,6 +86,11 @@ ADVPROP_NATIVE_TEST(attack_random_start_and_dropout_cpu_equals_sim) {
       for (bool per_sample : {false, true})
         expect_same(what + (per_sample ? " dropConnect" : " dropout"),
                     test::to_cpu(ops::dropout(test::to_sim(x), 0.3, per_sample, 7, 1)), ops::dropout(x, 0.3, per_sample, 7, 1));
+      Tensor r = uniform_cpu(s, dt, 6, -1, 1);
+      Tensor fused = ops::drop_connect_add(x, r, 0.3, 7, 1);
+      expect_same(what + " dropConnectAdd vs dropConnect + add", fused,
+                  ops::binary(BinaryOp::add, ops::dropout(x, 0.3, true, 7, 1), r));
+      expect_same(what + " dropConnectAdd", test::to_cpu(ops::drop_connect_add(test::to_sim(x), test::to_sim(r), 0.3, 7, 1)), fused);
     }
 }
 
@@ -105,6 +111,12 @@ ADVPROP_NATIVE_TEST(attack_bad_arguments) {
   EXPECT_THROWS(ops::pgd_step(x, x, x, a), ErrorCode::Shape);
   EXPECT_THROWS(ops::dropout(x, 1.0, false, 0, 0), ErrorCode::Arg);
   EXPECT_THROWS(ops::dropout(x, -0.5, true, 0, 0), ErrorCode::Arg);
+  EXPECT_THROWS(ops::drop_connect_add(x, y, 0.5, 0, 0), ErrorCode::Shape);
+  EXPECT_THROWS(ops::drop_connect_add(x, uniform_cpu({2, 3}, DType::f64, 1, 0, 1), 0.5, 0, 0), ErrorCode::DType);
+  EXPECT_THROWS(ops::drop_connect_add(x, test::to_sim(x), 0.5, 0, 0), ErrorCode::Device);
+  EXPECT_THROWS(ops::drop_connect_add(x, x, 1.0, 0, 0), ErrorCode::Arg);
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  EXPECT_THROWS(cpu::dropout(x, 0.5, false, 0, 0, &x, out), ErrorCode::Arg);
 }
 
 }  // namespace

@@ -5,6 +5,12 @@
 //                               D = numel / dim 0.
 // A dropped element is 0 (also when x is NaN or inf). The mask is never stored: the backward
 // calls the same kernel on dy with the same key, which regenerates it, so dx = dy * keep * scale.
+//
+// With a residual r (per sample only; the MBConv skip connection), the same pass adds it:
+// out_i = keep_i ? (x_i * scale) + r_i : 0 + r_i, each operation rounded to T (no fused
+// multiply-add), so out equals the drop-connect output plus r (elementwise add) bit for bit, a -0
+// in r giving +0 as add does. A dropped sample's x is not read. This saves the forward two passes
+// over the block output (a temporary written and read back).
 #pragma once
 #include <cstdint>
 
@@ -12,8 +18,10 @@
 
 namespace advprop {
 
-#define ADVPROP_DROPOUT_KERNELS \
-  void dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset, Tensor& out);
+// residual: null, or a tensor of x's shape, dtype and device (checked by the front-ends).
+#define ADVPROP_DROPOUT_KERNELS                                                                      \
+  void dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset,      \
+               const Tensor* residual, Tensor& out);
 
 namespace cpu { ADVPROP_DROPOUT_KERNELS }
 namespace cuda { ADVPROP_DROPOUT_KERNELS }
@@ -23,6 +31,10 @@ namespace ops {
 // Checked front-end: x float, contiguous, rank >= 1 when per_sample; 0 <= rate < 1. A new tensor
 // (rate 0 copies; the TypeScript layer returns x itself instead of calling it).
 Tensor dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset);
+
+// Drop-connect of h plus residual in one pass ("dropConnectAdd"): h and residual float,
+// contiguous, of one shape, dtype and device, rank >= 1; 0 <= rate < 1.
+Tensor drop_connect_add(const Tensor& h, const Tensor& residual, double rate, uint64_t seed, uint64_t offset);
 }  // namespace ops
 
 }  // namespace advprop

@@ -79,6 +79,21 @@ void spatial_broadcast(const T* a, const T* s, T scale, T* out, int64_t N, int64
   });
 }
 
+// out[n, p, c] = a[n, p, c] * s[n, c] + b[n, c], rows split as in spatial_broadcast.
+template <typename T>
+void spatial_scale_add(const T* a, const T* s, const T* b, T* out, int64_t N, int64_t P, int64_t C) {
+  const int64_t grain = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, C));
+  parallel_for(0, N * P, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const T* __restrict sr = s + (r / P) * C;
+      const T* __restrict br = b + (r / P) * C;
+      const T* __restrict ar = a + r * C;
+      T* __restrict o = out + r * C;
+      for (int64_t c = 0; c < C; ++c) o[c] = ar[c] * sr[c] + br[c];
+    }
+  });
+}
+
 Shape nc_of(const Tensor& x) { return {x.dim(0), x.dim(3)}; }
 
 void check_x(const char* op, const char* name, const Tensor& x) {
@@ -145,6 +160,20 @@ void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, 
     if (f32) spatial_broadcast<float>(dy.data_as<float>(), s.data_as<float>(), 1.0f, dx->data_as<float>(), N, P, C);
     else spatial_broadcast<double>(dy.data_as<double>(), s.data_as<double>(), 1.0, dx->data_as<double>(), N, P, C);
   }
+}
+
+void channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b, Tensor& y) {
+  const char* op = "channel_scale_add";
+  check_x(op, "x", x);
+  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
+  check_pool_tensor(op, "b", b, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
+  check_pool_tensor(op, "y", y, x.shape(), x.dtype(), DeviceType::cpu, Device{});
+  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  if (y.numel() == 0) return;
+  if (x.dtype() == DType::f32)
+    spatial_scale_add<float>(x.data_as<float>(), s.data_as<float>(), b.data_as<float>(), y.data_as<float>(), N, P, C);
+  else
+    spatial_scale_add<double>(x.data_as<double>(), s.data_as<double>(), b.data_as<double>(), y.data_as<double>(), N, P, C);
 }
 
 }  // namespace cpu

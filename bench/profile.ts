@@ -35,7 +35,7 @@ export function family(name: string, args: unknown[]): string {
     }
     case 'linearBackwardWeight': return shapeOf(args[1])[1]! >= 1280 ? 'classifier (linear)' : 'squeeze-excite FCs';
     case 'globalAvgPool': case 'globalAvgPoolBackward': return 'squeeze-excite pool';
-    case 'channelScale': case 'channelScaleBackward': return 'squeeze-excite scale';
+    case 'channelScale': case 'channelScaleBackward': case 'channelScaleAdd': return 'squeeze-excite scale';
     case 'multiBatchNorm': return 'batch norm (+act) fwd';
     case 'multiBatchNormBackward': return 'batch norm (+act) bwd';
     case 'binary': case 'unary': case 'unaryBackward': return 'elementwise';

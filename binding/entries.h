@@ -45,6 +45,7 @@ namespace advprop_binding {
   X(globalAvgPoolBackward, GlobalAvgPoolBackward) \
   X(channelScale, ChannelScale)    \
   X(channelScaleBackward, ChannelScaleBackward) \
+  X(channelScaleAdd, ChannelScaleAdd) \
   X(crossEntropy, CrossEntropy)    \
   X(crossEntropyBackward, CrossEntropyBackward) \
   X(argmaxRows, ArgmaxRows)       \

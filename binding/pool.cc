@@ -1,5 +1,5 @@
-// Entries of global average pooling, channel scale, softmax cross-entropy and argmax: parse the
-// arguments, call advprop::ops, wrap the results. No math here.
+// Entries of global average pooling, channel scale (and its scale-add), softmax cross-entropy and
+// argmax: parse the arguments, call advprop::ops, wrap the results. No math here.
 #include "advprop/loss.h"
 #include "advprop/pool.h"
 #include "convert.h"
@@ -48,6 +48,13 @@ ADVPROP_ENTRY(ChannelScaleBackward)
   out.Set(0u, wrap_or_null(info, std::move(dx)));
   out.Set(1u, wrap_or_null(info, std::move(ds)));
   return out;
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(ChannelScaleAdd)
+  const char* op = "channelScaleAdd";
+  check_arg_count(info, 3, op);
+  return wrap(info, ops::channel_scale_add(TensorHandle::From(info, 0, op, "x"), TensorHandle::From(info, 1, op, "s"),
+                                           TensorHandle::From(info, 2, op, "b")));
 ADVPROP_ENTRY_END
 
 // (logits, labels, smoothing, validateLabels) -> [loss [N], lse [N]]

@@ -19,6 +19,7 @@ export { cast, to, clone } from './ops/cast.js';
 export { linear } from './ops/linear.js';
 export { conv2d, type Conv2dArgs } from './ops/conv2d.js';
 export { globalAvgPool, channelScale } from './ops/pool.js';
+export { squeezeExcite } from './ops/squeeze_excite.js';
 export { crossEntropy, accuracy, type Labels, type CrossEntropyOptions } from './ops/cross_entropy.js';
 export { pgdStep, pgdRandomStart, type PgdStepOptions, type RandomStartOptions, type AttackNorm } from './ops/attack.js';
 export { dropout, dropConnect, dropConnectAdd, type DropOptions } from './ops/dropout.js';

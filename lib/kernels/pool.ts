@@ -11,6 +11,7 @@ interface PoolBinding {
   globalAvgPoolBackward(dy: NativeTensor, xShape: number[]): NativeTensor;
   channelScale(x: NativeTensor, s: NativeTensor): NativeTensor;
   channelScaleBackward(x: NativeTensor, s: NativeTensor, dy: NativeTensor, needDx: boolean, needDs: boolean): [NativeTensor | null, NativeTensor | null];
+  channelScaleAdd(x: NativeTensor, s: NativeTensor, b: NativeTensor): NativeTensor;
 }
 const binding = guarded as NativeBinding & PoolBinding;
 
@@ -50,4 +51,18 @@ export function channelScaleBackward(x: Tensor, s: Tensor, dy: Tensor, need: { d
   countKernel(op);
   const [gx, gs] = binding.channelScaleBackward(hx, hs, hdy, dx, ds);
   return { dx: gx ? wrapHandle(gx) : null, ds: gs ? wrapHandle(gs) : null };
+}
+
+/**
+ * y[n, h, w, c] = x[n, h, w, c] · s[n, c] + b[n, c], the product rounded before the add on every
+ * backend (so it equals channelScale(x, s) + b bit for bit). Squeeze-excite's input gradient
+ * dy · s + dpool / (H·W) in one pass over the activation.
+ */
+export function channelScaleAdd(x: Tensor, s: Tensor, b: Tensor): Tensor {
+  const op = 'channelScaleAdd';
+  const hx = checkTensor(x, op, 'x')._handle(op, 'x');
+  const hs = checkTensor(s, op, 's')._handle(op, 's');
+  const hb = checkTensor(b, op, 'b')._handle(op, 'b');
+  countKernel(op);
+  return wrapHandle(binding.channelScaleAdd(hx, hs, hb));
 }

@@ -2,16 +2,14 @@
 // drop-connect on its residual branch. Layer names follow timm so checkpoints line up.
 import type { Tensor } from '../tensor.js';
 import { add } from '../ops/arithmetic.js';
-import { linear } from '../ops/linear.js';
-import { silu, sigmoid } from '../ops/unary.js';
-import { globalAvgPool, channelScale } from '../ops/pool.js';
+import { squeezeExcite } from '../ops/squeeze_excite.js';
 import { dropConnect, dropConnectAdd } from '../ops/dropout.js';
 import { Module, type ForwardOptions } from './module.js';
 import { Conv2d, DualBatchNorm2d, type LayerInit } from './layers.js';
 import type { BatchNormAct } from '../ops/multi_batch_norm.js';
 
-/** x · sigmoid(W₂ silu(W₁ mean_hw(x) + b₁) + b₂). The two 1×1 convs keep timm's conv weight
- * shapes [out, 1, 1, in] but run as GEMMs on the pooled [N, C] vector. */
+/** x · sigmoid(W₂ silu(W₁ mean_hw(x) + b₁) + b₂), one op (ops/squeeze_excite.ts). The two 1×1
+ * convs keep timm's conv weight shapes [out, 1, 1, in] but run as GEMMs on the pooled [N, C] vector. */
 export class SqueezeExcite extends Module {
   readonly conv_reduce: Conv2d;
   readonly conv_expand: Conv2d;
@@ -23,12 +21,9 @@ export class SqueezeExcite extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const s0 = globalAvgPool(x);
     const w1 = this.conv_reduce.param('weight').reshape([this.reduced, this.channels]);
-    const s1 = silu(linear(s0, w1, this.conv_reduce.param('bias')));
     const w2 = this.conv_expand.param('weight').reshape([this.channels, this.reduced]);
-    const s2 = sigmoid(linear(s1, w2, this.conv_expand.param('bias')));
-    return channelScale(x, s2);
+    return squeezeExcite(x, w1, this.conv_reduce.param('bias'), w2, this.conv_expand.param('bias'));
   }
 }
 

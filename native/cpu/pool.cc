@@ -11,12 +11,44 @@
 #include "advprop/error.h"
 #include "advprop/parallel.h"
 #include "advprop/pool.h"
+#include "simd.h"
 
 namespace advprop {
 namespace cpu {
 namespace {
 
 constexpr int64_t kChunkElems = 1 << 14;  // elements of x per spatial chunk
+
+// The row loops below are cloned per ISA (simd.h): built for baseline x86-64 alone they ran on
+// 4-wide SSE with alias checks on every row of C, at 17-27 GB/s on sums that stream memory.
+// Widening the vectors changes no sum's order: each acc[c] still adds its rows one by one.
+
+// acc[c] += sum over `rows` consecutive rows of a * (b or 1), in row order; with dx, also
+// dx = a * sr in the same pass.
+template <typename T>
+ADVPROP_CPU_CLONES void sum_rows(const T* __restrict a, const T* __restrict b, const T* __restrict sr,
+                                 T* __restrict dx, T* __restrict acc, int64_t rows, int64_t C) {
+  if (dx) {
+    for (int64_t p = 0; p < rows; ++p) {
+      const T* ra = a + p * C;
+      const T* rb = b + p * C;
+      T* o = dx + p * C;
+      for (int64_t c = 0; c < C; ++c) acc[c] += ra[c] * rb[c];
+      for (int64_t c = 0; c < C; ++c) o[c] = ra[c] * sr[c];
+    }
+  } else if (b) {
+    for (int64_t p = 0; p < rows; ++p) {
+      const T* ra = a + p * C;
+      const T* rb = b + p * C;
+      for (int64_t c = 0; c < C; ++c) acc[c] += ra[c] * rb[c];
+    }
+  } else {
+    for (int64_t p = 0; p < rows; ++p) {
+      const T* ra = a + p * C;
+      for (int64_t c = 0; c < C; ++c) acc[c] += ra[c];
+    }
+  }
+}
 
 // out[n, c] = scale * sum_p a[n, p, c] * (b ? b[n, p, c] : 1), and, when dx is non-null,
 // dx[n, p, c] = a[n, p, c] * s[n, c] in the same pass (the channel scale's backward reads dy once).
@@ -31,22 +63,10 @@ void spatial_sum(const T* a, const T* b, double scale, T* out, const T* s, T* dx
   parallel_for(0, N * nchunks, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t item = lo; item < hi; ++item) {
       const int64_t n = item / nchunks, p0 = (item % nchunks) * chunk, p1 = std::min(P, p0 + chunk);
-      T* __restrict acc = partial.data() + item * C;
-      const T* __restrict sr = s ? s + n * C : nullptr;
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t base = (n * P + p) * C;
-        const T* __restrict ra = a + base;
-        if (b) {
-          const T* __restrict rb = b + base;
-          for (int64_t c = 0; c < C; ++c) acc[c] += ra[c] * rb[c];
-        } else {
-          for (int64_t c = 0; c < C; ++c) acc[c] += ra[c];
-        }
-        if (dx) {
-          T* __restrict o = dx + base;
-          for (int64_t c = 0; c < C; ++c) o[c] = ra[c] * sr[c];
-        }
-      }
+      if (p1 <= p0) continue;
+      const int64_t base = (n * P + p0) * C;
+      sum_rows<T>(a + base, b ? b + base : nullptr, s ? s + n * C : nullptr, dx ? dx + base : nullptr,
+                  partial.data() + item * C, p1 - p0, C);
     }
   });
   for (int64_t n = 0; n < N; ++n)
@@ -57,26 +77,50 @@ void spatial_sum(const T* a, const T* b, double scale, T* out, const T* s, T* dx
     }
 }
 
+// Rows r0..r1 of out [N*P, C] = (a ? a : 1) * s[n, c] * scale, with n = r / P.
+template <typename T>
+ADVPROP_CPU_CLONES void broadcast_rows(const T* __restrict a, const T* __restrict s, T scale, T* __restrict out,
+                                       int64_t r0, int64_t r1, int64_t P, int64_t C) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const T* sr = s + (r / P) * C;
+    T* o = out + r * C;
+    if (a) {
+      const T* ar = a + r * C;
+      if (scale == T(1))
+        for (int64_t c = 0; c < C; ++c) o[c] = ar[c] * sr[c];
+      else
+        for (int64_t c = 0; c < C; ++c) o[c] = ar[c] * sr[c] * scale;
+    } else {
+      for (int64_t c = 0; c < C; ++c) o[c] = sr[c] * scale;
+    }
+  }
+}
+
+// Rows r0..r1 of out [N*P, C] = a * s[n, c] + b[n, c], with n = r / P.
+template <typename T>
+ADVPROP_CPU_CLONES void scale_add_rows(const T* __restrict a, const T* __restrict s, const T* __restrict b,
+                                       T* __restrict out, int64_t r0, int64_t r1, int64_t P, int64_t C) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const T* sr = s + (r / P) * C;
+    const T* br = b + (r / P) * C;
+    const T* ar = a + r * C;
+    T* o = out + r * C;
+    for (int64_t c = 0; c < C; ++c) o[c] = ar[c] * sr[c] + br[c];
+  }
+}
+
+int64_t row_grain(int64_t C) { return std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, C)); }
+
 // out[n, p, c] = (a ? a[n, p, c] : 1) * s[n, c] * scale
 template <typename T>
 void spatial_broadcast(const T* a, const T* s, T scale, T* out, int64_t N, int64_t P, int64_t C) {
-  const int64_t rows = N * P;
-  const int64_t grain = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, C));
-  parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const T* __restrict sr = s + (r / P) * C;
-      T* __restrict o = out + r * C;
-      if (a) {
-        const T* __restrict ar = a + r * C;
-        if (scale == T(1))
-          for (int64_t c = 0; c < C; ++c) o[c] = ar[c] * sr[c];
-        else
-          for (int64_t c = 0; c < C; ++c) o[c] = ar[c] * sr[c] * scale;
-      } else {
-        for (int64_t c = 0; c < C; ++c) o[c] = sr[c] * scale;
-      }
-    }
-  });
+  parallel_for(0, N * P, row_grain(C), [&](int64_t lo, int64_t hi) { broadcast_rows<T>(a, s, scale, out, lo, hi, P, C); });
+}
+
+// out[n, p, c] = a[n, p, c] * s[n, c] + b[n, c]
+template <typename T>
+void spatial_scale_add(const T* a, const T* s, const T* b, T* out, int64_t N, int64_t P, int64_t C) {
+  parallel_for(0, N * P, row_grain(C), [&](int64_t lo, int64_t hi) { scale_add_rows<T>(a, s, b, out, lo, hi, P, C); });
 }
 
 Shape nc_of(const Tensor& x) { return {x.dim(0), x.dim(3)}; }
@@ -145,6 +189,20 @@ void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, 
     if (f32) spatial_broadcast<float>(dy.data_as<float>(), s.data_as<float>(), 1.0f, dx->data_as<float>(), N, P, C);
     else spatial_broadcast<double>(dy.data_as<double>(), s.data_as<double>(), 1.0, dx->data_as<double>(), N, P, C);
   }
+}
+
+void channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b, Tensor& y) {
+  const char* op = "channel_scale_add";
+  check_x(op, "x", x);
+  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
+  check_pool_tensor(op, "b", b, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
+  check_pool_tensor(op, "y", y, x.shape(), x.dtype(), DeviceType::cpu, Device{});
+  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  if (y.numel() == 0) return;
+  if (x.dtype() == DType::f32)
+    spatial_scale_add<float>(x.data_as<float>(), s.data_as<float>(), b.data_as<float>(), y.data_as<float>(), N, P, C);
+  else
+    spatial_scale_add<double>(x.data_as<double>(), s.data_as<double>(), b.data_as<double>(), y.data_as<double>(), N, P, C);
 }
 
 }  // namespace cpu

@@ -10,7 +10,9 @@
 // Broadcasts (pool backward, scale forward, the scale's dx): one element per thread in a
 // grid-stride loop, float4 when C is a multiple of 4 and the pointers are 16-byte aligned, and
 // 32-bit index arithmetic when the tensor is small enough (64-bit division costs more than the
-// memory access here).
+// memory access here). The scale-add (squeeze-excite's input gradient) is a broadcast of the
+// same shape with a second [N, C] operand; it rounds the product before the add, as the CPU
+// does, instead of letting nvcc contract the two into an FMA.
 #include "common.cuh"
 
 #include <algorithm>
@@ -110,6 +112,35 @@ __global__ void pool_bcast_vec4_kernel(const float4* a, const float* s, float4* 
   }
 }
 
+__device__ __forceinline__ float scale_add(float a, float s, float b) { return __fadd_rn(__fmul_rn(a, s), b); }
+__device__ __forceinline__ double scale_add(double a, double s, double b) { return __dadd_rn(__dmul_rn(a, s), b); }
+
+// out[i] = a[i] * s[n, c] + b[n, c] over out [N, P, C]; PC = P * C.
+template <typename T, typename I>
+__global__ void pool_scale_add_kernel(const T* a, const T* s, const T* b, T* out, I total, I PC, I C) {
+  const I stride = static_cast<I>(blockDim.x) * gridDim.x;
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const I nc = (i / PC) * C + i % C;
+    out[i] = scale_add(a[i], s[nc], b[nc]);
+  }
+}
+
+// The same on float4 (total4 = total / 4, C % 4 == 0).
+template <typename I>
+__global__ void pool_scale_add_vec4_kernel(const float4* a, const float* s, const float* b, float4* out, I total4, I PC,
+                                           I C) {
+  const I stride = static_cast<I>(blockDim.x) * gridDim.x;
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total4; i += stride) {
+    const I e = i * 4, nc = (e / PC) * C + e % C;
+    const float4 sv = *reinterpret_cast<const float4*>(s + nc), bv = *reinterpret_cast<const float4*>(b + nc);
+    const float4 x = a[i];
+    float4 r;
+    r.x = scale_add(x.x, sv.x, bv.x), r.y = scale_add(x.y, sv.y, bv.y);
+    r.z = scale_add(x.z, sv.z, bv.z), r.w = scale_add(x.w, sv.w, bv.w);
+    out[i] = r;
+  }
+}
+
 bool aligned16(const void* p) { return p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // out[n, c] = scale * sum_p a[n, p, c] * (b ? b[n, p, c] : 1); with dx (b and s non-null too)
@@ -168,6 +199,30 @@ void spatial_broadcast(const T* a, const T* s, T scale, T* out, int64_t N, int64
   }
   if (small) bcast_launch<T, uint32_t>(a, s, scale, out, total, PC, C, st);
   else bcast_launch<T, int64_t>(a, s, scale, out, total, PC, C, st);
+}
+
+template <typename T, typename I>
+void scale_add_launch(const T* a, const T* s, const T* b, T* out, int64_t total, int64_t PC, int64_t C, cudaStream_t st) {
+  if constexpr (sizeof(T) == 4) {
+    if (C % 4 == 0 && aligned16(a) && aligned16(s) && aligned16(b) && aligned16(out)) {
+      const int64_t n4 = total / 4;
+      ADVPROP_LAUNCH((pool_scale_add_vec4_kernel<I>), grid_for(n4, kThreads), kThreads, 0, st)(
+          reinterpret_cast<const float4*>(a), s, b, reinterpret_cast<float4*>(out), static_cast<I>(n4),
+          static_cast<I>(PC), static_cast<I>(C));
+      return;
+    }
+  }
+  ADVPROP_LAUNCH((pool_scale_add_kernel<T, I>), grid_for(total, kThreads), kThreads, 0, st)(
+      a, s, b, out, static_cast<I>(total), static_cast<I>(PC), static_cast<I>(C));
+}
+
+// out[n, p, c] = a[n, p, c] * s[n, c] + b[n, c].
+template <typename T>
+void spatial_scale_add(const T* a, const T* s, const T* b, T* out, int64_t N, int64_t P, int64_t C, const Device& dev) {
+  cudaStream_t st = stream_for(dev.index);
+  const int64_t total = N * P * C, PC = P * C;
+  if (total < (int64_t(1) << 31)) scale_add_launch<T, uint32_t>(a, s, b, out, total, PC, C, st);
+  else scale_add_launch<T, int64_t>(a, s, b, out, total, PC, C, st);
 }
 
 Shape nc_of(const Tensor& x) { return {x.dim(0), x.dim(3)}; }
@@ -241,6 +296,22 @@ void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, 
     if (f32) spatial_broadcast<float>(dy.data_as<float>(), s.data_as<float>(), 1.0f, dx->data_as<float>(), N, P, C, dev);
     else spatial_broadcast<double>(dy.data_as<double>(), s.data_as<double>(), 1.0, dx->data_as<double>(), N, P, C, dev);
   }
+}
+
+void channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b, Tensor& y) {
+  const char* op = "channel_scale_add";
+  const Device dev = x.device();
+  check_x(op, "x", x, dev);
+  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), kDeviceType, dev);
+  check_pool_tensor(op, "b", b, nc_of(x), x.dtype(), kDeviceType, dev);
+  check_pool_tensor(op, "y", y, x.shape(), x.dtype(), kDeviceType, dev);
+  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  if (y.numel() == 0) return;
+  if (x.dtype() == DType::f32)
+    spatial_scale_add<float>(x.data_as<float>(), s.data_as<float>(), b.data_as<float>(), y.data_as<float>(), N, P, C, dev);
+  else
+    spatial_scale_add<double>(x.data_as<double>(), s.data_as<double>(), b.data_as<double>(), y.data_as<double>(), N, P, C,
+                              dev);
 }
 
 }  // namespace ADVPROP_CUDA_NS

@@ -95,5 +95,15 @@ void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, 
   if (ds) *ds = gs;
 }
 
+Tensor channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b) {
+  const char* op = "channelScaleAdd";
+  check_nhwc(x, op, "x");
+  check_nc(s, x, op, "s", "x");
+  check_nc(b, x, op, "b", "x");
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (y.numel()) ADVPROP_DISPATCH(x.device(), channel_scale_add, x, s, b, y);
+  return y;
+}
+
 }  // namespace ops
 }  // namespace advprop

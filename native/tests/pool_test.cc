@@ -1,8 +1,8 @@
-// Pool, channel-scale and softmax cross-entropy kernels (advprop/pool.h, advprop/loss.h) on cpu
-// and cuda-sim against f64 references written here, at shapes that take every path: several
-// spatial chunks on both backends (C = 3 with H*W = 9000), C below/above the CUDA channel tile
-// and C % 4 == 0 (the float4 path); K above the CUDA row block. Under ASan this also checks that
-// the simulated kernels stay inside their buffers. Plus the argument checks.
+// Pool, channel-scale (with its scale-add) and softmax cross-entropy kernels (advprop/pool.h,
+// advprop/loss.h) on cpu and cuda-sim against f64 references written here, at shapes that take
+// every path: several spatial chunks on both backends (C = 3 with H*W = 9000), C below/above the
+// CUDA channel tile and C % 4 == 0 (the float4 path); K above the CUDA row block. Under ASan this
+// also checks that the simulated kernels stay inside their buffers. Plus the argument checks.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -51,6 +51,7 @@ struct Backend {
   void (*pool_bwd)(const Tensor&, Tensor&);
   void (*scale_fwd)(const Tensor&, const Tensor&, Tensor&);
   void (*scale_bwd)(const Tensor&, const Tensor&, const Tensor&, Tensor*, Tensor*);
+  void (*scale_add)(const Tensor&, const Tensor&, const Tensor&, Tensor&);
   void (*xent_fwd)(const Tensor&, const Tensor&, double, Tensor&, Tensor&);
   void (*xent_bwd)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, Tensor&);
   void (*argmax)(const Tensor&, Tensor&);
@@ -58,12 +59,12 @@ struct Backend {
 
 Tensor identity(const Tensor& t) { return t; }
 const Backend kCpuBackend{"cpu", kCpu, identity, identity, cpu::global_avg_pool_forward, cpu::global_avg_pool_backward,
-                          cpu::channel_scale_forward, cpu::channel_scale_backward, cpu::softmax_xent_forward,
-                          cpu::softmax_xent_backward, cpu::argmax_rows};
+                          cpu::channel_scale_forward, cpu::channel_scale_backward, cpu::channel_scale_add,
+                          cpu::softmax_xent_forward, cpu::softmax_xent_backward, cpu::argmax_rows};
 #if ADVPROP_WITH_SIM
 const Backend kSimBackend{"cuda-sim", Device{DeviceType::cuda_sim, 0}, test::to_sim, test::to_cpu,
                           cudasim::global_avg_pool_forward, cudasim::global_avg_pool_backward,
-                          cudasim::channel_scale_forward, cudasim::channel_scale_backward,
+                          cudasim::channel_scale_forward, cudasim::channel_scale_backward, cudasim::channel_scale_add,
                           cudasim::softmax_xent_forward, cudasim::softmax_xent_backward, cudasim::argmax_rows};
 #endif
 
@@ -72,7 +73,7 @@ void check_pool(const Backend& be, const Shape& s, DType dt, uint64_t seed) {
   const std::string what = std::string(be.name) + " " + dtype_name(dt) + " " + shape_str(s);
   const Tensor x = random_cpu(s, dt, seed), dy = random_cpu(s, dt, seed + 1);
   const Tensor sc = random_cpu({N, C}, dt, seed + 2), dp = random_cpu({N, C}, dt, seed + 3);
-  std::vector<double> pool(N * C, 0.0), ds(N * C, 0.0), dxp(x.numel()), y(x.numel()), dx(x.numel());
+  std::vector<double> pool(N * C, 0.0), ds(N * C, 0.0), dxp(x.numel()), y(x.numel()), dx(x.numel()), ya(x.numel());
   for (int64_t n = 0; n < N; ++n)
     for (int64_t p = 0; p < P; ++p)
       for (int64_t c = 0; c < C; ++c) {
@@ -82,17 +83,20 @@ void check_pool(const Backend& be, const Shape& s, DType dt, uint64_t seed) {
         dxp[e] = get(dp, nc) / static_cast<double>(P);
         y[e] = get(x, e) * get(sc, nc);
         dx[e] = get(dy, e) * get(sc, nc);
+        ya[e] = get(dy, e) * get(sc, nc) + get(dp, nc);
       }
   const Tensor ux = be.up(x), udy = be.up(dy), us = be.up(sc), udp = be.up(dp);
   Tensor gp = Tensor::empty({N, C}, dt, be.device), gdxp = Tensor::empty(s, dt, be.device);
   Tensor gy = Tensor::empty(s, dt, be.device), gdx = Tensor::empty(s, dt, be.device), gds = Tensor::empty({N, C}, dt, be.device);
   Tensor gdx_only = Tensor::empty(s, dt, be.device), gds_only = Tensor::empty({N, C}, dt, be.device);
+  Tensor gya = Tensor::empty(s, dt, be.device);
   be.pool_fwd(ux, gp);
   be.pool_bwd(udp, gdxp);
   be.scale_fwd(ux, us, gy);
   be.scale_bwd(ux, us, udy, &gdx, &gds);
   be.scale_bwd(ux, us, udy, &gdx_only, nullptr);
   be.scale_bwd(ux, us, udy, nullptr, &gds_only);
+  be.scale_add(udy, us, udp, gya);
   // Sums of up to 9000 f32 terms: relative to the largest result, rounding stays under 1e-5.
   const double sum_tol = dt == DType::f32 ? 1e-5 : 1e-12, ew_tol = dt == DType::f32 ? 2e-7 : 1e-15;
   expect_close(what + " pool", be.down(gp), pool, sum_tol);
@@ -102,6 +106,7 @@ void check_pool(const Backend& be, const Shape& s, DType dt, uint64_t seed) {
   expect_close(what + " scale", be.down(gy), y, ew_tol);
   expect_close(what + " dx (with ds)", be.down(gdx), dx, ew_tol);
   expect_close(what + " dx (alone)", be.down(gdx_only), dx, ew_tol);
+  expect_close(what + " scale-add", be.down(gya), ya, ew_tol);
 }
 
 void check_xent(const Backend& be, int64_t N, int64_t K, double eps, DType dt, uint64_t seed) {
@@ -166,10 +171,16 @@ ADVPROP_NATIVE_TEST(pool_loss_argument_checks) {
   EXPECT_THROWS(ops::channel_scale(x, random_cpu({2, 4}, DType::f64, 4)), ErrorCode::DType);
   EXPECT_THROWS(ops::global_avg_pool(random_cpu({2, 3, 4}, DType::f32, 5)), ErrorCode::Shape);
   EXPECT_THROWS(cpu::channel_scale_forward(x, bad_s, y), ErrorCode::Shape);
+  EXPECT_THROWS(ops::channel_scale_add(x, s, bad_s), ErrorCode::Shape);
+  EXPECT_THROWS(ops::channel_scale_add(x, s, random_cpu({2, 4}, DType::f64, 4)), ErrorCode::DType);
+  EXPECT_THROWS(cpu::channel_scale_add(x, s, bad_s, y), ErrorCode::Shape);
+  EXPECT_THROWS(cpu::channel_scale_add(x, s, s, bad_s), ErrorCode::Shape);
 #if ADVPROP_WITH_SIM
   EXPECT_THROWS(ops::channel_scale(x, test::to_sim(s)), ErrorCode::Device);
   Tensor ys = Tensor::empty({2, 3, 3, 4}, DType::f32, Device{DeviceType::cuda_sim, 0});
   EXPECT_THROWS(cudasim::channel_scale_forward(x, s, ys), ErrorCode::Device);
+  EXPECT_THROWS(ops::channel_scale_add(x, s, test::to_sim(s)), ErrorCode::Device);
+  EXPECT_THROWS(cudasim::channel_scale_add(test::to_sim(x), test::to_sim(s), s, ys), ErrorCode::Device);
 #endif
   Tensor z = random_cpu({3, 4}, DType::f32, 6), labels = Tensor::empty({3}, DType::i32, kCpu);
   for (int i = 0; i < 3; ++i) set(labels, i, i);

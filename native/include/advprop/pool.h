@@ -7,6 +7,12 @@
 // channel_scale_forward:    y[n, h, w, c] = x[n, h, w, c] * s[n, c]
 // channel_scale_backward:   dx = dy * s[n, c] (when dx is non-null) and
 //                           ds[n, c] = sum_{h,w} dy * x (when ds is non-null).
+// channel_scale_add:        y[n, h, w, c] = x[n, h, w, c] * s[n, c] + b[n, c], the product
+//                           rounded before the add (no fused multiply-add on any backend), so
+//                           it equals channel_scale_forward's y plus b bit for bit. It is
+//                           squeeze-excite's input gradient in one pass: dy * s plus the
+//                           pool's share dpool / (H*W), which otherwise takes a broadcast
+//                           tensor and an add.
 // Every spatial sum runs in an order fixed by the shape alone (no float atomics), so results do
 // not depend on the thread count or the device's scheduling. f32 on every backend, f64 too.
 #pragma once
@@ -19,7 +25,8 @@ namespace advprop {
   void global_avg_pool_backward(const Tensor& dy, Tensor& dx);                             \
   void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y);                 \
   void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, Tensor* dx, \
-                              Tensor* ds);
+                              Tensor* ds);                                                  \
+  void channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b, Tensor& y);
 
 // The argument checks every backend's kernels run: x-like tensors [N, H, W, C], per-channel
 // tensors [N, C], one float dtype, contiguous, all on `dev` (of type `type`). Throws
@@ -39,6 +46,7 @@ Tensor channel_scale(const Tensor& x, const Tensor& s);                 // [N,H,
 // Fills *dx when need_dx and *ds when need_ds; each runs only the kernel work it needs.
 void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, bool need_dx, bool need_ds,
                             Tensor* dx, Tensor* ds);
+Tensor channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b);  // [N,H,W,C] * [N,C] + [N,C]
 }  // namespace ops
 
 }  // namespace advprop

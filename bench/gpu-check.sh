@@ -15,7 +15,7 @@ want() { [[ ",$parts," == *",$1,"* ]]; }
 stamp() { echo "== $1 (t=$(( $(date +%s) - t0 )) s)"; }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory --format=csv | tee "$out/gpu.txt"
 M="node_modules/mocha/bin/mocha.js --no-config --node-option import=tsx --timeout 300000"
-KERNEL_SUITES="test/backends.test.ts test/ops/reduce.test.ts test/ops/conv2d.test.ts test/ops/multi_batch_norm.test.ts test/ops/attack.test.ts test/ops/dropout.test.ts test/ops/pool.test.ts test/ops/cross_entropy.test.ts test/ops/optim.test.ts"
+KERNEL_SUITES="test/backends.test.ts test/ops/reduce.test.ts test/ops/conv2d.test.ts test/ops/multi_batch_norm.test.ts test/ops/attack.test.ts test/ops/dropout.test.ts test/ops/dropout_add.test.ts test/ops/pool.test.ts test/ops/squeeze_excite.test.ts test/ops/unary.test.ts test/ops/arithmetic.test.ts test/ops/cross_entropy.test.ts test/ops/optim.test.ts"
 
 if want build; then
   stamp "build (archs ${ADVPROP_CUDA_ARCHS:-default})"
@@ -41,6 +41,8 @@ if want kernels; then
   timeout $((20*T)) node --import tsx bench/elementwise.ts --device cuda --n 67108864 --reps 30 2>&1 | tee "$out/bench-elementwise.txt" | tail -12
   timeout $((20*T)) node --import tsx bench/batchnorm.ts --device cuda --n 64 --reps 20 2>&1 | tee "$out/bench-bn.txt" | tail -12
   timeout $((20*T)) node --import tsx bench/pool.ts --device cuda --batch 32 --reps 50 2>&1 | tee "$out/bench-pool.txt" | tail -10
+  timeout $((20*T)) node --import tsx bench/pool.ts --device cuda --se --reps 20 2>&1 | tee "$out/bench-se.txt" | tail -12
+  timeout $((20*T)) node --import tsx bench/attack.ts --device cuda --residual --reps 30 2>&1 | tee "$out/bench-dcadd.txt" | tail -10
   timeout $((20*T)) node --import tsx bench/attack.ts --device cuda --shape 128,224,224,3 --reps 30 2>&1 | tee "$out/bench-attack.txt" | tail -10
   timeout $((20*T)) node --import tsx bench/optim.ts --device cuda --reps 50 2>&1 | tee "$out/bench-optim.txt" | tail -10
 fi

@@ -83,7 +83,7 @@ function batchData(c: Case): { x: Float32Array; y: Int32Array; shape: number[] }
   return { x, y, shape };
 }
 
-interface Timing { method: string; stepMs: number; imagesPerS: number; steps: number[] }
+interface Timing { method: string; stepMs: number; imagesPerS: number; steps: number[]; sysAllocs?: number }
 interface PeerResult { version: string; threads: number; note: string; results: Timing[]; compiled?: Timing[] }
 
 function makeTrainer(c: Case, m: MethodSpec) {
@@ -102,14 +102,17 @@ function runOurs(c: Case): { timings: Timing[]; profiles: { method: string; tabl
     for (let i = 0; i < warmupFor(c); i++) trainer.step({ x: input, y: data.y });
     ap.synchronize(device);
     const ts: number[] = [];
+    // Allocations the device allocator could not serve from its cache: 0 in a steady state.
+    const allocs0 = ap.memory().devices[device]!.systemAllocs;
     for (let i = 0; i < stepsFor(c); i++) {
       const t0 = process.hrtime.bigint();
       trainer.step({ x: input, y: data.y });
       ap.synchronize(device);
       ts.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
+    const sysAllocs = (ap.memory().devices[device]!.systemAllocs - allocs0) / stepsFor(c);
     const stepMs = median(ts);
-    timings.push({ method: m.name, stepMs, imagesPerS: (c.batch * 1000) / stepMs, steps: ts });
+    timings.push({ method: m.name, stepMs, imagesPerS: (c.batch * 1000) / stepMs, steps: ts, sysAllocs });
     if (values.profile) {
       const p = new Profiler(device);
       p.start();
@@ -175,14 +178,15 @@ for (const c of cases) {
   if (!ours) throw new Error('no rounds');
   console.log(`\ncase (${c.name}) EfficientNet-B0 ${c.size}x${c.size}, batch ${c.batch}, ${c.classes} classes, ` +
     `${warmupFor(c)} warm-up + ${stepsFor(c)} timed steps, best of ${values.rounds} round(s), load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)}` +
+    `\n  allocs: system allocations per timed step (buffers the allocator's cache could not serve)` +
     (peer ? `\n  torch ${peer.version}, ${peer.threads} threads, ${peer.note}` : ''));
-  const head = `${'method'.padEnd(14)}${'ms/step'.padStart(10)}${'img/s'.padStart(9)}` +
+  const head = `${'method'.padEnd(14)}${'ms/step'.padStart(10)}${'img/s'.padStart(9)}${'allocs'.padStart(8)}` +
     (peer ? `${'torch ms'.padStart(10)}${'torch img/s'.padStart(12)}${'ours/torch'.padStart(11)}` : '');
   console.log(head);
   const van = ours.timings.find((t) => t.method === 'vanilla');
   for (const t of ours.timings) {
     const p = peer?.results.find((r) => r.method === t.method);
-    console.log(`${t.method.padEnd(14)}${f1(t.stepMs).padStart(10)}${f1(t.imagesPerS).padStart(9)}` +
+    console.log(`${t.method.padEnd(14)}${f1(t.stepMs).padStart(10)}${f1(t.imagesPerS).padStart(9)}${f1(t.sysAllocs ?? 0).padStart(8)}` +
       (p ? `${f1(p.stepMs).padStart(10)}${f1(p.imagesPerS).padStart(12)}${(t.stepMs / p.stepMs).toFixed(2).padStart(10)}x` : ''));
   }
   for (const p of peer?.compiled ?? []) {

@@ -1,6 +1,7 @@
 // Packaging: the scripts behind `npm run prebuild`, the install step and the clean-room CI test.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { describeArchs } from '../lib/cli/info.js';
 import { native } from '../lib/native.js';
@@ -32,5 +33,18 @@ describe('packaging', () => {
     for (const f of pkg.files.filter((x: string) => !/[*!]/.test(x) && x !== 'prebuilds/'))
       assert.ok(existsSync(f), `"files" names ${f}, which does not exist`);
     assert.ok(pkg.files.includes('!native/tests/'));
+  });
+
+  it('the bin targets are executable after the build, so `npx advprop` runs in a checkout', function () {
+    for (const target of Object.values(pkg.bin) as string[]) {
+      if (!existsSync(target)) {
+        console.log(`      (skipped: ${target} is not built; \`npm run build:ts\` makes it)`);
+        this.skip();
+      }
+      assert.ok((statSync(target).mode & 0o111) !== 0, `${target} is not executable`);
+      const r = spawnSync(target, ['--help'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${target} --help: ${r.error ?? r.stderr}`);
+      assert.match(r.stdout, /advprop/);
+    }
   });
 });

@@ -21,6 +21,7 @@ import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as ap from '../lib/index.js';
+import { canonicalDevice } from '../lib/device.js';
 import { Trainer } from '../lib/train/trainer.js';
 import { Profiler, callOverhead, type ProfileTable } from './profile.js';
 
@@ -42,6 +43,7 @@ const { values } = parseArgs({
 });
 
 const device = values.device!;
+const deviceKey = canonicalDevice(device); // memory() names devices as cpu, cuda:0, ...
 const threads = ap.buildInfo().threads;
 interface Case { name: string; size: number; batch: number; classes: number }
 const CASES: Record<string, Case> = {
@@ -103,14 +105,14 @@ function runOurs(c: Case): { timings: Timing[]; profiles: { method: string; tabl
     ap.synchronize(device);
     const ts: number[] = [];
     // Allocations the device allocator could not serve from its cache: 0 in a steady state.
-    const allocs0 = ap.memory().devices[device]!.systemAllocs;
+    const allocs0 = ap.memory().devices[deviceKey]!.systemAllocs;
     for (let i = 0; i < stepsFor(c); i++) {
       const t0 = process.hrtime.bigint();
       trainer.step({ x: input, y: data.y });
       ap.synchronize(device);
       ts.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
-    const sysAllocs = (ap.memory().devices[device]!.systemAllocs - allocs0) / stepsFor(c);
+    const sysAllocs = (ap.memory().devices[deviceKey]!.systemAllocs - allocs0) / stepsFor(c);
     const stepMs = median(ts);
     timings.push({ method: m.name, stepMs, imagesPerS: (c.batch * 1000) / stepMs, steps: ts, sysAllocs });
     if (values.profile) {

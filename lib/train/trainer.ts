@@ -58,6 +58,10 @@ export interface StepInput {
 
 interface PendingStats { cleanLoss: Tensor | null; advLoss: Tensor | null; cleanPred: Tensor | null; advPred: Tensor | null }
 
+function disposePending(value: Tensor | null, p: PendingStats): void {
+  for (const t of [value, p.cleanLoss, p.advLoss, p.cleanPred, p.advPred]) t?.dispose();
+}
+
 export interface StepResult {
   step: number;
   epoch: number;
@@ -192,15 +196,18 @@ export class Trainer {
     try {
       const parts = this.lossAndGrads(x, xAdv, labels, plan);
       parts.valueOwner.dispose();
-      let stats;
       try {
         this.optimizer.lr = lr;
         this.optimizer.step(parts.grads);
         this.emaState?.update();
+      } catch (e) {
+        // No reads after a failure: on a failed GPU context they would throw and hide this error.
+        disposePending(parts.value, parts.pending);
+        throw e;
       } finally {
         for (const g of parts.grads) g.dispose();
-        stats = this.readStats(parts.value, parts.pending, labels);
       }
+      const stats = this.readStats(parts.value, parts.pending, labels);
       this.stepCount++;
       return { step: this.stepCount, epoch, lr, ...stats };
     } finally {
@@ -211,36 +218,48 @@ export class Trainer {
   // Losses and predictions stay on the device until readStats, after the optimizer step is queued:
   // reading them inside the step would drain a GPU's queue between the forward and the backward.
   private lossAndGrads(x: Tensor, xAdv: Tensor | null, labels: Int32Array, plan: ReturnType<typeof stepPlan>) {
+    const params = this.model.parameters();
+    const pending: PendingStats = { cleanLoss: null, advLoss: null, cleanPred: null, advPred: null };
+    let result: { value: Tensor; grads: Tensor[] };
+    try {
+      result = valueAndGrad(() => this.loss(x, xAdv, labels, plan, pending), params);
+    } catch (e) {
+      // The kept tensors are outside every tidy: a failed forward or backward must free them here.
+      disposePending(null, pending);
+      throw e;
+    }
+    const { value, grads } = result;
+    return { grads, value: keep(value.detach()), pending, valueOwner: value };
+  }
+
+  // The step's loss on the clean and/or adversarial batch (one 2N forward when both), keeping
+  // detached losses and argmax predictions in `pending` for readStats.
+  private loss(x: Tensor, xAdv: Tensor | null, labels: Int32Array, plan: ReturnType<typeof stepPlan>, pending: PendingStats): Tensor {
     const o = this.options;
     const n = x.shape[0]!;
-    const params = this.model.parameters();
     const ls = { labelSmoothing: o.labelSmoothing };
-    const pending: PendingStats = { cleanLoss: null, advLoss: null, cleanPred: null, advPred: null };
-    const { value, grads } = valueAndGrad(() => {
-      let input: Tensor, segments: Segments;
-      if (plan.clean && xAdv) {
-        input = concat0([x, xAdv]);
-        segments = plan.advDomain === 0 ? [[0, 2 * n]] : [[0, n], [plan.advDomain, n]];
-      } else {
-        input = xAdv ?? x;
-        segments = [[xAdv ? plan.advDomain : 0, n]];
-      }
-      const logits = this.model.forward(input, { segments });
-      const both = plan.clean && xAdv !== null;
-      const clean = plan.clean ? (both ? slice0(logits, 0, n) : logits) : null;
-      const adv = xAdv ? (both ? slice0(logits, n, n) : logits) : null;
-      const lc = clean ? crossEntropy(clean, labels, ls) : null;
-      const la = adv ? crossEntropy(adv, labels, ls) : null;
-      noGrad(() => {
-        if (lc) pending.cleanLoss = keep(lc.detach());
-        if (la) pending.advLoss = keep(la.detach());
-        if (clean) pending.cleanPred = keep(argmax(clean));
-        if (adv) pending.advPred = keep(argmax(adv));
-      });
-      if (lc && la) return add(mulScalar(lc, o.cleanWeight), mulScalar(la, o.advWeight));
-      return (lc ?? la)!;
-    }, params);
-    return { grads, value: keep(value.detach()), pending, valueOwner: value };
+    let input: Tensor, segments: Segments;
+    if (plan.clean && xAdv) {
+      input = concat0([x, xAdv]);
+      segments = plan.advDomain === 0 ? [[0, 2 * n]] : [[0, n], [plan.advDomain, n]];
+    } else {
+      input = xAdv ?? x;
+      segments = [[xAdv ? plan.advDomain : 0, n]];
+    }
+    const logits = this.model.forward(input, { segments });
+    const both = plan.clean && xAdv !== null;
+    const clean = plan.clean ? (both ? slice0(logits, 0, n) : logits) : null;
+    const adv = xAdv ? (both ? slice0(logits, n, n) : logits) : null;
+    const lc = clean ? crossEntropy(clean, labels, ls) : null;
+    const la = adv ? crossEntropy(adv, labels, ls) : null;
+    noGrad(() => {
+      if (lc) pending.cleanLoss = keep(lc.detach());
+      if (la) pending.advLoss = keep(la.detach());
+      if (clean) pending.cleanPred = keep(argmax(clean));
+      if (adv) pending.advPred = keep(argmax(adv));
+    });
+    if (lc && la) return add(mulScalar(lc, o.cleanWeight), mulScalar(la, o.advWeight));
+    return (lc ?? la)!;
   }
 
   /** One host read per number, after everything of the step has been queued; frees the tensors. */
@@ -262,7 +281,7 @@ export class Trainer {
         advAcc: correct(p.advPred),
       };
     } finally {
-      for (const t of [value, p.cleanLoss, p.advLoss, p.cleanPred, p.advPred]) t?.dispose();
+      disposePending(value, p);
     }
   }
 

@@ -17,9 +17,12 @@ namespace cpu {
 namespace {
 
 constexpr size_t kAlign = 64;                  // a cache line; also enough for AVX-512 loads
-// Freed buffers are kept for reuse up to the larger of this and the peak of bytes in use, so that
-// a step whose working set is above 1 GiB (AdvProp's 2N batch at 224×224) reuses its buffers
-// instead of going to the OS (~500 fresh allocations and their page faults per step otherwise).
+// Freed buffers are kept for reuse up to the larger of this and twice the peak of bytes in use
+// (twice: blocks cached in one phase of a step, e.g. the attack's N-image sizes, sit beside those
+// the 2N pass needs), so that a step whose working set is above 1 GiB (AdvProp's 2N batch at
+// 224×224) reuses its buffers instead of going to the OS (~500 fresh allocations and their page
+// faults per step otherwise). Reserved memory can thus reach about three times the peak in use; the
+// peak falls only on emptyCache.
 constexpr size_t kMinCacheCap = size_t(1) << 30;
 
 // Up to 4 KiB: multiples of 64 bytes. Above: the next of 2^k·{1, 1.25, 1.5, 1.75}, so at most a

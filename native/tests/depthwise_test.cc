@@ -240,8 +240,12 @@ void run_grid(const Backend& be, int every) {
 
 ADVPROP_NATIVE_TEST(depthwise_cpu_matches_reference) {
   run_grid(kCpuBackend, 1);
-  // Larger cases: many chunks in the weight reduction, asymmetric stride/dilation and padding.
+  // Larger cases: asymmetric stride/dilation and padding; weight reductions of several chunks
+  // (the count follows the work: 4 here, 7 for the 1x1 image with 25 x 1152 taps, 62 for the
+  // 56x56 one), combined in chunk order.
   check_case(kCpuBackend, Case{3, 33, 31, 40, 3, 1, 1, true}, DType::f32, 7);
+  check_case(kCpuBackend, Case{64, 1, 1, 1152, 5, 1, 1, true}, DType::f32, 14);
+  check_case(kCpuBackend, Case{4, 56, 56, 144, 3, 1, 1, true}, DType::f32, 15);
   check_case(kCpuBackend, Case{2, 20, 17, 8, 5, 2, 1, true}, DType::f64, 8);
   check_case(kCpuBackend, Case{0, 5, 5, 3, 3, 1, 1, true}, DType::f32, 9);  // empty batch: dw = 0
   // Rows wide enough for the 8-pixel interior blocks, channel counts with and without a tail

@@ -110,6 +110,34 @@ describe('train: Trainer and attacks', function () {
     }
   });
 
+  it('a step that fails in its backward or its optimizer update frees everything it made', () => {
+    // The step keeps its losses and predictions on the device until the end; a failure before then
+    // must not leave them behind.
+    const m = tiny('cpu', { domains: 2 });
+    const t = new Trainer(m, { method: 'advprop', epsilon: 2, ema: false, lr: 0.01 });
+    const b = batch(4, 0);
+    t.step(b);
+    const orig = m.forward.bind(m);
+    (m as any).forward = (inp: ap.Tensor, o: any) => {
+      const z = orig(inp, o);
+      if (inp.shape[0] !== 8) return z; // the attack's forward passes; the 2N training pass fails
+      const out = ap.noGrad(() => z.clone());
+      return ap.autograd.record(out, 'boom', [z], [], () => { throw new ap.AdvpropError('ERR_OOM', 'boom'); }, ['x']);
+    };
+    const before = ap.memory().numTensors;
+    assert.throws(() => t.step(b), (e: any) => e.code === 'ERR_OOM');
+    assert.equal(ap.memory().numTensors, before, 'tensors left by the failed backward');
+    (m as any).forward = orig;
+    const opt = (t as any).optimizer;
+    const step = opt.step.bind(opt);
+    opt.step = () => { throw new ap.AdvpropError('ERR_CUDA', 'update failed'); };
+    assert.throws(() => t.step(b), (e: any) => e.code === 'ERR_CUDA' && /update failed/.test(e.message));
+    assert.equal(ap.memory().numTensors, before, 'tensors left by the failed update');
+    opt.step = step;
+    assert.ok(Number.isFinite(t.step(b).loss));
+    t.dispose();
+  });
+
   it('rejects bad options', () => {
     const m = tiny('cpu', { domains: 1 });
     assert.throws(() => new Trainer(m, { method: 'advprop' }), (e: any) => e.code === 'ERR_ARG' && /2 BN domains/.test(e.message));

@@ -59,8 +59,8 @@ fi
 
 if want step; then
   stamp "training step, B0 at 224, batch 256, on cuda vs PyTorch (bench/gpu-step.sh runs the fuller set)"
-  timeout $((90*T)) node --import tsx bench/step.ts --device cuda --case a --batch 256 --methods vanilla,advprop1 --warmup 2 --steps 4 \
+  timeout $((150*T)) node --import tsx bench/step.ts --device cuda --case a --batch 256 --methods vanilla,advprop1 --warmup 2 --steps 4 \
     --compile-limit 0 > "$out/bench-step.txt" 2>&1; echo "step rc=$?"
-  tail -25 "$out/bench-step.txt"
+  tail -40 "$out/bench-step.txt"
 fi
 stamp "done"

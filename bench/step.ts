@@ -101,8 +101,16 @@ function runOurs(c: Case): { timings: Timing[]; profiles: { method: string; tabl
   const profiles: { method: string; table: ProfileTable }[] = [];
   for (const m of methods) {
     const { model, trainer } = makeTrainer(c, m);
-    for (let i = 0; i < warmupFor(c); i++) trainer.step({ x: input, y: data.y });
-    ap.synchronize(device);
+    // Progress on stderr, so that a run cut off by a time limit (a lent GPU's slot) still shows
+    // how far it got and what the first steps cost.
+    const note = (what: string, t0: bigint) =>
+      process.stderr.write(`  [${c.name} ${m.name}] ${what} ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)} ms\n`);
+    for (let i = 0; i < warmupFor(c); i++) {
+      const t0 = process.hrtime.bigint();
+      trainer.step({ x: input, y: data.y });
+      ap.synchronize(device);
+      note(`warm-up step ${i + 1}/${warmupFor(c)}`, t0);
+    }
     const ts: number[] = [];
     // Allocations the device allocator could not serve from its cache: 0 in a steady state.
     const allocs0 = ap.memory().devices[deviceKey]!.systemAllocs;
@@ -111,6 +119,7 @@ function runOurs(c: Case): { timings: Timing[]; profiles: { method: string; tabl
       trainer.step({ x: input, y: data.y });
       ap.synchronize(device);
       ts.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      note(`step ${i + 1}/${stepsFor(c)}`, t0);
     }
     const sysAllocs = (ap.memory().devices[deviceKey]!.systemAllocs - allocs0) / stepsFor(c);
     const stepMs = median(ts);

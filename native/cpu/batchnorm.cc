@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <numeric>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -306,6 +307,48 @@ void chunked_sums(int64_t rows, int64_t C, double* total, const F& body) {
   }
 }
 
+// A channel count that is not a multiple of 16 leaves every per-row loop short, with a scalar
+// tail (C = 24: one vector and 8 scalars per row; C = 8: no vector at all), which ran 10-40x
+// slower than a copy. Such a [rows, C] block is processed as [rows / m, m C] wide rows, with the
+// per-channel parameters tiled m times (m = 16 / gcd(C, 16), so m C is a multiple of 16), and the
+// last rows % m rows as they are. The elementwise passes compute exactly what they did; the
+// sums gather each channel's m lanes, in lane order, after the chunk sums: an order fixed by the
+// shape alone.
+struct Wide {
+  int64_t m = 1, L = 0, rows = 0, rem = 0;  // L = m C; rows: wide rows; rem: narrow rows after them
+};
+
+Wide wide_for(int64_t C, int64_t rows) {
+  Wide w;
+  w.L = C;
+  w.rows = rows;
+  if (C <= 0 || C % 16 == 0 || C >= 256) return w;
+  const int64_t m = 16 / std::gcd<int64_t>(C, 16);
+  if (rows < m) return w;
+  w.m = m;
+  w.L = m * C;
+  w.rows = rows / m;
+  w.rem = rows % m;
+  return w;
+}
+
+// v[0..C) repeated m times.
+template <typename T>
+std::vector<T> tiled(const T* v, int64_t C, int64_t m) {
+  std::vector<T> out(static_cast<size_t>(m * C));
+  for (int64_t r = 0; r < m; ++r) std::copy(v, v + C, out.begin() + r * C);
+  return out;
+}
+
+// Per-channel sums [s1 | s2] (2C) from wide-lane sums [s1 | s2] (2L), lanes in order.
+void fold_lanes(const double* lanes, int64_t C, int64_t m, double* total) {
+  for (int64_t c = 0; c < 2 * C; ++c) total[c] = 0.0;
+  const int64_t L = m * C;
+  for (int64_t h = 0; h < 2; ++h)
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < C; ++c) total[h * C + c] += lanes[h * L + r * C + c];
+}
+
 template <typename T, int ACT>
 void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T* rmean, T* rvar, T* y, T* mean,
                    T* invstd) {
@@ -325,10 +368,27 @@ void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T
       }
     } else {
       for (int64_t c = 0; c < C; ++c) shift[c] = xs[c];
-      chunked_sums(rows, C, sums.data(), [&](int64_t lo, int64_t hi, double* acc) {
-        std::vector<T> blk(static_cast<size_t>(2 * C));
-        stats_rows<T>(xs, lo, hi, C, shift.data(), acc, blk.data());
-      });
+      const Wide w = wide_for(C, rows);
+      if (w.m == 1) {
+        chunked_sums(rows, C, sums.data(), [&](int64_t lo, int64_t hi, double* acc) {
+          std::vector<T> blk(static_cast<size_t>(2 * C));
+          stats_rows<T>(xs, lo, hi, C, shift.data(), acc, blk.data());
+        });
+      } else {
+        const std::vector<T> shift_w = tiled(shift.data(), C, w.m);
+        std::vector<double> lanes(static_cast<size_t>(2 * w.L));
+        chunked_sums(w.rows, w.L, lanes.data(), [&](int64_t lo, int64_t hi, double* acc) {
+          std::vector<T> blk(static_cast<size_t>(2 * w.L));
+          stats_rows<T>(xs, lo, hi, w.L, shift_w.data(), acc, blk.data());
+        });
+        fold_lanes(lanes.data(), C, w.m, sums.data());
+        if (w.rem > 0) {
+          std::vector<double> tail(static_cast<size_t>(2 * C), 0.0);
+          std::vector<T> blk(static_cast<size_t>(2 * C));
+          stats_rows<T>(xs + w.rows * w.L, 0, w.rem, C, shift.data(), tail.data(), blk.data());
+          for (int64_t c = 0; c < 2 * C; ++c) sums[c] += tail[c];
+        }
+      }
       const double m = static_cast<double>(rows);
       for (int64_t c = 0; c < C; ++c) {
         const double s1 = sums[c], s2 = sums[C + c];
@@ -347,9 +407,20 @@ void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T
     }
     for (int64_t c = 0; c < C; ++c) scale[c] = gamma[d * C + c] * is[c];
     T* ys = y + seg.start * hw * C;
-    parallel_for(0, rows, row_grain(rows, C), [&](int64_t lo, int64_t hi) {
-      apply_rows<ACT, T>(xs, ys, lo, hi, C, ms, scale.data(), beta + d * C);
-    });
+    const Wide w = wide_for(C, rows);
+    if (w.m == 1) {
+      parallel_for(0, rows, row_grain(rows, C), [&](int64_t lo, int64_t hi) {
+        apply_rows<ACT, T>(xs, ys, lo, hi, C, ms, scale.data(), beta + d * C);
+      });
+    } else {
+      const std::vector<T> ms_w = tiled(static_cast<const T*>(ms), C, w.m), scale_w = tiled(scale.data(), C, w.m),
+                           beta_w = tiled(beta + d * C, C, w.m);
+      parallel_for(0, w.rows, row_grain(w.rows, w.L), [&](int64_t lo, int64_t hi) {
+        apply_rows<ACT, T>(xs, ys, lo, hi, w.L, ms_w.data(), scale_w.data(), beta_w.data());
+      });
+      if (w.rem > 0)
+        apply_rows<ACT, T>(xs + w.rows * w.L, ys + w.rows * w.L, 0, w.rem, C, ms, scale.data(), beta + d * C);
+    }
   }
 }
 
@@ -367,10 +438,30 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
     // SiLU's derivative costs an exp and a division: compute it once and keep g in dx's memory
     // for the second pass (one more write, but this kernel is compute-bound on the CPU).
     constexpr bool kStore = ACT == static_cast<int>(BnAct::silu);
-    chunked_sums(rows, C, sums.data(), [&](int64_t lo, int64_t hi, double* acc) {
-      std::vector<T> blk(static_cast<size_t>(2 * C));
-      grad_sums_rows<ACT, kStore, T>(dy + off, x + off, lo, hi, C, ms, is, gd, bd, acc, dx + off, blk.data());
-    });
+    const Wide w = wide_for(C, rows);
+    std::vector<T> ms_w, is_w, gd_w, bd_w;
+    if (w.m == 1) {
+      chunked_sums(rows, C, sums.data(), [&](int64_t lo, int64_t hi, double* acc) {
+        std::vector<T> blk(static_cast<size_t>(2 * C));
+        grad_sums_rows<ACT, kStore, T>(dy + off, x + off, lo, hi, C, ms, is, gd, bd, acc, dx + off, blk.data());
+      });
+    } else {
+      ms_w = tiled(ms, C, w.m), is_w = tiled(is, C, w.m), gd_w = tiled(gd, C, w.m), bd_w = tiled(bd, C, w.m);
+      std::vector<double> lanes(static_cast<size_t>(2 * w.L));
+      chunked_sums(w.rows, w.L, lanes.data(), [&](int64_t lo, int64_t hi, double* acc) {
+        std::vector<T> blk(static_cast<size_t>(2 * w.L));
+        grad_sums_rows<ACT, kStore, T>(dy + off, x + off, lo, hi, w.L, ms_w.data(), is_w.data(), gd_w.data(),
+                                       bd_w.data(), acc, dx + off, blk.data());
+      });
+      fold_lanes(lanes.data(), C, w.m, sums.data());
+      if (w.rem > 0) {
+        const int64_t o2 = off + w.rows * w.L;
+        std::vector<double> tail(static_cast<size_t>(2 * C), 0.0);
+        std::vector<T> blk(static_cast<size_t>(2 * C));
+        grad_sums_rows<ACT, kStore, T>(dy + o2, x + o2, 0, w.rem, C, ms, is, gd, bd, tail.data(), dx + o2, blk.data());
+        for (int64_t c = 0; c < 2 * C; ++c) sums[c] += tail[c];
+      }
+    }
     const double m = static_cast<double>(rows);
     const bool eval = a.mode == BnMode::eval;
     for (int64_t c = 0; c < C; ++c) {
@@ -380,10 +471,23 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
       ma[c] = eval ? T(0) : static_cast<T>(sums[c] / m);
       mb[c] = eval ? T(0) : static_cast<T>(sums[C + c] / m);
     }
-    parallel_for(0, rows, row_grain(rows, C), [&](int64_t lo, int64_t hi) {
-      if constexpr (kStore) dx_from_g_rows<T>(x + off, dx + off, lo, hi, C, ms, is, k.data(), ma.data(), mb.data());
-      else dx_rows<ACT, T>(dy + off, x + off, dx + off, lo, hi, C, ms, is, gd, bd, k.data(), ma.data(), mb.data());
-    });
+    // The dx pass in the wide view when the sums used it (same tiling, so the same rows).
+    const auto dx_pass = [&](int64_t o, int64_t lo, int64_t hi, int64_t cc, const T* m_, const T* i_, const T* g_,
+                             const T* b_, const T* k_, const T* a_, const T* bb_) {
+      if constexpr (kStore) dx_from_g_rows<T>(x + o, dx + o, lo, hi, cc, m_, i_, k_, a_, bb_);
+      else dx_rows<ACT, T>(dy + o, x + o, dx + o, lo, hi, cc, m_, i_, g_, b_, k_, a_, bb_);
+    };
+    if (w.m == 1) {
+      parallel_for(0, rows, row_grain(rows, C), [&](int64_t lo, int64_t hi) {
+        dx_pass(off, lo, hi, C, ms, is, gd, bd, k.data(), ma.data(), mb.data());
+      });
+    } else {
+      const std::vector<T> k_w = tiled(k.data(), C, w.m), ma_w = tiled(ma.data(), C, w.m), mb_w = tiled(mb.data(), C, w.m);
+      parallel_for(0, w.rows, row_grain(w.rows, w.L), [&](int64_t lo, int64_t hi) {
+        dx_pass(off, lo, hi, w.L, ms_w.data(), is_w.data(), gd_w.data(), bd_w.data(), k_w.data(), ma_w.data(), mb_w.data());
+      });
+      if (w.rem > 0) dx_pass(off + w.rows * w.L, 0, w.rem, C, ms, is, gd, bd, k.data(), ma.data(), mb.data());
+    }
   }
   for (int64_t i = 0; i < a.k * C; ++i) {
     dgamma[i] = static_cast<T>(dg[i]);

@@ -349,6 +349,39 @@ void fold_lanes(const double* lanes, int64_t C, int64_t m, double* total) {
       for (int64_t c = 0; c < C; ++c) total[h * C + c] += lanes[h * L + r * C + c];
 }
 
+// Tiled copy of v for the wide view, empty when there is none.
+template <typename T>
+std::vector<T> tiled_for(const Wide& w, const T* v, int64_t C) {
+  return w.m > 1 ? tiled(v, C, w.m) : std::vector<T>();
+}
+
+// sums[0..2C) over a segment: chunked over its wide rows, lanes folded into channels (or over all
+// its rows when w.m == 1), then its narrow remainder rows. body(base, lo, hi, cc, wide, acc, blk)
+// adds rows [lo, hi) of width cc, starting at element `base` of the segment; `wide` says which
+// parameters (tiled or not) go with cc.
+template <typename T, typename F>
+void segment_sums(const Wide& w, int64_t C, double* sums, const F& body) {
+  std::vector<double> lanes(w.m > 1 ? static_cast<size_t>(2 * w.L) : 0);
+  chunked_sums(w.rows, w.L, w.m > 1 ? lanes.data() : sums, [&](int64_t lo, int64_t hi, double* acc) {
+    std::vector<T> blk(static_cast<size_t>(2 * w.L));
+    body(int64_t(0), lo, hi, w.L, w.m > 1, acc, blk.data());
+  });
+  if (w.m == 1) return;
+  fold_lanes(lanes.data(), C, w.m, sums);
+  if (w.rem == 0) return;
+  std::vector<double> tail(static_cast<size_t>(2 * C), 0.0);
+  std::vector<T> blk(static_cast<size_t>(2 * C));
+  body(w.rows * w.L, 0, w.rem, C, false, tail.data(), blk.data());
+  for (int64_t c = 0; c < 2 * C; ++c) sums[c] += tail[c];
+}
+
+// An elementwise pass over a segment in the same views: body(base, lo, hi, cc, wide).
+template <typename F>
+void segment_rows(const Wide& w, int64_t C, const F& body) {
+  parallel_for(0, w.rows, row_grain(w.rows, w.L), [&](int64_t lo, int64_t hi) { body(int64_t(0), lo, hi, w.L, w.m > 1); });
+  if (w.rem > 0) body(w.rows * w.L, 0, w.rem, C, false);
+}
+
 template <typename T, int ACT>
 void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T* rmean, T* rvar, T* y, T* mean,
                    T* invstd) {
@@ -361,6 +394,7 @@ void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T
     const T* xs = x + seg.start * hw * C;
     T* ms = mean + s * C;
     T* is = invstd + s * C;
+    const Wide w = wide_for(C, rows);
     if (a.mode == BnMode::eval) {
       for (int64_t c = 0; c < C; ++c) {
         ms[c] = rmean[d * C + c];
@@ -368,27 +402,10 @@ void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T
       }
     } else {
       for (int64_t c = 0; c < C; ++c) shift[c] = xs[c];
-      const Wide w = wide_for(C, rows);
-      if (w.m == 1) {
-        chunked_sums(rows, C, sums.data(), [&](int64_t lo, int64_t hi, double* acc) {
-          std::vector<T> blk(static_cast<size_t>(2 * C));
-          stats_rows<T>(xs, lo, hi, C, shift.data(), acc, blk.data());
-        });
-      } else {
-        const std::vector<T> shift_w = tiled(shift.data(), C, w.m);
-        std::vector<double> lanes(static_cast<size_t>(2 * w.L));
-        chunked_sums(w.rows, w.L, lanes.data(), [&](int64_t lo, int64_t hi, double* acc) {
-          std::vector<T> blk(static_cast<size_t>(2 * w.L));
-          stats_rows<T>(xs, lo, hi, w.L, shift_w.data(), acc, blk.data());
-        });
-        fold_lanes(lanes.data(), C, w.m, sums.data());
-        if (w.rem > 0) {
-          std::vector<double> tail(static_cast<size_t>(2 * C), 0.0);
-          std::vector<T> blk(static_cast<size_t>(2 * C));
-          stats_rows<T>(xs + w.rows * w.L, 0, w.rem, C, shift.data(), tail.data(), blk.data());
-          for (int64_t c = 0; c < 2 * C; ++c) sums[c] += tail[c];
-        }
-      }
+      const std::vector<T> shift_w = tiled_for(w, shift.data(), C);
+      segment_sums<T>(w, C, sums.data(), [&](int64_t base, int64_t lo, int64_t hi, int64_t cc, bool wide, double* acc, T* blk) {
+        stats_rows<T>(xs + base, lo, hi, cc, (wide ? shift_w : shift).data(), acc, blk);
+      });
       const double m = static_cast<double>(rows);
       for (int64_t c = 0; c < C; ++c) {
         const double s1 = sums[c], s2 = sums[C + c];
@@ -407,20 +424,12 @@ void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T
     }
     for (int64_t c = 0; c < C; ++c) scale[c] = gamma[d * C + c] * is[c];
     T* ys = y + seg.start * hw * C;
-    const Wide w = wide_for(C, rows);
-    if (w.m == 1) {
-      parallel_for(0, rows, row_grain(rows, C), [&](int64_t lo, int64_t hi) {
-        apply_rows<ACT, T>(xs, ys, lo, hi, C, ms, scale.data(), beta + d * C);
-      });
-    } else {
-      const std::vector<T> ms_w = tiled(static_cast<const T*>(ms), C, w.m), scale_w = tiled(scale.data(), C, w.m),
-                           beta_w = tiled(beta + d * C, C, w.m);
-      parallel_for(0, w.rows, row_grain(w.rows, w.L), [&](int64_t lo, int64_t hi) {
-        apply_rows<ACT, T>(xs, ys, lo, hi, w.L, ms_w.data(), scale_w.data(), beta_w.data());
-      });
-      if (w.rem > 0)
-        apply_rows<ACT, T>(xs + w.rows * w.L, ys + w.rows * w.L, 0, w.rem, C, ms, scale.data(), beta + d * C);
-    }
+    const std::vector<T> ms_w = tiled_for(w, static_cast<const T*>(ms), C), scale_w = tiled_for(w, scale.data(), C),
+                         beta_w = tiled_for(w, beta + d * C, C);
+    segment_rows(w, C, [&](int64_t base, int64_t lo, int64_t hi, int64_t cc, bool wide) {
+      if (wide) apply_rows<ACT, T>(xs + base, ys + base, lo, hi, cc, ms_w.data(), scale_w.data(), beta_w.data());
+      else apply_rows<ACT, T>(xs + base, ys + base, lo, hi, cc, ms, scale.data(), beta + d * C);
+    });
   }
 }
 
@@ -439,29 +448,15 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
     // for the second pass (one more write, but this kernel is compute-bound on the CPU).
     constexpr bool kStore = ACT == static_cast<int>(BnAct::silu);
     const Wide w = wide_for(C, rows);
-    std::vector<T> ms_w, is_w, gd_w, bd_w;
-    if (w.m == 1) {
-      chunked_sums(rows, C, sums.data(), [&](int64_t lo, int64_t hi, double* acc) {
-        std::vector<T> blk(static_cast<size_t>(2 * C));
-        grad_sums_rows<ACT, kStore, T>(dy + off, x + off, lo, hi, C, ms, is, gd, bd, acc, dx + off, blk.data());
-      });
-    } else {
-      ms_w = tiled(ms, C, w.m), is_w = tiled(is, C, w.m), gd_w = tiled(gd, C, w.m), bd_w = tiled(bd, C, w.m);
-      std::vector<double> lanes(static_cast<size_t>(2 * w.L));
-      chunked_sums(w.rows, w.L, lanes.data(), [&](int64_t lo, int64_t hi, double* acc) {
-        std::vector<T> blk(static_cast<size_t>(2 * w.L));
-        grad_sums_rows<ACT, kStore, T>(dy + off, x + off, lo, hi, w.L, ms_w.data(), is_w.data(), gd_w.data(),
-                                       bd_w.data(), acc, dx + off, blk.data());
-      });
-      fold_lanes(lanes.data(), C, w.m, sums.data());
-      if (w.rem > 0) {
-        const int64_t o2 = off + w.rows * w.L;
-        std::vector<double> tail(static_cast<size_t>(2 * C), 0.0);
-        std::vector<T> blk(static_cast<size_t>(2 * C));
-        grad_sums_rows<ACT, kStore, T>(dy + o2, x + o2, 0, w.rem, C, ms, is, gd, bd, tail.data(), dx + o2, blk.data());
-        for (int64_t c = 0; c < 2 * C; ++c) sums[c] += tail[c];
-      }
-    }
+    const std::vector<T> ms_w = tiled_for(w, ms, C), is_w = tiled_for(w, is, C), gd_w = tiled_for(w, gd, C),
+                         bd_w = tiled_for(w, bd, C);
+    segment_sums<T>(w, C, sums.data(), [&](int64_t base, int64_t lo, int64_t hi, int64_t cc, bool wide, double* acc, T* blk) {
+      const int64_t o = off + base;
+      if (wide)
+        grad_sums_rows<ACT, kStore, T>(dy + o, x + o, lo, hi, cc, ms_w.data(), is_w.data(), gd_w.data(), bd_w.data(), acc,
+                                       dx + o, blk);
+      else grad_sums_rows<ACT, kStore, T>(dy + o, x + o, lo, hi, cc, ms, is, gd, bd, acc, dx + o, blk);
+    });
     const double m = static_cast<double>(rows);
     const bool eval = a.mode == BnMode::eval;
     for (int64_t c = 0; c < C; ++c) {
@@ -471,23 +466,16 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
       ma[c] = eval ? T(0) : static_cast<T>(sums[c] / m);
       mb[c] = eval ? T(0) : static_cast<T>(sums[C + c] / m);
     }
-    // The dx pass in the wide view when the sums used it (same tiling, so the same rows).
-    const auto dx_pass = [&](int64_t o, int64_t lo, int64_t hi, int64_t cc, const T* m_, const T* i_, const T* g_,
-                             const T* b_, const T* k_, const T* a_, const T* bb_) {
+    // The dx pass in the same views as the sums (same tiling, so the same rows).
+    const std::vector<T> k_w = tiled_for(w, k.data(), C), ma_w = tiled_for(w, ma.data(), C), mb_w = tiled_for(w, mb.data(), C);
+    segment_rows(w, C, [&](int64_t base, int64_t lo, int64_t hi, int64_t cc, bool wide) {
+      const int64_t o = off + base;
+      const T *m_ = wide ? ms_w.data() : ms, *i_ = wide ? is_w.data() : is, *g_ = wide ? gd_w.data() : gd,
+              *b_ = wide ? bd_w.data() : bd, *k_ = (wide ? k_w : k).data(), *a_ = (wide ? ma_w : ma).data(),
+              *bb_ = (wide ? mb_w : mb).data();
       if constexpr (kStore) dx_from_g_rows<T>(x + o, dx + o, lo, hi, cc, m_, i_, k_, a_, bb_);
       else dx_rows<ACT, T>(dy + o, x + o, dx + o, lo, hi, cc, m_, i_, g_, b_, k_, a_, bb_);
-    };
-    if (w.m == 1) {
-      parallel_for(0, rows, row_grain(rows, C), [&](int64_t lo, int64_t hi) {
-        dx_pass(off, lo, hi, C, ms, is, gd, bd, k.data(), ma.data(), mb.data());
-      });
-    } else {
-      const std::vector<T> k_w = tiled(k.data(), C, w.m), ma_w = tiled(ma.data(), C, w.m), mb_w = tiled(mb.data(), C, w.m);
-      parallel_for(0, w.rows, row_grain(w.rows, w.L), [&](int64_t lo, int64_t hi) {
-        dx_pass(off, lo, hi, w.L, ms_w.data(), is_w.data(), gd_w.data(), bd_w.data(), k_w.data(), ma_w.data(), mb_w.data());
-      });
-      if (w.rem > 0) dx_pass(off + w.rows * w.L, 0, w.rem, C, ms, is, gd, bd, k.data(), ma.data(), mb.data());
-    }
+    });
   }
   for (int64_t i = 0; i < a.k * C; ++i) {
     dgamma[i] = static_cast<T>(dg[i]);

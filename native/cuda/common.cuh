@@ -79,5 +79,10 @@ Launch<KArgs...> make_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, si
 }
 #endif
 
+// a * s + b with the product rounded before the sum, as the CPU twins compute it: nvcc would
+// otherwise contract the two into one FMA and the results would differ in the last bit.
+__device__ __forceinline__ float mul_add_rn(float a, float s, float b) { return __fadd_rn(__fmul_rn(a, s), b); }
+__device__ __forceinline__ double mul_add_rn(double a, double s, double b) { return __dadd_rn(__dmul_rn(a, s), b); }
+
 }  // namespace ADVPROP_CUDA_NS
 }  // namespace advprop

@@ -28,21 +28,15 @@ __global__ void element_kernel(const T* x, T* out, int64_t n, double keep, T sca
   }
 }
 
-// Explicitly rounded, so nvcc cannot contract x * scale + r into an fma: the result must equal
-// dropConnect's product followed by add's sum.
-__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
-__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
-__device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
-__device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(a, b); }
-
-// r: the residual or null. A dropped sample gives 0 + r (not r: -0 becomes +0, as in add).
+// r: the residual or null. A kept sample gives x * scale + r rounded twice (mul_add_rn), as
+// dropConnect then add; a dropped one 0 * scale + r, i.e. 0 + r (not r: -0 becomes +0, as in add).
 template <typename T>
 __global__ void sample_kernel(const T* x, const T* r, T* out, int64_t n, int64_t d, double keep, T scale,
                               uint64_t seed, uint64_t offset) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const bool kept = philox_uniform_element(seed, offset, static_cast<uint64_t>(i / d)) <= keep;
-    if (r) out[i] = kept ? add_rn(mul_rn(x[i], scale), r[i]) : add_rn(T(0), r[i]);
+    if (r) out[i] = kept ? mul_add_rn(x[i], scale, r[i]) : mul_add_rn(T(0), scale, r[i]);
     else out[i] = kept ? x[i] * scale : T(0);
   }
 }

@@ -112,16 +112,13 @@ __global__ void pool_bcast_vec4_kernel(const float4* a, const float* s, float4* 
   }
 }
 
-__device__ __forceinline__ float scale_add(float a, float s, float b) { return __fadd_rn(__fmul_rn(a, s), b); }
-__device__ __forceinline__ double scale_add(double a, double s, double b) { return __dadd_rn(__dmul_rn(a, s), b); }
-
 // out[i] = a[i] * s[n, c] + b[n, c] over out [N, P, C]; PC = P * C.
 template <typename T, typename I>
 __global__ void pool_scale_add_kernel(const T* a, const T* s, const T* b, T* out, I total, I PC, I C) {
   const I stride = static_cast<I>(blockDim.x) * gridDim.x;
   for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const I nc = (i / PC) * C + i % C;
-    out[i] = scale_add(a[i], s[nc], b[nc]);
+    out[i] = mul_add_rn(a[i], s[nc], b[nc]);
   }
 }
 
@@ -135,8 +132,8 @@ __global__ void pool_scale_add_vec4_kernel(const float4* a, const float* s, cons
     const float4 sv = *reinterpret_cast<const float4*>(s + nc), bv = *reinterpret_cast<const float4*>(b + nc);
     const float4 x = a[i];
     float4 r;
-    r.x = scale_add(x.x, sv.x, bv.x), r.y = scale_add(x.y, sv.y, bv.y);
-    r.z = scale_add(x.z, sv.z, bv.z), r.w = scale_add(x.w, sv.w, bv.w);
+    r.x = mul_add_rn(x.x, sv.x, bv.x), r.y = mul_add_rn(x.y, sv.y, bv.y);
+    r.z = mul_add_rn(x.z, sv.z, bv.z), r.w = mul_add_rn(x.w, sv.w, bv.w);
     out[i] = r;
   }
 }

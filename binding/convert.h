@@ -29,6 +29,8 @@ std::vector<int> to_axes(Napi::Value v, const char* op, const char* arg);
 
 Napi::Array shape_to_js(Napi::Env env, const advprop::Shape& s);
 Napi::Error make_error(Napi::Env env, const char* code, const std::string& message);
+// What to add to an ERR_OOM message: how many handles are alive, and how to free them.
+std::string oom_hint(Napi::Env env);
 
 // Runs fn and translates native exceptions. Napi::Error passes through unchanged.
 template <typename F>
@@ -39,9 +41,10 @@ Napi::Value Guard(const Napi::CallbackInfo& info, F&& fn) {
   } catch (const Napi::Error&) {
     throw;
   } catch (const advprop::Error& e) {
+    if (e.code() == advprop::ErrorCode::OOM) throw make_error(env, "ERR_OOM", e.what() + oom_hint(env));
     throw make_error(env, advprop::error_code_name(e.code()), e.what());
   } catch (const std::bad_alloc&) {
-    throw make_error(env, "ERR_OOM", "out of host memory");
+    throw make_error(env, "ERR_OOM", "out of host memory" + oom_hint(env));
   } catch (const std::exception& e) {
     throw make_error(env, "ERR_INTERNAL", std::string("internal error: ") + e.what());
   }

@@ -19,8 +19,8 @@ advprop::TensorList to_tensor_list(Napi::Env env, Napi::Value v, const char* op,
   const uint32_t n = a.Length();
   for (uint32_t i = 0; i < n; ++i) {
     Napi::Value v = a.Get(i);
-    if (TensorHandle* h = TensorHandle::TryFrom(env, v)) {
-      out.push_back(h->tensor());
+    if (const advprop::Tensor* t = TensorHandle::TryFrom(env, v)) {
+      out.push_back(*t);
       continue;
     }
     const std::string name = std::string(arg) + "[" + std::to_string(i) + "]";

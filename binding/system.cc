@@ -96,6 +96,14 @@ ADVPROP_ENTRY(MemoryStats)
   return o;
 ADVPROP_ENTRY_END
 
+ADVPROP_ENTRY(HandleStatsEntry)
+  const HandleStats st = TensorHandle::Stats(info.Env());
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("live", Napi::Number::New(info.Env(), static_cast<double>(st.live)));
+  o.Set("slots", Napi::Number::New(info.Env(), static_cast<double>(st.slots)));
+  return o;
+ADVPROP_ENTRY_END
+
 ADVPROP_ENTRY(EmptyCache)
   check_arg_count(info, 1, "emptyCache");
   advprop::Device dev = to_device(info[0], "emptyCache", "device");

@@ -109,15 +109,8 @@ ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Dispose)
   check_arg_count(info, 1, "dispose");
-  Napi::Value v = info[0];
   // A disposed handle may be disposed again; anything else is a caller bug.
-  try {
-    TensorHandle::FromValue(info.Env(), v, "dispose", "tensor");
-  } catch (const advprop::Error& e) {
-    if (e.code() != advprop::ErrorCode::Disposed) throw;
-    return info.Env().Undefined();
-  }
-  TensorHandle::Unwrap(v.As<Napi::Object>())->Dispose(info.Env());
+  TensorHandle::Dispose(info.Env(), info[0], "dispose");
   return info.Env().Undefined();
 ADVPROP_ENTRY_END
 

@@ -78,6 +78,8 @@ export interface NativeBinding {
   buildInfo(): BuildInfo;
   devices(): DeviceEntry[];
   memoryStats(device: string): NativeMemoryStats;
+  /** Tensor handles alive in the addon, and the size of its handle table (its high-water mark). */
+  handleStats(): { live: number; slots: number };
   emptyCache(device: string): void;
   synchronize(device: string): void;
 

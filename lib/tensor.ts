@@ -506,6 +506,8 @@ export interface MemoryInfo {
   numBytes: number;
   /** Copies of tensors the tape holds for backward passes. */
   numSavedTensors: number;
+  /** Handles alive in the addon: numTensors plus any native handle no Tensor wraps (a leak). */
+  numHandles: number;
   /** The allocator statistics of every available device. */
   devices: Record<string, NativeMemoryStats>;
 }
@@ -513,5 +515,5 @@ export interface MemoryInfo {
 export function memory(): MemoryInfo {
   const devs: Record<string, NativeMemoryStats> = {};
   for (const d of devices()) if (d.available) devs[d.device] = binding.memoryStats(d.device);
-  return { numTensors: liveTensors, numBytes: liveBytes, numSavedTensors: savedTensorCount(), devices: devs };
+  return { numTensors: liveTensors, numBytes: liveBytes, numSavedTensors: savedTensorCount(), numHandles: binding.handleStats().live, devices: devs };
 }

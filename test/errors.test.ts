@@ -185,6 +185,26 @@ describe('raw binding: objects that only look like tensor handles', () => {
   });
 });
 
+describe('raw binding: a disposed handle never reaches the memory its slot is reused for', () => {
+  it('stays ERR_DISPOSED after its slot holds a new tensor, and frees its handle at once', () => {
+    const before = native.handleStats().live;
+    const old = native.full([3], 'f32', 'cpu', 1);
+    assert.equal(native.handleStats().live, before + 1);
+    native.dispose(old);
+    assert.equal(native.handleStats().live, before, 'dispose must release the handle without waiting for the event loop');
+    const fresh = Array.from({ length: 4 }, (_, i) => native.full([3], 'f32', 'cpu', i + 2));
+    for (const call of [() => native.toArray(old), () => native.share(old), () => native.unary('exp', old, 0)]) {
+      // The raw binding's errors carry the name and code but are not lib's AdvpropError class.
+      assert.throws(call, (e: Error & { code?: string }) => e.name === 'AdvpropError' && e.code === 'ERR_DISPOSED');
+    }
+    assert.equal(native.isDisposed(old), true);
+    native.dispose(old);  // a second dispose is a no-op, and must not free the slot's new tenant
+    fresh.forEach((t, i) => assert.deepEqual(Array.from(native.toArray(t)), [i + 2, i + 2, i + 2]));
+    fresh.forEach((t) => native.dispose(t));
+    assert.equal(native.handleStats().live, before);
+  });
+});
+
 describe('bad arguments across devices', () => {
   const devs = availableDevices();
   const other = devs.find((d) => d !== 'cpu');

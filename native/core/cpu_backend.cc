@@ -10,6 +10,7 @@
 
 #include "advprop/backends.h"
 #include "advprop/error.h"
+#include "advprop/host_memory.h"
 #include "advprop/parallel.h"
 
 namespace advprop {
@@ -60,14 +61,22 @@ class CpuBackend final : public DeviceBackend {
       stats_.bytes_cached -= size;
       return hand_out(p, size);
     }
-    void* p = std::aligned_alloc(kAlign, size);
-    if (!p) {
+    // The budget first: past it, the cache goes back to the system and the request is retried once.
+    bool budget = host_memory::reserve(size);
+    if (!budget) {
+      release_cached_locked();
+      budget = host_memory::reserve(size);
+    }
+    void* p = budget ? std::aligned_alloc(kAlign, size) : nullptr;
+    if (!p && budget) {
       release_cached_locked();
       p = std::aligned_alloc(kAlign, size);
+      if (!p) host_memory::release(size);
     }
     if (!p)
       fail(ErrorCode::OOM, "cpu: out of memory allocating " + std::to_string(bytes) + " bytes (" +
-                               std::to_string(stats_.bytes_in_use) + " bytes in use)");
+                               std::to_string(stats_.bytes_in_use) + " bytes in use by tensors)" +
+                               host_memory::limit_note());
     ++stats_.system_allocs;
     stats_.bytes_reserved += size;
     return hand_out(p, size);
@@ -80,13 +89,18 @@ class CpuBackend final : public DeviceBackend {
     --stats_.live_tensors;
     stats_.bytes_in_use -= size;
     const size_t cap = std::max(kMinCacheCap, 2 * peak_in_use_);
-    if (static_cast<size_t>(stats_.bytes_cached) + size > cap) {
-      std::free(p);
-      stats_.bytes_reserved -= size;
-      return;
+    if (static_cast<size_t>(stats_.bytes_cached) + size <= cap) {
+      // Runs from Storage's destructor, so it must not throw: with no memory left for the free
+      // list's node, the block goes back to the system instead (an uncaught bad_alloc here was
+      // a std::terminate).
+      try {
+        free_[size].push_back(p);
+        stats_.bytes_cached += size;
+        return;
+      } catch (...) {
+      }
     }
-    free_[size].push_back(p);
-    stats_.bytes_cached += size;
+    give_back(p, size);
   }
 
   void copy_to_host(void* dst, const void* src, size_t n, int) override { copy(dst, src, n); }
@@ -110,12 +124,14 @@ class CpuBackend final : public DeviceBackend {
     peak_in_use_ = std::max(peak_in_use_, static_cast<size_t>(stats_.bytes_in_use));
     return p;
   }
+  void give_back(void* p, size_t size) {
+    std::free(p);
+    stats_.bytes_reserved -= size;
+    host_memory::release(size);
+  }
   void release_cached_locked() {
     for (auto& kv : free_)
-      for (void* p : kv.second) {
-        std::free(p);
-        stats_.bytes_reserved -= kv.first;
-      }
+      for (void* p : kv.second) give_back(p, kv.first);
     free_.clear();
     stats_.bytes_cached = 0;
   }

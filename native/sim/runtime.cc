@@ -9,6 +9,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "advprop/host_memory.h"
 #include "advprop/parallel.h"
 
 namespace advprop {
@@ -203,17 +204,52 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   return cudaSuccess;
 }
 
+// The simulated device's memory is host memory, so it draws from the host budget: a leak on
+// cuda-sim then ends in the caching allocator's ERR_OOM, as it would on a GPU, not in the
+// kernel's OOM killer. cudaFree is not told the size, hence the map.
+std::mutex& device_alloc_mu() {
+  static std::mutex mu;
+  return mu;
+}
+std::unordered_map<void*, size_t>& device_allocs() {
+  static auto* m = new std::unordered_map<void*, size_t>();  // outlives frees at process exit
+  return *m;
+}
+
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   if (!ptr) return record(cudaErrorInvalidValue);
   *ptr = nullptr;
   if (bytes == 0) return cudaSuccess;
+  if (!advprop::host_memory::reserve(bytes)) return record(cudaErrorMemoryAllocation);
   void* p = ::operator new(bytes, std::align_val_t(kDeviceAlign), std::nothrow);
-  if (!p) return record(cudaErrorMemoryAllocation);
+  if (p) {
+    try {
+      std::lock_guard<std::mutex> g(device_alloc_mu());
+      device_allocs()[p] = bytes;
+    } catch (...) {
+      ::operator delete(p, std::align_val_t(kDeviceAlign));
+      p = nullptr;
+    }
+  }
+  if (!p) {
+    advprop::host_memory::release(bytes);
+    return record(cudaErrorMemoryAllocation);
+  }
   *ptr = p;
   return cudaSuccess;
 }
 cudaError_t cudaFree(void* ptr) {
-  if (ptr) ::operator delete(ptr, std::align_val_t(kDeviceAlign));
+  if (!ptr) return cudaSuccess;
+  size_t bytes = 0;
+  {
+    std::lock_guard<std::mutex> g(device_alloc_mu());
+    auto it = device_allocs().find(ptr);
+    if (it == device_allocs().end()) return record(cudaErrorInvalidValue);
+    bytes = it->second;
+    device_allocs().erase(it);
+  }
+  ::operator delete(ptr, std::align_val_t(kDeviceAlign));
+  advprop::host_memory::release(bytes);
   return cudaSuccess;
 }
 

@@ -53,6 +53,7 @@ async function main(): Promise<void> {
   } else if (kind === 'trainRun') {
     // (c) The `advprop train` job as a function.
     const out = process.argv[5];
+    if (!out) throw new Error('trainRun needs a run folder as its 4th argument');
     await ap.train.trainRun({ ...ap.train.TRAIN_DEFAULTS, maxSteps: steps, batchSize: 8, out, evalLimit: 8, evalEpsilons: [], epochs: 1000, progress: false },
       { onStep: (s) => { if (s % every === 0) sample(s); }, log: () => {} });
   } else {

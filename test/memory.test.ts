@@ -166,6 +166,32 @@ describe('FinalizationRegistry safety net', () => {
     assert.equal(after.devices.cpu.liveTensors, before.devices.cpu.liveTensors);
   });
 
+  it('frees the saved tensors of a graph dropped without backward or tidy', async function () {
+    // Saved tensors are raw handles held by the tape's Node, not Tensors: the Node's own
+    // registry must dispose them, since the addon frees nothing on GC by itself.
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 3; i++) { gc(); await new Promise((r) => setTimeout(r, 10)); }
+    };
+    await settle();
+    const before = ap.memory();
+    (() => {
+      const x = ap.rand([64], { device: 'cpu', requiresGrad: true });
+      for (let i = 0; i < 10; i++) x.exp().silu();  // each saves its input: 20 saved handles
+      x.dispose();
+    })();
+    assert.ok(ap.memory().numSavedTensors >= before.numSavedTensors + 20);
+    for (let i = 0; i < 50 && (ap.memory().numHandles > before.numHandles || ap.memory().numSavedTensors > before.numSavedTensors); i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const after = ap.memory();
+    assert.equal(after.numSavedTensors, before.numSavedTensors);
+    assert.equal(after.numHandles, before.numHandles, 'saved handles of the dropped graph are still alive in the addon');
+    assert.equal(after.devices.cpu!.liveTensors, before.devices.cpu!.liveTensors);
+  });
+
   it('collects forgotten tensors without an explicit gc once the allocator has to grow', async function () {
     // V8 hears of native memory through the allocator's reserved bytes (binding/handle.cc): 400
     // forgotten 8 MiB tensors would reserve 3.1 GiB if nothing collected them; the reported growth

@@ -34,10 +34,18 @@ export interface InputMeta {
 
 let liveSaved = 0;
 let nextNodeId = 1;
-// A graph dropped without backward or tidy is collected with its share handles (the addon frees
-// their storage); this keeps the saved-tensor count honest when that happens.
-const unreleased = new FinalizationRegistry<number>((count) => {
-  liveSaved -= count;
+// A graph dropped without backward or tidy: the addon frees a handle's storage only when told
+// (it keeps no GC finalizers, see binding/handle.h), so the saved handles are disposed here, as
+// Tensor's registry does for forgotten tensors.
+const unreleased = new FinalizationRegistry<NativeTensor[]>((handles) => {
+  liveSaved -= handles.length;
+  for (const h of handles) {
+    try {
+      binding.dispose(h);
+    } catch {
+      // Nothing useful can be done from a finalizer.
+    }
+  }
 });
 
 export function savedTensorCount(): number {
@@ -64,9 +72,9 @@ export class Node {
     this.edges = edges;
     this.saved = saved;
     this.rule = rule;
-    const count = saved.filter(Boolean).length;
-    liveSaved += count;
-    if (count) unreleased.register(this, count, this);
+    const handles = saved.filter((h): h is NativeTensor => h !== null);
+    liveSaved += handles.length;
+    if (handles.length) unreleased.register(this, handles, this);
   }
 
   /** @internal Runs the rule on fresh Tensor wrappers of the saved handles (freed by the caller's tidy). */

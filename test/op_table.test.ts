@@ -152,7 +152,7 @@ describe('op table: f64 gradient checks (cpu)', () => {
           ap.tidy(() => {
             const xs = c.inputs.map((i) => upload(i, 'f64', 'cpu'));
             const fn = (...ts: ap.Tensor[]): ap.Tensor => {
-              const out = run(ts, c, 'cpu');
+              const out = run(ts, c, 'cpu', 'f64');
               assert.ok(out instanceof ap.Tensor, `${path}: a differentiable op returns one tensor`);
               return out;
             };

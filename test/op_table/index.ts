@@ -1,7 +1,11 @@
 // Every family's entries, in the order the suite reports them.
 import type { AnyEntry } from './table.js';
+import { CREATION_ENTRIES } from './creation.js';
 import { ELEMENTWISE_ENTRIES } from './elementwise.js';
+import { REDUCE_SHAPE_ENTRIES } from './reduce_shape.js';
 
 export const TABLE: readonly AnyEntry[] = [
+  ...CREATION_ENTRIES,
   ...ELEMENTWISE_ENTRIES,
+  ...REDUCE_SHAPE_ENTRIES,
 ];

@@ -16,8 +16,8 @@ export interface Case<P = undefined> { label: string; inputs: Input[]; p: P }
 /** What a call gives back: its output(s), or the tensors an in-place kernel updated. */
 export type Out = ap.Tensor | readonly (ap.Tensor | null)[];
 
-/** A call of one export on tensors that live on `device` (creation ops make theirs there). */
-export type Run<P> = (xs: ap.Tensor[], c: Case<P>, device: string) => Out;
+/** A call of one export on tensors that live on `device`; creation ops make theirs there, in `dtype`. */
+export type Run<P> = (xs: ap.Tensor[], c: Case<P>, device: string, dtype: FloatDType) => Out;
 
 /**
  * How two results must agree, as a contract of the kernel rather than today's measurement:
@@ -114,7 +114,7 @@ export interface HostOut { shape: number[]; values: Float32Array | Float64Array 
 /** Runs one export on fresh tensors and reads every output back (null where the op returned none). */
 export function runOn<P>(run: Run<P>, c: Case<P>, dtype: FloatDType, device: string): (HostOut | null)[] {
   return ap.tidy(() => {
-    const out = run(c.inputs.map((i) => upload(i, dtype, device)), c, device);
+    const out = run(c.inputs.map((i) => upload(i, dtype, device)), c, device, dtype);
     const list = out instanceof ap.Tensor ? [out] : out;
     return list.map((t) => (t ? { shape: [...t.shape], values: t.toArray() } : null));
   });

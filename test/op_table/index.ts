@@ -2,10 +2,14 @@
 import type { AnyEntry } from './table.js';
 import { CREATION_ENTRIES } from './creation.js';
 import { ELEMENTWISE_ENTRIES } from './elementwise.js';
+import { LINEAR_CONV_ENTRIES } from './linear_conv.js';
+import { POOL_ENTRIES } from './pool.js';
 import { REDUCE_SHAPE_ENTRIES } from './reduce_shape.js';
 
 export const TABLE: readonly AnyEntry[] = [
   ...CREATION_ENTRIES,
   ...ELEMENTWISE_ENTRIES,
   ...REDUCE_SHAPE_ENTRIES,
+  ...LINEAR_CONV_ENTRIES,
+  ...POOL_ENTRIES,
 ];

@@ -3,6 +3,7 @@ import type { AnyEntry } from './table.js';
 import { CREATION_ENTRIES } from './creation.js';
 import { ELEMENTWISE_ENTRIES } from './elementwise.js';
 import { LINEAR_CONV_ENTRIES } from './linear_conv.js';
+import { LOSS_ENTRIES } from './loss.js';
 import { POOL_ENTRIES } from './pool.js';
 import { REDUCE_SHAPE_ENTRIES } from './reduce_shape.js';
 
@@ -12,4 +13,5 @@ export const TABLE: readonly AnyEntry[] = [
   ...REDUCE_SHAPE_ENTRIES,
   ...LINEAR_CONV_ENTRIES,
   ...POOL_ENTRIES,
+  ...LOSS_ENTRIES,
 ];

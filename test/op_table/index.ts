@@ -1,6 +1,7 @@
 // Every family's entries, in the order the suite reports them.
 import type { AnyEntry } from './table.js';
 import { CREATION_ENTRIES } from './creation.js';
+import { DROPOUT_ATTACK_ENTRIES } from './dropout_attack.js';
 import { ELEMENTWISE_ENTRIES } from './elementwise.js';
 import { LINEAR_CONV_ENTRIES } from './linear_conv.js';
 import { LOSS_ENTRIES } from './loss.js';
@@ -14,4 +15,5 @@ export const TABLE: readonly AnyEntry[] = [
   ...LINEAR_CONV_ENTRIES,
   ...POOL_ENTRIES,
   ...LOSS_ENTRIES,
+  ...DROPOUT_ATTACK_ENTRIES,
 ];

@@ -8,13 +8,15 @@ import { entry, floats, fmt, reduction, type AnyEntry, type Case, type Input } f
 
 interface Layout { x: [number, number, number, number]; k: number; segs: [number, number][] }
 // AdvProp's equal halves, the attack's single segment, K = 3 with unequal segments and a domain
-// used twice, a one-sample segment at 1x1 (count·H·W = 1), and C = 17.
+// used twice, a one-sample segment at 1x1 (count·H·W = 1), C = 17, and segments of 504 rows
+// with C = 37 (several row chunks and channel tiles of the CUDA reductions).
 const LAYOUTS: Layout[] = [
   { x: [4, 3, 5, 8], k: 2, segs: [[0, 2], [1, 2]] },
   { x: [3, 4, 3, 5], k: 2, segs: [[1, 3]] },
   { x: [7, 2, 3, 6], k: 3, segs: [[2, 1], [0, 3], [1, 2], [0, 1]] },
   { x: [4, 1, 1, 7], k: 2, segs: [[1, 1], [0, 3]] },
   { x: [5, 3, 3, 17], k: 2, segs: [[0, 3], [1, 2]] },
+  { x: [16, 7, 9, 37], k: 2, segs: [[0, 8], [1, 8]] },
 ];
 const MODES: BatchNormMode[] = ['train', 'train-frozen', 'eval'];
 const ACTS: BatchNormAct[] = ['none', 'silu', 'relu'];

@@ -9,8 +9,12 @@ import { entry, floats, fmt, reduction, type AnyEntry, type Case } from './table
 // ---- linear -------------------------------------------------------------------------------------
 
 interface Lin { n: number; inF: number; outF: number; bias: boolean }
-// Sizes off every GEMM tile: primes, a single row, 67 inputs.
-const LIN: Lin[] = [{ n: 5, inF: 13, outF: 7, bias: true }, { n: 3, inF: 31, outF: 17, bias: false }, { n: 9, inF: 67, outF: 19, bias: true }, { n: 1, inF: 3, outF: 1, bias: true }];
+// Sizes off every GEMM tile (64x64, K steps of 16): primes, a single row, M and N just past a
+// tile, and K = 2053 (split-K in the CUDA GEMM from 2048) in the forward and the weight gradient.
+const LIN: Lin[] = [
+  { n: 5, inF: 13, outF: 7, bias: true }, { n: 3, inF: 31, outF: 17, bias: false }, { n: 1, inF: 3, outF: 1, bias: true },
+  { n: 67, inF: 129, outF: 65, bias: true }, { n: 3, inF: 2053, outF: 5, bias: false }, { n: 2053, inF: 5, outF: 3, bias: true },
+];
 const label = (l: Lin): string => `x [${l.n},${l.inF}] w [${l.outF},${l.inF}]${l.bias ? ' + b' : ''}`;
 
 /** y[i, o] = Σ_k a[i, k] · b[o, k] (+ bias[o]). */
@@ -43,6 +47,9 @@ const CONVS: [string, Conv][] = [
   ['pointwise 1x1', { x: [2, 5, 3, 6], w: [7, 1, 1, 6], o: {}, bias: true }],
   ['3 groups pad [1,0,2,1] stride [2,1]', { x: [1, 7, 6, 6], w: [9, 3, 2, 2], o: { groups: 3, padding: [1, 0, 2, 1], stride: [2, 1] }, bias: false }],
   ['dilation 2 valid', { x: [1, 8, 7, 3], w: [2, 3, 3, 3], o: { dilation: 2, padding: 'valid' }, bias: false }],
+  // Past the GEMM's tiles (M = 646, N = 35, K = 297) and the depthwise kernels' 32-channel tiles.
+  ['dense k3 past the GEMM tiles', { x: [2, 17, 19, 33], w: [35, 3, 3, 33], o: {}, bias: true }],
+  ['depthwise k3 s2 C 37', { x: [2, 29, 31, 37], w: [37, 3, 3, 1], o: { groups: 37, stride: 2 }, bias: false }],
 ];
 
 const pairOf = (v: number | readonly number[] | undefined): [number, number] => (v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : [v[0], v[1]]);

@@ -13,6 +13,7 @@ const XENT: Xent[] = [
   { n: 1, k: 1, eps: 0.1, offset: 0, reduction: 'mean', hostLabels: true },
   { n: 4, k: 10, eps: 0.2, offset: 80, reduction: 'none', hostLabels: true },
   { n: 17, k: 13, eps: 0.1, offset: -3, reduction: 'mean', hostLabels: false },
+  { n: 129, k: 37, eps: 0.1, offset: 0, reduction: 'none', hostLabels: false },
 ];
 
 function logits(x: Xent, seed: number): Input {

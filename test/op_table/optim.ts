@@ -3,7 +3,8 @@
 import * as ap from '../../lib/index.js';
 import { entry, ELEMENTWISE, floats, fmt, type AnyEntry, type Case, type Input } from './table.js';
 
-const SHAPES = [[17], [3, 5, 7], [1031]];
+// The last spans several of the CUDA kernel's 4096-element work items.
+const SHAPES = [[17], [3, 5, 7], [1031], [8209]];
 const L = SHAPES.length;
 const lists = (seed: number, ranges: [number, number][]): Input[] =>
   ranges.flatMap(([lo, hi], k) => SHAPES.map((s, i) => floats(s, seed + 10 * k + i, lo, hi)));
@@ -12,14 +13,14 @@ const label = (o: object): string => `${SHAPES.map(fmt).join(' ')} ${JSON.string
 
 interface Rms { lr: number; rho: number; momentum: number; eps: number; weightDecay: number; decay?: boolean[] }
 const RMS: Rms[] = [
-  { lr: 0.05, rho: 0.9, momentum: 0.9, eps: 1e-3, weightDecay: 0.05, decay: [true, false, true] },
+  { lr: 0.05, rho: 0.9, momentum: 0.9, eps: 1e-3, weightDecay: 0.05, decay: [true, false, true, false] },
   { lr: 0.016, rho: 0.95, momentum: 0, eps: 1e-8, weightDecay: 0 },
 ];
 
 interface Sgd { lr: number; momentum: number; nesterov: boolean; weightDecay: number; decay?: boolean[] }
 const SGD: Sgd[] = [
-  { lr: 0.1, momentum: 0.9, nesterov: false, weightDecay: 0.1, decay: [false, true, true] },
-  { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 0.1, decay: [true, true, false] },
+  { lr: 0.1, momentum: 0.9, nesterov: false, weightDecay: 0.1, decay: [false, true, true, true] },
+  { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 0.1, decay: [true, true, false, true] },
   { lr: 0.25, momentum: 0, nesterov: false, weightDecay: 0 },
 ];
 

@@ -3,8 +3,9 @@
 import * as ap from '../../lib/index.js';
 import { entry, ELEMENTWISE, EXACT, floats, fmt, reduction, type AnyEntry, type Case, type Input } from './table.js';
 
-// 1x1 spatial (squeeze-excite's FCs on pooled maps), C = 17 and 5, odd H and W.
-const SHAPES = [[2, 5, 7, 17], [3, 11, 13, 5], [1, 1, 1, 6], [2, 3, 3, 8]];
+// 1x1 spatial (squeeze-excite's FCs on pooled maps), C = 17, 5 and 37 (past the 32-channel
+// tile), odd H and W, and H·W = 1517 (many spatial chunks).
+const SHAPES = [[2, 5, 7, 17], [3, 11, 13, 5], [1, 1, 1, 6], [2, 3, 3, 8], [2, 37, 41, 37]];
 
 type Shape = number[];
 const nc = (s: Shape): number[] => [s[0], s[3]];
@@ -29,8 +30,8 @@ const spread = (s: Shape, v: Float64Array, f: (i: number, vnc: number) => number
 interface Need { dx: boolean; ds: boolean }
 const NEEDS: Need[] = [{ dx: true, ds: true }, { dx: true, ds: false }, { dx: false, ds: true }];
 
-// Squeeze-excite: reduce width R = 5, 2, 3 and 4 for the four shapes.
-const seR = (s: Shape): number => [5, 2, 3, 4][SHAPES.indexOf(s)];
+// Squeeze-excite: reduce width R for each shape.
+const seR = (s: Shape): number => [5, 2, 3, 4, 9][SHAPES.indexOf(s)];
 const sig = (z: number): number => 1 / (1 + Math.exp(-z));
 
 function seReference([x, w1, b1, w2, b2]: Float64Array[], s: Shape): Float64Array {

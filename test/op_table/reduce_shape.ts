@@ -33,6 +33,7 @@ interface Red { axes: number[]; keep: boolean }
 const RED_CASES: Case<Red>[] = ([
   [[3, 7, 5, 13], [], false], [[3, 7, 5, 13], [1, 2], true], [[3, 7, 5, 13], [3], false], [[3, 7, 5, 13], [0, 2], false],
   [[2, 9, 11, 17], [0, 1, 2], false], [[1031], [0], true], [[5, 1, 7], [0], false],
+  [[3, 1031, 37], [1], false], [[5, 4099], [], false],
 ] as [number[], number[], boolean][]).map(([s, axes, keep], i) => ({
   label: `${fmt(s)} over ${fmt(axes)}${keep ? ' keepdims' : ''}`, inputs: [floats(s, 60 + i, -2, 2)], p: { axes, keep },
 }));

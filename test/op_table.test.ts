@@ -95,7 +95,8 @@ describe('op table: coverage of lib/index.ts', () => {
       if (e.grad) assert.ok(Object.keys(e.ops).some(taped), `${e.name}: differentiable, but every call is a raw kernel (no tape)`);
       for (const [path, run] of Object.entries(e.ops)) {
         assert.equal(typeof exportAt(path), 'function', `${e.name}: '${path}' is not an exported function`);
-        // A copy-pasted call filed under the wrong name would cover an export it never runs.
+        // A copy-pasted call filed under the wrong name would cover an export it never runs. This
+        // reads the call's source text, which tsx keeps (a minifier would make it fail, not pass).
         const call = new RegExp(`\\bap\\.${path.replace(/\./g, '\\.')}\\b(?!\\.)`);
         assert.match(String(run), call, `${e.name}: the call filed under '${path}' does not call ap.${path}`);
       }

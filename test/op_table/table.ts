@@ -1,0 +1,140 @@
+// The op table's vocabulary (after ggml's tests/test-backend-ops.cpp). An entry names the exports
+// it exercises (`ops`: export path → a call of that export), the awkward-size cases it runs them
+// on, an independent f64 host reference, how closely backends must agree (`tol`) and whether the
+// op is differentiable. test/op_table.test.ts runs every entry on every backend and fails when an
+// export of lib/index.ts has neither an entry nor a reviewed exemption (exemptions.ts).
+import * as ap from '../../lib/index.js';
+import { f32, hostRandom, numel } from '../helpers.js';
+
+export type FloatDType = 'f32' | 'f64';
+
+/** One input tensor: an Int32Array becomes an i32 tensor, anything else a tensor of the run's float dtype. */
+export interface Input { shape: number[]; data: Float64Array | Int32Array }
+
+export interface Case<P = undefined> { label: string; inputs: Input[]; p: P }
+
+/** What a call gives back: its output(s), or the tensors an in-place kernel updated. */
+export type Out = ap.Tensor | readonly (ap.Tensor | null)[];
+
+/** A call of one export on tensors that live on `device`; creation ops make theirs there, in `dtype`. */
+export type Run<P> = (xs: ap.Tensor[], c: Case<P>, device: string, dtype: FloatDType) => Out;
+
+/**
+ * How two results must agree, as a contract of the kernel rather than today's measurement:
+ * - exact: IEEE-exact arithmetic (one rounding of an exact result) or data movement. Bitwise
+ *   across backends and against the reference rounded to the output dtype.
+ * - same-bits: bitwise across backends by design (one Philox and math shared by cpu and cuda),
+ *   but the JS reference uses another libm, so within f32 rounding of it.
+ * - f32-elementwise: each element a few f32 roundings and libm calls from its inputs (exp, log,
+ *   sigmoid may differ by a few ulp between implementations): 1e-6 ≈ 16 ulp.
+ * - f64-accumulated: a sum formed in double and rounded once to f32 (the reduce kernels): the
+ *   backends' different double summation orders may move an element by one ulp.
+ * - f32-reduction(n): each output sums n products in f32 in a backend-specific order.
+ */
+export type Tol =
+  | { kind: 'exact' }
+  | { kind: 'same-bits' }
+  | { kind: 'f32-elementwise' }
+  | { kind: 'f64-accumulated' }
+  | { kind: 'f32-reduction'; length: number };
+
+export const EXACT: Tol = { kind: 'exact' };
+export const SAME_BITS: Tol = { kind: 'same-bits' };
+export const ELEMENTWISE: Tol = { kind: 'f32-elementwise' };
+export const F64_ACCUMULATED: Tol = { kind: 'f64-accumulated' };
+export const reduction = (length: number): Tol => ({ kind: 'f32-reduction', length });
+
+/** Relative-error bounds (0 = bitwise) for cpu vs other backends, cpu f32 vs reference, cpu f64 vs reference. */
+export function bounds(t: Tol): { backend: number; reference: number; f64: number } {
+  switch (t.kind) {
+    case 'exact': return { backend: 0, reference: 0, f64: 0 };
+    case 'same-bits': return { backend: 0, reference: 1e-6, f64: 1e-12 };
+    case 'f32-elementwise': return { backend: 1e-6, reference: 1e-6, f64: 1e-12 };
+    case 'f64-accumulated': return { backend: 2 ** -23, reference: 2 ** -23, f64: 1e-12 };
+    // Sums of random-sign terms: the rounding error of a length-n sum grows like sqrt(n) ulp
+    // relative to the result (8 ulp per sqrt(n), never below the elementwise 1e-6). A wrong index
+    // or a dropped term is off by O(1/sqrt(n)) or more, orders above this.
+    case 'f32-reduction': {
+      const bound = Math.max(1e-6, 8 * 2 ** -24 * Math.sqrt(t.length));
+      return { backend: bound, reference: bound, f64: 1e-12 };
+    }
+  }
+}
+
+/** 'exact', 'f32-reduction(5..1031)', ...: the classes an entry's cases use, for its test title. */
+export function describeTols(ts: readonly Tol[]): string {
+  const lengths = ts.flatMap((t) => (t.kind === 'f32-reduction' ? [t.length] : []));
+  const kinds = [...new Set(ts.map((t) => t.kind))].map((k) => {
+    if (k !== 'f32-reduction') return k;
+    const [lo, hi] = [Math.min(...lengths), Math.max(...lengths)];
+    return `f32-reduction(${lo === hi ? lo : `${lo}..${hi}`})`;
+  });
+  return kinds.join(', ');
+}
+
+/**
+ * Gradient check of the entry's taped ops (every path outside `kernels.`) in f64 on the cpu, with
+ * the shared 1e-6 bound of lib/testing/gradcheck.ts. wrt: inputs to check (default: every float
+ * input). eps: the finite-difference step where 1e-6 is too small for the op's curvature.
+ */
+export interface GradSpec { wrt?: number[]; eps?: number; samples?: number }
+
+export interface Entry<P = undefined> {
+  name: string;
+  cases: Case<P>[];
+  ops: Record<string, Run<P>>;
+  /**
+   * f64 host reference from the inputs (ints as numbers): one array per output, null where the
+   * op returns none; dtype says how parameters are rounded (an f32 kernel sees Math.fround(alpha)).
+   */
+  reference: (xs: Float64Array[], c: Case<P>, dtype: FloatDType) => (Float64Array | null)[];
+  tol: Tol | ((c: Case<P>) => Tol);
+  /** false: not differentiable (raw kernels, creation, random, attack updates). */
+  grad: false | GradSpec;
+  /** The reference is checked in f32 only (the op has no f64 path, or is integer-valued). */
+  f32Only?: boolean;
+}
+
+// Entries are generic in their case parameters; the table holds them type-erased.
+export type AnyEntry = Entry<any>;
+export const entry = <P>(e: Entry<P>): AnyEntry => e;
+
+// ---- input generators ------------------------------------------------------------------------
+
+/** f32-representable values uniform in [lo, hi), seeded. */
+export function floats(shape: number[], seed: number, lo = -1, hi = 1): Input {
+  return { shape, data: f32(hostRandom(numel(shape), seed, lo, hi)) };
+}
+
+/** Values in ±[lo, hi]: clear of zero (divisors, log after abs) and of relu's kink. */
+export function awayFromZero(shape: number[], seed: number, lo = 0.25, hi = 2): Input {
+  return { shape, data: f32(hostRandom(numel(shape), seed, lo, hi).map((v, i) => (i % 3 === 1 ? -v : v))) };
+}
+
+export function ints(shape: number[], seed: number, lo: number, hi: number): Input {
+  return { shape, data: Int32Array.from(hostRandom(numel(shape), seed, lo, hi), Math.floor) };
+}
+
+export const fmt = (s: readonly number[]): string => `[${s.join(',')}]`;
+
+// ---- running -----------------------------------------------------------------------------------
+
+export function upload(inp: Input, dtype: FloatDType, device: string): ap.Tensor {
+  if (inp.data instanceof Int32Array) return ap.tensor(inp.data, inp.shape, { dtype: 'i32', device });
+  return ap.tensor(dtype === 'f32' ? Float32Array.from(inp.data) : Float64Array.from(inp.data), inp.shape, { dtype, device });
+}
+
+export interface HostOut { shape: number[]; values: Float32Array | Float64Array | Int32Array }
+
+/** Runs one export on fresh tensors and reads every output back (null where the op returned none). */
+export function runOn<P>(run: Run<P>, c: Case<P>, dtype: FloatDType, device: string): (HostOut | null)[] {
+  return ap.tidy(() => {
+    const out = run(c.inputs.map((i) => upload(i, dtype, device)), c, device, dtype);
+    const list = out instanceof ap.Tensor ? [out] : out;
+    return list.map((t) => (t ? { shape: [...t.shape], values: t.toArray() } : null));
+  });
+}
+
+export function tolOf<P>(e: Entry<P>, c: Case<P>): Tol {
+  return typeof e.tol === 'function' ? e.tol(c) : e.tol;
+}

@@ -60,12 +60,11 @@ export function encodeRaw(f: RawFile, checksum: boolean): Buffer {
   return Buffer.concat([len, json, ...f.entries.map((e) => e.bytes)]);
 }
 
-/** Reads `src`, applies `edit`, writes `dst` re-checksummed when `src` carried checksums. */
+/** Reads `src`, applies `edit`, writes `dst` re-checksummed when it still has a checksum entry. */
 export function rewrite(src: string, dst: string, edit: (f: RawFile) => void): string {
   const f = decodeRaw(fs.readFileSync(src));
-  const had = f.metadata !== null && CRC_KEY in f.metadata;
   edit(f);
-  fs.writeFileSync(dst, encodeRaw(f, had));
+  fs.writeFileSync(dst, encodeRaw(f, f.metadata !== null && CRC_KEY in f.metadata));
   return dst;
 }
 

@@ -110,12 +110,16 @@ export function readCheckpoint(file: string): { meta: CheckpointMeta; contents: 
   const contents = readSafetensors(file);
   const raw = contents.metadata.advprop;
   if (raw === undefined) bad(file, "not an advprop checkpoint (no 'advprop' metadata)");
-  if (!contents.checksummed) bad(file, 'has no checksums (advprop writes them into every checkpoint), so it cannot be verified');
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch (e) {
     bad(file, `corrupt checkpoint metadata (${(e as Error).message})`);
+  }
+  if (!contents.checksummed) {
+    if ((parsed as { version?: unknown } | null)?.version === 1)
+      bad(file, `is a version 1 checkpoint, written before checkpoints carried checksums; this build reads version ${CHECKPOINT_VERSION}`);
+    bad(file, 'has no checksums (advprop writes them into every checkpoint), so it cannot be verified');
   }
   return { meta: checkMeta(parsed, file), contents };
 }

@@ -144,6 +144,20 @@ describe('train: checkpoints that cannot resume wrong', () => {
     }
   });
 
+  it('a checkpoint cut short anywhere is ERR_FORMAT naming the file', () => {
+    const bytes = fs.readFileSync(good);
+    const hlen = 8 + Number(bytes.readBigUInt64LE(0));
+    for (const len of [0, 5, 8, 9, hlen - 1, hlen, hlen + 1, hlen + 4096, bytes.length - 4, bytes.length - 1]) {
+      const f = path.join(dir, `cut-${len}.safetensors`);
+      fs.writeFileSync(f, bytes.subarray(0, len));
+      refused(f, '');
+    }
+  });
+
+  it('a version 1 checkpoint (before checksums) is refused, saying so', () => {
+    refused(damaged((raw) => { delete raw.metadata![CRC_KEY]; editMeta(raw, (m) => { m.version = 1; }); }), 'version 1');
+  });
+
   it('a checkpoint without checksums is refused', () => {
     const f = path.join(dir, 'unsummed.safetensors');
     rewrite(good, f, (raw) => { delete raw.metadata![CRC_KEY]; });

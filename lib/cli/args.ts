@@ -23,8 +23,10 @@ export function oneOf<T extends string>(v: string | undefined, flag: string, cho
   return v as T;
 }
 
-/** Bad input the user can fix (options, missing files) is a usage error. */
+/** Bad options (exit code 2) as opposed to data and runtime errors (1): a scheduler retries or
+ * reports those, but the same options would fail again. ERR_IO is a runtime error (a disk full,
+ * a file gone), so options naming a missing file report ERR_ARG or UsageError themselves. */
 export function isUsageError(e: unknown): boolean {
-  return e instanceof UsageError || (e instanceof AdvpropError && (e.code === 'ERR_ARG' || e.code === 'ERR_IO' || e.code === 'ERR_DEVICE'))
+  return e instanceof UsageError || (e instanceof AdvpropError && (e.code === 'ERR_ARG' || e.code === 'ERR_DEVICE'))
     || (e as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS') === true;
 }

@@ -3,13 +3,14 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultDevice } from '../device.js';
+import { AdvpropError } from '../errors.js';
 import { datasetSize } from '../data/dataset.js';
 import { openDataset } from '../data/open.js';
 import { efficientnet } from '../models/efficientnet.js';
-import { readSafetensors } from '../io/safetensors.js';
+import { fileTensor, record } from '../io/safetensors.js';
 import { saveModel } from '../io/model.js';
-import { tensor, type Tensor } from '../tensor.js';
-import { readCheckpointMeta } from '../train/checkpoint.js';
+import type { Tensor } from '../tensor.js';
+import { readCheckpoint } from '../train/checkpoint.js';
 import { evaluateModel, type EvalResult } from '../train/evaluate.js';
 import { domainsFor, type Method } from '../train/methods.js';
 import { reportMarkdown } from '../train/report.js';
@@ -59,18 +60,29 @@ function checkpointPath(run?: string, file?: string): string {
   return path;
 }
 
+// Everything the model is built and loaded from comes from the file: a part that does not fit
+// is the file's ERR_FORMAT, named, not a bad argument of ours.
 function loadRun(file: string, device: string): Loaded {
-  const meta = readCheckpointMeta(file);
-  const c = meta.config as Record<string, unknown>;
+  try {
+    return buildRun(file, device);
+  } catch (e) {
+    if (e instanceof AdvpropError && ['ERR_SHAPE', 'ERR_ARG', 'ERR_DTYPE'].includes(e.code))
+      throw new AdvpropError('ERR_FORMAT', `checkpoint ${file}: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+function buildRun(file: string, device: string): Loaded {
+  const { meta, contents } = readCheckpoint(file);
+  const c = meta.config;
   const build = (): Module => efficientnet(String(c.model), {
     numClasses: Number(c.numClasses ?? 10), inChannels: Number(c.inChannels ?? 1), domains: domainsFor(c.method as Method),
     width: c.width as number | undefined, depth: c.depth as number | undefined,
     bnMomentum: c.bnMomentum as number | undefined, device,
   });
-  const { tensors } = readSafetensors(file);
   const section = (prefix: string): Record<string, Tensor> => {
-    const out: Record<string, Tensor> = {};
-    for (const [k, t] of tensors) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = tensor(t.data, t.shape, { dtype: t.dtype, device });
+    const out = record<Tensor>(); // names come from the file: no prototype for __proto__ to reach
+    for (const [k, t] of contents.tensors) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = fileTensor(file, k, t.data, t.shape, { dtype: t.dtype, device });
     return out;
   };
   const model = build();
@@ -95,6 +107,12 @@ function loadRun(file: string, device: string): Loaded {
   return { model, ema, config: c, file };
 }
 
+// A missing --data folder is a bad option (exit 2); a run's own data gone missing is not.
+function dataOption(dir: string | undefined): string | undefined {
+  if (dir !== undefined && !existsSync(dir)) throw new UsageError(`--data: folder ${dir} does not exist`);
+  return dir;
+}
+
 function printTable(config: Record<string, unknown>, raw: EvalResult, ema: EvalResult | null): void {
   console.log(reportMarkdown(config, { raw, ema }).split('\n').filter((l) => !l.startsWith('![')).join('\n'));
 }
@@ -111,7 +129,7 @@ export async function runEval(args: string[]): Promise<number> {
   const file = checkpointPath(v.run, v.checkpoint);
   const device = v.device ?? defaultDevice();
   const run = loadRun(file, device);
-  const test = openDataset(v.data ?? String(run.config.data), 'test');
+  const test = openDataset(dataOption(v.data) ?? String(run.config.data), 'test');
   const opts = { limit: num(v.limit, '--limit', true) ?? 1000, epsilons: numList(v.epsilons, '--epsilons') ?? [1, 2, 4], corruptions: !v['no-corruptions'] };
   const raw = evaluateModel(run.model, test, opts);
   const ema = run.ema ? evaluateModel(run.ema, test, opts) : null;
@@ -132,7 +150,7 @@ export async function runAttack(args: string[]): Promise<number> {
   const run = loadRun(file, v.device ?? defaultDevice());
   const eps = num(v.epsilon, '--epsilon') ?? 4;
   if (!(eps >= 0)) throw new UsageError(`--epsilon must be ≥ 0, got ${eps}`);
-  const test = openDataset(v.data ?? String(run.config.data), 'test');
+  const test = openDataset(dataOption(v.data) ?? String(run.config.data), 'test');
   const limit = Math.min(num(v.limit, '--limit', true) ?? 1000, datasetSize(test));
   const r = evaluateModel(run.model, test, { limit, epsilons: [eps], attackSteps: num(v.steps, '--steps', true) });
   console.log(`clean top-1 ${(100 * r.clean).toFixed(2)}%, PGD ε=${eps}/255 top-1 ${(100 * r.pgd[String(eps)]!).toFixed(2)}% on ${limit} images`);

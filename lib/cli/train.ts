@@ -30,8 +30,10 @@ EfficientNet-B0 (width 0.25, depth 0.25) on the bundled Fashion-MNIST subset (or
   --ema D | off         EMA decay of weights and BN statistics (default 0.999)
   --device D            cpu | cuda | cuda-sim (default: the best available)
   --seed N              (default 0)
-  --out DIR             run folder (default runs/<method>-<model>-eps<ε>-seed<seed>)
-  --resume PATH         a run folder or checkpoint file to continue from
+  --out DIR             run folder (default runs/<method>-<model>-eps<ε>-seed<seed>; with --resume, the folder resumed)
+  --resume PATH         a run folder or checkpoint file to continue from, with the options it was trained with
+  --allow-config-change resume even though options that change the training (model, method, ε, lr, batch size,
+                        seed, data, limit, schedule, ...) differ from the checkpoint's
   --max-steps N         stop after N optimizer steps
   --limit N             use only the first N training images
   --eval-limit N        test images for the final evaluation (default 1000)
@@ -53,7 +55,7 @@ export async function runTrain(args: string[]): Promise<number> {
       'batch-size': { type: 'string' }, lr: { type: 'string' }, optimizer: { type: 'string' }, schedule: { type: 'string' },
       'warmup-epochs': { type: 'string' }, 'weight-decay': { type: 'string' }, 'label-smoothing': { type: 'string' },
       ema: { type: 'string' }, device: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' },
-      resume: { type: 'string' }, 'max-steps': { type: 'string' }, limit: { type: 'string' }, 'eval-limit': { type: 'string' },
+      resume: { type: 'string' }, 'allow-config-change': { type: 'boolean' }, 'max-steps': { type: 'string' }, limit: { type: 'string' }, 'eval-limit': { type: 'string' },
       'eval-epsilons': { type: 'string' }, 'no-augment': { type: 'boolean' }, workers: { type: 'string' },
       'checkpoint-every': { type: 'string' }, 'log-every': { type: 'string' }, 'no-progress': { type: 'boolean' }, 'strip-aux': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
@@ -77,7 +79,7 @@ export async function runTrain(args: string[]): Promise<number> {
     warmupEpochs: num(v['warmup-epochs'], '--warmup-epochs') ?? d.warmupEpochs,
     weightDecay: num(v['weight-decay'], '--weight-decay') ?? d.weightDecay,
     labelSmoothing: num(v['label-smoothing'], '--label-smoothing') ?? d.labelSmoothing, ema,
-    device: v.device, seed: num(v.seed, '--seed', true) ?? d.seed, out: v.out, name: v.name, resume: v.resume,
+    device: v.device, seed: num(v.seed, '--seed', true) ?? d.seed, out: v.out, name: v.name, resume: v.resume, allowConfigChange: v['allow-config-change'] ?? false,
     maxSteps: num(v['max-steps'], '--max-steps', true), limit: num(v.limit, '--limit', true),
     evalLimit: num(v['eval-limit'], '--eval-limit', true) ?? d.evalLimit,
     evalEpsilons: numList(v['eval-epsilons'], '--eval-epsilons') ?? d.evalEpsilons,

@@ -1,7 +1,7 @@
 // A module's weights on disk: its state dict under timm's names, auxiliary BN domains under
 // `aux{d}.` keys that a clean-only save leaves out.
 import { dispose, tidy } from '../tensor.js';
-import type { LoadReport, LoadStateDictOptions, Module } from '../nn/module.js';
+import { StateDictError, type LoadReport, type LoadStateDictOptions, type Module } from '../nn/module.js';
 import { loadSafetensors, saveSafetensors, type LoadOptions, type SaveOptions } from './safetensors.js';
 
 export interface SaveModelOptions extends SaveOptions {
@@ -26,6 +26,10 @@ export function loadModel(file: string, model: Module, opts: LoadModelOptions = 
   try {
     for (const k of Object.keys(state)) if (IGNORED.test(k)) { state[k].dispose(); delete state[k]; }
     return model.loadStateDict(state, opts);
+  } catch (e) {
+    // The file is what does not fit: name it, keeping the code and the report.
+    if (e instanceof StateDictError) throw new StateDictError(e.code as 'ERR_SHAPE' | 'ERR_ARG', `loadModel: ${file}: ${e.message}`, e.report);
+    throw e;
   } finally {
     dispose(state);
   }

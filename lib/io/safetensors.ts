@@ -1,13 +1,16 @@
 // safetensors, read and written by us: an 8-byte little-endian header length, a JSON header
 // {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?: {string: string}}, then the
-// data. Every field is validated (offsets contiguous, in bounds, matching the shapes) so a corrupt
-// file gives ERR_FORMAT naming the file and the problem, never a wrong tensor. Writes are atomic:
-// a temporary file in the same folder, fsynced, then renamed over the target.
+// data. Every field is validated (offsets contiguous, in bounds, matching the shapes) and, in files
+// advprop wrote, every tensor's checksum (./checksum.ts), so a corrupt file gives ERR_FORMAT naming
+// the file, the tensor and the problem, never a wrong tensor. Names come from the file, so records
+// keyed by them have no prototype for a name such as __proto__ to reach. Writes are atomic: a
+// temporary file in the same folder, fsynced, then renamed over the target.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import { checkTensor, tensor, type Tensor } from '../tensor.js';
+import { CHECKSUM_KEY, decodeChecksums, encodeChecksums, metadataChecksum, tensorChecksum } from './checksum.js';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32';
 const ITEM: Record<StDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4 };
@@ -25,7 +28,15 @@ export interface HostTensor {
 
 export interface SafetensorsFile {
   tensors: Map<string, HostTensor>;
+  /** The metadata entries, less advprop's checksum entry (a record without a prototype). */
   metadata: Record<string, string>;
+  /** The file carried advprop's checksums, and every one of them matched. */
+  checksummed: boolean;
+}
+
+/** A record without a prototype, for keys that come from a file. */
+export function record<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
 }
 
 function bad(file: string, problem: string): never {
@@ -88,19 +99,18 @@ export function parseSafetensors(bytes: Buffer, file = '<buffer>'): SafetensorsF
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) bad(file, 'header is not a JSON object');
   const dataLen = bytes.length - headerEnd;
-  const tensors = new Map<string, HostTensor>();
-  let metadata: Record<string, string> = {};
-  const spans: [number, number, string][] = [];
+  const entries: { name: string; dt: StDType; shape: number[]; b: number; en: number; n: number }[] = [];
+  const metadata = record<string>();
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (entry === null || typeof entry !== 'object' || Array.isArray(entry) || Object.values(entry).some((v) => typeof v !== 'string'))
         bad(file, '__metadata__ must be an object of strings');
-      metadata = entry as Record<string, string>;
+      for (const [k, v] of Object.entries(entry as Record<string, string>)) metadata[k] = v;
       continue;
     }
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (e === null || typeof e !== 'object') bad(file, `tensor '${name}': entry is not an object`);
-    if (typeof e.dtype !== 'string' || !(e.dtype in ITEM)) bad(file, `tensor '${name}': unsupported dtype ${describeValue(e.dtype)} (F64, F32, F16, BF16, I64, I32 are read)`);
+    if (typeof e.dtype !== 'string' || !Object.hasOwn(ITEM, e.dtype)) bad(file, `tensor '${name}': unsupported dtype ${describeValue(e.dtype)} (F64, F32, F16, BF16, I64, I32 are read)`);
     const dt = e.dtype as StDType;
     if (!Array.isArray(e.shape) || e.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) bad(file, `tensor '${name}': shape ${JSON.stringify(e.shape)} is not a list of sizes`);
     const shape = e.shape as number[];
@@ -111,20 +121,37 @@ export function parseSafetensors(bytes: Buffer, file = '<buffer>'): SafetensorsF
     if (en > dataLen) bad(file, `tensor '${name}': data_offsets [${b}, ${en}] are out of bounds (the data section has ${dataLen} bytes)`);
     const n = shape.reduce((a, d) => a * d, 1);
     if (en - b !== n * ITEM[dt]) bad(file, `tensor '${name}': ${dt} [${shape.join(', ')}] needs ${n * ITEM[dt]} bytes, data_offsets [${b}, ${en}] hold ${en - b}`);
-    spans.push([b, en, name]);
-    const data = decode(file, name, dt, bytes.subarray(headerEnd + b, headerEnd + en), n);
-    tensors.set(name, { fileDtype: dt, dtype: dt === 'F64' ? 'f64' : dt === 'I32' || dt === 'I64' ? 'i32' : 'f32', shape, data });
+    entries.push({ name, dt, shape, b, en, n });
   }
   // The format requires the tensors to tile the data section: no gap, no overlap, nothing after.
-  spans.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  const spans = entries.slice().sort((x, y) => x.b - y.b || x.en - y.en);
   let pos = 0;
-  for (const [b, en, name] of spans) {
+  for (const { b, en, name } of spans) {
     if (b < pos) bad(file, `tensor '${name}' [${b}, ${en}] overlaps the previous tensor (which ends at ${pos})`);
     if (b > pos) bad(file, `gap in the data section before tensor '${name}' (bytes ${pos}..${b} belong to no tensor)`);
     pos = en;
   }
   if (pos !== dataLen) bad(file, `the data section has ${dataLen} bytes but the tensors cover ${pos} (trailing bytes or truncated file)`);
-  return { tensors, metadata };
+  const checksummed = CHECKSUM_KEY in metadata;
+  if (checksummed) {
+    const sums = decodeChecksums(metadata[CHECKSUM_KEY]!, (p) => bad(file, p));
+    delete metadata[CHECKSUM_KEY];
+    if (metadataChecksum(metadata) !== sums.metadata) bad(file, `the metadata does not match its checksum (the header is corrupt)`);
+    for (const { name, dt, shape, b, en } of entries) {
+      const want = sums.tensors.get(name);
+      if (want === undefined) bad(file, `tensor '${name}' has no checksum in '${CHECKSUM_KEY}' (the header is corrupt)`);
+      const got = tensorChecksum(dt, shape, bytes.subarray(headerEnd + b, headerEnd + en));
+      if (got !== want) bad(file, `tensor '${name}' (${dt} [${shape.join(', ')}]) does not match its checksum (${got}, stored ${want}): the file is corrupt`);
+    }
+    const names = new Set(entries.map((e) => e.name));
+    for (const name of sums.tensors.keys()) if (!names.has(name)) bad(file, `'${CHECKSUM_KEY}' lists tensor '${name}', which the file does not hold`);
+  }
+  const tensors = new Map<string, HostTensor>();
+  for (const { name, dt, shape, b, en, n } of entries) {
+    const data = decode(file, name, dt, bytes.subarray(headerEnd + b, headerEnd + en), n);
+    tensors.set(name, { fileDtype: dt, dtype: dt === 'F64' ? 'f64' : dt === 'I32' || dt === 'I64' ? 'i32' : 'f32', shape, data });
+  }
+  return { tensors, metadata, checksummed };
 }
 
 export function readSafetensors(file: string): SafetensorsFile {
@@ -172,17 +199,28 @@ function checkLayout(v: unknown, op: string): 'ohwi' | 'oihw' {
   return v;
 }
 
-/** Reads a file into tensors, converting 4-D weights to OHWI when `layout: 'oihw'`. */
+/** A tensor from a file's host tensor; a shape no tensor can have is the file's ERR_FORMAT. */
+export function fileTensor(file: string, name: string, data: HostTensor['data'], shape: number[], opts: { dtype: HostTensor['dtype'] | 'f64'; device?: string }): Tensor {
+  try {
+    return tensor(data, shape, opts);
+  } catch (e) {
+    if (e instanceof AdvpropError && e.code === 'ERR_SHAPE') bad(file, `tensor '${name}': ${e.message}`);
+    throw e;
+  }
+}
+
+/** Reads a file into tensors, converting 4-D weights to OHWI when `layout: 'oihw'`. The record has
+ * no prototype, so every name in the file, __proto__ included, is an ordinary key. */
 export function loadSafetensors(file: string, opts: LoadOptions = {}): Record<string, Tensor> {
   const layout = checkLayout(opts.layout ?? 'ohwi', 'loadSafetensors');
   const { tensors } = readSafetensors(file);
-  const out: Record<string, Tensor> = {};
+  const out = record<Tensor>();
   try {
     for (const [name, t] of tensors) {
       let { data, shape } = t;
       if (layout === 'oihw' && shape.length === 4) ({ data, shape } = oihwToOhwi(data, shape));
       const dtype = opts.dtype && t.dtype !== 'i32' ? opts.dtype : t.dtype;
-      out[name] = tensor(data, shape, { dtype, device: opts.device });
+      out[name] = fileTensor(file, name, data, shape, { dtype, device: opts.device });
     }
   } catch (e) {
     for (const t of Object.values(out)) t.dispose();
@@ -203,11 +241,16 @@ export interface SaveOptions {
 export function serializeSafetensors(tensors: Record<string, Tensor> | Map<string, Tensor>, opts: SaveOptions = {}): Buffer {
   const layout = checkLayout(opts.layout ?? 'ohwi', 'saveSafetensors');
   const entries = [...(tensors instanceof Map ? tensors : Object.entries(tensors))].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const header: Record<string, unknown> = {};
+  // No prototype: a tensor named __proto__ must become a key of the header like any other.
+  const header = record<unknown>();
+  const metadata = record<string>();
   if (opts.metadata) {
     if (Object.values(opts.metadata).some((v) => typeof v !== 'string')) throw new AdvpropError('ERR_ARG', 'saveSafetensors: metadata values must be strings');
-    header.__metadata__ = opts.metadata;
+    if (Object.hasOwn(opts.metadata, CHECKSUM_KEY)) throw new AdvpropError('ERR_ARG', `saveSafetensors: metadata key '${CHECKSUM_KEY}' is reserved for the checksums advprop writes`);
+    Object.assign(metadata, opts.metadata);
   }
+  header.__metadata__ = metadata;
+  const sums: [string, string][] = [];
   const chunks: Buffer[] = [];
   let pos = 0;
   for (const [name, v] of entries) {
@@ -218,9 +261,11 @@ export function serializeSafetensors(tensors: Record<string, Tensor> | Map<strin
     if (layout === 'oihw' && shape.length === 4) ({ data, shape } = ohwiToOihw(data, shape));
     const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     header[name] = { dtype: ST_DTYPE[t.dtype], shape, data_offsets: [pos, pos + bytes.length] };
+    sums.push([name, tensorChecksum(ST_DTYPE[t.dtype]!, shape, bytes)]);
     chunks.push(bytes);
     pos += bytes.length;
   }
+  metadata[CHECKSUM_KEY] = encodeChecksums(sums, metadata);
   let json = JSON.stringify(header);
   // Pad with spaces so the data starts 8-byte aligned (allowed by the format).
   json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
@@ -229,9 +274,41 @@ export function serializeSafetensors(tensors: Record<string, Tensor> | Map<strin
   return Buffer.concat([head, Buffer.from(json, 'utf8'), ...chunks]);
 }
 
-/** Writes `bytes` to `file` atomically: temp file in the same folder, fsync, rename. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+// A writer killed between creating its temporary file and the rename leaves `.NAME.PID.MS.tmp`
+// behind; nothing else would ever remove it. Files of a live process (a concurrent writer) stay.
+// This process writes synchronously, so a file of its own pid is always a leftover.
+function removeStaleTemps(dir: string, base: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return; // the write itself will report the folder
+  }
+  const prefix = `.${base}.`;
+  for (const n of names) {
+    if (!n.startsWith(prefix) || !n.endsWith('.tmp')) continue;
+    const m = /^([0-9]+)\.[0-9]+$/.exec(n.slice(prefix.length, -'.tmp'.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && processAlive(pid)) continue;
+    try { fs.unlinkSync(path.join(dir, n)); } catch { /* removed by another writer */ }
+  }
+}
+
+/** Writes `bytes` to `file` atomically: temp file in the same folder, fsync, rename. Temporary
+ * files that killed writers of the same file left behind are removed first. */
 export function writeFileAtomic(file: string, bytes: Buffer): void {
   const dir = path.dirname(path.resolve(file));
+  removeStaleTemps(dir, path.basename(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   let fd: number | null = null;
   try {

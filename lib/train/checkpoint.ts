@@ -1,14 +1,19 @@
 // Checkpoints: one safetensors file holding the model (every BN domain), the optimizer state,
 // the EMA and, in its metadata, the step, the place in the data and the random-number state.
 // saveSafetensors writes a temp file and renames it, so a crash leaves the previous checkpoint.
+// A checkpoint is trusted with days of training, so reading one checks everything before any of
+// it is used: the checksums (a checkpoint without them is refused), the metadata against its
+// schema, and every tensor's name, dtype and shape against the trainer it is loaded into. Every
+// problem is ERR_FORMAT naming the file and the field or tensor.
 import { existsSync } from 'node:fs';
 import { AdvpropError } from '../errors.js';
-import { readSafetensors, saveSafetensors } from '../io/safetensors.js';
+import { fileTensor, readSafetensors, record, saveSafetensors, type SafetensorsFile } from '../io/safetensors.js';
 import { getRngState, setRngState } from '../random.js';
-import { tensor, type Tensor } from '../tensor.js';
+import type { DType, Tensor } from '../tensor.js';
 import type { Trainer } from './trainer.js';
 
-export const CHECKPOINT_VERSION = 1;
+/** 2: checksums and a validated schema (version 1 files had neither). */
+export const CHECKPOINT_VERSION = 2;
 
 export interface CheckpointMeta {
   version: number;
@@ -18,8 +23,13 @@ export interface CheckpointMeta {
   epoch: number;
   batch: number;
   rng: { seed: string; offset: string };
-  /** Free-form: the run's configuration, for `advprop eval` and reports. */
+  /** The run's configuration (for resume checks, `advprop eval` and reports); its `epochs` and
+   * `stepsPerEpoch`, when present, bound `epoch` and `batch`. */
   config: Record<string, unknown>;
+}
+
+function bad(file: string, problem: string): never {
+  throw new AdvpropError('ERR_FORMAT', `checkpoint ${file}: ${problem}`);
 }
 
 function prefixed(prefix: string, sd: Record<string, Tensor>, into: Record<string, Tensor>): void {
@@ -27,13 +37,13 @@ function prefixed(prefix: string, sd: Record<string, Tensor>, into: Record<strin
 }
 
 function section(all: Record<string, Tensor>, prefix: string): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
+  const out = record<Tensor>();
   for (const [k, v] of Object.entries(all)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
   return out;
 }
 
 export function saveCheckpoint(file: string, trainer: Trainer, at: { epoch: number; batch: number }, config: Record<string, unknown> = {}): void {
-  const tensors: Record<string, Tensor> = {};
+  const tensors = record<Tensor>();
   // The model's state dict is made of copies; the optimizer's and the EMA's hold their live
   // state, of which only the EMA's update counter is a fresh tensor.
   const owned: Tensor[] = [];
@@ -53,43 +63,133 @@ export function saveCheckpoint(file: string, trainer: Trainer, at: { epoch: numb
       version: CHECKPOINT_VERSION, step: trainer.stepCount, epoch: at.epoch, batch: at.batch,
       rng: { seed: rng.seed.toString(), offset: rng.offset.toString() }, config,
     };
+    try {
+      checkMeta(meta, file); // never write a checkpoint that could not be read back
+    } catch (e) {
+      throw new AdvpropError('ERR_ARG', `saveCheckpoint: ${(e as Error).message}`);
+    }
     saveSafetensors(file, tensors, { metadata: { advprop: JSON.stringify(meta) } });
   } finally {
     for (const t of owned) t.dispose();
   }
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Checks parsed metadata against the schema; returns it typed. */
+export function checkMeta(m: unknown, file: string): CheckpointMeta {
+  if (!isObject(m)) bad(file, 'the advprop metadata is not a JSON object');
+  const field = (name: string, problem: string, v: unknown): never => bad(file, `metadata field '${name}' ${problem}, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+  if (m.version !== CHECKPOINT_VERSION)
+    field('version', `must be ${CHECKPOINT_VERSION} (this build reads version ${CHECKPOINT_VERSION}; version 1 had no checksums)`, m.version);
+  const count = (name: string, v: unknown): number => (Number.isSafeInteger(v) && (v as number) >= 0 ? (v as number) : field(name, 'must be an integer >= 0', v));
+  const step = count('step', m.step), epoch = count('epoch', m.epoch), batch = count('batch', m.batch);
+  if (!isObject(m.rng)) field('rng', 'must be an object {seed, offset}', m.rng);
+  const rng = m.rng as Record<string, unknown>;
+  for (const k of ['seed', 'offset']) {
+    const v = rng[k];
+    if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,19})$/.test(v) || BigInt(v) > U64_MAX)
+      field(`rng.${k}`, 'must be an unsigned 64-bit integer written as a decimal string', v);
+  }
+  if (!isObject(m.config)) field('config', 'must be an object', m.config);
+  const config = m.config as Record<string, unknown>;
+  for (const k of ['epochs', 'stepsPerEpoch'])
+    if (config[k] !== undefined && !(Number.isSafeInteger(config[k]) && (config[k] as number) >= 1)) field(`config.${k}`, 'must be an integer >= 1', config[k]);
+  // The place in the data must lie inside the run the checkpoint recorded.
+  const epochs = config.epochs as number | undefined, spe = config.stepsPerEpoch as number | undefined;
+  if (epochs !== undefined && epoch > epochs) field('epoch', `is beyond the run's ${epochs} epochs`, epoch);
+  if (spe !== undefined && batch >= spe) field('batch', `must be below the ${spe} steps of an epoch`, batch);
+  if (epochs !== undefined && epoch === epochs && batch !== 0) field('batch', `must be 0 at the end of the run (epoch ${epochs})`, batch);
+  return { version: CHECKPOINT_VERSION, step, epoch, batch, rng: { seed: rng.seed as string, offset: rng.offset as string }, config };
+}
+
+/** Reads, verifies and schema-checks a checkpoint file. */
+export function readCheckpoint(file: string): { meta: CheckpointMeta; contents: SafetensorsFile } {
+  if (!existsSync(file)) throw new AdvpropError('ERR_IO', `checkpoint ${file} does not exist`);
+  const contents = readSafetensors(file);
+  const raw = contents.metadata.advprop;
+  if (raw === undefined) bad(file, "not an advprop checkpoint (no 'advprop' metadata)");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (e) {
+    bad(file, `corrupt checkpoint metadata (${(e as Error).message})`);
+  }
+  if (!contents.checksummed) {
+    if ((parsed as { version?: unknown } | null)?.version === 1)
+      bad(file, `is a version 1 checkpoint, written before checkpoints carried checksums; this build reads version ${CHECKPOINT_VERSION}`);
+    bad(file, 'has no checksums (advprop writes them into every checkpoint), so it cannot be verified');
+  }
+  return { meta: checkMeta(parsed, file), contents };
+}
+
 /** Reads only the metadata (for `eval`, and to rebuild the model before loading). */
 export function readCheckpointMeta(file: string): CheckpointMeta {
-  if (!existsSync(file)) throw new AdvpropError('ERR_IO', `checkpoint ${file} does not exist`);
-  const raw = readSafetensors(file).metadata.advprop;
-  if (!raw) throw new AdvpropError('ERR_FORMAT', `${file}: not an advprop checkpoint (no 'advprop' metadata)`);
-  let meta: CheckpointMeta;
-  try {
-    meta = JSON.parse(raw) as CheckpointMeta;
-  } catch (e) {
-    throw new AdvpropError('ERR_FORMAT', `${file}: corrupt checkpoint metadata (${(e as Error).message})`);
+  return readCheckpoint(file).meta;
+}
+
+const FILE_DTYPE: Record<DType, string> = { f32: 'F32', f64: 'F64', i32: 'I32' };
+const desc = (dtype: string, shape: readonly number[]): string => `${dtype} [${shape.join(', ')}]`;
+
+/** Name → dtype and shape of everything `trainer` saves, as saveCheckpoint names it. */
+function expectedTensors(trainer: Trainer): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of trainer.model.stateSlots()) out.set(`model.${s.key}`, desc(FILE_DTYPE[s.dtype], s.shape));
+  for (const [k, t] of Object.entries(trainer.optimizerState.stateDict())) out.set(`optim.${k}`, desc(FILE_DTYPE[t.dtype], t.shape));
+  if (trainer.ema) {
+    const live = new Set(trainer.ema.tensors());
+    for (const [k, t] of Object.entries(trainer.ema.stateDict())) {
+      out.set(`ema.${k}`, desc(FILE_DTYPE[t.dtype], t.shape));
+      if (!live.has(t)) t.dispose();
+    }
   }
-  if (meta.version !== CHECKPOINT_VERSION) throw new AdvpropError('ERR_FORMAT', `${file}: checkpoint version ${meta.version}, this build reads ${CHECKPOINT_VERSION}`);
+  return out;
+}
+
+function checkTensors(file: string, contents: SafetensorsFile, trainer: Trainer): void {
+  const want = expectedTensors(trainer);
+  const problems: string[] = [];
+  for (const [name, d] of want) {
+    const t = contents.tensors.get(name);
+    if (!t) problems.push(`tensor '${name}' (${d}) is missing`);
+    else if (desc(t.fileDtype, t.shape) !== d) problems.push(`tensor '${name}' is ${desc(t.fileDtype, t.shape)}, the trainer's is ${d}`);
+  }
+  for (const name of contents.tensors.keys()) if (!want.has(name)) problems.push(`unexpected tensor '${name}'`);
+  const counter = contents.tensors.get('ema.numUpdates');
+  if (counter && counter.data.length === 1 && !(counter.data[0]! >= 0)) problems.push(`tensor 'ema.numUpdates' holds ${counter.data[0]}, not a count`);
+  if (problems.length) {
+    const shown = problems.slice(0, 20).join('; ') + (problems.length > 20 ? `; ... (${problems.length - 20} more)` : '');
+    bad(file, `does not fit this trainer (${problems.length} problem(s)): ${shown}`);
+  }
+}
+
+/** Restores model, optimizer, EMA and RNG state into `trainer`; returns where to continue.
+ * Everything is checked first, so a refused file leaves the trainer as it was. */
+export function loadCheckpoint(file: string, trainer: Trainer): CheckpointMeta {
+  const { meta, contents } = readCheckpoint(file);
+  restoreCheckpoint(file, meta, contents, trainer);
   return meta;
 }
 
-/** Restores model, optimizer, EMA and RNG state into `trainer`; returns where to continue. */
-export function loadCheckpoint(file: string, trainer: Trainer): CheckpointMeta {
-  const meta = readCheckpointMeta(file);
-  const { tensors } = readSafetensors(file);
+/** loadCheckpoint with the file already read by readCheckpoint. */
+export function restoreCheckpoint(file: string, meta: CheckpointMeta, contents: SafetensorsFile, trainer: Trainer): void {
+  checkTensors(file, contents, trainer);
   const device = trainer.model.parameters()[0]?.device;
-  const all: Record<string, Tensor> = {};
+  const all = record<Tensor>();
   try {
-    for (const [name, t] of tensors) all[name] = tensor(t.data, t.shape, { dtype: t.dtype, device });
+    for (const [name, t] of contents.tensors) all[name] = fileTensor(file, name, t.data, t.shape, { dtype: t.dtype, device });
     trainer.model.loadStateDict(section(all, 'model.'));
     trainer.rebuildState(); // loadStateDict replaced the model's tensors
     trainer.optimizerState.loadStateDict(section(all, 'optim.'));
     if (trainer.ema) trainer.ema.loadStateDict(section(all, 'ema.'));
+  } catch (e) {
+    // checkTensors should have caught it; if not, it is still this file that does not fit.
+    if (e instanceof AdvpropError && ['ERR_SHAPE', 'ERR_ARG', 'ERR_DTYPE'].includes(e.code)) bad(file, e.message);
+    throw e;
   } finally {
     for (const t of Object.values(all)) t.dispose();
   }
   trainer.stepCount = meta.step;
   setRngState({ seed: BigInt(meta.rng.seed), offset: BigInt(meta.rng.offset) });
-  return meta;
 }

@@ -26,7 +26,9 @@ export interface TrainConfig {
   seed: number;
   out?: string; // run folder; default runs/<name>
   name?: string;
-  resume?: string; // a checkpoint file, or a run folder (uses its last.safetensors)
+  resume?: string; // a checkpoint file, or a run folder (uses its last.safetensors); the run continues there unless `out`
+  /** Resume even when options that change the training differ from the checkpoint's. */
+  allowConfigChange?: boolean;
   maxSteps?: number;
   limit?: number; // use only the first N training images
   evalLimit: number; // test images for the final evaluation (corruptions run 45 passes over them)

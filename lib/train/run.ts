@@ -1,7 +1,8 @@
 // The main job: `advprop train`. Builds data, model and trainer from a TrainConfig, trains with
 // a progress line, logs metrics.jsonl, checkpoints atomically (each epoch, every N steps, and on
-// Ctrl-C), resumes exactly, then evaluates raw and EMA weights and writes report.md and plots.
-import { appendFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+// Ctrl-C), resumes exactly (./resume.ts), then evaluates raw and EMA weights and writes report.md
+// and plots.
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AdvpropError } from '../errors.js';
 import { DataLoader } from '../data/loader.js';
@@ -15,7 +16,8 @@ import { manualSeed } from '../random.js';
 import { defaultDevice } from '../device.js';
 import { Progress } from '../report/progress.js';
 import { checkTrainConfig, type TrainConfig } from './config.js';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { saveCheckpoint } from './checkpoint.js';
+import { resumeDir, resumeFile, resumeRun } from './resume.js';
 import { domainsFor } from './methods.js';
 import { evaluateModel, type EvalResult } from './evaluate.js';
 import { writeReport } from './report.js';
@@ -32,6 +34,8 @@ export interface RunHooks {
   /** Called after every step (tests use it to interrupt at a given step). */
   onStep?: (step: number) => void;
   log?: (line: string) => void;
+  /** Aborting it stops the run as Ctrl-C does: a checkpoint, then `interrupted: true`. */
+  signal?: AbortSignal;
 }
 
 function buildModel(c: TrainConfig, train: ImageDataset, device: string): Module {
@@ -50,19 +54,16 @@ function augmentations(c: TrainConfig, d: ImageDataset): TransformSpec[] {
     : [{ name: 'randomResizedCrop', size: 224 }, { name: 'hflip' }];
 }
 
-function resumeFile(path: string): string {
-  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, 'last.safetensors') : path;
-  if (!existsSync(file)) throw new AdvpropError('ERR_IO', `--resume: ${file} does not exist`);
-  return file;
-}
-
 export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promise<RunResult> {
   const c = checkTrainConfig(config);
   const log = hooks.log ?? ((l: string) => console.error(l));
-  const dataDir = c.data ?? defaultDataDir();
-  if (c.data && !existsSync(c.data)) throw new AdvpropError('ERR_IO', `--data: folder ${c.data} does not exist`);
+  // Absolute, so that the checkpoint's config names the same folder from any working directory.
+  const dataDir = resolve(c.data ?? defaultDataDir());
+  if (c.data && !existsSync(c.data)) throw new AdvpropError('ERR_ARG', `--data: folder ${c.data} does not exist`);
   const name = c.name ?? `${c.method}-${c.model}-eps${c.epsilon}-seed${c.seed}`;
-  const dir = resolve(c.out ?? join('runs', name));
+  const resumeFrom = c.resume === undefined ? null : resumeFile(c.resume);
+  // A resumed run carries on in its own folder unless told otherwise.
+  const dir = resolve(c.out ?? (c.resume !== undefined ? resumeDir(c.resume) : join('runs', name)));
   mkdirSync(dir, { recursive: true });
   const device = c.device ?? defaultDevice();
   manualSeed(c.seed);
@@ -80,10 +81,8 @@ export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promi
   const record = { ...c, data: dataDir, device, name, numClasses: train.numClasses, inChannels: train.source.channels, stepsPerEpoch, trainImages: datasetSize(train), testImages: datasetSize(test), parameters: model.numParameters() };
   const metrics = join(dir, 'metrics.jsonl');
   let start = { epoch: 0, batch: 0 };
-  if (c.resume) {
-    const meta = loadCheckpoint(resumeFile(c.resume), trainer);
-    start = { epoch: meta.epoch, batch: meta.batch };
-    log(`resumed from ${c.resume} at step ${meta.step} (epoch ${meta.epoch}, batch ${meta.batch})`);
+  if (resumeFrom) {
+    start = resumeRun(resumeFrom, c, record, trainer, dir, log);
   } else {
     writeFileSync(join(dir, 'config.json'), JSON.stringify(record, null, 2) + '\n');
     writeFileSync(metrics, '');
@@ -94,11 +93,16 @@ export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promi
   let stop = false;
   const onSigint = (): void => { stop = true; };
   process.on('SIGINT', onSigint);
+  hooks.signal?.addEventListener('abort', onSigint);
+  if (hooks.signal?.aborted) stop = true;
   const totalSteps = Math.min(c.maxSteps ?? Infinity, c.epochs * stepsPerEpoch);
   const progress = c.progress ? new Progress({ total: totalSteps, label: `${c.method} ${c.model}` }) : null;
   let interrupted = false;
+  // A run resumed at its end or at --max-steps takes no further step; its folder still gets the
+  // checkpoint (with this run's config) that --resume and eval read.
+  if (trainer.stepCount >= totalSteps || start.epoch >= c.epochs) ckpt(start);
   try {
-    outer: for (let epoch = start.epoch; epoch < c.epochs; epoch++) {
+    outer: for (let epoch = start.epoch; epoch < c.epochs && trainer.stepCount < totalSteps; epoch++) {
       for await (const batch of loader.epoch(epoch, epoch === start.epoch ? start.batch : 0)) {
         const r = trainer.step({ x: batch.x, shape: batch.shape, y: batch.y });
         const next = batch.index + 1 < stepsPerEpoch ? { epoch, batch: batch.index + 1 } : { epoch: epoch + 1, batch: 0 };
@@ -114,7 +118,6 @@ export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promi
         if (c.checkpointEvery > 0 && r.step % c.checkpointEvery === 0) ckpt(next);
         if (stop || r.step >= totalSteps) {
           ckpt(next);
-          interrupted = stop;
           break outer;
         }
       }
@@ -122,8 +125,10 @@ export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promi
       const ev = evaluateModel(model, test, { limit: c.evalLimit });
       emit({ type: 'eval', step: trainer.stepCount, epoch: epoch + 1, clean: ev.clean, time: Date.now() });
     }
+    interrupted = stop; // also when it came during the last evaluation, after the last checkpoint
   } finally {
     process.off('SIGINT', onSigint);
+    hooks.signal?.removeEventListener('abort', onSigint);
     progress?.done();
     loader.close();
   }

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensors } from '../../lib/io/safetensors.js';
@@ -38,27 +38,6 @@ describe('train: runs, checkpoints and the CLI', function () {
     for (const f of ['config.json', 'metrics.jsonl', 'report.md', 'loss.png', 'accuracy.png']) assert.ok(existsSync(join(straight, f)), `${f} missing`);
     const lines = readFileSync(join(straight, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.ok(lines.some((l) => l.type === 'step') && lines.some((l) => l.type === 'final'));
-  });
-
-  it('a killed run leaves either no checkpoint or one that loads', async () => {
-    const out = tmp();
-    const child = spawn(process.execPath, [...CLI, 'train', '--limit', '256', '--batch-size', '16', '--epochs', '1', '--checkpoint-every', '1',
-      '--no-progress', '--workers', '0', '--device', 'cpu', '--out', out], { stdio: 'ignore' });
-    const ckpt = join(out, 'last.safetensors');
-    await new Promise<void>((resolve, reject) => {
-      const started = Date.now();
-      const poll = setInterval(() => {
-        if (existsSync(ckpt) && Date.now() - started > 500) {
-          clearInterval(poll);
-          setTimeout(() => { child.kill('SIGKILL'); resolve(); }, 137);
-        } else if (Date.now() - started > 300000) { clearInterval(poll); child.kill('SIGKILL'); reject(new Error('no checkpoint appeared')); }
-      }, 20);
-    });
-    await new Promise((r) => child.on('exit', r));
-    const meta = readCheckpointMeta(ckpt);
-    assert.ok(meta.step >= 1);
-    const names = readdirSync(out);
-    assert.ok(names.includes('last.safetensors'), names.join(', '));
   });
 
   it('SIGINT writes a checkpoint and exits cleanly, and --resume continues', async () => {

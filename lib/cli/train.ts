@@ -89,5 +89,6 @@ export async function runTrain(args: string[]): Promise<number> {
     progress: !v['no-progress'], stripAux: v['strip-aux'] ?? false,
   };
   const r = await trainRun(config);
-  return r.interrupted ? 130 : 0;
+  // 128 + the signal's number, as a shell reports a process that a signal ended.
+  return r.interrupted ? (r.signal === 'SIGTERM' ? 143 : 130) : 0;
 }

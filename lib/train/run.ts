@@ -27,6 +27,8 @@ export interface RunResult {
   dir: string;
   steps: number;
   interrupted: boolean;
+  /** The signal that stopped an interrupted run; null when it ended by itself or by hooks.signal. */
+  signal: 'SIGINT' | 'SIGTERM' | null;
   final: { raw: EvalResult; ema: EvalResult | null } | null;
 }
 
@@ -90,9 +92,14 @@ export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promi
   const ckpt = (at: { epoch: number; batch: number }): void => saveCheckpoint(join(dir, 'last.safetensors'), trainer, at, record);
   const emit = (obj: Record<string, unknown>): void => appendFileSync(metrics, JSON.stringify(obj) + '\n');
 
+  // SIGTERM is what schedulers (Slurm, Kubernetes) send before they kill a job: it gets the same
+  // checkpoint as Ctrl-C.
   let stop = false;
-  const onSigint = (): void => { stop = true; };
+  let stopSignal: 'SIGINT' | 'SIGTERM' | null = null;
+  const onSigint = (): void => { stop = true; stopSignal ??= 'SIGINT'; };
+  const onSigterm = (): void => { stop = true; stopSignal ??= 'SIGTERM'; };
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
   hooks.signal?.addEventListener('abort', onSigint);
   if (hooks.signal?.aborted) stop = true;
   const totalSteps = Math.min(c.maxSteps ?? Infinity, c.epochs * stepsPerEpoch);
@@ -128,6 +135,7 @@ export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promi
     interrupted = stop; // also when it came during the last evaluation, after the last checkpoint
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
     hooks.signal?.removeEventListener('abort', onSigint);
     progress?.done();
     loader.close();
@@ -135,14 +143,14 @@ export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promi
   if (interrupted) {
     log(`interrupted: checkpoint written to ${join(dir, 'last.safetensors')}; continue with --resume ${dir}`);
     trainer.dispose();
-    return { dir, steps: trainer.stepCount, interrupted, final: null };
+    return { dir, steps: trainer.stepCount, interrupted, signal: stopSignal, final: null };
   }
   const final = finalEvaluation(c, dir, model, trainer, test, log);
   emit({ type: 'final', step: trainer.stepCount, raw: final.raw, ema: final.ema, time: Date.now() });
   writeReport(dir, record, final, metrics);
   trainer.dispose();
   log(`done: ${dir}/report.md`);
-  return { dir, steps: trainer.stepCount, interrupted, final };
+  return { dir, steps: trainer.stepCount, interrupted, signal: null, final };
 }
 
 function finalEvaluation(c: TrainConfig, dir: string, model: Module, trainer: Trainer, test: ImageDataset, log: (l: string) => void) {

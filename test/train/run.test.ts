@@ -40,7 +40,7 @@ describe('train: runs, checkpoints and the CLI', function () {
     assert.ok(lines.some((l) => l.type === 'step') && lines.some((l) => l.type === 'final'));
   });
 
-  it('SIGINT writes a checkpoint and exits cleanly, and --resume continues', async () => {
+  for (const [sig, exitCode] of [['SIGINT', 130], ['SIGTERM', 143]] as const) it(`${sig} writes a checkpoint and exits with ${exitCode}, and --resume continues`, async () => {
     const out = tmp();
     const child = spawn(process.execPath, [...CLI, 'train', '--limit', '4096', '--batch-size', '16', '--epochs', '1',
       '--no-progress', '--workers', '0', '--device', 'cpu', '--log-every', '1', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -53,9 +53,9 @@ describe('train: runs, checkpoints and the CLI', function () {
         if (existsSync(metrics) && readFileSync(metrics, 'utf8').includes('"step"')) { clearInterval(poll); resolve(); }
       }, 20);
     });
-    child.kill('SIGINT');
+    child.kill(sig);
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-    assert.equal(code, 130, err);
+    assert.equal(code, exitCode, err);
     assert.match(err, /interrupted: checkpoint written/);
     const meta = readCheckpointMeta(join(out, 'last.safetensors'));
     assert.ok(meta.step >= 1 && meta.step < 256, `step ${meta.step}`);

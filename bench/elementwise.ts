@@ -2,7 +2,7 @@
 // copy of the same number of bytes. Traffic counts bytes read plus bytes written.
 //   node --import tsx bench/elementwise.ts [--device cpu] [--n 16777216] [--reps 30]
 import { parseArgs } from 'node:util';
-import { native, type NativeTensor } from '../lib/native.js';
+import { rawAddon as native, type NativeTensor } from '../lib/native.js';
 
 const { values } = parseArgs({
   options: {

@@ -6,7 +6,7 @@
 //   node --import tsx bench/optim.ts [--device cpu] [--reps 30]
 import { parseArgs } from 'node:util';
 import * as ap from '../lib/index.js';
-import { native } from '../lib/native.js';
+import { rawAddon as native } from '../lib/native.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,11 +1,10 @@
-// Profiling for bench/step.ts: wraps every entry of the guarded addon binding (lib/device.ts) with
+// Profiling for bench/step.ts: wraps every entry of the guarded addon (`addon`, lib/native.ts) with
 // a timer while a Profiler is started, so the library itself carries no profiling code and costs
 // nothing when not profiling. Times are wall time per addon call: on cpu the kernels are
 // synchronous, so that is the kernel time plus the N-API crossing; on cuda each call is followed
 // by a synchronize (which serialises host and device: the sum is then an upper bound per family).
 import { performance } from 'node:perf_hooks';
-import { binding } from '../lib/device.js';
-import type { NativeTensor } from '../lib/native.js';
+import { addon, type NativeTensor } from '../lib/native.js';
 import * as ap from '../lib/index.js';
 
 type Fn = (...args: unknown[]) => unknown;
@@ -58,7 +57,7 @@ export class Profiler {
   constructor(private readonly device: string) {}
 
   start(): void {
-    const b = binding as unknown as Record<string, Fn>;
+    const b = addon as unknown as Record<string, Fn>;
     const sync = this.device === 'cpu' ? null : () => (this.saved.get('synchronize') ?? b.synchronize)(this.device);
     for (const [name, fn] of Object.entries(b)) {
       if (typeof fn !== 'function' || SKIP.has(name)) continue;
@@ -79,7 +78,7 @@ export class Profiler {
   }
 
   stop(): void {
-    const b = binding as unknown as Record<string, Fn>;
+    const b = addon as unknown as Record<string, Fn>;
     for (const [name, fn] of this.saved) b[name] = fn;
     this.saved.clear();
   }
@@ -106,7 +105,7 @@ export class Profiler {
 export function callOverhead(device: string): { kernelUs: number; rawUs: number; jsUs: number } {
   const a = ap.ones([1], { device });
   const h = a._handle('bench', 'a');
-  const b = binding;
+  const b = addon;
   let sink = 0;
   const empty = (x: number) => x + 1;
   const med = (fn: () => void): number => {

@@ -1,16 +1,12 @@
-// Device names and the guarded binding. Users may write 'cuda' or 'cuda-sim'; tensors always
-// report the canonical name the addon uses ('cpu', 'cuda:0', 'cuda-sim:0') so that device
-// equality is string equality.
-import { native, type DeviceEntry, type NativeBinding } from './native.js';
-import { AdvpropError, guardNative } from './errors.js';
-
-/** The addon with every error converted to AdvpropError. All of lib/ calls the addon through it. */
-export const binding: NativeBinding = guardNative(native);
+// Device names. Users may write 'cuda' or 'cuda-sim'; tensors always report the canonical name
+// the addon uses ('cpu', 'cuda:0', 'cuda-sim:0') so that device equality is string equality.
+import { addon, type DeviceEntry } from './native.js';
+import { AdvpropError } from './errors.js';
 
 export type DeviceName = string;
 
 export function devices(): DeviceEntry[] {
-  return binding.devices();
+  return addon.devices();
 }
 
 /** 'cuda' → 'cuda:0', 'cuda-sim' → 'cuda-sim:0'; anything not a string throws ERR_DEVICE. */

@@ -1,9 +1,8 @@
 // Public entry: import * as ap from 'advprop'.
 export { AdvpropError, type ErrorCode } from './errors.js';
-export {
-  Tensor, tensor, full, zeros, ones, zerosLike, onesLike, rand, randn, tidy, keep, dispose, memory, isTensor,
-  DTYPES, type DType, type CreateOptions, type RandomOptions, type MemoryInfo, type TensorLike,
-} from './tensor.js';
+export { Tensor, isTensor, DTYPES, type DType } from './tensor.js';
+export { tensor, full, zeros, ones, zerosLike, onesLike, rand, randn, type CreateOptions, type RandomOptions, type TensorLike } from './creation.js';
+export { tidy, keep, dispose, memory, type MemoryInfo } from './memory.js';
 export { devices, defaultDevice, setDefaultDevice } from './device.js';
 export { manualSeed, getRngState, setRngState, type RandomKey } from './random.js';
 export { grad, valueAndGrad, type BackwardOptions, type GradOptions } from './autograd/engine.js';
@@ -28,21 +27,21 @@ export {
 } from './ops/multi_batch_norm.js';
 export type { DeviceEntry, NativeMemoryStats, BuildInfo } from './native.js';
 
-import { binding, canonicalDevice } from './device.js';
-import type { BuildInfo } from './native.js';
+import { canonicalDevice } from './device.js';
+import { addon, type BuildInfo } from './native.js';
 
 export function buildInfo(): BuildInfo {
-  return binding.buildInfo();
+  return addon.buildInfo();
 }
 
 /** Waits for all queued work on a device. */
 export function synchronize(device: string): void {
-  binding.synchronize(canonicalDevice(device, 'synchronize'));
+  addon.synchronize(canonicalDevice(device, 'synchronize'));
 }
 
 /** Returns a device's cached blocks to the driver / system. */
 export function emptyCache(device: string): void {
-  binding.emptyCache(canonicalDevice(device, 'emptyCache'));
+  addon.emptyCache(canonicalDevice(device, 'emptyCache'));
 }
 export * as data from './data/index.js';
 export * as nn from './nn/index.js';

@@ -1,9 +1,9 @@
 // ap.kernels: the raw forward and backward kernels as functions of Tensors, with no tape. For
 // users who bring their own autograd, and for the gradient rules in lib/ops/. Every call is
 // counted (autograd/stats.ts) so tests can see which kernels a backward pass ran.
-import type { BinaryOpName, ConvPadding, DTypeName, UnaryOpName } from './native.js';
+import { addon, type BinaryOpName, type ConvPadding, type DTypeName, type UnaryOpName } from './native.js';
 import { AdvpropError } from './errors.js';
-import { binding, canonicalDevice, describeValue } from './device.js';
+import { canonicalDevice, describeValue } from './device.js';
 import { checkDType, checkShape, checkTensor, wrapHandle, type Tensor } from './tensor.js';
 import { countKernel } from './autograd/stats.js';
 import { toU64 } from './random.js';
@@ -26,34 +26,34 @@ function int(v: unknown, op: string, arg: string): number {
 
 export function fill(shape: readonly number[], value: number, dtype: DTypeName, device: string): Tensor {
   countKernel('fill');
-  return wrapHandle(binding.full(checkShape(shape, 'fill'), checkDType(dtype, 'fill'), canonicalDevice(device, 'fill'), num(value, 'fill', 'value')));
+  return wrapHandle(addon.full(checkShape(shape, 'fill'), checkDType(dtype, 'fill'), canonicalDevice(device, 'fill'), num(value, 'fill', 'value')));
 }
 
 export function uniform(shape: readonly number[], dtype: DTypeName, device: string, seed: number | bigint, offset: number | bigint, lo = 0, hi = 1): Tensor {
   countKernel('uniform');
-  return wrapHandle(binding.uniform(checkShape(shape, 'rand'), checkDType(dtype, 'rand'), canonicalDevice(device, 'rand'),
+  return wrapHandle(addon.uniform(checkShape(shape, 'rand'), checkDType(dtype, 'rand'), canonicalDevice(device, 'rand'),
     toU64(seed, 'rand: seed'), toU64(offset, 'rand: offset'), num(lo, 'rand', 'lo'), num(hi, 'rand', 'hi')));
 }
 
 export function normal(shape: readonly number[], dtype: DTypeName, device: string, seed: number | bigint, offset: number | bigint, mean = 0, std = 1): Tensor {
   countKernel('normal');
-  return wrapHandle(binding.normal(checkShape(shape, 'randn'), checkDType(dtype, 'randn'), canonicalDevice(device, 'randn'),
+  return wrapHandle(addon.normal(checkShape(shape, 'randn'), checkDType(dtype, 'randn'), canonicalDevice(device, 'randn'),
     toU64(seed, 'randn: seed'), toU64(offset, 'randn: offset'), num(mean, 'randn', 'mean'), num(std, 'randn', 'std')));
 }
 
 export function clone(x: Tensor): Tensor {
   countKernel('clone');
-  return wrapHandle(binding.clone(checkTensor(x, 'clone', 'x')._handle('clone', 'x')));
+  return wrapHandle(addon.clone(checkTensor(x, 'clone', 'x')._handle('clone', 'x')));
 }
 
 export function toDevice(x: Tensor, device: string): Tensor {
   countKernel('toDevice');
-  return wrapHandle(binding.toDevice(checkTensor(x, 'to', 'x')._handle('to', 'x'), canonicalDevice(device, 'to')));
+  return wrapHandle(addon.toDevice(checkTensor(x, 'to', 'x')._handle('to', 'x'), canonicalDevice(device, 'to')));
 }
 
 export function cast(x: Tensor, dtype: DTypeName): Tensor {
   countKernel('cast');
-  return wrapHandle(binding.cast(checkTensor(x, 'cast', 'x')._handle('cast', 'x'), checkDType(dtype, 'cast')));
+  return wrapHandle(addon.cast(checkTensor(x, 'cast', 'x')._handle('cast', 'x'), checkDType(dtype, 'cast')));
 }
 
 // ---- elementwise -------------------------------------------------------------------------------
@@ -64,7 +64,7 @@ export function binary(op: BinaryOpName, a: Tensor, b: Tensor): Tensor {
   const ha = checkTensor(a, op, 'a')._handle(op, 'a');
   const hb = checkTensor(b, op, 'b')._handle(op, 'b');
   countKernel(op);
-  return wrapHandle(binding.binary(op, ha, hb));
+  return wrapHandle(addon.binary(op, ha, hb));
 }
 
 export const add = (a: Tensor, b: Tensor): Tensor => binary('add', a, b);
@@ -76,7 +76,7 @@ export function unary(op: UnaryOpName, x: Tensor, alpha = 0): Tensor {
   if (!UNARY.includes(op)) throw new AdvpropError('ERR_ARG', `unary: unknown op ${describeValue(op)} (${UNARY.join(', ')})`);
   const h = checkTensor(x, op, 'x')._handle(op, 'x');
   countKernel(op);
-  return wrapHandle(binding.unary(op, h, num(alpha, op, 'alpha')));
+  return wrapHandle(addon.unary(op, h, num(alpha, op, 'alpha')));
 }
 
 /** dx = dy * f'(x), from the forward input x. */
@@ -86,7 +86,7 @@ export function unaryBackward(op: UnaryOpName, x: Tensor, dy: Tensor, alpha = 0)
   const hx = checkTensor(x, name, 'x')._handle(name, 'x');
   const hdy = checkTensor(dy, name, 'dy')._handle(name, 'dy');
   countKernel(name);
-  return wrapHandle(binding.unaryBackward(op, hx, hdy, num(alpha, name, 'alpha')));
+  return wrapHandle(addon.unaryBackward(op, hx, hdy, num(alpha, name, 'alpha')));
 }
 
 export const scale = (x: Tensor, alpha: number): Tensor => unary('scale', x, alpha);
@@ -118,20 +118,20 @@ function axesArg(axes: unknown, op: string): number[] {
 export function sum(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
   const h = checkTensor(x, 'sum', 'x')._handle('sum', 'x');
   countKernel('sum');
-  return wrapHandle(binding.sum(h, axesArg(axes, 'sum'), keepdims === true, false));
+  return wrapHandle(addon.sum(h, axesArg(axes, 'sum'), keepdims === true, false));
 }
 
 export function mean(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
   const h = checkTensor(x, 'mean', 'x')._handle('mean', 'x');
   countKernel('mean');
-  return wrapHandle(binding.sum(h, axesArg(axes, 'mean'), keepdims === true, true));
+  return wrapHandle(addon.sum(h, axesArg(axes, 'mean'), keepdims === true, true));
 }
 
 /** Sums a broadcast result's gradient down to the shape of the operand that was broadcast. */
 export function sumToShape(grad: Tensor, shape: readonly number[]): Tensor {
   const h = checkTensor(grad, 'sumToShape', 'grad')._handle('sumToShape', 'grad');
   countKernel('sumToShape');
-  return wrapHandle(binding.sumToShape(h, checkShape(shape, 'sumToShape')));
+  return wrapHandle(addon.sumToShape(h, checkShape(shape, 'sumToShape')));
 }
 
 /** The axes of a sum normalised to [0, rank), sorted; empty means all. */
@@ -161,7 +161,7 @@ export function sumBackward(dy: Tensor, xShape: readonly number[], axes: number 
   if (dy.numel !== keptNumel)
     throw new AdvpropError('ERR_SHAPE', `sumBackward: dy [${dy.shape.join(', ')}] does not match the reduction of [${shape.join(', ')}] over axes [${red.join(', ')}]`);
   countKernel('sumBackward');
-  return wrapHandle(binding.sumBackward(dy._handle('sumBackward', 'dy'), shape.slice(), red.slice(), mean));
+  return wrapHandle(addon.sumBackward(dy._handle('sumBackward', 'dy'), shape.slice(), red.slice(), mean));
 }
 
 // ---- shape -------------------------------------------------------------------------------------
@@ -170,28 +170,28 @@ export function sumBackward(dy: Tensor, xShape: readonly number[], axes: number 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const h = checkTensor(x, 'reshape', 'x')._handle('reshape', 'x');
   countKernel('reshape');
-  return wrapHandle(binding.reshape(h, checkShape(shape, 'reshape', true)));
+  return wrapHandle(addon.reshape(h, checkShape(shape, 'reshape', true)));
 }
 
 /** Rows [start, start + length) of axis 0, as a view. */
 export function slice0(x: Tensor, start: number, length: number): Tensor {
   const h = checkTensor(x, 'slice', 'x')._handle('slice', 'x');
   countKernel('slice0');
-  return wrapHandle(binding.slice0(h, int(start, 'slice', 'start'), int(length, 'slice', 'length')));
+  return wrapHandle(addon.slice0(h, int(start, 'slice', 'start'), int(length, 'slice', 'length')));
 }
 
 export function concat0(xs: readonly Tensor[]): Tensor {
   if (!Array.isArray(xs)) throw new AdvpropError('ERR_ARG', `concat: xs must be an array of tensors, got ${describeValue(xs)}`);
   const hs = xs.map((t, i) => checkTensor(t, 'concat', `xs[${i}]`)._handle('concat', `xs[${i}]`));
   countKernel('concat0');
-  return wrapHandle(binding.concat0(hs));
+  return wrapHandle(addon.concat0(hs));
 }
 
 /** Zeros with `rows` rows and dy written at rows [start, start + dy.shape[0]). */
 export function slice0Backward(dy: Tensor, rows: number, start: number): Tensor {
   const h = checkTensor(dy, 'sliceBackward', 'dy')._handle('sliceBackward', 'dy');
   countKernel('slice0Backward');
-  return wrapHandle(binding.slice0Backward(h, int(rows, 'sliceBackward', 'rows'), int(start, 'sliceBackward', 'start')));
+  return wrapHandle(addon.slice0Backward(h, int(rows, 'sliceBackward', 'rows'), int(start, 'sliceBackward', 'start')));
 }
 
 // ---- linear ------------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   const hw = checkTensor(w, 'linear', 'w')._handle('linear', 'w');
   const hb = b == null ? null : checkTensor(b, 'linear', 'b')._handle('linear', 'b');
   countKernel('linear');
-  return wrapHandle(binding.linear(hx, hw, hb));
+  return wrapHandle(addon.linear(hx, hw, hb));
 }
 
 /** dx = dy · w, the input gradient of linear. */
@@ -210,7 +210,7 @@ export function linearBackwardInput(dy: Tensor, w: Tensor): Tensor {
   const h = checkTensor(dy, 'linearBackwardInput', 'dy')._handle('linearBackwardInput', 'dy');
   const hw = checkTensor(w, 'linearBackwardInput', 'w')._handle('linearBackwardInput', 'w');
   countKernel('linearBackwardInput');
-  return wrapHandle(binding.linearBackwardInput(h, hw));
+  return wrapHandle(addon.linearBackwardInput(h, hw));
 }
 
 /** dw = dyᵀ · x, the weight gradient of linear. */
@@ -218,7 +218,7 @@ export function linearBackwardWeight(dy: Tensor, x: Tensor): Tensor {
   const h = checkTensor(dy, 'linearBackwardWeight', 'dy')._handle('linearBackwardWeight', 'dy');
   const hx = checkTensor(x, 'linearBackwardWeight', 'x')._handle('linearBackwardWeight', 'x');
   countKernel('linearBackwardWeight');
-  return wrapHandle(binding.linearBackwardWeight(h, hx));
+  return wrapHandle(addon.linearBackwardWeight(h, hx));
 }
 
 // ---- conv2d ------------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ export function conv2d(x: Tensor, w: Tensor, b: Tensor | null | undefined, opts?
   const hw = checkTensor(w, 'conv2d', 'w')._handle('conv2d', 'w');
   const hb = b == null ? null : checkTensor(b, 'conv2d', 'b')._handle('conv2d', 'b');
   countKernel('conv2d');
-  return wrapHandle(binding.conv2d(hx, hw, hb, o.stride, o.dilation, o.groups, o.padding));
+  return wrapHandle(addon.conv2d(hx, hw, hb, o.stride, o.dilation, o.groups, o.padding));
 }
 
 /** The input gradient of conv2d (xShape is the forward input's shape). */
@@ -274,7 +274,7 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: readonly numb
   const h = checkTensor(dy, 'conv2dBackwardInput', 'dy')._handle('conv2dBackwardInput', 'dy');
   const hw = checkTensor(w, 'conv2dBackwardInput', 'w')._handle('conv2dBackwardInput', 'w');
   countKernel('conv2dBackwardInput');
-  return wrapHandle(binding.conv2dBackwardInput(h, hw, checkShape(xShape, 'conv2dBackwardInput'), o.stride, o.dilation, o.groups, o.padding));
+  return wrapHandle(addon.conv2dBackwardInput(h, hw, checkShape(xShape, 'conv2dBackwardInput'), o.stride, o.dilation, o.groups, o.padding));
 }
 
 /** The weight gradient of conv2d (wShape is the weight's shape). */
@@ -283,7 +283,7 @@ export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: readonly num
   const h = checkTensor(dy, 'conv2dBackwardWeight', 'dy')._handle('conv2dBackwardWeight', 'dy');
   const hx = checkTensor(x, 'conv2dBackwardWeight', 'x')._handle('conv2dBackwardWeight', 'x');
   countKernel('conv2dBackwardWeight');
-  return wrapHandle(binding.conv2dBackwardWeight(h, hx, checkShape(wShape, 'conv2dBackwardWeight'), o.stride, o.dilation, o.groups, o.padding));
+  return wrapHandle(addon.conv2dBackwardWeight(h, hx, checkShape(wShape, 'conv2dBackwardWeight'), o.stride, o.dilation, o.groups, o.padding));
 }
 export * from './kernels/optim.js';
 export * from './kernels/pool.js';

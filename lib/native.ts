@@ -1,9 +1,11 @@
-// Loads the addon with node-gyp-build and describes its surface. Everything here is raw: no
-// autograd, no tidy tracking. lib/tensor.ts wraps handles in Tensor objects.
+// Loads the addon with node-gyp-build and describes its whole surface: `Addon` lists every entry
+// of binding/entries.h with its TypeScript signature, and `addon` is the one object lib/ calls.
+// Everything here is raw: no autograd, no tidy tracking. lib/tensor.ts wraps handles in Tensors.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
+import { guardNative } from './errors.js';
 
 export type DTypeName = 'f32' | 'f64' | 'i32';
 export type DeviceTypeName = 'cpu' | 'cuda' | 'cuda-sim';
@@ -11,6 +13,9 @@ export type BinaryOpName = 'add' | 'sub' | 'mul' | 'div';
 export type UnaryOpName =
   | 'scale' | 'addScalar' | 'silu' | 'sigmoid' | 'relu' | 'exp' | 'log' | 'square' | 'neg';
 export type ConvPadding = 'same' | 'valid' | [number, number, number, number];
+export type BatchNormMode = 'train' | 'train-frozen' | 'eval';
+export type BatchNormAct = 'none' | 'silu' | 'relu';
+export type AttackNorm = 'linf' | 'l2';
 export type HostArray = Float32Array | Float64Array | Int32Array;
 
 /** An opaque native tensor handle. Its metadata is fixed at creation. */
@@ -74,7 +79,20 @@ export interface SimSelfTestResult { name: string; passed: boolean; detail: stri
 
 export type Seed = number | bigint;
 
-export interface NativeBinding {
+/** The constructor whose prototype every handle has; it makes no handle when called from JS. */
+export interface NativeTensorConstructor extends Function {
+  readonly prototype: NativeTensor;
+}
+
+/**
+ * Every entry of the addon (binding/entries.h), grouped as binding/*.cc defines them. The binding
+ * checks argument counts and JS types; the native front-ends check shapes, dtypes and devices.
+ */
+export interface Addon {
+  /** binding/handle.cc */
+  NativeTensor: NativeTensorConstructor;
+
+  // ---- binding/system.cc
   buildInfo(): BuildInfo;
   devices(): DeviceEntry[];
   memoryStats(device: string): NativeMemoryStats;
@@ -82,7 +100,10 @@ export interface NativeBinding {
   handleStats(): { live: number; slots: number };
   emptyCache(device: string): void;
   synchronize(device: string): void;
+  /** cuda-sim's own tests (barriers, shuffles, launch checks); empty without the simulator. */
+  simSelfTest(): SimSelfTestResult[];
 
+  // ---- binding/tensors.cc
   /** Copies the array into a new tensor; dtype follows the array type. */
   fromArray(data: HostArray, shape: number[], device: string): NativeTensor;
   /** Synchronous read-back into a new typed array. */
@@ -98,6 +119,7 @@ export interface NativeBinding {
   clone(t: NativeTensor): NativeTensor;
   cast(t: NativeTensor, dtype: DTypeName): NativeTensor;
 
+  // ---- binding/ops.cc
   full(shape: number[], dtype: DTypeName, device: string, value: number): NativeTensor;
   uniform(shape: number[], dtype: DTypeName, device: string, seed: Seed, offset: Seed, lo: number, hi: number): NativeTensor;
   normal(shape: number[], dtype: DTypeName, device: string, seed: Seed, offset: Seed, mean: number, std: number): NativeTensor;
@@ -126,8 +148,42 @@ export interface NativeBinding {
   concat0(xs: NativeTensor[]): NativeTensor;
   slice0Backward(dy: NativeTensor, rows: number, start: number): NativeTensor;
 
-  /** cuda-sim's own tests (barriers, shuffles, launch checks); empty without the simulator. */
-  simSelfTest(): SimSelfTestResult[];
+  // ---- binding/optim.cc: fused multi-tensor updates, in place
+  rmspropUpdate(params: NativeTensor[], grads: NativeTensor[], ms: NativeTensor[], mom: NativeTensor[], decay: boolean[],
+    lr: number, rho: number, momentum: number, eps: number, weightDecay: number): void;
+  sgdUpdate(params: NativeTensor[], grads: NativeTensor[], bufs: NativeTensor[], decay: boolean[],
+    lr: number, momentum: number, weightDecay: number, nesterov: boolean): void;
+  emaUpdate(emas: NativeTensor[], sources: NativeTensor[], decay: number): void;
+
+  // ---- binding/pool.cc
+  globalAvgPool(x: NativeTensor): NativeTensor;
+  globalAvgPoolBackward(dy: NativeTensor, xShape: number[]): NativeTensor;
+  channelScale(x: NativeTensor, s: NativeTensor): NativeTensor;
+  /** [dx, ds], each null unless asked for. */
+  channelScaleBackward(x: NativeTensor, s: NativeTensor, dy: NativeTensor, needDx: boolean, needDs: boolean): [NativeTensor | null, NativeTensor | null];
+  channelScaleAdd(x: NativeTensor, s: NativeTensor, b: NativeTensor): NativeTensor;
+
+  // ---- binding/pool.cc: loss
+  /** [per-sample loss, row log-sum-exp]. */
+  crossEntropy(logits: NativeTensor, labels: NativeTensor, smoothing: number, validateLabels: boolean): [NativeTensor, NativeTensor];
+  crossEntropyBackward(logits: NativeTensor, labels: NativeTensor, lse: NativeTensor, dy: NativeTensor, scale: number, smoothing: number): NativeTensor;
+  argmaxRows(logits: NativeTensor): NativeTensor;
+
+  // ---- binding/attack.cc: eps and alpha are numbers or per-sample [N] tensors
+  pgdStep(xAdv: NativeTensor, grad: NativeTensor, x: NativeTensor, eps: number | NativeTensor, alpha: number | NativeTensor, min: number, max: number, norm: AttackNorm): NativeTensor;
+  pgdRandomStart(x: NativeTensor, eps: number | NativeTensor, min: number, max: number, norm: AttackNorm, seed: Seed, offset: Seed): NativeTensor;
+
+  // ---- binding/attack.cc: dropout and drop-connect (Philox keep mask of (seed, offset))
+  dropout(x: NativeTensor, rate: number, perSample: boolean, seed: Seed, offset: Seed): NativeTensor;
+  dropConnectAdd(h: NativeTensor, residual: NativeTensor, rate: number, seed: Seed, offset: Seed): NativeTensor;
+
+  // ---- binding/batchnorm.cc: segments are [domain, count] pairs
+  /** [y, mean, invstd]. */
+  multiBatchNorm(x: NativeTensor, gamma: NativeTensor, beta: NativeTensor, runningMean: NativeTensor, runningVar: NativeTensor,
+    segments: number[][], mode: BatchNormMode, act: BatchNormAct, momentum: number, eps: number): [NativeTensor, NativeTensor, NativeTensor];
+  /** [dx, dgamma, dbeta]. */
+  multiBatchNormBackward(dy: NativeTensor, x: NativeTensor, gamma: NativeTensor, beta: NativeTensor, mean: NativeTensor, invstd: NativeTensor,
+    segments: number[][], mode: BatchNormMode, act: BatchNormAct, eps: number): [NativeTensor, NativeTensor, NativeTensor];
 }
 
 export function packageRoot(): string {
@@ -142,4 +198,17 @@ export function packageRoot(): string {
 
 const require = createRequire(import.meta.url);
 // node-gyp-build looks in prebuilds/<platform>-<arch>/ and then build/Release/.
-export const native: NativeBinding = require('node-gyp-build')(packageRoot());
+const loaded: Addon = require('node-gyp-build')(packageRoot());
+
+/**
+ * The addon, with every error it throws (or a promise rejects with) converted to AdvpropError.
+ * All of lib/ calls the addon through this object.
+ */
+export const addon: Addon = { ...guardNative(loaded), NativeTensor: loaded.NativeTensor };
+
+/**
+ * The same entries without the conversion: errors come out as the binding made them (name
+ * 'AdvpropError' and a code, but not lib's class). For tests of the binding itself and for
+ * benchmarks of its bare cost; lib/ does not use it.
+ */
+export const rawAddon: Addon = loaded;

@@ -1,44 +1,28 @@
-// Tensor: a JS object owning one native handle, plus the bookkeeping the native side cannot do:
-// tidy scopes, live counts, the autograd links and a FinalizationRegistry for forgotten tensors.
-import type { DTypeName, HostArray, NativeMemoryStats, NativeTensor } from './native.js';
+// Tensor: a JS object owning one native handle, plus what the native side does not keep: the
+// autograd link and the checks of tensor arguments that every op shares. Its creation and
+// disposal go through tracking.ts (live counts, FinalizationRegistry, tidy scopes). Creation
+// functions are in creation.ts; tidy, keep, dispose and memory() in memory.ts.
+//
+// The chained op methods (t.add(b), t.reshape(s), t.backward(), ...) are not defined here: each
+// module that defines an op declares its methods on Tensor (`declare module '../tensor.js'`) and
+// attaches them with addTensorMethods() when it loads, as TensorFlow.js does, so this file
+// imports no op. They are in ops/arithmetic.ts, ops/unary.ts, ops/reduce.ts, ops/shape.ts,
+// ops/cast.ts and autograd/engine.ts; the public entry (index.ts) loads them all. Inside lib/,
+// call the op functions rather than the methods, so that a module's imports say what it runs.
+import type { DTypeName, HostArray, NativeTensor } from './native.js';
+import { addon } from './native.js';
 import { AdvpropError } from './errors.js';
-import { binding, canonicalDevice, defaultDevice, describeValue, devices } from './device.js';
-import { resolveKey } from './random.js';
+import { describeValue } from './device.js';
 import type { Node } from './autograd/node.js';
-import { releaseUnreachable, savedTensorCount } from './autograd/node.js';
-import { backward as runBackward, type BackwardOptions } from './autograd/engine.js';
-import * as arith from './ops/arithmetic.js';
-import * as unary from './ops/unary.js';
-import * as reduce from './ops/reduce.js';
-import * as shapeOps from './ops/shape.js';
-import * as convert from './ops/cast.js';
+import { forget, track } from './tracking.js';
 
 export type DType = DTypeName;
 export const DTYPES: readonly DType[] = ['f32', 'f64', 'i32'];
-const MAX_DIMS = 8;
+export const MAX_DIMS = 8;
 // The addon's own limit on one size (2^48); beyond it no allocation could succeed anyway.
 const MAX_SIZE = 2 ** 48;
 
-export interface CreateOptions {
-  device?: string;
-  dtype?: DType;
-  requiresGrad?: boolean;
-}
-
-let liveTensors = 0;
-let liveBytes = 0;
 let nextId = 1;
-
-// Finalization is only a safety net: it runs late or never, so tests and training loops dispose.
-const registry = new FinalizationRegistry<{ handle: NativeTensor; nbytes: number }>((held) => {
-  liveTensors--;
-  liveBytes -= held.nbytes;
-  try {
-    binding.dispose(held.handle);
-  } catch {
-    // Nothing useful can be done from a finalizer.
-  }
-});
 
 const constructing = Symbol('advprop.tensor');
 
@@ -113,18 +97,18 @@ export class Tensor {
   }
 
   toArray(): HostArray {
-    return binding.toArray(this._handle('toArray'));
+    return addon.toArray(this._handle('toArray'));
   }
 
   /** Reads the values without blocking the event loop. */
   async data(): Promise<HostArray> {
-    return binding.toArrayAsync(this._handle('data'));
+    return addon.toArrayAsync(this._handle('data'));
   }
 
   item(): number {
     const h = this._handle('item');
     if (this.numel !== 1) throw new AdvpropError('ERR_SHAPE', `item: tensor [${this.shape.join(', ')}] has ${this.numel} elements, not 1`);
-    return binding.toArray(h)[0];
+    return addon.toArray(h)[0];
   }
 
   /** Nested arrays of numbers following the shape. */
@@ -143,10 +127,8 @@ export class Tensor {
     if (this._h === null) return;
     const h = this._h;
     this._h = null;
-    registry.unregister(this);
-    liveTensors--;
-    liveBytes -= this.nbytes;
-    binding.dispose(h);
+    forget(this);
+    addon.dispose(h);
     if (this.grad) {
       this.grad.dispose();
       this.grad = null;
@@ -159,55 +141,10 @@ export class Tensor {
     this.grad = null;
   }
 
-  backward(gradOutput?: Tensor, options?: BackwardOptions): void {
-    runBackward(this, gradOutput, options);
-  }
-
   /** A new leaf sharing this tensor's storage, outside the tape. */
   detach(): Tensor {
-    return wrapHandle(binding.share(this._handle('detach')));
+    return wrapHandle(addon.share(this._handle('detach')));
   }
-
-  clone(): Tensor {
-    return convert.clone(this);
-  }
-
-  to(device: string): Tensor {
-    return convert.to(this, device);
-  }
-
-  cast(dtype: DType): Tensor {
-    return convert.cast(this, dtype);
-  }
-
-  reshape(shape: readonly number[]): Tensor {
-    return shapeOps.reshape(this, shape);
-  }
-
-  flatten(): Tensor {
-    return shapeOps.reshape(this, [this.numel]);
-  }
-
-  slice0(start: number, length: number): Tensor {
-    return shapeOps.slice0(this, start, length);
-  }
-
-  add(b: Tensor | number): Tensor { return arith.add(this, b); }
-  sub(b: Tensor | number): Tensor { return arith.sub(this, b); }
-  mul(b: Tensor | number): Tensor { return arith.mul(this, b); }
-  div(b: Tensor | number): Tensor { return arith.div(this, b); }
-  scale(alpha: number): Tensor { return unary.scale(this, alpha); }
-  mulScalar(alpha: number): Tensor { return unary.scale(this, alpha); }
-  addScalar(alpha: number): Tensor { return unary.addScalar(this, alpha); }
-  neg(): Tensor { return unary.neg(this); }
-  silu(): Tensor { return unary.silu(this); }
-  sigmoid(): Tensor { return unary.sigmoid(this); }
-  relu(): Tensor { return unary.relu(this); }
-  exp(): Tensor { return unary.exp(this); }
-  log(): Tensor { return unary.log(this); }
-  square(): Tensor { return unary.square(this); }
-  sum(axes?: number | readonly number[], keepdims = false): Tensor { return reduce.sum(this, axes, keepdims); }
-  mean(axes?: number | readonly number[], keepdims = false): Tensor { return reduce.mean(this, axes, keepdims); }
 
   toString(): string {
     if (this._h === null) return `Tensor(disposed, ${this.dtype} [${this.shape.join(', ')}] on ${this.device})`;
@@ -217,16 +154,10 @@ export class Tensor {
   }
 }
 
-// ---- creation --------------------------------------------------------------------------------
-
 /** @internal Wraps a fresh native handle: counted, tracked by the current tidy, finalizable. */
 export function wrapHandle(handle: NativeTensor): Tensor {
   const t = new Tensor(constructing, handle);
-  liveTensors++;
-  liveBytes += t.nbytes;
-  registry.register(t, { handle, nbytes: t.nbytes }, t);
-  const scope = scopes[scopes.length - 1];
-  if (scope) scope.add(t);
+  track(t, handle);
   return t;
 }
 
@@ -249,169 +180,6 @@ export function checkDType(dtype: unknown, op: string): DType {
   return dtype as DType;
 }
 
-function checkOptions(opts: unknown, op: string): CreateOptions {
-  if (opts === undefined) return {};
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts))
-    throw new AdvpropError('ERR_ARG', `${op}: options must be an object, got ${describeValue(opts)}`);
-  return opts as CreateOptions;
-}
-
-function resolveDevice(opts: CreateOptions, op: string): string {
-  return opts.device === undefined ? defaultDevice() : canonicalDevice(opts.device, op);
-}
-
-function finish(t: Tensor, opts: CreateOptions): Tensor {
-  if (opts.requiresGrad !== undefined) {
-    try {
-      t.requiresGrad = opts.requiresGrad;
-    } catch (e) {
-      t.dispose();
-      throw e;
-    }
-  }
-  return t;
-}
-
-function numelOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const s of shape) n *= s;
-  return n;
-}
-
-type Nested = number | readonly Nested[];
-export type TensorLike = Nested | Float32Array | Float64Array | Int32Array | ArrayLike<number>;
-
-function inferShape(values: unknown, op: string): number[] {
-  const shape: number[] = [];
-  let v: unknown = values;
-  while (Array.isArray(v)) {
-    shape.push(v.length);
-    if (v.length === 0) break;
-    v = v[0];
-  }
-  if (shape.length > MAX_DIMS) throw new AdvpropError('ERR_SHAPE', `${op}: values are nested ${shape.length} deep; at most ${MAX_DIMS} dimensions are supported`);
-  return shape;
-}
-
-function flatten(values: unknown, shape: readonly number[], op: string): number[] {
-  const out: number[] = [];
-  const walk = (v: unknown, dim: number, path: string): void => {
-    if (dim === shape.length) {
-      if (typeof v !== 'number') throw new AdvpropError('ERR_ARG', `${op}: value at ${path || 'top'} must be a number, got ${describeValue(v)}`);
-      out.push(v);
-      return;
-    }
-    if (!Array.isArray(v) || v.length !== shape[dim])
-      throw new AdvpropError('ERR_SHAPE', `${op}: ragged nested array at ${path || 'top'}: expected ${shape[dim]} entries, got ${Array.isArray(v) ? v.length : describeValue(v)}`);
-    for (let i = 0; i < v.length; i++) walk(v[i], dim + 1, `${path}[${i}]`);
-  };
-  walk(values, 0, '');
-  return out;
-}
-
-function toHostArray(values: ArrayLike<number>, dtype: DType, op: string): HostArray {
-  if (dtype === 'i32') {
-    if (values instanceof Int32Array) return values;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647)
-        throw new AdvpropError('ERR_ARG', `${op}: value ${v} at index ${i} is not an int32`);
-    }
-    return Int32Array.from(values);
-  }
-  if (dtype === 'f32') return values instanceof Float32Array ? values : Float32Array.from(values);
-  return values instanceof Float64Array ? values : Float64Array.from(values);
-}
-
-/**
- * A tensor from values: a number (0-d), nested arrays (shape inferred), or a flat array / typed
- * array with `shape`. dtype defaults to the typed array's type, else f32.
- */
-export function tensor(values: TensorLike, shape?: readonly number[] | null, options?: CreateOptions): Tensor {
-  const op = 'tensor';
-  const opts = checkOptions(options, op);
-  let flat: ArrayLike<number>;
-  let inferred: number[];
-  let natural: DType = 'f32';
-  if (typeof values === 'number') {
-    flat = [values];
-    inferred = [];
-  } else if (values instanceof Float32Array || values instanceof Float64Array || values instanceof Int32Array) {
-    flat = values;
-    inferred = [values.length];
-    natural = values instanceof Float64Array ? 'f64' : values instanceof Int32Array ? 'i32' : 'f32';
-  } else if (ArrayBuffer.isView(values) && !(values instanceof DataView)) {
-    flat = values as unknown as ArrayLike<number>;
-    inferred = [flat.length];
-    if (typeof flat[0] === 'bigint') throw new AdvpropError('ERR_DTYPE', `${op}: BigInt arrays are not supported`);
-  } else if (Array.isArray(values)) {
-    inferred = inferShape(values, op);
-    flat = flatten(values, inferred, op);
-  } else {
-    throw new AdvpropError('ERR_ARG', `${op}: values must be a number, an array or a typed array, got ${describeValue(values)}`);
-  }
-  let finalShape = inferred;
-  if (shape !== undefined && shape !== null) {
-    finalShape = checkShape(shape, op);
-    const n = numelOf(finalShape);
-    if (n !== flat.length)
-      throw new AdvpropError('ERR_SHAPE', `${op}: ${flat.length} values do not fill shape [${finalShape.join(', ')}] (${n} elements)`);
-  }
-  const dtype = opts.dtype === undefined ? natural : checkDType(opts.dtype, op);
-  const host = toHostArray(flat, dtype, op);
-  return finish(wrapHandle(binding.fromArray(host, finalShape, resolveDevice(opts, op))), opts);
-}
-
-export function full(shape: readonly number[], value: number, options?: CreateOptions): Tensor {
-  const opts = checkOptions(options, 'full');
-  const s = checkShape(shape, 'full');
-  if (typeof value !== 'number') throw new AdvpropError('ERR_ARG', `full: value must be a number, got ${describeValue(value)}`);
-  const dtype = opts.dtype === undefined ? 'f32' : checkDType(opts.dtype, 'full');
-  return finish(wrapHandle(binding.full(s, dtype, resolveDevice(opts, 'full'), value)), opts);
-}
-
-export function zeros(shape: readonly number[], options?: CreateOptions): Tensor {
-  return full(shape, 0, options);
-}
-
-export function ones(shape: readonly number[], options?: CreateOptions): Tensor {
-  return full(shape, 1, options);
-}
-
-export function zerosLike(t: Tensor, options?: CreateOptions): Tensor {
-  return full(t.shape, 0, { dtype: t.dtype, device: t.device, ...options });
-}
-
-export function onesLike(t: Tensor, options?: CreateOptions): Tensor {
-  return full(t.shape, 1, { dtype: t.dtype, device: t.device, ...options });
-}
-
-export interface RandomOptions extends CreateOptions {
-  /** Explicit Philox key; without it the global generator (manualSeed) supplies one. */
-  seed?: number | bigint;
-  offset?: number | bigint;
-}
-
-/** Uniform in (lo, hi] (default (0, 1]); identical values on every backend for the same key. */
-export function rand(shape: readonly number[], options?: RandomOptions & { lo?: number; hi?: number }): Tensor {
-  const opts = checkOptions(options, 'rand') as RandomOptions & { lo?: number; hi?: number };
-  const s = checkShape(shape, 'rand');
-  const dtype = opts.dtype === undefined ? 'f32' : checkDType(opts.dtype, 'rand');
-  const device = resolveDevice(opts, 'rand');
-  const key = resolveKey(opts, 'rand');
-  return finish(wrapHandle(binding.uniform(s, dtype, device, key.seed, key.offset, opts.lo ?? 0, opts.hi ?? 1)), opts);
-}
-
-/** Normal with `mean` and `std` (default 0, 1), drawn with Box-Muller from Philox. */
-export function randn(shape: readonly number[], options?: RandomOptions & { mean?: number; std?: number }): Tensor {
-  const opts = checkOptions(options, 'randn') as RandomOptions & { mean?: number; std?: number };
-  const s = checkShape(shape, 'randn');
-  const dtype = opts.dtype === undefined ? 'f32' : checkDType(opts.dtype, 'randn');
-  const device = resolveDevice(opts, 'randn');
-  const key = resolveKey(opts, 'randn');
-  return finish(wrapHandle(binding.normal(s, dtype, device, key.seed, key.offset, opts.mean ?? 0, opts.std ?? 1)), opts);
-}
-
 export function isTensor(v: unknown): v is Tensor {
   return v instanceof Tensor;
 }
@@ -423,97 +191,18 @@ export function checkTensor(v: unknown, op: string, arg: string): Tensor {
   return v;
 }
 
-// ---- tidy / keep / memory --------------------------------------------------------------------
+// ---- chained methods ---------------------------------------------------------------------------
 
-const scopes: Set<Tensor>[] = [];
+type TensorMethods = { [K in keyof Tensor]?: Tensor[K] } & ThisType<Tensor>;
 
-/** Runs fn and frees every tensor it created except those returned (searched through arrays,
- * plain objects and Maps) and those passed to keep(). Tidies nest. fn must be synchronous. */
-export function tidy<T>(fn: () => T): T {
-  if (typeof fn !== 'function') throw new AdvpropError('ERR_ARG', `tidy: expected a function, got ${describeValue(fn)}`);
-  const scope = new Set<Tensor>();
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    endScope(scope, new Set());
-    throw e;
+/**
+ * @internal Defines chained methods on Tensor.prototype, as class methods are (non-enumerable,
+ * writable, configurable): plain prototype methods, with no lookup or closure per call.
+ */
+export function addTensorMethods(methods: TensorMethods): void {
+  for (const [name, fn] of Object.entries(methods)) {
+    if (Object.prototype.hasOwnProperty.call(Tensor.prototype, name))
+      throw new AdvpropError('ERR_INTERNAL', `Tensor.prototype.${name} is defined twice`);
+    Object.defineProperty(Tensor.prototype, name, { value: fn, writable: true, configurable: true, enumerable: false });
   }
-  if (result instanceof Promise) {
-    endScope(scope, new Set());
-    throw new AdvpropError('ERR_ARG', 'tidy: fn returned a Promise; tidy only works with synchronous functions (its tensors were freed)');
-  }
-  endScope(scope, collectTensors(result));
-  return result;
-}
-
-function endScope(scope: Set<Tensor>, survivors: Set<Tensor>): void {
-  const top = scopes.pop();
-  if (top !== scope) throw new AdvpropError('ERR_INTERNAL', 'tidy: scopes closed out of order');
-  const parent = scopes[scopes.length - 1];
-  const freed: Tensor[] = [];
-  const live: Tensor[] = [];
-  for (const t of scope) {
-    if (survivors.has(t) || t._kept) {
-      live.push(t);
-      // A returned tensor belongs to the enclosing tidy, which may free it in turn.
-      if (parent && !t._kept) parent.add(t);
-    } else {
-      freed.push(t);
-      t.dispose();
-    }
-  }
-  releaseUnreachable(freed, live);
-}
-
-function collectTensors(v: unknown, out = new Set<Tensor>(), seen = new Set<object>()): Set<Tensor> {
-  if (v instanceof Tensor) {
-    out.add(v);
-  } else if (v !== null && typeof v === 'object' && !seen.has(v)) {
-    seen.add(v);
-    if (Array.isArray(v)) for (const x of v) collectTensors(x, out, seen);
-    else if (v instanceof Map) for (const x of v.values()) collectTensors(x, out, seen);
-    else if (v instanceof Set) for (const x of v) collectTensors(x, out, seen);
-    else if (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)
-      for (const x of Object.values(v)) collectTensors(x, out, seen);
-  }
-  return out;
-}
-
-/** Exempts t from every tidy (it must then be disposed by hand). */
-export function keep<T extends Tensor>(t: T): T {
-  checkTensor(t, 'keep', 't');
-  t._kept = true;
-  return t;
-}
-
-/** @internal Removes t from the current tidy scope (the tape uses it for .grad tensors). */
-export function untrack(t: Tensor): Tensor {
-  for (let i = scopes.length - 1; i >= 0; i--) if (scopes[i].delete(t)) break;
-  return t;
-}
-
-/** Disposes every tensor found in v (arrays, objects, Maps searched as in tidy). */
-export function dispose(v: unknown): void {
-  for (const t of collectTensors(v)) t.dispose();
-}
-
-export interface MemoryInfo {
-  /** Live Tensor objects made by this library (not yet disposed or finalized). */
-  numTensors: number;
-  /** Bytes viewed by those tensors (views of one storage count once each). */
-  numBytes: number;
-  /** Copies of tensors the tape holds for backward passes. */
-  numSavedTensors: number;
-  /** Handles alive in the addon: numTensors plus any native handle no Tensor wraps (a leak). */
-  numHandles: number;
-  /** The allocator statistics of every available device. */
-  devices: Record<string, NativeMemoryStats>;
-}
-
-export function memory(): MemoryInfo {
-  const devs: Record<string, NativeMemoryStats> = {};
-  for (const d of devices()) if (d.available) devs[d.device] = binding.memoryStats(d.device);
-  return { numTensors: liveTensors, numBytes: liveBytes, numSavedTensors: savedTensorCount(), numHandles: binding.handleStats().live, devices: devs };
 }

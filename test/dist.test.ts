@@ -4,7 +4,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { describeArchs } from '../lib/cli/info.js';
-import { native } from '../lib/native.js';
+import { rawAddon as native } from '../lib/native.js';
 // @ts-expect-error plain JavaScript helper without types
 import { fatbinContents } from '../scripts/fatbin.mjs';
 

@@ -2,7 +2,7 @@
 // never crash the process, never leak what it allocated before failing.
 import assert from 'node:assert/strict';
 import * as ap from '../lib/index.js';
-import { native } from '../lib/native.js';
+import { rawAddon as native } from '../lib/native.js';
 import { availableDevices, forEachBackend } from '../lib/testing/backends.js';
 import { expectCode, expectCodeAsync } from './helpers.js';
 

@@ -1,7 +1,7 @@
 // The addon itself: what the build contains, and cuda-sim's own self-tests (barriers, shared
 // memory, warp shuffles and votes, atomics, launch rejections, deadlock detection).
 import assert from 'node:assert/strict';
-import { native } from '../lib/native.js';
+import { rawAddon as native } from '../lib/native.js';
 import { backendStatus } from '../lib/testing/backends.js';
 
 describe('native addon', () => {

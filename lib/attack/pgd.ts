@@ -10,6 +10,7 @@ import { Rng } from '../data/rng.js';
 import type { Tensor } from '../tensor.js';
 import { neg } from '../ops/unary.js';
 import { pgdRandomStart, pgdStep, type AttackNorm } from '../ops/attack.js';
+import { clone } from '../ops/cast.js';
 import { crossEntropy } from '../ops/cross_entropy.js';
 import type { BatchNormMode, Segments } from '../ops/multi_batch_norm.js';
 
@@ -92,7 +93,7 @@ export function pgd(model: AttackModel, x: Tensor, y: Int32Array | readonly numb
     g!.dispose();
     if (current !== x) current.dispose();
   }
-  return xAdv === x ? x.clone() : xAdv;
+  return xAdv === x ? clone(x) : xAdv;
 }
 
 /** One step of size ε from x (Goodfellow et al.). */

@@ -5,8 +5,11 @@
 // weight-gradient kernel.
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
-import { checkTensor, full, tidy, untrack, wrapHandle, type Tensor } from '../tensor.js';
-import { binding } from '../device.js';
+import { addon } from '../native.js';
+import { addTensorMethods, checkTensor, wrapHandle, type Tensor } from '../tensor.js';
+import { full } from '../creation.js';
+import { tidy } from '../memory.js';
+import { untrack } from '../tracking.js';
 import * as k from '../kernels.js';
 import { asBackward } from './mode.js';
 import { countBackward } from './stats.js';
@@ -34,7 +37,7 @@ interface RunResult {
 
 /** A second owner of g's storage, so two consumers can each dispose theirs. */
 function alias(g: Tensor): Tensor {
-  return wrapHandle(binding.share(g._handle('backward')));
+  return wrapHandle(addon.share(g._handle('backward')));
 }
 
 function accumulate<K>(m: Map<K, Tensor>, key: K, g: Tensor): void {
@@ -262,3 +265,16 @@ export function valueAndGrad(fn: () => Tensor, inputs: readonly Tensor[], option
   const r = gradImpl(fn, inputs, options, true);
   return { value: r.value!, grads: r.grads };
 }
+
+declare module '../tensor.js' {
+  interface Tensor {
+    /** Accumulates d(this)/d(leaf) into leaf.grad for every leaf that requires grad (see backward()). */
+    backward(gradOutput?: Tensor, options?: BackwardOptions): void;
+  }
+}
+
+addTensorMethods({
+  backward(gradOutput?: Tensor, options?: BackwardOptions): void {
+    backward(this, gradOutput, options);
+  },
+});

@@ -1,9 +1,8 @@
 // The tape: each recorded op output points at a Node holding its gradient rule, its inputs
 // (as edges to producer nodes or to leaves) and the tensors the rule needs later. Saved tensors
-// are separate native handles sharing storage (binding.share), so disposing or tidying the
+// are separate native handles sharing storage (addon.share), so disposing or tidying the
 // user's tensors never frees what a pending backward pass still reads.
-import type { NativeTensor } from '../native.js';
-import { binding } from '../device.js';
+import { addon, type NativeTensor } from '../native.js';
 import { AdvpropError } from '../errors.js';
 import { wrapHandle, type DType, type Tensor } from '../tensor.js';
 import { isGradEnabled } from './mode.js';
@@ -41,7 +40,7 @@ const unreleased = new FinalizationRegistry<NativeTensor[]>((handles) => {
   liveSaved -= handles.length;
   for (const h of handles) {
     try {
-      binding.dispose(h);
+      addon.dispose(h);
     } catch {
       // Nothing useful can be done from a finalizer.
     }
@@ -81,7 +80,7 @@ export class Node {
   apply(dy: Tensor, needs: readonly boolean[]): readonly (Tensor | null)[] {
     if (this.released || !this.rule)
       throw new AdvpropError('ERR_ARG', `backward: the graph through '${this.op}' was already freed by an earlier backward pass; pass {retainGraph: true} to the first one to go through it twice`);
-    const saved = this.saved.map((h) => (h ? wrapHandle(binding.share(h)) : null));
+    const saved = this.saved.map((h) => (h ? wrapHandle(addon.share(h)) : null));
     return this.rule(dy, saved, needs);
   }
 
@@ -93,7 +92,7 @@ export class Node {
     for (const h of this.saved) {
       if (h) {
         liveSaved--;
-        binding.dispose(h);
+        addon.dispose(h);
       }
     }
     this.saved = [];
@@ -135,7 +134,7 @@ export function record(
     if (!t.requiresGrad) return null;
     return t._node ? { node: t._node, leaf: null } : { node: null, leaf: t };
   });
-  const handles = saved.map((t) => (t ? binding.share(t._handle(op)) : null));
+  const handles = saved.map((t) => (t ? addon.share(t._handle(op)) : null));
   const names = inputNames ?? inputs.map((_, i) => String(i));
   out._setNode(new Node(op, names, inputs.map(meta), meta(out), edges, handles, rule));
   return out;

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
-import { native, packageRoot, type BuildInfo, type DeviceEntry, type NativeTensor } from '../native.js';
+import { addon, packageRoot, type BuildInfo, type DeviceEntry, type NativeTensor } from '../native.js';
 
 interface CheckResult { device: string; check: string; ok: boolean; detail: string }
 
@@ -24,31 +24,31 @@ function selfTest(device: string): CheckResult[] {
   try {
     const shape = [3, 5, 7, 17];
     const onBoth = (make: (dev: string) => NativeTensor) => [keep(make('cpu')), keep(make(device))];
-    const [xc, xd] = onBoth((d) => native.normal(shape, 'f32', d, 7, 0, 0, 1));
-    const [bc, bd] = onBoth((d) => native.uniform([17], 'f32', d, 7, 1, -1, 1));
+    const [xc, xd] = onBoth((d) => addon.normal(shape, 'f32', d, 7, 0, 0, 1));
+    const [bc, bd] = onBoth((d) => addon.uniform([17], 'f32', d, 7, 1, -1, 1));
     run('philox normal fill identical to cpu', () => {
-      const a = native.toArray(xc), b = native.toArray(xd);
+      const a = addon.toArray(xc), b = addon.toArray(xd);
       for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) throw new Error(`element ${i}: ${b[i]} != ${a[i]}`);
       return `${a.length} values`;
     });
     run('add with per-channel broadcast + silu', () => {
-      const yc = keep(native.unary('silu', keep(native.binary('add', xc, bc)), 0));
-      const yd = keep(native.unary('silu', keep(native.binary('add', xd, bd)), 0));
-      const err = maxRelErr(native.toArray(yd), native.toArray(yc));
+      const yc = keep(addon.unary('silu', keep(addon.binary('add', xc, bc)), 0));
+      const yd = keep(addon.unary('silu', keep(addon.binary('add', xd, bd)), 0));
+      const err = maxRelErr(addon.toArray(yd), addon.toArray(yc));
       if (!(err < 1e-6)) throw new Error(`relative error ${err}`);
       return `rel err ${err.toExponential(1)}`;
     });
     run('sum over N,H,W', () => {
-      const sc = keep(native.sum(xc, [0, 1, 2], false, false));
-      const sd = keep(native.sum(xd, [0, 1, 2], false, false));
-      const err = maxRelErr(native.toArray(sd), native.toArray(sc));
+      const sc = keep(addon.sum(xc, [0, 1, 2], false, false));
+      const sd = keep(addon.sum(xd, [0, 1, 2], false, false));
+      const err = maxRelErr(addon.toArray(sd), addon.toArray(sc));
       if (!(err < 1e-5)) throw new Error(`relative error ${err}`);
       return `rel err ${err.toExponential(1)}`;
     });
   } catch (e) {
     results.push({ device, check: 'setup', ok: false, detail: (e as Error).message });
   } finally {
-    for (const t of owned) native.dispose(t);
+    for (const t of owned) addon.dispose(t);
   }
   return results;
 }
@@ -119,10 +119,10 @@ function cudaLines(build: BuildInfo): string[] {
 }
 
 export async function runInfo(opts: { json: boolean; selftest: boolean }): Promise<number> {
-  const build = native.buildInfo();
-  const devices = native.devices();
+  const build = addon.buildInfo();
+  const devices = addon.devices();
   const checks: CheckResult[] = [];
-  const sim = opts.selftest && build.sim ? native.simSelfTest() : [];
+  const sim = opts.selftest && build.sim ? addon.simSelfTest() : [];
   if (opts.selftest) for (const d of devices) if (d.available && d.type !== 'cpu') checks.push(...selfTest(d.device));
   const failed = checks.filter((c) => !c.ok).length + sim.filter((s) => !s.passed).length;
   const pkg = packageInfo();

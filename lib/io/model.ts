@@ -1,6 +1,6 @@
 // A module's weights on disk: its state dict under timm's names, auxiliary BN domains under
 // `aux{d}.` keys that a clean-only save leaves out.
-import { dispose, tidy } from '../tensor.js';
+import { dispose, tidy } from '../memory.js';
 import { StateDictError, type LoadReport, type LoadStateDictOptions, type Module } from '../nn/module.js';
 import { loadSafetensors, saveSafetensors, type LoadOptions, type SaveOptions } from './safetensors.js';
 

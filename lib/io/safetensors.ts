@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
-import { checkTensor, tensor, type Tensor } from '../tensor.js';
+import { checkTensor, type Tensor } from '../tensor.js';
+import { tensor } from '../creation.js';
 import { CHECKSUM_KEY, decodeChecksums, encodeChecksums, metadataChecksum, tensorChecksum } from './checksum.js';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32';

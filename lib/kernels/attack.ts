@@ -1,20 +1,13 @@
 // Raw PGD kernels (no tape): ap.kernels.pgdStep and ap.kernels.pgdRandomStart. lib/ops/attack.ts
 // gives them their option objects; native/include/advprop/attack.h defines the arithmetic.
-import type { NativeTensor, Seed } from '../native.js';
+import { addon, type AttackNorm, type NativeTensor } from '../native.js';
 import { AdvpropError } from '../errors.js';
-import { binding, describeValue } from '../device.js';
+import { describeValue } from '../device.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
 import { toU64 } from '../random.js';
 
-export type AttackNorm = 'linf' | 'l2';
-
-// The entries this family adds to the addon (binding/attack.cc).
-interface AttackBinding {
-  pgdStep(xAdv: NativeTensor, grad: NativeTensor, x: NativeTensor, eps: number | NativeTensor, alpha: number | NativeTensor, min: number, max: number, norm: AttackNorm): NativeTensor;
-  pgdRandomStart(x: NativeTensor, eps: number | NativeTensor, min: number, max: number, norm: AttackNorm, seed: Seed, offset: Seed): NativeTensor;
-}
-const native = binding as unknown as AttackBinding;
+export type { AttackNorm };
 
 function numberOrTensor(v: unknown, op: string, arg: string): number | NativeTensor {
   if (typeof v === 'number') return v;
@@ -67,7 +60,7 @@ export function pgdStep(xAdv: Tensor, grad: Tensor, x: Tensor, opts: PgdStepOpti
   const lo = bound(o.min, 0, op, 'min'), hi = bound(o.max, 1, op, 'max');
   const nm = normArg(o.norm, op);
   countKernel(op);
-  return wrapHandle(native.pgdStep(ha, hg, hx, e, a, lo, hi, nm));
+  return wrapHandle(addon.pgdStep(ha, hg, hx, e, a, lo, hi, nm));
 }
 
 /**
@@ -83,5 +76,5 @@ export function pgdRandomStart(x: Tensor, opts: RandomStartOptions): Tensor {
   const nm = normArg(o.norm, op);
   if (o.seed === undefined) throw new AdvpropError('ERR_ARG', `${op}: the raw kernel needs 'seed' (ap.pgdRandomStart uses the global key)`);
   countKernel(op);
-  return wrapHandle(native.pgdRandomStart(hx, e, lo, hi, nm, toU64(o.seed, `${op}: seed`), toU64(o.offset ?? 0, `${op}: offset`)));
+  return wrapHandle(addon.pgdRandomStart(hx, e, lo, hi, nm, toU64(o.seed, `${op}: seed`), toU64(o.offset ?? 0, `${op}: offset`)));
 }

@@ -2,18 +2,12 @@
 // the Philox keep mask of (seed, offset) scaled by 1/(1 − rate) (native/include/advprop/dropout.h).
 // The same call on dy with the same key is the backward. ap.kernels.dropConnectAdd adds a residual
 // in the same pass: add(dropConnectMask(h), residual) bit for bit, one read of each and one write.
-import type { NativeTensor, Seed } from '../native.js';
+import { addon } from '../native.js';
 import { AdvpropError } from '../errors.js';
-import { binding, describeValue } from '../device.js';
+import { describeValue } from '../device.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
 import { toU64 } from '../random.js';
-
-interface DropoutBinding {
-  dropout(x: NativeTensor, rate: number, perSample: boolean, seed: Seed, offset: Seed): NativeTensor;
-  dropConnectAdd(h: NativeTensor, residual: NativeTensor, rate: number, seed: Seed, offset: Seed): NativeTensor;
-}
-const native = binding as unknown as DropoutBinding;
 
 function checkRate(op: string, rate: unknown): number {
   if (typeof rate !== 'number') throw new AdvpropError('ERR_ARG', `${op}: 'rate' must be a number, got ${describeValue(rate)}`);
@@ -24,7 +18,7 @@ function apply(op: string, x: Tensor, rate: number, perSample: boolean, seed: nu
   const h = checkTensor(x, op, 'x')._handle(op, 'x');
   checkRate(op, rate);
   countKernel(op);
-  return wrapHandle(native.dropout(h, rate, perSample, toU64(seed, `${op}: seed`), toU64(offset, `${op}: offset`)));
+  return wrapHandle(addon.dropout(h, rate, perSample, toU64(seed, `${op}: seed`), toU64(offset, `${op}: offset`)));
 }
 
 /** x * keep_i / (1 − rate), keep_i per element from Philox (seed, offset). */
@@ -44,5 +38,5 @@ export function dropConnectAdd(h: Tensor, residual: Tensor, rate: number, seed: 
   const hr = checkTensor(residual, op, 'residual')._handle(op, 'residual');
   checkRate(op, rate);
   countKernel(op);
-  return wrapHandle(native.dropConnectAdd(hh, hr, rate, toU64(seed, `${op}: seed`), toU64(offset, `${op}: offset`)));
+  return wrapHandle(addon.dropConnectAdd(hh, hr, rate, toU64(seed, `${op}: seed`), toU64(offset, `${op}: offset`)));
 }

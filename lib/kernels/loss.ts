@@ -1,17 +1,10 @@
 // Raw kernels of the softmax cross-entropy with label smoothing and the row argmax
 // (native/*/loss.*), with no tape. Labels are i32 tensors [N] on the logits' device.
-import type { NativeBinding, NativeTensor } from '../native.js';
-import { binding as guarded, describeValue } from '../device.js';
+import { addon } from '../native.js';
+import { describeValue } from '../device.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
 import { AdvpropError } from '../errors.js';
-
-interface LossBinding {
-  crossEntropy(logits: NativeTensor, labels: NativeTensor, smoothing: number, validateLabels: boolean): [NativeTensor, NativeTensor];
-  crossEntropyBackward(logits: NativeTensor, labels: NativeTensor, lse: NativeTensor, dy: NativeTensor, scale: number, smoothing: number): NativeTensor;
-  argmaxRows(logits: NativeTensor): NativeTensor;
-}
-const binding = guarded as NativeBinding & LossBinding;
 
 function smoothingArg(v: unknown, op: string): number {
   if (typeof v !== 'number' || !(v >= 0 && v <= 1))
@@ -30,7 +23,7 @@ export function crossEntropyForward(logits: Tensor, labels: Tensor, labelSmoothi
   const hy = checkTensor(labels, op, 'labels')._handle(op, 'labels');
   const eps = smoothingArg(labelSmoothing, op);
   countKernel('crossEntropy');
-  const [loss, lse] = binding.crossEntropy(hz, hy, eps, validateLabels !== false);
+  const [loss, lse] = addon.crossEntropy(hz, hy, eps, validateLabels !== false);
   return { loss: wrapHandle(loss), lse: wrapHandle(lse) };
 }
 
@@ -47,12 +40,12 @@ export function crossEntropyBackward(logits: Tensor, labels: Tensor, lse: Tensor
   if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new AdvpropError('ERR_ARG', `${op}: scale must be a finite number, got ${describeValue(scale)}`);
   const eps = smoothingArg(labelSmoothing, op);
   countKernel(op);
-  return wrapHandle(binding.crossEntropyBackward(hz, hy, hl, hd, scale, eps));
+  return wrapHandle(addon.crossEntropyBackward(hz, hy, hl, hd, scale, eps));
 }
 
 /** i32 [N]: the index of each row's largest logit (ties → the lowest index; NaN never wins). */
 export function argmax(logits: Tensor): Tensor {
   const h = checkTensor(logits, 'argmax', 'logits')._handle('argmax', 'logits');
   countKernel('argmax');
-  return wrapHandle(binding.argmaxRows(h));
+  return wrapHandle(addon.argmaxRows(h));
 }

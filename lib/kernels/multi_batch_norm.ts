@@ -1,20 +1,11 @@
 // Raw multi-domain batch-norm kernels (native/*/batchnorm.*), no tape: the forward returns the
 // per-segment mean and invstd that the backward recomputes xhat from.
-import type { NativeTensor } from '../native.js';
+import { addon, type BatchNormAct, type BatchNormMode, type NativeTensor } from '../native.js';
 import { AdvpropError } from '../errors.js';
-import { binding, describeValue } from '../device.js';
+import { describeValue } from '../device.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
-import type { BatchNormAct, BatchNormMode, MultiBatchNormOptions, MultiBatchNormParams, Segments } from '../ops/multi_batch_norm.js';
-
-// The addon's entries for this family (binding/batchnorm.cc).
-interface BatchNormBinding {
-  multiBatchNorm(x: NativeTensor, gamma: NativeTensor, beta: NativeTensor, runningMean: NativeTensor, runningVar: NativeTensor,
-    segments: number[][], mode: BatchNormMode, act: BatchNormAct, momentum: number, eps: number): [NativeTensor, NativeTensor, NativeTensor];
-  multiBatchNormBackward(dy: NativeTensor, x: NativeTensor, gamma: NativeTensor, beta: NativeTensor, mean: NativeTensor, invstd: NativeTensor,
-    segments: number[][], mode: BatchNormMode, act: BatchNormAct, eps: number): [NativeTensor, NativeTensor, NativeTensor];
-}
-const bn = binding as unknown as BatchNormBinding;
+import type { MultiBatchNormOptions, MultiBatchNormParams, Segments } from '../ops/multi_batch_norm.js';
 
 const MODES: readonly BatchNormMode[] = ['train', 'train-frozen', 'eval'];
 const ACTS: readonly BatchNormAct[] = ['none', 'silu', 'relu'];
@@ -66,7 +57,7 @@ export function multiBatchNorm(x: Tensor, p: MultiBatchNormParams, segments: Seg
   const [g, b, rm, rv] = params(p, op, true);
   const segs = checkSegments(segments, op);
   countKernel(op);
-  const [y, mean, invstd] = bn.multiBatchNorm(hx, g, b, rm, rv, segs, o.mode, o.act, o.momentum, o.eps);
+  const [y, mean, invstd] = addon.multiBatchNorm(hx, g, b, rm, rv, segs, o.mode, o.act, o.momentum, o.eps);
   return { y: wrapHandle(y), mean: wrapHandle(mean), invstd: wrapHandle(invstd) };
 }
 
@@ -85,6 +76,6 @@ export function multiBatchNormBackward(dy: Tensor, x: Tensor, p: Pick<MultiBatch
   const hi = checkTensor(invstd, op, 'invstd')._handle(op, 'invstd');
   const segs = checkSegments(segments, op);
   countKernel(op);
-  const [dx, dgamma, dbeta] = bn.multiBatchNormBackward(hdy, hx, g, b, hm, hi, segs, o.mode, o.act, o.eps);
+  const [dx, dgamma, dbeta] = addon.multiBatchNormBackward(hdy, hx, g, b, hm, hi, segs, o.mode, o.act, o.eps);
   return { dx: wrapHandle(dx), dgamma: wrapHandle(dgamma), dbeta: wrapHandle(dbeta) };
 }

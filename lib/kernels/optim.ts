@@ -3,20 +3,10 @@
 // of a call share one device and one float dtype, and list entries at one index share a shape.
 // The classes in lib/optim/ own the state tensors and call these.
 import { AdvpropError } from '../errors.js';
-import { binding, describeValue } from '../device.js';
+import { describeValue } from '../device.js';
 import { checkTensor, Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
-import type { NativeTensor } from '../native.js';
-
-declare module '../native.js' {
-  interface NativeBinding {
-    rmspropUpdate(params: NativeTensor[], grads: NativeTensor[], ms: NativeTensor[], mom: NativeTensor[], decay: boolean[],
-      lr: number, rho: number, momentum: number, eps: number, weightDecay: number): void;
-    sgdUpdate(params: NativeTensor[], grads: NativeTensor[], bufs: NativeTensor[], decay: boolean[],
-      lr: number, momentum: number, weightDecay: number, nesterov: boolean): void;
-    emaUpdate(emas: NativeTensor[], sources: NativeTensor[], decay: number): void;
-  }
-}
+import { addon, type NativeTensor } from '../native.js';
 
 export interface RmspropUpdateOptions {
   lr: number;
@@ -72,7 +62,7 @@ export function rmspropUpdate(params: readonly Tensor[], grads: readonly Tensor[
   const o = options(opts, op);
   const hp = handles(params, op, 'params');
   countKernel(op);
-  binding.rmspropUpdate(hp, handles(grads, op, 'grads'), handles(ms, op, 'ms'), handles(mom, op, 'mom'), flags(o.decay, hp.length, op),
+  addon.rmspropUpdate(hp, handles(grads, op, 'grads'), handles(ms, op, 'ms'), handles(mom, op, 'mom'), flags(o.decay, hp.length, op),
     num(o, 'lr', op), num(o, 'rho', op, 0.9), num(o, 'momentum', op, 0.9), num(o, 'eps', op, 1e-3), num(o, 'weightDecay', op, 0));
 }
 
@@ -84,7 +74,7 @@ export function sgdUpdate(params: readonly Tensor[], grads: readonly Tensor[], b
   if (typeof nesterov !== 'boolean') throw new AdvpropError('ERR_ARG', `${op}: option 'nesterov' must be a boolean, got ${describeValue(nesterov)}`);
   const hp = handles(params, op, 'params');
   countKernel(op);
-  binding.sgdUpdate(hp, handles(grads, op, 'grads'), handles(bufs, op, 'bufs'), flags(o.decay, hp.length, op),
+  addon.sgdUpdate(hp, handles(grads, op, 'grads'), handles(bufs, op, 'bufs'), flags(o.decay, hp.length, op),
     num(o, 'lr', op), num(o, 'momentum', op, 0), num(o, 'weightDecay', op, 0), nesterov);
 }
 
@@ -94,5 +84,5 @@ export function emaUpdate(emas: readonly Tensor[], sources: readonly Tensor[], d
   if (typeof decay !== 'number') throw new AdvpropError('ERR_ARG', `${op}: argument 'decay' must be a number, got ${describeValue(decay)}`);
   const he = handles(emas, op, 'emas');
   countKernel(op);
-  binding.emaUpdate(he, handles(sources, op, 'sources'), decay);
+  addon.emaUpdate(he, handles(sources, op, 'sources'), decay);
 }

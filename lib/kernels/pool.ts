@@ -1,32 +1,22 @@
 // Raw kernels of global average pooling and squeeze-excite's channel scale (native/*/pool.*),
 // with no tape: x [N, H, W, C] against per-sample, per-channel [N, C].
-import type { NativeBinding, NativeTensor } from '../native.js';
-import { binding as guarded } from '../device.js';
+import { addon } from '../native.js';
 import { checkShape, checkTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
 import { AdvpropError } from '../errors.js';
-
-interface PoolBinding {
-  globalAvgPool(x: NativeTensor): NativeTensor;
-  globalAvgPoolBackward(dy: NativeTensor, xShape: number[]): NativeTensor;
-  channelScale(x: NativeTensor, s: NativeTensor): NativeTensor;
-  channelScaleBackward(x: NativeTensor, s: NativeTensor, dy: NativeTensor, needDx: boolean, needDs: boolean): [NativeTensor | null, NativeTensor | null];
-  channelScaleAdd(x: NativeTensor, s: NativeTensor, b: NativeTensor): NativeTensor;
-}
-const binding = guarded as NativeBinding & PoolBinding;
 
 /** y[n, c] = mean over h, w of x[n, h, w, c]. */
 export function globalAvgPool(x: Tensor): Tensor {
   const h = checkTensor(x, 'globalAvgPool', 'x')._handle('globalAvgPool', 'x');
   countKernel('globalAvgPool');
-  return wrapHandle(binding.globalAvgPool(h));
+  return wrapHandle(addon.globalAvgPool(h));
 }
 
 /** dx[n, h, w, c] = dy[n, c] / (H·W), the gradient of globalAvgPool (xShape: the forward input's). */
 export function globalAvgPoolBackward(dy: Tensor, xShape: readonly number[]): Tensor {
   const h = checkTensor(dy, 'globalAvgPoolBackward', 'dy')._handle('globalAvgPoolBackward', 'dy');
   countKernel('globalAvgPoolBackward');
-  return wrapHandle(binding.globalAvgPoolBackward(h, checkShape(xShape, 'globalAvgPoolBackward')));
+  return wrapHandle(addon.globalAvgPoolBackward(h, checkShape(xShape, 'globalAvgPoolBackward')));
 }
 
 /** y[n, h, w, c] = x[n, h, w, c] · s[n, c]. */
@@ -34,7 +24,7 @@ export function channelScale(x: Tensor, s: Tensor): Tensor {
   const hx = checkTensor(x, 'channelScale', 'x')._handle('channelScale', 'x');
   const hs = checkTensor(s, 'channelScale', 's')._handle('channelScale', 's');
   countKernel('channelScale');
-  return wrapHandle(binding.channelScale(hx, hs));
+  return wrapHandle(addon.channelScale(hx, hs));
 }
 
 /**
@@ -49,7 +39,7 @@ export function channelScaleBackward(x: Tensor, s: Tensor, dy: Tensor, need: { d
   if (need === null || typeof need !== 'object') throw new AdvpropError('ERR_ARG', `${op}: 'need' must be {dx?: boolean, ds?: boolean}`);
   const [dx, ds] = [need.dx === true, need.ds === true];
   countKernel(op);
-  const [gx, gs] = binding.channelScaleBackward(hx, hs, hdy, dx, ds);
+  const [gx, gs] = addon.channelScaleBackward(hx, hs, hdy, dx, ds);
   return { dx: gx ? wrapHandle(gx) : null, ds: gs ? wrapHandle(gs) : null };
 }
 
@@ -64,5 +54,5 @@ export function channelScaleAdd(x: Tensor, s: Tensor, b: Tensor): Tensor {
   const hs = checkTensor(s, op, 's')._handle(op, 's');
   const hb = checkTensor(b, op, 'b')._handle(op, 'b');
   countKernel(op);
-  return wrapHandle(binding.channelScaleAdd(hx, hs, hb));
+  return wrapHandle(addon.channelScaleAdd(hx, hs, hb));
 }

@@ -1,7 +1,8 @@
 // EfficientNet B0–B8 and L2 with K-domain batch norm. forward() takes NHWC images in [0, 1] and
 // normalises them itself, so attacks perturb pixels, and routes batch segments to BN domains.
 import { AdvpropError } from '../errors.js';
-import { checkTensor, tensor, type Tensor } from '../tensor.js';
+import { checkTensor, type Tensor } from '../tensor.js';
+import { tensor } from '../creation.js';
 import { add, mul } from '../ops/arithmetic.js';
 import { globalAvgPool } from '../ops/pool.js';
 import { Module, type ForwardOptions } from '../nn/module.js';

@@ -2,6 +2,7 @@
 // drop-connect on its residual branch. Layer names follow timm so checkpoints line up.
 import type { Tensor } from '../tensor.js';
 import { add } from '../ops/arithmetic.js';
+import { reshape } from '../ops/shape.js';
 import { squeezeExcite } from '../ops/squeeze_excite.js';
 import { dropConnect, dropConnectAdd } from '../ops/dropout.js';
 import { Module, type ForwardOptions } from './module.js';
@@ -21,8 +22,8 @@ export class SqueezeExcite extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const w1 = this.conv_reduce.param('weight').reshape([this.reduced, this.channels]);
-    const w2 = this.conv_expand.param('weight').reshape([this.channels, this.reduced]);
+    const w1 = reshape(this.conv_reduce.param('weight'), [this.reduced, this.channels]);
+    const w2 = reshape(this.conv_expand.param('weight'), [this.channels, this.reduced]);
     return squeezeExcite(x, w1, this.conv_reduce.param('bias'), w2, this.conv_expand.param('bias'));
   }
 }

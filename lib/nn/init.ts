@@ -1,6 +1,7 @@
 // Initialisers. With a seed every tensor gets its own Philox key (seed, offset = index), so a model built
 // twice with one seed is identical on every backend; without one the global generator is used.
-import { full, rand, randn, type Tensor } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
+import { full, rand, randn } from '../creation.js';
 import type { TensorSpec } from '../models/efficientnet_config.js';
 
 export interface InitOptions {

@@ -2,10 +2,13 @@
 // activation) and Dropout.
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
-import { checkTensor, tensor, type Tensor } from '../tensor.js';
+import { checkTensor, type Tensor } from '../tensor.js';
+import { tensor } from '../creation.js';
 import { noGrad } from '../autograd/mode.js';
+import { clone } from '../ops/cast.js';
 import { conv2d } from '../ops/conv2d.js';
 import { linear } from '../ops/linear.js';
+import { reshape, slice0 } from '../ops/shape.js';
 import { multiBatchNorm, type BatchNormAct, type Segments } from '../ops/multi_batch_norm.js';
 import { dropout } from '../ops/dropout.js';
 import { Module, auxKey, type ForwardOptions, type StateSlot } from './module.js';
@@ -158,7 +161,7 @@ export class DualBatchNorm2d extends Module {
       for (let d = 0; d < this.domains; d++) {
         slots.push({
           key: auxKey(prefix + name, d), shape: [C], dtype: cur().dtype, domain: d,
-          get: () => noGrad(() => cur().slice0(d, 1).reshape([C]).clone()),
+          get: () => noGrad(() => clone(reshape(slice0(cur(), d, 1), [C]))),
           set: (v) => {
             const c = cur();
             const host = c.toArray();

@@ -3,8 +3,11 @@
 // Layers read their tensors by name at every call, because loadStateDict() and to() replace them.
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
-import { isTensor, keep, tensor, type DType, type Tensor } from '../tensor.js';
+import { isTensor, type DType, type Tensor } from '../tensor.js';
+import { tensor } from '../creation.js';
+import { keep } from '../memory.js';
 import { noGrad } from '../autograd/mode.js';
+import * as convert from '../ops/cast.js';
 import type { BatchNormMode, Segments } from '../ops/multi_batch_norm.js';
 
 /** Per-call options passed down the whole tree. */
@@ -202,13 +205,13 @@ export abstract class Module {
 
   /** Moves every parameter and buffer to `device` (in place: the module keeps its identity). */
   to(device: string): this {
-    for (const [, m] of this.namedModules()) m.convertOwn((t) => noGrad(() => t.to(device)));
+    for (const [, m] of this.namedModules()) m.convertOwn((t) => noGrad(() => convert.to(t, device)));
     return this;
   }
 
   /** Casts every parameter and buffer (f64 models are what gradient checks run on). */
   cast(dtype: 'f32' | 'f64'): this {
-    for (const [, m] of this.namedModules()) m.convertOwn((t) => noGrad(() => t.cast(dtype)));
+    for (const [, m] of this.namedModules()) m.convertOwn((t) => noGrad(() => convert.cast(t, dtype)));
     return this;
   }
 
@@ -236,7 +239,7 @@ export abstract class Module {
       const t = cur();
       slots.push({
         key: prefix + name, shape: t.shape, dtype: t.dtype,
-        get: () => noGrad(() => cur().clone()),
+        get: () => noGrad(() => convert.clone(cur())),
         set: (v) => {
           const c = cur();
           const fresh = tensor(v.toArray(), c.shape, { dtype: c.dtype, device: c.device });

@@ -2,7 +2,7 @@
 // per-channel [C] over NHWC, scalars). The broadcast operand's gradient is summed back to its
 // shape with sumToShape. A number operand becomes the scalar op (addScalar, scale).
 import * as k from '../kernels.js';
-import { checkTensor, type Tensor } from '../tensor.js';
+import { addTensorMethods, checkTensor, type Tensor } from '../tensor.js';
 import { record, recordingNeeds } from '../autograd/node.js';
 import * as unary from './unary.js';
 import { AdvpropError } from '../errors.js';
@@ -95,3 +95,19 @@ export function div(a: Tensor, b: Tensor | number): Tensor {
   }
   return out;
 }
+
+declare module '../tensor.js' {
+  interface Tensor {
+    add(b: Tensor | number): Tensor;
+    sub(b: Tensor | number): Tensor;
+    mul(b: Tensor | number): Tensor;
+    div(b: Tensor | number): Tensor;
+  }
+}
+
+addTensorMethods({
+  add(b: Tensor | number): Tensor { return add(this, b); },
+  sub(b: Tensor | number): Tensor { return sub(this, b); },
+  mul(b: Tensor | number): Tensor { return mul(this, b); },
+  div(b: Tensor | number): Tensor { return div(this, b); },
+});

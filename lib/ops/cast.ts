@@ -2,7 +2,7 @@
 // the graph (integers carry no gradient).
 import type { DTypeName } from '../native.js';
 import * as k from '../kernels.js';
-import { checkDType, checkTensor, type Tensor } from '../tensor.js';
+import { addTensorMethods, checkDType, checkTensor, type Tensor } from '../tensor.js';
 import { canonicalDevice } from '../device.js';
 import { record, recordingNeeds } from '../autograd/node.js';
 
@@ -41,3 +41,17 @@ export function clone(x: Tensor): Tensor {
   if (needs) record(out, 'clone', [X], [], (dy) => [dy], ['x']);
   return out;
 }
+
+declare module '../tensor.js' {
+  interface Tensor {
+    clone(): Tensor;
+    to(device: string): Tensor;
+    cast(dtype: DTypeName): Tensor;
+  }
+}
+
+addTensorMethods({
+  clone(): Tensor { return clone(this); },
+  to(device: string): Tensor { return to(this, device); },
+  cast(dtype: DTypeName): Tensor { return cast(this, dtype); },
+});

@@ -2,7 +2,8 @@
 // differentiable in the logits, and the argmax accuracy. Host labels are checked here and
 // uploaded to the logits' device; tensor labels are checked by the native front-end.
 import * as k from '../kernels.js';
-import { checkTensor, isTensor, tensor, type Tensor } from '../tensor.js';
+import { checkTensor, isTensor, type Tensor } from '../tensor.js';
+import { tensor } from '../creation.js';
 import { record, recordingNeeds } from '../autograd/node.js';
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';

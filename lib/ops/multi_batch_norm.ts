@@ -2,13 +2,13 @@
 // kernel (statistics, normalise + affine + activation, running-stat update in 'train') and one
 // backward kernel (x, gamma and beta together: the dx of the train modes needs the same two
 // per-channel sums that dgamma and dbeta are made of).
+import type { BatchNormAct, BatchNormMode } from '../native.js';
 import type { Tensor } from '../tensor.js';
 import * as k from '../kernels/multi_batch_norm.js';
 import { checkTensor } from '../tensor.js';
 import { record, recordingNeeds } from '../autograd/node.js';
 
-export type BatchNormMode = 'train' | 'train-frozen' | 'eval';
-export type BatchNormAct = 'none' | 'silu' | 'relu';
+export type { BatchNormMode, BatchNormAct } from '../native.js';
 /** [domain, count] pairs covering the batch in order. */
 export type Segments = ReadonlyArray<readonly [number, number]>;
 export interface MultiBatchNormParams {

@@ -1,7 +1,7 @@
 // sum and mean over axes. Their gradient spreads dy back over the reduced axes
 // (kernels.sumBackward), scaled by 1/count for the mean.
 import * as k from '../kernels.js';
-import { checkTensor, type Tensor } from '../tensor.js';
+import { addTensorMethods, checkTensor, type Tensor } from '../tensor.js';
 import { record, recordingNeeds } from '../autograd/node.js';
 
 function reduction(x: Tensor, axes: number | readonly number[] | undefined, keepdims: boolean, mean: boolean): Tensor {
@@ -25,3 +25,15 @@ export function sum(x: Tensor, axes?: number | readonly number[], keepdims = fal
 export function mean(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
   return reduction(x, axes, keepdims, true);
 }
+
+declare module '../tensor.js' {
+  interface Tensor {
+    sum(axes?: number | readonly number[], keepdims?: boolean): Tensor;
+    mean(axes?: number | readonly number[], keepdims?: boolean): Tensor;
+  }
+}
+
+addTensorMethods({
+  sum(axes?: number | readonly number[], keepdims = false): Tensor { return sum(this, axes, keepdims); },
+  mean(axes?: number | readonly number[], keepdims = false): Tensor { return mean(this, axes, keepdims); },
+});

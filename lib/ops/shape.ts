@@ -2,7 +2,7 @@
 // 2N clean + adversarial batch). reshape and slice0 are views; their gradients are a reshape and
 // a zero-padded copy, concat0's are views of dy.
 import * as k from '../kernels.js';
-import { checkTensor, type Tensor } from '../tensor.js';
+import { addTensorMethods, checkTensor, type Tensor } from '../tensor.js';
 import { record, recordingNeeds } from '../autograd/node.js';
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
@@ -47,3 +47,17 @@ export function concat0(xs: readonly Tensor[]): Tensor {
   }
   return out;
 }
+
+declare module '../tensor.js' {
+  interface Tensor {
+    reshape(shape: readonly number[]): Tensor;
+    flatten(): Tensor;
+    slice0(start: number, length: number): Tensor;
+  }
+}
+
+addTensorMethods({
+  reshape(shape: readonly number[]): Tensor { return reshape(this, shape); },
+  flatten(): Tensor { return reshape(this, [this.numel]); },
+  slice0(start: number, length: number): Tensor { return slice0(this, start, length); },
+});

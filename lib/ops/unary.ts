@@ -2,7 +2,7 @@
 // kernels (dx = dy * f'(x)), which read the saved forward input; the affine ones need nothing.
 import type { UnaryOpName } from '../native.js';
 import * as k from '../kernels.js';
-import { checkTensor, type Tensor } from '../tensor.js';
+import { addTensorMethods, checkTensor, type Tensor } from '../tensor.js';
 import { record, recordingNeeds } from '../autograd/node.js';
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
@@ -55,3 +55,31 @@ export const relu = (x: Tensor): Tensor => activation('relu', x);
 export const exp = (x: Tensor): Tensor => activation('exp', x);
 export const log = (x: Tensor): Tensor => activation('log', x);
 export const square = (x: Tensor): Tensor => activation('square', x);
+
+declare module '../tensor.js' {
+  interface Tensor {
+    scale(alpha: number): Tensor;
+    mulScalar(alpha: number): Tensor;
+    addScalar(alpha: number): Tensor;
+    neg(): Tensor;
+    silu(): Tensor;
+    sigmoid(): Tensor;
+    relu(): Tensor;
+    exp(): Tensor;
+    log(): Tensor;
+    square(): Tensor;
+  }
+}
+
+addTensorMethods({
+  scale(alpha: number): Tensor { return scale(this, alpha); },
+  mulScalar(alpha: number): Tensor { return scale(this, alpha); },
+  addScalar(alpha: number): Tensor { return addScalar(this, alpha); },
+  neg(): Tensor { return neg(this); },
+  silu(): Tensor { return silu(this); },
+  sigmoid(): Tensor { return sigmoid(this); },
+  relu(): Tensor { return relu(this); },
+  exp(): Tensor { return exp(this); },
+  log(): Tensor { return log(this); },
+  square(): Tensor { return square(this); },
+});

@@ -2,7 +2,8 @@
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import * as kernels from '../kernels.js';
-import { checkTensor, keep, type Tensor } from '../tensor.js';
+import { checkTensor, type Tensor } from '../tensor.js';
+import { keep } from '../memory.js';
 
 /** Which parameters get weight decay: one flag per parameter, or a predicate. */
 export type DecayMask = readonly boolean[] | ((index: number, param: Tensor) => boolean);

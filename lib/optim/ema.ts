@@ -4,7 +4,8 @@
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import * as kernels from '../kernels.js';
-import { keep, type Tensor } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
+import { keep } from '../memory.js';
 import { checkNumber, checkOptions, checkParams, counterTensor, loadState, readCounter } from './common.js';
 
 export interface EMAOptions {

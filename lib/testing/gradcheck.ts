@@ -4,7 +4,9 @@
 import { AdvpropError } from '../errors.js';
 import { grad } from '../autograd/engine.js';
 import { noGrad } from '../autograd/mode.js';
-import { randn, tensor, tidy, type Tensor } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
+import { randn, tensor } from '../creation.js';
+import { tidy } from '../memory.js';
 import { mul } from '../ops/arithmetic.js';
 import { sum } from '../ops/reduce.js';
 

@@ -8,7 +8,9 @@ import { datasetSize, type ImageDataset } from '../data/dataset.js';
 import { CORRUPTIONS, corrupt } from '../eval/corruptions.js';
 import type { Module } from '../nn/index.js';
 import { accuracy } from '../ops/cross_entropy.js';
-import { tensor, tidy, type Tensor } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
+import { tensor } from '../creation.js';
+import { tidy } from '../memory.js';
 
 export interface EvalOptions {
   limit?: number; // first N test images; default all

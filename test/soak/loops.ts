@@ -4,7 +4,7 @@
 // Used by test/soak.test.ts (short, in CI) and bench/soak.ts (long, with figures).
 //   node --expose-gc --import tsx test/soak/loops.ts <sync|readme|trainRun> <steps> <every>
 import * as ap from '../../lib/index.js';
-import { native } from '../../lib/native.js';
+import { rawAddon as native } from '../../lib/native.js';
 
 interface Sample { step: number; rssMB: number; handles: number; slots: number; tensors: number }
 

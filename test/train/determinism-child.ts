@@ -1,7 +1,7 @@
 // Child process of the cross-thread determinism test (process.test.ts): a few AdvProp steps of the
 // CLI's default model on fixed data, then a checkpoint to argv[2]. The thread pool is sized when
 // the addon loads, so each ADVPROP_NUM_THREADS needs its own process; it prints the size it got.
-import { native } from '../../lib/native.js';
+import { rawAddon as native } from '../../lib/native.js';
 import * as ap from '../../lib/index.js';
 import { saveCheckpoint } from '../../lib/train/checkpoint.js';
 import { Trainer } from '../../lib/train/trainer.js';

@@ -198,7 +198,13 @@ export function packageRoot(): string {
 
 const require = createRequire(import.meta.url);
 // node-gyp-build looks in prebuilds/<platform>-<arch>/ and then build/Release/.
-const loaded: Addon = require('node-gyp-build')(packageRoot());
+const gypBuild = require('node-gyp-build') as { (dir: string): unknown; resolve(dir: string): string };
+const loaded = gypBuild(packageRoot()) as Addon;
+
+/** The path of the .node file that was loaded. */
+export function addonFile(): string {
+  return gypBuild.resolve(packageRoot());
+}
 
 /**
  * The addon, with every error it throws (or a promise rejects with) converted to AdvpropError.

@@ -1,10 +1,13 @@
-// The shape of lib/ itself: its import graph has no cycle, the addon is reached through one typed
-// object, and the chained Tensor methods that the op modules attach are all there.
+// The shape of lib/ itself: its import graph has no cycle, the addon is reached through one object
+// typed by one complete interface, the chained Tensor methods that the op modules attach are all
+// there (and lib/ does not depend on them), and no file outgrows 500 lines.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { Tensor } from '../lib/index.js';
+import { addon, rawAddon } from '../lib/native.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const LIB = join(ROOT, 'lib');
@@ -152,5 +155,120 @@ describe('lib/ structure', () => {
       "const m = () => import('./g.js');",
     ].join('\n'), ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
     assert.deepEqual(runtimeImports(probe, sf).map((x) => rel(x.to)), ['lib/c.ts', 'lib/d.ts', 'lib/e.ts', 'lib/g.ts']);
+  });
+});
+
+/** Names declared on Tensor by module augmentation (`declare module '…/tensor.js' { interface Tensor {…} }`), by file. */
+function chainedDeclarations(sources: Map<string, ts.SourceFile>): Map<string, string> {
+  const where = new Map<string, string>();
+  for (const [file, sf] of sources) {
+    for (const st of sf.statements) {
+      if (!ts.isModuleDeclaration(st) || !ts.isStringLiteral(st.name) || !/(^|\/)tensor\.js$/.test(st.name.text)) continue;
+      const body = st.body && ts.isModuleBlock(st.body) ? st.body.statements : [];
+      for (const d of body) {
+        if (!ts.isInterfaceDeclaration(d) || d.name.text !== 'Tensor') continue;
+        for (const m of d.members) if (m.name && ts.isIdentifier(m.name)) {
+          assert.ok(!where.has(m.name.text), `Tensor.${m.name.text} is declared in ${rel(file)} and in ${where.get(m.name.text)}`);
+          where.set(m.name.text, rel(file));
+        }
+      }
+    }
+  }
+  return where;
+}
+
+describe('lib/ structure: the addon', () => {
+  const files = libFiles();
+  const sources = new Map(files.map((f) => [f, parse(f)]));
+  const nativeTs = join(LIB, 'native.ts');
+
+  it('the Addon interface in lib/native.ts lists exactly the entries the addon exports', () => {
+    const sf = sources.get(nativeTs)!;
+    const decl = sf.statements.find((s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === 'Addon');
+    assert.ok(decl, 'lib/native.ts declares no interface Addon');
+    const typed = decl.members.map((m) => (m.name && ts.isIdentifier(m.name) ? m.name.text : '?')).sort();
+    const exported = Object.keys(rawAddon).sort();
+    assert.deepEqual(typed.filter((n) => !exported.includes(n)), [], 'typed in Addon but not exported by the addon');
+    assert.deepEqual(exported.filter((n) => !typed.includes(n)), [], 'exported by the addon but missing from Addon');
+    assert.deepEqual(Object.keys(addon).sort(), exported, 'the guarded addon has other entries than the addon');
+    // binding/entries.h is the list the addon registers (plus the NativeTensor constructor).
+    const entries = [...readFileSync(join(ROOT, 'binding/entries.h'), 'utf8').matchAll(/^\s*X\((\w+),/gm)].map((m) => m[1]);
+    assert.deepEqual([...entries, 'NativeTensor'].sort(), exported);
+  });
+
+  it('lib/ reaches the addon only through `addon` from lib/native.ts, never through a cast', () => {
+    const bad: string[] = [];
+    for (const [file, sf] of sources) {
+      const at = (n: ts.Node): string => `${rel(file)}:${sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1}: ${n.getText(sf).split('\n')[0]}`;
+      const visit = (n: ts.Node): void => {
+        // Values imported from native.ts: addon, addonFile and packageRoot; rawAddon is for tests and benches.
+        if (ts.isImportDeclaration(n) && ts.isStringLiteral(n.moduleSpecifier) && /(^|\/)native\.js$/.test(n.moduleSpecifier.text)) {
+          const c = n.importClause;
+          if (c?.name || (c?.namedBindings && !ts.isNamedImports(c.namedBindings))) bad.push(at(n));
+          if (c && !c.isTypeOnly && c.namedBindings && ts.isNamedImports(c.namedBindings))
+            for (const e of c.namedBindings.elements)
+              if (!e.isTypeOnly && !['addon', 'addonFile', 'packageRoot'].includes((e.propertyName ?? e.name).text) || (e.propertyName && e.propertyName.text === 'addon')) bad.push(at(n));
+        }
+        // A cast of the addon (or of anything named like it) means the interface is incomplete.
+        if ((ts.isAsExpression(n) || ts.isTypeAssertionExpression(n)) && /\b(addon|native|binding)\b/.test(n.expression.getText(sf))) bad.push(at(n));
+        if (ts.isCallExpression(n) && n.arguments.some((a) => ts.isStringLiteral(a) && a.text === 'node-gyp-build') && file !== nativeTs) bad.push(at(n));
+        ts.forEachChild(n, visit);
+      };
+      visit(sf);
+    }
+    assert.deepEqual(bad, []);
+  });
+});
+
+describe('lib/ structure: chained Tensor methods', () => {
+  const files = libFiles();
+  const sources = new Map(files.map((f) => [f, parse(f)]));
+  const chained = chainedDeclarations(sources);
+
+  it('every method declared on Tensor by an op module is attached, like a class method', () => {
+    assert.ok(chained.size >= 20, `only ${chained.size} chained methods declared`);
+    for (const [name, file] of chained) {
+      const d = Object.getOwnPropertyDescriptor(Tensor.prototype, name);
+      assert.ok(d && typeof d.value === 'function', `Tensor.prototype.${name} (declared in ${file}) is not attached`);
+      assert.equal(d.enumerable, false, `Tensor.prototype.${name} is enumerable`);
+    }
+    // Nothing is attached without a declaration (the class's own members are in tensor.ts).
+    const own = new Set<string>();
+    const cls = sources.get(join(LIB, 'tensor.ts'))!.statements.find((s): s is ts.ClassDeclaration => ts.isClassDeclaration(s) && s.name?.text === 'Tensor')!;
+    for (const m of cls.members) if (m.name && ts.isIdentifier(m.name)) own.add(m.name.text);
+    const undeclared = Object.getOwnPropertyNames(Tensor.prototype).filter((n) => n !== 'constructor' && !own.has(n) && !chained.has(n));
+    assert.deepEqual(undeclared, []);
+  });
+
+  it('lib/ calls op functions, not chained methods (which exist only once their op module is loaded)', function () {
+    this.timeout(120000);
+    // Type information tells a Tensor's t.add(b) from a Set's s.add(v).
+    const program = ts.createProgram(files, {
+      target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      strict: true, skipLibCheck: true, noEmit: true, types: ['node'],
+    });
+    const checker = program.getTypeChecker();
+    const uses: string[] = [];
+    for (const file of files) {
+      const sf = program.getSourceFile(file)!;
+      const visit = (n: ts.Node): void => {
+        if (ts.isPropertyAccessExpression(n) && chained.has(n.name.text)) {
+          const decl = checker.getSymbolAtLocation(n.name)?.declarations?.[0];
+          const owner = decl?.parent;
+          if (owner && ts.isInterfaceDeclaration(owner) && owner.name.text === 'Tensor' && ts.isModuleBlock(owner.parent))
+            uses.push(`${rel(file)}:${sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1}: ${n.getText(sf)}`);
+        }
+        ts.forEachChild(n, visit);
+      };
+      visit(sf);
+    }
+    assert.deepEqual(uses, [], 'chained methods used inside lib/: call the op function, imported from its module');
+  });
+});
+
+describe('lib/ structure: file sizes', () => {
+  it('no file of lib/ has more than 500 lines', () => {
+    const big = libFiles().map((f) => [rel(f), readFileSync(f, 'utf8').split('\n').length] as const).filter(([, n]) => n > 500);
+    assert.deepEqual(big, []);
   });
 });

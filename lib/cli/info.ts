@@ -1,9 +1,8 @@
 // `advprop info`: what was built, which devices are usable, and a self-test that runs a few
 // kernels on every available device and compares each with the cpu result.
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
-import { addon, packageRoot, type BuildInfo, type DeviceEntry, type NativeTensor } from '../native.js';
+import { addon, addonFile, packageRoot, type BuildInfo, type DeviceEntry, type NativeTensor } from '../native.js';
 
 interface CheckResult { device: string; check: string; ok: boolean; detail: string }
 
@@ -93,8 +92,8 @@ export interface PackageInfo {
 export function packageInfo(): PackageInfo {
   const root = packageRoot();
   const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
-  let addon = '?';
-  try { addon = relative(root, (createRequire(import.meta.url)('node-gyp-build') as { resolve(dir: string): string }).resolve(root)); }
+  let file = '?';
+  try { file = relative(root, addonFile()); }
   catch { /* loaded already, so this does not happen */ }
   const record = join(root, 'build', 'install.json');
   let install: PackageInfo['install'];
@@ -102,7 +101,7 @@ export function packageInfo(): PackageInfo {
     try { const r = JSON.parse(readFileSync(record, 'utf8')); install = { method: String(r.method), reason: String(r.reason) }; }
     catch { /* a damaged record is not worth failing for */ }
   }
-  return { version, addon, ...(install ? { install } : {}) };
+  return { version, addon: file, ...(install ? { install } : {}) };
 }
 
 function cudaLines(build: BuildInfo): string[] {

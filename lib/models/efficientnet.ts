@@ -6,7 +6,7 @@ import { tensor } from '../creation.js';
 import { add, mul } from '../ops/arithmetic.js';
 import { globalAvgPool } from '../ops/pool.js';
 import { Module, type ForwardOptions } from '../nn/module.js';
-import { Conv2d, DualBatchNorm2d, Dropout, Linear, resolveSegments } from '../nn/layers.js';
+import { Conv2d, MultiBatchNorm2d, Dropout, Linear, resolveSegments } from '../nn/layers.js';
 import { MBConvBlock } from '../nn/blocks.js';
 import { Initializer } from '../nn/init.js';
 import { efficientnetConfig, type EfficientNetConfig, type EfficientNetName, type EfficientNetOptions } from './efficientnet_config.js';
@@ -25,10 +25,10 @@ class Stage extends Module {
 export class EfficientNet extends Module {
   readonly config: EfficientNetConfig;
   readonly conv_stem: Conv2d;
-  readonly bn1: DualBatchNorm2d;
+  readonly bn1: MultiBatchNorm2d;
   readonly blocks: Module;
   readonly conv_head: Conv2d;
-  readonly bn2: DualBatchNorm2d;
+  readonly bn2: MultiBatchNorm2d;
   readonly dropout: Dropout;
   readonly classifier: Linear;
 
@@ -40,7 +40,7 @@ export class EfficientNet extends Module {
     const init = { initializer };
     const bnOpts = { ...init, domains: c.domains, momentum: c.bnMomentum, eps: c.bnEps };
     this.conv_stem = this.registerModule('conv_stem', new Conv2d(c.inChannels, c.stemFilters, 3, { ...init, stride: 2, padding: c.padding }));
-    this.bn1 = this.registerModule('bn1', new DualBatchNorm2d(c.stemFilters, { ...bnOpts, act: 'silu' }));
+    this.bn1 = this.registerModule('bn1', new MultiBatchNorm2d(c.stemFilters, { ...bnOpts, act: 'silu' }));
     const blocks = new Stage();
     const stages: Stage[] = [];
     for (const b of c.blocks) {
@@ -56,7 +56,7 @@ export class EfficientNet extends Module {
     this.blocks = this.registerModule('blocks', blocks);
     const last = c.blocks[c.blocks.length - 1].outFilters;
     this.conv_head = this.registerModule('conv_head', new Conv2d(last, c.headFilters, 1, { ...init, padding: c.padding }));
-    this.bn2 = this.registerModule('bn2', new DualBatchNorm2d(c.headFilters, { ...bnOpts, act: 'silu' }));
+    this.bn2 = this.registerModule('bn2', new MultiBatchNorm2d(c.headFilters, { ...bnOpts, act: 'silu' }));
     this.dropout = this.registerModule('dropout', new Dropout(c.dropout));
     this.classifier = this.registerModule('classifier', new Linear(c.headFilters, c.numClasses, init));
   }

@@ -6,7 +6,7 @@ import { reshape } from '../ops/shape.js';
 import { squeezeExcite } from '../ops/squeeze_excite.js';
 import { dropConnect, dropConnectAdd } from '../ops/dropout.js';
 import { Module, type ForwardOptions } from './module.js';
-import { Conv2d, DualBatchNorm2d, type LayerInit } from './layers.js';
+import { Conv2d, MultiBatchNorm2d, type LayerInit } from './layers.js';
 import type { BatchNormAct } from '../ops/multi_batch_norm.js';
 
 /** x · sigmoid(W₂ silu(W₁ mean_hw(x) + b₁) + b₂), one op (ops/squeeze_excite.ts). The two 1×1
@@ -63,12 +63,12 @@ export interface MBConvOptions extends LayerInit {
  * InvertedResidual (conv_pw, bn1, conv_dw, bn2, se, conv_pwl, bn3). */
 export class MBConvBlock extends Module {
   readonly expandConv: Conv2d | null = null;
-  readonly expandBn: DualBatchNorm2d | null = null;
+  readonly expandBn: MultiBatchNorm2d | null = null;
   readonly dwConv: Conv2d;
-  readonly dwBn: DualBatchNorm2d;
+  readonly dwBn: MultiBatchNorm2d;
   readonly se: SqueezeExcite | null = null;
   readonly projectConv: Conv2d;
-  readonly projectBn: DualBatchNorm2d;
+  readonly projectBn: MultiBatchNorm2d;
   readonly dropConnect: DropConnect;
   readonly skip: boolean;
 
@@ -77,8 +77,8 @@ export class MBConvBlock extends Module {
     const init = { dtype: o.dtype, device: o.device, seed: o.seed, initializer: o.initializer };
     const padding = o.padding ?? 'same';
     const act = o.act ?? 'silu';
-    const bn = (c: number, a: BatchNormAct): DualBatchNorm2d =>
-      new DualBatchNorm2d(c, { ...init, domains: o.domains, momentum: o.bnMomentum, eps: o.bnEps, act: a });
+    const bn = (c: number, a: BatchNormAct): MultiBatchNorm2d =>
+      new MultiBatchNorm2d(c, { ...init, domains: o.domains, momentum: o.bnMomentum, eps: o.bnEps, act: a });
     const mid = o.inChannels * o.expand;
     const ds = o.expand === 1;
     // Registration order is timm's, so state dicts list keys in the same order.

@@ -1,4 +1,4 @@
-// The basic layers: Conv2d (NHWC, OHWI weights), Linear, DualBatchNorm2d (K domains, fused
+// The basic layers: Conv2d (NHWC, OHWI weights), Linear, MultiBatchNorm2d (K domains, fused
 // activation) and Dropout.
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
@@ -89,7 +89,7 @@ export class Linear extends Module {
   }
 }
 
-export interface DualBatchNormOptions extends InitOptions {
+export interface MultiBatchNorm2dOptions extends InitOptions {
   /** Number of BN domains K (default 2: clean and adversarial). */
   domains?: number;
   /** TF convention: running = m·running + (1 − m)·batch; default 0.99. */
@@ -117,23 +117,23 @@ export function resolveSegments(segments: Segments | undefined, n: number, domai
 /** Batch norm with K sets of statistics and affine parameters; each call routes batch segments
  * to domains. Parameters `weight`/`bias` and buffers `running_mean`/`running_var` are [K, C];
  * the state dict stores domain 0 under timm's names and domain d under `aux{d}.`. */
-export class DualBatchNorm2d extends Module {
+export class MultiBatchNorm2d extends Module {
   readonly channels: number;
   readonly domains: number;
   readonly momentum: number;
   readonly eps: number;
   readonly act: BatchNormAct;
 
-  constructor(channels: number, opts: DualBatchNormOptions & { initializer?: Initializer } = {}) {
+  constructor(channels: number, opts: MultiBatchNorm2dOptions & { initializer?: Initializer } = {}) {
     super();
-    this.channels = posInt(channels, 'DualBatchNorm2d', 'channels');
-    this.domains = posInt(opts.domains ?? 2, 'DualBatchNorm2d', 'domains');
+    this.channels = posInt(channels, 'MultiBatchNorm2d', 'channels');
+    this.domains = posInt(opts.domains ?? 2, 'MultiBatchNorm2d', 'domains');
     this.momentum = opts.momentum ?? 0.99;
     this.eps = opts.eps ?? 1e-3;
     this.act = opts.act ?? 'none';
-    if (!(this.momentum >= 0 && this.momentum <= 1)) throw new AdvpropError('ERR_ARG', `DualBatchNorm2d: momentum must be in [0, 1], got ${describeValue(opts.momentum)}`);
-    if (!(this.eps > 0)) throw new AdvpropError('ERR_ARG', `DualBatchNorm2d: eps must be > 0, got ${describeValue(opts.eps)}`);
-    if (!['none', 'silu', 'relu'].includes(this.act)) throw new AdvpropError('ERR_ARG', `DualBatchNorm2d: act must be 'none', 'silu' or 'relu', got ${describeValue(opts.act)}`);
+    if (!(this.momentum >= 0 && this.momentum <= 1)) throw new AdvpropError('ERR_ARG', `MultiBatchNorm2d: momentum must be in [0, 1], got ${describeValue(opts.momentum)}`);
+    if (!(this.eps > 0)) throw new AdvpropError('ERR_ARG', `MultiBatchNorm2d: eps must be > 0, got ${describeValue(opts.eps)}`);
+    if (!['none', 'silu', 'relu'].includes(this.act)) throw new AdvpropError('ERR_ARG', `MultiBatchNorm2d: act must be 'none', 'silu' or 'relu', got ${describeValue(opts.act)}`);
     const init = opts.initializer ?? new Initializer(opts);
     const s = [this.domains, channels];
     this.registerParameter('weight', init.make(s, { type: 'const', value: 1 }));
@@ -143,8 +143,8 @@ export class DualBatchNorm2d extends Module {
   }
 
   forward(x: Tensor, opts: ForwardOptions = {}): Tensor {
-    const X = checkTensor(x, 'DualBatchNorm2d', 'x');
-    const segments = resolveSegments(opts.segments, X.shape[0], this.domains, 'DualBatchNorm2d');
+    const X = checkTensor(x, 'MultiBatchNorm2d', 'x');
+    const segments = resolveSegments(opts.segments, X.shape[0], this.domains, 'MultiBatchNorm2d');
     const mode = opts.bnMode ?? (this.training ? 'train' : 'eval');
     return multiBatchNorm(X, {
       gamma: this.param('weight'), beta: this.param('bias'),
@@ -176,6 +176,13 @@ export class DualBatchNorm2d extends Module {
     return slots;
   }
 }
+
+/** @deprecated Renamed MultiBatchNorm2d: it holds K domains, not two. The same class. */
+export const DualBatchNorm2d = MultiBatchNorm2d;
+/** @deprecated Renamed MultiBatchNorm2d: it holds K domains, not two. */
+export type DualBatchNorm2d = MultiBatchNorm2d;
+/** @deprecated Renamed MultiBatchNorm2dOptions. */
+export type DualBatchNormOptions = MultiBatchNorm2dOptions;
 
 export class Dropout extends Module {
   constructor(readonly rate: number) {

@@ -14,12 +14,12 @@ import type { BatchNormMode, Segments } from '../ops/multi_batch_norm.js';
 export interface ForwardOptions {
   /** [domain, count] pairs covering the batch in order; default all clean: [[0, N]]. */
   segments?: Segments;
-  /** Overrides the BN mode of every DualBatchNorm2d ('train-frozen': batch statistics without
+  /** Overrides the BN mode of every MultiBatchNorm2d ('train-frozen': batch statistics without
    * updating the running ones, as an attack through a training model wants). */
   bnMode?: BatchNormMode;
 }
 
-/** One entry of a state dict: how a key is read and written. Dual BN splits its [K, C] tensors
+/** One entry of a state dict: how a key is read and written. MultiBatchNorm2d splits its [K, C] tensors
  * into one key per domain, which is why this is not simply the parameter map. */
 export interface StateSlot {
   key: string;
@@ -231,7 +231,7 @@ export abstract class Module {
     for (const t of [...this.parameters(), ...this.namedBuffers().map(([, b]) => b)]) t.dispose();
   }
 
-  /** This module's own state entries (not its children's). Dual BN overrides it. */
+  /** This module's own state entries (not its children's). MultiBatchNorm2d overrides it. */
   protected ownStateSlots(prefix: string): StateSlot[] {
     const slots: StateSlot[] = [];
     const add = (name: string, isParam: boolean): void => {

@@ -6,7 +6,7 @@ import { valueAndGrad } from '../autograd/engine.js';
 import { noGrad } from '../autograd/mode.js';
 import { AdvpropError } from '../errors.js';
 import { pgd } from '../attack/pgd.js';
-import { DualBatchNorm2d, type Module } from '../nn/index.js';
+import { MultiBatchNorm2d, type Module } from '../nn/index.js';
 import { accuracy, crossEntropy } from '../ops/cross_entropy.js';
 import { argmax } from '../kernels/loss.js';
 import { add } from '../ops/arithmetic.js';
@@ -100,7 +100,7 @@ function resolve(o: TrainerOptions): Resolved {
 /** Parameters that get weight decay: all but batch norm's (as the EfficientNet recipe). */
 export function decayMask(model: Module): boolean[] {
   const bn = new Set<Tensor>();
-  for (const [, m] of model.namedModules()) if (m instanceof DualBatchNorm2d) for (const p of m.parameters()) bn.add(p);
+  for (const [, m] of model.namedModules()) if (m instanceof MultiBatchNorm2d) for (const p of m.parameters()) bn.add(p);
   return model.parameters().map((p) => !bn.has(p));
 }
 
@@ -117,7 +117,7 @@ export class Trainer {
     this.model = model;
     this.options = resolve(options);
     if (this.options.method === 'advprop') {
-      const domains = model.namedModules().map(([, m]) => m).filter((m): m is DualBatchNorm2d => m instanceof DualBatchNorm2d);
+      const domains = model.namedModules().map(([, m]) => m).filter((m): m is MultiBatchNorm2d => m instanceof MultiBatchNorm2d);
       if (domains.length > 0 && domains.some((m) => m.domains < 2))
         throw new AdvpropError('ERR_ARG', 'Trainer: advprop needs a model built with at least 2 BN domains (domains: 2)');
     }

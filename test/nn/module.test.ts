@@ -20,6 +20,19 @@ before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'advprop-nn-')); });
 after(() => { fs.rmSync(dir, { recursive: true, force: true }); });
 
 describe('nn.Module', () => {
+  it('MultiBatchNorm2d holds K domains; DualBatchNorm2d is its deprecated alias, the same class', () => {
+    assert.equal(nn.DualBatchNorm2d, nn.MultiBatchNorm2d);
+    const bn = new nn.MultiBatchNorm2d(4, { domains: 3 });
+    try {
+      assert.ok(bn instanceof nn.DualBatchNorm2d);
+      assert.equal(bn.domains, 3);
+      assert.deepEqual(bn.param('weight').shape, [3, 4]);
+      expectCode(() => new nn.MultiBatchNorm2d(4, { domains: 0 }), 'ERR_ARG', 'MultiBatchNorm2d');
+    } finally {
+      bn.dispose();
+    }
+  });
+
   it('layers register dotted names; train()/eval() reach every descendant', () => {
     const bn = new nn.DualBatchNorm2d(6, { domains: 3 });
     const conv = new nn.Conv2d(4, 6, 3, { groups: 2, bias: true, seed: 1 });

@@ -2,7 +2,7 @@
 // argument and the value, so a bad call never reaches a property read of null (a TypeError), a
 // loop bounded by a user's number, or an allocation sized by one.
 import { AdvpropError } from './errors.js';
-import { describeValue } from './device.js';
+import { describeValue, showValue } from './device.js';
 
 /**
  * Upper bounds of the size options. They are far above any real EfficientNet (L2 has 5504
@@ -24,6 +24,10 @@ export const LIMITS = Object.freeze({
   multiplier: 64,
   /** Image side (resolution, crop and resize targets). */
   imageSide: 2 ** 16,
+  /** Pixels of one image a transform makes (a 8192 × 8192 image). */
+  imagePixels: 2 ** 26,
+  /** Images of one dataset (the loader's permutations are Int32Arrays of this length). */
+  datasetImages: 2 ** 28,
   /** Attack iterations. */
   attackSteps: 100_000,
   /** Images in one batch. */
@@ -34,7 +38,7 @@ export const LIMITS = Object.freeze({
   workers: 256,
 });
 
-const show = (v: unknown): string => (typeof v === 'number' ? String(v) : describeValue(v));
+const show = showValue;
 
 /**
  * An options object: undefined gives {}; null, strings, numbers, arrays and functions are refused,

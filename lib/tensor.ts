@@ -2,8 +2,9 @@
 // tidy scopes, live counts, the autograd links and a FinalizationRegistry for forgotten tensors.
 import type { DTypeName, HostArray, NativeMemoryStats, NativeTensor } from './native.js';
 import { AdvpropError } from './errors.js';
-import { binding, canonicalDevice, defaultDevice, describeValue, devices } from './device.js';
+import { binding, canonicalDevice, defaultDevice, describeValue, devices, showValue } from './device.js';
 import { resolveKey } from './random.js';
+import { optionsArg } from './args.js';
 import type { Node } from './autograd/node.js';
 import { releaseUnreachable, savedTensorCount } from './autograd/node.js';
 import { backward as runBackward, type BackwardOptions } from './autograd/engine.js';
@@ -238,7 +239,7 @@ export function checkShape(shape: unknown, op: string, allowMinusOne = false): n
   for (let i = 0; i < shape.length; i++) {
     const d = shape[i];
     const ok = typeof d === 'number' && Number.isInteger(d) && d <= MAX_SIZE && (d >= 0 || (allowMinusOne && d === -1));
-    if (!ok) throw new AdvpropError('ERR_SHAPE', `${op}: invalid size ${String(d)} at index ${i} of shape [${shape.map(String).join(', ')}] (sizes are integers >= 0)`);
+    if (!ok) throw new AdvpropError('ERR_SHAPE', `${op}: invalid size ${showValue(d)} at index ${i} of shape [${shape.map(showValue).join(', ')}] (sizes are integers >= 0)`);
   }
   return shape.slice() as number[];
 }
@@ -250,10 +251,7 @@ export function checkDType(dtype: unknown, op: string): DType {
 }
 
 function checkOptions(opts: unknown, op: string): CreateOptions {
-  if (opts === undefined) return {};
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts))
-    throw new AdvpropError('ERR_ARG', `${op}: options must be an object, got ${describeValue(opts)}`);
-  return opts as CreateOptions;
+  return optionsArg(opts as CreateOptions | undefined, op);
 }
 
 function resolveDevice(opts: CreateOptions, op: string): string {
@@ -309,13 +307,14 @@ function flatten(values: unknown, shape: readonly number[], op: string): number[
   return out;
 }
 
+const isInt32 = (v: number): boolean => Number.isInteger(v) && v >= -2147483648 && v <= 2147483647;
+
 function toHostArray(values: ArrayLike<number>, dtype: DType, op: string): HostArray {
   if (dtype === 'i32') {
     if (values instanceof Int32Array) return values;
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
-      if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647)
-        throw new AdvpropError('ERR_ARG', `${op}: value ${v} at index ${i} is not an int32`);
+      if (!isInt32(v)) throw new AdvpropError('ERR_ARG', `${op}: value ${v} at index ${i} is not an int32`);
     }
     return Int32Array.from(values);
   }
@@ -367,6 +366,8 @@ export function full(shape: readonly number[], value: number, options?: CreateOp
   const s = checkShape(shape, 'full');
   if (typeof value !== 'number') throw new AdvpropError('ERR_ARG', `full: value must be a number, got ${describeValue(value)}`);
   const dtype = opts.dtype === undefined ? 'f32' : checkDType(opts.dtype, 'full');
+  // As tensor() refuses them: the addon would store NaN as 0 and clamp 1e20 to INT_MAX.
+  if (dtype === 'i32' && !isInt32(value)) throw new AdvpropError('ERR_ARG', `full: value ${value} is not an int32 (dtype i32)`);
   return finish(wrapHandle(binding.full(s, dtype, resolveDevice(opts, 'full'), value)), opts);
 }
 
@@ -379,11 +380,16 @@ export function ones(shape: readonly number[], options?: CreateOptions): Tensor 
 }
 
 export function zerosLike(t: Tensor, options?: CreateOptions): Tensor {
-  return full(t.shape, 0, { dtype: t.dtype, device: t.device, ...options });
+  return like(t, 0, options, 'zerosLike');
 }
 
 export function onesLike(t: Tensor, options?: CreateOptions): Tensor {
-  return full(t.shape, 1, { dtype: t.dtype, device: t.device, ...options });
+  return like(t, 1, options, 'onesLike');
+}
+
+function like(t: Tensor, value: number, options: CreateOptions | undefined, op: string): Tensor {
+  const x = checkTensor(t, op, 't');
+  return full(x.shape, value, { dtype: x.dtype, device: x.device, ...checkOptions(options, op) });
 }
 
 export interface RandomOptions extends CreateOptions {

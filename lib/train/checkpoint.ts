@@ -6,7 +6,9 @@ import { AdvpropError } from '../errors.js';
 import { readSafetensors, saveSafetensors } from '../io/safetensors.js';
 import { getRngState, setRngState } from '../random.js';
 import { tensor, type Tensor } from '../tensor.js';
-import type { Trainer } from './trainer.js';
+import { Trainer } from './trainer.js';
+import { describeValue } from '../device.js';
+import { intArg, objectArg, pathArg } from '../args.js';
 
 export const CHECKPOINT_VERSION = 1;
 
@@ -22,6 +24,11 @@ export interface CheckpointMeta {
   config: Record<string, unknown>;
 }
 
+function checkArgs(op: string, file: unknown, trainer: unknown): void {
+  pathArg(file, op, 'file');
+  if (!(trainer instanceof Trainer)) throw new AdvpropError('ERR_ARG', `${op}: 'trainer' must be a train.Trainer, got ${describeValue(trainer)}`);
+}
+
 function prefixed(prefix: string, sd: Record<string, Tensor>, into: Record<string, Tensor>): void {
   for (const [k, v] of Object.entries(sd)) into[`${prefix}${k}`] = v;
 }
@@ -33,6 +40,16 @@ function section(all: Record<string, Tensor>, prefix: string): Record<string, Te
 }
 
 export function saveCheckpoint(file: string, trainer: Trainer, at: { epoch: number; batch: number }, config: Record<string, unknown> = {}): void {
+  checkArgs('saveCheckpoint', file, trainer);
+  objectArg(at, 'saveCheckpoint', 'at', '{ epoch, batch }');
+  intArg(at.epoch, 'saveCheckpoint', 'at.epoch', 0, Number.MAX_SAFE_INTEGER);
+  intArg(at.batch, 'saveCheckpoint', 'at.batch', 0, Number.MAX_SAFE_INTEGER);
+  objectArg(config, 'saveCheckpoint', 'config');
+  try {
+    JSON.stringify(config);
+  } catch (e) {
+    throw new AdvpropError('ERR_ARG', `saveCheckpoint: config must be JSON-serialisable (${(e as Error).message})`);
+  }
   const tensors: Record<string, Tensor> = {};
   // The model's state dict is made of copies; the optimizer's and the EMA's hold their live
   // state, of which only the EMA's update counter is a fresh tensor.
@@ -61,6 +78,7 @@ export function saveCheckpoint(file: string, trainer: Trainer, at: { epoch: numb
 
 /** Reads only the metadata (for `eval`, and to rebuild the model before loading). */
 export function readCheckpointMeta(file: string): CheckpointMeta {
+  pathArg(file, 'readCheckpointMeta', 'file');
   if (!existsSync(file)) throw new AdvpropError('ERR_IO', `checkpoint ${file} does not exist`);
   const raw = readSafetensors(file).metadata.advprop;
   if (!raw) throw new AdvpropError('ERR_FORMAT', `${file}: not an advprop checkpoint (no 'advprop' metadata)`);
@@ -76,6 +94,7 @@ export function readCheckpointMeta(file: string): CheckpointMeta {
 
 /** Restores model, optimizer, EMA and RNG state into `trainer`; returns where to continue. */
 export function loadCheckpoint(file: string, trainer: Trainer): CheckpointMeta {
+  checkArgs('loadCheckpoint', file, trainer);
   const meta = readCheckpointMeta(file);
   const { tensors } = readSafetensors(file);
   const device = trainer.model.parameters()[0]?.device;

@@ -4,6 +4,7 @@
 import { appendFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AdvpropError } from '../errors.js';
+import { functionArg, optionsArg } from '../args.js';
 import { DataLoader } from '../data/loader.js';
 import { limitDataset, datasetSize, type ImageDataset } from '../data/dataset.js';
 import { defaultDataDir, openDataset } from '../data/open.js';
@@ -56,8 +57,10 @@ function resumeFile(path: string): string {
   return file;
 }
 
-export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promise<RunResult> {
+export async function trainRun(config: TrainConfig, options?: RunHooks): Promise<RunResult> {
   const c = checkTrainConfig(config);
+  const hooks = optionsArg(options, 'trainRun', 'hooks');
+  for (const k of ['onStep', 'log'] as const) if (hooks[k] !== undefined) functionArg(hooks[k], 'trainRun', `hooks.${k}`);
   const log = hooks.log ?? ((l: string) => console.error(l));
   const dataDir = c.data ?? defaultDataDir();
   if (c.data && !existsSync(c.data)) throw new AdvpropError('ERR_IO', `--data: folder ${c.data} does not exist`);
@@ -130,12 +133,14 @@ export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promi
   if (interrupted) {
     log(`interrupted: checkpoint written to ${join(dir, 'last.safetensors')}; continue with --resume ${dir}`);
     trainer.dispose();
+    model.dispose();
     return { dir, steps: trainer.stepCount, interrupted, final: null };
   }
   const final = finalEvaluation(c, dir, model, trainer, test, log);
   emit({ type: 'final', step: trainer.stepCount, raw: final.raw, ema: final.ema, time: Date.now() });
   writeReport(dir, record, final, metrics);
   trainer.dispose();
+  model.dispose();
   log(`done: ${dir}/report.md`);
   return { dir, steps: trainer.stepCount, interrupted, final };
 }

@@ -68,7 +68,7 @@ export async function runCase(req: RunRequest, ctx: FuzzContext): Promise<RunRep
     reply = { type: 'result', id: req.id, outcome: 'ok', mutations: g.mutations };
   } catch (e) {
     const c = classify(e, cli);
-    reply = { type: 'result', id: req.id, ...c, error: c.outcome === 'untyped' ? describe(e) : undefined, mutations: g.mutations };
+    reply = { type: 'result', id: req.id, ...c, error: c.outcome === 'untyped' || c.code === 'ERR_INTERNAL' ? describe(e) : undefined, mutations: g.mutations };
   }
   const ms = performance.now() - t0;
   g.cleanup();

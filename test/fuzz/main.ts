@@ -35,5 +35,5 @@ if (v.case !== undefined) {
     },
   });
   console.log(formatSummary(s, { seed, maxFailures: Number(v['max-failures']) }));
-  process.exitCode = s.crashes + s.hangs + s.untyped + s.harness === 0 ? 0 : 1;
+  process.exitCode = s.crashes + s.hangs + s.untyped + s.internal + s.harness === 0 ? 0 : 1;
 }

@@ -19,7 +19,7 @@ export interface FuzzOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export interface Failure { entry: string; seed: number; kind: 'crash' | 'hang' | 'untyped' | 'harness'; detail: string }
+export interface Failure { entry: string; seed: number; kind: 'crash' | 'hang' | 'untyped' | 'internal' | 'harness'; detail: string }
 
 export interface FuzzSummary {
   calls: number;
@@ -29,10 +29,12 @@ export interface FuzzSummary {
   crashes: number;
   hangs: number;
   untyped: number;
+  /** ERR_INTERNAL: coded, but it means a check inside the library failed, not the caller's input. */
+  internal: number;
   harness: number;
   failures: Failure[];
-  /** Calls that left tensors alive after their cleanup, per entry. */
-  leaks: Record<string, number>;
+  /** Calls that left tensors alive after their cleanup, per entry, with the first such case's seed. */
+  leaks: Record<string, { calls: number; seed: number }>;
   perEntry: Record<string, { calls: number; ok: number; ms: number }>;
   ms: number;
 }
@@ -71,7 +73,7 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzSummary> {
   const t0 = Date.now();
   const base = mkdtempSync(join(tmpdir(), 'advprop-fuzz-run-'));
   const plan = schedule(o.entries, o.calls, o.seed);
-  const s: FuzzSummary = { calls: 0, ok: 0, usage: 0, coded: {}, crashes: 0, hangs: 0, untyped: 0, harness: 0, failures: [], leaks: {}, perEntry: {}, ms: 0 };
+  const s: FuzzSummary = { calls: 0, ok: 0, usage: 0, coded: {}, crashes: 0, hangs: 0, untyped: 0, internal: 0, harness: 0, failures: [], leaks: {}, perEntry: {}, ms: 0 };
 
   const spawn = (): Slot => {
     const proc = fork(WORKER, [], {
@@ -127,11 +129,15 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzSummary> {
       return;
     }
     pe.ms += r.ms;
-    if (r.leaked > 0) s.leaks[entry.name] = (s.leaks[entry.name] ?? 0) + 1;
+    // A CLI command runs once in its own process, which frees everything when it exits.
+    if (r.leaked > 0 && !entry.name.startsWith('cli.')) (s.leaks[entry.name] ??= { calls: 0, seed }).calls++;
     switch (r.outcome) {
       case 'ok': s.ok++; pe.ok++; break;
       case 'usage': s.usage++; break;
-      case 'coded': s.coded[r.code!] = (s.coded[r.code!] ?? 0) + 1; break;
+      case 'coded':
+        s.coded[r.code!] = (s.coded[r.code!] ?? 0) + 1;
+        if (r.code === 'ERR_INTERNAL') { s.internal++; s.failures.push({ entry: entry.name, seed, kind: 'internal', detail: r.error ?? '' }); }
+        break;
       case 'untyped': s.untyped++; s.failures.push({ entry: entry.name, seed, kind: 'untyped', detail: r.error ?? '' }); break;
       case 'harness': s.harness++; s.failures.push({ entry: entry.name, seed, kind: 'harness', detail: r.error ?? '' }); break;
     }
@@ -172,10 +178,10 @@ export function formatSummary(s: FuzzSummary, o: { seed: number; maxFailures?: n
   const lines = [
     `fuzz: seed ${o.seed}: ${s.calls} calls in ${(s.ms / 1000).toFixed(1)} s`,
     `  successes ${s.ok}, coded errors ${codedTotal} (${codes || 'none'}), CLI usage errors ${s.usage}`,
-    `  crashes ${s.crashes}, hangs ${s.hangs}, untyped errors ${s.untyped}, harness errors ${s.harness}`,
+    `  crashes ${s.crashes}, hangs ${s.hangs}, untyped errors ${s.untyped}, ERR_INTERNAL ${s.internal}, harness errors ${s.harness}`,
   ];
   const leaky = Object.entries(s.leaks);
-  if (leaky.length) lines.push(`  calls that left tensors alive: ${leaky.map(([e, n]) => `${e} ${n}`).join(', ')}`);
+  if (leaky.length) lines.push(`  calls that left tensors alive: ${leaky.map(([e, n]) => `${e} ${n.calls} (e.g. case ${n.seed})`).join(', ')}`);
   for (const f of s.failures.slice(0, o.maxFailures ?? 30))
     lines.push(`  ${f.kind.toUpperCase()} ${f.entry} (case seed ${f.seed}): ${f.detail.split('\n').slice(0, 4).join('\n      ')}`);
   if (s.failures.length > (o.maxFailures ?? 30)) lines.push(`  ... ${s.failures.length - (o.maxFailures ?? 30)} more failures`);

@@ -33,7 +33,7 @@ export const ioEntries: Entry[] = [
   entry('io.saveSafetensors', (g) => () => ap.io.saveSafetensors(out(g, 'save'), named(g), g.r.chance(0.4) ? undefined : g.opts({ layout: layout(g), metadata: g.opts({ k: g.str('v') }) }))),
   entry('io.readSafetensors', (g) => () => ap.io.readSafetensors(g.path(g.ctx.stFile))),
   entry('io.parseSafetensors', (g) => {
-    const bytes = ap.io.serializeSafetensors({ a: ap.zeros([2]) });
+    const bytes = ap.tidy(() => ap.io.serializeSafetensors({ a: ap.zeros([2]) }));
     const b = g.mutate() ? g.r.pick<unknown>([bytes.subarray(0, 9), Buffer.alloc(0), 'abc', null, new Uint8Array(bytes), Buffer.concat([bytes, Buffer.from('x')])]) : bytes;
     return () => ap.io.parseSafetensors(b as Buffer, g.r.chance(0.5) ? undefined : g.str('f'));
   }),

@@ -132,11 +132,14 @@ export const kernelEntries: Entry[] = [
   }),
   entry('kernels.rmspropUpdate', (g) => {
     const [p, gr, ms, mom] = lists(g, 4);
-    return () => k.rmspropUpdate(p!, gr!, ms!, mom!, g.opts({ lr: g.num(0.01), rho: g.num(0.9), momentum: g.num(0.9), eps: g.num(1e-3), weightDecay: g.num(0), decay: g.r.chance(0.5) ? undefined : p!.map(() => g.bool(true)) }));
+    const decay = g.r.chance(0.5) || !Array.isArray(p) ? undefined : p.map(() => g.bool(true));
+    const o = g.opts({ lr: g.num(0.01), rho: g.num(0.9), momentum: g.num(0.9), eps: g.num(1e-3), weightDecay: g.num(0), decay });
+    return () => k.rmspropUpdate(p!, gr!, ms!, mom!, o);
   }),
   entry('kernels.sgdUpdate', (g) => {
     const [p, gr, b] = lists(g, 3);
-    return () => k.sgdUpdate(p!, gr!, b!, g.opts({ lr: g.num(0.1), momentum: g.num(0.9), nesterov: g.bool(true), weightDecay: g.num(1e-4) }));
+    const o = g.opts({ lr: g.num(0.1), momentum: g.num(0.9), nesterov: g.bool(true), weightDecay: g.num(1e-4) });
+    return () => k.sgdUpdate(p!, gr!, b!, o);
   }),
   entry('kernels.emaUpdate', (g) => { const [e, s] = lists(g, 2); return () => k.emaUpdate(e!, s!, g.num(0.99)); }),
 ];

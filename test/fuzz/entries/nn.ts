@@ -63,7 +63,7 @@ export const nnEntries: Entry[] = [
     const layers = g.r.chance(0.7) ? [new ap.nn.Linear(3, 2, { device: g.device }), new ap.nn.Dropout(0)] : g.wrongType();
     return () => new ap.nn.Sequential(layers as ap.nn.Module[]);
   }),
-  entry('nn.Initializer', (g) => { const i = new ap.nn.Initializer(g.r.chance(0.5) ? undefined : g.opts({ seed: g.num(2), device: g.deviceName() })); return () => i.make(g.shape([2, 3]), g.r.pick<unknown>([{ type: 'normal', std: g.num(1) }, { type: 'const', value: g.num(0) }, g.wrongType()]) as ap.nn.InitOptions as never); }),
+  entry('nn.Initializer', (g) => { const o = g.r.chance(0.5) ? undefined : g.opts({ seed: g.num(2), device: g.deviceName() }); return () => new ap.nn.Initializer(o).make(g.shape([2, 3]), g.r.pick<unknown>([{ type: 'normal', std: g.num(1) }, { type: 'const', value: g.num(0) }, g.wrongType()]) as ap.nn.InitOptions as never); }),
   entry('nn.convInit', (g) => () => ap.nn.convInit(g.size(8), g.size(3), g.size(3), g.size(1))),
   entry('nn.denseInit', (g) => () => ap.nn.denseInit(g.size(10))),
   entry('nn.auxKey', (g) => () => ap.nn.auxKey(g.str('bn1.weight'), g.size(1))),

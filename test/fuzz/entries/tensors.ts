@@ -9,7 +9,7 @@ const small = (g: Gen): number[] => g.shape(g.r.pick([[2, 3], [4], [], [1, 2, 3]
 /** A tensor built under the tape, so that backward() has something to do. */
 function tracked(g: Gen): { x: ap.Tensor; y: ap.Tensor } {
   const x = g.validTensor([2, 3], { grad: true });
-  const y = g.own(ap.sum(ap.silu(x)));
+  const y = g.own(ap.tidy(() => ap.sum(ap.silu(x))));
   return { x, y };
 }
 
@@ -107,7 +107,7 @@ export const tensorEntries: Entry[] = [
     const rule = g.fn((dy: ap.Tensor) => [dy]);
     return () => {
       ap.autograd.record(out, g.str('fuzz'), inputs, g.r.chance(0.8) ? [] : g.tensors([[2]]), rule as ap.autograd.GradientRule);
-      ap.sum(out).backward();
+      ap.tidy(() => ap.sum(out).backward());
     };
   }),
 ];

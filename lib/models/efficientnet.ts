@@ -68,7 +68,8 @@ export class EfficientNet extends Module {
   }
 
   /** Normalised images, the stem and the blocks: the [N, h, w, headFilters] features before pooling. */
-  features(x: Tensor, opts: ForwardOptions = {}): Tensor {
+  features(x: Tensor, options?: ForwardOptions): Tensor {
+    const opts = optionsArg(options, 'EfficientNet.forward');
     const X = checkTensor(x, 'EfficientNet.forward', 'x');
     const w = this.conv_stem.param('weight');
     if (X.rank !== 4 || X.shape[3] !== this.config.inChannels)
@@ -90,7 +91,7 @@ export class EfficientNet extends Module {
   }
 
   /** NHWC images [N, H, W, C] in [0, 1] → logits [N, numClasses]. */
-  forward(x: Tensor, opts: ForwardOptions = {}): Tensor {
+  forward(x: Tensor, opts?: ForwardOptions): Tensor {
     const f = globalAvgPool(this.features(x, opts));
     return this.classifier.forward(this.dropout.forward(f));
   }

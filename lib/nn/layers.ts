@@ -158,7 +158,8 @@ export class DualBatchNorm2d extends Module {
     this.registerBuffer('running_var', init.make(s, { type: 'const', value: 1 }));
   }
 
-  forward(x: Tensor, opts: ForwardOptions = {}): Tensor {
+  forward(x: Tensor, options?: ForwardOptions): Tensor {
+    const opts = optionsArg(options, 'DualBatchNorm2d.forward');
     const X = checkTensor(x, 'DualBatchNorm2d', 'x');
     const segments = resolveSegments(opts.segments, X.shape[0], this.domains, 'DualBatchNorm2d');
     const mode = opts.bnMode ?? (this.training ? 'train' : 'eval');

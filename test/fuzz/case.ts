@@ -71,6 +71,8 @@ export async function runCase(req: RunRequest, ctx: FuzzContext): Promise<RunRep
     reply = { type: 'result', id: req.id, ...c, error: c.outcome === 'untyped' || c.code === 'ERR_INTERNAL' ? describe(e) : undefined, mutations: g.mutations };
   }
   const ms = performance.now() - t0;
+  // One turn of the event loop, so that a rejection the call left behind is charged to it.
+  await new Promise((resolve) => setImmediate(resolve));
   g.cleanup();
   // Global switches a call may have flipped: the next case starts from the defaults.
   ap.setGradEnabled(true);

@@ -1,6 +1,6 @@
 // Every fuzz entry, and the check that every public function and class of lib/index.ts has one.
 import * as ap from '../../lib/index.js';
-import type { Entry } from './entry.js';
+import { entry, type Entry } from './entry.js';
 import { tensorEntries } from './entries/tensors.js';
 import { opEntries } from './entries/ops.js';
 import { kernelEntries } from './entries/kernels.js';
@@ -20,8 +20,18 @@ export const EXEMPT: Readonly<Record<string, string>> = {
   'autograd.Node': 'the tape node that autograd.record() makes; callers never construct one',
 };
 
+/** Entries that misbehave on purpose, so the harness's own detection can be tested. */
+export const SELF_TEST_ENTRIES: readonly Entry[] = [
+  entry('selftest.ok', () => () => 1),
+  entry('selftest.coded', () => () => { throw new ap.AdvpropError('ERR_ARG', 'refused'); }),
+  entry('selftest.untyped', () => () => { throw new TypeError('not coded'); }),
+  entry('selftest.abort', () => () => process.abort()),
+  entry('selftest.hang', () => () => { for (;;); }, { timeoutMs: 1000 }),
+  entry('selftest.late', () => () => { void Promise.reject(new RangeError('after the call')); }),
+];
+
 export function entryByName(name: string): Entry {
-  const e = ENTRIES.find((x) => x.name === name);
+  const e = ENTRIES.find((x) => x.name === name) ?? SELF_TEST_ENTRIES.find((x) => x.name === name);
   if (!e) throw new Error(`fuzz: no entry named ${name}`);
   return e;
 }
@@ -33,9 +43,10 @@ export function publicFunctions(root: object = ap): string[] {
     for (const key of Object.keys(o)) {
       const v = (o as Record<string, unknown>)[key];
       const path = prefix ? `${prefix}.${key}` : key;
-      // Namespace objects (export * as x) have a null prototype; plain data exports are skipped.
+      // Namespaces (export * as x) are null-prototype module objects under ESM and plain objects
+      // when tsx compiles to CommonJS (as under mocha); plain data exports hold no functions.
       if (typeof v === 'function') out.push(path);
-      else if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === null) walk(v, path);
+      else if (v !== null && typeof v === 'object' && !Array.isArray(v) && [null, Object.prototype].includes(Object.getPrototypeOf(v))) walk(v, path);
     }
   };
   walk(root, '');

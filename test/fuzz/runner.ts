@@ -78,7 +78,8 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzSummary> {
   const spawn = (): Slot => {
     const proc = fork(WORKER, [], {
       execArgv: ['--import', 'tsx', '--max-old-space-size=3072'],
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      // stdin is a pipe nobody writes to: a call that reads it (a path taken as fd 0) hangs, as it would for a user.
+      stdio: ['pipe', 'ignore', 'pipe', 'ipc'],
       env: { ...process.env, ADVPROP_FUZZ_TMP: base },
     });
     const slot: Slot = { proc, stderr: '', busy: null, ready: Promise.resolve() };

@@ -1,5 +1,6 @@
 // `npm run fuzz -- --calls 50000 --seed N [--workers W] [--entry NAME ...] [--case SEED --entry NAME]`:
 // a long fuzz run with its figures, or one case replayed in this process to debug it.
+import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ENTRIES, entryByName, uncoveredExports } from './registry.js';
 import { formatSummary, fuzz } from './runner.js';
@@ -22,8 +23,12 @@ if (v.case !== undefined) {
   if (v.entry?.length !== 1) throw new Error('--case needs exactly one --entry');
   const { makeContext } = await import('./fixtures.js');
   const { runCase } = await import('./case.js');
-  const r = await runCase({ type: 'run', id: 0, entry: v.entry[0]!, seed: Number(v.case) }, makeContext());
+  const ctx = makeContext();
+  process.chdir(ctx.tmp);
+  const r = await runCase({ type: 'run', id: 0, entry: v.entry[0]!, seed: Number(v.case) }, ctx);
   console.log(JSON.stringify(r, null, 2));
+  process.chdir('/');
+  rmSync(ctx.tmp, { recursive: true, force: true });
 } else {
   const entries = v.entry ? v.entry.map(entryByName) : ENTRIES;
   const seed = Number(v.seed), calls = Number(v.calls);

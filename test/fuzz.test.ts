@@ -33,6 +33,13 @@ describe('fuzz: generated bad arguments to every public export', function () {
     assert.deepEqual(s.coded, { ERR_ARG: 1 });
   });
 
+  it('the same seed gives the same outcome for every call, however the calls fall on the workers', async () => {
+    const a = await fuzz({ calls: 600, seed: SEED + 1, workers: 2, entries: ENTRIES });
+    const b = await fuzz({ calls: 600, seed: SEED + 1, workers: 1, entries: ENTRIES });
+    const differ = a.outcomes.flatMap((o, i) => (o === b.outcomes[i] ? [] : [`call ${i}: ${o} / ${b.outcomes[i]}`]));
+    assert.deepEqual(differ, []);
+  });
+
   it(`${CALLS} calls (seed ${SEED}): no crash, hang, untyped error or ERR_INTERNAL`, async () => {
     const s = await fuzz({ calls: CALLS, seed: SEED, workers: 2, entries: ENTRIES });
     const report = formatSummary(s, { seed: SEED });

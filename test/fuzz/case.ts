@@ -1,5 +1,7 @@
 // One fuzz case: build the arguments from the seed, make the call, classify how it ended, free
 // what it made. The worker process runs these one at a time; `npm run fuzz -- --case` replays one.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import * as ap from '../../lib/index.js';
 import { UsageError } from '../../lib/cli/args.js';
 import { Gen } from './gen.js';
@@ -46,7 +48,21 @@ const late: unknown[] = [];
 process.on('unhandledRejection', (e) => { late.push(e); });
 process.on('uncaughtException', (e) => { late.push(e); });
 
-export async function runCase(req: RunRequest, ctx: FuzzContext): Promise<RunReply> {
+export async function runCase(req: RunRequest, shared: FuzzContext): Promise<RunReply> {
+  // Relative paths a call writes (a CLI --out of '0', a default runs/ folder) land in the case's
+  // own folder: never in the checkout, and never where a later case could read them.
+  const ctx = { ...shared, tmp: mkdtempSync(join(shared.root, 'case-')) };
+  const cwd = process.cwd();
+  process.chdir(ctx.tmp);
+  try {
+    return await runIn(req, ctx);
+  } finally {
+    process.chdir(cwd);
+    rmSync(ctx.tmp, { recursive: true, force: true });
+  }
+}
+
+async function runIn(req: RunRequest, ctx: FuzzContext): Promise<RunReply> {
   const entry = entryByName(req.entry);
   const cli = req.entry.startsWith('cli.');
   const before = ap.memory().numTensors;

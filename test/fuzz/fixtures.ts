@@ -53,5 +53,5 @@ export function makeContext(): FuzzContext {
   ap.train.saveCheckpoint(join(runDir, 'last.safetensors'), trainer, { epoch: 1, batch: 0 }, config);
   trainer.dispose();
   small.dispose();
-  return { devices, tmp, dataDir, stFile, junkFile, runDir };
+  return { devices, root: tmp, tmp, dataDir, stFile, junkFile, runDir };
 }

@@ -66,7 +66,9 @@ const BAD_DTYPES: readonly unknown[] = ['f16', 'float32', 'u8', 'F32', 'i64', 1,
 export interface FuzzContext {
   /** Devices the cases may use: 'cpu' and, when built, 'cuda-sim:0'. */
   devices: readonly string[];
-  /** A scratch folder private to this worker. */
+  /** The worker's folder holding the fixtures below (read, never written, by the cases). */
+  root: string;
+  /** An empty scratch folder of this case alone (removed after it), so no case sees another's files. */
   tmp: string;
   /** A tiny IDX dataset folder (train and test split). */
   dataDir: string;

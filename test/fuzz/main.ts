@@ -24,11 +24,9 @@ if (v.case !== undefined) {
   const { makeContext } = await import('./fixtures.js');
   const { runCase } = await import('./case.js');
   const ctx = makeContext();
-  process.chdir(ctx.tmp);
   const r = await runCase({ type: 'run', id: 0, entry: v.entry[0]!, seed: Number(v.case) }, ctx);
   console.log(JSON.stringify(r, null, 2));
-  process.chdir('/');
-  rmSync(ctx.tmp, { recursive: true, force: true });
+  rmSync(ctx.root, { recursive: true, force: true });
 } else {
   const entries = v.entry ? v.entry.map(entryByName) : ENTRIES;
   const seed = Number(v.seed), calls = Number(v.calls);

@@ -36,6 +36,8 @@ export interface FuzzSummary {
   /** Calls that left tensors alive after their cleanup, per entry, with the first such case's seed. */
   leaks: Record<string, { calls: number; seed: number }>;
   perEntry: Record<string, { calls: number; ok: number; ms: number }>;
+  /** How each call ended ('entry ok', 'entry ERR_ARG', 'entry hang', ...), in call order: equal for equal seeds. */
+  outcomes: string[];
   ms: number;
 }
 
@@ -73,7 +75,7 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzSummary> {
   const t0 = Date.now();
   const base = mkdtempSync(join(tmpdir(), 'advprop-fuzz-run-'));
   const plan = schedule(o.entries, o.calls, o.seed);
-  const s: FuzzSummary = { calls: 0, ok: 0, usage: 0, coded: {}, crashes: 0, hangs: 0, untyped: 0, internal: 0, harness: 0, failures: [], leaks: {}, perEntry: {}, ms: 0 };
+  const s: FuzzSummary = { calls: 0, ok: 0, usage: 0, coded: {}, crashes: 0, hangs: 0, untyped: 0, internal: 0, harness: 0, failures: [], leaks: {}, perEntry: {}, outcomes: [], ms: 0 };
 
   const spawn = (): Slot => {
     const proc = fork(WORKER, [], {
@@ -119,8 +121,9 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzSummary> {
     slot.proc.send({ type: 'run', id, entry: entry.name, seed } satisfies RunRequest);
   });
 
-  const record = (entry: Entry, seed: number, r: RunReply | Failure): void => {
+  const record = (id: number, entry: Entry, seed: number, r: RunReply | Failure): void => {
     s.calls++;
+    s.outcomes[id] = `${entry.name} ${'kind' in r ? r.kind : r.code ?? r.outcome}`;
     const pe = (s.perEntry[entry.name] ??= { calls: 0, ok: 0, ms: 0 });
     pe.calls++;
     if ('kind' in r) {
@@ -153,7 +156,7 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzSummary> {
       const entry = plan[id]!;
       const seed = caseSeed(o.seed, id);
       const r = await runOn(slot, id, entry, seed);
-      record(entry, seed, r);
+      record(id, entry, seed, r);
       o.onProgress?.(s.calls, plan.length);
       if ('kind' in r) {
         slot.proc.kill('SIGKILL');

@@ -9,9 +9,6 @@ if (!base) throw new Error('fuzz worker: ADVPROP_FUZZ_TMP is not set');
 mkdirSync(base, { recursive: true });
 process.env.TMPDIR = base;
 const ctx = makeContext();
-// Relative paths a call writes (a CLI --out of '0', a default runs/ folder) land in the scratch
-// folder, never in the checkout the harness was started from.
-process.chdir(ctx.tmp);
 
 process.on('message', (m: RunRequest) => {
   if (m?.type !== 'run') return;

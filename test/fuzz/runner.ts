@@ -79,7 +79,9 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzSummary> {
 
   const spawn = (): Slot => {
     const proc = fork(WORKER, [], {
-      execArgv: ['--import', 'tsx', '--max-old-space-size=3072'],
+      // tsx by absolute URL: cases run in their own folders, and worker threads inherit this flag,
+      // which a bare 'tsx' would resolve from the current folder.
+      execArgv: ['--import', import.meta.resolve('tsx'), '--max-old-space-size=3072'],
       // stdin is a pipe nobody writes to: a call that reads it (a path taken as fd 0) hangs, as it would for a user.
       stdio: ['pipe', 'ignore', 'pipe', 'ipc'],
       env: { ...process.env, ADVPROP_FUZZ_TMP: base },

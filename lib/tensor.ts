@@ -5,6 +5,9 @@ import { AdvpropError } from './errors.js';
 import { binding, canonicalDevice, defaultDevice, describeValue, devices, showValue } from './device.js';
 import { resolveKey } from './random.js';
 import { optionsArg } from './args.js';
+import { MAX_DIMS, flatten, inferShape, isInt32, numelOf, toHostArray, type TensorLike } from './host_values.js';
+
+export type { TensorLike } from './host_values.js';
 import type { Node } from './autograd/node.js';
 import { releaseUnreachable, savedTensorCount } from './autograd/node.js';
 import { backward as runBackward, type BackwardOptions } from './autograd/engine.js';
@@ -16,7 +19,6 @@ import * as convert from './ops/cast.js';
 
 export type DType = DTypeName;
 export const DTYPES: readonly DType[] = ['f32', 'f64', 'i32'];
-const MAX_DIMS = 8;
 // The addon's own limit on one size (2^48); beyond it no allocation could succeed anyway.
 const MAX_SIZE = 2 ** 48;
 
@@ -250,9 +252,7 @@ export function checkDType(dtype: unknown, op: string): DType {
   return dtype as DType;
 }
 
-function checkOptions(opts: unknown, op: string): CreateOptions {
-  return optionsArg(opts as CreateOptions | undefined, op);
-}
+const checkOptions = (opts: unknown, op: string): CreateOptions => optionsArg(opts as CreateOptions | undefined, op);
 
 function resolveDevice(opts: CreateOptions, op: string): string {
   return opts.device === undefined ? defaultDevice() : canonicalDevice(opts.device, op);
@@ -268,58 +268,6 @@ function finish(t: Tensor, opts: CreateOptions): Tensor {
     }
   }
   return t;
-}
-
-function numelOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const s of shape) n *= s;
-  return n;
-}
-
-type Nested = number | readonly Nested[];
-export type TensorLike = Nested | Float32Array | Float64Array | Int32Array | ArrayLike<number>;
-
-function inferShape(values: unknown, op: string): number[] {
-  const shape: number[] = [];
-  let v: unknown = values;
-  while (Array.isArray(v)) {
-    shape.push(v.length);
-    if (v.length === 0) break;
-    v = v[0];
-  }
-  if (shape.length > MAX_DIMS) throw new AdvpropError('ERR_SHAPE', `${op}: values are nested ${shape.length} deep; at most ${MAX_DIMS} dimensions are supported`);
-  return shape;
-}
-
-function flatten(values: unknown, shape: readonly number[], op: string): number[] {
-  const out: number[] = [];
-  const walk = (v: unknown, dim: number, path: string): void => {
-    if (dim === shape.length) {
-      if (typeof v !== 'number') throw new AdvpropError('ERR_ARG', `${op}: value at ${path || 'top'} must be a number, got ${describeValue(v)}`);
-      out.push(v);
-      return;
-    }
-    if (!Array.isArray(v) || v.length !== shape[dim])
-      throw new AdvpropError('ERR_SHAPE', `${op}: ragged nested array at ${path || 'top'}: expected ${shape[dim]} entries, got ${Array.isArray(v) ? v.length : describeValue(v)}`);
-    for (let i = 0; i < v.length; i++) walk(v[i], dim + 1, `${path}[${i}]`);
-  };
-  walk(values, 0, '');
-  return out;
-}
-
-const isInt32 = (v: number): boolean => Number.isInteger(v) && v >= -2147483648 && v <= 2147483647;
-
-function toHostArray(values: ArrayLike<number>, dtype: DType, op: string): HostArray {
-  if (dtype === 'i32') {
-    if (values instanceof Int32Array) return values;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (!isInt32(v)) throw new AdvpropError('ERR_ARG', `${op}: value ${v} at index ${i} is not an int32`);
-    }
-    return Int32Array.from(values);
-  }
-  if (dtype === 'f32') return values instanceof Float32Array ? values : Float32Array.from(values);
-  return values instanceof Float64Array ? values : Float64Array.from(values);
 }
 
 /**

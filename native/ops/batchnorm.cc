@@ -1,8 +1,8 @@
 // Front-end of the multi-domain batch norm: shape checks with messages in the user's terms,
 // output allocation and dispatch to the backend's fused kernels.
 #include <string>
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include "advprop/batchnorm.h"
 #include "checks.h"

@@ -5,7 +5,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Rand, caseSeed } from './gen.js';
 import type { Entry } from './entry.js';
 import type { RunReply, RunRequest } from './case.js';
@@ -68,6 +69,8 @@ export function schedule(entries: readonly Entry[], calls: number, seed: number)
 }
 
 const WORKER = join(fileURLToPath(new URL('.', import.meta.url)), 'worker.ts');
+// import.meta.resolve is missing when tsx compiles this file to CommonJS (as under mocha).
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 interface Slot { proc: ChildProcess; ready: Promise<void>; stderr: string; busy: { id: number; entry: Entry; seed: number; timer: NodeJS.Timeout; done: (r: RunReply | Failure) => void } | null }
 
@@ -81,7 +84,7 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzSummary> {
     const proc = fork(WORKER, [], {
       // tsx by absolute URL: cases run in their own folders, and worker threads inherit this flag,
       // which a bare 'tsx' would resolve from the current folder.
-      execArgv: ['--import', import.meta.resolve('tsx'), '--max-old-space-size=3072'],
+      execArgv: ['--import', TSX, '--max-old-space-size=3072'],
       // stdin is a pipe nobody writes to: a call that reads it (a path taken as fd 0) hangs, as it would for a user.
       stdio: ['pipe', 'ignore', 'pipe', 'ipc'],
       env: { ...process.env, ADVPROP_FUZZ_TMP: base },

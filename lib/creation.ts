@@ -1,11 +1,14 @@
 // Creation functions: tensors from values, fills and seeded random fills. Every one checks its
 // arguments the way the addon does, so errors read the same from either side.
-import type { HostArray } from './native.js';
 import { addon } from './native.js';
 import { AdvpropError } from './errors.js';
 import { canonicalDevice, defaultDevice, describeValue } from './device.js';
 import { resolveKey } from './random.js';
-import { checkDType, checkShape, MAX_DIMS, wrapHandle, type DType, type Tensor } from './tensor.js';
+import { optionsArg } from './args.js';
+import { flatten, inferShape, isInt32, numelOf, toHostArray, type TensorLike } from './host_values.js';
+import { checkDType, checkShape, checkTensor, wrapHandle, type DType, type Tensor } from './tensor.js';
+
+export type { TensorLike } from './host_values.js';
 
 export interface CreateOptions {
   device?: string;
@@ -13,12 +16,7 @@ export interface CreateOptions {
   requiresGrad?: boolean;
 }
 
-function checkOptions(opts: unknown, op: string): CreateOptions {
-  if (opts === undefined) return {};
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts))
-    throw new AdvpropError('ERR_ARG', `${op}: options must be an object, got ${describeValue(opts)}`);
-  return opts as CreateOptions;
-}
+const checkOptions = (opts: unknown, op: string): CreateOptions => optionsArg(opts as CreateOptions | undefined, op);
 
 function resolveDevice(opts: CreateOptions, op: string): string {
   return opts.device === undefined ? defaultDevice() : canonicalDevice(opts.device, op);
@@ -34,57 +32,6 @@ function finish(t: Tensor, opts: CreateOptions): Tensor {
     }
   }
   return t;
-}
-
-function numelOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const s of shape) n *= s;
-  return n;
-}
-
-type Nested = number | readonly Nested[];
-export type TensorLike = Nested | Float32Array | Float64Array | Int32Array | ArrayLike<number>;
-
-function inferShape(values: unknown, op: string): number[] {
-  const shape: number[] = [];
-  let v: unknown = values;
-  while (Array.isArray(v)) {
-    shape.push(v.length);
-    if (v.length === 0) break;
-    v = v[0];
-  }
-  if (shape.length > MAX_DIMS) throw new AdvpropError('ERR_SHAPE', `${op}: values are nested ${shape.length} deep; at most ${MAX_DIMS} dimensions are supported`);
-  return shape;
-}
-
-function flatten(values: unknown, shape: readonly number[], op: string): number[] {
-  const out: number[] = [];
-  const walk = (v: unknown, dim: number, path: string): void => {
-    if (dim === shape.length) {
-      if (typeof v !== 'number') throw new AdvpropError('ERR_ARG', `${op}: value at ${path || 'top'} must be a number, got ${describeValue(v)}`);
-      out.push(v);
-      return;
-    }
-    if (!Array.isArray(v) || v.length !== shape[dim])
-      throw new AdvpropError('ERR_SHAPE', `${op}: ragged nested array at ${path || 'top'}: expected ${shape[dim]} entries, got ${Array.isArray(v) ? v.length : describeValue(v)}`);
-    for (let i = 0; i < v.length; i++) walk(v[i], dim + 1, `${path}[${i}]`);
-  };
-  walk(values, 0, '');
-  return out;
-}
-
-function toHostArray(values: ArrayLike<number>, dtype: DType, op: string): HostArray {
-  if (dtype === 'i32') {
-    if (values instanceof Int32Array) return values;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647)
-        throw new AdvpropError('ERR_ARG', `${op}: value ${v} at index ${i} is not an int32`);
-    }
-    return Int32Array.from(values);
-  }
-  if (dtype === 'f32') return values instanceof Float32Array ? values : Float32Array.from(values);
-  return values instanceof Float64Array ? values : Float64Array.from(values);
 }
 
 /**
@@ -131,6 +78,8 @@ export function full(shape: readonly number[], value: number, options?: CreateOp
   const s = checkShape(shape, 'full');
   if (typeof value !== 'number') throw new AdvpropError('ERR_ARG', `full: value must be a number, got ${describeValue(value)}`);
   const dtype = opts.dtype === undefined ? 'f32' : checkDType(opts.dtype, 'full');
+  // As tensor() refuses them: the addon would store NaN as 0 and clamp 1e20 to INT_MAX.
+  if (dtype === 'i32' && !isInt32(value)) throw new AdvpropError('ERR_ARG', `full: value ${value} is not an int32 (dtype i32)`);
   return finish(wrapHandle(addon.full(s, dtype, resolveDevice(opts, 'full'), value)), opts);
 }
 
@@ -143,11 +92,16 @@ export function ones(shape: readonly number[], options?: CreateOptions): Tensor 
 }
 
 export function zerosLike(t: Tensor, options?: CreateOptions): Tensor {
-  return full(t.shape, 0, { dtype: t.dtype, device: t.device, ...options });
+  return like(t, 0, options, 'zerosLike');
 }
 
 export function onesLike(t: Tensor, options?: CreateOptions): Tensor {
-  return full(t.shape, 1, { dtype: t.dtype, device: t.device, ...options });
+  return like(t, 1, options, 'onesLike');
+}
+
+function like(t: Tensor, value: number, options: CreateOptions | undefined, op: string): Tensor {
+  const x = checkTensor(t, op, 't');
+  return full(x.shape, value, { dtype: x.dtype, device: x.device, ...checkOptions(options, op) });
 }
 
 export interface RandomOptions extends CreateOptions {

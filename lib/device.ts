@@ -54,8 +54,15 @@ export function setDefaultDevice(device: string | null): void {
   chosenDefault = device === null ? null : requireDevice(device, 'setDefaultDevice').device;
 }
 
+/** A value inside a message: numbers and bigints as they are, anything else described (never a
+ * conversion that could throw, as String() does for symbols and null-prototype objects). */
+export function showValue(v: unknown): string {
+  return typeof v === 'number' || typeof v === 'bigint' ? String(v) : describeValue(v);
+}
+
 export function describeValue(v: unknown): string {
   if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
   if (Array.isArray(v)) return `array of length ${v.length}`;
   if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
   if (typeof v === 'string') return `'${v}'`;

@@ -10,9 +10,18 @@ export class AdvpropError extends Error {
   readonly code: ErrorCode;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // Error() would throw a TypeError for a symbol or an object without toString.
+    super(typeof message === 'string' ? message : safeString(message), options);
     this.name = 'AdvpropError';
     this.code = code;
+  }
+}
+
+function safeString(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    return `(${typeof v})`;
   }
 }
 

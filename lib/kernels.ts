@@ -6,6 +6,7 @@ import { AdvpropError } from './errors.js';
 import { canonicalDevice, describeValue } from './device.js';
 import { checkDType, checkShape, checkTensor, wrapHandle, type Tensor } from './tensor.js';
 import { countKernel } from './autograd/stats.js';
+import { optionsArg } from './args.js';
 import { toU64 } from './random.js';
 
 const BINARY: readonly BinaryOpName[] = ['add', 'sub', 'mul', 'div'];
@@ -136,6 +137,9 @@ export function sumToShape(grad: Tensor, shape: readonly number[]): Tensor {
 
 /** The axes of a sum normalised to [0, rank), sorted; empty means all. */
 export function normalizeAxes(axes: number | readonly number[] | undefined | null, rank: number, op: string): number[] {
+  if (typeof op !== 'string') throw new AdvpropError('ERR_ARG', `normalizeAxes: op must be a string, got ${describeValue(op)}`);
+  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank > 8)
+    throw new AdvpropError('ERR_ARG', `${op}: rank must be an integer in [0, 8], got ${describeValue(rank)}`);
   const list = axesArg(axes, op);
   if (list.length === 0) return Array.from({ length: rank }, (_, i) => i);
   const out = list.map((a) => {
@@ -244,7 +248,7 @@ function pair(v: unknown, op: string, what: string): number[] {
 }
 
 export function normalizeConv(o: Conv2dOptions | undefined, op: string): NormalConv {
-  const opts = o ?? {};
+  const opts = optionsArg(o, op);
   const padding = opts.padding ?? 'same';
   if (!(padding === 'same' || padding === 'valid' || (Array.isArray(padding) && padding.length === 4)))
     throw new AdvpropError('ERR_ARG', `${op}: padding must be 'same', 'valid' or [top, bottom, left, right], got ${describeValue(padding)}`);

@@ -2,6 +2,8 @@
 // and advances offset by one, so a program that sets manualSeed() draws the same numbers on
 // every run and every backend.
 import { AdvpropError } from './errors.js';
+import { describeValue } from './device.js';
+import { objectArg, optionsArg } from './args.js';
 
 export interface RandomKey { seed: bigint; offset: bigint }
 
@@ -17,7 +19,7 @@ export function toU64(v: unknown, what: string): bigint {
     return v;
   }
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
-    throw new AdvpropError('ERR_ARG', `${what} must be a non-negative safe integer or a bigint, got ${String(v)}`);
+    throw new AdvpropError('ERR_ARG', `${what} must be a non-negative safe integer or a bigint, got ${typeof v === 'number' ? v : describeValue(v)}`);
   return BigInt(v);
 }
 
@@ -38,11 +40,13 @@ export function getRngState(): RandomKey {
 }
 
 export function setRngState(s: RandomKey): void {
+  objectArg(s, 'setRngState', 'state', '{ seed, offset }');
   state = { seed: toU64(s.seed, 'setRngState: seed'), offset: toU64(s.offset, 'setRngState: offset') };
 }
 
 /** An explicit {seed, offset} when given, else the next global key. */
-export function resolveKey(opts: { seed?: number | bigint; offset?: number | bigint }, op: string): RandomKey {
+export function resolveKey(options: { seed?: number | bigint; offset?: number | bigint } | undefined, op: string): RandomKey {
+  const opts = optionsArg(options, op);
   if (opts.seed === undefined) {
     if (opts.offset !== undefined) throw new AdvpropError('ERR_ARG', `${op}: 'offset' needs 'seed'`);
     return nextKey();

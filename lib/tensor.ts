@@ -12,13 +12,13 @@
 import type { DTypeName, HostArray, NativeTensor } from './native.js';
 import { addon } from './native.js';
 import { AdvpropError } from './errors.js';
-import { describeValue } from './device.js';
+import { describeValue, showValue } from './device.js';
+import { MAX_DIMS } from './host_values.js';
 import type { Node } from './autograd/node.js';
 import { forget, track } from './tracking.js';
 
 export type DType = DTypeName;
 export const DTYPES: readonly DType[] = ['f32', 'f64', 'i32'];
-export const MAX_DIMS = 8;
 // The addon's own limit on one size (2^48); beyond it no allocation could succeed anyway.
 const MAX_SIZE = 2 ** 48;
 
@@ -169,7 +169,7 @@ export function checkShape(shape: unknown, op: string, allowMinusOne = false): n
   for (let i = 0; i < shape.length; i++) {
     const d = shape[i];
     const ok = typeof d === 'number' && Number.isInteger(d) && d <= MAX_SIZE && (d >= 0 || (allowMinusOne && d === -1));
-    if (!ok) throw new AdvpropError('ERR_SHAPE', `${op}: invalid size ${String(d)} at index ${i} of shape [${shape.map(String).join(', ')}] (sizes are integers >= 0)`);
+    if (!ok) throw new AdvpropError('ERR_SHAPE', `${op}: invalid size ${showValue(d)} at index ${i} of shape [${shape.map(showValue).join(', ')}] (sizes are integers >= 0)`);
   }
   return shape.slice() as number[];
 }

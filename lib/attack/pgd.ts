@@ -7,7 +7,9 @@ import { grad } from '../autograd/engine.js';
 import { AdvpropError } from '../errors.js';
 import { nextKey } from '../random.js';
 import { Rng } from '../data/rng.js';
-import type { Tensor } from '../tensor.js';
+import { checkTensor, isTensor, type Tensor } from '../tensor.js';
+import { describeValue } from '../device.js';
+import { LIMITS, boolArg, intArg, numArg, objectArg, oneOfArg } from '../args.js';
 import { neg } from '../ops/unary.js';
 import { pgdRandomStart, pgdStep, type AttackNorm } from '../ops/attack.js';
 import { clone } from '../ops/cast.js';
@@ -38,28 +40,34 @@ export interface PgdOptions {
 }
 
 export function defaultSteps(epsilon: number): number {
+  numArg(epsilon, 'defaultSteps', 'epsilon', 0, 255);
   return epsilon === 1 ? 1 : Math.round(epsilon) + 1;
 }
 
-function checkOptions(o: PgdOptions, op: string): Required<Omit<PgdOptions, 'min' | 'max'>> & { min: number; max: number } {
-  if (typeof o?.epsilon !== 'number' || !Number.isFinite(o.epsilon) || o.epsilon < 0)
-    throw new AdvpropError('ERR_ARG', `${op}: epsilon must be a finite number ≥ 0 (pixel units of 255), got ${String(o?.epsilon)}`);
-  const steps = o.steps ?? defaultSteps(o.epsilon);
-  if (!Number.isInteger(steps) || steps < 0) throw new AdvpropError('ERR_ARG', `${op}: steps must be an integer ≥ 0, got ${steps}`);
-  const stepSize = o.stepSize ?? 1;
-  if (!(stepSize >= 0)) throw new AdvpropError('ERR_ARG', `${op}: stepSize must be ≥ 0, got ${stepSize}`);
-  const target = o.target ?? 'true';
-  if (target !== 'true' && target !== 'random') throw new AdvpropError('ERR_ARG', `${op}: target must be 'true' or 'random', got ${String(target)}`);
-  const bnMode = o.bnMode ?? 'train-frozen';
-  if (bnMode !== 'train-frozen' && bnMode !== 'eval') throw new AdvpropError('ERR_ARG', `${op}: bnMode must be 'train-frozen' or 'eval', got ${String(bnMode)}`);
+function checkOptions(options: PgdOptions, op: string): Required<Omit<PgdOptions, 'min' | 'max'>> & { min: number; max: number } {
+  const o = objectArg<PgdOptions>(options, op, 'options', '{ epsilon, ... }');
+  // ε and α in pixel units of 255: more than 255 cannot change an image in [0, 1].
+  const epsilon = numArg(o.epsilon, op, 'epsilon', 0, 255);
   return {
-    epsilon: o.epsilon, steps, stepSize, norm: o.norm ?? 'linf', randomStart: o.randomStart ?? false,
-    domain: o.domain ?? 1, bnMode, target, min: o.min ?? 0, max: o.max ?? 1,
+    epsilon,
+    steps: intArg(o.steps ?? defaultSteps(epsilon), op, 'steps', 0, LIMITS.attackSteps),
+    stepSize: numArg(o.stepSize ?? 1, op, 'stepSize', 0, 255),
+    norm: oneOfArg(o.norm ?? 'linf', op, 'norm', ['linf', 'l2'] as const),
+    randomStart: boolArg(o.randomStart ?? false, op, 'randomStart'),
+    domain: intArg(o.domain ?? 1, op, 'domain', 0, LIMITS.domains - 1),
+    bnMode: oneOfArg(o.bnMode ?? 'train-frozen', op, 'bnMode', ['train-frozen', 'eval'] as const),
+    target: oneOfArg(o.target ?? 'true', op, 'target', ['true', 'random'] as const),
+    min: numArg(o.min ?? 0, op, 'min'),
+    max: numArg(o.max ?? 1, op, 'max'),
   };
 }
 
 function toLabels(y: Int32Array | readonly number[] | Tensor, n: number, op: string): Int32Array {
-  const arr = y instanceof Int32Array ? y : Array.isArray(y) ? Int32Array.from(y) : Int32Array.from((y as Tensor).toArray() as ArrayLike<number>);
+  let arr: Int32Array;
+  if (y instanceof Int32Array) arr = y;
+  else if (Array.isArray(y)) arr = Int32Array.from(y.map((v, i) => intArg(v, op, `y[${i}]`, 0, 2 ** 31 - 1)));
+  else if (isTensor(y) && checkTensor(y, op, 'y').dtype === 'i32') arr = y.toArray() as Int32Array;
+  else throw new AdvpropError('ERR_ARG', `${op}: labels must be an Int32Array, an array of numbers or an i32 tensor, got ${isTensor(y) ? `${y.dtype} [${y.shape.join(', ')}]` : describeValue(y)}`);
   if (arr.length !== n) throw new AdvpropError('ERR_SHAPE', `${op}: ${arr.length} labels for a batch of ${n}`);
   return arr;
 }
@@ -73,31 +81,45 @@ function randomWrongLabels(y: Int32Array, classes: number): Int32Array {
 
 /** The adversarial images for x (labels y); a new tensor, x is untouched. */
 export function pgd(model: AttackModel, x: Tensor, y: Int32Array | readonly number[] | Tensor, opts: PgdOptions): Tensor {
-  const o = checkOptions(opts, 'pgd');
+  return attack('pgd', model, x, y, opts);
+}
+
+function attack(op: string, model: AttackModel, x: Tensor, y: Int32Array | readonly number[] | Tensor, opts: PgdOptions): Tensor {
+  if (typeof (model as { forward?: unknown } | null)?.forward !== 'function')
+    throw new AdvpropError('ERR_ARG', `${op}: model must have a forward(x, opts) method (an nn.Module), got ${describeValue(model)}`);
+  checkTensor(x, op, 'x');
+  if (x.rank < 1) throw new AdvpropError('ERR_SHAPE', `${op}: x must have a batch dimension, got []`);
+  const o = checkOptions(opts, op);
   const n = x.shape[0]!;
-  let labels = toLabels(y, n, 'pgd');
+  let labels = toLabels(y, n, op);
   const segments: Segments = [[o.domain, n]];
   const eps = o.epsilon / 255, alpha = o.stepSize / 255;
   let xAdv = o.randomStart && eps > 0 ? pgdRandomStart(x, { eps, norm: o.norm, min: o.min, max: o.max }) : x;
   for (let i = 0; i < o.steps; i++) {
     const current = xAdv;
-    const [g] = grad(() => {
-      const logits = model.forward(current, { segments, bnMode: o.bnMode });
-      if (i === 0 && o.target === 'random') labels = randomWrongLabels(labels, logits.shape[1]!);
-      return crossEntropy(logits, labels);
-    }, [current]);
-    // A targeted attack descends the loss of the wrong label.
-    const dir = o.target === 'random' ? neg(g!) : g!;
-    xAdv = pgdStep(current, dir, x, { eps, alpha, min: o.min, max: o.max, norm: o.norm });
-    if (dir !== g) dir.dispose();
-    g!.dispose();
-    if (current !== x) current.dispose();
+    let g: Tensor | undefined, dir: Tensor | undefined;
+    try {
+      [g] = grad(() => {
+        const logits = model.forward(current, { segments, bnMode: o.bnMode });
+        if (i === 0 && o.target === 'random') labels = randomWrongLabels(labels, logits.shape[1]!);
+        return crossEntropy(logits, labels);
+      }, [current]);
+      // A targeted attack descends the loss of the wrong label.
+      dir = o.target === 'random' ? neg(g!) : g!;
+      xAdv = pgdStep(current, dir, x, { eps, alpha, min: o.min, max: o.max, norm: o.norm });
+    } finally {
+      if (dir !== g) dir?.dispose();
+      g?.dispose();
+      // The iterate is ours (x is the caller's): freed on success and on failure alike.
+      if (current !== x) current.dispose();
+    }
   }
   return xAdv === x ? clone(x) : xAdv;
 }
 
 /** One step of size ε from x (Goodfellow et al.). */
 export function fgsm(model: AttackModel, x: Tensor, y: Int32Array | readonly number[] | Tensor, opts: Omit<PgdOptions, 'steps' | 'stepSize' | 'randomStart'>): Tensor {
-  return pgd(model, x, y, { ...opts, steps: 1, stepSize: opts.epsilon, randomStart: false });
+  const o = objectArg<PgdOptions>(opts, 'fgsm', 'options', '{ epsilon, ... }');
+  return attack('fgsm', model, x, y, { ...o, steps: 1, stepSize: o.epsilon, randomStart: false });
 }
 

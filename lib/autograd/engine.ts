@@ -4,9 +4,10 @@
 // never asked for a gradient nobody needs, so e.g. an attack's grad(loss, [image]) runs no
 // weight-gradient kernel.
 import { AdvpropError } from '../errors.js';
+import { optionsArg } from '../args.js';
 import { describeValue } from '../device.js';
 import { addon } from '../native.js';
-import { addTensorMethods, checkTensor, wrapHandle, type Tensor } from '../tensor.js';
+import { addTensorMethods, checkTensor, isTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { full } from '../creation.js';
 import { tidy } from '../memory.js';
 import { untrack } from '../tracking.js';
@@ -146,20 +147,24 @@ function run(root: Node, dy0: Tensor, targets: Targets | null, retain: boolean):
 
 function runRule(node: Node, dy: Tensor, needs: readonly boolean[]): (Tensor | null)[] {
   const out = tidy(() => node.apply(dy, needs));
+  // A rule of ours breaking its contract is a bug here; a custom op's rule is its author's.
+  const code = node.custom ? 'ERR_ARG' : 'ERR_INTERNAL';
   if (!Array.isArray(out) || out.length !== needs.length)
-    throw new AdvpropError('ERR_INTERNAL', `gradient rule of '${node.op}' returned ${describeValue(out)} for ${needs.length} inputs`);
+    throw new AdvpropError(code, `gradient rule of '${node.op}' returned ${describeValue(out)} for ${needs.length} inputs`);
   const seen = new Set<Tensor>();
   const grads: (Tensor | null)[] = [];
   const computed: string[] = [];
   for (let i = 0; i < needs.length; i++) {
     let g = out[i] ?? null;
     if (g && !needs[i]) {
-      throw new AdvpropError('ERR_INTERNAL', `gradient rule of '${node.op}' computed the unneeded gradient of input '${node.inputNames[i]}'`);
+      throw new AdvpropError(code, `gradient rule of '${node.op}' computed the unneeded gradient of input '${node.inputNames[i]}'`);
     }
+    if (g && !isTensor(g))
+      throw new AdvpropError(code, `gradient rule of '${node.op}' returned ${describeValue(g)} for input '${node.inputNames[i]}', not a tensor`);
     if (g) {
       const want = node.inputs[i];
       if (!sameShape(g.shape, want.shape) || g.dtype !== want.dtype || g.device !== want.device)
-        throw new AdvpropError('ERR_INTERNAL', `gradient rule of '${node.op}' returned ${g.dtype} [${g.shape.join(', ')}] on ${g.device} for input '${node.inputNames[i]}' of ${want.dtype} [${want.shape.join(', ')}] on ${want.device}`);
+        throw new AdvpropError(code, `gradient rule of '${node.op}' returned ${g.dtype} [${g.shape.join(', ')}] on ${g.device} for input '${node.inputNames[i]}' of ${want.dtype} [${want.shape.join(', ')}] on ${want.device}`);
       // The same tensor for two inputs (or dy passed through) gets a second handle, so every
       // gradient has exactly one owner.
       if (g === dy || seen.has(g)) g = alias(g);
@@ -186,7 +191,8 @@ function seedGrad(root: Tensor, gradOutput: Tensor | undefined, op: string): Ten
 }
 
 /** Accumulates d(root)/d(leaf) into leaf.grad for every leaf that requires grad. */
-export function backward(root: Tensor, gradOutput?: Tensor, options: BackwardOptions = {}): void {
+export function backward(root: Tensor, gradOutput?: Tensor, opts?: BackwardOptions): void {
+  const options = optionsArg(opts, 'backward');
   checkTensor(root, 'backward', 'tensor');
   if (!root.requiresGrad)
     throw new AdvpropError('ERR_ARG', 'backward: the tensor does not require grad (no input of its computation has requiresGrad, or it was computed under noGrad)');
@@ -211,7 +217,8 @@ export function backward(root: Tensor, gradOutput?: Tensor, options: BackwardOpt
   }
 }
 
-function gradImpl(fn: () => Tensor, inputs: readonly Tensor[], options: GradOptions, keepValue: boolean): { value: Tensor | null; grads: Tensor[] } {
+function gradImpl(fn: () => Tensor, inputs: readonly Tensor[], opts: GradOptions | undefined, keepValue: boolean): { value: Tensor | null; grads: Tensor[] } {
+  const options = optionsArg(opts, 'grad');
   if (typeof fn !== 'function') throw new AdvpropError('ERR_ARG', `grad: fn must be a function, got ${describeValue(fn)}`);
   if (!Array.isArray(inputs)) throw new AdvpropError('ERR_ARG', `grad: inputs must be an array of tensors, got ${describeValue(inputs)}`);
   inputs.forEach((t, i) => {
@@ -256,12 +263,12 @@ function gradImpl(fn: () => Tensor, inputs: readonly Tensor[], options: GradOpti
 }
 
 /** Gradients of the scalar fn() with respect to `inputs` only; everything fn made is freed. */
-export function grad(fn: () => Tensor, inputs: readonly Tensor[], options: GradOptions = {}): Tensor[] {
+export function grad(fn: () => Tensor, inputs: readonly Tensor[], options?: GradOptions): Tensor[] {
   return gradImpl(fn, inputs, options, false).grads;
 }
 
 /** Like grad(), and also returns fn()'s value. */
-export function valueAndGrad(fn: () => Tensor, inputs: readonly Tensor[], options: GradOptions = {}): { value: Tensor; grads: Tensor[] } {
+export function valueAndGrad(fn: () => Tensor, inputs: readonly Tensor[], options?: GradOptions): { value: Tensor; grads: Tensor[] } {
   const r = gradImpl(fn, inputs, options, true);
   return { value: r.value!, grads: r.grads };
 }

@@ -1,4 +1,6 @@
 // Grad mode (whether ops record) and backward phase (which kernel counters tick).
+import { AdvpropError } from '../errors.js';
+import { describeValue } from '../device.js';
 
 let gradEnabled = true;
 let backwardDepth = 0;
@@ -8,10 +10,12 @@ export function isGradEnabled(): boolean {
 }
 
 export function setGradEnabled(enabled: boolean): void {
-  gradEnabled = enabled === true;
+  if (typeof enabled !== 'boolean') throw new AdvpropError('ERR_ARG', `setGradEnabled: enabled must be a boolean, got ${describeValue(enabled)}`);
+  gradEnabled = enabled;
 }
 
 function withGrad<T>(enabled: boolean, fn: () => T): T {
+  if (typeof fn !== 'function') throw new AdvpropError('ERR_ARG', `${enabled ? 'enableGrad' : 'noGrad'}: fn must be a function, got ${describeValue(fn)}`);
   const prev = gradEnabled;
   gradEnabled = enabled;
   try {

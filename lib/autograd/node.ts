@@ -3,8 +3,9 @@
 // are separate native handles sharing storage (addon.share), so disposing or tidying the
 // user's tensors never frees what a pending backward pass still reads.
 import { addon, type NativeTensor } from '../native.js';
+import { describeValue } from '../device.js';
 import { AdvpropError } from '../errors.js';
-import { wrapHandle, type DType, type Tensor } from '../tensor.js';
+import { checkTensor, isTensor, wrapHandle, type DType, type Tensor } from '../tensor.js';
 import { isGradEnabled } from './mode.js';
 
 /**
@@ -58,6 +59,8 @@ export class Node {
   private saved: (NativeTensor | null)[];
   private rule: GradientRule | null;
   released = false;
+  /** Made by the public autograd.record() for a custom op: a broken rule is the caller's error. */
+  custom = false;
 
   constructor(
     readonly op: string,
@@ -107,9 +110,11 @@ export class Node {
  * tensors no gradient will read.
  */
 export function recordingNeeds(inputs: readonly Tensor[]): boolean[] | null {
+  if (!Array.isArray(inputs)) throw new AdvpropError('ERR_ARG', `recordingNeeds: inputs must be an array of tensors, got ${describeValue(inputs)}`);
   if (!isGradEnabled()) return null;
   let any = false;
-  const needs = inputs.map((t) => {
+  const needs = inputs.map((t, i) => {
+    if (!isTensor(t)) throw new AdvpropError('ERR_ARG', `recordingNeeds: inputs[${i}] must be a Tensor, got ${describeValue(t)}`);
     const r = t.requiresGrad;
     any ||= r;
     return r;
@@ -130,6 +135,16 @@ export function record(
   rule: GradientRule,
   inputNames?: readonly string[],
 ): Tensor {
+  // Public for custom ops: a bad argument here would otherwise surface in a later backward().
+  checkTensor(out, 'record', 'out');
+  if (typeof op !== 'string') throw new AdvpropError('ERR_ARG', `record: op must be a string, got ${describeValue(op)}`);
+  if (!Array.isArray(inputs)) throw new AdvpropError('ERR_ARG', `record: inputs must be an array of tensors, got ${describeValue(inputs)}`);
+  inputs.forEach((t, i) => checkTensor(t, 'record', `inputs[${i}]`));
+  if (!Array.isArray(saved)) throw new AdvpropError('ERR_ARG', `record: saved must be an array of tensors or nulls, got ${describeValue(saved)}`);
+  saved.forEach((t, i) => { if (t !== null) checkTensor(t, 'record', `saved[${i}]`); });
+  if (typeof rule !== 'function') throw new AdvpropError('ERR_ARG', `record: rule must be a function, got ${describeValue(rule)}`);
+  if (inputNames !== undefined && (!Array.isArray(inputNames) || inputNames.length !== inputs.length || inputNames.some((n) => typeof n !== 'string')))
+    throw new AdvpropError('ERR_ARG', `record: inputNames must be ${inputs.length} strings, got ${describeValue(inputNames)}`);
   const edges = inputs.map((t): Edge | null => {
     if (!t.requiresGrad) return null;
     return t._node ? { node: t._node, leaf: null } : { node: null, leaf: t };
@@ -137,6 +152,13 @@ export function record(
   const handles = saved.map((t) => (t ? addon.share(t._handle(op)) : null));
   const names = inputNames ?? inputs.map((_, i) => String(i));
   out._setNode(new Node(op, names, inputs.map(meta), meta(out), edges, handles, rule));
+  return out;
+}
+
+/** autograd.record() as exported: a node whose rule the caller wrote (see Node.custom). */
+export function recordCustom(...args: Parameters<typeof record>): Tensor {
+  const out = record(...args);
+  out._node!.custom = true;
   return out;
 }
 

@@ -4,7 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdvpropError } from '../errors.js';
 import type { ImageDataset } from './dataset.js';
-import type { Split } from './mnist.js';
+import { SPLITS, type Split } from './mnist.js';
+import { oneOfArg, pathArg } from '../args.js';
 
 const PIXELS = 32 * 32;
 
@@ -17,10 +18,14 @@ function batchFiles(dir: string, split: Split): { files: string[]; variant: 10 |
 }
 
 export function hasCifarDataset(dir: string, split: Split = 'train'): boolean {
+  pathArg(dir, 'hasCifarDataset', 'dir');
+  oneOfArg(split, 'hasCifarDataset', 'split', SPLITS);
   return batchFiles(dir, split) !== undefined;
 }
 
 export function loadCifar(dir: string, split: Split = 'train'): ImageDataset {
+  pathArg(dir, 'loadCifar', 'dir');
+  oneOfArg(split, 'loadCifar', 'split', SPLITS);
   const found = batchFiles(dir, split);
   if (!found) throw new AdvpropError('ERR_IO', `${dir}: no CIFAR-10 (data_batch_1..5.bin, test_batch.bin) or CIFAR-100 (train.bin, test.bin) batches`);
   const labelBytes = found.variant === 10 ? 1 : 2;

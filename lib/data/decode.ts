@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { AdvpropError } from '../errors.js';
+import { describeValue } from '../device.js';
+import { pathArg } from '../args.js';
 
 export interface DecodedImage { data: Uint8Array; height: number; width: number; channels: number }
 
@@ -19,6 +21,8 @@ function fromRgba(rgba: Uint8Array, width: number, height: number, channels: num
 }
 
 export function decodeImage(path: string, channels: number): DecodedImage {
+  pathArg(path, 'decodeImage', 'path');
+  if (channels !== 1 && channels !== 3) throw new AdvpropError('ERR_ARG', `decodeImage: channels must be 1 or 3, got ${describeValue(channels)}`);
   let buf: Buffer;
   try {
     buf = readFileSync(path);

@@ -4,6 +4,8 @@
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { AdvpropError } from '../errors.js';
+import { describeValue } from '../device.js';
+import { pathArg } from '../args.js';
 import type { ImageDataset } from './dataset.js';
 
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png']);
@@ -17,6 +19,7 @@ function listDirs(root: string): string[] {
 }
 
 export function hasImageFolder(root: string): boolean {
+  pathArg(root, 'hasImageFolder', 'root');
   try {
     return listDirs(root).some((c) => readdirSync(join(root, c)).some((f) => IMAGE_EXT.has(extname(f).toLowerCase())));
   } catch {
@@ -25,6 +28,8 @@ export function hasImageFolder(root: string): boolean {
 }
 
 export function loadImageFolder(root: string, channels = 3): ImageDataset {
+  pathArg(root, 'loadImageFolder', 'root');
+  if (channels !== 1 && channels !== 3) throw new AdvpropError('ERR_ARG', `loadImageFolder: channels must be 1 or 3, got ${describeValue(channels)}`);
   const classNames = listDirs(root);
   const paths: string[] = [];
   const labels: number[] = [];

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { AdvpropError } from '../errors.js';
+import { pathArg } from '../args.js';
 
 export interface IdxArray { dims: number[]; data: Uint8Array }
 
@@ -25,6 +26,7 @@ export function readFileMaybeGzip(path: string): Buffer {
 
 /** Reads an unsigned-byte IDX file (the only type MNIST-style datasets use). */
 export function readIdx(path: string): IdxArray {
+  pathArg(path, 'readIdx', 'path');
   const buf = readFileMaybeGzip(path);
   if (buf.length < 4) throw new AdvpropError('ERR_FORMAT', `${path}: IDX file of ${buf.length} bytes has no header`);
   if (buf[0] !== 0 || buf[1] !== 0)

@@ -7,7 +7,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AdvpropError, type ErrorCode } from '../errors.js';
 import { prepareBatch, type PreparedBatch } from './batch.js';
-import { datasetSize, shareDataset, type ImageDataset } from './dataset.js';
+import { checkDataset, datasetSize, shareDataset, type ImageDataset } from './dataset.js';
+import { LIMITS, boolArg, intArg, objectArg } from '../args.js';
 import { permutation, Rng } from './rng.js';
 import { validateTransforms, type TransformSpec } from './transforms.js';
 
@@ -44,10 +45,16 @@ export class DataLoader {
   private rr = 0;
 
   constructor(dataset: ImageDataset, opts: LoaderOptions) {
-    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)
-      throw new AdvpropError('ERR_ARG', `DataLoader: batchSize must be a positive integer, got ${opts.batchSize}`);
+    const op = 'DataLoader';
+    checkDataset(dataset, op);
+    objectArg(opts, op, 'options', '{ batchSize, ... }');
+    intArg(opts.batchSize, op, 'batchSize', 1, LIMITS.batch);
     const n = datasetSize(dataset);
-    const dropLast = opts.dropLast ?? true;
+    const dropLast = boolArg(opts.dropLast ?? true, op, 'dropLast');
+    boolArg(opts.shuffle ?? true, op, 'shuffle');
+    intArg(opts.seed ?? 0, op, 'seed', 0, Number.MAX_SAFE_INTEGER);
+    intArg(opts.workers ?? 1, op, 'workers', 0, LIMITS.workers);
+    intArg(opts.prefetch ?? 2, op, 'prefetch', 1, 1024);
     if (n === 0 || (dropLast && n < opts.batchSize))
       throw new AdvpropError('ERR_ARG', `DataLoader: ${n} samples in ${dataset.name} cannot fill one batch of ${opts.batchSize}`);
     validateTransforms(opts.transforms ?? []);
@@ -66,6 +73,7 @@ export class DataLoader {
   }
 
   order(epoch: number): Int32Array {
+    intArg(epoch, 'DataLoader.order', 'epoch', 0, Number.MAX_SAFE_INTEGER);
     const n = datasetSize(this.dataset);
     if (!this.opts.shuffle) return Int32Array.from({ length: n }, (_, i) => i);
     return permutation(n, new Rng(this.opts.seed, epoch, 0x5eed));
@@ -73,6 +81,7 @@ export class DataLoader {
 
   /** The batches of one epoch, from batch `start` on, in order. */
   async *epoch(epoch: number, start = 0): AsyncGenerator<Batch> {
+    intArg(start, 'DataLoader.epoch', 'start', 0, Number.MAX_SAFE_INTEGER);
     const order = this.order(epoch);
     const count = this.length;
     const jobs = new Map<number, Promise<PreparedBatch>>();

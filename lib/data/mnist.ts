@@ -2,6 +2,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdvpropError } from '../errors.js';
+import { describeValue } from '../device.js';
+import { oneOfArg, pathArg } from '../args.js';
 import type { ImageDataset } from './dataset.js';
 import { readIdx } from './idx.js';
 
@@ -21,12 +23,19 @@ function findIdx(dir: string, prefix: string, kind: 'images' | 'labels'): string
 }
 
 /** True when `dir` holds the IDX files of the given split. */
+export const SPLITS: readonly Split[] = ['train', 'test'];
+
 export function hasIdxDataset(dir: string, split: Split = 'train'): boolean {
+  pathArg(dir, 'hasIdxDataset', 'dir');
+  oneOfArg(split, 'hasIdxDataset', 'split', SPLITS);
   const prefix = split === 'train' ? 'train' : 't10k';
   return findIdx(dir, prefix, 'images') !== undefined && findIdx(dir, prefix, 'labels') !== undefined;
 }
 
 export function loadIdxDataset(dir: string, split: Split = 'train', name = 'fashion-mnist'): ImageDataset {
+  pathArg(dir, 'loadIdxDataset', 'dir');
+  oneOfArg(split, 'loadIdxDataset', 'split', SPLITS);
+  if (typeof name !== 'string') throw new AdvpropError('ERR_ARG', `loadIdxDataset: name must be a string, got ${describeValue(name)}`);
   const prefix = split === 'train' ? 'train' : 't10k';
   const imgPath = findIdx(dir, prefix, 'images');
   const lblPath = findIdx(dir, prefix, 'labels');

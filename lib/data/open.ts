@@ -6,7 +6,9 @@ import { AdvpropError } from '../errors.js';
 import { hasCifarDataset, loadCifar } from './cifar.js';
 import type { ImageDataset } from './dataset.js';
 import { hasImageFolder, loadImageFolder } from './folder.js';
-import { hasIdxDataset, loadIdxDataset, type Split } from './mnist.js';
+import { SPLITS, hasIdxDataset, loadIdxDataset, type Split } from './mnist.js';
+import { describeValue } from '../device.js';
+import { oneOfArg, optionsArg, pathArg } from '../args.js';
 
 export const SYSTEM_FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
 
@@ -27,7 +29,12 @@ export function defaultDataDir(): string {
 }
 
 /** IDX (MNIST-style), CIFAR binary batches, or class subfolders (root/{train,val|test}/<class>/ or root/<class>/). */
-export function openDataset(dir: string, split: Split, opts: { channels?: number } = {}): ImageDataset {
+export function openDataset(dir: string, split: Split, options?: { channels?: number }): ImageDataset {
+  pathArg(dir, 'openDataset', 'dir');
+  oneOfArg(split, 'openDataset', 'split', SPLITS);
+  const opts = optionsArg(options, 'openDataset');
+  if (opts.channels !== undefined && opts.channels !== 1 && opts.channels !== 3)
+    throw new AdvpropError('ERR_ARG', `openDataset: channels must be 1 or 3, got ${describeValue(opts.channels)}`);
   if (!existsSync(dir)) throw new AdvpropError('ERR_IO', `data folder ${dir} does not exist`);
   if (hasIdxDataset(dir, split)) return loadIdxDataset(dir, split, /fashion/i.test(dir) ? 'fashion-mnist' : dir);
   if (hasCifarDataset(dir, split)) return loadCifar(dir, split);

@@ -3,6 +3,10 @@
 // same whichever worker prepares it and however many workers there are — which is what makes a
 // resumed run bit-identical to an uninterrupted one.
 
+import { AdvpropError } from '../errors.js';
+import { describeValue } from '../device.js';
+import { LIMITS, intArg, numArg } from '../args.js';
+
 /** splitmix32-style mixing of a 32-bit state. */
 function mix32(h: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
@@ -13,6 +17,7 @@ function mix32(h: number): number {
 export class Rng {
   private s: number;
   constructor(...keys: number[]) {
+    keys.forEach((k, i) => numArg(k, 'Rng', `keys[${i}]`));
     let h = 0x9e3779b9;
     for (const k of keys) h = mix32((h ^ mix32((k >>> 0) + 0x7f4a7c15)) + Math.floor(k / 4294967296));
     this.s = h >>> 0;
@@ -23,10 +28,13 @@ export class Rng {
     return mix32(this.s) / 4294967296;
   }
   uniform(lo: number, hi: number): number {
+    numArg(lo, 'Rng.uniform', 'lo');
+    numArg(hi, 'Rng.uniform', 'hi');
     return lo + (hi - lo) * this.next();
   }
   /** Integer in [0, n). */
   int(n: number): number {
+    numArg(n, 'Rng.int', 'n');
     return Math.floor(this.next() * n);
   }
   bool(p = 0.5): boolean {
@@ -36,6 +44,8 @@ export class Rng {
 
 /** A seeded Fisher–Yates permutation of 0..n-1. */
 export function permutation(n: number, rng: Rng): Int32Array {
+  intArg(n, 'permutation', 'n', 0, LIMITS.datasetImages);
+  if (!(rng instanceof Rng)) throw new AdvpropError('ERR_ARG', `permutation: rng must be a data.Rng, got ${describeValue(rng)}`);
   const p = new Int32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;
   for (let i = n - 1; i > 0; i--) {

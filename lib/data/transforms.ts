@@ -1,8 +1,10 @@
 // Per-image transforms on HWC uint8 images. A pipeline is plain data (a list of specs) so it can
 // be sent to the loader's workers; randomness comes from the per-sample Rng the loader passes in.
 import { AdvpropError } from '../errors.js';
+import { describeValue } from '../device.js';
+import { LIMITS, intArg, numArg, objectArg } from '../args.js';
 import { autoAugment } from './autoaugment.js';
-import type { Rng } from './rng.js';
+import { Rng } from './rng.js';
 
 export interface Image { data: Uint8Array; height: number; width: number; channels: number }
 type Size = number | readonly [number, number];
@@ -17,7 +19,43 @@ export type TransformSpec =
 
 const hw = (s: Size): [number, number] => (typeof s === 'number' ? [s, s] : [s[0], s[1]]);
 
+/** An HWC uint8 image whose bytes match its sizes. */
+export function checkImage(img: unknown, op: string): Image {
+  const m = objectArg<Image>(img, op, 'img', '{ data: Uint8Array, height, width, channels }');
+  intArg(m.height, op, 'img.height', 1, LIMITS.imageSide);
+  intArg(m.width, op, 'img.width', 1, LIMITS.imageSide);
+  intArg(m.channels, op, 'img.channels', 1, 4);
+  if (!(m.data instanceof Uint8Array) || m.data.length !== m.height * m.width * m.channels)
+    throw new AdvpropError('ERR_ARG', `${op}: img.data must be a Uint8Array of ${m.height} × ${m.width} × ${m.channels} bytes, got ${describeValue(m.data)}${m.data instanceof Uint8Array ? ` of ${m.data.length}` : ''}`);
+  return m;
+}
+
+/** The size of an output image, bounded before it is allocated. */
+function outSize(h: unknown, w: unknown, op: string): void {
+  intArg(h, op, 'height', 1, LIMITS.imageSide);
+  intArg(w, op, 'width', 1, LIMITS.imageSide);
+  if ((h as number) * (w as number) > LIMITS.imagePixels)
+    throw new AdvpropError('ERR_ARG', `${op}: an output of ${h} × ${w} pixels exceeds ${LIMITS.imagePixels}`);
+}
+
+function checkSize(s: unknown, op: string): void {
+  if (typeof s === 'number') outSize(s, s, op);
+  else if (Array.isArray(s) && s.length === 2) outSize(s[0], s[1], op);
+  else throw new AdvpropError('ERR_ARG', `${op}: size must be a number or [height, width], got ${describeValue(s)}`);
+}
+
+function checkRange(r: unknown, op: string, name: string, lo: number, hi: number): void {
+  if (!Array.isArray(r) || r.length !== 2) throw new AdvpropError('ERR_ARG', `${op}: ${name} must be [min, max], got ${describeValue(r)}`);
+  numArg(r[0], op, `${name}[0]`, lo, hi, { min: true });
+  numArg(r[1], op, `${name}[1]`, r[0], hi);
+}
+
 export function crop(img: Image, top: number, left: number, h: number, w: number, fill = 0): Image {
+  checkImage(img, 'crop');
+  intArg(top, 'crop', 'top', -LIMITS.imageSide, LIMITS.imageSide);
+  intArg(left, 'crop', 'left', -LIMITS.imageSide, LIMITS.imageSide);
+  outSize(h, w, 'crop');
+  intArg(fill, 'crop', 'fill', 0, 255);
   const { channels: c } = img;
   const out = new Uint8Array(h * w * c).fill(fill);
   for (let y = 0; y < h; y++) {
@@ -35,6 +73,8 @@ export function crop(img: Image, top: number, left: number, h: number, w: number
 
 /** Bilinear with pixel centres aligned (align_corners = false), as PIL/torchvision resize. */
 export function resize(img: Image, h: number, w: number): Image {
+  checkImage(img, 'resize');
+  outSize(h, w, 'resize');
   if (h === img.height && w === img.width) return img;
   const { channels: c } = img;
   const out = new Uint8Array(h * w * c);
@@ -57,6 +97,7 @@ export function resize(img: Image, h: number, w: number): Image {
 }
 
 export function hflip(img: Image): Image {
+  checkImage(img, 'hflip');
   const { height: h, width: w, channels: c } = img;
   const out = new Uint8Array(img.data.length);
   for (let y = 0; y < h; y++)
@@ -114,11 +155,42 @@ export function applyTransform(img: Image, t: TransformSpec, rng: Rng): Image {
 }
 
 export function validateTransforms(ts: readonly TransformSpec[]): void {
+  const op = 'transforms';
+  if (!Array.isArray(ts)) throw new AdvpropError('ERR_ARG', `${op}: expected an array of transform specs, got ${describeValue(ts)}`);
   const names = ['randomCrop', 'hflip', 'randomResizedCrop', 'centerCrop', 'resize', 'autoAugment'];
-  for (const t of ts) if (!names.includes(t?.name)) throw new AdvpropError('ERR_ARG', `transforms: unknown transform ${JSON.stringify(t)} (known: ${names.join(', ')})`);
+  ts.forEach((t: TransformSpec, i) => {
+    const name = (t as { name?: unknown } | null)?.name;
+    if (typeof name !== 'string' || !names.includes(name))
+      throw new AdvpropError('ERR_ARG', `${op}: unknown transform ${describeValue(t)}${typeof name === 'string' ? ` '${name}'` : ''} at index ${i} (known: ${names.join(', ')})`);
+    const at = `${op}[${i}] ${name}`;
+    switch (t.name) {
+      case 'randomCrop':
+        if (t.size !== undefined) checkSize(t.size, at);
+        if (t.padding !== undefined) intArg(t.padding, at, 'padding', 0, LIMITS.imageSide);
+        if (t.fill !== undefined) intArg(t.fill, at, 'fill', 0, 255);
+        break;
+      case 'hflip':
+        if (t.p !== undefined) numArg(t.p, at, 'p', 0, 1);
+        break;
+      case 'randomResizedCrop':
+        checkSize(t.size, at);
+        if (t.scale !== undefined) checkRange(t.scale, at, 'scale', 0, 1);
+        if (t.ratio !== undefined) checkRange(t.ratio, at, 'ratio', 0, Infinity);
+        break;
+      case 'centerCrop': case 'resize':
+        checkSize(t.size, at);
+        break;
+      case 'autoAugment':
+        if (t.policy !== undefined && t.policy !== 'imagenet') throw new AdvpropError('ERR_ARG', `${at}: policy must be 'imagenet', got ${describeValue(t.policy)}`);
+        break;
+    }
+  });
 }
 
 export function applyTransforms(img: Image, ts: readonly TransformSpec[], rng: Rng): Image {
+  checkImage(img, 'applyTransforms');
+  validateTransforms(ts);
+  if (!(rng instanceof Rng)) throw new AdvpropError('ERR_ARG', `applyTransforms: rng must be a data.Rng, got ${describeValue(rng)}`);
   for (const t of ts) img = applyTransform(img, t, rng);
   return img;
 }

@@ -22,6 +22,8 @@
 import jpeg from 'jpeg-js';
 import { AdvpropError } from '../errors.js';
 import { Rng } from '../data/rng.js';
+import { describeValue, showValue } from '../device.js';
+import { LIMITS, intArg } from '../args.js';
 
 export const CORRUPTIONS = [
   'gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_blur', 'motion_blur',
@@ -279,13 +281,15 @@ const FNS: Record<CorruptionName, Fn> = {
  */
 export function corrupt(images: Float32Array, shape: readonly [number, number, number, number],
   name: string, severity: number, seed = 0): Float32Array {
-  if (!(CORRUPTIONS as readonly string[]).includes(name))
-    throw new AdvpropError('ERR_ARG', `corrupt: unknown corruption '${name}' (known: ${CORRUPTIONS.join(', ')})`);
-  if (!Number.isInteger(severity) || severity < 1 || severity > 5)
-    throw new AdvpropError('ERR_ARG', `corrupt: severity must be an integer 1..5, got ${severity}`);
+  if (typeof name !== 'string' || !(CORRUPTIONS as readonly string[]).includes(name))
+    throw new AdvpropError('ERR_ARG', `corrupt: unknown corruption ${describeValue(name)} (known: ${CORRUPTIONS.join(', ')})`);
+  intArg(severity, 'corrupt', 'severity', 1, 5);
+  intArg(seed, 'corrupt', 'seed', 0, Number.MAX_SAFE_INTEGER);
+  if (!(images instanceof Float32Array)) throw new AdvpropError('ERR_ARG', `corrupt: images must be a Float32Array, got ${describeValue(images)}`);
+  if (!Array.isArray(shape) || shape.length !== 4) throw new AdvpropError('ERR_ARG', `corrupt: shape must be [N, H, W, C], got ${describeValue(shape)}`);
   const [n, h, w, c] = shape;
-  if (![n, h, w, c].every((d) => Number.isInteger(d) && d > 0) || (c !== 1 && c !== 3))
-    throw new AdvpropError('ERR_ARG', `corrupt: shape must be [N, H, W, C] with C = 1 or 3, got [${shape.join(', ')}]`);
+  if (![n, h, w, c].every((d) => Number.isInteger(d) && d > 0 && d <= LIMITS.imageSide) || (c !== 1 && c !== 3))
+    throw new AdvpropError('ERR_ARG', `corrupt: shape must be [N, H, W, C] with C = 1 or 3, got [${shape.map(showValue).join(', ')}]`);
   if (images.length !== n * h * w * c)
     throw new AdvpropError('ERR_ARG', `corrupt: ${images.length} values do not match shape [${shape.join(', ')}]`);
   const key = CORRUPTIONS.indexOf(name as CorruptionName);

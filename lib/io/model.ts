@@ -1,7 +1,8 @@
 // A module's weights on disk: its state dict under timm's names, auxiliary BN domains under
 // `aux{d}.` keys that a clean-only save leaves out.
 import { dispose, tidy } from '../memory.js';
-import { StateDictError, type LoadReport, type LoadStateDictOptions, type Module } from '../nn/module.js';
+import { StateDictError, checkModule, type LoadReport, type LoadStateDictOptions, type Module } from '../nn/module.js';
+import { optionsArg, pathArg } from '../args.js';
 import { loadSafetensors, saveSafetensors, type LoadOptions, type SaveOptions } from './safetensors.js';
 
 export interface SaveModelOptions extends SaveOptions {
@@ -9,8 +10,12 @@ export interface SaveModelOptions extends SaveOptions {
   auxiliary?: boolean;
 }
 
-export function saveModel(file: string, model: Module, opts: SaveModelOptions = {}): void {
-  tidy(() => saveSafetensors(file, model.stateDict({ auxiliary: opts.auxiliary ?? true }), opts));
+export function saveModel(file: string, model: Module, options?: SaveModelOptions): void {
+  pathArg(file, 'saveModel', 'file');
+  checkModule(model, 'saveModel');
+  const opts = optionsArg(options, 'saveModel');
+  const { auxiliary, ...save } = opts;
+  tidy(() => saveSafetensors(file, model.stateDict({ auxiliary: auxiliary ?? true }), save));
 }
 
 export interface LoadModelOptions extends LoadStateDictOptions, Omit<LoadOptions, 'device' | 'dtype'> {}
@@ -20,7 +25,10 @@ const IGNORED = /(^|\.)num_batches_tracked$/;
 
 /** Loads a file into `model` (on the model's device and dtype). timm checkpoints need
  * `layout: 'oihw'`; a checkpoint without auxiliary domains needs `auxiliary: 'skip'` or 'fromClean'. */
-export function loadModel(file: string, model: Module, opts: LoadModelOptions = {}): LoadReport {
+export function loadModel(file: string, model: Module, options?: LoadModelOptions): LoadReport {
+  pathArg(file, 'loadModel', 'file');
+  checkModule(model, 'loadModel');
+  const opts = optionsArg(options, 'loadModel');
   const first = model.parameters()[0];
   const state = loadSafetensors(file, { layout: opts.layout, device: first?.device, dtype: first?.dtype === 'f64' ? 'f64' : undefined });
   try {

@@ -8,10 +8,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AdvpropError } from '../errors.js';
-import { describeValue } from '../device.js';
+import { describeValue, showValue } from '../device.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 import { tensor } from '../creation.js';
 import { CHECKSUM_KEY, decodeChecksums, encodeChecksums, metadataChecksum, tensorChecksum } from './checksum.js';
+import { objectArg, optionsArg, pathArg } from '../args.js';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32';
 const ITEM: Record<StDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4 };
@@ -87,6 +88,12 @@ function decode(file: string, name: string, dt: StDType, bytes: Buffer, n: numbe
 
 /** Parses and validates a safetensors buffer (`file` names it in errors). */
 export function parseSafetensors(bytes: Buffer, file = '<buffer>'): SafetensorsFile {
+  if (!(bytes instanceof Uint8Array)) throw new AdvpropError('ERR_ARG', `parseSafetensors: bytes must be a Buffer or Uint8Array, got ${describeValue(bytes)}`);
+  if (typeof file !== 'string') throw new AdvpropError('ERR_ARG', `parseSafetensors: file must be a string naming the bytes, got ${describeValue(file)}`);
+  if (!Buffer.isBuffer(bytes)) {
+    const u = bytes as Uint8Array;
+    bytes = Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+  }
   if (bytes.length < 8) bad(file, `file is ${bytes.length} bytes, shorter than the 8-byte header length`);
   const hlen = bytes.readBigUInt64LE(0);
   if (hlen > BigInt(Math.min(MAX_HEADER, bytes.length - 8)))
@@ -156,6 +163,7 @@ export function parseSafetensors(bytes: Buffer, file = '<buffer>'): SafetensorsF
 }
 
 export function readSafetensors(file: string): SafetensorsFile {
+  pathArg(file, 'readSafetensors', 'file');
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(file);
@@ -165,9 +173,20 @@ export function readSafetensors(file: string): SafetensorsFile {
   return parseSafetensors(bytes, file);
 }
 
+/** Checks a converter's input: a typed array holding exactly the elements of a 4-D shape. */
+function checkLayoutArgs(data: unknown, shape: unknown, op: string): [number, number, number, number] {
+  if (!(data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array))
+    throw new AdvpropError('ERR_ARG', `${op}: data must be a Float32Array, Float64Array or Int32Array, got ${describeValue(data)}`);
+  if (!Array.isArray(shape) || shape.length !== 4 || shape.some((d) => !Number.isSafeInteger(d) || d < 0))
+    throw new AdvpropError('ERR_SHAPE', `${op}: shape must be 4 sizes, got ${Array.isArray(shape) ? `[${shape.map(showValue).join(', ')}]` : describeValue(shape)}`);
+  const n = shape.reduce((a: number, b: number) => a * b, 1);
+  if (n !== data.length) throw new AdvpropError('ERR_SHAPE', `${op}: shape [${shape.join(', ')}] has ${n} elements but data has ${data.length}`);
+  return shape as [number, number, number, number];
+}
+
 /** [O, I, H, W] → [O, H, W, I] (also depthwise [C, 1, kh, kw] → [C, kh, kw, 1]). */
 export function oihwToOhwi<T extends HostTensor['data']>(data: T, shape: readonly number[]): { data: T; shape: number[] } {
-  const [o, i, h, w] = shape;
+  const [o, i, h, w] = checkLayoutArgs(data, shape, 'oihwToOhwi');
   const out = new (data.constructor as new (n: number) => T)(data.length);
   for (let a = 0; a < o; a++)
     for (let c = 0; c < i; c++)
@@ -178,7 +197,7 @@ export function oihwToOhwi<T extends HostTensor['data']>(data: T, shape: readonl
 
 /** [O, H, W, I] → [O, I, H, W]. */
 export function ohwiToOihw<T extends HostTensor['data']>(data: T, shape: readonly number[]): { data: T; shape: number[] } {
-  const [o, h, w, i] = shape;
+  const [o, h, w, i] = checkLayoutArgs(data, shape, 'ohwiToOihw');
   const out = new (data.constructor as new (n: number) => T)(data.length);
   for (let a = 0; a < o; a++)
     for (let c = 0; c < i; c++)
@@ -212,7 +231,9 @@ export function fileTensor(file: string, name: string, data: HostTensor['data'],
 
 /** Reads a file into tensors, converting 4-D weights to OHWI when `layout: 'oihw'`. The record has
  * no prototype, so every name in the file, __proto__ included, is an ordinary key. */
-export function loadSafetensors(file: string, opts: LoadOptions = {}): Record<string, Tensor> {
+export function loadSafetensors(file: string, options?: LoadOptions): Record<string, Tensor> {
+  pathArg(file, 'loadSafetensors', 'file');
+  const opts = optionsArg(options, 'loadSafetensors');
   const layout = checkLayout(opts.layout ?? 'ohwi', 'loadSafetensors');
   const { tensors } = readSafetensors(file);
   const out = record<Tensor>();
@@ -239,13 +260,16 @@ export interface SaveOptions {
 }
 
 /** Serialises tensors to safetensors bytes (names sorted, as the reference writer does). */
-export function serializeSafetensors(tensors: Record<string, Tensor> | Map<string, Tensor>, opts: SaveOptions = {}): Buffer {
+export function serializeSafetensors(tensors: Record<string, Tensor> | Map<string, Tensor>, options?: SaveOptions): Buffer {
+  objectArg(tensors, 'saveSafetensors', 'tensors', 'an object or Map of tensors by name');
+  const opts = optionsArg(options, 'saveSafetensors');
   const layout = checkLayout(opts.layout ?? 'ohwi', 'saveSafetensors');
   const entries = [...(tensors instanceof Map ? tensors : Object.entries(tensors))].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   // No prototype: a tensor named __proto__ must become a key of the header like any other.
   const header = record<unknown>();
   const metadata = record<string>();
-  if (opts.metadata) {
+  if (opts.metadata !== undefined) {
+    objectArg(opts.metadata, 'saveSafetensors', 'metadata', 'an object of strings');
     if (Object.values(opts.metadata).some((v) => typeof v !== 'string')) throw new AdvpropError('ERR_ARG', 'saveSafetensors: metadata values must be strings');
     if (Object.hasOwn(opts.metadata, CHECKSUM_KEY)) throw new AdvpropError('ERR_ARG', `saveSafetensors: metadata key '${CHECKSUM_KEY}' is reserved for the checksums advprop writes`);
     Object.assign(metadata, opts.metadata);
@@ -308,6 +332,8 @@ function removeStaleTemps(dir: string, base: string): void {
 /** Writes `bytes` to `file` atomically: temp file in the same folder, fsync, rename. Temporary
  * files that killed writers of the same file left behind are removed first. */
 export function writeFileAtomic(file: string, bytes: Buffer): void {
+  pathArg(file, 'writeFileAtomic', 'file');
+  if (!(bytes instanceof Uint8Array)) throw new AdvpropError('ERR_ARG', `writeFileAtomic: bytes must be a Buffer or Uint8Array, got ${describeValue(bytes)}`);
   const dir = path.dirname(path.resolve(file));
   removeStaleTemps(dir, path.basename(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
@@ -332,6 +358,7 @@ export function writeFileAtomic(file: string, bytes: Buffer): void {
   } catch { /* best effort */ }
 }
 
-export function saveSafetensors(file: string, tensors: Record<string, Tensor> | Map<string, Tensor>, opts: SaveOptions = {}): void {
+export function saveSafetensors(file: string, tensors: Record<string, Tensor> | Map<string, Tensor>, opts?: SaveOptions): void {
+  pathArg(file, 'saveSafetensors', 'file');
   writeFileAtomic(file, serializeSafetensors(tensors, opts));
 }

@@ -5,6 +5,7 @@ import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
+import { optionsArg } from '../args.js';
 import type { MultiBatchNormOptions, MultiBatchNormParams, Segments } from '../ops/multi_batch_norm.js';
 
 const MODES: readonly BatchNormMode[] = ['train', 'train-frozen', 'eval'];
@@ -14,8 +15,8 @@ export interface NormalBatchNormOptions { mode: BatchNormMode; momentum: number;
 
 /** Defaults filled in and checked: mode 'train', momentum 0.99 (TF convention), eps 1e-3, act 'none'. */
 export function normalizeBatchNormOptions(o: MultiBatchNormOptions | undefined, op: string): NormalBatchNormOptions {
-  if (o != null && typeof o !== 'object') throw new AdvpropError('ERR_ARG', `${op}: opts must be an object, got ${describeValue(o)}`);
-  const mode = o?.mode ?? 'train', act = o?.act ?? 'none', momentum = o?.momentum ?? 0.99, eps = o?.eps ?? 1e-3;
+  const opts = optionsArg(o, op);
+  const mode = opts.mode ?? 'train', act = opts.act ?? 'none', momentum = opts.momentum ?? 0.99, eps = opts.eps ?? 1e-3;
   if (!MODES.includes(mode)) throw new AdvpropError('ERR_ARG', `${op}: mode must be one of ${MODES.join(', ')}, got ${describeValue(mode)}`);
   if (!ACTS.includes(act)) throw new AdvpropError('ERR_ARG', `${op}: act must be one of ${ACTS.join(', ')}, got ${describeValue(act)}`);
   if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1))

@@ -9,7 +9,8 @@ import { Module, type ForwardOptions } from '../nn/module.js';
 import { Conv2d, MultiBatchNorm2d, Dropout, Linear, resolveSegments } from '../nn/layers.js';
 import { MBConvBlock } from '../nn/blocks.js';
 import { Initializer } from '../nn/init.js';
-import { efficientnetConfig, type EfficientNetConfig, type EfficientNetName, type EfficientNetOptions } from './efficientnet_config.js';
+import { checkConfig, efficientnetConfig, efficientnetTensorSpecs, type EfficientNetConfig, type EfficientNetName, type EfficientNetOptions } from './efficientnet_config.js';
+import { LIMITS, optionsArg } from '../args.js';
 
 class Stage extends Module {
   forward(x: Tensor, opts?: ForwardOptions): Tensor {
@@ -32,10 +33,16 @@ export class EfficientNet extends Module {
   readonly dropout: Dropout;
   readonly classifier: Linear;
 
-  constructor(config: EfficientNetConfig, opts: { dtype?: 'f32' | 'f64'; device?: string; seed?: number } = {}) {
+  constructor(config: EfficientNetConfig, options?: { dtype?: 'f32' | 'f64'; device?: string; seed?: number }) {
     super();
-    this.config = config;
-    const c = config;
+    const c = checkConfig(config, 'EfficientNet');
+    const opts = optionsArg(options, 'EfficientNet');
+    // Each size is bounded; their products are too, before the first tensor is allocated.
+    let elements = 0;
+    for (const s of efficientnetTensorSpecs(c)) elements += s.shape.reduce((a, b) => a * b, 1);
+    if (elements > LIMITS.paramElements)
+      throw new AdvpropError('ERR_ARG', `EfficientNet: the config has ${elements} parameter and buffer elements; at most ${LIMITS.paramElements} are supported`);
+    this.config = c;
     const initializer = new Initializer({ dtype: opts.dtype, device: opts.device, seed: opts.seed });
     const init = { initializer };
     const bnOpts = { ...init, domains: c.domains, momentum: c.bnMomentum, eps: c.bnEps };
@@ -62,7 +69,8 @@ export class EfficientNet extends Module {
   }
 
   /** Normalised images, the stem and the blocks: the [N, h, w, headFilters] features before pooling. */
-  features(x: Tensor, opts: ForwardOptions = {}): Tensor {
+  features(x: Tensor, options?: ForwardOptions): Tensor {
+    const opts = optionsArg(options, 'EfficientNet.forward');
     const X = checkTensor(x, 'EfficientNet.forward', 'x');
     const w = this.conv_stem.param('weight');
     if (X.rank !== 4 || X.shape[3] !== this.config.inChannels)
@@ -84,7 +92,7 @@ export class EfficientNet extends Module {
   }
 
   /** NHWC images [N, H, W, C] in [0, 1] → logits [N, numClasses]. */
-  forward(x: Tensor, opts: ForwardOptions = {}): Tensor {
+  forward(x: Tensor, opts?: ForwardOptions): Tensor {
     const f = globalAvgPool(this.features(x, opts));
     return this.classifier.forward(this.dropout.forward(f));
   }
@@ -93,7 +101,8 @@ export class EfficientNet extends Module {
 export interface BuildOptions extends EfficientNetOptions {}
 
 /** ap.models.efficientnet('b0', { numClasses, domains, ... }). */
-export function efficientnet(name: EfficientNetName | string, opts: BuildOptions = {}): EfficientNet {
+export function efficientnet(name: EfficientNetName | string, options?: BuildOptions): EfficientNet {
+  const opts = optionsArg(options, 'efficientnet');
   const cfg = efficientnetConfig(name, opts);
   return new EfficientNet(cfg, { dtype: opts.dtype, device: opts.device, seed: opts.seed });
 }

@@ -3,6 +3,7 @@
 // computed without allocating a single weight.
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
+import { LIMITS, intArg, numArg, objectArg, optionsArg } from '../args.js';
 
 export type EfficientNetName = 'b0' | 'b1' | 'b2' | 'b3' | 'b4' | 'b5' | 'b6' | 'b7' | 'b8' | 'l2';
 export const EFFICIENTNET_NAMES: readonly EfficientNetName[] = ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2'];
@@ -71,6 +72,9 @@ export interface EfficientNetConfig {
 
 /** round_filters: width-scaled, to a multiple of `divisor`, never below 90% of the scaled value. */
 export function roundFilters(filters: number, width: number, divisor = 8): number {
+  numArg(filters, 'roundFilters', 'filters', 0);
+  numArg(width, 'roundFilters', 'width', 0);
+  numArg(divisor, 'roundFilters', 'divisor', 0, Infinity, { min: true });
   const scaled = filters * width;
   let out = Math.max(divisor, Math.floor((scaled + divisor / 2) / divisor) * divisor);
   if (out < 0.9 * scaled) out += divisor;
@@ -79,58 +83,81 @@ export function roundFilters(filters: number, width: number, divisor = 8): numbe
 
 /** round_repeats: ceil(depth · repeats). */
 export function roundRepeats(repeats: number, depth: number): number {
+  numArg(repeats, 'roundRepeats', 'repeats', 0);
+  numArg(depth, 'roundRepeats', 'depth', 0);
   return Math.ceil(depth * repeats);
 }
 
-function positive(v: unknown, what: string, integer: boolean): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v)))
-    throw new AdvpropError('ERR_ARG', `efficientnet: option '${what}' must be a positive ${integer ? 'integer' : 'number'}, got ${describeValue(v)}`);
-  return v;
+const OP = 'efficientnet';
+
+/** A size option: a positive integer no larger than `max` (checked before anything is sized by it). */
+function size(v: unknown, what: string, max: number): number {
+  return intArg(v, OP, what, 1, max);
+}
+
+function positive(v: unknown, what: string, max: number): number {
+  return numArg(v, OP, what, 0, max, { min: true });
 }
 
 function rate(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new AdvpropError('ERR_ARG', `efficientnet: option '${what}' must be in [0, 1), got ${describeValue(v)}`);
-  return v;
+  return numArg(v, OP, what, 0, 1, { max: true });
 }
 
-function perChannel(v: number | readonly number[], c: number, what: string): number[] {
-  const arr = typeof v === 'number' ? new Array<number>(c).fill(v) : Array.from(v);
-  if (arr.length !== c || arr.some((x) => typeof x !== 'number' || !Number.isFinite(x)) || (what === 'std' && arr.some((x) => x === 0)))
+function perChannel(v: unknown, c: number, what: string): number[] {
+  const arr = typeof v === 'number' ? new Array<number>(c).fill(v) : Array.isArray(v) || ArrayBuffer.isView(v) ? Array.from(v as ArrayLike<number>) : null;
+  if (!arr || arr.length !== c || arr.some((x) => typeof x !== 'number' || !Number.isFinite(x)) || (what === 'std' && arr.some((x) => x === 0)))
     throw new AdvpropError('ERR_ARG', `efficientnet: normalize.${what} must be a number or ${c} finite numbers${what === 'std' ? ' (non-zero)' : ''}, got ${describeValue(v)}`);
   return arr;
 }
 
 export function efficientnetConfig(name: EfficientNetName | string, opts: EfficientNetOptions = {}): EfficientNetConfig {
-  if (!(EFFICIENTNET_NAMES as readonly string[]).includes(name))
+  if (typeof name !== 'string' || !(EFFICIENTNET_NAMES as readonly string[]).includes(name))
     throw new AdvpropError('ERR_ARG', `efficientnet: unknown model ${describeValue(name)}; expected one of ${EFFICIENTNET_NAMES.join(', ')}`);
-  if (opts === null || typeof opts !== 'object') throw new AdvpropError('ERR_ARG', `efficientnet: options must be an object, got ${describeValue(opts)}`);
+  opts = optionsArg(opts, OP);
   const [w0, d0, r0, p0] = EFFICIENTNET_PARAMS[name as EfficientNetName];
-  const width = opts.width === undefined ? w0 : positive(opts.width, 'width', false);
-  const depth = opts.depth === undefined ? d0 : positive(opts.depth, 'depth', false);
-  const resolution = opts.resolution === undefined ? r0 : positive(opts.resolution, 'resolution', true);
+  const C = LIMITS.channels;
+  const width = opts.width === undefined ? w0 : positive(opts.width, 'width', LIMITS.multiplier);
+  const depth = opts.depth === undefined ? d0 : positive(opts.depth, 'depth', LIMITS.multiplier);
+  const resolution = opts.resolution === undefined ? r0 : size(opts.resolution, 'resolution', LIMITS.imageSide);
   const dropout = opts.dropout === undefined ? p0 : rate(opts.dropout, 'dropout');
   const dropConnect = opts.dropConnect === undefined ? 0.2 : rate(opts.dropConnect, 'dropConnect');
-  const numClasses = opts.numClasses === undefined ? 1000 : positive(opts.numClasses, 'numClasses', true);
-  const domains = opts.domains === undefined ? 2 : positive(opts.domains, 'domains', true);
-  const inChannels = opts.inChannels === undefined ? 3 : positive(opts.inChannels, 'inChannels', true);
-  const divisor = opts.depthDivisor === undefined ? 8 : positive(opts.depthDivisor, 'depthDivisor', true);
+  const numClasses = opts.numClasses === undefined ? 1000 : size(opts.numClasses, 'numClasses', C);
+  const domains = opts.domains === undefined ? 2 : size(opts.domains, 'domains', LIMITS.domains);
+  const inChannels = opts.inChannels === undefined ? 3 : size(opts.inChannels, 'inChannels', C);
+  const divisor = opts.depthDivisor === undefined ? 8 : size(opts.depthDivisor, 'depthDivisor', C);
   const padding = opts.padding ?? 'same';
   if (padding !== 'same' && padding !== 'symmetric')
     throw new AdvpropError('ERR_ARG', `efficientnet: padding must be 'same' or 'symmetric', got ${describeValue(padding)}`);
-  const bnEps = opts.bnEps === undefined ? 1e-3 : positive(opts.bnEps, 'bnEps', false);
+  const bnEps = opts.bnEps === undefined ? 1e-3 : positive(opts.bnEps, 'bnEps', Infinity);
   const bnMomentum = opts.bnMomentum === undefined ? 0.99 : rate(opts.bnMomentum, 'bnMomentum');
   const norm = opts.normalize === undefined ? { mean: 0.5, std: 0.5 } : opts.normalize;
+  if (norm !== null) objectArg(norm, OP, 'normalize', '{ mean, std } or null');
   const normalize = norm === null ? null : { mean: perChannel(norm.mean, inChannels, 'mean'), std: perChannel(norm.std, inChannels, 'std') };
   const stages = opts.stages ?? DEFAULT_STAGES;
   if (!Array.isArray(stages) || stages.length === 0) throw new AdvpropError('ERR_ARG', 'efficientnet: stages must be a non-empty array');
   const rf = (f: number): number => roundFilters(f, width, divisor);
+  // Scaled sizes are bounded too: width and the divisor multiply every channel count.
+  const filters = (f: number, what: string): number => {
+    const n = rf(f);
+    if (n > C) throw new AdvpropError('ERR_ARG', `efficientnet: ${what} ${f} scaled by width ${width} (divisor ${divisor}) gives ${n} channels; at most ${C} are supported`);
+    return n;
+  };
 
-  const stemFilters = rf(opts.stemFilters === undefined ? 32 : positive(opts.stemFilters, 'stemFilters', true));
-  const headFilters = rf(opts.headFilters === undefined ? 1280 : positive(opts.headFilters, 'headFilters', true));
+  const stemFilters = filters(opts.stemFilters === undefined ? 32 : size(opts.stemFilters, 'stemFilters', C), 'stemFilters');
+  const headFilters = filters(opts.headFilters === undefined ? 1280 : size(opts.headFilters, 'headFilters', C), 'headFilters');
   const blocks: BlockConfig[] = [];
-  stages.forEach((s, si) => {
-    for (const k of ['repeats', 'kernel', 'stride', 'expand', 'inFilters', 'outFilters'] as const) positive(s[k], `stages[${si}].${k}`, true);
+  let total = 0;
+  stages.forEach((s: StageArgs, si) => {
+    objectArg(s, OP, `stages[${si}]`, 'a stage object');
+    for (const k of ['repeats', 'inFilters', 'outFilters', 'expand'] as const) size(s[k], `stages[${si}].${k}`, k === 'repeats' ? LIMITS.blocks : C);
+    for (const k of ['kernel', 'stride'] as const) size(s[k], `stages[${si}].${k}`, LIMITS.kernel);
+    if (s.seRatio !== undefined) numArg(s.seRatio, OP, `stages[${si}].seRatio`, 0, 1);
     const repeats = roundRepeats(s.repeats, depth);
+    total += repeats;
+    if (total > LIMITS.blocks)
+      throw new AdvpropError('ERR_ARG', `efficientnet: depth ${depth} makes more than ${LIMITS.blocks} blocks (stage ${si} alone has ${repeats})`);
+    if (filters(s.inFilters, `stages[${si}].inFilters`) * s.expand > C || filters(s.outFilters, `stages[${si}].outFilters`) * s.expand > C)
+      throw new AdvpropError('ERR_ARG', `efficientnet: stages[${si}] expands to more than ${C} channels`);
     const inF = rf(s.inFilters);
     const outF = rf(s.outFilters);
     for (let b = 0; b < repeats; b++) {
@@ -151,6 +178,37 @@ export function efficientnetConfig(name: EfficientNetName | string, opts: Effici
     name: `efficientnet-${name}`, numClasses, domains, inChannels, width, depth, resolution, dropout, dropConnect,
     padding, bnEps, bnMomentum, normalize, stemFilters, headFilters, blocks,
   };
+}
+
+/**
+ * Checks a config made by hand (or edited) before anything is sized by it: the fields
+ * efficientnetConfig() would have produced, with the same bounds.
+ */
+export function checkConfig(cfg: unknown, op: string): EfficientNetConfig {
+  const c = objectArg<EfficientNetConfig>(cfg, op, 'config', 'an EfficientNetConfig (from efficientnetConfig())');
+  const C = LIMITS.channels;
+  for (const k of ['numClasses', 'inChannels', 'stemFilters', 'headFilters'] as const) intArg(c[k], op, `config.${k}`, 1, C);
+  intArg(c.domains, op, 'config.domains', 1, LIMITS.domains);
+  if (c.padding !== 'same' && c.padding !== 'symmetric') throw new AdvpropError('ERR_ARG', `${op}: config.padding must be 'same' or 'symmetric', got ${describeValue(c.padding)}`);
+  numArg(c.bnEps, op, 'config.bnEps', 0, Infinity, { min: true });
+  numArg(c.bnMomentum, op, 'config.bnMomentum', 0, 1);
+  numArg(c.dropout, op, 'config.dropout', 0, 1, { max: true });
+  if (c.normalize !== null) {
+    objectArg(c.normalize, op, 'config.normalize', '{ mean, std } or null');
+    perChannel(c.normalize.mean, c.inChannels, 'mean');
+    perChannel(c.normalize.std, c.inChannels, 'std');
+  }
+  if (!Array.isArray(c.blocks) || c.blocks.length === 0 || c.blocks.length > LIMITS.blocks)
+    throw new AdvpropError('ERR_ARG', `${op}: config.blocks must be an array of 1 to ${LIMITS.blocks} blocks, got ${describeValue(c.blocks)}`);
+  c.blocks.forEach((b, i) => {
+    objectArg(b, op, `config.blocks[${i}]`, 'a block object');
+    for (const k of ['inFilters', 'outFilters', 'midFilters', 'expand'] as const) intArg(b[k], op, `config.blocks[${i}].${k}`, 1, C);
+    intArg(b.seFilters, op, `config.blocks[${i}].seFilters`, 0, C);
+    for (const k of ['kernel', 'stride'] as const) intArg(b[k], op, `config.blocks[${i}].${k}`, 1, LIMITS.kernel);
+    for (const k of ['stage', 'index'] as const) intArg(b[k], op, `config.blocks[${i}].${k}`, 0, LIMITS.blocks);
+    numArg(b.dropConnect, op, `config.blocks[${i}].dropConnect`, 0, 1, { max: true });
+  });
+  return c;
 }
 
 /** A parameter or buffer of the model: its timm-style name, shape and initialiser. */
@@ -178,13 +236,15 @@ function bnSpecs(name: string, c: number, domains: number): TensorSpec[] {
 
 /** Names of a block's layers, as timm names them (DepthwiseSeparableConv when expand is 1). */
 export function blockLayerNames(b: BlockConfig): { expand: string | null; expandBn: string | null; dw: string; dwBn: string; project: string; projectBn: string } {
+  objectArg(b, 'blockLayerNames', 'block', 'a block of config.blocks');
   return b.expand === 1
     ? { expand: null, expandBn: null, dw: 'conv_dw', dwBn: 'bn1', project: 'conv_pw', projectBn: 'bn2' }
     : { expand: 'conv_pw', expandBn: 'bn1', dw: 'conv_dw', dwBn: 'bn2', project: 'conv_pwl', projectBn: 'bn3' };
 }
 
 /** Every parameter and buffer of the model with its shape (BN ones stacked [domains, C]). */
-export function efficientnetTensorSpecs(cfg: EfficientNetConfig): TensorSpec[] {
+export function efficientnetTensorSpecs(config: EfficientNetConfig): TensorSpec[] {
+  const cfg = checkConfig(config, 'efficientnetTensorSpecs');
   const K = cfg.domains;
   const out: TensorSpec[] = [];
   out.push(convSpec('conv_stem.weight', cfg.stemFilters, 3, cfg.inChannels, 9 * cfg.stemFilters), ...bnSpecs('bn1', cfg.stemFilters, K));
@@ -211,11 +271,13 @@ export function efficientnetTensorSpecs(cfg: EfficientNetConfig): TensorSpec[] {
 }
 
 /** Trainable parameters, counting `domains` BN domains (the published figures use one). */
-export function countParameters(cfg: EfficientNetConfig, domains = cfg.domains): number {
+export function countParameters(cfg: EfficientNetConfig, domains?: number): number {
+  const specs = efficientnetTensorSpecs(cfg);
+  const k = domains === undefined ? cfg.domains : intArg(domains, 'countParameters', 'domains', 1, LIMITS.domains);
   let n = 0;
-  for (const s of efficientnetTensorSpecs(cfg)) {
+  for (const s of specs) {
     if (s.kind !== 'param') continue;
-    n += s.perDomain ? domains * s.shape[1] : s.shape.reduce((a, b) => a * b, 1);
+    n += s.perDomain ? k * s.shape[1] : s.shape.reduce((a, b) => a * b, 1);
   }
   return n;
 }

@@ -3,9 +3,10 @@
 // convolutions and the classifier, as the EfficientNet paper's "FLOPs" do (B0: 0.39 B).
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
-import type { Module } from '../nn/module.js';
+import { checkModule, type Module } from '../nn/module.js';
+import { boolArg, optionsArg } from '../args.js';
 import { EfficientNet } from './efficientnet.js';
-import { EFFICIENTNET_NAMES, countParameters, efficientnetConfig, type EfficientNetConfig, type EfficientNetName } from './efficientnet_config.js';
+import { EFFICIENTNET_NAMES, checkConfig, countParameters, efficientnetConfig, type EfficientNetConfig, type EfficientNetName } from './efficientnet_config.js';
 
 export interface SummaryRow {
   name: string;
@@ -35,7 +36,10 @@ function outSize(n: number, k: number, s: number, padding: 'same' | 'symmetric')
 }
 
 /** Rows for an EfficientNet config (BN parameters counted for all cfg.domains). */
-export function efficientnetRows(cfg: EfficientNetConfig, inputShape: readonly number[]): SummaryRow[] {
+export function efficientnetRows(config: EfficientNetConfig, inputShape: readonly number[]): SummaryRow[] {
+  const cfg = checkConfig(config, 'summary');
+  if (!Array.isArray(inputShape) || inputShape.some((d) => !Number.isSafeInteger(d)))
+    throw new AdvpropError('ERR_SHAPE', `summary: inputShape must be NHWC [N, H, W, ${cfg.inChannels}], got ${describeValue(inputShape)}`);
   const [N, H0, W0, C0] = inputShape;
   if (inputShape.length !== 4 || C0 !== cfg.inChannels || !(H0 > 0 && W0 > 0 && N > 0))
     throw new AdvpropError('ERR_SHAPE', `summary: inputShape must be NHWC [N, H, W, ${cfg.inChannels}], got ${describeValue(inputShape)}`);
@@ -80,7 +84,10 @@ function render(title: string, rows: SummaryRow[], params: number, macs: number)
 
 /** ap.models.summary(model, { inputShape }): prints and returns the layer table. Non-EfficientNet
  * modules get one row per top-level child (parameters only). */
-export function summary(model: Module, opts: SummaryOptions = {}): Summary {
+export function summary(model: Module, options?: SummaryOptions): Summary {
+  checkModule(model, 'summary');
+  const opts = optionsArg(options, 'summary');
+  if (opts.print !== undefined) boolArg(opts.print, 'summary', 'print');
   let rows: SummaryRow[];
   let title: string;
   if (model instanceof EfficientNet) {

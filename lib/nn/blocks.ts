@@ -1,6 +1,7 @@
 // EfficientNet's building blocks: squeeze-excite and the MBConv (inverted residual) block with
 // drop-connect on its residual branch. Layer names follow timm so checkpoints line up.
 import type { Tensor } from '../tensor.js';
+import { AdvpropError } from '../errors.js';
 import { add } from '../ops/arithmetic.js';
 import { reshape } from '../ops/shape.js';
 import { squeezeExcite } from '../ops/squeeze_excite.js';
@@ -8,6 +9,7 @@ import { dropConnect, dropConnectAdd } from '../ops/dropout.js';
 import { Module, type ForwardOptions } from './module.js';
 import { Conv2d, MultiBatchNorm2d, type LayerInit } from './layers.js';
 import type { BatchNormAct } from '../ops/multi_batch_norm.js';
+import { LIMITS, intArg, numArg, objectArg, oneOfArg } from '../args.js';
 
 /** x · sigmoid(W₂ silu(W₁ mean_hw(x) + b₁) + b₂), one op (ops/squeeze_excite.ts). The two 1×1
  * convs keep timm's conv weight shapes [out, 1, 1, in] but run as GEMMs on the pooled [N, C] vector. */
@@ -32,6 +34,7 @@ export class SqueezeExcite extends Module {
 export class DropConnect extends Module {
   constructor(readonly rate: number) {
     super();
+    numArg(rate, 'DropConnect', 'rate', 0, 1, { max: true });
   }
   forward(x: Tensor): Tensor {
     return this.training && this.rate > 0 ? dropConnect(x, this.rate) : x;
@@ -74,6 +77,20 @@ export class MBConvBlock extends Module {
 
   constructor(o: MBConvOptions) {
     super();
+    const op = 'MBConvBlock';
+    objectArg(o, op, 'options', 'an object of block options');
+    for (const k of ['inChannels', 'outChannels', 'expand'] as const) intArg(o[k], op, k, 1, LIMITS.channels);
+    for (const k of ['kernel', 'stride'] as const) intArg(o[k], op, k, 1, LIMITS.kernel);
+    intArg(o.seChannels, op, 'seChannels', 0, LIMITS.channels);
+    if (o.inChannels * o.expand > LIMITS.channels)
+      throw new AdvpropError('ERR_ARG', `${op}: inChannels ${o.inChannels} × expand ${o.expand} exceeds ${LIMITS.channels} channels`);
+    if (o.dropConnect !== undefined) numArg(o.dropConnect, op, 'dropConnect', 0, 1, { max: true });
+    if (o.padding !== undefined) oneOfArg(o.padding, op, 'padding', ['same', 'symmetric'] as const);
+    if (o.act !== undefined) oneOfArg(o.act, op, 'act', ['none', 'silu', 'relu'] as const);
+    // Checked here too, so that a bad one fails before the first layer allocates its weights.
+    if (o.domains !== undefined) intArg(o.domains, op, 'domains', 1, LIMITS.domains);
+    if (o.bnMomentum !== undefined) numArg(o.bnMomentum, op, 'bnMomentum', 0, 1);
+    if (o.bnEps !== undefined) numArg(o.bnEps, op, 'bnEps', 0, Infinity, { min: true });
     const init = { dtype: o.dtype, device: o.device, seed: o.seed, initializer: o.initializer };
     const padding = o.padding ?? 'same';
     const act = o.act ?? 'silu';

@@ -4,6 +4,7 @@ import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 import { tensor } from '../creation.js';
+import { tidy } from '../memory.js';
 import { noGrad } from '../autograd/mode.js';
 import { clone } from '../ops/cast.js';
 import { conv2d } from '../ops/conv2d.js';
@@ -13,18 +14,30 @@ import { multiBatchNorm, type BatchNormAct, type Segments } from '../ops/multi_b
 import { dropout } from '../ops/dropout.js';
 import { Module, auxKey, type ForwardOptions, type StateSlot } from './module.js';
 import { Initializer, convInit, denseInit, type InitOptions } from './init.js';
+import { LIMITS, boolArg, intArg, numArg, oneOfArg, optionsArg } from '../args.js';
 
 export interface LayerInit extends InitOptions {
   /** A shared initializer (a model passes one so every tensor gets its own key). */
   initializer?: Initializer;
 }
 
-const initOf = (o: LayerInit): Initializer => o.initializer ?? new Initializer(o);
+function initOf(o: LayerInit, op: string): Initializer {
+  if (o.initializer === undefined) return new Initializer(o);
+  if (!(o.initializer instanceof Initializer))
+    throw new AdvpropError('ERR_ARG', `${op}: initializer must be an nn.Initializer, got ${describeValue(o.initializer)}`);
+  return o.initializer;
+}
 
-function posInt(v: unknown, op: string, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
-    throw new AdvpropError('ERR_ARG', `${op}: ${what} must be a positive integer, got ${describeValue(v)}`);
-  return v;
+/** A size of a layer, bounded so that no typo or overflow reaches an allocation. */
+function posInt(v: unknown, op: string, what: string, max: number = LIMITS.channels): number {
+  return intArg(v, op, what, 1, max);
+}
+
+/** Refuses a parameter tensor larger than LIMITS.paramElements before allocating it. */
+export function checkParamSize(shape: readonly number[], op: string, what: string): void {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n > LIMITS.paramElements)
+    throw new AdvpropError('ERR_ARG', `${op}: ${what} [${shape.join(', ')}] would have ${n} elements; at most ${LIMITS.paramElements} are supported`);
 }
 
 export interface Conv2dLayerOptions extends LayerInit {
@@ -46,22 +59,24 @@ export class Conv2d extends Module {
   readonly dilation: number;
   readonly padding: 'same' | 'symmetric' | 'valid';
 
-  constructor(inChannels: number, outChannels: number, kernel: number, opts: Conv2dLayerOptions = {}) {
+  constructor(inChannels: number, outChannels: number, kernel: number, options?: Conv2dLayerOptions) {
     super();
+    const opts = optionsArg(options, 'Conv2d');
     this.inChannels = posInt(inChannels, 'Conv2d', 'inChannels');
     this.outChannels = posInt(outChannels, 'Conv2d', 'outChannels');
-    this.kernel = posInt(kernel, 'Conv2d', 'kernel');
-    this.stride = posInt(opts.stride ?? 1, 'Conv2d', 'stride');
+    this.kernel = posInt(kernel, 'Conv2d', 'kernel', LIMITS.kernel);
+    this.stride = posInt(opts.stride ?? 1, 'Conv2d', 'stride', LIMITS.kernel);
     this.groups = posInt(opts.groups ?? 1, 'Conv2d', 'groups');
-    this.dilation = posInt(opts.dilation ?? 1, 'Conv2d', 'dilation');
-    this.padding = opts.padding ?? 'same';
-    if (!['same', 'symmetric', 'valid'].includes(this.padding))
-      throw new AdvpropError('ERR_ARG', `Conv2d: padding must be 'same', 'symmetric' or 'valid', got ${describeValue(this.padding)}`);
+    this.dilation = posInt(opts.dilation ?? 1, 'Conv2d', 'dilation', LIMITS.kernel);
+    this.padding = oneOfArg(opts.padding ?? 'same', 'Conv2d', 'padding', ['same', 'symmetric', 'valid'] as const);
+    const bias = opts.bias === undefined ? false : boolArg(opts.bias, 'Conv2d', 'bias');
     if (inChannels % this.groups || outChannels % this.groups)
       throw new AdvpropError('ERR_ARG', `Conv2d: groups ${this.groups} must divide inChannels ${inChannels} and outChannels ${outChannels}`);
-    const init = initOf(opts);
-    this.registerParameter('weight', init.make([outChannels, kernel, kernel, inChannels / this.groups], convInit(outChannels, kernel, kernel, this.groups)));
-    if (opts.bias) this.registerParameter('bias', init.make([outChannels], { type: 'const', value: 0 }));
+    const shape = [outChannels, kernel, kernel, inChannels / this.groups];
+    checkParamSize(shape, 'Conv2d', 'weight');
+    const init = initOf(opts, 'Conv2d');
+    this.registerParameter('weight', init.make(shape, convInit(outChannels, kernel, kernel, this.groups)));
+    if (bias) this.registerParameter('bias', init.make([outChannels], { type: 'const', value: 0 }));
   }
 
   forward(x: Tensor): Tensor {
@@ -75,13 +90,16 @@ export class Conv2d extends Module {
 }
 
 export class Linear extends Module {
-  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: LayerInit & { bias?: boolean } = {}) {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, options?: LayerInit & { bias?: boolean }) {
     super();
+    const opts = optionsArg(options, 'Linear');
     posInt(inFeatures, 'Linear', 'inFeatures');
     posInt(outFeatures, 'Linear', 'outFeatures');
-    const init = initOf(opts);
+    checkParamSize([outFeatures, inFeatures], 'Linear', 'weight');
+    const bias = opts.bias === undefined ? true : boolArg(opts.bias, 'Linear', 'bias');
+    const init = initOf(opts, 'Linear');
     this.registerParameter('weight', init.make([outFeatures, inFeatures], denseInit(outFeatures)));
-    if (opts.bias ?? true) this.registerParameter('bias', init.make([outFeatures], { type: 'const', value: 0 }));
+    if (bias) this.registerParameter('bias', init.make([outFeatures], { type: 'const', value: 0 }));
   }
 
   forward(x: Tensor): Tensor {
@@ -100,6 +118,8 @@ export interface MultiBatchNorm2dOptions extends InitOptions {
 
 /** Checks segments against the batch and the number of domains; the default is all clean. */
 export function resolveSegments(segments: Segments | undefined, n: number, domains: number, op: string): Segments {
+  intArg(n, op, 'batch size', 0, Number.MAX_SAFE_INTEGER);
+  intArg(domains, op, 'domains', 1, LIMITS.domains);
   if (segments === undefined) return [[0, n]];
   if (!Array.isArray(segments)) throw new AdvpropError('ERR_ARG', `${op}: segments must be an array of [domain, count] pairs, got ${describeValue(segments)}`);
   let total = 0;
@@ -124,25 +144,26 @@ export class MultiBatchNorm2d extends Module {
   readonly eps: number;
   readonly act: BatchNormAct;
 
-  constructor(channels: number, opts: MultiBatchNorm2dOptions & { initializer?: Initializer } = {}) {
+  constructor(channels: number, options?: MultiBatchNorm2dOptions & { initializer?: Initializer }) {
     super();
-    this.channels = posInt(channels, 'MultiBatchNorm2d', 'channels');
-    this.domains = posInt(opts.domains ?? 2, 'MultiBatchNorm2d', 'domains');
-    this.momentum = opts.momentum ?? 0.99;
-    this.eps = opts.eps ?? 1e-3;
-    this.act = opts.act ?? 'none';
-    if (!(this.momentum >= 0 && this.momentum <= 1)) throw new AdvpropError('ERR_ARG', `MultiBatchNorm2d: momentum must be in [0, 1], got ${describeValue(opts.momentum)}`);
-    if (!(this.eps > 0)) throw new AdvpropError('ERR_ARG', `MultiBatchNorm2d: eps must be > 0, got ${describeValue(opts.eps)}`);
-    if (!['none', 'silu', 'relu'].includes(this.act)) throw new AdvpropError('ERR_ARG', `MultiBatchNorm2d: act must be 'none', 'silu' or 'relu', got ${describeValue(opts.act)}`);
-    const init = opts.initializer ?? new Initializer(opts);
+    const op = 'MultiBatchNorm2d';
+    const opts = optionsArg(options, op);
+    this.channels = posInt(channels, op, 'channels');
+    this.domains = posInt(opts.domains ?? 2, op, 'domains', LIMITS.domains);
+    this.momentum = numArg(opts.momentum ?? 0.99, op, 'momentum', 0, 1);
+    this.eps = numArg(opts.eps ?? 1e-3, op, 'eps', 0, Infinity, { min: true });
+    this.act = oneOfArg(opts.act ?? 'none', op, 'act', ['none', 'silu', 'relu'] as const);
     const s = [this.domains, channels];
+    checkParamSize(s, op, 'weight');
+    const init = initOf(opts, op);
     this.registerParameter('weight', init.make(s, { type: 'const', value: 1 }));
     this.registerParameter('bias', init.make(s, { type: 'const', value: 0 }));
     this.registerBuffer('running_mean', init.make(s, { type: 'const', value: 0 }));
     this.registerBuffer('running_var', init.make(s, { type: 'const', value: 1 }));
   }
 
-  forward(x: Tensor, opts: ForwardOptions = {}): Tensor {
+  forward(x: Tensor, options?: ForwardOptions): Tensor {
+    const opts = optionsArg(options, 'MultiBatchNorm2d.forward');
     const X = checkTensor(x, 'MultiBatchNorm2d', 'x');
     const segments = resolveSegments(opts.segments, X.shape[0], this.domains, 'MultiBatchNorm2d');
     const mode = opts.bnMode ?? (this.training ? 'train' : 'eval');
@@ -161,7 +182,9 @@ export class MultiBatchNorm2d extends Module {
       for (let d = 0; d < this.domains; d++) {
         slots.push({
           key: auxKey(prefix + name, d), shape: [C], dtype: cur().dtype, domain: d,
-          get: () => noGrad(() => clone(reshape(slice0(cur(), d, 1), [C]))),
+          // The row and reshape views are freed here: left to the finalizer they would keep the
+          // old [K, C] storage alive after the parameter is replaced (one leak per key and save).
+          get: () => tidy(() => noGrad(() => clone(reshape(slice0(cur(), d, 1), [C])))),
           set: (v) => {
             const c = cur();
             const host = c.toArray();

@@ -3,11 +3,12 @@
 // Layers read their tensors by name at every call, because loadStateDict() and to() replace them.
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
-import { isTensor, type DType, type Tensor } from '../tensor.js';
+import { checkTensor, isTensor, type DType, type Tensor } from '../tensor.js';
 import { tensor } from '../creation.js';
 import { keep } from '../memory.js';
 import { noGrad } from '../autograd/mode.js';
 import * as convert from '../ops/cast.js';
+import { boolArg, functionArg, objectArg, oneOfArg, optionsArg } from '../args.js';
 import type { BatchNormMode, Segments } from '../ops/multi_batch_norm.js';
 
 /** Per-call options passed down the whole tree. */
@@ -103,13 +104,13 @@ export abstract class Module {
   /** The current tensor of one of this module's own parameters. */
   param(name: string): Tensor {
     const t = this._params.get(name);
-    if (!t) throw new AdvpropError('ERR_ARG', `${this.constructor.name}: no parameter '${name}'`);
+    if (!t) throw new AdvpropError('ERR_ARG', `${this.constructor.name}: no parameter ${describeValue(name)}`);
     return t;
   }
 
   buffer(name: string): Tensor {
     const t = this._buffers.get(name);
-    if (!t) throw new AdvpropError('ERR_ARG', `${this.constructor.name}: no buffer '${name}'`);
+    if (!t) throw new AdvpropError('ERR_ARG', `${this.constructor.name}: no buffer ${describeValue(name)}`);
     return t;
   }
 
@@ -138,6 +139,7 @@ export abstract class Module {
 
   /** This module and every descendant, with dotted paths ('' for this one). */
   namedModules(prefix = ''): [string, Module][] {
+    if (typeof prefix !== 'string') throw new AdvpropError('ERR_ARG', `namedModules: prefix must be a string, got ${describeValue(prefix)}`);
     const out: [string, Module][] = [[prefix, this]];
     for (const [n, m] of this._children) out.push(...m.namedModules(prefix ? `${prefix}.${n}` : n));
     return out;
@@ -177,6 +179,8 @@ export abstract class Module {
   /** Runs fn with some parameters or buffers (by dotted name) temporarily replaced by the given
    * tensors, restored afterwards; nothing is disposed. Gradient checks and EMA evaluation use it. */
   withTensors<T>(tensors: Record<string, Tensor>, fn: () => T): T {
+    objectArg(tensors, 'withTensors', 'tensors', 'an object of tensors by name');
+    functionArg(fn, 'withTensors', 'fn');
     const owners = new Map(this.namedModules());
     const undo: (() => void)[] = [];
     try {
@@ -187,6 +191,7 @@ export abstract class Module {
         const map = m?._params.has(leaf) ? m._params : m?._buffers.has(leaf) ? m._buffers : null;
         if (!map) throw new AdvpropError('ERR_ARG', `withTensors: no parameter or buffer '${name}'`);
         const old = map.get(leaf)!;
+        checkTensor(t, 'withTensors', name);
         if (t.shape.length !== old.shape.length || t.shape.some((d, j) => d !== old.shape[j]))
           throw new AdvpropError('ERR_SHAPE', `withTensors: '${name}' is [${old.shape.join(', ')}], got [${t.shape.join(', ')}]`);
         map.set(leaf, t);
@@ -260,8 +265,9 @@ export abstract class Module {
   }
 
   /** Copies of every parameter and buffer under checkpoint names (BN domains split per key). */
-  stateDict(opts: StateDictOptions = {}): Record<string, Tensor> {
-    const aux = opts.auxiliary ?? true;
+  stateDict(options?: StateDictOptions): Record<string, Tensor> {
+    const opts = optionsArg(options, 'stateDict');
+    const aux = opts.auxiliary === undefined ? true : boolArg(opts.auxiliary, 'stateDict', 'auxiliary');
     const out: Record<string, Tensor> = {};
     for (const s of this.stateSlots()) if (aux || !s.domain) out[s.key] = s.get();
     return out;
@@ -269,11 +275,10 @@ export abstract class Module {
 
   /** Loads values by name. Everything is checked before anything is written, so a failed load
    * leaves the module as it was. Throws StateDictError (with `.report`) listing every problem. */
-  loadStateDict(state: Record<string, Tensor> | Map<string, Tensor>, opts: LoadStateDictOptions = {}): LoadReport {
-    const strict = opts.strict ?? true;
-    const auxMode = opts.auxiliary ?? 'load';
-    if (!['load', 'skip', 'fromClean'].includes(auxMode))
-      throw new AdvpropError('ERR_ARG', `loadStateDict: auxiliary must be 'load', 'skip' or 'fromClean', got ${describeValue(auxMode)}`);
+  loadStateDict(state: Record<string, Tensor> | Map<string, Tensor>, options?: LoadStateDictOptions): LoadReport {
+    const opts = optionsArg(options, 'loadStateDict');
+    const strict = opts.strict === undefined ? true : boolArg(opts.strict, 'loadStateDict', 'strict');
+    const auxMode = oneOfArg(opts.auxiliary ?? 'load', 'loadStateDict', 'auxiliary', ['load', 'skip', 'fromClean'] as const);
     if (state === null || typeof state !== 'object') throw new AdvpropError('ERR_ARG', `loadStateDict: state must be an object of tensors, got ${describeValue(state)}`);
     const entries = new Map<string, Tensor>(state instanceof Map ? state : Object.entries(state));
     const slots = this.stateSlots();
@@ -315,8 +320,17 @@ export abstract class Module {
   }
 }
 
+/** A Module argument (a model, a layer), or ERR_ARG naming what was given instead. */
+export function checkModule(v: unknown, op: string, name = 'model'): Module {
+  if (!(v instanceof Module)) throw new AdvpropError('ERR_ARG', `${op}: '${name}' must be an nn.Module (e.g. a model from ap.models.efficientnet), got ${describeValue(v)}`);
+  return v;
+}
+
 /** The checkpoint name of domain d's copy of a BN tensor: `bn1.weight` → `bn1.aux1.weight`. */
 export function auxKey(cleanKey: string, domain: number): string {
+  if (typeof cleanKey !== 'string') throw new AdvpropError('ERR_ARG', `auxKey: cleanKey must be a string, got ${describeValue(cleanKey)}`);
+  if (typeof domain !== 'number' || !Number.isSafeInteger(domain) || domain < 0)
+    throw new AdvpropError('ERR_ARG', `auxKey: domain must be an integer >= 0, got ${describeValue(domain)}`);
   if (domain === 0) return cleanKey;
   const i = cleanKey.lastIndexOf('.');
   return i < 0 ? `aux${domain}.${cleanKey}` : `${cleanKey.slice(0, i)}.aux${domain}${cleanKey.slice(i)}`;
@@ -327,6 +341,7 @@ export class Sequential extends Module {
   private readonly layers: Module[];
   constructor(layers: readonly Module[]) {
     super();
+    if (!Array.isArray(layers)) throw new AdvpropError('ERR_ARG', `Sequential: layers must be an array of modules, got ${describeValue(layers)}`);
     this.layers = layers.map((m, i) => this.registerModule(String(i), m));
   }
   forward(x: Tensor, opts?: ForwardOptions): Tensor {

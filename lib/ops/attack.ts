@@ -16,6 +16,6 @@ export function pgdStep(xAdv: Tensor, grad: Tensor, x: Tensor, opts: PgdStepOpti
 
 /** x plus uniform noise in the eps-ball, clamped to [min, max] (Philox; same on every backend). */
 export function pgdRandomStart(x: Tensor, opts: RandomStartOptions): Tensor {
-  const key = resolveKey(opts ?? {}, 'pgdRandomStart');
+  const key = resolveKey(opts, 'pgdRandomStart');
   return k.pgdRandomStart(x, { ...opts, seed: key.seed, offset: key.offset });
 }

@@ -1,6 +1,7 @@
 // The differentiable 2-D convolution. The rule runs only the backward kernels whose gradients
 // are needed: an attack that asks for the image's gradient runs conv2dBackwardInput alone.
 import * as k from '../kernels.js';
+import { optionsArg } from '../args.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 import { record, recordingNeeds } from '../autograd/node.js';
 
@@ -9,7 +10,8 @@ export interface Conv2dArgs extends k.Conv2dOptions {
 }
 
 /** NHWC x [N, H, W, Cin], OHWI w [Cout, KH, KW, Cin/groups] → [N, OH, OW, Cout]. */
-export function conv2d(x: Tensor, w: Tensor, opts: Conv2dArgs = {}): Tensor {
+export function conv2d(x: Tensor, w: Tensor, options?: Conv2dArgs): Tensor {
+  const opts = optionsArg(options, 'conv2d');
   const X = checkTensor(x, 'conv2d', 'x');
   const W = checkTensor(w, 'conv2d', 'w');
   const B = opts.bias == null ? null : checkTensor(opts.bias, 'conv2d', 'bias');

@@ -6,6 +6,7 @@ import { checkTensor, isTensor, type Tensor } from '../tensor.js';
 import { tensor } from '../creation.js';
 import { record, recordingNeeds } from '../autograd/node.js';
 import { AdvpropError } from '../errors.js';
+import { optionsArg } from '../args.js';
 import { describeValue } from '../device.js';
 
 export type Labels = Int32Array | readonly number[] | Tensor; // i32 tensor [N] when a Tensor
@@ -51,19 +52,21 @@ function deviceLabels(labels: Labels, Z: Tensor, op: string): { Y: Tensor; valid
     throw new AdvpropError('ERR_DTYPE', `${op}: labels must be i32, got ${labels.dtype} [${labels.shape.join(', ')}]`);
   if (labels.rank !== 1 || labels.shape[0] !== n)
     throw new AdvpropError('ERR_SHAPE', `${op}: labels [${labels.shape.join(', ')}] must be [${n}] for logits [${n}, ${kClasses}]`);
-  if (labels.device === Z.device) return { Y: labels, validate: true, owned: false };
-  return { Y: k.toDevice(labels, Z.device), validate: true, owned: true };
+  // As in every other op with two tensor inputs: moving them silently would hide a slow path.
+  if (labels.device !== Z.device)
+    throw new AdvpropError('ERR_DEVICE', `${op}: labels are on ${labels.device} but logits [${n}, ${kClasses}] are on ${Z.device}`);
+  return { Y: labels, validate: true, owned: false };
 }
 
 /** Softmax cross-entropy of logits [N,K] against integer labels; differentiable in logits. */
-export function crossEntropy(logits: Tensor, labels: Labels, opts: CrossEntropyOptions = {}): Tensor {
+export function crossEntropy(logits: Tensor, labels: Labels, opts?: CrossEntropyOptions): Tensor {
   const op = 'crossEntropy';
   const Z = checkLogits(logits, op);
-  if (opts === null || typeof opts !== 'object') throw new AdvpropError('ERR_ARG', `${op}: options must be an object, got ${describeValue(opts)}`);
-  const eps = opts.labelSmoothing ?? 0;
+  const o = optionsArg(opts, op);
+  const eps = o.labelSmoothing ?? 0;
   if (typeof eps !== 'number' || !(eps >= 0 && eps <= 1))
     throw new AdvpropError('ERR_ARG', `${op}: labelSmoothing must be a number in [0, 1], got ${describeValue(eps)}`);
-  const reduction = opts.reduction ?? 'mean';
+  const reduction = o.reduction ?? 'mean';
   if (reduction !== 'mean' && reduction !== 'none')
     throw new AdvpropError('ERR_ARG', `${op}: reduction must be 'mean' or 'none', got ${describeValue(reduction)}`);
   const n = Z.shape[0];
@@ -98,6 +101,7 @@ export function accuracy(logits: Tensor, labels: Labels): { correct: number; tot
   if (isTensor(L)) {
     checkTensor(L, op, 'labels');
     if (L.dtype !== 'i32') throw new AdvpropError('ERR_DTYPE', `${op}: labels must be i32, got ${L.dtype} [${L.shape.join(', ')}]`);
+    if (L.device !== Z.device) throw new AdvpropError('ERR_DEVICE', `${op}: labels are on ${L.device} but logits [${n}, ${kClasses}] are on ${Z.device}`);
     if (L.rank !== 1) throw new AdvpropError('ERR_SHAPE', `${op}: labels [${L.shape.join(', ')}] must be [${n}]`);
     host = hostLabels(L.toArray() as Int32Array, n, kClasses, op);
   } else {

@@ -4,6 +4,7 @@
 import { checkTensor, type Tensor } from '../tensor.js';
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
+import { optionsArg } from '../args.js';
 import { record, recordingNeeds } from '../autograd/node.js';
 import * as k from '../kernels/dropout.js';
 import { resolveKey } from '../random.js';
@@ -21,13 +22,14 @@ function checkBatch(op: string, x: Tensor, arg: string): void {
     throw new AdvpropError('ERR_SHAPE', `${op}: ${arg} must have a batch dimension, got [${x.shape.join(', ')}]`);
 }
 
-function drop(op: string, x: Tensor, rate: number, opts: DropOptions, perSample: boolean): Tensor {
+function drop(op: string, x: Tensor, rate: number, opts: DropOptions | undefined, perSample: boolean): Tensor {
+  optionsArg(opts, op);
   const X = checkTensor(x, op, 'x');
   checkRate(op, rate);
   if (perSample) checkBatch(op, X, 'x');
   // Nothing is drawn for rate 0, so the global key does not move.
   if (rate === 0) return X;
-  const { seed, offset } = resolveKey(opts ?? {}, op);
+  const { seed, offset } = resolveKey(opts, op);
   const kernel = perSample ? k.dropConnectMask : k.dropoutMask;
   const needs = recordingNeeds([X]);
   const out = kernel(X, rate, seed, offset);
@@ -36,12 +38,12 @@ function drop(op: string, x: Tensor, rate: number, opts: DropOptions, perSample:
 }
 
 /** Element-wise dropout with keep probability 1-rate, kept values scaled by 1/(1-rate). Differentiable. */
-export function dropout(x: Tensor, rate: number, opts: DropOptions = {}): Tensor {
+export function dropout(x: Tensor, rate: number, opts?: DropOptions): Tensor {
   return drop('dropout', x, rate, opts, false);
 }
 
 /** Drop-connect (stochastic depth): one keep decision per sample (dim 0), kept samples scaled by 1/(1-rate). Differentiable. */
-export function dropConnect(x: Tensor, rate: number, opts: DropOptions = {}): Tensor {
+export function dropConnect(x: Tensor, rate: number, opts?: DropOptions): Tensor {
   return drop('dropConnect', x, rate, opts, true);
 }
 
@@ -64,15 +66,16 @@ function checkPair(op: string, h: Tensor, r: Tensor): void {
  * does (none for rate 0, which is add(h, residual)). h and residual: same shape, dtype and device.
  * Differentiable in both.
  */
-export function dropConnectAdd(h: Tensor, residual: Tensor, rate: number, opts: DropOptions = {}): Tensor {
+export function dropConnectAdd(h: Tensor, residual: Tensor, rate: number, opts?: DropOptions): Tensor {
   const op = 'dropConnectAdd';
+  optionsArg(opts, op);
   const H = checkTensor(h, op, 'h');
   const R = checkTensor(residual, op, 'residual');
   checkRate(op, rate);
   checkPair(op, H, R);
   checkBatch(op, H, 'h');
   if (rate === 0) return add(H, R);
-  const { seed, offset } = resolveKey(opts ?? {}, op);
+  const { seed, offset } = resolveKey(opts, op);
   const needs = recordingNeeds([H, R]);
   const out = k.dropConnectAdd(H, R, rate, seed, offset);
   // d(residual) is dy itself, as add passes it on: no copy.

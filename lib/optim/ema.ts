@@ -7,6 +7,7 @@ import * as kernels from '../kernels.js';
 import type { Tensor } from '../tensor.js';
 import { keep } from '../memory.js';
 import { checkNumber, checkOptions, checkParams, counterTensor, loadState, readCounter } from './common.js';
+import { objectArg } from '../args.js';
 
 export interface EMAOptions {
   /** Default 0.9999. */
@@ -75,6 +76,7 @@ export class ExponentialMovingAverage {
 
   loadStateDict(sd: Record<string, Tensor>): void {
     const op = 'ExponentialMovingAverage.loadStateDict';
+    objectArg(sd, op, 'stateDict', 'an object of tensors (from stateDict())');
     const t = readCounter(sd, 'numUpdates', op);
     loadState(this.averages, sd, 'ema', op);
     this.t = t;

@@ -4,6 +4,7 @@
 import * as kernels from '../kernels.js';
 import type { Tensor } from '../tensor.js';
 import { checkGrads, checkNumber, checkOptions, checkParams, loadState, resolveMask, stateLike, type DecayMask } from './common.js';
+import { objectArg } from '../args.js';
 
 export interface RMSPropOptions {
   lr: number;
@@ -74,6 +75,7 @@ export class RMSProp {
 
   /** Copies a stateDict() (e.g. from a checkpoint) into this optimizer's state. */
   loadStateDict(sd: Record<string, Tensor>): void {
+    objectArg(sd, 'RMSProp.loadStateDict', 'stateDict', 'an object of tensors (from stateDict())');
     loadState(this.ms, sd, 'ms', 'RMSProp.loadStateDict');
     loadState(this.mom, sd, 'mom', 'RMSProp.loadStateDict');
   }

@@ -5,6 +5,7 @@ import { describeValue } from '../device.js';
 import * as kernels from '../kernels.js';
 import type { Tensor } from '../tensor.js';
 import { checkGrads, checkNumber, checkOptions, checkParams, loadState, resolveMask, stateLike, type DecayMask } from './common.js';
+import { objectArg } from '../args.js';
 
 export interface SGDOptions {
   lr: number;
@@ -67,6 +68,7 @@ export class SGD {
   }
 
   loadStateDict(sd: Record<string, Tensor>): void {
+    objectArg(sd, 'SGD.loadStateDict', 'stateDict', 'an object of tensors (from stateDict())');
     loadState(this.bufs, sd, 'buf', 'SGD.loadStateDict');
   }
 

@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
 import { AdvpropError } from '../errors.js';
+import { describeValue, showValue } from '../device.js';
+import { boolArg, intArg, numArg, objectArg, pathArg } from '../args.js';
 import { Canvas, GLYPH_H, textWidth, type Rect, type Rgb } from './canvas.js';
 
 export interface Series { name: string; points: ReadonlyArray<readonly [number, number]> }
@@ -49,6 +51,11 @@ function niceNum(x: number, round: boolean): number {
 
 /** Round ticks covering [lo, hi]; returns the widened range and the tick values. */
 export function niceTicks(lo: number, hi: number, target = 6, fixed = false): { range: [number, number]; ticks: number[]; step: number } {
+  // The tick count bounds the loop below: a huge target would make it run for ever.
+  numArg(lo, 'niceTicks', 'lo');
+  numArg(hi, 'niceTicks', 'hi');
+  intArg(target, 'niceTicks', 'target', 2, 1000);
+  boolArg(fixed, 'niceTicks', 'fixed');
   if (!(hi > lo)) { const d = lo === 0 ? 1 : Math.abs(lo) * 0.1; lo -= d; hi += d; }
   const step = niceNum((hi - lo) / Math.max(1, target - 1), true);
   // toPrecision(12) drops the float noise of k·step (0.30000000000000004 → 0.3).
@@ -69,13 +76,17 @@ const clipName = (s: string): string => (s.length > MAX_NAME ? `${s.slice(0, MAX
 
 /** Draws the plot in memory; plotLines() writes it. */
 export function renderPlot(opts: PlotOptions): { canvas: Canvas; layout: PlotLayout } {
+  objectArg(opts, 'plot', 'options', '{ series, ... }');
+  checkSeries(opts.series);
+  for (const k of ['title', 'xLabel', 'yLabel'] as const)
+    if (opts[k] !== undefined && typeof opts[k] !== 'string') throw new AdvpropError('ERR_ARG', `plot: ${k} must be a string, got ${describeValue(opts[k])}`);
   const width = opts.width ?? 800, height = opts.height ?? 500;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 200 || height < 150 || width * height > 1e8)
-    throw new AdvpropError('ERR_ARG', `plot: width and height must be integers, at least 200×150, got ${width}×${height}`);
+    throw new AdvpropError('ERR_ARG', `plot: width and height must be integers, at least 200×150, got ${showValue(width)}×${showValue(height)}`);
   if (!Array.isArray(opts.series)) throw new AdvpropError('ERR_ARG', 'plot: series must be an array');
   for (const [k, r] of [['xRange', opts.xRange], ['yRange', opts.yRange]] as const)
-    if (r && !(Number.isFinite(r[0]) && Number.isFinite(r[1]) && r[0] < r[1]))
-      throw new AdvpropError('ERR_ARG', `plot: ${k} must be two finite numbers, low < high, got [${r.join(', ')}]`);
+    if (r !== undefined && !(Array.isArray(r) && r.length === 2 && Number.isFinite(r[0]) && Number.isFinite(r[1]) && r[0] < r[1]))
+      throw new AdvpropError('ERR_ARG', `plot: ${k} must be two finite numbers, low < high, got ${describeValue(r)}`);
   const c = new Canvas(width, height);
 
   // Ranges over finite points only: NaN/Infinity mark missing values (e.g. an epoch without evaluation).
@@ -178,8 +189,23 @@ export function renderPlot(opts: PlotOptions): { canvas: Canvas; layout: PlotLay
   };
 }
 
+/** Series: objects with a name and [x, y] number pairs (NaN and ±Infinity mark missing points). */
+function checkSeries(series: unknown): void {
+  if (!Array.isArray(series)) throw new AdvpropError('ERR_ARG', `plot: series must be an array, got ${describeValue(series)}`);
+  series.forEach((s: Series, i) => {
+    if (s === null || typeof s !== 'object' || !Array.isArray(s.points))
+      throw new AdvpropError('ERR_ARG', `plot: series[${i}] must be { name, points: [x, y][] }, got ${describeValue(s)}`);
+    if (typeof s.name !== 'string' && typeof s.name !== 'number') throw new AdvpropError('ERR_ARG', `plot: series[${i}].name must be a string, got ${describeValue(s.name)}`);
+    s.points.forEach((p, j) => {
+      if (!Array.isArray(p) || p.length !== 2 || typeof p[0] !== 'number' || typeof p[1] !== 'number')
+        throw new AdvpropError('ERR_ARG', `plot: series[${i}].points[${j}] must be [x, y] numbers, got ${describeValue(p)}`);
+    });
+  });
+}
+
 /** Writes a line plot to `path` as PNG; the file appears whole or not at all (temp file + rename). */
 export function plotLines(path: string, opts: PlotOptions): PlotLayout {
+  pathArg(path, 'plotLines', 'path');
   const { canvas, layout } = renderPlot(opts);
   const png = new PNG({ width: canvas.width, height: canvas.height });
   canvas.data.copy(png.data);

@@ -2,6 +2,8 @@
 // file (not a TTY) a plain line is written every few seconds instead, because carriage returns and
 // ten updates a second would bury everything else in the log.
 import { AdvpropError } from '../errors.js';
+import { describeValue } from '../device.js';
+import { functionArg, numArg, objectArg } from '../args.js';
 
 export interface ProgressStream { write(s: string): unknown; isTTY?: boolean; columns?: number }
 export type Fields = Record<string, string | number>;
@@ -34,11 +36,19 @@ export function formatRate(perSecond: number): string {
 
 /** Accuracy-like fields (name containing "acc"), given as fractions, show as percentages; other numbers keep 4 significant digits. */
 export function formatField(key: string, value: string | number): string {
+  if (typeof key !== 'string') throw new AdvpropError('ERR_ARG', `formatField: key must be a string, got ${describeValue(key)}`);
+  if (typeof value !== 'string' && typeof value !== 'number') throw new AdvpropError('ERR_ARG', `formatField: value must be a string or a number, got ${describeValue(value)}`);
   if (typeof value === 'string') return value;
   if (!Number.isFinite(value)) return String(value);
   if (/acc/i.test(key)) return `${(value * 100).toFixed(2)}%`;
   if (Number.isInteger(value)) return String(value);
   return String(Number(value.toPrecision(4)));
+}
+
+function checkFields(fields: unknown, op: string): void {
+  objectArg(fields, op, 'fields', 'an object of strings and numbers');
+  for (const [k, v] of Object.entries(fields as object))
+    if (typeof v !== 'string' && typeof v !== 'number') throw new AdvpropError('ERR_ARG', `${op}: field '${k}' must be a string or a number, got ${describeValue(v)}`);
 }
 
 export class Progress {
@@ -56,10 +66,14 @@ export class Progress {
   private finished = false;
 
   constructor(opts: ProgressOptions) {
-    if (!(Number.isFinite(opts.total) && opts.total > 0))
-      throw new AdvpropError('ERR_ARG', `Progress: total must be a positive number, got ${opts.total}`);
-    const interval = opts.interval ?? 10, ttyInterval = opts.ttyInterval ?? 100;
-    if (!(interval >= 0) || !(ttyInterval >= 0)) throw new AdvpropError('ERR_ARG', 'Progress: intervals must be non-negative');
+    const op = 'Progress';
+    objectArg(opts, op, 'options', '{ total, ... }');
+    numArg(opts.total, op, 'total', 0, Infinity, { min: true });
+    const interval = numArg(opts.interval ?? 10, op, 'interval', 0), ttyInterval = numArg(opts.ttyInterval ?? 100, op, 'ttyInterval', 0);
+    if (opts.label !== undefined && typeof opts.label !== 'string') throw new AdvpropError('ERR_ARG', `${op}: label must be a string, got ${describeValue(opts.label)}`);
+    if (opts.stream !== undefined && typeof (opts.stream as { write?: unknown } | null)?.write !== 'function')
+      throw new AdvpropError('ERR_ARG', `${op}: stream must have a write(text) method, got ${describeValue(opts.stream)}`);
+    if (opts.now !== undefined) functionArg(opts.now, op, 'now');
     this.total = opts.total;
     this.label = opts.label ?? '';
     this.stream = opts.stream ?? process.stderr;
@@ -89,6 +103,8 @@ export class Progress {
 
   /** Records `done` items out of total and the latest metrics; draws when the display is due. */
   update(done: number, fields: Fields = {}): void {
+    numArg(done, 'Progress.update', 'done', 0);
+    checkFields(fields, 'Progress.update');
     if (this.finished) return;
     this.count = done;
     this.fields = { ...fields };
@@ -100,6 +116,7 @@ export class Progress {
 
   /** Draws the final state and ends the line; later calls do nothing. */
   done(fields?: Fields): void {
+    if (fields !== undefined) checkFields(fields, 'Progress.done');
     if (this.finished) return;
     if (fields) this.fields = { ...fields };
     this.draw(true);

@@ -10,7 +10,9 @@ import { AdvpropError } from '../errors.js';
 import { fileTensor, readSafetensors, record, saveSafetensors, type SafetensorsFile } from '../io/safetensors.js';
 import { getRngState, setRngState } from '../random.js';
 import type { DType, Tensor } from '../tensor.js';
-import type { Trainer } from './trainer.js';
+import { Trainer } from './trainer.js';
+import { describeValue } from '../device.js';
+import { intArg, objectArg, pathArg } from '../args.js';
 
 /** 2: checksums and a validated schema (version 1 files had neither). */
 export const CHECKPOINT_VERSION = 2;
@@ -28,6 +30,11 @@ export interface CheckpointMeta {
   config: Record<string, unknown>;
 }
 
+function checkArgs(op: string, file: unknown, trainer: unknown): void {
+  pathArg(file, op, 'file');
+  if (!(trainer instanceof Trainer)) throw new AdvpropError('ERR_ARG', `${op}: 'trainer' must be a train.Trainer, got ${describeValue(trainer)}`);
+}
+
 function bad(file: string, problem: string): never {
   throw new AdvpropError('ERR_FORMAT', `checkpoint ${file}: ${problem}`);
 }
@@ -43,6 +50,16 @@ function section(all: Record<string, Tensor>, prefix: string): Record<string, Te
 }
 
 export function saveCheckpoint(file: string, trainer: Trainer, at: { epoch: number; batch: number }, config: Record<string, unknown> = {}): void {
+  checkArgs('saveCheckpoint', file, trainer);
+  objectArg(at, 'saveCheckpoint', 'at', '{ epoch, batch }');
+  intArg(at.epoch, 'saveCheckpoint', 'at.epoch', 0, Number.MAX_SAFE_INTEGER);
+  intArg(at.batch, 'saveCheckpoint', 'at.batch', 0, Number.MAX_SAFE_INTEGER);
+  objectArg(config, 'saveCheckpoint', 'config');
+  try {
+    JSON.stringify(config);
+  } catch (e) {
+    throw new AdvpropError('ERR_ARG', `saveCheckpoint: config must be JSON-serialisable (${(e as Error).message})`);
+  }
   const tensors = record<Tensor>();
   // The model's state dict is made of copies; the optimizer's and the EMA's hold their live
   // state, of which only the EMA's update counter is a fresh tensor.
@@ -106,6 +123,7 @@ export function checkMeta(m: unknown, file: string): CheckpointMeta {
 
 /** Reads, verifies and schema-checks a checkpoint file. */
 export function readCheckpoint(file: string): { meta: CheckpointMeta; contents: SafetensorsFile } {
+  pathArg(file, 'readCheckpoint', 'file');
   if (!existsSync(file)) throw new AdvpropError('ERR_IO', `checkpoint ${file} does not exist`);
   const contents = readSafetensors(file);
   const raw = contents.metadata.advprop;
@@ -126,6 +144,7 @@ export function readCheckpoint(file: string): { meta: CheckpointMeta; contents: 
 
 /** Reads only the metadata (for `eval`, and to rebuild the model before loading). */
 export function readCheckpointMeta(file: string): CheckpointMeta {
+  pathArg(file, 'readCheckpointMeta', 'file');
   return readCheckpoint(file).meta;
 }
 
@@ -167,6 +186,7 @@ function checkTensors(file: string, contents: SafetensorsFile, trainer: Trainer)
 /** Restores model, optimizer, EMA and RNG state into `trainer`; returns where to continue.
  * Everything is checked first, so a refused file leaves the trainer as it was. */
 export function loadCheckpoint(file: string, trainer: Trainer): CheckpointMeta {
+  checkArgs('loadCheckpoint', file, trainer);
   const { meta, contents } = readCheckpoint(file);
   restoreCheckpoint(file, meta, contents, trainer);
   return meta;

@@ -1,6 +1,9 @@
 // The configuration of one training run (`advprop train`), its defaults and validation. The
 // defaults train a small EfficientNet on the bundled Fashion-MNIST in a few minutes on 2 cores.
 import { AdvpropError } from '../errors.js';
+import { showValue } from '../device.js';
+import { LIMITS, objectArg } from '../args.js';
+import { EFFICIENTNET_NAMES } from '../models/efficientnet_config.js';
 import { METHODS, type Method } from './methods.js';
 import type { ScheduleName } from './schedule.js';
 
@@ -49,23 +52,50 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   progress: true, stripAux: false,
 };
 
-export function checkTrainConfig(c: TrainConfig): TrainConfig {
+export function checkTrainConfig(config: TrainConfig): TrainConfig {
+  const c = objectArg<TrainConfig>(config, 'trainRun', 'config', 'a TrainConfig object (see TRAIN_DEFAULTS)');
   const bad = (msg: string): never => { throw new AdvpropError('ERR_ARG', msg); };
-  if (!METHODS.includes(c.method)) bad(`--method must be one of ${METHODS.join(', ')}, got '${c.method}'`);
-  if (!(Number.isFinite(c.epsilon) && c.epsilon >= 0)) bad(`--epsilon must be a number ≥ 0 (pixel units of 255), got ${c.epsilon}`);
-  if (!(Number.isInteger(c.epochs) && c.epochs >= 1)) bad(`--epochs must be a positive integer, got ${c.epochs}`);
-  if (!(Number.isInteger(c.batchSize) && c.batchSize >= 1)) bad(`--batch-size must be a positive integer, got ${c.batchSize}`);
-  if (c.lr !== undefined && !(c.lr > 0)) bad(`--lr must be > 0, got ${c.lr}`);
-  if (c.maxSteps !== undefined && !(Number.isInteger(c.maxSteps) && c.maxSteps >= 1)) bad(`--max-steps must be a positive integer, got ${c.maxSteps}`);
-  if (c.limit !== undefined && !(Number.isInteger(c.limit) && c.limit >= 1)) bad(`--limit must be a positive integer, got ${c.limit}`);
-  if (!(c.bnMomentum >= 0 && c.bnMomentum < 1)) bad(`--bn-momentum must be in [0, 1), got ${c.bnMomentum}`);
-  if (c.width !== undefined && !(c.width > 0)) bad(`--width must be > 0, got ${c.width}`);
-  if (c.depth !== undefined && !(c.depth > 0)) bad(`--depth must be > 0, got ${c.depth}`);
+  const int = (v: unknown, flag: string, min: number, max: number): void => {
+    if (!(typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max)) bad(`${flag} must be an integer in [${min}, ${max}], got ${show(v)}`);
+  };
+  const num = (v: unknown, flag: string, min: number, max: number, what = `a number in [${min}, ${max}]`): void => {
+    if (!(typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max)) bad(`${flag} must be ${what}, got ${show(v)}`);
+  };
+  const str = (v: unknown, flag: string): void => {
+    if (v !== undefined && (typeof v !== 'string' || v === '')) bad(`${flag} must be a non-empty string, got ${show(v)}`);
+  };
+  if (!(EFFICIENTNET_NAMES as readonly unknown[]).includes(c.model)) bad(`--model must be one of ${EFFICIENTNET_NAMES.join(', ')}, got ${show(c.model)}`);
+  if (!METHODS.includes(c.method)) bad(`--method must be one of ${METHODS.join(', ')}, got ${show(c.method)}`);
+  num(c.epsilon, '--epsilon', 0, 255, 'a number in [0, 255] (pixel units of 255)');
+  int(c.epochs, '--epochs', 1, LIMITS.epochs);
+  int(c.batchSize, '--batch-size', 1, LIMITS.batch);
+  if (c.lr !== undefined) num(c.lr, '--lr', Number.MIN_VALUE, Infinity, 'a finite number > 0');
+  if (c.maxSteps !== undefined) int(c.maxSteps, '--max-steps', 1, Number.MAX_SAFE_INTEGER);
+  if (c.limit !== undefined) int(c.limit, '--limit', 1, Number.MAX_SAFE_INTEGER);
+  num(c.bnMomentum, '--bn-momentum', 0, 1, 'a number in [0, 1)');
+  if (c.bnMomentum === 1) bad('--bn-momentum must be a number in [0, 1), got 1');
+  if (c.width !== undefined) num(c.width, '--width', Number.MIN_VALUE, LIMITS.multiplier, `a number in (0, ${LIMITS.multiplier}]`);
+  if (c.depth !== undefined) num(c.depth, '--depth', Number.MIN_VALUE, LIMITS.multiplier, `a number in (0, ${LIMITS.multiplier}]`);
   if (c.limit !== undefined && c.limit < c.batchSize) bad(`--limit ${c.limit} is smaller than one batch (--batch-size ${c.batchSize})`);
-  if (c.method !== 'vanilla' && c.attackSteps !== undefined && !(Number.isInteger(c.attackSteps) && c.attackSteps >= 0))
-    bad(`--attack-steps must be an integer ≥ 0, got ${c.attackSteps}`);
-  if (!(Number.isInteger(c.logEvery) && c.logEvery >= 1)) bad(`--log-every must be a positive integer, got ${c.logEvery}`);
-  if (!(Number.isInteger(c.checkpointEvery) && c.checkpointEvery >= 0)) bad(`--checkpoint-every must be an integer ≥ 0, got ${c.checkpointEvery}`);
-  if (c.evalEpsilons.some((e) => !(e >= 0))) bad(`--eval-epsilons must be numbers ≥ 0, got ${c.evalEpsilons.join(',')}`);
+  if (c.method !== 'vanilla' && c.attackSteps !== undefined) int(c.attackSteps, '--attack-steps', 0, LIMITS.attackSteps);
+  int(c.logEvery, '--log-every', 1, Number.MAX_SAFE_INTEGER);
+  int(c.checkpointEvery, '--checkpoint-every', 0, Number.MAX_SAFE_INTEGER);
+  int(c.evalLimit, '--eval-limit', 1, Number.MAX_SAFE_INTEGER);
+  int(c.workers, '--workers', 0, LIMITS.workers);
+  int(c.seed, '--seed', 0, Number.MAX_SAFE_INTEGER);
+  if (!Array.isArray(c.evalEpsilons) || c.evalEpsilons.some((e) => !(typeof e === 'number' && e >= 0 && e <= 255)))
+    bad(`--eval-epsilons must be numbers in [0, 255], got ${show(c.evalEpsilons)}`);
+  if (c.optimizer !== 'rmsprop' && c.optimizer !== 'sgd') bad(`--optimizer must be rmsprop or sgd, got ${show(c.optimizer)}`);
+  if (!['exponential', 'cosine', 'constant'].includes(c.schedule)) bad(`--schedule must be exponential, cosine or constant, got ${show(c.schedule)}`);
+  num(c.warmupEpochs, '--warmup-epochs', 0, LIMITS.epochs);
+  num(c.weightDecay, '--weight-decay', 0, Infinity, 'a finite number >= 0');
+  num(c.labelSmoothing, '--label-smoothing', 0, 1, 'a number in [0, 1)');
+  if (c.labelSmoothing === 1) bad('--label-smoothing must be a number in [0, 1), got 1');
+  if (c.ema !== false && !(typeof c.ema === 'number' && c.ema > 0 && c.ema < 1)) bad(`--ema must be a decay in (0, 1) or false, got ${show(c.ema)}`);
+  for (const [v, flag] of [[c.data, '--data'], [c.out, '--out'], [c.name, '--name'], [c.resume, '--resume'], [c.device, '--device']] as const) str(v, flag);
+  for (const [v, flag] of [[c.augment, 'augment'], [c.progress, 'progress'], [c.stripAux, 'stripAux']] as const)
+    if (typeof v !== 'boolean') bad(`${flag} must be a boolean, got ${show(v)}`);
   return c;
 }
+
+const show = (v: unknown): string => (Array.isArray(v) ? `[${v.map(showValue).join(', ')}]` : showValue(v));

@@ -4,9 +4,13 @@
 import { noGrad } from '../autograd/mode.js';
 import { pgd } from '../attack/pgd.js';
 import { prepareBatch } from '../data/batch.js';
-import { datasetSize, type ImageDataset } from '../data/dataset.js';
+import { checkDataset, datasetSize, type ImageDataset } from '../data/dataset.js';
 import { CORRUPTIONS, corrupt } from '../eval/corruptions.js';
 import type { Module } from '../nn/index.js';
+import { checkModule } from '../nn/module.js';
+import { AdvpropError } from '../errors.js';
+import { describeValue } from '../device.js';
+import { LIMITS, boolArg, functionArg, intArg, optionsArg } from '../args.js';
 import { accuracy } from '../ops/cross_entropy.js';
 import type { Tensor } from '../tensor.js';
 import { tensor } from '../creation.js';
@@ -42,9 +46,20 @@ function hostBatches(d: ImageDataset, limit: number, batchSize: number): HostBat
   return out;
 }
 
-export function evaluateModel(model: Module, dataset: ImageDataset, opts: EvalOptions = {}): EvalResult {
-  const limit = Math.min(opts.limit ?? Infinity, datasetSize(dataset));
-  const batches = hostBatches(dataset, limit, opts.batchSize ?? 100);
+export function evaluateModel(model: Module, dataset: ImageDataset, options?: EvalOptions): EvalResult {
+  const op = 'evaluateModel';
+  checkModule(model, op);
+  checkDataset(dataset, op);
+  const opts = optionsArg(options, op);
+  const limit = Math.min(opts.limit === undefined ? Infinity : intArg(opts.limit, op, 'limit', 1, Number.MAX_SAFE_INTEGER), datasetSize(dataset));
+  const batchSize = intArg(opts.batchSize ?? 100, op, 'batchSize', 1, LIMITS.batch);
+  if (opts.epsilons !== undefined && (!Array.isArray(opts.epsilons) || opts.epsilons.some((e) => !(typeof e === 'number' && e >= 0 && e <= 255))))
+    throw new AdvpropError('ERR_ARG', `${op}: epsilons must be an array of numbers in [0, 255] (pixel units), got ${describeValue(opts.epsilons)}`);
+  if (opts.attackSteps !== undefined) intArg(opts.attackSteps, op, 'attackSteps', 0, LIMITS.attackSteps);
+  if (opts.corruptions !== undefined) boolArg(opts.corruptions, op, 'corruptions');
+  if (opts.seed !== undefined) intArg(opts.seed, op, 'seed', 0, 2 ** 32 - 1);
+  if (opts.onProgress !== undefined) functionArg(opts.onProgress, op, 'onProgress');
+  const batches = hostBatches(dataset, limit, batchSize);
   const device = model.parameters()[0]?.device;
   const eps = opts.epsilons ?? [];
   const corr = opts.corruptions ? CORRUPTIONS : [];

@@ -5,6 +5,7 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AdvpropError } from '../errors.js';
+import { functionArg, optionsArg } from '../args.js';
 import { DataLoader } from '../data/loader.js';
 import { limitDataset, datasetSize, type ImageDataset } from '../data/dataset.js';
 import { defaultDataDir, openDataset } from '../data/open.js';
@@ -56,8 +57,12 @@ function augmentations(c: TrainConfig, d: ImageDataset): TransformSpec[] {
     : [{ name: 'randomResizedCrop', size: 224 }, { name: 'hflip' }];
 }
 
-export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promise<RunResult> {
+export async function trainRun(config: TrainConfig, options?: RunHooks): Promise<RunResult> {
   const c = checkTrainConfig(config);
+  const hooks = optionsArg(options, 'trainRun', 'hooks');
+  for (const k of ['onStep', 'log'] as const) if (hooks[k] !== undefined) functionArg(hooks[k], 'trainRun', `hooks.${k}`);
+  if (hooks.signal !== undefined && !(hooks.signal instanceof AbortSignal))
+    throw new AdvpropError('ERR_ARG', 'trainRun: hooks.signal must be an AbortSignal');
   const log = hooks.log ?? ((l: string) => console.error(l));
   // Absolute, so that the checkpoint's config names the same folder from any working directory.
   const dataDir = resolve(c.data ?? defaultDataDir());
@@ -143,12 +148,14 @@ export async function trainRun(config: TrainConfig, hooks: RunHooks = {}): Promi
   if (interrupted) {
     log(`interrupted: checkpoint written to ${join(dir, 'last.safetensors')}; continue with --resume ${dir}`);
     trainer.dispose();
+    model.dispose();
     return { dir, steps: trainer.stepCount, interrupted, signal: stopSignal, final: null };
   }
   const final = finalEvaluation(c, dir, model, trainer, test, log);
   emit({ type: 'final', step: trainer.stepCount, raw: final.raw, ema: final.ema, time: Date.now() });
   writeReport(dir, record, final, metrics);
   trainer.dispose();
+  model.dispose();
   log(`done: ${dir}/report.md`);
   return { dir, steps: trainer.stepCount, interrupted, signal: null, final };
 }

@@ -2,6 +2,7 @@
 // base LR 0.016 per 256 images scaled linearly with the batch, a linear warm-up, then ×0.97 every
 // 2.4 epochs (staircase). Warm-up is capped at a fifth of the run so short runs still learn.
 import { AdvpropError } from '../errors.js';
+import { numArg, objectArg, oneOfArg } from '../args.js';
 
 export type ScheduleName = 'exponential' | 'cosine' | 'constant';
 
@@ -17,23 +18,33 @@ export interface ScheduleOptions {
 
 /** EfficientNet's rule: 0.016 per 256 images. */
 export function scaledLr(batchSize: number, perTwoFiftySix = 0.016): number {
+  numArg(batchSize, 'scaledLr', 'batchSize', 0, Infinity, { min: true });
+  numArg(perTwoFiftySix, 'scaledLr', 'perTwoFiftySix', 0, Infinity, { min: true });
   return (perTwoFiftySix * batchSize) / 256;
 }
 
 export function warmupEpochs(o: ScheduleOptions): number {
-  return Math.min(o.warmupEpochs ?? 5, o.epochs / 5);
+  objectArg(o, 'warmupEpochs', 'options', 'schedule options { epochs, warmupEpochs? }');
+  const epochs = numArg(o.epochs, 'schedule', 'epochs', 0, Infinity, { min: true });
+  return Math.min(numArg(o.warmupEpochs ?? 5, 'schedule', 'warmupEpochs', 0), epochs / 5);
 }
 
 export function learningRate(o: ScheduleOptions, epoch: number): number {
-  if (!(o.baseLr > 0) || !(o.epochs > 0)) throw new AdvpropError('ERR_ARG', `schedule: baseLr and epochs must be positive, got ${o.baseLr} and ${o.epochs}`);
+  objectArg(o, 'learningRate', 'options', 'schedule options { baseLr, epochs, ... }');
+  numArg(o.baseLr, 'schedule', 'baseLr', 0, Infinity, { min: true });
+  numArg(epoch, 'schedule', 'epoch', 0);
+  const schedule = oneOfArg(o.schedule ?? 'exponential', 'schedule', 'schedule', ['exponential', 'cosine', 'constant'] as const);
+  const decayRate = numArg(o.decayRate ?? 0.97, 'schedule', 'decayRate', 0, Infinity, { min: true });
+  const decayEpochs = numArg(o.decayEpochs ?? 2.4, 'schedule', 'decayEpochs', 0, Infinity, { min: true });
+  const minLr = numArg(o.minLr ?? 0, 'schedule', 'minLr', 0);
   const warm = warmupEpochs(o);
   if (warm > 0 && epoch < warm) return (o.baseLr * epoch) / warm;
-  switch (o.schedule ?? 'exponential') {
+  switch (schedule) {
     case 'exponential':
-      return o.baseLr * Math.pow(o.decayRate ?? 0.97, Math.floor(epoch / (o.decayEpochs ?? 2.4)));
+      return o.baseLr * Math.pow(decayRate, Math.floor(epoch / decayEpochs));
     case 'cosine': {
       const t = Math.min(1, (epoch - warm) / Math.max(o.epochs - warm, 1e-9));
-      const lo = o.minLr ?? 0;
+      const lo = minLr;
       return lo + 0.5 * (o.baseLr - lo) * (1 + Math.cos(Math.PI * t));
     }
     case 'constant':

@@ -14,10 +14,12 @@ import { mulScalar } from '../ops/unary.js';
 import { concat0, slice0 } from '../ops/shape.js';
 import type { Segments } from '../ops/multi_batch_norm.js';
 import { ExponentialMovingAverage, RMSProp, SGD } from '../optim/index.js';
-import { defaultDevice } from '../device.js';
-import type { Tensor } from '../tensor.js';
+import { defaultDevice, describeValue } from '../device.js';
+import { checkTensor, isTensor, type Tensor } from '../tensor.js';
 import { tensor } from '../creation.js';
 import { keep, tidy } from '../memory.js';
+import { LIMITS, boolArg, intArg, numArg, objectArg, oneOfArg, optionsArg } from '../args.js';
+import { checkModule } from '../nn/module.js';
 import type { AttackNorm } from '../ops/attack.js';
 import { METHODS, stepPlan, type Method } from './methods.js';
 import { learningRate, scaledLr, type ScheduleName } from './schedule.js';
@@ -78,27 +80,41 @@ export interface StepResult {
 type Resolved = Required<Omit<TrainerOptions, 'lr' | 'attackSteps' | 'ema' | 'epochs' | 'stepsPerEpoch'>> &
   Pick<TrainerOptions, 'lr' | 'attackSteps' | 'epochs' | 'stepsPerEpoch'> & { ema: number | false };
 
-function resolve(o: TrainerOptions): Resolved {
-  const method = o.method ?? 'advprop';
-  if (!METHODS.includes(method)) throw new AdvpropError('ERR_ARG', `Trainer: unknown method '${String(method)}' (${METHODS.join(', ')})`);
-  const eps = o.epsilon ?? 1;
-  if (!(eps >= 0)) throw new AdvpropError('ERR_ARG', `Trainer: epsilon must be ≥ 0, got ${String(o.epsilon)}`);
-  const r: Resolved = {
-    method, epsilon: eps, attackSteps: o.attackSteps, attackStepSize: o.attackStepSize ?? 1, attackNorm: o.attackNorm ?? 'linf',
-    randomStart: o.randomStart ?? false, attackBnMode: o.attackBnMode ?? 'train-frozen', attackTarget: o.attackTarget ?? 'true',
-    cleanWeight: o.cleanWeight ?? 1, advWeight: o.advWeight ?? 1, optimizer: o.optimizer ?? 'rmsprop', lr: o.lr,
-    momentum: o.momentum ?? 0.9, schedule: o.schedule ?? 'exponential', warmupEpochs: o.warmupEpochs ?? 5,
-    weightDecay: o.weightDecay ?? 1e-5, labelSmoothing: o.labelSmoothing ?? 0.1, ema: o.ema === undefined ? 0.9999 : o.ema,
-    finetuneFraction: o.finetuneFraction ?? 0.5, epochs: o.epochs, stepsPerEpoch: o.stepsPerEpoch,
+function resolve(options: TrainerOptions | undefined): Resolved {
+  const op = 'Trainer';
+  const o = optionsArg(options, op);
+  const num = (v: unknown, name: string, dflt: number, lo: number, hi: number, open: { min?: boolean; max?: boolean } = {}): number =>
+    numArg(v ?? dflt, op, name, lo, hi, open);
+  const ema = o.ema === undefined ? 0.9999 : o.ema === false ? false : numArg(o.ema, op, 'ema', 0, 1, { min: true, max: true });
+  return {
+    method: oneOfArg(o.method ?? 'advprop', op, 'method', METHODS),
+    // ε and α are in pixel units of 255: more than 255 cannot change an image in [0, 1].
+    epsilon: num(o.epsilon, 'epsilon', 1, 0, 255),
+    attackSteps: o.attackSteps === undefined ? undefined : intArg(o.attackSteps, op, 'attackSteps', 0, LIMITS.attackSteps),
+    attackStepSize: num(o.attackStepSize, 'attackStepSize', 1, 0, 255),
+    attackNorm: oneOfArg(o.attackNorm ?? 'linf', op, 'attackNorm', ['linf', 'l2'] as const),
+    randomStart: boolArg(o.randomStart ?? false, op, 'randomStart'),
+    attackBnMode: oneOfArg(o.attackBnMode ?? 'train-frozen', op, 'attackBnMode', ['train-frozen', 'eval'] as const),
+    attackTarget: oneOfArg(o.attackTarget ?? 'true', op, 'attackTarget', ['true', 'random'] as const),
+    cleanWeight: num(o.cleanWeight, 'cleanWeight', 1, -Infinity, Infinity),
+    advWeight: num(o.advWeight, 'advWeight', 1, -Infinity, Infinity),
+    optimizer: oneOfArg(o.optimizer ?? 'rmsprop', op, 'optimizer', ['rmsprop', 'sgd'] as const),
+    lr: o.lr === undefined ? undefined : numArg(o.lr, op, 'lr', 0, Infinity, { min: true }),
+    momentum: num(o.momentum, 'momentum', 0.9, 0, Infinity),
+    schedule: oneOfArg(o.schedule ?? 'exponential', op, 'schedule', ['exponential', 'cosine', 'constant'] as const),
+    warmupEpochs: num(o.warmupEpochs, 'warmupEpochs', 5, 0, LIMITS.epochs),
+    weightDecay: num(o.weightDecay, 'weightDecay', 1e-5, 0, Infinity),
+    labelSmoothing: num(o.labelSmoothing, 'labelSmoothing', 0.1, 0, 1, { max: true }),
+    ema,
+    finetuneFraction: num(o.finetuneFraction, 'finetuneFraction', 0.5, 0, 1),
+    epochs: o.epochs === undefined ? undefined : numArg(o.epochs, op, 'epochs', 0, LIMITS.epochs, { min: true }),
+    stepsPerEpoch: o.stepsPerEpoch === undefined ? undefined : intArg(o.stepsPerEpoch, op, 'stepsPerEpoch', 1, Number.MAX_SAFE_INTEGER),
   };
-  if (r.optimizer !== 'rmsprop' && r.optimizer !== 'sgd') throw new AdvpropError('ERR_ARG', `Trainer: optimizer must be 'rmsprop' or 'sgd', got ${String(r.optimizer)}`);
-  if (r.ema !== false && !(r.ema > 0 && r.ema < 1)) throw new AdvpropError('ERR_ARG', `Trainer: ema must be in (0, 1) or false, got ${String(r.ema)}`);
-  if (!(r.labelSmoothing >= 0 && r.labelSmoothing < 1)) throw new AdvpropError('ERR_ARG', `Trainer: labelSmoothing must be in [0, 1), got ${r.labelSmoothing}`);
-  return r;
 }
 
 /** Parameters that get weight decay: all but batch norm's (as the EfficientNet recipe). */
 export function decayMask(model: Module): boolean[] {
+  checkModule(model, 'decayMask');
   const bn = new Set<Tensor>();
   for (const [, m] of model.namedModules()) if (m instanceof MultiBatchNorm2d) for (const p of m.parameters()) bn.add(p);
   return model.parameters().map((p) => !bn.has(p));
@@ -113,8 +129,8 @@ export class Trainer {
   private emaState: ExponentialMovingAverage | null = null;
   private batchSize: number | null = null;
 
-  constructor(model: Module, options: TrainerOptions = {}) {
-    this.model = model;
+  constructor(model: Module, options?: TrainerOptions) {
+    this.model = checkModule(model, 'Trainer');
     this.options = resolve(options);
     if (this.options.method === 'advprop') {
       const domains = model.namedModules().map(([, m]) => m).filter((m): m is MultiBatchNorm2d => m instanceof MultiBatchNorm2d);
@@ -146,6 +162,7 @@ export class Trainer {
   }
 
   epochAt(step = this.stepCount): number {
+    numArg(step, 'Trainer.epochAt', 'step', 0);
     return this.options.stepsPerEpoch ? step / this.options.stepsPerEpoch : 0;
   }
 
@@ -167,17 +184,24 @@ export class Trainer {
   }
 
   private toInputs(input: StepInput): { x: Tensor; labels: Int32Array } {
+    const op = 'Trainer.step';
+    objectArg(input, op, 'input', '{ x, y, shape? }');
     const device = this.model.parameters()[0]?.device ?? defaultDevice();
+    if (!(input.x instanceof Float32Array) && !isTensor(input.x))
+      throw new AdvpropError('ERR_ARG', `${op}: x must be a Tensor or a Float32Array with shape, got ${describeValue(input.x)}`);
+    const labels = stepLabels(input.y, op);
     let x: Tensor;
     if (input.x instanceof Float32Array) {
-      if (!input.shape || input.shape.length !== 4) throw new AdvpropError('ERR_ARG', 'Trainer.step: a Float32Array x needs shape [N, H, W, C]');
+      if (!Array.isArray(input.shape) || input.shape.length !== 4) throw new AdvpropError('ERR_ARG', 'Trainer.step: a Float32Array x needs shape [N, H, W, C]');
       x = tensor(input.x, input.shape, { dtype: 'f32', device });
     } else {
-      x = input.x;
+      x = checkTensor(input.x, op, 'x');
       if (x.shape.length !== 4) throw new AdvpropError('ERR_SHAPE', `Trainer.step: x must be NHWC [N, H, W, C], got [${x.shape.join(', ')}]`);
     }
-    const labels = input.y instanceof Int32Array ? input.y : Int32Array.from(input.y.toArray() as ArrayLike<number>);
-    if (labels.length !== x.shape[0]) throw new AdvpropError('ERR_SHAPE', `Trainer.step: ${labels.length} labels for a batch of ${x.shape[0]}`);
+    if (labels.length !== x.shape[0]) {
+      if (x !== input.x) x.dispose();
+      throw new AdvpropError('ERR_SHAPE', `Trainer.step: ${labels.length} labels for a batch of ${x.shape[0]}`);
+    }
     return { x, labels };
   }
 
@@ -289,6 +313,7 @@ export class Trainer {
 
   /** Writes the EMA weights and statistics into `target` (a model of the same architecture). */
   copyEmaTo(target: Module): void {
+    checkModule(target, 'Trainer.copyEmaTo', 'target');
     if (!this.emaState) throw new AdvpropError('ERR_ARG', 'Trainer: EMA is off (ema: false)');
     this.emaState.copyTo([...target.parameters(), ...target.namedBuffers().map(([, b]) => b)]);
   }
@@ -297,6 +322,18 @@ export class Trainer {
     this.optimizer.dispose();
     this.emaState?.dispose();
   }
+}
+
+/** Step labels as an Int32Array: given as one, as an array of numbers, or as an i32 tensor. */
+function stepLabels(y: unknown, op: string): Int32Array {
+  if (y instanceof Int32Array) return y;
+  if (Array.isArray(y)) return Int32Array.from(y.map((v, i) => intArg(v, op, `y[${i}]`, 0, 2 ** 31 - 1)));
+  if (isTensor(y)) {
+    checkTensor(y, op, 'y');
+    if (y.dtype !== 'i32') throw new AdvpropError('ERR_DTYPE', `${op}: y must be i32, got ${y.dtype} [${y.shape.join(', ')}]`);
+    return y.toArray() as Int32Array;
+  }
+  throw new AdvpropError('ERR_ARG', `${op}: y must be an Int32Array, an array of labels or an i32 tensor, got ${describeValue(y)}`);
 }
 
 /** Clean top-1 accuracy and mean loss of `model` in eval mode over batches. */

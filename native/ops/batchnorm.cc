@@ -1,6 +1,7 @@
 // Front-end of the multi-domain batch norm: shape checks with messages in the user's terms,
 // output allocation and dispatch to the backend's fused kernels.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "advprop/batchnorm.h"
@@ -49,6 +50,13 @@ BnForwardResult multi_batch_norm(const Tensor& x, const Tensor& gamma, const Ten
   check_like(op, x, beta, "beta", ps);
   check_like(op, x, running_mean, "runningMean", ps);
   check_like(op, x, running_var, "runningVar", ps);
+  if (mode == BnMode::train) {
+    check_no_overlap(running_mean, running_var, op, "runningMean", "runningVar");
+    for (const auto& [t, name] : {std::pair<const Tensor*, const char*>{&x, "x"}, {&gamma, "gamma"}, {&beta, "beta"}}) {
+      check_no_overlap(running_mean, *t, op, "runningMean", name);
+      check_no_overlap(running_var, *t, op, "runningVar", name);
+    }
+  }
   const Device& dev = x.device();
   BnForwardResult r{Tensor::empty(x.shape(), x.dtype(), dev), Tensor::empty(bn_stat_shape(a), x.dtype(), dev),
                     Tensor::empty(bn_stat_shape(a), x.dtype(), dev)};

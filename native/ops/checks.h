@@ -46,6 +46,23 @@ inline void check_same_shape(const Tensor& a, const Tensor& b, const char* op, c
                                "' " + shape_str(b.shape()) + " must have the same shape");
 }
 
+// Whether two views share any byte (contiguous views: [data, data + nbytes)).
+inline bool overlaps(const Tensor& a, const Tensor& b) {
+  if (a.numel() == 0 || b.numel() == 0) return false;
+  const char* a0 = static_cast<const char*>(a.data());
+  const char* b0 = static_cast<const char*>(b.data());
+  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
+// A tensor the op writes in place must not share memory with another of its arguments: the
+// kernels read and write them in an order that would mix their values.
+inline void check_no_overlap(const Tensor& written, const Tensor& other, const char* op, const char* wn,
+                             const char* on) {
+  if (overlaps(written, other))
+    fail(ErrorCode::Arg, std::string(op) + ": '" + wn + "' " + shape_str(written.shape()) + " shares memory with '" + on +
+                             "' " + shape_str(other.shape()) + "; it is updated in place, so it must be a tensor of its own");
+}
+
 // The usual prologue: defined, contiguous, float, and usable device.
 inline void check_float_input(const Tensor& t, const char* op, const char* arg) {
   check_defined(t, op, arg);

@@ -4,7 +4,7 @@
 // argmax ties, and bad arguments.
 import assert from 'node:assert/strict';
 import * as ap from '../../lib/index.js';
-import { forEachBackend } from '../../lib/testing/backends.js';
+import { availableDevices, forEachBackend } from '../../lib/testing/backends.js';
 import { assertGradcheck } from '../../lib/testing/gradcheck.js';
 import { assertClose, expectCode, f32, hostRandom } from '../helpers.js';
 
@@ -81,13 +81,20 @@ forEachBackend('crossEntropy', (device) => {
     });
   });
 
-  it('labels as Int32Array, number[], an i32 tensor on the device and one on the cpu give the same loss', () => {
+  it('labels as Int32Array, number[] and an i32 tensor on the device give the same loss; a tensor on another device is ERR_DEVICE', () => {
     ap.tidy(() => {
       const z = ap.randn([4, 6], { device, seed: 6 });
       const labels = [5, 0, 3, 3];
       const want = ap.crossEntropy(z, Int32Array.from(labels), { reduction: 'none' }).toArray();
-      for (const l of [labels, ap.tensor(Int32Array.from(labels), [4], { dtype: 'i32', device }), ap.tensor(Int32Array.from(labels), [4], { dtype: 'i32' })])
+      for (const l of [labels, ap.tensor(Int32Array.from(labels), [4], { dtype: 'i32', device })])
         assert.deepEqual(Array.from(ap.crossEntropy(z, l, { reduction: 'none' }).toArray()), Array.from(want));
+      // Tensor labels follow the rule of every op with two tensor inputs: one device, no silent copy.
+      const other = device === 'cpu' ? availableDevices().find((d) => d !== 'cpu') : 'cpu';
+      if (other) {
+        const elsewhere = ap.tensor(Int32Array.from(labels), [4], { dtype: 'i32', device: other });
+        expectCode(() => ap.crossEntropy(z, elsewhere), 'ERR_DEVICE', /labels are on/);
+        expectCode(() => ap.accuracy(z, elsewhere), 'ERR_DEVICE', /labels are on/);
+      }
     });
   });
 

@@ -97,7 +97,7 @@ describe('train: runs, checkpoints and the CLI', function () {
   it('bad options give one line and exit code 2', () => {
     const cases: [string[], RegExp][] = [
       [['train', '--model', 'b99'], /--model: expected one of b0/],
-      [['train', '--epsilon=-1'], /--epsilon must be a number ≥ 0/],
+      [['train', '--epsilon=-1'], /--epsilon must be a number in \[0, 255\]/],
       [['train', '--data', '/nonexistent/folder'], /does not exist/],
       [['train', '--limit', '10', '--batch-size', '64'], /smaller than one batch/],
       [['train', '--epochs', 'many'], /--epochs: expected an integer/],

@@ -10,7 +10,8 @@
  * Outputs other than the running statistics are written only when the call succeeds. They are
  * computed into library scratch memory and then copied to the caller's buffers, so an output may
  * alias an input (e.g. x_adv updated in place by advprop_pgd_step). running_mean / running_var
- * are updated in place.
+ * are updated in place, so in ADVPROP_BN_TRAIN they must not share memory with each other or with
+ * x, gamma or beta (ADVPROP_ERR_ARG).
  *
  * Streams: `stream` is a cudaStream_t for device_type ADVPROP_DEVICE_CUDA (NULL: the legacy
  * default stream) and is ignored on cpu and cuda-sim. The kernels run on the library's own stream

@@ -7,24 +7,6 @@
 
 namespace advprop {
 
-const char* bn_mode_name(BnMode m) {
-  switch (m) {
-    case BnMode::train: return "train";
-    case BnMode::train_frozen: return "train-frozen";
-    case BnMode::eval: return "eval";
-  }
-  return "?";
-}
-
-const char* bn_act_name(BnAct a) {
-  switch (a) {
-    case BnAct::none: return "none";
-    case BnAct::silu: return "silu";
-    case BnAct::relu: return "relu";
-  }
-  return "?";
-}
-
 std::string bn_args_str(const BnArgs& a) {
   std::string segs = "[";
   for (size_t i = 0; i < a.segments.size(); ++i) {
@@ -40,9 +22,8 @@ void check_bn_args(const char* op, const BnArgs& a) {
   const std::string ctx = " (" + bn_args_str(a) + ")";
   if (a.n < 0 || a.h < 1 || a.w < 1 || a.c < 0 || a.k < 1)
     fail(ErrorCode::Shape, std::string(op) + ": invalid sizes (H and W must be >= 1, K >= 1)" + ctx);
-  const int m = static_cast<int>(a.mode), act = static_cast<int>(a.act);
-  if (m < 0 || m > 2) fail(ErrorCode::Arg, std::string(op) + ": unknown mode " + std::to_string(m));
-  if (act < 0 || act > 2) fail(ErrorCode::Arg, std::string(op) + ": unknown act " + std::to_string(act));
+  check_enum(a.mode, op);
+  check_enum(a.act, op);
   if (!(std::isfinite(a.eps) && a.eps > 0))
     fail(ErrorCode::Arg, std::string(op) + ": eps must be a finite number > 0, got " + std::to_string(a.eps));
   if (!(a.momentum >= 0 && a.momentum <= 1))

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "advprop/dispatch_float.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/attack.h"
 #include "advprop/error.h"
 #include "advprop/parallel.h"
@@ -172,12 +172,12 @@ void random_start_typed(const PgdArgs& a, const Tensor& xt, uint64_t seed, uint6
 
 void pgd_step(const PgdArgs& a, const Tensor& x_adv, const Tensor& grad, const Tensor& x, Tensor& out) {
   if (out.numel() == 0) return;
-  with_float(out.dtype(), "pgdStep", [&](auto tag) { step_typed<decltype(tag)>(a, x_adv, grad, x, out); });
+  dispatch_dtype(out.dtype(), "pgdStep", [&](auto tag) { step_typed<decltype(tag)>(a, x_adv, grad, x, out); });
 }
 
 void pgd_random_start(const PgdArgs& a, const Tensor& x, uint64_t seed, uint64_t offset, Tensor& out) {
   if (out.numel() == 0) return;
-  with_float(out.dtype(), "pgdRandomStart",
+  dispatch_dtype(out.dtype(), "pgdRandomStart",
                   [&](auto tag) { random_start_typed<decltype(tag)>(a, x, seed, offset, out); });
 }
 

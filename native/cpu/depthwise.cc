@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <memory>
 #include <type_traits>
-#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -321,74 +320,37 @@ void row_default(const RowTaps& t, int64_t C, int64_t KW, const T* src, const T*
   row_body<T, 16>(t, C, KW, src, wt, bias, dst);
 }
 
-// Runtime dispatch as in gemm.cc: the vector width has to match the ISA to stay in registers,
-// so the targets are written out rather than cloned.
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__)
-#define ADVPROP_DW_STR2(x) #x
-#define ADVPROP_DW_STR(x) ADVPROP_DW_STR2(x)
+// Run-time ISA dispatch (simd.h): the vector width has to match the ISA to stay in registers.
 template <typename T>
-__attribute__((target("avx2"))) void row_avx2(const RowTaps& t, int64_t C, int64_t KW, const T* src, const T* wt,
-                                              const T* bias, T* dst) {
+ADVPROP_TARGET_AVX2 void row_avx2(const RowTaps& t, int64_t C, int64_t KW, const T* src, const T* wt, const T* bias,
+                                  T* dst) {
   row_body<T, 32>(t, C, KW, src, wt, bias, dst);
 }
 template <typename T>
-__attribute__((target("avx512f"))) void row_avx512(const RowTaps& t, int64_t C, int64_t KW, const T* src,
-                                                   const T* wt, const T* bias, T* dst) {
+ADVPROP_TARGET_AVX512 void row_avx512(const RowTaps& t, int64_t C, int64_t KW, const T* src, const T* wt,
+                                      const T* bias, T* dst) {
   row_body<T, 64>(t, C, KW, src, wt, bias, dst);
 }
 template <typename T>
-__attribute__((target("avx2"))) void wchunk_avx2(const Conv2dParams& p, const T* x, const T* dy, int64_t lo,
-                                                 int64_t hi, T* acc) {
+ADVPROP_TARGET_AVX2 void wchunk_avx2(const Conv2dParams& p, const T* x, const T* dy, int64_t lo, int64_t hi, T* acc) {
   wchunk_body<T, 32>(p, x, dy, lo, hi, acc);
 }
 template <typename T>
-__attribute__((target("avx512f"))) void wchunk_avx512(const Conv2dParams& p, const T* x, const T* dy, int64_t lo,
-                                                      int64_t hi, T* acc) {
+ADVPROP_TARGET_AVX512 void wchunk_avx512(const Conv2dParams& p, const T* x, const T* dy, int64_t lo, int64_t hi,
+                                         T* acc) {
   wchunk_body<T, 64>(p, x, dy, lo, hi, acc);
 }
-// 0 = the best this CPU has; the level actually served, or 0 when it is not available.
-inline int serve_level(int level) {
-  if (sizeof(ADVPROP_DW_STR(ADVPROP_CPU_CLONES)) <= 1) return level <= 1 ? 1 : 0;
-  __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
-  if (level == 0) level = avx512 ? 3 : avx2 ? 2 : 1;
-  return level == 3 ? (avx512 ? 3 : 0) : level == 2 ? (avx2 ? 2 : 0) : 1;
-}
-template <typename T>
-RowFn<T> pick_row(int level) {
-  const int l = serve_level(level);
-  return l == 3 ? &row_avx512<T> : l == 2 ? &row_avx2<T> : l == 1 ? &row_default<T> : nullptr;
-}
-template <typename T>
-WChunkFn<T> pick_wchunk(int level) {
-  const int l = serve_level(level);
-  return l == 3 ? &wchunk_avx512<T> : l == 2 ? &wchunk_avx2<T> : l == 1 ? &wchunk_default<T> : nullptr;
-}
-#else
-template <typename T>
-RowFn<T> pick_row(int level) {
-  return level <= 1 ? &row_default<T> : nullptr;
-}
-template <typename T>
-WChunkFn<T> pick_wchunk(int level) {
-  return level <= 1 ? &wchunk_default<T> : nullptr;
-}
-#endif
 
-std::atomic<int> g_isa_level{0};
+IsaChoice g_isa;
 
 template <typename T>
 RowFn<T> row_kernel() {
-  static const RowFn<T> best = pick_row<T>(0);
-  const int level = g_isa_level.load(std::memory_order_relaxed);
-  return level == 0 ? best : pick_row<T>(level);
+  return pick_isa<RowFn<T>>(g_isa.level(), &row_default<T>, &row_avx2<T>, &row_avx512<T>);
 }
 
 template <typename T>
 WChunkFn<T> wchunk_kernel() {
-  static const WChunkFn<T> best = pick_wchunk<T>(0);
-  const int level = g_isa_level.load(std::memory_order_relaxed);
-  return level == 0 ? best : pick_wchunk<T>(level);
+  return pick_isa<WChunkFn<T>>(g_isa.level(), &wchunk_default<T>, &wchunk_avx2<T>, &wchunk_avx512<T>);
 }
 
 template <typename T>
@@ -503,13 +465,7 @@ void backward_weight_typed(const Conv2dParams& p, const T* x, const T* dy, T* dw
 // Forces the row kernel's ISA for later calls (1 baseline, 2 AVX2, 3 AVX-512, 0 the best
 // available); false, changing nothing, when this CPU or build lacks it. For the test that every
 // ISA gives the same bits; not in a public header.
-bool set_depthwise_isa(int level) {
-  if (level != 0 && (pick_row<float>(level) == nullptr || pick_row<double>(level) == nullptr ||
-                     pick_wchunk<float>(level) == nullptr || pick_wchunk<double>(level) == nullptr))
-    return false;
-  g_isa_level.store(level, std::memory_order_relaxed);
-  return true;
-}
+bool set_depthwise_isa(int level) { return g_isa.force(level); }
 
 void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   const char* op = "depthwise_forward";

@@ -12,7 +12,7 @@
 #include <cstring>
 #include <string>
 
-#include "advprop/dispatch_float.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/optim.h"
 #include "advprop/parallel.h"
@@ -76,7 +76,7 @@ void for_each_piece(const TensorList& lead, F&& piece) {
 void rmsprop_update(const TensorList& params, const TensorList& grads, const TensorList& ms, const TensorList& mom,
                     const std::vector<uint8_t>& decay, const RmspropHyper& h) {
   if (params.empty()) return;
-  with_float(params[0].dtype(), "rmspropUpdate", [&](auto zero) {
+  dispatch_dtype(params[0].dtype(), "rmspropUpdate", [&](auto zero) {
     using T = decltype(zero);
     const T lr = T(h.lr), rho = T(h.rho), omr = T(1.0 - h.rho), mu = T(h.momentum), eps = T(h.eps),
             wd = T(h.weight_decay);
@@ -96,7 +96,7 @@ void rmsprop_update(const TensorList& params, const TensorList& grads, const Ten
 void sgd_update(const TensorList& params, const TensorList& grads, const TensorList& bufs,
                 const std::vector<uint8_t>& decay, const SgdHyper& h) {
   if (params.empty()) return;
-  with_float(params[0].dtype(), "sgdUpdate", [&](auto zero) {
+  dispatch_dtype(params[0].dtype(), "sgdUpdate", [&](auto zero) {
     using T = decltype(zero);
     const T lr = T(h.lr), mu = T(h.momentum), wd = T(h.weight_decay);
     for_each_piece(params, [&](size_t i, int64_t off, int64_t n) {
@@ -114,7 +114,7 @@ void sgd_update(const TensorList& params, const TensorList& grads, const TensorL
 
 void ema_update(const TensorList& emas, const TensorList& sources, double decay) {
   if (emas.empty()) return;
-  with_float(emas[0].dtype(), "emaUpdate", [&](auto zero) {
+  dispatch_dtype(emas[0].dtype(), "emaUpdate", [&](auto zero) {
     using T = decltype(zero);
     const T d = T(decay), omd = T(1.0 - decay);
     for_each_piece(emas, [&](size_t i, int64_t off, int64_t n) {

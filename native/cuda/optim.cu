@@ -15,7 +15,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "advprop/dispatch_float.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/hostdevice.h"
 #include "advprop/optim.h"
 
@@ -181,7 +181,7 @@ void launch(const char* name, const std::vector<const TensorList*>& lists, const
 void rmsprop_update(const TensorList& params, const TensorList& grads, const TensorList& ms, const TensorList& mom,
                     const std::vector<uint8_t>& decay, const RmspropHyper& h) {
   if (params.empty()) return;
-  with_float(params[0].dtype(), "rmspropUpdate", [&](auto zero) {
+  dispatch_dtype(params[0].dtype(), "rmspropUpdate", [&](auto zero) {
     using T = decltype(zero);
     const RmspropOp<T> op{T(h.lr), T(h.rho), T(1.0 - h.rho), T(h.momentum), T(h.eps), T(h.weight_decay)};
     launch<T>("rmspropUpdate", {&params, &grads, &ms, &mom}, h.weight_decay != 0 ? decay : std::vector<uint8_t>{}, op);
@@ -191,7 +191,7 @@ void rmsprop_update(const TensorList& params, const TensorList& grads, const Ten
 void sgd_update(const TensorList& params, const TensorList& grads, const TensorList& bufs,
                 const std::vector<uint8_t>& decay, const SgdHyper& h) {
   if (params.empty()) return;
-  with_float(params[0].dtype(), "sgdUpdate", [&](auto zero) {
+  dispatch_dtype(params[0].dtype(), "sgdUpdate", [&](auto zero) {
     using T = decltype(zero);
     const SgdOp<T> op{T(h.lr), T(h.momentum), T(h.weight_decay), h.nesterov};
     launch<T>("sgdUpdate", {&params, &grads, &bufs}, h.weight_decay != 0 ? decay : std::vector<uint8_t>{}, op);
@@ -200,7 +200,7 @@ void sgd_update(const TensorList& params, const TensorList& grads, const TensorL
 
 void ema_update(const TensorList& emas, const TensorList& sources, double decay) {
   if (emas.empty()) return;
-  with_float(emas[0].dtype(), "emaUpdate", [&](auto zero) {
+  dispatch_dtype(emas[0].dtype(), "emaUpdate", [&](auto zero) {
     using T = decltype(zero);
     const EmaOp<T> op{T(decay), T(1.0 - decay)};
     launch<T>("emaUpdate", {&emas, &sources}, {}, op);

@@ -5,13 +5,16 @@
 #pragma once
 #include <cstdint>
 
+#include "advprop/enum_table.h"
 #include "advprop/hostdevice.h"
 #include "advprop/philox.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
 
-enum class AttackNorm : int { linf = 0, l2 = 1 };
+// X(id, name); the C API's ADVPROP_LINF / ADVPROP_L2 follow this list.
+#define ADVPROP_ATTACK_NORMS(X) X(linf, "linf") X(l2, "l2")
+ADVPROP_ENUM(AttackNorm, "norm", ADVPROP_ATTACK_NORMS);
 
 // eps and alpha are per sample when eps_t / alpha_t are set ([N], the inputs' dtype and device),
 // else the scalars (rounded to the dtype). lo/hi: the valid pixel range. The front-end checks

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "advprop/batchnorm.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 
 namespace advprop {
@@ -49,8 +50,7 @@ void check_bn_args(const char* op, const BnArgs& a) {
 
 void check_bn_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
                      DeviceType type, const Device& dev) {
-  if (dt != DType::f32 && dt != DType::f64)
-    fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(dt) + " (f32 or f64)");
+  require_dtype(dt, op);
   if (t.dtype() != dt)
     fail(ErrorCode::DType, std::string(op) + ": " + name + " is " + dtype_name(t.dtype()) + " " + shape_str(t.shape()) +
                                ", expected " + dtype_name(dt) + " like x");

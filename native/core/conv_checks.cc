@@ -2,6 +2,7 @@
 #include <string>
 
 #include "advprop/conv.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 
 namespace advprop {
@@ -20,8 +21,7 @@ void check_im2col_args(const char* op, const Conv2dParams& p, const Tensor& img,
   if (img.dtype() != cols.dtype())
     fail(ErrorCode::DType, std::string(op) + ": dtypes differ (" + dtype_name(img.dtype()) + " image, " +
                                dtype_name(cols.dtype()) + " cols)");
-  if (img.dtype() != DType::f32 && img.dtype() != DType::f64)
-    fail(ErrorCode::DType, std::string(op) + ": dtype " + dtype_name(img.dtype()) + " is not supported (f32, f64)");
+  require_dtype(img.dtype(), op);
   if (img.device().type != device_type || cols.device() != img.device())
     fail(ErrorCode::Device, std::string(op) + ": tensors must be on one " + device_type_name(device_type) +
                                 " device (image " + device_str(img.device()) + ", cols " + device_str(cols.device()) + ")");
@@ -52,8 +52,7 @@ void check_depthwise_params(const char* op, const Conv2dParams& p) {
 }
 
 void check_conv_dtype(const char* op, DType dt) {
-  if (dt != DType::f32 && dt != DType::f64)
-    fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(dt) + " (f32 or f64)");
+  require_dtype(dt, op);
 }
 
 void check_conv_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "advprop/conv.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/parallel.h"
 #include "simd.h"
@@ -476,12 +477,10 @@ void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, 
   if (bias) check_conv_tensor(op, "bias", *bias, {p.c_in}, y.dtype(), DeviceType::cpu, Device{});
   check_conv_tensor(op, "y", y, conv_y_shape(p), y.dtype(), DeviceType::cpu, Device{});
   if (y.numel() == 0) return;
-  if (y.dtype() == DType::f32)
-    forward_typed<float>(p, x.data_as<float>(), w.data_as<float>(), bias ? bias->data_as<float>() : nullptr,
-                         y.data_as<float>());
-  else
-    forward_typed<double>(p, x.data_as<double>(), w.data_as<double>(), bias ? bias->data_as<double>() : nullptr,
-                          y.data_as<double>());
+  dispatch_dtype(y.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    forward_typed<T>(p, x.data_as<T>(), w.data_as<T>(), bias ? bias->data_as<T>() : nullptr, y.data_as<T>());
+  });
 }
 
 void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
@@ -492,10 +491,10 @@ void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Ten
   check_conv_tensor(op, "w", w, depthwise_w_shape(p), dx.dtype(), DeviceType::cpu, Device{});
   check_conv_tensor(op, "dx", dx, conv_x_shape(p), dx.dtype(), DeviceType::cpu, Device{});
   if (dx.numel() == 0) return;
-  if (dx.dtype() == DType::f32)
-    backward_input_typed<float>(p, dy.data_as<float>(), w.data_as<float>(), dx.data_as<float>());
-  else
-    backward_input_typed<double>(p, dy.data_as<double>(), w.data_as<double>(), dx.data_as<double>());
+  dispatch_dtype(dx.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    backward_input_typed<T>(p, dy.data_as<T>(), w.data_as<T>(), dx.data_as<T>());
+  });
 }
 
 void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
@@ -506,10 +505,10 @@ void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Ten
   check_conv_tensor(op, "dy", dy, conv_y_shape(p), dw.dtype(), DeviceType::cpu, Device{});
   check_conv_tensor(op, "dw", dw, depthwise_w_shape(p), dw.dtype(), DeviceType::cpu, Device{});
   if (dw.numel() == 0) return;
-  if (dw.dtype() == DType::f32)
-    backward_weight_typed<float>(p, x.data_as<float>(), dy.data_as<float>(), dw.data_as<float>());
-  else
-    backward_weight_typed<double>(p, x.data_as<double>(), dy.data_as<double>(), dw.data_as<double>());
+  dispatch_dtype(dw.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    backward_weight_typed<T>(p, x.data_as<T>(), dy.data_as<T>(), dw.data_as<T>());
+  });
 }
 
 }  // namespace cpu

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/gemm.h"
 #include "advprop/parallel.h"
@@ -434,12 +435,11 @@ void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   if (a.dtype() != b.dtype() || a.dtype() != c.dtype())
     fail(ErrorCode::DType, std::string("gemm: dtype mismatch a ") + dtype_name(a.dtype()) + ", b " +
                                dtype_name(b.dtype()) + ", c " + dtype_name(c.dtype()));
-  if (c.dtype() != DType::f32 && c.dtype() != DType::f64)
-    fail(ErrorCode::DType, std::string("gemm: unsupported dtype ") + dtype_name(c.dtype()) + " (f32 or f64)");
   if (a.device().type != DeviceType::cpu || b.device().type != DeviceType::cpu ||
       c.device().type != DeviceType::cpu)
     fail(ErrorCode::Device, "gemm (cpu): tensors on " + device_str(a.device()) + ", " + device_str(b.device()) +
                                 ", " + device_str(c.device()));
+  require_dtype(c.dtype(), "gemm");
   if (!a.is_contiguous() || !b.is_contiguous() || !c.is_contiguous())
     fail(ErrorCode::Arg, "gemm: a, b and c must be contiguous");
   if (g.m < 0 || g.n < 0 || g.k < 0 || g.lda < 0 || g.ldb < 0 || g.ldc < 0)
@@ -449,10 +449,10 @@ void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   check_matrix(g, "C", c, g.m, g.n, g.ldc);
   if (g.m > 0 && g.n > 0 && g.k > 0 && (overlaps(c, a) || overlaps(c, b)))
     fail(ErrorCode::Arg, "gemm: c must not overlap a or b");
-  if (c.dtype() == DType::f32)
-    gemm_typed<float>(g, a.data_as<const float>(), b.data_as<const float>(), c.data_as<float>());
-  else
-    gemm_typed<double>(g, a.data_as<const double>(), b.data_as<const double>(), c.data_as<double>());
+  dispatch_dtype(c.dtype(), "gemm", [&](auto t) {
+    using T = decltype(t);
+    gemm_typed<T>(g, a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>());
+  });
 }
 
 }  // namespace cpu

@@ -416,8 +416,9 @@ void multi_batch_norm_forward(const BnArgs& a, const Tensor& x, const Tensor& ga
   check_bn_tensor(op, "mean", mean, ss, dt, kDeviceType, dev);
   check_bn_tensor(op, "invstd", invstd, ss, dt, kDeviceType, dev);
   if (a.c == 0) return;
-  if (dt == DType::f32) forward_typed<float>(a, x, gamma, beta, running_mean, running_var, y, mean, invstd);
-  else forward_typed<double>(a, x, gamma, beta, running_mean, running_var, y, mean, invstd);
+  dispatch_dtype(dt, op, [&](auto t) {
+    forward_typed<decltype(t)>(a, x, gamma, beta, running_mean, running_var, y, mean, invstd);
+  });
 }
 
 void multi_batch_norm_backward(const BnArgs& a, const Tensor& dy, const Tensor& x, const Tensor& gamma,
@@ -438,8 +439,7 @@ void multi_batch_norm_backward(const BnArgs& a, const Tensor& dy, const Tensor& 
   check_bn_tensor(op, "dgamma", dgamma, ps, dt, kDeviceType, dev);
   check_bn_tensor(op, "dbeta", dbeta, ps, dt, kDeviceType, dev);
   if (a.c == 0) return;
-  if (dt == DType::f32) backward_typed<float>(a, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta);
-  else backward_typed<double>(a, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta);
+  dispatch_dtype(dt, op, [&](auto t) { backward_typed<decltype(t)>(a, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta); });
 }
 
 }  // namespace ADVPROP_CUDA_NS

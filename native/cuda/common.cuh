@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "advprop/device.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/pointwise.h"
 #include "advprop/tensor.h"

@@ -211,8 +211,7 @@ void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, 
   if (bias) check_conv_tensor(op, "bias", *bias, {p.c_in}, y.dtype(), kDeviceType, dev);
   check_conv_tensor(op, "y", y, conv_y_shape(p), y.dtype(), kDeviceType, dev);
   if (y.numel() == 0) return;
-  if (y.dtype() == DType::f32) forward_typed<float>(p, x, w, bias, y);
-  else forward_typed<double>(p, x, w, bias, y);
+  dispatch_dtype(y.dtype(), op, [&](auto t) { forward_typed<decltype(t)>(p, x, w, bias, y); });
 }
 
 void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
@@ -224,8 +223,7 @@ void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Ten
   check_conv_tensor(op, "w", w, depthwise_w_shape(p), dx.dtype(), kDeviceType, dev);
   check_conv_tensor(op, "dx", dx, conv_x_shape(p), dx.dtype(), kDeviceType, dev);
   if (dx.numel() == 0) return;
-  if (dx.dtype() == DType::f32) backward_input_typed<float>(p, dy, w, dx);
-  else backward_input_typed<double>(p, dy, w, dx);
+  dispatch_dtype(dx.dtype(), op, [&](auto t) { backward_input_typed<decltype(t)>(p, dy, w, dx); });
 }
 
 void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
@@ -237,8 +235,7 @@ void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Ten
   check_conv_tensor(op, "dy", dy, conv_y_shape(p), dw.dtype(), kDeviceType, dev);
   check_conv_tensor(op, "dw", dw, depthwise_w_shape(p), dw.dtype(), kDeviceType, dev);
   if (dw.numel() == 0) return;
-  if (dw.dtype() == DType::f32) backward_weight_typed<float>(p, x, dy, dw);
-  else backward_weight_typed<double>(p, x, dy, dw);
+  dispatch_dtype(dw.dtype(), op, [&](auto t) { backward_weight_typed<decltype(t)>(p, x, dy, dw); });
 }
 
 }  // namespace ADVPROP_CUDA_NS

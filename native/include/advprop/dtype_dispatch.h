@@ -45,17 +45,36 @@ std::string dtype_names(TypeList<Ts...>) {
 }
 
 namespace detail {
+template <typename... Ts>
+bool dtype_in(DType t, TypeList<Ts...>) {
+  return ((t == DTypeOf<Ts>::value) || ...);
+}
 template <typename F, typename... Ts>
 bool dispatch_dtype(DType t, F& f, TypeList<Ts...>) {
   return ((t == DTypeOf<Ts>::value ? (f(Ts{}), true) : false) || ...);
 }
 }  // namespace detail
 
+template <typename Types = FloatTypes>
+bool dtype_in(DType t) {
+  return detail::dtype_in(t, Types{});
+}
+
+template <typename Types = FloatTypes>
+[[noreturn]] void fail_dtype(DType t, const char* op) {
+  fail(ErrorCode::DType, std::string(op) + ": dtype " + dtype_name(t) + " is not supported (" + dtype_names(Types{}) + ")");
+}
+
+// ERR_DTYPE unless t is one of `Types`, for entries that check before they dispatch.
+template <typename Types = FloatTypes>
+void require_dtype(DType t, const char* op) {
+  if (!dtype_in<Types>(t)) fail_dtype<Types>(t, op);
+}
+
 // Calls f(T{}) for the T of `Types` whose dtype is t.
 template <typename Types = FloatTypes, typename F>
 void dispatch_dtype(DType t, const char* op, F&& f) {
-  if (!detail::dispatch_dtype(t, f, Types{}))
-    fail(ErrorCode::DType, std::string(op) + ": dtype " + dtype_name(t) + " is not supported (" + dtype_names(Types{}) + ")");
+  if (!detail::dispatch_dtype(t, f, Types{})) fail_dtype<Types>(t, op);
 }
 
 }  // namespace advprop

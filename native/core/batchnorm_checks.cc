@@ -1,6 +1,8 @@
 // Argument checks shared by the multi-domain batch-norm kernels of every backend and its front-end.
 #include <cmath>
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "advprop/batchnorm.h"
 #include "advprop/dtype_dispatch.h"
@@ -61,6 +63,37 @@ void check_bn_tensor(const char* op, const char* name, const Tensor& t, const Sh
     fail(ErrorCode::Device, std::string(op) + ": " + name + " is on " + device_str(t.device()) + ", expected " +
                                 device_str(dev));
   if (!t.is_contiguous()) fail(ErrorCode::Arg, std::string(op) + ": " + name + " must be contiguous");
+}
+
+namespace {
+void check_bn_tensors(const char* op, const BnArgs& a, DeviceType type, const Tensor& x,
+                      std::initializer_list<std::pair<const char*, const Tensor*>> ts, std::initializer_list<Shape> shapes) {
+  check_bn_args(op, a);
+  // x's device when it is of the kernel's type, so that a message names the device expected.
+  const Device dev = x.device().type == type ? x.device() : Device{type, 0};
+  auto sh = shapes.begin();
+  for (const auto& [name, t] : ts) check_bn_tensor(op, name, *t, *sh++, x.dtype(), type, dev);
+}
+}  // namespace
+
+void check_bn_forward(const char* op, const BnArgs& a, DeviceType type, const Tensor& x, const Tensor& gamma,
+                      const Tensor& beta, const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
+                      const Tensor& mean, const Tensor& invstd) {
+  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
+  check_bn_tensors(op, a, type, x,
+                   {{"x", &x}, {"gamma", &gamma}, {"beta", &beta}, {"running_mean", &running_mean},
+                    {"running_var", &running_var}, {"y", &y}, {"mean", &mean}, {"invstd", &invstd}},
+                   {xs, ps, ps, ps, ps, xs, ss, ss});
+}
+
+void check_bn_backward(const char* op, const BnArgs& a, DeviceType type, const Tensor& dy, const Tensor& x,
+                       const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& invstd,
+                       const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) {
+  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
+  check_bn_tensors(op, a, type, x,
+                   {{"dy", &dy}, {"x", &x}, {"gamma", &gamma}, {"beta", &beta}, {"mean", &mean}, {"invstd", &invstd},
+                    {"dx", &dx}, {"dgamma", &dgamma}, {"dbeta", &dbeta}},
+                   {xs, xs, ps, ps, ss, ss, xs, ps, ps});
 }
 
 }  // namespace advprop

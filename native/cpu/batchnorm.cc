@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <initializer_list>
 #include <numeric>
 #include <type_traits>
 #include <utility>
@@ -409,25 +408,13 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
   }
 }
 
-void check_all(const char* op, const BnArgs& a, DType dt, std::initializer_list<std::pair<const char*, const Tensor*>> ts,
-               std::initializer_list<Shape> shapes) {
-  check_bn_args(op, a);
-  auto sh = shapes.begin();
-  for (const auto& [name, t] : ts) check_bn_tensor(op, name, *t, *sh++, dt, DeviceType::cpu, Device{});
-}
-
 }  // namespace
 
 void multi_batch_norm_forward(const BnArgs& a, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                               Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean, Tensor& invstd) {
   const char* op = "multi_batch_norm_forward";
-  const DType dt = x.dtype();
-  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
-  check_all(op, a, dt,
-            {{"x", &x}, {"gamma", &gamma}, {"beta", &beta}, {"running_mean", &running_mean},
-             {"running_var", &running_var}, {"y", &y}, {"mean", &mean}, {"invstd", &invstd}},
-            {xs, ps, ps, ps, ps, xs, ss, ss});
-  dispatch_dtype(dt, op, [&](auto tag) {
+  check_bn_forward(op, a, DeviceType::cpu, x, gamma, beta, running_mean, running_var, y, mean, invstd);
+  dispatch_dtype(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     with_enum(a.act, op, [&](auto act) {
       forward_typed<T, decltype(act)::value>(a, x.data_as<T>(), gamma.data_as<T>(), beta.data_as<T>(),
@@ -441,13 +428,8 @@ void multi_batch_norm_backward(const BnArgs& a, const Tensor& dy, const Tensor& 
                                const Tensor& beta, const Tensor& mean, const Tensor& invstd, Tensor& dx,
                                Tensor& dgamma, Tensor& dbeta) {
   const char* op = "multi_batch_norm_backward";
-  const DType dt = x.dtype();
-  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
-  check_all(op, a, dt,
-            {{"dy", &dy}, {"x", &x}, {"gamma", &gamma}, {"beta", &beta}, {"mean", &mean}, {"invstd", &invstd},
-             {"dx", &dx}, {"dgamma", &dgamma}, {"dbeta", &dbeta}},
-            {xs, xs, ps, ps, ss, ss, xs, ps, ps});
-  dispatch_dtype(dt, op, [&](auto tag) {
+  check_bn_backward(op, a, DeviceType::cpu, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta);
+  dispatch_dtype(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     with_enum(a.act, op, [&](auto act) {
       backward_typed<T, decltype(act)::value>(a, dy.data_as<T>(), x.data_as<T>(), gamma.data_as<T>(),

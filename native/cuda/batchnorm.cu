@@ -403,20 +403,9 @@ void backward_typed(const BnArgs& a, const Tensor& dy, const Tensor& x, const Te
 void multi_batch_norm_forward(const BnArgs& a, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                               Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean, Tensor& invstd) {
   const char* op = "multi_batch_norm_forward";
-  check_bn_args(op, a);
-  const DType dt = x.dtype();
-  const Device dev = x.device();
-  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
-  check_bn_tensor(op, "x", x, xs, dt, kDeviceType, dev);
-  check_bn_tensor(op, "gamma", gamma, ps, dt, kDeviceType, dev);
-  check_bn_tensor(op, "beta", beta, ps, dt, kDeviceType, dev);
-  check_bn_tensor(op, "running_mean", running_mean, ps, dt, kDeviceType, dev);
-  check_bn_tensor(op, "running_var", running_var, ps, dt, kDeviceType, dev);
-  check_bn_tensor(op, "y", y, xs, dt, kDeviceType, dev);
-  check_bn_tensor(op, "mean", mean, ss, dt, kDeviceType, dev);
-  check_bn_tensor(op, "invstd", invstd, ss, dt, kDeviceType, dev);
+  check_bn_forward(op, a, kDeviceType, x, gamma, beta, running_mean, running_var, y, mean, invstd);
   if (a.c == 0) return;
-  dispatch_dtype(dt, op, [&](auto t) {
+  dispatch_dtype(x.dtype(), op, [&](auto t) {
     forward_typed<decltype(t)>(a, x, gamma, beta, running_mean, running_var, y, mean, invstd);
   });
 }
@@ -425,21 +414,9 @@ void multi_batch_norm_backward(const BnArgs& a, const Tensor& dy, const Tensor& 
                                const Tensor& beta, const Tensor& mean, const Tensor& invstd, Tensor& dx,
                                Tensor& dgamma, Tensor& dbeta) {
   const char* op = "multi_batch_norm_backward";
-  check_bn_args(op, a);
-  const DType dt = x.dtype();
-  const Device dev = x.device();
-  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
-  check_bn_tensor(op, "dy", dy, xs, dt, kDeviceType, dev);
-  check_bn_tensor(op, "x", x, xs, dt, kDeviceType, dev);
-  check_bn_tensor(op, "gamma", gamma, ps, dt, kDeviceType, dev);
-  check_bn_tensor(op, "beta", beta, ps, dt, kDeviceType, dev);
-  check_bn_tensor(op, "mean", mean, ss, dt, kDeviceType, dev);
-  check_bn_tensor(op, "invstd", invstd, ss, dt, kDeviceType, dev);
-  check_bn_tensor(op, "dx", dx, xs, dt, kDeviceType, dev);
-  check_bn_tensor(op, "dgamma", dgamma, ps, dt, kDeviceType, dev);
-  check_bn_tensor(op, "dbeta", dbeta, ps, dt, kDeviceType, dev);
+  check_bn_backward(op, a, kDeviceType, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta);
   if (a.c == 0) return;
-  dispatch_dtype(dt, op, [&](auto t) { backward_typed<decltype(t)>(a, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta); });
+  dispatch_dtype(x.dtype(), op, [&](auto t) { backward_typed<decltype(t)>(a, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta); });
 }
 
 }  // namespace ADVPROP_CUDA_NS

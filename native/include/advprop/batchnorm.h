@@ -74,6 +74,14 @@ void check_bn_args(const char* op, const BnArgs& a);
 // contiguity; `name` is the argument's name in the message.
 void check_bn_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
                      DeviceType type, const Device& dev);
+// A kernel's own checks of a whole call, the same on every backend: check_bn_args, then every
+// tensor with check_bn_tensor against x's dtype and device (whose type must be `type`).
+void check_bn_forward(const char* op, const BnArgs& a, DeviceType type, const Tensor& x, const Tensor& gamma,
+                      const Tensor& beta, const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
+                      const Tensor& mean, const Tensor& invstd);
+void check_bn_backward(const char* op, const BnArgs& a, DeviceType type, const Tensor& dy, const Tensor& x,
+                       const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& invstd,
+                       const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta);
 inline Shape bn_x_shape(const BnArgs& a) { return {a.n, a.h, a.w, a.c}; }
 inline Shape bn_param_shape(const BnArgs& a) { return {a.k, a.c}; }
 inline Shape bn_stat_shape(const BnArgs& a) { return {static_cast<int64_t>(a.segments.size()), a.c}; }

@@ -305,42 +305,17 @@ __attribute__((always_inline)) inline void wchunk_body(const Conv2dParams& p, co
   }
 }
 
-template <typename T>
-using WChunkFn = void (*)(const Conv2dParams&, const T*, const T*, int64_t, int64_t, T*);
-
-template <typename T>
-void wchunk_default(const Conv2dParams& p, const T* x, const T* dy, int64_t lo, int64_t hi, T* acc) {
-  wchunk_body<T, 16>(p, x, dy, lo, hi, acc);
-}
-
-template <typename T>
-using RowFn = void (*)(const RowTaps&, int64_t, int64_t, const T*, const T*, const T*, T*);
-
-template <typename T>
-void row_default(const RowTaps& t, int64_t C, int64_t KW, const T* src, const T* wt, const T* bias, T* dst) {
-  row_body<T, 16>(t, C, KW, src, wt, bias, dst);
-}
-
 // Run-time ISA dispatch (simd.h): the vector width has to match the ISA to stay in registers.
 template <typename T>
-ADVPROP_TARGET_AVX2 void row_avx2(const RowTaps& t, int64_t C, int64_t KW, const T* src, const T* wt, const T* bias,
-                                  T* dst) {
-  row_body<T, 32>(t, C, KW, src, wt, bias, dst);
-}
+using WChunkFn = void (*)(const Conv2dParams&, const T*, const T*, int64_t, int64_t, T*);
 template <typename T>
-ADVPROP_TARGET_AVX512 void row_avx512(const RowTaps& t, int64_t C, int64_t KW, const T* src, const T* wt,
-                                      const T* bias, T* dst) {
-  row_body<T, 64>(t, C, KW, src, wt, bias, dst);
-}
-template <typename T>
-ADVPROP_TARGET_AVX2 void wchunk_avx2(const Conv2dParams& p, const T* x, const T* dy, int64_t lo, int64_t hi, T* acc) {
-  wchunk_body<T, 32>(p, x, dy, lo, hi, acc);
-}
-template <typename T>
-ADVPROP_TARGET_AVX512 void wchunk_avx512(const Conv2dParams& p, const T* x, const T* dy, int64_t lo, int64_t hi,
-                                         T* acc) {
-  wchunk_body<T, 64>(p, x, dy, lo, hi, acc);
-}
+using RowFn = void (*)(const RowTaps&, int64_t, int64_t, const T*, const T*, const T*, T*);
+ADVPROP_ISA_VARIANTS(wchunk, wchunk_body,
+                     (const Conv2dParams& p, const T* x, const T* dy, int64_t lo, int64_t hi, T* acc),
+                     (p, x, dy, lo, hi, acc))
+ADVPROP_ISA_VARIANTS(row, row_body,
+                     (const RowTaps& t, int64_t C, int64_t KW, const T* src, const T* wt, const T* bias, T* dst),
+                     (t, C, KW, src, wt, bias, dst))
 
 IsaChoice g_isa;
 
@@ -470,12 +445,7 @@ bool set_depthwise_isa(int level) { return g_isa.force(level); }
 
 void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   const char* op = "depthwise_forward";
-  check_depthwise_params(op, p);
-  check_conv_dtype(op, y.dtype());
-  check_conv_tensor(op, "x", x, conv_x_shape(p), y.dtype(), DeviceType::cpu, Device{});
-  check_conv_tensor(op, "w", w, depthwise_w_shape(p), y.dtype(), DeviceType::cpu, Device{});
-  if (bias) check_conv_tensor(op, "bias", *bias, {p.c_in}, y.dtype(), DeviceType::cpu, Device{});
-  check_conv_tensor(op, "y", y, conv_y_shape(p), y.dtype(), DeviceType::cpu, Device{});
+  check_depthwise_forward(op, p, DeviceType::cpu, x, w, bias, y);
   if (y.numel() == 0) return;
   dispatch_dtype(y.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -485,11 +455,7 @@ void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, 
 
 void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
   const char* op = "depthwise_backward_input";
-  check_depthwise_params(op, p);
-  check_conv_dtype(op, dx.dtype());
-  check_conv_tensor(op, "dy", dy, conv_y_shape(p), dx.dtype(), DeviceType::cpu, Device{});
-  check_conv_tensor(op, "w", w, depthwise_w_shape(p), dx.dtype(), DeviceType::cpu, Device{});
-  check_conv_tensor(op, "dx", dx, conv_x_shape(p), dx.dtype(), DeviceType::cpu, Device{});
+  check_depthwise_backward_input(op, p, DeviceType::cpu, dy, w, dx);
   if (dx.numel() == 0) return;
   dispatch_dtype(dx.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -499,11 +465,7 @@ void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Ten
 
 void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
   const char* op = "depthwise_backward_weight";
-  check_depthwise_params(op, p);
-  check_conv_dtype(op, dw.dtype());
-  check_conv_tensor(op, "x", x, conv_x_shape(p), dw.dtype(), DeviceType::cpu, Device{});
-  check_conv_tensor(op, "dy", dy, conv_y_shape(p), dw.dtype(), DeviceType::cpu, Device{});
-  check_conv_tensor(op, "dw", dw, depthwise_w_shape(p), dw.dtype(), DeviceType::cpu, Device{});
+  check_depthwise_backward_weight(op, p, DeviceType::cpu, x, dy, dw);
   if (dw.numel() == 0) return;
   dispatch_dtype(dw.dtype(), op, [&](auto t) {
     using T = decltype(t);

@@ -85,6 +85,16 @@ class IsaChoice {
   std::atomic<int> forced_{kIsaBest};
 };
 
+// Defines name_default, name_avx2 and name_avx512, templates on T with the parameter list
+// `params`, each running body<T, vector bytes of its ISA>`args` compiled for that ISA.
+#define ADVPROP_ISA_VARIANTS(name, body, params, args)                         \
+  template <typename T>                                                        \
+  void name##_default params { body<T, 16> args; }                             \
+  template <typename T>                                                        \
+  ADVPROP_TARGET_AVX2 void name##_avx2 params { body<T, 32> args; }            \
+  template <typename T>                                                        \
+  ADVPROP_TARGET_AVX512 void name##_avx512 params { body<T, 64> args; }
+
 // The function for a served level.
 template <typename Fn>
 Fn pick_isa(int level, Fn baseline, Fn avx2, Fn avx512) {

@@ -60,6 +60,9 @@ bool dtype_in(DType t) {
   return detail::dtype_in(t, Types{});
 }
 
+// The dtypes of the float kernels, which front-ends require of float inputs.
+inline bool is_float(DType t) { return dtype_in<FloatTypes>(t); }
+
 template <typename Types = FloatTypes>
 [[noreturn]] void fail_dtype(DType t, const char* op) {
   fail(ErrorCode::DType, std::string(op) + ": dtype " + dtype_name(t) + " is not supported (" + dtype_names(Types{}) + ")");

@@ -22,23 +22,14 @@ struct EnumTable;
 
 #define ADVPROP_ENUM_ID_(id, ...) id,
 #define ADVPROP_ENUM_NAME_(id, name, ...) name,
-#define ADVPROP_ENUM(Enum, noun, LIST)                                                    \
-  enum class Enum : int { LIST(ADVPROP_ENUM_ID_) };                                   \
+#define ADVPROP_ENUM(Enum, noun, LIST) ADVPROP_ENUM_AS(Enum, int, noun, LIST)
+#define ADVPROP_ENUM_AS(Enum, Underlying, noun, LIST)                                 \
+  enum class Enum : Underlying { LIST(ADVPROP_ENUM_ID_) };                            \
   template <>                                                                         \
   struct EnumTable<Enum> {                                                            \
     static constexpr const char* kind = noun;                                         \
     static constexpr const char* names[] = {LIST(ADVPROP_ENUM_NAME_)};                \
     static constexpr int size = static_cast<int>(sizeof(names) / sizeof(names[0]));   \
-  }
-
-// Each X-macro column after the name becomes a constexpr lookup, so an entry that leaves one out
-// fails to compile: ADVPROP_ENUM_COLUMN(UnaryOp, ADVPROP_UNARY_OPS, bool, unary_op_costly, COL3).
-#define ADVPROP_ENUM_COL3_(id, name, c3, ...) c3,
-#define ADVPROP_ENUM_COLUMN(Enum, LIST, Type, fn, COL)                                  \
-  constexpr Type fn(Enum e) {                                                           \
-    constexpr Type values[] = {LIST(ADVPROP_ENUM_##COL##_)};                            \
-    static_assert(sizeof(values) / sizeof(values[0]) == EnumTable<Enum>::size, #fn);  \
-    return values[static_cast<int>(e)];                                                 \
   }
 
 template <typename E>
@@ -50,6 +41,17 @@ template <typename E>
 constexpr bool enum_valid(E e) {
   return static_cast<int>(e) >= 0 && static_cast<int>(e) < EnumTable<E>::size;
 }
+
+// Each X-macro column after the name becomes a constexpr lookup (Type{} outside the list), so an
+// entry that leaves one out fails to compile:
+// ADVPROP_ENUM_COLUMN(UnaryOp, ADVPROP_UNARY_OPS, bool, unary_op_costly, COL3).
+#define ADVPROP_ENUM_COL3_(id, name, c3, ...) c3,
+#define ADVPROP_ENUM_COLUMN(Enum, LIST, Type, fn, COL)                                  \
+  constexpr Type fn(Enum e) {                                                           \
+    constexpr Type values[] = {LIST(ADVPROP_ENUM_##COL##_)};                            \
+    static_assert(sizeof(values) / sizeof(values[0]) == EnumTable<Enum>::size, #fn);  \
+    return enum_valid(e) ? values[static_cast<int>(e)] : Type{};                        \
+  }
 
 template <typename E>
 const char* enum_name(E e) {

@@ -74,7 +74,8 @@ ADVPROP_ENTRY(Devices)
   Napi::Env env = info.Env();
   Napi::Array out = Napi::Array::New(env);
   uint32_t k = 0;
-  for (DeviceType t : {DeviceType::cpu, DeviceType::cuda, DeviceType::cuda_sim}) {
+  for (int ti = 0; ti < advprop::enum_count<DeviceType>(); ++ti) {
+    const auto t = static_cast<DeviceType>(ti);
     advprop::DeviceBackend& b = advprop::backend(t);
     bool avail = b.available();
     int count = avail ? b.device_count() : 1;

@@ -124,20 +124,11 @@ void spatial_scale_add(const T* a, const T* s, const T* b, T* out, int64_t N, in
   parallel_for(0, N * P, row_grain(C), [&](int64_t lo, int64_t hi) { scale_add_rows<T>(a, s, b, out, lo, hi, P, C); });
 }
 
-Shape nc_of(const Tensor& x) { return {x.dim(0), x.dim(3)}; }
-
-void check_x(const char* op, const char* name, const Tensor& x) {
-  if (x.ndim() != 4)
-    fail(ErrorCode::Shape, std::string(op) + ": " + name + " must be NHWC [N, H, W, C], got " + shape_str(x.shape()));
-  check_pool_tensor(op, name, x, x.shape(), x.dtype(), DeviceType::cpu, Device{});
-}
-
 }  // namespace
 
 void global_avg_pool_forward(const Tensor& x, Tensor& y) {
   const char* op = "global_avg_pool_forward";
-  check_x(op, "x", x);
-  check_pool_tensor(op, "y", y, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
+  check_pool_call(op, DeviceType::cpu, "x", x, {{"y", &y, true}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   if (y.numel() == 0) return;
   const double scale = P ? 1.0 / static_cast<double>(P) : 0.0;  // an empty mean is 0, not NaN
@@ -149,8 +140,7 @@ void global_avg_pool_forward(const Tensor& x, Tensor& y) {
 
 void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
   const char* op = "global_avg_pool_backward";
-  check_x(op, "dx", dx);
-  check_pool_tensor(op, "dy", dy, nc_of(dx), dx.dtype(), DeviceType::cpu, Device{});
+  check_pool_call(op, DeviceType::cpu, "dx", dx, {{"dy", &dy, true}});
   const int64_t N = dx.dim(0), P = dx.dim(1) * dx.dim(2), C = dx.dim(3);
   if (dx.numel() == 0) return;
   dispatch_dtype(dx.dtype(), op, [&](auto t) {
@@ -161,9 +151,7 @@ void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
 
 void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
   const char* op = "channel_scale_forward";
-  check_x(op, "x", x);
-  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
-  check_pool_tensor(op, "y", y, x.shape(), x.dtype(), DeviceType::cpu, Device{});
+  check_pool_call(op, DeviceType::cpu, "x", x, {{"s", &s, true}, {"y", &y, false}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   if (y.numel() == 0) return;
   dispatch_dtype(x.dtype(), op, [&](auto t) {
@@ -174,11 +162,8 @@ void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
 
 void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, Tensor* dx, Tensor* ds) {
   const char* op = "channel_scale_backward";
-  check_x(op, "x", x);
-  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
-  check_pool_tensor(op, "dy", dy, x.shape(), x.dtype(), DeviceType::cpu, Device{});
-  if (dx) check_pool_tensor(op, "dx", *dx, x.shape(), x.dtype(), DeviceType::cpu, Device{});
-  if (ds) check_pool_tensor(op, "ds", *ds, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
+  check_pool_call(op, DeviceType::cpu, "x", x,
+                  {{"s", &s, true}, {"dy", &dy, false}, {"dx", dx, false}, {"ds", ds, true}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   dispatch_dtype(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -192,10 +177,7 @@ void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, 
 
 void channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b, Tensor& y) {
   const char* op = "channel_scale_add";
-  check_x(op, "x", x);
-  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
-  check_pool_tensor(op, "b", b, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
-  check_pool_tensor(op, "y", y, x.shape(), x.dtype(), DeviceType::cpu, Device{});
+  check_pool_call(op, DeviceType::cpu, "x", x, {{"s", &s, true}, {"b", &b, true}, {"y", &y, false}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   if (y.numel() == 0) return;
   dispatch_dtype(x.dtype(), op, [&](auto t) {

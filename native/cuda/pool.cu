@@ -222,21 +222,12 @@ void spatial_scale_add(const T* a, const T* s, const T* b, T* out, int64_t N, in
   else scale_add_launch<T, int64_t>(a, s, b, out, total, PC, C, st);
 }
 
-Shape nc_of(const Tensor& x) { return {x.dim(0), x.dim(3)}; }
-
-void check_x(const char* op, const char* name, const Tensor& x, const Device& dev) {
-  if (x.ndim() != 4)
-    fail(ErrorCode::Shape, std::string(op) + ": " + name + " must be NHWC [N, H, W, C], got " + shape_str(x.shape()));
-  check_pool_tensor(op, name, x, x.shape(), x.dtype(), kDeviceType, dev);
-}
-
 }  // namespace
 
 void global_avg_pool_forward(const Tensor& x, Tensor& y) {
   const char* op = "global_avg_pool_forward";
   const Device dev = x.device();
-  check_x(op, "x", x, dev);
-  check_pool_tensor(op, "y", y, nc_of(x), x.dtype(), kDeviceType, dev);
+  check_pool_call(op, kDeviceType, "x", x, {{"y", &y, true}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   if (y.numel() == 0) return;
   dispatch_dtype(x.dtype(), op, [&](auto t) {
@@ -248,8 +239,7 @@ void global_avg_pool_forward(const Tensor& x, Tensor& y) {
 void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
   const char* op = "global_avg_pool_backward";
   const Device dev = dx.device();
-  check_x(op, "dx", dx, dev);
-  check_pool_tensor(op, "dy", dy, nc_of(dx), dx.dtype(), kDeviceType, dev);
+  check_pool_call(op, kDeviceType, "dx", dx, {{"dy", &dy, true}});
   const int64_t N = dx.dim(0), P = dx.dim(1) * dx.dim(2), C = dx.dim(3);
   if (dx.numel() == 0) return;
   dispatch_dtype(dx.dtype(), op, [&](auto t) {
@@ -261,9 +251,7 @@ void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
 void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
   const char* op = "channel_scale_forward";
   const Device dev = x.device();
-  check_x(op, "x", x, dev);
-  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), kDeviceType, dev);
-  check_pool_tensor(op, "y", y, x.shape(), x.dtype(), kDeviceType, dev);
+  check_pool_call(op, kDeviceType, "x", x, {{"s", &s, true}, {"y", &y, false}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   if (y.numel() == 0) return;
   dispatch_dtype(x.dtype(), op, [&](auto t) {
@@ -275,11 +263,8 @@ void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
 void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, Tensor* dx, Tensor* ds) {
   const char* op = "channel_scale_backward";
   const Device dev = x.device();
-  check_x(op, "x", x, dev);
-  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), kDeviceType, dev);
-  check_pool_tensor(op, "dy", dy, x.shape(), x.dtype(), kDeviceType, dev);
-  if (dx) check_pool_tensor(op, "dx", *dx, x.shape(), x.dtype(), kDeviceType, dev);
-  if (ds) check_pool_tensor(op, "ds", *ds, nc_of(x), x.dtype(), kDeviceType, dev);
+  check_pool_call(op, kDeviceType, "x", x,
+                  {{"s", &s, true}, {"dy", &dy, false}, {"dx", dx, false}, {"ds", ds, true}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   dispatch_dtype(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -294,10 +279,7 @@ void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, 
 void channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b, Tensor& y) {
   const char* op = "channel_scale_add";
   const Device dev = x.device();
-  check_x(op, "x", x, dev);
-  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), kDeviceType, dev);
-  check_pool_tensor(op, "b", b, nc_of(x), x.dtype(), kDeviceType, dev);
-  check_pool_tensor(op, "y", y, x.shape(), x.dtype(), kDeviceType, dev);
+  check_pool_call(op, kDeviceType, "x", x, {{"s", &s, true}, {"b", &b, true}, {"y", &y, false}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   if (y.numel() == 0) return;
   dispatch_dtype(x.dtype(), op, [&](auto t) {

@@ -35,7 +35,8 @@ E to_enum(Napi::Value v, const char* op, const char* arg) {
   const std::string s = to_string(v, op, arg);
   E e{};
   if (!advprop::enum_from_name(s, &e))
-    throw_arg(std::string(op) + ": '" + arg + "' must be one of " + advprop::enum_names_joined<E>() + ", got '" + s + "'");
+    throw_arg(std::string(op) + ": '" + arg + "' must be one of " + advprop::enum_names_joined<E>() + ", got '" + s +
+              "'");
   return e;
 }
 

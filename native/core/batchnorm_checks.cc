@@ -67,7 +67,8 @@ void check_bn_tensor(const char* op, const char* name, const Tensor& t, const Sh
 
 namespace {
 void check_bn_tensors(const char* op, const BnArgs& a, DeviceType type, const Tensor& x,
-                      std::initializer_list<std::pair<const char*, const Tensor*>> ts, std::initializer_list<Shape> shapes) {
+                      std::initializer_list<std::pair<const char*, const Tensor*>> ts,
+                      std::initializer_list<Shape> shapes) {
   check_bn_args(op, a);
   // x's device when it is of the kernel's type, so that a message names the device expected.
   const Device dev = x.device().type == type ? x.device() : Device{type, 0};

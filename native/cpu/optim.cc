@@ -25,32 +25,19 @@ namespace {
 template <typename T, bool kDecay>
 ADVPROP_CPU_CLONES void rmsprop_span(T* __restrict p, const T* __restrict g, T* __restrict ms, T* __restrict mom,
                                      int64_t n, T lr, T rho, T one_minus_rho, T mu, T eps, T wd) {
-  for (int64_t i = 0; i < n; ++i) {
-    T gi = g[i];
-    if (kDecay) gi = gi + wd * p[i];
-    const T m = rho * ms[i] + one_minus_rho * (gi * gi);
-    ms[i] = m;
-    const T v = mu * mom[i] + lr * gi / std::sqrt(m + eps);
-    mom[i] = v;
-    p[i] = p[i] - v;
-  }
+  for (int64_t i = 0; i < n; ++i)
+    rmsprop_element(p[i], g[i], ms[i], mom[i], lr, rho, one_minus_rho, mu, eps, wd, kDecay);
 }
 
 template <typename T, bool kDecay, bool kNesterov>
 ADVPROP_CPU_CLONES void sgd_span(T* __restrict p, const T* __restrict g, T* __restrict buf, int64_t n, T lr, T mu,
                                  T wd) {
-  for (int64_t i = 0; i < n; ++i) {
-    T gi = g[i];
-    if (kDecay) gi = gi + wd * p[i];
-    const T b = mu * buf[i] + gi;
-    buf[i] = b;
-    p[i] = p[i] - lr * (kNesterov ? gi + mu * b : b);
-  }
+  for (int64_t i = 0; i < n; ++i) sgd_element(p[i], g[i], buf[i], lr, mu, wd, kDecay, kNesterov);
 }
 
 template <typename T>
 ADVPROP_CPU_CLONES void ema_span(T* __restrict e, const T* __restrict s, int64_t n, T d, T one_minus_d) {
-  for (int64_t i = 0; i < n; ++i) e[i] = d * e[i] + one_minus_d * s[i];
+  for (int64_t i = 0; i < n; ++i) e[i] = ema_element(e[i], s[i], d, one_minus_d);
 }
 
 // Calls piece(tensor index, first element, element count) for every part of the concatenated

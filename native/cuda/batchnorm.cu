@@ -51,8 +51,10 @@ struct BnMath : Math {
   }
 };
 
-// Combines the kLanes row lanes of (a, b) into lane 0 in a fixed order.
-__device__ __forceinline__ void lane_tree(double (*sa)[kTileC], double (*sb)[kTileC], double a, double b) {
+// Combines the kLanes row lanes of (a, b) into lane 0 in a fixed order, and lane 0 of channel
+// c < C writes the block's chunk partial[(chunk*2 + 0/1)*C + c].
+__device__ __forceinline__ void lane_tree(double (*sa)[kTileC], double (*sb)[kTileC], double a, double b, int64_t c,
+                                          int64_t C, double* partial) {
   sa[threadIdx.y][threadIdx.x] = a;
   sb[threadIdx.y][threadIdx.x] = b;
   __syncthreads();
@@ -62,6 +64,10 @@ __device__ __forceinline__ void lane_tree(double (*sa)[kTileC], double (*sb)[kTi
       sb[threadIdx.y][threadIdx.x] += sb[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
+  }
+  if (threadIdx.y == 0 && c < C) {
+    partial[(static_cast<int64_t>(blockIdx.y) * 2) * C + c] = sa[0][threadIdx.x];
+    partial[(static_cast<int64_t>(blockIdx.y) * 2 + 1) * C + c] = sb[0][threadIdx.x];
   }
 }
 
@@ -99,11 +105,7 @@ __global__ void bn_partial_kernel(const T* x, int64_t rows, int64_t C, int64_t c
     s1 = (a[0] + a[1]) + (a[2] + a[3]);
     s2 = (b[0] + b[1]) + (b[2] + b[3]);
   }
-  lane_tree(sa, sb, s1, s2);
-  if (threadIdx.y == 0 && c < C) {
-    partial[(static_cast<int64_t>(blockIdx.y) * 2) * C + c] = sa[0][threadIdx.x];
-    partial[(static_cast<int64_t>(blockIdx.y) * 2 + 1) * C + c] = sb[0][threadIdx.x];
-  }
+  lane_tree(sa, sb, s1, s2, c, C, partial);
 }
 
 // One thread per channel: batch statistics of the segment from the partials, in chunk order.
@@ -205,11 +207,7 @@ __global__ void bn_grad_partial_kernel(const T* dy, const T* x, int64_t rows, in
     s1 = (a[0] + a[1]) + (a[2] + a[3]);
     s2 = (bb[0] + bb[1]) + (bb[2] + bb[3]);
   }
-  lane_tree(sa, sb, s1, s2);
-  if (threadIdx.y == 0 && c < C) {
-    partial[(static_cast<int64_t>(blockIdx.y) * 2) * C + c] = sa[0][threadIdx.x];
-    partial[(static_cast<int64_t>(blockIdx.y) * 2 + 1) * C + c] = sb[0][threadIdx.x];
-  }
+  lane_tree(sa, sb, s1, s2, c, C, partial);
 }
 
 // One thread per channel: the segment's sums in chunk order, added to the domain's accumulators

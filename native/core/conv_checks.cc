@@ -1,4 +1,5 @@
 // Argument checks shared by the im2col/col2im kernels of every backend.
+#include <initializer_list>
 #include <string>
 
 #include "advprop/conv.h"
@@ -70,41 +71,41 @@ void check_conv_tensor(const char* op, const char* name, const Tensor& t, const 
 }
 
 namespace {
-// The output's device when it is of the kernel's type, so that a message names the device expected.
-Device expected_device(const Tensor& out, DeviceType type) {
-  return out.device().type == type ? out.device() : Device{type, 0};
+struct DwArg {
+  const char* name;
+  const Tensor* t;  // skipped when null
+  Shape want;
+};
+
+// The params, the output's dtype, then every tensor against that dtype and the output's device
+// (x's device when it is of the kernel's type, so that a message names the device expected).
+void check_depthwise_call(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& out,
+                          std::initializer_list<DwArg> args) {
+  check_depthwise_params(op, p);
+  check_conv_dtype(op, out.dtype());
+  const Device dev = out.device().type == type ? out.device() : Device{type, 0};
+  for (const DwArg& a : args)
+    if (a.t) check_conv_tensor(op, a.name, *a.t, a.want, out.dtype(), type, dev);
 }
 }  // namespace
 
 void check_depthwise_forward(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x, const Tensor& w,
                              const Tensor* bias, const Tensor& y) {
-  check_depthwise_params(op, p);
-  check_conv_dtype(op, y.dtype());
-  const Device dev = expected_device(y, type);
-  check_conv_tensor(op, "x", x, conv_x_shape(p), y.dtype(), type, dev);
-  check_conv_tensor(op, "w", w, depthwise_w_shape(p), y.dtype(), type, dev);
-  if (bias) check_conv_tensor(op, "bias", *bias, {p.c_in}, y.dtype(), type, dev);
-  check_conv_tensor(op, "y", y, conv_y_shape(p), y.dtype(), type, dev);
+  check_depthwise_call(op, p, type, y,
+                       {{"x", &x, conv_x_shape(p)}, {"w", &w, depthwise_w_shape(p)}, {"bias", bias, {p.c_in}},
+                        {"y", &y, conv_y_shape(p)}});
 }
 
 void check_depthwise_backward_input(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& dy,
                                     const Tensor& w, const Tensor& dx) {
-  check_depthwise_params(op, p);
-  check_conv_dtype(op, dx.dtype());
-  const Device dev = expected_device(dx, type);
-  check_conv_tensor(op, "dy", dy, conv_y_shape(p), dx.dtype(), type, dev);
-  check_conv_tensor(op, "w", w, depthwise_w_shape(p), dx.dtype(), type, dev);
-  check_conv_tensor(op, "dx", dx, conv_x_shape(p), dx.dtype(), type, dev);
+  check_depthwise_call(op, p, type, dx,
+                       {{"dy", &dy, conv_y_shape(p)}, {"w", &w, depthwise_w_shape(p)}, {"dx", &dx, conv_x_shape(p)}});
 }
 
 void check_depthwise_backward_weight(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x,
                                      const Tensor& dy, const Tensor& dw) {
-  check_depthwise_params(op, p);
-  check_conv_dtype(op, dw.dtype());
-  const Device dev = expected_device(dw, type);
-  check_conv_tensor(op, "x", x, conv_x_shape(p), dw.dtype(), type, dev);
-  check_conv_tensor(op, "dy", dy, conv_y_shape(p), dw.dtype(), type, dev);
-  check_conv_tensor(op, "dw", dw, depthwise_w_shape(p), dw.dtype(), type, dev);
+  check_depthwise_call(op, p, type, dw,
+                       {{"x", &x, conv_x_shape(p)}, {"dy", &dy, conv_y_shape(p)}, {"dw", &dw, depthwise_w_shape(p)}});
 }
 
 }  // namespace advprop

@@ -1,4 +1,5 @@
-// Helpers shared by the CPU kernels: runtime ISA dispatch, parallel grain sizes, a vectorisable exp.
+// Helpers shared by the CPU kernels: run-time ISA dispatch (cloned loops and per-ISA variants), parallel
+// grain sizes, the vectorisable exp.
 //
 // The library is built for baseline x86-64 so one binary runs everywhere; hot loops are cloned
 // for AVX2 and AVX-512 and the loader picks a clone once (an ifunc), so a kernel pays one
@@ -106,6 +107,18 @@ Fn pick_isa(int level, Fn baseline, Fn avx2, Fn avx512) {
 constexpr int64_t kGrainCheap = int64_t(1) << 16;  // loads, stores and a flop or two per element
 constexpr int64_t kGrainCostly = int64_t(1) << 13; // a libm call (exp, log) per element
 
+// The bits of a float and back; memcpy is the defined way, and compiles to a register move.
+inline uint32_t f32_bits(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  return b;
+}
+inline float f32_from_bits(uint32_t b) {
+  float x;
+  std::memcpy(&x, &b, 4);
+  return x;
+}
+
 // e^x = 2^n * e^r in f32 with x = n ln2 + r, |r| <= ln2/2 (Cody-Waite reduction) and the Cephes
 // polynomial for e^r, for x already clamped to the range the caller serves. Returns e^r, and the
 // float t whose low mantissa bits hold n (n = bits(t) - 0x4B400000); the caller scales by 2^n in
@@ -126,7 +139,7 @@ inline float exp_f32_reduced(float x, uint32_t& t_bits) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * (r * r) + r + 1.0f;
-  std::memcpy(&t_bits, &t, 4);
+  t_bits = f32_bits(t);
   return p;
 }
 
@@ -137,24 +150,18 @@ inline float exp_f32(float x) {
   // Clamp x to [-104, 89], beyond which e^x is 0 or inf anyway, on the bit pattern: for a
   // fixed sign, integer order of the magnitude bits is float order. NaN (magnitude above inf)
   // is left alone and comes out as NaN.
-  uint32_t xb;
-  std::memcpy(&xb, &x, 4);
+  const uint32_t xb = f32_bits(x);
   const uint32_t sign = xb & 0x80000000u, mag = xb & 0x7FFFFFFFu;
   const uint32_t limit = sign ? 0x42D00000u : 0x42B20000u;  // 104.0f : 89.0f
   const uint32_t clamped = mag > 0x7F800000u ? mag : (mag < limit ? mag : limit);
-  const uint32_t cb = sign | clamped;
-  float xc;
-  std::memcpy(&xc, &cb, 4);
   uint32_t tb;
-  const float p = exp_f32_reduced(xc, tb);
+  const float p = exp_f32_reduced(f32_from_bits(sign | clamped), tb);
   // 2^n as two factors so each is a normal float for every n in [-150, 129]; the last product
   // rounds to a subnormal, 0 or inf exactly as a single scaling would.
   const int32_t ni = static_cast<int32_t>(tb - 0x4B400000u);
   const int32_t n1 = ni >> 1, n2 = ni - n1;
-  const uint32_t b1 = static_cast<uint32_t>(n1 + 127) << 23, b2 = static_cast<uint32_t>(n2 + 127) << 23;
-  float s1, s2;
-  std::memcpy(&s1, &b1, 4);
-  std::memcpy(&s2, &b2, 4);
+  const float s1 = f32_from_bits(static_cast<uint32_t>(n1 + 127) << 23);
+  const float s2 = f32_from_bits(static_cast<uint32_t>(n2 + 127) << 23);
   return p * s1 * s2;
 }
 
@@ -164,38 +171,18 @@ inline float exp_f32(float x) {
 // value and derivative there move by under 1e-35 absolute: the unary silu's slack for the same
 // range (elementwise.cc). Bit operations only (no float select), so g++ vectorises it.
 inline float exp_neg_abs_f32(float z) {
-  uint32_t zb;
-  std::memcpy(&zb, &z, 4);
-  const uint32_t mag = zb & 0x7FFFFFFFu, limit = 0x42AE0000u;  // 87.0f
+  const uint32_t mag = f32_bits(z) & 0x7FFFFFFFu, limit = 0x42AE0000u;  // 87.0f
   const uint32_t keep = mag < limit ? 0xFFFFFFFFu : 0u;
-  const uint32_t xb = (mag < limit ? mag : limit) | 0x80000000u;
-  float x;
-  std::memcpy(&x, &xb, 4);
   uint32_t tb;
-  const float p = exp_f32_reduced(x, tb);
+  const float p = exp_f32_reduced(f32_from_bits((mag < limit ? mag : limit) | 0x80000000u), tb);
   const uint32_t sb = static_cast<uint32_t>(static_cast<int32_t>(tb - 0x4B400000u) + 127) << 23;  // n in [-126, 0]
-  float s;
-  std::memcpy(&s, &sb, 4);
-  const float e = p * s;
-  uint32_t eb;
-  std::memcpy(&eb, &e, 4);
-  eb &= keep;
-  float out;
-  std::memcpy(&out, &eb, 4);
-  return out;
+  return f32_from_bits(f32_bits(p * f32_from_bits(sb)) & keep);
 }
 
 // z < 0 ? a : b on the bit patterns (z's sign bit; -0 counts as negative, where the callers' a == b).
 inline float select_neg_bits(float z, float a, float b) {
-  uint32_t zb, ab, bb;
-  std::memcpy(&zb, &z, 4);
-  std::memcpy(&ab, &a, 4);
-  std::memcpy(&bb, &b, 4);
-  const uint32_t m = static_cast<uint32_t>(static_cast<int32_t>(zb) >> 31);
-  const uint32_t rb = (ab & m) | (bb & ~m);
-  float r;
-  std::memcpy(&r, &rb, 4);
-  return r;
+  const uint32_t m = static_cast<uint32_t>(static_cast<int32_t>(f32_bits(z)) >> 31);
+  return f32_from_bits((f32_bits(a) & m) | (f32_bits(b) & ~m));
 }
 
 }  // namespace cpu

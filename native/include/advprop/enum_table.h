@@ -4,9 +4,10 @@
 // Adding an entry is one line; a kernel family that has no code for it fails to compile (the
 // per-entry templates end in a static_assert) instead of falling into a `default:`.
 //
-// A list is written  #define ADVPROP_FOO_LIST(X) X(id, "name", more columns...) ...
-// and ADVPROP_ENUM(Foo, "foo", ADVPROP_FOO_LIST) ("foo": what messages call a value) defines `enum class Foo : int` with the values 0, 1, ...
-// in list order (the C API casts some of them across, so an entry is only ever appended).
+// A list is written  #define ADVPROP_FOO_LIST(X) X(id, "name", more columns...) ...  and
+// ADVPROP_ENUM(Foo, "foo", ADVPROP_FOO_LIST) ("foo": what messages call a value) defines
+// `enum class Foo : int` with the values 0, 1, ... in list order (the C API casts some of them
+// across, so an entry is only ever appended).
 #pragma once
 #include <string>
 #include <type_traits>

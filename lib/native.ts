@@ -74,6 +74,19 @@ export interface SimSelfTestResult { name: string; passed: boolean; detail: stri
 
 export type Seed = number | bigint;
 
+/**
+ * The names each enumerated argument accepts, read from the addon's own lists (the X-macro lists
+ * in native/include/advprop/*.h), so the TypeScript side never keeps a copy that could drift;
+ * test/native.test.ts checks the union types above against them.
+ */
+export interface OpNames {
+  binary: BinaryOpName[];
+  unary: UnaryOpName[];
+  batchNormMode: string[];
+  batchNormAct: string[];
+  attackNorm: string[];
+}
+
 export interface NativeBinding {
   buildInfo(): BuildInfo;
   devices(): DeviceEntry[];
@@ -82,6 +95,7 @@ export interface NativeBinding {
   handleStats(): { live: number; slots: number };
   emptyCache(device: string): void;
   synchronize(device: string): void;
+  opNames(): OpNames;
 
   /** Copies the array into a new tensor; dtype follows the array type. */
   fromArray(data: HostArray, shape: number[], device: string): NativeTensor;
@@ -143,3 +157,9 @@ export function packageRoot(): string {
 const require = createRequire(import.meta.url);
 // node-gyp-build looks in prebuilds/<platform>-<arch>/ and then build/Release/.
 export const native: NativeBinding = require('node-gyp-build')(packageRoot());
+
+let opNamesRead: OpNames | undefined;
+/** The addon's op-name lists (see OpNames), read once. */
+export function opNames(): OpNames {
+  return (opNamesRead ??= native.opNames());
+}

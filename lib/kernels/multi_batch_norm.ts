@@ -1,6 +1,6 @@
 // Raw multi-domain batch-norm kernels (native/*/batchnorm.*), no tape: the forward returns the
 // per-segment mean and invstd that the backward recomputes xhat from.
-import type { NativeTensor } from '../native.js';
+import { opNames, type NativeTensor } from '../native.js';
 import { AdvpropError } from '../errors.js';
 import { binding, describeValue } from '../device.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
@@ -17,8 +17,6 @@ interface BatchNormBinding {
 }
 const bn = binding as unknown as BatchNormBinding;
 
-const MODES: readonly BatchNormMode[] = ['train', 'train-frozen', 'eval'];
-const ACTS: readonly BatchNormAct[] = ['none', 'silu', 'relu'];
 
 export interface NormalBatchNormOptions { mode: BatchNormMode; momentum: number; eps: number; act: BatchNormAct }
 
@@ -26,8 +24,9 @@ export interface NormalBatchNormOptions { mode: BatchNormMode; momentum: number;
 export function normalizeBatchNormOptions(o: MultiBatchNormOptions | undefined, op: string): NormalBatchNormOptions {
   const opts = optionsArg(o, op);
   const mode = opts.mode ?? 'train', act = opts.act ?? 'none', momentum = opts.momentum ?? 0.99, eps = opts.eps ?? 1e-3;
-  if (!MODES.includes(mode)) throw new AdvpropError('ERR_ARG', `${op}: mode must be one of ${MODES.join(', ')}, got ${describeValue(mode)}`);
-  if (!ACTS.includes(act)) throw new AdvpropError('ERR_ARG', `${op}: act must be one of ${ACTS.join(', ')}, got ${describeValue(act)}`);
+  const { batchNormMode: modes, batchNormAct: acts } = opNames();
+  if (!modes.includes(mode)) throw new AdvpropError('ERR_ARG', `${op}: mode must be one of ${modes.join(', ')}, got ${describeValue(mode)}`);
+  if (!acts.includes(act)) throw new AdvpropError('ERR_ARG', `${op}: act must be one of ${acts.join(', ')}, got ${describeValue(act)}`);
   if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1))
     throw new AdvpropError('ERR_ARG', `${op}: momentum must be a number in [0, 1], got ${describeValue(momentum)}`);
   if (typeof eps !== 'number' || !(eps > 0 && Number.isFinite(eps)))

@@ -13,13 +13,6 @@ using advprop::Tensor;
 
 namespace {
 
-advprop::AttackNorm to_norm(Napi::Value v, const char* op) {
-  std::string s = to_string(v, op, "norm");
-  if (s == "linf") return advprop::AttackNorm::linf;
-  if (s == "l2") return advprop::AttackNorm::l2;
-  throw_arg(std::string(op) + ": 'norm' must be 'linf' or 'l2', got '" + s + "'");
-}
-
 // eps / alpha: a number, or a per-sample tensor (kept alive by its handle for the call).
 void scalar_or_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg, double* s,
                       const Tensor** t) {
@@ -41,7 +34,7 @@ ADVPROP_ENTRY(PgdStep)
   scalar_or_tensor(info, 4, op, "alpha", &a.alpha, &a.alpha_t);
   a.lo = to_number(info[5], op, "min");
   a.hi = to_number(info[6], op, "max");
-  a.norm = to_norm(info[7], op);
+  a.norm = to_enum<advprop::AttackNorm>(info[7], op, "norm");
   return TensorHandle::Wrap(info.Env(), advprop::ops::pgd_step(xa, g, x, a));
 ADVPROP_ENTRY_END
 
@@ -54,7 +47,7 @@ ADVPROP_ENTRY(PgdRandomStart)
   scalar_or_tensor(info, 1, op, "eps", &a.eps, &a.eps_t);
   a.lo = to_number(info[2], op, "min");
   a.hi = to_number(info[3], op, "max");
-  a.norm = to_norm(info[4], op);
+  a.norm = to_enum<advprop::AttackNorm>(info[4], op, "norm");
   return TensorHandle::Wrap(info.Env(), advprop::ops::pgd_random_start(x, a, to_seed(info[5], op, "seed"),
                                                                         to_seed(info[6], op, "offset")));
 ADVPROP_ENTRY_END

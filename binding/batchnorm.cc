@@ -35,20 +35,6 @@ std::vector<advprop::BnSegment> to_segments(Napi::Value v, const char* op) {
   return out;
 }
 
-advprop::BnMode to_mode(Napi::Value v, const char* op) {
-  const std::string s = to_string(v, op, "mode");
-  for (auto m : {advprop::BnMode::train, advprop::BnMode::train_frozen, advprop::BnMode::eval})
-    if (s == advprop::bn_mode_name(m)) return m;
-  throw_arg(std::string(op) + ": mode must be 'train', 'train-frozen' or 'eval', got '" + s + "'");
-}
-
-advprop::BnAct to_act(Napi::Value v, const char* op) {
-  const std::string s = to_string(v, op, "act");
-  for (auto a : {advprop::BnAct::none, advprop::BnAct::silu, advprop::BnAct::relu})
-    if (s == advprop::bn_act_name(a)) return a;
-  throw_arg(std::string(op) + ": act must be 'none', 'silu' or 'relu', got '" + s + "'");
-}
-
 Napi::Value triple(const Napi::CallbackInfo& info, Tensor a, Tensor b, Tensor c) {
   Napi::Array out = Napi::Array::New(info.Env(), 3);
   out.Set(0u, TensorHandle::Wrap(info.Env(), std::move(a)));
@@ -70,8 +56,10 @@ ADVPROP_ENTRY(MultiBatchNorm)
   Tensor rm = TensorHandle::From(info, 3, op, "runningMean");  // a view of the same storage
   Tensor rv = TensorHandle::From(info, 4, op, "runningVar");
   auto segs = to_segments(info[5], op);
-  auto r = advprop::ops::multi_batch_norm(x, gamma, beta, rm, rv, segs, to_mode(info[6], op), to_act(info[7], op),
-                                          to_number(info[8], op, "momentum"), to_number(info[9], op, "eps"));
+  const auto mode = to_enum<advprop::BnMode>(info[6], op, "mode");
+  const auto act = to_enum<advprop::BnAct>(info[7], op, "act");
+  auto r = advprop::ops::multi_batch_norm(x, gamma, beta, rm, rv, segs, mode, act, to_number(info[8], op, "momentum"),
+                                          to_number(info[9], op, "eps"));
   return triple(info, std::move(r.y), std::move(r.mean), std::move(r.invstd));
 ADVPROP_ENTRY_END
 
@@ -86,8 +74,10 @@ ADVPROP_ENTRY(MultiBatchNormBackward)
   const Tensor& mean = TensorHandle::From(info, 4, op, "mean");
   const Tensor& invstd = TensorHandle::From(info, 5, op, "invstd");
   auto segs = to_segments(info[6], op);
-  auto r = advprop::ops::multi_batch_norm_backward(dy, x, gamma, beta, mean, invstd, segs, to_mode(info[7], op),
-                                                   to_act(info[8], op), to_number(info[9], op, "eps"));
+  const auto mode = to_enum<advprop::BnMode>(info[7], op, "mode");
+  const auto act = to_enum<advprop::BnAct>(info[8], op, "act");
+  auto r = advprop::ops::multi_batch_norm_backward(dy, x, gamma, beta, mean, invstd, segs, mode, act,
+                                                   to_number(info[9], op, "eps"));
   return triple(info, std::move(r.dx), std::move(r.dgamma), std::move(r.dbeta));
 ADVPROP_ENTRY_END
 

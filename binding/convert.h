@@ -9,6 +9,7 @@
 
 #include "advprop/device.h"
 #include "advprop/dtype.h"
+#include "advprop/enum_table.h"
 #include "advprop/error.h"
 #include "advprop/tensor.h"
 
@@ -26,6 +27,18 @@ uint64_t to_seed(Napi::Value v, const char* op, const char* arg);
 bool to_bool(Napi::Value v, const char* op, const char* arg);
 std::string to_string(Napi::Value v, const char* op, const char* arg);
 std::vector<int> to_axes(Napi::Value v, const char* op, const char* arg);
+
+// A name from one of the native lists (advprop/enum_table.h); anything else is ERR_ARG naming
+// the accepted ones.
+template <typename E>
+E to_enum(Napi::Value v, const char* op, const char* arg) {
+  const std::string s = to_string(v, op, arg);
+  E e{};
+  if (!advprop::enum_from_name(s, &e))
+    throw_arg(std::string(op) + ": '" + arg + "' must be one of " + advprop::enum_names_joined<E>() + ", got '" + s +
+              "'");
+  return e;
+}
 
 Napi::Array shape_to_js(Napi::Env env, const advprop::Shape& s);
 Napi::Error make_error(Napi::Env env, const char* code, const std::string& message);

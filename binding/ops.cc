@@ -13,22 +13,6 @@ namespace ops = advprop::ops;
 
 namespace {
 
-advprop::BinaryOp to_binary_op(Napi::Value v) {
-  std::string s = to_string(v, "binary", "op");
-  for (auto op : {advprop::BinaryOp::add, advprop::BinaryOp::sub, advprop::BinaryOp::mul, advprop::BinaryOp::div})
-    if (s == advprop::binary_op_name(op)) return op;
-  throw_arg("binary: unknown op '" + s + "' (add, sub, mul, div)");
-}
-
-advprop::UnaryOp to_unary_op(Napi::Value v, const char* entry) {
-  std::string s = to_string(v, entry, "op");
-  for (int i = 0; i <= static_cast<int>(advprop::UnaryOp::neg); ++i) {
-    auto op = static_cast<advprop::UnaryOp>(i);
-    if (s == advprop::unary_op_name(op)) return op;
-  }
-  throw_arg(std::string(entry) + ": unknown op '" + s + "'");
-}
-
 Napi::Value wrap(const Napi::CallbackInfo& info, Tensor t) { return TensorHandle::Wrap(info.Env(), std::move(t)); }
 // Views share the input's storage, so they add no external memory.
 Napi::Value wrap_view(const Napi::CallbackInfo& info, Tensor t) {
@@ -110,21 +94,21 @@ ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Binary)
   check_arg_count(info, 3, "binary");
-  advprop::BinaryOp op = to_binary_op(info[0]);
+  auto op = to_enum<advprop::BinaryOp>(info[0], "binary", "op");
   const char* name = advprop::binary_op_name(op);
   return wrap(info, ops::binary(op, TensorHandle::From(info, 1, name, "a"), TensorHandle::From(info, 2, name, "b")));
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Unary)
   check_arg_count(info, 3, "unary");
-  advprop::UnaryOp op = to_unary_op(info[0], "unary");
+  auto op = to_enum<advprop::UnaryOp>(info[0], "unary", "op");
   const char* name = advprop::unary_op_name(op);
   return wrap(info, ops::unary(op, TensorHandle::From(info, 1, name, "x"), to_number(info[2], name, "alpha")));
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(UnaryBackward)
   check_arg_count(info, 4, "unaryBackward");
-  advprop::UnaryOp op = to_unary_op(info[0], "unaryBackward");
+  auto op = to_enum<advprop::UnaryOp>(info[0], "unaryBackward", "op");
   const char* name = advprop::unary_op_name(op);
   return wrap(info, ops::unary_backward(op, TensorHandle::From(info, 1, name, "x"),
                                         TensorHandle::From(info, 2, name, "dy"), to_number(info[3], name, "alpha")));

@@ -1,8 +1,11 @@
 // Build, device and memory introspection.
 #include <string>
 
+#include "advprop/attack.h"
+#include "advprop/batchnorm.h"
 #include "advprop/cuda_info.h"
 #include "advprop/device.h"
+#include "advprop/elementwise.h"
 #include "advprop/parallel.h"
 #include "convert.h"
 #include "entries.h"
@@ -45,11 +48,34 @@ ADVPROP_ENTRY(BuildInfo)
   return o;
 ADVPROP_ENTRY_END
 
+namespace {
+template <typename E>
+Napi::Array names_of(Napi::Env env) {
+  Napi::Array a = Napi::Array::New(env, advprop::enum_count<E>());
+  for (int i = 0; i < advprop::enum_count<E>(); ++i) a.Set(i, advprop::EnumTable<E>::names[i]);
+  return a;
+}
+}  // namespace
+
+// The names every enumerated argument accepts, straight from the native lists, so that the
+// TypeScript lists can be checked against them (test/native.test.ts).
+ADVPROP_ENTRY(OpNames)
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("binary", names_of<advprop::BinaryOp>(env));
+  o.Set("unary", names_of<advprop::UnaryOp>(env));
+  o.Set("batchNormMode", names_of<advprop::BnMode>(env));
+  o.Set("batchNormAct", names_of<advprop::BnAct>(env));
+  o.Set("attackNorm", names_of<advprop::AttackNorm>(env));
+  return o;
+ADVPROP_ENTRY_END
+
 ADVPROP_ENTRY(Devices)
   Napi::Env env = info.Env();
   Napi::Array out = Napi::Array::New(env);
   uint32_t k = 0;
-  for (DeviceType t : {DeviceType::cpu, DeviceType::cuda, DeviceType::cuda_sim}) {
+  for (int ti = 0; ti < advprop::enum_count<DeviceType>(); ++ti) {
+    const auto t = static_cast<DeviceType>(ti);
     advprop::DeviceBackend& b = advprop::backend(t);
     bool avail = b.available();
     int count = avail ? b.device_count() : 1;

@@ -1,7 +1,7 @@
 // ap.kernels: the raw forward and backward kernels as functions of Tensors, with no tape. For
 // users who bring their own autograd, and for the gradient rules in lib/ops/. Every call is
 // counted (autograd/stats.ts) so tests can see which kernels a backward pass ran.
-import { addon, type BinaryOpName, type ConvPadding, type DTypeName, type UnaryOpName } from './native.js';
+import { addon, opNames, type BinaryOpName, type ConvPadding, type DTypeName, type UnaryOpName } from './native.js';
 import { AdvpropError } from './errors.js';
 import { canonicalDevice, describeValue } from './device.js';
 import { checkDType, checkShape, checkTensor, wrapHandle, type Tensor } from './tensor.js';
@@ -9,8 +9,6 @@ import { countKernel } from './autograd/stats.js';
 import { optionsArg } from './args.js';
 import { toU64 } from './random.js';
 
-const BINARY: readonly BinaryOpName[] = ['add', 'sub', 'mul', 'div'];
-const UNARY: readonly UnaryOpName[] = ['scale', 'addScalar', 'silu', 'sigmoid', 'relu', 'exp', 'log', 'square', 'neg'];
 
 function num(v: unknown, op: string, arg: string): number {
   if (typeof v !== 'number') throw new AdvpropError('ERR_ARG', `${op}: argument '${arg}' must be a number, got ${describeValue(v)}`);
@@ -61,7 +59,8 @@ export function cast(x: Tensor, dtype: DTypeName): Tensor {
 
 /** a op b, the smaller operand broadcast over the trailing dimensions of the larger. */
 export function binary(op: BinaryOpName, a: Tensor, b: Tensor): Tensor {
-  if (!BINARY.includes(op)) throw new AdvpropError('ERR_ARG', `binary: unknown op ${describeValue(op)} (${BINARY.join(', ')})`);
+  const known = opNames().binary;
+  if (!known.includes(op)) throw new AdvpropError('ERR_ARG', `binary: unknown op ${describeValue(op)} (${known.join(', ')})`);
   const ha = checkTensor(a, op, 'a')._handle(op, 'a');
   const hb = checkTensor(b, op, 'b')._handle(op, 'b');
   countKernel(op);
@@ -74,7 +73,8 @@ export const mul = (a: Tensor, b: Tensor): Tensor => binary('mul', a, b);
 export const div = (a: Tensor, b: Tensor): Tensor => binary('div', a, b);
 
 export function unary(op: UnaryOpName, x: Tensor, alpha = 0): Tensor {
-  if (!UNARY.includes(op)) throw new AdvpropError('ERR_ARG', `unary: unknown op ${describeValue(op)} (${UNARY.join(', ')})`);
+  const known = opNames().unary;
+  if (!known.includes(op)) throw new AdvpropError('ERR_ARG', `unary: unknown op ${describeValue(op)} (${known.join(', ')})`);
   const h = checkTensor(x, op, 'x')._handle(op, 'x');
   countKernel(op);
   return wrapHandle(addon.unary(op, h, num(alpha, op, 'alpha')));
@@ -82,7 +82,8 @@ export function unary(op: UnaryOpName, x: Tensor, alpha = 0): Tensor {
 
 /** dx = dy * f'(x), from the forward input x. */
 export function unaryBackward(op: UnaryOpName, x: Tensor, dy: Tensor, alpha = 0): Tensor {
-  if (!UNARY.includes(op)) throw new AdvpropError('ERR_ARG', `unaryBackward: unknown op ${describeValue(op)} (${UNARY.join(', ')})`);
+  const known = opNames().unary;
+  if (!known.includes(op)) throw new AdvpropError('ERR_ARG', `unaryBackward: unknown op ${describeValue(op)} (${known.join(', ')})`);
   const name = `${op}Backward`;
   const hx = checkTensor(x, name, 'x')._handle(name, 'x');
   const hdy = checkTensor(dy, name, 'dy')._handle(name, 'dy');

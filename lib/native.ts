@@ -79,6 +79,19 @@ export interface SimSelfTestResult { name: string; passed: boolean; detail: stri
 
 export type Seed = number | bigint;
 
+/**
+ * The names each enumerated argument accepts, read from the addon's own lists (the X-macro lists
+ * in native/include/advprop/*.h), so the TypeScript side never keeps a copy that could drift;
+ * test/native.test.ts checks the union types above against them.
+ */
+export interface OpNames {
+  binary: BinaryOpName[];
+  unary: UnaryOpName[];
+  batchNormMode: string[];
+  batchNormAct: string[];
+  attackNorm: string[];
+}
+
 /** The constructor whose prototype every handle has; it makes no handle when called from JS. */
 export interface NativeTensorConstructor extends Function {
   readonly prototype: NativeTensor;
@@ -102,6 +115,8 @@ export interface Addon {
   synchronize(device: string): void;
   /** cuda-sim's own tests (barriers, shuffles, launch checks); empty without the simulator. */
   simSelfTest(): SimSelfTestResult[];
+  /** The names each enumerated argument accepts (see OpNames). */
+  opNames(): OpNames;
 
   // ---- binding/tensors.cc
   /** Copies the array into a new tensor; dtype follows the array type. */
@@ -218,3 +233,9 @@ export const addon: Addon = { ...guardNative(loaded), NativeTensor: loaded.Nativ
  * benchmarks of its bare cost; lib/ does not use it.
  */
 export const rawAddon: Addon = loaded;
+
+let opNamesRead: OpNames | undefined;
+/** The addon's op-name lists (see OpNames), read once. */
+export function opNames(): OpNames {
+  return (opNamesRead ??= addon.opNames());
+}

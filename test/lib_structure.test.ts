@@ -201,13 +201,13 @@ describe('lib/ structure: the addon', () => {
     for (const [file, sf] of sources) {
       const at = (n: ts.Node): string => `${rel(file)}:${sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1}: ${n.getText(sf).split('\n')[0]}`;
       const visit = (n: ts.Node): void => {
-        // Values imported from native.ts: addon, addonFile and packageRoot; rawAddon is for tests and benches.
+        // Values imported from native.ts: addon and helpers over it; rawAddon is for tests and benches.
         if (ts.isImportDeclaration(n) && ts.isStringLiteral(n.moduleSpecifier) && /(^|\/)native\.js$/.test(n.moduleSpecifier.text)) {
           const c = n.importClause;
           if (c?.name || (c?.namedBindings && !ts.isNamedImports(c.namedBindings))) bad.push(at(n));
           if (c && !c.isTypeOnly && c.namedBindings && ts.isNamedImports(c.namedBindings))
             for (const e of c.namedBindings.elements)
-              if (!e.isTypeOnly && !['addon', 'addonFile', 'packageRoot'].includes((e.propertyName ?? e.name).text) || (e.propertyName && e.propertyName.text === 'addon')) bad.push(at(n));
+              if (!e.isTypeOnly && !['addon', 'addonFile', 'opNames', 'packageRoot'].includes((e.propertyName ?? e.name).text) || (e.propertyName && e.propertyName.text === 'addon')) bad.push(at(n));
         }
         // A cast of the addon (or of anything named like it) means the interface is incomplete.
         if ((ts.isAsExpression(n) || ts.isTypeAssertionExpression(n)) && /\b(addon|native|binding)\b/.test(n.expression.getText(sf))) bad.push(at(n));

@@ -1,7 +1,9 @@
 // The addon itself: what the build contains, and cuda-sim's own self-tests (barriers, shared
 // memory, warp shuffles and votes, atomics, launch rejections, deadlock detection).
 import assert from 'node:assert/strict';
-import { rawAddon as native } from '../lib/native.js';
+import { rawAddon as native, type BinaryOpName, type UnaryOpName } from '../lib/native.js';
+import type { BatchNormAct, BatchNormMode } from '../lib/ops/multi_batch_norm.js';
+import type { AttackNorm } from '../lib/kernels/attack.js';
 import { backendStatus } from '../lib/testing/backends.js';
 
 describe('native addon', () => {
@@ -18,6 +20,26 @@ describe('native addon', () => {
     const types = native.devices().map((d) => d.type);
     for (const t of ['cpu', 'cuda', 'cuda-sim'] as const) assert.ok(types.includes(t), `missing ${t}`);
     for (const d of native.devices()) assert.ok(d.available || d.reason.length > 0, `${d.device} unavailable without a reason`);
+  });
+});
+
+// Each record must name every member of its TypeScript union and nothing else (tsc checks that:
+// `npm run typecheck`); the test checks that the addon's lists hold exactly the same names, so a
+// name added on one side only fails here.
+const TS_NAMES = {
+  binary: { add: 1, sub: 1, mul: 1, div: 1 } satisfies Record<BinaryOpName, 1>,
+  unary: { scale: 1, addScalar: 1, silu: 1, sigmoid: 1, relu: 1, exp: 1, log: 1, square: 1, neg: 1 } satisfies Record<UnaryOpName, 1>,
+  batchNormMode: { train: 1, 'train-frozen': 1, eval: 1 } satisfies Record<BatchNormMode, 1>,
+  batchNormAct: { none: 1, silu: 1, relu: 1 } satisfies Record<BatchNormAct, 1>,
+  attackNorm: { linf: 1, l2: 1 } satisfies Record<AttackNorm, 1>,
+};
+
+describe('op names', () => {
+  it('the TypeScript name unions equal the addon\'s lists', () => {
+    const fromAddon: Record<string, string[]> = { ...native.opNames() };
+    assert.deepEqual(Object.keys(fromAddon).sort(), Object.keys(TS_NAMES).sort());
+    for (const [kind, record] of Object.entries(TS_NAMES))
+      assert.deepEqual([...fromAddon[kind]].sort(), Object.keys(record).sort(), kind);
   });
 });
 

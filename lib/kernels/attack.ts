@@ -1,6 +1,6 @@
 // Raw PGD kernels (no tape): ap.kernels.pgdStep and ap.kernels.pgdRandomStart. lib/ops/attack.ts
 // gives them their option objects; native/include/advprop/attack.h defines the arithmetic.
-import { addon, type AttackNorm, type NativeTensor } from '../native.js';
+import { addon, opNames, type AttackNorm, type NativeTensor } from '../native.js';
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
@@ -23,8 +23,10 @@ function bound(v: unknown, dflt: number, op: string, arg: string): number {
 
 function normArg(v: unknown, op: string): AttackNorm {
   if (v === undefined) return 'linf';
-  if (v !== 'linf' && v !== 'l2') throw new AdvpropError('ERR_ARG', `${op}: 'norm' must be 'linf' or 'l2', got ${describeValue(v)}`);
-  return v;
+  const norms = opNames().attackNorm;
+  if (typeof v !== 'string' || !norms.includes(v))
+    throw new AdvpropError('ERR_ARG', `${op}: 'norm' must be one of ${norms.join(', ')}, got ${describeValue(v)}`);
+  return v as AttackNorm;
 }
 
 export interface PgdStepOptions {

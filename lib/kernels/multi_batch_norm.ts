@@ -1,6 +1,6 @@
 // Raw multi-domain batch-norm kernels (native/*/batchnorm.*), no tape: the forward returns the
 // per-segment mean and invstd that the backward recomputes xhat from.
-import { addon, type BatchNormAct, type BatchNormMode, type NativeTensor } from '../native.js';
+import { addon, opNames, type BatchNormAct, type BatchNormMode, type NativeTensor } from '../native.js';
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
@@ -8,17 +8,15 @@ import { countKernel } from '../autograd/stats.js';
 import { optionsArg } from '../args.js';
 import type { MultiBatchNormOptions, MultiBatchNormParams, Segments } from '../ops/multi_batch_norm.js';
 
-const MODES: readonly BatchNormMode[] = ['train', 'train-frozen', 'eval'];
-const ACTS: readonly BatchNormAct[] = ['none', 'silu', 'relu'];
-
 export interface NormalBatchNormOptions { mode: BatchNormMode; momentum: number; eps: number; act: BatchNormAct }
 
 /** Defaults filled in and checked: mode 'train', momentum 0.99 (TF convention), eps 1e-3, act 'none'. */
 export function normalizeBatchNormOptions(o: MultiBatchNormOptions | undefined, op: string): NormalBatchNormOptions {
   const opts = optionsArg(o, op);
   const mode = opts.mode ?? 'train', act = opts.act ?? 'none', momentum = opts.momentum ?? 0.99, eps = opts.eps ?? 1e-3;
-  if (!MODES.includes(mode)) throw new AdvpropError('ERR_ARG', `${op}: mode must be one of ${MODES.join(', ')}, got ${describeValue(mode)}`);
-  if (!ACTS.includes(act)) throw new AdvpropError('ERR_ARG', `${op}: act must be one of ${ACTS.join(', ')}, got ${describeValue(act)}`);
+  const { batchNormMode: modes, batchNormAct: acts } = opNames();
+  if (!modes.includes(mode)) throw new AdvpropError('ERR_ARG', `${op}: mode must be one of ${modes.join(', ')}, got ${describeValue(mode)}`);
+  if (!acts.includes(act)) throw new AdvpropError('ERR_ARG', `${op}: act must be one of ${acts.join(', ')}, got ${describeValue(act)}`);
   if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1))
     throw new AdvpropError('ERR_ARG', `${op}: momentum must be a number in [0, 1], got ${describeValue(momentum)}`);
   if (typeof eps !== 'number' || !(eps > 0 && Number.isFinite(eps)))

@@ -31,14 +31,11 @@ std::vector<BnSegment> segments_of(const char* op, const advprop_bn_segment* s, 
   return v;
 }
 
-BnMode mode_of(const char* op, int32_t m) {
-  if (m < ADVPROP_BN_TRAIN || m > ADVPROP_BN_EVAL) fail(ErrorCode::Arg, std::string(op) + ": unknown mode " + std::to_string(m));
-  return static_cast<BnMode>(m);
-}
-
-BnAct act_of(const char* op, int32_t a) {
-  if (a < ADVPROP_ACT_NONE || a > ADVPROP_ACT_RELU) fail(ErrorCode::Arg, std::string(op) + ": unknown activation " + std::to_string(a));
-  return static_cast<BnAct>(a);
+// The C enums hold the values of the C++ lists; anything else is ERR_ARG naming the list.
+template <typename E>
+E enum_of(const char* op, int32_t v) {
+  check_enum(static_cast<E>(v), op);
+  return static_cast<E>(v);
 }
 
 // [S, C] when x is NHWC (otherwise the front-end reports x's shape first).
@@ -84,8 +81,8 @@ ADVPROP_API advprop_status advprop_multi_batch_norm_forward(
     Tensor trm = wrap(op, "running_mean", running_mean), trv = wrap(op, "running_var", running_var);
     const Tensor ty = wrap(op, "y", y), tm = wrap(op, "mean", mean), ti = wrap(op, "invstd", invstd);
     const std::vector<BnSegment> segs = segments_of(op, segments, num_segments);
-    const BnMode m = mode_of(op, mode);
-    const BnAct a = act_of(op, act);
+    const BnMode m = enum_of<BnMode>(op, mode);
+    const BnAct a = enum_of<BnAct>(op, act);
     check_out(op, "y", ty, tx.shape(), tx.dtype(), tx.device());
     check_out(op, "mean", tm, stat_shape(tx, segs.size()), tx.dtype(), tx.device());
     check_out(op, "invstd", ti, stat_shape(tx, segs.size()), tx.dtype(), tx.device());
@@ -109,8 +106,8 @@ ADVPROP_API advprop_status advprop_multi_batch_norm_backward(
                  tb = wrap(op, "beta", beta), tm = wrap(op, "mean", mean), ti = wrap(op, "invstd", invstd);
     const Tensor tdx = wrap(op, "dx", dx), tdg = wrap(op, "dgamma", dgamma), tdb = wrap(op, "dbeta", dbeta);
     const std::vector<BnSegment> segs = segments_of(op, segments, num_segments);
-    const BnMode m = mode_of(op, mode);
-    const BnAct a = act_of(op, act);
+    const BnMode m = enum_of<BnMode>(op, mode);
+    const BnAct a = enum_of<BnAct>(op, act);
     check_out(op, "dx", tdx, tx.shape(), tx.dtype(), tx.device());
     check_out(op, "dgamma", tdg, tg.shape(), tx.dtype(), tx.device());
     check_out(op, "dbeta", tdb, tg.shape(), tx.dtype(), tx.device());
@@ -134,9 +131,8 @@ ADVPROP_API advprop_status advprop_pgd_step(const advprop_tensor* x_adv, const a
     const Tensor te = wrap_optional(op, "eps_per_sample", eps_per_sample);
     const Tensor ta = wrap_optional(op, "alpha_per_sample", alpha_per_sample);
     const Tensor tout = wrap(op, "out", out);
-    if (norm != ADVPROP_LINF && norm != ADVPROP_L2) fail(ErrorCode::Arg, std::string(op) + ": unknown norm " + std::to_string(norm));
     PgdArgs a;
-    a.norm = static_cast<AttackNorm>(norm);
+    a.norm = enum_of<AttackNorm>(op, norm);
     a.eps = eps, a.alpha = alpha, a.lo = lo, a.hi = hi;
     a.eps_t = te.defined() ? &te : nullptr;
     a.alpha_t = ta.defined() ? &ta : nullptr;

@@ -1,29 +1,14 @@
 // Argument checks shared by the multi-domain batch-norm kernels of every backend and its front-end.
 #include <cmath>
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "advprop/batchnorm.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 
 namespace advprop {
-
-const char* bn_mode_name(BnMode m) {
-  switch (m) {
-    case BnMode::train: return "train";
-    case BnMode::train_frozen: return "train-frozen";
-    case BnMode::eval: return "eval";
-  }
-  return "?";
-}
-
-const char* bn_act_name(BnAct a) {
-  switch (a) {
-    case BnAct::none: return "none";
-    case BnAct::silu: return "silu";
-    case BnAct::relu: return "relu";
-  }
-  return "?";
-}
 
 std::string bn_args_str(const BnArgs& a) {
   std::string segs = "[";
@@ -40,9 +25,8 @@ void check_bn_args(const char* op, const BnArgs& a) {
   const std::string ctx = " (" + bn_args_str(a) + ")";
   if (a.n < 0 || a.h < 1 || a.w < 1 || a.c < 0 || a.k < 1)
     fail(ErrorCode::Shape, std::string(op) + ": invalid sizes (H and W must be >= 1, K >= 1)" + ctx);
-  const int m = static_cast<int>(a.mode), act = static_cast<int>(a.act);
-  if (m < 0 || m > 2) fail(ErrorCode::Arg, std::string(op) + ": unknown mode " + std::to_string(m));
-  if (act < 0 || act > 2) fail(ErrorCode::Arg, std::string(op) + ": unknown act " + std::to_string(act));
+  check_enum(a.mode, op);
+  check_enum(a.act, op);
   if (!(std::isfinite(a.eps) && a.eps > 0))
     fail(ErrorCode::Arg, std::string(op) + ": eps must be a finite number > 0, got " + std::to_string(a.eps));
   if (!(a.momentum >= 0 && a.momentum <= 1))
@@ -68,8 +52,7 @@ void check_bn_args(const char* op, const BnArgs& a) {
 
 void check_bn_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
                      DeviceType type, const Device& dev) {
-  if (dt != DType::f32 && dt != DType::f64)
-    fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(dt) + " (f32 or f64)");
+  require_dtype(dt, op);
   if (t.dtype() != dt)
     fail(ErrorCode::DType, std::string(op) + ": " + name + " is " + dtype_name(t.dtype()) + " " + shape_str(t.shape()) +
                                ", expected " + dtype_name(dt) + " like x");
@@ -80,6 +63,38 @@ void check_bn_tensor(const char* op, const char* name, const Tensor& t, const Sh
     fail(ErrorCode::Device, std::string(op) + ": " + name + " is on " + device_str(t.device()) + ", expected " +
                                 device_str(dev));
   if (!t.is_contiguous()) fail(ErrorCode::Arg, std::string(op) + ": " + name + " must be contiguous");
+}
+
+namespace {
+void check_bn_tensors(const char* op, const BnArgs& a, DeviceType type, const Tensor& x,
+                      std::initializer_list<std::pair<const char*, const Tensor*>> ts,
+                      std::initializer_list<Shape> shapes) {
+  check_bn_args(op, a);
+  // x's device when it is of the kernel's type, so that a message names the device expected.
+  const Device dev = x.device().type == type ? x.device() : Device{type, 0};
+  auto sh = shapes.begin();
+  for (const auto& [name, t] : ts) check_bn_tensor(op, name, *t, *sh++, x.dtype(), type, dev);
+}
+}  // namespace
+
+void check_bn_forward(const char* op, const BnArgs& a, DeviceType type, const Tensor& x, const Tensor& gamma,
+                      const Tensor& beta, const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
+                      const Tensor& mean, const Tensor& invstd) {
+  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
+  check_bn_tensors(op, a, type, x,
+                   {{"x", &x}, {"gamma", &gamma}, {"beta", &beta}, {"running_mean", &running_mean},
+                    {"running_var", &running_var}, {"y", &y}, {"mean", &mean}, {"invstd", &invstd}},
+                   {xs, ps, ps, ps, ps, xs, ss, ss});
+}
+
+void check_bn_backward(const char* op, const BnArgs& a, DeviceType type, const Tensor& dy, const Tensor& x,
+                       const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& invstd,
+                       const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) {
+  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
+  check_bn_tensors(op, a, type, x,
+                   {{"dy", &dy}, {"x", &x}, {"gamma", &gamma}, {"beta", &beta}, {"mean", &mean}, {"invstd", &invstd},
+                    {"dx", &dx}, {"dgamma", &dgamma}, {"dbeta", &dbeta}},
+                   {xs, xs, ps, ps, ss, ss, xs, ps, ps});
 }
 
 }  // namespace advprop

@@ -1,7 +1,9 @@
 // Argument checks shared by the im2col/col2im kernels of every backend.
+#include <initializer_list>
 #include <string>
 
 #include "advprop/conv.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 
 namespace advprop {
@@ -20,8 +22,7 @@ void check_im2col_args(const char* op, const Conv2dParams& p, const Tensor& img,
   if (img.dtype() != cols.dtype())
     fail(ErrorCode::DType, std::string(op) + ": dtypes differ (" + dtype_name(img.dtype()) + " image, " +
                                dtype_name(cols.dtype()) + " cols)");
-  if (img.dtype() != DType::f32 && img.dtype() != DType::f64)
-    fail(ErrorCode::DType, std::string(op) + ": dtype " + dtype_name(img.dtype()) + " is not supported (f32, f64)");
+  require_dtype(img.dtype(), op);
   if (img.device().type != device_type || cols.device() != img.device())
     fail(ErrorCode::Device, std::string(op) + ": tensors must be on one " + device_type_name(device_type) +
                                 " device (image " + device_str(img.device()) + ", cols " + device_str(cols.device()) + ")");
@@ -52,8 +53,7 @@ void check_depthwise_params(const char* op, const Conv2dParams& p) {
 }
 
 void check_conv_dtype(const char* op, DType dt) {
-  if (dt != DType::f32 && dt != DType::f64)
-    fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(dt) + " (f32 or f64)");
+  require_dtype(dt, op);
 }
 
 void check_conv_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
@@ -68,6 +68,44 @@ void check_conv_tensor(const char* op, const char* name, const Tensor& t, const 
     fail(ErrorCode::Device, std::string(op) + ": " + name + " is on " + device_str(t.device()) + ", expected one " +
                                 device_type_name(type) + " device (" + device_str(dev) + ")");
   if (!t.is_contiguous()) fail(ErrorCode::Arg, std::string(op) + ": " + name + " must be contiguous");
+}
+
+namespace {
+struct DwArg {
+  const char* name;
+  const Tensor* t;  // skipped when null
+  Shape want;
+};
+
+// The params, the output's dtype, then every tensor against that dtype and the output's device
+// (x's device when it is of the kernel's type, so that a message names the device expected).
+void check_depthwise_call(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& out,
+                          std::initializer_list<DwArg> args) {
+  check_depthwise_params(op, p);
+  check_conv_dtype(op, out.dtype());
+  const Device dev = out.device().type == type ? out.device() : Device{type, 0};
+  for (const DwArg& a : args)
+    if (a.t) check_conv_tensor(op, a.name, *a.t, a.want, out.dtype(), type, dev);
+}
+}  // namespace
+
+void check_depthwise_forward(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x, const Tensor& w,
+                             const Tensor* bias, const Tensor& y) {
+  check_depthwise_call(op, p, type, y,
+                       {{"x", &x, conv_x_shape(p)}, {"w", &w, depthwise_w_shape(p)}, {"bias", bias, {p.c_in}},
+                        {"y", &y, conv_y_shape(p)}});
+}
+
+void check_depthwise_backward_input(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& dy,
+                                    const Tensor& w, const Tensor& dx) {
+  check_depthwise_call(op, p, type, dx,
+                       {{"dy", &dy, conv_y_shape(p)}, {"w", &w, depthwise_w_shape(p)}, {"dx", &dx, conv_x_shape(p)}});
+}
+
+void check_depthwise_backward_weight(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x,
+                                     const Tensor& dy, const Tensor& dw) {
+  check_depthwise_call(op, p, type, dw,
+                       {{"x", &x, conv_x_shape(p)}, {"dy", &dy, conv_y_shape(p)}, {"dw", &dw, depthwise_w_shape(p)}});
 }
 
 }  // namespace advprop

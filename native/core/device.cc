@@ -36,15 +36,6 @@ class AbsentBackend final : public DeviceBackend {
 
 }  // namespace
 
-const char* device_type_name(DeviceType t) {
-  switch (t) {
-    case DeviceType::cpu: return "cpu";
-    case DeviceType::cuda: return "cuda";
-    case DeviceType::cuda_sim: return "cuda-sim";
-  }
-  return "unknown";
-}
-
 std::string device_str(const Device& d) {
   if (d.type == DeviceType::cpu) return "cpu";
   return std::string(device_type_name(d.type)) + ":" + std::to_string(d.index);
@@ -61,11 +52,8 @@ Device device_from_str(const std::string& s) {
       fail(ErrorCode::Device, "invalid device '" + s + "' (expected cpu, cuda, cuda:N or cuda-sim)");
     index = std::stoi(idx);
   }
-  for (DeviceType t : {DeviceType::cpu, DeviceType::cuda, DeviceType::cuda_sim})
-    if (kind == device_type_name(t)) {
-      if (t == DeviceType::cpu && index != 0) break;
-      return Device{t, index};
-    }
+  DeviceType t{};
+  if (enum_from_name(kind, &t) && (t != DeviceType::cpu || index == 0)) return Device{t, index};
   fail(ErrorCode::Device, "invalid device '" + s + "' (expected cpu, cuda, cuda:N or cuda-sim)");
 }
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "advprop/dispatch_float.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/attack.h"
 #include "advprop/error.h"
 #include "advprop/parallel.h"
@@ -26,31 +26,11 @@ namespace advprop {
 namespace cpu {
 namespace {
 
-// eps or alpha of sample n: the [N] tensor's entry, or the scalar rounded to T.
-template <typename T>
-struct PerSample {
-  const T* t;
-  T s;
-  T at(int64_t n) const { return t ? t[n] : s; }
-};
-
-template <typename T>
-PerSample<T> per_sample(const Tensor* t, double s) {
-  return {t ? t->data_as<T>() : nullptr, static_cast<T>(s)};
-}
-
-template <typename T>
-inline T sign_of(T g) {
-  return g > T(0) ? T(1) : (g < T(0) ? T(-1) : T(0));
-}
 
 template <typename T>
 ADVPROP_CPU_CLONES void linf_span(const T* xa, const T* g, const T* x, T* out, int64_t len, T eps, T alpha, T lo,
                                   T hi) {
-  for (int64_t i = 0; i < len; ++i) {
-    const T v = xa[i] + alpha * sign_of(g[i]);
-    out[i] = clamp_to(clamp_to(v, x[i] - eps, x[i] + eps), lo, hi);
-  }
+  for (int64_t i = 0; i < len; ++i) out[i] = linf_step_one(xa[i], g[i], x[i], eps, alpha, lo, hi);
 }
 
 // Calls f(n, begin, end) for the pieces of [lo, hi) that lie in one sample of d elements.
@@ -172,12 +152,12 @@ void random_start_typed(const PgdArgs& a, const Tensor& xt, uint64_t seed, uint6
 
 void pgd_step(const PgdArgs& a, const Tensor& x_adv, const Tensor& grad, const Tensor& x, Tensor& out) {
   if (out.numel() == 0) return;
-  with_float(out.dtype(), "pgdStep", [&](auto tag) { step_typed<decltype(tag)>(a, x_adv, grad, x, out); });
+  dispatch_dtype(out.dtype(), "pgdStep", [&](auto tag) { step_typed<decltype(tag)>(a, x_adv, grad, x, out); });
 }
 
 void pgd_random_start(const PgdArgs& a, const Tensor& x, uint64_t seed, uint64_t offset, Tensor& out) {
   if (out.numel() == 0) return;
-  with_float(out.dtype(), "pgdRandomStart",
+  dispatch_dtype(out.dtype(), "pgdRandomStart",
                   [&](auto tag) { random_start_typed<decltype(tag)>(a, x, seed, offset, out); });
 }
 

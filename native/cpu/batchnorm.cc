@@ -11,108 +11,33 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <initializer_list>
 #include <numeric>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "advprop/batchnorm.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/parallel.h"
+#include "advprop/pointwise.h"
 #include "simd.h"
 
 namespace advprop {
 namespace cpu {
 namespace {
 
-// e^-|z| in f32 for SiLU, which only needs the exponential of a non-positive number: exp_f32's
-// Cody-Waite reduction and Cephes polynomial (within ~1 ulp), and 0 once |z| >= 87 (or z is NaN),
-// where the true value is below 1.7e-38. So 2^n is one exponent add, with no sign, overflow or
-// subnormal handling, and SiLU's value and derivative there move by under 1e-35 absolute: the
-// unary silu's slack for the same range (elementwise.cc). Bit operations only (no float select),
-// so g++ vectorises it in every clone.
-inline float exp_neg_abs(float z) {
-  uint32_t zb;
-  std::memcpy(&zb, &z, 4);
-  const uint32_t mag = zb & 0x7FFFFFFFu, limit = 0x42AE0000u;  // 87.0f
-  const uint32_t keep = mag < limit ? 0xFFFFFFFFu : 0u;
-  const uint32_t xb = (mag < limit ? mag : limit) | 0x80000000u;
-  float x;
-  std::memcpy(&x, &xb, 4);
-  const float t = x * 1.44269504088896341f + 12582912.0f;
-  const float n = t - 12582912.0f;
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  uint32_t tb;
-  std::memcpy(&tb, &t, 4);
-  const uint32_t sb = static_cast<uint32_t>(static_cast<int32_t>(tb - 0x4B400000u) + 127) << 23;  // n in [-126, 0]
-  float s;
-  std::memcpy(&s, &sb, 4);
-  const float e = p * s;
-  uint32_t eb;
-  std::memcpy(&eb, &e, 4);
-  eb &= keep;
-  float out;
-  std::memcpy(&out, &eb, 4);
-  return out;
-}
-inline double exp_neg_abs(double z) { return std::exp(-std::fabs(z)); }
-
-// z < 0 ? a : b on the bit patterns (z's sign bit; -0 counts as negative, where a == b).
-inline float sel_neg(float z, float a, float b) {
-  uint32_t zb, ab, bb;
-  std::memcpy(&zb, &z, 4);
-  std::memcpy(&ab, &a, 4);
-  std::memcpy(&bb, &b, 4);
-  const uint32_t m = static_cast<uint32_t>(static_cast<int32_t>(zb) >> 31);
-  const uint32_t rb = (ab & m) | (bb & ~m);
-  float r;
-  std::memcpy(&r, &rb, 4);
-  return r;
-}
-inline double sel_neg(double z, double a, double b) { return z < 0 ? a : b; }
-
-// As in elementwise.cc: s = sigmoid(z), sn = 1 - s from one e^-|z|, so silu' keeps its digits
-// where s rounds to 1.
-template <typename T>
-inline void sigmoid_pair(T z, T& s, T& sn) {
-  const T e = exp_neg_abs(z);
-  const T d = T(1) / (T(1) + e);
-  const T ed = e * d;
-  s = sel_neg(z, ed, d);
-  sn = sel_neg(z, d, ed);
-}
-
-// silu(z) = z / (1 + e^-z), written with e = e^-|z| <= 1 as (z < 0 ? z * e : z) / (1 + e).
-template <int ACT, typename T>
-inline T act_forward(T z) {
-  if constexpr (ACT == static_cast<int>(BnAct::silu)) {
-    const T e = exp_neg_abs(z);
-    return sel_neg(z, z * e, z) / (T(1) + e);
-  }
-  if constexpr (ACT == static_cast<int>(BnAct::relu)) return z < T(0) ? T(0) : z;
-  return z;
-}
-
-// dy * act'(z); relu'(0) = 0 as in the unary relu.
-template <int ACT, typename T>
-inline T act_backward(T z, T dy) {
-  if constexpr (ACT == static_cast<int>(BnAct::silu)) {
-    T s, sn;
-    sigmoid_pair(z, s, sn);
-    return dy * (s * (T(1) + z * sn));
-  }
-  if constexpr (ACT == static_cast<int>(BnAct::relu)) return z > T(0) ? dy : T(0);
-  return dy;
-}
+// The math policy of advprop/pointwise.h for the fused activation: f32 takes the clamped e^-|z|
+// and the sign-bit select (simd.h), which g++ vectorises in every clone; f64, for gradient
+// checks, takes libm and a plain select.
+struct Math {
+  static float exp_neg_abs(float z) { return exp_neg_abs_f32(z); }
+  static double exp_neg_abs(double z) { return std::exp(-std::fabs(z)); }
+  static float select_neg(float z, float a, float b) { return select_neg_bits(z, a, b); }
+  static double select_neg(double z, double a, double b) { return z < 0 ? a : b; }
+  template <typename T>
+  static T bn_silu(T z) { return silu_from_neg_abs<Math>(z); }
+};
 
 // Rows per chunk so that a chunk holds about kGrainCheap elements.
 int64_t row_grain(int64_t rows, int64_t c) {
@@ -214,20 +139,20 @@ ADVPROP_CPU_CLONES void stats_rows(const T* __restrict x, int64_t lo, int64_t hi
   }
 }
 
-template <int ACT, typename T>
+template <BnAct ACT, typename T>
 ADVPROP_CPU_CLONES void apply_rows(const T* __restrict x, T* __restrict y, int64_t lo, int64_t hi, int64_t C,
                                    const T* __restrict mean, const T* __restrict scale, const T* __restrict beta) {
   for (int64_t r = lo; r < hi; ++r) {
     const T* __restrict in = x + r * C;
     T* __restrict out = y + r * C;
-    for (int64_t c = 0; c < C; ++c) out[c] = act_forward<ACT>((in[c] - mean[c]) * scale[c] + beta[c]);
+    for (int64_t c = 0; c < C; ++c) out[c] = bn_act_forward<ACT, Math>((in[c] - mean[c]) * scale[c] + beta[c]);
   }
 }
 
 // acc[0..C) += sum of g, acc[C..2C) += sum of g * xhat over rows [lo, hi), in f32 row blocks
 // under f64 accumulators as in stats_rows. With STORE, g is also written to gout (dx's memory)
 // for dx_from_g_rows.
-template <int ACT, bool STORE, typename T>
+template <BnAct ACT, bool STORE, typename T>
 ADVPROP_CPU_CLONES void grad_sums_rows(const T* __restrict dy, const T* __restrict x, int64_t lo, int64_t hi,
                                        int64_t C, const T* __restrict mean, const T* __restrict invstd,
                                        const T* __restrict gamma, const T* __restrict beta, double* __restrict acc,
@@ -245,7 +170,7 @@ ADVPROP_CPU_CLONES void grad_sums_rows(const T* __restrict dy, const T* __restri
       const T* __restrict gr = dy + r * C;
       for (int64_t c = 0; c < C; ++c) {
         const T xhat = (xr[c] - mean[c]) * invstd[c];
-        const T g = act_backward<ACT>(xhat * gamma[c] + beta[c], gr[c]);
+        const T g = bn_act_backward<ACT, Math>(xhat * gamma[c] + beta[c], gr[c]);
         if constexpr (STORE) gout[r * C + c] = g;
         b1[c] += g;
         b2[c] += g * xhat;
@@ -260,7 +185,7 @@ ADVPROP_CPU_CLONES void grad_sums_rows(const T* __restrict dy, const T* __restri
 
 // dx = k * (g - a - xhat * b) with k = gamma * invstd, a = mean(g), b = mean(g * xhat); eval
 // passes a = b = 0.
-template <int ACT, typename T>
+template <BnAct ACT, typename T>
 ADVPROP_CPU_CLONES void dx_rows(const T* __restrict dy, const T* __restrict x, T* __restrict dx, int64_t lo,
                                 int64_t hi, int64_t C, const T* __restrict mean, const T* __restrict invstd,
                                 const T* __restrict gamma, const T* __restrict beta, const T* __restrict k,
@@ -271,7 +196,7 @@ ADVPROP_CPU_CLONES void dx_rows(const T* __restrict dy, const T* __restrict x, T
     T* __restrict out = dx + r * C;
     for (int64_t c = 0; c < C; ++c) {
       const T xhat = (xr[c] - mean[c]) * invstd[c];
-      const T g = act_backward<ACT>(xhat * gamma[c] + beta[c], gr[c]);
+      const T g = bn_act_backward<ACT, Math>(xhat * gamma[c] + beta[c], gr[c]);
       out[c] = k[c] * (g - a[c] - xhat * b[c]);
     }
   }
@@ -382,7 +307,7 @@ void segment_rows(const Wide& w, int64_t C, const F& body) {
   if (w.rem > 0) body(w.rows * w.L, 0, w.rem, C, false);
 }
 
-template <typename T, int ACT>
+template <typename T, BnAct ACT>
 void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T* rmean, T* rvar, T* y, T* mean,
                    T* invstd) {
   const int64_t C = a.c, hw = a.h * a.w;
@@ -433,7 +358,7 @@ void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T
   }
 }
 
-template <typename T, int ACT>
+template <typename T, BnAct ACT>
 void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, const T* beta, const T* mean,
                     const T* invstd, T* dx, T* dgamma, T* dbeta) {
   const int64_t C = a.c, hw = a.h * a.w;
@@ -446,7 +371,7 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
     const T *ms = mean + s * C, *is = invstd + s * C, *gd = gamma + d * C, *bd = beta + d * C;
     // SiLU's derivative costs an exp and a division: compute it once and keep g in dx's memory
     // for the second pass (one more write, but this kernel is compute-bound on the CPU).
-    constexpr bool kStore = ACT == static_cast<int>(BnAct::silu);
+    constexpr bool kStore = ACT == BnAct::silu;
     const Wide w = wide_for(C, rows);
     const std::vector<T> ms_w = tiled_for(w, ms, C), is_w = tiled_for(w, is, C), gd_w = tiled_for(w, gd, C),
                          bd_w = tiled_for(w, bd, C);
@@ -483,66 +408,35 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
   }
 }
 
-void check_all(const char* op, const BnArgs& a, DType dt, std::initializer_list<std::pair<const char*, const Tensor*>> ts,
-               std::initializer_list<Shape> shapes) {
-  check_bn_args(op, a);
-  auto sh = shapes.begin();
-  for (const auto& [name, t] : ts) check_bn_tensor(op, name, *t, *sh++, dt, DeviceType::cpu, Device{});
-}
-
 }  // namespace
 
 void multi_batch_norm_forward(const BnArgs& a, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                               Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean, Tensor& invstd) {
   const char* op = "multi_batch_norm_forward";
-  const DType dt = x.dtype();
-  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
-  check_all(op, a, dt,
-            {{"x", &x}, {"gamma", &gamma}, {"beta", &beta}, {"running_mean", &running_mean},
-             {"running_var", &running_var}, {"y", &y}, {"mean", &mean}, {"invstd", &invstd}},
-            {xs, ps, ps, ps, ps, xs, ss, ss});
-  auto run = [&](auto tag, auto act) {
+  check_bn_forward(op, a, DeviceType::cpu, x, gamma, beta, running_mean, running_var, y, mean, invstd);
+  dispatch_dtype(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    forward_typed<T, decltype(act)::value>(a, x.data_as<T>(), gamma.data_as<T>(), beta.data_as<T>(),
-                                           running_mean.data_as<T>(), running_var.data_as<T>(), y.data_as<T>(),
-                                           mean.data_as<T>(), invstd.data_as<T>());
-  };
-  auto by_dtype = [&](auto act) {
-    if (dt == DType::f32) run(float{}, act);
-    else run(double{}, act);
-  };
-  switch (a.act) {
-    case BnAct::none: by_dtype(std::integral_constant<int, 0>{}); break;
-    case BnAct::silu: by_dtype(std::integral_constant<int, 1>{}); break;
-    case BnAct::relu: by_dtype(std::integral_constant<int, 2>{}); break;
-  }
+    with_enum(a.act, op, [&](auto act) {
+      forward_typed<T, decltype(act)::value>(a, x.data_as<T>(), gamma.data_as<T>(), beta.data_as<T>(),
+                                             running_mean.data_as<T>(), running_var.data_as<T>(), y.data_as<T>(),
+                                             mean.data_as<T>(), invstd.data_as<T>());
+    });
+  });
 }
 
 void multi_batch_norm_backward(const BnArgs& a, const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                const Tensor& beta, const Tensor& mean, const Tensor& invstd, Tensor& dx,
                                Tensor& dgamma, Tensor& dbeta) {
   const char* op = "multi_batch_norm_backward";
-  const DType dt = x.dtype();
-  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
-  check_all(op, a, dt,
-            {{"dy", &dy}, {"x", &x}, {"gamma", &gamma}, {"beta", &beta}, {"mean", &mean}, {"invstd", &invstd},
-             {"dx", &dx}, {"dgamma", &dgamma}, {"dbeta", &dbeta}},
-            {xs, xs, ps, ps, ss, ss, xs, ps, ps});
-  auto run = [&](auto tag, auto act) {
+  check_bn_backward(op, a, DeviceType::cpu, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta);
+  dispatch_dtype(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    backward_typed<T, decltype(act)::value>(a, dy.data_as<T>(), x.data_as<T>(), gamma.data_as<T>(),
-                                            beta.data_as<T>(), mean.data_as<T>(), invstd.data_as<T>(),
-                                            dx.data_as<T>(), dgamma.data_as<T>(), dbeta.data_as<T>());
-  };
-  auto by_dtype = [&](auto act) {
-    if (dt == DType::f32) run(float{}, act);
-    else run(double{}, act);
-  };
-  switch (a.act) {
-    case BnAct::none: by_dtype(std::integral_constant<int, 0>{}); break;
-    case BnAct::silu: by_dtype(std::integral_constant<int, 1>{}); break;
-    case BnAct::relu: by_dtype(std::integral_constant<int, 2>{}); break;
-  }
+    with_enum(a.act, op, [&](auto act) {
+      backward_typed<T, decltype(act)::value>(a, dy.data_as<T>(), x.data_as<T>(), gamma.data_as<T>(),
+                                              beta.data_as<T>(), mean.data_as<T>(), invstd.data_as<T>(),
+                                              dx.data_as<T>(), dgamma.data_as<T>(), dbeta.data_as<T>());
+    });
+  });
 }
 
 }  // namespace cpu

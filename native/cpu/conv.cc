@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "advprop/conv.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/parallel.h"
 
@@ -144,8 +145,10 @@ void col2im_typed(const Conv2dParams& p, const T* cols, int64_t group, T* dx) {
 
 void im2col(const Conv2dParams& p, const Tensor& x, int64_t group, Tensor& cols) {
   check_im2col_args("im2col", p, x, cols, group, DeviceType::cpu);
-  if (x.dtype() == DType::f32) im2col_typed<float>(p, x.data_as<const float>(), group, cols.data_as<float>());
-  else im2col_typed<double>(p, x.data_as<const double>(), group, cols.data_as<double>());
+  dispatch_dtype(x.dtype(), "im2col", [&](auto t) {
+    using T = decltype(t);
+    im2col_typed<T>(p, x.data_as<const T>(), group, cols.data_as<T>());
+  });
 }
 
 void col2im(const Conv2dParams& p, const Tensor& cols, int64_t group, Tensor& dx) {
@@ -155,8 +158,10 @@ void col2im(const Conv2dParams& p, const Tensor& cols, int64_t group, Tensor& dx
     const char* b = static_cast<const char*>(cols.data());
     if (a < b + cols.nbytes() && b < a + dx.nbytes()) fail(ErrorCode::Arg, "col2im: dx must not overlap cols");
   }
-  if (dx.dtype() == DType::f32) col2im_typed<float>(p, cols.data_as<const float>(), group, dx.data_as<float>());
-  else col2im_typed<double>(p, cols.data_as<const double>(), group, dx.data_as<double>());
+  dispatch_dtype(dx.dtype(), "col2im", [&](auto t) {
+    using T = decltype(t);
+    col2im_typed<T>(p, cols.data_as<const T>(), group, dx.data_as<T>());
+  });
 }
 
 }  // namespace cpu

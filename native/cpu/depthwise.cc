@@ -13,13 +13,13 @@
 #include <algorithm>
 #include <memory>
 #include <type_traits>
-#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "advprop/conv.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/parallel.h"
 #include "simd.h"
@@ -305,90 +305,28 @@ __attribute__((always_inline)) inline void wchunk_body(const Conv2dParams& p, co
   }
 }
 
+// Run-time ISA dispatch (simd.h): the vector width has to match the ISA to stay in registers.
 template <typename T>
 using WChunkFn = void (*)(const Conv2dParams&, const T*, const T*, int64_t, int64_t, T*);
-
-template <typename T>
-void wchunk_default(const Conv2dParams& p, const T* x, const T* dy, int64_t lo, int64_t hi, T* acc) {
-  wchunk_body<T, 16>(p, x, dy, lo, hi, acc);
-}
-
 template <typename T>
 using RowFn = void (*)(const RowTaps&, int64_t, int64_t, const T*, const T*, const T*, T*);
+ADVPROP_ISA_VARIANTS(wchunk, wchunk_body,
+                     (const Conv2dParams& p, const T* x, const T* dy, int64_t lo, int64_t hi, T* acc),
+                     (p, x, dy, lo, hi, acc))
+ADVPROP_ISA_VARIANTS(row, row_body,
+                     (const RowTaps& t, int64_t C, int64_t KW, const T* src, const T* wt, const T* bias, T* dst),
+                     (t, C, KW, src, wt, bias, dst))
 
-template <typename T>
-void row_default(const RowTaps& t, int64_t C, int64_t KW, const T* src, const T* wt, const T* bias, T* dst) {
-  row_body<T, 16>(t, C, KW, src, wt, bias, dst);
-}
-
-// Runtime dispatch as in gemm.cc: the vector width has to match the ISA to stay in registers,
-// so the targets are written out rather than cloned.
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__)
-#define ADVPROP_DW_STR2(x) #x
-#define ADVPROP_DW_STR(x) ADVPROP_DW_STR2(x)
-template <typename T>
-__attribute__((target("avx2"))) void row_avx2(const RowTaps& t, int64_t C, int64_t KW, const T* src, const T* wt,
-                                              const T* bias, T* dst) {
-  row_body<T, 32>(t, C, KW, src, wt, bias, dst);
-}
-template <typename T>
-__attribute__((target("avx512f"))) void row_avx512(const RowTaps& t, int64_t C, int64_t KW, const T* src,
-                                                   const T* wt, const T* bias, T* dst) {
-  row_body<T, 64>(t, C, KW, src, wt, bias, dst);
-}
-template <typename T>
-__attribute__((target("avx2"))) void wchunk_avx2(const Conv2dParams& p, const T* x, const T* dy, int64_t lo,
-                                                 int64_t hi, T* acc) {
-  wchunk_body<T, 32>(p, x, dy, lo, hi, acc);
-}
-template <typename T>
-__attribute__((target("avx512f"))) void wchunk_avx512(const Conv2dParams& p, const T* x, const T* dy, int64_t lo,
-                                                      int64_t hi, T* acc) {
-  wchunk_body<T, 64>(p, x, dy, lo, hi, acc);
-}
-// 0 = the best this CPU has; the level actually served, or 0 when it is not available.
-inline int serve_level(int level) {
-  if (sizeof(ADVPROP_DW_STR(ADVPROP_CPU_CLONES)) <= 1) return level <= 1 ? 1 : 0;
-  __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
-  if (level == 0) level = avx512 ? 3 : avx2 ? 2 : 1;
-  return level == 3 ? (avx512 ? 3 : 0) : level == 2 ? (avx2 ? 2 : 0) : 1;
-}
-template <typename T>
-RowFn<T> pick_row(int level) {
-  const int l = serve_level(level);
-  return l == 3 ? &row_avx512<T> : l == 2 ? &row_avx2<T> : l == 1 ? &row_default<T> : nullptr;
-}
-template <typename T>
-WChunkFn<T> pick_wchunk(int level) {
-  const int l = serve_level(level);
-  return l == 3 ? &wchunk_avx512<T> : l == 2 ? &wchunk_avx2<T> : l == 1 ? &wchunk_default<T> : nullptr;
-}
-#else
-template <typename T>
-RowFn<T> pick_row(int level) {
-  return level <= 1 ? &row_default<T> : nullptr;
-}
-template <typename T>
-WChunkFn<T> pick_wchunk(int level) {
-  return level <= 1 ? &wchunk_default<T> : nullptr;
-}
-#endif
-
-std::atomic<int> g_isa_level{0};
+IsaChoice g_isa;
 
 template <typename T>
 RowFn<T> row_kernel() {
-  static const RowFn<T> best = pick_row<T>(0);
-  const int level = g_isa_level.load(std::memory_order_relaxed);
-  return level == 0 ? best : pick_row<T>(level);
+  return pick_isa<RowFn<T>>(g_isa.level(), &row_default<T>, &row_avx2<T>, &row_avx512<T>);
 }
 
 template <typename T>
 WChunkFn<T> wchunk_kernel() {
-  static const WChunkFn<T> best = pick_wchunk<T>(0);
-  const int level = g_isa_level.load(std::memory_order_relaxed);
-  return level == 0 ? best : pick_wchunk<T>(level);
+  return pick_isa<WChunkFn<T>>(g_isa.level(), &wchunk_default<T>, &wchunk_avx2<T>, &wchunk_avx512<T>);
 }
 
 template <typename T>
@@ -503,57 +441,36 @@ void backward_weight_typed(const Conv2dParams& p, const T* x, const T* dy, T* dw
 // Forces the row kernel's ISA for later calls (1 baseline, 2 AVX2, 3 AVX-512, 0 the best
 // available); false, changing nothing, when this CPU or build lacks it. For the test that every
 // ISA gives the same bits; not in a public header.
-bool set_depthwise_isa(int level) {
-  if (level != 0 && (pick_row<float>(level) == nullptr || pick_row<double>(level) == nullptr ||
-                     pick_wchunk<float>(level) == nullptr || pick_wchunk<double>(level) == nullptr))
-    return false;
-  g_isa_level.store(level, std::memory_order_relaxed);
-  return true;
-}
+bool set_depthwise_isa(int level) { return g_isa.force(level); }
 
 void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   const char* op = "depthwise_forward";
-  check_depthwise_params(op, p);
-  check_conv_dtype(op, y.dtype());
-  check_conv_tensor(op, "x", x, conv_x_shape(p), y.dtype(), DeviceType::cpu, Device{});
-  check_conv_tensor(op, "w", w, depthwise_w_shape(p), y.dtype(), DeviceType::cpu, Device{});
-  if (bias) check_conv_tensor(op, "bias", *bias, {p.c_in}, y.dtype(), DeviceType::cpu, Device{});
-  check_conv_tensor(op, "y", y, conv_y_shape(p), y.dtype(), DeviceType::cpu, Device{});
+  check_depthwise_forward(op, p, DeviceType::cpu, x, w, bias, y);
   if (y.numel() == 0) return;
-  if (y.dtype() == DType::f32)
-    forward_typed<float>(p, x.data_as<float>(), w.data_as<float>(), bias ? bias->data_as<float>() : nullptr,
-                         y.data_as<float>());
-  else
-    forward_typed<double>(p, x.data_as<double>(), w.data_as<double>(), bias ? bias->data_as<double>() : nullptr,
-                          y.data_as<double>());
+  dispatch_dtype(y.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    forward_typed<T>(p, x.data_as<T>(), w.data_as<T>(), bias ? bias->data_as<T>() : nullptr, y.data_as<T>());
+  });
 }
 
 void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
   const char* op = "depthwise_backward_input";
-  check_depthwise_params(op, p);
-  check_conv_dtype(op, dx.dtype());
-  check_conv_tensor(op, "dy", dy, conv_y_shape(p), dx.dtype(), DeviceType::cpu, Device{});
-  check_conv_tensor(op, "w", w, depthwise_w_shape(p), dx.dtype(), DeviceType::cpu, Device{});
-  check_conv_tensor(op, "dx", dx, conv_x_shape(p), dx.dtype(), DeviceType::cpu, Device{});
+  check_depthwise_backward_input(op, p, DeviceType::cpu, dy, w, dx);
   if (dx.numel() == 0) return;
-  if (dx.dtype() == DType::f32)
-    backward_input_typed<float>(p, dy.data_as<float>(), w.data_as<float>(), dx.data_as<float>());
-  else
-    backward_input_typed<double>(p, dy.data_as<double>(), w.data_as<double>(), dx.data_as<double>());
+  dispatch_dtype(dx.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    backward_input_typed<T>(p, dy.data_as<T>(), w.data_as<T>(), dx.data_as<T>());
+  });
 }
 
 void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
   const char* op = "depthwise_backward_weight";
-  check_depthwise_params(op, p);
-  check_conv_dtype(op, dw.dtype());
-  check_conv_tensor(op, "x", x, conv_x_shape(p), dw.dtype(), DeviceType::cpu, Device{});
-  check_conv_tensor(op, "dy", dy, conv_y_shape(p), dw.dtype(), DeviceType::cpu, Device{});
-  check_conv_tensor(op, "dw", dw, depthwise_w_shape(p), dw.dtype(), DeviceType::cpu, Device{});
+  check_depthwise_backward_weight(op, p, DeviceType::cpu, x, dy, dw);
   if (dw.numel() == 0) return;
-  if (dw.dtype() == DType::f32)
-    backward_weight_typed<float>(p, x.data_as<float>(), dy.data_as<float>(), dw.data_as<float>());
-  else
-    backward_weight_typed<double>(p, x.data_as<double>(), dy.data_as<double>(), dw.data_as<double>());
+  dispatch_dtype(dw.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    backward_weight_typed<T>(p, x.data_as<T>(), dy.data_as<T>(), dw.data_as<T>());
+  });
 }
 
 }  // namespace cpu

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "advprop/dropout.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/parallel.h"
 #include "advprop/philox.h"
@@ -75,11 +76,8 @@ void dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint6
              Tensor& out) {
   if (out.numel() == 0) return;
   if (residual && !per_sample) fail(ErrorCode::Arg, "dropout: a residual needs per-sample (drop-connect) mode");
-  switch (out.dtype()) {
-    case DType::f32: return typed<float>(x, rate, per_sample, seed, offset, residual, out);
-    case DType::f64: return typed<double>(x, rate, per_sample, seed, offset, residual, out);
-    default: fail(ErrorCode::DType, std::string("dropout: unsupported dtype ") + dtype_name(out.dtype()));
-  }
+  dispatch_dtype(out.dtype(), "dropout",
+                 [&](auto t) { typed<decltype(t)>(x, rate, per_sample, seed, offset, residual, out); });
 }
 
 }  // namespace cpu

@@ -11,22 +11,18 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <string>
-#include <type_traits>
 
+#include "advprop/dtype_dispatch.h"
 #include "advprop/elementwise.h"
 #include "advprop/error.h"
 #include "advprop/parallel.h"
+#include "advprop/pointwise.h"
 #include "simd.h"
 
 namespace advprop {
 namespace cpu {
 namespace {
-
-[[noreturn]] void bad_dtype(const char* op, DType t) {
-  fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(t));
-}
 
 void require_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype())
@@ -40,33 +36,7 @@ void require_numel(const char* op, const Tensor& t, int64_t n) {
                                shape_str(t.shape()));
 }
 
-// Calls f(T{}) for the element type `t`: f32 or f64, and i32 when kWithInt.
-template <bool kWithInt, typename F>
-void with_type(DType t, const char* op, F&& f) {
-  if (t == DType::f32) return f(float{});
-  if (t == DType::f64) return f(double{});
-  if constexpr (kWithInt) {
-    if (t == DType::i32) return f(int32_t{});
-  }
-  bad_dtype(op, t);
-}
-
 // ---- fill and cast --------------------------------------------------------------------------
-
-// Float to int32 is defined the way CUDA's cvt.rzi.s32 does it, so backends agree on every
-// input: truncate toward zero (a C cast), saturate values outside int32, NaN becomes 0.
-// A bare C cast would be undefined behaviour for those inputs.
-template <typename D, typename S>
-inline D convert(S v) {
-  if constexpr (std::is_same_v<D, int32_t> && std::is_floating_point_v<S>) {
-    if (!(v == v)) return 0;
-    if (v <= S(-2147483648.0)) return std::numeric_limits<int32_t>::min();
-    if (v >= S(2147483647.0)) return std::numeric_limits<int32_t>::max();
-    return static_cast<int32_t>(v);
-  } else {
-    return static_cast<D>(v);
-  }
-}
 
 template <typename T>
 ADVPROP_CPU_CLONES void fill_span(T* out, T value, int64_t n) {
@@ -80,14 +50,6 @@ ADVPROP_CPU_CLONES void cast_span(const S* src, D* dst, int64_t n) {
 
 // ---- binary ---------------------------------------------------------------------------------
 
-template <BinaryOp OP, typename T>
-inline T apply(T x, T y) {
-  if constexpr (OP == BinaryOp::add) return x + y;
-  if constexpr (OP == BinaryOp::sub) return x - y;
-  if constexpr (OP == BinaryOp::mul) return x * y;
-  if constexpr (OP == BinaryOp::div) return x / y;
-}
-
 // `rows` rows of `len` outputs; operand rows advance by a_step / b_step elements (0 = the same row
 // every time, which is how a repeating operand is read).
 template <BinaryOp OP, typename T>
@@ -97,7 +59,7 @@ ADVPROP_CPU_CLONES void binary_rows(const T* a, int64_t a_step, const T* b, int6
     const T* ar = a + r * a_step;
     const T* br = b + r * b_step;
     T* o = out + r * len;
-    for (int64_t j = 0; j < len; ++j) o[j] = apply<OP>(ar[j], br[j]);
+    for (int64_t j = 0; j < len; ++j) o[j] = binary_apply<OP>(ar[j], br[j]);
   }
 }
 
@@ -145,7 +107,7 @@ void binary_typed(const T* a, int64_t na, const T* b, int64_t nb, T* out, int64_
   parallel_for(0, n, kGrainCheap, [&](int64_t lo, int64_t hi) {
     int64_t ia = lo % na, ib = lo % nb;
     for (int64_t i = lo; i < hi; ++i) {
-      out[i] = apply<OP>(a[ia], b[ib]);
+      out[i] = binary_apply<OP>(a[ia], b[ib]);
       if (++ia == na) ia = 0;
       if (++ib == nb) ib = 0;
     }
@@ -154,94 +116,25 @@ void binary_typed(const T* a, int64_t na, const T* b, int64_t nb, T* out, int64_
 
 // ---- unary ----------------------------------------------------------------------------------
 
-// f32 uses the vectorisable exp_f32 (simd.h); f64, which exists for gradient checks, uses libm.
-inline float exp_t(float x) { return exp_f32(x); }
-inline double exp_t(double x) { return std::exp(x); }
-
-template <typename T>
-inline T sigmoid(T x) { return T(1) / (T(1) + exp_t(-x)); }
-
-// s = sigmoid(x) and sn = 1 - s = sigmoid(-x) from one exp(-|x|). Forming 1 - s by subtraction
-// would lose every digit of the gradient once s rounds to 1 (x above ~9 in f32, ~37 in f64).
-// e * d feeds both selects so that g++ cannot move it under a condition (see exp_f32).
-template <typename T>
-inline void sigmoid_pair(T x, T& s, T& sn) {
-  const T e = exp_t(-std::fabs(x));  // in (0, 1]
-  const T d = T(1) / (T(1) + e);
-  const T ed = e * d;
-  const bool neg = x < T(0);
-  s = neg ? ed : d;
-  sn = neg ? d : ed;
-}
-
-template <UnaryOp OP, typename T>
-inline T forward(T x, T alpha) {
-  if constexpr (OP == UnaryOp::scale) return alpha * x;
-  if constexpr (OP == UnaryOp::add_scalar) return x + alpha;
-  if constexpr (OP == UnaryOp::silu) return x * sigmoid(x);
-  if constexpr (OP == UnaryOp::sigmoid) return sigmoid(x);
-  // `x < 0 ? 0 : x` rather than max(x, 0): a NaN passes through instead of being hidden.
-  if constexpr (OP == UnaryOp::relu) return x < T(0) ? T(0) : x;
-  if constexpr (OP == UnaryOp::exp) return exp_t(x);
-  if constexpr (OP == UnaryOp::log) return std::log(x);
-  if constexpr (OP == UnaryOp::square) return x * x;
-  if constexpr (OP == UnaryOp::neg) return -x;
-}
-
-// dy * f'(x). relu'(0) = 0, so a unit sitting exactly at the kink passes no gradient.
-template <UnaryOp OP, typename T>
-inline T backward(T x, T dy, T alpha) {
-  if constexpr (OP == UnaryOp::scale) return dy * alpha;
-  if constexpr (OP == UnaryOp::add_scalar) return dy;
-  if constexpr (OP == UnaryOp::silu) {
-    T s, sn;
-    sigmoid_pair(x, s, sn);
-    return dy * (s * (T(1) + x * sn));
-  }
-  if constexpr (OP == UnaryOp::sigmoid) {
-    T s, sn;
-    sigmoid_pair(x, s, sn);
-    return dy * (s * sn);
-  }
-  if constexpr (OP == UnaryOp::relu) return x > T(0) ? dy : T(0);
-  if constexpr (OP == UnaryOp::exp) return dy * exp_t(x);
-  if constexpr (OP == UnaryOp::log) return dy / x;
-  if constexpr (OP == UnaryOp::square) return dy * (x + x);
-  if constexpr (OP == UnaryOp::neg) return -dy;
-}
+// The unary ops' math policy (advprop/pointwise.h). f32 uses the vectorisable exp_f32 (simd.h);
+// f64, which exists for gradient checks, uses libm.
+struct Math : TernarySelect {
+  static float exp(float x) { return exp_f32(x); }
+  static double exp(double x) { return std::exp(x); }
+  template <typename T>
+  static T log(T x) { return std::log(x); }
+  template <typename T>
+  static T exp_neg_abs(T x) { return exp(-std::fabs(x)); }
+};
 
 template <UnaryOp OP, typename T>
 ADVPROP_CPU_CLONES void unary_span(const T* x, T alpha, T* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = forward<OP>(x[i], alpha);
+  for (int64_t i = 0; i < n; ++i) out[i] = unary_op_forward<OP, Math>(x[i], alpha);
 }
 
 template <UnaryOp OP, typename T>
 ADVPROP_CPU_CLONES void unary_backward_span(const T* x, const T* dy, T alpha, T* dx, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dx[i] = backward<OP>(x[i], dy[i], alpha);
-}
-
-constexpr bool is_costly(UnaryOp op) {
-  return op == UnaryOp::silu || op == UnaryOp::sigmoid || op == UnaryOp::exp || op == UnaryOp::log;
-}
-
-template <UnaryOp V>
-using UnaryTag = std::integral_constant<UnaryOp, V>;
-
-// Calls f(UnaryTag<op>{}) so the op becomes a template argument.
-template <typename F>
-void with_unary_op(UnaryOp op, const char* what, F&& f) {
-  switch (op) {
-    case UnaryOp::scale: return f(UnaryTag<UnaryOp::scale>{});
-    case UnaryOp::add_scalar: return f(UnaryTag<UnaryOp::add_scalar>{});
-    case UnaryOp::silu: return f(UnaryTag<UnaryOp::silu>{});
-    case UnaryOp::sigmoid: return f(UnaryTag<UnaryOp::sigmoid>{});
-    case UnaryOp::relu: return f(UnaryTag<UnaryOp::relu>{});
-    case UnaryOp::exp: return f(UnaryTag<UnaryOp::exp>{});
-    case UnaryOp::log: return f(UnaryTag<UnaryOp::log>{});
-    case UnaryOp::square: return f(UnaryTag<UnaryOp::square>{});
-    case UnaryOp::neg: return f(UnaryTag<UnaryOp::neg>{});
-  }
-  fail(ErrorCode::Arg, std::string(what) + ": unknown unary op " + std::to_string(static_cast<int>(op)));
+  for (int64_t i = 0; i < n; ++i) dx[i] = unary_op_backward<OP, Math>(x[i], dy[i], alpha);
 }
 
 }  // namespace
@@ -249,7 +142,7 @@ void with_unary_op(UnaryOp op, const char* what, F&& f) {
 void fill(Tensor& out, double value) {
   const int64_t n = out.numel();
   if (n == 0) return;
-  with_type<true>(out.dtype(), "fill", [&](auto tag) {
+  dispatch_dtype<NumericTypes>(out.dtype(), "fill", [&](auto tag) {
     using T = decltype(tag);
     T* o = out.data_as<T>();
     const T v = convert<T>(value);
@@ -261,9 +154,9 @@ void cast(const Tensor& src, Tensor& dst) {
   const int64_t n = src.numel();
   require_numel("cast", dst, n);
   if (n == 0) return;
-  with_type<true>(src.dtype(), "cast", [&](auto stag) {
+  dispatch_dtype<NumericTypes>(src.dtype(), "cast", [&](auto stag) {
     using S = decltype(stag);
-    with_type<true>(dst.dtype(), "cast", [&](auto dtag) {
+    dispatch_dtype<NumericTypes>(dst.dtype(), "cast", [&](auto dtag) {
       using D = decltype(dtag);
       const S* s = src.data_as<S>();
       D* d = dst.data_as<D>();
@@ -281,18 +174,12 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   if (na == 0 || nb == 0 || n % na != 0 || n % nb != 0)
     fail(ErrorCode::Shape, std::string(name) + ": cannot broadcast a " + shape_str(a.shape()) + " and b " +
                                shape_str(b.shape()) + " to out " + shape_str(out.shape()));
-  with_type<false>(out.dtype(), name, [&](auto tag) {
+  dispatch_dtype(out.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
     const T* pa = a.data_as<T>();
     const T* pb = b.data_as<T>();
     T* po = out.data_as<T>();
-    switch (op) {
-      case BinaryOp::add: return binary_typed<BinaryOp::add>(pa, na, pb, nb, po, n);
-      case BinaryOp::sub: return binary_typed<BinaryOp::sub>(pa, na, pb, nb, po, n);
-      case BinaryOp::mul: return binary_typed<BinaryOp::mul>(pa, na, pb, nb, po, n);
-      case BinaryOp::div: return binary_typed<BinaryOp::div>(pa, na, pb, nb, po, n);
-    }
-    fail(ErrorCode::Arg, std::string(name) + ": unknown binary op " + std::to_string(static_cast<int>(op)));
+    with_enum(op, name, [&](auto optag) { binary_typed<decltype(optag)::value>(pa, na, pb, nb, po, n); });
   });
 }
 
@@ -301,15 +188,15 @@ void unary(UnaryOp op, const Tensor& x, double alpha, Tensor& out) {
   const int64_t n = x.numel();
   require_numel("unary", out, n);
   if (n == 0) return;
-  with_type<false>(x.dtype(), "unary", [&](auto tag) {
+  dispatch_dtype(x.dtype(), "unary", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data_as<T>();
     T* po = out.data_as<T>();
     // alpha is rounded to the element type first; the arithmetic is then done in that type.
     const T a = static_cast<T>(alpha);
-    with_unary_op(op, "unary", [&](auto optag) {
+    with_enum(op, "unary", [&](auto optag) {
       constexpr UnaryOp OP = decltype(optag)::value;
-      parallel_for(0, n, is_costly(OP) ? kGrainCostly : kGrainCheap,
+      parallel_for(0, n, unary_op_costly(OP) ? kGrainCostly : kGrainCheap,
                    [&](int64_t lo, int64_t hi) { unary_span<OP>(px + lo, a, po + lo, hi - lo); });
     });
   });
@@ -323,15 +210,15 @@ void unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, double alpha,
   require_numel(name, dy, n);
   require_numel(name, dx, n);
   if (n == 0) return;
-  with_type<false>(x.dtype(), name, [&](auto tag) {
+  dispatch_dtype(x.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data_as<T>();
     const T* pdy = dy.data_as<T>();
     T* pdx = dx.data_as<T>();
     const T a = static_cast<T>(alpha);
-    with_unary_op(op, name, [&](auto optag) {
+    with_enum(op, name, [&](auto optag) {
       constexpr UnaryOp OP = decltype(optag)::value;
-      parallel_for(0, n, is_costly(OP) ? kGrainCostly : kGrainCheap, [&](int64_t lo, int64_t hi) {
+      parallel_for(0, n, unary_op_costly(OP) ? kGrainCostly : kGrainCheap, [&](int64_t lo, int64_t hi) {
         unary_backward_span<OP>(px + lo, pdy + lo, a, pdx + lo, hi - lo);
       });
     });

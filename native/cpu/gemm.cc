@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/gemm.h"
 #include "advprop/parallel.h"
@@ -216,71 +217,29 @@ void macro_default(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
   macro_body<T, 16, Blocking<T, false>>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
 }
 
-// Runtime dispatch. ADVPROP_CPU_CLONES (simd.h) cannot be used here as is: target_clones compiles
-// one source for every ISA, and the accumulator width has to differ per ISA to stay in
-// registers. So the same three targets are written out and picked once with
-// __builtin_cpu_supports. A build that defines ADVPROP_CPU_CLONES empty gets the baseline alone.
-#define ADVPROP_GEMM_STR2(x) #x
-#define ADVPROP_GEMM_STR(x) ADVPROP_GEMM_STR2(x)
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__)
-constexpr bool kDispatch = sizeof(ADVPROP_GEMM_STR(ADVPROP_CPU_CLONES)) > 1;
-
+// Run-time ISA dispatch (simd.h): the accumulator width differs per ISA to stay in registers.
 template <typename T>
-__attribute__((target("avx2"))) void macro_avx2(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
-                                                const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
+ADVPROP_TARGET_AVX2 void macro_avx2(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda, const T* bp, T* c,
+                                    int64_t ldc, T alpha, T beta, bool first) {
   macro_body<T, 32, Blocking<T, false>>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
 }
 
 template <typename T, bool WIDE>
-__attribute__((target("avx512f"))) void macro_avx512(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
-                                                     const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
+ADVPROP_TARGET_AVX512 void macro_avx512(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda, const T* bp,
+                                        T* c, int64_t ldc, T alpha, T beta, bool first) {
   macro_body<T, 64, Blocking<T, WIDE>>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
 }
 
-// level: 0 = the best this CPU supports, 1 = baseline, 2 = AVX2, 3 = AVX-512; null when the
-// level is not available here.
-int best_level() {
-  if (!kDispatch) return 1;
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") ? 3 : __builtin_cpu_supports("avx2") ? 2 : 1;
-}
+IsaChoice g_isa;
 
-// wide: the kernel for the wide panels, which only the AVX-512 level has.
-template <typename T>
-MacroFn<T> pick_macro(int level, bool wide = false) {
-  if (!kDispatch) return level <= 1 && !wide ? &macro_default<T> : nullptr;
-  __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
-  if (level == 0) level = best_level();
-  if (level == 3) return !avx512 ? nullptr : wide ? &macro_avx512<T, true> : &macro_avx512<T, false>;
-  if (wide) return nullptr;
-  if (level == 2) return avx2 ? &macro_avx2<T> : nullptr;
-  return &macro_default<T>;
-}
-#else
-int best_level() { return 1; }
-template <typename T>
-MacroFn<T> pick_macro(int level, bool wide = false) {
-  return level <= 1 && !wide ? &macro_default<T> : nullptr;
-}
-#endif
-
-// Test hook (see set_gemm_isa below): the forced level, 0 = automatic.
-std::atomic<int> g_isa_level{0};
-
+// WIDE: the kernel for the wide panels, which only the AVX-512 level has (wide_panels()).
 template <typename T, bool WIDE>
 MacroFn<T> macro_kernel() {
-  static const MacroFn<T> best = pick_macro<T>(0, WIDE);
-  const int level = g_isa_level.load(std::memory_order_relaxed);
-  return level == 0 ? best : pick_macro<T>(level, WIDE);
+  if (WIDE) return &macro_avx512<T, true>;
+  return pick_isa<MacroFn<T>>(g_isa.level(), &macro_default<T>, &macro_avx2<T>, &macro_avx512<T, false>);
 }
 
-// Whether the kernel macro_kernel() returns now works on the WIDE panels.
-bool wide_panels() {
-  static const int best = best_level();
-  const int level = g_isa_level.load(std::memory_order_relaxed);
-  return (level == 0 ? best : level) == 3;
-}
+bool wide_panels() { return g_isa.level() == kIsaAvx512; }
 
 // Where op(A)[i, p] is stored, and the lda argument that has macro_body read A there in place.
 template <typename T>
@@ -470,22 +429,17 @@ void set_gemm_tile_grain(int64_t grain) { g_tile_grain.store(grain, std::memory_
 // Forces the micro-kernel's ISA for later gemm calls (1 baseline, 2 AVX2, 3 AVX-512, 0 the best
 // available); returns false, changing nothing, when this CPU or build lacks that level. For tests
 // that check every ISA gives the same bits; not in a public header.
-bool set_gemm_isa(int level) {
-  if (level != 0 && (pick_macro<float>(level) == nullptr || pick_macro<double>(level) == nullptr)) return false;
-  g_isa_level.store(level, std::memory_order_relaxed);
-  return true;
-}
+bool set_gemm_isa(int level) { return g_isa.force(level); }
 
 void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   if (a.dtype() != b.dtype() || a.dtype() != c.dtype())
     fail(ErrorCode::DType, std::string("gemm: dtype mismatch a ") + dtype_name(a.dtype()) + ", b " +
                                dtype_name(b.dtype()) + ", c " + dtype_name(c.dtype()));
-  if (c.dtype() != DType::f32 && c.dtype() != DType::f64)
-    fail(ErrorCode::DType, std::string("gemm: unsupported dtype ") + dtype_name(c.dtype()) + " (f32 or f64)");
   if (a.device().type != DeviceType::cpu || b.device().type != DeviceType::cpu ||
       c.device().type != DeviceType::cpu)
     fail(ErrorCode::Device, "gemm (cpu): tensors on " + device_str(a.device()) + ", " + device_str(b.device()) +
                                 ", " + device_str(c.device()));
+  require_dtype(c.dtype(), "gemm");
   if (!a.is_contiguous() || !b.is_contiguous() || !c.is_contiguous())
     fail(ErrorCode::Arg, "gemm: a, b and c must be contiguous");
   if (g.m < 0 || g.n < 0 || g.k < 0 || g.lda < 0 || g.ldb < 0 || g.ldc < 0)
@@ -495,10 +449,10 @@ void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   check_matrix(g, "C", c, g.m, g.n, g.ldc);
   if (g.m > 0 && g.n > 0 && g.k > 0 && (overlaps(c, a) || overlaps(c, b)))
     fail(ErrorCode::Arg, "gemm: c must not overlap a or b");
-  if (c.dtype() == DType::f32)
-    gemm_typed<float>(g, a.data_as<const float>(), b.data_as<const float>(), c.data_as<float>());
-  else
-    gemm_typed<double>(g, a.data_as<const double>(), b.data_as<const double>(), c.data_as<double>());
+  dispatch_dtype(c.dtype(), "gemm", [&](auto t) {
+    using T = decltype(t);
+    gemm_typed<T>(g, a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>());
+  });
 }
 
 }  // namespace cpu

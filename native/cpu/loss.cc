@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/loss.h"
 #include "advprop/parallel.h"
@@ -83,12 +84,10 @@ void softmax_xent_forward(const Tensor& logits, const Tensor& labels, double smo
   check_loss_tensor(op, "lse", lse, {N}, logits.dtype(), logits.device());
   check_smoothing(op, smoothing);
   if (N == 0) return;
-  if (logits.dtype() == DType::f32)
-    forward_typed<float>(logits.data_as<float>(), labels.data_as<int32_t>(), smoothing, loss.data_as<float>(),
-                         lse.data_as<float>(), N, K);
-  else
-    forward_typed<double>(logits.data_as<double>(), labels.data_as<int32_t>(), smoothing, loss.data_as<double>(),
-                          lse.data_as<double>(), N, K);
+  dispatch_dtype(logits.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    forward_typed<T>(logits.data_as<T>(), labels.data_as<int32_t>(), smoothing, loss.data_as<T>(), lse.data_as<T>(), N, K);
+  });
 }
 
 void softmax_xent_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, const Tensor& dy,
@@ -101,12 +100,11 @@ void softmax_xent_backward(const Tensor& logits, const Tensor& labels, const Ten
   check_loss_tensor(op, "dlogits", dlogits, logits.shape(), logits.dtype(), logits.device());
   check_smoothing(op, smoothing);
   if (N == 0) return;
-  if (logits.dtype() == DType::f32)
-    backward_typed<float>(logits.data_as<float>(), labels.data_as<int32_t>(), lse.data_as<float>(), dy.data_as<float>(),
-                          dy_scalar, scale, smoothing, dlogits.data_as<float>(), N, K);
-  else
-    backward_typed<double>(logits.data_as<double>(), labels.data_as<int32_t>(), lse.data_as<double>(),
-                           dy.data_as<double>(), dy_scalar, scale, smoothing, dlogits.data_as<double>(), N, K);
+  dispatch_dtype(logits.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    backward_typed<T>(logits.data_as<T>(), labels.data_as<int32_t>(), lse.data_as<T>(), dy.data_as<T>(), dy_scalar, scale,
+                      smoothing, dlogits.data_as<T>(), N, K);
+  });
 }
 
 void argmax_rows(const Tensor& logits, Tensor& pred) {
@@ -115,8 +113,10 @@ void argmax_rows(const Tensor& logits, Tensor& pred) {
   const int64_t N = logits.dim(0), K = logits.dim(1);
   check_loss_tensor(op, "pred", pred, {N}, DType::i32, logits.device());
   if (N == 0) return;
-  if (logits.dtype() == DType::f32) argmax_typed<float>(logits.data_as<float>(), pred.data_as<int32_t>(), N, K);
-  else argmax_typed<double>(logits.data_as<double>(), pred.data_as<int32_t>(), N, K);
+  dispatch_dtype(logits.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    argmax_typed<T>(logits.data_as<T>(), pred.data_as<int32_t>(), N, K);
+  });
 }
 
 }  // namespace cpu

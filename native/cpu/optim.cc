@@ -12,7 +12,7 @@
 #include <cstring>
 #include <string>
 
-#include "advprop/dispatch_float.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/optim.h"
 #include "advprop/parallel.h"
@@ -25,32 +25,19 @@ namespace {
 template <typename T, bool kDecay>
 ADVPROP_CPU_CLONES void rmsprop_span(T* __restrict p, const T* __restrict g, T* __restrict ms, T* __restrict mom,
                                      int64_t n, T lr, T rho, T one_minus_rho, T mu, T eps, T wd) {
-  for (int64_t i = 0; i < n; ++i) {
-    T gi = g[i];
-    if (kDecay) gi = gi + wd * p[i];
-    const T m = rho * ms[i] + one_minus_rho * (gi * gi);
-    ms[i] = m;
-    const T v = mu * mom[i] + lr * gi / std::sqrt(m + eps);
-    mom[i] = v;
-    p[i] = p[i] - v;
-  }
+  for (int64_t i = 0; i < n; ++i)
+    rmsprop_element(p[i], g[i], ms[i], mom[i], lr, rho, one_minus_rho, mu, eps, wd, kDecay);
 }
 
 template <typename T, bool kDecay, bool kNesterov>
 ADVPROP_CPU_CLONES void sgd_span(T* __restrict p, const T* __restrict g, T* __restrict buf, int64_t n, T lr, T mu,
                                  T wd) {
-  for (int64_t i = 0; i < n; ++i) {
-    T gi = g[i];
-    if (kDecay) gi = gi + wd * p[i];
-    const T b = mu * buf[i] + gi;
-    buf[i] = b;
-    p[i] = p[i] - lr * (kNesterov ? gi + mu * b : b);
-  }
+  for (int64_t i = 0; i < n; ++i) sgd_element(p[i], g[i], buf[i], lr, mu, wd, kDecay, kNesterov);
 }
 
 template <typename T>
 ADVPROP_CPU_CLONES void ema_span(T* __restrict e, const T* __restrict s, int64_t n, T d, T one_minus_d) {
-  for (int64_t i = 0; i < n; ++i) e[i] = d * e[i] + one_minus_d * s[i];
+  for (int64_t i = 0; i < n; ++i) e[i] = ema_element(e[i], s[i], d, one_minus_d);
 }
 
 // Calls piece(tensor index, first element, element count) for every part of the concatenated
@@ -76,7 +63,7 @@ void for_each_piece(const TensorList& lead, F&& piece) {
 void rmsprop_update(const TensorList& params, const TensorList& grads, const TensorList& ms, const TensorList& mom,
                     const std::vector<uint8_t>& decay, const RmspropHyper& h) {
   if (params.empty()) return;
-  with_float(params[0].dtype(), "rmspropUpdate", [&](auto zero) {
+  dispatch_dtype(params[0].dtype(), "rmspropUpdate", [&](auto zero) {
     using T = decltype(zero);
     const T lr = T(h.lr), rho = T(h.rho), omr = T(1.0 - h.rho), mu = T(h.momentum), eps = T(h.eps),
             wd = T(h.weight_decay);
@@ -96,7 +83,7 @@ void rmsprop_update(const TensorList& params, const TensorList& grads, const Ten
 void sgd_update(const TensorList& params, const TensorList& grads, const TensorList& bufs,
                 const std::vector<uint8_t>& decay, const SgdHyper& h) {
   if (params.empty()) return;
-  with_float(params[0].dtype(), "sgdUpdate", [&](auto zero) {
+  dispatch_dtype(params[0].dtype(), "sgdUpdate", [&](auto zero) {
     using T = decltype(zero);
     const T lr = T(h.lr), mu = T(h.momentum), wd = T(h.weight_decay);
     for_each_piece(params, [&](size_t i, int64_t off, int64_t n) {
@@ -114,7 +101,7 @@ void sgd_update(const TensorList& params, const TensorList& grads, const TensorL
 
 void ema_update(const TensorList& emas, const TensorList& sources, double decay) {
   if (emas.empty()) return;
-  with_float(emas[0].dtype(), "emaUpdate", [&](auto zero) {
+  dispatch_dtype(emas[0].dtype(), "emaUpdate", [&](auto zero) {
     using T = decltype(zero);
     const T d = T(decay), omd = T(1.0 - decay);
     for_each_piece(emas, [&](size_t i, int64_t off, int64_t n) {

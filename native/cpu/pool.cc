@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/parallel.h"
 #include "advprop/pool.h"
@@ -123,86 +124,66 @@ void spatial_scale_add(const T* a, const T* s, const T* b, T* out, int64_t N, in
   parallel_for(0, N * P, row_grain(C), [&](int64_t lo, int64_t hi) { scale_add_rows<T>(a, s, b, out, lo, hi, P, C); });
 }
 
-Shape nc_of(const Tensor& x) { return {x.dim(0), x.dim(3)}; }
-
-void check_x(const char* op, const char* name, const Tensor& x) {
-  if (x.ndim() != 4)
-    fail(ErrorCode::Shape, std::string(op) + ": " + name + " must be NHWC [N, H, W, C], got " + shape_str(x.shape()));
-  check_pool_tensor(op, name, x, x.shape(), x.dtype(), DeviceType::cpu, Device{});
-}
-
 }  // namespace
 
 void global_avg_pool_forward(const Tensor& x, Tensor& y) {
   const char* op = "global_avg_pool_forward";
-  check_x(op, "x", x);
-  check_pool_tensor(op, "y", y, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
+  check_pool_call(op, DeviceType::cpu, "x", x, {{"y", &y, true}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   if (y.numel() == 0) return;
   const double scale = P ? 1.0 / static_cast<double>(P) : 0.0;  // an empty mean is 0, not NaN
-  if (x.dtype() == DType::f32) spatial_sum<float>(x.data_as<float>(), nullptr, scale, y.data_as<float>(), nullptr, nullptr, N, P, C);
-  else spatial_sum<double>(x.data_as<double>(), nullptr, scale, y.data_as<double>(), nullptr, nullptr, N, P, C);
+  dispatch_dtype(x.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    spatial_sum<T>(x.data_as<T>(), nullptr, scale, y.data_as<T>(), nullptr, nullptr, N, P, C);
+  });
 }
 
 void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
   const char* op = "global_avg_pool_backward";
-  check_x(op, "dx", dx);
-  check_pool_tensor(op, "dy", dy, nc_of(dx), dx.dtype(), DeviceType::cpu, Device{});
+  check_pool_call(op, DeviceType::cpu, "dx", dx, {{"dy", &dy, true}});
   const int64_t N = dx.dim(0), P = dx.dim(1) * dx.dim(2), C = dx.dim(3);
   if (dx.numel() == 0) return;
-  if (dx.dtype() == DType::f32)
-    spatial_broadcast<float>(nullptr, dy.data_as<float>(), 1.0f / static_cast<float>(P), dx.data_as<float>(), N, P, C);
-  else
-    spatial_broadcast<double>(nullptr, dy.data_as<double>(), 1.0 / static_cast<double>(P), dx.data_as<double>(), N, P, C);
+  dispatch_dtype(dx.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    spatial_broadcast<T>(nullptr, dy.data_as<T>(), T(1) / static_cast<T>(P), dx.data_as<T>(), N, P, C);
+  });
 }
 
 void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
   const char* op = "channel_scale_forward";
-  check_x(op, "x", x);
-  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
-  check_pool_tensor(op, "y", y, x.shape(), x.dtype(), DeviceType::cpu, Device{});
+  check_pool_call(op, DeviceType::cpu, "x", x, {{"s", &s, true}, {"y", &y, false}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   if (y.numel() == 0) return;
-  if (x.dtype() == DType::f32)
-    spatial_broadcast<float>(x.data_as<float>(), s.data_as<float>(), 1.0f, y.data_as<float>(), N, P, C);
-  else
-    spatial_broadcast<double>(x.data_as<double>(), s.data_as<double>(), 1.0, y.data_as<double>(), N, P, C);
+  dispatch_dtype(x.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    spatial_broadcast<T>(x.data_as<T>(), s.data_as<T>(), T(1), y.data_as<T>(), N, P, C);
+  });
 }
 
 void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, Tensor* dx, Tensor* ds) {
   const char* op = "channel_scale_backward";
-  check_x(op, "x", x);
-  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
-  check_pool_tensor(op, "dy", dy, x.shape(), x.dtype(), DeviceType::cpu, Device{});
-  if (dx) check_pool_tensor(op, "dx", *dx, x.shape(), x.dtype(), DeviceType::cpu, Device{});
-  if (ds) check_pool_tensor(op, "ds", *ds, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
+  check_pool_call(op, DeviceType::cpu, "x", x,
+                  {{"s", &s, true}, {"dy", &dy, false}, {"dx", dx, false}, {"ds", ds, true}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
-  const bool f32 = x.dtype() == DType::f32;
-  if (ds && ds->numel()) {  // with dx in the same pass when both are wanted
-    if (f32)
-      spatial_sum<float>(dy.data_as<float>(), x.data_as<float>(), 1.0, ds->data_as<float>(), s.data_as<float>(),
-                         dx ? dx->data_as<float>() : nullptr, N, P, C);
-    else
-      spatial_sum<double>(dy.data_as<double>(), x.data_as<double>(), 1.0, ds->data_as<double>(), s.data_as<double>(),
-                          dx ? dx->data_as<double>() : nullptr, N, P, C);
-  } else if (dx && dx->numel()) {
-    if (f32) spatial_broadcast<float>(dy.data_as<float>(), s.data_as<float>(), 1.0f, dx->data_as<float>(), N, P, C);
-    else spatial_broadcast<double>(dy.data_as<double>(), s.data_as<double>(), 1.0, dx->data_as<double>(), N, P, C);
-  }
+  dispatch_dtype(x.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    if (ds && ds->numel())  // with dx in the same pass when both are wanted
+      spatial_sum<T>(dy.data_as<T>(), x.data_as<T>(), 1.0, ds->data_as<T>(), s.data_as<T>(),
+                     dx ? dx->data_as<T>() : nullptr, N, P, C);
+    else if (dx && dx->numel())
+      spatial_broadcast<T>(dy.data_as<T>(), s.data_as<T>(), T(1), dx->data_as<T>(), N, P, C);
+  });
 }
 
 void channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b, Tensor& y) {
   const char* op = "channel_scale_add";
-  check_x(op, "x", x);
-  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
-  check_pool_tensor(op, "b", b, nc_of(x), x.dtype(), DeviceType::cpu, Device{});
-  check_pool_tensor(op, "y", y, x.shape(), x.dtype(), DeviceType::cpu, Device{});
+  check_pool_call(op, DeviceType::cpu, "x", x, {{"s", &s, true}, {"b", &b, true}, {"y", &y, false}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   if (y.numel() == 0) return;
-  if (x.dtype() == DType::f32)
-    spatial_scale_add<float>(x.data_as<float>(), s.data_as<float>(), b.data_as<float>(), y.data_as<float>(), N, P, C);
-  else
-    spatial_scale_add<double>(x.data_as<double>(), s.data_as<double>(), b.data_as<double>(), y.data_as<double>(), N, P, C);
+  dispatch_dtype(x.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    spatial_scale_add<T>(x.data_as<T>(), s.data_as<T>(), b.data_as<T>(), y.data_as<T>(), N, P, C);
+  });
 }
 
 }  // namespace cpu

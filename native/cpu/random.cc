@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/parallel.h"
 #include "advprop/philox.h"
@@ -40,21 +41,13 @@ void normal_span(T* out, int64_t lo, int64_t hi, uint64_t seed, uint64_t offset,
   }
 }
 
-template <typename F>
-void with_float_type(const Tensor& out, const char* op, F&& f) {
-  switch (out.dtype()) {
-    case DType::f32: return f(out.data_as<float>());
-    case DType::f64: return f(out.data_as<double>());
-    default: fail(ErrorCode::DType, std::string(op) + ": unsupported dtype " + dtype_name(out.dtype()));
-  }
-}
-
 }  // namespace
 
 void uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
   const int64_t n = out.numel();
   if (n == 0) return;
-  with_float_type(out, "uniform", [&](auto* o) {
+  dispatch_dtype(out.dtype(), "uniform", [&](auto tag) {
+    auto* o = out.data_as<decltype(tag)>();
     parallel_for(0, n, kGrainCostly, [&](int64_t a, int64_t b) { uniform_span(o, a, b, seed, offset, lo, hi - lo); });
   });
 }
@@ -62,7 +55,8 @@ void uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) 
 void normal(Tensor& out, uint64_t seed, uint64_t offset, double mean, double stddev) {
   const int64_t n = out.numel();
   if (n == 0) return;
-  with_float_type(out, "normal", [&](auto* o) {
+  dispatch_dtype(out.dtype(), "normal", [&](auto tag) {
+    auto* o = out.data_as<decltype(tag)>();
     parallel_for(0, n, kGrainCostly / 4, [&](int64_t a, int64_t b) { normal_span(o, a, b, seed, offset, mean, stddev); });
   });
 }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/parallel.h"
 #include "advprop/reduce.h"
@@ -256,11 +257,10 @@ void sum(const Tensor& x, const ReducePlan& plan, double scale, Tensor& out) {
     fail(ErrorCode::Shape, "sum: plan of " + std::to_string(plan.out_count) + " outputs x " +
                                std::to_string(plan.reduce_count) + " does not fit x " + shape_str(x.shape()) +
                                " and out " + shape_str(out.shape()));
-  switch (x.dtype()) {
-    case DType::f32: return sum_typed(x.data_as<float>(), plan, scale, out.data_as<float>());
-    case DType::f64: return sum_typed(x.data_as<double>(), plan, scale, out.data_as<double>());
-    default: fail(ErrorCode::DType, std::string("sum: unsupported dtype ") + dtype_name(x.dtype()));
-  }
+  dispatch_dtype(x.dtype(), "sum", [&](auto t) {
+    using T = decltype(t);
+    sum_typed(x.data_as<T>(), plan, scale, out.data_as<T>());
+  });
 }
 
 namespace {
@@ -292,11 +292,10 @@ void sum_backward(const Tensor& dy, const ReducePlan& plan, double scale, Tensor
     fail(ErrorCode::Internal, "sumBackward: plan does not fit dy " + shape_str(dy.shape()) + " and dx " +
                                   shape_str(dx.shape()));
   if (dx.numel() == 0) return;
-  switch (dy.dtype()) {
-    case DType::f32: return sum_backward_typed(dy.data_as<float>(), plan, scale, dx.data_as<float>());
-    case DType::f64: return sum_backward_typed(dy.data_as<double>(), plan, scale, dx.data_as<double>());
-    default: fail(ErrorCode::DType, std::string("sumBackward: unsupported dtype ") + dtype_name(dy.dtype()));
-  }
+  dispatch_dtype(dy.dtype(), "sumBackward", [&](auto t) {
+    using T = decltype(t);
+    sum_backward_typed(dy.data_as<T>(), plan, scale, dx.data_as<T>());
+  });
 }
 
 }  // namespace cpu

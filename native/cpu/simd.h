@@ -1,4 +1,5 @@
-// Helpers shared by the CPU kernels: runtime ISA dispatch, parallel grain sizes, a vectorisable exp.
+// Helpers shared by the CPU kernels: run-time ISA dispatch (cloned loops and per-ISA variants), parallel
+// grain sizes, the vectorisable exp.
 //
 // The library is built for baseline x86-64 so one binary runs everywhere; hot loops are cloned
 // for AVX2 and AVX-512 and the loader picks a clone once (an ifunc), so a kernel pays one
@@ -8,50 +9,128 @@
 // reorders a sum), and since the AVX-512F ISA includes FMA, files with cloned loops turn off
 // contraction of a * b + c with #pragma GCC optimize("fp-contract=off") above their includes.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__)
+#define ADVPROP_X86_GNU 1
+#else
+#define ADVPROP_X86_GNU 0
+#endif
+
 // A build may define ADVPROP_CPU_CLONES itself, e.g. empty to test the baseline code alone.
 #ifndef ADVPROP_CPU_CLONES
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__)
+#if ADVPROP_X86_GNU
 #define ADVPROP_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define ADVPROP_CPU_CLONES
 #endif
 #endif
 
+// Kernels whose register blocking depends on the vector width cannot be cloned (target_clones
+// compiles one source for every ISA): they are templates on the width, instantiated once per
+// level under these attributes, and chosen at run time through an IsaChoice. Elsewhere than x86
+// the attributes are empty and only the baseline level is ever served.
+#if ADVPROP_X86_GNU
+#define ADVPROP_TARGET_AVX2 __attribute__((target("avx2")))
+#define ADVPROP_TARGET_AVX512 __attribute__((target("avx512f")))
+#else
+#define ADVPROP_TARGET_AVX2
+#define ADVPROP_TARGET_AVX512
+#endif
+
 namespace advprop {
 namespace cpu {
+
+// ISA levels: 1 baseline, 2 AVX2, 3 AVX-512; 0 asks for the best one available.
+constexpr int kIsaBest = 0, kIsaBaseline = 1, kIsaAvx2 = 2, kIsaAvx512 = 3;
+
+#define ADVPROP_ISA_STR2_(x) #x
+#define ADVPROP_ISA_STR_(x) ADVPROP_ISA_STR2_(x)
+// A build that defines ADVPROP_CPU_CLONES empty gets the baseline alone, here too.
+constexpr bool kIsaDispatch = ADVPROP_X86_GNU && sizeof(ADVPROP_ISA_STR_(ADVPROP_CPU_CLONES)) > 1;
+
+// The level that serves a request for `level` on this CPU and build, 0 when it cannot be served.
+inline int serve_isa(int level) {
+#if ADVPROP_X86_GNU
+  if (kIsaDispatch) {
+    __builtin_cpu_init();
+    const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
+    if (level == kIsaBest) level = avx512 ? kIsaAvx512 : avx2 ? kIsaAvx2 : kIsaBaseline;
+    return level == kIsaAvx512 ? (avx512 ? level : 0) : level == kIsaAvx2 ? (avx2 ? level : 0) : kIsaBaseline;
+  }
+#endif
+  return level <= kIsaBaseline ? kIsaBaseline : 0;
+}
+
+// One kernel family's level: the best available, unless a test forced another to check that
+// every level gives the same bits (set_gemm_isa, set_depthwise_isa).
+class IsaChoice {
+ public:
+  // A served level: kIsaBaseline, kIsaAvx2 or kIsaAvx512.
+  int level() const {
+    static const int best = serve_isa(kIsaBest);
+    const int forced = forced_.load(std::memory_order_relaxed);
+    return forced ? forced : best;
+  }
+  // Forces `level` on later calls (kIsaBest: automatic again); false, changing nothing, when this
+  // CPU or build lacks it.
+  bool force(int level) {
+    if (level != kIsaBest && serve_isa(level) != level) return false;
+    forced_.store(level, std::memory_order_relaxed);
+    return true;
+  }
+
+ private:
+  std::atomic<int> forced_{kIsaBest};
+};
+
+// Defines name_default, name_avx2 and name_avx512, templates on T with the parameter list
+// `params`, each running body<T, vector bytes of its ISA>`args` compiled for that ISA.
+#define ADVPROP_ISA_VARIANTS(name, body, params, args)                         \
+  template <typename T>                                                        \
+  void name##_default params { body<T, 16> args; }                             \
+  template <typename T>                                                        \
+  ADVPROP_TARGET_AVX2 void name##_avx2 params { body<T, 32> args; }            \
+  template <typename T>                                                        \
+  ADVPROP_TARGET_AVX512 void name##_avx512 params { body<T, 64> args; }
+
+// The function for a served level.
+template <typename Fn>
+Fn pick_isa(int level, Fn baseline, Fn avx2, Fn avx512) {
+  return level == kIsaAvx512 ? avx512 : level == kIsaAvx2 ? avx2 : baseline;
+}
 
 // Elements per parallel chunk. Big enough that the pool's hand-off (a few microseconds) is noise
 // next to streaming the chunk through memory, small enough to balance a few dozen cores.
 constexpr int64_t kGrainCheap = int64_t(1) << 16;  // loads, stores and a flop or two per element
 constexpr int64_t kGrainCostly = int64_t(1) << 13; // a libm call (exp, log) per element
 
-// e^x in f32 written so that g++ vectorises it (a libm call in a loop never is). Cody-Waite
-// reduction x = n ln2 + r with |r| <= ln2/2 and the Cephes polynomial for e^r: within 1.01 ulp of
-// the exact result over the whole float range (checked on every 7th float), including overflow
-// to inf, gradual underflow to subnormals and 0, and NaN in -> NaN out.
-//
-// Shaped for the vectoriser under the default -ftrapping-math, which forbids it to if-convert a
-// float op that sits under a condition: no branch and no float select (g++ pushes arithmetic
-// after a select of a constant into the branches), no float-to-int conversion.
-inline float exp_f32(float x) {
-  // Clamp x to [-104, 89], beyond which e^x is 0 or inf anyway, on the bit pattern: for a
-  // fixed sign, integer order of the magnitude bits is float order. NaN (magnitude above inf)
-  // is left alone and comes out as NaN.
-  uint32_t xb;
-  std::memcpy(&xb, &x, 4);
-  const uint32_t sign = xb & 0x80000000u, mag = xb & 0x7FFFFFFFu;
-  const uint32_t limit = sign ? 0x42D00000u : 0x42B20000u;  // 104.0f : 89.0f
-  const uint32_t clamped = mag > 0x7F800000u ? mag : (mag < limit ? mag : limit);
-  const uint32_t cb = sign | clamped;
-  float xc;
-  std::memcpy(&xc, &cb, 4);
+// The bits of a float and back; memcpy is the defined way, and compiles to a register move.
+inline uint32_t f32_bits(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  return b;
+}
+inline float f32_from_bits(uint32_t b) {
+  float x;
+  std::memcpy(&x, &b, 4);
+  return x;
+}
+
+// e^x = 2^n * e^r in f32 with x = n ln2 + r, |r| <= ln2/2 (Cody-Waite reduction) and the Cephes
+// polynomial for e^r, for x already clamped to the range the caller serves. Returns e^r, and the
+// float t whose low mantissa bits hold n (n = bits(t) - 0x4B400000); the caller scales by 2^n in
+// the way its range needs. Shaped for the vectoriser under the default -ftrapping-math, which
+// forbids it to if-convert a float op that sits under a condition: no branch and no float select
+// (g++ pushes arithmetic after a select of a constant into the branches), no float-to-int
+// conversion; callers keep to the same rules.
+inline float exp_f32_reduced(float x, uint32_t& t_bits) {
   // Adding 1.5 * 2^23 rounds x / ln2 to an integer n that then sits in the low mantissa bits.
-  const float t = xc * 1.44269504088896341f + 12582912.0f;
+  const float t = x * 1.44269504088896341f + 12582912.0f;
   const float n = t - 12582912.0f;
-  float r = xc - n * 0.693359375f;  // ln2 split in two so that n * hi is exact
+  float r = x - n * 0.693359375f;  // ln2 split in two so that n * hi is exact
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -60,17 +139,50 @@ inline float exp_f32(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * (r * r) + r + 1.0f;
+  t_bits = f32_bits(t);
+  return p;
+}
+
+// e^x in f32 written so that g++ vectorises it (a libm call in a loop never is): within 1.01 ulp
+// of the exact result over the whole float range (checked on every 7th float), including overflow
+// to inf, gradual underflow to subnormals and 0, and NaN in -> NaN out.
+inline float exp_f32(float x) {
+  // Clamp x to [-104, 89], beyond which e^x is 0 or inf anyway, on the bit pattern: for a
+  // fixed sign, integer order of the magnitude bits is float order. NaN (magnitude above inf)
+  // is left alone and comes out as NaN.
+  const uint32_t xb = f32_bits(x);
+  const uint32_t sign = xb & 0x80000000u, mag = xb & 0x7FFFFFFFu;
+  const uint32_t limit = sign ? 0x42D00000u : 0x42B20000u;  // 104.0f : 89.0f
+  const uint32_t clamped = mag > 0x7F800000u ? mag : (mag < limit ? mag : limit);
+  uint32_t tb;
+  const float p = exp_f32_reduced(f32_from_bits(sign | clamped), tb);
   // 2^n as two factors so each is a normal float for every n in [-150, 129]; the last product
   // rounds to a subnormal, 0 or inf exactly as a single scaling would.
-  uint32_t tb;
-  std::memcpy(&tb, &t, 4);
   const int32_t ni = static_cast<int32_t>(tb - 0x4B400000u);
   const int32_t n1 = ni >> 1, n2 = ni - n1;
-  const uint32_t b1 = static_cast<uint32_t>(n1 + 127) << 23, b2 = static_cast<uint32_t>(n2 + 127) << 23;
-  float s1, s2;
-  std::memcpy(&s1, &b1, 4);
-  std::memcpy(&s2, &b2, 4);
+  const float s1 = f32_from_bits(static_cast<uint32_t>(n1 + 127) << 23);
+  const float s2 = f32_from_bits(static_cast<uint32_t>(n2 + 127) << 23);
   return p * s1 * s2;
+}
+
+// e^-|z| in f32 for SiLU, which only needs the exponential of a non-positive number: exp_f32's
+// polynomial (within ~1 ulp), and 0 once |z| >= 87 (or z is NaN), where the true value is below
+// 1.7e-38. So 2^n is one exponent add, with no sign, overflow or subnormal handling, and SiLU's
+// value and derivative there move by under 1e-35 absolute: the unary silu's slack for the same
+// range (elementwise.cc). Bit operations only (no float select), so g++ vectorises it.
+inline float exp_neg_abs_f32(float z) {
+  const uint32_t mag = f32_bits(z) & 0x7FFFFFFFu, limit = 0x42AE0000u;  // 87.0f
+  const uint32_t keep = mag < limit ? 0xFFFFFFFFu : 0u;
+  uint32_t tb;
+  const float p = exp_f32_reduced(f32_from_bits((mag < limit ? mag : limit) | 0x80000000u), tb);
+  const uint32_t sb = static_cast<uint32_t>(static_cast<int32_t>(tb - 0x4B400000u) + 127) << 23;  // n in [-126, 0]
+  return f32_from_bits(f32_bits(p * f32_from_bits(sb)) & keep);
+}
+
+// z < 0 ? a : b on the bit patterns (z's sign bit; -0 counts as negative, where the callers' a == b).
+inline float select_neg_bits(float z, float a, float b) {
+  const uint32_t m = static_cast<uint32_t>(static_cast<int32_t>(f32_bits(z)) >> 31);
+  return f32_from_bits((f32_bits(a) & m) | (f32_bits(b) & ~m));
 }
 
 }  // namespace cpu

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "advprop/dispatch_float.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/attack.h"
 #include "advprop/philox.h"
 
@@ -20,33 +20,9 @@ namespace {
 constexpr unsigned kThreads = 256;
 constexpr unsigned kWarps = kThreads / 32;
 
-// eps or alpha of sample n.
-template <typename T>
-struct PerSample {
-  const T* t;
-  T s;
-  ADVPROP_HD T at(int64_t n) const { return t ? t[n] : s; }
-};
-
-template <typename T>
-PerSample<T> per_sample(const Tensor* t, double s) {
-  return {t ? t->data_as<T>() : nullptr, static_cast<T>(s)};
-}
-
 // i / d, in 32 bits when both fit (a 64-bit division is dozens of instructions on the GPU).
 ADVPROP_HD int64_t sample_of(int64_t i, int64_t d) {
   return (i | d) <= 0x7fffffff ? int64_t(uint32_t(i) / uint32_t(d)) : i / d;
-}
-
-template <typename T>
-ADVPROP_HD T sign_of(T g) {
-  return g > T(0) ? T(1) : (g < T(0) ? T(-1) : T(0));
-}
-
-template <typename T>
-ADVPROP_HD T linf_one(T xa, T g, T x, T eps, T alpha, T lo, T hi) {
-  const T v = xa + alpha * sign_of(g);  // alpha * sign is exact: nothing for nvcc to contract
-  return clamp_to(clamp_to(v, x - eps, x + eps), lo, hi);
 }
 
 template <typename T>
@@ -55,7 +31,7 @@ __global__ void linf_kernel(const T* xa, const T* g, const T* x, T* out, int64_t
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const int64_t s = (eps.t || alpha.t) ? sample_of(i, d) : 0;
-    out[i] = linf_one(xa[i], g[i], x[i], eps.at(s), alpha.at(s), lo, hi);
+    out[i] = linf_step_one(xa[i], g[i], x[i], eps.at(s), alpha.at(s), lo, hi);
   }
 }
 
@@ -68,10 +44,10 @@ __global__ void linf_vec4_kernel(const float4* xa, const float4* g, const float4
     const float e = eps.at(s), al = alpha.at(s);
     const float4 a = xa[i], gv = g[i], xv = x[i];
     float4 r;
-    r.x = linf_one(a.x, gv.x, xv.x, e, al, lo, hi);
-    r.y = linf_one(a.y, gv.y, xv.y, e, al, lo, hi);
-    r.z = linf_one(a.z, gv.z, xv.z, e, al, lo, hi);
-    r.w = linf_one(a.w, gv.w, xv.w, e, al, lo, hi);
+    r.x = linf_step_one(a.x, gv.x, xv.x, e, al, lo, hi);
+    r.y = linf_step_one(a.y, gv.y, xv.y, e, al, lo, hi);
+    r.z = linf_step_one(a.z, gv.z, xv.z, e, al, lo, hi);
+    r.w = linf_step_one(a.w, gv.w, xv.w, e, al, lo, hi);
     out[i] = r;
   }
 }
@@ -246,12 +222,12 @@ void random_start_typed(const PgdArgs& a, const Tensor& xt, uint64_t seed, uint6
 
 void pgd_step(const PgdArgs& a, const Tensor& x_adv, const Tensor& grad, const Tensor& x, Tensor& out) {
   if (out.numel() == 0) return;
-  with_float(out.dtype(), "pgdStep", [&](auto tag) { step_typed<decltype(tag)>(a, x_adv, grad, x, out); });
+  dispatch_dtype(out.dtype(), "pgdStep", [&](auto tag) { step_typed<decltype(tag)>(a, x_adv, grad, x, out); });
 }
 
 void pgd_random_start(const PgdArgs& a, const Tensor& x, uint64_t seed, uint64_t offset, Tensor& out) {
   if (out.numel() == 0) return;
-  with_float(out.dtype(), "pgdRandomStart",
+  dispatch_dtype(out.dtype(), "pgdRandomStart",
                  [&](auto tag) { random_start_typed<decltype(tag)>(a, x, seed, offset, out); });
 }
 

@@ -35,9 +35,6 @@ constexpr int kUnroll = 4;  // rows per lane and step in the reduction kernels
 constexpr int64_t kMaxChunks = 512;
 constexpr int64_t kMinChunkRows = 64;
 
-__device__ __forceinline__ float bn_exp(float x) { return expf(x); }
-__device__ __forceinline__ double bn_exp(double x) { return exp(x); }
-
 // i % C: 64-bit division is a long instruction sequence on the GPU, so indices that fit in 32
 // bits (every realistic activation) take the 32-bit one.
 __device__ __forceinline__ int64_t channel_of(int64_t i, int64_t C) {
@@ -45,29 +42,19 @@ __device__ __forceinline__ int64_t channel_of(int64_t i, int64_t C) {
                                           : i % C;
 }
 
-template <typename T>
-__device__ __forceinline__ T act_forward(int act, T z) {
-  if (act == static_cast<int>(BnAct::silu)) return z / (T(1) + bn_exp(-z));
-  if (act == static_cast<int>(BnAct::relu)) return z < T(0) ? T(0) : z;
-  return z;
-}
-
-// dy * act'(z); silu' from one exp(-|z|) so that it keeps its digits where sigmoid(z) rounds to 1.
-template <typename T>
-__device__ __forceinline__ T act_backward(int act, T z, T dy) {
-  if (act == static_cast<int>(BnAct::silu)) {
-    const T e = bn_exp(-fabs(z));
-    const T d = T(1) / (T(1) + e);
-    const T ed = e * d;
-    const T s = z < T(0) ? ed : d, sn = z < T(0) ? d : ed;
-    return dy * (s * (T(1) + z * sn));
+// Batch norm spells e^-|z| as exp(-fabs(z)) where the elementwise ops write exp(z < 0 ? z : -z):
+// the two differ only in the sign bit of a NaN result, and are kept apart so that no bit moves.
+struct BnMath : Math {
+  template <typename T>
+  ADVPROP_HD static T exp_neg_abs(T z) {
+    return exp(-::fabs(z));
   }
-  if (act == static_cast<int>(BnAct::relu)) return z > T(0) ? dy : T(0);
-  return dy;
-}
+};
 
-// Combines the kLanes row lanes of (a, b) into lane 0 in a fixed order.
-__device__ __forceinline__ void lane_tree(double (*sa)[kTileC], double (*sb)[kTileC], double a, double b) {
+// Combines the kLanes row lanes of (a, b) into lane 0 in a fixed order, and lane 0 of channel
+// c < C writes the block's chunk partial[(chunk*2 + 0/1)*C + c].
+__device__ __forceinline__ void lane_tree(double (*sa)[kTileC], double (*sb)[kTileC], double a, double b, int64_t c,
+                                          int64_t C, double* partial) {
   sa[threadIdx.y][threadIdx.x] = a;
   sb[threadIdx.y][threadIdx.x] = b;
   __syncthreads();
@@ -77,6 +64,10 @@ __device__ __forceinline__ void lane_tree(double (*sa)[kTileC], double (*sb)[kTi
       sb[threadIdx.y][threadIdx.x] += sb[threadIdx.y + half][threadIdx.x];
     }
     __syncthreads();
+  }
+  if (threadIdx.y == 0 && c < C) {
+    partial[(static_cast<int64_t>(blockIdx.y) * 2) * C + c] = sa[0][threadIdx.x];
+    partial[(static_cast<int64_t>(blockIdx.y) * 2 + 1) * C + c] = sb[0][threadIdx.x];
   }
 }
 
@@ -114,11 +105,7 @@ __global__ void bn_partial_kernel(const T* x, int64_t rows, int64_t C, int64_t c
     s1 = (a[0] + a[1]) + (a[2] + a[3]);
     s2 = (b[0] + b[1]) + (b[2] + b[3]);
   }
-  lane_tree(sa, sb, s1, s2);
-  if (threadIdx.y == 0 && c < C) {
-    partial[(static_cast<int64_t>(blockIdx.y) * 2) * C + c] = sa[0][threadIdx.x];
-    partial[(static_cast<int64_t>(blockIdx.y) * 2 + 1) * C + c] = sb[0][threadIdx.x];
-  }
+  lane_tree(sa, sb, s1, s2, c, C, partial);
 }
 
 // One thread per channel: batch statistics of the segment from the partials, in chunk order.
@@ -157,26 +144,26 @@ __global__ void bn_eval_stats_kernel(const T* rmean, const T* rvar, int64_t C, T
 
 template <typename T>
 __global__ void bn_apply_kernel(const T* x, T* y, int64_t total, int64_t C, const T* mean, const T* invstd,
-                                const T* gamma, const T* beta, int act) {
+                                const T* gamma, const T* beta, BnAct act) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int64_t c = channel_of(i, C);
-    y[i] = act_forward(act, (x[i] - mean[c]) * (gamma[c] * invstd[c]) + beta[c]);
+    y[i] = bn_act_forward<BnMath>(act, (x[i] - mean[c]) * (gamma[c] * invstd[c]) + beta[c]);
   }
 }
 
 // f32 with C % 4 == 0 and 16-byte aligned segment bases: one float4 per thread and step.
 __global__ void bn_apply_vec4_kernel(const float4* x, float4* y, int64_t total4, int64_t C, const float* mean,
-                                     const float* invstd, const float* gamma, const float* beta, int act) {
+                                     const float* invstd, const float* gamma, const float* beta, BnAct act) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total4; i += stride) {
     const int64_t c = channel_of(i * 4, C);
     const float4 v = x[i];
     float4 r;
-    r.x = act_forward(act, (v.x - mean[c]) * (gamma[c] * invstd[c]) + beta[c]);
-    r.y = act_forward(act, (v.y - mean[c + 1]) * (gamma[c + 1] * invstd[c + 1]) + beta[c + 1]);
-    r.z = act_forward(act, (v.z - mean[c + 2]) * (gamma[c + 2] * invstd[c + 2]) + beta[c + 2]);
-    r.w = act_forward(act, (v.w - mean[c + 3]) * (gamma[c + 3] * invstd[c + 3]) + beta[c + 3]);
+    r.x = bn_act_forward<BnMath>(act, (v.x - mean[c]) * (gamma[c] * invstd[c]) + beta[c]);
+    r.y = bn_act_forward<BnMath>(act, (v.y - mean[c + 1]) * (gamma[c + 1] * invstd[c + 1]) + beta[c + 1]);
+    r.z = bn_act_forward<BnMath>(act, (v.z - mean[c + 2]) * (gamma[c + 2] * invstd[c + 2]) + beta[c + 2]);
+    r.w = bn_act_forward<BnMath>(act, (v.w - mean[c + 3]) * (gamma[c + 3] * invstd[c + 3]) + beta[c + 3]);
     y[i] = r;
   }
 }
@@ -184,7 +171,7 @@ __global__ void bn_apply_vec4_kernel(const float4* x, float4* y, int64_t total4,
 // Like bn_partial_kernel, for sum(g) and sum(g * xhat).
 template <typename T>
 __global__ void bn_grad_partial_kernel(const T* dy, const T* x, int64_t rows, int64_t C, int64_t chunk,
-                                       const T* mean, const T* invstd, const T* gamma, const T* beta, int act,
+                                       const T* mean, const T* invstd, const T* gamma, const T* beta, BnAct act,
                                        double* partial) {
   __shared__ double sa[kLanes][kTileC];
   __shared__ double sb[kLanes][kTileC];
@@ -206,25 +193,21 @@ __global__ void bn_grad_partial_kernel(const T* dy, const T* x, int64_t rows, in
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const T xhat = (xv[u] - mu) * is;
-        const T gr = act_backward(act, xhat * g + b, dv[u]);
+        const T gr = bn_act_backward<BnMath>(act, xhat * g + b, dv[u]);
         a[u] += static_cast<double>(gr);
         bb[u] += static_cast<double>(gr) * static_cast<double>(xhat);
       }
     }
     for (; r < end; r += kLanes) {
       const T xhat = (x[r * C + c] - mu) * is;
-      const T gr = act_backward(act, xhat * g + b, dy[r * C + c]);
+      const T gr = bn_act_backward<BnMath>(act, xhat * g + b, dy[r * C + c]);
       a[0] += static_cast<double>(gr);
       bb[0] += static_cast<double>(gr) * static_cast<double>(xhat);
     }
     s1 = (a[0] + a[1]) + (a[2] + a[3]);
     s2 = (bb[0] + bb[1]) + (bb[2] + bb[3]);
   }
-  lane_tree(sa, sb, s1, s2);
-  if (threadIdx.y == 0 && c < C) {
-    partial[(static_cast<int64_t>(blockIdx.y) * 2) * C + c] = sa[0][threadIdx.x];
-    partial[(static_cast<int64_t>(blockIdx.y) * 2 + 1) * C + c] = sb[0][threadIdx.x];
-  }
+  lane_tree(sa, sb, s1, s2, c, C, partial);
 }
 
 // One thread per channel: the segment's sums in chunk order, added to the domain's accumulators
@@ -250,13 +233,13 @@ __global__ void bn_grad_sums_kernel(const double* partial, int64_t nchunks, int6
 
 template <typename T>
 __global__ void bn_dx_kernel(const T* dy, const T* x, T* dx, int64_t total, int64_t C, const T* mean,
-                             const T* invstd, const T* gamma, const T* beta, const T* coef, int act) {
+                             const T* invstd, const T* gamma, const T* beta, const T* coef, BnAct act) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int64_t c = channel_of(i, C);
     const T is = invstd[c];
     const T xhat = (x[i] - mean[c]) * is;
-    const T g = act_backward(act, xhat * gamma[c] + beta[c], dy[i]);
+    const T g = bn_act_backward<BnMath>(act, xhat * gamma[c] + beta[c], dy[i]);
     dx[i] = (gamma[c] * is) * (g - coef[c] - xhat * coef[C + c]);
   }
 }
@@ -264,7 +247,7 @@ __global__ void bn_dx_kernel(const T* dy, const T* x, T* dx, int64_t total, int6
 // f32 with C % 4 == 0 and 16-byte aligned segment bases: one float4 per thread and step.
 __global__ void bn_dx_vec4_kernel(const float4* dy, const float4* x, float4* dx, int64_t total4, int64_t C,
                                   const float* mean, const float* invstd, const float* gamma, const float* beta,
-                                  const float* coef, int act) {
+                                  const float* coef, BnAct act) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total4; i += stride) {
     const int64_t c0 = channel_of(i * 4, C);
@@ -275,7 +258,7 @@ __global__ void bn_dx_vec4_kernel(const float4* dy, const float4* x, float4* dx,
       const int64_t c = c0 + j;
       const float is = invstd[c];
       const float xhat = (xs[j] - mean[c]) * is;
-      const float g = act_backward(act, xhat * gamma[c] + beta[c], gs[j]);
+      const float g = bn_act_backward<BnMath>(act, xhat * gamma[c] + beta[c], gs[j]);
       r[j] = (gamma[c] * is) * (g - coef[c] - xhat * coef[C + c]);
     }
     dx[i] = make_float4(r[0], r[1], r[2], r[3]);
@@ -326,7 +309,7 @@ void forward_typed(const BnArgs& a, const Tensor& x, const Tensor& gamma, const 
   const char* op = "multi_batch_norm_forward";
   cudaStream_t st = stream_of(y);
   const int64_t C = a.c, hw = a.h * a.w;
-  const int act = static_cast<int>(a.act);
+  const BnAct act = a.act;
   Tensor partial;
   if (a.mode != BnMode::eval) partial = Tensor::empty({max_chunks(a) * 2 * std::max<int64_t>(C, 1)}, DType::f64, y.device());
   const T *px = x.data_as<T>(), *pg = gamma.data_as<T>(), *pb = beta.data_as<T>();
@@ -368,7 +351,7 @@ void backward_typed(const BnArgs& a, const Tensor& dy, const Tensor& x, const Te
   const char* op = "multi_batch_norm_backward";
   cudaStream_t st = stream_of(dx);
   const int64_t C = a.c, hw = a.h * a.w, KC = a.k * C;
-  const int act = static_cast<int>(a.act);
+  const BnAct act = a.act;
   const int64_t cc = std::max<int64_t>(C, 1);
   Tensor partial = Tensor::empty({max_chunks(a) * 2 * cc}, DType::f64, dx.device());
   // [dbeta | dgamma] accumulators for all domains; this segment's two dx coefficients per channel.
@@ -418,43 +401,20 @@ void backward_typed(const BnArgs& a, const Tensor& dy, const Tensor& x, const Te
 void multi_batch_norm_forward(const BnArgs& a, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                               Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean, Tensor& invstd) {
   const char* op = "multi_batch_norm_forward";
-  check_bn_args(op, a);
-  const DType dt = x.dtype();
-  const Device dev = x.device();
-  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
-  check_bn_tensor(op, "x", x, xs, dt, kDeviceType, dev);
-  check_bn_tensor(op, "gamma", gamma, ps, dt, kDeviceType, dev);
-  check_bn_tensor(op, "beta", beta, ps, dt, kDeviceType, dev);
-  check_bn_tensor(op, "running_mean", running_mean, ps, dt, kDeviceType, dev);
-  check_bn_tensor(op, "running_var", running_var, ps, dt, kDeviceType, dev);
-  check_bn_tensor(op, "y", y, xs, dt, kDeviceType, dev);
-  check_bn_tensor(op, "mean", mean, ss, dt, kDeviceType, dev);
-  check_bn_tensor(op, "invstd", invstd, ss, dt, kDeviceType, dev);
+  check_bn_forward(op, a, kDeviceType, x, gamma, beta, running_mean, running_var, y, mean, invstd);
   if (a.c == 0) return;
-  if (dt == DType::f32) forward_typed<float>(a, x, gamma, beta, running_mean, running_var, y, mean, invstd);
-  else forward_typed<double>(a, x, gamma, beta, running_mean, running_var, y, mean, invstd);
+  dispatch_dtype(x.dtype(), op, [&](auto t) {
+    forward_typed<decltype(t)>(a, x, gamma, beta, running_mean, running_var, y, mean, invstd);
+  });
 }
 
 void multi_batch_norm_backward(const BnArgs& a, const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                const Tensor& beta, const Tensor& mean, const Tensor& invstd, Tensor& dx,
                                Tensor& dgamma, Tensor& dbeta) {
   const char* op = "multi_batch_norm_backward";
-  check_bn_args(op, a);
-  const DType dt = x.dtype();
-  const Device dev = x.device();
-  const Shape xs = bn_x_shape(a), ps = bn_param_shape(a), ss = bn_stat_shape(a);
-  check_bn_tensor(op, "dy", dy, xs, dt, kDeviceType, dev);
-  check_bn_tensor(op, "x", x, xs, dt, kDeviceType, dev);
-  check_bn_tensor(op, "gamma", gamma, ps, dt, kDeviceType, dev);
-  check_bn_tensor(op, "beta", beta, ps, dt, kDeviceType, dev);
-  check_bn_tensor(op, "mean", mean, ss, dt, kDeviceType, dev);
-  check_bn_tensor(op, "invstd", invstd, ss, dt, kDeviceType, dev);
-  check_bn_tensor(op, "dx", dx, xs, dt, kDeviceType, dev);
-  check_bn_tensor(op, "dgamma", dgamma, ps, dt, kDeviceType, dev);
-  check_bn_tensor(op, "dbeta", dbeta, ps, dt, kDeviceType, dev);
+  check_bn_backward(op, a, kDeviceType, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta);
   if (a.c == 0) return;
-  if (dt == DType::f32) backward_typed<float>(a, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta);
-  else backward_typed<double>(a, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta);
+  dispatch_dtype(x.dtype(), op, [&](auto t) { backward_typed<decltype(t)>(a, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta); });
 }
 
 }  // namespace ADVPROP_CUDA_NS

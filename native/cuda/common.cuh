@@ -27,7 +27,9 @@
 #include <utility>
 
 #include "advprop/device.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
+#include "advprop/pointwise.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
@@ -78,6 +80,23 @@ Launch<KArgs...> make_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, si
   return Launch<KArgs...>{kernel, grid, block, smem, stream, name};
 }
 #endif
+
+// The math policy of advprop/pointwise.h: the device's exp and log (the host's on cuda-sim).
+// Global-namespace calls where a member shadows the name.
+struct Math : TernarySelect {
+  ADVPROP_HD static float exp(float x) { return expf(x); }
+  ADVPROP_HD static double exp(double x) { return ::exp(x); }
+  ADVPROP_HD static float log(float x) { return logf(x); }
+  ADVPROP_HD static double log(double x) { return ::log(x); }
+  template <typename T>
+  ADVPROP_HD static T exp_neg_abs(T x) {
+    return exp(x < T(0) ? x : -x);
+  }
+  template <typename T>
+  ADVPROP_HD static T bn_silu(T z) {
+    return silu_by_division<Math>(z);
+  }
+};
 
 // a * s + b with the product rounded before the sum, as the CPU twins compute it: nvcc would
 // otherwise contract the two into one FMA and the results would differ in the last bit.

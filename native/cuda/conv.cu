@@ -89,12 +89,11 @@ void im2col(const Conv2dParams& p, const Tensor& x, int64_t group, Tensor& cols)
   if (total == 0) return;
   const ConvGeom g = geom(p, group);
   cudaStream_t s = stream_of(cols);
-  if (x.dtype() == DType::f32)
-    ADVPROP_LAUNCH(im2col_kernel<float>, grid_for(total, kThreads), kThreads, 0, s)(
-        x.data_as<const float>(), cols.data_as<float>(), g, total);
-  else
-    ADVPROP_LAUNCH(im2col_kernel<double>, grid_for(total, kThreads), kThreads, 0, s)(
-        x.data_as<const double>(), cols.data_as<double>(), g, total);
+  dispatch_dtype(x.dtype(), "im2col", [&](auto t) {
+    using T = decltype(t);
+    ADVPROP_LAUNCH(im2col_kernel<T>, grid_for(total, kThreads), kThreads, 0, s)(x.data_as<const T>(), cols.data_as<T>(), g,
+                                                                               total);
+  });
 }
 
 void col2im(const Conv2dParams& p, const Tensor& cols, int64_t group, Tensor& dx) {
@@ -108,12 +107,11 @@ void col2im(const Conv2dParams& p, const Tensor& cols, int64_t group, Tensor& dx
   const int64_t total = p.n * p.h * p.w * g.cg;
   if (total == 0) return;
   cudaStream_t s = stream_of(dx);
-  if (dx.dtype() == DType::f32)
-    ADVPROP_LAUNCH(col2im_kernel<float>, grid_for(total, kThreads), kThreads, 0, s)(
-        cols.data_as<const float>(), dx.data_as<float>(), g, total);
-  else
-    ADVPROP_LAUNCH(col2im_kernel<double>, grid_for(total, kThreads), kThreads, 0, s)(
-        cols.data_as<const double>(), dx.data_as<double>(), g, total);
+  dispatch_dtype(dx.dtype(), "col2im", [&](auto t) {
+    using T = decltype(t);
+    ADVPROP_LAUNCH(col2im_kernel<T>, grid_for(total, kThreads), kThreads, 0, s)(cols.data_as<const T>(), dx.data_as<T>(), g,
+                                                                               total);
+  });
 }
 
 }  // namespace ADVPROP_CUDA_NS

@@ -152,8 +152,7 @@ __global__ void dw_zero_kernel(T* out, int64_t n) {
 // ---- validation --------------------------------------------------------------------------------
 
 // The grid has one row per kernel tap, which CUDA caps at 65535.
-void check_params(const char* op, const Conv2dParams& p) {
-  check_depthwise_params(op, p);
+void check_taps(const char* op, const Conv2dParams& p) {
   if (p.kh * p.kw > 65535)
     fail(ErrorCode::Shape, std::string(op) + ": more than 65535 kernel taps (" + conv_params_str(p) + ")");
 }
@@ -203,42 +202,26 @@ void backward_weight_typed(const Conv2dParams& p, const Tensor& x, const Tensor&
 
 void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   const char* op = "depthwise_forward";
-  check_params(op, p);
-  check_conv_dtype(op, y.dtype());
-  const Device dev = y.device();
-  check_conv_tensor(op, "x", x, conv_x_shape(p), y.dtype(), kDeviceType, dev);
-  check_conv_tensor(op, "w", w, depthwise_w_shape(p), y.dtype(), kDeviceType, dev);
-  if (bias) check_conv_tensor(op, "bias", *bias, {p.c_in}, y.dtype(), kDeviceType, dev);
-  check_conv_tensor(op, "y", y, conv_y_shape(p), y.dtype(), kDeviceType, dev);
+  check_depthwise_forward(op, p, kDeviceType, x, w, bias, y);
+  check_taps(op, p);
   if (y.numel() == 0) return;
-  if (y.dtype() == DType::f32) forward_typed<float>(p, x, w, bias, y);
-  else forward_typed<double>(p, x, w, bias, y);
+  dispatch_dtype(y.dtype(), op, [&](auto t) { forward_typed<decltype(t)>(p, x, w, bias, y); });
 }
 
 void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
   const char* op = "depthwise_backward_input";
-  check_params(op, p);
-  check_conv_dtype(op, dx.dtype());
-  const Device dev = dx.device();
-  check_conv_tensor(op, "dy", dy, conv_y_shape(p), dx.dtype(), kDeviceType, dev);
-  check_conv_tensor(op, "w", w, depthwise_w_shape(p), dx.dtype(), kDeviceType, dev);
-  check_conv_tensor(op, "dx", dx, conv_x_shape(p), dx.dtype(), kDeviceType, dev);
+  check_depthwise_backward_input(op, p, kDeviceType, dy, w, dx);
+  check_taps(op, p);
   if (dx.numel() == 0) return;
-  if (dx.dtype() == DType::f32) backward_input_typed<float>(p, dy, w, dx);
-  else backward_input_typed<double>(p, dy, w, dx);
+  dispatch_dtype(dx.dtype(), op, [&](auto t) { backward_input_typed<decltype(t)>(p, dy, w, dx); });
 }
 
 void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
   const char* op = "depthwise_backward_weight";
-  check_params(op, p);
-  check_conv_dtype(op, dw.dtype());
-  const Device dev = dw.device();
-  check_conv_tensor(op, "x", x, conv_x_shape(p), dw.dtype(), kDeviceType, dev);
-  check_conv_tensor(op, "dy", dy, conv_y_shape(p), dw.dtype(), kDeviceType, dev);
-  check_conv_tensor(op, "dw", dw, depthwise_w_shape(p), dw.dtype(), kDeviceType, dev);
+  check_depthwise_backward_weight(op, p, kDeviceType, x, dy, dw);
+  check_taps(op, p);
   if (dw.numel() == 0) return;
-  if (dw.dtype() == DType::f32) backward_weight_typed<float>(p, x, dy, dw);
-  else backward_weight_typed<double>(p, x, dy, dw);
+  dispatch_dtype(dw.dtype(), op, [&](auto t) { backward_weight_typed<decltype(t)>(p, x, dy, dw); });
 }
 
 }  // namespace ADVPROP_CUDA_NS

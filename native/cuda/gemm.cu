@@ -198,8 +198,7 @@ void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   if (a.dtype() != c.dtype() || b.dtype() != c.dtype())
     fail(ErrorCode::DType, std::string("gemm: dtypes differ (a ") + dtype_name(a.dtype()) + ", b " +
                                dtype_name(b.dtype()) + ", c " + dtype_name(c.dtype()) + ")");
-  if (c.dtype() != DType::f32 && c.dtype() != DType::f64)
-    fail(ErrorCode::DType, std::string("gemm: dtype ") + dtype_name(c.dtype()) + " is not supported (f32, f64)");
+  require_dtype(c.dtype(), "gemm");
   if (!a.is_contiguous() || !b.is_contiguous() || !c.is_contiguous())
     fail(ErrorCode::Arg, "gemm: a, b and c must be contiguous");
   if (g.m < 0 || g.n < 0 || g.k < 0 || g.lda < 0 || g.ldb < 0 || g.ldc < 0)
@@ -215,8 +214,7 @@ void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   if (g.m > 0 && g.n > 0 && g.k > 0 && (overlaps(c, a) || overlaps(c, b)))
     fail(ErrorCode::Arg, "gemm: c must not overlap a or b");
   if (g.m == 0 || g.n == 0) return;
-  if (c.dtype() == DType::f32) gemm_typed<float>(g, a, b, c);
-  else gemm_typed<double>(g, a, b, c);
+  dispatch_dtype(c.dtype(), "gemm", [&](auto t) { gemm_typed<decltype(t)>(g, a, b, c); });
 }
 
 }  // namespace ADVPROP_CUDA_NS

@@ -21,10 +21,6 @@ constexpr int kRowThreads = 256;  // a power of two (tree reductions)
 constexpr unsigned kThreads = 256;
 constexpr unsigned kMaxRowBlocks = 8192;
 
-__device__ __forceinline__ float xe_exp(float x) { return expf(x); }
-__device__ __forceinline__ double xe_exp(double x) { return exp(x); }
-__device__ __forceinline__ float xe_log(float x) { return logf(x); }
-__device__ __forceinline__ double xe_log(double x) { return log(x); }
 __device__ __forceinline__ float xe_max(float a, float b) { return fmaxf(a, b); }  // NaN-ignoring, like std::fmax
 __device__ __forceinline__ double xe_max(double a, double b) { return fmax(a, b); }
 
@@ -49,7 +45,7 @@ __global__ void xent_forward_kernel(const T* z, const int32_t* labels, T* loss, 
     T se = T(0), sz = T(0);  // sz = sum_k (m - z_k)
     for (int64_t k = tid; k < K; k += kRowThreads) {
       const T d = r[k] - m;
-      se += xe_exp(d);
+      se += Math::exp(d);
       sz -= d;
     }
     sa[tid] = se;
@@ -63,7 +59,7 @@ __global__ void xent_forward_kernel(const T* z, const int32_t* labels, T* loss, 
       __syncthreads();
     }
     if (tid == 0) {
-      const T log_se = xe_log(sa[0]);
+      const T log_se = Math::log(sa[0]);
       const int32_t y = labels[n];
       const T gy = (y >= 0 && y < K) ? m - r[y] : T(NAN);
       lse[n] = m + log_se;
@@ -82,7 +78,7 @@ __global__ void xent_backward_kernel(const T* z, const int32_t* labels, const T*
     const int64_t n = i / K, k = i % K;
     const T g = scale * (dy_scalar ? dy[0] : dy[n]);
     const T t = k == labels[n] ? on + off : off;
-    dz[i] = (xe_exp(z[i] - lse[n]) - t) * g;
+    dz[i] = (Math::exp(z[i] - lse[n]) - t) * g;
   }
 }
 
@@ -129,13 +125,12 @@ void softmax_xent_forward(const Tensor& logits, const Tensor& labels, double smo
   if (N == 0) return;
   const double on = 1.0 - smoothing, off = smoothing / static_cast<double>(K);
   cudaStream_t s = stream_of(logits);
-  if (logits.dtype() == DType::f32)
-    ADVPROP_LAUNCH((xent_forward_kernel<float>), row_blocks(N), kRowThreads, 0, s)(
-        logits.data_as<float>(), labels.data_as<int32_t>(), loss.data_as<float>(), lse.data_as<float>(), N, K,
-        static_cast<float>(on), static_cast<float>(off));
-  else
-    ADVPROP_LAUNCH((xent_forward_kernel<double>), row_blocks(N), kRowThreads, 0, s)(
-        logits.data_as<double>(), labels.data_as<int32_t>(), loss.data_as<double>(), lse.data_as<double>(), N, K, on, off);
+  dispatch_dtype(logits.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    ADVPROP_LAUNCH((xent_forward_kernel<T>), row_blocks(N), kRowThreads, 0, s)(
+        logits.data_as<T>(), labels.data_as<int32_t>(), loss.data_as<T>(), lse.data_as<T>(), N, K, static_cast<T>(on),
+        static_cast<T>(off));
+  });
 }
 
 void softmax_xent_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, const Tensor& dy,
@@ -151,14 +146,12 @@ void softmax_xent_backward(const Tensor& logits, const Tensor& labels, const Ten
   const double on = 1.0 - smoothing, off = smoothing / static_cast<double>(K);
   cudaStream_t s = stream_of(logits);
   const int64_t total = N * K;
-  if (logits.dtype() == DType::f32)
-    ADVPROP_LAUNCH((xent_backward_kernel<float>), grid_for(total, kThreads), kThreads, 0, s)(
-        logits.data_as<float>(), labels.data_as<int32_t>(), lse.data_as<float>(), dy.data_as<float>(), dy_scalar ? 1 : 0,
-        static_cast<float>(scale), static_cast<float>(on), static_cast<float>(off), dlogits.data_as<float>(), N, K);
-  else
-    ADVPROP_LAUNCH((xent_backward_kernel<double>), grid_for(total, kThreads), kThreads, 0, s)(
-        logits.data_as<double>(), labels.data_as<int32_t>(), lse.data_as<double>(), dy.data_as<double>(),
-        dy_scalar ? 1 : 0, scale, on, off, dlogits.data_as<double>(), N, K);
+  dispatch_dtype(logits.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    ADVPROP_LAUNCH((xent_backward_kernel<T>), grid_for(total, kThreads), kThreads, 0, s)(
+        logits.data_as<T>(), labels.data_as<int32_t>(), lse.data_as<T>(), dy.data_as<T>(), dy_scalar ? 1 : 0,
+        static_cast<T>(scale), static_cast<T>(on), static_cast<T>(off), dlogits.data_as<T>(), N, K);
+  });
 }
 
 void argmax_rows(const Tensor& logits, Tensor& pred) {
@@ -168,12 +161,10 @@ void argmax_rows(const Tensor& logits, Tensor& pred) {
   check_loss_tensor(op, "pred", pred, {N}, DType::i32, logits.device());
   if (N == 0) return;
   cudaStream_t s = stream_of(logits);
-  if (logits.dtype() == DType::f32)
-    ADVPROP_LAUNCH((argmax_kernel<float>), row_blocks(N), kRowThreads, 0, s)(logits.data_as<float>(),
-                                                                              pred.data_as<int32_t>(), N, K);
-  else
-    ADVPROP_LAUNCH((argmax_kernel<double>), row_blocks(N), kRowThreads, 0, s)(logits.data_as<double>(),
-                                                                               pred.data_as<int32_t>(), N, K);
+  dispatch_dtype(logits.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    ADVPROP_LAUNCH((argmax_kernel<T>), row_blocks(N), kRowThreads, 0, s)(logits.data_as<T>(), pred.data_as<int32_t>(), N, K);
+  });
 }
 
 }  // namespace ADVPROP_CUDA_NS

@@ -15,7 +15,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "advprop/dispatch_float.h"
+#include "advprop/dtype_dispatch.h"
 #include "advprop/hostdevice.h"
 #include "advprop/optim.h"
 
@@ -41,9 +41,6 @@ struct Work {
   int32_t chunk;
 };
 
-ADVPROP_HD float opt_sqrt(float x) { return sqrtf(x); }
-ADVPROP_HD double opt_sqrt(double x) { return sqrt(x); }
-
 // Each op: kSlots pointers per tensor, kWrites[k] says whether slot k is stored back, and
 // apply(v, decay) updates one element's values v[0..kSlots) in registers.
 template <typename T>
@@ -52,13 +49,7 @@ struct RmspropOp {
   T lr, rho, omr, mu, eps, wd;
   static ADVPROP_HD bool writes(int k) { return k != 1; }
   ADVPROP_HD void apply(T* v, bool decay) const {
-    T g = v[1];
-    if (decay) g = g + wd * v[0];
-    const T m = rho * v[2] + omr * (g * g);
-    v[2] = m;
-    const T u = mu * v[3] + lr * g / opt_sqrt(m + eps);
-    v[3] = u;
-    v[0] = v[0] - u;
+    rmsprop_element(v[0], v[1], v[2], v[3], lr, rho, omr, mu, eps, wd, decay);
   }
 };
 
@@ -68,13 +59,7 @@ struct SgdOp {
   T lr, mu, wd;
   bool nesterov;
   static ADVPROP_HD bool writes(int k) { return k != 1; }
-  ADVPROP_HD void apply(T* v, bool decay) const {
-    T g = v[1];
-    if (decay) g = g + wd * v[0];
-    const T b = mu * v[2] + g;
-    v[2] = b;
-    v[0] = v[0] - lr * (nesterov ? g + mu * b : b);
-  }
+  ADVPROP_HD void apply(T* v, bool decay) const { sgd_element(v[0], v[1], v[2], lr, mu, wd, decay, nesterov); }
 };
 
 template <typename T>
@@ -82,7 +67,7 @@ struct EmaOp {
   static constexpr int kSlots = 2;  // ema, source
   T d, omd;
   static ADVPROP_HD bool writes(int k) { return k == 0; }
-  ADVPROP_HD void apply(T* v, bool) const { v[0] = d == T(0) ? v[1] : d * v[0] + omd * v[1]; }
+  ADVPROP_HD void apply(T* v, bool) const { v[0] = d == T(0) ? v[1] : ema_element(v[0], v[1], d, omd); }
 };
 
 template <typename T, typename Op>
@@ -181,7 +166,7 @@ void launch(const char* name, const std::vector<const TensorList*>& lists, const
 void rmsprop_update(const TensorList& params, const TensorList& grads, const TensorList& ms, const TensorList& mom,
                     const std::vector<uint8_t>& decay, const RmspropHyper& h) {
   if (params.empty()) return;
-  with_float(params[0].dtype(), "rmspropUpdate", [&](auto zero) {
+  dispatch_dtype(params[0].dtype(), "rmspropUpdate", [&](auto zero) {
     using T = decltype(zero);
     const RmspropOp<T> op{T(h.lr), T(h.rho), T(1.0 - h.rho), T(h.momentum), T(h.eps), T(h.weight_decay)};
     launch<T>("rmspropUpdate", {&params, &grads, &ms, &mom}, h.weight_decay != 0 ? decay : std::vector<uint8_t>{}, op);
@@ -191,7 +176,7 @@ void rmsprop_update(const TensorList& params, const TensorList& grads, const Ten
 void sgd_update(const TensorList& params, const TensorList& grads, const TensorList& bufs,
                 const std::vector<uint8_t>& decay, const SgdHyper& h) {
   if (params.empty()) return;
-  with_float(params[0].dtype(), "sgdUpdate", [&](auto zero) {
+  dispatch_dtype(params[0].dtype(), "sgdUpdate", [&](auto zero) {
     using T = decltype(zero);
     const SgdOp<T> op{T(h.lr), T(h.momentum), T(h.weight_decay), h.nesterov};
     launch<T>("sgdUpdate", {&params, &grads, &bufs}, h.weight_decay != 0 ? decay : std::vector<uint8_t>{}, op);
@@ -200,7 +185,7 @@ void sgd_update(const TensorList& params, const TensorList& grads, const TensorL
 
 void ema_update(const TensorList& emas, const TensorList& sources, double decay) {
   if (emas.empty()) return;
-  with_float(emas[0].dtype(), "emaUpdate", [&](auto zero) {
+  dispatch_dtype(emas[0].dtype(), "emaUpdate", [&](auto zero) {
     using T = decltype(zero);
     const EmaOp<T> op{T(decay), T(1.0 - decay)};
     launch<T>("emaUpdate", {&emas, &sources}, {}, op);

@@ -160,7 +160,7 @@ void spatial_sum(const T* a, const T* b, T scale, T* out, int64_t N, int64_t P, 
     ADVPROP_LAUNCH((pool_sum_kernel<T>), grid, block, 0, st)(a, b, out, P, C, chunk, scale, s, dx);
     return;
   }
-  Tensor partial = Tensor::empty({N * nchunks * C}, sizeof(T) == 4 ? DType::f32 : DType::f64, dev);
+  Tensor partial = Tensor::empty({N * nchunks * C}, DTypeOf<T>::value, dev);
   ADVPROP_LAUNCH((pool_sum_kernel<T>), grid, block, 0, st)(a, b, partial.data_as<T>(), P, C, chunk, T(1), s, dx);
   ADVPROP_LAUNCH((pool_finish_kernel<T>), grid_for(N * C, kThreads), kThreads, 0, st)(
       static_cast<const T*>(partial.data_as<T>()), out, N, C, nchunks, scale);
@@ -222,93 +222,70 @@ void spatial_scale_add(const T* a, const T* s, const T* b, T* out, int64_t N, in
   else scale_add_launch<T, int64_t>(a, s, b, out, total, PC, C, st);
 }
 
-Shape nc_of(const Tensor& x) { return {x.dim(0), x.dim(3)}; }
-
-void check_x(const char* op, const char* name, const Tensor& x, const Device& dev) {
-  if (x.ndim() != 4)
-    fail(ErrorCode::Shape, std::string(op) + ": " + name + " must be NHWC [N, H, W, C], got " + shape_str(x.shape()));
-  check_pool_tensor(op, name, x, x.shape(), x.dtype(), kDeviceType, dev);
-}
-
 }  // namespace
 
 void global_avg_pool_forward(const Tensor& x, Tensor& y) {
   const char* op = "global_avg_pool_forward";
   const Device dev = x.device();
-  check_x(op, "x", x, dev);
-  check_pool_tensor(op, "y", y, nc_of(x), x.dtype(), kDeviceType, dev);
+  check_pool_call(op, kDeviceType, "x", x, {{"y", &y, true}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   if (y.numel() == 0) return;
-  if (x.dtype() == DType::f32)
-    spatial_sum<float>(x.data_as<float>(), nullptr, P ? 1.0f / static_cast<float>(P) : 0.0f, y.data_as<float>(), N, P, C, dev);
-  else
-    spatial_sum<double>(x.data_as<double>(), nullptr, P ? 1.0 / static_cast<double>(P) : 0.0, y.data_as<double>(), N, P, C, dev);
+  dispatch_dtype(x.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    spatial_sum<T>(x.data_as<T>(), nullptr, P ? T(1) / static_cast<T>(P) : T(0), y.data_as<T>(), N, P, C, dev);
+  });
 }
 
 void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
   const char* op = "global_avg_pool_backward";
   const Device dev = dx.device();
-  check_x(op, "dx", dx, dev);
-  check_pool_tensor(op, "dy", dy, nc_of(dx), dx.dtype(), kDeviceType, dev);
+  check_pool_call(op, kDeviceType, "dx", dx, {{"dy", &dy, true}});
   const int64_t N = dx.dim(0), P = dx.dim(1) * dx.dim(2), C = dx.dim(3);
   if (dx.numel() == 0) return;
-  if (dx.dtype() == DType::f32)
-    spatial_broadcast<float>(nullptr, dy.data_as<float>(), 1.0f / static_cast<float>(P), dx.data_as<float>(), N, P, C, dev);
-  else
-    spatial_broadcast<double>(nullptr, dy.data_as<double>(), 1.0 / static_cast<double>(P), dx.data_as<double>(), N, P, C, dev);
+  dispatch_dtype(dx.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    spatial_broadcast<T>(nullptr, dy.data_as<T>(), T(1) / static_cast<T>(P), dx.data_as<T>(), N, P, C, dev);
+  });
 }
 
 void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
   const char* op = "channel_scale_forward";
   const Device dev = x.device();
-  check_x(op, "x", x, dev);
-  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), kDeviceType, dev);
-  check_pool_tensor(op, "y", y, x.shape(), x.dtype(), kDeviceType, dev);
+  check_pool_call(op, kDeviceType, "x", x, {{"s", &s, true}, {"y", &y, false}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   if (y.numel() == 0) return;
-  if (x.dtype() == DType::f32)
-    spatial_broadcast<float>(x.data_as<float>(), s.data_as<float>(), 1.0f, y.data_as<float>(), N, P, C, dev);
-  else
-    spatial_broadcast<double>(x.data_as<double>(), s.data_as<double>(), 1.0, y.data_as<double>(), N, P, C, dev);
+  dispatch_dtype(x.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    spatial_broadcast<T>(x.data_as<T>(), s.data_as<T>(), T(1), y.data_as<T>(), N, P, C, dev);
+  });
 }
 
 void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, Tensor* dx, Tensor* ds) {
   const char* op = "channel_scale_backward";
   const Device dev = x.device();
-  check_x(op, "x", x, dev);
-  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), kDeviceType, dev);
-  check_pool_tensor(op, "dy", dy, x.shape(), x.dtype(), kDeviceType, dev);
-  if (dx) check_pool_tensor(op, "dx", *dx, x.shape(), x.dtype(), kDeviceType, dev);
-  if (ds) check_pool_tensor(op, "ds", *ds, nc_of(x), x.dtype(), kDeviceType, dev);
+  check_pool_call(op, kDeviceType, "x", x,
+                  {{"s", &s, true}, {"dy", &dy, false}, {"dx", dx, false}, {"ds", ds, true}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
-  const bool f32 = x.dtype() == DType::f32;
-  if (ds && ds->numel()) {  // with dx in the same pass when both are wanted
-    if (f32)
-      spatial_sum<float>(dy.data_as<float>(), x.data_as<float>(), 1.0f, ds->data_as<float>(), N, P, C, dev,
-                         s.data_as<float>(), dx ? dx->data_as<float>() : nullptr);
-    else
-      spatial_sum<double>(dy.data_as<double>(), x.data_as<double>(), 1.0, ds->data_as<double>(), N, P, C, dev,
-                          s.data_as<double>(), dx ? dx->data_as<double>() : nullptr);
-  } else if (dx && dx->numel()) {
-    if (f32) spatial_broadcast<float>(dy.data_as<float>(), s.data_as<float>(), 1.0f, dx->data_as<float>(), N, P, C, dev);
-    else spatial_broadcast<double>(dy.data_as<double>(), s.data_as<double>(), 1.0, dx->data_as<double>(), N, P, C, dev);
-  }
+  dispatch_dtype(x.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    if (ds && ds->numel())  // with dx in the same pass when both are wanted
+      spatial_sum<T>(dy.data_as<T>(), x.data_as<T>(), T(1), ds->data_as<T>(), N, P, C, dev, s.data_as<T>(),
+                     dx ? dx->data_as<T>() : nullptr);
+    else if (dx && dx->numel())
+      spatial_broadcast<T>(dy.data_as<T>(), s.data_as<T>(), T(1), dx->data_as<T>(), N, P, C, dev);
+  });
 }
 
 void channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b, Tensor& y) {
   const char* op = "channel_scale_add";
   const Device dev = x.device();
-  check_x(op, "x", x, dev);
-  check_pool_tensor(op, "s", s, nc_of(x), x.dtype(), kDeviceType, dev);
-  check_pool_tensor(op, "b", b, nc_of(x), x.dtype(), kDeviceType, dev);
-  check_pool_tensor(op, "y", y, x.shape(), x.dtype(), kDeviceType, dev);
+  check_pool_call(op, kDeviceType, "x", x, {{"s", &s, true}, {"b", &b, true}, {"y", &y, false}});
   const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
   if (y.numel() == 0) return;
-  if (x.dtype() == DType::f32)
-    spatial_scale_add<float>(x.data_as<float>(), s.data_as<float>(), b.data_as<float>(), y.data_as<float>(), N, P, C, dev);
-  else
-    spatial_scale_add<double>(x.data_as<double>(), s.data_as<double>(), b.data_as<double>(), y.data_as<double>(), N, P, C,
-                              dev);
+  dispatch_dtype(x.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    spatial_scale_add<T>(x.data_as<T>(), s.data_as<T>(), b.data_as<T>(), y.data_as<T>(), N, P, C, dev);
+  });
 }
 
 }  // namespace ADVPROP_CUDA_NS

@@ -48,20 +48,11 @@ __global__ void normal_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset,
   }
 }
 
-template <typename F>
-void float_dispatch(const Tensor& out, const char* op, F&& f) {
-  switch (out.dtype()) {
-    case DType::f32: f(float{}); return;
-    case DType::f64: f(double{}); return;
-    default: fail(ErrorCode::DType, std::string(op) + ": dtype " + dtype_name(out.dtype()) + " is not supported (f32, f64)");
-  }
-}
-
 }  // namespace
 
 void uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
   const int64_t n = out.numel();
-  float_dispatch(out, "uniform", [&](auto tag) {
+  dispatch_dtype(out.dtype(), "uniform", [&](auto tag) {
     using T = decltype(tag);
     if (n == 0) return;
     ADVPROP_LAUNCH(uniform_kernel<T>, grid_for((n + 3) / 4, kThreads), kThreads, 0, stream_of(out))(
@@ -71,7 +62,7 @@ void uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) 
 
 void normal(Tensor& out, uint64_t seed, uint64_t offset, double mean, double stddev) {
   const int64_t n = out.numel();
-  float_dispatch(out, "normal", [&](auto tag) {
+  dispatch_dtype(out.dtype(), "normal", [&](auto tag) {
     using T = decltype(tag);
     if (n == 0) return;
     ADVPROP_LAUNCH(normal_kernel<T>, grid_for((n + 3) / 4, kThreads), kThreads, 0, stream_of(out))(

@@ -168,11 +168,7 @@ void sum(const Tensor& x, const ReducePlan& plan, double scale, Tensor& out) {
     check_cuda(cudaMemsetAsync(out.data(), 0, out.nbytes(), stream_of(out)), "sum");
     return;
   }
-  switch (x.dtype()) {
-    case DType::f32: sum_typed<float>(x, plan, scale, out); return;
-    case DType::f64: sum_typed<double>(x, plan, scale, out); return;
-    default: fail(ErrorCode::DType, std::string("sum: dtype ") + dtype_name(x.dtype()) + " is not supported (f32, f64)");
-  }
+  dispatch_dtype(x.dtype(), "sum", [&](auto t) { sum_typed<decltype(t)>(x, plan, scale, out); });
 }
 
 namespace {
@@ -197,17 +193,11 @@ void sum_backward(const Tensor& dy, const ReducePlan& plan, double scale, Tensor
   if (total == 0) return;
   const unsigned threads = 256;
   cudaStream_t s = stream_of(dx);
-  switch (dy.dtype()) {
-    case DType::f32:
-      ADVPROP_LAUNCH((sum_backward_kernel<float>), grid_for(total, threads), threads, 0, s)(
-          dy.data_as<float>(), plan, scale, dx.data_as<float>(), total);
-      return;
-    case DType::f64:
-      ADVPROP_LAUNCH((sum_backward_kernel<double>), grid_for(total, threads), threads, 0, s)(
-          dy.data_as<double>(), plan, scale, dx.data_as<double>(), total);
-      return;
-    default: fail(ErrorCode::DType, std::string("sumBackward: dtype ") + dtype_name(dy.dtype()) + " is not supported (f32, f64)");
-  }
+  dispatch_dtype(dy.dtype(), "sumBackward", [&](auto t) {
+    using T = decltype(t);
+    ADVPROP_LAUNCH((sum_backward_kernel<T>), grid_for(total, threads), threads, 0, s)(
+        dy.data_as<T>(), plan, scale, dx.data_as<T>(), total);
+  });
 }
 
 }  // namespace ADVPROP_CUDA_NS

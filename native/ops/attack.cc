@@ -30,7 +30,7 @@ void check_per_sample(const char* op, const char* name, const Tensor* t, const T
 
 void check_common(const char* op, const Tensor& x, const PgdArgs& a, bool with_alpha) {
   if (x.ndim() < 1) fail(ErrorCode::Shape, std::string(op) + ": x must have a batch dimension, got " + shape_str(x.shape()));
-  if (a.norm != AttackNorm::linf && a.norm != AttackNorm::l2) fail(ErrorCode::Arg, std::string(op) + ": unknown norm");
+  check_enum(a.norm, op);
   if (!(a.lo <= a.hi) || std::isinf(a.lo) || std::isinf(a.hi))
     fail(ErrorCode::Arg, std::string(op) + ": need finite min <= max, got min " + num(a.lo) + ", max " + num(a.hi));
   if (a.eps_t) check_per_sample(op, "eps", a.eps_t, x);

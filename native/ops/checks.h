@@ -2,6 +2,7 @@
 #pragma once
 #include <string>
 
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/tensor.h"
 

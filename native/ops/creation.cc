@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "advprop/dtype_dispatch.h"
 #include "advprop/ops.h"
 #include "advprop/random.h"
 #include "checks.h"
@@ -13,8 +14,7 @@ namespace advprop {
 namespace ops {
 
 Tensor full(const Shape& shape, DType dtype, Device device, double value) {
-  if (dtype != DType::f32 && dtype != DType::f64 && dtype != DType::i32)
-    fail(ErrorCode::DType, std::string("full: unsupported dtype ") + dtype_name(dtype));
+  require_dtype<NumericTypes>(dtype, "full");
   require_device(device, "full");
   Tensor out = Tensor::empty(shape, dtype, device);
   if (out.numel()) ADVPROP_DISPATCH(device, fill, out, value);
@@ -75,8 +75,7 @@ Tensor cast(const Tensor& t, DType dtype) {
   check_defined(t, "cast", "tensor");
   check_contiguous(t, "cast", "tensor");
   require_device(t.device(), "cast");
-  auto supported = [](DType d) { return d == DType::f32 || d == DType::f64 || d == DType::i32; };
-  if (!supported(t.dtype()) || !supported(dtype))
+  if (!dtype_in<NumericTypes>(t.dtype()) || !dtype_in<NumericTypes>(dtype))
     fail(ErrorCode::DType, std::string("cast: unsupported cast from ") + dtype_name(t.dtype()) + " to " +
                                dtype_name(dtype));
   if (t.dtype() == dtype) return clone(t);

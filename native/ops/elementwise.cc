@@ -7,31 +7,6 @@
 
 namespace advprop {
 
-const char* binary_op_name(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::add: return "add";
-    case BinaryOp::sub: return "sub";
-    case BinaryOp::mul: return "mul";
-    case BinaryOp::div: return "div";
-  }
-  return "binary";
-}
-
-const char* unary_op_name(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::scale: return "scale";
-    case UnaryOp::add_scalar: return "addScalar";
-    case UnaryOp::silu: return "silu";
-    case UnaryOp::sigmoid: return "sigmoid";
-    case UnaryOp::relu: return "relu";
-    case UnaryOp::exp: return "exp";
-    case UnaryOp::log: return "log";
-    case UnaryOp::square: return "square";
-    case UnaryOp::neg: return "neg";
-  }
-  return "unary";
-}
-
 namespace ops {
 namespace {
 
@@ -53,6 +28,7 @@ bool broadcasts(const Shape& small, const Shape& big) {
 }  // namespace
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  check_enum(op, "binary");
   const char* name = binary_op_name(op);
   check_float_input(a, name, "a");
   check_float_input(b, name, "b");
@@ -76,6 +52,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 }
 
 Tensor unary(UnaryOp op, const Tensor& x, double alpha) {
+  check_enum(op, "unary");
   const char* name = unary_op_name(op);
   check_float_input(x, name, "x");
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
@@ -84,6 +61,7 @@ Tensor unary(UnaryOp op, const Tensor& x, double alpha) {
 }
 
 Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, double alpha) {
+  check_enum(op, "unaryBackward");
   std::string name = std::string(unary_op_name(op)) + "Backward";
   check_float_input(x, name.c_str(), "x");
   check_float_input(dy, name.c_str(), "dy");

@@ -23,6 +23,18 @@ void check_pool_tensor(const char* op, const char* name, const Tensor& t, const 
   if (!t.is_contiguous()) fail(ErrorCode::Arg, std::string(op) + ": " + name + " must be contiguous");
 }
 
+void check_pool_call(const char* op, DeviceType type, const char* xname, const Tensor& x,
+                     std::initializer_list<PoolArg> others) {
+  if (x.ndim() != 4)
+    fail(ErrorCode::Shape, std::string(op) + ": " + xname + " must be NHWC [N, H, W, C], got " + shape_str(x.shape()));
+  // x's device when it is of the kernel's type, so that a message names the device expected.
+  const Device dev = x.device().type == type ? x.device() : Device{type, 0};
+  check_pool_tensor(op, xname, x, x.shape(), x.dtype(), type, dev);
+  const Shape nc = {x.dim(0), x.dim(3)};
+  for (const PoolArg& a : others)
+    if (a.t) check_pool_tensor(op, a.name, *a.t, a.per_channel ? nc : x.shape(), x.dtype(), type, dev);
+}
+
 namespace ops {
 namespace {
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
@@ -90,6 +91,7 @@ void check_binary(BinaryOp op, DType dt, int64_t na, int64_t nb, int64_t n, bool
 }
 
 const BinaryOp kBinaryOps[] = {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div};
+static_assert(std::size(kBinaryOps) == enum_count<BinaryOp>(), "kBinaryOps misses an op");
 
 ADVPROP_NATIVE_TEST(cpu_binary_same_shape_and_scalar) {
   for (DType dt : kFloatTypes)
@@ -134,6 +136,8 @@ ADVPROP_NATIVE_TEST(cpu_binary_rejects_bad_input) {
 
 const UnaryOp kUnaryOps[] = {UnaryOp::scale, UnaryOp::add_scalar, UnaryOp::silu, UnaryOp::sigmoid, UnaryOp::relu,
                              UnaryOp::exp,   UnaryOp::log,        UnaryOp::square, UnaryOp::neg};
+// A unary op added to ADVPROP_UNARY_OPS must be added here, with its reference.
+static_assert(std::size(kUnaryOps) == enum_count<UnaryOp>(), "kUnaryOps misses an op");
 
 double sigm(double x) { return 1 / (1 + std::exp(-x)); }
 

@@ -134,6 +134,7 @@ ADVPROP_NATIVE_TEST(cudasim_cast_every_pair_matches_cpu) {
 // ---- binary ------------------------------------------------------------------------------------
 
 const BinaryOp kBinaryOps[] = {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div};
+static_assert(std::size(kBinaryOps) == enum_count<BinaryOp>(), "kBinaryOps misses an op");
 
 // `skew` > 0 reads the operands one element into a larger buffer, so the float4 path is refused.
 void check_binary(BinaryOp op, DType dt, int64_t na, int64_t nb, int64_t n, int skew = 0) {
@@ -180,6 +181,8 @@ ADVPROP_NATIVE_TEST(cudasim_binary_rejects_bad_input) {
 
 const UnaryOp kUnaryOps[] = {UnaryOp::scale, UnaryOp::add_scalar, UnaryOp::silu,   UnaryOp::sigmoid, UnaryOp::relu,
                              UnaryOp::exp,   UnaryOp::log,        UnaryOp::square, UnaryOp::neg};
+// A unary op added to ADVPROP_UNARY_OPS must be added here, with its reference.
+static_assert(std::size(kUnaryOps) == enum_count<UnaryOp>(), "kUnaryOps misses an op");
 
 bool exact_op(UnaryOp op) { return op != UnaryOp::silu && op != UnaryOp::sigmoid && op != UnaryOp::exp && op != UnaryOp::log; }
 

@@ -5,13 +5,16 @@
 #pragma once
 #include <cstdint>
 
+#include "advprop/enum_table.h"
 #include "advprop/hostdevice.h"
 #include "advprop/philox.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
 
-enum class AttackNorm : int { linf = 0, l2 = 1 };
+// X(id, name); the C API's ADVPROP_LINF / ADVPROP_L2 follow this list.
+#define ADVPROP_ATTACK_NORMS(X) X(linf, "linf") X(l2, "l2")
+ADVPROP_ENUM(AttackNorm, "norm", ADVPROP_ATTACK_NORMS);
 
 // eps and alpha are per sample when eps_t / alpha_t are set ([N], the inputs' dtype and device),
 // else the scalars (rounded to the dtype). lo/hi: the valid pixel range. The front-end checks
@@ -128,6 +131,32 @@ template <typename T>
 ADVPROP_HD T clamp_to(T v, T lo, T hi) {
   v = v < lo ? lo : v;
   return v > hi ? hi : v;
+}
+
+template <typename T>
+ADVPROP_HD T sign_of(T g) {
+  return g > T(0) ? T(1) : (g < T(0) ? T(-1) : T(0));
+}
+
+// One element of the L∞ step, every operation in T. alpha * sign is exact, so there is nothing
+// for nvcc to contract.
+template <typename T>
+ADVPROP_HD T linf_step_one(T xa, T g, T x, T eps, T alpha, T lo, T hi) {
+  const T v = xa + alpha * sign_of(g);
+  return clamp_to(clamp_to(v, x - eps, x + eps), lo, hi);
+}
+
+// eps or alpha of sample n: the [N] tensor's entry, or the scalar rounded to T.
+template <typename T>
+struct PerSample {
+  const T* t;
+  T s;
+  ADVPROP_HD T at(int64_t n) const { return t ? t[n] : s; }
+};
+
+template <typename T>
+PerSample<T> per_sample(const Tensor* t, double s) {
+  return {t ? t->data_as<T>() : nullptr, static_cast<T>(s)};
 }
 
 }  // namespace advprop

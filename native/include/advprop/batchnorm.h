@@ -26,12 +26,17 @@
 #include <string>
 #include <vector>
 
+#include "advprop/enum_table.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
 
-enum class BnMode : int { train = 0, train_frozen = 1, eval = 2 };
-enum class BnAct : int { none = 0, silu = 1, relu = 2 };
+// X(id, name). The activation's math is in advprop/pointwise.h; the C API's ADVPROP_BN_* and
+// ADVPROP_ACT_* numbers follow these lists.
+#define ADVPROP_BN_MODES(X) X(train, "train") X(train_frozen, "train-frozen") X(eval, "eval")
+#define ADVPROP_BN_ACTS(X) X(none, "none") X(silu, "silu") X(relu, "relu")
+ADVPROP_ENUM(BnMode, "mode", ADVPROP_BN_MODES);
+ADVPROP_ENUM(BnAct, "activation", ADVPROP_BN_ACTS);
 
 struct BnSegment {
   int64_t domain = 0, start = 0, count = 0;  // samples [start, start + count) of the batch
@@ -57,8 +62,8 @@ namespace cpu { ADVPROP_BATCHNORM_KERNELS }
 namespace cuda { ADVPROP_BATCHNORM_KERNELS }
 namespace cudasim { ADVPROP_BATCHNORM_KERNELS }
 
-const char* bn_mode_name(BnMode m);
-const char* bn_act_name(BnAct a);
+inline const char* bn_mode_name(BnMode m) { return enum_name(m); }
+inline const char* bn_act_name(BnAct a) { return enum_name(a); }
 // "x [4, 3, 3, 8], K 2, segments [[0, 2], [1, 2]], mode train", for error messages.
 std::string bn_args_str(const BnArgs& a);
 // The checks every backend's kernels run (and the front-end, with friendlier context): sane
@@ -69,6 +74,14 @@ void check_bn_args(const char* op, const BnArgs& a);
 // contiguity; `name` is the argument's name in the message.
 void check_bn_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
                      DeviceType type, const Device& dev);
+// A kernel's own checks of a whole call, the same on every backend: check_bn_args, then every
+// tensor with check_bn_tensor against x's dtype and device (whose type must be `type`).
+void check_bn_forward(const char* op, const BnArgs& a, DeviceType type, const Tensor& x, const Tensor& gamma,
+                      const Tensor& beta, const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
+                      const Tensor& mean, const Tensor& invstd);
+void check_bn_backward(const char* op, const BnArgs& a, DeviceType type, const Tensor& dy, const Tensor& x,
+                       const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& invstd,
+                       const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta);
 inline Shape bn_x_shape(const BnArgs& a) { return {a.n, a.h, a.w, a.c}; }
 inline Shape bn_param_shape(const BnArgs& a) { return {a.k, a.c}; }
 inline Shape bn_stat_shape(const BnArgs& a) { return {static_cast<int64_t>(a.segments.size()), a.c}; }

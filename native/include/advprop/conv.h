@@ -57,6 +57,14 @@ void check_conv_tensor(const char* op, const char* name, const Tensor& t, const 
 inline Shape conv_x_shape(const Conv2dParams& p) { return {p.n, p.h, p.w, p.c_in}; }
 inline Shape conv_y_shape(const Conv2dParams& p) { return {p.n, p.out_h, p.out_w, p.c_out}; }
 inline Shape depthwise_w_shape(const Conv2dParams& p) { return {p.c_in, p.kh, p.kw, 1}; }
+// A depthwise kernel's own checks of a whole call, the same on every backend: the params, the
+// output's dtype, then every tensor against that dtype and the output's device (of type `type`).
+void check_depthwise_forward(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x, const Tensor& w,
+                             const Tensor* bias, const Tensor& y);
+void check_depthwise_backward_input(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& dy,
+                                    const Tensor& w, const Tensor& dx);
+void check_depthwise_backward_weight(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x,
+                                     const Tensor& dy, const Tensor& dw);
 
 namespace cpu { ADVPROP_CONV_KERNELS }
 namespace cuda { ADVPROP_CONV_KERNELS }

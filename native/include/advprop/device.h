@@ -6,9 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "advprop/enum_table.h"
+
 namespace advprop {
 
-enum class DeviceType : uint8_t { cpu = 0, cuda = 1, cuda_sim = 2 };
+// X(id, name). The C API's ADVPROP_DEVICE_* follow this list. A device type also needs its
+// DeviceBackend (backend() in core/device.cc) and a branch in ADVPROP_DISPATCH (ops/dispatch.h).
+#define ADVPROP_DEVICE_TYPES(X) X(cpu, "cpu") X(cuda, "cuda") X(cuda_sim, "cuda-sim")
+ADVPROP_ENUM_AS(DeviceType, uint8_t, "device type", ADVPROP_DEVICE_TYPES);
 
 struct Device {
   DeviceType type = DeviceType::cpu;
@@ -17,7 +22,7 @@ struct Device {
   bool operator!=(const Device& o) const { return !(*this == o); }
 };
 
-const char* device_type_name(DeviceType t);  // "cpu", "cuda", "cuda-sim"
+inline const char* device_type_name(DeviceType t) { return enum_name(t); }
 std::string device_str(const Device& d);     // "cpu", "cuda:0", "cuda-sim:0"
 // Parses "cpu", "cuda", "cuda:1", "cuda-sim"; throws ERR_DEVICE.
 Device device_from_str(const std::string& s);

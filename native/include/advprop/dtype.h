@@ -1,29 +1,28 @@
-// Element types. Only f32, f64 (cpu) and i32 have kernels today; the others reserve their
-// numbers so that mixed precision later is an addition, not a redesign.
+// Element types. Only f32, f64 and i32 have kernels today; the others reserve their numbers so
+// that mixed precision later is an addition, not a redesign.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "advprop/enum_table.h"
+
 namespace advprop {
 
-enum class DType : uint8_t { f32 = 0, f64 = 1, i32 = 2, f16 = 3, bf16 = 4, u8 = 5 };
-
-inline size_t dtype_size(DType t) {
-  switch (t) {
-    case DType::f32: return 4;
-    case DType::f64: return 8;
-    case DType::i32: return 4;
-    case DType::f16: return 2;
-    case DType::bf16: return 2;
-    case DType::u8: return 1;
-  }
-  return 0;
-}
-
-const char* dtype_name(DType t);
+// X(id, name, bytes per element). Values in list order: the C API's ADVPROP_F32 / ADVPROP_F64 and
+// stored tensors rely on them, so an entry is only ever appended. Which kernels take a dtype is
+// the kernel family's TypeList (advprop/dtype_dispatch.h).
+#define ADVPROP_DTYPES(X) \
+  X(f32, "f32", 4)        \
+  X(f64, "f64", 8)        \
+  X(i32, "i32", 4)        \
+  X(f16, "f16", 2)        \
+  X(bf16, "bf16", 2)      \
+  X(u8, "u8", 1)
+ADVPROP_ENUM_AS(DType, uint8_t, "dtype", ADVPROP_DTYPES);
+ADVPROP_ENUM_COLUMN(DType, ADVPROP_DTYPES, size_t, dtype_size, COL3)
+inline const char* dtype_name(DType t) { return enum_name(t); }
 // Throws ERR_DTYPE for an unknown name.
 DType dtype_from_name(const std::string& name);
-inline bool is_float(DType t) { return t == DType::f32 || t == DType::f64; }
 
 }  // namespace advprop

@@ -3,18 +3,34 @@
 // (ADVPROP_ELEMENTWISE_KERNELS) with the same semantics; native/cpu/elementwise.cc is the
 // reference. All tensors are contiguous and on one device (the front-ends in native/ops check).
 #pragma once
+#include "advprop/enum_table.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
 
-enum class BinaryOp : int { add = 0, sub = 1, mul = 2, div = 3 };
-// y = f(x; alpha). scale: alpha*x; add_scalar: x+alpha; square: x*x; the rest as named.
-enum class UnaryOp : int {
-  scale = 0, add_scalar = 1, silu = 2, sigmoid = 3, relu = 4, exp = 5, log = 6, square = 7, neg = 8
-};
+// The op lists: each generates its enum (values in list order), the names the binding accepts
+// and TypeScript uses (the addon exports them: opNames), and the cpu and cuda dispatch. The math
+// of every op is in advprop/pointwise.h, shared by the backends.
+// X(id, name)
+#define ADVPROP_BINARY_OPS(X) X(add, "add") X(sub, "sub") X(mul, "mul") X(div, "div")
+// X(id, name, costly): y = f(x; alpha). scale: alpha*x; add_scalar: x+alpha; square: x*x; the rest
+// as named. costly: a libm-class function per element (the cpu's parallel grain is smaller).
+#define ADVPROP_UNARY_OPS(X)      \
+  X(scale, "scale", false)         \
+  X(add_scalar, "addScalar", false) \
+  X(silu, "silu", true)            \
+  X(sigmoid, "sigmoid", true)      \
+  X(relu, "relu", false)           \
+  X(exp, "exp", true)              \
+  X(log, "log", true)              \
+  X(square, "square", false)       \
+  X(neg, "neg", false)
 
-const char* binary_op_name(BinaryOp op);
-const char* unary_op_name(UnaryOp op);
+ADVPROP_ENUM(BinaryOp, "binary op", ADVPROP_BINARY_OPS);
+ADVPROP_ENUM(UnaryOp, "unary op", ADVPROP_UNARY_OPS);
+ADVPROP_ENUM_COLUMN(UnaryOp, ADVPROP_UNARY_OPS, bool, unary_op_costly, COL3)
+inline const char* binary_op_name(BinaryOp op) { return enum_name(op); }
+inline const char* unary_op_name(UnaryOp op) { return enum_name(op); }
 
 // fill:      out[i] = value (f32, f64, i32).
 // cast:      dst[i] = (dst type) src[i]; any pair of f32, f64, i32; same numel.

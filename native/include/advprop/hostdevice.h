@@ -5,3 +5,7 @@
 #else
 #define ADVPROP_HD inline
 #endif
+
+// After a switch generated from an enum's X-macro list: every value has its case, and values
+// from outside the list were refused where they entered (check_enum), so this is never reached.
+#define ADVPROP_UNREACHABLE() __builtin_unreachable()

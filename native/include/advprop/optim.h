@@ -13,9 +13,11 @@
 // The kernels take lists that the front-ends below have checked: equal lengths, one float dtype
 // and one device, pairwise equal shapes, contiguous, no written tensor overlapping another one.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "advprop/hostdevice.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
@@ -29,6 +31,34 @@ struct SgdHyper {
 };
 
 using TensorList = std::vector<Tensor>;
+
+// One element of each update, every operation in T, for the kernels of every backend (whose
+// loops differ: cpu spans, a cuda multi-tensor kernel). omr = 1 - rho, omd = 1 - d, rounded to T.
+ADVPROP_HD float optim_sqrt(float x) { return sqrtf(x); }
+ADVPROP_HD double optim_sqrt(double x) { return sqrt(x); }
+
+template <typename T>
+ADVPROP_HD void rmsprop_element(T& p, T g, T& ms, T& mom, T lr, T rho, T omr, T mu, T eps, T wd, bool decay) {
+  if (decay) g = g + wd * p;
+  const T m = rho * ms + omr * (g * g);
+  ms = m;
+  const T v = mu * mom + lr * g / optim_sqrt(m + eps);
+  mom = v;
+  p = p - v;
+}
+
+template <typename T>
+ADVPROP_HD void sgd_element(T& p, T g, T& buf, T lr, T mu, T wd, bool decay, bool nesterov) {
+  if (decay) g = g + wd * p;
+  const T b = mu * buf + g;
+  buf = b;
+  p = p - lr * (nesterov ? g + mu * b : b);
+}
+
+template <typename T>
+ADVPROP_HD T ema_element(T e, T s, T d, T omd) {
+  return d * e + omd * s;
+}
 
 #define ADVPROP_OPTIM_KERNELS                                                                          \
   void rmsprop_update(const TensorList& params, const TensorList& grads, const TensorList& ms,        \

@@ -16,6 +16,7 @@
 // Every spatial sum runs in an order fixed by the shape alone (no float atomics), so results do
 // not depend on the thread count or the device's scheduling. f32 on every backend, f64 too.
 #pragma once
+#include <initializer_list>
 #include "advprop/tensor.h"
 
 namespace advprop {
@@ -33,6 +34,17 @@ namespace advprop {
 // advprop::Error naming `op` and `name`.
 void check_pool_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
                        DeviceType type, const Device& dev);
+
+// A kernel's own checks of a whole call, the same on every backend: x (called xname) NHWC on a
+// device of type `type`, then every other tensor (skipped when null) against x's dtype and
+// device, shaped [N, C] when per_channel, else like x.
+struct PoolArg {
+  const char* name;
+  const Tensor* t;
+  bool per_channel;
+};
+void check_pool_call(const char* op, DeviceType type, const char* xname, const Tensor& x,
+                     std::initializer_list<PoolArg> others);
 
 namespace cpu { ADVPROP_POOL_KERNELS }
 namespace cuda { ADVPROP_POOL_KERNELS }

@@ -1,0 +1,83 @@
+// The one way a kernel turns a tensor's run-time dtype into its C++ element type. A family names
+// the types it implements as a TypeList; dispatch_dtype calls f(T{}) for the matching one, so the
+// typed body is written once, or throws ERR_DTYPE naming the op and the types the family has.
+//
+// Mixed precision adds a 2-byte storage type (bf16, f16) with its DTypeOf specialisation and
+// appends it to the lists of the families that implement it; arithmetic stays f32 (DESIGN.md,
+// Precision), so a family's body picks its accumulation type from the storage type it is given.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "advprop/dtype.h"
+#include "advprop/error.h"
+
+namespace advprop {
+
+template <typename T>
+struct DTypeOf;
+template <>
+struct DTypeOf<float> {
+  static constexpr DType value = DType::f32;
+};
+template <>
+struct DTypeOf<double> {
+  static constexpr DType value = DType::f64;
+};
+template <>
+struct DTypeOf<int32_t> {
+  static constexpr DType value = DType::i32;
+};
+
+template <typename... Ts>
+struct TypeList {};
+
+// What most families implement: f64 exists for the cpu's gradient checks and cuda-sim's twins.
+using FloatTypes = TypeList<float, double>;
+// fill and cast also move integer tensors (labels, argmax).
+using NumericTypes = TypeList<float, double, int32_t>;
+
+template <typename... Ts>
+std::string dtype_names(TypeList<Ts...>) {
+  std::string s;
+  ((s += (s.empty() ? "" : ", ") + std::string(dtype_name(DTypeOf<Ts>::value))), ...);
+  return s;
+}
+
+namespace detail {
+template <typename... Ts>
+bool dtype_in(DType t, TypeList<Ts...>) {
+  return ((t == DTypeOf<Ts>::value) || ...);
+}
+template <typename F, typename... Ts>
+bool dispatch_dtype(DType t, F& f, TypeList<Ts...>) {
+  return ((t == DTypeOf<Ts>::value ? (f(Ts{}), true) : false) || ...);
+}
+}  // namespace detail
+
+template <typename Types = FloatTypes>
+bool dtype_in(DType t) {
+  return detail::dtype_in(t, Types{});
+}
+
+// The dtypes of the float kernels, which front-ends require of float inputs.
+inline bool is_float(DType t) { return dtype_in<FloatTypes>(t); }
+
+template <typename Types = FloatTypes>
+[[noreturn]] void fail_dtype(DType t, const char* op) {
+  fail(ErrorCode::DType, std::string(op) + ": dtype " + dtype_name(t) + " is not supported (" + dtype_names(Types{}) + ")");
+}
+
+// ERR_DTYPE unless t is one of `Types`, for entries that check before they dispatch.
+template <typename Types = FloatTypes>
+void require_dtype(DType t, const char* op) {
+  if (!dtype_in<Types>(t)) fail_dtype<Types>(t, op);
+}
+
+// Calls f(T{}) for the T of `Types` whose dtype is t.
+template <typename Types = FloatTypes, typename F>
+void dispatch_dtype(DType t, const char* op, F&& f) {
+  if (!detail::dispatch_dtype(t, f, Types{})) fail_dtype<Types>(t, op);
+}
+
+}  // namespace advprop

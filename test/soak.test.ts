@@ -42,11 +42,11 @@ describe('soak: memory stays flat however the training loop is written', functio
   this.timeout(180000);
 
   it('a synchronous Trainer.step loop that never yields (1,000 steps)', () => {
-    checkFlat('sync', run('sync', 1000, 100), 300);
+    checkFlat('sync', run('sync', 1000, 50), 300);
   });
 
   it("README's custom loop: for await over the DataLoader (800 steps)", () => {
-    checkFlat('readme', run('readme', 800, 100), 200);
+    checkFlat('readme', run('readme', 800, 50), 200);
   });
 
   it('forgotten tensors in a synchronous loop end in ERR_OOM that says how to fix the loop', () => {

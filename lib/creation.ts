@@ -1,6 +1,6 @@
 // Creation functions: tensors from values, fills and seeded random fills. Every one checks its
 // arguments the way the addon does, so errors read the same from either side.
-import { addon } from './native.js';
+import { addon, type NativeTensor } from './native.js';
 import { AdvpropError } from './errors.js';
 import { canonicalDevice, defaultDevice, describeValue } from './device.js';
 import { resolveKey } from './random.js';
@@ -110,22 +110,23 @@ export interface RandomOptions extends CreateOptions {
   offset?: number | bigint;
 }
 
+// rand and randn: the same checks and key, then one Philox kernel.
+function draw<O extends RandomOptions>(op: string, shape: readonly number[], options: O | undefined,
+  kernel: (s: number[], dtype: DType, device: string, seed: bigint, offset: bigint, o: O) => NativeTensor): Tensor {
+  const opts = checkOptions(options, op) as O;
+  const s = checkShape(shape, op);
+  const dtype = opts.dtype === undefined ? 'f32' : checkDType(opts.dtype, op);
+  const device = resolveDevice(opts, op);
+  const key = resolveKey(opts, op);
+  return finish(wrapHandle(kernel(s, dtype, device, key.seed, key.offset, opts)), opts);
+}
+
 /** Uniform in (lo, hi] (default (0, 1]); identical values on every backend for the same key. */
 export function rand(shape: readonly number[], options?: RandomOptions & { lo?: number; hi?: number }): Tensor {
-  const opts = checkOptions(options, 'rand') as RandomOptions & { lo?: number; hi?: number };
-  const s = checkShape(shape, 'rand');
-  const dtype = opts.dtype === undefined ? 'f32' : checkDType(opts.dtype, 'rand');
-  const device = resolveDevice(opts, 'rand');
-  const key = resolveKey(opts, 'rand');
-  return finish(wrapHandle(addon.uniform(s, dtype, device, key.seed, key.offset, opts.lo ?? 0, opts.hi ?? 1)), opts);
+  return draw('rand', shape, options, (s, dtype, device, seed, offset, o) => addon.uniform(s, dtype, device, seed, offset, o.lo ?? 0, o.hi ?? 1));
 }
 
 /** Normal with `mean` and `std` (default 0, 1), drawn with Box-Muller from Philox. */
 export function randn(shape: readonly number[], options?: RandomOptions & { mean?: number; std?: number }): Tensor {
-  const opts = checkOptions(options, 'randn') as RandomOptions & { mean?: number; std?: number };
-  const s = checkShape(shape, 'randn');
-  const dtype = opts.dtype === undefined ? 'f32' : checkDType(opts.dtype, 'randn');
-  const device = resolveDevice(opts, 'randn');
-  const key = resolveKey(opts, 'randn');
-  return finish(wrapHandle(addon.normal(s, dtype, device, key.seed, key.offset, opts.mean ?? 0, opts.std ?? 1)), opts);
+  return draw('randn', shape, options, (s, dtype, device, seed, offset, o) => addon.normal(s, dtype, device, seed, offset, o.mean ?? 0, o.std ?? 1));
 }

@@ -2,6 +2,7 @@
 // assertions that print the first mismatches.
 import assert from 'node:assert/strict';
 import { AdvpropError, type Tensor } from '../lib/index.js';
+import type { Conv2dOptions } from '../lib/kernels.js';
 
 export type Num = ArrayLike<number>;
 
@@ -103,4 +104,15 @@ export function values(t: Tensor): number[] {
 
 export function shapeOf(t: Tensor): number[] {
   return [...t.shape];
+}
+
+/** Reference output size and leading pad of one conv axis (TensorFlow's 'same': the odd pixel after). */
+export function outSize(inp: number, k: number, s: number, d: number, pad: Conv2dOptions['padding'], lo: number, hi: number): [number, number] {
+  const span = (k - 1) * d + 1;
+  if (pad === undefined || pad === 'same') {
+    const out = Math.ceil(inp / s);
+    return [out, Math.floor(Math.max(0, (out - 1) * s + span - inp) / 2)];
+  }
+  if (pad === 'valid') return [Math.floor((inp - span) / s) + 1, 0];
+  return [Math.floor((inp + lo + hi - span) / s) + 1, lo];
 }

@@ -3,7 +3,7 @@
 // forward and both backward references, so each is the adjoint of the same sum.
 import * as ap from '../../lib/index.js';
 import type { Conv2dOptions } from '../../lib/kernels.js';
-import { numel } from '../helpers.js';
+import { numel, outSize } from '../helpers.js';
 import { entry, floats, fmt, reduction, type AnyEntry, type Case } from './table.js';
 
 // ---- linear -------------------------------------------------------------------------------------
@@ -54,16 +54,6 @@ const CONVS: [string, Conv][] = [
 
 const pairOf = (v: number | readonly number[] | undefined): [number, number] => (v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 
-/** Output size and leading pad of one spatial axis (TensorFlow's 'same': the odd pixel after). */
-function outSize(inp: number, k: number, s: number, d: number, pad: Conv2dOptions['padding'], lo: number, hi: number): [number, number] {
-  const span = (k - 1) * d + 1;
-  if (pad === undefined || pad === 'same') {
-    const out = Math.ceil(inp / s);
-    return [out, Math.floor(Math.max(0, (out - 1) * s + span - inp) / 2)];
-  }
-  if (pad === 'valid') return [Math.floor((inp - span) / s) + 1, 0];
-  return [Math.floor((inp + lo + hi - span) / s) + 1, lo];
-}
 
 function yShape(c: Conv): number[] {
   const p = Array.isArray(c.o.padding) ? c.o.padding : [0, 0, 0, 0];

@@ -7,7 +7,7 @@ import * as ap from '../../lib/index.js';
 import type { Conv2dOptions } from '../../lib/kernels.js';
 import { forEachBackend } from '../../lib/testing/backends.js';
 import { assertGradcheck } from '../../lib/testing/gradcheck.js';
-import { assertClose, expectCode, f32, hostRandom, numel } from '../helpers.js';
+import { assertClose, expectCode, f32, hostRandom, numel, outSize } from '../helpers.js';
 
 interface Case { name: string; x: number[]; w: number[]; o: Conv2dOptions }
 
@@ -27,15 +27,6 @@ const CASES: Case[] = [
   { name: '1x1 stride 2 (not a plain GEMM)', x: [1, 5, 5, 3], w: [4, 1, 1, 3], o: { stride: 2 } },
 ];
 
-function outSize(inp: number, k: number, s: number, d: number, pad: Conv2dOptions['padding'], lo: number, hi: number): [number, number] {
-  const span = (k - 1) * d + 1;
-  if (pad === undefined || pad === 'same') {
-    const out = Math.ceil(inp / s);
-    return [out, Math.floor(Math.max(0, (out - 1) * s + span - inp) / 2)];
-  }
-  if (pad === 'valid') return [Math.floor((inp - span) / s) + 1, 0];
-  return [Math.floor((inp + lo + hi - span) / s) + 1, lo];
-}
 
 function pairOf(v: number | readonly number[] | undefined): [number, number] {
   return v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : [v[0], v[1]];

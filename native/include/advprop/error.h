@@ -43,3 +43,13 @@ std::string shape_str(const std::vector<int64_t>& shape);
   do {                                 \
     if (!(cond)) ::advprop::fail((code), (msg)); \
   } while (0)
+
+// A backend entry's own invariant. The front-end (native/ops) is the one gate for the caller's
+// input, so a backend takes checked arguments; a failure here is a bug in advprop, reported as
+// ERR_INTERNAL instead of a read past a buffer. Keep the condition O(1): it runs on every call.
+#define ADVPROP_ASSERT(cond)                                                                          \
+  do {                                                                                                \
+    if (!(cond))                                                                                      \
+      ::advprop::fail(::advprop::ErrorCode::Internal,                                                 \
+                      std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": assertion failed: " #cond); \
+  } while (0)

@@ -11,7 +11,7 @@ export * as autograd from './autograd/index.js';
 export * as kernels from './kernels.js';
 export * as optim from './optim/index.js';
 export { add, sub, mul, div } from './ops/arithmetic.js';
-export { scale, mulScalar, addScalar, neg, silu, sigmoid, relu, exp, log, square } from './ops/unary.js';
+export * from './ops/unary.js';  // every unary op, so a new one needs no line here
 export { sum, mean } from './ops/reduce.js';
 export { reshape, slice0, concat0 } from './ops/shape.js';
 export { cast, to, clone } from './ops/cast.js';

@@ -10,8 +10,9 @@ import { guardNative } from './errors.js';
 export type DTypeName = 'f32' | 'f64' | 'i32';
 export type DeviceTypeName = 'cpu' | 'cuda' | 'cuda-sim';
 export type BinaryOpName = 'add' | 'sub' | 'mul' | 'div';
-export type UnaryOpName =
-  | 'scale' | 'addScalar' | 'silu' | 'sigmoid' | 'relu' | 'exp' | 'log' | 'square' | 'neg';
+/** The addon's unary ops in its order (ADVPROP_UNARY_OPS); test/native.test.ts compares the two. */
+export const UNARY_OP_NAMES = ['scale', 'addScalar', 'silu', 'sigmoid', 'relu', 'exp', 'log', 'square', 'neg'] as const;
+export type UnaryOpName = (typeof UNARY_OP_NAMES)[number];
 export type ConvPadding = 'same' | 'valid' | [number, number, number, number];
 export type BatchNormMode = 'train' | 'train-frozen' | 'eval';
 export type BatchNormAct = 'none' | 'silu' | 'relu';

@@ -118,11 +118,9 @@ void binary_typed(const T* a, int64_t na, const T* b, int64_t nb, T* out, int64_
 
 // The unary ops' math policy (advprop/pointwise.h). f32 uses the vectorisable exp_f32 (simd.h);
 // f64, which exists for gradient checks, uses libm.
-struct Math : TernarySelect {
+struct Math : StdMath {
+  using StdMath::exp;
   static float exp(float x) { return exp_f32(x); }
-  static double exp(double x) { return std::exp(x); }
-  template <typename T>
-  static T log(T x) { return std::log(x); }
   template <typename T>
   static T exp_neg_abs(T x) { return exp(-std::fabs(x)); }
 };

@@ -81,17 +81,9 @@ Launch<KArgs...> make_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, si
 }
 #endif
 
-// The math policy of advprop/pointwise.h: the device's exp and log (the host's on cuda-sim).
-// Global-namespace calls where a member shadows the name.
-struct Math : TernarySelect {
-  ADVPROP_HD static float exp(float x) { return expf(x); }
-  ADVPROP_HD static double exp(double x) { return ::exp(x); }
-  ADVPROP_HD static float log(float x) { return logf(x); }
-  ADVPROP_HD static double log(double x) { return ::log(x); }
-  template <typename T>
-  ADVPROP_HD static T exp_neg_abs(T x) {
-    return exp(x < T(0) ? x : -x);
-  }
+// The math policy of advprop/pointwise.h: the device's exp and log (the host's on cuda-sim), and
+// batch norm's silu by division.
+struct Math : StdMath {
   template <typename T>
   ADVPROP_HD static T bn_silu(T z) {
     return silu_by_division<Math>(z);

@@ -9,6 +9,7 @@
 // `enum class Foo : int` with the values 0, 1, ... in list order (the C API casts some of them
 // across, so an entry is only ever appended).
 #pragma once
+#include <array>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -36,6 +37,14 @@ struct EnumTable;
 template <typename E>
 constexpr int enum_count() {
   return EnumTable<E>::size;
+}
+
+// Every value in list order, for tests and tables that must cover the whole list.
+template <typename E>
+constexpr std::array<E, EnumTable<E>::size> enum_values() {
+  std::array<E, EnumTable<E>::size> v{};
+  for (int i = 0; i < EnumTable<E>::size; ++i) v[static_cast<size_t>(i)] = static_cast<E>(i);
+  return v;
 }
 
 template <typename E>

@@ -2,7 +2,8 @@
 // rounding point, is written once: the elementwise ops of ADVPROP_BINARY_OPS / ADVPROP_UNARY_OPS,
 // the activations fused into batch norm (ADVPROP_BN_ACTS) and float-to-int conversion.
 //
-// What legitimately differs between backends comes in as a math policy M:
+// What legitimately differs between backends comes in as a math policy M (StdMath below is the
+// common one; a backend overrides what it computes its own way):
 //   M::exp(x), M::log(x)    the backend's exp and log (the cpu's f32 exp is its own polynomial)
 //   M::exp_neg_abs(x)       e^-|x| (cpu batch norm clamps it to 0 below e^-87)
 //   M::select_neg(z, a, b)  z < 0 ? a : b (cpu batch norm selects on the sign bit so that g++
@@ -12,6 +13,8 @@
 // Every per-op template ends in a static_assert, so an op added to a list without its math here
 // fails to compile on every backend.
 #pragma once
+#include <math.h>  // ::expf, ::exp, ...: the names the CUDA math API also declares for the device
+
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -26,6 +29,20 @@ struct TernarySelect {
   template <typename T>
   ADVPROP_HD static T select_neg(T z, T a, T b) {
     return z < T(0) ? a : b;
+  }
+};
+
+// The C library's functions, on the host and (through CUDA's math API) on the device: the policy
+// of the cuda kernels, of the cpu's f64 path and of the native tests' references. A formula that
+// needs a new function (tanh, say) adds it here, once for every backend.
+struct StdMath : TernarySelect {
+  ADVPROP_HD static float exp(float x) { return ::expf(x); }
+  ADVPROP_HD static double exp(double x) { return ::exp(x); }
+  ADVPROP_HD static float log(float x) { return ::logf(x); }
+  ADVPROP_HD static double log(double x) { return ::log(x); }
+  template <typename T>
+  ADVPROP_HD static T exp_neg_abs(T x) {
+    return exp(x < T(0) ? x : -x);
   }
 };
 

@@ -60,50 +60,36 @@ std::atomic<int64_t> g_tile_grain{0};
 
 // ---- packing --------------------------------------------------------------------------------
 
-// op(A)[i0 + i, p0 + p] for i < mc, p < kc into micro-panels of MR rows: dst[ir][p][i].
-template <typename T, int MR>
-void pack_a(const T* a, int64_t lda, bool trans, int64_t i0, int64_t p0, int64_t mc, int64_t kc, T* dst) {
-  for (int64_t ir = 0; ir < mc; ir += MR) {
-    const int64_t mr = std::min<int64_t>(MR, mc - ir);
+// Rows r0.. r0 + rows - 1 and columns p0.. p0 + kc - 1 of a matrix M into micro-panels of R rows,
+// dst[ir][p][r], zero-padded. M[r, p] is src[r * ld + p], or src[p * ld + r] when `trans`; for A,
+// M = op(A) and the panels have MR rows.
+template <typename T, int R>
+void pack_panels(const T* src, int64_t ld, bool trans, int64_t r0, int64_t p0, int64_t rows, int64_t kc, T* dst) {
+  for (int64_t ir = 0; ir < rows; ir += R) {
+    const int64_t nr = std::min<int64_t>(R, rows - ir);
     T* d = dst + ir * kc;
     if (!trans) {
-      for (int64_t i = 0; i < mr; ++i) {
-        const T* src = a + (i0 + ir + i) * lda + p0;
-        for (int64_t p = 0; p < kc; ++p) d[p * MR + i] = src[p];
+      for (int64_t i = 0; i < nr; ++i) {
+        const T* s = src + (r0 + ir + i) * ld + p0;
+        for (int64_t p = 0; p < kc; ++p) d[p * R + i] = s[p];
       }
     } else {
       for (int64_t p = 0; p < kc; ++p) {
-        const T* src = a + (p0 + p) * lda + i0 + ir;
-        for (int64_t i = 0; i < mr; ++i) d[p * MR + i] = src[i];
+        const T* s = src + (p0 + p) * ld + r0 + ir;
+        for (int64_t i = 0; i < nr; ++i) d[p * R + i] = s[i];
       }
     }
-    if (mr < MR)
+    if (nr < R)
       for (int64_t p = 0; p < kc; ++p)
-        for (int64_t i = mr; i < MR; ++i) d[p * MR + i] = T(0);
+        for (int64_t i = nr; i < R; ++i) d[p * R + i] = T(0);
   }
 }
 
-// op(B)[p0 + p, j0 + j] for p < kc, j < nc into micro-panels of NR columns: dst[jr][p][j].
+// op(B)[p0 + p, j0 + j] for p < kc, j < nc into micro-panels of NR columns: dst[jr][p][j], the
+// panels of op(B)^T, which is B with the transpose flipped.
 template <typename T, int NR>
 void pack_b(const T* b, int64_t ldb, bool trans, int64_t p0, int64_t j0, int64_t kc, int64_t nc, T* dst) {
-  for (int64_t jr = 0; jr < nc; jr += NR) {
-    const int64_t nr = std::min<int64_t>(NR, nc - jr);
-    T* d = dst + jr * kc;
-    if (!trans) {
-      for (int64_t p = 0; p < kc; ++p) {
-        const T* src = b + (p0 + p) * ldb + j0 + jr;
-        for (int64_t j = 0; j < nr; ++j) d[p * NR + j] = src[j];
-      }
-    } else {
-      for (int64_t j = 0; j < nr; ++j) {
-        const T* src = b + (j0 + jr + j) * ldb + p0;
-        for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = src[p];
-      }
-    }
-    if (nr < NR)
-      for (int64_t p = 0; p < kc; ++p)
-        for (int64_t j = nr; j < NR; ++j) d[p * NR + j] = T(0);
-  }
+  pack_panels<T, NR>(b, ldb, !trans, j0, p0, nc, kc, dst);
 }
 
 // ---- macro / micro kernel -------------------------------------------------------------------
@@ -196,50 +182,34 @@ __attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, i
   }
 }
 
-// lda == 0: ap holds packed micro-panels (pack_a). lda > 0: ap points at op(A)[i0, p0] of an
+// lda == 0: ap holds packed micro-panels (pack_panels). lda > 0: ap points at op(A)[i0, p0] of an
 // untransposed A with leading dimension lda, read in place; lda < 0: likewise for a transposed A
 // with leading dimension -lda. For the 1x1 convolutions' short k or long k and
 // narrow n, packing A costs about as much as the product. Same products in the same order.
-template <typename T, int VB, typename BK>
+template <typename T, bool WIDE, int VB>
 __attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
                                                       const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
-  if (lda > 0) macro_loops<T, VB, 1, BK>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
-  else if (lda < 0) macro_loops<T, VB, 2, BK>(kc, mc, nc, ap, -lda, bp, c, ldc, alpha, beta, first);
-  else macro_loops<T, VB, 0, BK>(kc, mc, nc, ap, 0, bp, c, ldc, alpha, beta, first);
-}
-
-template <typename T>
-using MacroFn = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t, T, T, bool);
-
-template <typename T>
-void macro_default(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda, const T* bp, T* c, int64_t ldc,
-                   T alpha, T beta, bool first) {
-  macro_body<T, 16, Blocking<T, false>>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
+  using BK = Blocking<T, WIDE>;
+  if constexpr (WIDE && VB != isa_vector_bytes(kIsaAvx512)) {
+    // Never picked (gemm_typed): at narrower vectors the wide micro-tile would not fit in registers.
+    fail(ErrorCode::Internal, "gemm: wide panels below AVX-512");
+  } else if (lda > 0) {
+    macro_loops<T, VB, 1, BK>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
+  } else if (lda < 0) {
+    macro_loops<T, VB, 2, BK>(kc, mc, nc, ap, -lda, bp, c, ldc, alpha, beta, first);
+  } else {
+    macro_loops<T, VB, 0, BK>(kc, mc, nc, ap, 0, bp, c, ldc, alpha, beta, first);
+  }
 }
 
 // Run-time ISA dispatch (simd.h): the accumulator width differs per ISA to stay in registers.
-template <typename T>
-ADVPROP_TARGET_AVX2 void macro_avx2(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda, const T* bp, T* c,
-                                    int64_t ldc, T alpha, T beta, bool first) {
-  macro_body<T, 32, Blocking<T, false>>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
-}
-
-template <typename T, bool WIDE>
-ADVPROP_TARGET_AVX512 void macro_avx512(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda, const T* bp,
-                                        T* c, int64_t ldc, T alpha, T beta, bool first) {
-  macro_body<T, 64, Blocking<T, WIDE>>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
-}
+// macro_variant<T, WIDE>(level) is the kernel for a served level and the panel width.
+ADVPROP_ISA_VARIANTS_OF(macro, macro_body, (typename T, bool WIDE), (T, WIDE),
+                        (int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda, const T* bp, T* c,
+                         int64_t ldc, T alpha, T beta, bool first),
+                        (kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first))
 
 IsaChoice g_isa;
-
-// WIDE: the kernel for the wide panels, which only the AVX-512 level has (wide_panels()).
-template <typename T, bool WIDE>
-MacroFn<T> macro_kernel() {
-  if (WIDE) return &macro_avx512<T, true>;
-  return pick_isa<MacroFn<T>>(g_isa.level(), &macro_default<T>, &macro_avx2<T>, &macro_avx512<T, false>);
-}
-
-bool wide_panels() { return g_isa.level() == kIsaAvx512; }
 
 // Where op(A)[i, p] is stored, and the lda argument that has macro_body read A there in place.
 template <typename T>
@@ -265,7 +235,7 @@ int64_t split_k_chunk(int64_t m, int64_t n, int64_t k, int64_t tiles) {
 }
 
 template <typename T, typename BK>
-void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks) {
+void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks, int level) {
   const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
   const int64_t tiles_n = (n + BK::NC - 1) / BK::NC;
@@ -274,7 +244,7 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks) {
   const int64_t kc_max = std::min(k, BK::KC);
   const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
   const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
-  const MacroFn<T> macro = macro_kernel<T, BK::kWide>();
+  const auto macro = macro_variant<T, BK::kWide>(level);
   const bool direct_a = n <= 128;
   // One work item per (chunk, tile column): each k block of B is packed once and used for every
   // tile row (the weight gradient's m = Cout spans up to 4 tile rows).
@@ -293,7 +263,7 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks) {
           if (direct_a) {
             macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bp.data(), pc_out, n, T(1), T(0), pc == k0);
           } else {
-            pack_a<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
+            pack_panels<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
             macro(kc, mc, nc, ap.data(), 0, bp.data(), pc_out, n, T(1), T(0), pc == k0);
           }
         }
@@ -313,8 +283,9 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks) {
   });
 }
 
+// `level`: the ISA level that runs the micro-kernel (gemm_typed).
 template <typename T, typename BK>
-void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c) {
+void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level) {
   const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
   if (m == 0 || n == 0) return;
@@ -328,7 +299,7 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c) {
   const int64_t tiles_m = (m + BK::MC - 1) / BK::MC, tiles_n = (n + BK::NC - 1) / BK::NC;
   const int64_t tiles = tiles_m * tiles_n;
   const int64_t ks = split_k_chunk<T, BK>(m, n, k, tiles);
-  if (ks < k) return gemm_split_k<T, BK>(g, a, b, c, ks);
+  if (ks < k) return gemm_split_k<T, BK>(g, a, b, c, ks, level);
   int64_t grain = g_tile_grain.load(std::memory_order_relaxed);
   if (grain <= 0) {
     // Enough tiles per chunk for about 2^22 flops, so tiny products are not spread thin.
@@ -338,7 +309,7 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c) {
   const int64_t kc_max = std::min(k, BK::KC);
   const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
   const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
-  const MacroFn<T> macro = macro_kernel<T, BK::kWide>();
+  const auto macro = macro_variant<T, BK::kWide>(level);
   // A is read in place when C is narrow (few column panels to reuse a pack).
   const bool direct_a = n <= 128;
   // B is packed once up front, block (tile column, k block) at (tn * kblocks + kb) * b_size, when
@@ -364,7 +335,7 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c) {
       const int64_t mc = std::min(BK::MC, m - ic), nc = std::min(BK::NC, n - jc);
       for (int64_t pc = 0; pc < k; pc += BK::KC) {
         const int64_t kc = std::min(BK::KC, k - pc);
-        if (!direct_a) pack_a<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
+        if (!direct_a) pack_panels<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
         const T* bpan = bp.data();
         if (prepack_b) bpan = bpre.data() + (tn * kblocks + pc / BK::KC) * b_size;
         else pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
@@ -377,14 +348,17 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c) {
   });
 }
 
-// The wide panels where the CPU has them, unless padding n up to a whole wide panel adds more
-// than a fifth to the columns computed (n = 16 would compute twice the work).
+// The wide panels where vectors are 64 bytes (AVX-512), unless padding n up to a whole wide panel
+// adds more than a fifth to the columns computed (n = 16 would compute twice the work). The level
+// is read once, so that the panels and the micro-kernel agree even if a test forces another.
 template <typename T>
 void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
   constexpr int64_t nw = Blocking<T, true>::NR, nn = Blocking<T, false>::NR;
   const int64_t cols_wide = (g.n + nw - 1) / nw * nw, cols_narrow = (g.n + nn - 1) / nn * nn;
-  if (wide_panels() && 5 * cols_wide <= 6 * cols_narrow) gemm_blocked<T, Blocking<T, true>>(g, a, b, c);
-  else gemm_blocked<T, Blocking<T, false>>(g, a, b, c);
+  const int level = g_isa.level();
+  const bool wide = isa_vector_bytes(level) == isa_vector_bytes(kIsaAvx512) && 5 * cols_wide <= 6 * cols_narrow;
+  if (wide) gemm_blocked<T, Blocking<T, true>>(g, a, b, c, level);
+  else gemm_blocked<T, Blocking<T, false>>(g, a, b, c, level);
 }
 
 // ---- argument checks ------------------------------------------------------------------------

@@ -30,8 +30,8 @@
 
 // Kernels whose register blocking depends on the vector width cannot be cloned (target_clones
 // compiles one source for every ISA): they are templates on the width, instantiated once per
-// level under these attributes, and chosen at run time through an IsaChoice. Elsewhere than x86
-// the attributes are empty and only the baseline level is ever served.
+// level under these attributes by ADVPROP_ISA_VARIANTS below, and chosen at run time through an
+// IsaChoice. Elsewhere than x86 the attributes are empty and only the baseline level is ever served.
 #if ADVPROP_X86_GNU
 #define ADVPROP_TARGET_AVX2 __attribute__((target("avx2")))
 #define ADVPROP_TARGET_AVX512 __attribute__((target("avx512f")))
@@ -46,12 +46,16 @@ namespace cpu {
 // ISA levels: 1 baseline, 2 AVX2, 3 AVX-512; 0 asks for the best one available.
 constexpr int kIsaBest = 0, kIsaBaseline = 1, kIsaAvx2 = 2, kIsaAvx512 = 3;
 
+// The vector register width of a served level, in bytes.
+constexpr int isa_vector_bytes(int level) { return level == kIsaAvx512 ? 64 : level == kIsaAvx2 ? 32 : 16; }
+
 #define ADVPROP_ISA_STR2_(x) #x
 #define ADVPROP_ISA_STR_(x) ADVPROP_ISA_STR2_(x)
 // A build that defines ADVPROP_CPU_CLONES empty gets the baseline alone, here too.
 constexpr bool kIsaDispatch = ADVPROP_X86_GNU && sizeof(ADVPROP_ISA_STR_(ADVPROP_CPU_CLONES)) > 1;
 
 // The level that serves a request for `level` on this CPU and build, 0 when it cannot be served.
+// The one place that asks the CPU what it has.
 inline int serve_isa(int level) {
 #if ADVPROP_X86_GNU
   if (kIsaDispatch) {
@@ -86,21 +90,38 @@ class IsaChoice {
   std::atomic<int> forced_{kIsaBest};
 };
 
-// Defines name_default, name_avx2 and name_avx512, templates on T with the parameter list
-// `params`, each running body<T, vector bytes of its ISA>`args` compiled for that ISA.
-#define ADVPROP_ISA_VARIANTS(name, body, params, args)                         \
-  template <typename T>                                                        \
-  void name##_default params { body<T, 16> args; }                             \
-  template <typename T>                                                        \
-  ADVPROP_TARGET_AVX2 void name##_avx2 params { body<T, 32> args; }            \
-  template <typename T>                                                        \
-  ADVPROP_TARGET_AVX512 void name##_avx512 params { body<T, 64> args; }
-
 // The function for a served level.
 template <typename Fn>
 Fn pick_isa(int level, Fn baseline, Fn avx2, Fn avx512) {
   return level == kIsaAvx512 ? avx512 : level == kIsaAvx2 ? avx2 : baseline;
 }
+
+#define ADVPROP_ISA_LIST_(...) __VA_ARGS__
+// Defines name_default, name_avx2 and name_avx512, function templates with the template
+// parameters `tparams` and the parameter list `params`, each running body<targs, vector bytes of
+// its ISA>`args` compiled for that ISA; and name_variant<targs>(level), the one of the three for a
+// served level (IsaChoice::level(), read once by a kernel whose blocking also depends on it).
+// tparams and targs are parenthesised lists, e.g. (typename T, bool WIDE) and (T, WIDE).
+#define ADVPROP_ISA_VARIANTS_OF(name, body, tparams, targs, params, args)                                       \
+  template <ADVPROP_ISA_LIST_ tparams>                                                                          \
+  void name##_default params { body<ADVPROP_ISA_LIST_ targs, isa_vector_bytes(kIsaBaseline)> args; }            \
+  template <ADVPROP_ISA_LIST_ tparams>                                                                          \
+  ADVPROP_TARGET_AVX2 void name##_avx2 params {                                                                 \
+    body<ADVPROP_ISA_LIST_ targs, isa_vector_bytes(kIsaAvx2)> args;                                             \
+  }                                                                                                             \
+  template <ADVPROP_ISA_LIST_ tparams>                                                                          \
+  ADVPROP_TARGET_AVX512 void name##_avx512 params {                                                             \
+    body<ADVPROP_ISA_LIST_ targs, isa_vector_bytes(kIsaAvx512)> args;                                           \
+  }                                                                                                             \
+  template <ADVPROP_ISA_LIST_ tparams>                                                                          \
+  auto name##_variant(int level) {                                                                              \
+    return pick_isa(level, &name##_default<ADVPROP_ISA_LIST_ targs>,                                            \
+                    &name##_avx2<ADVPROP_ISA_LIST_ targs>, &name##_avx512<ADVPROP_ISA_LIST_ targs>);            \
+  }
+
+// The common case: templates on the element type T alone, running body<T, vector bytes>`args`.
+#define ADVPROP_ISA_VARIANTS(name, body, params, args)                                                          \
+  ADVPROP_ISA_VARIANTS_OF(name, body, (typename T), (T), params, args)
 
 // Elements per parallel chunk. Big enough that the pool's hand-off (a few microseconds) is noise
 // next to streaming the chunk through memory, small enough to balance a few dozen cores.

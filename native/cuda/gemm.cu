@@ -44,6 +44,27 @@ constexpr int64_t kSplitTiles = 64, kSplitMinK = 2048, kSplitMinChunk = 512, kMa
 static_assert(kBM == kBN, "the load mapping assumes square block tiles");
 static_assert(kBM * kBK % kThreads == 0, "tile loads must divide evenly among the threads");
 
+// Element l of a thread block's load of one k slice of an operand: tile[kk][r] = M[r0 + r, k0 + kk]
+// for the matrix M (rows x k) stored at src with leading dimension ld, k contiguous (M[r, kk] at
+// src[r * ld + kk]) or not (at src[kk * ld + r]); 0 outside M. Consecutive l walk the stored
+// matrix's contiguous index, so consecutive threads read consecutive addresses.
+template <typename T>
+__device__ __forceinline__ void load_slice(const T* src, int64_t ld, bool k_contiguous, int64_t r0, int64_t rows,
+                                           int64_t k0, int64_t k, int l, T (&tile)[kBK][kBM + 1]) {
+  int rr, kk;
+  if (k_contiguous) {
+    rr = l / kBK;
+    kk = l % kBK;
+  } else {
+    kk = l / kBM;
+    rr = l % kBM;
+  }
+  const int64_t gr = r0 + rr, gk = k0 + kk;
+  T v = T(0);
+  if (gr < rows && gk < k) v = k_contiguous ? src[gr * ld + gk] : src[gk * ld + gr];
+  tile[kk][rr] = v;
+}
+
 template <typename T>
 __global__ void gemm_kernel(const T* a, const T* b, T* c, GemmArgs g, T alpha, T beta, int64_t mtiles,
                             int64_t ntiles, int64_t kchunk, int64_t split_stride) {
@@ -66,32 +87,10 @@ __global__ void gemm_kernel(const T* a, const T* b, T* c, GemmArgs g, T alpha, T
       for (int64_t k0 = kbeg; k0 < k; k0 += kBK) {
         for (int r = 0; r < kLoads; ++r) {
           const int l = tid + r * kThreads;
-          // op(A)[mm, kk]: A [m, k] walks k fastest; A^T (stored [k, m]) walks m fastest.
-          int mm, kk;
-          if (!g.trans_a) {
-            mm = l / kBK;
-            kk = l % kBK;
-          } else {
-            kk = l / kBM;
-            mm = l % kBM;
-          }
-          const int64_t gm = m0 + mm, gk = k0 + kk;
-          T va = T(0);
-          if (gm < m && gk < k) va = g.trans_a ? a[gk * lda + gm] : a[gm * lda + gk];
-          As[kk][mm] = va;
-          // op(B)[kk, nn]: B [k, n] walks n fastest; B^T (stored [n, k]) walks k fastest.
-          int nn;
-          if (!g.trans_b) {
-            kk = l / kBN;
-            nn = l % kBN;
-          } else {
-            nn = l / kBK;
-            kk = l % kBK;
-          }
-          const int64_t gn = n0 + nn, gk2 = k0 + kk;
-          T vb = T(0);
-          if (gn < n && gk2 < k) vb = g.trans_b ? b[gn * ldb + gk2] : b[gk2 * ldb + gn];
-          Bs[kk][nn] = vb;
+          // op(A) is A [m, k] (k contiguous) or A^T, stored [k, m]; op(B)^T is B^T, stored [n, k]
+          // (k contiguous), or B [k, n].
+          load_slice(a, lda, !g.trans_a, m0, m, k0, k, l, As);
+          load_slice(b, ldb, g.trans_b, n0, n, k0, k, l, Bs);
         }
         __syncthreads();
         for (int kk = 0; kk < kBK; ++kk) {

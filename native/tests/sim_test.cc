@@ -1,4 +1,4 @@
-// Corner cases of the cuda-sim scheduler beyond its self tests (native/sim/selftest.cc).
+// Corner cases of the cuda-sim scheduler beyond its self tests (native/sim/selftest_*.cc).
 #include "harness.h"
 
 #if ADVPROP_WITH_SIM

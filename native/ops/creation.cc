@@ -86,8 +86,8 @@ Tensor cast(const Tensor& t, DType dtype) {
 
 namespace {
 
-// rand and randn: the same checks on a distribution of two parameters (lo and hi, or mean and
-// std), whose `valid` relation names the one further rule.
+// rand and randn check the same of their two parameters (lo and hi, mean and std): both finite,
+// and the one relation between them that `valid` tests and `rule` states.
 struct Distribution {
   const char* op;
   const char *a_name, *b_name;
@@ -99,7 +99,8 @@ const Distribution kNormal{"randn", "mean", "std", [](double, double std) { retu
 
 Tensor random_output(const Distribution& d, const Shape& shape, DType dtype, Device device, double a, double b) {
   if (!is_float(dtype))
-    fail(ErrorCode::DType, std::string(d.op) + ": dtype must be f32 or f64, got " + dtype_name(dtype));
+    fail(ErrorCode::DType, std::string(d.op) + ": dtype must be f32 or f64, got " + dtype_name(dtype) + " for shape " +
+                               shape_str(shape));
   require_device(device, d.op);
   const std::string got = std::string(", got ") + d.a_name + " " + std::to_string(a) + ", " + d.b_name + " " +
                           std::to_string(b);

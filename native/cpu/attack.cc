@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <string>
 #include <vector>
 
 #include "advprop/dtype_dispatch.h"
@@ -73,13 +72,13 @@ std::vector<double> sample_sumsq(int64_t nsamples, int64_t d, V&& value) {
 }
 
 template <typename T>
-void step_typed(const PgdArgs& a, const Tensor& xat, const Tensor& gt, const Tensor& xt, Tensor& outt) {
-  const int64_t numel = outt.numel(), nsamples = outt.dim(0), d = numel / nsamples;
-  const T *xa = xat.data_as<T>(), *g = gt.data_as<T>(), *x = xt.data_as<T>();
-  T* out = outt.data_as<T>();
-  const PerSample<T> eps = per_sample<T>(a.eps_t, a.eps), alpha = per_sample<T>(a.alpha_t, a.alpha);
-  const T lo = static_cast<T>(a.lo), hi = static_cast<T>(a.hi);
-  if (a.norm == AttackNorm::linf) {
+void step_typed(const PgdView<T>& v) {
+  const int64_t numel = v.numel, nsamples = v.nsamples, d = v.d;
+  const T *xa = v.xa, *g = v.g, *x = v.x;
+  T* out = v.out;
+  const PerSample<T> eps = v.eps, alpha = v.alpha;
+  const T lo = v.lo, hi = v.hi;
+  if (v.norm == AttackNorm::linf) {
     parallel_for(0, numel, kGrainCheap, [&](int64_t i0, int64_t i1) {
       by_sample(i0, i1, d, [&](int64_t n, int64_t b, int64_t e) {
         linf_span(xa + b, g + b, x + b, out + b, e - b, eps.at(n), alpha.at(n), lo, hi);
@@ -108,13 +107,13 @@ void step_typed(const PgdArgs& a, const Tensor& xat, const Tensor& gt, const Ten
 }
 
 template <typename T>
-void random_start_typed(const PgdArgs& a, const Tensor& xt, uint64_t seed, uint64_t offset, Tensor& outt) {
-  const int64_t numel = outt.numel(), nsamples = outt.dim(0), d = numel / nsamples;
-  const T* x = xt.data_as<T>();
-  T* out = outt.data_as<T>();
-  const PerSample<T> eps = per_sample<T>(a.eps_t, a.eps);
-  const T lo = static_cast<T>(a.lo), hi = static_cast<T>(a.hi);
-  if (a.norm == AttackNorm::linf) {
+void random_start_typed(const PgdView<T>& v, uint64_t seed, uint64_t offset) {
+  const int64_t numel = v.numel, nsamples = v.nsamples, d = v.d;
+  const T* x = v.x;
+  T* out = v.out;
+  const PerSample<T> eps = v.eps;
+  const T lo = v.lo, hi = v.hi;
+  if (v.norm == AttackNorm::linf) {
     parallel_for(0, numel, kGrainCostly, [&](int64_t i0, int64_t i1) {
       by_sample(i0, i1, d, [&](int64_t n, int64_t b, int64_t e) {
         const double en = double(eps.at(n));
@@ -147,18 +146,14 @@ void random_start_typed(const PgdArgs& a, const Tensor& xt, uint64_t seed, uint6
   });
 }
 
-
 }  // namespace
 
 void pgd_step(const PgdArgs& a, const Tensor& x_adv, const Tensor& grad, const Tensor& x, Tensor& out) {
-  if (out.numel() == 0) return;
-  dispatch_dtype(out.dtype(), "pgdStep", [&](auto tag) { step_typed<decltype(tag)>(a, x_adv, grad, x, out); });
+  with_pgd_view("pgdStep", a, &x_adv, &grad, x, out, [](const auto& v) { step_typed(v); });
 }
 
 void pgd_random_start(const PgdArgs& a, const Tensor& x, uint64_t seed, uint64_t offset, Tensor& out) {
-  if (out.numel() == 0) return;
-  dispatch_dtype(out.dtype(), "pgdRandomStart",
-                  [&](auto tag) { random_start_typed<decltype(tag)>(a, x, seed, offset, out); });
+  with_pgd_view("pgdRandomStart", a, nullptr, nullptr, x, out, [&](const auto& v) { random_start_typed(v, seed, offset); });
 }
 
 }  // namespace cpu

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <string>
 
 #include "advprop/dropout.h"
 #include "advprop/dtype_dispatch.h"
@@ -44,23 +43,21 @@ ADVPROP_CPU_CLONES void zero_add_span(const T* r, T* out, int64_t len) {
 }
 
 template <typename T>
-void typed(const Tensor& xt, double rate, bool per_sample, uint64_t seed, uint64_t offset, const Tensor* rt,
-           Tensor& outt) {
+void typed(const Tensor& xt, const DropoutPlan& p, Tensor& outt) {
   const int64_t n = outt.numel();
   const T* x = xt.data_as<T>();
-  const T* r = rt ? rt->data_as<T>() : nullptr;
+  const T* r = p.residual ? p.residual->data_as<T>() : nullptr;
   T* out = outt.data_as<T>();
-  const double keep = 1.0 - rate;
-  const T scale = static_cast<T>(1.0 / keep);
-  if (!per_sample) {
-    parallel_for(0, n, kGrainCostly, [&](int64_t lo, int64_t hi) { element_span(x, out, lo, hi, keep, scale, seed, offset); });
+  const T scale = static_cast<T>(1.0 / p.keep);
+  if (p.sample == 0) {
+    parallel_for(0, n, kGrainCostly,
+                 [&](int64_t lo, int64_t hi) { element_span(x, out, lo, hi, p.keep, scale, p.seed, p.offset); });
     return;
   }
-  const int64_t d = n / outt.dim(0);
   parallel_for(0, n, kGrainCheap, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi;) {
-      const int64_t s = i / d, end = std::min(hi, (s + 1) * d);
-      const bool kept = philox_uniform_element(seed, offset, static_cast<uint64_t>(s)) <= keep;
+      const int64_t s = i / p.sample, end = std::min(hi, (s + 1) * p.sample);
+      const bool kept = philox_uniform_element(p.seed, p.offset, static_cast<uint64_t>(s)) <= p.keep;
       if (r && kept) scale_add_span(x + i, r + i, out + i, end - i, scale);
       else if (r) zero_add_span(r + i, out + i, end - i);
       else if (kept) scale_span(x + i, out + i, end - i, scale);
@@ -72,12 +69,9 @@ void typed(const Tensor& xt, double rate, bool per_sample, uint64_t seed, uint64
 
 }  // namespace
 
-void dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset, const Tensor* residual,
-             Tensor& out) {
-  if (out.numel() == 0) return;
-  if (residual && !per_sample) fail(ErrorCode::Arg, "dropout: a residual needs per-sample (drop-connect) mode");
-  dispatch_dtype(out.dtype(), "dropout",
-                 [&](auto t) { typed<decltype(t)>(x, rate, per_sample, seed, offset, residual, out); });
+void dropout(const Tensor& x, const DropoutPlan& p, Tensor& out) {
+  assert_dropout_plan(x, p, out);
+  dispatch_dtype(out.dtype(), "dropout", [&](auto t) { typed<decltype(t)>(x, p, out); });
 }
 
 }  // namespace cpu

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <string>
 
 #include "advprop/dtype_dispatch.h"
 #include "advprop/elementwise.h"
@@ -23,18 +22,6 @@
 namespace advprop {
 namespace cpu {
 namespace {
-
-void require_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype())
-    fail(ErrorCode::DType, std::string(op) + ": dtype mismatch " + dtype_name(a.dtype()) + " vs " +
-                               dtype_name(b.dtype()));
-}
-
-void require_numel(const char* op, const Tensor& t, int64_t n) {
-  if (t.numel() != n)
-    fail(ErrorCode::Shape, std::string(op) + ": expected " + std::to_string(n) + " elements, got " +
-                               shape_str(t.shape()));
-}
 
 // ---- fill and cast --------------------------------------------------------------------------
 
@@ -150,7 +137,7 @@ void fill(Tensor& out, double value) {
 
 void cast(const Tensor& src, Tensor& dst) {
   const int64_t n = src.numel();
-  require_numel("cast", dst, n);
+  ADVPROP_ASSERT(dst.numel() == n);
   if (n == 0) return;
   dispatch_dtype<NumericTypes>(src.dtype(), "cast", [&](auto stag) {
     using S = decltype(stag);
@@ -164,27 +151,22 @@ void cast(const Tensor& src, Tensor& dst) {
 }
 
 void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
-  const char* name = "binary";
-  require_same_dtype(name, a, out);
-  require_same_dtype(name, b, out);
   const int64_t n = out.numel(), na = a.numel(), nb = b.numel();
   if (n == 0) return;
-  if (na == 0 || nb == 0 || n % na != 0 || n % nb != 0)
-    fail(ErrorCode::Shape, std::string(name) + ": cannot broadcast a " + shape_str(a.shape()) + " and b " +
-                               shape_str(b.shape()) + " to out " + shape_str(out.shape()));
-  dispatch_dtype(out.dtype(), name, [&](auto tag) {
+  ADVPROP_ASSERT(a.dtype() == out.dtype() && b.dtype() == out.dtype());
+  ADVPROP_ASSERT(na > 0 && nb > 0 && n % na == 0 && n % nb == 0);
+  dispatch_dtype(out.dtype(), "binary", [&](auto tag) {
     using T = decltype(tag);
     const T* pa = a.data_as<T>();
     const T* pb = b.data_as<T>();
     T* po = out.data_as<T>();
-    with_enum(op, name, [&](auto optag) { binary_typed<decltype(optag)::value>(pa, na, pb, nb, po, n); });
+    with_enum(op, "binary", [&](auto optag) { binary_typed<decltype(optag)::value>(pa, na, pb, nb, po, n); });
   });
 }
 
 void unary(UnaryOp op, const Tensor& x, double alpha, Tensor& out) {
-  require_same_dtype("unary", x, out);
   const int64_t n = x.numel();
-  require_numel("unary", out, n);
+  ADVPROP_ASSERT(x.dtype() == out.dtype() && out.numel() == n);
   if (n == 0) return;
   dispatch_dtype(x.dtype(), "unary", [&](auto tag) {
     using T = decltype(tag);
@@ -201,20 +183,16 @@ void unary(UnaryOp op, const Tensor& x, double alpha, Tensor& out) {
 }
 
 void unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, double alpha, Tensor& dx) {
-  const char* name = "unary_backward";
-  require_same_dtype(name, x, dy);
-  require_same_dtype(name, x, dx);
   const int64_t n = x.numel();
-  require_numel(name, dy, n);
-  require_numel(name, dx, n);
+  ADVPROP_ASSERT(dy.dtype() == x.dtype() && dx.dtype() == x.dtype() && dy.numel() == n && dx.numel() == n);
   if (n == 0) return;
-  dispatch_dtype(x.dtype(), name, [&](auto tag) {
+  dispatch_dtype(x.dtype(), "unary_backward", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data_as<T>();
     const T* pdy = dy.data_as<T>();
     T* pdx = dx.data_as<T>();
     const T a = static_cast<T>(alpha);
-    with_enum(op, name, [&](auto optag) {
+    with_enum(op, "unary_backward", [&](auto optag) {
       constexpr UnaryOp OP = decltype(optag)::value;
       parallel_for(0, n, unary_op_costly(OP) ? kGrainCostly : kGrainCheap, [&](int64_t lo, int64_t hi) {
         unary_backward_span<OP>(px + lo, pdy + lo, a, pdx + lo, hi - lo);

@@ -10,7 +10,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <string>
 
 #include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
@@ -22,11 +21,11 @@ namespace advprop {
 namespace cpu {
 namespace {
 
+// c by value: a local copy, which no store through the arrays can change.
 template <typename T, bool kDecay>
 ADVPROP_CPU_CLONES void rmsprop_span(T* __restrict p, const T* __restrict g, T* __restrict ms, T* __restrict mom,
-                                     int64_t n, T lr, T rho, T one_minus_rho, T mu, T eps, T wd) {
-  for (int64_t i = 0; i < n; ++i)
-    rmsprop_element(p[i], g[i], ms[i], mom[i], lr, rho, one_minus_rho, mu, eps, wd, kDecay);
+                                     int64_t n, const RmspropConsts<T> c) {
+  for (int64_t i = 0; i < n; ++i) rmsprop_element(p[i], g[i], ms[i], mom[i], c, kDecay);
 }
 
 template <typename T, bool kDecay, bool kNesterov>
@@ -57,40 +56,34 @@ void for_each_piece(const TensorList& lead, F&& piece) {
   });
 }
 
-
 }  // namespace
 
 void rmsprop_update(const TensorList& params, const TensorList& grads, const TensorList& ms, const TensorList& mom,
                     const std::vector<uint8_t>& decay, const RmspropHyper& h) {
-  if (params.empty()) return;
-  dispatch_dtype(params[0].dtype(), "rmspropUpdate", [&](auto zero) {
+  dispatch_dtype(list_dtype(params), "rmspropUpdate", [&](auto zero) {
     using T = decltype(zero);
-    const T lr = T(h.lr), rho = T(h.rho), omr = T(1.0 - h.rho), mu = T(h.momentum), eps = T(h.eps),
-            wd = T(h.weight_decay);
+    const RmspropConsts<T> c = rmsprop_consts<T>(h);
     for_each_piece(params, [&](size_t i, int64_t off, int64_t n) {
       T* p = params[i].data_as<T>() + off;
       const T* g = grads[i].data_as<T>() + off;
       T* a = ms[i].data_as<T>() + off;
       T* b = mom[i].data_as<T>() + off;
-      if (!decay.empty() && decay[i] && h.weight_decay != 0)
-        rmsprop_span<T, true>(p, g, a, b, n, lr, rho, omr, mu, eps, wd);
-      else
-        rmsprop_span<T, false>(p, g, a, b, n, lr, rho, omr, mu, eps, wd);
+      if (decays(decay, i)) rmsprop_span<T, true>(p, g, a, b, n, c);
+      else rmsprop_span<T, false>(p, g, a, b, n, c);
     });
   });
 }
 
 void sgd_update(const TensorList& params, const TensorList& grads, const TensorList& bufs,
                 const std::vector<uint8_t>& decay, const SgdHyper& h) {
-  if (params.empty()) return;
-  dispatch_dtype(params[0].dtype(), "sgdUpdate", [&](auto zero) {
+  dispatch_dtype(list_dtype(params), "sgdUpdate", [&](auto zero) {
     using T = decltype(zero);
     const T lr = T(h.lr), mu = T(h.momentum), wd = T(h.weight_decay);
     for_each_piece(params, [&](size_t i, int64_t off, int64_t n) {
       T* p = params[i].data_as<T>() + off;
       const T* g = grads[i].data_as<T>() + off;
       T* b = bufs[i].data_as<T>() + off;
-      const bool dec = !decay.empty() && decay[i] && h.weight_decay != 0;
+      const bool dec = decays(decay, i);
       if (dec && h.nesterov) sgd_span<T, true, true>(p, g, b, n, lr, mu, wd);
       else if (dec) sgd_span<T, true, false>(p, g, b, n, lr, mu, wd);
       else if (h.nesterov) sgd_span<T, false, true>(p, g, b, n, lr, mu, wd);
@@ -100,8 +93,7 @@ void sgd_update(const TensorList& params, const TensorList& grads, const TensorL
 }
 
 void ema_update(const TensorList& emas, const TensorList& sources, double decay) {
-  if (emas.empty()) return;
-  dispatch_dtype(emas[0].dtype(), "emaUpdate", [&](auto zero) {
+  dispatch_dtype(list_dtype(emas), "emaUpdate", [&](auto zero) {
     using T = decltype(zero);
     const T d = T(decay), omd = T(1.0 - decay);
     for_each_piece(emas, [&](size_t i, int64_t off, int64_t n) {

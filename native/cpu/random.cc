@@ -6,7 +6,6 @@
 // the same on every machine and in CUDA, where a plain a * b + c may or may not be contracted.
 #include <cmath>
 #include <cstdint>
-#include <string>
 
 #include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"

@@ -1,4 +1,4 @@
-// CPU sum over axes, and make_reduce_plan (shared by every backend).
+// CPU sum over axes (the plan comes from make_reduce_plan, native/ops/reduce.cc).
 //
 // Accumulation is in double for f32 and f64 inputs: a single rounding at the end keeps f32 sums
 // of millions of elements at f32 accuracy, and the double adds cost nothing next to the loads.
@@ -13,7 +13,6 @@
 #pragma GCC optimize("fp-contract=off")
 
 #include <algorithm>
-#include <string>
 #include <vector>
 
 #include "advprop/dtype_dispatch.h"
@@ -23,63 +22,6 @@
 #include "simd.h"
 
 namespace advprop {
-
-ReducePlan make_reduce_plan(const Shape& shape, const std::vector<int>& axes) {
-  const int nd = static_cast<int>(shape.size());
-  auto bad = [&](const std::string& why) {
-    std::string list = "[";
-    for (size_t i = 0; i < axes.size(); ++i) list += (i ? ", " : "") + std::to_string(axes[i]);
-    fail(ErrorCode::Arg, "reduce: axes " + list + "] " + why + " for shape " + shape_str(shape));
-  };
-  if (nd > kMaxDims) bad("cannot be used: more than " + std::to_string(kMaxDims) + " dims");
-  bool reduced[kMaxDims] = {};
-  for (int a : axes) {
-    if (a < 0 || a >= nd) bad("are out of range");
-    if (reduced[a]) bad("repeat an axis");
-    reduced[a] = true;
-  }
-  for (int64_t s : shape)
-    if (s < 0) bad("cannot be used: negative size");
-
-  // Walk the dims innermost first so strides are known; size-1 dims vanish, and a dim next to
-  // one of the same kind folds into it (valid because x is contiguous).
-  int64_t ks[kMaxDims], kst[kMaxDims], rs[kMaxDims], rst[kMaxDims];
-  int nk = 0, nr = 0, last = -1;  // last: kind of the previous kept dim, 0 kept / 1 reduced
-  int64_t stride = 1;
-  for (int d = nd - 1; d >= 0; --d) {
-    const int64_t size = shape[d];
-    if (size != 1) {
-      const int kind = reduced[d] ? 1 : 0;
-      int64_t* sizes = kind ? rs : ks;
-      int64_t* strides = kind ? rst : kst;
-      int& n = kind ? nr : nk;
-      if (kind == last) {
-        sizes[n - 1] *= size;
-      } else {
-        sizes[n] = size;
-        strides[n] = stride;
-        ++n;
-      }
-      last = kind;
-    }
-    stride *= size;
-  }
-  // The walk produced innermost-first lists; the plan stores them outermost first.
-  ReducePlan p;
-  p.n_kept = nk;
-  p.n_red = nr;
-  for (int i = 0; i < nk; ++i) {
-    p.kept_size[i] = ks[nk - 1 - i];
-    p.kept_stride[i] = kst[nk - 1 - i];
-    p.out_count *= p.kept_size[i];
-  }
-  for (int i = 0; i < nr; ++i) {
-    p.red_size[i] = rs[nr - 1 - i];
-    p.red_stride[i] = rst[nr - 1 - i];
-    p.reduce_count *= p.red_size[i];
-  }
-  return p;
-}
 
 namespace cpu {
 namespace {
@@ -250,13 +192,7 @@ void sum_typed(const T* x, const ReducePlan& p, double scale, T* out) {
 }  // namespace
 
 void sum(const Tensor& x, const ReducePlan& plan, double scale, Tensor& out) {
-  if (x.dtype() != out.dtype())
-    fail(ErrorCode::DType, std::string("sum: dtype mismatch x ") + dtype_name(x.dtype()) + " vs out " +
-                               dtype_name(out.dtype()));
-  if (out.numel() != plan.out_count || x.numel() != plan.out_count * plan.reduce_count)
-    fail(ErrorCode::Shape, "sum: plan of " + std::to_string(plan.out_count) + " outputs x " +
-                               std::to_string(plan.reduce_count) + " does not fit x " + shape_str(x.shape()) +
-                               " and out " + shape_str(out.shape()));
+  assert_plan_fits(plan, x, out);
   dispatch_dtype(x.dtype(), "sum", [&](auto t) {
     using T = decltype(t);
     sum_typed(x.data_as<T>(), plan, scale, out.data_as<T>());
@@ -287,10 +223,7 @@ void sum_backward_typed(const T* dy, const ReducePlan& p, double scale, T* dx) {
 }  // namespace
 
 void sum_backward(const Tensor& dy, const ReducePlan& plan, double scale, Tensor& dx) {
-  if (dy.dtype() != dx.dtype() || dy.numel() != plan.out_count ||
-      dx.numel() != plan.out_count * plan.reduce_count)
-    fail(ErrorCode::Internal, "sumBackward: plan does not fit dy " + shape_str(dy.shape()) + " and dx " +
-                                  shape_str(dx.shape()));
+  assert_plan_fits(plan, dx, dy);
   if (dx.numel() == 0) return;
   dispatch_dtype(dy.dtype(), "sumBackward", [&](auto t) {
     using T = decltype(t);

@@ -7,7 +7,6 @@
 #include "common.cuh"
 
 #include <cstdint>
-#include <string>
 
 #include "advprop/dtype_dispatch.h"
 #include "advprop/attack.h"
@@ -153,82 +152,67 @@ __global__ void l2_start_kernel(const T* x, T* out, int64_t n, int64_t d, const 
 
 // Per-sample factors on the device: chunk sums, then one thread per sample.
 template <typename T, Factor F, typename V>
-Tensor factors(const Tensor& like, V value, int64_t nsamples, int64_t d, PerSample<T> scalar, uint64_t seed = 0,
-               uint64_t offset = 0) {
-  const int64_t chunks = sum_chunks(d), tasks = nsamples * chunks;
-  Tensor part = Tensor::empty({tasks}, DType::f64, like.device());
-  Tensor out = Tensor::empty({nsamples}, DType::f64, like.device());
-  cudaStream_t st = stream_of(like);
-  ADVPROP_LAUNCH(chunk_sumsq_kernel<V>, grid_for(tasks, kWarps), kThreads, 0, st)(value, tasks, chunks, d,
+Tensor factors(const PgdView<T>& v, V value, PerSample<T> scalar, uint64_t seed = 0, uint64_t offset = 0) {
+  const int64_t chunks = sum_chunks(v.d), tasks = v.nsamples * chunks;
+  Tensor part = Tensor::empty({tasks}, DType::f64, v.device);
+  Tensor out = Tensor::empty(Shape{v.nsamples}, DType::f64, v.device);
+  cudaStream_t st = stream_for(v.device.index);
+  ADVPROP_LAUNCH(chunk_sumsq_kernel<V>, grid_for(tasks, kWarps), kThreads, 0, st)(value, tasks, chunks, v.d,
                                                                                   part.data_as<double>());
-  ADVPROP_LAUNCH((factor_kernel<T, F>), grid_for(nsamples, 128), 128, 0, st)(
-      part.data_as<double>(), nsamples, chunks, scalar, d, like.numel(), seed, offset, out.data_as<double>());
+  ADVPROP_LAUNCH((factor_kernel<T, F>), grid_for(v.nsamples, 128), 128, 0, st)(
+      part.data_as<double>(), v.nsamples, chunks, scalar, v.d, v.numel, seed, offset, out.data_as<double>());
   return out;
 }
 
 template <typename T>
-void step_typed(const PgdArgs& a, const Tensor& xat, const Tensor& gt, const Tensor& xt, Tensor& outt) {
-  const int64_t numel = outt.numel(), nsamples = outt.dim(0), d = numel / nsamples;
-  const T *xa = xat.data_as<T>(), *g = gt.data_as<T>(), *x = xt.data_as<T>();
-  T* out = outt.data_as<T>();
-  const PerSample<T> eps = per_sample<T>(a.eps_t, a.eps), alpha = per_sample<T>(a.alpha_t, a.alpha);
-  const T lo = static_cast<T>(a.lo), hi = static_cast<T>(a.hi);
-  cudaStream_t st = stream_of(outt);
-  if (a.norm == AttackNorm::linf) {
+void step_typed(const PgdView<T>& v) {
+  cudaStream_t st = stream_for(v.device.index);
+  if (v.norm == AttackNorm::linf) {
     bool vec = false;
     if constexpr (sizeof(T) == 4) {
       auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-      vec = d % 4 == 0 && aligned(xa) && aligned(g) && aligned(x) && aligned(out);
+      vec = v.d % 4 == 0 && aligned(v.xa) && aligned(v.g) && aligned(v.x) && aligned(v.out);
     }
     if (vec) {
-      const int64_t n4 = numel / 4;
+      const int64_t n4 = v.numel / 4;
       ADVPROP_LAUNCH(linf_vec4_kernel, grid_for(n4, kThreads), kThreads, 0, st)(
-          reinterpret_cast<const float4*>(xa), reinterpret_cast<const float4*>(g), reinterpret_cast<const float4*>(x),
-          reinterpret_cast<float4*>(out), n4, d / 4, PerSample<float>{reinterpret_cast<const float*>(eps.t), float(eps.s)},
-          PerSample<float>{reinterpret_cast<const float*>(alpha.t), float(alpha.s)}, float(lo), float(hi));
+          reinterpret_cast<const float4*>(v.xa), reinterpret_cast<const float4*>(v.g),
+          reinterpret_cast<const float4*>(v.x), reinterpret_cast<float4*>(v.out), n4, v.d / 4,
+          PerSample<float>{reinterpret_cast<const float*>(v.eps.t), float(v.eps.s)},
+          PerSample<float>{reinterpret_cast<const float*>(v.alpha.t), float(v.alpha.s)}, float(v.lo), float(v.hi));
     } else {
-      ADVPROP_LAUNCH(linf_kernel<T>, grid_for(numel, kThreads), kThreads, 0, st)(xa, g, x, out, numel, d, eps, alpha,
-                                                                                  lo, hi);
+      ADVPROP_LAUNCH(linf_kernel<T>, grid_for(v.numel, kThreads), kThreads, 0, st)(
+          v.xa, v.g, v.x, v.out, v.numel, v.d, v.eps, v.alpha, v.lo, v.hi);
     }
     return;
   }
-  Tensor step = factors<T, Factor::step>(outt, GradValue<T>{g, d}, nsamples, d, alpha);
-  Tensor proj = factors<T, Factor::project>(outt, DeltaValue<T>{xa, g, x, step.data_as<double>(), d}, nsamples, d, eps);
-  ADVPROP_LAUNCH(l2_apply_kernel<T>, grid_for(numel, kThreads), kThreads, 0, st)(
-      xa, g, x, out, numel, d, step.data_as<double>(), proj.data_as<double>(), lo, hi);
+  Tensor step = factors<T, Factor::step>(v, GradValue<T>{v.g, v.d}, v.alpha);
+  Tensor proj = factors<T, Factor::project>(v, DeltaValue<T>{v.xa, v.g, v.x, step.data_as<double>(), v.d}, v.eps);
+  ADVPROP_LAUNCH(l2_apply_kernel<T>, grid_for(v.numel, kThreads), kThreads, 0, st)(
+      v.xa, v.g, v.x, v.out, v.numel, v.d, step.data_as<double>(), proj.data_as<double>(), v.lo, v.hi);
 }
 
 template <typename T>
-void random_start_typed(const PgdArgs& a, const Tensor& xt, uint64_t seed, uint64_t offset, Tensor& outt) {
-  const int64_t numel = outt.numel(), nsamples = outt.dim(0), d = numel / nsamples;
-  const T* x = xt.data_as<T>();
-  T* out = outt.data_as<T>();
-  const PerSample<T> eps = per_sample<T>(a.eps_t, a.eps);
-  const T lo = static_cast<T>(a.lo), hi = static_cast<T>(a.hi);
-  cudaStream_t st = stream_of(outt);
-  if (a.norm == AttackNorm::linf) {
-    ADVPROP_LAUNCH(linf_start_kernel<T>, grid_for((numel + 3) / 4, kThreads), kThreads, 0, st)(
-        x, out, numel, d, eps, seed, offset, lo, hi);
+void random_start_typed(const PgdView<T>& v, uint64_t seed, uint64_t offset) {
+  cudaStream_t st = stream_for(v.device.index);
+  if (v.norm == AttackNorm::linf) {
+    ADVPROP_LAUNCH(linf_start_kernel<T>, grid_for((v.numel + 3) / 4, kThreads), kThreads, 0, st)(
+        v.x, v.out, v.numel, v.d, v.eps, seed, offset, v.lo, v.hi);
     return;
   }
-  Tensor radius = factors<T, Factor::start>(outt, NormalValue<T>{seed, offset, d}, nsamples, d, eps, seed, offset);
-  ADVPROP_LAUNCH(l2_start_kernel<T>, grid_for(numel, kThreads), kThreads, 0, st)(x, out, numel, d,
-                                                                                  radius.data_as<double>(), seed,
-                                                                                  offset, lo, hi);
+  Tensor radius = factors<T, Factor::start>(v, NormalValue<T>{seed, offset, v.d}, v.eps, seed, offset);
+  ADVPROP_LAUNCH(l2_start_kernel<T>, grid_for(v.numel, kThreads), kThreads, 0, st)(
+      v.x, v.out, v.numel, v.d, radius.data_as<double>(), seed, offset, v.lo, v.hi);
 }
-
 
 }  // namespace
 
 void pgd_step(const PgdArgs& a, const Tensor& x_adv, const Tensor& grad, const Tensor& x, Tensor& out) {
-  if (out.numel() == 0) return;
-  dispatch_dtype(out.dtype(), "pgdStep", [&](auto tag) { step_typed<decltype(tag)>(a, x_adv, grad, x, out); });
+  with_pgd_view("pgdStep", a, &x_adv, &grad, x, out, [](const auto& v) { step_typed(v); });
 }
 
 void pgd_random_start(const PgdArgs& a, const Tensor& x, uint64_t seed, uint64_t offset, Tensor& out) {
-  if (out.numel() == 0) return;
-  dispatch_dtype(out.dtype(), "pgdRandomStart",
-                 [&](auto tag) { random_start_typed<decltype(tag)>(a, x, seed, offset, out); });
+  with_pgd_view("pgdRandomStart", a, nullptr, nullptr, x, out, [&](const auto& v) { random_start_typed(v, seed, offset); });
 }
 
 }  // namespace ADVPROP_CUDA_NS

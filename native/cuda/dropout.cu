@@ -5,7 +5,6 @@
 #include "common.cuh"
 
 #include <cstdint>
-#include <string>
 
 #include "advprop/dropout.h"
 #include "advprop/philox.h"
@@ -42,30 +41,25 @@ __global__ void sample_kernel(const T* x, const T* r, T* out, int64_t n, int64_t
 }
 
 template <typename T>
-void typed(const Tensor& xt, double rate, bool per_sample, uint64_t seed, uint64_t offset, const Tensor* rt,
-           Tensor& outt) {
+void typed(const Tensor& xt, const DropoutPlan& p, Tensor& outt) {
   const int64_t n = outt.numel();
-  const double keep = 1.0 - rate;
-  const T scale = static_cast<T>(1.0 / keep);
+  const T scale = static_cast<T>(1.0 / p.keep);
   cudaStream_t st = stream_of(outt);
-  if (!per_sample) {
+  if (p.sample == 0) {
     ADVPROP_LAUNCH(element_kernel<T>, grid_for((n + 3) / 4, kThreads), kThreads, 0, st)(
-        xt.data_as<T>(), outt.data_as<T>(), n, keep, scale, seed, offset);
+        xt.data_as<T>(), outt.data_as<T>(), n, p.keep, scale, p.seed, p.offset);
     return;
   }
   ADVPROP_LAUNCH(sample_kernel<T>, grid_for(n, kThreads), kThreads, 0, st)(
-      xt.data_as<T>(), rt ? rt->data_as<T>() : nullptr, outt.data_as<T>(), n, n / outt.dim(0), keep, scale, seed,
-      offset);
+      xt.data_as<T>(), p.residual ? p.residual->data_as<T>() : nullptr, outt.data_as<T>(), n, p.sample, p.keep, scale,
+      p.seed, p.offset);
 }
 
 }  // namespace
 
-void dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset, const Tensor* residual,
-             Tensor& out) {
-  if (out.numel() == 0) return;
-  if (residual && !per_sample) fail(ErrorCode::Arg, "dropout: a residual needs per-sample (drop-connect) mode");
-  dispatch_dtype(out.dtype(), "dropout",
-                 [&](auto t) { typed<decltype(t)>(x, rate, per_sample, seed, offset, residual, out); });
+void dropout(const Tensor& x, const DropoutPlan& p, Tensor& out) {
+  assert_dropout_plan(x, p, out);
+  dispatch_dtype(out.dtype(), "dropout", [&](auto t) { typed<decltype(t)>(x, p, out); });
 }
 
 }  // namespace ADVPROP_CUDA_NS

@@ -5,7 +5,6 @@
 #include "common.cuh"
 
 #include <cstdint>
-#include <string>
 #include <type_traits>
 
 #include "advprop/dtype_dispatch.h"
@@ -31,17 +30,32 @@ __global__ void cast_kernel(const S* src, D* dst, int64_t n) {
     dst[i] = convert<D>(src[i]);
 }
 
-// out[i] = a[i % na] op b[i % nb]. The operand indices advance by stride mod n with one
-// conditional subtraction, so the loop needs no 64-bit division after its first iteration.
-template <BinaryOp Op, typename T>
-__global__ void binary_kernel(const T* a, int64_t na, const T* b, int64_t nb, T* out, int64_t n) {
+// binary_apply on one element, or on each of a float4's four.
+template <BinaryOp Op, typename V>
+struct Lanes {
+  ADVPROP_HD static V apply(V x, V y) { return binary_apply<Op>(x, y); }
+};
+template <BinaryOp Op>
+struct Lanes<Op, float4> {
+  ADVPROP_HD static float4 apply(float4 x, float4 y) {
+    return make_float4(binary_apply<Op>(x.x, y.x), binary_apply<Op>(x.y, y.y), binary_apply<Op>(x.z, y.z),
+                       binary_apply<Op>(x.w, y.w));
+  }
+};
+
+// out[i] = a[i % na] op b[i % nb], on elements or (for broadcasts whose operand sizes are
+// multiples of 4, such as per-channel scales with C % 4 == 0) on float4s. The operand indices
+// advance by stride mod n with one conditional subtraction, so the loop needs no 64-bit division
+// after its first iteration.
+template <BinaryOp Op, typename V>
+__global__ void binary_kernel(const V* a, int64_t na, const V* b, int64_t nb, V* out, int64_t n) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   int64_t ia = i % na, ib = i % nb;
   const int64_t sa = stride % na, sb = stride % nb;
   for (; i < n; i += stride) {
-    out[i] = binary_apply<Op>(a[ia], b[ib]);
+    out[i] = Lanes<Op, V>::apply(a[ia], b[ib]);
     ia += sa;
     if (ia >= na) ia -= na;
     ib += sb;
@@ -53,14 +67,8 @@ __global__ void binary_kernel(const T* a, int64_t na, const T* b, int64_t nb, T*
 template <BinaryOp Op>
 __global__ void binary_vec4_kernel(const float4* a, const float4* b, float4* out, int64_t n4) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n4; i += stride) {
-    float4 x = a[i], y = b[i], r;
-    r.x = binary_apply<Op>(x.x, y.x);
-    r.y = binary_apply<Op>(x.y, y.y);
-    r.z = binary_apply<Op>(x.z, y.z);
-    r.w = binary_apply<Op>(x.w, y.w);
-    out[i] = r;
-  }
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n4; i += stride)
+    out[i] = Lanes<Op, float4>::apply(a[i], b[i]);
 }
 
 // f32, 16-byte aligned: one float4 per thread and step. A scalar 4-byte load per thread leaves
@@ -83,27 +91,6 @@ __global__ void unary_backward_vec4_kernel(const float4* x, const float4* dy, fl
     dx[i] = make_float4(
         unary_op_backward<Op, Math>(v.x, g.x, alpha), unary_op_backward<Op, Math>(v.y, g.y, alpha),
         unary_op_backward<Op, Math>(v.z, g.z, alpha), unary_op_backward<Op, Math>(v.w, g.w, alpha));
-  }
-}
-
-// out[i] = a[i % na4] op b[i % nb4] on float4s, for broadcasts whose operand sizes are multiples
-// of 4 (per-channel scales with C % 4 == 0); the index walk is binary_kernel's.
-template <BinaryOp Op>
-__global__ void binary_bcast_vec4_kernel(const float4* a, int64_t na4, const float4* b, int64_t nb4, float4* out,
-                                         int64_t n4) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n4) return;
-  int64_t ia = i % na4, ib = i % nb4;
-  const int64_t sa = stride % na4, sb = stride % nb4;
-  for (; i < n4; i += stride) {
-    const float4 x = a[ia], y = b[ib];
-    out[i] = make_float4(binary_apply<Op>(x.x, y.x), binary_apply<Op>(x.y, y.y), binary_apply<Op>(x.z, y.z),
-                         binary_apply<Op>(x.w, y.w));
-    ia += sa;
-    if (ia >= na4) ia -= na4;
-    ib += sb;
-    if (ib >= nb4) ib -= nb4;
   }
 }
 
@@ -145,7 +132,7 @@ void launch_binary(const Tensor& a, const Tensor& b, Tensor& out) {
   }
   if (sizeof(T) == 4 && a.numel() % 4 == 0 && b.numel() % 4 == 0 && aligned16(pa) && aligned16(pb) && aligned16(po)) {
     // n is a multiple of both operand sizes, hence of 4.
-    ADVPROP_LAUNCH(binary_bcast_vec4_kernel<Op>, grid_for(n / 4, kThreads), kThreads, 0, s)(
+    ADVPROP_LAUNCH((binary_kernel<Op, float4>), grid_for(n / 4, kThreads), kThreads, 0, s)(
         reinterpret_cast<const float4*>(pa), a.numel() / 4, reinterpret_cast<const float4*>(pb), b.numel() / 4,
         reinterpret_cast<float4*>(po), n / 4);
     return;
@@ -210,8 +197,7 @@ void fill(Tensor& out, double value) {
 
 void cast(const Tensor& src, Tensor& dst) {
   const int64_t n = dst.numel();
-  ADVPROP_CHECK(src.numel() == n, ErrorCode::Shape,
-                "cast: src " + shape_str(src.shape()) + " and dst " + shape_str(dst.shape()) + " differ in size");
+  ADVPROP_ASSERT(src.numel() == n);
   dispatch_dtype<NumericTypes>(src.dtype(), "cast", [&](auto stag) {
     dispatch_dtype<NumericTypes>(dst.dtype(), "cast", [&](auto dtag) {
       using S = decltype(stag);
@@ -231,9 +217,8 @@ void cast(const Tensor& src, Tensor& dst) {
 void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   const int64_t n = out.numel();
   if (n == 0) return;
-  ADVPROP_CHECK(a.numel() > 0 && b.numel() > 0 && n % a.numel() == 0 && n % b.numel() == 0, ErrorCode::Shape,
-                std::string(binary_op_name(op)) + ": out " + shape_str(out.shape()) + " is not a multiple of a " +
-                    shape_str(a.shape()) + " and b " + shape_str(b.shape()));
+  ADVPROP_ASSERT(a.dtype() == out.dtype() && b.dtype() == out.dtype());
+  ADVPROP_ASSERT(a.numel() > 0 && b.numel() > 0 && n % a.numel() == 0 && n % b.numel() == 0);
   dispatch_dtype(out.dtype(), binary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
     with_enum(op, "binary", [&](auto optag) { launch_binary<decltype(optag)::value, T>(a, b, out); });
@@ -241,6 +226,7 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
 }
 
 void unary(UnaryOp op, const Tensor& x, double alpha, Tensor& out) {
+  ADVPROP_ASSERT(x.dtype() == out.dtype() && x.numel() == out.numel());
   if (out.numel() == 0) return;
   dispatch_dtype(out.dtype(), unary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
@@ -249,6 +235,8 @@ void unary(UnaryOp op, const Tensor& x, double alpha, Tensor& out) {
 }
 
 void unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, double alpha, Tensor& dx) {
+  ADVPROP_ASSERT(x.dtype() == dx.dtype() && dy.dtype() == dx.dtype() && x.numel() == dx.numel() &&
+                 dy.numel() == dx.numel());
   if (dx.numel() == 0) return;
   dispatch_dtype(dx.dtype(), unary_op_name(op), [&](auto tag) {
     using T = decltype(tag);

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -46,11 +45,9 @@ struct Work {
 template <typename T>
 struct RmspropOp {
   static constexpr int kSlots = 4;  // p, g, ms, mom
-  T lr, rho, omr, mu, eps, wd;
+  RmspropConsts<T> c;
   static ADVPROP_HD bool writes(int k) { return k != 1; }
-  ADVPROP_HD void apply(T* v, bool decay) const {
-    rmsprop_element(v[0], v[1], v[2], v[3], lr, rho, omr, mu, eps, wd, decay);
-  }
+  ADVPROP_HD void apply(T* v, bool decay) const { rmsprop_element(v[0], v[1], v[2], v[3], c, decay); }
 };
 
 template <typename T>
@@ -136,9 +133,11 @@ void launch(const char* name, const std::vector<const TensorList*>& lists, const
       addr_bits |= reinterpret_cast<uintptr_t>(s.ptr[k]);
     }
     s.n = lead[i].numel();
-    s.flags = (!decay.empty() && decay[i] ? kFlagDecay : 0) | ((addr_bits & 15) == 0 ? kFlagAligned : 0);
+    s.flags = (decays(decay, i) ? kFlagDecay : 0) | ((addr_bits & 15) == 0 ? kFlagAligned : 0);
     const int64_t chunks = (s.n + kChunk - 1) / kChunk;
-    if (chunks > INT32_MAX) fail(ErrorCode::Shape, std::string(name) + ": a tensor of " + std::to_string(s.n) + " elements is too large");
+    // Work items index chunks in 32 bits: 2^31 chunks of kChunk are 8.8e12 elements, more than
+    // any device holds, so a tensor the front-end was given always fits.
+    ADVPROP_ASSERT(chunks <= INT32_MAX);
     for (int64_t c = 0; c < chunks; ++c) work.push_back({static_cast<int32_t>(i), static_cast<int32_t>(c)});
   }
   if (work.empty()) return;
@@ -160,35 +159,28 @@ void launch(const char* name, const std::vector<const TensorList*>& lists, const
   ADVPROP_LAUNCH((multi_tensor_kernel<T, Op>), blocks, kThreads, 0, stream)(d_slots, d_work, n_work, op);
 }
 
-
 }  // namespace
 
 void rmsprop_update(const TensorList& params, const TensorList& grads, const TensorList& ms, const TensorList& mom,
                     const std::vector<uint8_t>& decay, const RmspropHyper& h) {
-  if (params.empty()) return;
-  dispatch_dtype(params[0].dtype(), "rmspropUpdate", [&](auto zero) {
+  dispatch_dtype(list_dtype(params), "rmspropUpdate", [&](auto zero) {
     using T = decltype(zero);
-    const RmspropOp<T> op{T(h.lr), T(h.rho), T(1.0 - h.rho), T(h.momentum), T(h.eps), T(h.weight_decay)};
-    launch<T>("rmspropUpdate", {&params, &grads, &ms, &mom}, h.weight_decay != 0 ? decay : std::vector<uint8_t>{}, op);
+    launch<T>("rmspropUpdate", {&params, &grads, &ms, &mom}, decay, RmspropOp<T>{rmsprop_consts<T>(h)});
   });
 }
 
 void sgd_update(const TensorList& params, const TensorList& grads, const TensorList& bufs,
                 const std::vector<uint8_t>& decay, const SgdHyper& h) {
-  if (params.empty()) return;
-  dispatch_dtype(params[0].dtype(), "sgdUpdate", [&](auto zero) {
+  dispatch_dtype(list_dtype(params), "sgdUpdate", [&](auto zero) {
     using T = decltype(zero);
-    const SgdOp<T> op{T(h.lr), T(h.momentum), T(h.weight_decay), h.nesterov};
-    launch<T>("sgdUpdate", {&params, &grads, &bufs}, h.weight_decay != 0 ? decay : std::vector<uint8_t>{}, op);
+    launch<T>("sgdUpdate", {&params, &grads, &bufs}, decay, SgdOp<T>{T(h.lr), T(h.momentum), T(h.weight_decay), h.nesterov});
   });
 }
 
 void ema_update(const TensorList& emas, const TensorList& sources, double decay) {
-  if (emas.empty()) return;
-  dispatch_dtype(emas[0].dtype(), "emaUpdate", [&](auto zero) {
+  dispatch_dtype(list_dtype(emas), "emaUpdate", [&](auto zero) {
     using T = decltype(zero);
-    const EmaOp<T> op{T(decay), T(1.0 - decay)};
-    launch<T>("emaUpdate", {&emas, &sources}, {}, op);
+    launch<T>("emaUpdate", {&emas, &sources}, {}, EmaOp<T>{T(decay), T(1.0 - decay)});
   });
 }
 

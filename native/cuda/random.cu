@@ -5,7 +5,6 @@
 #include "common.cuh"
 
 #include <cstdint>
-#include <string>
 
 #include "advprop/philox.h"
 #include "advprop/random.h"
@@ -16,57 +15,58 @@ namespace {
 
 constexpr unsigned kThreads = 256;
 
+// The affine maps of the two fills, applied to the `count` (1 to 4) elements of one Philox block.
 template <typename T>
-__global__ void uniform_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset, double lo, double span) {
+struct UniformMap {
+  double lo, span;
+  ADVPROP_HD void operator()(const Philox4& b, T* out, int count) const {
+    for (int k = 0; k < count; ++k) out[k] = static_cast<T>(fma(span, static_cast<double>(philox_uniform01(b.v[k])), lo));
+  }
+};
+template <typename T>
+struct NormalMap {
+  double mean, stddev;
+  ADVPROP_HD void operator()(const Philox4& b, T* out, int count) const {
+    for (int pair = 0; pair < count; pair += 2) {
+      double z0, z1;
+      philox_normal_pair(b.v[pair], b.v[pair + 1], &z0, &z1);  // the shared definition, philox.h
+      out[pair] = static_cast<T>(fma(stddev, z0, mean));
+      if (pair + 1 < count) out[pair + 1] = static_cast<T>(fma(stddev, z1, mean));
+    }
+  }
+};
+
+template <typename T, typename Map>
+__global__ void philox_fill_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset, Map map) {
   const int64_t nblk = (n + 3) / 4;
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < nblk; j += stride) {
-    const uint64_t i0 = static_cast<uint64_t>(j) * 4;
-    const Philox4 b = philox_block(seed, offset, i0);
-    for (int k = 0; k < 4; ++k) {
-      if (static_cast<int64_t>(i0) + k >= n) break;
-      const double u = static_cast<double>(philox_uniform01(b.v[k]));
-      out[i0 + k] = static_cast<T>(fma(span, u, lo));
-    }
+    const int64_t i0 = j * 4;
+    map(philox_block(seed, offset, static_cast<uint64_t>(i0)), out + i0, static_cast<int>(n - i0 < 4 ? n - i0 : 4));
   }
 }
 
-template <typename T>
-__global__ void normal_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset, double mean, double stddev) {
-  const int64_t nblk = (n + 3) / 4;
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < nblk; j += stride) {
-    const uint64_t i0 = static_cast<uint64_t>(j) * 4;
-    const Philox4 b = philox_block(seed, offset, i0);
-    for (int pair = 0; pair < 4; pair += 2) {
-      if (static_cast<int64_t>(i0) + pair >= n) break;
-      double z0, z1;
-      philox_normal_pair(b.v[pair], b.v[pair + 1], &z0, &z1);  // the shared definition, philox.h
-      out[i0 + pair] = static_cast<T>(fma(stddev, z0, mean));
-      if (static_cast<int64_t>(i0) + pair + 1 < n) out[i0 + pair + 1] = static_cast<T>(fma(stddev, z1, mean));
-    }
-  }
+template <typename T, typename Map>
+void launch_fill(Tensor& out, uint64_t seed, uint64_t offset, Map map) {
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  ADVPROP_LAUNCH((philox_fill_kernel<T, Map>), grid_for((n + 3) / 4, kThreads), kThreads, 0, stream_of(out))(
+      out.data_as<T>(), n, seed, offset, map);
 }
 
 }  // namespace
 
 void uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
-  const int64_t n = out.numel();
   dispatch_dtype(out.dtype(), "uniform", [&](auto tag) {
     using T = decltype(tag);
-    if (n == 0) return;
-    ADVPROP_LAUNCH(uniform_kernel<T>, grid_for((n + 3) / 4, kThreads), kThreads, 0, stream_of(out))(
-        out.data_as<T>(), n, seed, offset, lo, hi - lo);
+    launch_fill<T>(out, seed, offset, UniformMap<T>{lo, hi - lo});
   });
 }
 
 void normal(Tensor& out, uint64_t seed, uint64_t offset, double mean, double stddev) {
-  const int64_t n = out.numel();
   dispatch_dtype(out.dtype(), "normal", [&](auto tag) {
     using T = decltype(tag);
-    if (n == 0) return;
-    ADVPROP_LAUNCH(normal_kernel<T>, grid_for((n + 3) / 4, kThreads), kThreads, 0, stream_of(out))(
-        out.data_as<T>(), n, seed, offset, mean, stddev);
+    launch_fill<T>(out, seed, offset, NormalMap<T>{mean, stddev});
   });
 }
 

@@ -16,7 +16,6 @@
 #include "common.cuh"
 
 #include <algorithm>
-#include <string>
 
 #include "advprop/device.h"
 #include "advprop/reduce.h"
@@ -157,12 +156,7 @@ void sum_typed(const Tensor& x, const ReducePlan& plan, double scale, Tensor& ou
 }  // namespace
 
 void sum(const Tensor& x, const ReducePlan& plan, double scale, Tensor& out) {
-  ADVPROP_CHECK(out.numel() == plan.out_count && x.numel() >= plan.out_count * plan.reduce_count,
-                ErrorCode::Internal,
-                "sum: plan (" + std::to_string(plan.out_count) + " outputs of " + std::to_string(plan.reduce_count) +
-                    " terms) does not match x " + shape_str(x.shape()) + " and out " + shape_str(out.shape()));
-  ADVPROP_CHECK(x.dtype() == out.dtype(), ErrorCode::DType,
-                std::string("sum: x is ") + dtype_name(x.dtype()) + " but out is " + dtype_name(out.dtype()));
+  assert_plan_fits(plan, x, out);
   if (out.numel() == 0) return;
   if (plan.reduce_count == 0) {  // empty sums are +0 whatever the scale's sign, as on the CPU
     check_cuda(cudaMemsetAsync(out.data(), 0, out.nbytes(), stream_of(out)), "sum");
@@ -185,10 +179,7 @@ __global__ void sum_backward_kernel(const T* dy, ReducePlan p, double scale, T* 
 }  // namespace
 
 void sum_backward(const Tensor& dy, const ReducePlan& plan, double scale, Tensor& dx) {
-  ADVPROP_CHECK(dy.dtype() == dx.dtype() && dy.numel() == plan.out_count &&
-                    dx.numel() == plan.out_count * plan.reduce_count,
-                ErrorCode::Internal,
-                "sumBackward: plan does not fit dy " + shape_str(dy.shape()) + " and dx " + shape_str(dx.shape()));
+  assert_plan_fits(plan, dx, dy);
   const int64_t total = dx.numel();
   if (total == 0) return;
   const unsigned threads = 256;

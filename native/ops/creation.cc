@@ -84,30 +84,44 @@ Tensor cast(const Tensor& t, DType dtype) {
   return out;
 }
 
-static void check_random(DType dtype, const char* op) {
-  if (!is_float(dtype)) fail(ErrorCode::DType, std::string(op) + ": dtype must be f32 or f64, got " + dtype_name(dtype));
+namespace {
+
+// rand and randn check the same of their two parameters (lo and hi, mean and std): both finite,
+// and the one relation between them that `valid` tests and `rule` states.
+struct Distribution {
+  const char* op;
+  const char *a_name, *b_name;
+  bool (*valid)(double a, double b);
+  const char* rule;
+};
+const Distribution kUniform{"rand", "lo", "hi", [](double lo, double hi) { return lo <= hi; }, "need lo <= hi"};
+const Distribution kNormal{"randn", "mean", "std", [](double, double std) { return std >= 0; }, "std must be >= 0"};
+
+Tensor random_output(const Distribution& d, const Shape& shape, DType dtype, Device device, double a, double b) {
+  if (!is_float(dtype))
+    fail(ErrorCode::DType, std::string(d.op) + ": dtype must be f32 or f64, got " + dtype_name(dtype) + " for shape " +
+                               shape_str(shape));
+  require_device(device, d.op);
+  const std::string got = std::string(", got ") + d.a_name + " " + std::to_string(a) + ", " + d.b_name + " " +
+                          std::to_string(b);
+  if (!std::isfinite(a) || !std::isfinite(b))
+    fail(ErrorCode::Arg, std::string(d.op) + ": " + d.a_name + " and " + d.b_name + " must be finite" + got);
+  if (!d.valid(a, b)) fail(ErrorCode::Arg, std::string(d.op) + ": " + d.rule + got);
+  return Tensor::empty(shape, dtype, device);
 }
+
+}  // namespace
 
 Tensor uniform(const Shape& shape, DType dtype, Device device, uint64_t seed, uint64_t offset,
                double lo, double hi) {
-  check_random(dtype, "rand");
-  require_device(device, "rand");
-  if (!std::isfinite(lo) || !std::isfinite(hi))
-    fail(ErrorCode::Arg, "rand: lo and hi must be finite, got lo " + std::to_string(lo) + ", hi " + std::to_string(hi));
-  if (!(lo <= hi)) fail(ErrorCode::Arg, "rand: need lo <= hi, got lo " + std::to_string(lo) + ", hi " + std::to_string(hi));
-  Tensor out = Tensor::empty(shape, dtype, device);
+  Tensor out = random_output(kUniform, shape, dtype, device, lo, hi);
   if (out.numel()) ADVPROP_DISPATCH(device, uniform, out, seed, offset, lo, hi);
   return out;
 }
 
 Tensor normal(const Shape& shape, DType dtype, Device device, uint64_t seed, uint64_t offset,
               double mean, double std) {
-  check_random(dtype, "randn");
-  require_device(device, "randn");
-  if (!std::isfinite(mean) || !std::isfinite(std))
-    fail(ErrorCode::Arg, "randn: mean and std must be finite, got mean " + std::to_string(mean) + ", std " + std::to_string(std));
-  if (!(std >= 0)) fail(ErrorCode::Arg, "randn: std must be >= 0, got " + std::to_string(std));
-  Tensor out = Tensor::empty(shape, dtype, device);
+  Tensor out = random_output(kNormal, shape, dtype, device, mean, std);
   if (out.numel()) ADVPROP_DISPATCH(device, normal, out, seed, offset, mean, std);
   return out;
 }

@@ -20,15 +20,30 @@ void check_batch(const Tensor& x, const char* op, const char* arg) {
     fail(ErrorCode::Shape, std::string(op) + ": " + arg + " must have a batch dimension, got " + shape_str(x.shape()));
 }
 
+// The plan of one call: rate and mode checked, the sample size of drop-connect worked out (left
+// 0 for an empty x, which is never dispatched).
+DropoutPlan make_plan(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset, const char* op,
+                      const char* arg) {
+  check_rate(rate, op);
+  DropoutPlan p;
+  p.keep = 1.0 - rate;
+  p.seed = seed;
+  p.offset = offset;
+  if (per_sample) {
+    check_batch(x, op, arg);
+    p.sample = x.numel() ? x.numel() / x.dim(0) : 0;
+  }
+  return p;
+}
+
 }  // namespace
 
 Tensor dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset) {
   const char* op = per_sample ? "dropConnect" : "dropout";
   check_float_input(x, op, "x");
-  check_rate(rate, op);
-  if (per_sample) check_batch(x, op, "x");
+  const DropoutPlan p = make_plan(x, rate, per_sample, seed, offset, op, "x");
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  if (out.numel()) ADVPROP_DISPATCH(x.device(), dropout, x, rate, per_sample, seed, offset, nullptr, out);
+  if (out.numel()) ADVPROP_DISPATCH(x.device(), dropout, x, p, out);
   return out;
 }
 
@@ -39,10 +54,10 @@ Tensor drop_connect_add(const Tensor& h, const Tensor& residual, double rate, ui
   check_same_device(h, residual, op, "h", "residual");
   check_same_dtype(h, residual, op, "h", "residual");
   check_same_shape(h, residual, op, "h", "residual");
-  check_rate(rate, op);
-  check_batch(h, op, "h");
+  DropoutPlan p = make_plan(h, rate, true, seed, offset, op, "h");
+  p.residual = &residual;
   Tensor out = Tensor::empty(h.shape(), h.dtype(), h.device());
-  if (out.numel()) ADVPROP_DISPATCH(h.device(), dropout, h, rate, true, seed, offset, &residual, out);
+  if (out.numel()) ADVPROP_DISPATCH(h.device(), dropout, h, p, out);
   return out;
 }
 

@@ -90,6 +90,12 @@ void check_lists(const char* op, const std::vector<Named>& lists, const std::vec
   }
 }
 
+// The flags the kernels take: none when the weight decay is 0, so they test one flag per tensor.
+const std::vector<uint8_t>& decay_flags(const std::vector<uint8_t>& decay, double weight_decay) {
+  static const std::vector<uint8_t> none;
+  return weight_decay != 0 ? decay : none;
+}
+
 }  // namespace
 
 void rmsprop_update(const TensorList& params, const TensorList& grads, const TensorList& ms, const TensorList& mom,
@@ -102,7 +108,7 @@ void rmsprop_update(const TensorList& params, const TensorList& grads, const Ten
   check_hyper(op, "weightDecay", h.weight_decay, 0, INFINITY);
   check_lists(op, {{&params, "params", true}, {&grads, "grads", false}, {&ms, "ms", true}, {&mom, "mom", true}}, &decay);
   if (params.empty()) return;
-  ADVPROP_DISPATCH(params[0].device(), rmsprop_update, params, grads, ms, mom, decay, h);
+  ADVPROP_DISPATCH(params[0].device(), rmsprop_update, params, grads, ms, mom, decay_flags(decay, h.weight_decay), h);
 }
 
 void sgd_update(const TensorList& params, const TensorList& grads, const TensorList& bufs,
@@ -113,7 +119,7 @@ void sgd_update(const TensorList& params, const TensorList& grads, const TensorL
   check_hyper(op, "weightDecay", h.weight_decay, 0, INFINITY);
   check_lists(op, {{&params, "params", true}, {&grads, "grads", false}, {&bufs, "bufs", true}}, &decay);
   if (params.empty()) return;
-  ADVPROP_DISPATCH(params[0].device(), sgd_update, params, grads, bufs, decay, h);
+  ADVPROP_DISPATCH(params[0].device(), sgd_update, params, grads, bufs, decay_flags(decay, h.weight_decay), h);
 }
 
 void ema_update(const TensorList& emas, const TensorList& sources, double decay) {

@@ -1,3 +1,4 @@
+// Front-ends of the sums: axes, output shapes and the ReducePlan the backends run.
 #include <algorithm>
 #include <string>
 
@@ -7,6 +8,64 @@
 #include "dispatch.h"
 
 namespace advprop {
+
+ReducePlan make_reduce_plan(const Shape& shape, const std::vector<int>& axes) {
+  const int nd = static_cast<int>(shape.size());
+  auto bad = [&](const std::string& why) {
+    std::string list = "[";
+    for (size_t i = 0; i < axes.size(); ++i) list += (i ? ", " : "") + std::to_string(axes[i]);
+    fail(ErrorCode::Arg, "reduce: axes " + list + "] " + why + " for shape " + shape_str(shape));
+  };
+  if (nd > kMaxDims) bad("cannot be used: more than " + std::to_string(kMaxDims) + " dims");
+  bool reduced[kMaxDims] = {};
+  for (int a : axes) {
+    if (a < 0 || a >= nd) bad("are out of range");
+    if (reduced[a]) bad("repeat an axis");
+    reduced[a] = true;
+  }
+  for (int64_t s : shape)
+    if (s < 0) bad("cannot be used: negative size");
+
+  // Walk the dims innermost first so strides are known; size-1 dims vanish, and a dim next to
+  // one of the same kind folds into it (valid because x is contiguous).
+  int64_t ks[kMaxDims], kst[kMaxDims], rs[kMaxDims], rst[kMaxDims];
+  int nk = 0, nr = 0, last = -1;  // last: kind of the previous kept dim, 0 kept / 1 reduced
+  int64_t stride = 1;
+  for (int d = nd - 1; d >= 0; --d) {
+    const int64_t size = shape[d];
+    if (size != 1) {
+      const int kind = reduced[d] ? 1 : 0;
+      int64_t* sizes = kind ? rs : ks;
+      int64_t* strides = kind ? rst : kst;
+      int& n = kind ? nr : nk;
+      if (kind == last) {
+        sizes[n - 1] *= size;
+      } else {
+        sizes[n] = size;
+        strides[n] = stride;
+        ++n;
+      }
+      last = kind;
+    }
+    stride *= size;
+  }
+  // The walk produced innermost-first lists; the plan stores them outermost first.
+  ReducePlan p;
+  p.n_kept = nk;
+  p.n_red = nr;
+  for (int i = 0; i < nk; ++i) {
+    p.kept_size[i] = ks[nk - 1 - i];
+    p.kept_stride[i] = kst[nk - 1 - i];
+    p.out_count *= p.kept_size[i];
+  }
+  for (int i = 0; i < nr; ++i) {
+    p.red_size[i] = rs[nr - 1 - i];
+    p.red_stride[i] = rst[nr - 1 - i];
+    p.reduce_count *= p.red_size[i];
+  }
+  return p;
+}
+
 namespace ops {
 
 namespace {

@@ -116,7 +116,12 @@ ADVPROP_NATIVE_TEST(attack_bad_arguments) {
   EXPECT_THROWS(ops::drop_connect_add(x, test::to_sim(x), 0.5, 0, 0), ErrorCode::Device);
   EXPECT_THROWS(ops::drop_connect_add(x, x, 1.0, 0, 0), ErrorCode::Arg);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  EXPECT_THROWS(cpu::dropout(x, 0.5, false, 0, 0, &x, out), ErrorCode::Arg);
+  // No front-end pairs a residual with per-element dropout (dropConnectAdd is per sample), so the
+  // backend only asserts it: the element kernel would leave the residual out.
+  DropoutPlan per_element_with_residual;
+  per_element_with_residual.keep = 0.5;
+  per_element_with_residual.residual = &x;
+  EXPECT_THROWS(cpu::dropout(x, per_element_with_residual, out), ErrorCode::Internal);
 }
 
 }  // namespace

@@ -4,8 +4,11 @@
 // (f32, or f64), one device, contiguous; the front-end (native/ops/attack.cc) checks.
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 
+#include "advprop/dtype_dispatch.h"
 #include "advprop/enum_table.h"
+#include "advprop/error.h"
 #include "advprop/hostdevice.h"
 #include "advprop/philox.h"
 #include "advprop/tensor.h"
@@ -157,6 +160,39 @@ struct PerSample {
 template <typename T>
 PerSample<T> per_sample(const Tensor* t, double s) {
   return {t ? t->data_as<T>() : nullptr, static_cast<T>(s)};
+}
+
+// One call as every backend's kernels read it: the pointers (x_adv and grad null for the random
+// start), N samples of D = numel / N elements, eps and alpha per sample, the clamp range in T,
+// and the device (for scratch tensors and the stream).
+template <typename T>
+struct PgdView {
+  AttackNorm norm;
+  Device device;
+  const T *xa, *g, *x;
+  T* out;
+  int64_t numel, nsamples, d;
+  PerSample<T> eps, alpha;
+  T lo, hi;
+};
+
+// The shared body of the backends' entries: asserts what the kernels index by (the front-end,
+// native/ops/attack.cc, checks the caller's input), then calls f(PgdView<T>) for out's dtype.
+template <typename F>
+void with_pgd_view(const char* op, const PgdArgs& a, const Tensor* x_adv, const Tensor* grad, const Tensor& x,
+                   Tensor& out, F&& f) {
+  ADVPROP_ASSERT(out.ndim() >= 1 && out.dim(0) > 0 && x.dtype() == out.dtype() && x.numel() == out.numel());
+  for (const Tensor* t : {x_adv, grad})
+    ADVPROP_ASSERT(!t || (t->dtype() == out.dtype() && t->numel() == out.numel()));
+  for (const Tensor* t : {a.eps_t, a.alpha_t})
+    ADVPROP_ASSERT(!t || (t->dtype() == out.dtype() && t->numel() == out.dim(0)));
+  dispatch_dtype(out.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t numel = out.numel(), nsamples = out.dim(0);
+    f(PgdView<T>{a.norm, out.device(), x_adv ? x_adv->data_as<T>() : nullptr, grad ? grad->data_as<T>() : nullptr, x.data_as<T>(),
+                 out.data_as<T>(), numel, nsamples, numel / nsamples, per_sample<T>(a.eps_t, a.eps),
+                 per_sample<T>(a.alpha_t, a.alpha), static_cast<T>(a.lo), static_cast<T>(a.hi)});
+  });
 }
 
 }  // namespace advprop

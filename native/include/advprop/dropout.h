@@ -14,14 +14,28 @@
 #pragma once
 #include <cstdint>
 
+#include "advprop/error.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
 
-// residual: null, or a tensor of x's shape, dtype and device (checked by the front-ends).
-#define ADVPROP_DROPOUT_KERNELS                                                                      \
-  void dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset,      \
-               const Tensor* residual, Tensor& out);
+// What the front-ends (native/ops/dropout.cc) hand a backend, made from the checked arguments.
+struct DropoutPlan {
+  double keep = 1;                   // 1 - rate, in (0, 1]
+  int64_t sample = 0;                // per sample: its elements (numel / dim 0, >= 1); per element: 0
+  uint64_t seed = 0, offset = 0;
+  const Tensor* residual = nullptr;  // per sample only: x's shape, dtype and device
+};
+
+// The invariants every backend indexes by: out, x and the residual of one dtype and size, a
+// residual only per sample, and whole samples.
+inline void assert_dropout_plan(const Tensor& x, const DropoutPlan& p, const Tensor& out) {
+  ADVPROP_ASSERT(x.dtype() == out.dtype() && x.numel() == out.numel() && p.keep > 0 && p.keep <= 1);
+  ADVPROP_ASSERT(p.sample > 0 ? out.numel() % p.sample == 0 : p.residual == nullptr);
+  ADVPROP_ASSERT(!p.residual || (p.residual->dtype() == out.dtype() && p.residual->numel() == out.numel()));
+}
+
+#define ADVPROP_DROPOUT_KERNELS void dropout(const Tensor& x, const DropoutPlan& p, Tensor& out);
 
 namespace cpu { ADVPROP_DROPOUT_KERNELS }
 namespace cuda { ADVPROP_DROPOUT_KERNELS }

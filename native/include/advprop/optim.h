@@ -10,13 +10,15 @@
 //     buf ← μ·buf + g;  p ← p − lr·(nesterov ? g + μ·buf : buf)
 // ema_update: ema ← d·ema + (1−d)·src; with d = 0 exactly src (a copy: NaN or inf in the old
 //     ema does not leak through 0·ema), which is how the EMA's copy_to writes into live tensors.
-// The kernels take lists that the front-ends below have checked: equal lengths, one float dtype
-// and one device, pairwise equal shapes, contiguous, no written tensor overlapping another one.
+// The kernels take lists that the front-ends below have checked: non-empty, equal lengths, one
+// float dtype and one device, pairwise equal shapes, contiguous, no written tensor overlapping
+// another one.
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "advprop/error.h"
 #include "advprop/hostdevice.h"
 #include "advprop/tensor.h"
 
@@ -33,16 +35,26 @@ struct SgdHyper {
 using TensorList = std::vector<Tensor>;
 
 // One element of each update, every operation in T, for the kernels of every backend (whose
-// loops differ: cpu spans, a cuda multi-tensor kernel). omr = 1 - rho, omd = 1 - d, rounded to T.
+// loops differ: cpu spans, a cuda multi-tensor kernel). omd = 1 - d, rounded to T.
 ADVPROP_HD float optim_sqrt(float x) { return sqrtf(x); }
 ADVPROP_HD double optim_sqrt(double x) { return sqrt(x); }
 
+// RMSProp's hyper-parameters in T; omr = 1 - rho.
 template <typename T>
-ADVPROP_HD void rmsprop_element(T& p, T g, T& ms, T& mom, T lr, T rho, T omr, T mu, T eps, T wd, bool decay) {
-  if (decay) g = g + wd * p;
-  const T m = rho * ms + omr * (g * g);
+struct RmspropConsts {
+  T lr, rho, omr, mu, eps, wd;
+};
+template <typename T>
+RmspropConsts<T> rmsprop_consts(const RmspropHyper& h) {
+  return {T(h.lr), T(h.rho), T(1.0 - h.rho), T(h.momentum), T(h.eps), T(h.weight_decay)};
+}
+
+template <typename T>
+ADVPROP_HD void rmsprop_element(T& p, T g, T& ms, T& mom, const RmspropConsts<T>& c, bool decay) {
+  if (decay) g = g + c.wd * p;
+  const T m = c.rho * ms + c.omr * (g * g);
   ms = m;
-  const T v = mu * mom + lr * g / optim_sqrt(m + eps);
+  const T v = c.mu * mom + c.lr * g / optim_sqrt(m + c.eps);
   mom = v;
   p = p - v;
 }
@@ -59,6 +71,16 @@ template <typename T>
 ADVPROP_HD T ema_element(T e, T s, T d, T omd) {
   return d * e + omd * s;
 }
+
+// The element type of a call's lists (the front-end dispatches only non-empty ones).
+inline DType list_dtype(const TensorList& lead) {
+  ADVPROP_ASSERT(!lead.empty());
+  return lead[0].dtype();
+}
+
+// `decay` as the kernels take it: empty (no tensor decayed, which is also what the front-ends
+// pass when the weight decay is 0) or one flag per tensor.
+inline bool decays(const std::vector<uint8_t>& decay, size_t i) { return !decay.empty() && decay[i]; }
 
 #define ADVPROP_OPTIM_KERNELS                                                                          \
   void rmsprop_update(const TensorList& params, const TensorList& grads, const TensorList& ms,        \

@@ -35,8 +35,16 @@ struct ReducePlan {
   }
 };
 
-// `axes` are normalised (0 <= a < ndim), unique. Throws ERR_ARG otherwise.
+// `axes` are normalised (0 <= a < ndim), unique. Throws ERR_ARG otherwise. Made by the front-ends
+// (native/ops/reduce.cc), which check the caller's input; the backends take the plan as given.
 ReducePlan make_reduce_plan(const Shape& shape, const std::vector<int>& axes);
+
+// What every backend's sum and sum_backward index by: `full` (x, or dx) holds the plan's
+// out_count * reduce_count elements, `reduced` (out, or dy) its out_count, in one dtype.
+inline void assert_plan_fits(const ReducePlan& p, const Tensor& full, const Tensor& reduced) {
+  ADVPROP_ASSERT(full.dtype() == reduced.dtype() && reduced.numel() == p.out_count &&
+                 full.numel() == p.out_count * p.reduce_count);
+}
 
 // sum: out (out_count elements, f32 or f64 like x) = scale * sums described by plan.
 // sum_backward: the gradient of sum, dx[kept_offset(o) + red_offset(r)] = (T)(scale * dy[o]) for

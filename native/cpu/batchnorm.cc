@@ -413,7 +413,7 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
 void multi_batch_norm_forward(const BnArgs& a, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                               Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean, Tensor& invstd) {
   const char* op = "multi_batch_norm_forward";
-  check_bn_forward(op, a, DeviceType::cpu, x, gamma, beta, running_mean, running_var, y, mean, invstd);
+  ADVPROP_ASSERT(bn_args_hold(op, a, x, {&x, &y}, {&gamma, &beta, &running_mean, &running_var}, {&mean, &invstd}));
   dispatch_dtype(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     with_enum(a.act, op, [&](auto act) {
@@ -428,7 +428,7 @@ void multi_batch_norm_backward(const BnArgs& a, const Tensor& dy, const Tensor& 
                                const Tensor& beta, const Tensor& mean, const Tensor& invstd, Tensor& dx,
                                Tensor& dgamma, Tensor& dbeta) {
   const char* op = "multi_batch_norm_backward";
-  check_bn_backward(op, a, DeviceType::cpu, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta);
+  ADVPROP_ASSERT(bn_args_hold(op, a, x, {&dy, &x, &dx}, {&gamma, &beta, &dgamma, &dbeta}, {&mean, &invstd}));
   dispatch_dtype(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     with_enum(a.act, op, [&](auto act) {

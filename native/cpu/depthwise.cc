@@ -21,6 +21,7 @@
 #include "advprop/conv.h"
 #include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
+#include "advprop/invariants.h"
 #include "advprop/parallel.h"
 #include "simd.h"
 
@@ -445,7 +446,7 @@ bool set_depthwise_isa(int level) { return g_isa.force(level); }
 
 void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   const char* op = "depthwise_forward";
-  check_depthwise_forward(op, p, DeviceType::cpu, x, w, bias, y);
+  ADVPROP_ASSERT(passes(check_depthwise_forward, op, p, DeviceType::cpu, x, w, bias, y));
   if (y.numel() == 0) return;
   dispatch_dtype(y.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -455,7 +456,7 @@ void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, 
 
 void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
   const char* op = "depthwise_backward_input";
-  check_depthwise_backward_input(op, p, DeviceType::cpu, dy, w, dx);
+  ADVPROP_ASSERT(passes(check_depthwise_backward_input, op, p, DeviceType::cpu, dy, w, dx));
   if (dx.numel() == 0) return;
   dispatch_dtype(dx.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -465,7 +466,7 @@ void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Ten
 
 void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
   const char* op = "depthwise_backward_weight";
-  check_depthwise_backward_weight(op, p, DeviceType::cpu, x, dy, dw);
+  ADVPROP_ASSERT(passes(check_depthwise_backward_weight, op, p, DeviceType::cpu, x, dy, dw));
   if (dw.numel() == 0) return;
   dispatch_dtype(dw.dtype(), op, [&](auto t) {
     using T = decltype(t);

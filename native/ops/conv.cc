@@ -96,6 +96,20 @@ int64_t images_per_chunk(const Device& d, const Conv2dParams& p, int64_t k, DTyp
   return std::max<int64_t>(1, std::min<int64_t>(p.n, (int64_t(2) << 20) / std::max<int64_t>(1, per_image)));
 }
 
+// Calls chunk(pc, i0, cols) for the chunks of images in order: pc the params of images
+// [i0, i0 + pc.n), cols the first pc.n*OH*OW rows of one column matrix [rows, k] that every chunk
+// reuses.
+template <typename Chunk>
+void for_each_chunk(const Device& d, const Conv2dParams& p, int64_t k, DType dt, Chunk&& chunk) {
+  const int64_t per = images_per_chunk(d, p, k, dt);
+  Tensor cols_all = Tensor::empty({per * p.out_h * p.out_w, k}, dt, d);
+  for (int64_t i0 = 0; i0 < p.n; i0 += per) {
+    Conv2dParams pc = p;
+    pc.n = std::min(per, p.n - i0);
+    chunk(pc, i0, cols_all.slice0(0, pc.n * p.out_h * p.out_w));
+  }
+}
+
 // Two float inputs on one device, of one dtype.
 void check_io(const char* op, const Tensor& a, const Tensor& b, const char* an, const char* bn) {
   TensorArg(op, an, a).float_input();
@@ -135,27 +149,24 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dOpt
     ADVPROP_DISPATCH(dev, depthwise_forward, p, x, w, b, y);
     return y;
   }
-  const auto [m, og, k] = group_gemm(p);
+  const GroupGemm gg = group_gemm(p);
+  const int64_t og = gg.og, k = gg.k;
   GemmArgs g;
   g.trans_b = true;
-  g.m = m, g.n = og, g.k = k;
+  g.m = gg.m, g.n = og, g.k = k;
   g.lda = k, g.ldb = k, g.ldc = p.c_out;
   if (is_pointwise(p)) {
     gemm(dev, g, x, w, y);
   } else {
-    const int64_t per = images_per_chunk(dev, p, k, x.dtype());
-    Tensor cols_all = Tensor::empty({per * p.out_h * p.out_w, k}, x.dtype(), dev);
-    for (int64_t i0 = 0; i0 < p.n; i0 += per) {
-      Conv2dParams pc = p;
-      pc.n = std::min(per, p.n - i0);
-      g.m = pc.n * p.out_h * p.out_w;
-      Tensor cols = cols_all.slice0(0, g.m), xi = x.slice0(i0, pc.n), yi = y.slice0(i0, pc.n);
+    for_each_chunk(dev, p, k, x.dtype(), [&](const Conv2dParams& pc, int64_t i0, Tensor cols) {
+      g.m = cols.dim(0);
+      const Tensor xi = x.slice0(i0, pc.n), yi = y.slice0(i0, pc.n);
       for (int64_t grp = 0; grp < p.groups; ++grp) {
         ADVPROP_DISPATCH(dev, im2col, pc, xi, grp, cols);
         Tensor yg = from_offset(yi, grp * og);
         gemm(dev, g, cols, from_offset(w, grp * og * k), yg);
       }
-    }
+    });
   }
   return b ? binary(BinaryOp::add, y, *b) : y;
 }
@@ -170,26 +181,23 @@ Tensor conv2d_backward_input(const Tensor& dy, const Tensor& w, const Shape& x_s
     ADVPROP_DISPATCH(dev, depthwise_backward_input, p, dy, w, dx);
     return dx;
   }
-  const auto [m, og, k] = group_gemm(p);
+  const GroupGemm gg = group_gemm(p);
+  const int64_t og = gg.og, k = gg.k;
   GemmArgs g;  // dcols[m, k] = dy_g[m, og] · w_g[og, k]
-  g.m = m, g.n = k, g.k = og;
+  g.m = gg.m, g.n = k, g.k = og;
   g.lda = p.c_out, g.ldb = k, g.ldc = k;
   if (is_pointwise(p)) {
     gemm(dev, g, dy, w, dx);
     return dx;
   }
-  const int64_t per = images_per_chunk(dev, p, k, dy.dtype());
-  Tensor dcols_all = Tensor::empty({per * p.out_h * p.out_w, k}, dy.dtype(), dev);
-  for (int64_t i0 = 0; i0 < p.n; i0 += per) {
-    Conv2dParams pc = p;
-    pc.n = std::min(per, p.n - i0);
-    g.m = pc.n * p.out_h * p.out_w;
-    Tensor dcols = dcols_all.slice0(0, g.m), dyi = dy.slice0(i0, pc.n), dxi = dx.slice0(i0, pc.n);
+  for_each_chunk(dev, p, k, dy.dtype(), [&](const Conv2dParams& pc, int64_t i0, Tensor dcols) {
+    g.m = dcols.dim(0);
+    Tensor dyi = dy.slice0(i0, pc.n), dxi = dx.slice0(i0, pc.n);
     for (int64_t grp = 0; grp < p.groups; ++grp) {
       gemm(dev, g, from_offset(dyi, grp * og), from_offset(w, grp * og * k), dcols);
       ADVPROP_DISPATCH(dev, col2im, pc, dcols, grp, dxi);
     }
-  }
+  });
   return dx;
 }
 
@@ -202,10 +210,11 @@ Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_
     ADVPROP_DISPATCH(dev, depthwise_backward_weight, p, x, dy, dw);
     return dw;
   }
-  const auto [m, og, k] = group_gemm(p);
+  const GroupGemm gg = group_gemm(p);
+  const int64_t og = gg.og, k = gg.k;
   GemmArgs g;  // dw_g[og, k] = dy_g[m, og]^T · cols[m, k]
   g.trans_a = true;
-  g.m = og, g.n = k, g.k = m;
+  g.m = og, g.n = k, g.k = gg.m;
   g.lda = p.c_out, g.ldb = k, g.ldc = k;
   if (is_pointwise(p)) {
     gemm(dev, g, dy, x, dw);
@@ -213,20 +222,16 @@ Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_
   }
   // Chunks of images add into dw in order (beta = 1 after the first), so the sum over the batch
   // is still in a fixed order.
-  const int64_t per = images_per_chunk(dev, p, k, x.dtype());
-  Tensor cols_all = Tensor::empty({per * p.out_h * p.out_w, k}, x.dtype(), dev);
-  for (int64_t i0 = 0; i0 < p.n; i0 += per) {
-    Conv2dParams pc = p;
-    pc.n = std::min(per, p.n - i0);
-    g.k = pc.n * p.out_h * p.out_w;
+  for_each_chunk(dev, p, k, x.dtype(), [&](const Conv2dParams& pc, int64_t i0, Tensor cols) {
+    g.k = cols.dim(0);
     g.beta = i0 == 0 ? 0.0 : 1.0;
-    Tensor cols = cols_all.slice0(0, g.k), xi = x.slice0(i0, pc.n), dyi = dy.slice0(i0, pc.n);
+    const Tensor xi = x.slice0(i0, pc.n), dyi = dy.slice0(i0, pc.n);
     for (int64_t grp = 0; grp < p.groups; ++grp) {
       ADVPROP_DISPATCH(dev, im2col, pc, xi, grp, cols);
       Tensor dwg = from_offset(dw, grp * og * k);
       gemm(dev, g, from_offset(dyi, grp * og), cols, dwg);
     }
-  }
+  });
   return dw;
 }
 

@@ -116,6 +116,15 @@ __device__ __forceinline__ int64_t peel(int64_t& rest, int64_t extent) {
   return i;
 }
 
+// The position of flat index i in an NHWC tensor [N, H, W, C].
+struct Nhwc {
+  int64_t n, h, w, c;
+};
+__device__ __forceinline__ Nhwc nhwc_of(int64_t i, int64_t H, int64_t W, int64_t C) {
+  const int64_t c = peel(i, C), w = peel(i, W), h = peel(i, H);
+  return Nhwc{i, h, w, c};
+}
+
 // The per-channel sums over rows (batch-norm statistics, pooling, the depthwise weight gradient)
 // run in blocks of kTileC channels (x, one warp reading consecutive channels) by kLanes row lanes
 // (y), each lane striding through a chunk of rows; the lanes meet in a fixed tree.

@@ -39,8 +39,7 @@ DwParams to_dw(const Conv2dParams& p) {
 template <typename T>
 __global__ void dw_forward_kernel(const T* x, const T* w, const T* bias, T* y, DwParams p, int64_t total) {
   for (int64_t i = grid_start(); i < total; i += grid_step()) {
-    int64_t n = i;
-    const int64_t c = peel(n, p.c), ow = peel(n, p.ow), oh = peel(n, p.oh);
+    const auto [n, oh, ow, c] = nhwc_of(i, p.oh, p.ow, p.c);
     const T* wc = w + c * p.kh * p.kw;
     T acc = T(0);
     for (int64_t ky = 0; ky < p.kh; ++ky) {
@@ -68,8 +67,7 @@ __device__ __forceinline__ int64_t dw_source(int64_t i, int64_t k, int64_t s, in
 template <typename T>
 __global__ void dw_backward_input_kernel(const T* dy, const T* w, T* dx, DwParams p, int64_t total) {
   for (int64_t i = grid_start(); i < total; i += grid_step()) {
-    int64_t n = i;
-    const int64_t c = peel(n, p.c), iw = peel(n, p.w), ih = peel(n, p.h);
+    const auto [n, ih, iw, c] = nhwc_of(i, p.h, p.w, p.c);
     const T* wc = w + c * p.kh * p.kw;
     T acc = T(0);
     for (int64_t ky = 0; ky < p.kh; ++ky) {

@@ -83,8 +83,10 @@ Tensor from_offset(const Tensor& t, int64_t offset) {
   return flat.slice0(offset, t.numel() - offset);
 }
 
-void gemm(const Device& d, const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
+// c = the product (gemm.h); returns c.
+Tensor gemm(const Device& d, const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   if (g.m && g.n) ADVPROP_DISPATCH(d, gemm, g, a, b, c);
+  return c;
 }
 
 // Images per im2col chunk. On cpu the column matrix of the whole batch (the stem's is 8 x 1.35 MB)
@@ -127,12 +129,32 @@ Conv2dParams grad_params(const char* op, const Tensor& dy, const Tensor& other, 
 }
 
 // The implicit GEMM of one group: m output pixels, og output channels, k = KH*KW*Cg columns
-// of the column matrix (Cg input channels).
+// of the column matrix (Cg input channels); and its product in each direction (gemm.h), over all
+// m rows, the group's columns of y and dy strided by Cout.
 struct GroupGemm {
   int64_t m, og, k;
 };
 GroupGemm group_gemm(const Conv2dParams& p) {
   return {p.n * p.out_h * p.out_w, p.c_out / p.groups, p.kh * p.kw * (p.c_in / p.groups)};
+}
+GemmArgs gemm_args(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc) {
+  GemmArgs g;
+  g.trans_a = trans_a, g.trans_b = trans_b;
+  g.m = m, g.n = n, g.k = k;
+  g.lda = lda, g.ldb = ldb, g.ldc = ldc;
+  return g;
+}
+// y_g[m, og] = cols[m, k] · w_g[og, k]^T
+GemmArgs forward_gemm(const Conv2dParams& p, const GroupGemm& s) {
+  return gemm_args(false, true, s.m, s.og, s.k, s.k, s.k, p.c_out);
+}
+// dcols[m, k] = dy_g[m, og] · w_g[og, k]
+GemmArgs input_grad_gemm(const Conv2dParams& p, const GroupGemm& s) {
+  return gemm_args(false, false, s.m, s.k, s.og, p.c_out, s.k, s.k);
+}
+// dw_g[og, k] = dy_g[m, og]^T · cols[m, k]
+GemmArgs weight_grad_gemm(const Conv2dParams& p, const GroupGemm& s) {
+  return gemm_args(true, false, s.og, s.k, s.m, p.c_out, s.k, s.k);
 }
 
 }  // namespace
@@ -151,10 +173,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dOpt
   }
   const GroupGemm gg = group_gemm(p);
   const int64_t og = gg.og, k = gg.k;
-  GemmArgs g;
-  g.trans_b = true;
-  g.m = gg.m, g.n = og, g.k = k;
-  g.lda = k, g.ldb = k, g.ldc = p.c_out;
+  GemmArgs g = forward_gemm(p, gg);
   if (is_pointwise(p)) {
     gemm(dev, g, x, w, y);
   } else {
@@ -183,13 +202,8 @@ Tensor conv2d_backward_input(const Tensor& dy, const Tensor& w, const Shape& x_s
   }
   const GroupGemm gg = group_gemm(p);
   const int64_t og = gg.og, k = gg.k;
-  GemmArgs g;  // dcols[m, k] = dy_g[m, og] · w_g[og, k]
-  g.m = gg.m, g.n = k, g.k = og;
-  g.lda = p.c_out, g.ldb = k, g.ldc = k;
-  if (is_pointwise(p)) {
-    gemm(dev, g, dy, w, dx);
-    return dx;
-  }
+  GemmArgs g = input_grad_gemm(p, gg);
+  if (is_pointwise(p)) return gemm(dev, g, dy, w, dx);
   for_each_chunk(dev, p, k, dy.dtype(), [&](const Conv2dParams& pc, int64_t i0, Tensor dcols) {
     g.m = dcols.dim(0);
     Tensor dyi = dy.slice0(i0, pc.n), dxi = dx.slice0(i0, pc.n);
@@ -212,14 +226,8 @@ Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_
   }
   const GroupGemm gg = group_gemm(p);
   const int64_t og = gg.og, k = gg.k;
-  GemmArgs g;  // dw_g[og, k] = dy_g[m, og]^T · cols[m, k]
-  g.trans_a = true;
-  g.m = og, g.n = k, g.k = gg.m;
-  g.lda = p.c_out, g.ldb = k, g.ldc = k;
-  if (is_pointwise(p)) {
-    gemm(dev, g, dy, x, dw);
-    return dw;
-  }
+  GemmArgs g = weight_grad_gemm(p, gg);
+  if (is_pointwise(p)) return gemm(dev, g, dy, x, dw);
   // Chunks of images add into dw in order (beta = 1 after the first), so the sum over the batch
   // is still in a fixed order.
   for_each_chunk(dev, p, k, x.dtype(), [&](const Conv2dParams& pc, int64_t i0, Tensor cols) {

@@ -21,7 +21,10 @@ namespace {
 static_assert(ADVPROP_BN_TRAIN == static_cast<int>(BnMode::train) && ADVPROP_BN_TRAIN_FROZEN == static_cast<int>(BnMode::train_frozen) &&
                   ADVPROP_BN_EVAL == static_cast<int>(BnMode::eval) && ADVPROP_ACT_NONE == static_cast<int>(BnAct::none) &&
                   ADVPROP_ACT_SILU == static_cast<int>(BnAct::silu) && ADVPROP_ACT_RELU == static_cast<int>(BnAct::relu) &&
-                  ADVPROP_LINF == static_cast<int>(AttackNorm::linf) && ADVPROP_L2 == static_cast<int>(AttackNorm::l2),
+                  ADVPROP_LINF == static_cast<int>(AttackNorm::linf) && ADVPROP_L2 == static_cast<int>(AttackNorm::l2) &&
+                  ADVPROP_PAD_SAME == static_cast<int>(ConvPadding::same) &&
+                  ADVPROP_PAD_VALID == static_cast<int>(ConvPadding::valid) &&
+                  ADVPROP_PAD_EXPLICIT == static_cast<int>(ConvPadding::explicit_),
               "the C enums must match the C++ ones (values are cast across)");
 
 std::vector<BnSegment> segments_of(const char* op, const advprop_bn_segment* s, int32_t n) {
@@ -46,15 +49,26 @@ Shape stat_shape(const Tensor& x, size_t segments) {
 ops::Conv2dOptions conv_options(const char* op, const advprop_conv2d_options* o) {
   if (!o) fail(ErrorCode::Arg, std::string(op) + ": 'options' is NULL");
   ops::Conv2dOptions r;
-  switch (o->padding) {
-    case ADVPROP_PAD_SAME: r.padding = ops::Conv2dOptions::Padding::same; break;
-    case ADVPROP_PAD_VALID: r.padding = ops::Conv2dOptions::Padding::valid; break;
-    case ADVPROP_PAD_EXPLICIT: r.padding = ops::Conv2dOptions::Padding::explicit_; break;
-    default: fail(ErrorCode::Arg, std::string(op) + ": unknown padding " + std::to_string(o->padding));
-  }
+  r.padding = enum_of<ConvPadding>(op, o->padding);
   for (int i = 0; i < 4; ++i) r.pad[i] = o->pad[i];
   r.stride_h = o->stride_h, r.stride_w = o->stride_w, r.dil_h = o->dil_h, r.dil_w = o->dil_w, r.groups = o->groups;
   return r;
+}
+
+// A convolution gradient entry: the output `out` has the caller's shape (x's for the input
+// gradient, w's for the weight gradient), so it is checked against dy before anything runs.
+using ConvGradient = Tensor (*)(const Tensor& dy, const Tensor& other, const Shape& out_shape, const ops::Conv2dOptions& o);
+advprop_status conv_gradient(const char* op, ConvGradient grad, const advprop_tensor* dy, const char* other_name,
+                             const advprop_tensor* other, const advprop_conv2d_options* options, const char* out_name,
+                             const advprop_tensor* out, void* stream) {
+  return guarded(op, [&] {
+    const Tensor tdy = wrap(op, "dy", dy), tother = wrap(op, other_name, other), tout = wrap(op, out_name, out);
+    const ops::Conv2dOptions o = conv_options(op, options);
+    check_out(op, out_name, tout, tout.shape(), tdy.dtype(), tdy.device());
+    StreamBridge bridge(tdy.device(), stream);
+    copy_out(op, out_name, grad(tdy, tother, tout.shape(), o), tout);
+    bridge.finish();
+  });
 }
 
 }  // namespace
@@ -161,29 +175,13 @@ ADVPROP_API advprop_status advprop_conv2d_forward(const advprop_tensor* x, const
 ADVPROP_API advprop_status advprop_conv2d_backward_input(const advprop_tensor* dy, const advprop_tensor* w,
                                                          const advprop_conv2d_options* options,
                                                          const advprop_tensor* dx, void* stream) {
-  const char* op = "advprop_conv2d_backward_input";
-  return guarded(op, [&] {
-    const Tensor tdy = wrap(op, "dy", dy), tw = wrap(op, "w", w), tdx = wrap(op, "dx", dx);
-    const ops::Conv2dOptions o = conv_options(op, options);
-    check_out(op, "dx", tdx, tdx.shape(), tdy.dtype(), tdy.device());
-    StreamBridge bridge(tdy.device(), stream);
-    copy_out(op, "dx", ops::conv2d_backward_input(tdy, tw, tdx.shape(), o), tdx);
-    bridge.finish();
-  });
+  return conv_gradient("advprop_conv2d_backward_input", ops::conv2d_backward_input, dy, "w", w, options, "dx", dx, stream);
 }
 
 ADVPROP_API advprop_status advprop_conv2d_backward_weight(const advprop_tensor* dy, const advprop_tensor* x,
                                                           const advprop_conv2d_options* options,
                                                           const advprop_tensor* dw, void* stream) {
-  const char* op = "advprop_conv2d_backward_weight";
-  return guarded(op, [&] {
-    const Tensor tdy = wrap(op, "dy", dy), tx = wrap(op, "x", x), tdw = wrap(op, "dw", dw);
-    const ops::Conv2dOptions o = conv_options(op, options);
-    check_out(op, "dw", tdw, tdw.shape(), tdy.dtype(), tdy.device());
-    StreamBridge bridge(tdy.device(), stream);
-    copy_out(op, "dw", ops::conv2d_backward_weight(tdy, tx, tdw.shape(), o), tdw);
-    bridge.finish();
-  });
+  return conv_gradient("advprop_conv2d_backward_weight", ops::conv2d_backward_weight, dy, "x", x, options, "dw", dw, stream);
 }
 
 }  // extern "C"

@@ -104,12 +104,15 @@ inline __attribute__((always_inline)) void stats_vec(const float* __restrict x, 
   }
 }
 
-// acc[0..C) += sum of (x - shift), acc[C..2C) += sum of (x - shift)^2 over rows [lo, hi). f32
-// input sums blocks of kBlock rows in f32 (a few ulp of error each) and adds the block sums into
-// the f64 accumulators: f64 arithmetic on every element made this pass compute-bound.
-template <typename T>
-ADVPROP_CPU_CLONES void stats_rows(const T* __restrict x, int64_t lo, int64_t hi, int64_t C,
-                                   const T* __restrict shift, double* __restrict acc, T* __restrict blk) {
+// Two per-channel sums over rows [lo, hi) into the f64 accumulators acc[0..C) and acc[C..2C), in
+// blocks of rows summed in T: f32 input sums 16 rows at a time in f32 (a few ulp of error each)
+// and adds the block sums into the f64 accumulators (f64 arithmetic on every element made these
+// passes compute-bound); f64 input is one block. For each block, head(r0, r1, s1, s2) runs first
+// and returns the channel c0 from which on the block is left to row(r, c0, b1, b2), which adds
+// row r's terms into b1, b2 (zeroed for the block). Inlined into the ISA clones that call it.
+template <typename T, typename Head, typename Row>
+__attribute__((always_inline)) inline void block_sums(int64_t lo, int64_t hi, int64_t C, double* __restrict acc,
+                                                      T* __restrict blk, Head&& head, Row&& row) {
   constexpr int64_t kBlock = std::is_same_v<T, float> ? 16 : int64_t(1) << 40;
   double* __restrict s1 = acc;
   double* __restrict s2 = acc + C;
@@ -117,26 +120,39 @@ ADVPROP_CPU_CLONES void stats_rows(const T* __restrict x, int64_t lo, int64_t hi
   T* __restrict b2 = blk + C;
   for (int64_t r0 = lo; r0 < hi; r0 += kBlock) {
     const int64_t r1 = std::min(hi, r0 + kBlock);
-    int64_t cv = 0;
-    if constexpr (std::is_same_v<T, float>) {
-      stats_vec(x, r0, r1, C, shift, s1, s2);
-      cv = C / 16 * 16;
-      if (cv == C) continue;
-    }
-    for (int64_t c = cv; c < C; ++c) b1[c] = b2[c] = T(0);
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* __restrict row = x + r * C;
-      for (int64_t c = cv; c < C; ++c) {
-        const T d = row[c] - shift[c];
-        b1[c] += d;
-        b2[c] += d * d;
-      }
-    }
-    for (int64_t c = cv; c < C; ++c) {
+    const int64_t c0 = head(r0, r1, s1, s2);
+    if (c0 == C) continue;
+    for (int64_t c = c0; c < C; ++c) b1[c] = b2[c] = T(0);
+    for (int64_t r = r0; r < r1; ++r) row(r, c0, b1, b2);
+    for (int64_t c = c0; c < C; ++c) {
       s1[c] += static_cast<double>(b1[c]);
       s2[c] += static_cast<double>(b2[c]);
     }
   }
+}
+
+// acc[0..C) += sum of (x - shift), acc[C..2C) += sum of (x - shift)^2 over rows [lo, hi); f32
+// takes the whole vectors of 16 channels in registers first (stats_vec).
+template <typename T>
+ADVPROP_CPU_CLONES void stats_rows(const T* __restrict x, int64_t lo, int64_t hi, int64_t C,
+                                   const T* __restrict shift, double* __restrict acc, T* __restrict blk) {
+  block_sums<T>(
+      lo, hi, C, acc, blk,
+      [&](int64_t r0, int64_t r1, double* __restrict s1, double* __restrict s2) __attribute__((always_inline)) {
+        if constexpr (std::is_same_v<T, float>) {
+          stats_vec(x, r0, r1, C, shift, s1, s2);
+          return C / 16 * 16;
+        }
+        return int64_t(0);
+      },
+      [&](int64_t r, int64_t c0, T* __restrict b1, T* __restrict b2) __attribute__((always_inline)) {
+        const T* __restrict in = x + r * C;
+        for (int64_t c = c0; c < C; ++c) {
+          const T d = in[c] - shift[c];
+          b1[c] += d;
+          b2[c] += d * d;
+        }
+      });
 }
 
 template <BnAct ACT, typename T>
@@ -157,30 +173,19 @@ ADVPROP_CPU_CLONES void grad_sums_rows(const T* __restrict dy, const T* __restri
                                        int64_t C, const T* __restrict mean, const T* __restrict invstd,
                                        const T* __restrict gamma, const T* __restrict beta, double* __restrict acc,
                                        T* __restrict gout, T* __restrict blk) {
-  constexpr int64_t kBlock = std::is_same_v<T, float> ? 16 : int64_t(1) << 40;
-  double* __restrict s1 = acc;
-  double* __restrict s2 = acc + C;
-  T* __restrict b1 = blk;
-  T* __restrict b2 = blk + C;
-  for (int64_t r0 = lo; r0 < hi; r0 += kBlock) {
-    const int64_t r1 = std::min(hi, r0 + kBlock);
-    for (int64_t c = 0; c < C; ++c) b1[c] = b2[c] = T(0);
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* __restrict xr = x + r * C;
-      const T* __restrict gr = dy + r * C;
-      for (int64_t c = 0; c < C; ++c) {
-        const T xhat = (xr[c] - mean[c]) * invstd[c];
-        const T g = bn_act_backward<ACT, Math>(xhat * gamma[c] + beta[c], gr[c]);
-        if constexpr (STORE) gout[r * C + c] = g;
-        b1[c] += g;
-        b2[c] += g * xhat;
-      }
-    }
-    for (int64_t c = 0; c < C; ++c) {
-      s1[c] += static_cast<double>(b1[c]);
-      s2[c] += static_cast<double>(b2[c]);
-    }
-  }
+  block_sums<T>(
+      lo, hi, C, acc, blk, [](int64_t, int64_t, double*, double*) __attribute__((always_inline)) { return int64_t(0); },
+      [&](int64_t r, int64_t, T* __restrict b1, T* __restrict b2) __attribute__((always_inline)) {
+        const T* __restrict xr = x + r * C;
+        const T* __restrict gr = dy + r * C;
+        for (int64_t c = 0; c < C; ++c) {
+          const T xhat = (xr[c] - mean[c]) * invstd[c];
+          const T g = bn_act_backward<ACT, Math>(xhat * gamma[c] + beta[c], gr[c]);
+          if constexpr (STORE) gout[r * C + c] = g;
+          b1[c] += g;
+          b2[c] += g * xhat;
+        }
+      });
 }
 
 // dx = k * (g - a - xhat * b) with k = gamma * invstd, a = mean(g), b = mean(g * xhat); eval
@@ -413,7 +418,7 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
 void multi_batch_norm_forward(const BnArgs& a, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                               Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean, Tensor& invstd) {
   const char* op = "multi_batch_norm_forward";
-  check_bn_forward(op, a, DeviceType::cpu, x, gamma, beta, running_mean, running_var, y, mean, invstd);
+  ADVPROP_ASSERT(bn_args_hold(op, a, x, {&x, &y}, {&gamma, &beta, &running_mean, &running_var}, {&mean, &invstd}));
   dispatch_dtype(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     with_enum(a.act, op, [&](auto act) {
@@ -428,7 +433,7 @@ void multi_batch_norm_backward(const BnArgs& a, const Tensor& dy, const Tensor& 
                                const Tensor& beta, const Tensor& mean, const Tensor& invstd, Tensor& dx,
                                Tensor& dgamma, Tensor& dbeta) {
   const char* op = "multi_batch_norm_backward";
-  check_bn_backward(op, a, DeviceType::cpu, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta);
+  ADVPROP_ASSERT(bn_args_hold(op, a, x, {&dy, &x, &dx}, {&gamma, &beta, &dgamma, &dbeta}, {&mean, &invstd}));
   dispatch_dtype(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     with_enum(a.act, op, [&](auto act) {

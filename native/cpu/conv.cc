@@ -18,6 +18,7 @@
 #include "advprop/conv.h"
 #include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
+#include "advprop/invariants.h"
 #include "advprop/parallel.h"
 
 namespace advprop {
@@ -144,7 +145,7 @@ void col2im_typed(const Conv2dParams& p, const T* cols, int64_t group, T* dx) {
 }  // namespace
 
 void im2col(const Conv2dParams& p, const Tensor& x, int64_t group, Tensor& cols) {
-  check_im2col_args("im2col", p, x, cols, group, DeviceType::cpu);
+  ADVPROP_ASSERT(passes(check_im2col_args, "im2col", p, x, cols, group, DeviceType::cpu));
   dispatch_dtype(x.dtype(), "im2col", [&](auto t) {
     using T = decltype(t);
     im2col_typed<T>(p, x.data_as<const T>(), group, cols.data_as<T>());
@@ -152,12 +153,7 @@ void im2col(const Conv2dParams& p, const Tensor& x, int64_t group, Tensor& cols)
 }
 
 void col2im(const Conv2dParams& p, const Tensor& cols, int64_t group, Tensor& dx) {
-  check_im2col_args("col2im", p, dx, cols, group, DeviceType::cpu);
-  if (dx.numel() > 0 && cols.numel() > 0) {
-    const char* a = static_cast<const char*>(dx.data());
-    const char* b = static_cast<const char*>(cols.data());
-    if (a < b + cols.nbytes() && b < a + dx.nbytes()) fail(ErrorCode::Arg, "col2im: dx must not overlap cols");
-  }
+  ADVPROP_ASSERT(passes(check_im2col_args, "col2im", p, dx, cols, group, DeviceType::cpu));
   dispatch_dtype(dx.dtype(), "col2im", [&](auto t) {
     using T = decltype(t);
     col2im_typed<T>(p, cols.data_as<const T>(), group, dx.data_as<T>());

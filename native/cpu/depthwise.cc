@@ -21,6 +21,7 @@
 #include "advprop/conv.h"
 #include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
+#include "advprop/invariants.h"
 #include "advprop/parallel.h"
 #include "simd.h"
 
@@ -329,31 +330,38 @@ WChunkFn<T> wchunk_kernel() {
   return pick_isa<WChunkFn<T>>(g_isa.level(), &wchunk_default<T>, &wchunk_avx2<T>, &wchunk_avx512<T>);
 }
 
-template <typename T>
-void forward_typed(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
-  const int64_t C = p.c_in, H = p.h, W = p.w, OH = p.out_h, OW = p.out_w;
-  const std::vector<T> wt = transpose_weights(p, w);
-  const RowFn<T> row = row_kernel<T>();
-  const int64_t rows = p.n * OH;
-  parallel_for(0, rows, grain_for(rows, OW * C * p.kh * p.kw), [&](int64_t lo, int64_t hi) {
+// Calls fill(t, n, i, r) for every destination row r of the batch, n = r / per_image and
+// i = r % per_image, in parallel chunks of rows sized by a row's multiply-adds (width pixels of
+// C channels, every tap), each chunk with RowTaps of its own for fill to set.
+template <typename Fill>
+void for_each_row(const Conv2dParams& p, int64_t per_image, int64_t width, Fill&& fill) {
+  const int64_t rows = p.n * per_image;
+  parallel_for(0, rows, grain_for(rows, width * p.c_in * p.kh * p.kw), [&](int64_t lo, int64_t hi) {
     std::vector<int64_t> buf;
     RowTaps t(buf, p.kh, p.kw);
-    for (int64_t r = lo; r < hi; ++r) {
-      const int64_t n = r / OH, oh = r % OH;
-      t.nr = t.nq = 0;
-      t.sj = p.stride_w, t.dstep = 1, t.count = OW, t.wsrc = W;
-      for (int64_t ky = 0; ky < p.kh; ++ky) {
-        const int64_t ih = oh * p.stride_h - p.pad_top + ky * p.dil_h;
-        if (ih < 0 || ih >= H) continue;
-        t.src_row[t.nr] = (n * H + ih) * W * C;
-        t.w_row[t.nr++] = ky;
-      }
-      for (int64_t kx = 0; kx < p.kw; ++kx) {
-        t.kx[t.nq] = kx;
-        t.koff[t.nq++] = kx * p.dil_w - p.pad_left;
-      }
-      row(t, C, p.kw, x, wt.data(), bias, y + r * OW * C);
+    for (int64_t r = lo; r < hi; ++r) fill(t, r / per_image, r % per_image, r);
+  });
+}
+
+template <typename T>
+void forward_typed(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t C = p.c_in, H = p.h, W = p.w, OW = p.out_w;
+  const std::vector<T> wt = transpose_weights(p, w);
+  const RowFn<T> row = row_kernel<T>();
+  for_each_row(p, p.out_h, OW, [&](RowTaps& t, int64_t n, int64_t oh, int64_t r) {
+    t.nr = t.nq = 0;
+    t.sj = p.stride_w, t.dstep = 1, t.count = OW, t.wsrc = W;
+    for (int64_t ky = 0; ky < p.kh; ++ky) {
+      const int64_t ih = oh * p.stride_h - p.pad_top + ky * p.dil_h;
+      if (ih < 0 || ih >= H) continue;
+      t.src_row[t.nr] = (n * H + ih) * W * C;
+      t.w_row[t.nr++] = ky;
     }
+    for (int64_t kx = 0; kx < p.kw; ++kx) {
+      t.kx[t.nq] = kx;
+      t.koff[t.nq++] = kx * p.dil_w - p.pad_left;
+    }
+    row(t, C, p.kw, x, wt.data(), bias, y + r * OW * C);
   });
 }
 
@@ -370,31 +378,25 @@ void backward_input_typed(const Conv2dParams& p, const T* dy, const T* w, T* dx)
   const int64_t C = p.c_in, H = p.h, W = p.w, OH = p.out_h, OW = p.out_w, S = p.stride_w;
   const std::vector<T> wt = transpose_weights(p, w);
   const RowFn<T> row = row_kernel<T>();
-  const int64_t rows = p.n * H;
-  parallel_for(0, rows, grain_for(rows, W * C * p.kh * p.kw), [&](int64_t lo, int64_t hi) {
-    std::vector<int64_t> buf;
-    RowTaps t(buf, p.kh, p.kw);
-    for (int64_t r = lo; r < hi; ++r) {
-      const int64_t n = r / H, ih = r % H;
-      t.nr = 0;
-      t.sj = 1, t.dstep = S, t.wsrc = OW;
-      for (int64_t ky = 0; ky < p.kh; ++ky) {
-        const int64_t oh = source_index(ih, ky, p.stride_h, p.dil_h, p.pad_top, OH);
-        if (oh < 0) continue;
-        t.src_row[t.nr] = (n * OH + oh) * OW * C;
-        t.w_row[t.nr++] = ky;
+  for_each_row(p, H, W, [&](RowTaps& t, int64_t n, int64_t ih, int64_t r) {
+    t.nr = 0;
+    t.sj = 1, t.dstep = S, t.wsrc = OW;
+    for (int64_t ky = 0; ky < p.kh; ++ky) {
+      const int64_t oh = source_index(ih, ky, p.stride_h, p.dil_h, p.pad_top, OH);
+      if (oh < 0) continue;
+      t.src_row[t.nr] = (n * OH + oh) * OW * C;
+      t.w_row[t.nr++] = ky;
+    }
+    for (int64_t rho = 0; rho < std::min(S, W); ++rho) {
+      t.nq = 0;
+      t.count = (W - rho + S - 1) / S;
+      for (int64_t kx = 0; kx < p.kw; ++kx) {
+        const int64_t num = rho + p.pad_left - kx * p.dil_w;
+        if (((num % S) + S) % S != 0) continue;
+        t.kx[t.nq] = kx;
+        t.koff[t.nq++] = num / S;  // exact, so truncation is floor here
       }
-      for (int64_t rho = 0; rho < std::min(S, W); ++rho) {
-        t.nq = 0;
-        t.count = (W - rho + S - 1) / S;
-        for (int64_t kx = 0; kx < p.kw; ++kx) {
-          const int64_t num = rho + p.pad_left - kx * p.dil_w;
-          if (((num % S) + S) % S != 0) continue;
-          t.kx[t.nq] = kx;
-          t.koff[t.nq++] = num / S;  // exact, so truncation is floor here
-        }
-        row(t, C, p.kw, dy, wt.data(), nullptr, dx + (r * W + rho) * C);
-      }
+      row(t, C, p.kw, dy, wt.data(), nullptr, dx + (r * W + rho) * C);
     }
   });
 }
@@ -445,7 +447,7 @@ bool set_depthwise_isa(int level) { return g_isa.force(level); }
 
 void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   const char* op = "depthwise_forward";
-  check_depthwise_forward(op, p, DeviceType::cpu, x, w, bias, y);
+  ADVPROP_ASSERT(passes(check_depthwise_forward, op, p, DeviceType::cpu, x, w, bias, y));
   if (y.numel() == 0) return;
   dispatch_dtype(y.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -455,7 +457,7 @@ void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, 
 
 void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
   const char* op = "depthwise_backward_input";
-  check_depthwise_backward_input(op, p, DeviceType::cpu, dy, w, dx);
+  ADVPROP_ASSERT(passes(check_depthwise_backward_input, op, p, DeviceType::cpu, dy, w, dx));
   if (dx.numel() == 0) return;
   dispatch_dtype(dx.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -465,7 +467,7 @@ void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Ten
 
 void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
   const char* op = "depthwise_backward_weight";
-  check_depthwise_backward_weight(op, p, DeviceType::cpu, x, dy, dw);
+  ADVPROP_ASSERT(passes(check_depthwise_backward_weight, op, p, DeviceType::cpu, x, dy, dw));
   if (dw.numel() == 0) return;
   dispatch_dtype(dw.dtype(), op, [&](auto t) {
     using T = decltype(t);

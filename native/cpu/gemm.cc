@@ -30,6 +30,7 @@
 #include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/gemm.h"
+#include "advprop/invariants.h"
 #include "advprop/parallel.h"
 #include "simd.h"
 
@@ -361,38 +362,6 @@ void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
   else gemm_blocked<T, Blocking<T, false>>(g, a, b, c, level);
 }
 
-// ---- argument checks ------------------------------------------------------------------------
-
-std::string dims(const GemmArgs& g) {
-  return "m=" + std::to_string(g.m) + ", n=" + std::to_string(g.n) + ", k=" + std::to_string(g.k) +
-         ", trans_a=" + (g.trans_a ? "true" : "false") + ", trans_b=" + (g.trans_b ? "true" : "false") +
-         ", lda=" + std::to_string(g.lda) + ", ldb=" + std::to_string(g.ldb) + ", ldc=" + std::to_string(g.ldc);
-}
-
-// A stored rows x cols matrix with leading dimension ld must fit in t.
-void check_matrix(const GemmArgs& g, const char* name, const Tensor& t, int64_t rows, int64_t cols, int64_t ld) {
-  const std::string ctx = std::string("gemm: ") + name;
-  if (ld < cols)
-    fail(ErrorCode::Shape, ctx + " leading dimension " + std::to_string(ld) + " is less than its " +
-                               std::to_string(cols) + " columns (" + dims(g) + ")");
-  if (rows == 0 || cols == 0) return;
-  int64_t need = 0;
-  if (__builtin_mul_overflow(rows - 1, ld, &need) || __builtin_add_overflow(need, cols, &need))
-    fail(ErrorCode::Shape, ctx + " of " + std::to_string(rows) + "x" + std::to_string(cols) +
-                               " overflows (" + dims(g) + ")");
-  if (t.numel() < need)
-    fail(ErrorCode::Shape, ctx + " is " + std::to_string(rows) + "x" + std::to_string(cols) + " with leading dim " +
-                               std::to_string(ld) + ", needing " + std::to_string(need) + " elements, but has shape " +
-                               shape_str(t.shape()) + " (" + dims(g) + ")");
-}
-
-bool overlaps(const Tensor& x, const Tensor& y) {
-  if (x.numel() == 0 || y.numel() == 0) return false;
-  const char* x0 = static_cast<const char*>(x.data());
-  const char* y0 = static_cast<const char*>(y.data());
-  return x0 < y0 + y.nbytes() && y0 < x0 + x.nbytes();
-}
-
 }  // namespace
 
 // Tiles of C per parallel chunk for later gemm calls; 0 restores the automatic choice. Results
@@ -406,23 +375,7 @@ void set_gemm_tile_grain(int64_t grain) { g_tile_grain.store(grain, std::memory_
 bool set_gemm_isa(int level) { return g_isa.force(level); }
 
 void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
-  if (a.dtype() != b.dtype() || a.dtype() != c.dtype())
-    fail(ErrorCode::DType, std::string("gemm: dtype mismatch a ") + dtype_name(a.dtype()) + ", b " +
-                               dtype_name(b.dtype()) + ", c " + dtype_name(c.dtype()));
-  if (a.device().type != DeviceType::cpu || b.device().type != DeviceType::cpu ||
-      c.device().type != DeviceType::cpu)
-    fail(ErrorCode::Device, "gemm (cpu): tensors on " + device_str(a.device()) + ", " + device_str(b.device()) +
-                                ", " + device_str(c.device()));
-  require_dtype(c.dtype(), "gemm");
-  if (!a.is_contiguous() || !b.is_contiguous() || !c.is_contiguous())
-    fail(ErrorCode::Arg, "gemm: a, b and c must be contiguous");
-  if (g.m < 0 || g.n < 0 || g.k < 0 || g.lda < 0 || g.ldb < 0 || g.ldc < 0)
-    fail(ErrorCode::Shape, "gemm: negative size (" + dims(g) + ")");
-  check_matrix(g, "A", a, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, g.lda);
-  check_matrix(g, "B", b, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, g.ldb);
-  check_matrix(g, "C", c, g.m, g.n, g.ldc);
-  if (g.m > 0 && g.n > 0 && g.k > 0 && (overlaps(c, a) || overlaps(c, b)))
-    fail(ErrorCode::Arg, "gemm: c must not overlap a or b");
+  ADVPROP_ASSERT(passes(check_gemm_args, g, a, b, c, DeviceType::cpu));
   dispatch_dtype(c.dtype(), "gemm", [&](auto t) {
     using T = decltype(t);
     gemm_typed<T>(g, a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>());

@@ -78,44 +78,33 @@ void argmax_typed(const T* z, int32_t* pred, int64_t N, int64_t K) {
 
 void softmax_xent_forward(const Tensor& logits, const Tensor& labels, double smoothing, Tensor& loss, Tensor& lse) {
   const char* op = "softmax_xent_forward";
-  check_loss_args(op, logits, &labels, DeviceType::cpu);
-  const int64_t N = logits.dim(0), K = logits.dim(1);
-  check_loss_tensor(op, "loss", loss, {N}, logits.dtype(), logits.device());
-  check_loss_tensor(op, "lse", lse, {N}, logits.dtype(), logits.device());
-  check_smoothing(op, smoothing);
-  if (N == 0) return;
+  const LossSizes sz = xent_forward_sizes(logits, labels, loss, lse);
+  if (sz.n == 0) return;
   dispatch_dtype(logits.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    forward_typed<T>(logits.data_as<T>(), labels.data_as<int32_t>(), smoothing, loss.data_as<T>(), lse.data_as<T>(), N, K);
+    forward_typed<T>(logits.data_as<T>(), labels.data_as<int32_t>(), smoothing, loss.data_as<T>(), lse.data_as<T>(), sz.n, sz.k);
   });
 }
 
 void softmax_xent_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, const Tensor& dy,
                            double scale, double smoothing, Tensor& dlogits) {
   const char* op = "softmax_xent_backward";
-  check_loss_args(op, logits, &labels, DeviceType::cpu);
-  const int64_t N = logits.dim(0), K = logits.dim(1);
-  check_loss_tensor(op, "lse", lse, {N}, logits.dtype(), logits.device());
-  const bool dy_scalar = check_loss_dy(op, dy, N, logits.dtype(), logits.device());
-  check_loss_tensor(op, "dlogits", dlogits, logits.shape(), logits.dtype(), logits.device());
-  check_smoothing(op, smoothing);
-  if (N == 0) return;
+  const LossSizes sz = xent_backward_sizes(logits, labels, lse, dy, dlogits);
+  if (sz.n == 0) return;
   dispatch_dtype(logits.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    backward_typed<T>(logits.data_as<T>(), labels.data_as<int32_t>(), lse.data_as<T>(), dy.data_as<T>(), dy_scalar, scale,
-                      smoothing, dlogits.data_as<T>(), N, K);
+    backward_typed<T>(logits.data_as<T>(), labels.data_as<int32_t>(), lse.data_as<T>(), dy.data_as<T>(), dy.ndim() == 0, scale,
+                      smoothing, dlogits.data_as<T>(), sz.n, sz.k);
   });
 }
 
 void argmax_rows(const Tensor& logits, Tensor& pred) {
   const char* op = "argmax_rows";
-  check_loss_args(op, logits, nullptr, DeviceType::cpu);
-  const int64_t N = logits.dim(0), K = logits.dim(1);
-  check_loss_tensor(op, "pred", pred, {N}, DType::i32, logits.device());
-  if (N == 0) return;
+  const LossSizes sz = loss_sizes(logits, pred);
+  if (sz.n == 0) return;
   dispatch_dtype(logits.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    argmax_typed<T>(logits.data_as<T>(), pred.data_as<int32_t>(), N, K);
+    argmax_typed<T>(logits.data_as<T>(), pred.data_as<int32_t>(), sz.n, sz.k);
   });
 }
 

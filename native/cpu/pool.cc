@@ -128,61 +128,55 @@ void spatial_scale_add(const T* a, const T* s, const T* b, T* out, int64_t N, in
 
 void global_avg_pool_forward(const Tensor& x, Tensor& y) {
   const char* op = "global_avg_pool_forward";
-  check_pool_call(op, DeviceType::cpu, "x", x, {{"y", &y, true}});
-  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  const PoolSizes sz = pool_sizes(x, {{&y, true}});
   if (y.numel() == 0) return;
-  const double scale = P ? 1.0 / static_cast<double>(P) : 0.0;  // an empty mean is 0, not NaN
+  const double scale = sz.p ? 1.0 / static_cast<double>(sz.p) : 0.0;  // an empty mean is 0, not NaN
   dispatch_dtype(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    spatial_sum<T>(x.data_as<T>(), nullptr, scale, y.data_as<T>(), nullptr, nullptr, N, P, C);
+    spatial_sum<T>(x.data_as<T>(), nullptr, scale, y.data_as<T>(), nullptr, nullptr, sz.n, sz.p, sz.c);
   });
 }
 
 void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
   const char* op = "global_avg_pool_backward";
-  check_pool_call(op, DeviceType::cpu, "dx", dx, {{"dy", &dy, true}});
-  const int64_t N = dx.dim(0), P = dx.dim(1) * dx.dim(2), C = dx.dim(3);
+  const PoolSizes sz = pool_sizes(dx, {{&dy, true}});
   if (dx.numel() == 0) return;
   dispatch_dtype(dx.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    spatial_broadcast<T>(nullptr, dy.data_as<T>(), T(1) / static_cast<T>(P), dx.data_as<T>(), N, P, C);
+    spatial_broadcast<T>(nullptr, dy.data_as<T>(), T(1) / static_cast<T>(sz.p), dx.data_as<T>(), sz.n, sz.p, sz.c);
   });
 }
 
 void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
   const char* op = "channel_scale_forward";
-  check_pool_call(op, DeviceType::cpu, "x", x, {{"s", &s, true}, {"y", &y, false}});
-  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  const PoolSizes sz = pool_sizes(x, {{&s, true}, {&y, false}});
   if (y.numel() == 0) return;
   dispatch_dtype(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    spatial_broadcast<T>(x.data_as<T>(), s.data_as<T>(), T(1), y.data_as<T>(), N, P, C);
+    spatial_broadcast<T>(x.data_as<T>(), s.data_as<T>(), T(1), y.data_as<T>(), sz.n, sz.p, sz.c);
   });
 }
 
 void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, Tensor* dx, Tensor* ds) {
   const char* op = "channel_scale_backward";
-  check_pool_call(op, DeviceType::cpu, "x", x,
-                  {{"s", &s, true}, {"dy", &dy, false}, {"dx", dx, false}, {"ds", ds, true}});
-  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  const PoolSizes sz = pool_sizes(x, {{&s, true}, {&dy, false}, {dx, false}, {ds, true}});
   dispatch_dtype(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
     if (ds && ds->numel())  // with dx in the same pass when both are wanted
       spatial_sum<T>(dy.data_as<T>(), x.data_as<T>(), 1.0, ds->data_as<T>(), s.data_as<T>(),
-                     dx ? dx->data_as<T>() : nullptr, N, P, C);
+                     dx ? dx->data_as<T>() : nullptr, sz.n, sz.p, sz.c);
     else if (dx && dx->numel())
-      spatial_broadcast<T>(dy.data_as<T>(), s.data_as<T>(), T(1), dx->data_as<T>(), N, P, C);
+      spatial_broadcast<T>(dy.data_as<T>(), s.data_as<T>(), T(1), dx->data_as<T>(), sz.n, sz.p, sz.c);
   });
 }
 
 void channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b, Tensor& y) {
   const char* op = "channel_scale_add";
-  check_pool_call(op, DeviceType::cpu, "x", x, {{"s", &s, true}, {"b", &b, true}, {"y", &y, false}});
-  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  const PoolSizes sz = pool_sizes(x, {{&s, true}, {&b, true}, {&y, false}});
   if (y.numel() == 0) return;
   dispatch_dtype(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    spatial_scale_add<T>(x.data_as<T>(), s.data_as<T>(), b.data_as<T>(), y.data_as<T>(), N, P, C);
+    spatial_scale_add<T>(x.data_as<T>(), s.data_as<T>(), b.data_as<T>(), y.data_as<T>(), sz.n, sz.p, sz.c);
   });
 }
 

@@ -27,10 +27,7 @@ namespace advprop {
 namespace ADVPROP_CUDA_NS {
 namespace {
 
-
 constexpr unsigned kThreads = 256;
-constexpr int kTileC = 32;  // channels per reduction block (x)
-constexpr int kLanes = 8;   // row lanes per reduction block (y)
 constexpr int kUnroll = 4;  // rows per lane and step in the reduction kernels
 constexpr int64_t kMaxChunks = 512;
 constexpr int64_t kMinChunkRows = 64;
@@ -77,9 +74,7 @@ template <typename T>
 __global__ void bn_partial_kernel(const T* x, int64_t rows, int64_t C, int64_t chunk, double* partial) {
   __shared__ double sa[kLanes][kTileC];
   __shared__ double sb[kLanes][kTileC];
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileC + threadIdx.x;
-  const int64_t begin = static_cast<int64_t>(blockIdx.y) * chunk;
-  const int64_t end = begin + chunk < rows ? begin + chunk : rows;
+  const auto [c, begin, end] = channel_tile(blockIdx.y, chunk, rows);
   double s1 = 0, s2 = 0;
   if (c < C) {
     const double shift = static_cast<double>(x[c]);
@@ -112,8 +107,7 @@ __global__ void bn_partial_kernel(const T* x, int64_t rows, int64_t C, int64_t c
 template <typename T>
 __global__ void bn_stats_kernel(const double* partial, int64_t nchunks, const T* x, int64_t rows, int64_t C,
                                 T* mean, T* invstd, T* rmean, T* rvar, int train, double momentum, double eps) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += stride) {
+  for (int64_t c = grid_start(); c < C; c += grid_step()) {
     double s1 = 0, s2 = 0;
     for (int64_t k = 0; k < nchunks; ++k) {
       s1 += partial[(k * 2) * C + c];
@@ -135,8 +129,7 @@ __global__ void bn_stats_kernel(const double* partial, int64_t nchunks, const T*
 
 template <typename T>
 __global__ void bn_eval_stats_kernel(const T* rmean, const T* rvar, int64_t C, T* mean, T* invstd, double eps) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += stride) {
+  for (int64_t c = grid_start(); c < C; c += grid_step()) {
     mean[c] = rmean[c];
     invstd[c] = static_cast<T>(1.0 / sqrt(static_cast<double>(rvar[c]) + eps));
   }
@@ -145,8 +138,7 @@ __global__ void bn_eval_stats_kernel(const T* rmean, const T* rvar, int64_t C, T
 template <typename T>
 __global__ void bn_apply_kernel(const T* x, T* y, int64_t total, int64_t C, const T* mean, const T* invstd,
                                 const T* gamma, const T* beta, BnAct act) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+  for (int64_t i = grid_start(); i < total; i += grid_step()) {
     const int64_t c = channel_of(i, C);
     y[i] = bn_act_forward<BnMath>(act, (x[i] - mean[c]) * (gamma[c] * invstd[c]) + beta[c]);
   }
@@ -155,8 +147,7 @@ __global__ void bn_apply_kernel(const T* x, T* y, int64_t total, int64_t C, cons
 // f32 with C % 4 == 0 and 16-byte aligned segment bases: one float4 per thread and step.
 __global__ void bn_apply_vec4_kernel(const float4* x, float4* y, int64_t total4, int64_t C, const float* mean,
                                      const float* invstd, const float* gamma, const float* beta, BnAct act) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total4; i += stride) {
+  for (int64_t i = grid_start(); i < total4; i += grid_step()) {
     const int64_t c = channel_of(i * 4, C);
     const float4 v = x[i];
     float4 r;
@@ -175,9 +166,7 @@ __global__ void bn_grad_partial_kernel(const T* dy, const T* x, int64_t rows, in
                                        double* partial) {
   __shared__ double sa[kLanes][kTileC];
   __shared__ double sb[kLanes][kTileC];
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileC + threadIdx.x;
-  const int64_t begin = static_cast<int64_t>(blockIdx.y) * chunk;
-  const int64_t end = begin + chunk < rows ? begin + chunk : rows;
+  const auto [c, begin, end] = channel_tile(blockIdx.y, chunk, rows);
   double s1 = 0, s2 = 0;
   if (c < C) {
     const T mu = mean[c], is = invstd[c], g = gamma[c], b = beta[c];
@@ -217,8 +206,7 @@ __global__ void bn_grad_partial_kernel(const T* dy, const T* x, int64_t rows, in
 template <typename T>
 __global__ void bn_grad_sums_kernel(const double* partial, int64_t nchunks, int64_t C, double m, int eval, T* coef,
                                     double* acc_beta, double* acc_gamma) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += stride) {
+  for (int64_t c = grid_start(); c < C; c += grid_step()) {
     double s1 = 0, s2 = 0;
     for (int64_t k = 0; k < nchunks; ++k) {
       s1 += partial[(k * 2) * C + c];
@@ -234,8 +222,7 @@ __global__ void bn_grad_sums_kernel(const double* partial, int64_t nchunks, int6
 template <typename T>
 __global__ void bn_dx_kernel(const T* dy, const T* x, T* dx, int64_t total, int64_t C, const T* mean,
                              const T* invstd, const T* gamma, const T* beta, const T* coef, BnAct act) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+  for (int64_t i = grid_start(); i < total; i += grid_step()) {
     const int64_t c = channel_of(i, C);
     const T is = invstd[c];
     const T xhat = (x[i] - mean[c]) * is;
@@ -248,8 +235,7 @@ __global__ void bn_dx_kernel(const T* dy, const T* x, T* dx, int64_t total, int6
 __global__ void bn_dx_vec4_kernel(const float4* dy, const float4* x, float4* dx, int64_t total4, int64_t C,
                                   const float* mean, const float* invstd, const float* gamma, const float* beta,
                                   const float* coef, BnAct act) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total4; i += stride) {
+  for (int64_t i = grid_start(); i < total4; i += grid_step()) {
     const int64_t c0 = channel_of(i * 4, C);
     const float4 xv = x[i], gv = dy[i];
     const float xs[4] = {xv.x, xv.y, xv.z, xv.w}, gs[4] = {gv.x, gv.y, gv.z, gv.w};
@@ -266,14 +252,12 @@ __global__ void bn_dx_vec4_kernel(const float4* dy, const float4* x, float4* dx,
 }
 
 __global__ void bn_zero_kernel(double* p, int64_t n) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) p[i] = 0;
+  for (int64_t i = grid_start(); i < n; i += grid_step()) p[i] = 0;
 }
 
 template <typename T>
 __global__ void bn_cast_kernel(const double* src, T* dst, int64_t n) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+  for (int64_t i = grid_start(); i < n; i += grid_step())
     dst[i] = static_cast<T>(src[i]);
 }
 
@@ -291,7 +275,8 @@ Split split_rows(const char* op, int64_t rows, int64_t C) {
   const int64_t chunk = (rows + n - 1) / n;
   n = (rows + chunk - 1) / chunk;
   const int64_t ctiles = std::max<int64_t>(1, (C + kTileC - 1) / kTileC);
-  if (ctiles > 2147483647) fail(ErrorCode::Shape, std::string(op) + ": too many channels");
+  // One block column per tile of channels: grid x's limit, of this launch and not of the op.
+  if (ctiles > 2147483647) fail(ErrorCode::Shape, std::string(op) + ": too many channels on CUDA");
   return Split{chunk, n, dim3(static_cast<unsigned>(ctiles), static_cast<unsigned>(n))};
 }
 
@@ -401,7 +386,7 @@ void backward_typed(const BnArgs& a, const Tensor& dy, const Tensor& x, const Te
 void multi_batch_norm_forward(const BnArgs& a, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                               Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean, Tensor& invstd) {
   const char* op = "multi_batch_norm_forward";
-  check_bn_forward(op, a, kDeviceType, x, gamma, beta, running_mean, running_var, y, mean, invstd);
+  ADVPROP_ASSERT(bn_args_hold(op, a, x, {&x, &y}, {&gamma, &beta, &running_mean, &running_var}, {&mean, &invstd}));
   if (a.c == 0) return;
   dispatch_dtype(x.dtype(), op, [&](auto t) {
     forward_typed<decltype(t)>(a, x, gamma, beta, running_mean, running_var, y, mean, invstd);
@@ -412,7 +397,7 @@ void multi_batch_norm_backward(const BnArgs& a, const Tensor& dy, const Tensor& 
                                const Tensor& beta, const Tensor& mean, const Tensor& invstd, Tensor& dx,
                                Tensor& dgamma, Tensor& dbeta) {
   const char* op = "multi_batch_norm_backward";
-  check_bn_backward(op, a, kDeviceType, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta);
+  ADVPROP_ASSERT(bn_args_hold(op, a, x, {&dy, &x, &dx}, {&gamma, &beta, &dgamma, &dbeta}, {&mean, &invstd}));
   if (a.c == 0) return;
   dispatch_dtype(x.dtype(), op, [&](auto t) { backward_typed<decltype(t)>(a, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta); });
 }

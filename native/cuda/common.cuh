@@ -95,5 +95,56 @@ struct Math : StdMath {
 __device__ __forceinline__ float mul_add_rn(float a, float s, float b) { return __fadd_rn(__fmul_rn(a, s), b); }
 __device__ __forceinline__ double mul_add_rn(double a, double s, double b) { return __dadd_rn(__dmul_rn(a, s), b); }
 
+// A 1-D grid-stride loop with 64-bit indices:
+//   for (int64_t i = grid_start(); i < total; i += grid_step())
+__device__ __forceinline__ int64_t grid_start() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ int64_t grid_step() { return static_cast<int64_t>(blockDim.x) * gridDim.x; }
+
+// Splits a flat index innermost axis first: returns rest % extent and leaves rest / extent, so
+// c = peel(r, C), w = peel(r, W), h = peel(r, H) leaves n in r.
+__device__ __forceinline__ int64_t peel(int64_t& rest, int64_t extent) {
+  const int64_t i = rest % extent;
+  rest /= extent;
+  return i;
+}
+
+// The position of flat index i in an NHWC tensor [N, H, W, C].
+struct Nhwc {
+  int64_t n, h, w, c;
+};
+__device__ __forceinline__ Nhwc nhwc_of(int64_t i, int64_t H, int64_t W, int64_t C) {
+  const int64_t c = peel(i, C), w = peel(i, W), h = peel(i, H);
+  return Nhwc{i, h, w, c};
+}
+
+// The per-channel sums over rows (batch-norm statistics, pooling, the depthwise weight gradient)
+// run in blocks of kTileC channels (x, one warp reading consecutive channels) by kLanes row lanes
+// (y), each lane striding through a chunk of rows; the lanes meet in a fixed tree.
+constexpr int kTileC = 32;
+constexpr int kLanes = 8;
+
+// This thread's channel (block x) and the rows [begin, end) of chunk `index` of `chunk` rows.
+struct ChannelTile {
+  int64_t c, begin, end;
+};
+__device__ __forceinline__ ChannelTile channel_tile(unsigned index, int64_t chunk, int64_t rows) {
+  const int64_t begin = static_cast<int64_t>(index) * chunk;
+  return ChannelTile{static_cast<int64_t>(blockIdx.x) * kTileC + threadIdx.x, begin,
+                     begin + chunk < rows ? begin + chunk : rows};
+}
+
+// Adds the kLanes values v of a channel into lane 0 in a fixed order, through the block's shared
+// array s[kLanes][kTileC]; the sum is valid in lane 0 (threadIdx.y == 0).
+template <typename T>
+__device__ __forceinline__ T lane_sum(T (*s)[kTileC], T v) {
+  s[threadIdx.y][threadIdx.x] = v;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (static_cast<int>(threadIdx.y) < half) s[threadIdx.y][threadIdx.x] += s[threadIdx.y + half][threadIdx.x];
+    __syncthreads();
+  }
+  return s[0][threadIdx.x];
+}
+
 }  // namespace ADVPROP_CUDA_NS
 }  // namespace advprop

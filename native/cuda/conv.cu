@@ -11,13 +11,13 @@
 
 #include "advprop/conv.h"
 #include "advprop/error.h"
+#include "advprop/invariants.h"
 
 namespace advprop {
 namespace ADVPROP_CUDA_NS {
 namespace {
 
 constexpr unsigned kThreads = 256;
-
 
 // The geometry the kernels need, passed by value.
 struct ConvGeom {
@@ -27,18 +27,9 @@ struct ConvGeom {
 
 template <typename T>
 __global__ void im2col_kernel(const T* x, T* cols, ConvGeom g, int64_t total) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int64_t c = i % g.cg;
-    int64_t t = i / g.cg;
-    const int64_t kx = t % g.kw;
-    t /= g.kw;
-    const int64_t ky = t % g.kh;
-    t /= g.kh;
-    const int64_t ow = t % g.ow;
-    t /= g.ow;
-    const int64_t oh = t % g.oh;
-    const int64_t n = t / g.oh;
+  for (int64_t i = grid_start(); i < total; i += grid_step()) {
+    int64_t n = i;
+    const int64_t c = peel(n, g.cg), kx = peel(n, g.kw), ky = peel(n, g.kh), ow = peel(n, g.ow), oh = peel(n, g.oh);
     const int64_t ih = oh * g.sh - g.pt + ky * g.dh;
     const int64_t iw = ow * g.sw - g.pl + kx * g.dw;
     T v = T(0);
@@ -49,9 +40,8 @@ __global__ void im2col_kernel(const T* x, T* cols, ConvGeom g, int64_t total) {
 
 template <typename T>
 __global__ void col2im_kernel(const T* cols, T* dx, ConvGeom g, int64_t total) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   const int64_t row_len = g.kh * g.kw * g.cg;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+  for (int64_t i = grid_start(); i < total; i += grid_step()) {
     const int64_t c = i % g.cg;
     const int64_t px = i / g.cg;
     const int64_t iw = px % g.w;
@@ -84,7 +74,7 @@ ConvGeom geom(const Conv2dParams& p, int64_t group) {
 }  // namespace
 
 void im2col(const Conv2dParams& p, const Tensor& x, int64_t group, Tensor& cols) {
-  check_im2col_args("im2col", p, x, cols, group, kDeviceType);
+  ADVPROP_ASSERT(passes(check_im2col_args, "im2col", p, x, cols, group, kDeviceType));
   const int64_t total = cols.numel();
   if (total == 0) return;
   const ConvGeom g = geom(p, group);
@@ -97,12 +87,7 @@ void im2col(const Conv2dParams& p, const Tensor& x, int64_t group, Tensor& cols)
 }
 
 void col2im(const Conv2dParams& p, const Tensor& cols, int64_t group, Tensor& dx) {
-  check_im2col_args("col2im", p, dx, cols, group, kDeviceType);
-  if (dx.numel() > 0 && cols.numel() > 0) {
-    const char* a = static_cast<const char*>(dx.data());
-    const char* b = static_cast<const char*>(cols.data());
-    if (a < b + cols.nbytes() && b < a + dx.nbytes()) fail(ErrorCode::Arg, "col2im: dx must not overlap cols");
-  }
+  ADVPROP_ASSERT(passes(check_im2col_args, "col2im", p, dx, cols, group, kDeviceType));
   const ConvGeom g = geom(p, group);
   const int64_t total = p.n * p.h * p.w * g.cg;
   if (total == 0) return;

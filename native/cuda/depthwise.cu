@@ -17,16 +17,14 @@
 
 #include "advprop/conv.h"
 #include "advprop/device.h"
+#include "advprop/invariants.h"
 
 namespace advprop {
 namespace ADVPROP_CUDA_NS {
 namespace {
 
-
 constexpr unsigned kThreads = 256;
-constexpr int kTileC = 32;     // channels per backward_weight block (x)
-constexpr int kLanes = 8;      // position lanes per backward_weight block (y)
-constexpr int64_t kMaxChunks = 64;
+constexpr int64_t kMaxChunks = 64;  // backward_weight: chunks of positions (blocks of kTileC x kLanes)
 
 // Plain-old-data copy of the parameters for kernels.
 struct DwParams {
@@ -40,14 +38,8 @@ DwParams to_dw(const Conv2dParams& p) {
 
 template <typename T>
 __global__ void dw_forward_kernel(const T* x, const T* w, const T* bias, T* y, DwParams p, int64_t total) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int64_t c = i % p.c;
-    int64_t r = i / p.c;
-    const int64_t ow = r % p.ow;
-    r /= p.ow;
-    const int64_t oh = r % p.oh;
-    const int64_t n = r / p.oh;
+  for (int64_t i = grid_start(); i < total; i += grid_step()) {
+    const auto [n, oh, ow, c] = nhwc_of(i, p.oh, p.ow, p.c);
     const T* wc = w + c * p.kh * p.kw;
     T acc = T(0);
     for (int64_t ky = 0; ky < p.kh; ++ky) {
@@ -74,14 +66,8 @@ __device__ __forceinline__ int64_t dw_source(int64_t i, int64_t k, int64_t s, in
 
 template <typename T>
 __global__ void dw_backward_input_kernel(const T* dy, const T* w, T* dx, DwParams p, int64_t total) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int64_t c = i % p.c;
-    int64_t r = i / p.c;
-    const int64_t iw = r % p.w;
-    r /= p.w;
-    const int64_t ih = r % p.h;
-    const int64_t n = r / p.h;
+  for (int64_t i = grid_start(); i < total; i += grid_step()) {
+    const auto [n, ih, iw, c] = nhwc_of(i, p.h, p.w, p.c);
     const T* wc = w + c * p.kh * p.kw;
     T acc = T(0);
     for (int64_t ky = 0; ky < p.kh; ++ky) {
@@ -103,11 +89,9 @@ template <typename T>
 __global__ void dw_weight_partial_kernel(const T* x, const T* dy, T* partial, DwParams p, int64_t positions,
                                          int64_t chunk) {
   __shared__ T sums[kLanes][kTileC];
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileC + threadIdx.x;
+  const auto [c, begin, end] = channel_tile(blockIdx.z, chunk, positions);
   const int64_t tap = blockIdx.y;
   const int64_t ky = tap / p.kw, kx = tap % p.kw;
-  const int64_t begin = static_cast<int64_t>(blockIdx.z) * chunk;
-  const int64_t end = begin + chunk < positions ? begin + chunk : positions;
   T acc = T(0);
   if (c < p.c) {
     for (int64_t q = begin + threadIdx.y; q < end; q += kLanes) {
@@ -121,21 +105,15 @@ __global__ void dw_weight_partial_kernel(const T* x, const T* dy, T* partial, Dw
       acc += dy[q * p.c + c] * x[((n * p.h + ih) * p.w + iw) * p.c + c];
     }
   }
-  sums[threadIdx.y][threadIdx.x] = acc;
-  __syncthreads();
-  for (int half = kLanes / 2; half > 0; half /= 2) {
-    if (static_cast<int>(threadIdx.y) < half) sums[threadIdx.y][threadIdx.x] += sums[threadIdx.y + half][threadIdx.x];
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && c < p.c) partial[(static_cast<int64_t>(blockIdx.z) * gridDim.y + tap) * p.c + c] = sums[0][threadIdx.x];
+  const T sum = lane_sum(sums, acc);
+  if (threadIdx.y == 0 && c < p.c) partial[(static_cast<int64_t>(blockIdx.z) * gridDim.y + tap) * p.c + c] = sum;
 }
 
 // dw[c, tap] = sum over chunks in order of partial[chunk, tap, c]; one thread per (tap, c).
 template <typename T>
 __global__ void dw_weight_finish_kernel(const T* partial, T* dw, int64_t c_count, int64_t taps, int64_t nchunks) {
   const int64_t total = taps * c_count;
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+  for (int64_t i = grid_start(); i < total; i += grid_step()) {
     T acc = T(0);
     for (int64_t k = 0; k < nchunks; ++k) acc += partial[k * total + i];
     const int64_t tap = i / c_count, c = i % c_count;
@@ -145,16 +123,7 @@ __global__ void dw_weight_finish_kernel(const T* partial, T* dw, int64_t c_count
 
 template <typename T>
 __global__ void dw_zero_kernel(T* out, int64_t n) {
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = T(0);
-}
-
-// ---- validation --------------------------------------------------------------------------------
-
-// The grid has one row per kernel tap, which CUDA caps at 65535.
-void check_taps(const char* op, const Conv2dParams& p) {
-  if (p.kh * p.kw > 65535)
-    fail(ErrorCode::Shape, std::string(op) + ": more than 65535 kernel taps (" + conv_params_str(p) + ")");
+  for (int64_t i = grid_start(); i < n; i += grid_step()) out[i] = T(0);
 }
 
 // ---- launches ----------------------------------------------------------------------------------
@@ -187,9 +156,13 @@ void backward_weight_typed(const Conv2dParams& p, const Tensor& x, const Tensor&
   int64_t nchunks = std::min<int64_t>(kMaxChunks, (positions + 255) / 256);
   const int64_t chunk = (positions + nchunks - 1) / nchunks;
   nchunks = (positions + chunk - 1) / chunk;
-  Tensor partial = Tensor::empty({nchunks * taps * C}, dw.dtype(), dw.device());
+  // Limits of this launch's grid, not of the op (the other backends have none): one row per
+  // kernel tap (grid y, at most 65535) and one column per tile of channels (grid x, 2^31 - 1).
   const int64_t ctiles = (C + kTileC - 1) / kTileC;
-  if (ctiles > 2147483647) fail(ErrorCode::Shape, "depthwise_backward_weight: too many channels");
+  if (taps > 65535)
+    fail(ErrorCode::Shape, "depthwise_backward_weight: more than 65535 kernel taps on CUDA (" + conv_params_str(p) + ")");
+  if (ctiles > 2147483647) fail(ErrorCode::Shape, "depthwise_backward_weight: too many channels on CUDA");
+  Tensor partial = Tensor::empty({nchunks * taps * C}, dw.dtype(), dw.device());
   dim3 grid(static_cast<unsigned>(ctiles), static_cast<unsigned>(taps), static_cast<unsigned>(nchunks));
   dim3 block(kTileC, kLanes);
   ADVPROP_LAUNCH((dw_weight_partial_kernel<T>), grid, block, 0, s)(x.data_as<T>(), dy.data_as<T>(),
@@ -202,24 +175,21 @@ void backward_weight_typed(const Conv2dParams& p, const Tensor& x, const Tensor&
 
 void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   const char* op = "depthwise_forward";
-  check_depthwise_forward(op, p, kDeviceType, x, w, bias, y);
-  check_taps(op, p);
+  ADVPROP_ASSERT(passes(check_depthwise_forward, op, p, kDeviceType, x, w, bias, y));
   if (y.numel() == 0) return;
   dispatch_dtype(y.dtype(), op, [&](auto t) { forward_typed<decltype(t)>(p, x, w, bias, y); });
 }
 
 void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
   const char* op = "depthwise_backward_input";
-  check_depthwise_backward_input(op, p, kDeviceType, dy, w, dx);
-  check_taps(op, p);
+  ADVPROP_ASSERT(passes(check_depthwise_backward_input, op, p, kDeviceType, dy, w, dx));
   if (dx.numel() == 0) return;
   dispatch_dtype(dx.dtype(), op, [&](auto t) { backward_input_typed<decltype(t)>(p, dy, w, dx); });
 }
 
 void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
   const char* op = "depthwise_backward_weight";
-  check_depthwise_backward_weight(op, p, kDeviceType, x, dy, dw);
-  check_taps(op, p);
+  ADVPROP_ASSERT(passes(check_depthwise_backward_weight, op, p, kDeviceType, x, dy, dw));
   if (dw.numel() == 0) return;
   dispatch_dtype(dw.dtype(), op, [&](auto t) { backward_weight_typed<decltype(t)>(p, x, dy, dw); });
 }

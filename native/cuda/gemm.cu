@@ -25,6 +25,7 @@
 #include <string>
 
 #include "advprop/gemm.h"
+#include "advprop/invariants.h"
 
 namespace advprop {
 namespace ADVPROP_CUDA_NS {
@@ -132,35 +133,6 @@ __global__ void split_reduce_kernel(const T* ws, T* c, int64_t m, int64_t n, int
   }
 }
 
-// Elements a row-major [rows, cols] matrix with leading dimension ld spans.
-int64_t span(int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; }
-
-std::string dims(const GemmArgs& g) {
-  return "m=" + std::to_string(g.m) + " n=" + std::to_string(g.n) + " k=" + std::to_string(g.k) +
-         " lda=" + std::to_string(g.lda) + " ldb=" + std::to_string(g.ldb) + " ldc=" + std::to_string(g.ldc) +
-         (g.trans_a ? " trans_a" : "") + (g.trans_b ? " trans_b" : "");
-}
-
-void check_operand(const char* name, const Tensor& t, int64_t rows, int64_t cols, int64_t ld, const GemmArgs& g) {
-  if (ld < cols)
-    fail(ErrorCode::Shape, std::string("gemm: leading dimension of ") + name + " is smaller than its " +
-                               std::to_string(cols) + " columns (" + dims(g) + ")");
-  if (rows == 0 || cols == 0) return;
-  // (rows - 1) * ld + cols without overflow: ld >= cols >= 1 and rows >= 1 here.
-  if (rows - 1 > (INT64_MAX - cols) / ld || t.numel() < span(rows, cols, ld))
-    fail(ErrorCode::Shape, std::string("gemm: ") + name + " has " + std::to_string(t.numel()) +
-                               " elements, too few for a [" + std::to_string(rows) + ", " + std::to_string(cols) +
-                               "] matrix with leading dimension " + std::to_string(ld) + " (" + dims(g) + ")");
-}
-
-bool overlaps(const Tensor& x, const Tensor& y) {
-  if (x.numel() == 0 || y.numel() == 0) return false;
-  const char* x0 = static_cast<const char*>(x.data());
-  const char* y0 = static_cast<const char*>(y.data());
-  return x0 < y0 + y.nbytes() && y0 < x0 + x.nbytes();
-}
-
-
 template <typename T>
 void gemm_typed(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   const int64_t mtiles = (g.m + kBM - 1) / kBM, ntiles = (g.n + kBN - 1) / kBN;
@@ -194,24 +166,7 @@ void gemm_typed(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) 
 }  // namespace
 
 void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
-  if (a.dtype() != c.dtype() || b.dtype() != c.dtype())
-    fail(ErrorCode::DType, std::string("gemm: dtypes differ (a ") + dtype_name(a.dtype()) + ", b " +
-                               dtype_name(b.dtype()) + ", c " + dtype_name(c.dtype()) + ")");
-  require_dtype(c.dtype(), "gemm");
-  if (!a.is_contiguous() || !b.is_contiguous() || !c.is_contiguous())
-    fail(ErrorCode::Arg, "gemm: a, b and c must be contiguous");
-  if (g.m < 0 || g.n < 0 || g.k < 0 || g.lda < 0 || g.ldb < 0 || g.ldc < 0)
-    fail(ErrorCode::Shape, "gemm: negative size (" + dims(g) + ")");
-  if (c.device().type != kDeviceType || a.device() != c.device() || b.device() != c.device())
-    fail(ErrorCode::Device, "gemm: operands must all be on one " + std::string(kDeviceType == DeviceType::cuda ? "cuda" : "cuda-sim") + " device (a " + device_str(a.device()) + ", b " +
-                                device_str(b.device()) + ", c " + device_str(c.device()) + ")");
-  if (g.trans_a) check_operand("a", a, g.k, g.m, g.lda, g);
-  else check_operand("a", a, g.m, g.k, g.lda, g);
-  if (g.trans_b) check_operand("b", b, g.n, g.k, g.ldb, g);
-  else check_operand("b", b, g.k, g.n, g.ldb, g);
-  check_operand("c", c, g.m, g.n, g.ldc, g);
-  if (g.m > 0 && g.n > 0 && g.k > 0 && (overlaps(c, a) || overlaps(c, b)))
-    fail(ErrorCode::Arg, "gemm: c must not overlap a or b");
+  ADVPROP_ASSERT(passes(check_gemm_args, g, a, b, c, kDeviceType));
   if (g.m == 0 || g.n == 0) return;
   dispatch_dtype(c.dtype(), "gemm", [&](auto t) { gemm_typed<decltype(t)>(g, a, b, c); });
 }

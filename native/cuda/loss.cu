@@ -16,7 +16,6 @@ namespace advprop {
 namespace ADVPROP_CUDA_NS {
 namespace {
 
-
 constexpr int kRowThreads = 256;  // a power of two (tree reductions)
 constexpr unsigned kThreads = 256;
 constexpr unsigned kMaxRowBlocks = 8192;
@@ -73,8 +72,7 @@ template <typename T>
 __global__ void xent_backward_kernel(const T* z, const int32_t* labels, const T* lse, const T* dy, int dy_scalar,
                                      T scale, T on, T off, T* dz, int64_t N, int64_t K) {
   const int64_t total = N * K;
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+  for (int64_t i = grid_start(); i < total; i += grid_step()) {
     const int64_t n = i / K, k = i % K;
     const T g = scale * (dy_scalar ? dy[0] : dy[n]);
     const T t = k == labels[n] ? on + off : off;
@@ -117,18 +115,14 @@ unsigned row_blocks(int64_t N) { return static_cast<unsigned>(N < kMaxRowBlocks 
 
 void softmax_xent_forward(const Tensor& logits, const Tensor& labels, double smoothing, Tensor& loss, Tensor& lse) {
   const char* op = "softmax_xent_forward";
-  check_loss_args(op, logits, &labels, kDeviceType);
-  const int64_t N = logits.dim(0), K = logits.dim(1);
-  check_loss_tensor(op, "loss", loss, {N}, logits.dtype(), logits.device());
-  check_loss_tensor(op, "lse", lse, {N}, logits.dtype(), logits.device());
-  check_smoothing(op, smoothing);
-  if (N == 0) return;
-  const double on = 1.0 - smoothing, off = smoothing / static_cast<double>(K);
+  const LossSizes sz = xent_forward_sizes(logits, labels, loss, lse);
+  if (sz.n == 0) return;
+  const double on = 1.0 - smoothing, off = smoothing / static_cast<double>(sz.k);
   cudaStream_t s = stream_of(logits);
   dispatch_dtype(logits.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    ADVPROP_LAUNCH((xent_forward_kernel<T>), row_blocks(N), kRowThreads, 0, s)(
-        logits.data_as<T>(), labels.data_as<int32_t>(), loss.data_as<T>(), lse.data_as<T>(), N, K, static_cast<T>(on),
+    ADVPROP_LAUNCH((xent_forward_kernel<T>), row_blocks(sz.n), kRowThreads, 0, s)(
+        logits.data_as<T>(), labels.data_as<int32_t>(), loss.data_as<T>(), lse.data_as<T>(), sz.n, sz.k, static_cast<T>(on),
         static_cast<T>(off));
   });
 }
@@ -136,34 +130,27 @@ void softmax_xent_forward(const Tensor& logits, const Tensor& labels, double smo
 void softmax_xent_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, const Tensor& dy,
                            double scale, double smoothing, Tensor& dlogits) {
   const char* op = "softmax_xent_backward";
-  check_loss_args(op, logits, &labels, kDeviceType);
-  const int64_t N = logits.dim(0), K = logits.dim(1);
-  check_loss_tensor(op, "lse", lse, {N}, logits.dtype(), logits.device());
-  const bool dy_scalar = check_loss_dy(op, dy, N, logits.dtype(), logits.device());
-  check_loss_tensor(op, "dlogits", dlogits, logits.shape(), logits.dtype(), logits.device());
-  check_smoothing(op, smoothing);
-  if (N == 0) return;
-  const double on = 1.0 - smoothing, off = smoothing / static_cast<double>(K);
+  const LossSizes sz = xent_backward_sizes(logits, labels, lse, dy, dlogits);
+  if (sz.n == 0) return;
+  const double on = 1.0 - smoothing, off = smoothing / static_cast<double>(sz.k);
   cudaStream_t s = stream_of(logits);
-  const int64_t total = N * K;
+  const int64_t total = sz.n * sz.k;
   dispatch_dtype(logits.dtype(), op, [&](auto t) {
     using T = decltype(t);
     ADVPROP_LAUNCH((xent_backward_kernel<T>), grid_for(total, kThreads), kThreads, 0, s)(
-        logits.data_as<T>(), labels.data_as<int32_t>(), lse.data_as<T>(), dy.data_as<T>(), dy_scalar ? 1 : 0,
-        static_cast<T>(scale), static_cast<T>(on), static_cast<T>(off), dlogits.data_as<T>(), N, K);
+        logits.data_as<T>(), labels.data_as<int32_t>(), lse.data_as<T>(), dy.data_as<T>(), dy.ndim() == 0 ? 1 : 0,
+        static_cast<T>(scale), static_cast<T>(on), static_cast<T>(off), dlogits.data_as<T>(), sz.n, sz.k);
   });
 }
 
 void argmax_rows(const Tensor& logits, Tensor& pred) {
   const char* op = "argmax_rows";
-  check_loss_args(op, logits, nullptr, kDeviceType);
-  const int64_t N = logits.dim(0), K = logits.dim(1);
-  check_loss_tensor(op, "pred", pred, {N}, DType::i32, logits.device());
-  if (N == 0) return;
+  const LossSizes sz = loss_sizes(logits, pred);
+  if (sz.n == 0) return;
   cudaStream_t s = stream_of(logits);
   dispatch_dtype(logits.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    ADVPROP_LAUNCH((argmax_kernel<T>), row_blocks(N), kRowThreads, 0, s)(logits.data_as<T>(), pred.data_as<int32_t>(), N, K);
+    ADVPROP_LAUNCH((argmax_kernel<T>), row_blocks(sz.n), kRowThreads, 0, s)(logits.data_as<T>(), pred.data_as<int32_t>(), sz.n, sz.k);
   });
 }
 

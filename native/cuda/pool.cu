@@ -26,10 +26,7 @@ namespace advprop {
 namespace ADVPROP_CUDA_NS {
 namespace {
 
-
 constexpr unsigned kThreads = 256;
-constexpr int kTileC = 32;
-constexpr int kLanes = 8;
 constexpr int64_t kTargetBlocks = 1024;  // enough blocks to fill the largest GPUs several times
 constexpr int64_t kMinChunk = 32;        // positions per chunk, at least
 
@@ -41,10 +38,8 @@ template <typename T>
 __global__ void pool_sum_kernel(const T* a, const T* b, T* dst, int64_t P, int64_t C, int64_t chunk, T scale,
                                 const T* s, T* dx) {
   __shared__ T sums[kLanes][kTileC];
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileC + threadIdx.x;
+  const auto [c, begin, end] = channel_tile(blockIdx.z, chunk, P);
   const int64_t n = blockIdx.y;
-  const int64_t begin = static_cast<int64_t>(blockIdx.z) * chunk;
-  const int64_t end = begin + chunk < P ? begin + chunk : P;
   T acc = T(0);
   if (c < C) {
     const int64_t base = n * P * C + c;
@@ -61,22 +56,15 @@ __global__ void pool_sum_kernel(const T* a, const T* b, T* dst, int64_t P, int64
       for (int64_t p = begin + threadIdx.y; p < end; p += kLanes) acc += a[base + p * C];
     }
   }
-  sums[threadIdx.y][threadIdx.x] = acc;
-  __syncthreads();
-  for (int half = kLanes / 2; half > 0; half /= 2) {
-    if (static_cast<int>(threadIdx.y) < half) sums[threadIdx.y][threadIdx.x] += sums[threadIdx.y + half][threadIdx.x];
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && c < C)
-    dst[(n * static_cast<int64_t>(gridDim.z) + blockIdx.z) * C + c] = sums[0][threadIdx.x] * scale;
+  const T sum = lane_sum(sums, acc);
+  if (threadIdx.y == 0 && c < C) dst[(n * static_cast<int64_t>(gridDim.z) + blockIdx.z) * C + c] = sum * scale;
 }
 
 // out[n, c] = scale * sum over chunks in order of partial[n, chunk, c].
 template <typename T>
 __global__ void pool_finish_kernel(const T* partial, T* out, int64_t N, int64_t C, int64_t nchunks, T scale) {
   const int64_t total = N * C;
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+  for (int64_t i = grid_start(); i < total; i += grid_step()) {
     const int64_t n = i / C, c = i % C;
     T acc = T(0);
     for (int64_t k = 0; k < nchunks; ++k) acc += partial[(n * nchunks + k) * C + c];
@@ -146,6 +134,7 @@ template <typename T>
 void spatial_sum(const T* a, const T* b, T scale, T* out, int64_t N, int64_t P, int64_t C, const Device& dev,
                  const T* s = nullptr, T* dx = nullptr) {
   cudaStream_t st = stream_for(dev.index);
+  // The batch is this launch's grid y, which CUDA caps at 65535: a limit of the launch, not of the op.
   if (N > 65535) fail(ErrorCode::Shape, "global pool: batch " + std::to_string(N) + " exceeds 65535 on CUDA");
   const int64_t ctiles = (C + kTileC - 1) / kTileC;
   // Split H*W only as far as needed to reach kTargetBlocks blocks, and never below kMinChunk
@@ -227,64 +216,58 @@ void spatial_scale_add(const T* a, const T* s, const T* b, T* out, int64_t N, in
 void global_avg_pool_forward(const Tensor& x, Tensor& y) {
   const char* op = "global_avg_pool_forward";
   const Device dev = x.device();
-  check_pool_call(op, kDeviceType, "x", x, {{"y", &y, true}});
-  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  const PoolSizes sz = pool_sizes(x, {{&y, true}});
   if (y.numel() == 0) return;
   dispatch_dtype(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    spatial_sum<T>(x.data_as<T>(), nullptr, P ? T(1) / static_cast<T>(P) : T(0), y.data_as<T>(), N, P, C, dev);
+    spatial_sum<T>(x.data_as<T>(), nullptr, sz.p ? T(1) / static_cast<T>(sz.p) : T(0), y.data_as<T>(), sz.n, sz.p, sz.c, dev);
   });
 }
 
 void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
   const char* op = "global_avg_pool_backward";
   const Device dev = dx.device();
-  check_pool_call(op, kDeviceType, "dx", dx, {{"dy", &dy, true}});
-  const int64_t N = dx.dim(0), P = dx.dim(1) * dx.dim(2), C = dx.dim(3);
+  const PoolSizes sz = pool_sizes(dx, {{&dy, true}});
   if (dx.numel() == 0) return;
   dispatch_dtype(dx.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    spatial_broadcast<T>(nullptr, dy.data_as<T>(), T(1) / static_cast<T>(P), dx.data_as<T>(), N, P, C, dev);
+    spatial_broadcast<T>(nullptr, dy.data_as<T>(), T(1) / static_cast<T>(sz.p), dx.data_as<T>(), sz.n, sz.p, sz.c, dev);
   });
 }
 
 void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
   const char* op = "channel_scale_forward";
   const Device dev = x.device();
-  check_pool_call(op, kDeviceType, "x", x, {{"s", &s, true}, {"y", &y, false}});
-  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  const PoolSizes sz = pool_sizes(x, {{&s, true}, {&y, false}});
   if (y.numel() == 0) return;
   dispatch_dtype(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    spatial_broadcast<T>(x.data_as<T>(), s.data_as<T>(), T(1), y.data_as<T>(), N, P, C, dev);
+    spatial_broadcast<T>(x.data_as<T>(), s.data_as<T>(), T(1), y.data_as<T>(), sz.n, sz.p, sz.c, dev);
   });
 }
 
 void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, Tensor* dx, Tensor* ds) {
   const char* op = "channel_scale_backward";
   const Device dev = x.device();
-  check_pool_call(op, kDeviceType, "x", x,
-                  {{"s", &s, true}, {"dy", &dy, false}, {"dx", dx, false}, {"ds", ds, true}});
-  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  const PoolSizes sz = pool_sizes(x, {{&s, true}, {&dy, false}, {dx, false}, {ds, true}});
   dispatch_dtype(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
     if (ds && ds->numel())  // with dx in the same pass when both are wanted
-      spatial_sum<T>(dy.data_as<T>(), x.data_as<T>(), T(1), ds->data_as<T>(), N, P, C, dev, s.data_as<T>(),
+      spatial_sum<T>(dy.data_as<T>(), x.data_as<T>(), T(1), ds->data_as<T>(), sz.n, sz.p, sz.c, dev, s.data_as<T>(),
                      dx ? dx->data_as<T>() : nullptr);
     else if (dx && dx->numel())
-      spatial_broadcast<T>(dy.data_as<T>(), s.data_as<T>(), T(1), dx->data_as<T>(), N, P, C, dev);
+      spatial_broadcast<T>(dy.data_as<T>(), s.data_as<T>(), T(1), dx->data_as<T>(), sz.n, sz.p, sz.c, dev);
   });
 }
 
 void channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b, Tensor& y) {
   const char* op = "channel_scale_add";
   const Device dev = x.device();
-  check_pool_call(op, kDeviceType, "x", x, {{"s", &s, true}, {"b", &b, true}, {"y", &y, false}});
-  const int64_t N = x.dim(0), P = x.dim(1) * x.dim(2), C = x.dim(3);
+  const PoolSizes sz = pool_sizes(x, {{&s, true}, {&b, true}, {&y, false}});
   if (y.numel() == 0) return;
   dispatch_dtype(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    spatial_scale_add<T>(x.data_as<T>(), s.data_as<T>(), b.data_as<T>(), y.data_as<T>(), N, P, C, dev);
+    spatial_scale_add<T>(x.data_as<T>(), s.data_as<T>(), b.data_as<T>(), y.data_as<T>(), sz.n, sz.p, sz.c, dev);
   });
 }
 

@@ -1,5 +1,6 @@
-// Front-end of the multi-domain batch norm: shape checks with messages in the user's terms,
-// output allocation and dispatch to the backend's fused kernels.
+// Front-end of the multi-domain batch norm: the checks of the arguments, with messages in the
+// user's terms, output allocation and dispatch to the backend's fused kernels.
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,12 +10,53 @@
 #include "dispatch.h"
 
 namespace advprop {
+
+std::string bn_args_str(const BnArgs& a) {
+  std::string segs = "[";
+  for (size_t i = 0; i < a.segments.size(); ++i) {
+    if (i) segs += ", ";
+    segs += "[" + std::to_string(a.segments[i].domain) + ", " + std::to_string(a.segments[i].count) + "]";
+  }
+  segs += "]";
+  return "x " + shape_str(bn_x_shape(a)) + ", K " + std::to_string(a.k) + ", segments " + segs + ", mode " +
+         bn_mode_name(a.mode);
+}
+
+void check_bn_args(const char* op, const BnArgs& a) {
+  const auto ctx = [&a] { return " (" + bn_args_str(a) + ")"; };  // only when failing: the backends assert this too
+  if (a.n < 0 || a.h < 1 || a.w < 1 || a.c < 0 || a.k < 1)
+    fail(ErrorCode::Shape, std::string(op) + ": invalid sizes (H and W must be >= 1, K >= 1)" + ctx());
+  check_enum(a.mode, op);
+  check_enum(a.act, op);
+  if (!(std::isfinite(a.eps) && a.eps > 0))
+    fail(ErrorCode::Arg, std::string(op) + ": eps must be a finite number > 0, got " + std::to_string(a.eps));
+  if (!(a.momentum >= 0 && a.momentum <= 1))
+    fail(ErrorCode::Arg, std::string(op) + ": momentum must be in [0, 1], got " + std::to_string(a.momentum));
+  if (a.segments.empty()) fail(ErrorCode::Arg, std::string(op) + ": segments must not be empty" + ctx());
+  int64_t next = 0;
+  for (size_t i = 0; i < a.segments.size(); ++i) {
+    const BnSegment& s = a.segments[i];
+    const auto which = [&] { return std::string(op) + ": segments[" + std::to_string(i) + "] "; };
+    if (s.domain < 0 || s.domain >= a.k)
+      fail(ErrorCode::Arg, which() + "has domain " + std::to_string(s.domain) + ", which is not in [0, K = " +
+                               std::to_string(a.k) + ")" + ctx());
+    if (s.count < 1) fail(ErrorCode::Arg, which() + "has count " + std::to_string(s.count) + " (must be >= 1)" + ctx());
+    if (s.start != next)
+      fail(ErrorCode::Arg, which() + "starts at sample " + std::to_string(s.start) + ", expected " + std::to_string(next) + ctx());
+    next += s.count;
+    if (next > a.n) break;
+  }
+  if (next != a.n)
+    fail(ErrorCode::Shape, std::string(op) + ": segment counts sum to " + std::to_string(next) +
+                               " but the batch has N = " + std::to_string(a.n) + ctx());
+}
+
 namespace ops {
 namespace {
 
 BnArgs make_args(const char* op, const Tensor& x, const Tensor& gamma, const std::vector<BnSegment>& segments,
                  BnMode mode, BnAct act, double momentum, double eps) {
-  if (x.ndim() != 4) fail(ErrorCode::Shape, std::string(op) + ": x must be NHWC [N, H, W, C], got " + shape_str(x.shape()));
+  TensorArg(op, "x", x).rank(4, "NHWC [N, H, W, C]");
   if (gamma.ndim() != 2 || gamma.dim(1) != x.dim(3) || gamma.dim(0) < 1)
     fail(ErrorCode::Shape, std::string(op) + ": gamma " + shape_str(gamma.shape()) + " must be [K, C] with C = " +
                                std::to_string(x.dim(3)) + " (x " + shape_str(x.shape()) + ")");
@@ -26,15 +68,13 @@ BnArgs make_args(const char* op, const Tensor& x, const Tensor& gamma, const std
   return a;
 }
 
-// Defined, float, same dtype and device as x, shape `want`.
-void check_like(const char* op, const Tensor& x, const Tensor& t, const char* name, const Shape& want) {
-  check_float_input(t, op, name);
-  check_same_device(x, t, op, "x", name);
-  check_same_dtype(x, t, op, "x", name);
-  if (t.shape() != want)
-    fail(ErrorCode::Shape, std::string(op) + ": '" + name + "' is " + shape_str(t.shape()) + ", expected " +
-                               shape_str(want) + " (x " + shape_str(x.shape()) + ")");
+// Defined, float, of x's dtype and device, shaped `want` (`rule` in the message).
+void check_like(const char* op, const Tensor& x, const Tensor& t, const char* name, const Shape& want, const char* rule) {
+  TensorArg(op, name, t).float_input().like(x, "x").shape(want, rule, "x", &x.shape());
 }
+
+constexpr const char* kParams = "[K, C]";  // one row per domain
+constexpr const char* kStats = "[S, C]";   // one row per segment
 
 }  // namespace
 
@@ -46,10 +86,10 @@ BnForwardResult multi_batch_norm(const Tensor& x, const Tensor& gamma, const Ten
   check_defined(gamma, op, "gamma");
   const BnArgs a = make_args(op, x, gamma, segments, mode, act, momentum, eps);
   const Shape ps = bn_param_shape(a);
-  check_like(op, x, gamma, "gamma", ps);
-  check_like(op, x, beta, "beta", ps);
-  check_like(op, x, running_mean, "runningMean", ps);
-  check_like(op, x, running_var, "runningVar", ps);
+  check_like(op, x, gamma, "gamma", ps, kParams);
+  check_like(op, x, beta, "beta", ps, kParams);
+  check_like(op, x, running_mean, "runningMean", ps, kParams);
+  check_like(op, x, running_var, "runningVar", ps, kParams);
   if (mode == BnMode::train) {
     check_no_overlap(running_mean, running_var, op, "runningMean", "runningVar");
     for (const auto& [t, name] : {std::pair<const Tensor*, const char*>{&x, "x"}, {&gamma, "gamma"}, {&beta, "beta"}}) {
@@ -73,11 +113,11 @@ BnBackwardResult multi_batch_norm_backward(const Tensor& dy, const Tensor& x, co
   check_defined(gamma, op, "gamma");
   const BnArgs a = make_args(op, x, gamma, segments, mode, act, 0.99, eps);
   const Shape ps = bn_param_shape(a), ss = bn_stat_shape(a);
-  check_like(op, x, dy, "dy", x.shape());
-  check_like(op, x, gamma, "gamma", ps);
-  check_like(op, x, beta, "beta", ps);
-  check_like(op, x, mean, "mean", ss);
-  check_like(op, x, invstd, "invstd", ss);
+  check_like(op, x, dy, "dy", x.shape(), nullptr);
+  check_like(op, x, gamma, "gamma", ps, kParams);
+  check_like(op, x, beta, "beta", ps, kParams);
+  check_like(op, x, mean, "mean", ss, kStats);
+  check_like(op, x, invstd, "invstd", ss, kStats);
   const Device& dev = x.device();
   BnBackwardResult r{Tensor::empty(x.shape(), x.dtype(), dev), Tensor::empty(ps, x.dtype(), dev),
                      Tensor::empty(ps, x.dtype(), dev)};

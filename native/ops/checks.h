@@ -1,4 +1,5 @@
-// Argument checks shared by the op front-ends. Each names the op and the argument.
+// Argument checks of the op front-ends, the one gate between the caller and the kernels. Each
+// names the op and the argument, and what was found against what was expected.
 #pragma once
 #include <string>
 
@@ -9,36 +10,104 @@
 namespace advprop {
 namespace ops {
 
-inline void check_defined(const Tensor& t, const char* op, const char* arg) {
-  if (!t.defined()) fail(ErrorCode::Disposed, std::string(op) + ": argument '" + arg + "' is disposed");
-}
+// One tensor argument, checked step by step; each step throws when it fails and returns the
+// checker, so a spec reads as one chain:
+//   TensorArg(op, "s", s).float_input().like(x, "x").shape({N, C}, "[N, C]", "x", &x.shape());
+// The constructor checks that the tensor is defined (ERR_DISPOSED). Nothing is formatted unless
+// a step fails.
+class TensorArg {
+ public:
+  TensorArg(const char* op, const char* name, const Tensor& t) : op_(op), name_(name), t_(t) {
+    if (!t.defined()) fail(ErrorCode::Disposed, head() + " is disposed");
+  }
 
-inline void check_contiguous(const Tensor& t, const char* op, const char* arg) {
-  if (!t.is_contiguous())
-    fail(ErrorCode::Arg, std::string(op) + ": argument '" + arg + "' " + shape_str(t.shape()) +
-                             " must be contiguous");
-}
+  // ERR_ARG: "op: argument 'x' [2, 3] must be contiguous".
+  const TensorArg& contiguous() const {
+    if (!t_.is_contiguous()) fail(ErrorCode::Arg, head() + " " + shape_str(t_.shape()) + " must be contiguous");
+    return *this;
+  }
+  // ERR_DTYPE: "op: argument 'x' must be f32 or f64, got i32 [2, 3]".
+  const TensorArg& floating() const {
+    if (!is_float(t_.dtype())) fail_dtype("f32 or f64");
+    return *this;
+  }
+  // ERR_DTYPE: "op: argument 'labels' must be i32, got f32 [4]".
+  const TensorArg& dtype(DType want) const {
+    if (t_.dtype() != want) fail_dtype(dtype_name(want));
+    return *this;
+  }
+  // A device this build has and that exists (require_device: ERR_DEVICE).
+  const TensorArg& usable_device() const {
+    require_device(t_.device(), op_);
+    return *this;
+  }
+  // ERR_DEVICE: "op: argument 'x' [2, 3] is on cpu, expected cuda-sim:0".
+  const TensorArg& on(const Device& want) const {
+    if (t_.device() != want)
+      fail(ErrorCode::Device, head() + " " + shape_str(t_.shape()) + " is on " + device_str(t_.device()) +
+                                  ", expected " + device_str(want));
+    return *this;
+  }
+  // The usual prologue of a float input: contiguous, f32 or f64, on a usable device.
+  const TensorArg& float_input() const { return contiguous().floating().usable_device(); }
+  // On ref's device (ERR_DEVICE) and of its dtype (ERR_DTYPE), naming both arguments.
+  const TensorArg& same_device_as(const Tensor& ref, const char* ref_name) const {
+    if (t_.device() != ref.device())
+      fail(ErrorCode::Device, std::string(op_) + ": '" + ref_name + "' is on " + device_str(ref.device()) + " but '" +
+                                  name_ + "' is on " + device_str(t_.device()));
+    return *this;
+  }
+  const TensorArg& same_dtype_as(const Tensor& ref, const char* ref_name) const {
+    if (t_.dtype() != ref.dtype())
+      fail(ErrorCode::DType, std::string(op_) + ": '" + ref_name + "' is " + dtype_name(ref.dtype()) + " " +
+                                 shape_str(ref.shape()) + " but '" + name_ + "' is " + dtype_name(t_.dtype()) + " " +
+                                 shape_str(t_.shape()));
+    return *this;
+  }
+  const TensorArg& like(const Tensor& ref, const char* ref_name) const {
+    return same_device_as(ref, ref_name).same_dtype_as(ref, ref_name);
+  }
+  // ERR_SHAPE: "op: 'x' must be NHWC [N, H, W, C], got [2, 3, 4]".
+  const TensorArg& rank(int ndim, const char* layout) const {
+    if (t_.ndim() != ndim)
+      fail(ErrorCode::Shape, std::string(op_) + ": '" + name_ + "' must be " + layout + ", got " + shape_str(t_.shape()));
+    return *this;
+  }
+  // ERR_SHAPE: "op: 's' [2, 5] must be [N, C] = [2, 4] for 'x' [2, 3, 3, 4]"; the rule and the
+  // argument the expected shape comes from are optional.
+  const TensorArg& shape(const Shape& want, const char* rule = nullptr, const char* ref_name = nullptr,
+                         const Shape* ref_shape = nullptr) const {
+    if (t_.shape() != want)
+      fail(ErrorCode::Shape, std::string(op_) + ": '" + name_ + "' " + shape_str(t_.shape()) + " must be " +
+                                 (rule ? std::string(rule) + " = " : std::string()) + shape_str(want) +
+                                 (ref_name ? std::string(" for '") + ref_name + "'" : std::string()) +
+                                 (ref_shape ? " " + shape_str(*ref_shape) : std::string()));
+    return *this;
+  }
 
-inline void check_float(const Tensor& t, const char* op, const char* arg) {
-  if (!is_float(t.dtype()))
-    fail(ErrorCode::DType, std::string(op) + ": argument '" + arg + "' must be f32 or f64, got " +
-                               dtype_name(t.dtype()) + " " + shape_str(t.shape()));
-}
+ private:
+  std::string head() const { return std::string(op_) + ": argument '" + name_ + "'"; }
+  [[noreturn]] void fail_dtype(const std::string& want) const {
+    fail(ErrorCode::DType, head() + " must be " + want + ", got " + dtype_name(t_.dtype()) + " " + shape_str(t_.shape()));
+  }
 
-inline void check_same_dtype(const Tensor& a, const Tensor& b, const char* op, const char* an,
-                             const char* bn) {
-  if (a.dtype() != b.dtype())
-    fail(ErrorCode::DType, std::string(op) + ": '" + an + "' is " + dtype_name(a.dtype()) + " " +
-                               shape_str(a.shape()) + " but '" + bn + "' is " + dtype_name(b.dtype()) +
-                               " " + shape_str(b.shape()));
-}
+  const char* op_;
+  const char* name_;
+  const Tensor& t_;
+};
 
-inline void check_same_device(const Tensor& a, const Tensor& b, const char* op, const char* an,
-                              const char* bn) {
-  if (a.device() != b.device())
-    fail(ErrorCode::Device, std::string(op) + ": '" + an + "' is on " + device_str(a.device()) +
-                                " but '" + bn + "' is on " + device_str(b.device()));
+// The single steps as functions, for the front-ends that check one property at a time.
+inline void check_defined(const Tensor& t, const char* op, const char* arg) { TensorArg(op, arg, t); }
+inline void check_contiguous(const Tensor& t, const char* op, const char* arg) { TensorArg(op, arg, t).contiguous(); }
+inline void check_float(const Tensor& t, const char* op, const char* arg) { TensorArg(op, arg, t).floating(); }
+inline void check_same_dtype(const Tensor& a, const Tensor& b, const char* op, const char* an, const char* bn) {
+  TensorArg(op, bn, b).same_dtype_as(a, an);
 }
+inline void check_same_device(const Tensor& a, const Tensor& b, const char* op, const char* an, const char* bn) {
+  TensorArg(op, bn, b).same_device_as(a, an);
+}
+// The usual prologue: defined, contiguous, float, and usable device.
+inline void check_float_input(const Tensor& t, const char* op, const char* arg) { TensorArg(op, arg, t).float_input(); }
 
 inline void check_same_shape(const Tensor& a, const Tensor& b, const char* op, const char* an,
                              const char* bn) {
@@ -62,14 +131,6 @@ inline void check_no_overlap(const Tensor& written, const Tensor& other, const c
   if (overlaps(written, other))
     fail(ErrorCode::Arg, std::string(op) + ": '" + wn + "' " + shape_str(written.shape()) + " shares memory with '" + on +
                              "' " + shape_str(other.shape()) + "; it is updated in place, so it must be a tensor of its own");
-}
-
-// The usual prologue: defined, contiguous, float, and usable device.
-inline void check_float_input(const Tensor& t, const char* op, const char* arg) {
-  check_defined(t, op, arg);
-  check_contiguous(t, op, arg);
-  check_float(t, op, arg);
-  require_device(t.device(), op);
 }
 
 }  // namespace ops

@@ -14,12 +14,10 @@ namespace ops {
 namespace {
 
 std::string describe(const Conv2dOptions& o) {
-  std::string pad = o.padding == Conv2dOptions::Padding::same    ? "same"
-                    : o.padding == Conv2dOptions::Padding::valid ? "valid"
-                                                                 : "[" + std::to_string(o.pad[0]) + ", " +
-                                                                       std::to_string(o.pad[1]) + ", " +
-                                                                       std::to_string(o.pad[2]) + ", " +
-                                                                       std::to_string(o.pad[3]) + "]";
+  const std::string pad = o.padding != ConvPadding::explicit_
+                              ? enum_name(o.padding)
+                              : "[" + std::to_string(o.pad[0]) + ", " + std::to_string(o.pad[1]) + ", " +
+                                    std::to_string(o.pad[2]) + ", " + std::to_string(o.pad[3]) + "]";
   return "stride [" + std::to_string(o.stride_h) + ", " + std::to_string(o.stride_w) + "], dilation [" +
          std::to_string(o.dil_h) + ", " + std::to_string(o.dil_w) + "], groups " + std::to_string(o.groups) +
          ", padding " + pad;
@@ -29,14 +27,14 @@ std::string describe(const Conv2dOptions& o) {
 void axis_plan(const char* op, const char* axis, int64_t in, int64_t k, int64_t stride, int64_t dil,
                const Conv2dOptions& o, int64_t pad_lo, int64_t pad_hi, int64_t* out, int64_t* lead) {
   const int64_t span = (k - 1) * dil + 1;
-  if (o.padding == Conv2dOptions::Padding::same) {
+  if (o.padding == ConvPadding::same) {
     *out = (in + stride - 1) / stride;
     int64_t total = (*out - 1) * stride + span - in;
     if (total < 0) total = 0;
     *lead = total / 2;  // TensorFlow puts the odd pixel at the end
     return;
   }
-  if (o.padding == Conv2dOptions::Padding::valid) pad_lo = pad_hi = 0;
+  if (o.padding == ConvPadding::valid) pad_lo = pad_hi = 0;
   const int64_t padded = in + pad_lo + pad_hi;
   if (padded < span)
     fail(ErrorCode::Shape, std::string(op) + ": the kernel's " + axis + " extent " + std::to_string(span) +
@@ -46,6 +44,7 @@ void axis_plan(const char* op, const char* axis, int64_t in, int64_t k, int64_t 
 }
 
 Conv2dParams make_params(const char* op, const Shape& xs, const Shape& ws, const Conv2dOptions& o) {
+  check_enum(o.padding, op);
   if (xs.size() != 4) fail(ErrorCode::Shape, std::string(op) + ": x must be NHWC [N, H, W, C], got " + shape_str(xs));
   if (ws.size() != 4)
     fail(ErrorCode::Shape, std::string(op) + ": w must be OHWI [Cout, KH, KW, Cin/groups], got " + shape_str(ws));
@@ -84,8 +83,10 @@ Tensor from_offset(const Tensor& t, int64_t offset) {
   return flat.slice0(offset, t.numel() - offset);
 }
 
-void gemm(const Device& d, const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
+// c = the product (gemm.h); returns c.
+Tensor gemm(const Device& d, const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   if (g.m && g.n) ADVPROP_DISPATCH(d, gemm, g, a, b, c);
+  return c;
 }
 
 // Images per im2col chunk. On cpu the column matrix of the whole batch (the stem's is 8 x 1.35 MB)
@@ -97,11 +98,63 @@ int64_t images_per_chunk(const Device& d, const Conv2dParams& p, int64_t k, DTyp
   return std::max<int64_t>(1, std::min<int64_t>(p.n, (int64_t(2) << 20) / std::max<int64_t>(1, per_image)));
 }
 
+// Calls chunk(pc, i0, cols) for the chunks of images in order: pc the params of images
+// [i0, i0 + pc.n), cols the first pc.n*OH*OW rows of one column matrix [rows, k] that every chunk
+// reuses.
+template <typename Chunk>
+void for_each_chunk(const Device& d, const Conv2dParams& p, int64_t k, DType dt, Chunk&& chunk) {
+  const int64_t per = images_per_chunk(d, p, k, dt);
+  Tensor cols_all = Tensor::empty({per * p.out_h * p.out_w, k}, dt, d);
+  for (int64_t i0 = 0; i0 < p.n; i0 += per) {
+    Conv2dParams pc = p;
+    pc.n = std::min(per, p.n - i0);
+    chunk(pc, i0, cols_all.slice0(0, pc.n * p.out_h * p.out_w));
+  }
+}
+
+// Two float inputs on one device, of one dtype.
 void check_io(const char* op, const Tensor& a, const Tensor& b, const char* an, const char* bn) {
-  check_float_input(a, op, an);
-  check_float_input(b, op, bn);
-  check_same_device(a, b, op, an, bn);
-  check_same_dtype(a, b, op, an, bn);
+  TensorArg(op, an, a).float_input();
+  TensorArg(op, bn, b).float_input().like(a, an);
+}
+
+// A gradient's checks: dy and `other` (w or x) as check_io, the params from the shapes of x and
+// w, and dy [N, OH, OW, Cout].
+Conv2dParams grad_params(const char* op, const Tensor& dy, const Tensor& other, const char* other_name,
+                         const Shape& xs, const Shape& ws, const Conv2dOptions& o) {
+  check_io(op, dy, other, "dy", other_name);
+  const Conv2dParams p = make_params(op, xs, ws, o);
+  TensorArg(op, "dy", dy).shape(conv_y_shape(p), "[N, OH, OW, Cout]");
+  return p;
+}
+
+// The implicit GEMM of one group: m output pixels, og output channels, k = KH*KW*Cg columns
+// of the column matrix (Cg input channels); and its product in each direction (gemm.h), over all
+// m rows, the group's columns of y and dy strided by Cout.
+struct GroupGemm {
+  int64_t m, og, k;
+};
+GroupGemm group_gemm(const Conv2dParams& p) {
+  return {p.n * p.out_h * p.out_w, p.c_out / p.groups, p.kh * p.kw * (p.c_in / p.groups)};
+}
+GemmArgs gemm_args(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc) {
+  GemmArgs g;
+  g.trans_a = trans_a, g.trans_b = trans_b;
+  g.m = m, g.n = n, g.k = k;
+  g.lda = lda, g.ldb = ldb, g.ldc = ldc;
+  return g;
+}
+// y_g[m, og] = cols[m, k] · w_g[og, k]^T
+GemmArgs forward_gemm(const Conv2dParams& p, const GroupGemm& s) {
+  return gemm_args(false, true, s.m, s.og, s.k, s.k, s.k, p.c_out);
+}
+// dcols[m, k] = dy_g[m, og] · w_g[og, k]
+GemmArgs input_grad_gemm(const Conv2dParams& p, const GroupGemm& s) {
+  return gemm_args(false, false, s.m, s.k, s.og, p.c_out, s.k, s.k);
+}
+// dw_g[og, k] = dy_g[m, og]^T · cols[m, k]
+GemmArgs weight_grad_gemm(const Conv2dParams& p, const GroupGemm& s) {
+  return gemm_args(true, false, s.og, s.k, s.m, p.c_out, s.k, s.k);
 }
 
 }  // namespace
@@ -110,11 +163,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dOpt
   const char* op = "conv2d";
   check_io(op, x, w, "x", "w");
   Conv2dParams p = make_params(op, x.shape(), w.shape(), o);
-  if (b) {
-    check_io(op, x, *b, "x", "b");
-    if (b->ndim() != 1 || b->dim(0) != p.c_out)
-      fail(ErrorCode::Shape, "conv2d: b " + shape_str(b->shape()) + " must be [" + std::to_string(p.c_out) + "]");
-  }
+  if (b) TensorArg(op, "b", *b).float_input().like(x, "x").shape({p.c_out}, "[Cout]", "w", &w.shape());
   const Device& dev = x.device();
   Tensor y = Tensor::empty({p.n, p.out_h, p.out_w, p.c_out}, x.dtype(), dev);
   if (!y.numel()) return y;
@@ -122,39 +171,27 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dOpt
     ADVPROP_DISPATCH(dev, depthwise_forward, p, x, w, b, y);
     return y;
   }
-  const int64_t m = p.n * p.out_h * p.out_w, cg = p.c_in / p.groups, og = p.c_out / p.groups;
-  const int64_t k = p.kh * p.kw * cg;
-  GemmArgs g;
-  g.trans_b = true;
-  g.m = m, g.n = og, g.k = k;
-  g.lda = k, g.ldb = k, g.ldc = p.c_out;
+  const GroupGemm gg = group_gemm(p);
+  const int64_t og = gg.og, k = gg.k;
+  GemmArgs g = forward_gemm(p, gg);
   if (is_pointwise(p)) {
     gemm(dev, g, x, w, y);
   } else {
-    const int64_t per = images_per_chunk(dev, p, k, x.dtype());
-    Tensor cols_all = Tensor::empty({per * p.out_h * p.out_w, k}, x.dtype(), dev);
-    for (int64_t i0 = 0; i0 < p.n; i0 += per) {
-      Conv2dParams pc = p;
-      pc.n = std::min(per, p.n - i0);
-      g.m = pc.n * p.out_h * p.out_w;
-      Tensor cols = cols_all.slice0(0, g.m), xi = x.slice0(i0, pc.n), yi = y.slice0(i0, pc.n);
+    for_each_chunk(dev, p, k, x.dtype(), [&](const Conv2dParams& pc, int64_t i0, Tensor cols) {
+      g.m = cols.dim(0);
+      const Tensor xi = x.slice0(i0, pc.n), yi = y.slice0(i0, pc.n);
       for (int64_t grp = 0; grp < p.groups; ++grp) {
         ADVPROP_DISPATCH(dev, im2col, pc, xi, grp, cols);
         Tensor yg = from_offset(yi, grp * og);
         gemm(dev, g, cols, from_offset(w, grp * og * k), yg);
       }
-    }
+    });
   }
   return b ? binary(BinaryOp::add, y, *b) : y;
 }
 
 Tensor conv2d_backward_input(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dOptions& o) {
-  const char* op = "conv2dBackwardInput";
-  check_io(op, dy, w, "dy", "w");
-  Conv2dParams p = make_params(op, x_shape, w.shape(), o);
-  Shape want = {p.n, p.out_h, p.out_w, p.c_out};
-  if (dy.shape() != want)
-    fail(ErrorCode::Shape, std::string(op) + ": dy " + shape_str(dy.shape()) + " should be " + shape_str(want));
+  const Conv2dParams p = grad_params("conv2dBackwardInput", dy, w, "w", x_shape, w.shape(), o);
   const Device& dev = dy.device();
   Tensor dx = Tensor::empty(x_shape, dy.dtype(), dev);
   if (!dx.numel()) return dx;
@@ -163,37 +200,23 @@ Tensor conv2d_backward_input(const Tensor& dy, const Tensor& w, const Shape& x_s
     ADVPROP_DISPATCH(dev, depthwise_backward_input, p, dy, w, dx);
     return dx;
   }
-  const int64_t m = p.n * p.out_h * p.out_w, cg = p.c_in / p.groups, og = p.c_out / p.groups;
-  const int64_t k = p.kh * p.kw * cg;
-  GemmArgs g;  // dcols[m, k] = dy_g[m, og] · w_g[og, k]
-  g.m = m, g.n = k, g.k = og;
-  g.lda = p.c_out, g.ldb = k, g.ldc = k;
-  if (is_pointwise(p)) {
-    gemm(dev, g, dy, w, dx);
-    return dx;
-  }
-  const int64_t per = images_per_chunk(dev, p, k, dy.dtype());
-  Tensor dcols_all = Tensor::empty({per * p.out_h * p.out_w, k}, dy.dtype(), dev);
-  for (int64_t i0 = 0; i0 < p.n; i0 += per) {
-    Conv2dParams pc = p;
-    pc.n = std::min(per, p.n - i0);
-    g.m = pc.n * p.out_h * p.out_w;
-    Tensor dcols = dcols_all.slice0(0, g.m), dyi = dy.slice0(i0, pc.n), dxi = dx.slice0(i0, pc.n);
+  const GroupGemm gg = group_gemm(p);
+  const int64_t og = gg.og, k = gg.k;
+  GemmArgs g = input_grad_gemm(p, gg);
+  if (is_pointwise(p)) return gemm(dev, g, dy, w, dx);
+  for_each_chunk(dev, p, k, dy.dtype(), [&](const Conv2dParams& pc, int64_t i0, Tensor dcols) {
+    g.m = dcols.dim(0);
+    Tensor dyi = dy.slice0(i0, pc.n), dxi = dx.slice0(i0, pc.n);
     for (int64_t grp = 0; grp < p.groups; ++grp) {
       gemm(dev, g, from_offset(dyi, grp * og), from_offset(w, grp * og * k), dcols);
       ADVPROP_DISPATCH(dev, col2im, pc, dcols, grp, dxi);
     }
-  }
+  });
   return dx;
 }
 
 Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_shape, const Conv2dOptions& o) {
-  const char* op = "conv2dBackwardWeight";
-  check_io(op, dy, x, "dy", "x");
-  Conv2dParams p = make_params(op, x.shape(), w_shape, o);
-  Shape want = {p.n, p.out_h, p.out_w, p.c_out};
-  if (dy.shape() != want)
-    fail(ErrorCode::Shape, std::string(op) + ": dy " + shape_str(dy.shape()) + " should be " + shape_str(want));
+  const Conv2dParams p = grad_params("conv2dBackwardWeight", dy, x, "x", x.shape(), w_shape, o);
   const Device& dev = dy.device();
   if (dy.numel() == 0) return full(w_shape, dy.dtype(), dev, 0.0);
   Tensor dw = Tensor::empty(w_shape, dy.dtype(), dev);
@@ -201,32 +224,22 @@ Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_
     ADVPROP_DISPATCH(dev, depthwise_backward_weight, p, x, dy, dw);
     return dw;
   }
-  const int64_t m = p.n * p.out_h * p.out_w, cg = p.c_in / p.groups, og = p.c_out / p.groups;
-  const int64_t k = p.kh * p.kw * cg;
-  GemmArgs g;  // dw_g[og, k] = dy_g[m, og]^T · cols[m, k]
-  g.trans_a = true;
-  g.m = og, g.n = k, g.k = m;
-  g.lda = p.c_out, g.ldb = k, g.ldc = k;
-  if (is_pointwise(p)) {
-    gemm(dev, g, dy, x, dw);
-    return dw;
-  }
+  const GroupGemm gg = group_gemm(p);
+  const int64_t og = gg.og, k = gg.k;
+  GemmArgs g = weight_grad_gemm(p, gg);
+  if (is_pointwise(p)) return gemm(dev, g, dy, x, dw);
   // Chunks of images add into dw in order (beta = 1 after the first), so the sum over the batch
   // is still in a fixed order.
-  const int64_t per = images_per_chunk(dev, p, k, x.dtype());
-  Tensor cols_all = Tensor::empty({per * p.out_h * p.out_w, k}, x.dtype(), dev);
-  for (int64_t i0 = 0; i0 < p.n; i0 += per) {
-    Conv2dParams pc = p;
-    pc.n = std::min(per, p.n - i0);
-    g.k = pc.n * p.out_h * p.out_w;
+  for_each_chunk(dev, p, k, x.dtype(), [&](const Conv2dParams& pc, int64_t i0, Tensor cols) {
+    g.k = cols.dim(0);
     g.beta = i0 == 0 ? 0.0 : 1.0;
-    Tensor cols = cols_all.slice0(0, g.k), xi = x.slice0(i0, pc.n), dyi = dy.slice0(i0, pc.n);
+    const Tensor xi = x.slice0(i0, pc.n), dyi = dy.slice0(i0, pc.n);
     for (int64_t grp = 0; grp < p.groups; ++grp) {
       ADVPROP_DISPATCH(dev, im2col, pc, xi, grp, cols);
       Tensor dwg = from_offset(dw, grp * og * k);
       gemm(dev, g, from_offset(dyi, grp * og), cols, dwg);
     }
-  }
+  });
   return dw;
 }
 

@@ -10,15 +10,10 @@ namespace advprop {
 namespace ops {
 namespace {
 
-void check_matrix(const Tensor& t, const char* op, const char* arg) {
-  check_float_input(t, op, arg);
-  if (t.ndim() != 2)
-    fail(ErrorCode::Shape, std::string(op) + ": argument '" + arg + "' must be 2-D, got " + shape_str(t.shape()));
-}
-
-void check_pair(const Tensor& a, const Tensor& b, const char* op, const char* an, const char* bn) {
-  check_same_device(a, b, op, an, bn);
-  check_same_dtype(a, b, op, an, bn);
+// Two float matrices on one device, of one dtype.
+void check_matrices(const char* op, const Tensor& a, const char* an, const Tensor& b, const char* bn) {
+  TensorArg(op, an, a).float_input().rank(2, "2-D");
+  TensorArg(op, bn, b).float_input().rank(2, "2-D").like(a, an);
 }
 
 Tensor run_gemm(GemmArgs g, const Tensor& a, const Tensor& b, const Shape& out_shape) {
@@ -31,19 +26,11 @@ Tensor run_gemm(GemmArgs g, const Tensor& a, const Tensor& b, const Shape& out_s
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b) {
   const char* op = "linear";
-  check_matrix(x, op, "x");
-  check_matrix(w, op, "w");
-  check_pair(x, w, op, "x", "w");
+  check_matrices(op, x, "x", w, "w");
   if (x.dim(1) != w.dim(1))
     fail(ErrorCode::Shape, "linear: x " + shape_str(x.shape()) + " has " + std::to_string(x.dim(1)) +
                                " features but w " + shape_str(w.shape()) + " expects " + std::to_string(w.dim(1)));
-  if (b) {
-    check_float_input(*b, op, "b");
-    check_pair(x, *b, op, "x", "b");
-    if (b->ndim() != 1 || b->dim(0) != w.dim(0))
-      fail(ErrorCode::Shape, "linear: b " + shape_str(b->shape()) + " must be [" + std::to_string(w.dim(0)) +
-                                 "] for w " + shape_str(w.shape()));
-  }
+  if (b) TensorArg(op, "b", *b).float_input().like(x, "x").shape({w.dim(0)}, "[out]", "w", &w.shape());
   GemmArgs g;
   g.trans_b = true;
   g.m = x.dim(0), g.n = w.dim(0), g.k = x.dim(1);
@@ -55,9 +42,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b) {
 
 Tensor linear_backward_input(const Tensor& dy, const Tensor& w) {
   const char* op = "linearBackwardInput";
-  check_matrix(dy, op, "dy");
-  check_matrix(w, op, "w");
-  check_pair(dy, w, op, "dy", "w");
+  check_matrices(op, dy, "dy", w, "w");
   if (dy.dim(1) != w.dim(0))
     fail(ErrorCode::Shape, std::string(op) + ": dy " + shape_str(dy.shape()) + " does not match w " + shape_str(w.shape()));
   GemmArgs g;
@@ -68,9 +53,7 @@ Tensor linear_backward_input(const Tensor& dy, const Tensor& w) {
 
 Tensor linear_backward_weight(const Tensor& dy, const Tensor& x) {
   const char* op = "linearBackwardWeight";
-  check_matrix(dy, op, "dy");
-  check_matrix(x, op, "x");
-  check_pair(dy, x, op, "dy", "x");
+  check_matrices(op, dy, "dy", x, "x");
   if (dy.dim(0) != x.dim(0))
     fail(ErrorCode::Shape, std::string(op) + ": dy " + shape_str(dy.shape()) + " and x " + shape_str(x.shape()) +
                                " must have the same batch size");

@@ -255,24 +255,35 @@ ADVPROP_NATIVE_TEST(batchnorm_is_deterministic) {
   }
 }
 
+// The front-end (the kernels take checked arguments) with a's segments and options on in's
+// tensors, x replaced by `x` when given.
+void run_ops(const BnArgs& a, const Inputs& in, const Tensor* x = nullptr) {
+  Tensor rm = copy(in.rm), rv = copy(in.rv);
+  ops::multi_batch_norm(x ? *x : in.x, in.gamma, in.beta, rm, rv, a.segments, a.mode, a.act, a.momentum, a.eps);
+}
+
 ADVPROP_NATIVE_TEST(batchnorm_rejects_bad_arguments) {
   BnArgs a = make_args(kCases[0], BnMode::train, BnAct::none);
   const Inputs in = make_inputs(a, DType::f32);
+  run_ops(a, in);  // the good call the others perturb
   BnArgs short_n = a;
   short_n.segments.pop_back();
-  EXPECT_THROWS(run_cpu(short_n, in), ErrorCode::Shape);
+  EXPECT_THROWS(run_ops(short_n, in), ErrorCode::Shape);
+  // The kernels assert the same checks: arguments that reach one unchecked are a bug in advprop.
+  EXPECT_THROWS(run_cpu(short_n, in), ErrorCode::Internal);
   BnArgs bad_domain = a;
   bad_domain.segments[0].domain = a.k;
-  EXPECT_THROWS(run_cpu(bad_domain, in), ErrorCode::Arg);
+  EXPECT_THROWS(run_ops(bad_domain, in), ErrorCode::Arg);
   BnArgs gap = a;
   gap.segments[1].start += 1;
-  EXPECT_THROWS(run_cpu(gap, in), ErrorCode::Arg);
+  EXPECT_THROWS(run_ops(gap, in), ErrorCode::Arg);
   BnArgs wide = a;
-  wide.c += 1;
-  EXPECT_THROWS(run_cpu(wide, in), ErrorCode::Shape);
+  wide.c += 1;  // the tensors' C no longer agree: x has one channel more than gamma and the rest
+  const Tensor wide_x = Tensor::empty(bn_x_shape(wide), DType::f32, kCpu);
+  EXPECT_THROWS(run_ops(wide, in, &wide_x), ErrorCode::Shape);
   BnArgs eps = a;
   eps.eps = 0;
-  EXPECT_THROWS(run_cpu(eps, in), ErrorCode::Arg);
+  EXPECT_THROWS(run_ops(eps, in), ErrorCode::Arg);
 }
 
 }  // namespace advprop

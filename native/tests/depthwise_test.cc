@@ -327,43 +327,46 @@ void check_errors(const Backend& be, const Device* other) {
   const Device d = be.device;
   const Tensor x = mk({1, 5, 5, 4}, DType::f32, d), w = mk({4, 3, 3, 1}, DType::f32, d);
   Tensor y = mk({1, 5, 5, 4}, DType::f32, d);
-  // groups != c
+  // The depthwise kernels are backend-internal: conv2d builds their arguments, the kernels assert
+  // the validator, which the checks below call with the bad arguments.
   Conv2dParams g = p;
   g.groups = 2;
-  EXPECT_THROWS(be.forward(g, x, w, nullptr, y), ErrorCode::Shape);
+  EXPECT_THROWS(be.forward(g, x, w, nullptr, y), ErrorCode::Internal);
+  // groups != c
+  EXPECT_THROWS(check_depthwise_forward("depthwise_forward", g, d.type, x, w, nullptr, y), ErrorCode::Shape);
   Conv2dParams co = p;
   co.c_out = 8;
-  EXPECT_THROWS(be.backward_input(co, y, w, y), ErrorCode::Shape);
+  EXPECT_THROWS(check_depthwise_backward_input("depthwise_backward_input", co, d.type, y, w, y), ErrorCode::Shape);
   // dtype mismatch and unsupported dtype
   const Tensor w64 = mk({4, 3, 3, 1}, DType::f64, d);
-  EXPECT_THROWS(be.forward(p, x, w64, nullptr, y), ErrorCode::DType);
+  EXPECT_THROWS(check_depthwise_forward("depthwise_forward", p, d.type, x, w64, nullptr, y), ErrorCode::DType);
   Tensor yi32 = mk({1, 5, 5, 4}, DType::i32, d);
   const Tensor xi32 = mk({1, 5, 5, 4}, DType::i32, d), wi32 = mk({4, 3, 3, 1}, DType::i32, d);
-  EXPECT_THROWS(be.forward(p, xi32, wi32, nullptr, yi32), ErrorCode::DType);
+  EXPECT_THROWS(check_depthwise_forward("depthwise_forward", p, d.type, xi32, wi32, nullptr, yi32), ErrorCode::DType);
   // shapes, with the shape in the message
   const Tensor wbad = mk({4, 3, 3}, DType::f32, d);
   bool named = false;
   try {
-    be.forward(p, x, wbad, nullptr, y);
+    check_depthwise_forward("depthwise_forward", p, d.type, x, wbad, nullptr, y);
   } catch (const Error& e) {
     EXPECT_EQ(static_cast<int>(e.code()), static_cast<int>(ErrorCode::Shape));
     named = std::string(e.what()).find("[4, 3, 3]") != std::string::npos;
   }
   EXPECT(named);
   Tensor ybad = mk({1, 4, 5, 4}, DType::f32, d);
-  EXPECT_THROWS(be.forward(p, x, w, nullptr, ybad), ErrorCode::Shape);
+  EXPECT_THROWS(check_depthwise_forward("depthwise_forward", p, d.type, x, w, nullptr, ybad), ErrorCode::Shape);
   const Tensor bbad = mk({5}, DType::f32, d);
-  EXPECT_THROWS(be.forward(p, x, w, &bbad, y), ErrorCode::Shape);
+  EXPECT_THROWS(check_depthwise_forward("depthwise_forward", p, d.type, x, w, &bbad, y), ErrorCode::Shape);
   Tensor dwbad = mk({4, 3, 1, 1}, DType::f32, d);
-  EXPECT_THROWS(be.backward_weight(p, x, y, dwbad), ErrorCode::Shape);
+  EXPECT_THROWS(check_depthwise_backward_weight("depthwise_backward_weight", p, d.type, x, y, dwbad), ErrorCode::Shape);
   // devices
   if (!other) return;
   const Tensor xo = mk({1, 5, 5, 4}, DType::f32, *other);
-  EXPECT_THROWS(be.forward(p, xo, w, nullptr, y), ErrorCode::Device);
+  EXPECT_THROWS(check_depthwise_forward("depthwise_forward", p, d.type, xo, w, nullptr, y), ErrorCode::Device);
   Tensor dwo = mk({4, 3, 3, 1}, DType::f32, *other);
-  EXPECT_THROWS(be.backward_weight(p, x, y, dwo), ErrorCode::Device);
+  EXPECT_THROWS(check_depthwise_backward_weight("depthwise_backward_weight", p, d.type, x, y, dwo), ErrorCode::Device);
   Tensor dxo = mk({1, 5, 5, 4}, DType::f32, *other);
-  EXPECT_THROWS(be.backward_input(p, y, w, dxo), ErrorCode::Device);
+  EXPECT_THROWS(check_depthwise_backward_input("depthwise_backward_input", p, d.type, y, w, dxo), ErrorCode::Device);
 }
 
 #if ADVPROP_WITH_SIM

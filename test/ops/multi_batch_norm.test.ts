@@ -246,7 +246,7 @@ forEachBackend('multiBatchNorm', (device) => {
       expectCode(() => bn([[0, 0], [1, 4]]), 'ERR_ARG', /segments\[0\]/);
       expectCode(() => bn([]), 'ERR_ARG', /segments/);
       expectCode(() => bn([[0, 4]], { ...params, gamma: ap.zeros([2, 9], { device }) }), 'ERR_SHAPE', /gamma \[2, 9\].*\[4, 3, 5, 8\]/);
-      expectCode(() => bn([[0, 4]], { ...params, beta: ap.zeros([3, 8], { device }) }), 'ERR_SHAPE', /'beta' is \[3, 8\], expected \[2, 8\]/);
+      expectCode(() => bn([[0, 4]], { ...params, beta: ap.zeros([3, 8], { device }) }), 'ERR_SHAPE', /'beta' \[3, 8\] must be \[K, C\] = \[2, 8\]/);
       expectCode(() => bn([[0, 4]], { ...params, runningVar: ap.zeros([2, 8], { device, dtype: 'f64' }) }), 'ERR_DTYPE', /runningVar/);
       expectCode(() => bn([[0, 4]], params, ap.zeros([4, 15, 8], { device })), 'ERR_SHAPE', /NHWC/);
       expectCode(() => bn([[0, 4]], params, x, { mode: 'test' }), 'ERR_ARG', /mode/);
@@ -257,7 +257,7 @@ forEachBackend('multiBatchNorm', (device) => {
       gone.dispose();
       expectCode(() => bn([[0, 4]], { ...params, runningMean: gone }), 'ERR_DISPOSED', /runningMean/);
       const f = ap.kernels.multiBatchNorm(x, params, [[0, 4]]);
-      expectCode(() => ap.kernels.multiBatchNormBackward(x, x, params, f.mean, f.invstd, [[0, 2], [1, 2]]), 'ERR_SHAPE', /'mean' is \[1, 8\], expected \[2, 8\]/);
+      expectCode(() => ap.kernels.multiBatchNormBackward(x, x, params, f.mean, f.invstd, [[0, 2], [1, 2]]), 'ERR_SHAPE', /'mean' \[1, 8\] must be \[S, C\] = \[2, 8\]/);
     });
   });
 });

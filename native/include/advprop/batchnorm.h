@@ -23,10 +23,12 @@
 // Sums accumulate in f64 and combine per-chunk partials in a fixed order: deterministic.
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "advprop/enum_table.h"
+#include "advprop/invariants.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
@@ -66,25 +68,29 @@ inline const char* bn_mode_name(BnMode m) { return enum_name(m); }
 inline const char* bn_act_name(BnAct a) { return enum_name(a); }
 // "x [4, 3, 3, 8], K 2, segments [[0, 2], [1, 2]], mode train", for error messages.
 std::string bn_args_str(const BnArgs& a);
-// The checks every backend's kernels run (and the front-end, with friendlier context): sane
-// sizes, segments that cover [0, n) in order with count >= 1 and domain < k, finite eps > 0 and
-// momentum in [0, 1]. Throws advprop::Error naming `op`.
+// The front-end's checks of the arguments (native/ops/batchnorm.cc): sane sizes, segments that
+// cover [0, n) in order with count >= 1 and domain < k, finite eps > 0 and momentum in [0, 1].
+// Throws advprop::Error naming `op`.
 void check_bn_args(const char* op, const BnArgs& a);
-// One tensor's dtype (f32/f64, equal to dt), shape, device (type `type`, equal to dev) and
-// contiguity; `name` is the argument's name in the message.
-void check_bn_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
-                     DeviceType type, const Device& dev);
-// A kernel's own checks of a whole call, the same on every backend: check_bn_args, then every
-// tensor with check_bn_tensor against x's dtype and device (whose type must be `type`).
-void check_bn_forward(const char* op, const BnArgs& a, DeviceType type, const Tensor& x, const Tensor& gamma,
-                      const Tensor& beta, const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
-                      const Tensor& mean, const Tensor& invstd);
-void check_bn_backward(const char* op, const BnArgs& a, DeviceType type, const Tensor& dy, const Tensor& x,
-                       const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& invstd,
-                       const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta);
 inline Shape bn_x_shape(const BnArgs& a) { return {a.n, a.h, a.w, a.c}; }
 inline Shape bn_param_shape(const BnArgs& a) { return {a.k, a.c}; }
 inline Shape bn_stat_shape(const BnArgs& a) { return {static_cast<int64_t>(a.segments.size()), a.c}; }
+
+// What the kernels index by (the front-ends establish it; every backend asserts it, so a failure
+// is a bug in advprop): the args pass check_bn_args, and the x-like tensors hold N*H*W*C, the
+// per-domain ones K*C and the per-segment ones S*C elements, contiguous, of x's dtype, on x's device.
+inline bool bn_args_hold(const char* op, const BnArgs& a, const Tensor& x, std::initializer_list<const Tensor*> like_x,
+                         std::initializer_list<const Tensor*> per_domain, std::initializer_list<const Tensor*> per_segment) {
+  if (!passes(check_bn_args, op, a) || !x.defined()) return false;
+  const int64_t sizes[3] = {a.n * a.h * a.w * a.c, a.k * a.c, static_cast<int64_t>(a.segments.size()) * a.c};
+  int i = 0;
+  for (const auto& group : {like_x, per_domain, per_segment}) {
+    for (const Tensor* t : group)
+      if (!tensors_hold(x.dtype(), x.device(), {{t, sizes[i]}})) return false;
+    ++i;
+  }
+  return true;
+}
 
 namespace ops {
 // The checked front-end: builds the args from the shapes, checks everything, allocates the

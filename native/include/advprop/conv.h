@@ -42,23 +42,21 @@ struct Conv2dParams {
 
 // "n=2 h=9 w=7 c_in=3 k=3x3 ...", for error messages.
 std::string conv_params_str(const Conv2dParams& p);
-// The argument checks every backend's im2col/col2im runs: dtypes (f32/f64, equal), both tensors
-// on one device of type `device_type`, sane params, the image [n, h, w, c_in] and cols
-// [n*out_h*out_w, kh*kw*Cg] shapes, contiguity. Throws advprop::Error naming `op`.
-void check_im2col_args(const char* op, const Conv2dParams& p, const Tensor& img, const Tensor& cols,
-                       int64_t group, DeviceType device_type);
-
-// Shared by the depthwise kernels of every backend: sane params with groups == c_in == c_out;
-// f32/f64; and one tensor's dtype, shape, device (type `type`, equal to `dev`) and contiguity.
-void check_depthwise_params(const char* op, const Conv2dParams& p);
-void check_conv_dtype(const char* op, DType dt);
-void check_conv_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
-                       DeviceType type, const Device& dev);
 inline Shape conv_x_shape(const Conv2dParams& p) { return {p.n, p.h, p.w, p.c_in}; }
 inline Shape conv_y_shape(const Conv2dParams& p) { return {p.n, p.out_h, p.out_w, p.c_out}; }
 inline Shape depthwise_w_shape(const Conv2dParams& p) { return {p.c_in, p.kh, p.kw, 1}; }
-// A depthwise kernel's own checks of a whole call, the same on every backend: the params, the
-// output's dtype, then every tensor against that dtype and the output's device (of type `type`).
+
+// The kernels above are backend-internal: the convolution front-ends (native/ops/conv.cc) build
+// their arguments from checked input. Each has one validator (native/ops/kernel_args.cc) that
+// throws advprop::Error naming `op` and the argument; tests that enter a kernel directly run it,
+// and the backends assert it (`passes`, advprop/invariants.h).
+// im2col/col2im: sane params with groups dividing c_in, group in [0, groups), the image
+// [n, h, w, c_in] f32 or f64 and cols [n*out_h*out_w, kh*kw*Cg] of its dtype, both contiguous,
+// on one device of type `type`, not overlapping.
+void check_im2col_args(const char* op, const Conv2dParams& p, const Tensor& img, const Tensor& cols,
+                       int64_t group, DeviceType type);
+// Depthwise: sane params with groups == c_in == c_out, the output f32 or f64, then every tensor
+// of its dtype and shape, on one device of type `type`, contiguous.
 void check_depthwise_forward(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x, const Tensor& w,
                              const Tensor* bias, const Tensor& y);
 void check_depthwise_backward_input(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& dy,

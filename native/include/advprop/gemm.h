@@ -18,9 +18,15 @@ struct GemmArgs {
 };
 
 // a, b, c: contiguous, same dtype (f32 or f64) and device, large enough for the described
-// matrices (checked: ERR_SHAPE), c distinct from a and b.
+// matrices, c distinct from a and b. gemm is backend-internal: the front-ends (native/ops/linear.cc,
+// conv.cc) build its arguments from checked shapes, and the backends assert check_gemm_args.
 #define ADVPROP_GEMM_KERNELS \
   void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c);
+
+// The one validator of a gemm call (native/ops/kernel_args.cc), for a device of type `type`:
+// ERR_DTYPE, ERR_DEVICE, ERR_ARG (contiguity, c overlapping a or b) or ERR_SHAPE (a negative size,
+// a matrix that does not fit its tensor), the message naming the sizes.
+void check_gemm_args(const GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor& c, DeviceType type);
 
 namespace cpu { ADVPROP_GEMM_KERNELS }
 namespace cuda { ADVPROP_GEMM_KERNELS }

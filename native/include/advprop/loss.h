@@ -12,6 +12,9 @@
 // Kernels never read out of bounds for a label outside [0, K): its loss is NaN and its row has no
 // one-hot term. The checked front-ends reject such labels with ERR_ARG before any kernel runs.
 #pragma once
+#include <initializer_list>
+
+#include "advprop/invariants.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
@@ -23,14 +26,31 @@ namespace advprop {
                              double scale, double smoothing, Tensor& dlogits);                      \
   void argmax_rows(const Tensor& logits, Tensor& pred);
 
-// Shared by every backend's kernels: logits [N, K] f32/f64 with K >= 1, labels i32 [N], the other
-// tensors' shapes, one device of type `type`, contiguity.
-void check_loss_args(const char* op, const Tensor& logits, const Tensor* labels, DeviceType type);
-void check_loss_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
-                       const Device& dev);
-// dy must be [N] or a scalar []; returns true for the scalar.
-bool check_loss_dy(const char* op, const Tensor& dy, int64_t n, DType dt, const Device& dev);
-void check_smoothing(const char* op, double smoothing);  // 0 <= smoothing <= 1
+// The kernels take checked arguments (the front-ends below): logits [N, K] f32/f64 with K >= 1,
+// labels i32 [N], loss, lse [N] and dy [N] or [] of logits' dtype, all contiguous on one device,
+// 0 <= smoothing <= 1. Every backend asserts the sizes it indexes by through these, which
+// return N and K (a failure is a bug in advprop: ERR_INTERNAL).
+struct LossSizes {
+  int64_t n, k;
+};
+// logits [N, K] and `rows` (labels or pred) i32 [N], contiguous, on one device.
+inline LossSizes loss_sizes(const Tensor& logits, const Tensor& rows) {
+  ADVPROP_ASSERT(logits.ndim() == 2 && tensors_hold(logits.dtype(), logits.device(), {{&logits, logits.numel()}}) &&
+                 tensors_hold(DType::i32, logits.device(), {{&rows, logits.dim(0)}}));
+  return {logits.dim(0), logits.dim(1)};
+}
+inline LossSizes xent_forward_sizes(const Tensor& logits, const Tensor& labels, const Tensor& loss, const Tensor& lse) {
+  const LossSizes s = loss_sizes(logits, labels);
+  ADVPROP_ASSERT(tensors_hold(logits.dtype(), logits.device(), {{&loss, s.n}, {&lse, s.n}}));
+  return s;
+}
+inline LossSizes xent_backward_sizes(const Tensor& logits, const Tensor& labels, const Tensor& lse, const Tensor& dy,
+                                     const Tensor& dlogits) {
+  const LossSizes s = loss_sizes(logits, labels);
+  ADVPROP_ASSERT(tensors_hold(logits.dtype(), logits.device(),
+                              {{&lse, s.n}, {&dy, dy.ndim() == 0 ? 1 : s.n}, {&dlogits, s.n * s.k}}));
+  return s;
+}
 
 namespace cpu { ADVPROP_LOSS_KERNELS }
 namespace cuda { ADVPROP_LOSS_KERNELS }

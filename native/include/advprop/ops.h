@@ -8,9 +8,16 @@
 #include <vector>
 
 #include "advprop/elementwise.h"
+#include "advprop/enum_table.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
+
+// X(id, name): the padding rules of a convolution (Conv2dOptions). The C API's ADVPROP_PAD_*
+// numbers follow this list.
+#define ADVPROP_CONV_PADDINGS(X) X(same, "same") X(valid, "valid") X(explicit_, "explicit")
+ADVPROP_ENUM(ConvPadding, "padding", ADVPROP_CONV_PADDINGS);
+
 namespace ops {
 
 // Creation and movement.
@@ -52,7 +59,8 @@ Tensor linear_backward_weight(const Tensor& dy, const Tensor& x);  // dw = dy^T 
 // valid, or explicit {top, bottom, left, right}. 1x1 stride-1 convolutions run as one GEMM,
 // depthwise ones (groups == Cin == Cout) on their own kernels, the rest as an implicit GEMM.
 struct Conv2dOptions {
-  enum class Padding { same, valid, explicit_ } padding = Padding::same;
+  using Padding = ConvPadding;
+  Padding padding = Padding::same;
   int64_t pad[4] = {0, 0, 0, 0};  // top, bottom, left, right (explicit only)
   int64_t stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, groups = 1;
 };

@@ -16,7 +16,10 @@
 // Every spatial sum runs in an order fixed by the shape alone (no float atomics), so results do
 // not depend on the thread count or the device's scheduling. f32 on every backend, f64 too.
 #pragma once
+#include <cstdint>
 #include <initializer_list>
+
+#include "advprop/invariants.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
@@ -29,22 +32,24 @@ namespace advprop {
                               Tensor* ds);                                                  \
   void channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b, Tensor& y);
 
-// The argument checks every backend's kernels run: x-like tensors [N, H, W, C], per-channel
-// tensors [N, C], one float dtype, contiguous, all on `dev` (of type `type`). Throws
-// advprop::Error naming `op` and `name`.
-void check_pool_tensor(const char* op, const char* name, const Tensor& t, const Shape& want, DType dt,
-                       DeviceType type, const Device& dev);
-
-// A kernel's own checks of a whole call, the same on every backend: x (called xname) NHWC on a
-// device of type `type`, then every other tensor (skipped when null) against x's dtype and
-// device, shaped [N, C] when per_channel, else like x.
+// The kernels take checked arguments (the front-ends below). Every backend asserts what it indexes
+// by through pool_sizes, which returns x's sizes (a failure is a bug in advprop: ERR_INTERNAL):
+// x (or dx) NHWC, and every other tensor, null ones skipped, [N, C] when per_channel, else x's
+// shape, all contiguous, of x's dtype, on x's device.
+struct PoolSizes {
+  int64_t n, p, c;  // N, H*W, C
+};
 struct PoolArg {
-  const char* name;
   const Tensor* t;
   bool per_channel;
 };
-void check_pool_call(const char* op, DeviceType type, const char* xname, const Tensor& x,
-                     std::initializer_list<PoolArg> others);
+inline PoolSizes pool_sizes(const Tensor& x, std::initializer_list<PoolArg> others) {
+  ADVPROP_ASSERT(x.ndim() == 4 && tensors_hold(x.dtype(), x.device(), {{&x, x.numel()}}));
+  const PoolSizes s{x.dim(0), x.dim(1) * x.dim(2), x.dim(3)};
+  for (const PoolArg& a : others)
+    ADVPROP_ASSERT(tensors_hold(x.dtype(), x.device(), {{a.t, a.per_channel ? s.n * s.c : x.numel()}}));
+  return s;
+}
 
 namespace cpu { ADVPROP_POOL_KERNELS }
 namespace cuda { ADVPROP_POOL_KERNELS }

@@ -4,7 +4,9 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "advprop/device.h"
@@ -12,6 +14,7 @@
 #include "advprop/enum_table.h"
 #include "advprop/error.h"
 #include "advprop/tensor.h"
+#include "handle.h"
 
 namespace advprop_binding {
 
@@ -23,6 +26,11 @@ advprop::DType to_dtype(Napi::Value v, const char* op, const char* arg);
 advprop::Device to_device(Napi::Value v, const char* op, const char* arg);
 double to_number(Napi::Value v, const char* op, const char* arg);
 int64_t to_int(Napi::Value v, const char* op, const char* arg, int64_t lo, int64_t hi);
+// Any integer a JS number holds exactly; the range is the front-end's to check.
+int64_t to_i64(Napi::Value v, const char* op, const char* arg);
+// Consecutive number arguments from info[first] on, into the named fields.
+void to_numbers(const Napi::CallbackInfo& info, size_t first, const char* op,
+                std::initializer_list<std::pair<double*, const char*>> out);
 uint64_t to_seed(Napi::Value v, const char* op, const char* arg);
 bool to_bool(Napi::Value v, const char* op, const char* arg);
 std::string to_string(Napi::Value v, const char* op, const char* arg);
@@ -39,6 +47,21 @@ E to_enum(Napi::Value v, const char* op, const char* arg) {
               "'");
   return e;
 }
+
+// A device name; the device must also be usable now (for the entries that reach a backend
+// directly, with no advprop::ops front-end to check it).
+advprop::Device to_usable_device(Napi::Value v, const char* op, const char* arg);
+
+// The tensors behind a JS array of handles; a bad entry is named arg[i].
+std::vector<advprop::Tensor> to_tensors(Napi::Env env, Napi::Value v, const char* op, const char* arg);
+// The tensor behind info[i], or nullptr when it is null or undefined (an optional operand).
+const advprop::Tensor* to_optional_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg);
+// A new handle on freshly allocated storage (the device's reserved bytes are reported to V8).
+Napi::Value wrap(const Napi::CallbackInfo& info, advprop::Tensor t);
+// A handle on a view of storage that already has one: nothing new to report.
+Napi::Value wrap_view(const Napi::CallbackInfo& info, advprop::Tensor t);
+// The results of an op with several outputs, in order; one left undefined (not asked for) is null.
+Napi::Value wrap_all(const Napi::CallbackInfo& info, std::initializer_list<advprop::Tensor> ts);
 
 Napi::Array shape_to_js(Napi::Env env, const advprop::Shape& s);
 Napi::Error make_error(Napi::Env env, const char* code, const std::string& message);

@@ -1,7 +1,7 @@
 // Raw kernels of global average pooling and squeeze-excite's channel scale (native/*/pool.*),
 // with no tape: x [N, H, W, C] against per-sample, per-channel [N, C].
 import { addon } from '../native.js';
-import { checkShape, checkTensor, wrapHandle, type Tensor } from '../tensor.js';
+import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
 import { AdvpropError } from '../errors.js';
 
@@ -16,7 +16,7 @@ export function globalAvgPool(x: Tensor): Tensor {
 export function globalAvgPoolBackward(dy: Tensor, xShape: readonly number[]): Tensor {
   const h = checkTensor(dy, 'globalAvgPoolBackward', 'dy')._handle('globalAvgPoolBackward', 'dy');
   countKernel('globalAvgPoolBackward');
-  return wrapHandle(addon.globalAvgPoolBackward(h, checkShape(xShape, 'globalAvgPoolBackward')));
+  return wrapHandle(addon.globalAvgPoolBackward(h, xShape));
 }
 
 /** y[n, h, w, c] = x[n, h, w, c] · s[n, c]. */

@@ -120,10 +120,11 @@ std::vector<int> to_axes(Napi::Value v, const char* op, const char* arg) {
   return axes;
 }
 
-std::vector<advprop::Tensor> to_tensors(Napi::Env env, Napi::Value v, const char* op, const char* arg) {
+std::vector<advprop::Tensor> to_tensors(Napi::Value v, const char* op, const char* arg) {
   if (!v.IsArray()) throw_arg(where(op, arg) + " must be an array of tensor handles");
   Napi::Array a = v.As<Napi::Array>();
   const uint32_t n = a.Length();
+  const Napi::Env env = v.Env();
   std::vector<advprop::Tensor> out;
   out.reserve(n);
   for (uint32_t i = 0; i < n; ++i) {
@@ -149,6 +150,12 @@ Napi::Value wrap(const Napi::CallbackInfo& info, advprop::Tensor t) { return Ten
 
 Napi::Value wrap_view(const Napi::CallbackInfo& info, advprop::Tensor t) {
   return TensorHandle::Wrap(info.Env(), std::move(t), false);
+}
+
+Napi::Value two_tensors(const Napi::CallbackInfo& info, const char* op, const char* a, const char* b,
+                        advprop::Tensor (*fn)(const advprop::Tensor&, const advprop::Tensor&)) {
+  check_arg_count(info, 2, op);
+  return wrap(info, fn(TensorHandle::From(info, 0, op, a), TensorHandle::From(info, 1, op, b)));
 }
 
 Napi::Value wrap_all(const Napi::CallbackInfo& info, std::initializer_list<advprop::Tensor> ts) {

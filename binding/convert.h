@@ -53,13 +53,16 @@ E to_enum(Napi::Value v, const char* op, const char* arg) {
 advprop::Device to_usable_device(Napi::Value v, const char* op, const char* arg);
 
 // The tensors behind a JS array of handles; a bad entry is named arg[i].
-std::vector<advprop::Tensor> to_tensors(Napi::Env env, Napi::Value v, const char* op, const char* arg);
+std::vector<advprop::Tensor> to_tensors(Napi::Value v, const char* op, const char* arg);
 // The tensor behind info[i], or nullptr when it is null or undefined (an optional operand).
 const advprop::Tensor* to_optional_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg);
 // A new handle on freshly allocated storage (the device's reserved bytes are reported to V8).
 Napi::Value wrap(const Napi::CallbackInfo& info, advprop::Tensor t);
 // A handle on a view of storage that already has one: nothing new to report.
 Napi::Value wrap_view(const Napi::CallbackInfo& info, advprop::Tensor t);
+// The whole body of an entry op(a, b) -> tensor, a and b named in errors.
+Napi::Value two_tensors(const Napi::CallbackInfo& info, const char* op, const char* a, const char* b,
+                        advprop::Tensor (*fn)(const advprop::Tensor&, const advprop::Tensor&));
 // The results of an op with several outputs, in order; one left undefined (not asked for) is null.
 Napi::Value wrap_all(const Napi::CallbackInfo& info, std::initializer_list<advprop::Tensor> ts);
 

@@ -44,6 +44,16 @@ Napi::Value conv_backward(const Napi::CallbackInfo& info, const char* op, const 
                        to_shape(info[2], op, shape), to_conv_options(info, 3, op)));
 }
 
+// rand / randn: (shape, dtype, device, seed, offset, a, b), where a and b are the distribution's.
+Napi::Value random_fill(const Napi::CallbackInfo& info, const char* op, const char* a, const char* b,
+                        Tensor (*fn)(const advprop::Shape&, advprop::DType, advprop::Device, uint64_t, uint64_t, double,
+                                     double)) {
+  check_arg_count(info, 7, op);
+  return wrap(info, fn(to_shape(info[0], op, "shape"), to_dtype(info[1], op, "dtype"), to_device(info[2], op, "device"),
+                       to_seed(info[3], op, "seed"), to_seed(info[4], op, "offset"), to_number(info[5], op, a),
+                       to_number(info[6], op, b)));
+}
+
 }  // namespace
 
 ADVPROP_ENTRY(Conv2d)
@@ -68,19 +78,11 @@ ADVPROP_ENTRY(Full)
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Uniform)
-  check_arg_count(info, 7, "rand");
-  return wrap(info, ops::uniform(to_shape(info[0], "rand", "shape"), to_dtype(info[1], "rand", "dtype"),
-                                 to_device(info[2], "rand", "device"), to_seed(info[3], "rand", "seed"),
-                                 to_seed(info[4], "rand", "offset"), to_number(info[5], "rand", "lo"),
-                                 to_number(info[6], "rand", "hi")));
+  return random_fill(info, "rand", "lo", "hi", ops::uniform);
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Normal)
-  check_arg_count(info, 7, "randn");
-  return wrap(info, ops::normal(to_shape(info[0], "randn", "shape"), to_dtype(info[1], "randn", "dtype"),
-                                to_device(info[2], "randn", "device"), to_seed(info[3], "randn", "seed"),
-                                to_seed(info[4], "randn", "offset"), to_number(info[5], "randn", "mean"),
-                                to_number(info[6], "randn", "std")));
+  return random_fill(info, "randn", "mean", "std", ops::normal);
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Binary)
@@ -136,15 +138,11 @@ ADVPROP_ENTRY(Linear)
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(LinearBackwardInput)
-  check_arg_count(info, 2, "linearBackwardInput");
-  return wrap(info, ops::linear_backward_input(TensorHandle::From(info, 0, "linearBackwardInput", "dy"),
-                                               TensorHandle::From(info, 1, "linearBackwardInput", "w")));
+  return two_tensors(info, "linearBackwardInput", "dy", "w", ops::linear_backward_input);
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(LinearBackwardWeight)
-  check_arg_count(info, 2, "linearBackwardWeight");
-  return wrap(info, ops::linear_backward_weight(TensorHandle::From(info, 0, "linearBackwardWeight", "dy"),
-                                                TensorHandle::From(info, 1, "linearBackwardWeight", "x")));
+  return two_tensors(info, "linearBackwardWeight", "dy", "x", ops::linear_backward_weight);
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Reshape)
@@ -162,7 +160,7 @@ ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Concat0)
   check_arg_count(info, 1, "concat");
-  return wrap(info, ops::concat0(to_tensors(info.Env(), info[0], "concat", "xs")));
+  return wrap(info, ops::concat0(to_tensors(info[0], "concat", "xs")));
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Slice0Backward)

@@ -33,37 +33,34 @@ std::vector<uint8_t> to_flags(Napi::Value v, const char* op, const char* arg) {
 ADVPROP_ENTRY(RmspropUpdate)
   const char* op = "rmspropUpdate";
   check_arg_count(info, 10, op);
-  Napi::Env env = info.Env();
   advprop::RmspropHyper h;
   to_numbers(info, 5, op, {{&h.lr, "lr"}, {&h.rho, "rho"}, {&h.momentum, "momentum"}, {&h.eps, "eps"},
                            {&h.weight_decay, "weightDecay"}});
-  advprop::ops::rmsprop_update(to_tensors(env, info[0], op, "params"), to_tensors(env, info[1], op, "grads"),
-                               to_tensors(env, info[2], op, "ms"), to_tensors(env, info[3], op, "mom"),
+  advprop::ops::rmsprop_update(to_tensors(info[0], op, "params"), to_tensors(info[1], op, "grads"),
+                               to_tensors(info[2], op, "ms"), to_tensors(info[3], op, "mom"),
                                to_flags(info[4], op, "decay"), h);
-  return env.Undefined();
+  return info.Env().Undefined();
 ADVPROP_ENTRY_END
 
 // sgdUpdate(params[], grads[], bufs[], decay: boolean[], lr, momentum, weightDecay, nesterov)
 ADVPROP_ENTRY(SgdUpdate)
   const char* op = "sgdUpdate";
   check_arg_count(info, 8, op);
-  Napi::Env env = info.Env();
   advprop::SgdHyper h;
   to_numbers(info, 4, op, {{&h.lr, "lr"}, {&h.momentum, "momentum"}, {&h.weight_decay, "weightDecay"}});
   h.nesterov = to_bool(info[7], op, "nesterov");
-  advprop::ops::sgd_update(to_tensors(env, info[0], op, "params"), to_tensors(env, info[1], op, "grads"),
-                           to_tensors(env, info[2], op, "bufs"), to_flags(info[3], op, "decay"), h);
-  return env.Undefined();
+  advprop::ops::sgd_update(to_tensors(info[0], op, "params"), to_tensors(info[1], op, "grads"),
+                           to_tensors(info[2], op, "bufs"), to_flags(info[3], op, "decay"), h);
+  return info.Env().Undefined();
 ADVPROP_ENTRY_END
 
 // emaUpdate(emas[], sources[], decay)
 ADVPROP_ENTRY(EmaUpdate)
   const char* op = "emaUpdate";
   check_arg_count(info, 3, op);
-  Napi::Env env = info.Env();
   const double decay = to_number(info[2], op, "decay");
-  advprop::ops::ema_update(to_tensors(env, info[0], op, "emas"), to_tensors(env, info[1], op, "sources"), decay);
-  return env.Undefined();
+  advprop::ops::ema_update(to_tensors(info[0], op, "emas"), to_tensors(info[1], op, "sources"), decay);
+  return info.Env().Undefined();
 ADVPROP_ENTRY_END
 
 }  // namespace advprop_binding

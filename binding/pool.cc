@@ -23,9 +23,7 @@ ADVPROP_ENTRY(GlobalAvgPoolBackward)
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(ChannelScale)
-  check_arg_count(info, 2, "channelScale");
-  return wrap(info, ops::channel_scale(TensorHandle::From(info, 0, "channelScale", "x"),
-                                       TensorHandle::From(info, 1, "channelScale", "s")));
+  return two_tensors(info, "channelScale", "x", "s", ops::channel_scale);
 ADVPROP_ENTRY_END
 
 // (x, s, dy, needDx, needDs) -> [dx | null, ds | null]

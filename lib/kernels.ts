@@ -7,6 +7,7 @@ import { describeValue } from './device.js';
 import { checkTensor, wrapHandle, type Tensor } from './tensor.js';
 import { countKernel } from './autograd/stats.js';
 import { optionsArg } from './args.js';
+import { twoTensorKernel } from './kernels/call.js';
 
 
 // ---- creation ----------------------------------------------------------------------------------
@@ -195,18 +196,12 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
 
 /** dx = dy · w, the input gradient of linear. */
 export function linearBackwardInput(dy: Tensor, w: Tensor): Tensor {
-  const h = checkTensor(dy, 'linearBackwardInput', 'dy')._handle('linearBackwardInput', 'dy');
-  const hw = checkTensor(w, 'linearBackwardInput', 'w')._handle('linearBackwardInput', 'w');
-  countKernel('linearBackwardInput');
-  return wrapHandle(addon.linearBackwardInput(h, hw));
+  return twoTensorKernel('linearBackwardInput', dy, 'dy', w, 'w');
 }
 
 /** dw = dyᵀ · x, the weight gradient of linear. */
 export function linearBackwardWeight(dy: Tensor, x: Tensor): Tensor {
-  const h = checkTensor(dy, 'linearBackwardWeight', 'dy')._handle('linearBackwardWeight', 'dy');
-  const hx = checkTensor(x, 'linearBackwardWeight', 'x')._handle('linearBackwardWeight', 'x');
-  countKernel('linearBackwardWeight');
-  return wrapHandle(addon.linearBackwardWeight(h, hx));
+  return twoTensorKernel('linearBackwardWeight', dy, 'dy', x, 'x');
 }
 
 // ---- conv2d ------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import { addon } from '../native.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
 import { AdvpropError } from '../errors.js';
+import { twoTensorKernel } from './call.js';
 
 /** y[n, c] = mean over h, w of x[n, h, w, c]. */
 export function globalAvgPool(x: Tensor): Tensor {
@@ -21,10 +22,7 @@ export function globalAvgPoolBackward(dy: Tensor, xShape: readonly number[]): Te
 
 /** y[n, h, w, c] = x[n, h, w, c] · s[n, c]. */
 export function channelScale(x: Tensor, s: Tensor): Tensor {
-  const hx = checkTensor(x, 'channelScale', 'x')._handle('channelScale', 'x');
-  const hs = checkTensor(s, 'channelScale', 's')._handle('channelScale', 's');
-  countKernel('channelScale');
-  return wrapHandle(addon.channelScale(hx, hs));
+  return twoTensorKernel('channelScale', x, 'x', s, 's');
 }
 
 /**

@@ -46,11 +46,18 @@ export function cast(x: Tensor, dtype: DTypeName): Tensor {
 
 // ---- elementwise -------------------------------------------------------------------------------
 
+// The op's name for errors and the kernel count. One that is not a string (the binding refuses
+// it) is named after the entry instead.
+function opName(op: unknown, entry: string): string {
+  return typeof op === 'string' ? op : entry;
+}
+
 /** a op b, the smaller operand broadcast over the trailing dimensions of the larger. */
 export function binary(op: BinaryOpName, a: Tensor, b: Tensor): Tensor {
-  const ha = checkTensor(a, op, 'a')._handle(op, 'a');
-  const hb = checkTensor(b, op, 'b')._handle(op, 'b');
-  countKernel(op);
+  const name = opName(op, 'binary');
+  const ha = checkTensor(a, name, 'a')._handle(name, 'a');
+  const hb = checkTensor(b, name, 'b')._handle(name, 'b');
+  countKernel(name);
   return wrapHandle(addon.binary(op, ha, hb));
 }
 
@@ -60,14 +67,15 @@ export const mul = (a: Tensor, b: Tensor): Tensor => binary('mul', a, b);
 export const div = (a: Tensor, b: Tensor): Tensor => binary('div', a, b);
 
 export function unary(op: UnaryOpName, x: Tensor, alpha = 0): Tensor {
-  const h = checkTensor(x, op, 'x')._handle(op, 'x');
-  countKernel(op);
+  const name = opName(op, 'unary');
+  const h = checkTensor(x, name, 'x')._handle(name, 'x');
+  countKernel(name);
   return wrapHandle(addon.unary(op, h, alpha));
 }
 
 /** dx = dy * f'(x), from the forward input x. */
 export function unaryBackward(op: UnaryOpName, x: Tensor, dy: Tensor, alpha = 0): Tensor {
-  const name = `${op}Backward`;
+  const name = typeof op === 'string' ? `${op}Backward` : 'unaryBackward';
   const hx = checkTensor(x, name, 'x')._handle(name, 'x');
   const hdy = checkTensor(dy, name, 'dy')._handle(name, 'dy');
   countKernel(name);

@@ -1,5 +1,8 @@
-// Argument parsing and error translation for the binding entries. Every entry is wrapped by
-// Entry(), which turns advprop::Error into a JS error with `code` and name 'AdvpropError'.
+// What the binding entries share: converting JS arguments to C++ values, wrapping results in
+// handles, and error translation. An entry only converts and calls advprop::ops: the values are
+// the front-end's to check (docs/ARCHITECTURE.md, "who checks what"). Every entry runs inside
+// Guard (ADVPROP_ENTRY), which turns advprop::Error into a JS error with `code` and name
+// 'AdvpropError'.
 #pragma once
 #include <napi.h>
 

@@ -13,7 +13,8 @@ namespace {
 
 using advprop::Tensor;
 
-// [[domain, count], ...] -> segments with their start samples.
+// [[domain, count], ...] -> segments with their start samples. Only the form is checked here:
+// domains, counts and how they cover the batch are the front-end's (check_bn_args).
 std::vector<advprop::BnSegment> to_segments(Napi::Value v, const char* op) {
   if (!v.IsArray()) throw_arg(std::string(op) + ": segments must be an array of [domain, count] pairs");
   Napi::Array arr = v.As<Napi::Array>();
@@ -26,20 +27,13 @@ std::vector<advprop::BnSegment> to_segments(Napi::Value v, const char* op) {
       throw_arg(std::string(op) + ": " + name + " must be a [domain, count] pair");
     Napi::Array pair = e.As<Napi::Array>();
     advprop::BnSegment s;
-    s.domain = to_int(pair.Get(0u), op, (name + "[0] (domain)").c_str(), 0, int64_t(1) << 40);
-    s.count = to_int(pair.Get(1u), op, (name + "[1] (count)").c_str(), 1, int64_t(1) << 40);
+    s.domain = to_i64(pair.Get(0u), op, (name + "[0] (domain)").c_str());
+    s.count = to_i64(pair.Get(1u), op, (name + "[1] (count)").c_str());
     s.start = start;
-    start += s.count;
+    // Wraps rather than overflows on absurd counts; the front-end refuses the first bad one.
+    start = static_cast<int64_t>(static_cast<uint64_t>(start) + static_cast<uint64_t>(s.count));
     out.push_back(s);
   }
-  return out;
-}
-
-Napi::Value triple(const Napi::CallbackInfo& info, Tensor a, Tensor b, Tensor c) {
-  Napi::Array out = Napi::Array::New(info.Env(), 3);
-  out.Set(0u, TensorHandle::Wrap(info.Env(), std::move(a)));
-  out.Set(1u, TensorHandle::Wrap(info.Env(), std::move(b)));
-  out.Set(2u, TensorHandle::Wrap(info.Env(), std::move(c)));
   return out;
 }
 
@@ -60,7 +54,7 @@ ADVPROP_ENTRY(MultiBatchNorm)
   const auto act = to_enum<advprop::BnAct>(info[7], op, "act");
   auto r = advprop::ops::multi_batch_norm(x, gamma, beta, rm, rv, segs, mode, act, to_number(info[8], op, "momentum"),
                                           to_number(info[9], op, "eps"));
-  return triple(info, std::move(r.y), std::move(r.mean), std::move(r.invstd));
+  return wrap_all(info, {r.y, r.mean, r.invstd});
 ADVPROP_ENTRY_END
 
 // (dy, x, gamma, beta, mean, invstd, segments, mode, act, eps) -> [dx, dgamma, dbeta].
@@ -78,7 +72,7 @@ ADVPROP_ENTRY(MultiBatchNormBackward)
   const auto act = to_enum<advprop::BnAct>(info[8], op, "act");
   auto r = advprop::ops::multi_batch_norm_backward(dy, x, gamma, beta, mean, invstd, segs, mode, act,
                                                    to_number(info[9], op, "eps"));
-  return triple(info, std::move(r.dx), std::move(r.dgamma), std::move(r.dbeta));
+  return wrap_all(info, {r.dx, r.dgamma, r.dbeta});
 ADVPROP_ENTRY_END
 
 }  // namespace advprop_binding

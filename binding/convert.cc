@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "advprop/dtype_dispatch.h"
+
 namespace advprop_binding {
 
 using advprop::ErrorCode;
@@ -21,6 +23,17 @@ static std::string where(const char* op, const char* arg) {
 double to_number(Napi::Value v, const char* op, const char* arg) {
   if (!v.IsNumber()) throw_arg(where(op, arg) + " must be a number");
   return v.As<Napi::Number>().DoubleValue();
+}
+
+int64_t to_i64(Napi::Value v, const char* op, const char* arg) {
+  const int64_t max_exact = 9007199254740991LL;  // 2^53 - 1
+  return to_int(v, op, arg, -max_exact, max_exact);
+}
+
+void to_numbers(const Napi::CallbackInfo& info, size_t first, const char* op,
+                std::initializer_list<std::pair<double*, const char*>> out) {
+  size_t i = first;
+  for (const auto& [field, arg] : out) *field = to_number(info[i++], op, arg);
 }
 
 int64_t to_int(Napi::Value v, const char* op, const char* arg, int64_t lo, int64_t hi) {
@@ -64,12 +77,27 @@ advprop::Shape to_shape(Napi::Value v, const char* op, const char* arg, bool all
 
 advprop::DType to_dtype(Napi::Value v, const char* op, const char* arg) {
   if (!v.IsString()) advprop::fail(ErrorCode::DType, where(op, arg) + " must be a dtype name ('f32', 'f64', 'i32')");
-  return advprop::dtype_from_name(v.As<Napi::String>().Utf8Value());
+  const std::string s = v.As<Napi::String>().Utf8Value();
+  advprop::DType t{};
+  if (!advprop::enum_from_name(s, &t))
+    advprop::fail(ErrorCode::DType, where(op, arg) + " must be a dtype name (" +
+                                        advprop::dtype_names(advprop::NumericTypes{}) + "), got '" + s + "'");
+  return t;
 }
 
 advprop::Device to_device(Napi::Value v, const char* op, const char* arg) {
   if (!v.IsString()) advprop::fail(ErrorCode::Device, where(op, arg) + " must be a device name ('cpu', 'cuda', 'cuda-sim')");
-  return advprop::device_from_str(v.As<Napi::String>().Utf8Value());
+  try {
+    return advprop::device_from_str(v.As<Napi::String>().Utf8Value());
+  } catch (const advprop::Error& e) {
+    advprop::fail(e.code(), std::string(op) + ": " + e.what());  // the parser knows no op
+  }
+}
+
+advprop::Device to_usable_device(Napi::Value v, const char* op, const char* arg) {
+  advprop::Device d = to_device(v, op, arg);
+  advprop::require_device(d, op);
+  return d;
 }
 
 uint64_t to_seed(Napi::Value v, const char* op, const char* arg) {
@@ -88,8 +116,53 @@ std::vector<int> to_axes(Napi::Value v, const char* op, const char* arg) {
   if (a.Length() > static_cast<uint32_t>(advprop::kMaxDims)) throw_arg(where(op, arg) + " lists too many axes");
   std::vector<int> axes;
   for (uint32_t i = 0; i < a.Length(); ++i)
-    axes.push_back(static_cast<int>(to_int(a.Get(i), op, arg, -advprop::kMaxDims, advprop::kMaxDims - 1)));
+    axes.push_back(static_cast<int>(to_int(a.Get(i), op, arg, INT32_MIN, INT32_MAX)));  // range: the front-end's
   return axes;
+}
+
+std::vector<advprop::Tensor> to_tensors(Napi::Value v, const char* op, const char* arg) {
+  if (!v.IsArray()) throw_arg(where(op, arg) + " must be an array of tensor handles");
+  Napi::Array a = v.As<Napi::Array>();
+  const uint32_t n = a.Length();
+  const Napi::Env env = v.Env();
+  std::vector<advprop::Tensor> out;
+  out.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    Napi::Value e = a.Get(i);
+    // Names are built only for a bad entry: for a model's hundreds of parameters they would cost
+    // more than the lookups.
+    if (const advprop::Tensor* t = TensorHandle::TryFrom(env, e)) {
+      out.push_back(*t);
+      continue;
+    }
+    const std::string name = std::string(arg) + "[" + std::to_string(i) + "]";
+    out.push_back(TensorHandle::FromValue(env, e, op, name.c_str()));
+  }
+  return out;
+}
+
+const advprop::Tensor* to_optional_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg) {
+  if (info[i].IsNull() || info[i].IsUndefined()) return nullptr;
+  return &TensorHandle::From(info, i, op, arg);
+}
+
+Napi::Value wrap(const Napi::CallbackInfo& info, advprop::Tensor t) { return TensorHandle::Wrap(info.Env(), std::move(t)); }
+
+Napi::Value wrap_view(const Napi::CallbackInfo& info, advprop::Tensor t) {
+  return TensorHandle::Wrap(info.Env(), std::move(t), false);
+}
+
+Napi::Value two_tensors(const Napi::CallbackInfo& info, const char* op, const char* a, const char* b,
+                        advprop::Tensor (*fn)(const advprop::Tensor&, const advprop::Tensor&)) {
+  check_arg_count(info, 2, op);
+  return wrap(info, fn(TensorHandle::From(info, 0, op, a), TensorHandle::From(info, 1, op, b)));
+}
+
+Napi::Value wrap_all(const Napi::CallbackInfo& info, std::initializer_list<advprop::Tensor> ts) {
+  Napi::Array out = Napi::Array::New(info.Env(), ts.size());
+  uint32_t i = 0;
+  for (const advprop::Tensor& t : ts) out.Set(i++, t.defined() ? wrap(info, t) : info.Env().Null());
+  return out;
 }
 
 Napi::Array shape_to_js(Napi::Env env, const advprop::Shape& s) {

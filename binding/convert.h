@@ -1,10 +1,15 @@
-// Argument parsing and error translation for the binding entries. Every entry is wrapped by
-// Entry(), which turns advprop::Error into a JS error with `code` and name 'AdvpropError'.
+// What the binding entries share: converting JS arguments to C++ values, wrapping results in
+// handles, and error translation. An entry only converts and calls advprop::ops: the values are
+// the front-end's to check (docs/ARCHITECTURE.md, "who checks what"). Every entry runs inside
+// Guard (ADVPROP_ENTRY), which turns advprop::Error into a JS error with `code` and name
+// 'AdvpropError'.
 #pragma once
 #include <napi.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "advprop/device.h"
@@ -12,6 +17,7 @@
 #include "advprop/enum_table.h"
 #include "advprop/error.h"
 #include "advprop/tensor.h"
+#include "handle.h"
 
 namespace advprop_binding {
 
@@ -23,6 +29,11 @@ advprop::DType to_dtype(Napi::Value v, const char* op, const char* arg);
 advprop::Device to_device(Napi::Value v, const char* op, const char* arg);
 double to_number(Napi::Value v, const char* op, const char* arg);
 int64_t to_int(Napi::Value v, const char* op, const char* arg, int64_t lo, int64_t hi);
+// Any integer a JS number holds exactly; the range is the front-end's to check.
+int64_t to_i64(Napi::Value v, const char* op, const char* arg);
+// Consecutive number arguments from info[first] on, into the named fields.
+void to_numbers(const Napi::CallbackInfo& info, size_t first, const char* op,
+                std::initializer_list<std::pair<double*, const char*>> out);
 uint64_t to_seed(Napi::Value v, const char* op, const char* arg);
 bool to_bool(Napi::Value v, const char* op, const char* arg);
 std::string to_string(Napi::Value v, const char* op, const char* arg);
@@ -39,6 +50,24 @@ E to_enum(Napi::Value v, const char* op, const char* arg) {
               "'");
   return e;
 }
+
+// A device name; the device must also be usable now (for the entries that reach a backend
+// directly, with no advprop::ops front-end to check it).
+advprop::Device to_usable_device(Napi::Value v, const char* op, const char* arg);
+
+// The tensors behind a JS array of handles; a bad entry is named arg[i].
+std::vector<advprop::Tensor> to_tensors(Napi::Value v, const char* op, const char* arg);
+// The tensor behind info[i], or nullptr when it is null or undefined (an optional operand).
+const advprop::Tensor* to_optional_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg);
+// A new handle on freshly allocated storage (the device's reserved bytes are reported to V8).
+Napi::Value wrap(const Napi::CallbackInfo& info, advprop::Tensor t);
+// A handle on a view of storage that already has one: nothing new to report.
+Napi::Value wrap_view(const Napi::CallbackInfo& info, advprop::Tensor t);
+// The whole body of an entry op(a, b) -> tensor, a and b named in errors.
+Napi::Value two_tensors(const Napi::CallbackInfo& info, const char* op, const char* a, const char* b,
+                        advprop::Tensor (*fn)(const advprop::Tensor&, const advprop::Tensor&));
+// The results of an op with several outputs, in order; one left undefined (not asked for) is null.
+Napi::Value wrap_all(const Napi::CallbackInfo& info, std::initializer_list<advprop::Tensor> ts);
 
 Napi::Array shape_to_js(Napi::Env env, const advprop::Shape& s);
 Napi::Error make_error(Napi::Env env, const char* code, const std::string& message);

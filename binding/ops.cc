@@ -13,12 +13,6 @@ namespace ops = advprop::ops;
 
 namespace {
 
-Napi::Value wrap(const Napi::CallbackInfo& info, Tensor t) { return TensorHandle::Wrap(info.Env(), std::move(t)); }
-// Views share the input's storage, so they add no external memory.
-Napi::Value wrap_view(const Napi::CallbackInfo& info, Tensor t) {
-  return TensorHandle::Wrap(info.Env(), std::move(t), false);
-}
-
 // Convolution options arrive as (stride [h, w], dilation [h, w], groups, padding) where padding
 // is 'same', 'valid' or [top, bottom, left, right].
 ops::Conv2dOptions to_conv_options(const Napi::CallbackInfo& info, size_t first, const char* op) {
@@ -26,7 +20,7 @@ ops::Conv2dOptions to_conv_options(const Napi::CallbackInfo& info, size_t first,
   advprop::Shape stride = to_shape(info[first], op, "stride"), dil = to_shape(info[first + 1], op, "dilation");
   if (stride.size() != 2 || dil.size() != 2) throw_arg(std::string(op) + ": stride and dilation must be [h, w]");
   o.stride_h = stride[0], o.stride_w = stride[1], o.dil_h = dil[0], o.dil_w = dil[1];
-  o.groups = to_int(info[first + 2], op, "groups", 1, int64_t(1) << 31);
+  o.groups = to_i64(info[first + 2], op, "groups");
   Napi::Value pad = info[first + 3];
   if (pad.IsString()) {
     std::string s = pad.As<Napi::String>().Utf8Value();
@@ -42,32 +36,39 @@ ops::Conv2dOptions to_conv_options(const Napi::CallbackInfo& info, size_t first,
   return o;
 }
 
+// (dy, w or x, the other operand's shape, stride, dilation, groups, padding) -> dx or dw.
+Napi::Value conv_backward(const Napi::CallbackInfo& info, const char* op, const char* operand, const char* shape,
+                          Tensor (*fn)(const Tensor&, const Tensor&, const advprop::Shape&, const ops::Conv2dOptions&)) {
+  check_arg_count(info, 7, op);
+  return wrap(info, fn(TensorHandle::From(info, 0, op, "dy"), TensorHandle::From(info, 1, op, operand),
+                       to_shape(info[2], op, shape), to_conv_options(info, 3, op)));
+}
+
+// rand / randn: (shape, dtype, device, seed, offset, a, b), where a and b are the distribution's.
+Napi::Value random_fill(const Napi::CallbackInfo& info, const char* op, const char* a, const char* b,
+                        Tensor (*fn)(const advprop::Shape&, advprop::DType, advprop::Device, uint64_t, uint64_t, double,
+                                     double)) {
+  check_arg_count(info, 7, op);
+  return wrap(info, fn(to_shape(info[0], op, "shape"), to_dtype(info[1], op, "dtype"), to_device(info[2], op, "device"),
+                       to_seed(info[3], op, "seed"), to_seed(info[4], op, "offset"), to_number(info[5], op, a),
+                       to_number(info[6], op, b)));
+}
+
 }  // namespace
 
 ADVPROP_ENTRY(Conv2d)
   check_arg_count(info, 7, "conv2d");
   const Tensor& x = TensorHandle::From(info, 0, "conv2d", "x");
   const Tensor& w = TensorHandle::From(info, 1, "conv2d", "w");
-  ops::Conv2dOptions o = to_conv_options(info, 3, "conv2d");
-  if (info[2].IsNull() || info[2].IsUndefined()) return wrap(info, ops::conv2d(x, w, nullptr, o));
-  const Tensor& b = TensorHandle::From(info, 2, "conv2d", "b");
-  return wrap(info, ops::conv2d(x, w, &b, o));
+  return wrap(info, ops::conv2d(x, w, to_optional_tensor(info, 2, "conv2d", "b"), to_conv_options(info, 3, "conv2d")));
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Conv2dBackwardInput)
-  check_arg_count(info, 7, "conv2dBackwardInput");
-  const Tensor& dy = TensorHandle::From(info, 0, "conv2dBackwardInput", "dy");
-  const Tensor& w = TensorHandle::From(info, 1, "conv2dBackwardInput", "w");
-  advprop::Shape xs = to_shape(info[2], "conv2dBackwardInput", "xShape");
-  return wrap(info, ops::conv2d_backward_input(dy, w, xs, to_conv_options(info, 3, "conv2dBackwardInput")));
+  return conv_backward(info, "conv2dBackwardInput", "w", "xShape", ops::conv2d_backward_input);
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Conv2dBackwardWeight)
-  check_arg_count(info, 7, "conv2dBackwardWeight");
-  const Tensor& dy = TensorHandle::From(info, 0, "conv2dBackwardWeight", "dy");
-  const Tensor& x = TensorHandle::From(info, 1, "conv2dBackwardWeight", "x");
-  advprop::Shape ws = to_shape(info[2], "conv2dBackwardWeight", "wShape");
-  return wrap(info, ops::conv2d_backward_weight(dy, x, ws, to_conv_options(info, 3, "conv2dBackwardWeight")));
+  return conv_backward(info, "conv2dBackwardWeight", "x", "wShape", ops::conv2d_backward_weight);
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Full)
@@ -77,19 +78,11 @@ ADVPROP_ENTRY(Full)
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Uniform)
-  check_arg_count(info, 7, "rand");
-  return wrap(info, ops::uniform(to_shape(info[0], "rand", "shape"), to_dtype(info[1], "rand", "dtype"),
-                                 to_device(info[2], "rand", "device"), to_seed(info[3], "rand", "seed"),
-                                 to_seed(info[4], "rand", "offset"), to_number(info[5], "rand", "lo"),
-                                 to_number(info[6], "rand", "hi")));
+  return random_fill(info, "rand", "lo", "hi", ops::uniform);
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Normal)
-  check_arg_count(info, 7, "randn");
-  return wrap(info, ops::normal(to_shape(info[0], "randn", "shape"), to_dtype(info[1], "randn", "dtype"),
-                                to_device(info[2], "randn", "device"), to_seed(info[3], "randn", "seed"),
-                                to_seed(info[4], "randn", "offset"), to_number(info[5], "randn", "mean"),
-                                to_number(info[6], "randn", "std")));
+  return random_fill(info, "randn", "mean", "std", ops::normal);
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Binary)
@@ -141,21 +134,15 @@ ADVPROP_ENTRY(Linear)
   check_arg_count(info, 3, "linear");
   const Tensor& x = TensorHandle::From(info, 0, "linear", "x");
   const Tensor& w = TensorHandle::From(info, 1, "linear", "w");
-  if (info[2].IsNull() || info[2].IsUndefined()) return wrap(info, ops::linear(x, w, nullptr));
-  const Tensor& b = TensorHandle::From(info, 2, "linear", "b");
-  return wrap(info, ops::linear(x, w, &b));
+  return wrap(info, ops::linear(x, w, to_optional_tensor(info, 2, "linear", "b")));
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(LinearBackwardInput)
-  check_arg_count(info, 2, "linearBackwardInput");
-  return wrap(info, ops::linear_backward_input(TensorHandle::From(info, 0, "linearBackwardInput", "dy"),
-                                               TensorHandle::From(info, 1, "linearBackwardInput", "w")));
+  return two_tensors(info, "linearBackwardInput", "dy", "w", ops::linear_backward_input);
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(LinearBackwardWeight)
-  check_arg_count(info, 2, "linearBackwardWeight");
-  return wrap(info, ops::linear_backward_weight(TensorHandle::From(info, 0, "linearBackwardWeight", "dy"),
-                                                TensorHandle::From(info, 1, "linearBackwardWeight", "x")));
+  return two_tensors(info, "linearBackwardWeight", "dy", "x", ops::linear_backward_weight);
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Reshape)
@@ -173,14 +160,7 @@ ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Concat0)
   check_arg_count(info, 1, "concat");
-  if (!info[0].IsArray()) throw_arg("concat: argument 'xs' must be an array of tensors");
-  Napi::Array a = info[0].As<Napi::Array>();
-  std::vector<Tensor> xs;
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    std::string arg = "xs[" + std::to_string(i) + "]";
-    xs.push_back(TensorHandle::FromValue(info.Env(), a.Get(i), "concat", arg.c_str()));
-  }
-  return wrap(info, ops::concat0(xs));
+  return wrap(info, ops::concat0(to_tensors(info[0], "concat", "xs")));
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Slice0Backward)
@@ -189,6 +169,8 @@ ADVPROP_ENTRY(Slice0Backward)
   const int64_t big = int64_t(1) << 48;
   int64_t rows = to_int(info[1], "sliceBackward", "rows", 0, big);
   int64_t start = to_int(info[2], "sliceBackward", "start", 0, big);
+  // Still here because ops::slice0_backward finds a misfit only after allocating `rows` rows,
+  // and its message names 'slice' rather than this op.
   if (dy.ndim() > 0 && start + dy.dim(0) > rows)
     advprop::fail(advprop::ErrorCode::Shape, "sliceBackward: dy " + advprop::shape_str(dy.shape()) +
                                                  " at row " + std::to_string(start) + " does not fit in " +

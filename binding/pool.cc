@@ -11,13 +11,6 @@ namespace advprop_binding {
 using advprop::Tensor;
 namespace ops = advprop::ops;
 
-namespace {
-Napi::Value wrap(const Napi::CallbackInfo& info, Tensor t) { return TensorHandle::Wrap(info.Env(), std::move(t)); }
-Napi::Value wrap_or_null(const Napi::CallbackInfo& info, Tensor t) {
-  return t.defined() ? wrap(info, std::move(t)) : info.Env().Null();
-}
-}  // namespace
-
 ADVPROP_ENTRY(GlobalAvgPool)
   check_arg_count(info, 1, "globalAvgPool");
   return wrap(info, ops::global_avg_pool(TensorHandle::From(info, 0, "globalAvgPool", "x")));
@@ -30,9 +23,7 @@ ADVPROP_ENTRY(GlobalAvgPoolBackward)
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(ChannelScale)
-  check_arg_count(info, 2, "channelScale");
-  return wrap(info, ops::channel_scale(TensorHandle::From(info, 0, "channelScale", "x"),
-                                       TensorHandle::From(info, 1, "channelScale", "s")));
+  return two_tensors(info, "channelScale", "x", "s", ops::channel_scale);
 ADVPROP_ENTRY_END
 
 // (x, s, dy, needDx, needDs) -> [dx | null, ds | null]
@@ -44,10 +35,7 @@ ADVPROP_ENTRY(ChannelScaleBackward)
   const Tensor& dy = TensorHandle::From(info, 2, op, "dy");
   Tensor dx, ds;
   ops::channel_scale_backward(x, s, dy, to_bool(info[3], op, "needDx"), to_bool(info[4], op, "needDs"), &dx, &ds);
-  Napi::Array out = Napi::Array::New(info.Env(), 2);
-  out.Set(0u, wrap_or_null(info, std::move(dx)));
-  out.Set(1u, wrap_or_null(info, std::move(ds)));
-  return out;
+  return wrap_all(info, {dx, ds});
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(ChannelScaleAdd)
@@ -65,10 +53,7 @@ ADVPROP_ENTRY(CrossEntropy)
   const Tensor& y = TensorHandle::From(info, 1, op, "labels");
   Tensor loss, lse;
   ops::cross_entropy(z, y, to_number(info[2], op, "labelSmoothing"), to_bool(info[3], op, "validateLabels"), &loss, &lse);
-  Napi::Array out = Napi::Array::New(info.Env(), 2);
-  out.Set(0u, wrap(info, std::move(loss)));
-  out.Set(1u, wrap(info, std::move(lse)));
-  return out;
+  return wrap_all(info, {loss, lse});
 ADVPROP_ENTRY_END
 
 // (logits, labels, lse, dy, scale, smoothing) -> dlogits

@@ -108,8 +108,7 @@ ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(MemoryStats)
   check_arg_count(info, 1, "memoryStats");
-  advprop::Device dev = to_device(info[0], "memoryStats", "device");
-  advprop::require_device(dev, "memoryStats");
+  const advprop::Device dev = to_usable_device(info[0], "memoryStats", "device");
   advprop::MemoryStats s = advprop::backend(dev.type).stats(dev.index);
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -132,8 +131,7 @@ ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(EmptyCache)
   check_arg_count(info, 1, "emptyCache");
-  advprop::Device dev = to_device(info[0], "emptyCache", "device");
-  advprop::require_device(dev, "emptyCache");
+  const advprop::Device dev = to_usable_device(info[0], "emptyCache", "device");
   advprop::backend(dev.type).empty_cache();
   TensorHandle::ReportReserved(info.Env(), dev);
   return info.Env().Undefined();
@@ -141,8 +139,7 @@ ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Synchronize)
   check_arg_count(info, 1, "synchronize");
-  advprop::Device dev = to_device(info[0], "synchronize", "device");
-  advprop::require_device(dev, "synchronize");
+  const advprop::Device dev = to_usable_device(info[0], "synchronize", "device");
   advprop::backend(dev.type).synchronize(dev.index);
   return info.Env().Undefined();
 ADVPROP_ENTRY_END

@@ -1,5 +1,7 @@
 // Handle lifecycle and host transfers.
 #include <cstring>
+#include <iterator>
+#include <string>
 
 #include "advprop/ops.h"
 #include "convert.h"
@@ -21,14 +23,43 @@ void check_readable(size_t n) {
                                                std::to_string(max_elements) + "); read it back in slices");
 }
 
+// The dtypes a typed array carries, one row each, read both ways: by FromArray (typed array ->
+// dtype) and by new_typed_array (dtype -> typed array).
+struct TypedArrayKind {
+  DType dtype;
+  napi_typedarray_type type;
+  const char* name;
+};
+constexpr TypedArrayKind kTypedArrays[] = {
+    {DType::f32, napi_float32_array, "Float32Array"},
+    {DType::f64, napi_float64_array, "Float64Array"},
+    {DType::i32, napi_int32_array, "Int32Array"},
+};
+
+std::string typed_array_names() {
+  std::string s;
+  const size_t n = std::size(kTypedArrays);
+  for (size_t i = 0; i < n; ++i) s += std::string(i == 0 ? "" : i + 1 == n ? " or " : ", ") + kTypedArrays[i].name;
+  return s;
+}
+
+DType dtype_of(const Napi::TypedArray& ta) {
+  for (const TypedArrayKind& k : kTypedArrays)
+    if (k.type == ta.TypedArrayType()) return k.dtype;
+  advprop::fail(advprop::ErrorCode::DType, "tensor: argument 'data' must be a " + typed_array_names());
+}
+
 Napi::Value new_typed_array(Napi::Env env, DType dtype, size_t n, void** data) {
   check_readable(n);
-  switch (dtype) {
-    case DType::f32: { auto a = Napi::Float32Array::New(env, n); *data = a.Data(); return a; }
-    case DType::f64: { auto a = Napi::Float64Array::New(env, n); *data = a.Data(); return a; }
-    case DType::i32: { auto a = Napi::Int32Array::New(env, n); *data = a.Data(); return a; }
-    default: advprop::fail(advprop::ErrorCode::DType, std::string("data: cannot read ") + advprop::dtype_name(dtype) + " tensors");
+  for (const TypedArrayKind& k : kTypedArrays) {
+    if (k.dtype != dtype) continue;
+    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, n * advprop::dtype_size(dtype));
+    napi_value arr;
+    if (napi_create_typedarray(env, k.type, n, buf, 0, &arr) != napi_ok) throw Napi::Error::New(env);
+    *data = buf.Data();
+    return Napi::Value(env, arr);
   }
+  advprop::fail(advprop::ErrorCode::DType, std::string("data: cannot read ") + advprop::dtype_name(dtype) + " tensors");
 }
 
 class ReadWorker : public Napi::AsyncWorker {
@@ -72,19 +103,13 @@ class ReadWorker : public Napi::AsyncWorker {
 ADVPROP_ENTRY(FromArray)
   check_arg_count(info, 3, "tensor");
   Napi::Value v = info[0];
-  if (!v.IsTypedArray()) throw_arg("tensor: argument 'data' must be a Float32Array, Float64Array or Int32Array");
+  if (!v.IsTypedArray()) throw_arg("tensor: argument 'data' must be a " + typed_array_names());
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  DType dtype;
-  switch (ta.TypedArrayType()) {
-    case napi_float32_array: dtype = DType::f32; break;
-    case napi_float64_array: dtype = DType::f64; break;
-    case napi_int32_array: dtype = DType::i32; break;
-    default: advprop::fail(advprop::ErrorCode::DType, "tensor: argument 'data' must be a Float32Array, Float64Array or Int32Array");
-  }
+  const DType dtype = dtype_of(ta);
   advprop::Shape shape = to_shape(info[1], "tensor", "shape");
   advprop::Device device = to_device(info[2], "tensor", "device");
   const char* base = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-  return TensorHandle::Wrap(info.Env(), advprop::ops::from_host(base, ta.ByteLength(), shape, dtype, device));
+  return wrap(info, advprop::ops::from_host(base, ta.ByteLength(), shape, dtype, device));
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(ToArray)
@@ -99,7 +124,6 @@ ADVPROP_ENTRY_END
 ADVPROP_ENTRY(ToArrayAsync)
   check_arg_count(info, 1, "data");
   const Tensor& t = TensorHandle::From(info, 0, "data", "tensor");
-  if (!t.is_contiguous()) advprop::fail(advprop::ErrorCode::Arg, "data: tensor is not contiguous");
   check_readable(static_cast<size_t>(t.numel()));
   auto* w = new ReadWorker(info.Env(), t);
   Napi::Promise p = w->Promise();
@@ -127,24 +151,22 @@ ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Share)
   check_arg_count(info, 1, "share");
-  return TensorHandle::Wrap(info.Env(), TensorHandle::From(info, 0, "share", "tensor"), false);
+  return wrap_view(info, TensorHandle::From(info, 0, "share", "tensor"));
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(ToDevice)
   check_arg_count(info, 2, "to");
-  const Tensor& t = TensorHandle::From(info, 0, "to", "tensor");
-  return TensorHandle::Wrap(info.Env(), advprop::ops::to_device(t, to_device(info[1], "to", "device")));
+  return wrap(info, advprop::ops::to_device(TensorHandle::From(info, 0, "to", "tensor"), to_device(info[1], "to", "device")));
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Clone)
   check_arg_count(info, 1, "clone");
-  return TensorHandle::Wrap(info.Env(), advprop::ops::clone(TensorHandle::From(info, 0, "clone", "tensor")));
+  return wrap(info, advprop::ops::clone(TensorHandle::From(info, 0, "clone", "tensor")));
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Cast)
   check_arg_count(info, 2, "cast");
-  const Tensor& t = TensorHandle::From(info, 0, "cast", "tensor");
-  return TensorHandle::Wrap(info.Env(), advprop::ops::cast(t, to_dtype(info[1], "cast", "dtype")));
+  return wrap(info, advprop::ops::cast(TensorHandle::From(info, 0, "cast", "tensor"), to_dtype(info[1], "cast", "dtype")));
 ADVPROP_ENTRY_END
 
 }  // namespace advprop_binding

@@ -1,43 +1,32 @@
 // ap.kernels: the raw forward and backward kernels as functions of Tensors, with no tape. For
 // users who bring their own autograd, and for the gradient rules in lib/ops/. Every call is
 // counted (autograd/stats.ts) so tests can see which kernels a backward pass ran.
-import { addon, opNames, type BinaryOpName, type ConvPadding, type DTypeName, type UnaryOpName } from './native.js';
+import { addon, type BinaryOpName, type ConvPadding, type DTypeName, type UnaryOpName } from './native.js';
 import { AdvpropError } from './errors.js';
-import { canonicalDevice, describeValue } from './device.js';
-import { checkDType, checkShape, checkTensor, wrapHandle, type Tensor } from './tensor.js';
+import { describeValue } from './device.js';
+import { checkTensor, wrapHandle, type Tensor } from './tensor.js';
 import { countKernel } from './autograd/stats.js';
 import { optionsArg } from './args.js';
-import { toU64 } from './random.js';
+import { twoTensorKernel } from './kernels/call.js';
 
-
-function num(v: unknown, op: string, arg: string): number {
-  if (typeof v !== 'number') throw new AdvpropError('ERR_ARG', `${op}: argument '${arg}' must be a number, got ${describeValue(v)}`);
-  return v;
-}
-
-function int(v: unknown, op: string, arg: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v))
-    throw new AdvpropError('ERR_ARG', `${op}: argument '${arg}' must be an integer, got ${describeValue(v)}`);
-  return v;
-}
 
 // ---- creation ----------------------------------------------------------------------------------
+// Shapes, dtypes, devices, seeds and numbers go to the addon as given: the binding converts them
+// and the native front-end checks them (docs/ARCHITECTURE.md, "who checks what").
 
 export function fill(shape: readonly number[], value: number, dtype: DTypeName, device: string): Tensor {
   countKernel('fill');
-  return wrapHandle(addon.full(checkShape(shape, 'fill'), checkDType(dtype, 'fill'), canonicalDevice(device, 'fill'), num(value, 'fill', 'value')));
+  return wrapHandle(addon.full(shape, dtype, device, value));
 }
 
 export function uniform(shape: readonly number[], dtype: DTypeName, device: string, seed: number | bigint, offset: number | bigint, lo = 0, hi = 1): Tensor {
   countKernel('uniform');
-  return wrapHandle(addon.uniform(checkShape(shape, 'rand'), checkDType(dtype, 'rand'), canonicalDevice(device, 'rand'),
-    toU64(seed, 'rand: seed'), toU64(offset, 'rand: offset'), num(lo, 'rand', 'lo'), num(hi, 'rand', 'hi')));
+  return wrapHandle(addon.uniform(shape, dtype, device, seed, offset, lo, hi));
 }
 
 export function normal(shape: readonly number[], dtype: DTypeName, device: string, seed: number | bigint, offset: number | bigint, mean = 0, std = 1): Tensor {
   countKernel('normal');
-  return wrapHandle(addon.normal(checkShape(shape, 'randn'), checkDType(dtype, 'randn'), canonicalDevice(device, 'randn'),
-    toU64(seed, 'randn: seed'), toU64(offset, 'randn: offset'), num(mean, 'randn', 'mean'), num(std, 'randn', 'std')));
+  return wrapHandle(addon.normal(shape, dtype, device, seed, offset, mean, std));
 }
 
 export function clone(x: Tensor): Tensor {
@@ -47,23 +36,28 @@ export function clone(x: Tensor): Tensor {
 
 export function toDevice(x: Tensor, device: string): Tensor {
   countKernel('toDevice');
-  return wrapHandle(addon.toDevice(checkTensor(x, 'to', 'x')._handle('to', 'x'), canonicalDevice(device, 'to')));
+  return wrapHandle(addon.toDevice(checkTensor(x, 'to', 'x')._handle('to', 'x'), device));
 }
 
 export function cast(x: Tensor, dtype: DTypeName): Tensor {
   countKernel('cast');
-  return wrapHandle(addon.cast(checkTensor(x, 'cast', 'x')._handle('cast', 'x'), checkDType(dtype, 'cast')));
+  return wrapHandle(addon.cast(checkTensor(x, 'cast', 'x')._handle('cast', 'x'), dtype));
 }
 
 // ---- elementwise -------------------------------------------------------------------------------
 
+// The op's name for errors and the kernel count. One that is not a string (the binding refuses
+// it) is named after the entry instead.
+function opName(op: unknown, entry: string): string {
+  return typeof op === 'string' ? op : entry;
+}
+
 /** a op b, the smaller operand broadcast over the trailing dimensions of the larger. */
 export function binary(op: BinaryOpName, a: Tensor, b: Tensor): Tensor {
-  const known = opNames().binary;
-  if (!known.includes(op)) throw new AdvpropError('ERR_ARG', `binary: unknown op ${describeValue(op)} (${known.join(', ')})`);
-  const ha = checkTensor(a, op, 'a')._handle(op, 'a');
-  const hb = checkTensor(b, op, 'b')._handle(op, 'b');
-  countKernel(op);
+  const name = opName(op, 'binary');
+  const ha = checkTensor(a, name, 'a')._handle(name, 'a');
+  const hb = checkTensor(b, name, 'b')._handle(name, 'b');
+  countKernel(name);
   return wrapHandle(addon.binary(op, ha, hb));
 }
 
@@ -73,22 +67,19 @@ export const mul = (a: Tensor, b: Tensor): Tensor => binary('mul', a, b);
 export const div = (a: Tensor, b: Tensor): Tensor => binary('div', a, b);
 
 export function unary(op: UnaryOpName, x: Tensor, alpha = 0): Tensor {
-  const known = opNames().unary;
-  if (!known.includes(op)) throw new AdvpropError('ERR_ARG', `unary: unknown op ${describeValue(op)} (${known.join(', ')})`);
-  const h = checkTensor(x, op, 'x')._handle(op, 'x');
-  countKernel(op);
-  return wrapHandle(addon.unary(op, h, num(alpha, op, 'alpha')));
+  const name = opName(op, 'unary');
+  const h = checkTensor(x, name, 'x')._handle(name, 'x');
+  countKernel(name);
+  return wrapHandle(addon.unary(op, h, alpha));
 }
 
 /** dx = dy * f'(x), from the forward input x. */
 export function unaryBackward(op: UnaryOpName, x: Tensor, dy: Tensor, alpha = 0): Tensor {
-  const known = opNames().unary;
-  if (!known.includes(op)) throw new AdvpropError('ERR_ARG', `unaryBackward: unknown op ${describeValue(op)} (${known.join(', ')})`);
-  const name = `${op}Backward`;
+  const name = typeof op === 'string' ? `${op}Backward` : 'unaryBackward';
   const hx = checkTensor(x, name, 'x')._handle(name, 'x');
   const hdy = checkTensor(dy, name, 'dy')._handle(name, 'dy');
   countKernel(name);
-  return wrapHandle(addon.unaryBackward(op, hx, hdy, num(alpha, name, 'alpha')));
+  return wrapHandle(addon.unaryBackward(op, hx, hdy, alpha));
 }
 
 export const scale = (x: Tensor, alpha: number): Tensor => unary('scale', x, alpha);
@@ -109,6 +100,14 @@ export const squareBackward = (x: Tensor, dy: Tensor): Tensor => unaryBackward('
 
 // ---- reductions --------------------------------------------------------------------------------
 
+function int(v: unknown, op: string, arg: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v))
+    throw new AdvpropError('ERR_ARG', `${op}: argument '${arg}' must be an integer, got ${describeValue(v)}`);
+  return v;
+}
+
+// A number or a list of integers, as a list. normalizeAxes computes with them in TypeScript, so
+// the integers are checked here rather than left to the binding.
 function axesArg(axes: unknown, op: string): number[] {
   if (axes === undefined || axes === null) return [];
   if (typeof axes === 'number') return [int(axes, op, 'axes')];
@@ -133,7 +132,7 @@ export function mean(x: Tensor, axes?: number | readonly number[], keepdims = fa
 export function sumToShape(grad: Tensor, shape: readonly number[]): Tensor {
   const h = checkTensor(grad, 'sumToShape', 'grad')._handle('sumToShape', 'grad');
   countKernel('sumToShape');
-  return wrapHandle(addon.sumToShape(h, checkShape(shape, 'sumToShape')));
+  return wrapHandle(addon.sumToShape(h, shape));
 }
 
 /** The axes of a sum normalised to [0, rank), sorted; empty means all. */
@@ -157,16 +156,9 @@ export function normalizeAxes(axes: number | readonly number[] | undefined | nul
  * reduced axes of xShape, by one device kernel for any axis set.
  */
 export function sumBackward(dy: Tensor, xShape: readonly number[], axes: number | readonly number[] | undefined, mean = false): Tensor {
-  checkTensor(dy, 'sumBackward', 'dy');
-  const shape = checkShape(xShape, 'sumBackward');
-  const red = normalizeAxes(axes, shape.length, 'sumBackward');
-  const kept = shape.map((s, i) => (red.includes(i) ? 1 : s));
-  let keptNumel = 1;
-  for (const s of kept) keptNumel *= s;
-  if (dy.numel !== keptNumel)
-    throw new AdvpropError('ERR_SHAPE', `sumBackward: dy [${dy.shape.join(', ')}] does not match the reduction of [${shape.join(', ')}] over axes [${red.join(', ')}]`);
+  const h = checkTensor(dy, 'sumBackward', 'dy')._handle('sumBackward', 'dy');
   countKernel('sumBackward');
-  return wrapHandle(addon.sumBackward(dy._handle('sumBackward', 'dy'), shape.slice(), red.slice(), mean));
+  return wrapHandle(addon.sumBackward(h, xShape, axesArg(axes, 'sumBackward'), mean));
 }
 
 // ---- shape -------------------------------------------------------------------------------------
@@ -175,14 +167,14 @@ export function sumBackward(dy: Tensor, xShape: readonly number[], axes: number 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const h = checkTensor(x, 'reshape', 'x')._handle('reshape', 'x');
   countKernel('reshape');
-  return wrapHandle(addon.reshape(h, checkShape(shape, 'reshape', true)));
+  return wrapHandle(addon.reshape(h, shape));
 }
 
 /** Rows [start, start + length) of axis 0, as a view. */
 export function slice0(x: Tensor, start: number, length: number): Tensor {
   const h = checkTensor(x, 'slice', 'x')._handle('slice', 'x');
   countKernel('slice0');
-  return wrapHandle(addon.slice0(h, int(start, 'slice', 'start'), int(length, 'slice', 'length')));
+  return wrapHandle(addon.slice0(h, start, length));
 }
 
 export function concat0(xs: readonly Tensor[]): Tensor {
@@ -196,7 +188,7 @@ export function concat0(xs: readonly Tensor[]): Tensor {
 export function slice0Backward(dy: Tensor, rows: number, start: number): Tensor {
   const h = checkTensor(dy, 'sliceBackward', 'dy')._handle('sliceBackward', 'dy');
   countKernel('slice0Backward');
-  return wrapHandle(addon.slice0Backward(h, int(rows, 'sliceBackward', 'rows'), int(start, 'sliceBackward', 'start')));
+  return wrapHandle(addon.slice0Backward(h, rows, start));
 }
 
 // ---- linear ------------------------------------------------------------------------------------
@@ -212,18 +204,12 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
 
 /** dx = dy · w, the input gradient of linear. */
 export function linearBackwardInput(dy: Tensor, w: Tensor): Tensor {
-  const h = checkTensor(dy, 'linearBackwardInput', 'dy')._handle('linearBackwardInput', 'dy');
-  const hw = checkTensor(w, 'linearBackwardInput', 'w')._handle('linearBackwardInput', 'w');
-  countKernel('linearBackwardInput');
-  return wrapHandle(addon.linearBackwardInput(h, hw));
+  return twoTensorKernel('linearBackwardInput', dy, 'dy', w, 'w');
 }
 
 /** dw = dyᵀ · x, the weight gradient of linear. */
 export function linearBackwardWeight(dy: Tensor, x: Tensor): Tensor {
-  const h = checkTensor(dy, 'linearBackwardWeight', 'dy')._handle('linearBackwardWeight', 'dy');
-  const hx = checkTensor(x, 'linearBackwardWeight', 'x')._handle('linearBackwardWeight', 'x');
-  countKernel('linearBackwardWeight');
-  return wrapHandle(addon.linearBackwardWeight(h, hx));
+  return twoTensorKernel('linearBackwardWeight', dy, 'dy', x, 'x');
 }
 
 // ---- conv2d ------------------------------------------------------------------------------------
@@ -241,24 +227,20 @@ export interface Conv2dOptions {
 
 interface NormalConv { stride: number[]; dilation: number[]; groups: number; padding: ConvPadding }
 
-function pair(v: unknown, op: string, what: string): number[] {
+/** A number as [v, v]; anything else goes to the binding, which takes only [h, w]. */
+function pair(v: unknown): number[] {
   if (v === undefined) return [1, 1];
-  if (typeof v === 'number') return [v, v];
-  if (Array.isArray(v) && v.length === 2) return [v[0], v[1]];
-  throw new AdvpropError('ERR_ARG', `${op}: ${what} must be a number or [h, w], got ${describeValue(v)}`);
+  return (typeof v === 'number' ? [v, v] : v) as number[];
 }
 
+/** The options in the addon's form (defaults filled in, numbers as [h, w]); the values are checked natively. */
 export function normalizeConv(o: Conv2dOptions | undefined, op: string): NormalConv {
   const opts = optionsArg(o, op);
   const padding = opts.padding ?? 'same';
-  if (!(padding === 'same' || padding === 'valid' || (Array.isArray(padding) && padding.length === 4)))
-    throw new AdvpropError('ERR_ARG', `${op}: padding must be 'same', 'valid' or [top, bottom, left, right], got ${describeValue(padding)}`);
-  const groups = opts.groups ?? 1;
-  if (typeof groups !== 'number') throw new AdvpropError('ERR_ARG', `${op}: groups must be a number, got ${describeValue(groups)}`);
   return {
-    stride: pair(opts.stride, op, 'stride'),
-    dilation: pair(opts.dilation, op, 'dilation'),
-    groups,
+    stride: pair(opts.stride),
+    dilation: pair(opts.dilation),
+    groups: opts.groups ?? 1,
     padding: (Array.isArray(padding) ? [...padding] : padding) as ConvPadding,
   };
 }
@@ -273,22 +255,23 @@ export function conv2d(x: Tensor, w: Tensor, b: Tensor | null | undefined, opts?
   return wrapHandle(addon.conv2d(hx, hw, hb, o.stride, o.dilation, o.groups, o.padding));
 }
 
+function conv2dBackward(op: 'conv2dBackwardInput' | 'conv2dBackwardWeight', dy: Tensor, operand: Tensor, arg: string,
+  shape: readonly number[], opts: Conv2dOptions | undefined): Tensor {
+  const o = normalizeConv(opts, op);
+  const h = checkTensor(dy, op, 'dy')._handle(op, 'dy');
+  const ho = checkTensor(operand, op, arg)._handle(op, arg);
+  countKernel(op);
+  return wrapHandle(addon[op](h, ho, shape, o.stride, o.dilation, o.groups, o.padding));
+}
+
 /** The input gradient of conv2d (xShape is the forward input's shape). */
 export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: readonly number[], opts?: Conv2dOptions): Tensor {
-  const o = normalizeConv(opts, 'conv2dBackwardInput');
-  const h = checkTensor(dy, 'conv2dBackwardInput', 'dy')._handle('conv2dBackwardInput', 'dy');
-  const hw = checkTensor(w, 'conv2dBackwardInput', 'w')._handle('conv2dBackwardInput', 'w');
-  countKernel('conv2dBackwardInput');
-  return wrapHandle(addon.conv2dBackwardInput(h, hw, checkShape(xShape, 'conv2dBackwardInput'), o.stride, o.dilation, o.groups, o.padding));
+  return conv2dBackward('conv2dBackwardInput', dy, w, 'w', xShape, opts);
 }
 
 /** The weight gradient of conv2d (wShape is the weight's shape). */
 export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: readonly number[], opts?: Conv2dOptions): Tensor {
-  const o = normalizeConv(opts, 'conv2dBackwardWeight');
-  const h = checkTensor(dy, 'conv2dBackwardWeight', 'dy')._handle('conv2dBackwardWeight', 'dy');
-  const hx = checkTensor(x, 'conv2dBackwardWeight', 'x')._handle('conv2dBackwardWeight', 'x');
-  countKernel('conv2dBackwardWeight');
-  return wrapHandle(addon.conv2dBackwardWeight(h, hx, checkShape(wShape, 'conv2dBackwardWeight'), o.stride, o.dilation, o.groups, o.padding));
+  return conv2dBackward('conv2dBackwardWeight', dy, x, 'x', wShape, opts);
 }
 export * from './kernels/optim.js';
 export * from './kernels/pool.js';

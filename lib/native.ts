@@ -88,9 +88,9 @@ export type Seed = number | bigint;
 export interface OpNames {
   binary: BinaryOpName[];
   unary: UnaryOpName[];
-  batchNormMode: string[];
-  batchNormAct: string[];
-  attackNorm: string[];
+  batchNormMode: BatchNormMode[];
+  batchNormAct: BatchNormAct[];
+  attackNorm: AttackNorm[];
 }
 
 /** The constructor whose prototype every handle has; it makes no handle when called from JS. */
@@ -121,7 +121,7 @@ export interface Addon {
 
   // ---- binding/tensors.cc
   /** Copies the array into a new tensor; dtype follows the array type. */
-  fromArray(data: HostArray, shape: number[], device: string): NativeTensor;
+  fromArray(data: HostArray, shape: readonly number[], device: string): NativeTensor;
   /** Synchronous read-back into a new typed array. */
   toArray(t: NativeTensor): HostArray;
   /** Read-back on a worker thread. */
@@ -136,18 +136,18 @@ export interface Addon {
   cast(t: NativeTensor, dtype: DTypeName): NativeTensor;
 
   // ---- binding/ops.cc
-  full(shape: number[], dtype: DTypeName, device: string, value: number): NativeTensor;
-  uniform(shape: number[], dtype: DTypeName, device: string, seed: Seed, offset: Seed, lo: number, hi: number): NativeTensor;
-  normal(shape: number[], dtype: DTypeName, device: string, seed: Seed, offset: Seed, mean: number, std: number): NativeTensor;
+  full(shape: readonly number[], dtype: DTypeName, device: string, value: number): NativeTensor;
+  uniform(shape: readonly number[], dtype: DTypeName, device: string, seed: Seed, offset: Seed, lo: number, hi: number): NativeTensor;
+  normal(shape: readonly number[], dtype: DTypeName, device: string, seed: Seed, offset: Seed, mean: number, std: number): NativeTensor;
 
   binary(op: BinaryOpName, a: NativeTensor, b: NativeTensor): NativeTensor;
   unary(op: UnaryOpName, x: NativeTensor, alpha: number): NativeTensor;
   unaryBackward(op: UnaryOpName, x: NativeTensor, dy: NativeTensor, alpha: number): NativeTensor;
   /** axes: [] means all axes. */
-  sum(x: NativeTensor, axes: number[], keepdims: boolean, mean: boolean): NativeTensor;
-  sumToShape(grad: NativeTensor, shape: number[]): NativeTensor;
+  sum(x: NativeTensor, axes: readonly number[], keepdims: boolean, mean: boolean): NativeTensor;
+  sumToShape(grad: NativeTensor, shape: readonly number[]): NativeTensor;
   /** The gradient of sum/mean: dy spread back over xShape. axes: [] means all axes. */
-  sumBackward(dy: NativeTensor, xShape: number[], axes: number[], mean: boolean): NativeTensor;
+  sumBackward(dy: NativeTensor, xShape: readonly number[], axes: readonly number[], mean: boolean): NativeTensor;
 
   /** y = x · wᵀ (+ b); b may be null. */
   linear(x: NativeTensor, w: NativeTensor, b: NativeTensor | null): NativeTensor;
@@ -155,25 +155,25 @@ export interface Addon {
   linearBackwardWeight(dy: NativeTensor, x: NativeTensor): NativeTensor;
 
   /** NHWC x, OHWI w; padding 'same' (TensorFlow), 'valid' or [top, bottom, left, right]. */
-  conv2d(x: NativeTensor, w: NativeTensor, b: NativeTensor | null, stride: number[], dilation: number[], groups: number, padding: ConvPadding): NativeTensor;
-  conv2dBackwardInput(dy: NativeTensor, w: NativeTensor, xShape: number[], stride: number[], dilation: number[], groups: number, padding: ConvPadding): NativeTensor;
-  conv2dBackwardWeight(dy: NativeTensor, x: NativeTensor, wShape: number[], stride: number[], dilation: number[], groups: number, padding: ConvPadding): NativeTensor;
+  conv2d(x: NativeTensor, w: NativeTensor, b: NativeTensor | null, stride: readonly number[], dilation: readonly number[], groups: number, padding: ConvPadding): NativeTensor;
+  conv2dBackwardInput(dy: NativeTensor, w: NativeTensor, xShape: readonly number[], stride: readonly number[], dilation: readonly number[], groups: number, padding: ConvPadding): NativeTensor;
+  conv2dBackwardWeight(dy: NativeTensor, x: NativeTensor, wShape: readonly number[], stride: readonly number[], dilation: readonly number[], groups: number, padding: ConvPadding): NativeTensor;
 
-  reshape(x: NativeTensor, shape: number[]): NativeTensor;
+  reshape(x: NativeTensor, shape: readonly number[]): NativeTensor;
   slice0(x: NativeTensor, start: number, len: number): NativeTensor;
   concat0(xs: NativeTensor[]): NativeTensor;
   slice0Backward(dy: NativeTensor, rows: number, start: number): NativeTensor;
 
   // ---- binding/optim.cc: fused multi-tensor updates, in place
-  rmspropUpdate(params: NativeTensor[], grads: NativeTensor[], ms: NativeTensor[], mom: NativeTensor[], decay: boolean[],
+  rmspropUpdate(params: NativeTensor[], grads: NativeTensor[], ms: NativeTensor[], mom: NativeTensor[], decay: readonly boolean[],
     lr: number, rho: number, momentum: number, eps: number, weightDecay: number): void;
-  sgdUpdate(params: NativeTensor[], grads: NativeTensor[], bufs: NativeTensor[], decay: boolean[],
+  sgdUpdate(params: NativeTensor[], grads: NativeTensor[], bufs: NativeTensor[], decay: readonly boolean[],
     lr: number, momentum: number, weightDecay: number, nesterov: boolean): void;
   emaUpdate(emas: NativeTensor[], sources: NativeTensor[], decay: number): void;
 
   // ---- binding/pool.cc
   globalAvgPool(x: NativeTensor): NativeTensor;
-  globalAvgPoolBackward(dy: NativeTensor, xShape: number[]): NativeTensor;
+  globalAvgPoolBackward(dy: NativeTensor, xShape: readonly number[]): NativeTensor;
   channelScale(x: NativeTensor, s: NativeTensor): NativeTensor;
   /** [dx, ds], each null unless asked for. */
   channelScaleBackward(x: NativeTensor, s: NativeTensor, dy: NativeTensor, needDx: boolean, needDs: boolean): [NativeTensor | null, NativeTensor | null];
@@ -196,10 +196,10 @@ export interface Addon {
   // ---- binding/batchnorm.cc: segments are [domain, count] pairs
   /** [y, mean, invstd]. */
   multiBatchNorm(x: NativeTensor, gamma: NativeTensor, beta: NativeTensor, runningMean: NativeTensor, runningVar: NativeTensor,
-    segments: number[][], mode: BatchNormMode, act: BatchNormAct, momentum: number, eps: number): [NativeTensor, NativeTensor, NativeTensor];
+    segments: ReadonlyArray<readonly number[]>, mode: BatchNormMode, act: BatchNormAct, momentum: number, eps: number): [NativeTensor, NativeTensor, NativeTensor];
   /** [dx, dgamma, dbeta]. */
   multiBatchNormBackward(dy: NativeTensor, x: NativeTensor, gamma: NativeTensor, beta: NativeTensor, mean: NativeTensor, invstd: NativeTensor,
-    segments: number[][], mode: BatchNormMode, act: BatchNormAct, eps: number): [NativeTensor, NativeTensor, NativeTensor];
+    segments: ReadonlyArray<readonly number[]>, mode: BatchNormMode, act: BatchNormAct, eps: number): [NativeTensor, NativeTensor, NativeTensor];
 }
 
 export function packageRoot(): string {

@@ -144,6 +144,27 @@ forEachBackend('bad arguments', (device) => {
     });
   });
 
+  it('values that lib passes on unchecked get errors naming the op, the argument and the value', () => {
+    ap.tidy(() => {
+      const x = ap.ones([2, 2], { device });
+      const k = ap.kernels;
+      expectCode(() => k.binary(any('pow'), x, x), 'ERR_ARG', /binary: 'op' must be one of .*, got 'pow'/);
+      expectCode(() => k.fill([2], 0, any('f8'), device), 'ERR_DTYPE', /full: argument 'dtype' .*, got 'f8'/);
+      expectCode(() => k.toDevice(x, 'tpu'), 'ERR_DEVICE', /to: invalid device 'tpu'/);
+      expectCode(() => k.sum(x, [5]), 'ERR_ARG', /sum: axis 5 out of range for x \[2, 2\]/);
+      expectCode(() => k.sumBackward(x, [3, 2], [0]), 'ERR_SHAPE', /sumBackward: dy \[2, 2\] does not match the reduction of \[3, 2\]/);
+      const img = ap.ones([1, 4, 4, 2], { device }), w = ap.ones([2, 3, 3, 2], { device });
+      expectCode(() => k.conv2d(img, w, null, { groups: 0 }), 'ERR_ARG', /conv2d: .*groups 0/);
+      expectCode(() => k.conv2d(img, w, null, { stride: any([1, 1, 1]) }), 'ERR_ARG', /conv2d: stride and dilation must be \[h, w\]/);
+      const p = { gamma: ap.ones([2, 2], { device }), beta: ap.zeros([2, 2], { device }), runningMean: ap.zeros([2, 2], { device }), runningVar: ap.ones([2, 2], { device }) };
+      const xb = ap.ones([2, 1, 1, 2], { device });
+      expectCode(() => k.multiBatchNorm(xb, p, [[-1, 2]]), 'ERR_ARG', /multiBatchNorm: segments\[0\] has domain -1/);
+      expectCode(() => k.multiBatchNorm(xb, p, [[0, 2]], { act: any('gelu') }), 'ERR_ARG', /multiBatchNorm: 'act' must be one of .*, got 'gelu'/);
+      expectCode(() => k.pgdStep(x, x, x, { eps: 0.1, alpha: 0.1, norm: any('l1') }), 'ERR_ARG', /pgdStep: 'norm' must be one of .*, got 'l1'/);
+      expectCode(() => k.sgdUpdate([x], [x.clone()], [x.clone()], { lr: 0.1, decay: [true, true] }), 'ERR_ARG', /sgdUpdate: 'decay' has 2 flags but 'params' has 1 tensors/);
+    });
+  });
+
   it('slices out of range and reshapes that do not fit', () => {
     ap.tidy(() => {
       const x = ap.ones([3, 2], { device });

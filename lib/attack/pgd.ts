@@ -9,6 +9,7 @@ import { nextKey } from '../random.js';
 import { Rng } from '../data/rng.js';
 import { checkTensor, isTensor, type Tensor } from '../tensor.js';
 import { describeValue } from '../device.js';
+import { opNames } from '../native.js';
 import { LIMITS, boolArg, intArg, numArg, objectArg, oneOfArg } from '../args.js';
 import { neg } from '../ops/unary.js';
 import { pgdRandomStart, pgdStep, type AttackNorm } from '../ops/attack.js';
@@ -52,7 +53,7 @@ function checkOptions(options: PgdOptions, op: string): Required<Omit<PgdOptions
     epsilon,
     steps: intArg(o.steps ?? defaultSteps(epsilon), op, 'steps', 0, LIMITS.attackSteps),
     stepSize: numArg(o.stepSize ?? 1, op, 'stepSize', 0, 255),
-    norm: oneOfArg(o.norm ?? 'linf', op, 'norm', ['linf', 'l2'] as const),
+    norm: oneOfArg(o.norm ?? 'linf', op, 'norm', opNames().attackNorm),
     randomStart: boolArg(o.randomStart ?? false, op, 'randomStart'),
     domain: intArg(o.domain ?? 1, op, 'domain', 0, LIMITS.domains - 1),
     bnMode: oneOfArg(o.bnMode ?? 'train-frozen', op, 'bnMode', ['train-frozen', 'eval'] as const),

@@ -1,11 +1,11 @@
 // Raw PGD kernels (no tape): ap.kernels.pgdStep and ap.kernels.pgdRandomStart. lib/ops/attack.ts
-// gives them their option objects; native/include/advprop/attack.h defines the arithmetic.
-import { addon, opNames, type AttackNorm, type NativeTensor } from '../native.js';
+// gives them their option objects; native/include/advprop/attack.h defines the arithmetic. The
+// options are passed on with their defaults filled in: the native front-end checks their values.
+import { addon, type AttackNorm, type NativeTensor } from '../native.js';
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
-import { toU64 } from '../random.js';
 
 export type { AttackNorm };
 
@@ -13,20 +13,6 @@ function numberOrTensor(v: unknown, op: string, arg: string): number | NativeTen
   if (typeof v === 'number') return v;
   if (v === undefined || v === null) throw new AdvpropError('ERR_ARG', `${op}: '${arg}' is required (a number or a per-sample [N] tensor)`);
   return checkTensor(v, op, arg)._handle(op, arg);
-}
-
-function bound(v: unknown, dflt: number, op: string, arg: string): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number') throw new AdvpropError('ERR_ARG', `${op}: '${arg}' must be a number, got ${describeValue(v)}`);
-  return v;
-}
-
-function normArg(v: unknown, op: string): AttackNorm {
-  if (v === undefined) return 'linf';
-  const norms = opNames().attackNorm;
-  if (typeof v !== 'string' || !norms.includes(v))
-    throw new AdvpropError('ERR_ARG', `${op}: 'norm' must be one of ${norms.join(', ')}, got ${describeValue(v)}`);
-  return v as AttackNorm;
 }
 
 export interface PgdStepOptions {
@@ -59,10 +45,9 @@ export function pgdStep(xAdv: Tensor, grad: Tensor, x: Tensor, opts: PgdStepOpti
   const hg = checkTensor(grad, op, 'grad')._handle(op, 'grad');
   const hx = checkTensor(x, op, 'x')._handle(op, 'x');
   const e = numberOrTensor(o.eps, op, 'eps'), a = numberOrTensor(o.alpha, op, 'alpha');
-  const lo = bound(o.min, 0, op, 'min'), hi = bound(o.max, 1, op, 'max');
-  const nm = normArg(o.norm, op);
+  const { min = 0, max = 1, norm = 'linf' } = o;
   countKernel(op);
-  return wrapHandle(addon.pgdStep(ha, hg, hx, e, a, lo, hi, nm));
+  return wrapHandle(addon.pgdStep(ha, hg, hx, e, a, min, max, norm));
 }
 
 /**
@@ -74,9 +59,8 @@ export function pgdRandomStart(x: Tensor, opts: RandomStartOptions): Tensor {
   const o = options<RandomStartOptions>(opts, op);
   const hx = checkTensor(x, op, 'x')._handle(op, 'x');
   const e = numberOrTensor(o.eps, op, 'eps');
-  const lo = bound(o.min, 0, op, 'min'), hi = bound(o.max, 1, op, 'max');
-  const nm = normArg(o.norm, op);
   if (o.seed === undefined) throw new AdvpropError('ERR_ARG', `${op}: the raw kernel needs 'seed' (ap.pgdRandomStart uses the global key)`);
+  const { min = 0, max = 1, norm = 'linf' } = o;
   countKernel(op);
-  return wrapHandle(addon.pgdRandomStart(hx, e, lo, hi, nm, toU64(o.seed, `${op}: seed`), toU64(o.offset ?? 0, `${op}: offset`)));
+  return wrapHandle(addon.pgdRandomStart(hx, e, min, max, norm, o.seed, o.offset ?? 0));
 }

@@ -3,22 +3,13 @@
 // The same call on dy with the same key is the backward. ap.kernels.dropConnectAdd adds a residual
 // in the same pass: add(dropConnectMask(h), residual) bit for bit, one read of each and one write.
 import { addon } from '../native.js';
-import { AdvpropError } from '../errors.js';
-import { describeValue } from '../device.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
-import { toU64 } from '../random.js';
-
-function checkRate(op: string, rate: unknown): number {
-  if (typeof rate !== 'number') throw new AdvpropError('ERR_ARG', `${op}: 'rate' must be a number, got ${describeValue(rate)}`);
-  return rate;
-}
 
 function apply(op: string, x: Tensor, rate: number, perSample: boolean, seed: number | bigint, offset: number | bigint): Tensor {
   const h = checkTensor(x, op, 'x')._handle(op, 'x');
-  checkRate(op, rate);
   countKernel(op);
-  return wrapHandle(addon.dropout(h, rate, perSample, toU64(seed, `${op}: seed`), toU64(offset, `${op}: offset`)));
+  return wrapHandle(addon.dropout(h, rate, perSample, seed, offset));
 }
 
 /** x * keep_i / (1 − rate), keep_i per element from Philox (seed, offset). */
@@ -36,7 +27,6 @@ export function dropConnectAdd(h: Tensor, residual: Tensor, rate: number, seed: 
   const op = 'dropConnectAdd';
   const hh = checkTensor(h, op, 'h')._handle(op, 'h');
   const hr = checkTensor(residual, op, 'residual')._handle(op, 'residual');
-  checkRate(op, rate);
   countKernel(op);
-  return wrapHandle(addon.dropConnectAdd(hh, hr, rate, toU64(seed, `${op}: seed`), toU64(offset, `${op}: offset`)));
+  return wrapHandle(addon.dropConnectAdd(hh, hr, rate, seed, offset));
 }

@@ -1,6 +1,6 @@
 // Raw multi-domain batch-norm kernels (native/*/batchnorm.*), no tape: the forward returns the
 // per-segment mean and invstd that the backward recomputes xhat from.
-import { addon, opNames, type BatchNormAct, type BatchNormMode, type NativeTensor } from '../native.js';
+import { addon, type BatchNormAct, type BatchNormMode, type NativeTensor } from '../native.js';
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
@@ -10,21 +10,20 @@ import type { MultiBatchNormOptions, MultiBatchNormParams, Segments } from '../o
 
 export interface NormalBatchNormOptions { mode: BatchNormMode; momentum: number; eps: number; act: BatchNormAct }
 
-/** Defaults filled in and checked: mode 'train', momentum 0.99 (TF convention), eps 1e-3, act 'none'. */
+/**
+ * Defaults filled in: mode 'train', momentum 0.99 (TF convention), eps 1e-3, act 'none'. The
+ * values are checked by the native front-end (check_bn_args), like the segments.
+ */
 export function normalizeBatchNormOptions(o: MultiBatchNormOptions | undefined, op: string): NormalBatchNormOptions {
   const opts = optionsArg(o, op);
-  const mode = opts.mode ?? 'train', act = opts.act ?? 'none', momentum = opts.momentum ?? 0.99, eps = opts.eps ?? 1e-3;
-  const { batchNormMode: modes, batchNormAct: acts } = opNames();
-  if (!modes.includes(mode)) throw new AdvpropError('ERR_ARG', `${op}: mode must be one of ${modes.join(', ')}, got ${describeValue(mode)}`);
-  if (!acts.includes(act)) throw new AdvpropError('ERR_ARG', `${op}: act must be one of ${acts.join(', ')}, got ${describeValue(act)}`);
-  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1))
-    throw new AdvpropError('ERR_ARG', `${op}: momentum must be a number in [0, 1], got ${describeValue(momentum)}`);
-  if (typeof eps !== 'number' || !(eps > 0 && Number.isFinite(eps)))
-    throw new AdvpropError('ERR_ARG', `${op}: eps must be a finite number > 0, got ${describeValue(eps)}`);
-  return { mode, act, momentum, eps };
+  return { mode: opts.mode ?? 'train', act: opts.act ?? 'none', momentum: opts.momentum ?? 0.99, eps: opts.eps ?? 1e-3 };
 }
 
-/** [[domain, count], ...] checked for form; coverage of the batch and domain < K are checked natively. */
+/**
+ * [[domain, count], ...] checked for form, as a new array.
+ * @deprecated The kernels no longer call it: the binding reads the pairs and the native front-end
+ * checks them with the domains and the batch, so calling it first only repeats that.
+ */
 export function checkSegments(segments: Segments, op: string): number[][] {
   if (!Array.isArray(segments) || segments.length === 0)
     throw new AdvpropError('ERR_ARG', `${op}: segments must be a non-empty array of [domain, count] pairs, got ${describeValue(segments)}`);
@@ -54,9 +53,8 @@ export function multiBatchNorm(x: Tensor, p: MultiBatchNormParams, segments: Seg
   const o = normalizeBatchNormOptions(opts, op);
   const hx = checkTensor(x, op, 'x')._handle(op, 'x');
   const [g, b, rm, rv] = params(p, op, true);
-  const segs = checkSegments(segments, op);
   countKernel(op);
-  const [y, mean, invstd] = addon.multiBatchNorm(hx, g, b, rm, rv, segs, o.mode, o.act, o.momentum, o.eps);
+  const [y, mean, invstd] = addon.multiBatchNorm(hx, g, b, rm, rv, segments, o.mode, o.act, o.momentum, o.eps);
   return { y: wrapHandle(y), mean: wrapHandle(mean), invstd: wrapHandle(invstd) };
 }
 
@@ -73,8 +71,7 @@ export function multiBatchNormBackward(dy: Tensor, x: Tensor, p: Pick<MultiBatch
   const [g, b] = params(p as MultiBatchNormParams, op, false);
   const hm = checkTensor(mean, op, 'mean')._handle(op, 'mean');
   const hi = checkTensor(invstd, op, 'invstd')._handle(op, 'invstd');
-  const segs = checkSegments(segments, op);
   countKernel(op);
-  const [dx, dgamma, dbeta] = addon.multiBatchNormBackward(hdy, hx, g, b, hm, hi, segs, o.mode, o.act, o.eps);
+  const [dx, dgamma, dbeta] = addon.multiBatchNormBackward(hdy, hx, g, b, hm, hi, segments, o.mode, o.act, o.eps);
   return { dx: wrapHandle(dx), dgamma: wrapHandle(dgamma), dbeta: wrapHandle(dbeta) };
 }

@@ -42,17 +42,9 @@ function options(o: unknown, op: string): Record<string, unknown> {
   return o as Record<string, unknown>;
 }
 
-function num(o: Record<string, unknown>, key: string, op: string, dflt?: number): number {
-  const v = o[key] ?? dflt;
-  if (typeof v !== 'number') throw new AdvpropError('ERR_ARG', `${op}: option '${key}' must be a number, got ${describeValue(v)}`);
-  return v;
-}
-
-function flags(v: unknown, n: number, op: string): boolean[] {
-  if (v === undefined) return [];
-  if (!Array.isArray(v) || v.length !== n || v.some((f) => typeof f !== 'boolean'))
-    throw new AdvpropError('ERR_ARG', `${op}: option 'decay' must be an array of ${n} booleans (one per tensor), got ${describeValue(v)}`);
-  return v as boolean[];
+// An option with its default; its value is the binding's and the front-end's to check.
+function opt<T>(o: Record<string, unknown>, key: string, dflt?: T): T {
+  return (o[key] ?? dflt) as T;
 }
 
 /** TensorFlow's RMSProp: ms ← ρ·ms + (1−ρ)·g²; mom ← μ·mom + lr·g/√(ms + ε); p ← p − mom (in place). */
@@ -62,26 +54,23 @@ export function rmspropUpdate(params: readonly Tensor[], grads: readonly Tensor[
   const o = options(opts, op);
   const hp = handles(params, op, 'params');
   countKernel(op);
-  addon.rmspropUpdate(hp, handles(grads, op, 'grads'), handles(ms, op, 'ms'), handles(mom, op, 'mom'), flags(o.decay, hp.length, op),
-    num(o, 'lr', op), num(o, 'rho', op, 0.9), num(o, 'momentum', op, 0.9), num(o, 'eps', op, 1e-3), num(o, 'weightDecay', op, 0));
+  addon.rmspropUpdate(hp, handles(grads, op, 'grads'), handles(ms, op, 'ms'), handles(mom, op, 'mom'), opt(o, 'decay', []),
+    opt(o, 'lr'), opt(o, 'rho', 0.9), opt(o, 'momentum', 0.9), opt(o, 'eps', 1e-3), opt(o, 'weightDecay', 0));
 }
 
 /** SGD with momentum: buf ← μ·buf + g; p ← p − lr·(nesterov ? g + μ·buf : buf) (in place; buf starts at 0). */
 export function sgdUpdate(params: readonly Tensor[], grads: readonly Tensor[], bufs: readonly Tensor[], opts: SgdUpdateOptions): void {
   const op = 'sgdUpdate';
   const o = options(opts, op);
-  const nesterov = o.nesterov ?? false;
-  if (typeof nesterov !== 'boolean') throw new AdvpropError('ERR_ARG', `${op}: option 'nesterov' must be a boolean, got ${describeValue(nesterov)}`);
   const hp = handles(params, op, 'params');
   countKernel(op);
-  addon.sgdUpdate(hp, handles(grads, op, 'grads'), handles(bufs, op, 'bufs'), flags(o.decay, hp.length, op),
-    num(o, 'lr', op), num(o, 'momentum', op, 0), num(o, 'weightDecay', op, 0), nesterov);
+  addon.sgdUpdate(hp, handles(grads, op, 'grads'), handles(bufs, op, 'bufs'), opt(o, 'decay', []),
+    opt(o, 'lr'), opt(o, 'momentum', 0), opt(o, 'weightDecay', 0), opt(o, 'nesterov', false));
 }
 
 /** ema ← d·ema + (1−d)·source for each pair (in place). */
 export function emaUpdate(emas: readonly Tensor[], sources: readonly Tensor[], decay: number): void {
   const op = 'emaUpdate';
-  if (typeof decay !== 'number') throw new AdvpropError('ERR_ARG', `${op}: argument 'decay' must be a number, got ${describeValue(decay)}`);
   const he = handles(emas, op, 'emas');
   countKernel(op);
   addon.emaUpdate(he, handles(sources, op, 'sources'), decay);

@@ -1,9 +1,10 @@
 // Raw kernels of global average pooling and squeeze-excite's channel scale (native/*/pool.*),
 // with no tape: x [N, H, W, C] against per-sample, per-channel [N, C].
 import { addon } from '../native.js';
-import { checkShape, checkTensor, wrapHandle, type Tensor } from '../tensor.js';
+import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
 import { AdvpropError } from '../errors.js';
+import { twoTensorKernel } from './call.js';
 
 /** y[n, c] = mean over h, w of x[n, h, w, c]. */
 export function globalAvgPool(x: Tensor): Tensor {
@@ -16,15 +17,12 @@ export function globalAvgPool(x: Tensor): Tensor {
 export function globalAvgPoolBackward(dy: Tensor, xShape: readonly number[]): Tensor {
   const h = checkTensor(dy, 'globalAvgPoolBackward', 'dy')._handle('globalAvgPoolBackward', 'dy');
   countKernel('globalAvgPoolBackward');
-  return wrapHandle(addon.globalAvgPoolBackward(h, checkShape(xShape, 'globalAvgPoolBackward')));
+  return wrapHandle(addon.globalAvgPoolBackward(h, xShape));
 }
 
 /** y[n, h, w, c] = x[n, h, w, c] · s[n, c]. */
 export function channelScale(x: Tensor, s: Tensor): Tensor {
-  const hx = checkTensor(x, 'channelScale', 'x')._handle('channelScale', 'x');
-  const hs = checkTensor(s, 'channelScale', 's')._handle('channelScale', 's');
-  countKernel('channelScale');
-  return wrapHandle(addon.channelScale(hx, hs));
+  return twoTensorKernel('channelScale', x, 'x', s, 's');
 }
 
 /**

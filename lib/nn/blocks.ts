@@ -9,6 +9,7 @@ import { dropConnect, dropConnectAdd } from '../ops/dropout.js';
 import { Module, type ForwardOptions } from './module.js';
 import { Conv2d, MultiBatchNorm2d, type LayerInit } from './layers.js';
 import type { BatchNormAct } from '../ops/multi_batch_norm.js';
+import { opNames } from '../native.js';
 import { LIMITS, intArg, numArg, objectArg, oneOfArg } from '../args.js';
 
 /** x · sigmoid(W₂ silu(W₁ mean_hw(x) + b₁) + b₂), one op (ops/squeeze_excite.ts). The two 1×1
@@ -86,7 +87,7 @@ export class MBConvBlock extends Module {
       throw new AdvpropError('ERR_ARG', `${op}: inChannels ${o.inChannels} × expand ${o.expand} exceeds ${LIMITS.channels} channels`);
     if (o.dropConnect !== undefined) numArg(o.dropConnect, op, 'dropConnect', 0, 1, { max: true });
     if (o.padding !== undefined) oneOfArg(o.padding, op, 'padding', ['same', 'symmetric'] as const);
-    if (o.act !== undefined) oneOfArg(o.act, op, 'act', ['none', 'silu', 'relu'] as const);
+    if (o.act !== undefined) oneOfArg(o.act, op, 'act', opNames().batchNormAct);
     // Checked here too, so that a bad one fails before the first layer allocates its weights.
     if (o.domains !== undefined) intArg(o.domains, op, 'domains', 1, LIMITS.domains);
     if (o.bnMomentum !== undefined) numArg(o.bnMomentum, op, 'bnMomentum', 0, 1);

@@ -14,6 +14,7 @@ import { multiBatchNorm, type BatchNormAct, type Segments } from '../ops/multi_b
 import { dropout } from '../ops/dropout.js';
 import { Module, auxKey, type ForwardOptions, type StateSlot } from './module.js';
 import { Initializer, convInit, denseInit, type InitOptions } from './init.js';
+import { opNames } from '../native.js';
 import { LIMITS, boolArg, intArg, numArg, oneOfArg, optionsArg } from '../args.js';
 
 export interface LayerInit extends InitOptions {
@@ -152,7 +153,8 @@ export class MultiBatchNorm2d extends Module {
     this.domains = posInt(opts.domains ?? 2, op, 'domains', LIMITS.domains);
     this.momentum = numArg(opts.momentum ?? 0.99, op, 'momentum', 0, 1);
     this.eps = numArg(opts.eps ?? 1e-3, op, 'eps', 0, Infinity, { min: true });
-    this.act = oneOfArg(opts.act ?? 'none', op, 'act', ['none', 'silu', 'relu'] as const);
+    // Checked now, although the kernel checks it too: the layer keeps it for every later forward.
+    this.act = oneOfArg(opts.act ?? 'none', op, 'act', opNames().batchNormAct);
     const s = [this.domains, channels];
     checkParamSize(s, op, 'weight');
     const init = initOf(opts, op);
@@ -165,7 +167,8 @@ export class MultiBatchNorm2d extends Module {
   forward(x: Tensor, options?: ForwardOptions): Tensor {
     const opts = optionsArg(options, 'MultiBatchNorm2d.forward');
     const X = checkTensor(x, 'MultiBatchNorm2d', 'x');
-    const segments = resolveSegments(opts.segments, X.shape[0], this.domains, 'MultiBatchNorm2d');
+    // All clean by default; the kernel checks segments against the domains and the batch.
+    const segments = opts.segments ?? [[0, X.shape[0] ?? 0]];
     const mode = opts.bnMode ?? (this.training ? 'train' : 'eval');
     return multiBatchNorm(X, {
       gamma: this.param('weight'), beta: this.param('bias'),

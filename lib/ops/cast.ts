@@ -2,7 +2,7 @@
 // the graph (integers carry no gradient).
 import type { DTypeName } from '../native.js';
 import * as k from '../kernels.js';
-import { addTensorMethods, checkDType, checkTensor, type Tensor } from '../tensor.js';
+import { addTensorMethods, checkTensor, type Tensor } from '../tensor.js';
 import { canonicalDevice } from '../device.js';
 import { record, recordingNeeds } from '../autograd/node.js';
 
@@ -10,9 +10,8 @@ const isFloat = (d: DTypeName): boolean => d === 'f32' || d === 'f64';
 
 export function cast(x: Tensor, dtype: DTypeName): Tensor {
   const X = checkTensor(x, 'cast', 'x');
-  const to = checkDType(dtype, 'cast');
-  const needs = isFloat(to) ? recordingNeeds([X]) : null;
-  const out = k.cast(X, to);
+  const needs = isFloat(dtype) ? recordingNeeds([X]) : null;
+  const out = k.cast(X, dtype);
   if (needs) {
     const from = X.dtype;
     record(out, 'cast', [X], [], (dy) => [k.cast(dy, from)], ['x']);

@@ -64,8 +64,6 @@ export function crossEntropy(logits: Tensor, labels: Labels, opts?: CrossEntropy
   const Z = checkLogits(logits, op);
   const o = optionsArg(opts, op);
   const eps = o.labelSmoothing ?? 0;
-  if (typeof eps !== 'number' || !(eps >= 0 && eps <= 1))
-    throw new AdvpropError('ERR_ARG', `${op}: labelSmoothing must be a number in [0, 1], got ${describeValue(eps)}`);
   const reduction = o.reduction ?? 'mean';
   if (reduction !== 'mean' && reduction !== 'none')
     throw new AdvpropError('ERR_ARG', `${op}: reduction must be 'mean' or 'none', got ${describeValue(reduction)}`);

@@ -34,9 +34,11 @@ export function multiBatchNorm(x: Tensor, params: MultiBatchNormParams, segments
   const G = checkTensor(params?.gamma, op, 'gamma');
   const B = checkTensor(params?.beta, op, 'beta');
   const needs = recordingNeeds([X, G, B]);
-  const segs = k.checkSegments(segments, op).map(([d, c]) => [d, c] as const);
-  const { y, mean, invstd } = k.multiBatchNorm(X, params, segs, o);
+  const { y, mean, invstd } = k.multiBatchNorm(X, params, segments, o);
   if (needs) {
+    // A copy for the backward pass, so that a caller who reuses the array cannot change it; the
+    // forward has checked its form.
+    const segs = segments.map(([d, c]) => [d, c] as const);
     record(y, op, [X, G, B], [X, G, B, mean, invstd], (dy, saved, need) => {
       const [sx, sg, sb, sm, si] = saved;
       const g = k.multiBatchNormBackward(dy, sx!, { gamma: sg!, beta: sb! }, sm!, si!, segs, o);

@@ -7,6 +7,8 @@ import { record, recordingNeeds } from '../autograd/node.js';
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 
+// Checked here, not left to the binding: the raw kernel's default (alpha = 0) would turn a missing
+// alpha into 0 before the addon sees it.
 function scalar(v: unknown, op: string): number {
   if (typeof v !== 'number') throw new AdvpropError('ERR_ARG', `${op}: argument 'alpha' must be a number, got ${describeValue(v)}`);
   return v;

@@ -18,6 +18,7 @@ import { defaultDevice, describeValue } from '../device.js';
 import { checkTensor, isTensor, type Tensor } from '../tensor.js';
 import { tensor } from '../creation.js';
 import { keep, tidy } from '../memory.js';
+import { opNames } from '../native.js';
 import { LIMITS, boolArg, intArg, numArg, objectArg, oneOfArg, optionsArg } from '../args.js';
 import { checkModule } from '../nn/module.js';
 import type { AttackNorm } from '../ops/attack.js';
@@ -92,7 +93,7 @@ function resolve(options: TrainerOptions | undefined): Resolved {
     epsilon: num(o.epsilon, 'epsilon', 1, 0, 255),
     attackSteps: o.attackSteps === undefined ? undefined : intArg(o.attackSteps, op, 'attackSteps', 0, LIMITS.attackSteps),
     attackStepSize: num(o.attackStepSize, 'attackStepSize', 1, 0, 255),
-    attackNorm: oneOfArg(o.attackNorm ?? 'linf', op, 'attackNorm', ['linf', 'l2'] as const),
+    attackNorm: oneOfArg(o.attackNorm ?? 'linf', op, 'attackNorm', opNames().attackNorm),
     randomStart: boolArg(o.randomStart ?? false, op, 'randomStart'),
     attackBnMode: oneOfArg(o.attackBnMode ?? 'train-frozen', op, 'attackBnMode', ['train-frozen', 'eval'] as const),
     attackTarget: oneOfArg(o.attackTarget ?? 'true', op, 'attackTarget', ['true', 'random'] as const),

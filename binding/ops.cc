@@ -169,12 +169,6 @@ ADVPROP_ENTRY(Slice0Backward)
   const int64_t big = int64_t(1) << 48;
   int64_t rows = to_int(info[1], "sliceBackward", "rows", 0, big);
   int64_t start = to_int(info[2], "sliceBackward", "start", 0, big);
-  // Still here because ops::slice0_backward finds a misfit only after allocating `rows` rows,
-  // and its message names 'slice' rather than this op.
-  if (dy.ndim() > 0 && start + dy.dim(0) > rows)
-    advprop::fail(advprop::ErrorCode::Shape, "sliceBackward: dy " + advprop::shape_str(dy.shape()) +
-                                                 " at row " + std::to_string(start) + " does not fit in " +
-                                                 std::to_string(rows) + " rows");
   return wrap(info, ops::slice0_backward(dy, rows, start));
 ADVPROP_ENTRY_END
 

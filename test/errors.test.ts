@@ -162,6 +162,11 @@ forEachBackend('bad arguments', (device) => {
       expectCode(() => k.multiBatchNorm(xb, p, [[0, 2]], { act: any('gelu') }), 'ERR_ARG', /multiBatchNorm: 'act' must be one of .*, got 'gelu'/);
       expectCode(() => k.pgdStep(x, x, x, { eps: 0.1, alpha: 0.1, norm: any('l1') }), 'ERR_ARG', /pgdStep: 'norm' must be one of .*, got 'l1'/);
       expectCode(() => k.sgdUpdate([x], [x.clone()], [x.clone()], { lr: 0.1, decay: [true, true] }), 'ERR_ARG', /sgdUpdate: 'decay' has 2 flags but 'params' has 1 tensors/);
+      expectCode(() => k.slice0Backward(x, 2, 1), 'ERR_SHAPE', /sliceBackward: dy \[2, 2\] at row 1 does not fit in 2 rows/);
+      const labels = ap.tensor(Int32Array.from([0, 1]), [2], { dtype: 'i32', device });
+      const { lse } = k.crossEntropyForward(x, labels);
+      for (const scale of [NaN, Infinity])
+        expectCode(() => k.crossEntropyBackward(x, labels, lse, ap.ones([2], { device }), scale), 'ERR_ARG', /crossEntropyBackward: scale must be a finite number/);
     });
   });
 

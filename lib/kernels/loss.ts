@@ -1,10 +1,8 @@
 // Raw kernels of the softmax cross-entropy with label smoothing and the row argmax
 // (native/*/loss.*), with no tape. Labels are i32 tensors [N] on the logits' device.
 import { addon } from '../native.js';
-import { describeValue } from '../device.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
-import { AdvpropError } from '../errors.js';
 
 /**
  * Per-sample losses [N] of softmax cross-entropy against targets (1 − ε)·onehot + ε/K, and the
@@ -30,8 +28,6 @@ export function crossEntropyBackward(logits: Tensor, labels: Tensor, lse: Tensor
   const hy = checkTensor(labels, op, 'labels')._handle(op, 'labels');
   const hl = checkTensor(lse, op, 'lse')._handle(op, 'lse');
   const hd = checkTensor(dy, op, 'dy')._handle(op, 'dy');
-  // The front-end does not check scale yet, so a NaN or infinite one is refused here.
-  if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new AdvpropError('ERR_ARG', `${op}: scale must be a finite number, got ${describeValue(scale)}`);
   countKernel(op);
   return wrapHandle(addon.crossEntropyBackward(hz, hy, hl, hd, scale, labelSmoothing));
 }

@@ -1,5 +1,6 @@
 // Front-ends of the softmax cross-entropy and row argmax (advprop/loss.h): the checks, output
 // allocation, dispatch.
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -71,6 +72,8 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& labels, const 
   const char* op = "crossEntropyBackward";
   check_logits_labels(op, logits, labels);
   check_smoothing(op, smoothing);
+  if (!std::isfinite(scale))
+    fail(ErrorCode::Arg, std::string(op) + ": scale must be a finite number, got " + std::to_string(scale));
   const int64_t N = logits.dim(0);
   TensorArg(op, "lse", lse).float_input().like(logits, "logits").shape({N}, "[N]", "logits", &logits.shape());
   TensorArg(op, "dy", dy).float_input().like(logits, "logits");

@@ -69,6 +69,10 @@ Tensor slice0_backward(const Tensor& dy, int64_t rows, int64_t start) {
   check_defined(dy, "sliceBackward", "dy");
   check_contiguous(dy, "sliceBackward", "dy");
   if (dy.ndim() == 0) fail(ErrorCode::Shape, "sliceBackward: dy is 0-d");
+  // Before allocating `rows` rows, so that a misfit costs nothing and names this op.
+  if (rows < 0 || start < 0 || start + dy.dim(0) > rows)
+    fail(ErrorCode::Shape, "sliceBackward: dy " + shape_str(dy.shape()) + " at row " + std::to_string(start) +
+                               " does not fit in " + std::to_string(rows) + " rows");
   Shape shape = dy.shape();
   shape[0] = rows;
   Tensor out = full(shape, dy.dtype(), dy.device(), 0.0);

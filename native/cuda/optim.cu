@@ -78,6 +78,10 @@ __device__ void scalar_range(const Slot<T>& s, int64_t lo, int64_t hi, const Op&
   }
 }
 
+// Lane l (0 to 3) of a float4. The loop that calls it is unrolled, so l is a constant and q stays
+// in registers.
+__device__ __forceinline__ float& lane(float4& q, int l) { return l == 0 ? q.x : l == 1 ? q.y : l == 2 ? q.z : q.w; }
+
 template <typename T, typename Op>
 __global__ void multi_tensor_kernel(const Slot<T>* slots, const Work* work, int64_t n_work, Op op) {
   for (int64_t w = blockIdx.x; w < n_work; w += gridDim.x) {
@@ -92,19 +96,13 @@ __global__ void multi_tensor_kernel(const Slot<T>* slots, const Work* work, int6
         for (int64_t i = lo4 + threadIdx.x; i < hi4; i += blockDim.x) {
           float4 q[Op::kSlots];
           for (int k = 0; k < Op::kSlots; ++k) q[k] = reinterpret_cast<const float4*>(s.ptr[k])[i];
-          float v[Op::kSlots];
-          for (int k = 0; k < Op::kSlots; ++k) v[k] = q[k].x;
-          op.apply(v, decay);
-          for (int k = 0; k < Op::kSlots; ++k) q[k].x = v[k];
-          for (int k = 0; k < Op::kSlots; ++k) v[k] = q[k].y;
-          op.apply(v, decay);
-          for (int k = 0; k < Op::kSlots; ++k) q[k].y = v[k];
-          for (int k = 0; k < Op::kSlots; ++k) v[k] = q[k].z;
-          op.apply(v, decay);
-          for (int k = 0; k < Op::kSlots; ++k) q[k].z = v[k];
-          for (int k = 0; k < Op::kSlots; ++k) v[k] = q[k].w;
-          op.apply(v, decay);
-          for (int k = 0; k < Op::kSlots; ++k) q[k].w = v[k];
+#pragma unroll
+          for (int l = 0; l < 4; ++l) {
+            float v[Op::kSlots];
+            for (int k = 0; k < Op::kSlots; ++k) v[k] = lane(q[k], l);
+            op.apply(v, decay);
+            for (int k = 0; k < Op::kSlots; ++k) lane(q[k], l) = v[k];
+          }
           for (int k = 0; k < Op::kSlots; ++k)
             if (Op::writes(k)) reinterpret_cast<float4*>(s.ptr[k])[i] = q[k];
         }

@@ -17,19 +17,15 @@ struct ReducePlan {
   int64_t red_size[kMaxDims], red_stride[kMaxDims];
   int64_t out_count = 1, reduce_count = 1;
 
-  ADVPROP_HD int64_t kept_offset(int64_t o) const {
+  ADVPROP_HD int64_t kept_offset(int64_t o) const { return offset_of(o, n_kept, kept_size, kept_stride); }
+  ADVPROP_HD int64_t red_offset(int64_t r) const { return offset_of(r, n_red, red_size, red_stride); }
+
+  // The offset of flat index i (row-major) over n dims of the given sizes and strides.
+  ADVPROP_HD static int64_t offset_of(int64_t i, int n, const int64_t* size, const int64_t* stride) {
     int64_t off = 0;
-    for (int d = n_kept - 1; d >= 0; --d) {
-      off += (o % kept_size[d]) * kept_stride[d];
-      o /= kept_size[d];
-    }
-    return off;
-  }
-  ADVPROP_HD int64_t red_offset(int64_t r) const {
-    int64_t off = 0;
-    for (int d = n_red - 1; d >= 0; --d) {
-      off += (r % red_size[d]) * red_stride[d];
-      r /= red_size[d];
+    for (int d = n - 1; d >= 0; --d) {
+      off += (i % size[d]) * stride[d];
+      i /= size[d];
     }
     return off;
   }

@@ -127,6 +127,9 @@ struct CurrentThread {
   rt::dim3 grid_dim{1, 1, 1};
   unsigned linear_tid = 0;
   void* smem = nullptr;
+  // Counts the blocks this host thread has run, so that per-thread state kept outside the
+  // scheduler (cp.async queues, native/sim/ptx_sim.cc) can tell a new block from the last one.
+  uint64_t block_serial = 0;
 };
 // Defined inline (not extern) so that every access is a plain TLS load without a wrapper call.
 inline thread_local CurrentThread tl_current;
@@ -138,9 +141,28 @@ inline const rt::dim3& current_grid_dim() { return tl_current.grid_dim; }
 
 // Warp intrinsics meet in warp_exchange: the calling lane publishes `value` and waits until every
 // non-exited lane of `mask` has arrived, then receives its result (see scheduler.cc).
-enum WarpOp : int { kWarpSync = 0, kWarpShfl = 1, kWarpVote = 2, kWarpMatch = 3 };
+enum WarpOp : int { kWarpSync = 0, kWarpShfl = 1, kWarpVote = 2, kWarpMatch = 3, kWarpCollective = 4 };
 uint64_t warp_exchange(int op, unsigned mask, uint64_t value, int src_lane);
 unsigned warp_live_mask();
+
+// A warp-wide instruction whose operands do not fit warp_exchange's 64-bit slot (mma.sync takes
+// 10 words per lane, ldmatrix an address and returns up to 4 words). Every lane copies up to
+// kLaneWordsIn words into its LaneWords and parks at the same rendezvous as the intrinsics above;
+// when all 32 lanes have arrived, `run` is called once with the warp's 32 LaneWords (lane order)
+// and fills each lane's `out`, which the lane copies back when it resumes. The whole warp must
+// take part, as .sync.aligned instructions require: a warp with exited or missing lanes, or lanes
+// at a different instruction, ends the launch with an error naming `name`.
+constexpr int kLaneWordsIn = 16;
+constexpr int kLaneWordsOut = 8;
+struct LaneWords {
+  uint32_t in[kLaneWordsIn];
+  uint32_t out[kLaneWordsOut];
+};
+struct WarpCollective {
+  const char* name;
+  void (*run)(LaneWords* lanes);
+};
+void warp_collective(const WarpCollective& op, const uint32_t* in, int n_in, uint32_t* out, int n_out);
 // Block barrier; mode 0 plain, 1 count, 2 and, 3 or (the __syncthreads_* variants).
 int block_barrier(int pred, int mode);
 
@@ -734,6 +756,8 @@ Launch<KArgs...> make_launch(void (*kernel)(KArgs...), rt::dim3 grid, rt::dim3 b
 
 }  // namespace sim
 }  // namespace advprop
+
+#include "cuda_sim_half.h"
 
 #define threadIdx (::advprop::sim::detail::current_thread_idx())
 #define blockIdx (::advprop::sim::detail::current_block_idx())

@@ -132,6 +132,16 @@ __global__ void cp_async_kernel(const uint32_t* src, uint32_t* out) {
   for (int w = 0; w < 4; ++w) o[kT * 5 + t * 5 + 1 + w] = s2[kT + 4 * u + w];
 }
 
+__global__ void conversions_kernel(const float* x, int pairs, uint32_t* out) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < pairs; i += gridDim.x * blockDim.x) {
+    const float lo = x[2 * i], hi = x[2 * i + 1];
+    out[4 * i + 0] = ptx::f32_to_tf32(lo);
+    out[4 * i + 1] = ptx::f32_to_tf32(hi);
+    out[4 * i + 2] = ptx::pack_bf16x2(lo, hi);
+    out[4 * i + 3] = ptx::pack_f16x2(lo, hi);
+  }
+}
+
 // A device buffer for the duration of one check.
 template <typename T>
 struct Buffer {
@@ -231,6 +241,17 @@ std::vector<uint32_t> check_cp_async(int device, const std::vector<uint32_t>& sr
   cudaStream_t s = stream_for(device);
   Buffer<uint32_t> dsrc(src, s), dout(static_cast<size_t>(kT) * 2 * (4 + 2 + 5));
   ADVPROP_LAUNCH(cp_async_kernel, 1, kT, 0, s)(dsrc.p, dout.p);
+  return dout.get(s);
+}
+
+std::vector<uint32_t> check_conversions(int device, const std::vector<float>& x) {
+  require_usable(device, "check_conversions");
+  if (x.empty() || x.size() % 2) fail(ErrorCode::Shape, "check_conversions: 'x' must hold a positive, even count");
+  const int pairs = static_cast<int>(x.size() / 2);
+  cudaStream_t s = stream_for(device);
+  Buffer<float> dx(x, s);
+  Buffer<uint32_t> dout(4 * x.size() / 2);
+  ADVPROP_LAUNCH(conversions_kernel, grid_for(pairs, 256), 256, 0, s)(dx.p, pairs, dout.p);
   return dout.get(s);
 }
 

@@ -6,15 +6,27 @@
 // Blocks run in parallel on the CPU thread pool. Launches are synchronous, so streams and events
 // only need to keep their API.
 //
+// Beyond the runtime, atomics and warp intrinsics below, the simulator has:
+// - __half and __nv_bfloat16 with their pairs and conversions (cuda_sim_half.h, on
+//   advprop/half.h), bit for bit as on the GPU;
+// - the PTX instructions of native/cuda/ptx.cuh, the only inline PTX kernels may use: mma.sync
+//   (bf16, f16, tf32), ldmatrix and cp.async, modelled in ptx_sim.cc as cuda_sim_ptx.h describes.
+//   Warp-wide instructions meet at the warp intrinsics' rendezvous (warp_collective, below) with
+//   all 32 lanes' registers, and compute once per warp in lane order, so results are deterministic.
+//
 // Limitations that kernel code must respect:
 // - `__shared__` expands to `static thread_local`: declare shared variables inside a kernel or
 //   __device__ function body and never initialise them (CUDA forbids it too). Their bytes are
 //   not checked by AddressSanitizer; dynamic shared memory (ADVPROP_DYNAMIC_SMEM) is, and is
 //   filled with 0xFF bytes at the start of every block so that reads before writes show up.
 // - `extern __shared__` does not compile here: use ADVPROP_DYNAMIC_SMEM.
-// - __CUDA_ARCH__ and __CUDACC__ are not defined; there is no inline PTX, no half types, no WMMA.
+// - __CUDA_ARCH__ and __CUDACC__ are not defined; no `asm` (use ptx.cuh), no WMMA (nvcuda::wmma),
+//   no half-precision math beyond the operators and conversions of cuda_sim_half.h.
 // - __activemask() returns the warp's lanes that have not exited (the simulator does not track
-//   divergence); warp intrinsics wait for every non-exited lane named in the mask.
+//   divergence); warp intrinsics wait for every non-exited lane named in the mask, and mma.sync
+//   and ldmatrix for all 32 lanes (a warp with exited or missing lanes is an error).
+// - The simulator does not check that an address passed to ldmatrix or cp.async is in shared
+//   memory (only that it is aligned).
 // - A thread that spins on memory written by another thread of its block never yields: it hangs.
 #pragma once
 

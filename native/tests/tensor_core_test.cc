@@ -8,6 +8,7 @@
 // and internal precision are unspecified (it truncates while aligning the products), so there
 // |D - ref| <= 2^-20 * (|C| + sum |A B|), 8 f32 ulps of the sum of magnitudes, is allowed.
 // ldmatrix and cp.async move bits: exact on both.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -35,15 +36,16 @@ struct Backend {
   std::vector<float> (*ldmatrix_mma)(int, const std::vector<uint16_t>&, const std::vector<uint16_t>&,
                                      const std::vector<float>&);
   std::vector<uint32_t> (*cp_async)(int, const std::vector<uint32_t>&);
+  std::vector<uint32_t> (*conversions)(int, const std::vector<float>&);
 };
 
 #if ADVPROP_WITH_SIM
 const Backend kSim{"cuda-sim", true, cudasim::tensor_cores_usable, cudasim::check_mma, cudasim::check_ldmatrix,
-                   cudasim::check_ldmatrix_mma, cudasim::check_cp_async};
+                   cudasim::check_ldmatrix_mma, cudasim::check_cp_async, cudasim::check_conversions};
 #endif
 #if ADVPROP_WITH_CUDA
 const Backend kGpu{"cuda", false, cuda::tensor_cores_usable, cuda::check_mma, cuda::check_ldmatrix,
-                   cuda::check_ldmatrix_mma, cuda::check_cp_async};
+                   cuda::check_ldmatrix_mma, cuda::check_cp_async, cuda::check_conversions};
 #endif
 
 // Runs body(backend) when the GPU can, else says why not.
@@ -250,7 +252,49 @@ void cp_async_case(const Backend& be) {
   EXPECT_EQ(bad, 0);
 }
 
+// ---- conversions ----------------------------------------------------------------------------
+
+// cvt.rna.tf32.f32 from its definition: the nearest tf32 with ties away from zero, in double.
+uint32_t tf32_reference(float x) {
+  if (std::isnan(x)) return 0x7fffffffu;
+  if (std::isinf(x) || x == 0) return bits(x);
+  const int e = std::ilogb(x);
+  const double ulp = std::ldexp(1.0, std::max(e, -126) - 10);
+  const double q = static_cast<double>(x) / ulp;
+  const double r = std::copysign(std::floor(std::fabs(q) + 0.5), q) * ulp;  // ties away from zero
+  return bits(static_cast<float>(r));  // exact unless past f32's range, where it is infinity
+}
+
+// The device's conversions (hardware cvt on a GPU) against half.h's and the tf32 reference:
+// random patterns, values near ties, overflow edges, NaN and infinities.
+void conversion_cases(const Backend& be) {
+  std::vector<float> x;
+  std::mt19937 rng(11);
+  for (int i = 0; i < 4096; ++i) x.push_back(from_bits(rng()));
+  for (uint32_t u : {0x3f808000u, 0x3f818000u, 0x3f801000u, 0x3f803000u, 0x477ff000u, 0x477fefffu, 0x7f7fffffu,
+                     0x7f7ff000u, 0x00000001u, 0x33000001u, 0x7f800000u, 0xff800000u, 0x7fc00001u, 0xff800001u,
+                     0x80000000u, 0x387fe000u})
+    x.push_back(from_bits(u));
+  if (x.size() % 2) x.push_back(1.0f);
+  const std::vector<uint32_t> got = be.conversions(0, x);
+  REQUIRE(got.size() == 2 * x.size());
+  int bad = 0;
+  for (size_t i = 0; i < x.size() / 2; ++i) {
+    const float lo = x[2 * i], hi = x[2 * i + 1];
+    const uint32_t want[4] = {tf32_reference(lo), tf32_reference(hi),
+                              f32_to_bf16_bits(lo) | static_cast<uint32_t>(f32_to_bf16_bits(hi)) << 16,
+                              f32_to_f16_bits(lo) | static_cast<uint32_t>(f32_to_f16_bits(hi)) << 16};
+    for (int j = 0; j < 4; ++j)
+      if (got[4 * i + j] != want[j] && ++bad <= 5)
+        EXPECT_MSG(false, std::string(j < 2 ? "f32_to_tf32" : j == 2 ? "pack_bf16x2" : "pack_f16x2") + " on " + be.name +
+                              " of " + test::describe_unsigned(bits(lo)) + ", " + test::describe_unsigned(bits(hi)) +
+                              ": " + test::describe_unsigned(got[4 * i + j]) + " vs " + test::describe_unsigned(want[j]));
+  }
+  EXPECT_EQ(bad, 0);
+}
+
 #if ADVPROP_WITH_SIM
+ADVPROP_NATIVE_TEST(tensor_core_conversions_cudasim) { conversion_cases(kSim); }
 ADVPROP_NATIVE_TEST(tensor_core_mma_cudasim) { mma_cases(kSim); }
 ADVPROP_NATIVE_TEST(tensor_core_mma_specials_cudasim) { mma_specials(kSim); }
 ADVPROP_NATIVE_TEST(tensor_core_ldmatrix_cudasim) { ldmatrix_cases(kSim); }
@@ -268,6 +312,7 @@ ADVPROP_NATIVE_TEST(tensor_core_checks_refuse_bad_arguments_cudasim) {
 }
 #endif
 
+ADVPROP_NATIVE_TEST(tensor_core_conversions_cuda) { on_gpu("tensor_core_conversions_cuda", conversion_cases); }
 ADVPROP_NATIVE_TEST(tensor_core_mma_cuda) { on_gpu("tensor_core_mma_cuda", mma_cases); }
 ADVPROP_NATIVE_TEST(tensor_core_mma_specials_cuda) { on_gpu("tensor_core_mma_specials_cuda", mma_specials); }
 ADVPROP_NATIVE_TEST(tensor_core_ldmatrix_cuda) { on_gpu("tensor_core_ldmatrix_cuda", ldmatrix_cases); }

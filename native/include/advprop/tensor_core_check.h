@@ -42,7 +42,10 @@ constexpr int kCpAsyncSrcWords = kCpAsyncThreads * (4 + 2 + 1 + 4);
   std::vector<float> check_ldmatrix_mma(int device, const std::vector<uint16_t>& a, const std::vector<uint16_t>& b, \
                                         const std::vector<float>& c);                                         \
   /* The cp.async check above; src has kCpAsyncSrcWords words. */                                             \
-  std::vector<uint32_t> check_cp_async(int device, const std::vector<uint32_t>& src);
+  std::vector<uint32_t> check_cp_async(int device, const std::vector<uint32_t>& src);                        \
+  /* For each pair (x[2i], x[2i+1]), an even count: f32_to_tf32 of both, pack_bf16x2 and pack_f16x2 of the   \
+     pair (4 words per pair), by the device's own conversions. */                                            \
+  std::vector<uint32_t> check_conversions(int device, const std::vector<float>& x);
 
 namespace cuda { ADVPROP_TENSOR_CORE_CHECKS }
 namespace cudasim { ADVPROP_TENSOR_CORE_CHECKS }

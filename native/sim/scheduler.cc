@@ -449,7 +449,6 @@ Runner& runner() {
 
 void Runner::worker_entry() { tl_runner->worker(); }
 
-
 // The intrinsics' way in: only a simulated thread may call them.
 Runner& in_kernel(const char* what) {
   Runner* r = tl_runner.get();

@@ -2,8 +2,9 @@
 // into namespace advprop::cuda, and by the host compiler with ADVPROP_SIM defined into
 // advprop::cudasim, where native/sim provides the CUDA language and runtime on the CPU. Code in
 // this folder therefore uses only: ADVPROP_LAUNCH for launches, ADVPROP_DYNAMIC_SMEM for dynamic
-// shared memory, static __shared__ arrays, the warp intrinsics and runtime calls that the
-// simulator implements (see native/sim/cuda_sim.h), and no inline PTX.
+// shared memory, static __shared__ arrays, the warp intrinsics, half types and runtime calls that
+// the simulator implements (see native/sim/cuda_sim.h), and inline PTX only through the wrappers
+// of ptx.cuh.
 #pragma once
 
 #if defined(ADVPROP_SIM)
@@ -13,6 +14,8 @@
 #define ADVPROP_LAUNCH(kernel, grid, block, smem, stream) \
   ::advprop::sim::make_launch(kernel, grid, block, smem, stream, #kernel)
 #else
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #define ADVPROP_CUDA_NS cuda
 #define ADVPROP_DYNAMIC_SMEM(T, name)                              \
@@ -29,6 +32,7 @@
 #include "advprop/device.h"
 #include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
+#include "advprop/half.h"
 #include "advprop/pointwise.h"
 #include "advprop/tensor.h"
 

@@ -6,15 +6,28 @@
 // Blocks run in parallel on the CPU thread pool. Launches are synchronous, so streams and events
 // only need to keep their API.
 //
+// Beyond the warp intrinsics, barriers and atomics below, the math of cuda_sim_math.h and the
+// runtime API of cuda_sim_runtime.h (runtime.cc), the simulator has:
+// - __half and __nv_bfloat16 with their pairs and conversions (cuda_sim_half.h, on
+//   advprop/half.h), bit for bit as on the GPU;
+// - the PTX instructions of native/cuda/ptx.cuh, the only inline PTX kernels may use: mma.sync
+//   (bf16, f16, tf32), ldmatrix and cp.async, modelled in ptx_sim.cc as cuda_sim_ptx.h describes.
+//   Warp-wide instructions meet at the warp intrinsics' rendezvous (warp_collective, below) with
+//   all 32 lanes' registers, and compute once per warp in lane order, so results are deterministic.
+//
 // Limitations that kernel code must respect:
 // - `__shared__` expands to `static thread_local`: declare shared variables inside a kernel or
 //   __device__ function body and never initialise them (CUDA forbids it too). Their bytes are
 //   not checked by AddressSanitizer; dynamic shared memory (ADVPROP_DYNAMIC_SMEM) is, and is
 //   filled with 0xFF bytes at the start of every block so that reads before writes show up.
 // - `extern __shared__` does not compile here: use ADVPROP_DYNAMIC_SMEM.
-// - __CUDA_ARCH__ and __CUDACC__ are not defined; there is no inline PTX, no half types, no WMMA.
+// - __CUDA_ARCH__ and __CUDACC__ are not defined; no `asm` (use ptx.cuh), no WMMA (nvcuda::wmma),
+//   no half-precision math beyond the operators and conversions of cuda_sim_half.h.
 // - __activemask() returns the warp's lanes that have not exited (the simulator does not track
-//   divergence); warp intrinsics wait for every non-exited lane named in the mask.
+//   divergence); warp intrinsics wait for every non-exited lane named in the mask, and mma.sync
+//   and ldmatrix for all 32 lanes (a warp with exited or missing lanes is an error).
+// - The simulator does not check that an address passed to ldmatrix or cp.async is in shared
+//   memory (only that it is aligned).
 // - A thread that spins on memory written by another thread of its block never yields: it hangs.
 #pragma once
 
@@ -127,6 +140,9 @@ struct CurrentThread {
   rt::dim3 grid_dim{1, 1, 1};
   unsigned linear_tid = 0;
   void* smem = nullptr;
+  // Counts the blocks this host thread has run, so that per-thread state kept outside the
+  // scheduler (cp.async queues, native/sim/ptx_sim.cc) can tell a new block from the last one.
+  uint64_t block_serial = 0;
 };
 // Defined inline (not extern) so that every access is a plain TLS load without a wrapper call.
 inline thread_local CurrentThread tl_current;
@@ -138,9 +154,28 @@ inline const rt::dim3& current_grid_dim() { return tl_current.grid_dim; }
 
 // Warp intrinsics meet in warp_exchange: the calling lane publishes `value` and waits until every
 // non-exited lane of `mask` has arrived, then receives its result (see scheduler.cc).
-enum WarpOp : int { kWarpSync = 0, kWarpShfl = 1, kWarpVote = 2, kWarpMatch = 3 };
+enum WarpOp : int { kWarpSync = 0, kWarpShfl = 1, kWarpVote = 2, kWarpMatch = 3, kWarpCollective = 4 };
 uint64_t warp_exchange(int op, unsigned mask, uint64_t value, int src_lane);
 unsigned warp_live_mask();
+
+// A warp-wide instruction whose operands do not fit warp_exchange's 64-bit slot (mma.sync takes
+// 10 words per lane, ldmatrix an address and returns up to 4 words). Every lane copies up to
+// kLaneWordsIn words into its LaneWords and parks at the same rendezvous as the intrinsics above;
+// when all 32 lanes have arrived, `run` is called once with the warp's 32 LaneWords (lane order)
+// and fills each lane's `out`, which the lane copies back when it resumes. The whole warp must
+// take part, as .sync.aligned instructions require: a warp with exited or missing lanes, or lanes
+// at a different instruction, ends the launch with an error naming `name`.
+constexpr int kLaneWordsIn = 16;
+constexpr int kLaneWordsOut = 8;
+struct LaneWords {
+  uint32_t in[kLaneWordsIn];
+  uint32_t out[kLaneWordsOut];
+};
+struct WarpCollective {
+  const char* name;
+  void (*run)(LaneWords* lanes);
+};
+void warp_collective(const WarpCollective& op, const uint32_t* in, int n_in, uint32_t* out, int n_out);
 // Block barrier; mode 0 plain, 1 count, 2 and, 3 or (the __syncthreads_* variants).
 int block_barrier(int pred, int mode);
 
@@ -345,344 +380,17 @@ inline unsigned atomicDec(unsigned* p, unsigned limit) {
   return old;
 }
 
-// ---- loads, bit tricks, math ----------------------------------------------------------------
-
-template <typename T>
-inline T __ldg(const T* p) { return *p; }
-template <typename T>
-inline T __ldcg(const T* p) { return *p; }
-template <typename T>
-inline T __ldca(const T* p) { return *p; }
-template <typename T>
-inline T __ldcs(const T* p) { return *p; }
-template <typename T>
-inline T __ldlu(const T* p) { return *p; }
-template <typename T>
-inline void __stcg(T* p, T v) { *p = v; }
-template <typename T>
-inline void __stcs(T* p, T v) { *p = v; }
-template <typename T>
-inline void __stwt(T* p, T v) { *p = v; }
-
-inline int __float_as_int(float x) { return detail::from_bits<int>(detail::to_bits(x)); }
-inline unsigned __float_as_uint(float x) { return detail::from_bits<unsigned>(detail::to_bits(x)); }
-inline float __int_as_float(int x) { return detail::from_bits<float>(detail::to_bits(x)); }
-inline float __uint_as_float(unsigned x) { return detail::from_bits<float>(detail::to_bits(x)); }
-inline long long __double_as_longlong(double x) { return detail::from_bits<long long>(detail::to_bits(x)); }
-inline double __longlong_as_double(long long x) { return detail::from_bits<double>(detail::to_bits(x)); }
-inline int __double2hiint(double x) { return static_cast<int>(__double_as_longlong(x) >> 32); }
-inline int __double2loint(double x) { return static_cast<int>(__double_as_longlong(x)); }
-
-inline int __popc(unsigned x) { return __builtin_popcount(x); }
-inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
-inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz(static_cast<unsigned>(x)); }
-inline int __clzll(long long x) { return x == 0 ? 64 : __builtin_clzll(static_cast<unsigned long long>(x)); }
-inline int __ffs(int x) { return __builtin_ffs(x); }
-inline int __ffsll(long long x) { return __builtin_ffsll(x); }
-inline unsigned __brev(unsigned x) {
-  x = ((x >> 1) & 0x55555555u) | ((x & 0x55555555u) << 1);
-  x = ((x >> 2) & 0x33333333u) | ((x & 0x33333333u) << 2);
-  x = ((x >> 4) & 0x0F0F0F0Fu) | ((x & 0x0F0F0F0Fu) << 4);
-  return __builtin_bswap32(x);
-}
-inline unsigned long long __brevll(unsigned long long x) {
-  return (static_cast<unsigned long long>(__brev(static_cast<unsigned>(x))) << 32) |
-         __brev(static_cast<unsigned>(x >> 32));
-}
-inline int __mul24(int a, int b) { return ((a << 8) >> 8) * ((b << 8) >> 8); }
-inline unsigned __umul24(unsigned a, unsigned b) { return (a & 0xFFFFFFu) * (b & 0xFFFFFFu); }
-inline int __mulhi(int a, int b) { return static_cast<int>((static_cast<long long>(a) * b) >> 32); }
-inline unsigned __umulhi(unsigned a, unsigned b) {
-  return static_cast<unsigned>((static_cast<unsigned long long>(a) * b) >> 32);
-}
-inline long long __mul64hi(long long a, long long b) {
-  return static_cast<long long>((static_cast<__int128>(a) * b) >> 64);
-}
-inline unsigned long long __umul64hi(unsigned long long a, unsigned long long b) {
-  return static_cast<unsigned long long>((static_cast<unsigned __int128>(a) * b) >> 64);
-}
-
-// CUDA's integer and floating min/max overloads, callable unqualified as in device code.
-#define ADVPROP_SIM_MINMAX(R, A, B)                   \
-  inline R min(A a, B b) { return static_cast<R>(a) < static_cast<R>(b) ? static_cast<R>(a) : static_cast<R>(b); } \
-  inline R max(A a, B b) { return static_cast<R>(a) > static_cast<R>(b) ? static_cast<R>(a) : static_cast<R>(b); }
-ADVPROP_SIM_MINMAX(int, int, int)
-ADVPROP_SIM_MINMAX(unsigned, unsigned, unsigned)
-ADVPROP_SIM_MINMAX(unsigned, int, unsigned)
-ADVPROP_SIM_MINMAX(unsigned, unsigned, int)
-ADVPROP_SIM_MINMAX(long, long, long)
-ADVPROP_SIM_MINMAX(unsigned long, unsigned long, unsigned long)
-ADVPROP_SIM_MINMAX(long long, long long, long long)
-ADVPROP_SIM_MINMAX(unsigned long long, unsigned long long, unsigned long long)
-#undef ADVPROP_SIM_MINMAX
-inline float min(float a, float b) { return fminf(a, b); }
-inline float max(float a, float b) { return fmaxf(a, b); }
-inline double min(double a, double b) { return fmin(a, b); }
-inline double max(double a, double b) { return fmax(a, b); }
-inline double min(float a, double b) { return fmin(a, b); }
-inline double max(float a, double b) { return fmax(a, b); }
-inline double min(double a, float b) { return fmin(a, b); }
-inline double max(double a, float b) { return fmax(a, b); }
-inline unsigned umin(unsigned a, unsigned b) { return a < b ? a : b; }
-inline unsigned umax(unsigned a, unsigned b) { return a > b ? a : b; }
-inline long long llmin(long long a, long long b) { return a < b ? a : b; }
-inline long long llmax(long long a, long long b) { return a > b ? a : b; }
-inline unsigned long long ullmin(unsigned long long a, unsigned long long b) { return a < b ? a : b; }
-inline unsigned long long ullmax(unsigned long long a, unsigned long long b) { return a > b ? a : b; }
-
-// Fast-math intrinsics run at full precision: results agree with hardware to a few ulp, which is
-// what tests comparing against the CPU backend must tolerate anyway.
-// glibc's <math.h> declares __expf, __logf, __sinf, ... (without exporting them), so functions
-// of those names would make every call ambiguous: they are macros instead.
-#define __expf(x) (::expf(x))
-#define __exp10f(x) (::powf(10.0f, (x)))
-#define __logf(x) (::logf(x))
-#define __log2f(x) (::log2f(x))
-#define __log10f(x) (::log10f(x))
-#define __sinf(x) (::sinf(x))
-#define __cosf(x) (::cosf(x))
-#define __tanf(x) (::tanf(x))
-#define __powf(x, y) (::powf((x), (y)))
-#define __sincosf(x, s, c) (::advprop::sim::rt::sincosf_sim((x), (s), (c)))
-inline void sincosf_sim(float x, float* s, float* c) {
-  *s = sinf(x);
-  *c = cosf(x);
-}
-inline float __fdividef(float x, float y) { return x / y; }
-inline float fdividef(float x, float y) { return x / y; }
-// C23 adds rsqrt, sinpi and cospi to <math.h>; as templates these lose overload resolution to a
-// C library that declares them, and serve where it does not.
-template <typename = void>
-inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
-template <typename = void>
-inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
-template <typename = void>
-inline float sinpif(float x) { return sinf(static_cast<float>(M_PI) * x); }
-template <typename = void>
-inline float cospif(float x) { return cosf(static_cast<float>(M_PI) * x); }
-inline float rcbrtf(float x) { return 1.0f / cbrtf(x); }
-inline void sincospif(float x, float* s, float* c) { *s = sinpif(x); *c = cospif(x); }
-inline float normcdff(float x) { return 0.5f * erfcf(-x * static_cast<float>(M_SQRT1_2)); }
-inline double normcdf(double x) { return 0.5 * std::erfc(-x * M_SQRT1_2); }
-inline float __saturatef(float x) { return x > 0.0f ? (x < 1.0f ? x : 1.0f) : 0.0f; }
-inline float __frcp_rn(float x) { return 1.0f / x; }
-inline double __drcp_rn(double x) { return 1.0 / x; }
-inline float __fsqrt_rn(float x) { return sqrtf(x); }
-inline double __dsqrt_rn(double x) { return std::sqrt(x); }
-inline float __fadd_rn(float a, float b) { return a + b; }
-inline float __fsub_rn(float a, float b) { return a - b; }
-inline float __fmul_rn(float a, float b) { return a * b; }
-inline float __fdiv_rn(float a, float b) { return a / b; }
-inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
-inline double __dadd_rn(double a, double b) { return a + b; }
-inline double __dsub_rn(double a, double b) { return a - b; }
-inline double __dmul_rn(double a, double b) { return a * b; }
-inline double __ddiv_rn(double a, double b) { return a / b; }
-inline double __fma_rn(double a, double b, double c) { return std::fma(a, b, c); }
-
-namespace detail_cvt {
-// Hardware conversions saturate and map NaN to 0; plain casts would be undefined there.
-template <typename I, typename F>
-inline I saturate(F r) {
-  if (r != r) return 0;
-  if (r <= static_cast<F>(std::numeric_limits<I>::min())) return std::numeric_limits<I>::min();
-  if (r >= static_cast<F>(std::numeric_limits<I>::max())) return std::numeric_limits<I>::max();
-  return static_cast<I>(r);
-}
-}  // namespace detail_cvt
-inline int __float2int_rn(float x) { return detail_cvt::saturate<int>(static_cast<double>(nearbyintf(x))); }
-inline int __float2int_rz(float x) { return detail_cvt::saturate<int>(static_cast<double>(truncf(x))); }
-inline int __float2int_rd(float x) { return detail_cvt::saturate<int>(static_cast<double>(floorf(x))); }
-inline int __float2int_ru(float x) { return detail_cvt::saturate<int>(static_cast<double>(ceilf(x))); }
-inline unsigned __float2uint_rn(float x) {
-  return detail_cvt::saturate<unsigned>(static_cast<double>(nearbyintf(x)));
-}
-inline unsigned __float2uint_rz(float x) {
-  return detail_cvt::saturate<unsigned>(static_cast<double>(truncf(x)));
-}
-inline long long __float2ll_rn(float x) { return detail_cvt::saturate<long long>(static_cast<double>(nearbyintf(x))); }
-inline int __double2int_rn(double x) { return detail_cvt::saturate<int>(std::nearbyint(x)); }
-inline float __int2float_rn(int x) { return static_cast<float>(x); }
-inline float __uint2float_rn(unsigned x) { return static_cast<float>(x); }
-inline float __ll2float_rn(long long x) { return static_cast<float>(x); }
-inline float __double2float_rn(double x) { return static_cast<float>(x); }
-
-// ---- runtime API (native/sim/runtime.cc) ----------------------------------------------------
-
-// Values follow the CUDA runtime's numbering so logs read the same on both devices.
-enum cudaError {
-  cudaSuccess = 0,
-  cudaErrorInvalidValue = 1,
-  cudaErrorMemoryAllocation = 2,
-  cudaErrorInitializationError = 3,
-  cudaErrorInvalidConfiguration = 9,
-  cudaErrorInvalidDeviceFunction = 98,
-  cudaErrorNoDevice = 100,
-  cudaErrorInvalidDevice = 101,
-  cudaErrorInvalidResourceHandle = 400,
-  cudaErrorNotReady = 600,
-  cudaErrorLaunchFailure = 719,
-  cudaErrorNotSupported = 801,
-  cudaErrorUnknown = 999,
-};
-typedef cudaError cudaError_t;
-
-enum cudaMemcpyKind {
-  cudaMemcpyHostToHost = 0,
-  cudaMemcpyHostToDevice = 1,
-  cudaMemcpyDeviceToHost = 2,
-  cudaMemcpyDeviceToDevice = 3,
-  cudaMemcpyDefault = 4,
-};
-
-enum cudaFuncAttribute {
-  cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
-  cudaFuncAttributePreferredSharedMemoryCarveout = 9,
-};
-
-enum cudaDeviceAttr {
-  cudaDevAttrMaxThreadsPerBlock = 1,
-  cudaDevAttrMaxBlockDimX = 2,
-  cudaDevAttrMaxBlockDimY = 3,
-  cudaDevAttrMaxBlockDimZ = 4,
-  cudaDevAttrMaxGridDimX = 5,
-  cudaDevAttrMaxGridDimY = 6,
-  cudaDevAttrMaxGridDimZ = 7,
-  cudaDevAttrMaxSharedMemoryPerBlock = 8,
-  cudaDevAttrWarpSize = 10,
-  cudaDevAttrMultiProcessorCount = 16,
-  cudaDevAttrComputeCapabilityMajor = 75,
-  cudaDevAttrComputeCapabilityMinor = 76,
-  cudaDevAttrMaxSharedMemoryPerMultiprocessor = 81,
-  cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
-};
-
-struct CUstream_st;
-struct CUevent_st;
-typedef CUstream_st* cudaStream_t;
-typedef CUevent_st* cudaEvent_t;
-
-constexpr unsigned cudaStreamDefault = 0x0;
-constexpr unsigned cudaStreamNonBlocking = 0x1;
-constexpr unsigned cudaEventDefault = 0x0;
-constexpr unsigned cudaEventBlockingSync = 0x1;
-constexpr unsigned cudaEventDisableTiming = 0x2;
-constexpr unsigned cudaHostAllocDefault = 0x0;
-constexpr unsigned cudaHostAllocPortable = 0x1;
-inline cudaStream_t const cudaStreamLegacy = reinterpret_cast<cudaStream_t>(0x1);
-inline cudaStream_t const cudaStreamPerThread = reinterpret_cast<cudaStream_t>(0x2);
-
-struct cudaDeviceProp {
-  char name[256];
-  size_t totalGlobalMem;
-  size_t sharedMemPerBlock;
-  size_t sharedMemPerBlockOptin;
-  size_t sharedMemPerMultiprocessor;
-  int regsPerBlock;
-  int warpSize;
-  int maxThreadsPerBlock;
-  int maxThreadsDim[3];
-  int maxGridSize[3];
-  int maxThreadsPerMultiProcessor;
-  int clockRate;
-  size_t totalConstMem;
-  int major;
-  int minor;
-  int multiProcessorCount;
-  int l2CacheSize;
-  int memoryBusWidth;
-  int concurrentKernels;
-  int unifiedAddressing;
-};
-
-// Limits the launch checks enforce, as on compute capability 9.0.
-constexpr int kMaxThreadsPerBlock = 1024;
-constexpr size_t kSharedMemPerBlock = 48 * 1024;
-constexpr size_t kSharedMemPerBlockOptin = 227 * 1024;
-
-const char* cudaGetErrorString(cudaError_t err);
-const char* cudaGetErrorName(cudaError_t err);
-cudaError_t cudaGetLastError();
-cudaError_t cudaPeekAtLastError();
-cudaError_t cudaGetDeviceCount(int* count);
-cudaError_t cudaSetDevice(int device);
-cudaError_t cudaGetDevice(int* device);
-cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
-cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
-cudaError_t cudaDriverGetVersion(int* version);
-cudaError_t cudaRuntimeGetVersion(int* version);
-cudaError_t cudaDeviceSynchronize();
-cudaError_t cudaDeviceReset();
-cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
-cudaError_t cudaMalloc(void** ptr, size_t bytes);
-cudaError_t cudaFree(void* ptr);
-cudaError_t cudaMallocHost(void** ptr, size_t bytes);
-cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned flags);
-cudaError_t cudaFreeHost(void* ptr);
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
-                            cudaStream_t stream = nullptr);
-cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
-                         size_t height, cudaMemcpyKind kind);
-cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
-                              size_t height, cudaMemcpyKind kind, cudaStream_t stream = nullptr);
-cudaError_t cudaMemset(void* ptr, int value, size_t bytes);
-cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream = nullptr);
-cudaError_t cudaStreamCreate(cudaStream_t* stream);
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags);
-cudaError_t cudaStreamDestroy(cudaStream_t stream);
-cudaError_t cudaStreamSynchronize(cudaStream_t stream);
-cudaError_t cudaStreamQuery(cudaStream_t stream);
-cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned flags = 0);
-cudaError_t cudaEventCreate(cudaEvent_t* event);
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags);
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
-cudaError_t cudaEventSynchronize(cudaEvent_t event);
-cudaError_t cudaEventQuery(cudaEvent_t event);
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
-cudaError_t cudaEventDestroy(cudaEvent_t event);
-cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value);
-
-template <typename T>
-inline cudaError_t cudaMalloc(T** ptr, size_t bytes) {
-  return cudaMalloc(reinterpret_cast<void**>(ptr), bytes);
-}
-template <typename T>
-inline cudaError_t cudaMallocHost(T** ptr, size_t bytes) {
-  return cudaMallocHost(reinterpret_cast<void**>(ptr), bytes);
-}
-template <typename T>
-inline cudaError_t cudaHostAlloc(T** ptr, size_t bytes, unsigned flags) {
-  return cudaHostAlloc(reinterpret_cast<void**>(ptr), bytes, flags);
-}
-template <typename T>
-inline cudaError_t cudaFuncSetAttribute(T* func, cudaFuncAttribute attr, int value) {
-  return cudaFuncSetAttribute(reinterpret_cast<const void*>(func), attr, value);
-}
-template <typename T>
-inline cudaError_t cudaMemcpyToSymbol(T& symbol, const void* src, size_t bytes, size_t offset = 0,
-                                      cudaMemcpyKind kind = cudaMemcpyHostToDevice) {
-  if (offset + bytes > sizeof(T)) return cudaErrorInvalidValue;
-  return cudaMemcpy(reinterpret_cast<char*>(&symbol) + offset, src, bytes, kind);
-}
-template <typename T>
-inline cudaError_t cudaMemcpyFromSymbol(void* dst, const T& symbol, size_t bytes, size_t offset = 0,
-                                        cudaMemcpyKind kind = cudaMemcpyDeviceToHost) {
-  if (offset + bytes > sizeof(T)) return cudaErrorInvalidValue;
-  return cudaMemcpy(dst, reinterpret_cast<const char*>(&symbol) + offset, bytes, kind);
-}
-// The simulator has no occupancy model: report what one SM of compute capability 9.0 holds.
-template <typename T>
-inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, T, int block_size,
-                                                                 size_t smem) {
-  if (!blocks || block_size <= 0) return cudaErrorInvalidValue;
-  int by_threads = 2048 / block_size;
-  int by_smem = smem ? static_cast<int>((228 * 1024) / smem) : 32;
-  *blocks = std::max(0, std::min(std::min(by_threads, by_smem), 32));
-  return cudaSuccess;
-}
-
 }  // namespace rt
+}  // namespace sim
+}  // namespace advprop
+
+// Parts of this header, in files of their own for size; they rely on everything above (the standard
+// headers, which must precede the keyword macros, included).
+#include "cuda_sim_math.h"
+#include "cuda_sim_runtime.h"
+
+namespace advprop {
+namespace sim {
 
 // ---- launches -------------------------------------------------------------------------------
 
@@ -734,6 +442,8 @@ Launch<KArgs...> make_launch(void (*kernel)(KArgs...), rt::dim3 grid, rt::dim3 b
 
 }  // namespace sim
 }  // namespace advprop
+
+#include "cuda_sim_half.h"
 
 #define threadIdx (::advprop::sim::detail::current_thread_idx())
 #define blockIdx (::advprop::sim::detail::current_block_idx())

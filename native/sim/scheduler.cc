@@ -1,5 +1,5 @@
-// The cuda-sim scheduler: launch checks, blocks over the thread pool, and inside a block the
-// simulated threads as cooperative fibers meeting at block and warp barriers.
+// The cuda-sim scheduler: blocks over the thread pool, and inside a block the simulated threads
+// as cooperative fibers meeting at block and warp barriers (launch checks: launch_checks.cc).
 //
 // A block starts with one worker fiber that runs its threads one after another, in linear order.
 // Only when a thread blocks at a barrier does its worker stay parked with it, and a fresh worker
@@ -20,9 +20,11 @@
 namespace advprop {
 namespace sim {
 
-size_t max_dynamic_smem(const void* kernel);  // runtime.cc
-
 namespace detail {
+// launch_checks.cc: why the hardware would refuse a launch (empty when it would not), and "[x, y, z]".
+std::string reject_reason(const LaunchSpec& s);
+std::string dims_str(const rt::dim3& d);
+
 namespace {
 
 enum ThreadState : uint8_t { kUnstarted, kRunning, kReady, kWaitBlock, kWaitWarp, kDone };
@@ -46,14 +48,10 @@ struct Warp {
   uint32_t done = 0;     // lanes that have returned
 };
 
-std::string dims_str(const rt::dim3& d) {
-  return "[" + std::to_string(d.x) + ", " + std::to_string(d.y) + ", " + std::to_string(d.z) + "]";
-}
-
 // One per host thread; runs the blocks that parallel_for hands to this thread.
 class Runner {
  public:
-  Runner() : slots_(rt::kMaxThreadsPerBlock), ready_(rt::kMaxThreadsPerBlock) {}
+  Runner() : slots_(rt::kMaxThreadsPerBlock), words_(rt::kMaxThreadsPerBlock), ready_(rt::kMaxThreadsPerBlock) {}
   ~Runner() { free_smem(); }
 
   void begin_launch(const LaunchSpec& spec, void (*invoke)(void*), void* arg) {
@@ -81,6 +79,7 @@ class Runner {
                               static_cast<unsigned>((linear_block / g.x) % g.y),
                               static_cast<unsigned>(linear_block / (static_cast<int64_t>(g.x) * g.y))};
     if (smem_bytes_) std::memset(smem_, 0xFF, smem_bytes_);
+    ++cur.block_serial;
     reset_block();
     Context* first = pick_next();
     in_block_ = true;
@@ -130,6 +129,13 @@ class Runner {
     if ((s.mask & ~(w.waiting | w.done)) == 0 && !release_warp(tid >> 5, s.mask & w.waiting)) throw FiberAbort{};
     suspend(tid);
     return s.result;
+  }
+
+  void warp_collective(const WarpCollective& op, const uint32_t* in, int n_in, uint32_t* out, int n_out) {
+    LaneWords& w = words_[current_];
+    std::memcpy(w.in, in, sizeof(uint32_t) * static_cast<size_t>(n_in));
+    warp_exchange(kWarpCollective, 0xffffffffu, reinterpret_cast<uintptr_t>(&op), 0);
+    std::memcpy(out, w.out, sizeof(uint32_t) * static_cast<size_t>(n_out));
   }
 
   bool in_block() const { return in_block_; }
@@ -288,6 +294,7 @@ class Runner {
       }
       if (s.value) ballot |= 1u << __builtin_ctz(g);
     }
+    if (op == kWarpCollective && !run_collective(wi, group)) return false;
     for (uint32_t g = group; g; g &= g - 1) {
       const int lane = __builtin_ctz(g);
       Slot& s = slots_[base + lane];
@@ -310,10 +317,33 @@ class Runner {
       }
     }
     w.waiting &= ~group;
-    for (uint32_t g = group; g; g &= g - 1) {
-      push_ready(base + __builtin_ctz(g));
-    }
+    for (uint32_t g = group; g; g &= g - 1) push_ready(base + __builtin_ctz(g));
     return true;
+  }
+
+  // Runs the collective the lanes of `group` (all parked at kWarpCollective) have met at.
+  bool run_collective(int wi, uint32_t group) {
+    const int base = wi * 32;
+    const uint64_t id = slots_[base + __builtin_ctz(group)].value;
+    const auto* op = reinterpret_cast<const WarpCollective*>(static_cast<uintptr_t>(id));
+    std::string why;
+    for (uint32_t g = group; g; g &= g - 1)
+      if (slots_[base + __builtin_ctz(g)].value != id)
+        why = "lanes " + hex(group) + " of warp " + std::to_string(wi) + " met at different warp-wide instructions";
+    if (why.empty() && group != 0xffffffffu)
+      why = std::string(op->name) + " needs all 32 lanes of warp " + std::to_string(wi) + ", but lanes 0x" +
+            hex(~group) + " have exited or are not in the block";
+    if (!why.empty()) {
+      abort_block(make_error(why));
+      return false;
+    }
+    try {
+      op->run(&words_[base]);
+      return true;
+    } catch (...) {
+      abort_block(std::current_exception());
+      return false;
+    }
   }
 
   // Stops the block: no new threads start and every parked one is resumed to unwind.
@@ -400,6 +430,7 @@ class Runner {
   std::exception_ptr error_;
 
   std::vector<Slot> slots_;
+  std::vector<LaneWords> words_;  // per thread, for warp_collective
   Warp warps_[rt::kMaxThreadsPerBlock / 32];
   std::vector<int> ready_;  // ring buffer; a thread is queued at most once
   int ready_head_ = 0;
@@ -418,28 +449,6 @@ Runner& runner() {
 
 void Runner::worker_entry() { tl_runner->worker(); }
 
-std::string reject_reason(const LaunchSpec& s) {
-  const rt::dim3 g = s.grid, b = s.block;
-  if (!g.x || !g.y || !g.z || !b.x || !b.y || !b.z) return "empty grid or block";
-  const uint64_t threads = static_cast<uint64_t>(b.x) * b.y * b.z;
-  if (threads > static_cast<uint64_t>(rt::kMaxThreadsPerBlock))
-    return std::to_string(threads) + " threads per block exceed the limit of " +
-           std::to_string(rt::kMaxThreadsPerBlock);
-  if (b.x > 1024 || b.y > 1024 || b.z > 64) return "block dimensions exceed [1024, 1024, 64]";
-  if (g.x > 0x7fffffffu || g.y > 65535 || g.z > 65535)
-    return "grid dimensions exceed [2147483647, 65535, 65535]";
-  if (s.smem > rt::kSharedMemPerBlock) {
-    const size_t limit = max_dynamic_smem(s.kernel);
-    if (s.smem > limit)
-      return std::to_string(s.smem) + " bytes of dynamic shared memory exceed the kernel's limit of " +
-             std::to_string(limit) + (limit < rt::kSharedMemPerBlockOptin
-                                          ? " (cudaFuncSetAttribute raises it up to " +
-                                                std::to_string(rt::kSharedMemPerBlockOptin) + ")"
-                                          : std::string());
-  }
-  return std::string();
-}
-
 // The intrinsics' way in: only a simulated thread may call them.
 Runner& in_kernel(const char* what) {
   Runner* r = tl_runner.get();
@@ -454,6 +463,9 @@ uint64_t warp_exchange(int op, unsigned mask, uint64_t value, int src_lane) {
   return in_kernel("a warp intrinsic").warp_exchange(op, mask, value, src_lane);
 }
 unsigned warp_live_mask() { return in_kernel("__activemask").live_mask(); }
+void warp_collective(const WarpCollective& op, const uint32_t* in, int n_in, uint32_t* out, int n_out) {
+  in_kernel(op.name).warp_collective(op, in, n_in, out, n_out);
+}
 int block_barrier(int pred, int mode) { return in_kernel("__syncthreads").block_barrier(pred, mode); }
 
 }  // namespace detail

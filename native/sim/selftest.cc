@@ -37,6 +37,8 @@ std::vector<SelfTestResult> run_self_tests() {
       {"tiled transpose through __shared__", test_transpose},
       {"warp shuffles", test_warp_shuffle},
       {"warp votes", test_votes},
+      {"warp-wide exchange (mma, ldmatrix)", test_warp_collective},
+      {"cp.async groups", test_cp_async_model},
       {"exited threads count as arrived", test_early_exit},
       {"dynamic shared memory", test_dynamic_smem},
       {"atomics from many blocks", test_atomics},

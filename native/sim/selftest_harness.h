@@ -61,6 +61,9 @@ std::string test_atomics();
 // selftest_warp.cc
 std::string test_warp_shuffle();
 std::string test_votes();
+// selftest_ptx.cc
+std::string test_warp_collective();
+std::string test_cp_async_model();
 // selftest_launch.cc
 std::string test_launch_rejections();
 std::string test_deadlock();

@@ -39,6 +39,7 @@ std::vector<SelfTestResult> run_self_tests() {
       {"warp votes", test_votes},
       {"warp-wide exchange (mma, ldmatrix)", test_warp_collective},
       {"cp.async groups", test_cp_async_model},
+      {"__half and __nv_bfloat16", test_half_types},
       {"exited threads count as arrived", test_early_exit},
       {"dynamic shared memory", test_dynamic_smem},
       {"atomics from many blocks", test_atomics},

@@ -64,6 +64,7 @@ std::string test_votes();
 // selftest_ptx.cc
 std::string test_warp_collective();
 std::string test_cp_async_model();
+std::string test_half_types();
 // selftest_launch.cc
 std::string test_launch_rejections();
 std::string test_deadlock();

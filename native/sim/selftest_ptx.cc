@@ -1,8 +1,8 @@
-// cuda-sim self tests of the warp-wide exchange behind mma.sync and ldmatrix
-// (detail::warp_collective) and of the simulator's cp.async model: every lane's words reach the
-// instruction and its results come back to the right lane, warps that cannot take part as a whole
-// are refused, and asynchronous copies land at wait_group and not before. The instructions'
-// layouts themselves are checked by native/tests/tensor_core_test.cc.
+// cuda-sim self tests of what the tensor-core kernels rely on: the warp-wide exchange behind
+// mma.sync and ldmatrix (detail::warp_collective: every lane's words reach the instruction, its
+// results come back to the right lane, warps that cannot take part as a whole are refused), the
+// cp.async model (copies land at wait_group and not before), and __half / __nv_bfloat16 (16-bit
+// results, rounded once). The instructions' layouts are checked by native/tests/tensor_core_test.cc.
 #include "selftest_harness.h"
 
 #include "../cuda/ptx.cuh"
@@ -87,9 +87,49 @@ __global__ void misaligned_kernel(int what, const uint32_t* src) {
   if (what == 2) ptx::ldmatrix_x1(r, &s[8 * threadIdx.x + (threadIdx.x == 9 ? 4 : 0)]);  // lane 9's address is unused
 }
 
+// Half-type arithmetic whose result shows whether it was rounded to 16 bits: 1 + 2^-11 in f16
+// and 1 + 2^-8 in bf16 are ties that round to even (1); 65504 * 2 overflows f16.
+__global__ void half_kernel(float* f, uint32_t* u) {
+  const __half one(1.0f), tiny(0.00048828125f);
+  f[0] = one + tiny;
+  f[1] = __nv_bfloat16(1.0f) + __nv_bfloat16(0.00390625f);
+  f[2] = __half(65504.0f) * __half(2);
+  __half acc = __float2half_rn(0.1f);
+  acc += __half(0.2f);
+  f[3] = __half2float(acc);
+  f[4] = __bfloat162float(__float2bfloat16(3.14159f));
+  u[0] = __bfloat16_as_ushort(__float2bfloat16(__int_as_float(0x7fc00001)));
+  const __half2 h2 = __floats2half2_rn(1.0f, 2.0f);
+  const __nv_bfloat162 b2 = __floats2bfloat162_rn(1.0f, -2.0f);
+  memcpy(&u[1], &h2, 4);
+  memcpy(&u[2], &b2, 4);
+  const __half nan = __ushort_as_half(0x7e00);
+  u[3] = (nan == nan) | (nan != nan) << 1 | (one < tiny) << 2 | (-one < tiny) << 3;
+}
+
 }  // namespace
 
 namespace selftest {
+
+std::string test_half_types() {
+  DevBuf<float> f(5);
+  DevBuf<uint32_t> u(4);
+  ADVPROP_LAUNCH(half_kernel, 1, 1, 0, nullptr)(f.p, u.p);
+  const std::vector<float> hf = f.get();
+  const std::vector<uint32_t> hu = u.get();
+  require(hf[0] == 1.0f, "f16 1 + 2^-11 rounds to even (1), got " + std::to_string(hf[0]));
+  require(hf[1] == 1.0f, "bf16 1 + 2^-8 rounds to even (1), got " + std::to_string(hf[1]));
+  require(std::isinf(hf[2]) && hf[2] > 0, "f16 65504 * 2 overflows");
+  require(hf[3] == f16_bits_to_f32(f32_to_f16_bits(f16_bits_to_f32(f32_to_f16_bits(0.1f)) +
+                                                   f16_bits_to_f32(f32_to_f16_bits(0.2f)))),
+          "f16 0.1 + 0.2, rounded at each step");
+  require(hf[4] == bf16_bits_to_f32(0x4049), "bf16 of 3.14159");
+  require(hu[0] == 0x7fffu, "a NaN narrows to the canonical 0x7fff");
+  require(hu[1] == 0x40003c00u, "__half2 (1, 2): x in the low half");
+  require(hu[2] == 0xc0003f80u, "__nv_bfloat162 (1, -2): x in the low half");
+  require(hu[3] == 0xau, "comparisons: NaN unordered, -1 < 2^-11, not 1 < 2^-11");
+  return "16-bit rounding of + and *, overflow, NaN, pair layout, comparisons";
+}
 
 std::string test_warp_collective() {
   const int threads = 96, blocks = 3, w = detail::kLaneWordsOut;

@@ -2,15 +2,16 @@
 // the types it implements as a TypeList; dispatch_dtype calls f(T{}) for the matching one, so the
 // typed body is written once, or throws ERR_DTYPE naming the op and the types the family has.
 //
-// Mixed precision adds a 2-byte storage type (bf16, f16) with its DTypeOf specialisation and
-// appends it to the lists of the families that implement it; arithmetic stays f32 (DESIGN.md,
-// Precision), so a family's body picks its accumulation type from the storage type it is given.
+// The 16-bit storage types (bf16, f16; advprop/half.h) are appended to the lists of the families
+// that implement them; arithmetic stays f32 (DESIGN.md, Precision), so a family's body picks its
+// accumulation type from the storage type it is given (Accum<T>).
 #pragma once
 #include <cstdint>
 #include <string>
 
 #include "advprop/dtype.h"
 #include "advprop/error.h"
+#include "advprop/half.h"
 
 namespace advprop {
 
@@ -29,6 +30,15 @@ struct DTypeOf<int32_t> {
   static constexpr DType value = DType::i32;
 };
 
+template <>
+struct DTypeOf<bf16> {
+  static constexpr DType value = DType::bf16;
+};
+template <>
+struct DTypeOf<f16> {
+  static constexpr DType value = DType::f16;
+};
+
 template <typename... Ts>
 struct TypeList {};
 
@@ -36,6 +46,12 @@ struct TypeList {};
 using FloatTypes = TypeList<float, double>;
 // fill and cast also move integer tensors (labels, argmax).
 using NumericTypes = TypeList<float, double, int32_t>;
+// The 16-bit storage types: f32 arithmetic, one rounding on each store (advprop/half.h, Accum).
+using HalfTypes = TypeList<bf16, f16>;
+// A family that reads and writes the 16-bit types as well.
+using MixedFloatTypes = TypeList<float, double, bf16, f16>;
+// Every dtype a tensor can hold data in today (creation, cast, toArray, safetensors).
+using StorageTypes = TypeList<float, double, int32_t, bf16, f16>;
 
 template <typename... Ts>
 std::string dtype_names(TypeList<Ts...>) {

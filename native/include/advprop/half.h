@@ -149,4 +149,33 @@ ADVPROP_HD f16 store_as<f16>(float x) {
   return to_f16(x);
 }
 
+// The arithmetic type of a storage type (DESIGN.md, Precision: 16-bit tensors compute in f32):
+// f32 for bf16 and f16, the type itself for f32 and f64. A kernel templated on its storage type T
+// computes in Accum<T>, reads with to_accum and writes with from_accum<T>, so one body serves
+// every dtype and the 16-bit ones round exactly once, on the store.
+template <typename T>
+struct AccumOf {
+  using type = T;
+};
+template <>
+struct AccumOf<bf16> {
+  using type = float;
+};
+template <>
+struct AccumOf<f16> {
+  using type = float;
+};
+template <typename T>
+using Accum = typename AccumOf<T>::type;
+
+ADVPROP_HD float to_accum(float v) { return v; }
+ADVPROP_HD double to_accum(double v) { return v; }
+ADVPROP_HD float to_accum(bf16 v) { return to_f32(v); }
+ADVPROP_HD float to_accum(f16 v) { return to_f32(v); }
+template <typename T>
+ADVPROP_HD T from_accum(Accum<T> x) {
+  if constexpr (sizeof(T) == 2) return store_as<T>(x);
+  else return x;
+}
+
 }  // namespace advprop

@@ -4,6 +4,7 @@ import * as k from '../kernels.js';
 import { optionsArg } from '../args.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 import { record, recordingNeeds } from '../autograd/node.js';
+import { autocastInput } from './cast.js';
 
 export interface Conv2dArgs extends k.Conv2dOptions {
   bias?: Tensor | null;
@@ -12,9 +13,9 @@ export interface Conv2dArgs extends k.Conv2dOptions {
 /** NHWC x [N, H, W, Cin], OHWI w [Cout, KH, KW, Cin/groups] → [N, OH, OW, Cout]. */
 export function conv2d(x: Tensor, w: Tensor, options?: Conv2dArgs): Tensor {
   const opts = optionsArg(options, 'conv2d');
-  const X = checkTensor(x, 'conv2d', 'x');
-  const W = checkTensor(w, 'conv2d', 'w');
-  const B = opts.bias == null ? null : checkTensor(opts.bias, 'conv2d', 'bias');
+  const X = autocastInput(checkTensor(x, 'conv2d', 'x'));
+  const W = autocastInput(checkTensor(w, 'conv2d', 'w'));
+  const B = opts.bias == null ? null : autocastInput(checkTensor(opts.bias, 'conv2d', 'bias'));
   const conv: k.Conv2dOptions = { stride: opts.stride, padding: opts.padding, dilation: opts.dilation, groups: opts.groups };
   const inputs = B ? [X, W, B] : [X, W];
   const needs = recordingNeeds(inputs);

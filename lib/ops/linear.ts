@@ -3,11 +3,12 @@
 import * as k from '../kernels.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 import { record, recordingNeeds } from '../autograd/node.js';
+import { autocastInput } from './cast.js';
 
 export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
-  const X = checkTensor(x, 'linear', 'x');
-  const W = checkTensor(w, 'linear', 'w');
-  const B = b == null ? null : checkTensor(b, 'linear', 'b');
+  const X = autocastInput(checkTensor(x, 'linear', 'x'));
+  const W = autocastInput(checkTensor(w, 'linear', 'w'));
+  const B = b == null ? null : autocastInput(checkTensor(b, 'linear', 'b'));
   const inputs = B ? [X, W, B] : [X, W];
   const needs = recordingNeeds(inputs);
   const out = k.linear(X, W, B);

@@ -8,7 +8,7 @@ import * as ap from '../../lib/index.js';
 import { Trainer } from '../../lib/train/trainer.js';
 import { GradScaler } from '../../lib/train/grad_scaler.js';
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../../lib/train/checkpoint.js';
-import { forEachBackend } from '../../lib/testing/backends.js';
+import { itOnEachBackend } from '../../lib/testing/backends.js';
 
 const STAGES: ap.models.StageArgs[] = [
   { repeats: 1, kernel: 3, stride: 1, expand: 1, inFilters: 8, outFilters: 8, seRatio: 0.25 },
@@ -47,42 +47,40 @@ describe('precision: autocast and loss scaling', function () {
     assert.equal(ap.defaultPrecision('cuda-sim:0'), 'fp32');
   });
 
-  forEachBackend((device) => {
-    it('conv2d and linear compute in the 16-bit type; gradients reach f32 weights and input as f32', () => {
-      for (const [p, dt] of [['bf16', 'bf16'], ['fp16', 'f16']] as const) {
-        ap.tidy(() => {
-          const x = ap.rand([2, 5, 5, 3], { device, seed: 1 });
-          const w = ap.rand([4, 3, 3, 3], { device, seed: 2, lo: -0.5, hi: 0.5 });
-          const lw = ap.rand([3, 4], { device, seed: 3, lo: -0.5, hi: 0.5 });
-          x.requiresGrad = true;
-          w.requiresGrad = true;
-          lw.requiresGrad = true;
-          const [y, gx, gw, glw] = ap.autocast(p, () => {
-            const h = ap.conv2d(x, w, { padding: 'same' });
-            assert.equal(h.dtype, dt, `${p}: conv2d output dtype`);
-            const z = ap.linear(ap.reshape(ap.globalAvgPool(h), [2, 4]), lw);
-            assert.equal(z.dtype, dt, `${p}: linear output dtype`);
-            const l = ap.sum(z.cast('f32'));
-            return [z, ...ap.grad(() => l, [x, w, lw])];
-          });
-          for (const g of [gx, gw, glw]) assert.equal(g!.dtype, 'f32');
-          // The same in f32, then compared at the 16-bit type's resolution (a few roundings of it).
-          const [gx32, gw32] = ap.grad(() => ap.sum(ap.linear(ap.reshape(ap.globalAvgPool(ap.conv2d(x, w, { padding: 'same' })), [2, 4]), lw)), [x, w]);
-          const close = (a: ap.Tensor, b: ap.Tensor, what: string): void => {
-            const [u, v] = [a.toArray(), b.toArray()];
-            let num = 0, den = 0;
-            for (let i = 0; i < u.length; i++) { num += (u[i]! - v[i]!) ** 2; den += v[i]! ** 2; }
-            const rel = Math.sqrt(num / den);
-            assert.ok(rel < (dt === 'bf16' ? 2e-2 : 4e-3), `${p} ${what}: relative error ${rel}`);
-          };
-          close(gx!, gx32!, 'dx');
-          close(gw!, gw32!, 'dw');
-          assert.equal(y.shape.join(), '2,3');
+  itOnEachBackend('conv2d and linear compute in the 16-bit type; gradients reach f32 weights and input as f32', (device) => {
+    for (const [p, dt] of [['bf16', 'bf16'], ['fp16', 'f16']] as const) {
+      ap.tidy(() => {
+        const x = ap.rand([2, 5, 5, 3], { device, seed: 1 });
+        const w = ap.rand([4, 3, 3, 3], { device, seed: 2, lo: -0.5, hi: 0.5 });
+        const lw = ap.rand([3, 4], { device, seed: 3, lo: -0.5, hi: 0.5 });
+        x.requiresGrad = true;
+        w.requiresGrad = true;
+        lw.requiresGrad = true;
+        const [y, gx, gw, glw] = ap.autocast(p, () => {
+          const h = ap.conv2d(x, w, { padding: 'same' });
+          assert.equal(h.dtype, dt, `${p}: conv2d output dtype`);
+          const z = ap.linear(ap.reshape(ap.globalAvgPool(h), [2, 4]), lw);
+          assert.equal(z.dtype, dt, `${p}: linear output dtype`);
+          const l = ap.sum(z.cast('f32'));
+          return [z, ...ap.grad(() => l, [x, w, lw])];
         });
-      }
-      // Outside the scope the ops are f32 again.
-      ap.tidy(() => assert.equal(ap.linear(ap.ones([1, 2], { device }), ap.ones([2, 2], { device })).dtype, 'f32'));
-    });
+        for (const g of [gx, gw, glw]) assert.equal(g!.dtype, 'f32');
+        // The same in f32, then compared at the 16-bit type's resolution (a few roundings of it).
+        const [gx32, gw32] = ap.grad(() => ap.sum(ap.linear(ap.reshape(ap.globalAvgPool(ap.conv2d(x, w, { padding: 'same' })), [2, 4]), lw)), [x, w]);
+        const close = (a: ap.Tensor, b: ap.Tensor, what: string): void => {
+          const [u, v] = [a.toArray(), b.toArray()];
+          let num = 0, den = 0;
+          for (let i = 0; i < u.length; i++) { num += (u[i]! - v[i]!) ** 2; den += v[i]! ** 2; }
+          const rel = Math.sqrt(num / den);
+          assert.ok(rel < (dt === 'bf16' ? 2e-2 : 4e-3), `${p} ${what}: relative error ${rel}`);
+        };
+        close(gx!, gx32!, 'dx');
+        close(gw!, gw32!, 'dw');
+        assert.equal(y.shape.join(), '2,3');
+      });
+    }
+    // Outside the scope the ops are f32 again.
+    ap.tidy(() => assert.equal(ap.linear(ap.ones([1, 2], { device }), ap.ones([2, 2], { device })).dtype, 'f32'));
   });
 
   it('GradScaler: validates options; backs off on overflow, grows after growthInterval clean steps', () => {
@@ -98,54 +96,50 @@ describe('precision: autocast and loss scaling', function () {
     assert.throws(() => s.loadState({ scale: -1, growthTracker: 0 }), { code: 'ERR_FORMAT' });
   });
 
-  forEachBackend((device) => {
-    it('GradScaler.unscale divides by the scale and finds any inf or NaN', () => {
-      ap.tidy(() => {
-        const s = new GradScaler({ initScale: 8 });
-        const a = ap.tensor([8, 16, -24], [3], { device }), b = ap.tensor([0.5], [1], { device });
-        const ok = s.unscale([a, b]);
-        assert.equal(ok.finite, true);
-        assert.deepEqual([...ok.grads[0]!.toArray()], [1, 2, -3]);
-        assert.deepEqual([...ok.grads[1]!.toArray()], [0.0625]);
-        for (const bad of [Infinity, -Infinity, NaN]) {
-          const r = s.unscale([a, ap.tensor([1, bad], [2], { device })]);
-          assert.equal(r.finite, false, `${bad} not found`);
-        }
-      });
+  itOnEachBackend('GradScaler.unscale divides by the scale and finds any inf or NaN', (device) => {
+    ap.tidy(() => {
+      const s = new GradScaler({ initScale: 8 });
+      const a = ap.tensor([8, 16, -24], [3], { device }), b = ap.tensor([0.5], [1], { device });
+      const ok = s.unscale([a, b]);
+      assert.equal(ok.finite, true);
+      assert.deepEqual([...ok.grads[0]!.toArray()], [1, 2, -3]);
+      assert.deepEqual([...ok.grads[1]!.toArray()], [0.0625]);
+      for (const bad of [Infinity, -Infinity, NaN]) {
+        const r = s.unscale([a, ap.tensor([1, bad], [2], { device })]);
+        assert.equal(r.finite, false, `${bad} not found`);
+      }
     });
   });
 
-  forEachBackend((device) => {
-    it('Trainer in bf16 and fp16: finite losses that fall, f32 master weights; fp16 skips an overflowing step', () => {
-      for (const precision of ['bf16', 'fp16'] as const) {
-        ap.manualSeed(5);
-        const model = tiny(device);
-        const t = new Trainer(model, { lr: 0.02, epsilon: 1, ema: 0.9, precision });
-        assert.equal(t.options.precision, precision);
-        assert.equal(t.scaler !== null, precision === 'fp16');
-        const losses: number[] = [];
-        for (let s = 0; s < 8; s++) {
-          const r = t.step(batch(8, s % 2));
-          assert.ok(Number.isFinite(r.loss), `${precision} step ${s}: loss ${r.loss}`);
-          assert.equal(r.skipped, false);
-          losses.push(r.loss);
-        }
-        assert.ok(losses[7]! < losses[0]!, `${precision}: loss did not fall: ${losses.join(', ')}`);
-        for (const p of model.parameters()) assert.equal(p.dtype, 'f32');
-        if (t.scaler) {
-          // A scale so large that the scaled gradients overflow f16: the step is skipped, nothing
-          // moves, and the scale backs off.
-          t.scaler.scale = 2 ** 60;
-          const before = model.parameters().map((p) => p.toArray());
-          const r = t.step(batch(8, 0));
-          assert.equal(r.skipped, true);
-          assert.equal(t.scaler.scale, 2 ** 59);
-          model.parameters().forEach((p, i) => assert.deepEqual(p.toArray(), before[i]));
-        }
-        t.dispose();
-        model.dispose();
+  itOnEachBackend('Trainer in bf16 and fp16: finite losses that fall, f32 master weights; fp16 skips an overflowing step', (device) => {
+    for (const precision of ['bf16', 'fp16'] as const) {
+      ap.manualSeed(5);
+      const model = tiny(device);
+      const t = new Trainer(model, { lr: 0.02, epsilon: 1, ema: 0.9, precision });
+      assert.equal(t.options.precision, precision);
+      assert.equal(t.scaler !== null, precision === 'fp16');
+      const losses: number[] = [];
+      for (let s = 0; s < 8; s++) {
+        const r = t.step(batch(8, s % 2));
+        assert.ok(Number.isFinite(r.loss), `${precision} step ${s}: loss ${r.loss}`);
+        assert.equal(r.skipped, false);
+        losses.push(r.loss);
       }
-    });
+      assert.ok(losses[7]! < losses[0]!, `${precision}: loss did not fall: ${losses.join(', ')}`);
+      for (const p of model.parameters()) assert.equal(p.dtype, 'f32');
+      if (t.scaler) {
+        // A scale so large that the scaled gradients overflow f16: the step is skipped, nothing
+        // moves, and the scale backs off.
+        t.scaler.scale = 2 ** 60;
+        const before = model.parameters().map((p) => p.toArray());
+        const r = t.step(batch(8, 0));
+        assert.equal(r.skipped, true);
+        assert.equal(t.scaler.scale, 2 ** 59);
+        model.parameters().forEach((p, i) => assert.deepEqual(p.toArray(), before[i]));
+      }
+      t.dispose();
+      model.dispose();
+    }
   });
 
   it("the fp16 loss scaler's state travels in the checkpoint", () => {

@@ -11,6 +11,7 @@ namespace advprop_binding {
   X(emptyCache, EmptyCache)        \
   X(synchronize, Synchronize)      \
   X(simSelfTest, SimSelfTest)      \
+  X(tensorCoreCheck, TensorCoreCheck) \
   X(opNames, OpNames)              \
   X(fromArray, FromArray)          \
   X(toArray, ToArray)              \

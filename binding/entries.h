@@ -7,6 +7,7 @@ namespace advprop_binding {
   X(buildInfo, BuildInfo)          \
   X(devices, Devices)              \
   X(memoryStats, MemoryStats)      \
+  X(resetPeakMemory, ResetPeakMemory) \
   X(handleStats, HandleStatsEntry) \
   X(emptyCache, EmptyCache)        \
   X(synchronize, Synchronize)      \

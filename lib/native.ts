@@ -50,6 +50,8 @@ export interface DeviceEntry {
 export interface NativeMemoryStats {
   liveTensors: number;
   bytesInUse: number;
+  /** The most bytesInUse has been since resetPeakMemory(device) (or since the process started). */
+  peakBytesInUse: number;
   bytesCached: number;
   bytesReserved: number;
   allocCalls: number;
@@ -113,6 +115,8 @@ export interface Addon {
   buildInfo(): BuildInfo;
   devices(): DeviceEntry[];
   memoryStats(device: string): NativeMemoryStats;
+  /** Sets the device's peakBytesInUse to its bytesInUse now. */
+  resetPeakMemory(device: string): void;
   /** Tensor handles alive in the addon, and the size of its handle table (its high-water mark). */
   handleStats(): { live: number; slots: number };
   emptyCache(device: string): void;

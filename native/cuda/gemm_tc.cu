@@ -4,15 +4,17 @@
 //
 // Tiling: a block computes a BM x BN tile of C with 8 warps (128 x 128) or 4 (128 x 64, chosen
 // when n <= 64, where a 128-wide tile would mostly compute padding); each warp a 64 x 32 piece,
-// 4 x 4 mma tiles of 16 x 8. k is walked in slices of BK (32 16-bit elements or 16 f32, 64 bytes
-// a row either way) through a 3-stage ring in dynamic shared memory filled by cp.async: while the
-// warps multiply slice t, the copies of slices t + 1 and t + 2 are in flight. Each operand's
-// slice is stored as it lies in global memory (its contiguous dimension contiguous), rows padded
-// by 16 bytes (32 for the f32 m/n-contiguous case) so that the 8 rows an ldmatrix or a warp's
-// fragment loads touch fall in distinct banks. 16-bit fragments come from ldmatrix: .x4 for a
-// k-contiguous operand (A untransposed, B transposed), .x4.trans for an m- or n-contiguous one;
-// tf32 fragments by plain 32-bit shared loads (ldmatrix's .trans moves 16-bit elements, and the
-// loads cost the same shared-memory wavefronts), rounded with f32_to_tf32.
+// 4 x 4 mma tiles of 16 x 8. (cuda-sim runs these tiles fast enough, about a second for all of
+// gemm_tc_test.cc in a release build, so the simulator needs no smaller tiling.) k is walked in
+// slices of BK (32 16-bit elements or 16 f32, 64 bytes a row either way) through a 3-stage ring in
+// dynamic shared memory filled by cp.async: while the warps multiply slice t, the copies of slices
+// t + 1 and t + 2 are in flight. Each operand's slice is stored as it lies in global memory (its
+// contiguous dimension contiguous), rows padded by 16 bytes (32 for the f32 m/n-contiguous case)
+// so that the 8 rows an ldmatrix or a warp's fragment loads touch fall in distinct banks. 16-bit
+// fragments come from ldmatrix: .x4 for a k-contiguous operand (A untransposed, B transposed),
+// .x4.trans for an m- or n-contiguous one; tf32 fragments by plain 32-bit shared loads (ldmatrix's
+// .trans moves 16-bit elements, and the loads cost the same shared-memory wavefronts), rounded
+// with f32_to_tf32.
 //
 // Edges: a 16-byte copy that runs past the matrix (its rows, its columns, or this block's k
 // range) reads only the bytes inside and zero-fills the rest (cp_async_16_zfill); rows outside

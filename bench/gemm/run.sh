@@ -5,15 +5,18 @@
 #   bash bench/gemm/run.sh --device cuda --batch 256 --modes bf16,tf32,fp32
 #   ADVPROP_CUDA_ARCHS=90 bash bench/gemm/run.sh            (an H100: build for sm_90)
 #   bash bench/gemm/run.sh --device cuda-sim                 (checks that it runs; no timing value)
-# Builds into build-bench (CUDA when nvcc is found). Output: the table on stdout.
+# Builds into $ADVPROP_BENCH_BUILD (default build-bench; CUDA when nvcc is found), configured with
+# the native tests on, so an existing build folder such as the addon's `build` is reused rather
+# than rebuilt. Output: the table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/usr/local/cuda/bin:$PATH"
-mkdir -p build-bench
-log=build-bench/bench-build.log
-cmake -S . -B build-bench -DADVPROP_NATIVE_TESTS=ON -DCMAKE_BUILD_TYPE=Release > "$log" 2>&1 || { tail -20 "$log"; exit 1; }
-cmake --build build-bench --target advprop_gemm_bench -j"${JOBS:-$(nproc)}" >> "$log" 2>&1 || { tail -20 "$log"; exit 1; }
-bin=build-bench/advprop_gemm_bench
+dir=${ADVPROP_BENCH_BUILD:-build-bench}
+mkdir -p "$dir"
+log=$dir/bench-build.log
+cmake -S . -B "$dir" -DADVPROP_NATIVE_TESTS=ON -DCMAKE_BUILD_TYPE=Release > "$log" 2>&1 || { tail -20 "$log"; exit 1; }
+cmake --build "$dir" --target advprop_gemm_bench -j"${JOBS:-$(nproc)}" >> "$log" 2>&1 || { tail -20 "$log"; exit 1; }
+bin=$dir/advprop_gemm_bench
 
 device=cuda modes=bf16,tf32,fp32 reps=20
 args=("$@")
@@ -26,7 +29,7 @@ for ((i = 0; i < ${#args[@]}; i++)); do
 done
 
 torch_args=()
-if [[ $device == cuda* ]]; then
+if [[ $device == cuda || $device == cuda:* ]]; then
   if python3 -c 'import torch; assert torch.cuda.is_available()' 2> /dev/null; then
     tmp=$(mktemp -d)
     "$bin" "$@" --list > "$tmp/shapes.csv"

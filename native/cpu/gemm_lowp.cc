@@ -17,13 +17,15 @@
 // portable one, as native/tests/gemm_lowp_test.cc checks: equal bits when no input, product or
 // partial sum is subnormal (below 2^-126 in magnitude); in general, both being within
 // gamma_k * S of their own exact sums (S = sum |a b|, gamma_k = k * 2^-24) and flushing moving each
-// of the 2k terms by less than 2^-126, |acc_dot - acc_portable| <= 2 gamma_k S + 2k * 2^-126,
-// and after the rounding to bf16 one bf16 ulp more.
+// of the k products and k partial sums by less than 2^-126,
+// |acc_dot - acc_portable| <= 2 gamma_k S + 2k * 2^-126, and after the rounding to bf16 one bf16
+// ulp more.
 //
 // Blocking (none of it changes the order above): C in tiles of kMC x kNC, each computed from
 // start to end by one thread into an f32 tile buffer; k in blocks of kKC (even, so pairs never
-// straddle a block), for which op(A)'s rows are packed into kMR-row micro-panels and op(B)'s
-// columns into NR-column ones, widened to f32 (portable) or as bf16 pairs (dot); the micro-kernel
+// straddle a block), for which op(A)'s rows are packed into kMR-row micro-panels (row by row when
+// A is untransposed) and op(B)'s columns into NR-column ones (once for the whole product when B is
+// small enough), widened to f32 (portable) or as bf16 pairs (dot); the micro-kernel
 // loads its block of the tile buffer (except in the first k block), adds the block's products in
 // the order above and stores it back. Products with few tiles and a long k split k into chunks
 // fixed by the shape, each chunk's tile sums go to a buffer and are added in chunk order (the
@@ -74,9 +76,9 @@ bool dot_available() {
 
 // One k block of a tile: for every kMR x NR micro-tile of the padded tile (mcp x ncp,
 // rows ldt apart in ct), acc = (first ? 0 : ct) plus the block's products in pair order. A is in
-// [p][r] panels, or in row panels when AROWS (pack_a_rows). VB: the
-// vector width in bytes of the ISA the instantiation is compiled for (simd.h); every lane does
-// the same IEEE operations in the same order, so the width changes no bit.
+// [p][r] panels, or in row panels when AROWS (pack_a_rows). VB: the vector width in bytes of the
+// ISA the instantiation is compiled for (simd.h); every lane does the same IEEE operations in the
+// same order, so the width changes no bit.
 template <typename T, bool AROWS, int VB>
 __attribute__((always_inline)) inline void macro_portable_body(int64_t kcp, int64_t mcp, int64_t ncp, const T* ap,
                                                                const T* bp, T* ct, int64_t ldt, bool first) {

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Every check only a GPU host can run, in one go (a lent machine's time is short), logs under $OUT:
 # build for the local card, the whole mocha suite with the cuda backend, compute-sanitizer
-# memcheck and racecheck over the kernel suites, and the cuda benchmarks with the PyTorch peer.
+# memcheck and racecheck over the kernel suites, and the cuda benchmarks with the PyTorch peer;
+# `gemm`: the tensor-core GEMM's native tests on the card and its throughput per B0 GEMM shape.
 # Each part has its own time limit so one slow part cannot eat the others' time.
 #   bash .gpu/run.sh 'bash bench/gpu-check.sh'            (GPU_CHECK_PARTS=build,mocha,... to pick)
 set -uo pipefail
 out=${OUT:-gpu-out}
 mkdir -p "$out"
 export PATH="/usr/local/cuda/bin:$PATH"
-parts=${GPU_CHECK_PARTS:-build,mocha,conv,sanitizer,kernels,step}
+parts=${GPU_CHECK_PARTS:-build,mocha,conv,gemm,sanitizer,kernels,step}
 T=${GPU_CHECK_SCALE:-1}  # multiplies every part's time limit
 t0=$(date +%s)
 want() { [[ ",$parts," == *",$1,"* ]]; }
@@ -55,6 +56,17 @@ if want sanitizer; then
     echo "$tool rc=$?"
     grep -E "ERROR SUMMARY|RACECHECK SUMMARY|passing|failing" "$out/sanitizer-$tool.txt" | tail -3
   done
+fi
+
+if want gemm; then
+  stamp "GEMM: native tensor-core tests on the card, then TFLOP/s per B0 GEMM shape (bf16, tf32, fp32) vs PyTorch"
+  # The addon's build folder, configured with the native tests too: only the new targets compile.
+  ADVPROP_BENCH_BUILD=build timeout $((120*T)) bash bench/gemm/run.sh --device cuda --reps 10 > "$out/bench-gemm.txt" 2>&1
+  echo "gemm bench rc=$?"
+  tail -70 "$out/bench-gemm.txt"
+  cmake --build build --target advprop_native_tests -j"$(nproc)" > "$out/native-build.log" 2>&1 &&
+    timeout $((60*T)) ./build/advprop_native_tests gemm_tc > "$out/native-gemm-tc.txt" 2>&1; echo "native gemm_tc rc=$?"
+  grep -E "FAIL|skipped|native:" "$out/native-gemm-tc.txt" | head -20
 fi
 
 if want step; then

@@ -7,10 +7,12 @@ namespace advprop_binding {
   X(buildInfo, BuildInfo)          \
   X(devices, Devices)              \
   X(memoryStats, MemoryStats)      \
+  X(resetPeakMemory, ResetPeakMemory) \
   X(handleStats, HandleStatsEntry) \
   X(emptyCache, EmptyCache)        \
   X(synchronize, Synchronize)      \
   X(simSelfTest, SimSelfTest)      \
+  X(tensorCoreCheck, TensorCoreCheck) \
   X(opNames, OpNames)              \
   X(fromArray, FromArray)          \
   X(toArray, ToArray)              \

@@ -114,11 +114,19 @@ ADVPROP_ENTRY(MemoryStats)
   Napi::Object o = Napi::Object::New(env);
   o.Set("liveTensors", Napi::Number::New(env, static_cast<double>(s.live_tensors)));
   o.Set("bytesInUse", Napi::Number::New(env, static_cast<double>(s.bytes_in_use)));
+  o.Set("peakBytesInUse", Napi::Number::New(env, static_cast<double>(s.peak_bytes_in_use)));
   o.Set("bytesCached", Napi::Number::New(env, static_cast<double>(s.bytes_cached)));
   o.Set("bytesReserved", Napi::Number::New(env, static_cast<double>(s.bytes_reserved)));
   o.Set("allocCalls", Napi::Number::New(env, static_cast<double>(s.alloc_calls)));
   o.Set("systemAllocs", Napi::Number::New(env, static_cast<double>(s.system_allocs)));
   return o;
+ADVPROP_ENTRY_END
+
+ADVPROP_ENTRY(ResetPeakMemory)
+  check_arg_count(info, 1, "resetPeakMemory");
+  const advprop::Device dev = to_usable_device(info[0], "resetPeakMemory", "device");
+  advprop::backend(dev.type).reset_peak(dev.index);
+  return info.Env().Undefined();
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(HandleStatsEntry)

@@ -2,7 +2,7 @@
 export { AdvpropError, type ErrorCode } from './errors.js';
 export { Tensor, isTensor, DTYPES, type DType } from './tensor.js';
 export { tensor, full, zeros, ones, zerosLike, onesLike, rand, randn, type CreateOptions, type RandomOptions, type TensorLike } from './creation.js';
-export { tidy, keep, dispose, memory, type MemoryInfo } from './memory.js';
+export { tidy, keep, dispose, memory, resetPeakMemory, type MemoryInfo } from './memory.js';
 export { devices, defaultDevice, setDefaultDevice } from './device.js';
 export { manualSeed, getRngState, setRngState, type RandomKey } from './random.js';
 export { grad, valueAndGrad, type BackwardOptions, type GradOptions } from './autograd/engine.js';

@@ -4,7 +4,7 @@
 import type { NativeMemoryStats } from './native.js';
 import { addon } from './native.js';
 import { AdvpropError } from './errors.js';
-import { describeValue, devices } from './device.js';
+import { describeValue, devices, requireDevice } from './device.js';
 import { checkTensor, Tensor } from './tensor.js';
 import { liveCounts, scopes } from './tracking.js';
 import { releaseUnreachable, savedTensorCount } from './autograd/node.js';
@@ -84,8 +84,18 @@ export interface MemoryInfo {
   numSavedTensors: number;
   /** Handles alive in the addon: numTensors plus any native handle no Tensor wraps (a leak). */
   numHandles: number;
-  /** The allocator statistics of every available device. */
+  /** The allocator statistics of every available device, by canonical name ('cpu', 'cuda:0',
+   * 'cuda-sim:0'); peakBytesInUse counts from the last resetPeakMemory of that device. */
   devices: Record<string, NativeMemoryStats>;
+}
+
+/** Starts a new peak: the device's peakBytesInUse becomes its bytesInUse now, and grows with the
+ * allocations that follow (disposing never lowers it). Without a device, every available one.
+ * Devices are independent: resetting one leaves the others' peaks as they are. */
+export function resetPeakMemory(device?: string): void {
+  const op = "resetPeakMemory: argument 'device'";
+  const targets = device === undefined ? devices().filter((d) => d.available).map((d) => d.device) : [requireDevice(device, op).device];
+  for (const d of targets) addon.resetPeakMemory(d);
 }
 
 export function memory(): MemoryInfo {

@@ -51,6 +51,8 @@ export interface DeviceEntry {
 export interface NativeMemoryStats {
   liveTensors: number;
   bytesInUse: number;
+  /** The most bytesInUse has been since resetPeakMemory(device) (or since the process started). */
+  peakBytesInUse: number;
   bytesCached: number;
   bytesReserved: number;
   allocCalls: number;
@@ -78,6 +80,9 @@ export interface BuildInfo {
 }
 
 export interface SimSelfTestResult { name: string; passed: boolean; detail: string }
+
+/** The mma shapes of tensorCoreCheck (TcMma, native/include/advprop/tensor_core_check.h). */
+export type TcMmaShape = 'm16n8k16_bf16' | 'm16n8k16_f16' | 'm16n8k8_tf32';
 
 export type Seed = number | bigint;
 
@@ -111,6 +116,8 @@ export interface Addon {
   buildInfo(): BuildInfo;
   devices(): DeviceEntry[];
   memoryStats(device: string): NativeMemoryStats;
+  /** Sets the device's peakBytesInUse to its bytesInUse now. */
+  resetPeakMemory(device: string): void;
   /** Tensor handles alive in the addon, and the size of its handle table (its high-water mark). */
   handleStats(): { live: number; slots: number };
   emptyCache(device: string): void;
@@ -119,6 +126,22 @@ export interface Addon {
   simSelfTest(): SimSelfTestResult[];
   /** The names each enumerated argument accepts (see OpNames). */
   opNames(): OpNames;
+
+  // ---- binding/tensor_core.cc: the tensor-core checks (native/include/advprop/tensor_core_check.h
+  // says what each computes) on a device; on 'cpu' the twins that define the expected results.
+  // For tests only: lib/ does not call it. Matrices are row-major.
+  /** Whether the device can run the PTX wrappers (false for a device this build or machine lacks). */
+  tensorCoreCheck(device: string, check: 'usable'): boolean;
+  /** D (16 x 8) = A B + C; a and b hold 16-bit patterns (bf16, f16) or f32 patterns (tf32). */
+  tensorCoreCheck(device: string, check: 'mma', shape: TcMmaShape, a: Uint32Array, b: Uint32Array, c: Float32Array): Float32Array;
+  /** ldmatrix .x{num} (1, 2, 4), .trans if trans; lane l points at element rowOffsets[l]; [lane * num + j]. */
+  tensorCoreCheck(device: string, check: 'ldmatrix', num: number, trans: boolean, image: Uint16Array, rowOffsets: Int32Array): Uint32Array;
+  /** A (16 x 16) and B (16 x 8) bf16 patterns through ldmatrix into the bf16 mma: D = A B + C. */
+  tensorCoreCheck(device: string, check: 'ldmatrixMma', a: Uint16Array, b: Uint16Array, c: Float32Array): Float32Array;
+  /** The cp.async groups (kCpAsyncSrcWords = 704 source words). */
+  tensorCoreCheck(device: string, check: 'cpAsync', src: Uint32Array): Uint32Array;
+  /** Per pair of x: f32_to_tf32 of both, pack_bf16x2, pack_f16x2 (x of even length). */
+  tensorCoreCheck(device: string, check: 'conversions', x: Float32Array): Uint32Array;
 
   // ---- binding/tensors.cc
   /**

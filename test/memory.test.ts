@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import * as ap from '../lib/index.js';
-import { forEachBackend } from '../lib/testing/backends.js';
+import { backendStatus, forEachBackend } from '../lib/testing/backends.js';
 import { expectCode } from './helpers.js';
 
 function live(device: string) {
@@ -226,5 +226,88 @@ describe('cpu buffer pool', () => {
     assert.equal(after.systemAllocs - before.systemAllocs, 0, `the second step made ${after.systemAllocs - before.systemAllocs} system allocations`);
     ap.emptyCache('cpu');
     assert.ok(stats().bytesReserved < before.bytesReserved - 12 * 128 * 2 ** 20 + 1, 'emptyCache returns the blocks to the OS');
+  });
+});
+
+forEachBackend('peak memory', (device) => {
+  const stats = () => ap.memory().devices[device];
+  const MiB = 2 ** 20;
+
+  it('peakBytesInUse is reported on every device and is at least bytesInUse', () => {
+    const t = ap.zeros([1000], { device });
+    for (const [name, s] of Object.entries(ap.memory().devices)) {
+      assert.equal(typeof s.peakBytesInUse, 'number', name);
+      assert.ok(s.peakBytesInUse >= s.bytesInUse, `${name}: peak ${s.peakBytesInUse} < in use ${s.bytesInUse}`);
+    }
+    t.dispose();
+  });
+
+  it('grows with an allocation, stays after dispose and drops to bytesInUse on reset', () => {
+    ap.resetPeakMemory(device);
+    const s0 = stats();
+    assert.equal(s0.peakBytesInUse, s0.bytesInUse);
+    const t = ap.zeros([MiB / 4], { device });
+    const s1 = stats();
+    assert.ok(s1.bytesInUse >= s0.bytesInUse + MiB);
+    assert.ok(s1.peakBytesInUse >= s1.bytesInUse && s1.peakBytesInUse >= s0.peakBytesInUse + MiB, `peak ${s1.peakBytesInUse}`);
+    t.dispose();
+    const s2 = stats();
+    assert.equal(s2.bytesInUse, s0.bytesInUse);
+    assert.equal(s2.peakBytesInUse, s1.peakBytesInUse, 'dispose lowered the peak');
+    // A smaller allocation afterwards leaves the peak where the larger one put it.
+    const small = ap.zeros([100], { device });
+    assert.equal(stats().peakBytesInUse, s1.peakBytesInUse);
+    small.dispose();
+    ap.resetPeakMemory(device);
+    const s3 = stats();
+    assert.equal(s3.peakBytesInUse, s3.bytesInUse);
+    assert.ok(s3.peakBytesInUse <= s1.peakBytesInUse - MiB);
+  });
+
+  it('counts what a tidy freed: the peak of the work inside it shows after it', () => {
+    ap.resetPeakMemory(device);
+    const before = stats();
+    ap.tidy(() => {
+      ap.ones([MiB / 4], { device }).add(1).mul(2);
+    });
+    const after = stats();
+    assert.equal(after.bytesInUse, before.bytesInUse);
+    assert.ok(after.peakBytesInUse >= before.bytesInUse + 2 * MiB, `peak ${after.peakBytesInUse}, in use ${before.bytesInUse}`);
+  });
+
+  it('takes the short device name and refuses bad ones with ERR_DEVICE naming the argument', () => {
+    ap.resetPeakMemory(device.split(':')[0]);
+    assert.equal(stats().peakBytesInUse, stats().bytesInUse);
+    expectCode(() => ap.resetPeakMemory('gpu'), 'ERR_DEVICE', "resetPeakMemory: argument 'device'");
+    expectCode(() => ap.resetPeakMemory(`${device.split(':')[0]}:7`), 'ERR_DEVICE', "argument 'device'");
+    expectCode(() => ap.resetPeakMemory(3 as unknown as string), 'ERR_DEVICE', "argument 'device'");
+  });
+});
+
+describe('peak memory: devices are independent', () => {
+  const sim = backendStatus().find((b) => b.backend === 'cuda-sim')!;
+  if (!sim.available) {
+    it.skip(`cuda-sim: skipped (${sim.reason})`);
+    return;
+  }
+  const peak = (d: string) => ap.memory().devices[d].peakBytesInUse;
+  const inUse = (d: string) => ap.memory().devices[d].bytesInUse;
+
+  it('resetting or allocating on one device leaves the other peak as it is; no argument resets all', () => {
+    const a = 'cpu', b = sim.device!;
+    for (const [x, y] of [[a, b], [b, a]]) {
+      ap.resetPeakMemory(y);
+      const t = ap.zeros([2 ** 18], { device: y });
+      const peakY = peak(y);
+      t.dispose();
+      ap.resetPeakMemory(x);
+      assert.equal(peak(y), peakY, `resetting ${x} moved the peak of ${y}`);
+      const u = ap.zeros([2 ** 19], { device: x });
+      assert.equal(peak(y), peakY, `allocating on ${x} moved the peak of ${y}`);
+      assert.ok(peak(x) >= inUse(x));
+      u.dispose();
+    }
+    ap.resetPeakMemory();
+    for (const d of [a, b]) assert.equal(peak(d), inUse(d), d);
   });
 });

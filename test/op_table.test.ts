@@ -14,7 +14,7 @@ import { EXEMPTIONS } from './op_table/exemptions.js';
 import { TABLE } from './op_table/index.js';
 import {
   bounds, describeTols, HALF_DTYPES, halfBounds, halfTolOf, referenceInputs, runOn, tolOf, upload,
-  type AnyEntry, type Case, type FloatDType, type HalfDType, type HostOut, type Tol,
+  type AnyEntry, type Case, type HalfDType, type HostOut, type RunDType, type Tol,
 } from './op_table/table.js';
 
 // `export * as kernels` is a module namespace object under plain ESM but an ordinary object once a
@@ -59,39 +59,28 @@ function checkOutputs(got: (HostOut | null)[], want: (HostOut | null)[], bound: 
   });
 }
 
-function checkReference(e: AnyEntry, c: Case<unknown>, path: string, dtype: FloatDType): void {
+/**
+ * The cpu against the f64 reference on the inputs as the kernel sees them. A 16-bit run (an entry
+ * declaring `half`) computes in f32, so its parameters are rounded as an f32 kernel rounds them,
+ * and each output is held to halfBounds for its own dtype.
+ */
+function checkReference(e: AnyEntry, c: Case<unknown>, path: string, dtype: RunDType): void {
   const got = runOn(e.ops[path], c, dtype, 'cpu');
-  const ref = e.reference(c.inputs.map((i) => Float64Array.from(i.data)), c, dtype);
+  const half = isHalf(dtype);
+  const ref = e.reference(referenceInputs(c, dtype), c, half ? 'f32' : dtype);
   const b = bounds(tolOf(e, c));
-  const bound = dtype === 'f32' ? b.reference : b.f64;
+  const boundFor = (out: ap.DType): number =>
+    half ? halfBounds(halfTolOf(e, c)!, dtype, isHalf(out)).reference : dtype === 'f32' ? b.reference : b.f64;
   const label = `${path} ${dtype} ${c.label}`;
   assert.equal(got.length, ref.length, `${label}: ${got.length} outputs vs ${ref.length} in the reference`);
   ref.forEach((r, i) => {
     const g = got[i];
     assert.equal(g === null, r === null, `${label} output ${i}: ${g === null ? 'missing' : 'not in the reference'}`);
     if (!g || !r) return;
-    // The reference in the output's own type, so 'exact' means bitwise after one rounding.
+    const bound = boundFor(g.dtype);
+    // The reference in the output's own type, so 'exact' means bitwise after one rounding; a
+    // bounded 16-bit output is compared with the unrounded reference (the bound has the rounding).
     const want = g.values instanceof Int32Array ? Int32Array.from(r) : isHalf(g.dtype) ? Float32Array.from(roundHalfArray(r, g.dtype))
-      : g.values instanceof Float32Array ? Float32Array.from(r) : r;
-    if (bound === 0) assertSame(g.values, want, `${label} output ${i}`);
-    else assertClose(g.values, want, bound, `${label} output ${i}`);
-  });
-}
-
-/** A 16-bit run of an entry that declares `half`: the cpu against the reference on the rounded inputs. */
-function checkHalfReference(e: AnyEntry, c: Case<unknown>, path: string, h: HalfDType, tol: Tol): void {
-  const got = runOn(e.ops[path], c, h, 'cpu');
-  // The 16-bit paths compute in f32: parameters are rounded as an f32 kernel rounds them.
-  const ref = e.reference(referenceInputs(c, h), c, 'f32');
-  const label = `${path} ${h} ${c.label}`;
-  assert.equal(got.length, ref.length, `${label}: ${got.length} outputs vs ${ref.length} in the reference`);
-  ref.forEach((r, i) => {
-    const g = got[i];
-    assert.equal(g === null, r === null, `${label} output ${i}: ${g === null ? 'missing' : 'not in the reference'}`);
-    if (!g || !r) return;
-    const { reference: bound } = halfBounds(tol, h, isHalf(g.dtype));
-    // The reference rounded once to the output's own type, so 'exact' means bitwise.
-    const want = g.dtype === 'i32' ? Int32Array.from(r) : isHalf(g.dtype) ? Float32Array.from(roundHalfArray(r, g.dtype))
       : g.values instanceof Float32Array ? Float32Array.from(r) : r;
     if (bound === 0) assertSame(g.values, want, `${label} output ${i}`);
     else assertClose(g.values, isHalf(g.dtype) ? r : want, bound, `${label} output ${i}`);
@@ -173,7 +162,7 @@ describe('op table: bf16 and f16 on cpu against the f64 reference, or refused wi
       it(`${e.name} (bf16, f16: ${describeTols(declared as Tol[])} + one 16-bit rounding)`, () => {
         for (const c of e.cases)
           for (const path of Object.keys(e.ops))
-            for (const h of HALF_DTYPES) checkHalfReference(e, c, path, h, halfTolOf(e, c)!);
+            for (const h of HALF_DTYPES) checkReference(e, c, path, h);
       });
     } else {
       it(`${e.name}: refuses bf16 and f16 with ERR_DTYPE`, () => {

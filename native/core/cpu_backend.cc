@@ -116,11 +116,17 @@ class CpuBackend final : public DeviceBackend {
     std::lock_guard<std::mutex> g(mu_);
     return stats_;
   }
+  // Only the reported peak: the cache cap keeps its own (peak_in_use_), which emptyCache resets.
+  void reset_peak(int) override {
+    std::lock_guard<std::mutex> g(mu_);
+    stats_.peak_bytes_in_use = stats_.bytes_in_use;
+  }
 
  private:
   void* hand_out(void* p, size_t size) {
     ++stats_.live_tensors;
     stats_.bytes_in_use += size;
+    stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
     peak_in_use_ = std::max(peak_in_use_, static_cast<size_t>(stats_.bytes_in_use));
     return p;
   }

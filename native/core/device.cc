@@ -25,6 +25,7 @@ class AbsentBackend final : public DeviceBackend {
   void synchronize(int) override {}
   void empty_cache() override {}
   MemoryStats stats(int) const override { return {}; }
+  void reset_peak(int) override {}
 
  private:
   [[noreturn]] void absent() const {

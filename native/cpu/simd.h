@@ -68,6 +68,26 @@ inline int serve_isa(int level) {
   return level <= kIsaBaseline ? kIsaBaseline : 0;
 }
 
+// AVX512-BF16 (vdpbf16ps: f32 += bf16 x bf16 pairs) is not a level of its own: only the bf16
+// GEMM uses it (gemm_lowp.cc), through a kernel compiled for ADVPROP_TARGET_AVX512_BF16 when the
+// compiler knows the instructions (ADVPROP_HAVE_AVX512_BF16), and run when this asks the CPU.
+#if ADVPROP_X86_GNU && __GNUC__ >= 11
+#define ADVPROP_HAVE_AVX512_BF16 1
+#define ADVPROP_TARGET_AVX512_BF16 __attribute__((target("avx512f,avx512bf16")))
+#else
+#define ADVPROP_HAVE_AVX512_BF16 0
+#define ADVPROP_TARGET_AVX512_BF16
+#endif
+inline bool cpu_has_avx512_bf16() {
+#if ADVPROP_HAVE_AVX512_BF16
+  if (kIsaDispatch) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+  }
+#endif
+  return false;
+}
+
 // One kernel family's level: the best available, unless a test forced another to check that
 // every level gives the same bits (set_gemm_isa, set_depthwise_isa).
 class IsaChoice {

@@ -1,4 +1,5 @@
-// Dense GEMM (contract: advprop/gemm.h). C = alpha * op(A) * op(B) + beta * C, row-major.
+// Dense GEMM (contract: advprop/gemm.h). C = alpha * op(A) * op(B) + beta * C, row-major. This file
+// is the f32/f64 CUDA-core kernel and the entry; bf16, f16 and tf32 go to gemm_tc.cu.
 //
 // Tiling: a block of 256 threads (16 x 16) computes a 64 x 64 tile of C. The k range is walked in
 // slices of kBK = 16: each slice of op(A) (64 x 16) and op(B) (16 x 64) is staged in static shared
@@ -19,6 +20,7 @@
 // for cuda-sim usually does not, so cuda and cuda-sim agree within rounding, not bit for bit). No
 // atomics. The result depends only on the shapes and values, never on timing.
 #include "common.cuh"
+#include "gemm_tc.cuh"
 
 #include <algorithm>
 #include <cstdint>
@@ -168,6 +170,14 @@ void gemm_typed(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) 
 void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   ADVPROP_ASSERT(passes(check_gemm_args, g, a, b, c, kDeviceType));
   if (g.m == 0 || g.n == 0) return;
+  // bf16, f16 and tf32 run on the tensor cores (gemm_tc.cu). Without them (before sm_80) tf32
+  // falls back to the f32 kernel below, which it permits; the 16-bit types have no fallback.
+  if (c.dtype() == DType::bf16 || c.dtype() == DType::f16 || g.tf32) {
+    if (gemm_tc_usable(c.device().index)) return gemm_tc(g, a, b, c);
+    if (!g.tf32)
+      fail(ErrorCode::Device, std::string("gemm: ") + dtype_name(c.dtype()) + " needs tensor cores (compute capability " +
+                                  "8.0 or newer), which " + device_str(c.device()) + " lacks");
+  }
   dispatch_dtype(c.dtype(), "gemm", [&](auto t) { gemm_typed<decltype(t)>(g, a, b, c); });
 }
 

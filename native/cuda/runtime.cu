@@ -195,6 +195,13 @@ class CudaBackend final : public DeviceBackend {
     return pool.st;
   }
 
+  void reset_peak(int index) override {
+    check_index(index, "reset_peak");
+    Pool& pool = pools_[index];
+    std::lock_guard<std::mutex> g(pool.mu);
+    pool.st.peak_bytes_in_use = pool.st.bytes_in_use;
+  }
+
  private:
   void probe() const {
     std::call_once(probed_, [this] {
@@ -240,6 +247,7 @@ class CudaBackend final : public DeviceBackend {
     pool.live.emplace(p, size);
     ++pool.st.live_tensors;
     pool.st.bytes_in_use += static_cast<int64_t>(size);
+    if (pool.st.bytes_in_use > pool.st.peak_bytes_in_use) pool.st.peak_bytes_in_use = pool.st.bytes_in_use;
     return p;
   }
 

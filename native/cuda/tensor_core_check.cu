@@ -162,18 +162,6 @@ struct Buffer {
   }
 };
 
-void require_usable(int device, const char* what) {
-  if (!tensor_cores_usable(device))
-    fail(ErrorCode::Device, std::string(what) + ": device " + std::to_string(device) +
-                                " has no sm_80 tensor-core instructions (compute capability 8.0 or newer)");
-}
-
-void require_size(size_t got, size_t want, const char* what, const char* arg) {
-  if (got != want)
-    fail(ErrorCode::Shape, std::string(what) + ": '" + arg + "' has " + std::to_string(got) + " elements, expected " +
-                               std::to_string(want));
-}
-
 }  // namespace
 
 bool tensor_cores_usable(int device) {
@@ -186,12 +174,8 @@ bool tensor_cores_usable(int device) {
 
 std::vector<float> check_mma(int device, TcMma shape, const std::vector<uint32_t>& a, const std::vector<uint32_t>& b,
                              const std::vector<float>& c) {
-  const char* what = "check_mma";
-  require_usable(device, what);
-  const size_t k = shape == TcMma::m16n8k8_tf32 ? 8 : 16;
-  require_size(a.size(), 16 * k, what, "a");
-  require_size(b.size(), k * 8, what, "b");
-  require_size(c.size(), 16 * 8, what, "c");
+  require_tc_usable(tensor_cores_usable(device), device, "check_mma");
+  check_tc_mma_args(shape, a.size(), b.size(), c.size());
   cudaStream_t s = stream_for(device);
   Buffer<uint32_t> da(a, s), db(b, s);
   Buffer<float> dc(c, s), dd(16 * 8);
@@ -204,13 +188,8 @@ std::vector<float> check_mma(int device, TcMma shape, const std::vector<uint32_t
 
 std::vector<uint32_t> check_ldmatrix(int device, int num, bool trans, const std::vector<uint16_t>& image,
                                      const std::vector<int>& row_offsets) {
-  const char* what = "check_ldmatrix";
-  require_usable(device, what);
-  if (num != 1 && num != 2 && num != 4) fail(ErrorCode::Arg, "check_ldmatrix: num must be 1, 2 or 4");
-  require_size(row_offsets.size(), 32, what, "row_offsets");
-  for (int o : row_offsets)
-    if (o < 0 || o % 8 != 0 || static_cast<size_t>(o) + 8 > image.size())
-      fail(ErrorCode::Arg, "check_ldmatrix: row offset " + std::to_string(o) + " is not a multiple of 8 inside the image");
+  require_tc_usable(tensor_cores_usable(device), device, "check_ldmatrix");
+  check_tc_ldmatrix_args(num, image.size(), row_offsets);
   cudaStream_t s = stream_for(device);
   Buffer<uint16_t> di(image, s);
   Buffer<int> doff(row_offsets, s);
@@ -222,11 +201,8 @@ std::vector<uint32_t> check_ldmatrix(int device, int num, bool trans, const std:
 
 std::vector<float> check_ldmatrix_mma(int device, const std::vector<uint16_t>& a, const std::vector<uint16_t>& b,
                                       const std::vector<float>& c) {
-  const char* what = "check_ldmatrix_mma";
-  require_usable(device, what);
-  require_size(a.size(), 16 * 16, what, "a");
-  require_size(b.size(), 16 * 8, what, "b");
-  require_size(c.size(), 16 * 8, what, "c");
+  require_tc_usable(tensor_cores_usable(device), device, "check_ldmatrix_mma");
+  check_tc_ldmatrix_mma_args(a.size(), b.size(), c.size());
   cudaStream_t s = stream_for(device);
   Buffer<uint16_t> da(a, s), db(b, s);
   Buffer<float> dc(c, s), dd(16 * 8);
@@ -235,18 +211,17 @@ std::vector<float> check_ldmatrix_mma(int device, const std::vector<uint16_t>& a
 }
 
 std::vector<uint32_t> check_cp_async(int device, const std::vector<uint32_t>& src) {
-  const char* what = "check_cp_async";
-  require_usable(device, what);
-  require_size(src.size(), kCpAsyncSrcWords, what, "src");
+  require_tc_usable(tensor_cores_usable(device), device, "check_cp_async");
+  check_tc_cp_async_args(src.size());
   cudaStream_t s = stream_for(device);
-  Buffer<uint32_t> dsrc(src, s), dout(static_cast<size_t>(kT) * 2 * (4 + 2 + 5));
+  Buffer<uint32_t> dsrc(src, s), dout(kCpAsyncOutWords);
   ADVPROP_LAUNCH(cp_async_kernel, 1, kT, 0, s)(dsrc.p, dout.p);
   return dout.get(s);
 }
 
 std::vector<uint32_t> check_conversions(int device, const std::vector<float>& x) {
-  require_usable(device, "check_conversions");
-  if (x.empty() || x.size() % 2) fail(ErrorCode::Shape, "check_conversions: 'x' must hold a positive, even count");
+  require_tc_usable(tensor_cores_usable(device), device, "check_conversions");
+  check_tc_conversions_args(x.size());
   const int pairs = static_cast<int>(x.size() / 2);
   cudaStream_t s = stream_for(device);
   Buffer<float> dx(x, s);

@@ -61,7 +61,8 @@ constexpr const char* kX = "[N, H, W, C]", *kW = "[C, KH, KW, 1]", *kY = "[N, OH
 std::string gemm_dims(const GemmArgs& g) {
   return "m=" + std::to_string(g.m) + ", n=" + std::to_string(g.n) + ", k=" + std::to_string(g.k) +
          ", trans_a=" + (g.trans_a ? "true" : "false") + ", trans_b=" + (g.trans_b ? "true" : "false") +
-         ", lda=" + std::to_string(g.lda) + ", ldb=" + std::to_string(g.ldb) + ", ldc=" + std::to_string(g.ldc);
+         ", lda=" + std::to_string(g.lda) + ", ldb=" + std::to_string(g.ldb) + ", ldc=" + std::to_string(g.ldc) +
+         (g.tf32 ? ", tf32" : "");
 }
 
 // A stored rows x cols matrix with leading dimension ld must fit in t.
@@ -125,7 +126,9 @@ void check_gemm_args(const GemmArgs& g, const Tensor& a, const Tensor& b, const 
   if (c.device().type != type || a.device() != c.device() || b.device() != c.device())
     fail(ErrorCode::Device, std::string("gemm: operands must all be on one ") + device_type_name(type) + " device (a " +
                                 device_str(a.device()) + ", b " + device_str(b.device()) + ", c " + device_str(c.device()) + ")");
-  require_dtype(c.dtype(), "gemm");
+  require_dtype<MixedFloatTypes>(c.dtype(), "gemm");
+  if (g.tf32 && c.dtype() != DType::f32)
+    fail(ErrorCode::DType, std::string("gemm: tf32 math applies to f32 operands, not ") + dtype_name(c.dtype()));
   if (!a.is_contiguous() || !b.is_contiguous() || !c.is_contiguous())
     fail(ErrorCode::Arg, "gemm: a, b and c must be contiguous");
   if (g.m < 0 || g.n < 0 || g.k < 0 || g.lda < 0 || g.ldb < 0 || g.ldc < 0)

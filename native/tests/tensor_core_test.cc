@@ -1,11 +1,12 @@
 // The PTX wrappers of native/cuda/ptx.cuh (through the kernels of tensor_core_check.cu) against
-// scalar references written from the PTX ISA: on cuda-sim always, and on the GPU when one with
-// compute capability 8.0 or newer is present (otherwise those tests print why they skipped).
+// their cpu twins (native/cpu/tensor_core_check.cc, written from the PTX ISA): on cuda-sim always,
+// and on the GPU when one with compute capability 8.0 or newer is present (otherwise those tests
+// print why they skipped).
 //
-// mma references: the products (exact in f32 and in double for bf16, f16 and tf32 operands) added
-// to C in increasing k in double, rounded once to f32; tf32 operands with their low 13 mantissa
-// bits dropped. cuda-sim implements exactly that, so it must match bit for bit. The GPU's order
-// and internal precision are unspecified (it truncates while aligning the products), so there
+// The twin's mma adds the products (exact in double for bf16, f16 and tf32 operands) to C in
+// increasing k in double and rounds once to f32; tf32 operands lose their low 13 mantissa bits.
+// cuda-sim implements exactly that, so it must match bit for bit. The GPU's order and internal
+// precision are unspecified (it truncates while aligning the products), so there
 // |D - ref| <= 2^-20 * (|C| + sum |A B|), 8 f32 ulps of the sum of magnitudes, is allowed.
 // ldmatrix and cp.async move bits: exact on both.
 #include <algorithm>
@@ -39,6 +40,8 @@ struct Backend {
   std::vector<uint32_t> (*conversions)(int, const std::vector<float>&);
 };
 
+const Backend kCpu{"cpu", true, cpu::tensor_cores_usable, cpu::check_mma, cpu::check_ldmatrix,
+                   cpu::check_ldmatrix_mma, cpu::check_cp_async, cpu::check_conversions};
 #if ADVPROP_WITH_SIM
 const Backend kSim{"cuda-sim", true, cudasim::tensor_cores_usable, cudasim::check_mma, cudasim::check_ldmatrix,
                    cudasim::check_ldmatrix_mma, cudasim::check_cp_async, cudasim::check_conversions};
@@ -86,15 +89,6 @@ struct MmaCase {
   std::vector<float> c;
 };
 
-double operand(TcMma shape, uint32_t w) {
-  switch (shape) {
-    case TcMma::m16n8k16_bf16: return bf16_bits_to_f32(static_cast<uint16_t>(w));
-    case TcMma::m16n8k16_f16: return f16_bits_to_f32(static_cast<uint16_t>(w));
-    case TcMma::m16n8k8_tf32: return from_bits(w & 0xffffe000u);
-  }
-  return NAN;
-}
-
 uint32_t encode(TcMma shape, float x) {
   switch (shape) {
     case TcMma::m16n8k16_bf16: return f32_to_bf16_bits(x);
@@ -119,22 +113,29 @@ MmaCase random_case(TcMma shape, uint64_t seed) {
   return m;
 }
 
+// |x| of an operand word: its sign bit cleared (bit 15 of a 16-bit pattern, bit 31 of a tf32 word).
+std::vector<uint32_t> magnitudes(TcMma shape, std::vector<uint32_t> w) {
+  for (uint32_t& x : w) x &= shape == TcMma::m16n8k8_tf32 ? 0x7fffffffu : 0x7fffu;
+  return w;
+}
+
+// d, the device's D for m, against the cpu twin's: bit for bit on an exact backend, else within
+// 2^-20 of |C| + sum |A B| (the twin's mma of the operands' magnitudes; its one rounding to f32
+// changes the bound by a relative 2^-24), a NaN for a NaN and the same infinity.
 void check_mma_result(const Backend& be, const MmaCase& m, const std::vector<float>& d, const std::string& what) {
   REQUIRE(d.size() == 16 * 8);
+  const std::vector<float> ref = cpu::check_mma(0, m.shape, m.a, m.b, m.c);
+  std::vector<float> abs_c(m.c);
+  for (float& x : abs_c) x = std::fabs(x);
+  const std::vector<float> mag = cpu::check_mma(0, m.shape, magnitudes(m.shape, m.a), magnitudes(m.shape, m.b), abs_c);
   int bad = 0;
   for (int row = 0; row < 16; ++row)
     for (int col = 0; col < 8; ++col) {
-      double s = m.c[row * 8 + col], mag = std::fabs(s);
-      for (int k = 0; k < m.k; ++k) {
-        const double p = operand(m.shape, m.a[row * m.k + k]) * operand(m.shape, m.b[k * 8 + col]);
-        s += p;
-        mag += std::fabs(p);
-      }
-      const float want = static_cast<float>(s), got = d[row * 8 + col];
+      const float want = ref[row * 8 + col], got = d[row * 8 + col];
       bool ok;
       if (std::isnan(want)) ok = std::isnan(got) && (!be.exact || bits(got) == 0x7fffffffu);
       else if (be.exact || std::isinf(want)) ok = bits(got) == bits(want);
-      else ok = std::fabs(static_cast<double>(got) - want) <= std::ldexp(mag, -20);
+      else ok = std::fabs(static_cast<double>(got) - want) <= std::ldexp(static_cast<double>(mag[row * 8 + col]), -20);
       if (!ok && ++bad <= 5)
         EXPECT_MSG(false, what + " on " + be.name + ": D[" + std::to_string(row) + "][" + std::to_string(col) +
                               "] = " + test::describe_double(got) + ", want " + test::describe_double(want));
@@ -168,23 +169,6 @@ void mma_specials(const Backend& be) {
 
 // ---- ldmatrix ---------------------------------------------------------------------------------
 
-// The registers of ldmatrix .x{num}[.trans] as the PTX ISA describes them: matrix j is made of the
-// rows lanes 8j..8j+7 point at; .trans hands out the transposed matrix by the same rule.
-std::vector<uint32_t> ldmatrix_reference(int num, bool trans, const std::vector<uint16_t>& image,
-                                         const std::vector<int>& offsets) {
-  std::vector<uint32_t> r(32 * static_cast<size_t>(num));
-  for (int j = 0; j < num; ++j) {
-    uint16_t m[8][8], x[8][8];
-    for (int row = 0; row < 8; ++row)
-      for (int col = 0; col < 8; ++col) m[row][col] = image[static_cast<size_t>(offsets[8 * j + row]) + col];
-    for (int row = 0; row < 8; ++row)
-      for (int col = 0; col < 8; ++col) x[row][col] = trans ? m[col][row] : m[row][col];
-    // Thread l receives fragment l of the row-major walk over x: row l / 4, two columns.
-    for (int l = 0; l < 32; ++l) r[l * num + j] = x[l / 4][2 * (l % 4)] | static_cast<uint32_t>(x[l / 4][2 * (l % 4) + 1]) << 16;
-  }
-  return r;
-}
-
 void ldmatrix_cases(const Backend& be) {
   std::mt19937 rng(5);
   std::vector<uint16_t> image(8 * 48);  // 48 rows of 8 elements
@@ -198,9 +182,10 @@ void ldmatrix_cases(const Backend& be) {
       std::shuffle(rows.begin(), rows.end(), rng);
       std::vector<int> offsets(32);
       for (int l = 0; l < 32; ++l) offsets[l] = 8 * rows[l];
-      const std::vector<uint32_t> want = ldmatrix_reference(num, trans, image, offsets);
+      const std::vector<uint32_t> want = cpu::check_ldmatrix(0, num, trans, image, offsets);
       for (int l = 8 * num; l < 32; ++l) offsets[l] = 8 * rows[32 + l % 16];
       const std::vector<uint32_t> got = be.ldmatrix(0, num, trans, image, offsets);
+      REQUIRE(got.size() == want.size());
       int bad = 0;
       for (size_t i = 0; i < want.size(); ++i)
         if (got.at(i) != want[i] && ++bad <= 3)
@@ -221,28 +206,10 @@ void ldmatrix_mma_case(const Backend& be) {
 // ---- cp.async -------------------------------------------------------------------------------
 
 void cp_async_case(const Backend& be) {
-  const int n = kCpAsyncThreads;
   std::vector<uint32_t> src(kCpAsyncSrcWords);
   for (size_t i = 0; i < src.size(); ++i) src[i] = 0x9e3779b9u * static_cast<uint32_t>(i + 1);
   const std::vector<uint32_t> got = be.cp_async(0, src);
-  // What each thread's chunk of each group holds once complete.
-  auto chunk = [&](int group, int t) {
-    std::vector<uint32_t> w;
-    if (group == 0) w.assign(src.begin() + 4 * t, src.begin() + 4 * t + 4);
-    if (group == 1) w.assign(src.begin() + 4 * n + 2 * t, src.begin() + 4 * n + 2 * t + 2);
-    if (group == 2) {
-      w.push_back(src[6 * n + t]);
-      for (int i = 0; i < 4; ++i) w.push_back(i < t % 5 ? src[7 * n + 4 * t + i] : 0u);
-    }
-    return w;
-  };
-  std::vector<uint32_t> want;
-  for (int g = 0; g < 3; ++g)
-    for (int neighbour = 0; neighbour < 2; ++neighbour)
-      for (int t = 0; t < n; ++t) {
-        const std::vector<uint32_t> w = chunk(g, neighbour ? (t + 1) % n : t);
-        want.insert(want.end(), w.begin(), w.end());
-      }
+  const std::vector<uint32_t> want = cpu::check_cp_async(0, src);
   REQUIRE(got.size() == want.size());
   int bad = 0;
   for (size_t i = 0; i < want.size(); ++i)
@@ -254,18 +221,7 @@ void cp_async_case(const Backend& be) {
 
 // ---- conversions ----------------------------------------------------------------------------
 
-// cvt.rna.tf32.f32 from its definition: the nearest tf32 with ties away from zero, in double.
-uint32_t tf32_reference(float x) {
-  if (std::isnan(x)) return 0x7fffffffu;
-  if (std::isinf(x) || x == 0) return bits(x);
-  const int e = std::ilogb(x);
-  const double ulp = std::ldexp(1.0, std::max(e, -126) - 10);
-  const double q = static_cast<double>(x) / ulp;
-  const double r = std::copysign(std::floor(std::fabs(q) + 0.5), q) * ulp;  // ties away from zero
-  return bits(static_cast<float>(r));  // exact unless past f32's range, where it is infinity
-}
-
-// The device's conversions (hardware cvt on a GPU) against half.h's and the tf32 reference:
+// The device's conversions (hardware cvt on a GPU) against the twin's (half.h's and cvt.rna's):
 // random patterns, values near ties, overflow edges, NaN and infinities.
 void conversion_cases(const Backend& be) {
   std::vector<float> x;
@@ -277,13 +233,13 @@ void conversion_cases(const Backend& be) {
     x.push_back(from_bits(u));
   if (x.size() % 2) x.push_back(1.0f);
   const std::vector<uint32_t> got = be.conversions(0, x);
+  const std::vector<uint32_t> ref = cpu::check_conversions(0, x);
   REQUIRE(got.size() == 2 * x.size());
+  REQUIRE(ref.size() == 2 * x.size());
   int bad = 0;
   for (size_t i = 0; i < x.size() / 2; ++i) {
     const float lo = x[2 * i], hi = x[2 * i + 1];
-    const uint32_t want[4] = {tf32_reference(lo), tf32_reference(hi),
-                              f32_to_bf16_bits(lo) | static_cast<uint32_t>(f32_to_bf16_bits(hi)) << 16,
-                              f32_to_f16_bits(lo) | static_cast<uint32_t>(f32_to_f16_bits(hi)) << 16};
+    const uint32_t* want = &ref[4 * i];
     for (int j = 0; j < 4; ++j)
       if (got[4 * i + j] != want[j] && ++bad <= 5)
         EXPECT_MSG(false, std::string(j < 2 ? "f32_to_tf32" : j == 2 ? "pack_bf16x2" : "pack_f16x2") + " on " + be.name +
@@ -291,6 +247,88 @@ void conversion_cases(const Backend& be) {
                               ": " + test::describe_unsigned(got[4 * i + j]) + " vs " + test::describe_unsigned(want[j]));
   }
   EXPECT_EQ(bad, 0);
+}
+
+// ---- the cpu twins on values worked out by hand ----------------------------------------------
+// Everything above compares a device with the twins; these pin the twins to the ISA on their own.
+
+ADVPROP_NATIVE_TEST(tensor_core_cpu_twin_mma_known_values) {
+  // bf16: A = I (1.0 = 0x3f80, junk in the high 16 bits), so D = B + C.
+  std::vector<uint32_t> a(16 * 16, 0xabcd0000u), b(16 * 8);
+  for (int i = 0; i < 16; ++i) a[i * 16 + i] |= 0x3f80u;
+  std::vector<float> c(16 * 8, 0.5f);
+  for (int i = 0; i < 16 * 8; ++i) b[i] = f32_to_bf16_bits(static_cast<float>(i - 64));
+  std::vector<float> d = cpu::check_mma(0, TcMma::m16n8k16_bf16, a, b, c);
+  for (int i = 0; i < 16 * 8; ++i) EXPECT_EQ(d[i], static_cast<float>(i - 64) + 0.5f);
+  // tf32: A = I in its first 8 rows with junk in the low 13 bits (ignored), so D = B + C there
+  // and C below; a product of 2^-10 and 2^-10 under 1.0 survives the one rounding to f32.
+  a.assign(16 * 8, 0);
+  for (int i = 0; i < 8; ++i) a[i * 8 + i] = 0x3f801fffu;
+  b.assign(8 * 8, 0);
+  for (int i = 0; i < 8 * 8; ++i) b[i] = bits(static_cast<float>(i));
+  a[15 * 8 + 0] = bits(std::ldexp(1.0f, -10));
+  b[0] = bits(std::ldexp(1.0f, -10));
+  c.assign(16 * 8, 1.0f);
+  d = cpu::check_mma(0, TcMma::m16n8k8_tf32, a, b, c);
+  for (int i = 0; i < 8 * 8; ++i) EXPECT_EQ(d[i], (i == 0 ? std::ldexp(1.0f, -10) : static_cast<float>(i)) + 1.0f);
+  EXPECT_EQ(d[15 * 8], 1.0f + std::ldexp(1.0f, -20));
+  for (int i = 8 * 8; i < 15 * 8; ++i) EXPECT_EQ(d[i], 1.0f);
+  // f16: a NaN operand gives the canonical NaN.
+  a.assign(16 * 16, 0x3c00u);
+  a[0] = 0x7e01u;
+  b.assign(16 * 8, 0x3c00u);
+  d = cpu::check_mma(0, TcMma::m16n8k16_f16, a, b, std::vector<float>(16 * 8, 0.0f));
+  EXPECT_EQ(bits(d[0]), 0x7fffffffu);
+  EXPECT_EQ(d[8], 16.0f);
+}
+
+ADVPROP_NATIVE_TEST(tensor_core_cpu_twin_ldmatrix_known_values) {
+  // One 8 x 8 matrix, element (r, c) = 8r + c, row r at offset 8r; lanes 8.. point anywhere.
+  std::vector<uint16_t> image(64);
+  for (int i = 0; i < 64; ++i) image[i] = static_cast<uint16_t>(i);
+  std::vector<int> offsets(32);
+  for (int l = 0; l < 32; ++l) offsets[l] = 8 * (l < 8 ? l : 7 - l % 8);
+  const std::vector<uint32_t> r = cpu::check_ldmatrix(0, 1, false, image, offsets);
+  const std::vector<uint32_t> t = cpu::check_ldmatrix(0, 1, true, image, offsets);
+  for (int l = 0; l < 32; ++l) {
+    const uint32_t row = l / 4, col = 2 * (l % 4);
+    EXPECT_EQ(r[l], (8 * row + col) | (8 * row + col + 1) << 16);
+    EXPECT_EQ(t[l], (8 * col + row) | (8 * (col + 1) + row) << 16);
+  }
+}
+
+ADVPROP_NATIVE_TEST(tensor_core_cpu_twin_cp_async_and_conversions_known_values) {
+  const int n = kCpAsyncThreads;
+  std::vector<uint32_t> src(kCpAsyncSrcWords);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<uint32_t>(i + 1);
+  const std::vector<uint32_t> out = cpu::check_cp_async(0, src);
+  REQUIRE(out.size() == static_cast<size_t>(kCpAsyncOutWords));
+  EXPECT_EQ(out[0], 1u);              // thread 0, group 0, own words: src[0..3]
+  EXPECT_EQ(out[4 * n], 5u);          // thread 0's neighbour: thread 1's words src[4..7]
+  EXPECT_EQ(out[8 * n], src[4 * n]);  // group 1, thread 0
+  const size_t g2 = 12 * static_cast<size_t>(n);
+  const std::vector<uint32_t> t0(out.begin() + g2, out.begin() + g2 + 5), t2(out.begin() + g2 + 10, out.begin() + g2 + 15);
+  EXPECT(t0 == std::vector<uint32_t>({src[6 * n], 0, 0, 0, 0}));  // zfill of 0 bytes
+  EXPECT(t2 == std::vector<uint32_t>({src[6 * n + 2], src[7 * n + 8], src[7 * n + 9], 0, 0}));
+  const std::vector<uint32_t> cv = cpu::check_conversions(
+      0, {from_bits(0x3f801000u), from_bits(0xbf801000u), from_bits(0x3f800fffu), NAN, 1.0f, -2.0f});
+  // tf32 ties away from zero; the f16 of 1 + 2^-11, a tie, goes to even; NaNs are canonical.
+  const std::vector<uint32_t> want = {0x3f802000u, 0xbf802000u, 0xbf803f80u, 0xbc003c00u,
+                                      0x3f800000u, 0x7fffffffu, 0x7fff3f80u, 0x7fff3c00u,
+                                      0x3f800000u, 0xc0000000u, 0xc0003f80u, 0xc0003c00u};
+  EXPECT(cv == want);
+}
+
+ADVPROP_NATIVE_TEST(tensor_core_checks_refuse_bad_arguments_cpu) {
+  EXPECT(cpu::tensor_cores_usable(0));
+  EXPECT(!cpu::tensor_cores_usable(1));
+  EXPECT_THROWS(cpu::check_mma(0, TcMma::m16n8k8_tf32, std::vector<uint32_t>(16 * 16), std::vector<uint32_t>(64),
+                               std::vector<float>(128)),
+                ErrorCode::Shape);
+  EXPECT_THROWS(cpu::check_ldmatrix(0, 3, false, std::vector<uint16_t>(256), std::vector<int>(32)), ErrorCode::Arg);
+  EXPECT_THROWS(cpu::check_ldmatrix(0, 1, false, std::vector<uint16_t>(256), std::vector<int>(32, 4)), ErrorCode::Arg);
+  EXPECT_THROWS(cpu::check_cp_async(1, std::vector<uint32_t>(kCpAsyncSrcWords)), ErrorCode::Device);
+  EXPECT_THROWS(cpu::check_conversions(0, std::vector<float>(3)), ErrorCode::Shape);
 }
 
 #if ADVPROP_WITH_SIM

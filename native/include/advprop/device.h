@@ -30,6 +30,7 @@ Device device_from_str(const std::string& s);
 struct MemoryStats {
   int64_t live_tensors = 0;    // Storage objects alive on this device
   int64_t bytes_in_use = 0;    // bytes handed out to live storages (rounded sizes)
+  int64_t peak_bytes_in_use = 0;  // the most bytes_in_use has been since reset_peak (or since start)
   int64_t bytes_cached = 0;    // bytes held by the allocator's free lists
   int64_t bytes_reserved = 0;  // bytes obtained from the system/driver and not yet returned
   int64_t alloc_calls = 0;     // allocations served
@@ -67,6 +68,8 @@ class DeviceBackend {
   virtual void synchronize(int index) = 0;
   virtual void empty_cache() = 0;
   virtual MemoryStats stats(int index) const = 0;
+  // Sets peak_bytes_in_use to the bytes in use now, so that it measures from here on.
+  virtual void reset_peak(int index) = 0;
 };
 
 // Always returns a backend; available() says whether it can be used.

@@ -125,6 +125,21 @@ ADVPROP_HD f16 to_f16(double x) { return f16{f64_to_f16_bits(x)}; }
 ADVPROP_HD float to_f32(bf16 v) { return bf16_bits_to_f32(v.bits); }
 ADVPROP_HD float to_f32(f16 v) { return f16_bits_to_f32(v.bits); }
 
+// tf32, the tensor cores' f32 input format (10 mantissa bits in an f32 pattern): x rounded as
+// PTX cvt.rna.tf32.f32 does, to nearest with ties away from zero, the low 13 bits cleared; inf
+// stays inf, NaN becomes the canonical 0x7fffffff, and a value that rounds past the largest
+// finite tf32 becomes inf. The cpu's tf32 GEMM rounds its inputs with this; native/cuda/ptx.cuh's
+// f32_to_tf32 is the instruction itself (the simulator models it with the same arithmetic).
+ADVPROP_HD uint32_t f32_bits_to_tf32_rna(uint32_t u) {
+  // Integer selects, no branches: the cpu's packing loops vectorise it.
+  const uint32_t rounded = (u + 0x1000u) & 0xffffe000u;
+  const bool nan = (u & 0x7fffffffu) > 0x7f800000u, inf = (u & 0x7fffffffu) == 0x7f800000u;
+  return nan ? 0x7fffffffu : inf ? u : rounded;
+}
+ADVPROP_HD float round_to_tf32(float x) {
+  return half_detail::f32_from_bits(f32_bits_to_tf32_rna(half_detail::f32_bits(x)));
+}
+
 // For code templated on its storage type T (float, double, bf16, f16): load_f32 widens an element
 // to f32 arithmetic, store_as<T> rounds an f32 result to T (RNE for the 16-bit types).
 ADVPROP_HD float load_f32(float v) { return v; }

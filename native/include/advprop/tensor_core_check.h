@@ -1,19 +1,29 @@
 // Kernels that run each PTX wrapper of native/cuda/ptx.cuh (mma.sync, ldmatrix, cp.async) once on
 // operands given here and return the raw results, on the GPU (namespace cuda) or on the simulator
-// (namespace cudasim). native/tests/tensor_core_test.cc compares them with references built from
-// the PTX ISA's layouts, so the same test proves the wrappers on a GPU and the simulator's model of
-// the instructions. Not an op: nothing outside the tests calls these. Matrices are row-major.
+// (namespace cudasim), and their cpu twins (namespace cpu, native/cpu/tensor_core_check.cc), which
+// compute the same outputs from the PTX ISA's definitions on the host. The native tests
+// (native/tests/tensor_core_test.cc) and test/tensor_core_check.test.ts (through the addon's
+// tensorCoreCheck) compare the devices with the twins, so the same tests prove the wrappers on a
+// GPU and the simulator's model of the instructions. Not an op: nothing outside the tests calls
+// these. Matrices are row-major.
 #pragma once
 #include <cstdint>
+#include <cstddef>
 #include <vector>
+
+#include "advprop/enum_table.h"
 
 namespace advprop {
 
-enum class TcMma : int {
-  m16n8k16_bf16,  // A 16x16, B 16x8: bf16 patterns in the low 16 bits of each word
-  m16n8k16_f16,   // the same with f16 patterns
-  m16n8k8_tf32,   // A 16x8, B 8x8: f32 patterns (the mma ignores their low 13 mantissa bits)
-};
+// The mma shapes: m16n8k16_bf16 (A 16x16, B 16x8: bf16 patterns in the low 16 bits of each word),
+// m16n8k16_f16 (the same with f16 patterns), m16n8k8_tf32 (A 16x8, B 8x8: f32 patterns, whose low
+// 13 mantissa bits the mma ignores). The names are the addon's.
+#define ADVPROP_TC_MMA_SHAPES(X) \
+  X(m16n8k16_bf16, "m16n8k16_bf16") X(m16n8k16_f16, "m16n8k16_f16") X(m16n8k8_tf32, "m16n8k8_tf32")
+ADVPROP_ENUM(TcMma, "mma shape", ADVPROP_TC_MMA_SHAPES);
+
+// The k of an mma shape: A is 16 x k, B k x 8.
+constexpr int tc_mma_k(TcMma shape) { return shape == TcMma::m16n8k8_tf32 ? 8 : 16; }
 
 // The cp.async check: a block of kCpAsyncThreads threads; thread t copies, in group 0, 16 bytes
 // (src words 4t..4t+3) with cp_async_16; in group 1, 8 bytes (the next section, words 2t, 2t+1)
@@ -27,7 +37,8 @@ constexpr int kCpAsyncThreads = 64;
 constexpr int kCpAsyncSrcWords = kCpAsyncThreads * (4 + 2 + 1 + 4);
 
 #define ADVPROP_TENSOR_CORE_CHECKS                                                                              \
-  /* Whether the device can run the wrappers (compute capability 8.0 or newer; always on cuda-sim). */       \
+  /* Whether the device can run the wrappers (compute capability 8.0 or newer; device 0 of cuda-sim and    \
+     of cpu). */                                                                                             \
   bool tensor_cores_usable(int device);                                                                      \
   /* D (16x8) = A * B + C for one warp: the kernel builds the fragments from a, b, c by the PTX layouts,     \
      runs the mma and scatters D back. a: m x k words, b: k x n words (see TcMma), c: 16 x 8. */              \
@@ -47,7 +58,21 @@ constexpr int kCpAsyncSrcWords = kCpAsyncThreads * (4 + 2 + 1 + 4);
      pair (4 words per pair), by the device's own conversions. */                                            \
   std::vector<uint32_t> check_conversions(int device, const std::vector<float>& x);
 
+namespace cpu { ADVPROP_TENSOR_CORE_CHECKS }
 namespace cuda { ADVPROP_TENSOR_CORE_CHECKS }
 namespace cudasim { ADVPROP_TENSOR_CORE_CHECKS }
+
+// The argument checks every backend's entries run first, so that cpu, cuda and cuda-sim refuse
+// the same input with the same error (native/ops/tensor_core_args.cc): ERR_DEVICE when the device
+// cannot run the wrappers, ERR_SHAPE for a wrong element count, ERR_ARG for a bad ldmatrix
+// variant or row offset.
+void require_tc_usable(bool usable, int device, const char* what);
+void check_tc_mma_args(TcMma shape, size_t a, size_t b, size_t c);
+void check_tc_ldmatrix_args(int num, size_t image, const std::vector<int>& row_offsets);
+void check_tc_ldmatrix_mma_args(size_t a, size_t b, size_t c);
+void check_tc_cp_async_args(size_t src);
+void check_tc_conversions_args(size_t x);
+// Words check_cp_async returns: own and neighbour's chunks of 4, 2 and 5 words per thread.
+constexpr int kCpAsyncOutWords = kCpAsyncThreads * 2 * (4 + 2 + 5);
 
 }  // namespace advprop

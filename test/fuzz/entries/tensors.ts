@@ -36,6 +36,7 @@ export const tensorEntries: Entry[] = [
   entry('keep', (g) => { const t = g.tensor([2]); return () => ap.keep(t); }),
   entry('dispose', (g) => { const t = g.tensor([2]); const v = g.r.pick([t, [t, t], { a: t }, new Map([['a', t]])]); return () => ap.dispose(g.mutate() ? g.wrongType() : v); }),
   entry('memory', () => () => ap.memory()),
+  entry('resetPeakMemory', (g) => { const d = g.r.chance(0.2) ? undefined : g.deviceName(); return () => ap.resetPeakMemory(d); }),
   entry('isTensor', (g) => { const v = g.r.chance(0.5) ? g.tensor([1]) : g.wrongType(); return () => ap.isTensor(v); }),
   entry('devices', () => () => ap.devices()),
   entry('defaultDevice', () => () => ap.defaultDevice()),

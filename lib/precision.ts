@@ -9,7 +9,7 @@
 // GEMMs use the same math even when backward() is called outside the scope.
 import { AdvpropError } from './errors.js';
 import { describeValue, devices } from './device.js';
-import type { DTypeName } from './native.js';
+import { addon, type DTypeName } from './native.js';
 
 export const PRECISIONS = ['fp32', 'tf32', 'bf16', 'fp16'] as const;
 export type Precision = (typeof PRECISIONS)[number];
@@ -63,4 +63,26 @@ export function defaultPrecision(device: string): Precision {
   if (!entry || entry.type !== 'cuda' || !entry.computeCapability) return 'fp32';
   const major = Number.parseInt(entry.computeCapability, 10);
   return major >= 8 ? 'bf16' : 'fp32';
+}
+
+// The addon's tf32 permission (advprop/gemm.h, set_gemm_tf32), mirrored so that the common case,
+// no tf32 before or after, costs no addon call.
+let nativeTf32 = false;
+
+/**
+ * Runs fn (which launches GEMM-shaped kernels) with the f32 GEMMs in tf32 or not. The taped ops
+ * capture tf32Allowed() when they run and call their forward and backward kernels through this,
+ * so a backward gets its forward's math wherever backward() is called.
+ */
+export function withGemmMath<T>(tf32: boolean, fn: () => T): T {
+  if (tf32 === nativeTf32) return fn();
+  const before = nativeTf32;
+  addon.setGemmTf32(tf32);
+  nativeTf32 = tf32;
+  try {
+    return fn();
+  } finally {
+    addon.setGemmTf32(before);
+    nativeTf32 = before;
+  }
 }

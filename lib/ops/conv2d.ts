@@ -5,6 +5,7 @@ import { optionsArg } from '../args.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 import { record, recordingNeeds } from '../autograd/node.js';
 import { autocastInput } from './cast.js';
+import { tf32Allowed, withGemmMath } from '../precision.js';
 
 export interface Conv2dArgs extends k.Conv2dOptions {
   bias?: Tensor | null;
@@ -19,14 +20,15 @@ export function conv2d(x: Tensor, w: Tensor, options?: Conv2dArgs): Tensor {
   const conv: k.Conv2dOptions = { stride: opts.stride, padding: opts.padding, dilation: opts.dilation, groups: opts.groups };
   const inputs = B ? [X, W, B] : [X, W];
   const needs = recordingNeeds(inputs);
-  const out = k.conv2d(X, W, B, conv);
+  const tf32 = tf32Allowed();
+  const out = withGemmMath(tf32, () => k.conv2d(X, W, B, conv));
   if (needs) {
     const [xs, ws] = [X.shape, W.shape];
-    record(out, 'conv2d', inputs, [needs[0] ? W : null, needs[1] ? X : null], (dy, saved, need) => [
+    record(out, 'conv2d', inputs, [needs[0] ? W : null, needs[1] ? X : null], (dy, saved, need) => withGemmMath(tf32, () => [
       need[0] ? k.conv2dBackwardInput(dy, saved[0]!, xs, conv) : null,
       need[1] ? k.conv2dBackwardWeight(dy, saved[1]!, ws, conv) : null,
       ...(B ? [need[2] ? k.sum(dy, [0, 1, 2]) : null] : []),
-    ], B ? ['x', 'w', 'bias'] : ['x', 'w']);
+    ]), B ? ['x', 'w', 'bias'] : ['x', 'w']);
   }
   return out;
 }

@@ -17,6 +17,7 @@ void check_matrices(const char* op, const Tensor& a, const char* an, const Tenso
 }
 
 Tensor run_gemm(GemmArgs g, const Tensor& a, const Tensor& b, const Shape& out_shape) {
+  g.tf32 = gemm_tf32_for(a.dtype());
   Tensor c = Tensor::empty(out_shape, a.dtype(), a.device());
   if (c.numel()) ADVPROP_DISPATCH(a.device(), gemm, g, a, b, c);
   return c;

@@ -83,6 +83,26 @@ describe('precision: autocast and loss scaling', function () {
     ap.tidy(() => assert.equal(ap.linear(ap.ones([1, 2], { device }), ap.ones([2, 2], { device })).dtype, 'f32'));
   });
 
+  itOnEachBackend('tf32: conv2d and linear GEMMs round f32 inputs to tf32, the backward as its forward', (device) => {
+    ap.tidy(() => {
+      const fine = 1 + 2 ** -20; // an f32 value tf32's 10 mantissa bits round to 1
+      const x = ap.tensor([1, 0], [1, 2], { device });
+      const w = ap.tensor([fine, 1], [1, 2], { device });
+      x.requiresGrad = true;
+      assert.deepEqual([...ap.linear(w, x).toArray()], [fine]);
+      assert.deepEqual([...ap.autocast('tf32', () => ap.linear(w, x)).toArray()], [1]);
+      // The backward runs outside the scope (in grad) and still multiplies in tf32: dx = dy · w.
+      const [gx] = ap.grad(() => ap.sum(ap.autocast('tf32', () => ap.linear(x, w))), [x]);
+      assert.deepEqual([...gx!.toArray()], [1, 1]);
+      const [gx32] = ap.grad(() => ap.sum(ap.linear(x, w)), [x]);
+      assert.deepEqual([...gx32!.toArray()], [fine, 1]);
+      // A 1x1 convolution is the same GEMM.
+      const xc = ap.tensor([fine, 2], [1, 1, 1, 2], { device }), wc = ap.tensor([1, 0], [1, 1, 1, 2], { device });
+      assert.deepEqual([...ap.conv2d(xc, wc).toArray()], [fine]);
+      assert.deepEqual([...ap.autocast('tf32', () => ap.conv2d(xc, wc)).toArray()], [1]);
+    });
+  });
+
   it('GradScaler: validates options; backs off on overflow, grows after growthInterval clean steps', () => {
     assert.throws(() => new GradScaler({ growthFactor: 1 }), { code: 'ERR_ARG', message: /growthFactor must be a number > 1/ });
     assert.throws(() => new GradScaler({ initScale: Infinity }), { code: 'ERR_ARG', message: /initScale/ });

@@ -61,7 +61,7 @@ function checkOutputs(got: (HostOut | null)[], want: (HostOut | null)[], bound: 
 
 function checkReference(e: AnyEntry, c: Case<unknown>, path: string, dtype: FloatDType): void {
   const got = runOn(e.ops[path], c, dtype, 'cpu');
-  const ref = e.reference(c.inputs.map((i) => Float64Array.from(i.data)), c, dtype);
+  const ref = e.reference(c.inputs.map((i) => Float64Array.from(i.data)), c, dtype, dtype);
   const b = bounds(tolOf(e, c));
   const bound = dtype === 'f32' ? b.reference : b.f64;
   const label = `${path} ${dtype} ${c.label}`;
@@ -82,7 +82,7 @@ function checkReference(e: AnyEntry, c: Case<unknown>, path: string, dtype: Floa
 function checkHalfReference(e: AnyEntry, c: Case<unknown>, path: string, h: HalfDType, tol: Tol): void {
   const got = runOn(e.ops[path], c, h, 'cpu');
   // The 16-bit paths compute in f32: parameters are rounded as an f32 kernel rounds them.
-  const ref = e.reference(referenceInputs(c, h), c, 'f32');
+  const ref = e.reference(referenceInputs(c, h), c, 'f32', h);
   const label = `${path} ${h} ${c.label}`;
   assert.equal(got.length, ref.length, `${label}: ${got.length} outputs vs ${ref.length} in the reference`);
   ref.forEach((r, i) => {

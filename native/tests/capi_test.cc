@@ -137,6 +137,25 @@ ADVPROP_NATIVE_TEST(capi_pgd_step_matches_front_end_in_place) {
     }
 }
 
+// The gradient of a 16-bit network: grad in bf16/f16, the images in f32.
+ADVPROP_NATIVE_TEST(capi_pgd_step_takes_a_16_bit_gradient) {
+  for (const Device& dev : devices())
+    for (DType gt : {DType::bf16, DType::f16})
+      for (int norm : {ADVPROP_LINF, ADVPROP_L2}) {
+        const Shape s{3, 4, 4, 3};
+        const Tensor x = filled(s, DType::f32, dev, 7, 0, 1), g = filled(s, gt, dev, 8, -1, 1);
+        Tensor xa = filled(s, DType::f32, dev, 9, -0.1, 1.1);
+        PgdArgs a;
+        a.norm = static_cast<AttackNorm>(norm), a.eps = 0.1, a.alpha = 0.03, a.lo = 0, a.hi = 1;
+        const Tensor want = ops::pgd_step(xa, ops::cast(g, DType::f32), x, a);
+        advprop_tensor dxa = desc(xa), dg = desc(g), dx = desc(x);
+        const advprop_status st = advprop_pgd_step(&dxa, &dg, &dx, norm, 0.1, 0.03, 0, 1, nullptr, nullptr, &dxa, nullptr);
+        const std::string where = device_str(dev) + " " + dtype_name(gt) + " norm " + std::to_string(norm);
+        EXPECT_MSG(st == ADVPROP_OK, where + ": " + advprop_last_error());
+        EXPECT_MSG(same_bits(xa, want), where);
+      }
+}
+
 ADVPROP_NATIVE_TEST(capi_conv2d_matches_front_end) {
   for (const Device& dev : devices()) {
     const Tensor x = filled({2, 7, 6, 4}, DType::f32, dev, 11, -1, 1), w = filled({6, 3, 3, 2}, DType::f32, dev, 12, -1, 1),
@@ -204,7 +223,8 @@ ADVPROP_NATIVE_TEST(capi_cast_every_pair_matches_front_end) {
 
 // The kernels have no bf16/f16 path yet: their front-ends refuse these descriptors with
 // ADVPROP_ERR_DTYPE (never a crash, never an f32 result). A family that gains one replaces its
-// lines here by a comparison with its front-end, as in the tests above.
+// lines here by a comparison with its front-end, as in the tests above. The PGD step refuses a
+// 16-bit image; its gradient may be 16-bit (capi_pgd_step_takes_a_16_bit_gradient).
 ADVPROP_NATIVE_TEST(capi_kernels_refuse_16_bit_tensors) {
   for (DType dt : {DType::bf16, DType::f16}) {
     const std::string name = dtype_name(dt);

@@ -129,7 +129,8 @@ typedef enum advprop_attack_norm { ADVPROP_LINF = 0, ADVPROP_L2 = 1 } advprop_at
 
 /* x_adv, grad, x, out: one shape [N, ...]. L∞: out = clamp(clamp(x_adv + alpha * sign(grad),
  * x - eps, x + eps), lo, hi). eps_per_sample / alpha_per_sample: NULL to use the scalars, or [N]
- * tensors. */
+ * tensors. x_adv, x, out and the per-sample tensors are F32 or F64; grad is of their dtype, or
+ * BF16 / F16 (a 16-bit network's gradient, widened exactly). */
 ADVPROP_API advprop_status advprop_pgd_step(const advprop_tensor* x_adv, const advprop_tensor* grad,
                                             const advprop_tensor* x, int32_t norm, double eps, double alpha,
                                             double lo, double hi, const advprop_tensor* eps_per_sample,

@@ -2,6 +2,7 @@
 // names the op and the argument, and what was found against what was expected.
 #pragma once
 #include <string>
+#include <type_traits>
 
 #include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
@@ -26,9 +27,15 @@ class TensorArg {
     if (!t_.is_contiguous()) fail(ErrorCode::Arg, head() + " " + shape_str(t_.shape()) + " must be contiguous");
     return *this;
   }
-  // ERR_DTYPE: "op: argument 'x' must be f32 or f64, got i32 [2, 3]".
+  // ERR_DTYPE: "op: argument 'x' must be f32 or f64, got i32 [2, 3]"; a family with the 16-bit
+  // types passes MixedFloatTypes ("must be one of f32, f64, bf16, f16").
+  template <typename Types = FloatTypes>
   const TensorArg& floating() const {
-    if (!is_float(t_.dtype())) fail_dtype("f32 or f64");
+    if constexpr (std::is_same_v<Types, FloatTypes>) {
+      if (!is_float(t_.dtype())) fail_dtype("f32 or f64");
+    } else if (!dtype_in<Types>(t_.dtype())) {
+      fail_dtype("one of " + dtype_names(Types{}));
+    }
     return *this;
   }
   // ERR_DTYPE: "op: argument 'labels' must be i32, got f32 [4]".
@@ -48,8 +55,9 @@ class TensorArg {
                                   ", expected " + device_str(want));
     return *this;
   }
-  // The usual prologue of a float input: contiguous, f32 or f64, on a usable device.
-  const TensorArg& float_input() const { return contiguous().floating().usable_device(); }
+  // The usual prologue of a float input: contiguous, f32 or f64 (or `Types`), on a usable device.
+  template <typename Types = FloatTypes>
+  const TensorArg& float_input() const { return contiguous().floating<Types>().usable_device(); }
   // On ref's device (ERR_DEVICE) and of its dtype (ERR_DTYPE), naming both arguments.
   const TensorArg& same_device_as(const Tensor& ref, const char* ref_name) const {
     if (t_.device() != ref.device())

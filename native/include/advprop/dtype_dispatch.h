@@ -79,6 +79,11 @@ bool dtype_in(DType t) {
 // The dtypes of the float kernels, which front-ends require of float inputs.
 inline bool is_float(DType t) { return dtype_in<FloatTypes>(t); }
 
+// The dtype of Accum<T> for a tensor of dtype t: f32 for bf16 and f16, t itself otherwise. The
+// parameters and statistics that go with 16-bit activations (batch-norm gamma, running stats,
+// saved mean/invstd) are held in it.
+inline DType accum_dtype(DType t) { return t == DType::bf16 || t == DType::f16 ? DType::f32 : t; }
+
 template <typename Types = FloatTypes>
 [[noreturn]] void fail_dtype(DType t, const char* op) {
   fail(ErrorCode::DType, std::string(op) + ": dtype " + dtype_name(t) + " is not supported (" + dtype_names(Types{}) + ")");

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "advprop/half.h"
 #include "advprop/ops.h"
 #include "advprop/tensor.h"
 
@@ -14,6 +15,8 @@ inline double get(const Tensor& t, int64_t i) {
     case DType::f32: return t.data_as<float>()[i];
     case DType::f64: return t.data_as<double>()[i];
     case DType::i32: return t.data_as<int32_t>()[i];
+    case DType::bf16: return to_f32(t.data_as<bf16>()[i]);
+    case DType::f16: return to_f32(t.data_as<f16>()[i]);
     default: return std::nan("");
   }
 }
@@ -23,6 +26,8 @@ inline void set(Tensor& t, int64_t i, double v) {
     case DType::f32: t.data_as<float>()[i] = static_cast<float>(v); break;
     case DType::f64: t.data_as<double>()[i] = v; break;
     case DType::i32: t.data_as<int32_t>()[i] = static_cast<int32_t>(v); break;
+    case DType::bf16: t.data_as<bf16>()[i] = to_bf16(v); break;  // rounded once, to nearest even
+    case DType::f16: t.data_as<f16>()[i] = to_f16(v); break;
     default: break;
   }
 }

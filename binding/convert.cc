@@ -76,12 +76,12 @@ advprop::Shape to_shape(Napi::Value v, const char* op, const char* arg, bool all
 }
 
 advprop::DType to_dtype(Napi::Value v, const char* op, const char* arg) {
-  if (!v.IsString()) advprop::fail(ErrorCode::DType, where(op, arg) + " must be a dtype name ('f32', 'f64', 'i32')");
+  if (!v.IsString()) advprop::fail(ErrorCode::DType, where(op, arg) + " must be a dtype name ('f32', 'f64', 'i32', 'bf16', 'f16')");
   const std::string s = v.As<Napi::String>().Utf8Value();
   advprop::DType t{};
   if (!advprop::enum_from_name(s, &t))
     advprop::fail(ErrorCode::DType, where(op, arg) + " must be a dtype name (" +
-                                        advprop::dtype_names(advprop::NumericTypes{}) + "), got '" + s + "'");
+                                        advprop::dtype_names(advprop::StorageTypes{}) + "), got '" + s + "'");
   return t;
 }
 

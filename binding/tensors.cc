@@ -3,6 +3,7 @@
 #include <iterator>
 #include <string>
 
+#include "advprop/half.h"
 #include "advprop/ops.h"
 #include "convert.h"
 #include "entries.h"
@@ -24,7 +25,9 @@ void check_readable(size_t n) {
 }
 
 // The dtypes a typed array carries, one row each, read both ways: by FromArray (typed array ->
-// dtype) and by new_typed_array (dtype -> typed array).
+// dtype) and by new_typed_array (dtype -> typed array). bf16 and f16 have no typed array of
+// their own: they are read out as a Float32Array of their exactly widened values (after the f32
+// row, so a Float32Array still means f32), or as a Uint16Array of their bits on request.
 struct TypedArrayKind {
   DType dtype;
   napi_typedarray_type type;
@@ -34,32 +37,77 @@ constexpr TypedArrayKind kTypedArrays[] = {
     {DType::f32, napi_float32_array, "Float32Array"},
     {DType::f64, napi_float64_array, "Float64Array"},
     {DType::i32, napi_int32_array, "Int32Array"},
+    {DType::bf16, napi_float32_array, "Float32Array"},
+    {DType::f16, napi_float32_array, "Float32Array"},
 };
+
+bool is_half(DType t) { return t == DType::bf16 || t == DType::f16; }
+
+// bf16/f16 bits widened to f32, exactly (NaN payloads kept).
+void widen(DType dtype, const uint16_t* bits, float* out, size_t n) {
+  if (dtype == DType::bf16)
+    for (size_t i = 0; i < n; ++i) out[i] = advprop::bf16_bits_to_f32(bits[i]);
+  else
+    for (size_t i = 0; i < n; ++i) out[i] = advprop::f16_bits_to_f32(bits[i]);
+}
+
+// f32 or f64 values rounded once to bf16/f16 bits (nearest, ties to even; advprop/half.h).
+template <typename S>
+std::vector<uint16_t> narrow(DType dtype, const S* v, size_t n) {
+  std::vector<uint16_t> bits(n);
+  if (dtype == DType::bf16)
+    for (size_t i = 0; i < n; ++i) bits[i] = advprop::to_bf16(v[i]).bits;
+  else
+    for (size_t i = 0; i < n; ++i) bits[i] = advprop::to_f16(v[i]).bits;
+  return bits;
+}
 
 std::string typed_array_names() {
   std::string s;
-  const size_t n = std::size(kTypedArrays);
+  size_t n = 0;
+  while (n < std::size(kTypedArrays) && !is_half(kTypedArrays[n].dtype)) ++n;  // the rows FromArray reads
   for (size_t i = 0; i < n; ++i) s += std::string(i == 0 ? "" : i + 1 == n ? " or " : ", ") + kTypedArrays[i].name;
   return s;
 }
 
+const char* typed_array_name(DType t) {
+  for (const TypedArrayKind& k : kTypedArrays)
+    if (k.dtype == t) return k.name;
+  return "typed array";
+}
+
 DType dtype_of(const Napi::TypedArray& ta) {
+  // (The first row of a typed array type wins: Float32Array is f32.)
   for (const TypedArrayKind& k : kTypedArrays)
     if (k.type == ta.TypedArrayType()) return k.dtype;
   advprop::fail(advprop::ErrorCode::DType, "tensor: argument 'data' must be a " + typed_array_names());
 }
 
+Napi::Value typed_array(Napi::Env env, napi_typedarray_type type, size_t n, size_t item, void** data) {
+  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, n * item);
+  napi_value arr;
+  if (napi_create_typedarray(env, type, n, buf, 0, &arr) != napi_ok) throw Napi::Error::New(env);
+  *data = buf.Data();
+  return Napi::Value(env, arr);
+}
+
+// The typed array toArray returns for `dtype`: its row of kTypedArrays (a 16-bit dtype's
+// Float32Array holds 4 bytes per element, its values widened by the caller).
 Napi::Value new_typed_array(Napi::Env env, DType dtype, size_t n, void** data) {
   check_readable(n);
-  for (const TypedArrayKind& k : kTypedArrays) {
-    if (k.dtype != dtype) continue;
-    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, n * advprop::dtype_size(dtype));
-    napi_value arr;
-    if (napi_create_typedarray(env, k.type, n, buf, 0, &arr) != napi_ok) throw Napi::Error::New(env);
-    *data = buf.Data();
-    return Napi::Value(env, arr);
-  }
+  for (const TypedArrayKind& k : kTypedArrays)
+    if (k.dtype == dtype) return typed_array(env, k.type, n, is_half(dtype) ? 4 : advprop::dtype_size(dtype), data);
   advprop::fail(advprop::ErrorCode::DType, std::string("data: cannot read ") + advprop::dtype_name(dtype) + " tensors");
+}
+
+// A tensor's host bytes as toArray returns them: copied for f32/f64/i32, widened to a
+// Float32Array for bf16/f16.
+Napi::Value host_array(Napi::Env env, DType dtype, size_t n, const void* bytes) {
+  void* data = nullptr;
+  Napi::Value arr = new_typed_array(env, dtype, n, &data);
+  if (is_half(dtype)) widen(dtype, static_cast<const uint16_t*>(bytes), static_cast<float*>(data), n);
+  else if (n) std::memcpy(data, bytes, n * advprop::dtype_size(dtype));
+  return arr;
 }
 
 class ReadWorker : public Napi::AsyncWorker {
@@ -80,10 +128,7 @@ class ReadWorker : public Napi::AsyncWorker {
     }
   }
   void OnOK() override {
-    Napi::Env env = Env();
-    void* data = nullptr;
-    Napi::Value arr = new_typed_array(env, tensor_.dtype(), static_cast<size_t>(tensor_.numel()), &data);
-    if (!bytes_.empty()) std::memcpy(data, bytes_.data(), bytes_.size());
+    Napi::Value arr = host_array(Env(), tensor_.dtype(), static_cast<size_t>(tensor_.numel()), bytes_.data());
     tensor_ = Tensor();
     deferred_.Resolve(arr);
   }
@@ -100,25 +145,55 @@ class ReadWorker : public Napi::AsyncWorker {
 
 }  // namespace
 
+// fromArray(data, shape, device[, dtype]): the tensor of the typed array's dtype; with dtype bf16
+// or f16, a Float32Array or Float64Array is rounded once to it on the host (nearest, ties to even)
+// and a Uint16Array is taken as its bits.
 ADVPROP_ENTRY(FromArray)
   check_arg_count(info, 3, "tensor");
   Napi::Value v = info[0];
   if (!v.IsTypedArray()) throw_arg("tensor: argument 'data' must be a " + typed_array_names());
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  const DType dtype = dtype_of(ta);
+  const bool want = info.Length() > 3 && !info[3].IsUndefined();
+  const DType target = want ? to_dtype(info[3], "tensor", "dtype") : DType::f32;
   advprop::Shape shape = to_shape(info[1], "tensor", "shape");
   advprop::Device device = to_device(info[2], "tensor", "device");
   const char* base = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  if (want && is_half(target)) {
+    const size_t n = ta.ElementLength();
+    if (ta.TypedArrayType() == napi_uint16_array)
+      return wrap(info, advprop::ops::from_host(base, ta.ByteLength(), shape, target, device));
+    std::vector<uint16_t> bits;
+    if (ta.TypedArrayType() == napi_float32_array) bits = narrow(target, reinterpret_cast<const float*>(base), n);
+    else if (ta.TypedArrayType() == napi_float64_array) bits = narrow(target, reinterpret_cast<const double*>(base), n);
+    else
+      advprop::fail(advprop::ErrorCode::DType, std::string("tensor: ") + advprop::dtype_name(target) +
+                                                   " data must be a Float32Array, Float64Array or Uint16Array of bits");
+    return wrap(info, advprop::ops::from_host(bits.data(), 2 * n, shape, target, device));
+  }
+  const DType dtype = dtype_of(ta);
+  if (want && target != dtype)
+    advprop::fail(advprop::ErrorCode::DType, std::string("tensor: a ") + typed_array_name(dtype) + " holds " +
+                                                 advprop::dtype_name(dtype) + " values, not " + advprop::dtype_name(target));
   return wrap(info, advprop::ops::from_host(base, ta.ByteLength(), shape, dtype, device));
 ADVPROP_ENTRY_END
 
+// toArray(t[, bits]): f32, f64, i32 in their typed array; bf16 and f16 as a Float32Array of the
+// exactly widened values, or with `bits` true as a Uint16Array of their bit patterns.
 ADVPROP_ENTRY(ToArray)
   check_arg_count(info, 1, "data");
   const Tensor& t = TensorHandle::From(info, 0, "data", "tensor");
-  void* data = nullptr;
-  Napi::Value arr = new_typed_array(info.Env(), t.dtype(), static_cast<size_t>(t.numel()), &data);
-  advprop::ops::to_host(t, data, t.nbytes());
-  return arr;
+  const bool bits = info.Length() > 1 && info[1].ToBoolean().Value();
+  const size_t n = static_cast<size_t>(t.numel());
+  if (!is_half(t.dtype()) || bits) {
+    void* data = nullptr;
+    Napi::Value arr = bits && is_half(t.dtype()) ? (check_readable(n), typed_array(info.Env(), napi_uint16_array, n, 2, &data))
+                                                 : new_typed_array(info.Env(), t.dtype(), n, &data);
+    advprop::ops::to_host(t, data, t.nbytes());
+    return arr;
+  }
+  std::vector<uint16_t> staging(n);
+  advprop::ops::to_host(t, staging.data(), t.nbytes());
+  return host_array(info.Env(), t.dtype(), n, staging.data());
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(ToArrayAsync)

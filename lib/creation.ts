@@ -36,7 +36,9 @@ function finish(t: Tensor, opts: CreateOptions): Tensor {
 
 /**
  * A tensor from values: a number (0-d), nested arrays (shape inferred), or a flat array / typed
- * array with `shape`. dtype defaults to the typed array's type, else f32.
+ * array with `shape`. dtype defaults to the typed array's type, else f32. In bf16 or f16 each value
+ * is rounded once to nearest, ties to even, from the value given (a number or a Float64Array
+ * element directly, not through f32).
  */
 export function tensor(values: TensorLike, shape?: readonly number[] | null, options?: CreateOptions): Tensor {
   const op = 'tensor';
@@ -70,7 +72,16 @@ export function tensor(values: TensorLike, shape?: readonly number[] | null, opt
   }
   const dtype = opts.dtype === undefined ? natural : checkDType(opts.dtype, op);
   const host = toHostArray(flat, dtype, op);
-  return finish(wrapHandle(addon.fromArray(host, finalShape, resolveDevice(opts, op))), opts);
+  const half = dtype === 'bf16' || dtype === 'f16';
+  return finish(wrapHandle(addon.fromArray(host, finalShape, resolveDevice(opts, op), half ? dtype : undefined)), opts);
+}
+
+/** @internal A bf16 or f16 tensor from its bit patterns (safetensors reads them unwidened). */
+export function tensorFromBits(bits: Uint16Array, shape: readonly number[], dtype: 'bf16' | 'f16', device?: string): Tensor {
+  const s = checkShape(shape, 'tensor');
+  if (numelOf(s) !== bits.length)
+    throw new AdvpropError('ERR_SHAPE', `tensor: ${bits.length} values do not fill shape [${s.join(', ')}] (${numelOf(s)} elements)`);
+  return wrapHandle(addon.fromArray(bits, s, resolveDevice({ device }, 'tensor'), dtype));
 }
 
 export function full(shape: readonly number[], value: number, options?: CreateOptions): Tensor {

@@ -1,5 +1,6 @@
 // Host values on their way into a tensor: nested arrays walked for their shape and flattened,
-// typed and plain arrays converted to the dtype's typed array with int32 values checked.
+// typed and plain arrays converted to the dtype's typed array with int32 values checked (bf16 and
+// f16 travel as a Float32Array or Float64Array and are rounded by the addon).
 import type { HostArray } from './native.js';
 import { AdvpropError } from './errors.js';
 import { describeValue } from './device.js';
@@ -57,6 +58,9 @@ export function toHostArray(values: ArrayLike<number>, dtype: DType, op: string)
     return Int32Array.from(values);
   }
   if (dtype === 'f32') return values instanceof Float32Array ? values : Float32Array.from(values);
+  // bf16 and f16 are rounded from these by the addon, once: f32 data as it is, anything else
+  // through a Float64Array, which holds every JS number exactly.
+  if ((dtype === 'bf16' || dtype === 'f16') && values instanceof Float32Array) return values;
   return values instanceof Float64Array ? values : Float64Array.from(values);
 }
 

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { guardNative } from './errors.js';
 
-export type DTypeName = 'f32' | 'f64' | 'i32';
+/** The dtypes with data (native DType list order is f32, f64, i32, f16, bf16, u8; u8 has none). */
+export type DTypeName = 'f32' | 'f64' | 'i32' | 'bf16' | 'f16';
 export type DeviceTypeName = 'cpu' | 'cuda' | 'cuda-sim';
 export type BinaryOpName = 'add' | 'sub' | 'mul' | 'div';
 /** The addon's unary ops in its order (ADVPROP_UNARY_OPS); test/native.test.ts compares the two. */
@@ -120,10 +121,18 @@ export interface Addon {
   opNames(): OpNames;
 
   // ---- binding/tensors.cc
-  /** Copies the array into a new tensor; dtype follows the array type. */
-  fromArray(data: HostArray, shape: readonly number[], device: string): NativeTensor;
-  /** Synchronous read-back into a new typed array. */
+  /**
+   * Copies the array into a new tensor; dtype follows the array type. With dtype 'bf16' or 'f16',
+   * a Float32Array or Float64Array is rounded once to it (nearest, ties to even) on the host and a
+   * Uint16Array is taken as its bit patterns.
+   */
+  fromArray(data: HostArray | Uint16Array, shape: readonly number[], device: string, dtype?: DTypeName): NativeTensor;
+  /**
+   * Synchronous read-back into a new typed array; bf16 and f16 come back as a Float32Array of
+   * their exactly widened values, or with `bits` as a Uint16Array of their bit patterns.
+   */
   toArray(t: NativeTensor): HostArray;
+  toArray(t: NativeTensor, bits: true): HostArray | Uint16Array;
   /** Read-back on a worker thread. */
   toArrayAsync(t: NativeTensor): Promise<HostArray>;
   /** Frees the handle's reference to its storage; later use throws ERR_DISPOSED. Idempotent. */

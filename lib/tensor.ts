@@ -18,7 +18,16 @@ import type { Node } from './autograd/node.js';
 import { forget, track } from './tracking.js';
 
 export type DType = DTypeName;
-export const DTYPES: readonly DType[] = ['f32', 'f64', 'i32'];
+/**
+ * Every dtype a tensor can hold. bf16 and f16 are 16-bit floats (2 bytes an element): values are
+ * rounded to them once, to nearest with ties to even (from f64 data directly, never through f32),
+ * and read back exactly as f32 (toArray() gives a Float32Array). f16 overflows to infinity from
+ * 65520 and has subnormals down to 2^-24; bf16 has f32's range with 8 significant bits.
+ */
+export const DTYPES: readonly DType[] = ['f32', 'f64', 'i32', 'bf16', 'f16'];
+/** The float dtypes: they may require a gradient. */
+export const FLOAT_DTYPES: readonly DType[] = ['f32', 'f64', 'bf16', 'f16'];
+export const isFloatDType = (d: DType): boolean => d === 'f32' || d === 'f64' || d === 'bf16' || d === 'f16';
 // The addon's own limit on one size (2^48); beyond it no allocation could succeed anyway.
 const MAX_SIZE = 2 ** 48;
 
@@ -81,8 +90,8 @@ export class Tensor {
   set requiresGrad(v: boolean) {
     if (typeof v !== 'boolean') throw new AdvpropError('ERR_ARG', `requiresGrad must be a boolean, got ${describeValue(v)}`);
     if (this._node) throw new AdvpropError('ERR_ARG', 'requiresGrad can only be set on leaf tensors; use detach() for a new leaf');
-    if (v && this.dtype !== 'f32' && this.dtype !== 'f64')
-      throw new AdvpropError('ERR_DTYPE', `requiresGrad needs a float tensor, got ${this.dtype}`);
+    if (v && !isFloatDType(this.dtype))
+      throw new AdvpropError('ERR_DTYPE', `requiresGrad needs a float tensor (${FLOAT_DTYPES.join(', ')}), got ${this.dtype}`);
     this._requiresGrad = v;
   }
 
@@ -96,6 +105,11 @@ export class Tensor {
     return this._node === null;
   }
 
+  /**
+   * The values in a new typed array: Float32Array for f32, Float64Array for f64, Int32Array for
+   * i32, and for bf16 and f16 a Float32Array of their exact values (every bf16 and f16 value,
+   * NaN and infinities included, is an f32, so nothing is rounded on the way out).
+   */
   toArray(): HostArray {
     return addon.toArray(this._handle('toArray'));
   }
@@ -152,6 +166,15 @@ export class Tensor {
     const vals = n <= 16 ? Array.from(this.toArray()).join(', ') : `${n} values`;
     return `Tensor(${this.dtype} [${this.shape.join(', ')}] on ${this.device}: ${vals})`;
   }
+}
+
+/** @internal The bit patterns of a bf16 or f16 tensor (safetensors writes them unwidened). */
+export function halfBits(t: Tensor): Uint16Array {
+  const h = checkTensor(t, 'halfBits', 't')._handle('halfBits');
+  if (t.dtype !== 'bf16' && t.dtype !== 'f16') throw new AdvpropError('ERR_DTYPE', `halfBits: tensor is ${t.dtype}, not bf16 or f16`);
+  const bits = addon.toArray(h, true);
+  if (!(bits instanceof Uint16Array)) throw new AdvpropError('ERR_INTERNAL', `halfBits: the addon returned ${bits.constructor.name} for ${t.dtype}`);
+  return bits;
 }
 
 /** @internal Wraps a fresh native handle: counted, tracked by the current tidy, finalizable. */

@@ -72,7 +72,7 @@ describe('C API (libadvprop.so)', () => {
       const out = execFileSync('nm', ['-D', '--defined-only', join(libDir, 'libadvprop.so')], { encoding: 'utf8' });
       const names = out.split('\n').map((l) => l.trim().split(/\s+/)[2]).filter((n): n is string => !!n);
       const want = ['advprop_version', 'advprop_last_error', 'advprop_multi_batch_norm_forward', 'advprop_multi_batch_norm_backward',
-        'advprop_pgd_step', 'advprop_conv2d_forward', 'advprop_conv2d_backward_input', 'advprop_conv2d_backward_weight'];
+        'advprop_pgd_step', 'advprop_conv2d_forward', 'advprop_conv2d_backward_input', 'advprop_conv2d_backward_weight', 'advprop_cast'];
       assert.deepEqual([...names].sort(), [...want].sort());
     });
   } else {

@@ -1,15 +1,21 @@
 // The op table (test/op_table/): every exported op and raw kernel on awkward sizes, the cpu
 // against an independent f64 reference (f32 by tolerance class, f64 tightly), every other
 // available backend against the cpu, and an f64 central-difference gradient check of every
-// differentiable entry. The first block fails when an export of lib/index.ts has no entry.
+// differentiable entry; in bf16 and f16 the same for entries that declare `half`, and ERR_DTYPE
+// from every call of the others (test/op_table/table.ts, its header). The first block fails when
+// an export of lib/index.ts has no entry.
 import assert from 'node:assert/strict';
 import * as ap from '../lib/index.js';
 import { backendStatus } from '../lib/testing/backends.js';
 import { assertGradcheck } from '../lib/testing/gradcheck.js';
-import { assertClose, assertSame } from './helpers.js';
+import { assertClose, assertSame, expectCode } from './helpers.js';
+import { roundHalfArray } from './half_ref.js';
 import { EXEMPTIONS } from './op_table/exemptions.js';
 import { TABLE } from './op_table/index.js';
-import { bounds, describeTols, runOn, tolOf, upload, type AnyEntry, type Case, type FloatDType, type HostOut } from './op_table/table.js';
+import {
+  bounds, describeTols, HALF_DTYPES, halfBounds, halfTolOf, referenceInputs, runOn, tolOf, upload,
+  type AnyEntry, type Case, type HalfDType, type HostOut, type RunDType, type Tol,
+} from './op_table/table.js';
 
 // `export * as kernels` is a module namespace object under plain ESM but an ordinary object once a
 // loader transpiles the import, so any non-array object export counts as a namespace.
@@ -35,35 +41,68 @@ function exportAt(path: string): unknown {
 
 const taped = (path: string): boolean => !path.startsWith('kernels.');
 
-function checkOutputs(got: (HostOut | null)[], want: (HostOut | null)[], bound: number, label: string): void {
+const isHalf = (d: string): d is HalfDType => d === 'bf16' || d === 'f16';
+
+/** bound(output dtype): the bound for an output of that dtype (16-bit runs bound each output by its own dtype). */
+function checkOutputs(got: (HostOut | null)[], want: (HostOut | null)[], bound: number | ((d: ap.DType) => number), label: string): void {
   assert.equal(got.length, want.length, `${label}: ${got.length} outputs vs ${want.length}`);
   want.forEach((w, i) => {
     const g = got[i];
     assert.equal(g === null, w === null, `${label} output ${i}: ${g === null ? 'missing' : 'unexpected'}`);
     if (!g || !w) return;
     assert.deepEqual(g.shape, w.shape, `${label} output ${i}: shape`);
+    assert.equal(g.dtype, w.dtype, `${label} output ${i}: dtype`);
     assert.equal(g.values.constructor, w.values.constructor, `${label} output ${i}: dtype`);
-    if (bound === 0) assertSame(g.values, w.values, `${label} output ${i}`);
-    else assertClose(g.values, w.values, bound, `${label} output ${i}`);
+    const b = typeof bound === 'number' ? bound : bound(w.dtype);
+    if (b === 0) assertSame(g.values, w.values, `${label} output ${i}`);
+    else assertClose(g.values, w.values, b, `${label} output ${i}`);
   });
 }
 
-function checkReference(e: AnyEntry, c: Case<unknown>, path: string, dtype: FloatDType): void {
+/**
+ * The cpu against the f64 reference on the inputs as the kernel sees them. A 16-bit run (an entry
+ * declaring `half`) computes in f32, so its parameters are rounded as an f32 kernel rounds them,
+ * and each output is held to halfBounds for its own dtype.
+ */
+function checkReference(e: AnyEntry, c: Case<unknown>, path: string, dtype: RunDType): void {
   const got = runOn(e.ops[path], c, dtype, 'cpu');
-  const ref = e.reference(c.inputs.map((i) => Float64Array.from(i.data)), c, dtype);
+  const half = isHalf(dtype);
+  const ref = e.reference(referenceInputs(c, dtype), c, half ? 'f32' : dtype);
   const b = bounds(tolOf(e, c));
-  const bound = dtype === 'f32' ? b.reference : b.f64;
+  const boundFor = (out: ap.DType): number =>
+    half ? halfBounds(halfTolOf(e, c)!, dtype, isHalf(out)).reference : dtype === 'f32' ? b.reference : b.f64;
   const label = `${path} ${dtype} ${c.label}`;
   assert.equal(got.length, ref.length, `${label}: ${got.length} outputs vs ${ref.length} in the reference`);
   ref.forEach((r, i) => {
     const g = got[i];
     assert.equal(g === null, r === null, `${label} output ${i}: ${g === null ? 'missing' : 'not in the reference'}`);
     if (!g || !r) return;
-    // The reference in the output's own type, so 'exact' means bitwise after one rounding.
-    const want = g.values instanceof Int32Array ? Int32Array.from(r) : g.values instanceof Float32Array ? Float32Array.from(r) : r;
+    const bound = boundFor(g.dtype);
+    // The reference in the output's own type, so 'exact' means bitwise after one rounding; a
+    // bounded 16-bit output is compared with the unrounded reference (the bound has the rounding).
+    const want = g.values instanceof Int32Array ? Int32Array.from(r) : isHalf(g.dtype) ? Float32Array.from(roundHalfArray(r, g.dtype))
+      : g.values instanceof Float32Array ? Float32Array.from(r) : r;
     if (bound === 0) assertSame(g.values, want, `${label} output ${i}`);
-    else assertClose(g.values, want, bound, `${label} output ${i}`);
+    else assertClose(g.values, isHalf(g.dtype) ? r : want, bound, `${label} output ${i}`);
   });
+}
+
+/** A case with a float input, or a creation case (no inputs: the op makes its tensor in the run's dtype). */
+const hasFloatInput = (c: Case<unknown>): boolean => c.inputs.length === 0 || c.inputs.some((i) => !(i.data instanceof Int32Array));
+
+/** Every call of an entry without `half`, given bf16/f16 float inputs, throws ERR_DTYPE naming the dtype. */
+function checkRefusal(e: AnyEntry, device: string): void {
+  let refused = 0;
+  for (const c of e.cases.filter(hasFloatInput))
+    for (const [path, run] of Object.entries(e.ops))
+      for (const h of HALF_DTYPES) {
+        ap.tidy(() => {
+          const err = expectCode(() => run(c.inputs.map((i) => upload(i, h, device)), c, device, h), 'ERR_DTYPE');
+          assert.ok(err.message.includes(h), `${path} ${h} ${c.label} on ${device}: the message does not name ${h}: ${err.message}`);
+        });
+        refused++;
+      }
+  assert.ok(refused > 0, `${e.name}: no case has a float input to refuse`);
 }
 
 describe('op table: coverage of lib/index.ts', () => {
@@ -116,6 +155,24 @@ describe('op table: cpu against the f64 reference', () => {
   }
 });
 
+describe('op table: bf16 and f16 on cpu against the f64 reference, or refused with ERR_DTYPE', () => {
+  for (const e of TABLE) {
+    const declared = e.cases.map((c) => halfTolOf(e, c));
+    if (declared.every((t) => t !== undefined)) {
+      it(`${e.name} (bf16, f16: ${describeTols(declared as Tol[])} + one 16-bit rounding)`, () => {
+        for (const c of e.cases)
+          for (const path of Object.keys(e.ops))
+            for (const h of HALF_DTYPES) checkReference(e, c, path, h);
+      });
+    } else {
+      it(`${e.name}: refuses bf16 and f16 with ERR_DTYPE`, () => {
+        assert.ok(declared.every((t) => t === undefined), `${e.name}: 'half' must hold for every case or none`);
+        checkRefusal(e, 'cpu');
+      });
+    }
+  }
+});
+
 for (const b of backendStatus().filter((s) => s.backend !== 'cpu')) {
   describe(`op table: ${b.backend} against cpu`, () => {
     if (!b.available) {
@@ -128,6 +185,18 @@ for (const b of backendStatus().filter((s) => s.backend !== 'cpu')) {
           const bound = bounds(tolOf(e, c)).backend;
           for (const [path, run] of Object.entries(e.ops))
             checkOutputs(runOn(run, c, 'f32', b.device!), runOn(run, c, 'f32', 'cpu'), bound, `${path} ${c.label}`);
+        }
+      });
+      if (e.half === undefined) {
+        it(`${e.name}: refuses bf16 and f16 with ERR_DTYPE`, () => checkRefusal(e, b.device!));
+        continue;
+      }
+      it(`${e.name} in bf16 and f16`, () => {
+        for (const c of e.cases) {
+          const tol = halfTolOf(e, c)!;
+          for (const [path, run] of Object.entries(e.ops))
+            for (const h of HALF_DTYPES)
+              checkOutputs(runOn(run, c, h, b.device!), runOn(run, c, h, 'cpu'), (d) => halfBounds(tol, h, isHalf(d)).backend, `${path} ${h} ${c.label}`);
         }
       });
     }

@@ -1,7 +1,8 @@
 /* Calls the advprop C API on the CPU (host memory) and checks every result against values this
  * program computes itself in plain C: the multi-domain batch norm forward and backward (two
- * domains, segments [[0, 2], [1, 2]], NHWC f32) and one L-infinity PGD step, plus a bad call
- * that must fail with a message. Prints what it checked; exits 1 on any mismatch.
+ * domains, segments [[0, 2], [1, 2]], NHWC f32), one L-infinity PGD step and conversions to
+ * bf16 and f16 and back (advprop_cast), plus a bad call that must fail with a message. Prints
+ * what it checked; exits 1 on any mismatch.
  *
  *   cc -std=c99 -I native/include examples/c/bn_pgd.c -L build/Release -ladvprop \
  *      -Wl,-rpath,$PWD/build/Release -lm -o bn_pgd && ./bn_pgd
@@ -60,6 +61,26 @@ static advprop_tensor desc(float* data, int ndim, const int64_t* shape) {
     stride *= shape[i];
   }
   return t;
+}
+
+/* x rounded to a binary format with `mant` fraction bits and smallest normal exponent `emin`, to
+ * nearest with ties to even: the scaled value x / ulp is exact and nearbyint rounds it in the
+ * default rounding mode (to nearest even). No overflow for these inputs (|x| < 1). */
+static double round_to(double x, int mant, int emin) {
+  int e;
+  double ulp;
+  if (x == 0) return x;
+  frexp(x, &e); /* |x| in [2^(e-1), 2^e) */
+  ulp = ldexp(1.0, (e - 1 > emin ? e - 1 : emin) - mant);
+  return nearbyint(x / ulp) * ulp;
+}
+
+/* The bf16 pattern of a float: its upper 16 bits after rounding (the value is checked above). */
+static uint16_t bf16_bits(float v) {
+  uint32_t u;
+  float r = (float)round_to(v, 7, -126);
+  memcpy(&u, &r, sizeof u);
+  return (uint16_t)(u >> 16);
 }
 
 /* Deterministic test data in [-1, 1): a small linear congruential generator. */
@@ -167,6 +188,30 @@ int main(void) {
                                                    NULL, &tadv, NULL));
     for (i = 0; i < NX; ++i) exact("pgd out", i, adv[i], want[i]);
     printf("checked PGD L-inf step (in place): %d elements bit-exact\n", NX);
+  }
+
+  /* ---- f32 -> bf16 / f16 -> f32 (advprop_cast): rounded once to nearest even, widened exactly ---- */
+  {
+    static uint16_t half[NX];
+    static float back[NX];
+    const int fmt_dtype[2] = {ADVPROP_BF16, ADVPROP_F16}, fmt_mant[2] = {7, 10}, fmt_emin[2] = {-126, -14};
+    advprop_tensor th = tx, tback = desc(back, 4, xs);
+    int f;
+    th.data = half;
+    for (f = 0; f < 2; ++f) {
+      th.dtype = fmt_dtype[f];
+      expect_ok("advprop_cast to 16 bits", advprop_cast(&tx, &th, NULL));
+      expect_ok("advprop_cast to f32", advprop_cast(&th, &tback, NULL));
+      for (i = 0; i < NX; ++i) exact(f ? "f16" : "bf16", i, back[i], (float)round_to(x[i], fmt_mant[f], fmt_emin[f]));
+    }
+    th.dtype = ADVPROP_BF16;
+    expect_ok("advprop_cast", advprop_cast(&tx, &th, NULL));
+    ++checks;
+    if (half[0] != bf16_bits(x[0])) {
+      printf("MISMATCH bf16 bits of %.9g: got 0x%04x, want 0x%04x\n", x[0], half[0], bf16_bits(x[0]));
+      ++failures;
+    }
+    printf("checked f32 -> bf16 / f16 -> f32 (advprop_cast): %d elements each bit-exact\n", NX);
   }
 
   /* ---- bad calls fail with a status and a message, writing nothing ---- */

@@ -7,7 +7,7 @@ import { AdvpropError } from '../errors.js';
 import { optionsArg } from '../args.js';
 import { describeValue } from '../device.js';
 import { addon } from '../native.js';
-import { addTensorMethods, checkTensor, isTensor, wrapHandle, type Tensor } from '../tensor.js';
+import { addTensorMethods, checkTensor, FLOAT_DTYPES, isFloatDType, isTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { full } from '../creation.js';
 import { tidy } from '../memory.js';
 import { untrack } from '../tracking.js';
@@ -223,7 +223,7 @@ function gradImpl(fn: () => Tensor, inputs: readonly Tensor[], opts: GradOptions
   if (!Array.isArray(inputs)) throw new AdvpropError('ERR_ARG', `grad: inputs must be an array of tensors, got ${describeValue(inputs)}`);
   inputs.forEach((t, i) => {
     checkTensor(t, 'grad', `inputs[${i}]`);
-    if (t.dtype !== 'f32' && t.dtype !== 'f64') throw new AdvpropError('ERR_DTYPE', `grad: inputs[${i}] is ${t.dtype}; gradients need f32 or f64`);
+    if (!isFloatDType(t.dtype)) throw new AdvpropError('ERR_DTYPE', `grad: inputs[${i}] is ${t.dtype}; gradients need a float dtype (${FLOAT_DTYPES.join(', ')})`);
   });
   return tidy(() => {
     // Leaves are watched for the duration of fn, so callers need not set requiresGrad on images.

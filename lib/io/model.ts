@@ -4,6 +4,7 @@ import { dispose, tidy } from '../memory.js';
 import { StateDictError, checkModule, type LoadReport, type LoadStateDictOptions, type Module } from '../nn/module.js';
 import { optionsArg, pathArg } from '../args.js';
 import { loadSafetensors, saveSafetensors, type LoadOptions, type SaveOptions } from './safetensors.js';
+import { cast as castKernel } from '../kernels.js';
 
 export interface SaveModelOptions extends SaveOptions {
   /** Write the auxiliary BN domains (default true); false keeps only what inference needs. */
@@ -33,6 +34,13 @@ export function loadModel(file: string, model: Module, options?: LoadModelOption
   const state = loadSafetensors(file, { layout: opts.layout, device: first?.device, dtype: first?.dtype === 'f64' ? 'f64' : undefined });
   try {
     for (const k of Object.keys(state)) if (IGNORED.test(k)) { state[k].dispose(); delete state[k]; }
+    // BF16/F16 weights (a half-precision export) fill an f32 or f64 model as they always did:
+    // widened exactly to the model's dtype.
+    const wide = first?.dtype === 'f64' ? 'f64' : 'f32';
+    for (const k of Object.keys(state)) {
+      const t = state[k];
+      if ((t.dtype === 'bf16' || t.dtype === 'f16') && first?.dtype !== t.dtype) { state[k] = castKernel(t, wide); t.dispose(); }
+    }
     return model.loadStateDict(state, opts);
   } catch (e) {
     // The file is what does not fit: name it, keeping the code and the report.

@@ -4,28 +4,32 @@
 // advprop wrote, every tensor's checksum (./checksum.ts), so a corrupt file gives ERR_FORMAT naming
 // the file, the tensor and the problem, never a wrong tensor. Names come from the file, so records
 // keyed by them have no prototype for a name such as __proto__ to reach. Writes are atomic: a
-// temporary file in the same folder, fsynced, then renamed over the target.
+// temporary file in the same folder, fsynced, then renamed over the target. BF16 and F16 are read
+// and written as their bits, never widened: a bf16 tensor saved and loaded comes back bit for bit.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AdvpropError } from '../errors.js';
 import { describeValue, showValue } from '../device.js';
-import { checkTensor, type Tensor } from '../tensor.js';
-import { tensor } from '../creation.js';
+import { checkTensor, halfBits, type Tensor } from '../tensor.js';
+import { tensor, tensorFromBits } from '../creation.js';
+import { cast as castKernel } from '../kernels.js';
 import { CHECKSUM_KEY, decodeChecksums, encodeChecksums, metadataChecksum, tensorChecksum } from './checksum.js';
 import { objectArg, optionsArg, pathArg } from '../args.js';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32';
 const ITEM: Record<StDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4 };
+const OUR_DTYPE: Record<StDType, HostTensor['dtype']> = { F64: 'f64', F32: 'f32', F16: 'f16', BF16: 'bf16', I64: 'i32', I32: 'i32' };
 // A header larger than this is not a weights file (safetensors' own limit is 100 MB).
 const MAX_HEADER = 100 * 1024 * 1024;
 
 export interface HostTensor {
   /** The dtype in the file. */
   fileDtype: StDType;
-  /** Our dtype after conversion (F16/BF16 → f32, I64 → i32). */
-  dtype: 'f32' | 'f64' | 'i32';
+  /** Our dtype (I64 → i32; the others as they are). */
+  dtype: 'f32' | 'f64' | 'i32' | 'bf16' | 'f16';
   shape: number[];
-  data: Float32Array | Float64Array | Int32Array;
+  /** The values; for bf16 and f16 a Uint16Array of their bit patterns. */
+  data: Float32Array | Float64Array | Int32Array | Uint16Array;
 }
 
 export interface SafetensorsFile {
@@ -45,15 +49,6 @@ function bad(file: string, problem: string): never {
   throw new AdvpropError('ERR_FORMAT', `safetensors: ${file}: ${problem}`);
 }
 
-function f16ToF32(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
-
 function decode(file: string, name: string, dt: StDType, bytes: Buffer, n: number): HostTensor['data'] {
   // Copy into an aligned buffer: the data section need not be aligned inside the file.
   const buf = new ArrayBuffer(bytes.length);
@@ -62,18 +57,8 @@ function decode(file: string, name: string, dt: StDType, bytes: Buffer, n: numbe
     case 'F32': return new Float32Array(buf);
     case 'F64': return new Float64Array(buf);
     case 'I32': return new Int32Array(buf);
-    case 'F16': {
-      const u = new Uint16Array(buf);
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = f16ToF32(u[i]);
-      return out;
-    }
-    case 'BF16': {
-      const u = new Uint16Array(buf);
-      const bits = new Uint32Array(n);
-      for (let i = 0; i < n; i++) bits[i] = u[i] << 16;
-      return new Float32Array(bits.buffer);
-    }
+    case 'F16':
+    case 'BF16': return new Uint16Array(buf);
     case 'I64': {
       const v = new BigInt64Array(buf);
       const out = new Int32Array(n);
@@ -157,7 +142,7 @@ export function parseSafetensors(bytes: Buffer, file = '<buffer>'): SafetensorsF
   const tensors = new Map<string, HostTensor>();
   for (const { name, dt, shape, b, en, n } of entries) {
     const data = decode(file, name, dt, bytes.subarray(headerEnd + b, headerEnd + en), n);
-    tensors.set(name, { fileDtype: dt, dtype: dt === 'F64' ? 'f64' : dt === 'I32' || dt === 'I64' ? 'i32' : 'f32', shape, data });
+    tensors.set(name, { fileDtype: dt, dtype: OUR_DTYPE[dt], shape, data });
   }
   return { tensors, metadata, checksummed };
 }
@@ -175,8 +160,8 @@ export function readSafetensors(file: string): SafetensorsFile {
 
 /** Checks a converter's input: a typed array holding exactly the elements of a 4-D shape. */
 function checkLayoutArgs(data: unknown, shape: unknown, op: string): [number, number, number, number] {
-  if (!(data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array))
-    throw new AdvpropError('ERR_ARG', `${op}: data must be a Float32Array, Float64Array or Int32Array, got ${describeValue(data)}`);
+  if (!(data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array || data instanceof Uint16Array))
+    throw new AdvpropError('ERR_ARG', `${op}: data must be a Float32Array, Float64Array, Int32Array or Uint16Array (bf16/f16 bits), got ${describeValue(data)}`);
   if (!Array.isArray(shape) || shape.length !== 4 || shape.some((d) => !Number.isSafeInteger(d) || d < 0))
     throw new AdvpropError('ERR_SHAPE', `${op}: shape must be 4 sizes, got ${Array.isArray(shape) ? `[${shape.map(showValue).join(', ')}]` : describeValue(shape)}`);
   const n = shape.reduce((a: number, b: number) => a * b, 1);
@@ -210,7 +195,7 @@ export interface LoadOptions {
   /** Layout of the 4-D (conv) weights in the file: 'ohwi' (ours, default) or 'oihw' (PyTorch). */
   layout?: 'ohwi' | 'oihw';
   device?: string;
-  /** Converts float tensors (e.g. 'f64' for gradient checks); default keeps the file's. */
+  /** Converts float tensors (e.g. 'f64' for gradient checks; BF16/F16 widen exactly); default keeps the file's. */
   dtype?: 'f32' | 'f64';
 }
 
@@ -219,10 +204,16 @@ function checkLayout(v: unknown, op: string): 'ohwi' | 'oihw' {
   return v;
 }
 
-/** A tensor from a file's host tensor; a shape no tensor can have is the file's ERR_FORMAT. */
-export function fileTensor(file: string, name: string, data: HostTensor['data'], shape: number[], opts: { dtype: HostTensor['dtype'] | 'f64'; device?: string }): Tensor {
+/** A tensor from a file's host tensor; a shape no tensor can have is the file's ERR_FORMAT. Bits
+ * (a Uint16Array) are of `from`, the file's dtype, which is converted to opts.dtype if it differs. */
+export function fileTensor(file: string, name: string, data: HostTensor['data'], shape: number[],
+  opts: { dtype: HostTensor['dtype']; device?: string }, from: HostTensor['dtype'] = opts.dtype): Tensor {
   try {
-    return tensor(data, shape, opts);
+    if (!(data instanceof Uint16Array)) return tensor(data, shape, opts);
+    if (from !== 'bf16' && from !== 'f16') throw new AdvpropError('ERR_INTERNAL', `fileTensor: bits for dtype ${from}`);
+    const t = tensorFromBits(data, shape, from, opts.device);
+    if (opts.dtype === from) return t;
+    try { return castKernel(t, opts.dtype); } finally { t.dispose(); }
   } catch (e) {
     if (e instanceof AdvpropError && e.code === 'ERR_SHAPE') bad(file, `tensor '${name}': ${e.message}`);
     throw e;
@@ -242,7 +233,7 @@ export function loadSafetensors(file: string, options?: LoadOptions): Record<str
       let { data, shape } = t;
       if (layout === 'oihw' && shape.length === 4) ({ data, shape } = oihwToOhwi(data, shape));
       const dtype = opts.dtype && t.dtype !== 'i32' ? opts.dtype : t.dtype;
-      out[name] = fileTensor(file, name, data, shape, { dtype, device: opts.device });
+      out[name] = fileTensor(file, name, data, shape, { dtype, device: opts.device }, t.dtype);
     }
   } catch (e) {
     for (const t of Object.values(out)) t.dispose();
@@ -251,7 +242,7 @@ export function loadSafetensors(file: string, options?: LoadOptions): Record<str
   return out;
 }
 
-const ST_DTYPE: Record<string, StDType> = { f32: 'F32', f64: 'F64', i32: 'I32' };
+const ST_DTYPE: Record<string, StDType> = { f32: 'F32', f64: 'F64', i32: 'I32', bf16: 'BF16', f16: 'F16' };
 
 export interface SaveOptions {
   /** Layout to write 4-D weights in: 'ohwi' (default) or 'oihw' (for PyTorch / timm). */
@@ -281,7 +272,7 @@ export function serializeSafetensors(tensors: Record<string, Tensor> | Map<strin
   for (const [name, v] of entries) {
     if (name === '__metadata__' || name === '') throw new AdvpropError('ERR_ARG', `saveSafetensors: invalid tensor name ${describeValue(name)}`);
     const t = checkTensor(v, 'saveSafetensors', name);
-    let data = t.toArray();
+    let data: HostTensor['data'] = t.dtype === 'bf16' || t.dtype === 'f16' ? halfBits(t) : t.toArray();
     let shape = t.shape.slice();
     if (layout === 'oihw' && shape.length === 4) ({ data, shape } = ohwiToOihw(data, shape));
     const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);

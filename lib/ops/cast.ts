@@ -1,16 +1,15 @@
-// dtype and device conversions. Their gradients convert back; a cast to an integer type ends
-// the graph (integers carry no gradient).
+// dtype and device conversions. Their gradients convert back (the gradient of cast(x, 'bf16') for
+// an f32 x is the incoming bf16 gradient cast to f32, exactly); a cast to an integer type ends the
+// graph (integers carry no gradient).
 import type { DTypeName } from '../native.js';
 import * as k from '../kernels.js';
-import { addTensorMethods, checkTensor, type Tensor } from '../tensor.js';
+import { addTensorMethods, checkTensor, isFloatDType, type Tensor } from '../tensor.js';
 import { canonicalDevice } from '../device.js';
 import { record, recordingNeeds } from '../autograd/node.js';
 
-const isFloat = (d: DTypeName): boolean => d === 'f32' || d === 'f64';
-
 export function cast(x: Tensor, dtype: DTypeName): Tensor {
   const X = checkTensor(x, 'cast', 'x');
-  const needs = isFloat(dtype) ? recordingNeeds([X]) : null;
+  const needs = isFloatDType(dtype) ? recordingNeeds([X]) : null;
   const out = k.cast(X, dtype);
   if (needs) {
     const from = X.dtype;

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 
 namespace advprop {
@@ -36,7 +37,9 @@ static_assert(ADVPROP_ERR_SHAPE == static_cast<int>(ErrorCode::Shape) && ADVPROP
                   ADVPROP_ERR_INTERNAL == static_cast<int>(ErrorCode::Internal),
               "advprop_status must match advprop::ErrorCode");
 static_assert(ADVPROP_MAX_DIMS == kMaxDims && ADVPROP_F32 == static_cast<int>(DType::f32) &&
-                  ADVPROP_F64 == static_cast<int>(DType::f64) && ADVPROP_DEVICE_CPU == static_cast<int>(DeviceType::cpu) &&
+                  ADVPROP_F64 == static_cast<int>(DType::f64) && ADVPROP_I32 == static_cast<int>(DType::i32) &&
+                  ADVPROP_F16 == static_cast<int>(DType::f16) && ADVPROP_BF16 == static_cast<int>(DType::bf16) &&
+                  ADVPROP_DEVICE_CPU == static_cast<int>(DeviceType::cpu) &&
                   ADVPROP_DEVICE_CUDA == static_cast<int>(DeviceType::cuda) &&
                   ADVPROP_DEVICE_CUDA_SIM == static_cast<int>(DeviceType::cuda_sim),
               "the C descriptor's codes must match the C++ enums");
@@ -52,8 +55,11 @@ Tensor wrap(const char* op, const char* name, const advprop_tensor* d) {
   if (d->ndim < 0 || d->ndim > ADVPROP_MAX_DIMS)
     fail(ErrorCode::Shape, where + " has ndim " + std::to_string(d->ndim) + ", expected 0.." +
                                std::to_string(ADVPROP_MAX_DIMS));
-  if (d->dtype != ADVPROP_F32 && d->dtype != ADVPROP_F64)
-    fail(ErrorCode::DType, where + " has dtype " + std::to_string(d->dtype) + ", expected ADVPROP_F32 or ADVPROP_F64");
+  // Every dtype with data (StorageTypes); which of them an entry computes with is its front-end's
+  // check (ERR_DTYPE).
+  if (d->dtype < ADVPROP_F32 || d->dtype > ADVPROP_BF16 || !dtype_in<StorageTypes>(static_cast<DType>(d->dtype)))
+    fail(ErrorCode::DType, where + " has dtype " + std::to_string(d->dtype) +
+                               ", expected ADVPROP_F32, ADVPROP_F64, ADVPROP_I32, ADVPROP_F16 or ADVPROP_BF16");
   if (d->device_type < ADVPROP_DEVICE_CPU || d->device_type > ADVPROP_DEVICE_CUDA_SIM || d->device_index < 0 ||
       (d->device_type == ADVPROP_DEVICE_CPU && d->device_index != 0))
     fail(ErrorCode::Device, where + " has device type " + std::to_string(d->device_type) + " index " +

@@ -84,6 +84,17 @@ ADVPROP_API const char* advprop_version(void) { return ADVPROP_VERSION; }
 
 ADVPROP_API const char* advprop_last_error(void) { return last_error(); }
 
+ADVPROP_API advprop_status advprop_cast(const advprop_tensor* src, const advprop_tensor* dst, void* stream) {
+  const char* op = "advprop_cast";
+  return guarded(op, [&] {
+    const Tensor ts = wrap(op, "src", src), td = wrap(op, "dst", dst);
+    check_out(op, "dst", td, ts.shape(), td.dtype(), ts.device());
+    StreamBridge bridge(ts.device(), stream);
+    copy_out(op, "dst", ops::cast(ts, td.dtype()), td);
+    bridge.finish();
+  });
+}
+
 ADVPROP_API advprop_status advprop_multi_batch_norm_forward(
     const advprop_tensor* x, const advprop_tensor* gamma, const advprop_tensor* beta,
     const advprop_tensor* running_mean, const advprop_tensor* running_var, const advprop_bn_segment* segments,

@@ -10,7 +10,7 @@ namespace advprop {
 DType dtype_from_name(const std::string& name) {
   DType t{};
   if (!enum_from_name(name, &t))
-    fail(ErrorCode::DType, "unknown dtype '" + name + "' (expected " + dtype_names(NumericTypes{}) + ")");
+    fail(ErrorCode::DType, "unknown dtype '" + name + "' (expected " + dtype_names(StorageTypes{}) + ")");
   return t;
 }
 

@@ -127,7 +127,7 @@ ADVPROP_CPU_CLONES void unary_backward_span(const T* x, const T* dy, T alpha, T*
 void fill(Tensor& out, double value) {
   const int64_t n = out.numel();
   if (n == 0) return;
-  dispatch_dtype<NumericTypes>(out.dtype(), "fill", [&](auto tag) {
+  dispatch_dtype<StorageTypes>(out.dtype(), "fill", [&](auto tag) {
     using T = decltype(tag);
     T* o = out.data_as<T>();
     const T v = convert<T>(value);
@@ -139,9 +139,9 @@ void cast(const Tensor& src, Tensor& dst) {
   const int64_t n = src.numel();
   ADVPROP_ASSERT(dst.numel() == n);
   if (n == 0) return;
-  dispatch_dtype<NumericTypes>(src.dtype(), "cast", [&](auto stag) {
+  dispatch_dtype<StorageTypes>(src.dtype(), "cast", [&](auto stag) {
     using S = decltype(stag);
-    dispatch_dtype<NumericTypes>(dst.dtype(), "cast", [&](auto dtag) {
+    dispatch_dtype<StorageTypes>(dst.dtype(), "cast", [&](auto dtag) {
       using D = decltype(dtag);
       const S* s = src.data_as<S>();
       D* d = dst.data_as<D>();

@@ -2,7 +2,8 @@
 // does not depend on how the range is split over threads, and the CUDA kernels reproduce it.
 //
 // The affine map is one fused multiply-add in double, then a single rounding to the element
-// type: uniform = (T) fma(hi - lo, u, lo), normal = (T) fma(std, z, mean). An explicit fma rounds
+// type: uniform = (T) fma(hi - lo, u, lo), normal = (T) fma(std, z, mean) (bf16 and f16 rounded
+// from the double directly, by convert). An explicit fma rounds
 // the same on every machine and in CUDA, where a plain a * b + c may or may not be contracted.
 #include <cmath>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include "advprop/error.h"
 #include "advprop/parallel.h"
 #include "advprop/philox.h"
+#include "advprop/pointwise.h"
 #include "advprop/random.h"
 #include "simd.h"
 
@@ -24,7 +26,7 @@ void uniform_span(T* out, int64_t lo, int64_t hi, uint64_t seed, uint64_t offset
   for (int64_t i = lo; i < hi;) {
     const Philox4 b = philox_block(seed, offset, static_cast<uint64_t>(i));
     for (int64_t lane = i & 3; lane < 4 && i < hi; ++lane, ++i)
-      out[i] = static_cast<T>(std::fma(span, static_cast<double>(philox_uniform01(b.v[lane])), a));
+      out[i] = convert<T>(std::fma(span, static_cast<double>(philox_uniform01(b.v[lane])), a));
   }
 }
 
@@ -36,7 +38,7 @@ void normal_span(T* out, int64_t lo, int64_t hi, uint64_t seed, uint64_t offset,
     double z[4];
     philox_normal_block(seed, offset, static_cast<uint64_t>(i), z);
     for (int64_t lane = i & 3; lane < 4 && i < hi; ++lane, ++i)
-      out[i] = static_cast<T>(std::fma(stddev, z[lane], mean));
+      out[i] = convert<T>(std::fma(stddev, z[lane], mean));
   }
 }
 
@@ -45,7 +47,7 @@ void normal_span(T* out, int64_t lo, int64_t hi, uint64_t seed, uint64_t offset,
 void uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
   const int64_t n = out.numel();
   if (n == 0) return;
-  dispatch_dtype(out.dtype(), "uniform", [&](auto tag) {
+  dispatch_dtype<MixedFloatTypes>(out.dtype(), "uniform", [&](auto tag) {
     auto* o = out.data_as<decltype(tag)>();
     parallel_for(0, n, kGrainCostly, [&](int64_t a, int64_t b) { uniform_span(o, a, b, seed, offset, lo, hi - lo); });
   });
@@ -54,7 +56,7 @@ void uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) 
 void normal(Tensor& out, uint64_t seed, uint64_t offset, double mean, double stddev) {
   const int64_t n = out.numel();
   if (n == 0) return;
-  dispatch_dtype(out.dtype(), "normal", [&](auto tag) {
+  dispatch_dtype<MixedFloatTypes>(out.dtype(), "normal", [&](auto tag) {
     auto* o = out.data_as<decltype(tag)>();
     parallel_for(0, n, kGrainCostly / 4, [&](int64_t a, int64_t b) { normal_span(o, a, b, seed, offset, mean, stddev); });
   });

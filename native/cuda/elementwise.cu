@@ -187,7 +187,7 @@ void launch_unary_backward(const Tensor& x, const Tensor& dy, T alpha, Tensor& d
 
 void fill(Tensor& out, double value) {
   const int64_t n = out.numel();
-  dispatch_dtype<NumericTypes>(out.dtype(), "fill", [&](auto tag) {
+  dispatch_dtype<StorageTypes>(out.dtype(), "fill", [&](auto tag) {
     using T = decltype(tag);
     if (n == 0) return;
     ADVPROP_LAUNCH(fill_kernel<T>, grid_for(n, kThreads), kThreads, 0, stream_of(out))(
@@ -198,8 +198,8 @@ void fill(Tensor& out, double value) {
 void cast(const Tensor& src, Tensor& dst) {
   const int64_t n = dst.numel();
   ADVPROP_ASSERT(src.numel() == n);
-  dispatch_dtype<NumericTypes>(src.dtype(), "cast", [&](auto stag) {
-    dispatch_dtype<NumericTypes>(dst.dtype(), "cast", [&](auto dtag) {
+  dispatch_dtype<StorageTypes>(src.dtype(), "cast", [&](auto stag) {
+    dispatch_dtype<StorageTypes>(dst.dtype(), "cast", [&](auto dtag) {
       using S = decltype(stag);
       using D = decltype(dtag);
       if (n == 0) return;

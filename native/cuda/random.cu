@@ -6,7 +6,9 @@
 
 #include <cstdint>
 
+#include "advprop/dtype_dispatch.h"
 #include "advprop/philox.h"
+#include "advprop/pointwise.h"
 #include "advprop/random.h"
 
 namespace advprop {
@@ -20,7 +22,7 @@ template <typename T>
 struct UniformMap {
   double lo, span;
   ADVPROP_HD void operator()(const Philox4& b, T* out, int count) const {
-    for (int k = 0; k < count; ++k) out[k] = static_cast<T>(fma(span, static_cast<double>(philox_uniform01(b.v[k])), lo));
+    for (int k = 0; k < count; ++k) out[k] = convert<T>(fma(span, static_cast<double>(philox_uniform01(b.v[k])), lo));
   }
 };
 template <typename T>
@@ -30,8 +32,8 @@ struct NormalMap {
     for (int pair = 0; pair < count; pair += 2) {
       double z0, z1;
       philox_normal_pair(b.v[pair], b.v[pair + 1], &z0, &z1);  // the shared definition, philox.h
-      out[pair] = static_cast<T>(fma(stddev, z0, mean));
-      if (pair + 1 < count) out[pair + 1] = static_cast<T>(fma(stddev, z1, mean));
+      out[pair] = convert<T>(fma(stddev, z0, mean));
+      if (pair + 1 < count) out[pair + 1] = convert<T>(fma(stddev, z1, mean));
     }
   }
 };
@@ -57,14 +59,14 @@ void launch_fill(Tensor& out, uint64_t seed, uint64_t offset, Map map) {
 }  // namespace
 
 void uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
-  dispatch_dtype(out.dtype(), "uniform", [&](auto tag) {
+  dispatch_dtype<MixedFloatTypes>(out.dtype(), "uniform", [&](auto tag) {
     using T = decltype(tag);
     launch_fill<T>(out, seed, offset, UniformMap<T>{lo, hi - lo});
   });
 }
 
 void normal(Tensor& out, uint64_t seed, uint64_t offset, double mean, double stddev) {
-  dispatch_dtype(out.dtype(), "normal", [&](auto tag) {
+  dispatch_dtype<MixedFloatTypes>(out.dtype(), "normal", [&](auto tag) {
     using T = decltype(tag);
     launch_fill<T>(out, seed, offset, NormalMap<T>{mean, stddev});
   });

@@ -14,7 +14,7 @@ namespace advprop {
 namespace ops {
 
 Tensor full(const Shape& shape, DType dtype, Device device, double value) {
-  require_dtype<NumericTypes>(dtype, "full");
+  require_dtype<StorageTypes>(dtype, "full");
   require_device(device, "full");
   Tensor out = Tensor::empty(shape, dtype, device);
   if (out.numel()) ADVPROP_DISPATCH(device, fill, out, value);
@@ -75,7 +75,7 @@ Tensor cast(const Tensor& t, DType dtype) {
   check_defined(t, "cast", "tensor");
   check_contiguous(t, "cast", "tensor");
   require_device(t.device(), "cast");
-  if (!dtype_in<NumericTypes>(t.dtype()) || !dtype_in<NumericTypes>(dtype))
+  if (!dtype_in<StorageTypes>(t.dtype()) || !dtype_in<StorageTypes>(dtype))
     fail(ErrorCode::DType, std::string("cast: unsupported cast from ") + dtype_name(t.dtype()) + " to " +
                                dtype_name(dtype));
   if (t.dtype() == dtype) return clone(t);
@@ -98,9 +98,9 @@ const Distribution kUniform{"rand", "lo", "hi", [](double lo, double hi) { retur
 const Distribution kNormal{"randn", "mean", "std", [](double, double std) { return std >= 0; }, "std must be >= 0"};
 
 Tensor random_output(const Distribution& d, const Shape& shape, DType dtype, Device device, double a, double b) {
-  if (!is_float(dtype))
-    fail(ErrorCode::DType, std::string(d.op) + ": dtype must be f32 or f64, got " + dtype_name(dtype) + " for shape " +
-                               shape_str(shape));
+  if (!dtype_in<MixedFloatTypes>(dtype))
+    fail(ErrorCode::DType, std::string(d.op) + ": dtype must be one of " + dtype_names(MixedFloatTypes{}) + ", got " +
+                               dtype_name(dtype) + " for shape " + shape_str(shape));
   require_device(device, d.op);
   const std::string got = std::string(", got ") + d.a_name + " " + std::to_string(a) + ", " + d.b_name + " " +
                           std::to_string(b);

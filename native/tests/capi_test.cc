@@ -3,6 +3,7 @@
 // arithmetic), writes caller-owned buffers (Tensor::from_blob, never freed by advprop), allows an
 // output to alias an input, and turns every bad call into a status and a thread-local message
 // without writing outputs or running statistics.
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -164,6 +165,69 @@ ADVPROP_NATIVE_TEST(capi_conv2d_matches_front_end) {
     EXPECT_EQ(advprop_conv2d_forward(&dx, &dw, &db, &co, &dwrong, nullptr), ADVPROP_ERR_SHAPE);
     co.padding = 7;
     EXPECT_EQ(advprop_conv2d_forward(&dx, &dw, &db, &co, &dy, nullptr), ADVPROP_ERR_ARG);
+  }
+}
+
+// advprop_cast: every pair of the five dtypes, bit for bit what ops::cast gives (its rounding is
+// checked in half_storage_test.cc), in place too; NaN and the 16-bit edges included.
+ADVPROP_NATIVE_TEST(capi_cast_every_pair_matches_front_end) {
+  static_assert(ADVPROP_I32 == 2 && ADVPROP_F16 == 3 && ADVPROP_BF16 == 4, "appended in the DType order");
+  const DType types[] = {DType::f32, DType::f64, DType::i32, DType::f16, DType::bf16};
+  for (const Device& dev : devices())
+    for (DType from : types)
+      for (DType to : types) {
+        Tensor src = filled({3, 7}, from, kCpu, 21, -70000, 70000);
+        if (from != DType::i32)
+          for (int i = 0; i < 6; ++i) set(src, i, std::vector<double>{1 + 0x1p-8 + 0x1p-40, 65520, 0x1p-25 * 3, -0.0, NAN, INFINITY}[i]);
+        src = dev == kCpu ? src : ops::to_device(src, dev);
+        const Tensor want = ops::cast(src, to);
+        Tensor dst = Tensor::empty(src.shape(), to, dev);
+        advprop_tensor ds = desc(src), dd = desc(dst);
+        const advprop_status st = advprop_cast(&ds, &dd, nullptr);
+        const std::string what = device_str(dev) + " " + dtype_name(from) + " -> " + dtype_name(to);
+        EXPECT_MSG(st == ADVPROP_OK, what + ": " + advprop_last_error());
+        EXPECT_MSG(same_bits(dst, want), what);
+        if (from == to) {  // in place: a copy onto itself
+          const Tensor before = ops::clone(src);
+          EXPECT_EQ(advprop_cast(&ds, &ds, nullptr), ADVPROP_OK);
+          EXPECT_MSG(same_bits(src, before), what + " in place");
+        }
+      }
+  Tensor a = Tensor::empty({2, 3}, DType::f32, kCpu), b = Tensor::empty({3, 2}, DType::bf16, kCpu);
+  advprop_tensor da = desc(a), db = desc(b);
+  EXPECT_EQ(advprop_cast(&da, &db, nullptr), ADVPROP_ERR_SHAPE);
+  EXPECT(std::strstr(advprop_last_error(), "output 'dst'") != nullptr);
+  db = desc(Tensor::empty({2, 3}, DType::bf16, kCpu)), db.dtype = 5;  // u8: no data kernels
+  EXPECT_EQ(advprop_cast(&da, &db, nullptr), ADVPROP_ERR_DTYPE);
+  EXPECT(std::strstr(advprop_last_error(), "ADVPROP_BF16") != nullptr);
+}
+
+// The kernels have no bf16/f16 path yet: their front-ends refuse these descriptors with
+// ADVPROP_ERR_DTYPE (never a crash, never an f32 result). A family that gains one replaces its
+// lines here by a comparison with its front-end, as in the tests above.
+ADVPROP_NATIVE_TEST(capi_kernels_refuse_16_bit_tensors) {
+  for (DType dt : {DType::bf16, DType::f16}) {
+    const std::string name = dtype_name(dt);
+    const Tensor x = filled({5, 1, 1, 2}, dt, kCpu, 1, -1, 1), g = filled({2, 2}, dt, kCpu, 2, 1, 2);
+    Tensor rm = filled({2, 2}, dt, kCpu, 4, -1, 1), rv = filled({2, 2}, dt, kCpu, 5, 1, 2), y = like(x),
+           m = Tensor::empty({2, 2}, dt, kCpu), is = Tensor::empty({2, 2}, dt, kCpu);
+    advprop_tensor dx = desc(x), dg = desc(g), drm = desc(rm), drv = desc(rv), dy = desc(y), dm = desc(m), di = desc(is);
+    EXPECT_MSG(advprop_multi_batch_norm_forward(&dx, &dg, &dg, &drm, &drv, kSegs, 2, ADVPROP_BN_TRAIN, ADVPROP_ACT_NONE, 0.9,
+                                                1e-3, &dy, &dm, &di, nullptr) == ADVPROP_ERR_DTYPE,
+               name + " batch norm: " + advprop_last_error());
+    EXPECT_MSG(advprop_pgd_step(&dx, &dx, &dx, ADVPROP_LINF, 0.1, 0.1, 0, 1, nullptr, nullptr, &dy, nullptr) == ADVPROP_ERR_DTYPE,
+               name + " pgd: " + advprop_last_error());
+    const Tensor w = filled({2, 1, 1, 2}, dt, kCpu, 6, -1, 1);
+    advprop_tensor dw = desc(w);
+    advprop_conv2d_options co;
+    std::memset(&co, 0, sizeof co);
+    co.padding = ADVPROP_PAD_VALID, co.stride_h = co.stride_w = co.dil_h = co.dil_w = co.groups = 1;
+    EXPECT_MSG(advprop_conv2d_forward(&dx, &dw, nullptr, &co, &dy, nullptr) == ADVPROP_ERR_DTYPE,
+               name + " conv2d: " + advprop_last_error());
+    EXPECT_MSG(advprop_conv2d_backward_input(&dy, &dw, &co, &dx, nullptr) == ADVPROP_ERR_DTYPE,
+               name + " conv2d_backward_input: " + advprop_last_error());
+    EXPECT_MSG(advprop_conv2d_backward_weight(&dy, &dx, &co, &dw, nullptr) == ADVPROP_ERR_DTYPE,
+               name + " conv2d_backward_weight: " + advprop_last_error());
   }
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "advprop/half.h"
+#include "half_ref.h"
 #include "harness.h"
 
 namespace advprop {
@@ -40,45 +41,12 @@ std::string hex(uint64_t v) {
   return buf;
 }
 
-// A 16-bit format: mant fraction bits, emin the smallest normal exponent, emax the largest.
-struct Format {
-  int mant, emin, emax;
-  uint16_t (*from_f32)(float);
-  uint16_t (*from_f64)(double);
-  float (*to_f32)(uint16_t);
-};
-const Format kBf16{7, -126, 127, f32_to_bf16_bits, f64_to_bf16_bits, bf16_bits_to_f32};
-const Format kF16{10, -14, 15, f32_to_f16_bits, f64_to_f16_bits, f16_bits_to_f32};
-
-// The value of a bit pattern from its fields, in double (exact).
-double decode(const Format& f, uint16_t b) {
-  const int ebits = 15 - f.mant;
-  const int bias = (1 << (ebits - 1)) - 1;
-  const int e = (b >> f.mant) & ((1 << ebits) - 1);
-  const int m = b & ((1 << f.mant) - 1);
-  const double s = (b & 0x8000) ? -1.0 : 1.0;
-  if (e == (1 << ebits) - 1) return m ? std::numeric_limits<double>::quiet_NaN() : s * INFINITY;
-  if (e == 0) return s * std::ldexp(m, f.emin - f.mant);
-  return s * std::ldexp(m + (1 << f.mant), e - bias - f.mant);
-}
-
-// x rounded to the format by scaling in double: q = x / ulp is exact, nearbyint rounds it to an
-// integer with ties to even. Overflow past the largest finite value (max + half an ulp and above)
-// is infinity.
-double reference(const Format& f, double x) {
-  if (std::isnan(x) || std::isinf(x) || x == 0) return x;
-  const int e = std::max(std::ilogb(x), f.emin);
-  const double ulp = std::ldexp(1.0, e - f.mant);
-  const double r = std::nearbyint(x / ulp) * ulp;
-  const double max = std::ldexp(2.0 - std::ldexp(1.0, -f.mant), f.emax);
-  if (std::fabs(r) > max) return std::copysign(INFINITY, x);
-  return r == 0 ? std::copysign(0.0, x) : r;
-}
-
-bool same_value(double got, double want) {
-  if (std::isnan(want)) return std::isnan(got);
-  return got == want && std::signbit(got) == std::signbit(want);
-}
+using test::decode;
+using test::Format;
+using test::kBf16;
+using test::kF16;
+using test::reference;
+using test::same_value;
 
 // Checks one f32 input; returns false (after recording the failure) on a mismatch.
 bool check_f32(const Format& f, const char* name, float x) {

@@ -1,5 +1,5 @@
-// safetensors: round trips, files written by an independent minimal writer in this test (F16,
-// BF16, I64, OIHW), every kind of corruption, and the atomic write.
+// safetensors: round trips (BF16 and F16 bit for bit), files written by an independent minimal
+// writer in this test (F16, BF16, I64, OIHW), every kind of corruption, and the atomic write.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -65,7 +65,7 @@ describe('safetensors', () => {
     });
   });
 
-  it('reads a file written by an independent writer, converting F16, BF16 and I64', () => {
+  it('reads a file written by an independent writer: F16 and BF16 as they are, I64 converted', () => {
     const f16 = Buffer.alloc(8);
     [0x3c00, 0xc000, 0x3555, 0x0001].forEach((h, i) => f16.writeUInt16LE(h, 2 * i)); // 1, -2, 0.333..., 2^-24
     const bf16 = Buffer.alloc(4);
@@ -81,13 +81,78 @@ describe('safetensors', () => {
     ]));
     ap.tidy(() => {
       const t = io.loadSafetensors(f);
-      assert.equal(t.h.dtype, 'f32');
+      assert.equal(t.h.dtype, 'f16'); // not widened (the values read back as f32 are the same)
+      assert.equal(t.bf.dtype, 'bf16');
       assert.deepEqual(Array.from(t.h.toArray()), [1, -2, (1 + 0x155 / 1024) / 4, 2 ** -24]);
       assert.deepEqual(Array.from(t.bf.toArray()), [1, -5]);
       assert.equal(t.n.dtype, 'i32');
       assert.deepEqual(Array.from(t.n.toArray()), [-7, 123456]);
       assert.deepEqual(Array.from(t.x.toArray()), [0.5, 1.5, -2]);
     });
+  });
+
+  it('round trips bf16 and f16 bit for bit, NaN payloads and subnormals included, without widening', () => {
+    const bits = Uint16Array.of(0x0000, 0x8000, 0x3f80, 0x0001, 0x807f, 0x7f80, 0xff80, 0x7fc1, 0xffff, 0x7f81, 0x3555, 0x03ff);
+    const bytes = Buffer.from(bits.buffer);
+    const f = write('half.safetensors', rawFile([
+      { name: 'b', dtype: 'BF16', shape: [3, 4], bytes },
+      { name: 'h', dtype: 'F16', shape: [2, 6], bytes },
+    ]));
+    const file = io.readSafetensors(f);
+    assert.equal(file.tensors.get('b')!.dtype, 'bf16');
+    assert.deepEqual(Array.from(file.tensors.get('h')!.data), Array.from(bits)); // the bits, not values
+    const g = path.join(dir, 'half-back.safetensors');
+    ap.tidy(() => {
+      const t = io.loadSafetensors(f);
+      assert.equal(t.b.nbytes, 24);
+      io.saveSafetensors(g, t);
+      const back = io.readSafetensors(g);
+      for (const [name, dt] of [['b', 'BF16'], ['h', 'F16']] as const) {
+        assert.equal(back.tensors.get(name)!.fileDtype, dt);
+        assert.deepEqual(Array.from(back.tensors.get(name)!.data), Array.from(bits), name);
+      }
+      // The same bytes as the hand-written file, in the same place of the data section.
+      const tail = (b: Buffer): Buffer => b.subarray(b.length - 48);
+      assert.deepEqual(tail(fs.readFileSync(g)), tail(fs.readFileSync(f)));
+      // Converted on request: widened exactly.
+      const wide = io.loadSafetensors(f, { dtype: 'f64' });
+      assert.equal(wide.b.dtype, 'f64');
+      assert.deepEqual(Array.from(wide.b.toArray()), Array.from(t.b.toArray()));
+      // Tensors made by advprop: saved and loaded with the same values and dtype, on a 4-D OIHW
+      // layout too (the converter moves bits like any other element).
+      const src = { x: ap.tensor([0.1, -2, 1e-6, 65504, 3, 4], [1, 2, 3, 1], { dtype: 'bf16' }), y: ap.tensor([1 / 3, 65520], null, { dtype: 'f16' }) };
+      const k = path.join(dir, 'half-made.safetensors');
+      io.saveSafetensors(k, src, { layout: 'oihw' });
+      const loaded = io.loadSafetensors(k, { layout: 'oihw' });
+      for (const n of ['x', 'y'] as const) {
+        assert.equal(loaded[n].dtype, src[n].dtype);
+        assert.deepEqual(loaded[n].shape, src[n].shape);
+        assert.deepEqual(Array.from(loaded[n].toArray()), Array.from(src[n].toArray()));
+      }
+    });
+  });
+
+  it('loadModel widens BF16/F16 weights exactly into an f32 model, as it did before they were dtypes', () => {
+    const m = new ap.nn.Linear(3, 2);
+    try {
+      const f = path.join(dir, 'half-model.safetensors');
+      ap.tidy(() => {
+        const st = m.stateDict();
+        io.saveSafetensors(f, { weight: ap.cast(st.weight, 'bf16'), bias: ap.cast(st.bias, 'f16') });
+      });
+      const want = ap.tidy(() => {
+        const st = m.stateDict();
+        return [Array.from(ap.cast(ap.cast(st.weight, 'bf16'), 'f32').toArray()), Array.from(ap.cast(ap.cast(st.bias, 'f16'), 'f32').toArray())];
+      });
+      io.loadModel(f, m);
+      ap.tidy(() => {
+        const st = m.stateDict();
+        assert.equal(st.weight.dtype, 'f32');
+        assert.deepEqual([Array.from(st.weight.toArray()), Array.from(st.bias.toArray())], want);
+      });
+    } finally {
+      m.dispose();
+    }
   });
 
   it("imports OIHW conv weights (dense and depthwise) as OHWI with layout 'oihw'", () => {
@@ -134,6 +199,8 @@ describe('safetensors', () => {
       ['a gap between tensors', () => rawFile([{ name: 'a', dtype: 'F32', shape: [1], bytes: f32Bytes([1, 2]) }], (h) => { h.a.data_offsets = [4, 8]; }), 'gap'],
       ['unsupported dtype', () => rawFile([{ name: 'a', dtype: 'U8', shape: [4], bytes: Buffer.alloc(4) }]), 'unsupported dtype'],
       ['negative size in the shape', () => rawFile([{ name: 'a', dtype: 'F32', shape: [1], bytes: f32Bytes([1]) }], (h) => { h.a.shape = [-1]; }), 'shape'],
+      ['a short BF16 payload', () => rawFile([{ name: 'a', dtype: 'BF16', shape: [3], bytes: Buffer.alloc(4) }]), 'needs 6 bytes'],
+      ['an F16 payload of an odd byte count', () => rawFile([{ name: 'a', dtype: 'F16', shape: [2], bytes: Buffer.alloc(5) }]), 'needs 4 bytes'],
       ['I64 value out of the i32 range', () => { const b = Buffer.alloc(8); b.writeBigInt64LE(1n << 40n); return rawFile([{ name: 'a', dtype: 'I64', shape: [1], bytes: b }]); }, 'does not fit'],
     ];
     for (const [title, make, part] of cases)

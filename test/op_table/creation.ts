@@ -1,6 +1,7 @@
 // Creation, random, copy and conversion ops (native/*/random.*, native/ops/creation.cc, the cast
 // and device-copy kernels): constants, Philox draws against the BigInt reference of
-// test/philox_ref.ts, uploads, clones, casts and copies between devices.
+// test/philox_ref.ts, uploads, clones, casts and copies between devices. All of them in bf16 and
+// f16 as well (`half`): a value rounded once, bitwise on every backend.
 import * as ap from '../../lib/index.js';
 import { availableDevices } from '../../lib/testing/backends.js';
 import { refNormalAt, refUniformAt } from '../philox_ref.js';
@@ -45,6 +46,7 @@ export const CREATION_ENTRIES: AnyEntry[] = [
     ops: { tensor: (x, c, device, dtype) => ap.tensor(x[0].toArray(), c.inputs[0].shape, { device, dtype }) },
     reference: ([x]) => [x],
     tol: EXACT,
+    half: EXACT,
     grad: false,
   }),
   entry({
@@ -56,6 +58,7 @@ export const CREATION_ENTRIES: AnyEntry[] = [
     },
     reference: (_x, c) => constant(c.p.shape, c.p.value),
     tol: EXACT,
+    half: EXACT,
     grad: false,
   }),
   ...([['zeros', 0], ['ones', 1]] as const).map(([name, v]) => entry({
@@ -66,6 +69,7 @@ export const CREATION_ENTRIES: AnyEntry[] = [
       : { ones: (_x, c, device, dtype) => ap.ones(c.p, { device, dtype }) },
     reference: (_x, c) => constant(c.p, v),
     tol: EXACT,
+    half: EXACT,
     grad: false,
   })),
   ...([['zerosLike', 0], ['onesLike', 1]] as const).map(([name, v]) => entry({
@@ -74,6 +78,7 @@ export const CREATION_ENTRIES: AnyEntry[] = [
     ops: name === 'zerosLike' ? { zerosLike: (x) => ap.zerosLike(x[0]) } : { onesLike: (x) => ap.onesLike(x[0]) },
     reference: ([x]) => [new Float64Array(x.length).fill(v)],
     tol: EXACT,
+    half: EXACT,
     grad: false,
   })),
   entry({
@@ -86,6 +91,7 @@ export const CREATION_ENTRIES: AnyEntry[] = [
     // lo + (hi − lo)·u is formed in double and rounded once, so the draw is exact.
     reference: (_x, c) => uniformRef(c.p),
     tol: EXACT,
+    half: EXACT,
     grad: false,
   }),
   entry({
@@ -97,6 +103,7 @@ export const CREATION_ENTRIES: AnyEntry[] = [
     },
     reference: (_x, c) => normalRef(c.p),
     tol: SAME_BITS,
+    half: SAME_BITS,
     grad: false,
   }),
   entry({
@@ -105,6 +112,7 @@ export const CREATION_ENTRIES: AnyEntry[] = [
     ops: { clone: (x) => ap.clone(x[0]), 'kernels.clone': (x) => ap.kernels.clone(x[0]) },
     reference: ([x]) => [x],
     tol: EXACT,
+    half: EXACT,
     grad: {},
   }),
   entry({
@@ -116,6 +124,7 @@ export const CREATION_ENTRIES: AnyEntry[] = [
     },
     reference: ([x]) => [x],
     tol: EXACT,
+    half: EXACT,
     grad: {},
   }),
   entry({
@@ -124,7 +133,27 @@ export const CREATION_ENTRIES: AnyEntry[] = [
     ops: { cast: (x) => ap.cast(x[0], 'f64'), 'kernels.cast': (x) => ap.kernels.cast(x[0], 'f64') },
     reference: ([x]) => [x],
     tol: EXACT,
+    half: EXACT,
     grad: {},
+  }),
+  entry({
+    name: 'cast to bf16 and f16',
+    cases: [
+      { label: '[1031] to bf16', inputs: [floats([1031], 55, -3, 3)], p: 'bf16' as const },
+      { label: '[2,5,3,17] to f16', inputs: [floats([2, 5, 3, 17], 56, -3, 3)], p: 'f16' as const },
+      { label: '[] to f16', inputs: [floats([], 57, -3, 3)], p: 'f16' as const },
+      // Past f16's range (infinity from 65520) and below its normals (subnormals, zero).
+      { label: '[97] beyond f16 to f16', inputs: [floats([97], 58, -1e5, 1e5)], p: 'f16' as const },
+      { label: '[97] tiny to f16', inputs: [floats([97], 59, -1e-6, 1e-6)], p: 'f16' as const },
+      { label: '[97] tiny to bf16', inputs: [floats([97], 60, -1e-30, 1e-30)], p: 'bf16' as const },
+    ],
+    ops: { cast: (x, c) => ap.cast(x[0], c.p), 'kernels.cast': (x, c) => ap.kernels.cast(x[0], c.p) },
+    // One rounding to nearest even of the input (checkReference rounds the reference to the
+    // output's dtype).
+    reference: ([x]) => [x],
+    tol: EXACT,
+    half: EXACT,
+    grad: false,
   }),
   entry({
     name: 'cast to and from i32',
@@ -136,9 +165,11 @@ export const CREATION_ENTRIES: AnyEntry[] = [
       cast: (x, c, _d, dtype) => ap.cast(x[0], c.p === 'i32' ? 'i32' : dtype),
       'kernels.cast': (x, c, _d, dtype) => ap.kernels.cast(x[0], c.p === 'i32' ? 'i32' : dtype),
     },
-    // Float to integer truncates toward zero (C's conversion); i32 to float rounds once.
-    reference: ([x], c) => [c.p === 'i32' ? x.map(Math.trunc) : x],
+    // Float to integer truncates toward zero (C's conversion) and saturates (f16 inputs past its
+    // range are infinite); i32 to float rounds once.
+    reference: ([x], c) => [c.p === 'i32' ? x.map((v) => Math.min(2147483647, Math.max(-2147483648, Math.trunc(v)))) : x],
     tol: EXACT,
+    half: EXACT,
     grad: false,
   }),
 ];

@@ -96,6 +96,7 @@ export const REDUCE_SHAPE_ENTRIES: AnyEntry[] = [
     ops: { reshape: (x, c) => ap.reshape(x[0], c.p), 'kernels.reshape': (x, c) => ap.kernels.reshape(x[0], c.p) },
     reference: ([x]) => [x],
     tol: EXACT,
+    half: EXACT, // bytes moved, zeros filled: any storage dtype
     grad: {},
   }),
   entry({
@@ -110,6 +111,7 @@ export const REDUCE_SHAPE_ENTRIES: AnyEntry[] = [
       return [x.slice(c.p.start * row, (c.p.start + c.p.length) * row)];
     },
     tol: EXACT,
+    half: EXACT, // bytes moved, zeros filled: any storage dtype
     grad: {},
   }),
   entry({
@@ -124,6 +126,7 @@ export const REDUCE_SHAPE_ENTRIES: AnyEntry[] = [
       return [out];
     },
     tol: EXACT,
+    half: EXACT, // bytes moved, zeros filled: any storage dtype
     grad: false,
   }),
   entry({
@@ -140,6 +143,7 @@ export const REDUCE_SHAPE_ENTRIES: AnyEntry[] = [
       return [out];
     },
     tol: EXACT,
+    half: EXACT, // bytes moved, zeros filled: any storage dtype
     grad: {},
   }),
 ];

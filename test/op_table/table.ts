@@ -3,10 +3,29 @@
 // on, an independent f64 host reference, how closely backends must agree (`tol`) and whether the
 // op is differentiable. test/op_table.test.ts runs every entry on every backend and fails when an
 // export of lib/index.ts has neither an entry nor a reviewed exemption (exemptions.ts).
+//
+// bf16 and f16. Every entry also runs in the two 16-bit dtypes:
+// - An entry that declares `half` (its value: the tolerance class of the f32 arithmetic its 16-bit
+//   path does, usually the same as `tol`) supports them: its float inputs are uploaded in bf16 (then
+//   f16), the cpu is checked against the f64 reference computed from the inputs rounded to that
+//   type (halfBounds: one more rounding of each 16-bit output), and every other backend against
+//   the cpu. Outputs the op keeps in f32 (statistics, parameter gradients, losses: the mixed
+//   dtypes of docs/ARCHITECTURE.md, "How to add a dtype") are held to the class's f32 bounds.
+// - An entry without `half` must refuse them: each of its calls, given bf16/f16 float inputs (or
+//   asked to create bf16/f16), throws AdvpropError ERR_DTYPE: never a crash, never a silent f32
+//   result. Cases whose inputs are all i32 are not run (they have no float input to give).
+// A family that implements the 16-bit types adds `half: <class>` to its entries; nothing else
+// changes. Creation and cast entries declare it.
 import * as ap from '../../lib/index.js';
 import { f32, hostRandom, numel } from '../helpers.js';
+import { HALF_UNIT, roundHalfArray, type HalfDType } from '../half_ref.js';
 
+/** The dtype an f64 reference rounds its parameters for (a 16-bit run computes in f32). */
 export type FloatDType = 'f32' | 'f64';
+export type { HalfDType } from '../half_ref.js';
+/** The dtype of a run's float inputs and of what creation ops make. */
+export type RunDType = FloatDType | HalfDType;
+export const HALF_DTYPES: readonly HalfDType[] = ['bf16', 'f16'];
 
 /** One input tensor: an Int32Array becomes an i32 tensor, anything else a tensor of the run's float dtype. */
 export interface Input { shape: number[]; data: Float64Array | Int32Array }
@@ -17,7 +36,7 @@ export interface Case<P = undefined> { label: string; inputs: Input[]; p: P }
 export type Out = ap.Tensor | readonly (ap.Tensor | null)[];
 
 /** A call of one export on tensors that live on `device`; creation ops make theirs there, in `dtype`. */
-export type Run<P> = (xs: ap.Tensor[], c: Case<P>, device: string, dtype: FloatDType) => Out;
+export type Run<P> = (xs: ap.Tensor[], c: Case<P>, device: string, dtype: RunDType) => Out;
 
 /**
  * How two results must agree, as a contract of the kernel rather than today's measurement:
@@ -61,6 +80,25 @@ export function bounds(t: Tol): { backend: number; reference: number; f64: numbe
   }
 }
 
+/**
+ * Bounds for a 16-bit run of an entry declaring `half: t`, for one output. u = 2^-8 (bf16) or
+ * 2^-11 (f16) is the relative error of one rounding to nearest:
+ * - exact: bitwise across backends and against the reference rounded once to the output dtype
+ *   (data movement, casts, fills, draws formed in double: one rounding of the reference value).
+ * - any other class, on a 16-bit output: cpu against the reference within u + the class's f32
+ *   reference bound (the f32 arithmetic on the rounded inputs, then one rounding of the output);
+ *   reductions thus add their f32-reduction term to u. Across backends bitwise where the class is
+ *   bitwise in f32 (the same f32 value rounds to the same 16 bits), else within 2u + the class's
+ *   backend bound (two f32 results a hair apart may round to neighbouring 16-bit values).
+ * - an output the op keeps in f32: the class's f32 bounds.
+ */
+export function halfBounds(t: Tol, h: HalfDType, outputIsHalf: boolean): { backend: number; reference: number } {
+  const b = bounds(t);
+  if (!outputIsHalf) return { backend: b.backend, reference: b.reference };
+  const u = HALF_UNIT[h];
+  return { backend: b.backend === 0 ? 0 : 2 * u + b.backend, reference: b.reference === 0 ? 0 : u + b.reference };
+}
+
 /** 'exact', 'f32-reduction(5..1031)', ...: the classes an entry's cases use, for its test title. */
 export function describeTols(ts: readonly Tol[]): string {
   const lengths = ts.flatMap((t) => (t.kind === 'f32-reduction' ? [t.length] : []));
@@ -93,6 +131,11 @@ export interface Entry<P = undefined> {
   grad: false | GradSpec;
   /** The reference is checked in f32 only (the op has no f64 path, or is integer-valued). */
   f32Only?: boolean;
+  /**
+   * The op supports bf16 and f16 (see the header): the tolerance class of its 16-bit path's f32
+   * arithmetic, which halfBounds turns into bounds. Absent: every call refuses them (ERR_DTYPE).
+   */
+  half?: Tol | ((c: Case<P>) => Tol);
 }
 
 // Entries are generic in their case parameters; the table holds them type-erased.
@@ -119,22 +162,34 @@ export const fmt = (s: readonly number[]): string => `[${s.join(',')}]`;
 
 // ---- running -----------------------------------------------------------------------------------
 
-export function upload(inp: Input, dtype: FloatDType, device: string): ap.Tensor {
+export function upload(inp: Input, dtype: RunDType, device: string): ap.Tensor {
   if (inp.data instanceof Int32Array) return ap.tensor(inp.data, inp.shape, { dtype: 'i32', device });
+  // A 16-bit upload rounds each value once from its f64 (the reference rounds the same way).
   return ap.tensor(dtype === 'f32' ? Float32Array.from(inp.data) : Float64Array.from(inp.data), inp.shape, { dtype, device });
 }
 
-export interface HostOut { shape: number[]; values: Float32Array | Float64Array | Int32Array }
+/** A case's inputs as the kernel sees them, in f64 for the reference: rounded to a 16-bit run's type. */
+export function referenceInputs<P>(c: Case<P>, dtype: RunDType): Float64Array[] {
+  return c.inputs.map((i) => (i.data instanceof Int32Array || (dtype !== 'bf16' && dtype !== 'f16') ? Float64Array.from(i.data) : roundHalfArray(i.data, dtype)));
+}
+
+/** values: toArray() of the output (bf16/f16 widened exactly into a Float32Array). */
+export interface HostOut { shape: number[]; dtype: ap.DType; values: Float32Array | Float64Array | Int32Array }
 
 /** Runs one export on fresh tensors and reads every output back (null where the op returned none). */
-export function runOn<P>(run: Run<P>, c: Case<P>, dtype: FloatDType, device: string): (HostOut | null)[] {
+export function runOn<P>(run: Run<P>, c: Case<P>, dtype: RunDType, device: string): (HostOut | null)[] {
   return ap.tidy(() => {
     const out = run(c.inputs.map((i) => upload(i, dtype, device)), c, device, dtype);
     const list = out instanceof ap.Tensor ? [out] : out;
-    return list.map((t) => (t ? { shape: [...t.shape], values: t.toArray() } : null));
+    return list.map((t) => (t ? { shape: [...t.shape], dtype: t.dtype, values: t.toArray() } : null));
   });
 }
 
 export function tolOf<P>(e: Entry<P>, c: Case<P>): Tol {
   return typeof e.tol === 'function' ? e.tol(c) : e.tol;
+}
+
+/** The entry's `half` class for a case; undefined when the entry refuses the 16-bit types. */
+export function halfTolOf<P>(e: Entry<P>, c: Case<P>): Tol | undefined {
+  return typeof e.half === 'function' ? e.half(c) : e.half;
 }

@@ -1,6 +1,7 @@
 /* The advprop C API (libadvprop.so): the multi-domain batch norm, the PGD step and the 2-D
- * convolutions on caller-owned memory, for frameworks other than Node. Pure C (C99), no C++
- * types; every function returns a status and never lets a C++ exception out.
+ * convolutions on caller-owned memory, and dtype conversion (advprop_cast), for frameworks other
+ * than Node. Pure C (C99), no C++ types; every function returns a status and never lets a C++
+ * exception out.
  *
  * Tensors are described by advprop_tensor: a data pointer, dtype, device, shape and strides in
  * elements. Layouts are the library's: activations NHWC [N, H, W, C], convolution weights OHWI
@@ -53,7 +54,18 @@ typedef enum advprop_status {
   ADVPROP_ERR_INTERNAL = 10
 } advprop_status;
 
-typedef enum advprop_dtype { ADVPROP_F32 = 0, ADVPROP_F64 = 1 } advprop_dtype;
+/* Element types; the numbers are advprop's own dtype numbers (appended, never renumbered). F16 and
+ * BF16 elements are 16-bit patterns (uint16_t): IEEE binary16, and bfloat16 (the upper half of an
+ * IEEE binary32). Descriptors of every dtype here are accepted; advprop_cast converts between all
+ * of them, the kernels take ADVPROP_F32 and ADVPROP_F64 and refuse the others with
+ * ADVPROP_ERR_DTYPE until they implement them. */
+typedef enum advprop_dtype {
+  ADVPROP_F32 = 0,
+  ADVPROP_F64 = 1,
+  ADVPROP_I32 = 2,
+  ADVPROP_F16 = 3,
+  ADVPROP_BF16 = 4
+} advprop_dtype;
 typedef enum advprop_device_type {
   ADVPROP_DEVICE_CPU = 0,
   ADVPROP_DEVICE_CUDA = 1,
@@ -75,6 +87,14 @@ typedef struct advprop_tensor {
 /* "1.2.3", the library's version (package.json's). */
 ADVPROP_API const char* advprop_version(void);
 ADVPROP_API const char* advprop_last_error(void);
+
+/* ---- dtype conversion and copy ------------------------------------------------------------ */
+/* dst = src converted to dst's dtype; any pair of ADVPROP_F32, F64, I32, F16 and BF16, the same
+ * dtype being a copy. To F16/BF16: rounded once to nearest, ties to even (from F64 and I32
+ * directly, never through F32); F16 overflows to infinity from 65520; a NaN becomes the canonical
+ * NaN 0x7fff. From F16/BF16: exact. Floats to I32: truncated toward zero, saturated, NaN to 0.
+ * src and dst have the same shape and device; dst may alias src. */
+ADVPROP_API advprop_status advprop_cast(const advprop_tensor* src, const advprop_tensor* dst, void* stream);
 
 /* ---- multi-domain batch norm (see native/include/advprop/batchnorm.h for the formulas) ------ */
 typedef enum advprop_bn_mode { ADVPROP_BN_TRAIN = 0, ADVPROP_BN_TRAIN_FROZEN = 1, ADVPROP_BN_EVAL = 2 } advprop_bn_mode;

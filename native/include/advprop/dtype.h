@@ -1,5 +1,5 @@
-// Element types. Only f32, f64 and i32 have kernels today; the others reserve their numbers so
-// that mixed precision later is an addition, not a redesign.
+// Element types. f32, f64, i32, bf16 and f16 hold data (StorageTypes: creation, cast, copies);
+// which compute kernels take each is the family's type list. u8 only reserves its number.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -32,8 +32,10 @@ ADVPROP_ENUM_COLUMN(UnaryOp, ADVPROP_UNARY_OPS, bool, unary_op_costly, COL3)
 inline const char* binary_op_name(BinaryOp op) { return enum_name(op); }
 inline const char* unary_op_name(UnaryOp op) { return enum_name(op); }
 
-// fill:      out[i] = value (f32, f64, i32).
-// cast:      dst[i] = (dst type) src[i]; any pair of f32, f64, i32; same numel.
+// fill:      out[i] = value (f32, f64, i32, bf16, f16).
+// cast:      dst[i] = (dst type) src[i]; any pair of f32, f64, i32, bf16, f16; same numel. The
+//            element conversion is advprop::convert (pointwise.h): to bf16/f16 rounded once to
+//            nearest even, float to i32 truncated and saturated as cvt.rzi.s32.
 // binary:    out[i] = a[i % a.numel] op b[i % b.numel]; out.numel is a multiple of both, all f32 or
 //            all f64. Covers same-shape, per-channel [C] over NHWC (C is the innermost axis) and
 //            scalar operands, on either side.

@@ -21,6 +21,7 @@
 
 #include "advprop/batchnorm.h"
 #include "advprop/elementwise.h"
+#include "advprop/half.h"
 #include "advprop/hostdevice.h"
 
 namespace advprop {
@@ -183,17 +184,33 @@ ADVPROP_HD T bn_act_backward(BnAct act, T z, T dy) {
 #undef ADVPROP_BN_ACT_FORWARD_CASE_
 #undef ADVPROP_BN_ACT_BACKWARD_CASE_
 
-// Float to int32 the way CUDA's cvt.rzi.s32 does it, so that backends agree on every input:
-// truncate toward zero, saturate outside int32, NaN becomes 0. A bare C cast would be undefined
-// behaviour for those inputs on the host.
+template <typename T>
+constexpr bool is_half_type = std::is_same<T, bf16>::value || std::is_same<T, f16>::value;
+
+// One element from storage type S to storage type D (cast and fill), the same bits on every
+// backend. Float to int32 the way CUDA's cvt.rzi.s32 does it: truncate toward zero, saturate
+// outside int32, NaN becomes 0 (a bare C cast would be undefined behaviour for those inputs on the
+// host). To bf16/f16: rounded once to nearest even (half.h), from f64 directly and from int32
+// through its exact double. From bf16/f16: widened exactly to f32 and converted from there, so a
+// 16-bit value becomes int32 as the same f32 value does.
 template <typename D, typename S>
 ADVPROP_HD D convert(S v) {
-  if constexpr (std::is_same<D, int32_t>::value && std::is_floating_point<S>::value) {
+  if constexpr (std::is_same<D, S>::value) {
+    return v;
+  } else if constexpr (is_half_type<S>) {
+    return convert<D>(to_f32(v));
+  } else if constexpr (is_half_type<D>) {
+    using Wide = typename std::conditional<std::is_same<S, float>::value, float, double>::type;
+    if constexpr (std::is_same<D, bf16>::value) return to_bf16(static_cast<Wide>(v));
+    else return to_f16(static_cast<Wide>(v));
+  } else if constexpr (std::is_same<D, int32_t>::value && std::is_floating_point<S>::value) {
     if (!(v == v)) return D(0);
     if (v <= S(-2147483648.0)) return D(-2147483647 - 1);
     if (v >= S(2147483647.0)) return D(2147483647);
+    return static_cast<D>(v);
+  } else {
+    return static_cast<D>(v);
   }
-  return static_cast<D>(v);
 }
 
 }  // namespace advprop

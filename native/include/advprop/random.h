@@ -7,7 +7,8 @@
 
 namespace advprop {
 
-// uniform: lo + (hi - lo) * u, u in (0, 1].  normal: mean + std * z.  out is f32 or f64.
+// uniform: lo + (hi - lo) * u, u in (0, 1].  normal: mean + std * z.  out is f32, f64, bf16 or
+// f16: the value is formed in double and rounded once to out's type.
 #define ADVPROP_RANDOM_KERNELS                                                          \
   void uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi);     \
   void normal(Tensor& out, uint64_t seed, uint64_t offset, double mean, double std);

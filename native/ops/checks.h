@@ -2,6 +2,7 @@
 // names the op and the argument, and what was found against what was expected.
 #pragma once
 #include <string>
+#include <type_traits>
 
 #include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"

@@ -108,7 +108,9 @@ typedef struct advprop_bn_segment {
 
 /* x [N, H, W, C]; gamma, beta, running_mean, running_var [K, C]; outputs y [N, H, W, C],
  * mean and invstd [S, C] (S = num_segments: the batch statistics used, which the backward
- * takes). momentum uses the TF convention (running = m * running + (1 - m) * batch). */
+ * takes). momentum uses the TF convention (running = m * running + (1 - m) * batch).
+ * x, y (and the backward's dy, dx) may be ADVPROP_BF16 or ADVPROP_F16; the parameters, the
+ * running and batch statistics and dgamma/dbeta are then ADVPROP_F32. */
 ADVPROP_API advprop_status advprop_multi_batch_norm_forward(
     const advprop_tensor* x, const advprop_tensor* gamma, const advprop_tensor* beta,
     const advprop_tensor* running_mean, const advprop_tensor* running_var,

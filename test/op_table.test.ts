@@ -67,7 +67,7 @@ function checkOutputs(got: (HostOut | null)[], want: (HostOut | null)[], bound: 
 function checkReference(e: AnyEntry, c: Case<unknown>, path: string, dtype: RunDType): void {
   const got = runOn(e.ops[path], c, dtype, 'cpu');
   const half = isHalf(dtype);
-  const ref = e.reference(referenceInputs(c, dtype), c, half ? 'f32' : dtype);
+  const ref = e.reference(referenceInputs(c, dtype), c, half ? 'f32' : dtype, dtype);
   const b = bounds(tolOf(e, c));
   const boundFor = (out: ap.DType): number =>
     half ? halfBounds(halfTolOf(e, c)!, dtype, isHalf(out)).reference : dtype === 'f32' ? b.reference : b.f64;

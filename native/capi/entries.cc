@@ -109,8 +109,9 @@ ADVPROP_API advprop_status advprop_multi_batch_norm_forward(
     const BnMode m = enum_of<BnMode>(op, mode);
     const BnAct a = enum_of<BnAct>(op, act);
     check_out(op, "y", ty, tx.shape(), tx.dtype(), tx.device());
-    check_out(op, "mean", tm, stat_shape(tx, segs.size()), tx.dtype(), tx.device());
-    check_out(op, "invstd", ti, stat_shape(tx, segs.size()), tx.dtype(), tx.device());
+    // The statistics of 16-bit data are f32 (advprop/batchnorm.h).
+    check_out(op, "mean", tm, stat_shape(tx, segs.size()), accum_dtype(tx.dtype()), tx.device());
+    check_out(op, "invstd", ti, stat_shape(tx, segs.size()), accum_dtype(tx.dtype()), tx.device());
     StreamBridge bridge(tx.device(), stream);
     const ops::BnForwardResult r = ops::multi_batch_norm(tx, tg, tb, trm, trv, segs, m, a, momentum, eps);
     copy_out(op, "y", r.y, ty);
@@ -134,8 +135,8 @@ ADVPROP_API advprop_status advprop_multi_batch_norm_backward(
     const BnMode m = enum_of<BnMode>(op, mode);
     const BnAct a = enum_of<BnAct>(op, act);
     check_out(op, "dx", tdx, tx.shape(), tx.dtype(), tx.device());
-    check_out(op, "dgamma", tdg, tg.shape(), tx.dtype(), tx.device());
-    check_out(op, "dbeta", tdb, tg.shape(), tx.dtype(), tx.device());
+    check_out(op, "dgamma", tdg, tg.shape(), accum_dtype(tx.dtype()), tx.device());
+    check_out(op, "dbeta", tdb, tg.shape(), accum_dtype(tx.dtype()), tx.device());
     StreamBridge bridge(tx.device(), stream);
     const ops::BnBackwardResult r = ops::multi_batch_norm_backward(tdy, tx, tg, tb, tm, ti, segs, m, a, eps);
     copy_out(op, "dx", r.dx, tdx);

@@ -1,7 +1,7 @@
 // CPU PGD kernels: the reference for advprop/attack.h.
 //
 // The L∞ step is one pass, split at sample boundaries so the inner loop sees scalar eps/alpha
-// and vectorises. The L2 kernels need per-sample norms: the sums follow the lane/chunk order
+// and vectorises (a bf16/f16 gradient, widened per element, is the same loop on 2-byte loads). The L2 kernels need per-sample norms: the sums follow the lane/chunk order
 // defined in attack.h (the CUDA kernels use it too), each chunk a task of its own, so the result
 // depends on the shapes alone, not on the thread count.
 //
@@ -26,10 +26,10 @@ namespace cpu {
 namespace {
 
 
-template <typename T>
-ADVPROP_CPU_CLONES void linf_span(const T* xa, const T* g, const T* x, T* out, int64_t len, T eps, T alpha, T lo,
+template <typename T, typename G>
+ADVPROP_CPU_CLONES void linf_span(const T* xa, const G* g, const T* x, T* out, int64_t len, T eps, T alpha, T lo,
                                   T hi) {
-  for (int64_t i = 0; i < len; ++i) out[i] = linf_step_one(xa[i], g[i], x[i], eps, alpha, lo, hi);
+  for (int64_t i = 0; i < len; ++i) out[i] = linf_step_one(xa[i], grad_as<T>(g[i]), x[i], eps, alpha, lo, hi);
 }
 
 // Calls f(n, begin, end) for the pieces of [lo, hi) that lie in one sample of d elements.
@@ -71,10 +71,11 @@ std::vector<double> sample_sumsq(int64_t nsamples, int64_t d, V&& value) {
   return total;
 }
 
-template <typename T>
-void step_typed(const PgdView<T>& v) {
+template <typename T, typename G>
+void step_typed(const PgdView<T, G>& v) {
   const int64_t numel = v.numel, nsamples = v.nsamples, d = v.d;
-  const T *xa = v.xa, *g = v.g, *x = v.x;
+  const T *xa = v.xa, *x = v.x;
+  const G* g = v.g;
   T* out = v.out;
   const PerSample<T> eps = v.eps, alpha = v.alpha;
   const T lo = v.lo, hi = v.hi;
@@ -86,12 +87,13 @@ void step_typed(const PgdView<T>& v) {
     });
     return;
   }
-  const std::vector<double> gg = sample_sumsq(nsamples, d, [&](int64_t n, int64_t j) { return double(g[n * d + j]); });
+  const std::vector<double> gg =
+      sample_sumsq(nsamples, d, [&](int64_t n, int64_t j) { return double(grad_as<T>(g[n * d + j])); });
   std::vector<double> step(static_cast<size_t>(nsamples));
   for (int64_t n = 0; n < nsamples; ++n) step[n] = l2_step_factor(double(alpha.at(n)), gg[n]);
   const std::vector<double> dd = sample_sumsq(nsamples, d, [&](int64_t n, int64_t j) {
     const int64_t i = n * d + j;
-    return l2_delta(double(xa[i]), double(g[i]), double(x[i]), step[n]);
+    return l2_delta(double(xa[i]), double(grad_as<T>(g[i])), double(x[i]), step[n]);
   });
   std::vector<double> proj(static_cast<size_t>(nsamples));
   for (int64_t n = 0; n < nsamples; ++n) proj[n] = l2_project_factor(double(eps.at(n)), dd[n]);
@@ -99,15 +101,16 @@ void step_typed(const PgdView<T>& v) {
     by_sample(i0, i1, d, [&](int64_t n, int64_t b, int64_t e) {
       const double sa = step[n], sp = proj[n];
       for (int64_t i = b; i < e; ++i) {
-        const double di = l2_delta(double(xa[i]), double(g[i]), double(x[i]), sa);
+        const double di = l2_delta(double(xa[i]), double(grad_as<T>(g[i])), double(x[i]), sa);
         out[i] = clamp_to(static_cast<T>(dadd(double(x[i]), dmul(sp, di))), lo, hi);
       }
     });
   });
 }
 
-template <typename T>
-void random_start_typed(const PgdView<T>& v, uint64_t seed, uint64_t offset) {
+// G is only there because the view carries it: the random start reads no gradient.
+template <typename T, typename G>
+void random_start_typed(const PgdView<T, G>& v, uint64_t seed, uint64_t offset) {
   const int64_t numel = v.numel, nsamples = v.nsamples, d = v.d;
   const T* x = v.x;
   T* out = v.out;

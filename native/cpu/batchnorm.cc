@@ -5,6 +5,10 @@
 // per (segment, channel), then one elementwise dx pass; both recompute xhat and the activation's
 // derivative from x and the saved mean/invstd. Chunks depend only on the shape: results do not
 // depend on the thread count.
+// bf16 and f16 (storage T, arithmetic A = Accum<T> = f32): the loops widen each element as they
+// read it and round once as they write, with the parameters and statistics in f32; a 16-bit x
+// gives the bits the f32 path gives for x widened to f32 (stats_vec, the f32 register fast path,
+// sums in the same order as the plain loop the 16-bit types take), then one rounding of y and dx.
 #pragma GCC optimize("fp-contract=off")
 
 #include <algorithm>
@@ -133,10 +137,10 @@ __attribute__((always_inline)) inline void block_sums(int64_t lo, int64_t hi, in
 
 // acc[0..C) += sum of (x - shift), acc[C..2C) += sum of (x - shift)^2 over rows [lo, hi); f32
 // takes the whole vectors of 16 channels in registers first (stats_vec).
-template <typename T>
+template <typename T, typename A = Accum<T>>
 ADVPROP_CPU_CLONES void stats_rows(const T* __restrict x, int64_t lo, int64_t hi, int64_t C,
-                                   const T* __restrict shift, double* __restrict acc, T* __restrict blk) {
-  block_sums<T>(
+                                   const A* __restrict shift, double* __restrict acc, A* __restrict blk) {
+  block_sums<A>(
       lo, hi, C, acc, blk,
       [&](int64_t r0, int64_t r1, double* __restrict s1, double* __restrict s2) __attribute__((always_inline)) {
         if constexpr (std::is_same_v<T, float>) {
@@ -145,42 +149,44 @@ ADVPROP_CPU_CLONES void stats_rows(const T* __restrict x, int64_t lo, int64_t hi
         }
         return int64_t(0);
       },
-      [&](int64_t r, int64_t c0, T* __restrict b1, T* __restrict b2) __attribute__((always_inline)) {
+      [&](int64_t r, int64_t c0, A* __restrict b1, A* __restrict b2) __attribute__((always_inline)) {
         const T* __restrict in = x + r * C;
         for (int64_t c = c0; c < C; ++c) {
-          const T d = in[c] - shift[c];
+          const A d = to_accum(in[c]) - shift[c];
           b1[c] += d;
           b2[c] += d * d;
         }
       });
 }
 
-template <BnAct ACT, typename T>
+template <BnAct ACT, typename T, typename A = Accum<T>>
 ADVPROP_CPU_CLONES void apply_rows(const T* __restrict x, T* __restrict y, int64_t lo, int64_t hi, int64_t C,
-                                   const T* __restrict mean, const T* __restrict scale, const T* __restrict beta) {
+                                   const A* __restrict mean, const A* __restrict scale, const A* __restrict beta) {
   for (int64_t r = lo; r < hi; ++r) {
     const T* __restrict in = x + r * C;
     T* __restrict out = y + r * C;
-    for (int64_t c = 0; c < C; ++c) out[c] = bn_act_forward<ACT, Math>((in[c] - mean[c]) * scale[c] + beta[c]);
+    for (int64_t c = 0; c < C; ++c)
+      out[c] = from_accum<T>(bn_act_forward<ACT, Math>((to_accum(in[c]) - mean[c]) * scale[c] + beta[c]));
   }
 }
 
 // acc[0..C) += sum of g, acc[C..2C) += sum of g * xhat over rows [lo, hi), in f32 row blocks
 // under f64 accumulators as in stats_rows. With STORE, g is also written to gout (dx's memory)
-// for dx_from_g_rows.
-template <BnAct ACT, bool STORE, typename T>
+// for dx_from_g_rows (only where T is its own arithmetic type: a 16-bit g would be rounded twice).
+template <BnAct ACT, bool STORE, typename T, typename A = Accum<T>>
 ADVPROP_CPU_CLONES void grad_sums_rows(const T* __restrict dy, const T* __restrict x, int64_t lo, int64_t hi,
-                                       int64_t C, const T* __restrict mean, const T* __restrict invstd,
-                                       const T* __restrict gamma, const T* __restrict beta, double* __restrict acc,
-                                       T* __restrict gout, T* __restrict blk) {
-  block_sums<T>(
+                                       int64_t C, const A* __restrict mean, const A* __restrict invstd,
+                                       const A* __restrict gamma, const A* __restrict beta, double* __restrict acc,
+                                       T* __restrict gout, A* __restrict blk) {
+  static_assert(!STORE || std::is_same_v<T, A>, "g is stored only in its arithmetic type");
+  block_sums<A>(
       lo, hi, C, acc, blk, [](int64_t, int64_t, double*, double*) __attribute__((always_inline)) { return int64_t(0); },
-      [&](int64_t r, int64_t, T* __restrict b1, T* __restrict b2) __attribute__((always_inline)) {
+      [&](int64_t r, int64_t, A* __restrict b1, A* __restrict b2) __attribute__((always_inline)) {
         const T* __restrict xr = x + r * C;
         const T* __restrict gr = dy + r * C;
         for (int64_t c = 0; c < C; ++c) {
-          const T xhat = (xr[c] - mean[c]) * invstd[c];
-          const T g = bn_act_backward<ACT, Math>(xhat * gamma[c] + beta[c], gr[c]);
+          const A xhat = (to_accum(xr[c]) - mean[c]) * invstd[c];
+          const A g = bn_act_backward<ACT, Math>(xhat * gamma[c] + beta[c], to_accum(gr[c]));
           if constexpr (STORE) gout[r * C + c] = g;
           b1[c] += g;
           b2[c] += g * xhat;
@@ -190,19 +196,19 @@ ADVPROP_CPU_CLONES void grad_sums_rows(const T* __restrict dy, const T* __restri
 
 // dx = k * (g - a - xhat * b) with k = gamma * invstd, a = mean(g), b = mean(g * xhat); eval
 // passes a = b = 0.
-template <BnAct ACT, typename T>
+template <BnAct ACT, typename T, typename A = Accum<T>>
 ADVPROP_CPU_CLONES void dx_rows(const T* __restrict dy, const T* __restrict x, T* __restrict dx, int64_t lo,
-                                int64_t hi, int64_t C, const T* __restrict mean, const T* __restrict invstd,
-                                const T* __restrict gamma, const T* __restrict beta, const T* __restrict k,
-                                const T* __restrict a, const T* __restrict b) {
+                                int64_t hi, int64_t C, const A* __restrict mean, const A* __restrict invstd,
+                                const A* __restrict gamma, const A* __restrict beta, const A* __restrict k,
+                                const A* __restrict a, const A* __restrict b) {
   for (int64_t r = lo; r < hi; ++r) {
     const T* __restrict xr = x + r * C;
     const T* __restrict gr = dy + r * C;
     T* __restrict out = dx + r * C;
     for (int64_t c = 0; c < C; ++c) {
-      const T xhat = (xr[c] - mean[c]) * invstd[c];
-      const T g = bn_act_backward<ACT, Math>(xhat * gamma[c] + beta[c], gr[c]);
-      out[c] = k[c] * (g - a[c] - xhat * b[c]);
+      const A xhat = (to_accum(xr[c]) - mean[c]) * invstd[c];
+      const A g = bn_act_backward<ACT, Math>(xhat * gamma[c] + beta[c], to_accum(gr[c]));
+      out[c] = from_accum<T>(k[c] * (g - a[c] - xhat * b[c]));
     }
   }
 }
@@ -288,19 +294,19 @@ std::vector<T> tiled_for(const Wide& w, const T* v, int64_t C) {
 // sums[0..2C) over a segment: chunked over its wide rows, lanes folded into channels (or over all
 // its rows when w.m == 1), then its narrow remainder rows. body(base, lo, hi, cc, wide, acc, blk)
 // adds rows [lo, hi) of width cc, starting at element `base` of the segment; `wide` says which
-// parameters (tiled or not) go with cc.
-template <typename T, typename F>
+// parameters (tiled or not) go with cc; blk is room for the row blocks' sums in A.
+template <typename A, typename F>
 void segment_sums(const Wide& w, int64_t C, double* sums, const F& body) {
   std::vector<double> lanes(w.m > 1 ? static_cast<size_t>(2 * w.L) : 0);
   chunked_sums(w.rows, w.L, w.m > 1 ? lanes.data() : sums, [&](int64_t lo, int64_t hi, double* acc) {
-    std::vector<T> blk(static_cast<size_t>(2 * w.L));
+    std::vector<A> blk(static_cast<size_t>(2 * w.L));
     body(int64_t(0), lo, hi, w.L, w.m > 1, acc, blk.data());
   });
   if (w.m == 1) return;
   fold_lanes(lanes.data(), C, w.m, sums);
   if (w.rem == 0) return;
   std::vector<double> tail(static_cast<size_t>(2 * C), 0.0);
-  std::vector<T> blk(static_cast<size_t>(2 * C));
+  std::vector<A> blk(static_cast<size_t>(2 * C));
   body(w.rows * w.L, 0, w.rem, C, false, tail.data(), blk.data());
   for (int64_t c = 0; c < 2 * C; ++c) sums[c] += tail[c];
 }
@@ -312,28 +318,28 @@ void segment_rows(const Wide& w, int64_t C, const F& body) {
   if (w.rem > 0) body(w.rows * w.L, 0, w.rem, C, false);
 }
 
-template <typename T, BnAct ACT>
-void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T* rmean, T* rvar, T* y, T* mean,
-                   T* invstd) {
+template <typename T, BnAct ACT, typename A = Accum<T>>
+void forward_typed(const BnArgs& a, const T* x, const A* gamma, const A* beta, A* rmean, A* rvar, T* y, A* mean,
+                   A* invstd) {
   const int64_t C = a.c, hw = a.h * a.w;
   std::vector<double> sums(2 * C);
-  std::vector<T> shift(C), scale(C);
+  std::vector<A> shift(C), scale(C);
   for (size_t s = 0; s < a.segments.size(); ++s) {
     const BnSegment& seg = a.segments[s];
     const int64_t rows = seg.count * hw, d = seg.domain;
     const T* xs = x + seg.start * hw * C;
-    T* ms = mean + s * C;
-    T* is = invstd + s * C;
+    A* ms = mean + s * C;
+    A* is = invstd + s * C;
     const Wide w = wide_for(C, rows);
     if (a.mode == BnMode::eval) {
       for (int64_t c = 0; c < C; ++c) {
         ms[c] = rmean[d * C + c];
-        is[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(rvar[d * C + c]) + a.eps));
+        is[c] = static_cast<A>(1.0 / std::sqrt(static_cast<double>(rvar[d * C + c]) + a.eps));
       }
     } else {
-      for (int64_t c = 0; c < C; ++c) shift[c] = xs[c];
-      const std::vector<T> shift_w = tiled_for(w, shift.data(), C);
-      segment_sums<T>(w, C, sums.data(), [&](int64_t base, int64_t lo, int64_t hi, int64_t cc, bool wide, double* acc, T* blk) {
+      for (int64_t c = 0; c < C; ++c) shift[c] = to_accum(xs[c]);
+      const std::vector<A> shift_w = tiled_for(w, shift.data(), C);
+      segment_sums<A>(w, C, sums.data(), [&](int64_t base, int64_t lo, int64_t hi, int64_t cc, bool wide, double* acc, A* blk) {
         stats_rows<T>(xs + base, lo, hi, cc, (wide ? shift_w : shift).data(), acc, blk);
       });
       const double m = static_cast<double>(rows);
@@ -341,20 +347,20 @@ void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T
         const double s1 = sums[c], s2 = sums[C + c];
         const double mu = static_cast<double>(shift[c]) + s1 / m;
         const double var = std::max(0.0, (s2 - s1 * (s1 / m)) / m);
-        ms[c] = static_cast<T>(mu);
-        is[c] = static_cast<T>(1.0 / std::sqrt(var + a.eps));
+        ms[c] = static_cast<A>(mu);
+        is[c] = static_cast<A>(1.0 / std::sqrt(var + a.eps));
         if (a.mode == BnMode::train) {
           const double unbiased = rows > 1 ? var * (m / (m - 1)) : var;
-          T& rm = rmean[d * C + c];
-          T& rv = rvar[d * C + c];
-          rm = static_cast<T>(a.momentum * static_cast<double>(rm) + (1 - a.momentum) * mu);
-          rv = static_cast<T>(a.momentum * static_cast<double>(rv) + (1 - a.momentum) * unbiased);
+          A& rm = rmean[d * C + c];
+          A& rv = rvar[d * C + c];
+          rm = static_cast<A>(a.momentum * static_cast<double>(rm) + (1 - a.momentum) * mu);
+          rv = static_cast<A>(a.momentum * static_cast<double>(rv) + (1 - a.momentum) * unbiased);
         }
       }
     }
     for (int64_t c = 0; c < C; ++c) scale[c] = gamma[d * C + c] * is[c];
     T* ys = y + seg.start * hw * C;
-    const std::vector<T> ms_w = tiled_for(w, static_cast<const T*>(ms), C), scale_w = tiled_for(w, scale.data(), C),
+    const std::vector<A> ms_w = tiled_for(w, static_cast<const A*>(ms), C), scale_w = tiled_for(w, scale.data(), C),
                          beta_w = tiled_for(w, beta + d * C, C);
     segment_rows(w, C, [&](int64_t base, int64_t lo, int64_t hi, int64_t cc, bool wide) {
       if (wide) apply_rows<ACT, T>(xs + base, ys + base, lo, hi, cc, ms_w.data(), scale_w.data(), beta_w.data());
@@ -363,24 +369,25 @@ void forward_typed(const BnArgs& a, const T* x, const T* gamma, const T* beta, T
   }
 }
 
-template <typename T, BnAct ACT>
-void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, const T* beta, const T* mean,
-                    const T* invstd, T* dx, T* dgamma, T* dbeta) {
+template <typename T, BnAct ACT, typename A = Accum<T>>
+void backward_typed(const BnArgs& a, const T* dy, const T* x, const A* gamma, const A* beta, const A* mean,
+                    const A* invstd, T* dx, A* dgamma, A* dbeta) {
   const int64_t C = a.c, hw = a.h * a.w;
   std::vector<double> sums(2 * C), dg(a.k * C, 0.0), db(a.k * C, 0.0);
-  std::vector<T> k(C), ma(C), mb(C);
+  std::vector<A> k(C), ma(C), mb(C);
   for (size_t s = 0; s < a.segments.size(); ++s) {
     const BnSegment& seg = a.segments[s];
     const int64_t rows = seg.count * hw, d = seg.domain;
     const int64_t off = seg.start * hw * C;
-    const T *ms = mean + s * C, *is = invstd + s * C, *gd = gamma + d * C, *bd = beta + d * C;
+    const A *ms = mean + s * C, *is = invstd + s * C, *gd = gamma + d * C, *bd = beta + d * C;
     // SiLU's derivative costs an exp and a division: compute it once and keep g in dx's memory
-    // for the second pass (one more write, but this kernel is compute-bound on the CPU).
-    constexpr bool kStore = ACT == BnAct::silu;
+    // for the second pass (one more write, but this kernel is compute-bound on the CPU). Not for
+    // 16-bit dx, which cannot hold g unrounded: those recompute it.
+    constexpr bool kStore = ACT == BnAct::silu && std::is_same_v<T, A>;
     const Wide w = wide_for(C, rows);
-    const std::vector<T> ms_w = tiled_for(w, ms, C), is_w = tiled_for(w, is, C), gd_w = tiled_for(w, gd, C),
+    const std::vector<A> ms_w = tiled_for(w, ms, C), is_w = tiled_for(w, is, C), gd_w = tiled_for(w, gd, C),
                          bd_w = tiled_for(w, bd, C);
-    segment_sums<T>(w, C, sums.data(), [&](int64_t base, int64_t lo, int64_t hi, int64_t cc, bool wide, double* acc, T* blk) {
+    segment_sums<A>(w, C, sums.data(), [&](int64_t base, int64_t lo, int64_t hi, int64_t cc, bool wide, double* acc, A* blk) {
       const int64_t o = off + base;
       if (wide)
         grad_sums_rows<ACT, kStore, T>(dy + o, x + o, lo, hi, cc, ms_w.data(), is_w.data(), gd_w.data(), bd_w.data(), acc,
@@ -393,14 +400,14 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
       db[d * C + c] += sums[c];
       dg[d * C + c] += sums[C + c];
       k[c] = gd[c] * is[c];
-      ma[c] = eval ? T(0) : static_cast<T>(sums[c] / m);
-      mb[c] = eval ? T(0) : static_cast<T>(sums[C + c] / m);
+      ma[c] = eval ? A(0) : static_cast<A>(sums[c] / m);
+      mb[c] = eval ? A(0) : static_cast<A>(sums[C + c] / m);
     }
     // The dx pass in the same views as the sums (same tiling, so the same rows).
-    const std::vector<T> k_w = tiled_for(w, k.data(), C), ma_w = tiled_for(w, ma.data(), C), mb_w = tiled_for(w, mb.data(), C);
+    const std::vector<A> k_w = tiled_for(w, k.data(), C), ma_w = tiled_for(w, ma.data(), C), mb_w = tiled_for(w, mb.data(), C);
     segment_rows(w, C, [&](int64_t base, int64_t lo, int64_t hi, int64_t cc, bool wide) {
       const int64_t o = off + base;
-      const T *m_ = wide ? ms_w.data() : ms, *i_ = wide ? is_w.data() : is, *g_ = wide ? gd_w.data() : gd,
+      const A *m_ = wide ? ms_w.data() : ms, *i_ = wide ? is_w.data() : is, *g_ = wide ? gd_w.data() : gd,
               *b_ = wide ? bd_w.data() : bd, *k_ = (wide ? k_w : k).data(), *a_ = (wide ? ma_w : ma).data(),
               *bb_ = (wide ? mb_w : mb).data();
       if constexpr (kStore) dx_from_g_rows<T>(x + o, dx + o, lo, hi, cc, m_, i_, k_, a_, bb_);
@@ -408,8 +415,8 @@ void backward_typed(const BnArgs& a, const T* dy, const T* x, const T* gamma, co
     });
   }
   for (int64_t i = 0; i < a.k * C; ++i) {
-    dgamma[i] = static_cast<T>(dg[i]);
-    dbeta[i] = static_cast<T>(db[i]);
+    dgamma[i] = static_cast<A>(dg[i]);
+    dbeta[i] = static_cast<A>(db[i]);
   }
 }
 
@@ -419,12 +426,13 @@ void multi_batch_norm_forward(const BnArgs& a, const Tensor& x, const Tensor& ga
                               Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean, Tensor& invstd) {
   const char* op = "multi_batch_norm_forward";
   ADVPROP_ASSERT(bn_args_hold(op, a, x, {&x, &y}, {&gamma, &beta, &running_mean, &running_var}, {&mean, &invstd}));
-  dispatch_dtype(x.dtype(), op, [&](auto tag) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
+    using A = Accum<T>;
     with_enum(a.act, op, [&](auto act) {
-      forward_typed<T, decltype(act)::value>(a, x.data_as<T>(), gamma.data_as<T>(), beta.data_as<T>(),
-                                             running_mean.data_as<T>(), running_var.data_as<T>(), y.data_as<T>(),
-                                             mean.data_as<T>(), invstd.data_as<T>());
+      forward_typed<T, decltype(act)::value>(a, x.data_as<T>(), gamma.data_as<A>(), beta.data_as<A>(),
+                                             running_mean.data_as<A>(), running_var.data_as<A>(), y.data_as<T>(),
+                                             mean.data_as<A>(), invstd.data_as<A>());
     });
   });
 }
@@ -434,12 +442,13 @@ void multi_batch_norm_backward(const BnArgs& a, const Tensor& dy, const Tensor& 
                                Tensor& dgamma, Tensor& dbeta) {
   const char* op = "multi_batch_norm_backward";
   ADVPROP_ASSERT(bn_args_hold(op, a, x, {&dy, &x, &dx}, {&gamma, &beta, &dgamma, &dbeta}, {&mean, &invstd}));
-  dispatch_dtype(x.dtype(), op, [&](auto tag) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
+    using A = Accum<T>;
     with_enum(a.act, op, [&](auto act) {
-      backward_typed<T, decltype(act)::value>(a, dy.data_as<T>(), x.data_as<T>(), gamma.data_as<T>(),
-                                              beta.data_as<T>(), mean.data_as<T>(), invstd.data_as<T>(),
-                                              dx.data_as<T>(), dgamma.data_as<T>(), dbeta.data_as<T>());
+      backward_typed<T, decltype(act)::value>(a, dy.data_as<T>(), x.data_as<T>(), gamma.data_as<A>(),
+                                              beta.data_as<A>(), mean.data_as<A>(), invstd.data_as<A>(),
+                                              dx.data_as<T>(), dgamma.data_as<A>(), dbeta.data_as<A>());
     });
   });
 }

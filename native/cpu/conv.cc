@@ -9,10 +9,13 @@
 // sum, in ascending (ky, kx) order starting from zero, of the cols runs that read it; each row is
 // written by one chunk only, so no two threads touch the same element. The cuda/cuda-sim kernels
 // sum in the same order and match bit for bit.
+// bf16 and f16: im2col copies 16-bit values as they are (the GEMM reads 16-bit patches); col2im
+// sums each pixel's terms in f32 (Accum<T>) in the same order and rounds once.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "advprop/conv.h"
@@ -87,7 +90,7 @@ void im2col_typed(const Conv2dParams& p, const T* x, int64_t group, T* cols) {
           if (ih >= 0 && iw >= 0)
             copy_run(dst, xn + (ih * p.w + iw) * p.c_in, cg);
           else
-            std::fill(dst, dst + cg, T(0));
+            std::fill(dst, dst + cg, T{});
         }
       }
       if (++ow == p.out_w) {
@@ -102,9 +105,12 @@ void im2col_typed(const Conv2dParams& p, const T* x, int64_t group, T* cols) {
 // (ky, kx) in ascending order every output column ow that reads the row through that tap adds its
 // cols run to input column ow*sw - pl + kx*dw. A tap reaches each input pixel from at most one ow,
 // so every element still receives its terms in ascending (ky, kx) order starting from zero (the
-// order documented above), without a per-pixel search for the taps.
+// order documented above), without a per-pixel search for the taps. A 16-bit dx row is summed in
+// an f32 buffer (stride cg instead of c_in) and rounded into dx at the end.
 template <typename T>
 void col2im_typed(const Conv2dParams& p, const T* cols, int64_t group, T* dx) {
+  using A = Accum<T>;
+  constexpr bool kInPlace = std::is_same_v<T, A>;
   const int64_t cg = p.c_in / p.groups;
   const int64_t rows = p.n * p.h;
   const int64_t row_len = p.kh * p.kw * cg;
@@ -121,23 +127,31 @@ void col2im_typed(const Conv2dParams& p, const T* cols, int64_t group, T* dx) {
   }
   const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, p.w * row_len));
   parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
+    std::vector<A> buf(kInPlace ? 0 : static_cast<size_t>(p.w * cg));
     for (int64_t r = lo; r < hi; ++r) {
       const int64_t n = r / p.h, ih = r % p.h;
       T* row = dx + r * p.w * p.c_in + group * cg;
+      A* acc;
+      int64_t stride;
+      if constexpr (kInPlace) acc = row, stride = p.c_in;
+      else acc = buf.data(), stride = cg;
       for (int64_t iw = 0; iw < p.w; ++iw)
-        for (int64_t c = 0; c < cg; ++c) row[iw * p.c_in + c] = T(0);
+        for (int64_t c = 0; c < cg; ++c) acc[iw * stride + c] = A(0);
       for (int64_t ky = 0; ky < p.kh; ++ky) {
         const int64_t oh = oh_of[ky * p.h + ih];
         if (oh < 0) continue;
         const T* src_row = cols + (n * p.out_h + oh) * p.out_w * row_len + ky * p.kw * cg;
         for (int64_t kx = 0; kx < p.kw; ++kx) {
           for (int64_t ow = ow_lo[kx]; ow < ow_hi[kx]; ++ow) {
-            T* out = row + iw_of[kx * p.out_w + ow] * p.c_in;
+            A* out = acc + iw_of[kx * p.out_w + ow] * stride;
             const T* src = src_row + ow * row_len + kx * cg;
-            for (int64_t c = 0; c < cg; ++c) out[c] += src[c];
+            for (int64_t c = 0; c < cg; ++c) out[c] += to_accum(src[c]);
           }
         }
       }
+      if constexpr (!kInPlace)
+        for (int64_t iw = 0; iw < p.w; ++iw)
+          for (int64_t c = 0; c < cg; ++c) row[iw * p.c_in + c] = from_accum<T>(acc[iw * cg + c]);
     }
   });
 }
@@ -146,7 +160,7 @@ void col2im_typed(const Conv2dParams& p, const T* cols, int64_t group, T* dx) {
 
 void im2col(const Conv2dParams& p, const Tensor& x, int64_t group, Tensor& cols) {
   ADVPROP_ASSERT(passes(check_im2col_args, "im2col", p, x, cols, group, DeviceType::cpu));
-  dispatch_dtype(x.dtype(), "im2col", [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), "im2col", [&](auto t) {
     using T = decltype(t);
     im2col_typed<T>(p, x.data_as<const T>(), group, cols.data_as<T>());
   });
@@ -154,7 +168,7 @@ void im2col(const Conv2dParams& p, const Tensor& x, int64_t group, Tensor& cols)
 
 void col2im(const Conv2dParams& p, const Tensor& cols, int64_t group, Tensor& dx) {
   ADVPROP_ASSERT(passes(check_im2col_args, "col2im", p, dx, cols, group, DeviceType::cpu));
-  dispatch_dtype(dx.dtype(), "col2im", [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(dx.dtype(), "col2im", [&](auto t) {
     using T = decltype(t);
     col2im_typed<T>(p, cols.data_as<const T>(), group, dx.data_as<T>());
   });

@@ -6,6 +6,9 @@
 // the weight gradient over rows in chunks whose boundaries depend only on the shape, combined in
 // chunk order).
 //
+// bf16 and f16 (every operand in the one type) take the widened path of widen.h: the f32 kernels
+// below on f32 copies, each output rounded once.
+//
 // Contracting a * b + c into an FMA would make results depend on the ISA the compiler targets;
 // with it off every CPU gives the same bits.
 #pragma GCC optimize("fp-contract=off")
@@ -24,6 +27,7 @@
 #include "advprop/invariants.h"
 #include "advprop/parallel.h"
 #include "simd.h"
+#include "widen.h"
 
 namespace advprop {
 namespace cpu {
@@ -449,6 +453,12 @@ void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, 
   const char* op = "depthwise_forward";
   ADVPROP_ASSERT(passes(check_depthwise_forward, op, p, DeviceType::cpu, x, w, bias, y));
   if (y.numel() == 0) return;
+  if (is_half(y.dtype())) {
+    const Tensor bf = bias ? widen_to_f32(*bias) : Tensor();
+    Tensor yf = f32_like(y);
+    depthwise_forward(p, widen_to_f32(x), widen_to_f32(w), bias ? &bf : nullptr, yf);
+    return narrow_from_f32(yf, y);
+  }
   dispatch_dtype(y.dtype(), op, [&](auto t) {
     using T = decltype(t);
     forward_typed<T>(p, x.data_as<T>(), w.data_as<T>(), bias ? bias->data_as<T>() : nullptr, y.data_as<T>());
@@ -459,6 +469,11 @@ void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Ten
   const char* op = "depthwise_backward_input";
   ADVPROP_ASSERT(passes(check_depthwise_backward_input, op, p, DeviceType::cpu, dy, w, dx));
   if (dx.numel() == 0) return;
+  if (is_half(dx.dtype())) {
+    Tensor dxf = f32_like(dx);
+    depthwise_backward_input(p, widen_to_f32(dy), widen_to_f32(w), dxf);
+    return narrow_from_f32(dxf, dx);
+  }
   dispatch_dtype(dx.dtype(), op, [&](auto t) {
     using T = decltype(t);
     backward_input_typed<T>(p, dy.data_as<T>(), w.data_as<T>(), dx.data_as<T>());
@@ -469,6 +484,11 @@ void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Ten
   const char* op = "depthwise_backward_weight";
   ADVPROP_ASSERT(passes(check_depthwise_backward_weight, op, p, DeviceType::cpu, x, dy, dw));
   if (dw.numel() == 0) return;
+  if (is_half(dw.dtype())) {  // f32 chunk partials summed in f32, then one rounding per element
+    Tensor dwf = f32_like(dw);
+    depthwise_backward_weight(p, widen_to_f32(x), widen_to_f32(dy), dwf);
+    return narrow_from_f32(dwf, dw);
+  }
   dispatch_dtype(dw.dtype(), op, [&](auto t) {
     using T = decltype(t);
     backward_weight_typed<T>(p, x.data_as<T>(), dy.data_as<T>(), dw.data_as<T>());

@@ -4,6 +4,14 @@
 // over the pool". The loops are plain indexed loops over contiguous arrays so g++ vectorises them;
 // the broadcast fast paths exist only to keep a modulo out of those loops.
 //
+// bf16 and f16 (binary, unary and its backward) run the same loops: each element is widened to
+// f32 (to_accum), computed in f32 and rounded once on the store (from_accum), which for f32 and
+// f64 are identities, so their code and bits are unchanged. The 16-bit loops are left to the
+// compiler (the conversions are integer work that it may or may not vectorise); the f32 fast path
+// is untouched. Their unary ops use the C library's expf/logf (StdMath) instead of the cpu's
+// exp_f32, which is what the cuda source computes on cuda-sim, so cpu and cuda-sim give the same
+// 16-bit bits for every op.
+//
 // Contracting a * b + c into an FMA would make the AVX-512 clone (whose ISA includes FMA)
 // round differently from the AVX2 and baseline ones; with it off every CPU gives the same bits.
 #pragma GCC optimize("fp-contract=off")
@@ -11,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "advprop/dtype_dispatch.h"
 #include "advprop/elementwise.h"
@@ -46,7 +55,7 @@ ADVPROP_CPU_CLONES void binary_rows(const T* a, int64_t a_step, const T* b, int6
     const T* ar = a + r * a_step;
     const T* br = b + r * b_step;
     T* o = out + r * len;
-    for (int64_t j = 0; j < len; ++j) o[j] = binary_apply<OP>(ar[j], br[j]);
+    for (int64_t j = 0; j < len; ++j) o[j] = from_accum<T>(binary_apply<OP>(to_accum(ar[j]), to_accum(br[j])));
   }
 }
 
@@ -94,7 +103,7 @@ void binary_typed(const T* a, int64_t na, const T* b, int64_t nb, T* out, int64_
   parallel_for(0, n, kGrainCheap, [&](int64_t lo, int64_t hi) {
     int64_t ia = lo % na, ib = lo % nb;
     for (int64_t i = lo; i < hi; ++i) {
-      out[i] = binary_apply<OP>(a[ia], b[ib]);
+      out[i] = from_accum<T>(binary_apply<OP>(to_accum(a[ia]), to_accum(b[ib])));
       if (++ia == na) ia = 0;
       if (++ib == nb) ib = 0;
     }
@@ -112,14 +121,19 @@ struct Math : StdMath {
   static T exp_neg_abs(T x) { return exp(-std::fabs(x)); }
 };
 
+// The policy of storage type T: the 16-bit types compute as cuda-sim does (see the top).
+template <typename T>
+using MathOf = std::conditional_t<sizeof(T) == 2, StdMath, Math>;
+
 template <UnaryOp OP, typename T>
-ADVPROP_CPU_CLONES void unary_span(const T* x, T alpha, T* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = unary_op_forward<OP, Math>(x[i], alpha);
+ADVPROP_CPU_CLONES void unary_span(const T* x, Accum<T> alpha, T* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = from_accum<T>(unary_op_forward<OP, MathOf<T>>(to_accum(x[i]), alpha));
 }
 
 template <UnaryOp OP, typename T>
-ADVPROP_CPU_CLONES void unary_backward_span(const T* x, const T* dy, T alpha, T* dx, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dx[i] = unary_op_backward<OP, Math>(x[i], dy[i], alpha);
+ADVPROP_CPU_CLONES void unary_backward_span(const T* x, const T* dy, Accum<T> alpha, T* dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    dx[i] = from_accum<T>(unary_op_backward<OP, MathOf<T>>(to_accum(x[i]), to_accum(dy[i]), alpha));
 }
 
 }  // namespace
@@ -155,7 +169,7 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   if (n == 0) return;
   ADVPROP_ASSERT(a.dtype() == out.dtype() && b.dtype() == out.dtype());
   ADVPROP_ASSERT(na > 0 && nb > 0 && n % na == 0 && n % nb == 0);
-  dispatch_dtype(out.dtype(), "binary", [&](auto tag) {
+  dispatch_dtype<MixedFloatTypes>(out.dtype(), "binary", [&](auto tag) {
     using T = decltype(tag);
     const T* pa = a.data_as<T>();
     const T* pb = b.data_as<T>();
@@ -168,12 +182,13 @@ void unary(UnaryOp op, const Tensor& x, double alpha, Tensor& out) {
   const int64_t n = x.numel();
   ADVPROP_ASSERT(x.dtype() == out.dtype() && out.numel() == n);
   if (n == 0) return;
-  dispatch_dtype(x.dtype(), "unary", [&](auto tag) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), "unary", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data_as<T>();
     T* po = out.data_as<T>();
-    // alpha is rounded to the element type first; the arithmetic is then done in that type.
-    const T a = static_cast<T>(alpha);
+    // alpha is rounded to the arithmetic type first (f32 for the 16-bit types, not to 16 bits);
+    // the arithmetic is then done in that type.
+    const Accum<T> a = static_cast<Accum<T>>(alpha);
     with_enum(op, "unary", [&](auto optag) {
       constexpr UnaryOp OP = decltype(optag)::value;
       parallel_for(0, n, unary_op_costly(OP) ? kGrainCostly : kGrainCheap,
@@ -186,12 +201,12 @@ void unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, double alpha,
   const int64_t n = x.numel();
   ADVPROP_ASSERT(dy.dtype() == x.dtype() && dx.dtype() == x.dtype() && dy.numel() == n && dx.numel() == n);
   if (n == 0) return;
-  dispatch_dtype(x.dtype(), "unary_backward", [&](auto tag) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), "unary_backward", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data_as<T>();
     const T* pdy = dy.data_as<T>();
     T* pdx = dx.data_as<T>();
-    const T a = static_cast<T>(alpha);
+    const Accum<T> a = static_cast<Accum<T>>(alpha);
     with_enum(op, "unary_backward", [&](auto optag) {
       constexpr UnaryOp OP = decltype(optag)::value;
       parallel_for(0, n, unary_op_costly(OP) ? kGrainCostly : kGrainCheap, [&](int64_t lo, int64_t hi) {

@@ -2,6 +2,11 @@
 // the channel innermost over contiguous memory so g++ vectorises across channels; spatial sums
 // split H*W into chunks whose size depends only on C, so the order of every sum is fixed by the
 // shape and not by the thread count.
+//
+// bf16 and f16 run the same loops through to_accum/from_accum (identities for f32 and f64, whose
+// code is unchanged): elements widened to f32, spatial partials kept in f32 (Accum<T>), every
+// stored value rounded once to T. The 16-bit loops are whatever the compiler makes of the
+// conversions (f16's widening has a loop for subnormals, so it stays scalar).
 #pragma GCC optimize("fp-contract=off")
 
 #include <algorithm>
@@ -11,6 +16,7 @@
 #include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
 #include "advprop/parallel.h"
+#include "advprop/pointwise.h"
 #include "advprop/pool.h"
 #include "simd.h"
 
@@ -26,27 +32,27 @@ constexpr int64_t kChunkElems = 1 << 14;  // elements of x per spatial chunk
 
 // acc[c] += sum over `rows` consecutive rows of a * (b or 1), in row order; with dx, also
 // dx = a * sr in the same pass.
-template <typename T>
+template <typename T, typename A = Accum<T>>
 ADVPROP_CPU_CLONES void sum_rows(const T* __restrict a, const T* __restrict b, const T* __restrict sr,
-                                 T* __restrict dx, T* __restrict acc, int64_t rows, int64_t C) {
+                                 T* __restrict dx, A* __restrict acc, int64_t rows, int64_t C) {
   if (dx) {
     for (int64_t p = 0; p < rows; ++p) {
       const T* ra = a + p * C;
       const T* rb = b + p * C;
       T* o = dx + p * C;
-      for (int64_t c = 0; c < C; ++c) acc[c] += ra[c] * rb[c];
-      for (int64_t c = 0; c < C; ++c) o[c] = ra[c] * sr[c];
+      for (int64_t c = 0; c < C; ++c) acc[c] += to_accum(ra[c]) * to_accum(rb[c]);
+      for (int64_t c = 0; c < C; ++c) o[c] = from_accum<T>(to_accum(ra[c]) * to_accum(sr[c]));
     }
   } else if (b) {
     for (int64_t p = 0; p < rows; ++p) {
       const T* ra = a + p * C;
       const T* rb = b + p * C;
-      for (int64_t c = 0; c < C; ++c) acc[c] += ra[c] * rb[c];
+      for (int64_t c = 0; c < C; ++c) acc[c] += to_accum(ra[c]) * to_accum(rb[c]);
     }
   } else {
     for (int64_t p = 0; p < rows; ++p) {
       const T* ra = a + p * C;
-      for (int64_t c = 0; c < C; ++c) acc[c] += ra[c];
+      for (int64_t c = 0; c < C; ++c) acc[c] += to_accum(ra[c]);
     }
   }
 }
@@ -54,13 +60,14 @@ ADVPROP_CPU_CLONES void sum_rows(const T* __restrict a, const T* __restrict b, c
 // out[n, c] = scale * sum_p a[n, p, c] * (b ? b[n, p, c] : 1), and, when dx is non-null,
 // dx[n, p, c] = a[n, p, c] * s[n, c] in the same pass (the channel scale's backward reads dy once).
 // Work items are (sample, chunk of positions) with the chunk size fixed by C alone; each sums
-// its positions in order in T (a whole row of C at a time, vectorised), and the chunk partials
-// are added in chunk order in double.
+// its positions in order in Accum<T> (a whole row of C at a time, vectorised), and the chunk
+// partials are added in chunk order in double.
 template <typename T>
 void spatial_sum(const T* a, const T* b, double scale, T* out, const T* s, T* dx, int64_t N, int64_t P, int64_t C) {
+  using A = Accum<T>;
   const int64_t chunk = std::max<int64_t>(1, kChunkElems / std::max<int64_t>(1, C));
   const int64_t nchunks = std::max<int64_t>(1, (P + chunk - 1) / chunk);
-  std::vector<T> partial(static_cast<size_t>(N * nchunks * C), T(0));
+  std::vector<A> partial(static_cast<size_t>(N * nchunks * C), A(0));
   parallel_for(0, N * nchunks, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t item = lo; item < hi; ++item) {
       const int64_t n = item / nchunks, p0 = (item % nchunks) * chunk, p1 = std::min(P, p0 + chunk);
@@ -74,25 +81,25 @@ void spatial_sum(const T* a, const T* b, double scale, T* out, const T* s, T* dx
     for (int64_t c = 0; c < C; ++c) {
       double total = 0.0;
       for (int64_t k = 0; k < nchunks; ++k) total += static_cast<double>(partial[(n * nchunks + k) * C + c]);
-      out[n * C + c] = static_cast<T>(total * scale);
+      out[n * C + c] = from_double<T>(total * scale);
     }
 }
 
 // Rows r0..r1 of out [N*P, C] = (a ? a : 1) * s[n, c] * scale, with n = r / P.
-template <typename T>
-ADVPROP_CPU_CLONES void broadcast_rows(const T* __restrict a, const T* __restrict s, T scale, T* __restrict out,
+template <typename T, typename A = Accum<T>>
+ADVPROP_CPU_CLONES void broadcast_rows(const T* __restrict a, const T* __restrict s, A scale, T* __restrict out,
                                        int64_t r0, int64_t r1, int64_t P, int64_t C) {
   for (int64_t r = r0; r < r1; ++r) {
     const T* sr = s + (r / P) * C;
     T* o = out + r * C;
     if (a) {
       const T* ar = a + r * C;
-      if (scale == T(1))
-        for (int64_t c = 0; c < C; ++c) o[c] = ar[c] * sr[c];
+      if (scale == A(1))
+        for (int64_t c = 0; c < C; ++c) o[c] = from_accum<T>(to_accum(ar[c]) * to_accum(sr[c]));
       else
-        for (int64_t c = 0; c < C; ++c) o[c] = ar[c] * sr[c] * scale;
+        for (int64_t c = 0; c < C; ++c) o[c] = from_accum<T>(to_accum(ar[c]) * to_accum(sr[c]) * scale);
     } else {
-      for (int64_t c = 0; c < C; ++c) o[c] = sr[c] * scale;
+      for (int64_t c = 0; c < C; ++c) o[c] = from_accum<T>(to_accum(sr[c]) * scale);
     }
   }
 }
@@ -106,7 +113,7 @@ ADVPROP_CPU_CLONES void scale_add_rows(const T* __restrict a, const T* __restric
     const T* br = b + (r / P) * C;
     const T* ar = a + r * C;
     T* o = out + r * C;
-    for (int64_t c = 0; c < C; ++c) o[c] = ar[c] * sr[c] + br[c];
+    for (int64_t c = 0; c < C; ++c) o[c] = mul_store_add(ar[c], to_accum(sr[c]), br[c]);
   }
 }
 
@@ -114,7 +121,7 @@ int64_t row_grain(int64_t C) { return std::max<int64_t>(1, (1 << 14) / std::max<
 
 // out[n, p, c] = (a ? a[n, p, c] : 1) * s[n, c] * scale
 template <typename T>
-void spatial_broadcast(const T* a, const T* s, T scale, T* out, int64_t N, int64_t P, int64_t C) {
+void spatial_broadcast(const T* a, const T* s, Accum<T> scale, T* out, int64_t N, int64_t P, int64_t C) {
   parallel_for(0, N * P, row_grain(C), [&](int64_t lo, int64_t hi) { broadcast_rows<T>(a, s, scale, out, lo, hi, P, C); });
 }
 
@@ -131,7 +138,7 @@ void global_avg_pool_forward(const Tensor& x, Tensor& y) {
   const PoolSizes sz = pool_sizes(x, {{&y, true}});
   if (y.numel() == 0) return;
   const double scale = sz.p ? 1.0 / static_cast<double>(sz.p) : 0.0;  // an empty mean is 0, not NaN
-  dispatch_dtype(x.dtype(), op, [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
     spatial_sum<T>(x.data_as<T>(), nullptr, scale, y.data_as<T>(), nullptr, nullptr, sz.n, sz.p, sz.c);
   });
@@ -141,9 +148,10 @@ void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
   const char* op = "global_avg_pool_backward";
   const PoolSizes sz = pool_sizes(dx, {{&dy, true}});
   if (dx.numel() == 0) return;
-  dispatch_dtype(dx.dtype(), op, [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(dx.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    spatial_broadcast<T>(nullptr, dy.data_as<T>(), T(1) / static_cast<T>(sz.p), dx.data_as<T>(), sz.n, sz.p, sz.c);
+    using A = Accum<T>;
+    spatial_broadcast<T>(nullptr, dy.data_as<T>(), A(1) / static_cast<A>(sz.p), dx.data_as<T>(), sz.n, sz.p, sz.c);
   });
 }
 
@@ -151,22 +159,22 @@ void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
   const char* op = "channel_scale_forward";
   const PoolSizes sz = pool_sizes(x, {{&s, true}, {&y, false}});
   if (y.numel() == 0) return;
-  dispatch_dtype(x.dtype(), op, [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    spatial_broadcast<T>(x.data_as<T>(), s.data_as<T>(), T(1), y.data_as<T>(), sz.n, sz.p, sz.c);
+    spatial_broadcast<T>(x.data_as<T>(), s.data_as<T>(), Accum<T>(1), y.data_as<T>(), sz.n, sz.p, sz.c);
   });
 }
 
 void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, Tensor* dx, Tensor* ds) {
   const char* op = "channel_scale_backward";
   const PoolSizes sz = pool_sizes(x, {{&s, true}, {&dy, false}, {dx, false}, {ds, true}});
-  dispatch_dtype(x.dtype(), op, [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
     if (ds && ds->numel())  // with dx in the same pass when both are wanted
       spatial_sum<T>(dy.data_as<T>(), x.data_as<T>(), 1.0, ds->data_as<T>(), s.data_as<T>(),
                      dx ? dx->data_as<T>() : nullptr, sz.n, sz.p, sz.c);
     else if (dx && dx->numel())
-      spatial_broadcast<T>(dy.data_as<T>(), s.data_as<T>(), T(1), dx->data_as<T>(), sz.n, sz.p, sz.c);
+      spatial_broadcast<T>(dy.data_as<T>(), s.data_as<T>(), Accum<T>(1), dx->data_as<T>(), sz.n, sz.p, sz.c);
   });
 }
 
@@ -174,7 +182,7 @@ void channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b, Tensor
   const char* op = "channel_scale_add";
   const PoolSizes sz = pool_sizes(x, {{&s, true}, {&b, true}, {&y, false}});
   if (y.numel() == 0) return;
-  dispatch_dtype(x.dtype(), op, [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
     spatial_scale_add<T>(x.data_as<T>(), s.data_as<T>(), b.data_as<T>(), y.data_as<T>(), sz.n, sz.p, sz.c);
   });

@@ -2,6 +2,8 @@
 //
 // Accumulation is in double for f32 and f64 inputs: a single rounding at the end keeps f32 sums
 // of millions of elements at f32 accuracy, and the double adds cost nothing next to the loads.
+// bf16 and f16 take the same loops: each element widened exactly (to_accum, then to double) and
+// the double total rounded once to 16 bits (from_double), so the f32 and f64 code is unchanged.
 //
 // Determinism: the order in which each output is summed depends on the shapes alone. The work is
 // cut into tasks (a group of outputs x a chunk of the reduced range) by shape-only rules, each
@@ -26,6 +28,12 @@ namespace advprop {
 namespace cpu {
 namespace {
 
+// An element as the double the sums add: exact for every storage type.
+template <typename T>
+inline double wide(T v) {
+  return static_cast<double>(to_accum(v));
+}
+
 // Elements read by one task, and the most tasks a reduction is cut into.
 constexpr int64_t kTaskElems = int64_t(1) << 16;
 constexpr int64_t kMaxTasks = 256;
@@ -40,9 +48,9 @@ inline double sum_contig(const T* x, int64_t n) {
   double lane[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) lane[l] += static_cast<double>(x[i + l]);
+    for (int l = 0; l < kLanes; ++l) lane[l] += wide(x[i + l]);
   double tail = 0;
-  for (; i < n; ++i) tail += static_cast<double>(x[i]);
+  for (; i < n; ++i) tail += wide(x[i]);
   if (n < kLanes) return tail;
   for (int w = kLanes / 2; w >= 1; w /= 2)
     for (int l = 0; l < w; ++l) lane[l] += lane[l + w];
@@ -99,7 +107,7 @@ ADVPROP_CPU_CLONES void sum_outputs(const T* x, const ReducePlan& p, int64_t o0,
       if (stride == 1) {
         acc += sum_contig(run, len);
       } else {
-        for (int64_t j = 0; j < len; ++j) acc += static_cast<double>(run[j * stride]);
+        for (int64_t j = 0; j < len; ++j) acc += wide(run[j * stride]);
       }
       r += len;
     }
@@ -124,7 +132,7 @@ ADVPROP_CPU_CLONES void sum_row_block(const T* x, const ReducePlan& p, int64_t o
     const T* run = base + outer.off + pos * stride;
     for (int64_t j = 0; j < len; ++j) {
       const T* row = run + j * stride;
-      for (int64_t k = 0; k < w; ++k) acc[k] += static_cast<double>(row[k]);
+      for (int64_t k = 0; k < w; ++k) acc[k] += wide(row[k]);
     }
     r += len;
   }
@@ -135,7 +143,7 @@ void sum_typed(const T* x, const ReducePlan& p, double scale, T* out) {
   const int64_t O = p.out_count, R = p.reduce_count;
   if (O == 0) return;
   if (R == 0) {
-    std::fill(out, out + O, T(0));
+    std::fill(out, out + O, from_double<T>(0.0));
     return;
   }
   // A unit is a group of outputs summed together: one output, or a tile of up to kTile
@@ -173,7 +181,7 @@ void sum_typed(const T* x, const ReducePlan& p, double scale, T* out) {
         t += w;
       }
       if (S == 1) {
-        for (int64_t k = 0; k < w; ++k) out[o0 + k] = static_cast<T>(scale * acc[k]);
+        for (int64_t k = 0; k < w; ++k) out[o0 + k] = from_double<T>(scale * acc[k]);
       } else {
         std::copy(acc, acc + w, partial.begin() + s * O + o0);
       }
@@ -184,7 +192,7 @@ void sum_typed(const T* x, const ReducePlan& p, double scale, T* out) {
     for (int64_t o = lo; o < hi; ++o) {
       double total = 0;
       for (int64_t s = 0; s < S; ++s) total += partial[s * O + o];
-      out[o] = static_cast<T>(scale * total);
+      out[o] = from_double<T>(scale * total);
     }
   });
 }
@@ -193,7 +201,7 @@ void sum_typed(const T* x, const ReducePlan& p, double scale, T* out) {
 
 void sum(const Tensor& x, const ReducePlan& plan, double scale, Tensor& out) {
   assert_plan_fits(plan, x, out);
-  dispatch_dtype(x.dtype(), "sum", [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), "sum", [&](auto t) {
     using T = decltype(t);
     sum_typed(x.data_as<T>(), plan, scale, out.data_as<T>());
   });
@@ -207,14 +215,14 @@ void sum_backward_typed(const T* dy, const ReducePlan& p, double scale, T* dx) {
   parallel_for(0, total, 65536, [&](int64_t lo, int64_t hi) {
     int64_t o = lo / p.reduce_count, r = lo % p.reduce_count;
     int64_t base = p.kept_offset(o);
-    T v = static_cast<T>(scale * static_cast<double>(dy[o]));
+    T v = from_double<T>(scale * wide(dy[o]));
     for (int64_t i = lo; i < hi; ++i) {
       dx[base + p.red_offset(r)] = v;
       if (++r == p.reduce_count && i + 1 < hi) {
         r = 0;
         ++o;
         base = p.kept_offset(o);
-        v = static_cast<T>(scale * static_cast<double>(dy[o]));
+        v = from_double<T>(scale * wide(dy[o]));
       }
     }
   });
@@ -225,7 +233,7 @@ void sum_backward_typed(const T* dy, const ReducePlan& p, double scale, T* dx) {
 void sum_backward(const Tensor& dy, const ReducePlan& plan, double scale, Tensor& dx) {
   assert_plan_fits(plan, dx, dy);
   if (dx.numel() == 0) return;
-  dispatch_dtype(dy.dtype(), "sumBackward", [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(dy.dtype(), "sumBackward", [&](auto t) {
     using T = decltype(t);
     sum_backward_typed(dy.data_as<T>(), plan, scale, dx.data_as<T>());
   });

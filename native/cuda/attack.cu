@@ -3,10 +3,12 @@
 // sample sums of squares with one warp per chunk of attack.h's order (coalesced: lane l reads
 // elements l, l + 32, ...; folded by shuffles in the CPU's order), the chunk sums added per
 // sample by one thread in chunk order, then an element-wise pass. No atomics, so the result is
-// deterministic and equals the CPU's wherever attack.h says it does.
+// deterministic and equals the CPU's wherever attack.h says it does. A bf16/f16 gradient takes the
+// scalar kernels (the float4 one is f32 throughout), widened on the load.
 #include "common.cuh"
 
 #include <cstdint>
+#include <type_traits>
 
 #include "advprop/dtype_dispatch.h"
 #include "advprop/attack.h"
@@ -24,13 +26,13 @@ ADVPROP_HD int64_t sample_of(int64_t i, int64_t d) {
   return (i | d) <= 0x7fffffff ? int64_t(uint32_t(i) / uint32_t(d)) : i / d;
 }
 
-template <typename T>
-__global__ void linf_kernel(const T* xa, const T* g, const T* x, T* out, int64_t n, int64_t d, PerSample<T> eps,
+template <typename T, typename G>
+__global__ void linf_kernel(const T* xa, const G* g, const T* x, T* out, int64_t n, int64_t d, PerSample<T> eps,
                             PerSample<T> alpha, T lo, T hi) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const int64_t s = (eps.t || alpha.t) ? sample_of(i, d) : 0;
-    out[i] = linf_step_one(xa[i], g[i], x[i], eps.at(s), alpha.at(s), lo, hi);
+    out[i] = linf_step_one(xa[i], grad_as<T>(g[i]), x[i], eps.at(s), alpha.at(s), lo, hi);
   }
 }
 
@@ -52,20 +54,22 @@ __global__ void linf_vec4_kernel(const float4* xa, const float4* g, const float4
 }
 
 // What the L2 sums square: the gradient, the step's displacement, or the random start's normals.
-template <typename T>
+template <typename T, typename G>
 struct GradValue {
-  const T* g;
+  const G* g;
   int64_t d;
-  ADVPROP_HD double operator()(int64_t n, int64_t j) const { return double(g[n * d + j]); }
+  ADVPROP_HD double operator()(int64_t n, int64_t j) const { return double(grad_as<T>(g[n * d + j])); }
 };
-template <typename T>
+template <typename T, typename G>
 struct DeltaValue {
-  const T *xa, *g, *x;
+  const T* xa;
+  const G* g;
+  const T* x;
   const double* step;
   int64_t d;
   ADVPROP_HD double operator()(int64_t n, int64_t j) const {
     const int64_t i = n * d + j;
-    return l2_delta(double(xa[i]), double(g[i]), double(x[i]), step[n]);
+    return l2_delta(double(xa[i]), double(grad_as<T>(g[i])), double(x[i]), step[n]);
   }
 };
 template <typename T>
@@ -112,13 +116,13 @@ __global__ void factor_kernel(const double* part, int64_t nsamples, int64_t chun
   }
 }
 
-template <typename T>
-__global__ void l2_apply_kernel(const T* xa, const T* g, const T* x, T* out, int64_t n, int64_t d, const double* step,
+template <typename T, typename G>
+__global__ void l2_apply_kernel(const T* xa, const G* g, const T* x, T* out, int64_t n, int64_t d, const double* step,
                                 const double* proj, T lo, T hi) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const int64_t s = sample_of(i, d);
-    const double di = l2_delta(double(xa[i]), double(g[i]), double(x[i]), step[s]);
+    const double di = l2_delta(double(xa[i]), double(grad_as<T>(g[i])), double(x[i]), step[s]);
     out[i] = clamp_to(static_cast<T>(dadd(double(x[i]), dmul(proj[s], di))), lo, hi);
   }
 }
@@ -151,8 +155,8 @@ __global__ void l2_start_kernel(const T* x, T* out, int64_t n, int64_t d, const 
 }
 
 // Per-sample factors on the device: chunk sums, then one thread per sample.
-template <typename T, Factor F, typename V>
-Tensor factors(const PgdView<T>& v, V value, PerSample<T> scalar, uint64_t seed = 0, uint64_t offset = 0) {
+template <typename T, Factor F, typename G, typename V>
+Tensor factors(const PgdView<T, G>& v, V value, PerSample<T> scalar, uint64_t seed = 0, uint64_t offset = 0) {
   const int64_t chunks = sum_chunks(v.d), tasks = v.nsamples * chunks;
   Tensor part = Tensor::empty({tasks}, DType::f64, v.device);
   Tensor out = Tensor::empty(Shape{v.nsamples}, DType::f64, v.device);
@@ -164,12 +168,12 @@ Tensor factors(const PgdView<T>& v, V value, PerSample<T> scalar, uint64_t seed 
   return out;
 }
 
-template <typename T>
-void step_typed(const PgdView<T>& v) {
+template <typename T, typename G>
+void step_typed(const PgdView<T, G>& v) {
   cudaStream_t st = stream_for(v.device.index);
   if (v.norm == AttackNorm::linf) {
     bool vec = false;
-    if constexpr (sizeof(T) == 4) {
+    if constexpr (std::is_same<T, float>::value && std::is_same<G, float>::value) {
       auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
       vec = v.d % 4 == 0 && aligned(v.xa) && aligned(v.g) && aligned(v.x) && aligned(v.out);
     }
@@ -181,19 +185,20 @@ void step_typed(const PgdView<T>& v) {
           PerSample<float>{reinterpret_cast<const float*>(v.eps.t), float(v.eps.s)},
           PerSample<float>{reinterpret_cast<const float*>(v.alpha.t), float(v.alpha.s)}, float(v.lo), float(v.hi));
     } else {
-      ADVPROP_LAUNCH(linf_kernel<T>, grid_for(v.numel, kThreads), kThreads, 0, st)(
+      ADVPROP_LAUNCH((linf_kernel<T, G>), grid_for(v.numel, kThreads), kThreads, 0, st)(
           v.xa, v.g, v.x, v.out, v.numel, v.d, v.eps, v.alpha, v.lo, v.hi);
     }
     return;
   }
-  Tensor step = factors<T, Factor::step>(v, GradValue<T>{v.g, v.d}, v.alpha);
-  Tensor proj = factors<T, Factor::project>(v, DeltaValue<T>{v.xa, v.g, v.x, step.data_as<double>(), v.d}, v.eps);
-  ADVPROP_LAUNCH(l2_apply_kernel<T>, grid_for(v.numel, kThreads), kThreads, 0, st)(
+  Tensor step = factors<T, Factor::step>(v, GradValue<T, G>{v.g, v.d}, v.alpha);
+  Tensor proj = factors<T, Factor::project>(v, DeltaValue<T, G>{v.xa, v.g, v.x, step.data_as<double>(), v.d}, v.eps);
+  ADVPROP_LAUNCH((l2_apply_kernel<T, G>), grid_for(v.numel, kThreads), kThreads, 0, st)(
       v.xa, v.g, v.x, v.out, v.numel, v.d, step.data_as<double>(), proj.data_as<double>(), v.lo, v.hi);
 }
 
-template <typename T>
-void random_start_typed(const PgdView<T>& v, uint64_t seed, uint64_t offset) {
+// G is only there because the view carries it: the random start reads no gradient.
+template <typename T, typename G>
+void random_start_typed(const PgdView<T, G>& v, uint64_t seed, uint64_t offset) {
   cudaStream_t st = stream_for(v.device.index);
   if (v.norm == AttackNorm::linf) {
     ADVPROP_LAUNCH(linf_start_kernel<T>, grid_for((v.numel + 3) / 4, kThreads), kThreads, 0, st)(

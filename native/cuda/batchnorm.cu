@@ -12,6 +12,9 @@
 // The segments run one after another on the tensor's stream, so running-stat updates and
 // dgamma/dbeta sums of a domain that owns several segments happen in segment order. The chunk
 // split depends only on the shape: deterministic on every device, no atomics.
+// bf16 and f16 x (storage T): every kernel widens on read (to_accum) and computes in A = Accum<T>
+// = f32 with f32 parameters and statistics, exactly as for f32, and y and dx are rounded once on
+// the store; the float4 paths stay f32-only, 16-bit takes the scalar ones.
 #include "common.cuh"
 
 #include <algorithm>
@@ -77,7 +80,7 @@ __global__ void bn_partial_kernel(const T* x, int64_t rows, int64_t C, int64_t c
   const auto [c, begin, end] = channel_tile(blockIdx.y, chunk, rows);
   double s1 = 0, s2 = 0;
   if (c < C) {
-    const double shift = static_cast<double>(x[c]);
+    const double shift = static_cast<double>(to_accum(x[c]));
     // Four rows per step with their own sums: four loads in flight per thread instead of one,
     // which is what the memory system needs to stream (one 4-byte load per thread is latency-bound).
     double a[kUnroll] = {}, b[kUnroll] = {};
@@ -85,7 +88,7 @@ __global__ void bn_partial_kernel(const T* x, int64_t rows, int64_t C, int64_t c
     for (; r + (kUnroll - 1) * kLanes < end; r += kUnroll * kLanes) {
       double d[kUnroll];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) d[u] = static_cast<double>(x[(r + u * kLanes) * C + c]) - shift;
+      for (int u = 0; u < kUnroll; ++u) d[u] = static_cast<double>(to_accum(x[(r + u * kLanes) * C + c])) - shift;
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         a[u] += d[u];
@@ -93,7 +96,7 @@ __global__ void bn_partial_kernel(const T* x, int64_t rows, int64_t C, int64_t c
       }
     }
     for (; r < end; r += kLanes) {
-      const double d = static_cast<double>(x[r * C + c]) - shift;
+      const double d = static_cast<double>(to_accum(x[r * C + c])) - shift;
       a[0] += d;
       b[0] += d * d;
     }
@@ -104,9 +107,9 @@ __global__ void bn_partial_kernel(const T* x, int64_t rows, int64_t C, int64_t c
 }
 
 // One thread per channel: batch statistics of the segment from the partials, in chunk order.
-template <typename T>
+template <typename T, typename A = Accum<T>>
 __global__ void bn_stats_kernel(const double* partial, int64_t nchunks, const T* x, int64_t rows, int64_t C,
-                                T* mean, T* invstd, T* rmean, T* rvar, int train, double momentum, double eps) {
+                                A* mean, A* invstd, A* rmean, A* rvar, int train, double momentum, double eps) {
   for (int64_t c = grid_start(); c < C; c += grid_step()) {
     double s1 = 0, s2 = 0;
     for (int64_t k = 0; k < nchunks; ++k) {
@@ -114,15 +117,15 @@ __global__ void bn_stats_kernel(const double* partial, int64_t nchunks, const T*
       s2 += partial[(k * 2 + 1) * C + c];
     }
     const double m = static_cast<double>(rows);
-    const double mu = static_cast<double>(x[c]) + s1 / m;
+    const double mu = static_cast<double>(to_accum(x[c])) + s1 / m;
     double var = (s2 - s1 * (s1 / m)) / m;
     if (var < 0) var = 0;
-    mean[c] = static_cast<T>(mu);
-    invstd[c] = static_cast<T>(1.0 / sqrt(var + eps));
+    mean[c] = static_cast<A>(mu);
+    invstd[c] = static_cast<A>(1.0 / sqrt(var + eps));
     if (train) {
       const double unbiased = rows > 1 ? var * (m / (m - 1)) : var;
-      rmean[c] = static_cast<T>(momentum * static_cast<double>(rmean[c]) + (1 - momentum) * mu);
-      rvar[c] = static_cast<T>(momentum * static_cast<double>(rvar[c]) + (1 - momentum) * unbiased);
+      rmean[c] = static_cast<A>(momentum * static_cast<double>(rmean[c]) + (1 - momentum) * mu);
+      rvar[c] = static_cast<A>(momentum * static_cast<double>(rvar[c]) + (1 - momentum) * unbiased);
     }
   }
 }
@@ -135,12 +138,12 @@ __global__ void bn_eval_stats_kernel(const T* rmean, const T* rvar, int64_t C, T
   }
 }
 
-template <typename T>
-__global__ void bn_apply_kernel(const T* x, T* y, int64_t total, int64_t C, const T* mean, const T* invstd,
-                                const T* gamma, const T* beta, BnAct act) {
+template <typename T, typename A = Accum<T>>
+__global__ void bn_apply_kernel(const T* x, T* y, int64_t total, int64_t C, const A* mean, const A* invstd,
+                                const A* gamma, const A* beta, BnAct act) {
   for (int64_t i = grid_start(); i < total; i += grid_step()) {
     const int64_t c = channel_of(i, C);
-    y[i] = bn_act_forward<BnMath>(act, (x[i] - mean[c]) * (gamma[c] * invstd[c]) + beta[c]);
+    y[i] = from_accum<T>(bn_act_forward<BnMath>(act, (to_accum(x[i]) - mean[c]) * (gamma[c] * invstd[c]) + beta[c]));
   }
 }
 
@@ -160,36 +163,36 @@ __global__ void bn_apply_vec4_kernel(const float4* x, float4* y, int64_t total4,
 }
 
 // Like bn_partial_kernel, for sum(g) and sum(g * xhat).
-template <typename T>
+template <typename T, typename A = Accum<T>>
 __global__ void bn_grad_partial_kernel(const T* dy, const T* x, int64_t rows, int64_t C, int64_t chunk,
-                                       const T* mean, const T* invstd, const T* gamma, const T* beta, BnAct act,
+                                       const A* mean, const A* invstd, const A* gamma, const A* beta, BnAct act,
                                        double* partial) {
   __shared__ double sa[kLanes][kTileC];
   __shared__ double sb[kLanes][kTileC];
   const auto [c, begin, end] = channel_tile(blockIdx.y, chunk, rows);
   double s1 = 0, s2 = 0;
   if (c < C) {
-    const T mu = mean[c], is = invstd[c], g = gamma[c], b = beta[c];
+    const A mu = mean[c], is = invstd[c], g = gamma[c], b = beta[c];
     double a[kUnroll] = {}, bb[kUnroll] = {};  // as in bn_partial_kernel: loads in flight
     int64_t r = begin + threadIdx.y;
     for (; r + (kUnroll - 1) * kLanes < end; r += kUnroll * kLanes) {
-      T xv[kUnroll], dv[kUnroll];
+      A xv[kUnroll], dv[kUnroll];
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
-        xv[u] = x[(r + u * kLanes) * C + c];
-        dv[u] = dy[(r + u * kLanes) * C + c];
+        xv[u] = to_accum(x[(r + u * kLanes) * C + c]);
+        dv[u] = to_accum(dy[(r + u * kLanes) * C + c]);
       }
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
-        const T xhat = (xv[u] - mu) * is;
-        const T gr = bn_act_backward<BnMath>(act, xhat * g + b, dv[u]);
+        const A xhat = (xv[u] - mu) * is;
+        const A gr = bn_act_backward<BnMath>(act, xhat * g + b, dv[u]);
         a[u] += static_cast<double>(gr);
         bb[u] += static_cast<double>(gr) * static_cast<double>(xhat);
       }
     }
     for (; r < end; r += kLanes) {
-      const T xhat = (x[r * C + c] - mu) * is;
-      const T gr = bn_act_backward<BnMath>(act, xhat * g + b, dy[r * C + c]);
+      const A xhat = (to_accum(x[r * C + c]) - mu) * is;
+      const A gr = bn_act_backward<BnMath>(act, xhat * g + b, to_accum(dy[r * C + c]));
       a[0] += static_cast<double>(gr);
       bb[0] += static_cast<double>(gr) * static_cast<double>(xhat);
     }
@@ -201,10 +204,10 @@ __global__ void bn_grad_partial_kernel(const T* dy, const T* x, int64_t rows, in
 
 // One thread per channel: the segment's sums in chunk order, added to the domain's accumulators
 // acc[0/1][c] (dbeta, dgamma).
-// coef[c] = sum(g)/m and coef[C + c] = sum(g·xhat)/m in T (0 in eval mode), computed here once per
+// coef[c] = sum(g)/m and coef[C + c] = sum(g·xhat)/m in A (0 in eval mode), computed here once per
 // channel: the dx kernels used to divide in f64 for every element, which made them compute-bound.
-template <typename T>
-__global__ void bn_grad_sums_kernel(const double* partial, int64_t nchunks, int64_t C, double m, int eval, T* coef,
+template <typename A>
+__global__ void bn_grad_sums_kernel(const double* partial, int64_t nchunks, int64_t C, double m, int eval, A* coef,
                                     double* acc_beta, double* acc_gamma) {
   for (int64_t c = grid_start(); c < C; c += grid_step()) {
     double s1 = 0, s2 = 0;
@@ -212,22 +215,22 @@ __global__ void bn_grad_sums_kernel(const double* partial, int64_t nchunks, int6
       s1 += partial[(k * 2) * C + c];
       s2 += partial[(k * 2 + 1) * C + c];
     }
-    coef[c] = eval ? T(0) : static_cast<T>(s1 / m);
-    coef[C + c] = eval ? T(0) : static_cast<T>(s2 / m);
+    coef[c] = eval ? A(0) : static_cast<A>(s1 / m);
+    coef[C + c] = eval ? A(0) : static_cast<A>(s2 / m);
     acc_beta[c] += s1;
     acc_gamma[c] += s2;
   }
 }
 
-template <typename T>
-__global__ void bn_dx_kernel(const T* dy, const T* x, T* dx, int64_t total, int64_t C, const T* mean,
-                             const T* invstd, const T* gamma, const T* beta, const T* coef, BnAct act) {
+template <typename T, typename A = Accum<T>>
+__global__ void bn_dx_kernel(const T* dy, const T* x, T* dx, int64_t total, int64_t C, const A* mean,
+                             const A* invstd, const A* gamma, const A* beta, const A* coef, BnAct act) {
   for (int64_t i = grid_start(); i < total; i += grid_step()) {
     const int64_t c = channel_of(i, C);
-    const T is = invstd[c];
-    const T xhat = (x[i] - mean[c]) * is;
-    const T g = bn_act_backward<BnMath>(act, xhat * gamma[c] + beta[c], dy[i]);
-    dx[i] = (gamma[c] * is) * (g - coef[c] - xhat * coef[C + c]);
+    const A is = invstd[c];
+    const A xhat = (to_accum(x[i]) - mean[c]) * is;
+    const A g = bn_act_backward<BnMath>(act, xhat * gamma[c] + beta[c], to_accum(dy[i]));
+    dx[i] = from_accum<T>((gamma[c] * is) * (g - coef[c] - xhat * coef[C + c]));
   }
 }
 
@@ -288,7 +291,7 @@ int64_t max_chunks(const BnArgs& a) {
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-template <typename T>
+template <typename T, typename A = Accum<T>>
 void forward_typed(const BnArgs& a, const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& rmean,
                    Tensor& rvar, Tensor& y, Tensor& mean, Tensor& invstd) {
   const char* op = "multi_batch_norm_forward";
@@ -297,15 +300,17 @@ void forward_typed(const BnArgs& a, const Tensor& x, const Tensor& gamma, const 
   const BnAct act = a.act;
   Tensor partial;
   if (a.mode != BnMode::eval) partial = Tensor::empty({max_chunks(a) * 2 * std::max<int64_t>(C, 1)}, DType::f64, y.device());
-  const T *px = x.data_as<T>(), *pg = gamma.data_as<T>(), *pb = beta.data_as<T>();
-  T *prm = rmean.data_as<T>(), *prv = rvar.data_as<T>(), *py = y.data_as<T>();
+  const T* px = x.data_as<T>();
+  const A *pg = gamma.data_as<A>(), *pb = beta.data_as<A>();
+  A *prm = rmean.data_as<A>(), *prv = rvar.data_as<A>();
+  T* py = y.data_as<T>();
   for (size_t s = 0; s < a.segments.size(); ++s) {
     const BnSegment& seg = a.segments[s];
     const int64_t rows = seg.count * hw, off = seg.start * hw * C, d = seg.domain;
-    T* ms = mean.data_as<T>() + s * C;
-    T* is = invstd.data_as<T>() + s * C;
+    A* ms = mean.data_as<A>() + s * C;
+    A* is = invstd.data_as<A>() + s * C;
     if (a.mode == BnMode::eval) {
-      ADVPROP_LAUNCH((bn_eval_stats_kernel<T>), grid_for(C, kThreads), kThreads, 0, st)(prm + d * C, prv + d * C, C, ms,
+      ADVPROP_LAUNCH((bn_eval_stats_kernel<A>), grid_for(C, kThreads), kThreads, 0, st)(prm + d * C, prv + d * C, C, ms,
                                                                                        is, a.eps);
     } else {
       const Split sp = split_rows(op, rows, C);
@@ -325,12 +330,12 @@ void forward_typed(const BnArgs& a, const Tensor& x, const Tensor& gamma, const 
       }
     }
     ADVPROP_LAUNCH((bn_apply_kernel<T>), grid_for(total, kThreads), kThreads, 0, st)(
-        px + off, py + off, total, C, static_cast<const T*>(ms), static_cast<const T*>(is), pg + d * C, pb + d * C,
+        px + off, py + off, total, C, static_cast<const A*>(ms), static_cast<const A*>(is), pg + d * C, pb + d * C,
         act);
   }
 }
 
-template <typename T>
+template <typename T, typename A = Accum<T>>
 void backward_typed(const BnArgs& a, const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                     const Tensor& mean, const Tensor& invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   const char* op = "multi_batch_norm_backward";
@@ -341,23 +346,24 @@ void backward_typed(const BnArgs& a, const Tensor& dy, const Tensor& x, const Te
   Tensor partial = Tensor::empty({max_chunks(a) * 2 * cc}, DType::f64, dx.device());
   // [dbeta | dgamma] accumulators for all domains; this segment's two dx coefficients per channel.
   Tensor work = Tensor::empty({2 * std::max<int64_t>(KC, 1)}, DType::f64, dx.device());
-  Tensor coef_t = Tensor::empty({2 * cc}, x.dtype(), dx.device());
+  Tensor coef_t = Tensor::empty({2 * cc}, dgamma.dtype(), dx.device());
   double* acc = work.data_as<double>();
   double* acc_beta = acc;
   double* acc_gamma = acc + KC;
-  T* coef = coef_t.data_as<T>();
+  A* coef = coef_t.data_as<A>();
   ADVPROP_LAUNCH(bn_zero_kernel, grid_for(work.numel(), kThreads), kThreads, 0, st)(acc, work.numel());
-  const T *pdy = dy.data_as<T>(), *px = x.data_as<T>(), *pg = gamma.data_as<T>(), *pb = beta.data_as<T>();
+  const T *pdy = dy.data_as<T>(), *px = x.data_as<T>();
+  const A *pg = gamma.data_as<A>(), *pb = beta.data_as<A>();
   T* pdx = dx.data_as<T>();
   for (size_t s = 0; s < a.segments.size(); ++s) {
     const BnSegment& seg = a.segments[s];
     const int64_t rows = seg.count * hw, off = seg.start * hw * C, d = seg.domain;
-    const T* ms = mean.data_as<T>() + s * C;
-    const T* is = invstd.data_as<T>() + s * C;
+    const A* ms = mean.data_as<A>() + s * C;
+    const A* is = invstd.data_as<A>() + s * C;
     const Split sp = split_rows(op, rows, C);
     ADVPROP_LAUNCH((bn_grad_partial_kernel<T>), sp.grid, dim3(kTileC, kLanes), 0, st)(
         pdy + off, px + off, rows, C, sp.chunk, ms, is, pg + d * C, pb + d * C, act, partial.data_as<double>());
-    ADVPROP_LAUNCH((bn_grad_sums_kernel<T>), grid_for(C, kThreads), kThreads, 0, st)(
+    ADVPROP_LAUNCH((bn_grad_sums_kernel<A>), grid_for(C, kThreads), kThreads, 0, st)(
         static_cast<const double*>(partial.data_as<double>()), sp.nchunks, C, static_cast<double>(rows),
         a.mode == BnMode::eval ? 1 : 0, coef, acc_beta + d * C, acc_gamma + d * C);
     const int64_t total = rows * C;
@@ -371,13 +377,13 @@ void backward_typed(const BnArgs& a, const Tensor& dy, const Tensor& x, const Te
       }
     }
     ADVPROP_LAUNCH((bn_dx_kernel<T>), grid_for(total, kThreads), kThreads, 0, st)(
-        pdy + off, px + off, pdx + off, total, C, ms, is, pg + d * C, pb + d * C, static_cast<const T*>(coef), act);
+        pdy + off, px + off, pdx + off, total, C, ms, is, pg + d * C, pb + d * C, static_cast<const A*>(coef), act);
   }
   if (KC > 0) {
-    ADVPROP_LAUNCH((bn_cast_kernel<T>), grid_for(KC, kThreads), kThreads, 0, st)(
-        static_cast<const double*>(acc_beta), dbeta.data_as<T>(), KC);
-    ADVPROP_LAUNCH((bn_cast_kernel<T>), grid_for(KC, kThreads), kThreads, 0, st)(
-        static_cast<const double*>(acc_gamma), dgamma.data_as<T>(), KC);
+    ADVPROP_LAUNCH((bn_cast_kernel<A>), grid_for(KC, kThreads), kThreads, 0, st)(
+        static_cast<const double*>(acc_beta), dbeta.data_as<A>(), KC);
+    ADVPROP_LAUNCH((bn_cast_kernel<A>), grid_for(KC, kThreads), kThreads, 0, st)(
+        static_cast<const double*>(acc_gamma), dgamma.data_as<A>(), KC);
   }
 }
 
@@ -388,7 +394,7 @@ void multi_batch_norm_forward(const BnArgs& a, const Tensor& x, const Tensor& ga
   const char* op = "multi_batch_norm_forward";
   ADVPROP_ASSERT(bn_args_hold(op, a, x, {&x, &y}, {&gamma, &beta, &running_mean, &running_var}, {&mean, &invstd}));
   if (a.c == 0) return;
-  dispatch_dtype(x.dtype(), op, [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), op, [&](auto t) {
     forward_typed<decltype(t)>(a, x, gamma, beta, running_mean, running_var, y, mean, invstd);
   });
 }
@@ -399,7 +405,7 @@ void multi_batch_norm_backward(const BnArgs& a, const Tensor& dy, const Tensor& 
   const char* op = "multi_batch_norm_backward";
   ADVPROP_ASSERT(bn_args_hold(op, a, x, {&dy, &x, &dx}, {&gamma, &beta, &dgamma, &dbeta}, {&mean, &invstd}));
   if (a.c == 0) return;
-  dispatch_dtype(x.dtype(), op, [&](auto t) { backward_typed<decltype(t)>(a, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta); });
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), op, [&](auto t) { backward_typed<decltype(t)>(a, dy, x, gamma, beta, mean, invstd, dx, dgamma, dbeta); });
 }
 
 }  // namespace ADVPROP_CUDA_NS

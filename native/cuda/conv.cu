@@ -3,7 +3,8 @@
 // fastest, so neighbouring threads read and write neighbouring addresses. col2im is a gather:
 // each thread owns one element of the group's slice of dx and sums the cols entries that read
 // it in ascending (ky, kx) order starting from zero, the CPU's order, so the bits match the CPU
-// and no atomics are needed.
+// and no atomics are needed. bf16 and f16: im2col copies the 16-bit values; col2im sums in f32
+// (Accum<T>) in that order and rounds once, as the CPU does.
 #include "common.cuh"
 
 #include <cstdint>
@@ -32,13 +33,13 @@ __global__ void im2col_kernel(const T* x, T* cols, ConvGeom g, int64_t total) {
     const int64_t c = peel(n, g.cg), kx = peel(n, g.kw), ky = peel(n, g.kh), ow = peel(n, g.ow), oh = peel(n, g.oh);
     const int64_t ih = oh * g.sh - g.pt + ky * g.dh;
     const int64_t iw = ow * g.sw - g.pl + kx * g.dw;
-    T v = T(0);
+    T v = T{};
     if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) v = x[((n * g.h + ih) * g.w + iw) * g.c_in + g.c_off + c];
     cols[i] = v;
   }
 }
 
-template <typename T>
+template <typename T, typename A = Accum<T>>
 __global__ void col2im_kernel(const T* cols, T* dx, ConvGeom g, int64_t total) {
   const int64_t row_len = g.kh * g.kw * g.cg;
   for (int64_t i = grid_start(); i < total; i += grid_step()) {
@@ -47,7 +48,7 @@ __global__ void col2im_kernel(const T* cols, T* dx, ConvGeom g, int64_t total) {
     const int64_t iw = px % g.w;
     const int64_t ih = (px / g.w) % g.h;
     const int64_t n = px / (g.w * g.h);
-    T acc = T(0);
+    A acc = A(0);
     for (int64_t ky = 0; ky < g.kh; ++ky) {
       const int64_t th = ih + g.pt - ky * g.dh;
       if (th < 0 || th % g.sh != 0) continue;
@@ -58,10 +59,10 @@ __global__ void col2im_kernel(const T* cols, T* dx, ConvGeom g, int64_t total) {
         if (tw < 0 || tw % g.sw != 0) continue;
         const int64_t ow = tw / g.sw;
         if (ow >= g.ow) continue;
-        acc += cols[((n * g.oh + oh) * g.ow + ow) * row_len + (ky * g.kw + kx) * g.cg + c];
+        acc += to_accum(cols[((n * g.oh + oh) * g.ow + ow) * row_len + (ky * g.kw + kx) * g.cg + c]);
       }
     }
-    dx[px * g.c_in + g.c_off + c] = acc;
+    dx[px * g.c_in + g.c_off + c] = from_accum<T>(acc);
   }
 }
 
@@ -79,7 +80,7 @@ void im2col(const Conv2dParams& p, const Tensor& x, int64_t group, Tensor& cols)
   if (total == 0) return;
   const ConvGeom g = geom(p, group);
   cudaStream_t s = stream_of(cols);
-  dispatch_dtype(x.dtype(), "im2col", [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), "im2col", [&](auto t) {
     using T = decltype(t);
     ADVPROP_LAUNCH(im2col_kernel<T>, grid_for(total, kThreads), kThreads, 0, s)(x.data_as<const T>(), cols.data_as<T>(), g,
                                                                                total);
@@ -92,7 +93,7 @@ void col2im(const Conv2dParams& p, const Tensor& cols, int64_t group, Tensor& dx
   const int64_t total = p.n * p.h * p.w * g.cg;
   if (total == 0) return;
   cudaStream_t s = stream_of(dx);
-  dispatch_dtype(dx.dtype(), "col2im", [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(dx.dtype(), "col2im", [&](auto t) {
     using T = decltype(t);
     ADVPROP_LAUNCH(col2im_kernel<T>, grid_for(total, kThreads), kThreads, 0, s)(cols.data_as<const T>(), dx.data_as<T>(), g,
                                                                                total);

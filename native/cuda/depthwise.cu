@@ -9,6 +9,9 @@
 // (channel tile, tap, chunk), each lane strides through the chunk's positions, and the 8 lane sums
 // are combined by a fixed shared-memory tree into a partial [chunk, tap, C]. Pass 2 sums the
 // partials in chunk order. Deterministic on every device.
+// bf16 and f16 (storage T, weights and bias in T as well): products and sums in A = Accum<T> = f32
+// from the widened operands, the partials of the weight gradient in f32, and each output rounded
+// once, on the store.
 #include "common.cuh"
 
 #include <algorithm>
@@ -36,23 +39,23 @@ DwParams to_dw(const Conv2dParams& p) {
                   p.stride_w, p.dil_h, p.dil_w, p.pad_top, p.pad_left, p.out_h, p.out_w};
 }
 
-template <typename T>
+template <typename T, typename A = Accum<T>>
 __global__ void dw_forward_kernel(const T* x, const T* w, const T* bias, T* y, DwParams p, int64_t total) {
   for (int64_t i = grid_start(); i < total; i += grid_step()) {
     const auto [n, oh, ow, c] = nhwc_of(i, p.oh, p.ow, p.c);
     const T* wc = w + c * p.kh * p.kw;
-    T acc = T(0);
+    A acc = A(0);
     for (int64_t ky = 0; ky < p.kh; ++ky) {
       const int64_t ih = oh * p.sh - p.pt + ky * p.dh;
       if (ih < 0 || ih >= p.h) continue;
       for (int64_t kx = 0; kx < p.kw; ++kx) {
         const int64_t iw = ow * p.sw - p.pl + kx * p.dw;
         if (iw < 0 || iw >= p.w) continue;
-        acc += x[((n * p.h + ih) * p.w + iw) * p.c + c] * wc[ky * p.kw + kx];
+        acc += to_accum(x[((n * p.h + ih) * p.w + iw) * p.c + c]) * to_accum(wc[ky * p.kw + kx]);
       }
     }
-    if (bias) acc += bias[c];
-    y[i] = acc;
+    if (bias) acc += to_accum(bias[c]);
+    y[i] = from_accum<T>(acc);
   }
 }
 
@@ -64,35 +67,35 @@ __device__ __forceinline__ int64_t dw_source(int64_t i, int64_t k, int64_t s, in
   return o < out ? o : -1;
 }
 
-template <typename T>
+template <typename T, typename A = Accum<T>>
 __global__ void dw_backward_input_kernel(const T* dy, const T* w, T* dx, DwParams p, int64_t total) {
   for (int64_t i = grid_start(); i < total; i += grid_step()) {
     const auto [n, ih, iw, c] = nhwc_of(i, p.h, p.w, p.c);
     const T* wc = w + c * p.kh * p.kw;
-    T acc = T(0);
+    A acc = A(0);
     for (int64_t ky = 0; ky < p.kh; ++ky) {
       const int64_t oh = dw_source(ih, ky, p.sh, p.dh, p.pt, p.oh);
       if (oh < 0) continue;
       for (int64_t kx = 0; kx < p.kw; ++kx) {
         const int64_t ow = dw_source(iw, kx, p.sw, p.dw, p.pl, p.ow);
         if (ow < 0) continue;
-        acc += dy[((n * p.oh + oh) * p.ow + ow) * p.c + c] * wc[ky * p.kw + kx];
+        acc += to_accum(dy[((n * p.oh + oh) * p.ow + ow) * p.c + c]) * to_accum(wc[ky * p.kw + kx]);
       }
     }
-    dx[i] = acc;
+    dx[i] = from_accum<T>(acc);
   }
 }
 
 // grid (ceil(C / kTileC), KH*KW, nchunks), block (kTileC, kLanes).
-// partial[(chunk * taps + tap) * C + c] = sum over the chunk's positions of dy * x.
-template <typename T>
-__global__ void dw_weight_partial_kernel(const T* x, const T* dy, T* partial, DwParams p, int64_t positions,
+// partial[(chunk * taps + tap) * C + c] = sum over the chunk's positions of dy * x, in A.
+template <typename T, typename A = Accum<T>>
+__global__ void dw_weight_partial_kernel(const T* x, const T* dy, A* partial, DwParams p, int64_t positions,
                                          int64_t chunk) {
-  __shared__ T sums[kLanes][kTileC];
+  __shared__ A sums[kLanes][kTileC];
   const auto [c, begin, end] = channel_tile(blockIdx.z, chunk, positions);
   const int64_t tap = blockIdx.y;
   const int64_t ky = tap / p.kw, kx = tap % p.kw;
-  T acc = T(0);
+  A acc = A(0);
   if (c < p.c) {
     for (int64_t q = begin + threadIdx.y; q < end; q += kLanes) {
       const int64_t ow = q % p.ow;
@@ -102,28 +105,28 @@ __global__ void dw_weight_partial_kernel(const T* x, const T* dy, T* partial, Dw
       const int64_t ih = oh * p.sh - p.pt + ky * p.dh;
       const int64_t iw = ow * p.sw - p.pl + kx * p.dw;
       if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
-      acc += dy[q * p.c + c] * x[((n * p.h + ih) * p.w + iw) * p.c + c];
+      acc += to_accum(dy[q * p.c + c]) * to_accum(x[((n * p.h + ih) * p.w + iw) * p.c + c]);
     }
   }
-  const T sum = lane_sum(sums, acc);
+  const A sum = lane_sum(sums, acc);
   if (threadIdx.y == 0 && c < p.c) partial[(static_cast<int64_t>(blockIdx.z) * gridDim.y + tap) * p.c + c] = sum;
 }
 
 // dw[c, tap] = sum over chunks in order of partial[chunk, tap, c]; one thread per (tap, c).
-template <typename T>
-__global__ void dw_weight_finish_kernel(const T* partial, T* dw, int64_t c_count, int64_t taps, int64_t nchunks) {
+template <typename T, typename A = Accum<T>>
+__global__ void dw_weight_finish_kernel(const A* partial, T* dw, int64_t c_count, int64_t taps, int64_t nchunks) {
   const int64_t total = taps * c_count;
   for (int64_t i = grid_start(); i < total; i += grid_step()) {
-    T acc = T(0);
+    A acc = A(0);
     for (int64_t k = 0; k < nchunks; ++k) acc += partial[k * total + i];
     const int64_t tap = i / c_count, c = i % c_count;
-    dw[c * taps + tap] = acc;
+    dw[c * taps + tap] = from_accum<T>(acc);
   }
 }
 
 template <typename T>
 __global__ void dw_zero_kernel(T* out, int64_t n) {
-  for (int64_t i = grid_start(); i < n; i += grid_step()) out[i] = T(0);
+  for (int64_t i = grid_start(); i < n; i += grid_step()) out[i] = from_accum<T>(Accum<T>(0));
 }
 
 // ---- launches ----------------------------------------------------------------------------------
@@ -143,7 +146,7 @@ void backward_input_typed(const Conv2dParams& p, const Tensor& dy, const Tensor&
       dy.data_as<T>(), w.data_as<T>(), dx.data_as<T>(), to_dw(p), total);
 }
 
-template <typename T>
+template <typename T, typename A = Accum<T>>
 void backward_weight_typed(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
   cudaStream_t s = stream_of(dw);
   const int64_t positions = p.n * p.out_h * p.out_w;
@@ -162,13 +165,13 @@ void backward_weight_typed(const Conv2dParams& p, const Tensor& x, const Tensor&
   if (taps > 65535)
     fail(ErrorCode::Shape, "depthwise_backward_weight: more than 65535 kernel taps on CUDA (" + conv_params_str(p) + ")");
   if (ctiles > 2147483647) fail(ErrorCode::Shape, "depthwise_backward_weight: too many channels on CUDA");
-  Tensor partial = Tensor::empty({nchunks * taps * C}, dw.dtype(), dw.device());
+  Tensor partial = Tensor::empty({nchunks * taps * C}, accum_dtype(dw.dtype()), dw.device());
   dim3 grid(static_cast<unsigned>(ctiles), static_cast<unsigned>(taps), static_cast<unsigned>(nchunks));
   dim3 block(kTileC, kLanes);
   ADVPROP_LAUNCH((dw_weight_partial_kernel<T>), grid, block, 0, s)(x.data_as<T>(), dy.data_as<T>(),
-                                                                   partial.data_as<T>(), to_dw(p), positions, chunk);
+                                                                   partial.data_as<A>(), to_dw(p), positions, chunk);
   ADVPROP_LAUNCH((dw_weight_finish_kernel<T>), grid_for(taps * C, kThreads), kThreads, 0, s)(
-      static_cast<const T*>(partial.data_as<T>()), dw.data_as<T>(), C, taps, nchunks);
+      static_cast<const A*>(partial.data_as<A>()), dw.data_as<T>(), C, taps, nchunks);
 }
 
 }  // namespace
@@ -177,21 +180,21 @@ void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, 
   const char* op = "depthwise_forward";
   ADVPROP_ASSERT(passes(check_depthwise_forward, op, p, kDeviceType, x, w, bias, y));
   if (y.numel() == 0) return;
-  dispatch_dtype(y.dtype(), op, [&](auto t) { forward_typed<decltype(t)>(p, x, w, bias, y); });
+  dispatch_dtype<MixedFloatTypes>(y.dtype(), op, [&](auto t) { forward_typed<decltype(t)>(p, x, w, bias, y); });
 }
 
 void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
   const char* op = "depthwise_backward_input";
   ADVPROP_ASSERT(passes(check_depthwise_backward_input, op, p, kDeviceType, dy, w, dx));
   if (dx.numel() == 0) return;
-  dispatch_dtype(dx.dtype(), op, [&](auto t) { backward_input_typed<decltype(t)>(p, dy, w, dx); });
+  dispatch_dtype<MixedFloatTypes>(dx.dtype(), op, [&](auto t) { backward_input_typed<decltype(t)>(p, dy, w, dx); });
 }
 
 void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
   const char* op = "depthwise_backward_weight";
   ADVPROP_ASSERT(passes(check_depthwise_backward_weight, op, p, kDeviceType, x, dy, dw));
   if (dw.numel() == 0) return;
-  dispatch_dtype(dw.dtype(), op, [&](auto t) { backward_weight_typed<decltype(t)>(p, x, dy, dw); });
+  dispatch_dtype<MixedFloatTypes>(dw.dtype(), op, [&](auto t) { backward_weight_typed<decltype(t)>(p, x, dy, dw); });
 }
 
 }  // namespace ADVPROP_CUDA_NS

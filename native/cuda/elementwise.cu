@@ -1,7 +1,9 @@
 // Elementwise kernels (contract: advprop/elementwise.h; reference: native/cpu/elementwise.cc).
 // Every kernel is a 1-D grid-stride loop with 64-bit indices. Values that must match the CPU bit
 // for bit (fill, cast, binary, relu) are single IEEE operations in the tensor's type, which nvcc
-// and the host compiler round identically.
+// and the host compiler round identically. bf16 and f16 (binary, unary and its backward) widen
+// each element to f32 (to_accum), compute in f32 and round once on the store (from_accum), with
+// 2-byte scalar loads; the float4 paths stay f32-only.
 #include "common.cuh"
 
 #include <cstdint>
@@ -33,7 +35,7 @@ __global__ void cast_kernel(const S* src, D* dst, int64_t n) {
 // binary_apply on one element, or on each of a float4's four.
 template <BinaryOp Op, typename V>
 struct Lanes {
-  ADVPROP_HD static V apply(V x, V y) { return binary_apply<Op>(x, y); }
+  ADVPROP_HD static V apply(V x, V y) { return from_accum<V>(binary_apply<Op>(to_accum(x), to_accum(y))); }
 };
 template <BinaryOp Op>
 struct Lanes<Op, float4> {
@@ -97,17 +99,17 @@ __global__ void unary_backward_vec4_kernel(const float4* x, const float4* dy, fl
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 template <UnaryOp Op, typename T>
-__global__ void unary_kernel(const T* x, T* out, int64_t n, T alpha) {
+__global__ void unary_kernel(const T* x, T* out, int64_t n, Accum<T> alpha) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    out[i] = unary_op_forward<Op, Math>(x[i], alpha);
+    out[i] = from_accum<T>(unary_op_forward<Op, Math>(to_accum(x[i]), alpha));
 }
 
 template <UnaryOp Op, typename T>
-__global__ void unary_backward_kernel(const T* x, const T* dy, T* dx, int64_t n, T alpha) {
+__global__ void unary_backward_kernel(const T* x, const T* dy, T* dx, int64_t n, Accum<T> alpha) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    dx[i] = unary_op_backward<Op, Math>(x[i], dy[i], alpha);
+    dx[i] = from_accum<T>(unary_op_backward<Op, Math>(to_accum(x[i]), to_accum(dy[i]), alpha));
 }
 
 template <BinaryOp Op, typename T>
@@ -141,7 +143,7 @@ void launch_binary(const Tensor& a, const Tensor& b, Tensor& out) {
 }
 
 template <UnaryOp Op, typename T>
-void launch_unary(const Tensor& x, T alpha, Tensor& out) {
+void launch_unary(const Tensor& x, Accum<T> alpha, Tensor& out) {
   int64_t n = out.numel();
   cudaStream_t s = stream_of(out);
   const T* px = x.data_as<T>();
@@ -161,7 +163,7 @@ void launch_unary(const Tensor& x, T alpha, Tensor& out) {
 }
 
 template <UnaryOp Op, typename T>
-void launch_unary_backward(const Tensor& x, const Tensor& dy, T alpha, Tensor& dx) {
+void launch_unary_backward(const Tensor& x, const Tensor& dy, Accum<T> alpha, Tensor& dx) {
   int64_t n = dx.numel();
   cudaStream_t s = stream_of(dx);
   const T* px = x.data_as<T>();
@@ -219,7 +221,7 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   if (n == 0) return;
   ADVPROP_ASSERT(a.dtype() == out.dtype() && b.dtype() == out.dtype());
   ADVPROP_ASSERT(a.numel() > 0 && b.numel() > 0 && n % a.numel() == 0 && n % b.numel() == 0);
-  dispatch_dtype(out.dtype(), binary_op_name(op), [&](auto tag) {
+  dispatch_dtype<MixedFloatTypes>(out.dtype(), binary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
     with_enum(op, "binary", [&](auto optag) { launch_binary<decltype(optag)::value, T>(a, b, out); });
   });
@@ -228,9 +230,11 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
 void unary(UnaryOp op, const Tensor& x, double alpha, Tensor& out) {
   ADVPROP_ASSERT(x.dtype() == out.dtype() && x.numel() == out.numel());
   if (out.numel() == 0) return;
-  dispatch_dtype(out.dtype(), unary_op_name(op), [&](auto tag) {
+  dispatch_dtype<MixedFloatTypes>(out.dtype(), unary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
-    with_enum(op, "unary", [&](auto optag) { launch_unary<decltype(optag)::value, T>(x, static_cast<T>(alpha), out); });
+    with_enum(op, "unary", [&](auto optag) {
+      launch_unary<decltype(optag)::value, T>(x, static_cast<Accum<T>>(alpha), out);
+    });
   });
 }
 
@@ -238,10 +242,10 @@ void unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, double alpha,
   ADVPROP_ASSERT(x.dtype() == dx.dtype() && dy.dtype() == dx.dtype() && x.numel() == dx.numel() &&
                  dy.numel() == dx.numel());
   if (dx.numel() == 0) return;
-  dispatch_dtype(dx.dtype(), unary_op_name(op), [&](auto tag) {
+  dispatch_dtype<MixedFloatTypes>(dx.dtype(), unary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
     with_enum(op, "unaryBackward", [&](auto optag) {
-      launch_unary_backward<decltype(optag)::value, T>(x, dy, static_cast<T>(alpha), dx);
+      launch_unary_backward<decltype(optag)::value, T>(x, dy, static_cast<Accum<T>>(alpha), dx);
     });
   });
 }

@@ -2,7 +2,8 @@
 // native/cpu/loss.cc). Forward and argmax: one block per row (a grid-stride loop over rows);
 // each thread scans a strided subset of the row's K classes and the block combines the partial
 // results in a fixed shared-memory tree, so every row's result is deterministic. Backward: one
-// thread per logit, a grid-stride loop.
+// thread per logit, a grid-stride loop. 16-bit logits are widened to f32 on the load and every
+// sum runs in f32 (Accum<T>), as for f32 logits; the loss and lse are f32, dlogits rounded to T.
 #include "common.cuh"
 
 #include <cmath>
@@ -23,16 +24,16 @@ constexpr unsigned kMaxRowBlocks = 8192;
 __device__ __forceinline__ float xe_max(float a, float b) { return fmaxf(a, b); }  // NaN-ignoring, like std::fmax
 __device__ __forceinline__ double xe_max(double a, double b) { return fmax(a, b); }
 
-template <typename T>
-__global__ void xent_forward_kernel(const T* z, const int32_t* labels, T* loss, T* lse, int64_t N, int64_t K, T on,
-                                    T off) {
-  __shared__ T sa[kRowThreads];
-  __shared__ T sb[kRowThreads];
+template <typename T, typename A = Accum<T>>
+__global__ void xent_forward_kernel(const T* z, const int32_t* labels, A* loss, A* lse, int64_t N, int64_t K, A on,
+                                    A off) {
+  __shared__ A sa[kRowThreads];
+  __shared__ A sb[kRowThreads];
   const int tid = threadIdx.x;
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
     const T* r = z + n * K;
-    T m = T(-INFINITY);
-    for (int64_t k = tid; k < K; k += kRowThreads) m = xe_max(m, r[k]);
+    A m = A(-INFINITY);
+    for (int64_t k = tid; k < K; k += kRowThreads) m = xe_max(m, to_accum(r[k]));
     sa[tid] = m;
     __syncthreads();
     for (int half = kRowThreads / 2; half > 0; half /= 2) {
@@ -41,9 +42,9 @@ __global__ void xent_forward_kernel(const T* z, const int32_t* labels, T* loss, 
     }
     m = sa[0];
     __syncthreads();
-    T se = T(0), sz = T(0);  // sz = sum_k (m - z_k)
+    A se = A(0), sz = A(0);  // sz = sum_k (m - z_k)
     for (int64_t k = tid; k < K; k += kRowThreads) {
-      const T d = r[k] - m;
+      const A d = to_accum(r[k]) - m;
       se += Math::exp(d);
       sz -= d;
     }
@@ -58,9 +59,9 @@ __global__ void xent_forward_kernel(const T* z, const int32_t* labels, T* loss, 
       __syncthreads();
     }
     if (tid == 0) {
-      const T log_se = Math::log(sa[0]);
+      const A log_se = Math::log(sa[0]);
       const int32_t y = labels[n];
-      const T gy = (y >= 0 && y < K) ? m - r[y] : T(NAN);
+      const A gy = (y >= 0 && y < K) ? m - to_accum(r[y]) : A(NAN);
       lse[n] = m + log_se;
       loss[n] = log_se + on * gy + off * sb[0];  // see native/cpu/loss.cc
     }
@@ -68,29 +69,29 @@ __global__ void xent_forward_kernel(const T* z, const int32_t* labels, T* loss, 
   }
 }
 
-template <typename T>
-__global__ void xent_backward_kernel(const T* z, const int32_t* labels, const T* lse, const T* dy, int dy_scalar,
-                                     T scale, T on, T off, T* dz, int64_t N, int64_t K) {
+template <typename T, typename A = Accum<T>>
+__global__ void xent_backward_kernel(const T* z, const int32_t* labels, const A* lse, const A* dy, int dy_scalar,
+                                     A scale, A on, A off, T* dz, int64_t N, int64_t K) {
   const int64_t total = N * K;
   for (int64_t i = grid_start(); i < total; i += grid_step()) {
     const int64_t n = i / K, k = i % K;
-    const T g = scale * (dy_scalar ? dy[0] : dy[n]);
-    const T t = k == labels[n] ? on + off : off;
-    dz[i] = (Math::exp(z[i] - lse[n]) - t) * g;
+    const A g = scale * (dy_scalar ? dy[0] : dy[n]);
+    const A t = k == labels[n] ? on + off : off;
+    dz[i] = from_accum<T>((Math::exp(to_accum(z[i]) - lse[n]) - t) * g);
   }
 }
 
-template <typename T>
+template <typename T, typename A = Accum<T>>
 __global__ void argmax_kernel(const T* z, int32_t* pred, int64_t N, int64_t K) {
-  __shared__ T sv[kRowThreads];
+  __shared__ A sv[kRowThreads];
   __shared__ int64_t si[kRowThreads];  // -1: no non-NaN value seen
   const int tid = threadIdx.x;
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
     const T* r = z + n * K;
-    T bv = T(0);
+    A bv = A(0);
     int64_t bi = -1;
     for (int64_t k = tid; k < K; k += kRowThreads) {
-      const T v = r[k];
+      const A v = to_accum(r[k]);
       if (v == v && (bi < 0 || v > bv)) bv = v, bi = k;  // increasing k: ties keep the lowest
     }
     sv[tid] = bv;
@@ -98,7 +99,7 @@ __global__ void argmax_kernel(const T* z, int32_t* pred, int64_t N, int64_t K) {
     __syncthreads();
     for (int half = kRowThreads / 2; half > 0; half /= 2) {
       if (tid < half) {
-        const T ov = sv[tid + half];
+        const A ov = sv[tid + half];
         const int64_t oi = si[tid + half];
         if (oi >= 0 && (si[tid] < 0 || ov > sv[tid] || (ov == sv[tid] && oi < si[tid]))) sv[tid] = ov, si[tid] = oi;
       }
@@ -119,11 +120,12 @@ void softmax_xent_forward(const Tensor& logits, const Tensor& labels, double smo
   if (sz.n == 0) return;
   const double on = 1.0 - smoothing, off = smoothing / static_cast<double>(sz.k);
   cudaStream_t s = stream_of(logits);
-  dispatch_dtype(logits.dtype(), op, [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(logits.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    ADVPROP_LAUNCH((xent_forward_kernel<T>), row_blocks(sz.n), kRowThreads, 0, s)(
-        logits.data_as<T>(), labels.data_as<int32_t>(), loss.data_as<T>(), lse.data_as<T>(), sz.n, sz.k, static_cast<T>(on),
-        static_cast<T>(off));
+    using A = Accum<T>;
+    ADVPROP_LAUNCH((xent_forward_kernel<T, A>), row_blocks(sz.n), kRowThreads, 0, s)(
+        logits.data_as<T>(), labels.data_as<int32_t>(), loss.data_as<A>(), lse.data_as<A>(), sz.n, sz.k, static_cast<A>(on),
+        static_cast<A>(off));
   });
 }
 
@@ -135,11 +137,12 @@ void softmax_xent_backward(const Tensor& logits, const Tensor& labels, const Ten
   const double on = 1.0 - smoothing, off = smoothing / static_cast<double>(sz.k);
   cudaStream_t s = stream_of(logits);
   const int64_t total = sz.n * sz.k;
-  dispatch_dtype(logits.dtype(), op, [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(logits.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    ADVPROP_LAUNCH((xent_backward_kernel<T>), grid_for(total, kThreads), kThreads, 0, s)(
-        logits.data_as<T>(), labels.data_as<int32_t>(), lse.data_as<T>(), dy.data_as<T>(), dy.ndim() == 0 ? 1 : 0,
-        static_cast<T>(scale), static_cast<T>(on), static_cast<T>(off), dlogits.data_as<T>(), sz.n, sz.k);
+    using A = Accum<T>;
+    ADVPROP_LAUNCH((xent_backward_kernel<T, A>), grid_for(total, kThreads), kThreads, 0, s)(
+        logits.data_as<T>(), labels.data_as<int32_t>(), lse.data_as<A>(), dy.data_as<A>(), dy.ndim() == 0 ? 1 : 0,
+        static_cast<A>(scale), static_cast<A>(on), static_cast<A>(off), dlogits.data_as<T>(), sz.n, sz.k);
   });
 }
 
@@ -148,9 +151,9 @@ void argmax_rows(const Tensor& logits, Tensor& pred) {
   const LossSizes sz = loss_sizes(logits, pred);
   if (sz.n == 0) return;
   cudaStream_t s = stream_of(logits);
-  dispatch_dtype(logits.dtype(), op, [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(logits.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    ADVPROP_LAUNCH((argmax_kernel<T>), row_blocks(sz.n), kRowThreads, 0, s)(logits.data_as<T>(), pred.data_as<int32_t>(), sz.n, sz.k);
+    ADVPROP_LAUNCH((argmax_kernel<T, Accum<T>>), row_blocks(sz.n), kRowThreads, 0, s)(logits.data_as<T>(), pred.data_as<int32_t>(), sz.n, sz.k);
   });
 }
 

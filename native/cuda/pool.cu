@@ -13,11 +13,14 @@
 // memory access here). The scale-add (squeeze-excite's input gradient) is a broadcast of the
 // same shape with a second [N, C] operand; it rounds the product before the add, as the CPU
 // does, instead of letting nvcc contract the two into an FMA.
+// bf16 and f16 use the scalar kernels (the float4 ones stay f32): elements widened to f32, sums
+// and chunk partials in f32 (Accum<T>), every store rounded once to T, as on the cpu.
 #include "common.cuh"
 
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "advprop/device.h"
 #include "advprop/pool.h"
@@ -34,51 +37,58 @@ constexpr int64_t kMinChunk = 32;        // positions per chunk, at least
 // dst[(n * nchunks + chunk) * C + c] = scale * sum over the chunk's positions of a * (b or 1);
 // with dx non-null also dx = a * s[n, c] at every position read (the channel scale's backward
 // then reads dy once for both of its gradients).
-template <typename T>
-__global__ void pool_sum_kernel(const T* a, const T* b, T* dst, int64_t P, int64_t C, int64_t chunk, T scale,
+// dst is T, or Accum<T> for the chunk partials (D). The products below are single roundings in
+// Accum<T> before an add, which nvcc may contract into FMAs: as before, the sums agree with the
+// cpu's within rounding, not bit for bit.
+template <typename T, typename D>
+__global__ void pool_sum_kernel(const T* a, const T* b, D* dst, int64_t P, int64_t C, int64_t chunk, Accum<T> scale,
                                 const T* s, T* dx) {
-  __shared__ T sums[kLanes][kTileC];
+  using A = Accum<T>;
+  __shared__ A sums[kLanes][kTileC];
   const auto [c, begin, end] = channel_tile(blockIdx.z, chunk, P);
   const int64_t n = blockIdx.y;
-  T acc = T(0);
+  A acc = A(0);
   if (c < C) {
     const int64_t base = n * P * C + c;
     if (dx) {
-      const T sv = s[n * C + c];
+      const A sv = to_accum(s[n * C + c]);
       for (int64_t p = begin + threadIdx.y; p < end; p += kLanes) {
-        const T av = a[base + p * C];
-        acc += av * b[base + p * C];
-        dx[base + p * C] = av * sv;
+        const A av = to_accum(a[base + p * C]);
+        acc += av * to_accum(b[base + p * C]);
+        dx[base + p * C] = from_accum<T>(av * sv);
       }
     } else if (b) {
-      for (int64_t p = begin + threadIdx.y; p < end; p += kLanes) acc += a[base + p * C] * b[base + p * C];
+      for (int64_t p = begin + threadIdx.y; p < end; p += kLanes)
+        acc += to_accum(a[base + p * C]) * to_accum(b[base + p * C]);
     } else {
-      for (int64_t p = begin + threadIdx.y; p < end; p += kLanes) acc += a[base + p * C];
+      for (int64_t p = begin + threadIdx.y; p < end; p += kLanes) acc += to_accum(a[base + p * C]);
     }
   }
-  const T sum = lane_sum(sums, acc);
-  if (threadIdx.y == 0 && c < C) dst[(n * static_cast<int64_t>(gridDim.z) + blockIdx.z) * C + c] = sum * scale;
+  const A sum = lane_sum(sums, acc);
+  if (threadIdx.y == 0 && c < C)
+    dst[(n * static_cast<int64_t>(gridDim.z) + blockIdx.z) * C + c] = from_accum<D>(sum * scale);
 }
 
-// out[n, c] = scale * sum over chunks in order of partial[n, chunk, c].
+// out[n, c] = scale * sum over chunks in order of partial[n, chunk, c] (Accum<T>).
 template <typename T>
-__global__ void pool_finish_kernel(const T* partial, T* out, int64_t N, int64_t C, int64_t nchunks, T scale) {
+__global__ void pool_finish_kernel(const Accum<T>* partial, T* out, int64_t N, int64_t C, int64_t nchunks,
+                                   Accum<T> scale) {
   const int64_t total = N * C;
   for (int64_t i = grid_start(); i < total; i += grid_step()) {
     const int64_t n = i / C, c = i % C;
-    T acc = T(0);
+    Accum<T> acc = 0;
     for (int64_t k = 0; k < nchunks; ++k) acc += partial[(n * nchunks + k) * C + c];
-    out[i] = acc * scale;
+    out[i] = from_accum<T>(acc * scale);
   }
 }
 
 // out[i] = (a ? a[i] : 1) * s[n, c] * scale over out [N, P, C]; PC = P * C.
 template <typename T, typename I>
-__global__ void pool_bcast_kernel(const T* a, const T* s, T* out, I total, I PC, I C, T scale) {
+__global__ void pool_bcast_kernel(const T* a, const T* s, T* out, I total, I PC, I C, Accum<T> scale) {
   const I stride = static_cast<I>(blockDim.x) * gridDim.x;
   for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const T sv = s[(i / PC) * C + i % C];
-    out[i] = a ? a[i] * sv * scale : sv * scale;
+    const Accum<T> sv = to_accum(s[(i / PC) * C + i % C]);
+    out[i] = from_accum<T>(a ? to_accum(a[i]) * sv * scale : sv * scale);
   }
 }
 
@@ -106,7 +116,7 @@ __global__ void pool_scale_add_kernel(const T* a, const T* s, const T* b, T* out
   const I stride = static_cast<I>(blockDim.x) * gridDim.x;
   for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const I nc = (i / PC) * C + i % C;
-    out[i] = mul_add_rn(a[i], s[nc], b[nc]);
+    out[i] = mul_store_add(a[i], to_accum(s[nc]), b[nc]);
   }
 }
 
@@ -131,8 +141,9 @@ bool aligned16(const void* p) { return p == nullptr || reinterpret_cast<uintptr_
 // out[n, c] = scale * sum_p a[n, p, c] * (b ? b[n, p, c] : 1); with dx (b and s non-null too)
 // also dx[n, p, c] = a[n, p, c] * s[n, c].
 template <typename T>
-void spatial_sum(const T* a, const T* b, T scale, T* out, int64_t N, int64_t P, int64_t C, const Device& dev,
+void spatial_sum(const T* a, const T* b, Accum<T> scale, T* out, int64_t N, int64_t P, int64_t C, const Device& dev,
                  const T* s = nullptr, T* dx = nullptr) {
+  using A = Accum<T>;
   cudaStream_t st = stream_for(dev.index);
   // The batch is this launch's grid y, which CUDA caps at 65535: a limit of the launch, not of the op.
   if (N > 65535) fail(ErrorCode::Shape, "global pool: batch " + std::to_string(N) + " exceeds 65535 on CUDA");
@@ -146,17 +157,18 @@ void spatial_sum(const T* a, const T* b, T scale, T* out, int64_t N, int64_t P, 
   dim3 grid(static_cast<unsigned>(ctiles), static_cast<unsigned>(N), static_cast<unsigned>(nchunks));
   dim3 block(kTileC, kLanes);
   if (nchunks == 1) {
-    ADVPROP_LAUNCH((pool_sum_kernel<T>), grid, block, 0, st)(a, b, out, P, C, chunk, scale, s, dx);
+    ADVPROP_LAUNCH((pool_sum_kernel<T, T>), grid, block, 0, st)(a, b, out, P, C, chunk, scale, s, dx);
     return;
   }
-  Tensor partial = Tensor::empty({N * nchunks * C}, DTypeOf<T>::value, dev);
-  ADVPROP_LAUNCH((pool_sum_kernel<T>), grid, block, 0, st)(a, b, partial.data_as<T>(), P, C, chunk, T(1), s, dx);
+  Tensor partial = Tensor::empty({N * nchunks * C}, DTypeOf<A>::value, dev);
+  ADVPROP_LAUNCH((pool_sum_kernel<T, A>), grid, block, 0, st)(a, b, partial.data_as<A>(), P, C, chunk, A(1), s, dx);
   ADVPROP_LAUNCH((pool_finish_kernel<T>), grid_for(N * C, kThreads), kThreads, 0, st)(
-      static_cast<const T*>(partial.data_as<T>()), out, N, C, nchunks, scale);
+      static_cast<const A*>(partial.data_as<A>()), out, N, C, nchunks, scale);
 }
 
 template <typename T, typename I>
-void bcast_launch(const T* a, const T* s, T scale, T* out, int64_t total, int64_t PC, int64_t C, cudaStream_t st) {
+void bcast_launch(const T* a, const T* s, Accum<T> scale, T* out, int64_t total, int64_t PC, int64_t C,
+                  cudaStream_t st) {
   ADVPROP_LAUNCH((pool_bcast_kernel<T, I>), grid_for(total, kThreads), kThreads, 0, st)(
       a, s, out, static_cast<I>(total), static_cast<I>(PC), static_cast<I>(C), scale);
 }
@@ -172,11 +184,12 @@ void vec4_launch(const float* a, const float* s, float scale, float* out, int64_
 
 // out[n, p, c] = (a ? a[n, p, c] : 1) * s[n, c] * scale.
 template <typename T>
-void spatial_broadcast(const T* a, const T* s, T scale, T* out, int64_t N, int64_t P, int64_t C, const Device& dev) {
+void spatial_broadcast(const T* a, const T* s, Accum<T> scale, T* out, int64_t N, int64_t P, int64_t C,
+                       const Device& dev) {
   cudaStream_t st = stream_for(dev.index);
   const int64_t total = N * P * C, PC = P * C;
   const bool small = total < (int64_t(1) << 31);
-  if constexpr (sizeof(T) == 4) {
+  if constexpr (std::is_same<T, float>::value) {
     if (C % 4 == 0 && aligned16(a) && aligned16(s) && aligned16(out)) {
       if (small) vec4_launch<uint32_t>(a, s, scale, out, total, PC, C, st);
       else vec4_launch<int64_t>(a, s, scale, out, total, PC, C, st);
@@ -189,7 +202,7 @@ void spatial_broadcast(const T* a, const T* s, T scale, T* out, int64_t N, int64
 
 template <typename T, typename I>
 void scale_add_launch(const T* a, const T* s, const T* b, T* out, int64_t total, int64_t PC, int64_t C, cudaStream_t st) {
-  if constexpr (sizeof(T) == 4) {
+  if constexpr (std::is_same<T, float>::value) {
     if (C % 4 == 0 && aligned16(a) && aligned16(s) && aligned16(b) && aligned16(out)) {
       const int64_t n4 = total / 4;
       ADVPROP_LAUNCH((pool_scale_add_vec4_kernel<I>), grid_for(n4, kThreads), kThreads, 0, st)(
@@ -218,9 +231,11 @@ void global_avg_pool_forward(const Tensor& x, Tensor& y) {
   const Device dev = x.device();
   const PoolSizes sz = pool_sizes(x, {{&y, true}});
   if (y.numel() == 0) return;
-  dispatch_dtype(x.dtype(), op, [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    spatial_sum<T>(x.data_as<T>(), nullptr, sz.p ? T(1) / static_cast<T>(sz.p) : T(0), y.data_as<T>(), sz.n, sz.p, sz.c, dev);
+    using A = Accum<T>;
+    spatial_sum<T>(x.data_as<T>(), nullptr, sz.p ? A(1) / static_cast<A>(sz.p) : A(0), y.data_as<T>(), sz.n, sz.p,
+                   sz.c, dev);
   });
 }
 
@@ -229,9 +244,10 @@ void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
   const Device dev = dx.device();
   const PoolSizes sz = pool_sizes(dx, {{&dy, true}});
   if (dx.numel() == 0) return;
-  dispatch_dtype(dx.dtype(), op, [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(dx.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    spatial_broadcast<T>(nullptr, dy.data_as<T>(), T(1) / static_cast<T>(sz.p), dx.data_as<T>(), sz.n, sz.p, sz.c, dev);
+    using A = Accum<T>;
+    spatial_broadcast<T>(nullptr, dy.data_as<T>(), A(1) / static_cast<A>(sz.p), dx.data_as<T>(), sz.n, sz.p, sz.c, dev);
   });
 }
 
@@ -240,9 +256,9 @@ void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
   const Device dev = x.device();
   const PoolSizes sz = pool_sizes(x, {{&s, true}, {&y, false}});
   if (y.numel() == 0) return;
-  dispatch_dtype(x.dtype(), op, [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    spatial_broadcast<T>(x.data_as<T>(), s.data_as<T>(), T(1), y.data_as<T>(), sz.n, sz.p, sz.c, dev);
+    spatial_broadcast<T>(x.data_as<T>(), s.data_as<T>(), Accum<T>(1), y.data_as<T>(), sz.n, sz.p, sz.c, dev);
   });
 }
 
@@ -250,13 +266,13 @@ void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, 
   const char* op = "channel_scale_backward";
   const Device dev = x.device();
   const PoolSizes sz = pool_sizes(x, {{&s, true}, {&dy, false}, {dx, false}, {ds, true}});
-  dispatch_dtype(x.dtype(), op, [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
     if (ds && ds->numel())  // with dx in the same pass when both are wanted
-      spatial_sum<T>(dy.data_as<T>(), x.data_as<T>(), T(1), ds->data_as<T>(), sz.n, sz.p, sz.c, dev, s.data_as<T>(),
+      spatial_sum<T>(dy.data_as<T>(), x.data_as<T>(), Accum<T>(1), ds->data_as<T>(), sz.n, sz.p, sz.c, dev, s.data_as<T>(),
                      dx ? dx->data_as<T>() : nullptr);
     else if (dx && dx->numel())
-      spatial_broadcast<T>(dy.data_as<T>(), s.data_as<T>(), T(1), dx->data_as<T>(), sz.n, sz.p, sz.c, dev);
+      spatial_broadcast<T>(dy.data_as<T>(), s.data_as<T>(), Accum<T>(1), dx->data_as<T>(), sz.n, sz.p, sz.c, dev);
   });
 }
 
@@ -265,7 +281,7 @@ void channel_scale_add(const Tensor& x, const Tensor& s, const Tensor& b, Tensor
   const Device dev = x.device();
   const PoolSizes sz = pool_sizes(x, {{&s, true}, {&b, true}, {&y, false}});
   if (y.numel() == 0) return;
-  dispatch_dtype(x.dtype(), op, [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
     spatial_scale_add<T>(x.data_as<T>(), s.data_as<T>(), b.data_as<T>(), y.data_as<T>(), sz.n, sz.p, sz.c, dev);
   });

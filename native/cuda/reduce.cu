@@ -12,7 +12,8 @@
 // first pass writes per-chunk partials to a scratch buffer and a second pass of the same kernel
 // sums them in chunk order. Sums are accumulated in double for f32 and f64 alike, as on the CPU:
 // reductions are bound by memory, so the wider adds cost little and an f32 result is the
-// correctly rounded sum in all but pathological cases.
+// correctly rounded sum in all but pathological cases. bf16 and f16 are widened exactly on the
+// load and the double total is rounded once to 16 bits (from_double); partials stay double.
 #include "common.cuh"
 
 #include <algorithm>
@@ -47,9 +48,9 @@ __global__ void reduce_kernel(const T* x, ReducePlan p, double scale, OutT* out,
       const T* base = x + p.kept_offset(o);
       if (p.n_red == 1) {
         const int64_t s = p.red_stride[0];
-        for (int64_t r = r0 + ty; r < r1; r += by) acc += static_cast<double>(base[r * s]);
+        for (int64_t r = r0 + ty; r < r1; r += by) acc += static_cast<double>(to_accum(base[r * s]));
       } else {
-        for (int64_t r = r0 + ty; r < r1; r += by) acc += static_cast<double>(base[p.red_offset(r)]);
+        for (int64_t r = r0 + ty; r < r1; r += by) acc += static_cast<double>(to_accum(base[p.red_offset(r)]));
       }
     }
     // Tree over ty: row ty += row ty + h. Levels whose partner is in another warp go through
@@ -67,7 +68,7 @@ __global__ void reduce_kernel(const T* x, ReducePlan p, double scale, OutT* out,
     if (h > 0 && t < 32)
       for (; h > 0; h >>= 1) total += __shfl_down_sync(0xffffffffu, total, h * bx);
     if (ty == 0 && o < p.out_count)
-      out[static_cast<int64_t>(blockIdx.y) * p.out_count + o] = static_cast<OutT>(total * scale);
+      out[static_cast<int64_t>(blockIdx.y) * p.out_count + o] = from_double<OutT>(total * scale);
     __syncthreads();  // sm is reused by the next tile
   }
 }
@@ -162,7 +163,7 @@ void sum(const Tensor& x, const ReducePlan& plan, double scale, Tensor& out) {
     check_cuda(cudaMemsetAsync(out.data(), 0, out.nbytes(), stream_of(out)), "sum");
     return;
   }
-  dispatch_dtype(x.dtype(), "sum", [&](auto t) { sum_typed<decltype(t)>(x, plan, scale, out); });
+  dispatch_dtype<MixedFloatTypes>(x.dtype(), "sum", [&](auto t) { sum_typed<decltype(t)>(x, plan, scale, out); });
 }
 
 namespace {
@@ -172,7 +173,7 @@ __global__ void sum_backward_kernel(const T* dy, ReducePlan p, double scale, T* 
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     int64_t o = i / p.reduce_count, r = i - o * p.reduce_count;
-    dx[p.kept_offset(o) + p.red_offset(r)] = static_cast<T>(scale * static_cast<double>(dy[o]));
+    dx[p.kept_offset(o) + p.red_offset(r)] = from_double<T>(scale * static_cast<double>(to_accum(dy[o])));
   }
 }
 
@@ -184,7 +185,7 @@ void sum_backward(const Tensor& dy, const ReducePlan& plan, double scale, Tensor
   if (total == 0) return;
   const unsigned threads = 256;
   cudaStream_t s = stream_of(dx);
-  dispatch_dtype(dy.dtype(), "sumBackward", [&](auto t) {
+  dispatch_dtype<MixedFloatTypes>(dy.dtype(), "sumBackward", [&](auto t) {
     using T = decltype(t);
     ADVPROP_LAUNCH((sum_backward_kernel<T>), grid_for(total, threads), threads, 0, s)(
         dy.data_as<T>(), plan, scale, dx.data_as<T>(), total);

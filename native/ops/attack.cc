@@ -45,14 +45,16 @@ void check_common(const char* op, const Tensor& x, const PgdArgs& a, bool with_a
 Tensor pgd_step(const Tensor& x_adv, const Tensor& grad, const Tensor& x, const PgdArgs& a) {
   const char* op = "pgdStep";
   check_float_input(x_adv, op, "xAdv");
-  check_float_input(grad, op, "grad");
+  check_float_input<MixedFloatTypes>(grad, op, "grad");
   check_float_input(x, op, "x");
   check_same_shape(x_adv, x, op, "xAdv", "x");
   check_same_shape(grad, x, op, "grad", "x");
   check_same_device(x_adv, x, op, "xAdv", "x");
   check_same_device(grad, x, op, "grad", "x");
   check_same_dtype(x_adv, x, op, "xAdv", "x");
-  check_same_dtype(grad, x, op, "grad", "x");
+  // The image, its perturbation and the clamp stay in x's dtype; the gradient of a 16-bit network
+  // may come in bf16 or f16 and is widened by the kernels.
+  if (!pgd_grad_dtype_ok(grad.dtype(), x.dtype())) check_same_dtype(grad, x, op, "grad", "x");
   check_common(op, x, a, true);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (out.numel()) ADVPROP_DISPATCH(x.device(), pgd_step, a, x_adv, grad, x, out);

@@ -1,5 +1,6 @@
 // Front-end of the multi-domain batch norm: the checks of the arguments, with messages in the
-// user's terms, output allocation and dispatch to the backend's fused kernels.
+// user's terms, output allocation and dispatch to the backend's fused kernels. x, dy, y and dx
+// may be bf16 or f16, with the parameters and statistics in f32 (advprop/batchnorm.h).
 #include <cmath>
 #include <string>
 #include <utility>
@@ -68,9 +69,25 @@ BnArgs make_args(const char* op, const Tensor& x, const Tensor& gamma, const std
   return a;
 }
 
+// x and dy: contiguous, f32, f64, bf16 or f16, on a usable device.
+void check_data(const char* op, const Tensor& t, const char* name) { TensorArg(op, name, t).float_input<MixedFloatTypes>(); }
+
 // Defined, float, of x's dtype and device, shaped `want` (`rule` in the message).
 void check_like(const char* op, const Tensor& x, const Tensor& t, const char* name, const Shape& want, const char* rule) {
-  TensorArg(op, name, t).float_input().like(x, "x").shape(want, rule, "x", &x.shape());
+  TensorArg(op, name, t).float_input<MixedFloatTypes>().like(x, "x").shape(want, rule, "x", &x.shape());
+}
+
+// A parameter or statistic: as check_like, but of x's arithmetic dtype (f32 for a bf16 or f16 x).
+void check_param(const char* op, const Tensor& x, const Tensor& t, const char* name, const Shape& want, const char* rule) {
+  const DType dt = accum_dtype(x.dtype());
+  if (dt == x.dtype()) return check_like(op, x, t, name, want, rule);
+  const TensorArg arg(op, name, t);
+  arg.contiguous().usable_device().same_device_as(x, "x");
+  if (t.dtype() != dt)
+    fail(ErrorCode::DType, std::string(op) + ": '" + name + "' is " + dtype_name(t.dtype()) + " " + shape_str(t.shape()) +
+                               " but must be " + dtype_name(dt) + " for 'x' " + dtype_name(x.dtype()) + " " +
+                               shape_str(x.shape()) + " (parameters and statistics of 16-bit data are f32)");
+  arg.shape(want, rule, "x", &x.shape());
 }
 
 constexpr const char* kParams = "[K, C]";  // one row per domain
@@ -82,14 +99,14 @@ BnForwardResult multi_batch_norm(const Tensor& x, const Tensor& gamma, const Ten
                                  Tensor& running_var, const std::vector<BnSegment>& segments, BnMode mode,
                                  BnAct act, double momentum, double eps) {
   const char* op = "multiBatchNorm";
-  check_float_input(x, op, "x");
+  check_data(op, x, "x");
   check_defined(gamma, op, "gamma");
   const BnArgs a = make_args(op, x, gamma, segments, mode, act, momentum, eps);
   const Shape ps = bn_param_shape(a);
-  check_like(op, x, gamma, "gamma", ps, kParams);
-  check_like(op, x, beta, "beta", ps, kParams);
-  check_like(op, x, running_mean, "runningMean", ps, kParams);
-  check_like(op, x, running_var, "runningVar", ps, kParams);
+  check_param(op, x, gamma, "gamma", ps, kParams);
+  check_param(op, x, beta, "beta", ps, kParams);
+  check_param(op, x, running_mean, "runningMean", ps, kParams);
+  check_param(op, x, running_var, "runningVar", ps, kParams);
   if (mode == BnMode::train) {
     check_no_overlap(running_mean, running_var, op, "runningMean", "runningVar");
     for (const auto& [t, name] : {std::pair<const Tensor*, const char*>{&x, "x"}, {&gamma, "gamma"}, {&beta, "beta"}}) {
@@ -98,8 +115,9 @@ BnForwardResult multi_batch_norm(const Tensor& x, const Tensor& gamma, const Ten
     }
   }
   const Device& dev = x.device();
-  BnForwardResult r{Tensor::empty(x.shape(), x.dtype(), dev), Tensor::empty(bn_stat_shape(a), x.dtype(), dev),
-                    Tensor::empty(bn_stat_shape(a), x.dtype(), dev)};
+  const DType st = accum_dtype(x.dtype());
+  BnForwardResult r{Tensor::empty(x.shape(), x.dtype(), dev), Tensor::empty(bn_stat_shape(a), st, dev),
+                    Tensor::empty(bn_stat_shape(a), st, dev)};
   ADVPROP_DISPATCH(dev, multi_batch_norm_forward, a, x, gamma, beta, running_mean, running_var, r.y, r.mean, r.invstd);
   return r;
 }
@@ -109,18 +127,18 @@ BnBackwardResult multi_batch_norm_backward(const Tensor& dy, const Tensor& x, co
                                            const std::vector<BnSegment>& segments, BnMode mode, BnAct act,
                                            double eps) {
   const char* op = "multiBatchNormBackward";
-  check_float_input(x, op, "x");
+  check_data(op, x, "x");
   check_defined(gamma, op, "gamma");
   const BnArgs a = make_args(op, x, gamma, segments, mode, act, 0.99, eps);
   const Shape ps = bn_param_shape(a), ss = bn_stat_shape(a);
   check_like(op, x, dy, "dy", x.shape(), nullptr);
-  check_like(op, x, gamma, "gamma", ps, kParams);
-  check_like(op, x, beta, "beta", ps, kParams);
-  check_like(op, x, mean, "mean", ss, kStats);
-  check_like(op, x, invstd, "invstd", ss, kStats);
+  check_param(op, x, gamma, "gamma", ps, kParams);
+  check_param(op, x, beta, "beta", ps, kParams);
+  check_param(op, x, mean, "mean", ss, kStats);
+  check_param(op, x, invstd, "invstd", ss, kStats);
   const Device& dev = x.device();
-  BnBackwardResult r{Tensor::empty(x.shape(), x.dtype(), dev), Tensor::empty(ps, x.dtype(), dev),
-                     Tensor::empty(ps, x.dtype(), dev)};
+  const DType pt = accum_dtype(x.dtype());
+  BnBackwardResult r{Tensor::empty(x.shape(), x.dtype(), dev), Tensor::empty(ps, pt, dev), Tensor::empty(ps, pt, dev)};
   ADVPROP_DISPATCH(dev, multi_batch_norm_backward, a, dy, x, gamma, beta, mean, invstd, r.dx, r.dgamma, r.dbeta);
   return r;
 }

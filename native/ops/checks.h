@@ -2,6 +2,7 @@
 // names the op and the argument, and what was found against what was expected.
 #pragma once
 #include <string>
+#include <type_traits>
 
 #include "advprop/dtype_dispatch.h"
 #include "advprop/error.h"
@@ -26,9 +27,11 @@ class TensorArg {
     if (!t_.is_contiguous()) fail(ErrorCode::Arg, head() + " " + shape_str(t_.shape()) + " must be contiguous");
     return *this;
   }
-  // ERR_DTYPE: "op: argument 'x' must be f32 or f64, got i32 [2, 3]".
+  // ERR_DTYPE: "op: argument 'x' must be f32 or f64, got i32 [2, 3]". A family that reads the
+  // 16-bit types too passes MixedFloatTypes ("must be f32, f64, bf16 or f16").
+  template <typename Types = FloatTypes>
   const TensorArg& floating() const {
-    if (!is_float(t_.dtype())) fail_dtype("f32 or f64");
+    if (!dtype_in<Types>(t_.dtype())) fail_dtype(dtype_alternatives(Types{}));
     return *this;
   }
   // ERR_DTYPE: "op: argument 'labels' must be i32, got f32 [4]".
@@ -48,8 +51,11 @@ class TensorArg {
                                   ", expected " + device_str(want));
     return *this;
   }
-  // The usual prologue of a float input: contiguous, f32 or f64, on a usable device.
-  const TensorArg& float_input() const { return contiguous().floating().usable_device(); }
+  // The usual prologue of a float input: contiguous, of one of `Types`, on a usable device.
+  template <typename Types = FloatTypes>
+  const TensorArg& float_input() const {
+    return contiguous().floating<Types>().usable_device();
+  }
   // On ref's device (ERR_DEVICE) and of its dtype (ERR_DTYPE), naming both arguments.
   const TensorArg& same_device_as(const Tensor& ref, const char* ref_name) const {
     if (t_.device() != ref.device())
@@ -106,8 +112,11 @@ inline void check_same_dtype(const Tensor& a, const Tensor& b, const char* op, c
 inline void check_same_device(const Tensor& a, const Tensor& b, const char* op, const char* an, const char* bn) {
   TensorArg(op, bn, b).same_device_as(a, an);
 }
-// The usual prologue: defined, contiguous, float, and usable device.
-inline void check_float_input(const Tensor& t, const char* op, const char* arg) { TensorArg(op, arg, t).float_input(); }
+// The usual prologue: defined, contiguous, float (of `Types`), and usable device.
+template <typename Types = FloatTypes>
+void check_float_input(const Tensor& t, const char* op, const char* arg) {
+  TensorArg(op, arg, t).float_input<Types>();
+}
 
 inline void check_same_shape(const Tensor& a, const Tensor& b, const char* op, const char* an,
                              const char* bn) {

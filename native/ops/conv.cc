@@ -1,5 +1,7 @@
 // Front-ends of the convolutions: the output-size and padding rules, checks, and the choice of
-// path (one GEMM for 1x1 stride 1, depthwise kernels, or im2col + GEMM per group).
+// path (one GEMM for 1x1 stride 1, depthwise kernels, or im2col + GEMM per group). x, w, the bias
+// and dy may be bf16 or f16 (all of one dtype): the patches and the GEMM operands stay 16-bit, and
+// the GEMM accumulates in f32 (gemm.h).
 #include <algorithm>
 #include <string>
 
@@ -8,6 +10,7 @@
 #include "advprop/ops.h"
 #include "checks.h"
 #include "dispatch.h"
+#include "gemm_call.h"
 
 namespace advprop {
 namespace ops {
@@ -84,16 +87,17 @@ Tensor from_offset(const Tensor& t, int64_t offset) {
 }
 
 // c = the product (gemm.h); returns c.
-Tensor gemm(const Device& d, const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
-  if (g.m && g.n) ADVPROP_DISPATCH(d, gemm, g, a, b, c);
-  return c;
+Tensor gemm(const char* op, const Device& d, const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
+  ADVPROP_ASSERT(c.device() == d);
+  return call_gemm(op, g, a, b, c);
 }
 
 // Images per im2col chunk. On cpu the column matrix of the whole batch (the stem's is 8 x 1.35 MB)
 // would go out to memory and come back for the GEMM; a chunk of about 2 MiB stays in cache. Other
-// devices take the batch at once (fewer, larger launches).
-int64_t images_per_chunk(const Device& d, const Conv2dParams& p, int64_t k, DType dt) {
-  if (d.type != DeviceType::cpu) return p.n;
+// devices take the batch at once (fewer, larger launches), and so does a 16-bit weight gradient,
+// whose chunks would each round the running sum to 16 bits (one GEMM over the batch rounds once).
+int64_t images_per_chunk(const Device& d, const Conv2dParams& p, int64_t k, DType dt, bool sums_over_images) {
+  if (d.type != DeviceType::cpu || (sums_over_images && accum_dtype(dt) != dt)) return p.n;
   const int64_t per_image = p.out_h * p.out_w * k * static_cast<int64_t>(dtype_size(dt));
   return std::max<int64_t>(1, std::min<int64_t>(p.n, (int64_t(2) << 20) / std::max<int64_t>(1, per_image)));
 }
@@ -102,8 +106,8 @@ int64_t images_per_chunk(const Device& d, const Conv2dParams& p, int64_t k, DTyp
 // [i0, i0 + pc.n), cols the first pc.n*OH*OW rows of one column matrix [rows, k] that every chunk
 // reuses.
 template <typename Chunk>
-void for_each_chunk(const Device& d, const Conv2dParams& p, int64_t k, DType dt, Chunk&& chunk) {
-  const int64_t per = images_per_chunk(d, p, k, dt);
+void for_each_chunk(const Device& d, const Conv2dParams& p, int64_t k, DType dt, bool sums_over_images, Chunk&& chunk) {
+  const int64_t per = images_per_chunk(d, p, k, dt, sums_over_images);
   Tensor cols_all = Tensor::empty({per * p.out_h * p.out_w, k}, dt, d);
   for (int64_t i0 = 0; i0 < p.n; i0 += per) {
     Conv2dParams pc = p;
@@ -112,10 +116,10 @@ void for_each_chunk(const Device& d, const Conv2dParams& p, int64_t k, DType dt,
   }
 }
 
-// Two float inputs on one device, of one dtype.
+// Two float inputs (f32, f64, bf16 or f16) on one device, of one dtype.
 void check_io(const char* op, const Tensor& a, const Tensor& b, const char* an, const char* bn) {
-  TensorArg(op, an, a).float_input();
-  TensorArg(op, bn, b).float_input().like(a, an);
+  TensorArg(op, an, a).float_input<MixedFloatTypes>();
+  TensorArg(op, bn, b).float_input<MixedFloatTypes>().like(a, an);
 }
 
 // A gradient's checks: dy and `other` (w or x) as check_io, the params from the shapes of x and
@@ -163,7 +167,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dOpt
   const char* op = "conv2d";
   check_io(op, x, w, "x", "w");
   Conv2dParams p = make_params(op, x.shape(), w.shape(), o);
-  if (b) TensorArg(op, "b", *b).float_input().like(x, "x").shape({p.c_out}, "[Cout]", "w", &w.shape());
+  if (b) TensorArg(op, "b", *b).float_input<MixedFloatTypes>().like(x, "x").shape({p.c_out}, "[Cout]", "w", &w.shape());
   const Device& dev = x.device();
   Tensor y = Tensor::empty({p.n, p.out_h, p.out_w, p.c_out}, x.dtype(), dev);
   if (!y.numel()) return y;
@@ -176,15 +180,15 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dOpt
   GemmArgs g = forward_gemm(p, gg);
   g.tf32 = gemm_tf32_for(x.dtype());
   if (is_pointwise(p)) {
-    gemm(dev, g, x, w, y);
+    gemm(op, dev, g, x, w, y);
   } else {
-    for_each_chunk(dev, p, k, x.dtype(), [&](const Conv2dParams& pc, int64_t i0, Tensor cols) {
+    for_each_chunk(dev, p, k, x.dtype(), false, [&](const Conv2dParams& pc, int64_t i0, Tensor cols) {
       g.m = cols.dim(0);
       const Tensor xi = x.slice0(i0, pc.n), yi = y.slice0(i0, pc.n);
       for (int64_t grp = 0; grp < p.groups; ++grp) {
         ADVPROP_DISPATCH(dev, im2col, pc, xi, grp, cols);
         Tensor yg = from_offset(yi, grp * og);
-        gemm(dev, g, cols, from_offset(w, grp * og * k), yg);
+        gemm(op, dev, g, cols, from_offset(w, grp * og * k), yg);
       }
     });
   }
@@ -192,7 +196,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dOpt
 }
 
 Tensor conv2d_backward_input(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dOptions& o) {
-  const Conv2dParams p = grad_params("conv2dBackwardInput", dy, w, "w", x_shape, w.shape(), o);
+  const char* op = "conv2dBackwardInput";
+  const Conv2dParams p = grad_params(op, dy, w, "w", x_shape, w.shape(), o);
   const Device& dev = dy.device();
   Tensor dx = Tensor::empty(x_shape, dy.dtype(), dev);
   if (!dx.numel()) return dx;
@@ -205,12 +210,12 @@ Tensor conv2d_backward_input(const Tensor& dy, const Tensor& w, const Shape& x_s
   const int64_t og = gg.og, k = gg.k;
   GemmArgs g = input_grad_gemm(p, gg);
   g.tf32 = gemm_tf32_for(dy.dtype());
-  if (is_pointwise(p)) return gemm(dev, g, dy, w, dx);
-  for_each_chunk(dev, p, k, dy.dtype(), [&](const Conv2dParams& pc, int64_t i0, Tensor dcols) {
+  if (is_pointwise(p)) return gemm(op, dev, g, dy, w, dx);
+  for_each_chunk(dev, p, k, dy.dtype(), false, [&](const Conv2dParams& pc, int64_t i0, Tensor dcols) {
     g.m = dcols.dim(0);
     Tensor dyi = dy.slice0(i0, pc.n), dxi = dx.slice0(i0, pc.n);
     for (int64_t grp = 0; grp < p.groups; ++grp) {
-      gemm(dev, g, from_offset(dyi, grp * og), from_offset(w, grp * og * k), dcols);
+      gemm(op, dev, g, from_offset(dyi, grp * og), from_offset(w, grp * og * k), dcols);
       ADVPROP_DISPATCH(dev, col2im, pc, dcols, grp, dxi);
     }
   });
@@ -218,7 +223,8 @@ Tensor conv2d_backward_input(const Tensor& dy, const Tensor& w, const Shape& x_s
 }
 
 Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_shape, const Conv2dOptions& o) {
-  const Conv2dParams p = grad_params("conv2dBackwardWeight", dy, x, "x", x.shape(), w_shape, o);
+  const char* op = "conv2dBackwardWeight";
+  const Conv2dParams p = grad_params(op, dy, x, "x", x.shape(), w_shape, o);
   const Device& dev = dy.device();
   if (dy.numel() == 0) return full(w_shape, dy.dtype(), dev, 0.0);
   Tensor dw = Tensor::empty(w_shape, dy.dtype(), dev);
@@ -230,17 +236,17 @@ Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_
   const int64_t og = gg.og, k = gg.k;
   GemmArgs g = weight_grad_gemm(p, gg);
   g.tf32 = gemm_tf32_for(dy.dtype());
-  if (is_pointwise(p)) return gemm(dev, g, dy, x, dw);
+  if (is_pointwise(p)) return gemm(op, dev, g, dy, x, dw);
   // Chunks of images add into dw in order (beta = 1 after the first), so the sum over the batch
   // is still in a fixed order.
-  for_each_chunk(dev, p, k, x.dtype(), [&](const Conv2dParams& pc, int64_t i0, Tensor cols) {
+  for_each_chunk(dev, p, k, x.dtype(), true, [&](const Conv2dParams& pc, int64_t i0, Tensor cols) {
     g.k = cols.dim(0);
     g.beta = i0 == 0 ? 0.0 : 1.0;
     const Tensor xi = x.slice0(i0, pc.n), dyi = dy.slice0(i0, pc.n);
     for (int64_t grp = 0; grp < p.groups; ++grp) {
       ADVPROP_DISPATCH(dev, im2col, pc, xi, grp, cols);
       Tensor dwg = from_offset(dw, grp * og * k);
-      gemm(dev, g, from_offset(dyi, grp * og), cols, dwg);
+      gemm(op, dev, g, from_offset(dyi, grp * og), cols, dwg);
     }
   });
   return dw;

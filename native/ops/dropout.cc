@@ -40,7 +40,7 @@ DropoutPlan make_plan(const Tensor& x, double rate, bool per_sample, uint64_t se
 
 Tensor dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset) {
   const char* op = per_sample ? "dropConnect" : "dropout";
-  check_float_input(x, op, "x");
+  check_float_input<MixedFloatTypes>(x, op, "x");
   const DropoutPlan p = make_plan(x, rate, per_sample, seed, offset, op, "x");
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (out.numel()) ADVPROP_DISPATCH(x.device(), dropout, x, p, out);
@@ -49,8 +49,8 @@ Tensor dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uin
 
 Tensor drop_connect_add(const Tensor& h, const Tensor& residual, double rate, uint64_t seed, uint64_t offset) {
   const char* op = "dropConnectAdd";
-  check_float_input(h, op, "h");
-  check_float_input(residual, op, "residual");
+  check_float_input<MixedFloatTypes>(h, op, "h");
+  check_float_input<MixedFloatTypes>(residual, op, "residual");
   check_same_device(h, residual, op, "h", "residual");
   check_same_dtype(h, residual, op, "h", "residual");
   check_same_shape(h, residual, op, "h", "residual");

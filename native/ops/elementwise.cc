@@ -30,8 +30,8 @@ bool broadcasts(const Shape& small, const Shape& big) {
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_enum(op, "binary");
   const char* name = binary_op_name(op);
-  check_float_input(a, name, "a");
-  check_float_input(b, name, "b");
+  check_float_input<MixedFloatTypes>(a, name, "a");
+  check_float_input<MixedFloatTypes>(b, name, "b");
   check_same_device(a, b, name, "a", "b");
   check_same_dtype(a, b, name, "a", "b");
   const Tensor* big = nullptr;
@@ -54,7 +54,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 Tensor unary(UnaryOp op, const Tensor& x, double alpha) {
   check_enum(op, "unary");
   const char* name = unary_op_name(op);
-  check_float_input(x, name, "x");
+  check_float_input<MixedFloatTypes>(x, name, "x");
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (out.numel()) ADVPROP_DISPATCH(x.device(), unary, op, x, alpha, out);
   return out;
@@ -63,8 +63,8 @@ Tensor unary(UnaryOp op, const Tensor& x, double alpha) {
 Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& dy, double alpha) {
   check_enum(op, "unaryBackward");
   std::string name = std::string(unary_op_name(op)) + "Backward";
-  check_float_input(x, name.c_str(), "x");
-  check_float_input(dy, name.c_str(), "dy");
+  check_float_input<MixedFloatTypes>(x, name.c_str(), "x");
+  check_float_input<MixedFloatTypes>(dy, name.c_str(), "dy");
   check_same_device(x, dy, name.c_str(), "x", "dy");
   check_same_dtype(x, dy, name.c_str(), "x", "dy");
   check_same_shape(x, dy, name.c_str(), "x", "dy");

@@ -51,7 +51,7 @@ void check_depthwise_call(const char* op, const Conv2dParams& p, DeviceType type
                           std::initializer_list<DwArg> args) {
   if (!sizes_valid(p)) fail_params(op, "invalid parameters", p);
   if (p.groups != p.c_in || p.c_out != p.c_in) fail_params(op, "depthwise needs groups == c_in == c_out", p);
-  require_dtype(out.dtype(), op);
+  require_dtype<MixedFloatTypes>(out.dtype(), op);
   const Device dev = device_for(out, type);
   for (const DwArg& a : args)
     if (a.t) TensorArg(op, a.name, *a.t).dtype(out.dtype()).shape(a.want, a.rule).on(dev).contiguous();
@@ -91,7 +91,7 @@ void check_im2col_args(const char* op, const Conv2dParams& p, const Tensor& img,
   if (group < 0 || group >= p.groups)
     fail_params(op, "group " + std::to_string(group) + " is out of range", p);
   const Device dev = device_for(img, type);
-  TensorArg(op, "image", img).floating().on(dev).shape(conv_x_shape(p), "[N, H, W, Cin]").contiguous();
+  TensorArg(op, "image", img).floating<MixedFloatTypes>().on(dev).shape(conv_x_shape(p), "[N, H, W, Cin]").contiguous();
   TensorArg(op, "cols", cols)
       .dtype(img.dtype())
       .on(dev)

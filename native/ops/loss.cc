@@ -15,12 +15,12 @@ namespace ops {
 namespace {
 
 void check_logits(const char* op, const Tensor& logits) {
-  TensorArg(op, "logits", logits).float_input();
+  TensorArg(op, "logits", logits).float_input<MixedFloatTypes>();
   if (logits.ndim() != 2 || logits.dim(1) < 1)
     fail(ErrorCode::Shape, std::string(op) + ": 'logits' must be [N, K] with K >= 1, got " + shape_str(logits.shape()));
 }
 
-// logits [N, K] f32/f64 with K >= 1, and i32 labels [N] on its device.
+// logits [N, K] (f32, f64, bf16 or f16) with K >= 1, and i32 labels [N] on its device.
 void check_logits_labels(const char* op, const Tensor& logits, const Tensor& labels) {
   check_logits(op, logits);
   TensorArg(op, "labels", labels)
@@ -28,6 +28,16 @@ void check_logits_labels(const char* op, const Tensor& logits, const Tensor& lab
       .dtype(DType::i32)
       .same_device_as(logits, "logits")
       .shape({logits.dim(0)}, "[N]", "logits", &logits.shape());
+}
+
+// A tensor of the loss's dtype (accum_dtype of the logits'), on the logits' device. For f32 and
+// f64 logits that is their own dtype, and the message names both arguments as it always has.
+TensorArg stat_arg(const char* op, const char* name, const Tensor& t, const Tensor& logits) {
+  TensorArg arg(op, name, t);
+  arg.float_input().same_device_as(logits, "logits");
+  if (accum_dtype(logits.dtype()) == logits.dtype()) arg.same_dtype_as(logits, "logits");
+  else arg.dtype(accum_dtype(logits.dtype()));
+  return arg;
 }
 
 void check_smoothing(const char* op, double smoothing) {
@@ -60,8 +70,10 @@ void cross_entropy(const Tensor& logits, const Tensor& labels, double smoothing,
   check_smoothing(op, smoothing);
   if (validate_labels) validate_label_values(op, labels, logits.dim(1));
   const int64_t N = logits.dim(0);
-  Tensor l = Tensor::empty({N}, logits.dtype(), logits.device());
-  Tensor s = Tensor::empty({N}, logits.dtype(), logits.device());
+  // The loss and the saved log-sum-exp are statistics: f32 for 16-bit logits.
+  const DType stat = accum_dtype(logits.dtype());
+  Tensor l = Tensor::empty({N}, stat, logits.device());
+  Tensor s = Tensor::empty({N}, stat, logits.device());
   if (N) ADVPROP_DISPATCH(logits.device(), softmax_xent_forward, logits, labels, smoothing, l, s);
   *loss = l;
   *lse = s;
@@ -75,8 +87,9 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& labels, const 
   if (!std::isfinite(scale))
     fail(ErrorCode::Arg, std::string(op) + ": scale must be a finite number, got " + std::to_string(scale));
   const int64_t N = logits.dim(0);
-  TensorArg(op, "lse", lse).float_input().like(logits, "logits").shape({N}, "[N]", "logits", &logits.shape());
-  TensorArg(op, "dy", dy).float_input().like(logits, "logits");
+  // lse and dy (the loss's gradient) are of the loss's dtype, f32 for 16-bit logits.
+  stat_arg(op, "lse", lse, logits).shape({N}, "[N]", "logits", &logits.shape());
+  stat_arg(op, "dy", dy, logits);
   if (!(dy.ndim() == 0 || dy.shape() == Shape{N}))
     fail(ErrorCode::Shape, std::string(op) + ": 'dy' " + shape_str(dy.shape()) + " must be [] or [" +
                                std::to_string(N) + "] for 'logits' " + shape_str(logits.shape()));

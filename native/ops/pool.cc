@@ -13,11 +13,16 @@ namespace {
 
 constexpr const char* kNhwc = "NHWC [N, H, W, C]";
 
-void check_nhwc(const Tensor& x, const char* op) { TensorArg(op, "x", x).float_input().rank(4, kNhwc); }
+void check_nhwc(const Tensor& x, const char* op) {
+  TensorArg(op, "x", x).float_input<MixedFloatTypes>().rank(4, kNhwc);
+}
 
 // `t` must be [N, C] of x, on x's device, with x's dtype.
 void check_nc(const Tensor& t, const Tensor& x, const char* op, const char* arg) {
-  TensorArg(op, arg, t).float_input().like(x, "x").shape({x.dim(0), x.dim(3)}, "[N, C]", "x", &x.shape());
+  TensorArg(op, arg, t)
+      .float_input<MixedFloatTypes>()
+      .like(x, "x")
+      .shape({x.dim(0), x.dim(3)}, "[N, C]", "x", &x.shape());
 }
 
 }  // namespace
@@ -33,7 +38,7 @@ Tensor global_avg_pool(const Tensor& x) {
 Tensor global_avg_pool_backward(const Tensor& dy, const Shape& x_shape) {
   const char* op = "globalAvgPoolBackward";
   TensorArg dy_arg(op, "dy", dy);
-  dy_arg.float_input();
+  dy_arg.float_input<MixedFloatTypes>();
   checked_numel(x_shape, op);
   if (x_shape.size() != 4)
     fail(ErrorCode::Shape, std::string(op) + ": xShape must be " + kNhwc + ", got " + shape_str(x_shape));
@@ -57,7 +62,7 @@ void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, 
   const char* op = "channelScaleBackward";
   check_nhwc(x, op);
   check_nc(s, x, op, "s");
-  TensorArg(op, "dy", dy).float_input().like(x, "x").shape(x.shape(), nullptr, "x");
+  TensorArg(op, "dy", dy).float_input<MixedFloatTypes>().like(x, "x").shape(x.shape(), nullptr, "x");
   Tensor gx, gs;
   if (need_dx) gx = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (need_ds) gs = Tensor::empty(s.shape(), x.dtype(), x.device());

@@ -94,7 +94,7 @@ std::vector<int> normalize_axes(const std::vector<int>& axes_in, const Shape& sh
 
 Tensor sum(const Tensor& x, const std::vector<int>& axes_in, bool keepdims, bool mean) {
   const char* name = mean ? "mean" : "sum";
-  check_float_input(x, name, "x");
+  check_float_input<MixedFloatTypes>(x, name, "x");
   const int nd = x.ndim();
   std::vector<int> axes = normalize_axes(axes_in, x.shape(), name);
   Shape out_shape;
@@ -120,7 +120,7 @@ Tensor sum(const Tensor& x, const std::vector<int>& axes_in, bool keepdims, bool
 }
 
 Tensor sum_backward(const Tensor& dy, const Shape& x_shape, const std::vector<int>& axes_in, bool mean) {
-  check_float_input(dy, "sumBackward", "dy");
+  check_float_input<MixedFloatTypes>(dy, "sumBackward", "dy");
   std::vector<int> axes = normalize_axes(axes_in, x_shape, "sumBackward");
   int64_t n = checked_numel(x_shape, "sumBackward");
   int64_t count = 1;
@@ -137,7 +137,7 @@ Tensor sum_backward(const Tensor& dy, const Shape& x_shape, const std::vector<in
 }
 
 Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
-  check_float_input(grad, "sumToShape", "grad");
+  check_float_input<MixedFloatTypes>(grad, "sumToShape", "grad");
   if (grad.shape() == shape) return grad;
   int64_t n = checked_numel(shape, "sumToShape");
   // `shape` must broadcast to grad's shape under the binary ops' rule: without its leading 1s it

@@ -120,6 +120,44 @@ ADVPROP_NATIVE_TEST(capi_batch_norm_matches_front_end) {
     }
 }
 
+// bf16 and f16 data with f32 parameters and statistics, as the front-end takes them.
+ADVPROP_NATIVE_TEST(capi_batch_norm_half_matches_front_end) {
+  for (const Device& dev : devices())
+    for (DType dt : {DType::bf16, DType::f16}) {
+      const Shape xs{5, 3, 2, 4}, ps{2, 4};
+      const Tensor x = filled(xs, dt, dev, 1, -2, 3), dy = filled(xs, dt, dev, 2, -1, 1),
+                   g = filled(ps, DType::f32, dev, 3, 0.5, 1.5), b = filled(ps, DType::f32, dev, 4, -0.5, 0.5);
+      Tensor rm = filled(ps, DType::f32, dev, 5, -0.5, 0.5), rv = filled(ps, DType::f32, dev, 6, 0.5, 2);
+      Tensor rm_ref = ops::clone(rm), rv_ref = ops::clone(rv);
+      const ops::BnForwardResult f =
+          ops::multi_batch_norm(x, g, b, rm_ref, rv_ref, kBnSegs, BnMode::train, BnAct::silu, 0.9, 1e-3);
+      Tensor y = like(x), mean = like(f.mean), invstd = like(f.invstd);
+      advprop_tensor dx_ = desc(x), dg = desc(g), db = desc(b), drm = desc(rm), drv = desc(rv), dy_ = desc(y),
+                     dm = desc(mean), di = desc(invstd);
+      advprop_status st = advprop_multi_batch_norm_forward(&dx_, &dg, &db, &drm, &drv, kSegs, 2, ADVPROP_BN_TRAIN,
+                                                           ADVPROP_ACT_SILU, 0.9, 1e-3, &dy_, &dm, &di, nullptr);
+      EXPECT_MSG(st == ADVPROP_OK, where(dev, dt) + ": " + advprop_last_error());
+      EXPECT(y.dtype() == dt && mean.dtype() == DType::f32);
+      EXPECT_MSG(same_bits(y, f.y) && same_bits(mean, f.mean) && same_bits(invstd, f.invstd), where(dev, dt) + " forward");
+      EXPECT_MSG(same_bits(rm, rm_ref) && same_bits(rv, rv_ref), where(dev, dt) + " running statistics");
+
+      const ops::BnBackwardResult r =
+          ops::multi_batch_norm_backward(dy, x, g, b, f.mean, f.invstd, kBnSegs, BnMode::train, BnAct::silu, 1e-3);
+      Tensor dx = like(x), dgam = like(g), dbet = like(g);
+      advprop_tensor ddy = desc(dy), ddx = desc(dx), ddg = desc(dgam), ddb = desc(dbet);
+      st = advprop_multi_batch_norm_backward(&ddy, &dx_, &dg, &db, &dm, &di, kSegs, 2, ADVPROP_BN_TRAIN, ADVPROP_ACT_SILU,
+                                             1e-3, &ddx, &ddg, &ddb, nullptr);
+      EXPECT_MSG(st == ADVPROP_OK, where(dev, dt) + ": " + advprop_last_error());
+      EXPECT_MSG(same_bits(dx, r.dx) && same_bits(dgam, r.dgamma) && same_bits(dbet, r.dbeta), where(dev, dt) + " backward");
+      // An output in x's dtype where the statistics are f32 is refused before anything is written.
+      Tensor mean16 = like(x).reshape({x.numel()}).slice0(0, 8).reshape({2, 4});
+      advprop_tensor dm16 = desc(mean16);
+      EXPECT_EQ(advprop_multi_batch_norm_forward(&dx_, &dg, &db, &drm, &drv, kSegs, 2, ADVPROP_BN_TRAIN, ADVPROP_ACT_SILU,
+                                                 0.9, 1e-3, &dy_, &dm16, &di, nullptr),
+                ADVPROP_ERR_DTYPE);
+    }
+}
+
 ADVPROP_NATIVE_TEST(capi_pgd_step_matches_front_end_in_place) {
   for (const Device& dev : devices())
     for (int norm : {ADVPROP_LINF, ADVPROP_L2}) {
@@ -135,6 +173,25 @@ ADVPROP_NATIVE_TEST(capi_pgd_step_matches_front_end_in_place) {
       EXPECT_MSG(st == ADVPROP_OK, device_str(dev) + ": " + advprop_last_error());
       EXPECT_MSG(same_bits(xa, want), device_str(dev) + " norm " + std::to_string(norm));
     }
+}
+
+// The gradient of a 16-bit network: grad in bf16/f16, the images in f32.
+ADVPROP_NATIVE_TEST(capi_pgd_step_takes_a_16_bit_gradient) {
+  for (const Device& dev : devices())
+    for (DType gt : {DType::bf16, DType::f16})
+      for (int norm : {ADVPROP_LINF, ADVPROP_L2}) {
+        const Shape s{3, 4, 4, 3};
+        const Tensor x = filled(s, DType::f32, dev, 7, 0, 1), g = filled(s, gt, dev, 8, -1, 1);
+        Tensor xa = filled(s, DType::f32, dev, 9, -0.1, 1.1);
+        PgdArgs a;
+        a.norm = static_cast<AttackNorm>(norm), a.eps = 0.1, a.alpha = 0.03, a.lo = 0, a.hi = 1;
+        const Tensor want = ops::pgd_step(xa, ops::cast(g, DType::f32), x, a);
+        advprop_tensor dxa = desc(xa), dg = desc(g), dx = desc(x);
+        const advprop_status st = advprop_pgd_step(&dxa, &dg, &dx, norm, 0.1, 0.03, 0, 1, nullptr, nullptr, &dxa, nullptr);
+        const std::string where = device_str(dev) + " " + dtype_name(gt) + " norm " + std::to_string(norm);
+        EXPECT_MSG(st == ADVPROP_OK, where + ": " + advprop_last_error());
+        EXPECT_MSG(same_bits(xa, want), where);
+      }
 }
 
 ADVPROP_NATIVE_TEST(capi_conv2d_matches_front_end) {
@@ -204,7 +261,10 @@ ADVPROP_NATIVE_TEST(capi_cast_every_pair_matches_front_end) {
 
 // The kernels have no bf16/f16 path yet: their front-ends refuse these descriptors with
 // ADVPROP_ERR_DTYPE (never a crash, never an f32 result). A family that gains one replaces its
-// lines here by a comparison with its front-end, as in the tests above.
+// lines here by a comparison with its front-end, as in the tests above. The PGD step refuses a
+// 16-bit image; its gradient may be 16-bit (capi_pgd_step_takes_a_16_bit_gradient). Batch norm has
+// a test for 16-bit data with f32 parameters (capi_batch_norm_half_matches_front_end); its line
+// here gives it 16-bit parameters, which it refuses.
 ADVPROP_NATIVE_TEST(capi_kernels_refuse_16_bit_tensors) {
   for (DType dt : {DType::bf16, DType::f16}) {
     const std::string name = dtype_name(dt);

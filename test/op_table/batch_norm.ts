@@ -1,10 +1,11 @@
 // The multi-domain batch norm with a fused activation (native/*/batchnorm.*): the taped op, the
 // forward kernel with its statistics and in-place running-stat update, and the backward kernel,
-// against a reference written as one plain batch norm per segment.
+// against a reference written as one plain batch norm per segment. In bf16 and f16 the data (x, y,
+// dy, dx) is 16-bit and the parameters and statistics f32 (f32Params).
 import * as ap from '../../lib/index.js';
 import type { BatchNormAct, BatchNormMode } from '../../lib/index.js';
 import { f32 } from '../helpers.js';
-import { entry, floats, fmt, reduction, type AnyEntry, type Case, type Input } from './table.js';
+import { entry, floats, fmt, reduction, type AnyEntry, type Case, type Input, type RunDType } from './table.js';
 
 interface Layout { x: [number, number, number, number]; k: number; segs: [number, number][] }
 // AdvProp's equal halves, the attack's single segment, K = 3 with unequal segments and a domain
@@ -91,6 +92,15 @@ function backwardRef([dy, x, gamma, beta, mean, invstd]: Float64Array[], { l, mo
 }
 
 const maxRows = ({ l }: Bn): number => Math.max(...segments(l).map((s) => s.rows));
+
+/**
+ * A 16-bit run uploads every float input in bf16/f16; the batch norm takes its parameters and
+ * statistics in f32 next to 16-bit data (the mixed dtypes of docs/ARCHITECTURE.md, as autocast
+ * keeps them), so they are widened here, exactly: the kernel sees the rounded values the
+ * reference does. Other runs pass them through.
+ */
+const f32Params = (ts: ap.Tensor[], dtype: RunDType): ap.Tensor[] =>
+  dtype === 'bf16' || dtype === 'f16' ? ts.map((t) => ap.cast(t, 'f32')) : ts;
 const opts = ({ p }: Case<Bn>) => ({ mode: p.mode, act: p.act, momentum: MOMENTUM, eps: EPS });
 const bnCases = (seed: number, inputs: (b: Bn, seed: number) => Input[]): Case<Bn>[] =>
   BNS.map((b, i) => ({ label: caseLabel(b), inputs: inputs(b, seed + 6 * i), p: b }));
@@ -99,9 +109,15 @@ export const BATCH_NORM_ENTRIES: AnyEntry[] = [
   entry({
     name: 'multiBatchNorm',
     cases: bnCases(1300, (b, seed) => params(b.l, seed)),
-    ops: { multiBatchNorm: (x, c) => ap.multiBatchNorm(x[0], { gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4] }, c.p.l.segs, opts(c)) },
+    ops: {
+      multiBatchNorm: (x, c, _device, dtype) => {
+        const [gamma, beta, runningMean, runningVar] = f32Params(x.slice(1), dtype);
+        return ap.multiBatchNorm(x[0], { gamma, beta, runningMean, runningVar }, c.p.l.segs, opts(c));
+      },
+    },
     reference: (xs, c) => forwardRef(xs, c.p).slice(0, 1),
     tol: (c) => reduction(maxRows(c.p)),
+    half: (c) => reduction(maxRows(c.p)),
     grad: { wrt: [0, 1, 2] },
   }),
   entry({
@@ -109,13 +125,15 @@ export const BATCH_NORM_ENTRIES: AnyEntry[] = [
     cases: bnCases(1300, (b, seed) => params(b.l, seed)),
     ops: {
       // y, the statistics it returns, and the running statistics it updates in place.
-      'kernels.multiBatchNorm': (x, c) => {
-        const r = ap.kernels.multiBatchNorm(x[0], { gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4] }, c.p.l.segs, opts(c));
-        return [r.y, r.mean, r.invstd, x[3], x[4]];
+      'kernels.multiBatchNorm': (x, c, _device, dtype) => {
+        const [gamma, beta, runningMean, runningVar] = f32Params(x.slice(1), dtype);
+        const r = ap.kernels.multiBatchNorm(x[0], { gamma, beta, runningMean, runningVar }, c.p.l.segs, opts(c));
+        return [r.y, r.mean, r.invstd, runningMean, runningVar];
       },
     },
     reference: (xs, c) => forwardRef(xs, c.p),
     tol: (c) => reduction(maxRows(c.p)),
+    half: (c) => reduction(maxRows(c.p)),
     grad: false,
   }),
   entry({
@@ -128,13 +146,15 @@ export const BATCH_NORM_ENTRIES: AnyEntry[] = [
       return [floats(b.l.x, seed + 5, -1, 1), x, gamma, beta, { shape: st, data: f32(mean) }, { shape: st, data: f32(invstd) }];
     }),
     ops: {
-      'kernels.multiBatchNormBackward': (x, c) => {
-        const g = ap.kernels.multiBatchNormBackward(x[0], x[1], { gamma: x[2], beta: x[3] }, x[4], x[5], c.p.l.segs, opts(c));
+      'kernels.multiBatchNormBackward': (x, c, _device, dtype) => {
+        const [gamma, beta, mean, invstd] = f32Params(x.slice(2), dtype);
+        const g = ap.kernels.multiBatchNormBackward(x[0], x[1], { gamma, beta }, mean, invstd, c.p.l.segs, opts(c));
         return [g.dx, g.dgamma, g.dbeta];
       },
     },
     reference: (xs, c) => backwardRef(xs, c.p),
     tol: (c) => reduction(maxRows(c.p)),
+    half: (c) => reduction(maxRows(c.p)),
     grad: false,
   }),
 ];

@@ -4,9 +4,13 @@
 import * as ap from '../../lib/index.js';
 import { hostRandom, numel } from '../helpers.js';
 import { refNormalAt, refUniformAt } from '../philox_ref.js';
-import { entry, EXACT, floats, fmt, SAME_BITS, type AnyEntry, type Case, type FloatDType, type Input } from './table.js';
+import { roundHalf } from '../half_ref.js';
+import { entry, EXACT, floats, fmt, SAME_BITS, type AnyEntry, type Case, type FloatDType, type Input, type RunDType } from './table.js';
 
 const round = (dtype: FloatDType) => (dtype === 'f32' ? Math.fround : (v: number) => v);
+/** Rounding to the tensors' own dtype: a 16-bit run stores in bf16/f16 what f32 stores in f32. */
+const roundStored = (dtype: FloatDType, storage: RunDType) =>
+  (storage === 'bf16' || storage === 'f16' ? (v: number) => roundHalf(v, storage) : round(dtype));
 
 // ---- dropout ------------------------------------------------------------------------------------
 
@@ -101,7 +105,8 @@ function startRef(xs: Float64Array[], c: Case<Start>, dtype: FloatDType): Float6
   return out;
 }
 
-const epsArg = (v: number | number[], xs: ap.Tensor[], k: number): number | ap.Tensor => (typeof v === 'number' ? v : xs[k]);
+const epsArg = (v: number | number[], xs: (ap.Tensor | undefined)[], k: number): number | ap.Tensor => (typeof v === 'number' ? v : xs[k]!);
+const toF32 = (t: ap.Tensor): ap.Tensor => (t.dtype === 'bf16' || t.dtype === 'f16' ? ap.cast(t, 'f32') : t);
 
 export const DROPOUT_ATTACK_ENTRIES: AnyEntry[] = [
   ...([['dropout', false], ['dropConnect', true]] as const).map(([name, perSample]) => entry({
@@ -119,6 +124,9 @@ export const DROPOUT_ATTACK_ENTRIES: AnyEntry[] = [
     reference: ([x], c, dtype) => [dropRef(x, c, perSample, dtype)],
     // One rounded product per kept element, the mask from the shared Philox.
     tol: EXACT,
+    // bf16/f16: the same draws, x times the f32 scale in f32, rounded to 16 bits: the reference's
+    // f32 product rounded once more, bit for bit.
+    half: EXACT,
     grad: {},
   })),
   entry({
@@ -128,9 +136,11 @@ export const DROPOUT_ATTACK_ENTRIES: AnyEntry[] = [
       dropConnectAdd: (x, { p }) => ap.dropConnectAdd(x[0], x[1], p.rate, { seed: p.seed, offset: p.offset }),
       'kernels.dropConnectAdd': (x, { p }) => ap.kernels.dropConnectAdd(x[0], x[1], p.rate, p.seed, p.offset),
     },
-    // add(dropConnectMask(h), residual) bit for bit: the scaled product rounded, then the sum.
-    reference: ([h, r], c, dtype) => [dropRef(h, c, true, dtype).map((v, i) => round(dtype)(v) + r[i])],
+    // add(dropConnectMask(h), residual) bit for bit: the scaled product rounded (to the tensors'
+    // dtype, bf16/f16 in a 16-bit run), then the sum.
+    reference: ([h, r], c, dtype, storage) => [dropRef(h, c, true, dtype).map((v, i) => roundStored(dtype, storage)(v) + r[i])],
     tol: EXACT,
+    half: EXACT,
     grad: {},
   }),
   entry({
@@ -144,6 +154,24 @@ export const DROPOUT_ATTACK_ENTRIES: AnyEntry[] = [
     // linf is clamps of one rounded sum each (rounding commutes with the clamps): exact. l2
     // carries per-sample norms and square roots, the same on every backend by design.
     tol: ({ p }) => (p.norm === 'linf' ? EXACT : SAME_BITS),
+    grad: false,
+  }),
+  // The step of a 16-bit network: its gradient in bf16/f16, the image, the perturbation, eps and
+  // alpha in f32 (a 16-bit image is refused, as pgdStep's refusal shows). In a 16-bit run the
+  // inputs other than the gradient go over to f32 (their rounded values, exactly): the gradient
+  // is widened exactly, so the result is the f32 step on the rounded inputs, in f32.
+  entry({
+    name: 'pgdStep with a 16-bit gradient',
+    cases: STEPS,
+    ops: {
+      pgdStep: (x, { p }) => {
+        const [xa, g, xc, e, a] = x.map((t, i) => (i === 1 ? t : toF32(t)));
+        return ap.pgdStep(xa, g, xc, { eps: epsArg(p.eps, [xa, g, xc, e, a], 3), alpha: epsArg(p.alpha, [xa, g, xc, e, a], 4), norm: p.norm });
+      },
+    },
+    reference: (xs, c, dtype) => [stepRef(xs, c, dtype)],
+    tol: ({ p }) => (p.norm === 'linf' ? EXACT : SAME_BITS),
+    half: ({ p }) => (p.norm === 'linf' ? EXACT : SAME_BITS),
     grad: false,
   }),
   entry({

@@ -1,10 +1,41 @@
 // linear (native/*/gemm.*) and conv2d (conv.* im2col + GEMM, depthwise.*, 1x1 as one GEMM) with
 // their input- and weight-gradient kernels. One naive index walk of the convolution gives the
 // forward and both backward references, so each is the adjoint of the same sum.
+//
+// bf16 and f16: the depthwise convolutions need no GEMM and declare `half`; linear and the other
+// convolutions multiply through the GEMM (native/ops/gemm_call.h) and add their bias with the
+// elementwise add, and declare it when this build's ops take 16-bit operands, which takesHalf
+// asks of them (not assumed). Until then the table checks that they refuse bf16/f16 (ERR_DTYPE).
 import * as ap from '../../lib/index.js';
 import type { Conv2dOptions } from '../../lib/kernels.js';
 import { numel, outSize } from '../helpers.js';
-import { entry, floats, fmt, reduction, type AnyEntry, type Case } from './table.js';
+import { entry, floats, fmt, reduction, type AnyEntry, type Case, type Entry, type Tol } from './table.js';
+
+/** Whether every call succeeds on bf16 and f16 operands (cpu); false where one refuses them. */
+function takesHalf(calls: (o: { dtype: 'bf16' | 'f16'; device: string }) => void): boolean {
+  return ap.tidy(() => {
+    try {
+      for (const dtype of ['bf16', 'f16'] as const) calls({ dtype, device: 'cpu' });
+      return true;
+    } catch (e) {
+      if (e instanceof ap.AdvpropError && e.code === 'ERR_DTYPE') return false;
+      throw e;
+    }
+  });
+}
+// The GEMM (the gradients' one call), and with the bias add the forwards need as well. While only
+// the first holds, the forward entries mix cases that run with cases that refuse, and fail.
+const GEMM_HALF = takesHalf((o) => {
+  ap.kernels.linearBackwardInput(ap.ones([1, 1], o), ap.ones([1, 1], o));
+  ap.kernels.conv2dBackwardWeight(ap.ones([1, 1, 1, 1], o), ap.ones([1, 1, 1, 1], o), [1, 1, 1, 1]);
+});
+const GEMM_BIAS_HALF = GEMM_HALF && takesHalf((o) => {
+  ap.linear(ap.ones([1, 1], o), ap.ones([1, 1], o), ap.ones([1], o));
+  ap.conv2d(ap.ones([1, 1, 1, 1], o), ap.ones([1, 1, 1, 1], o), { bias: ap.ones([1], o) });
+});
+/** `half: tol` where the ops take 16-bit operands (withBias: and bias), nothing (refusal) where not. */
+const gemmHalf = <P>(tol: (c: Case<P>) => Tol, withBias = false): Pick<Entry<P>, 'half'> =>
+  (withBias ? GEMM_BIAS_HALF : GEMM_HALF) ? { half: tol } : {};
 
 // ---- linear -------------------------------------------------------------------------------------
 
@@ -81,14 +112,71 @@ function convWalk(c: Conv, f: (yi: number, xi: number, wi: number) => void): voi
             }
 }
 
-const convCases = (seed: number, inputs: (c: Conv, s: number) => Case<Conv>['inputs']): Case<Conv>[] =>
-  CONVS.map(([name, c], i) => ({ label: `${name} x ${fmt(c.x)} w ${fmt(c.w)}`, inputs: inputs(c, seed + 3 * i), p: c }));
+const isDepthwise = (c: Conv): boolean => (c.o.groups ?? 1) > 1 && c.o.groups === c.x[3] && c.w[0] === c.x[3];
+/** The cases of CONVS that are depthwise (or not), each with the inputs its place in CONVS seeds. */
+const convCases = (depthwise: boolean, seed: number, inputs: (c: Conv, s: number) => Case<Conv>['inputs']): Case<Conv>[] =>
+  CONVS.flatMap(([name, c], i) =>
+    isDepthwise(c) === depthwise ? [{ label: `${name} x ${fmt(c.x)} w ${fmt(c.w)}`, inputs: inputs(c, seed + 3 * i), p: c }] : []);
 
 // Summation lengths: a forward output sums KH·KW·Cin/groups products; an input gradient at most
 // KH·KW·Cout/groups; a weight gradient N·OH·OW.
 const fwdLen = (c: Conv): number => c.w[1] * c.w[2] * c.w[3] + 1;
 const bwdInputLen = (c: Conv): number => c.w[1] * c.w[2] * c.w[0] / (c.o.groups ?? 1);
 const bwdWeightLen = (c: Conv): number => numel(yShape(c).slice(0, 3));
+
+/**
+ * conv2d and its two gradients over the depthwise cases of CONVS or the others (the GEMM ones),
+ * which differ in whether they take bf16/f16 (the file's header). suffix: of the entry names.
+ */
+function convEntries(suffix: string, depthwise: boolean): AnyEntry[] {
+  const half = <P>(tol: (c: Case<P>) => Tol, withBias = false): Pick<Entry<P>, 'half'> =>
+    depthwise ? { half: tol } : gemmHalf(tol, withBias);
+  return [
+    entry({
+      name: `conv2d${suffix}`,
+      cases: convCases(depthwise, 460, (c, s) => [floats(c.x, s), floats(c.w, s + 1), ...(c.bias ? [floats([c.w[0]], s + 2)] : [])]),
+      ops: {
+        conv2d: (x, { p }) => ap.conv2d(x[0], x[1], { ...p.o, bias: x[2] }),
+        'kernels.conv2d': (x, { p }) => ap.kernels.conv2d(x[0], x[1], x[2], p.o),
+      },
+      reference: ([x, w, b], { p }) => {
+        const y = new Float64Array(numel(yShape(p)));
+        convWalk(p, (yi, xi, wi) => { y[yi] += x[xi] * w[wi]; });
+        if (b) y.forEach((_, i) => { y[i] += b[i % p.w[0]]; });
+        return [y];
+      },
+      tol: ({ p }) => reduction(fwdLen(p)),
+      ...half<Conv>(({ p }) => reduction(fwdLen(p)), true),
+      grad: {},
+    }),
+    entry({
+      name: `conv2dBackwardInput${suffix}`,
+      cases: convCases(depthwise, 480, (c, s) => [floats(yShape(c), s), floats(c.w, s + 1)]),
+      ops: { 'kernels.conv2dBackwardInput': (x, { p }) => ap.kernels.conv2dBackwardInput(x[0], x[1], p.x, p.o) },
+      reference: ([dy, w], { p }) => {
+        const dx = new Float64Array(numel(p.x));
+        convWalk(p, (yi, xi, wi) => { dx[xi] += dy[yi] * w[wi]; });
+        return [dx];
+      },
+      tol: ({ p }) => reduction(bwdInputLen(p)),
+      ...half<Conv>(({ p }) => reduction(bwdInputLen(p))),
+      grad: false,
+    }),
+    entry({
+      name: `conv2dBackwardWeight${suffix}`,
+      cases: convCases(depthwise, 500, (c, s) => [floats(yShape(c), s), floats(c.x, s + 1)]),
+      ops: { 'kernels.conv2dBackwardWeight': (x, { p }) => ap.kernels.conv2dBackwardWeight(x[0], x[1], p.w, p.o) },
+      reference: ([dy, x], { p }) => {
+        const dw = new Float64Array(numel(p.w));
+        convWalk(p, (yi, xi, wi) => { dw[wi] += dy[yi] * x[xi]; });
+        return [dw];
+      },
+      tol: ({ p }) => reduction(bwdWeightLen(p)),
+      ...half<Conv>(({ p }) => reduction(bwdWeightLen(p))),
+      grad: false,
+    }),
+  ];
+}
 
 export const LINEAR_CONV_ENTRIES: AnyEntry[] = [
   entry({
@@ -97,6 +185,7 @@ export const LINEAR_CONV_ENTRIES: AnyEntry[] = [
     ops: { linear: (x) => ap.linear(x[0], x[1], x[2]), 'kernels.linear': (x) => ap.kernels.linear(x[0], x[1], x[2]) },
     reference: ([x, w, b], { p }) => [matmulT(x, w, p.n, p.outF, p.inF, b)],
     tol: ({ p }) => reduction(p.inF + 1),
+    ...gemmHalf<Lin>(({ p }) => reduction(p.inF + 1), true),
     grad: {},
   }),
   entry({
@@ -105,6 +194,7 @@ export const LINEAR_CONV_ENTRIES: AnyEntry[] = [
     ops: { 'kernels.linearBackwardInput': (x) => ap.kernels.linearBackwardInput(x[0], x[1]) },
     reference: ([dy, w], { p }) => [matmulT(dy, transpose(w, p.outF, p.inF), p.n, p.inF, p.outF)],
     tol: ({ p }) => reduction(p.outF),
+    ...gemmHalf<Lin>(({ p }) => reduction(p.outF)),
     grad: false,
   }),
   entry({
@@ -113,46 +203,9 @@ export const LINEAR_CONV_ENTRIES: AnyEntry[] = [
     ops: { 'kernels.linearBackwardWeight': (x) => ap.kernels.linearBackwardWeight(x[0], x[1]) },
     reference: ([dy, x], { p }) => [matmulT(transpose(dy, p.n, p.outF), transpose(x, p.n, p.inF), p.outF, p.inF, p.n)],
     tol: ({ p }) => reduction(p.n),
+    ...gemmHalf<Lin>(({ p }) => reduction(p.n)),
     grad: false,
   }),
-  entry({
-    name: 'conv2d',
-    cases: convCases(460, (c, s) => [floats(c.x, s), floats(c.w, s + 1), ...(c.bias ? [floats([c.w[0]], s + 2)] : [])]),
-    ops: {
-      conv2d: (x, { p }) => ap.conv2d(x[0], x[1], { ...p.o, bias: x[2] }),
-      'kernels.conv2d': (x, { p }) => ap.kernels.conv2d(x[0], x[1], x[2], p.o),
-    },
-    reference: ([x, w, b], { p }) => {
-      const y = new Float64Array(numel(yShape(p)));
-      convWalk(p, (yi, xi, wi) => { y[yi] += x[xi] * w[wi]; });
-      if (b) y.forEach((_, i) => { y[i] += b[i % p.w[0]]; });
-      return [y];
-    },
-    tol: ({ p }) => reduction(fwdLen(p)),
-    grad: {},
-  }),
-  entry({
-    name: 'conv2dBackwardInput',
-    cases: convCases(480, (c, s) => [floats(yShape(c), s), floats(c.w, s + 1)]),
-    ops: { 'kernels.conv2dBackwardInput': (x, { p }) => ap.kernels.conv2dBackwardInput(x[0], x[1], p.x, p.o) },
-    reference: ([dy, w], { p }) => {
-      const dx = new Float64Array(numel(p.x));
-      convWalk(p, (yi, xi, wi) => { dx[xi] += dy[yi] * w[wi]; });
-      return [dx];
-    },
-    tol: ({ p }) => reduction(bwdInputLen(p)),
-    grad: false,
-  }),
-  entry({
-    name: 'conv2dBackwardWeight',
-    cases: convCases(500, (c, s) => [floats(yShape(c), s), floats(c.x, s + 1)]),
-    ops: { 'kernels.conv2dBackwardWeight': (x, { p }) => ap.kernels.conv2dBackwardWeight(x[0], x[1], p.w, p.o) },
-    reference: ([dy, x], { p }) => {
-      const dw = new Float64Array(numel(p.w));
-      convWalk(p, (yi, xi, wi) => { dw[wi] += dy[yi] * x[xi]; });
-      return [dw];
-    },
-    tol: ({ p }) => reduction(bwdWeightLen(p)),
-    grad: false,
-  }),
+  ...convEntries('', false),
+  ...convEntries(' depthwise', true),
 ];

@@ -45,6 +45,8 @@ function xentRef(z: Float64Array, labels: Float64Array, { n, k, eps }: Xent) {
 
 const mean = (a: Float64Array): Float64Array => Float64Array.of(a.reduce((s, v) => s + v, 0) / a.length);
 
+const toF32 = (t: ap.Tensor): ap.Tensor => (t.dtype === 'bf16' || t.dtype === 'f16' ? ap.cast(t, 'f32') : t);
+
 // Ties (values on a 0.5 grid), NaNs that must never win, K = 1 and K = 1000.
 interface Arg { n: number; k: number }
 const ARG: Case<Arg>[] = [[7, 5], [3, 1000], [4, 1], [13, 17]].map(([n, k], i) => ({
@@ -78,6 +80,8 @@ export const LOSS_ENTRIES: AnyEntry[] = [
     },
     // Row sums of K exponentials in double, then a log and, for 'mean', a sum over N.
     tol: ({ p }) => reduction(Math.max(p.k, p.n)),
+    // bf16/f16 logits: the same sums on their widened values; the loss is f32.
+    half: ({ p }) => reduction(Math.max(p.k, p.n)),
     grad: { wrt: [0] },
   }),
   entry({
@@ -94,6 +98,7 @@ export const LOSS_ENTRIES: AnyEntry[] = [
       return [r.loss, r.lse];
     },
     tol: ({ p }) => reduction(p.k),
+    half: ({ p }) => reduction(p.k), // loss and lse in f32
     grad: false,
   }),
   entry({
@@ -105,8 +110,10 @@ export const LOSS_ENTRIES: AnyEntry[] = [
       floats(x.reduction === 'mean' ? [] : [x.n], s + 1, -2, 2),
     ]),
     ops: {
+      // lse and dy are the loss's statistics, f32 for 16-bit logits: a 16-bit run hands them over
+      // in f32 (their rounded values, exactly widened).
       'kernels.crossEntropyBackward': (x, c) =>
-        ap.kernels.crossEntropyBackward(x[0], x[1], x[2], x[3], c.p.reduction === 'mean' ? 1 / c.p.n : 1, c.p.eps),
+        ap.kernels.crossEntropyBackward(x[0], x[1], toF32(x[2]), toF32(x[3]), c.p.reduction === 'mean' ? 1 / c.p.n : 1, c.p.eps),
     },
     reference: ([z, y, lse, dy], { p }, dtype) => {
       const scale = p.reduction === 'mean' ? 1 / p.n : 1;
@@ -118,6 +125,7 @@ export const LOSS_ENTRIES: AnyEntry[] = [
     },
     // Each element: one exp of its own logit against the given lse, then products.
     tol: ELEMENTWISE,
+    half: ELEMENTWISE, // in f32 (cuda) or double (cpu), rounded once to the logits' dtype
     grad: false,
   }),
   entry({
@@ -126,6 +134,7 @@ export const LOSS_ENTRIES: AnyEntry[] = [
     ops: { 'kernels.argmax': (x) => ap.kernels.argmax(x[0]) },
     reference: ([z], c) => [argmaxRef(z, c.p)],
     tol: EXACT,
+    half: EXACT, // comparisons of the widened values (the 0.5 grid is exact in 16 bits)
     grad: false,
   }),
   entry({
@@ -142,6 +151,7 @@ export const LOSS_ENTRIES: AnyEntry[] = [
       return [pred, Float64Array.of(pred.filter((v, i) => v === y[i]).length, c.p.n)];
     },
     tol: EXACT,
+    half: EXACT,
     grad: false,
   }),
 ];

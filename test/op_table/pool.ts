@@ -1,7 +1,8 @@
 // Global average pooling and squeeze-excite's channel scale (native/*/pool.*) with their backward
 // kernels, the fused channelScaleAdd, and the squeeze-excite op against its composition in f64.
 import * as ap from '../../lib/index.js';
-import { entry, ELEMENTWISE, EXACT, floats, fmt, reduction, type AnyEntry, type Case, type Input } from './table.js';
+import { roundHalf } from '../half_ref.js';
+import { entry, ELEMENTWISE, EXACT, floats, fmt, reduction, SAME_BITS, type AnyEntry, type Case, type Input } from './table.js';
 
 // 1x1 spatial (squeeze-excite's FCs on pooled maps), C = 17, 5 and 37 (past the 32-channel
 // tile), odd H and W, and H·W = 1517 (many spatial chunks).
@@ -60,6 +61,7 @@ export const POOL_ENTRIES: AnyEntry[] = [
     ops: { globalAvgPool: (x) => ap.globalAvgPool(x[0]), 'kernels.globalAvgPool': (x) => ap.kernels.globalAvgPool(x[0]) },
     reference: ([x], { p }) => [spatialSum(x, null, p, 1 / hwOf(p))],
     tol: ({ p }) => reduction(hwOf(p)),
+    half: ({ p }) => reduction(hwOf(p)), // f32 sums of the widened values, one rounding
     grad: {},
   }),
   entry({
@@ -69,6 +71,8 @@ export const POOL_ENTRIES: AnyEntry[] = [
     // dy / (H·W); a kernel may multiply by a rounded 1/(H·W) instead, one more rounding.
     reference: ([dy], { p }) => [spread(p, dy, (_i, v) => v / hwOf(p))],
     tol: ELEMENTWISE,
+    // bf16/f16: dy times the f32 1/(H·W), rounded: one f32 product, the same on every backend.
+    half: SAME_BITS,
     grad: false,
   }),
   entry({
@@ -77,6 +81,7 @@ export const POOL_ENTRIES: AnyEntry[] = [
     ops: { channelScale: (x) => ap.channelScale(x[0], x[1]), 'kernels.channelScale': (x) => ap.kernels.channelScale(x[0], x[1]) },
     reference: ([x, sc], { p }) => [spread(p, sc, (i, v) => x[i] * v)],
     tol: EXACT,
+    half: EXACT, // a product of two 16-bit values is exact in f32
     grad: {},
   }),
   entry({
@@ -92,18 +97,24 @@ export const POOL_ENTRIES: AnyEntry[] = [
     reference: ([x, sc, dy], { p }) => [p.need.dx ? spread(p.s, sc, (i, v) => dy[i] * v) : null, p.need.ds ? spatialSum(dy, x, p.s, 1) : null],
     // dx is one product (exact); ds sums H·W products and sets the class when it is asked for.
     tol: ({ p }) => (p.need.ds ? reduction(hwOf(p.s)) : EXACT),
+    half: ({ p }) => (p.need.ds ? reduction(hwOf(p.s)) : EXACT),
     grad: false,
   }),
   entry({
     name: 'channelScaleAdd',
     cases: cases(720, (s, seed) => [floats(s, seed, -2, 2), floats(nc(s), seed + 1, -2, 2), floats(nc(s), seed + 2, -2, 2)]),
     ops: { 'kernels.channelScaleAdd': (x) => ap.kernels.channelScaleAdd(x[0], x[1], x[2]) },
-    // The product is rounded to the dtype before the add on every backend (no fused multiply-add).
-    reference: ([x, sc, b], { p }, dtype) => {
-      const prod = spread(p, sc, (i, v) => (dtype === 'f32' ? Math.fround(x[i] * v) : x[i] * v));
+    // The product is rounded to the dtype before the add on every backend (no fused multiply-add):
+    // to the tensors' own 16-bit type in a bf16/f16 run, as channelScale stores it.
+    reference: ([x, sc, b], { p }, dtype, storage) => {
+      const round = storage === 'bf16' || storage === 'f16' ? (v: number) => roundHalf(v, storage) : dtype === 'f32' ? Math.fround : (v: number) => v;
+      const prod = spread(p, sc, (i, v) => round(x[i] * v));
       return [spread(p, b, (i, v) => prod[i] + v)];
     },
     tol: EXACT,
+    // bf16/f16: the rounded product plus b in f32, then rounded: sums of these magnitudes are
+    // exact in f32, so one rounding of the reference.
+    half: EXACT,
     grad: false,
   }),
   entry({

@@ -64,8 +64,9 @@ export const REDUCE_SHAPE_ENTRIES: AnyEntry[] = [
       const s = c.inputs[0].shape;
       return [sumTo(x, s, keptShape(s, c.p.axes), name === 'mean' ? 1 / count(c) : 1)];
     },
-    // The reduce kernels accumulate in double on every backend and round once.
+    // The reduce kernels accumulate in double on every backend and round once (to bf16/f16 too).
     tol: F64_ACCUMULATED,
+    half: F64_ACCUMULATED,
     grad: {},
   })),
   entry({
@@ -74,6 +75,7 @@ export const REDUCE_SHAPE_ENTRIES: AnyEntry[] = [
     ops: { 'kernels.sumToShape': (x, c) => ap.kernels.sumToShape(x[0], c.p.target) },
     reference: ([x], c) => [sumTo(x, c.inputs[0].shape, c.p.target)],
     tol: F64_ACCUMULATED,
+    half: F64_ACCUMULATED,
     grad: false,
   }),
   entry({
@@ -87,6 +89,7 @@ export const REDUCE_SHAPE_ENTRIES: AnyEntry[] = [
       return [Float64Array.from(collapseIndex(c.p.xShape, kept), (j) => scale * dy[j])];
     },
     tol: EXACT,
+    half: EXACT, // the double product rounded once to 16 bits
     grad: false,
   }),
   entry({

@@ -124,8 +124,11 @@ export interface Entry<P = undefined> {
   /**
    * f64 host reference from the inputs (ints as numbers): one array per output, null where the
    * op returns none; dtype says how parameters are rounded (an f32 kernel sees Math.fround(alpha)).
+   * storage: the run's tensor dtype (dtype itself, or bf16/f16 for a 16-bit run, whose dtype is
+   * f32), for the few references that round an intermediate to it as the op does (a fused
+   * product-then-add stores the product in the tensor's dtype first).
    */
-  reference: (xs: Float64Array[], c: Case<P>, dtype: FloatDType) => (Float64Array | null)[];
+  reference: (xs: Float64Array[], c: Case<P>, dtype: FloatDType, storage: RunDType) => (Float64Array | null)[];
   tol: Tol | ((c: Case<P>) => Tol);
   /** false: not differentiable (raw kernels, creation, random, attack updates). */
   grad: false | GradSpec;

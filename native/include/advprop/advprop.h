@@ -108,7 +108,9 @@ typedef struct advprop_bn_segment {
 
 /* x [N, H, W, C]; gamma, beta, running_mean, running_var [K, C]; outputs y [N, H, W, C],
  * mean and invstd [S, C] (S = num_segments: the batch statistics used, which the backward
- * takes). momentum uses the TF convention (running = m * running + (1 - m) * batch). */
+ * takes). momentum uses the TF convention (running = m * running + (1 - m) * batch).
+ * x, y (and the backward's dy, dx) may be ADVPROP_BF16 or ADVPROP_F16; the parameters, the
+ * running and batch statistics and dgamma/dbeta are then ADVPROP_F32. */
 ADVPROP_API advprop_status advprop_multi_batch_norm_forward(
     const advprop_tensor* x, const advprop_tensor* gamma, const advprop_tensor* beta,
     const advprop_tensor* running_mean, const advprop_tensor* running_var,
@@ -129,7 +131,8 @@ typedef enum advprop_attack_norm { ADVPROP_LINF = 0, ADVPROP_L2 = 1 } advprop_at
 
 /* x_adv, grad, x, out: one shape [N, ...]. L∞: out = clamp(clamp(x_adv + alpha * sign(grad),
  * x - eps, x + eps), lo, hi). eps_per_sample / alpha_per_sample: NULL to use the scalars, or [N]
- * tensors. */
+ * tensors. x_adv, x, out and the per-sample tensors are F32 or F64; grad is of their dtype, or
+ * BF16 / F16 (a 16-bit network's gradient, widened exactly). */
 ADVPROP_API advprop_status advprop_pgd_step(const advprop_tensor* x_adv, const advprop_tensor* grad,
                                             const advprop_tensor* x, int32_t norm, double eps, double alpha,
                                             double lo, double hi, const advprop_tensor* eps_per_sample,

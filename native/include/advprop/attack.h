@@ -1,7 +1,10 @@
 // The PGD attack kernels: one projected step and the random start. Every backend implements
 // ADVPROP_ATTACK_KERNELS with the same semantics; native/cpu/attack.cc is the reference.
 // Tensors are [N, ...] (sample n is the n-th run of D = numel / N contiguous elements), one dtype
-// (f32, or f64), one device, contiguous; the front-end (native/ops/attack.cc) checks.
+// (f32, or f64), one device, contiguous; the front-end (native/ops/attack.cc) checks. The one
+// exception is the step's gradient, which may also be bf16 or f16 (the gradient of a 16-bit
+// network): it is widened exactly on the load (to_accum) and every formula below is unchanged,
+// so a 16-bit gradient gives the bits its f32 widening would.
 #pragma once
 #include <cstdint>
 #include <initializer_list>
@@ -162,36 +165,55 @@ PerSample<T> per_sample(const Tensor* t, double s) {
   return {t ? t->data_as<T>() : nullptr, static_cast<T>(s)};
 }
 
+// A gradient element in the image's dtype T: exact (a 16-bit gradient widens to f32 exactly).
+template <typename T, typename G>
+ADVPROP_HD T grad_as(G g) {
+  return static_cast<T>(to_accum(g));
+}
+
 // One call as every backend's kernels read it: the pointers (x_adv and grad null for the random
 // start), N samples of D = numel / N elements, eps and alpha per sample, the clamp range in T,
-// and the device (for scratch tensors and the stream).
-template <typename T>
+// and the device (for scratch tensors and the stream). G is the gradient's storage type: T, or
+// bf16 / f16.
+template <typename T, typename G = T>
 struct PgdView {
   AttackNorm norm;
   Device device;
-  const T *xa, *g, *x;
+  const T* xa;
+  const G* g;
+  const T* x;
   T* out;
   int64_t numel, nsamples, d;
   PerSample<T> eps, alpha;
   T lo, hi;
 };
 
+// The gradient's dtype against the image's: its own, or one of the 16-bit types.
+inline bool pgd_grad_dtype_ok(DType grad, DType image) { return grad == image || dtype_in<HalfTypes>(grad); }
+
 // The shared body of the backends' entries: asserts what the kernels index by (the front-end,
-// native/ops/attack.cc, checks the caller's input), then calls f(PgdView<T>) for out's dtype.
+// native/ops/attack.cc, checks the caller's input), then calls f(PgdView<T, G>) for out's dtype T
+// and the gradient's G (T when there is no gradient).
 template <typename F>
 void with_pgd_view(const char* op, const PgdArgs& a, const Tensor* x_adv, const Tensor* grad, const Tensor& x,
                    Tensor& out, F&& f) {
   ADVPROP_ASSERT(out.ndim() >= 1 && out.dim(0) > 0 && x.dtype() == out.dtype() && x.numel() == out.numel());
-  for (const Tensor* t : {x_adv, grad})
-    ADVPROP_ASSERT(!t || (t->dtype() == out.dtype() && t->numel() == out.numel()));
+  ADVPROP_ASSERT(!x_adv || (x_adv->dtype() == out.dtype() && x_adv->numel() == out.numel()));
+  ADVPROP_ASSERT(!grad || (pgd_grad_dtype_ok(grad->dtype(), out.dtype()) && grad->numel() == out.numel()));
   for (const Tensor* t : {a.eps_t, a.alpha_t})
     ADVPROP_ASSERT(!t || (t->dtype() == out.dtype() && t->numel() == out.dim(0)));
   dispatch_dtype(out.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     const int64_t numel = out.numel(), nsamples = out.dim(0);
-    f(PgdView<T>{a.norm, out.device(), x_adv ? x_adv->data_as<T>() : nullptr, grad ? grad->data_as<T>() : nullptr, x.data_as<T>(),
-                 out.data_as<T>(), numel, nsamples, numel / nsamples, per_sample<T>(a.eps_t, a.eps),
-                 per_sample<T>(a.alpha_t, a.alpha), static_cast<T>(a.lo), static_cast<T>(a.hi)});
+    auto run = [&](auto gtag) {
+      using G = decltype(gtag);
+      f(PgdView<T, G>{a.norm, out.device(), x_adv ? x_adv->data_as<T>() : nullptr, grad ? grad->data_as<G>() : nullptr,
+                      x.data_as<T>(), out.data_as<T>(), numel, nsamples, numel / nsamples,
+                      per_sample<T>(a.eps_t, a.eps), per_sample<T>(a.alpha_t, a.alpha), static_cast<T>(a.lo),
+                      static_cast<T>(a.hi)});
+    };
+    if (!grad || grad->dtype() == out.dtype()) run(T{});
+    else dispatch_dtype<HalfTypes>(grad->dtype(), op, run);
   });
 }
 

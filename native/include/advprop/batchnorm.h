@@ -21,12 +21,17 @@
 //   train, train_frozen: dx = gamma[d] * invstd * (g - mean_M(g) - xhat * mean_M(g * xhat));
 //   eval: dx = gamma[d] * invstd * g (the running statistics are constants).
 // Sums accumulate in f64 and combine per-chunk partials in a fixed order: deterministic.
+// Dtypes: x, y, dy and dx in one of f32, f64, bf16, f16; gamma, beta, the running statistics,
+// mean, invstd, dgamma and dbeta in its arithmetic dtype (Accum<T>: f32 for bf16 and f16, as
+// under PyTorch's autocast), where a 16-bit x is widened on every read and y and dx are rounded
+// once, on the store.
 #pragma once
 #include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <vector>
 
+#include "advprop/dtype_dispatch.h"
 #include "advprop/enum_table.h"
 #include "advprop/invariants.h"
 #include "advprop/tensor.h"
@@ -78,15 +83,17 @@ inline Shape bn_stat_shape(const BnArgs& a) { return {static_cast<int64_t>(a.seg
 
 // What the kernels index by (the front-ends establish it; every backend asserts it, so a failure
 // is a bug in advprop): the args pass check_bn_args, and the x-like tensors hold N*H*W*C, the
-// per-domain ones K*C and the per-segment ones S*C elements, contiguous, of x's dtype, on x's device.
+// per-domain ones K*C and the per-segment ones S*C elements, contiguous, on x's device; the
+// x-like ones of x's dtype, the others of its arithmetic dtype (f32 for a bf16 or f16 x).
 inline bool bn_args_hold(const char* op, const BnArgs& a, const Tensor& x, std::initializer_list<const Tensor*> like_x,
                          std::initializer_list<const Tensor*> per_domain, std::initializer_list<const Tensor*> per_segment) {
   if (!passes(check_bn_args, op, a) || !x.defined()) return false;
   const int64_t sizes[3] = {a.n * a.h * a.w * a.c, a.k * a.c, static_cast<int64_t>(a.segments.size()) * a.c};
   int i = 0;
   for (const auto& group : {like_x, per_domain, per_segment}) {
+    const DType dt = i == 0 ? x.dtype() : accum_dtype(x.dtype());
     for (const Tensor* t : group)
-      if (!tensors_hold(x.dtype(), x.device(), {{t, sizes[i]}})) return false;
+      if (!tensors_hold(dt, x.device(), {{t, sizes[i]}})) return false;
     ++i;
   }
   return true;

@@ -32,6 +32,8 @@ struct Conv2dParams {
 // depthwise_backward_input: dx = the adjoint of depthwise_forward in x (gather, deterministic).
 // depthwise_backward_weight: dw[c, ky, kx, 0] = sum over n, oh, ow of dy * x (fixed-order
 //         reduction, no float atomics).
+// bf16 and f16: every tensor of a call in the one 16-bit type (the weights too, as autocast casts
+// them); col2im and the depthwise kernels sum in f32 (Accum<T>) and round each output once.
 #define ADVPROP_CONV_KERNELS                                                                          \
   void im2col(const Conv2dParams& p, const Tensor& x, int64_t group, Tensor& cols);                   \
   void col2im(const Conv2dParams& p, const Tensor& cols, int64_t group, Tensor& dx);                  \
@@ -51,11 +53,11 @@ inline Shape depthwise_w_shape(const Conv2dParams& p) { return {p.c_in, p.kh, p.
 // throws advprop::Error naming `op` and the argument; tests that enter a kernel directly run it,
 // and the backends assert it (`passes`, advprop/invariants.h).
 // im2col/col2im: sane params with groups dividing c_in, group in [0, groups), the image
-// [n, h, w, c_in] f32 or f64 and cols [n*out_h*out_w, kh*kw*Cg] of its dtype, both contiguous,
+// [n, h, w, c_in] f32, f64, bf16 or f16 and cols [n*out_h*out_w, kh*kw*Cg] of its dtype, both contiguous,
 // on one device of type `type`, not overlapping.
 void check_im2col_args(const char* op, const Conv2dParams& p, const Tensor& img, const Tensor& cols,
                        int64_t group, DeviceType type);
-// Depthwise: sane params with groups == c_in == c_out, the output f32 or f64, then every tensor
+// Depthwise: sane params with groups == c_in == c_out, the output f32, f64, bf16 or f16, then every tensor
 // of its dtype and shape, on one device of type `type`, contiguous.
 void check_depthwise_forward(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x, const Tensor& w,
                              const Tensor* bias, const Tensor& y);

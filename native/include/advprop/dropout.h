@@ -5,6 +5,8 @@
 //                               D = numel / dim 0.
 // A dropped element is 0 (also when x is NaN or inf). The mask is never stored: the backward
 // calls the same kernel on dy with the same key, which regenerates it, so dx = dy * keep * scale.
+// bf16 and f16: the same draws (the kept set does not depend on the dtype), scale an f32, the
+// product (and the residual's sum) in f32, each rounded to T as the separate ops would store it.
 //
 // With a residual r (per sample only; the MBConv skip connection), the same pass adds it:
 // out_i = keep_i ? (x_i * scale) + r_i : 0 + r_i, each operation rounded to T (no fused

@@ -79,6 +79,20 @@ bool dtype_in(DType t) {
 // The dtypes of the float kernels, which front-ends require of float inputs.
 inline bool is_float(DType t) { return dtype_in<FloatTypes>(t); }
 
+// "f32 or f64", "f32, f64, bf16 or f16": the list for a message saying what an argument must be.
+template <typename... Ts>
+std::string dtype_alternatives(TypeList<Ts...>) {
+  const char* names[] = {dtype_name(DTypeOf<Ts>::value)...};
+  const size_t n = sizeof...(Ts);
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s += std::string(i == 0 ? "" : i + 1 == n ? " or " : ", ") + names[i];
+  return s;
+}
+
+// The dtype of Accum<T> for tensors of dtype t (advprop/half.h): f32 for bf16 and f16, t itself
+// otherwise. Statistics and losses of a 16-bit family are kept in it.
+inline DType accum_dtype(DType t) { return t == DType::bf16 || t == DType::f16 ? DType::f32 : t; }
+
 template <typename Types = FloatTypes>
 [[noreturn]] void fail_dtype(DType t, const char* op) {
   fail(ErrorCode::DType, std::string(op) + ": dtype " + dtype_name(t) + " is not supported (" + dtype_names(Types{}) + ")");

@@ -36,11 +36,14 @@ inline const char* unary_op_name(UnaryOp op) { return enum_name(op); }
 // cast:      dst[i] = (dst type) src[i]; any pair of f32, f64, i32, bf16, f16; same numel. The
 //            element conversion is advprop::convert (pointwise.h): to bf16/f16 rounded once to
 //            nearest even, float to i32 truncated and saturated as cvt.rzi.s32.
-// binary:    out[i] = a[i % a.numel] op b[i % b.numel]; out.numel is a multiple of both, all f32 or
-//            all f64. Covers same-shape, per-channel [C] over NHWC (C is the innermost axis) and
-//            scalar operands, on either side.
+// binary:    out[i] = a[i % a.numel] op b[i % b.numel]; out.numel is a multiple of both, all of one
+//            dtype: f32, f64, bf16 or f16. Covers same-shape, per-channel [C] over NHWC (C is the
+//            innermost axis) and scalar operands, on either side.
 // unary:     out[i] = f(x[i]; alpha).
 // unary_backward: dx[i] = dy[i] * f'(x[i]; alpha), from the forward input x.
+// binary, unary and unary_backward take bf16 and f16 as well: elements widened to f32, the
+// formula in f32 (alpha an f32, not rounded to 16 bits) and one rounding on the store, with the
+// C library's expf/logf on every backend, so cpu and cuda-sim give the same bits.
 #define ADVPROP_ELEMENTWISE_KERNELS                                                         \
   void fill(Tensor& out, double value);                                                    \
   void cast(const Tensor& src, Tensor& dst);                                               \

@@ -15,6 +15,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "advprop/hostdevice.h"
 
@@ -191,6 +192,15 @@ template <typename T>
 ADVPROP_HD T from_accum(Accum<T> x) {
   if constexpr (sizeof(T) == 2) return store_as<T>(x);
   else return x;
+}
+
+// A result computed in double (sums, the loss) stored as T with one rounding: to_bf16/to_f16 from
+// f64 round once (above), f32 and f64 by the usual conversion.
+template <typename T>
+ADVPROP_HD T from_double(double x) {
+  if constexpr (std::is_same<T, bf16>::value) return to_bf16(x);
+  else if constexpr (std::is_same<T, f16>::value) return to_f16(x);
+  else return static_cast<T>(x);
 }
 
 }  // namespace advprop

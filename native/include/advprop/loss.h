@@ -14,6 +14,7 @@
 #pragma once
 #include <initializer_list>
 
+#include "advprop/dtype_dispatch.h"
 #include "advprop/invariants.h"
 #include "advprop/tensor.h"
 
@@ -26,9 +27,10 @@ namespace advprop {
                              double scale, double smoothing, Tensor& dlogits);                      \
   void argmax_rows(const Tensor& logits, Tensor& pred);
 
-// The kernels take checked arguments (the front-ends below): logits [N, K] f32/f64 with K >= 1,
-// labels i32 [N], loss, lse [N] and dy [N] or [] of logits' dtype, all contiguous on one device,
-// 0 <= smoothing <= 1. Every backend asserts the sizes it indexes by through these, which
+// The kernels take checked arguments (the front-ends below): logits [N, K] f32, f64, bf16 or f16
+// with K >= 1, labels i32 [N], loss, lse [N] and dy [N] or [] of the loss's dtype (accum_dtype of
+// the logits': f32 for 16-bit logits, whose dlogits are of their own dtype), all contiguous on one
+// device, 0 <= smoothing <= 1. Every backend asserts the sizes it indexes by through these, which
 // return N and K (a failure is a bug in advprop: ERR_INTERNAL).
 struct LossSizes {
   int64_t n, k;
@@ -41,14 +43,15 @@ inline LossSizes loss_sizes(const Tensor& logits, const Tensor& rows) {
 }
 inline LossSizes xent_forward_sizes(const Tensor& logits, const Tensor& labels, const Tensor& loss, const Tensor& lse) {
   const LossSizes s = loss_sizes(logits, labels);
-  ADVPROP_ASSERT(tensors_hold(logits.dtype(), logits.device(), {{&loss, s.n}, {&lse, s.n}}));
+  ADVPROP_ASSERT(tensors_hold(accum_dtype(logits.dtype()), logits.device(), {{&loss, s.n}, {&lse, s.n}}));
   return s;
 }
 inline LossSizes xent_backward_sizes(const Tensor& logits, const Tensor& labels, const Tensor& lse, const Tensor& dy,
                                      const Tensor& dlogits) {
   const LossSizes s = loss_sizes(logits, labels);
-  ADVPROP_ASSERT(tensors_hold(logits.dtype(), logits.device(),
-                              {{&lse, s.n}, {&dy, dy.ndim() == 0 ? 1 : s.n}, {&dlogits, s.n * s.k}}));
+  ADVPROP_ASSERT(
+      tensors_hold(accum_dtype(logits.dtype()), logits.device(), {{&lse, s.n}, {&dy, dy.ndim() == 0 ? 1 : s.n}}) &&
+      tensors_hold(logits.dtype(), logits.device(), {{&dlogits, s.n * s.k}}));
   return s;
 }
 

@@ -14,7 +14,9 @@
 //                           pool's share dpool / (H*W), which otherwise takes a broadcast
 //                           tensor and an add.
 // Every spatial sum runs in an order fixed by the shape alone (no float atomics), so results do
-// not depend on the thread count or the device's scheduling. f32 on every backend, f64 too.
+// not depend on the thread count or the device's scheduling. f32 on every backend, f64 too; bf16
+// and f16 (every tensor of one call in the same dtype, s and the pool output included, as they
+// are activations) compute in f32, spatial sums too, and round once on each store.
 #pragma once
 #include <cstdint>
 #include <initializer_list>

@@ -42,7 +42,8 @@ inline void assert_plan_fits(const ReducePlan& p, const Tensor& full, const Tens
                  full.numel() == p.out_count * p.reduce_count);
 }
 
-// sum: out (out_count elements, f32 or f64 like x) = scale * sums described by plan.
+// sum: out (out_count elements, of x's dtype: f32, f64, bf16 or f16) = scale * sums described by
+// plan, accumulated in double and rounded once to the dtype.
 // sum_backward: the gradient of sum, dx[kept_offset(o) + red_offset(r)] = (T)(scale * dy[o]) for
 // every o and r (dy has out_count elements, dx has x's shape; the plan covers dx exactly once).
 #define ADVPROP_REDUCE_KERNELS                                                  \

@@ -8,7 +8,7 @@
 // Both sides: dropout 0.2 and stochastic depth (drop-connect) 0.2 on, as torchvision's defaults;
 // no EMA (ours is turned off with ema: false; the peer has none).
 //   npm run bench -- [--device cpu|cuda] [--case a|b|a,b] [--methods vanilla,advprop1,advprop4]
-//     [--steps 5] [--warmup 2] [--batch N] [--rounds 1] [--compile-limit S] [--profile] [--no-peer] [--python PATH] [--json]
+//     [--precision fp32|tf32|bf16|fp16] [--steps 5] [--warmup 2] [--batch N] [--rounds 1] [--compile-limit S] [--profile] [--no-peer] [--python PATH] [--json]
 // --compile-limit: seconds the cuda peer may spend on its torch.compile attempt (0: none).
 // --rounds R runs ours then the peer R times per case and keeps each side's best median, so that a
 // burst of load from elsewhere on a shared machine hits both sides alike; the 1-minute load
@@ -39,10 +39,14 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '1' },
     'compile-limit': { type: 'string', default: '150' },
+    precision: { type: 'string' },
   },
 });
 
 const device = values.device!;
+// Ours and the peer's in the same precision: default fp32 on the cpu, bf16 on a GPU (PyTorch's AMP).
+const precision = ap.PRECISIONS.find((p) => p === (values.precision ?? (device === 'cpu' ? 'fp32' : 'bf16')));
+if (!precision) throw new Error(`--precision: one of ${ap.PRECISIONS.join(', ')}, got ${values.precision}`);
 const deviceKey = canonicalDevice(device); // memory() names devices as cpu, cuda:0, ...
 const threads = ap.buildInfo().threads;
 interface Case { name: string; size: number; batch: number; classes: number }
@@ -90,7 +94,7 @@ interface PeerResult { version: string; threads: number; note: string; results: 
 
 function makeTrainer(c: Case, m: MethodSpec) {
   const model = ap.models.efficientnet('b0', { numClasses: c.classes, domains: 2, seed: 1, device });
-  const trainer = new Trainer(model, { method: m.method, epsilon: m.epsilon, attackSteps: m.attackSteps || undefined, lr: 0.016, ema: false });
+  const trainer = new Trainer(model, { method: m.method, epsilon: m.epsilon, attackSteps: m.attackSteps || undefined, lr: 0.016, ema: false, precision });
   return { model, trainer };
 }
 
@@ -155,7 +159,7 @@ else if (!python) peerSkipped = `no python with torch and torchvision${device ==
 function runPeer(c: Case): PeerResult | undefined {
   if (!python || peerSkipped) return undefined;
   const script = fileURLToPath(new URL('./torch/step.py', import.meta.url));
-  const cfg = { device, threads, compileLimitS: Number(values['compile-limit']), size: c.size, batch: c.batch, classes: c.classes, steps: stepsFor(c), warmup: warmupFor(c),
+  const cfg = { device, threads, precision, compileLimitS: Number(values['compile-limit']), size: c.size, batch: c.batch, classes: c.classes, steps: stepsFor(c), warmup: warmupFor(c),
     methods: methods.map((m) => ({ name: m.name, method: m.method, epsilon: m.epsilon, attackSteps: m.attackSteps })) };
   const r = spawnSync(python, [script], {
     input: JSON.stringify(cfg), encoding: 'utf8', maxBuffer: 1 << 26,
@@ -172,7 +176,7 @@ function runPeer(c: Case): PeerResult | undefined {
 // ---- run and report -----------------------------------------------------------------------------
 const f1 = (v: number) => v.toFixed(1);
 const out: unknown[] = [];
-console.log(`device ${device}, ${threads} threads, warm-up then median of timed steps; ` +
+console.log(`device ${device}, ${threads} threads, precision ${precision}, warm-up then median of timed steps; ` +
   `peer: ${peerSkipped || `PyTorch via ${python}`}`);
 const bestOf = <T extends { method: string; stepMs: number; imagesPerS: number }>(a: T[] | undefined, b: T[]): T[] =>
   !a ? b : a.map((t, i) => (b[i] && b[i].stepMs < t.stepMs ? b[i] : t));

@@ -8,6 +8,7 @@ namespace advprop_binding {
   X(devices, Devices)              \
   X(memoryStats, MemoryStats)      \
   X(resetPeakMemory, ResetPeakMemory) \
+  X(setGemmTf32, SetGemmTf32)      \
   X(handleStats, HandleStatsEntry) \
   X(emptyCache, EmptyCache)        \
   X(synchronize, Synchronize)      \

@@ -6,6 +6,7 @@
 #include "advprop/cuda_info.h"
 #include "advprop/device.h"
 #include "advprop/elementwise.h"
+#include "advprop/gemm.h"
 #include "advprop/parallel.h"
 #include "convert.h"
 #include "entries.h"
@@ -127,6 +128,15 @@ ADVPROP_ENTRY(ResetPeakMemory)
   const advprop::Device dev = to_usable_device(info[0], "resetPeakMemory", "device");
   advprop::backend(dev.type).reset_peak(dev.index);
   return info.Env().Undefined();
+ADVPROP_ENTRY_END
+
+// Returns the previous setting, so the lib can restore it.
+ADVPROP_ENTRY(SetGemmTf32)
+  check_arg_count(info, 1, "setGemmTf32");
+  const bool allowed = to_bool(info[0], "setGemmTf32", "allowed");
+  const bool before = advprop::gemm_tf32();
+  advprop::set_gemm_tf32(allowed);
+  return Napi::Boolean::New(info.Env(), before);
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(HandleStatsEntry)

@@ -7,6 +7,7 @@ export { devices, defaultDevice, setDefaultDevice } from './device.js';
 export { manualSeed, getRngState, setRngState, type RandomKey } from './random.js';
 export { grad, valueAndGrad, type BackwardOptions, type GradOptions } from './autograd/engine.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/mode.js';
+export { autocast, currentPrecision, defaultPrecision, PRECISIONS, type Precision } from './precision.js';
 export * as autograd from './autograd/index.js';
 export * as kernels from './kernels.js';
 export * as optim from './optim/index.js';

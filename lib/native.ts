@@ -118,6 +118,8 @@ export interface Addon {
   memoryStats(device: string): NativeMemoryStats;
   /** Sets the device's peakBytesInUse to its bytesInUse now. */
   resetPeakMemory(device: string): void;
+  /** Lets the conv/linear GEMMs multiply f32 in tf32 (lib/precision.ts); returns the previous setting. */
+  setGemmTf32(allowed: boolean): boolean;
   /** Tensor handles alive in the addon, and the size of its handle table (its high-water mark). */
   handleStats(): { live: number; slots: number };
   emptyCache(device: string): void;

@@ -27,7 +27,8 @@ BN parameters, lr 0.016. It differs from TF's (ours) in that eps is added outsid
 and the mean square starts at 0 rather than 1: same work per parameter. No EMA on either side.
 Each step reads the loss back (.item()), as ours returns it.
 
-cuda: bf16 autocast and TF32 on (cuDNN and matmul), cudnn.benchmark; then torch.compile of the
+Precision (cfg 'precision', as ours): fp32 (TF32 off), tf32, bf16 autocast (TF32 on), fp16 autocast
+with GradScaler on cuda; default fp32 on the cpu and bf16 on cuda. cuda: cudnn.benchmark; then torch.compile of the
 model (guarded: try/except and a time limit) timed the same way, reported under "compiled".
 Not a project dependency: run through bench/step.ts.
 """
@@ -94,14 +95,17 @@ def main():
     dev = cfg['device']
     torch.manual_seed(0)
     notes = []
+    # The precision of ours, matched: fp32 (TF32 off), tf32, bf16 autocast, fp16 autocast + GradScaler.
+    precision = cfg.get('precision') or ('fp32' if dev == 'cpu' else 'bf16')
+    amp_dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(precision)
     if dev == 'cpu':
         torch.set_num_threads(cfg['threads'])
-        notes.append('fp32 eager, channels_last')
     else:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = precision != 'fp32'
+        torch.backends.cudnn.allow_tf32 = precision != 'fp32'
         torch.backends.cudnn.benchmark = True
-        notes.append('eager, bf16 autocast, TF32 on, cudnn.benchmark, channels_last')
+    notes.append(f"eager, {precision if amp_dtype is None else precision + ' autocast'}"
+                 f"{', cudnn.benchmark' if dev != 'cpu' else ''}, channels_last")
     n, size, classes = cfg['batch'], cfg['size'], cfg['classes']
     x = torch.rand(n, size, size, 3, device=dev)
     y = torch.arange(n, device=dev) * 7919 % classes
@@ -120,9 +124,11 @@ def main():
         return route, fwd, opt, adv_bns
 
     def autocast():
-        if dev == 'cpu':
-            return torch.autocast('cpu', enabled=False)
-        return torch.autocast('cuda', dtype=torch.bfloat16)
+        if amp_dtype is None:
+            return torch.autocast(dev if dev == 'cpu' else 'cuda', enabled=False)
+        return torch.autocast('cpu' if dev == 'cpu' else 'cuda', dtype=amp_dtype)
+
+    scaler = torch.cuda.amp.GradScaler() if precision == 'fp16' and dev != 'cpu' else None
 
     def make_step(m, compiled):
         route, fwd, opt, adv_bns = build(compiled)
@@ -156,8 +162,13 @@ def main():
                 route.mode = 0
                 with autocast():
                     loss = F.cross_entropy(fwd(x).float(), y, label_smoothing=0.1)
-            loss.backward()
-            opt.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
             return loss.item()
         return step
 

@@ -11,7 +11,7 @@ import { checkTensor, isTensor, type Tensor } from '../tensor.js';
 import { describeValue } from '../device.js';
 import { opNames } from '../native.js';
 import { LIMITS, boolArg, intArg, numArg, objectArg, oneOfArg } from '../args.js';
-import { neg } from '../ops/unary.js';
+import { mulScalar, neg } from '../ops/unary.js';
 import { pgdRandomStart, pgdStep, type AttackNorm } from '../ops/attack.js';
 import { clone } from '../ops/cast.js';
 import { crossEntropy } from '../ops/cross_entropy.js';
@@ -38,6 +38,12 @@ export interface PgdOptions {
   target?: 'true' | 'random';
   min?: number; // default 0
   max?: number; // default 1
+  /**
+   * Multiplies the loss whose gradient drives the attack (default 1): fp16 loss scaling, so that
+   * the image gradient does not underflow f16 on its way back through the network. The step's
+   * direction (the gradient's sign for linf, its direction for l2) does not depend on it.
+   */
+  lossScale?: number;
 }
 
 export function defaultSteps(epsilon: number): number {
@@ -45,7 +51,7 @@ export function defaultSteps(epsilon: number): number {
   return epsilon === 1 ? 1 : Math.round(epsilon) + 1;
 }
 
-function checkOptions(options: PgdOptions, op: string): Required<Omit<PgdOptions, 'min' | 'max'>> & { min: number; max: number } {
+function checkOptions(options: PgdOptions, op: string): Required<Omit<PgdOptions, 'min' | 'max' | 'lossScale'>> & { min: number; max: number; lossScale: number } {
   const o = objectArg<PgdOptions>(options, op, 'options', '{ epsilon, ... }');
   // ε and α in pixel units of 255: more than 255 cannot change an image in [0, 1].
   const epsilon = numArg(o.epsilon, op, 'epsilon', 0, 255);
@@ -60,6 +66,7 @@ function checkOptions(options: PgdOptions, op: string): Required<Omit<PgdOptions
     target: oneOfArg(o.target ?? 'true', op, 'target', ['true', 'random'] as const),
     min: numArg(o.min ?? 0, op, 'min'),
     max: numArg(o.max ?? 1, op, 'max'),
+    lossScale: numArg(o.lossScale ?? 1, op, 'lossScale', 0, Infinity, { min: true }),
   };
 }
 
@@ -103,7 +110,8 @@ function attack(op: string, model: AttackModel, x: Tensor, y: Int32Array | reado
       [g] = grad(() => {
         const logits = model.forward(current, { segments, bnMode: o.bnMode });
         if (i === 0 && o.target === 'random') labels = randomWrongLabels(labels, logits.shape[1]!);
-        return crossEntropy(logits, labels);
+        const loss = crossEntropy(logits, labels);
+        return o.lossScale === 1 ? loss : mulScalar(loss, o.lossScale);
       }, [current]);
       // A targeted attack descends the loss of the wrong label.
       dir = o.target === 'random' ? neg(g!) : g!;

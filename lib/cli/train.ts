@@ -5,6 +5,7 @@ import { TRAIN_DEFAULTS, type TrainConfig } from '../train/config.js';
 import { METHODS } from '../train/methods.js';
 import { trainRun } from '../train/run.js';
 import { num, numList, oneOf, UsageError } from './args.js';
+import { PRECISIONS } from '../precision.js';
 
 export const TRAIN_USAGE = `usage: advprop train [options]
 
@@ -29,6 +30,9 @@ EfficientNet-B0 (width 0.25, depth 0.25) on the bundled Fashion-MNIST subset (or
   --label-smoothing S   (default 0.1)
   --ema D | off         EMA decay of weights and BN statistics (default 0.999)
   --device D            cpu | cuda | cuda-sim (default: the best available)
+  --precision P         fp32 | tf32 | bf16 | fp16: convolutions and linear layers in that precision, f32 master weights,
+                        optimizer, BN statistics and loss; fp16 with dynamic loss scaling (default: bf16 on a CUDA GPU
+                        of compute capability 8.0+, fp32 elsewhere)
   --seed N              (default 0)
   --out DIR             run folder (default runs/<method>-<model>-eps<ε>-seed<seed>; with --resume, the folder resumed)
   --resume PATH         a run folder or checkpoint file to continue from, with the options it was trained with
@@ -54,7 +58,7 @@ export async function runTrain(args: string[]): Promise<number> {
       method: { type: 'string' }, epsilon: { type: 'string' }, 'attack-steps': { type: 'string' }, epochs: { type: 'string' },
       'batch-size': { type: 'string' }, lr: { type: 'string' }, optimizer: { type: 'string' }, schedule: { type: 'string' },
       'warmup-epochs': { type: 'string' }, 'weight-decay': { type: 'string' }, 'label-smoothing': { type: 'string' },
-      ema: { type: 'string' }, device: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' },
+      ema: { type: 'string' }, device: { type: 'string' }, precision: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' },
       resume: { type: 'string' }, 'allow-config-change': { type: 'boolean' }, 'max-steps': { type: 'string' }, limit: { type: 'string' }, 'eval-limit': { type: 'string' },
       'eval-epsilons': { type: 'string' }, 'no-augment': { type: 'boolean' }, workers: { type: 'string' },
       'checkpoint-every': { type: 'string' }, 'log-every': { type: 'string' }, 'no-progress': { type: 'boolean' }, 'strip-aux': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
@@ -79,7 +83,7 @@ export async function runTrain(args: string[]): Promise<number> {
     warmupEpochs: num(v['warmup-epochs'], '--warmup-epochs') ?? d.warmupEpochs,
     weightDecay: num(v['weight-decay'], '--weight-decay') ?? d.weightDecay,
     labelSmoothing: num(v['label-smoothing'], '--label-smoothing') ?? d.labelSmoothing, ema,
-    device: v.device, seed: num(v.seed, '--seed', true) ?? d.seed, out: v.out, name: v.name, resume: v.resume, allowConfigChange: v['allow-config-change'] ?? false,
+    device: v.device, precision: oneOf(v.precision, '--precision', PRECISIONS), seed: num(v.seed, '--seed', true) ?? d.seed, out: v.out, name: v.name, resume: v.resume, allowConfigChange: v['allow-config-change'] ?? false,
     maxSteps: num(v['max-steps'], '--max-steps', true), limit: num(v.limit, '--limit', true),
     evalLimit: num(v['eval-limit'], '--eval-limit', true) ?? d.evalLimit,
     evalEpsilons: numList(v['eval-epsilons'], '--eval-epsilons') ?? d.evalEpsilons,

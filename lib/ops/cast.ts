@@ -6,6 +6,7 @@ import * as k from '../kernels.js';
 import { addTensorMethods, checkTensor, isFloatDType, type Tensor } from '../tensor.js';
 import { canonicalDevice } from '../device.js';
 import { record, recordingNeeds } from '../autograd/node.js';
+import { autocastDType } from '../precision.js';
 
 export function cast(x: Tensor, dtype: DTypeName): Tensor {
   const X = checkTensor(x, 'cast', 'x');
@@ -16,6 +17,15 @@ export function cast(x: Tensor, dtype: DTypeName): Tensor {
     record(out, 'cast', [X], [], (dy) => [k.cast(dy, from)], ['x']);
   }
   return out;
+}
+
+/**
+ * An input of a GEMM-shaped op under the precision policy (lib/precision.ts): an f32 tensor cast
+ * to the policy's 16-bit type (taped, so its gradient returns in f32), anything else itself.
+ */
+export function autocastInput(x: Tensor): Tensor {
+  const dt = autocastDType();
+  return dt !== null && x.dtype === 'f32' ? cast(x, dt) : x;
 }
 
 /** The tensor on `device`; x itself when it is already there. */

@@ -8,16 +8,18 @@
 // the FC chain in between on [N, C] tensors only.
 import * as k from '../kernels.js';
 import { AdvpropError } from '../errors.js';
-import { checkTensor, type Tensor } from '../tensor.js';
+import { checkTensor, isFloatDType, type Tensor } from '../tensor.js';
 import { record, recordingNeeds } from '../autograd/node.js';
+import { autocastInput } from './cast.js';
+import { tf32Allowed, withGemmMath } from '../precision.js';
 
 const OP = 'squeezeExcite';
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
 function checkArgs(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor): void {
   const named: [string, Tensor][] = [['x', x], ['w1', w1], ['b1', b1], ['w2', w2], ['b2', b2]];
-  if (x.dtype !== 'f32' && x.dtype !== 'f64')
-    throw new AdvpropError('ERR_DTYPE', `${OP}: argument 'x' must be f32 or f64, got ${x.dtype} ${fmt(x.shape)}`);
+  if (!isFloatDType(x.dtype))
+    throw new AdvpropError('ERR_DTYPE', `${OP}: argument 'x' must be f32, f64, bf16 or f16, got ${x.dtype} ${fmt(x.shape)}`);
   for (const [name, t] of named.slice(1)) {
     if (t.dtype !== x.dtype)
       throw new AdvpropError('ERR_DTYPE', `${OP}: '${name}' is ${t.dtype} ${fmt(t.shape)} but 'x' is ${x.dtype} ${fmt(x.shape)}`);
@@ -43,12 +45,19 @@ function checkArgs(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor): v
  * w2 [C,R], b2 [C]. Differentiable in all five; the backward computes only the gradients asked for.
  */
 export function squeezeExcite(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor): Tensor {
-  const X = checkTensor(x, OP, 'x');
-  const W1 = checkTensor(w1, OP, 'w1');
-  const B1 = checkTensor(b1, OP, 'b1');
-  const W2 = checkTensor(w2, OP, 'w2');
-  const B2 = checkTensor(b2, OP, 'b2');
+  // Its two FC layers are GEMMs: under the precision policy x and the weights are cast as
+  // linear's are (lib/precision.ts), and the GEMMs' tf32 permission is the forward's.
+  const X = autocastInput(checkTensor(x, OP, 'x'));
+  const W1 = autocastInput(checkTensor(w1, OP, 'w1'));
+  const B1 = autocastInput(checkTensor(b1, OP, 'b1'));
+  const W2 = autocastInput(checkTensor(w2, OP, 'w2'));
+  const B2 = autocastInput(checkTensor(b2, OP, 'b2'));
   checkArgs(X, W1, B1, W2, B2);
+  const tf32 = tf32Allowed();
+  return withGemmMath(tf32, () => forward(X, W1, B1, W2, B2, tf32));
+}
+
+function forward(X: Tensor, W1: Tensor, B1: Tensor, W2: Tensor, B2: Tensor, tf32: boolean): Tensor {
   const needs = recordingNeeds([X, W1, B1, W2, B2]);
   const s0 = k.globalAvgPool(X);
   const z1 = k.linear(s0, W1, B1);
@@ -64,7 +73,7 @@ export function squeezeExcite(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2:
     const hw = X.shape[1] * X.shape[2];
     record(y, OP, [X, W1, B1, W2, B2],
       [X, s, z2, throughFc1 ? z1 : null, nw2 ? a1 : null, nw1 ? s0 : null, nx ? W1 : null, throughFc1 ? W2 : null],
-      (dy, saved, need) => {
+      (dy, saved, need) => withGemmMath(tf32, () => {
         const [sx, ss, sz2, sz1, sa1, ss0, sw1, sw2] = saved;
         const ds = k.channelScaleBackward(sx!, ss!, dy, { ds: true }).ds!;
         const dz2 = k.sigmoidBackward(sz2!, ds);
@@ -77,7 +86,7 @@ export function squeezeExcite(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2:
         // The pool's share of dx is dpool / (H·W) at every position: folded into the scale's pass.
         const gx = need[0] ? k.channelScaleAdd(dy, ss!, k.scale(k.linearBackwardInput(dz1, sw1!), hw > 0 ? 1 / hw : 0)) : null;
         return [gx, gw1, gb1, gw2, gb2];
-      }, ['x', 'w1', 'b1', 'w2', 'b2']);
+      }), ['x', 'w1', 'b1', 'w2', 'b2']);
   }
   // record() holds its own handles: the [N, C] intermediates can go now rather than at the
   // caller's tidy.

@@ -11,6 +11,7 @@ import { fileTensor, readSafetensors, record, saveSafetensors, type SafetensorsF
 import { getRngState, setRngState } from '../random.js';
 import type { DType, Tensor } from '../tensor.js';
 import { Trainer } from './trainer.js';
+import { GradScaler, type GradScalerState } from './grad_scaler.js';
 import { describeValue } from '../device.js';
 import { intArg, objectArg, pathArg } from '../args.js';
 
@@ -28,6 +29,8 @@ export interface CheckpointMeta {
   /** The run's configuration (for resume checks, `advprop eval` and reports); its `epochs` and
    * `stepsPerEpoch`, when present, bound `epoch` and `batch`. */
   config: Record<string, unknown>;
+  /** fp16 runs: the loss scaler's state, so a resumed run continues with the scale it had. */
+  lossScaler?: GradScalerState;
 }
 
 function checkArgs(op: string, file: unknown, trainer: unknown): void {
@@ -79,6 +82,7 @@ export function saveCheckpoint(file: string, trainer: Trainer, at: { epoch: numb
     const meta: CheckpointMeta = {
       version: CHECKPOINT_VERSION, step: trainer.stepCount, epoch: at.epoch, batch: at.batch,
       rng: { seed: rng.seed.toString(), offset: rng.offset.toString() }, config,
+      ...(trainer.scaler ? { lossScaler: trainer.scaler.state() } : {}),
     };
     try {
       checkMeta(meta, file); // never write a checkpoint that could not be read back
@@ -118,7 +122,20 @@ export function checkMeta(m: unknown, file: string): CheckpointMeta {
   if (epochs !== undefined && epoch > epochs) field('epoch', `is beyond the run's ${epochs} epochs`, epoch);
   if (spe !== undefined && batch >= spe) field('batch', `must be below the ${spe} steps of an epoch`, batch);
   if (epochs !== undefined && epoch === epochs && batch !== 0) field('batch', `must be 0 at the end of the run (epoch ${epochs})`, batch);
-  return { version: CHECKPOINT_VERSION, step, epoch, batch, rng: { seed: rng.seed as string, offset: rng.offset as string }, config };
+  let lossScaler: GradScalerState | undefined;
+  if (m.lossScaler !== undefined) {
+    const probe = new GradScaler();
+    try {
+      probe.loadState(m.lossScaler);
+    } catch {
+      field('lossScaler', 'must be { scale in [2^-24, 2^64], growthTracker: an integer >= 0 }', m.lossScaler);
+    }
+    lossScaler = probe.state();
+  }
+  return {
+    version: CHECKPOINT_VERSION, step, epoch, batch, rng: { seed: rng.seed as string, offset: rng.offset as string }, config,
+    ...(lossScaler ? { lossScaler } : {}),
+  };
 }
 
 /** Reads, verifies and schema-checks a checkpoint file. */
@@ -211,5 +228,7 @@ export function restoreCheckpoint(file: string, meta: CheckpointMeta, contents: 
     for (const t of Object.values(all)) t.dispose();
   }
   trainer.stepCount = meta.step;
+  // A checkpoint from another precision has no scaler state: an fp16 run then starts from the default scale.
+  if (trainer.scaler && meta.lossScaler) trainer.scaler.loadState(meta.lossScaler, `checkpoint ${file}`);
   setRngState({ seed: BigInt(meta.rng.seed), offset: BigInt(meta.rng.offset) });
 }

@@ -6,6 +6,7 @@ import { LIMITS, objectArg } from '../args.js';
 import { EFFICIENTNET_NAMES } from '../models/efficientnet_config.js';
 import { METHODS, type Method } from './methods.js';
 import type { ScheduleName } from './schedule.js';
+import { PRECISIONS, type Precision } from '../precision.js';
 
 export interface TrainConfig {
   model: string; // efficientnet name: b0..b8, l2
@@ -26,6 +27,8 @@ export interface TrainConfig {
   labelSmoothing: number;
   ema: number | false;
   device?: string;
+  /** fp32 | tf32 | bf16 | fp16 (lib/precision.ts); default bf16 on a CUDA GPU of compute capability 8.0+, else fp32. */
+  precision?: Precision;
   seed: number;
   out?: string; // run folder; default runs/<name>
   name?: string;
@@ -85,6 +88,8 @@ export function checkTrainConfig(config: TrainConfig): TrainConfig {
   int(c.seed, '--seed', 0, Number.MAX_SAFE_INTEGER);
   if (!Array.isArray(c.evalEpsilons) || c.evalEpsilons.some((e) => !(typeof e === 'number' && e >= 0 && e <= 255)))
     bad(`--eval-epsilons must be numbers in [0, 255], got ${show(c.evalEpsilons)}`);
+  if (c.precision !== undefined && !(PRECISIONS as readonly unknown[]).includes(c.precision))
+    bad(`--precision must be one of ${PRECISIONS.join(', ')}, got ${show(c.precision)}`);
   if (c.optimizer !== 'rmsprop' && c.optimizer !== 'sgd') bad(`--optimizer must be rmsprop or sgd, got ${show(c.optimizer)}`);
   if (!['exponential', 'cosine', 'constant'].includes(c.schedule)) bad(`--schedule must be exponential, cosine or constant, got ${show(c.schedule)}`);
   num(c.warmupEpochs, '--warmup-epochs', 0, LIMITS.epochs);

@@ -6,3 +6,4 @@ export { saveCheckpoint, loadCheckpoint, readCheckpointMeta, type CheckpointMeta
 export { evaluateModel, type EvalOptions, type EvalResult } from './evaluate.js';
 export { trainRun, type RunResult, type RunHooks } from './run.js';
 export { TRAIN_DEFAULTS, checkTrainConfig, type TrainConfig } from './config.js';
+export { GradScaler, type GradScalerOptions, type GradScalerState } from './grad_scaler.js';

@@ -23,6 +23,7 @@ import { domainsFor } from './methods.js';
 import { evaluateModel, type EvalResult } from './evaluate.js';
 import { writeReport } from './report.js';
 import { Trainer } from './trainer.js';
+import { autocast } from '../precision.js';
 
 export interface RunResult {
   dir: string;
@@ -83,9 +84,10 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
   const trainer = new Trainer(model, {
     method: c.method, epsilon: c.epsilon, attackSteps: c.attackSteps, lr: c.lr, optimizer: c.optimizer, schedule: c.schedule,
     warmupEpochs: c.warmupEpochs, weightDecay: c.weightDecay, labelSmoothing: c.labelSmoothing, ema: c.ema,
-    epochs: c.epochs, stepsPerEpoch,
+    epochs: c.epochs, stepsPerEpoch, precision: c.precision,
   });
-  const record = { ...c, data: dataDir, device, name, numClasses: train.numClasses, inChannels: train.source.channels, stepsPerEpoch, trainImages: datasetSize(train), testImages: datasetSize(test), parameters: model.numParameters() };
+  const precision = trainer.options.precision;
+  const record = { ...c, data: dataDir, device, precision, name, numClasses: train.numClasses, inChannels: train.source.channels, stepsPerEpoch, trainImages: datasetSize(train), testImages: datasetSize(test), parameters: model.numParameters() };
   const metrics = join(dir, 'metrics.jsonl');
   let start = { epoch: 0, batch: 0 };
   if (resumeFrom) {
@@ -134,7 +136,7 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
         }
       }
       ckpt({ epoch: epoch + 1, batch: 0 });
-      const ev = evaluateModel(model, test, { limit: c.evalLimit });
+      const ev = autocast(precision, () => evaluateModel(model, test, { limit: c.evalLimit }));
       emit({ type: 'eval', step: trainer.stepCount, epoch: epoch + 1, clean: ev.clean, time: Date.now() });
     }
     interrupted = stop; // also when it came during the last evaluation, after the last checkpoint
@@ -174,7 +176,9 @@ function finalEvaluation(c: TrainConfig, dir: string, model: Module, trainer: Tr
     };
   };
   const a = withProgress('eval raw');
-  const raw = evaluateModel(model, test, a);
+  // Evaluated in the precision it was trained in, as it would be deployed.
+  const precision = trainer.options.precision;
+  const raw = autocast(precision, () => evaluateModel(model, test, a));
   a.done();
   // The exported weights: every BN domain, or with --strip-aux only the clean one inference uses.
   saveModel(join(dir, 'model.safetensors'), model, { auxiliary: !c.stripAux });
@@ -184,7 +188,7 @@ function finalEvaluation(c: TrainConfig, dir: string, model: Module, trainer: Tr
     try {
       trainer.copyEmaTo(model);
       const b = withProgress('eval EMA');
-      ema = evaluateModel(model, test, b);
+      ema = autocast(precision, () => evaluateModel(model, test, b));
       b.done();
       saveModel(join(dir, 'model-ema.safetensors'), model, { auxiliary: !c.stripAux });
     } finally {

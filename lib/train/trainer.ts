@@ -24,6 +24,8 @@ import { checkModule } from '../nn/module.js';
 import type { AttackNorm } from '../ops/attack.js';
 import { METHODS, stepPlan, type Method } from './methods.js';
 import { learningRate, scaledLr, type ScheduleName } from './schedule.js';
+import { autocast, checkPrecision, defaultPrecision, type Precision } from '../precision.js';
+import { GradScaler } from './grad_scaler.js';
 
 export interface TrainerOptions {
   method?: Method; // default 'advprop'
@@ -49,6 +51,13 @@ export interface TrainerOptions {
   ema?: number | false;
   /** adv-finetune: the fraction of epochs spent on adversarial pre-training; default 0.5. */
   finetuneFraction?: number;
+  /**
+   * The precision policy of every forward and backward of a step, attack included (lib/precision.ts):
+   * 'fp32', 'tf32', 'bf16' or 'fp16' (with dynamic loss scaling, `trainer.scaler`). Master weights,
+   * optimizer state, EMA, BN statistics, loss and the PGD image stay f32 in every mode. Default:
+   * bf16 on a CUDA GPU of compute capability 8.0 or newer, fp32 elsewhere.
+   */
+  precision?: Precision;
   /** Run length, used by the schedule (fit() sets both). */
   epochs?: number;
   stepsPerEpoch?: number;
@@ -76,12 +85,15 @@ export interface StepResult {
   advLoss: number | null;
   cleanAcc: number | null;
   advAcc: number | null;
+  /** fp16: the step's gradients overflowed, so the optimizer and EMA did not move (the scale backed off). */
+  skipped: boolean;
 }
 
-type Resolved = Required<Omit<TrainerOptions, 'lr' | 'attackSteps' | 'ema' | 'epochs' | 'stepsPerEpoch'>> &
+type Resolved = Required<Omit<TrainerOptions, 'lr' | 'attackSteps' | 'ema' | 'epochs' | 'stepsPerEpoch' | 'precision'>> &
+  { precision: Precision } &
   Pick<TrainerOptions, 'lr' | 'attackSteps' | 'epochs' | 'stepsPerEpoch'> & { ema: number | false };
 
-function resolve(options: TrainerOptions | undefined): Resolved {
+function resolve(options: TrainerOptions | undefined, device: string): Resolved {
   const op = 'Trainer';
   const o = optionsArg(options, op);
   const num = (v: unknown, name: string, dflt: number, lo: number, hi: number, open: { min?: boolean; max?: boolean } = {}): number =>
@@ -110,6 +122,7 @@ function resolve(options: TrainerOptions | undefined): Resolved {
     finetuneFraction: num(o.finetuneFraction, 'finetuneFraction', 0.5, 0, 1),
     epochs: o.epochs === undefined ? undefined : numArg(o.epochs, op, 'epochs', 0, LIMITS.epochs, { min: true }),
     stepsPerEpoch: o.stepsPerEpoch === undefined ? undefined : intArg(o.stepsPerEpoch, op, 'stepsPerEpoch', 1, Number.MAX_SAFE_INTEGER),
+    precision: o.precision === undefined ? defaultPrecision(device) : checkPrecision(o.precision, op),
   };
 }
 
@@ -129,10 +142,13 @@ export class Trainer {
   private optimizer!: RMSProp | SGD;
   private emaState: ExponentialMovingAverage | null = null;
   private batchSize: number | null = null;
+  /** fp16's loss scaler; null in the other precisions. */
+  readonly scaler: GradScaler | null;
 
   constructor(model: Module, options?: TrainerOptions) {
     this.model = checkModule(model, 'Trainer');
-    this.options = resolve(options);
+    this.options = resolve(options, model.parameters()[0]?.device ?? defaultDevice());
+    this.scaler = this.options.precision === 'fp16' ? new GradScaler() : null;
     if (this.options.method === 'advprop') {
       const domains = model.namedModules().map(([, m]) => m).filter((m): m is MultiBatchNorm2d => m instanceof MultiBatchNorm2d);
       if (domains.length > 0 && domains.some((m) => m.domains < 2))
@@ -178,7 +194,7 @@ export class Trainer {
   step(input: StepInput): StepResult {
     const { x, labels } = this.toInputs(input);
     try {
-      return this.stepOn(x, labels);
+      return autocast(this.options.precision, () => this.stepOn(x, labels));
     } finally {
       if (x !== input.x) x.dispose();
     }
@@ -216,27 +232,38 @@ export class Trainer {
     const xAdv = plan.adversarial
       ? pgd(this.model, x, labels, {
         epsilon: o.epsilon, steps: o.attackSteps, stepSize: o.attackStepSize, norm: o.attackNorm, randomStart: o.randomStart,
-        domain: plan.advDomain, bnMode: o.attackBnMode, target: o.attackTarget,
+        domain: plan.advDomain, bnMode: o.attackBnMode, target: o.attackTarget, lossScale: this.scaler?.scale,
       })
       : null;
     const lr = this.currentLr();
     try {
       const parts = this.lossAndGrads(x, xAdv, labels, plan);
       parts.valueOwner.dispose();
+      let skipped = false;
+      let grads = parts.grads;
       try {
-        this.optimizer.lr = lr;
-        this.optimizer.step(parts.grads);
-        this.emaState?.update();
+        if (this.scaler) {
+          const u = this.scaler.unscale(parts.grads);
+          grads = u.grads;
+          skipped = !u.finite;
+          this.scaler.update(u.finite);
+        }
+        if (!skipped) {
+          this.optimizer.lr = lr;
+          this.optimizer.step(grads);
+          this.emaState?.update();
+        }
       } catch (e) {
         // No reads after a failure: on a failed GPU context they would throw and hide this error.
         disposePending(parts.value, parts.pending);
         throw e;
       } finally {
         for (const g of parts.grads) g.dispose();
+        if (grads !== parts.grads) for (const g of grads) g.dispose();
       }
-      const stats = this.readStats(parts.value, parts.pending, labels);
+      const stats = this.readStats(parts.value, parts.lossScale, parts.pending, labels);
       this.stepCount++;
-      return { step: this.stepCount, epoch, lr, ...stats };
+      return { step: this.stepCount, epoch, lr, ...stats, skipped };
     } finally {
       xAdv?.dispose();
     }
@@ -247,16 +274,21 @@ export class Trainer {
   private lossAndGrads(x: Tensor, xAdv: Tensor | null, labels: Int32Array, plan: ReturnType<typeof stepPlan>) {
     const params = this.model.parameters();
     const pending: PendingStats = { cleanLoss: null, advLoss: null, cleanPred: null, advPred: null };
+    const lossScale = this.scaler?.scale ?? 1;
     let result: { value: Tensor; grads: Tensor[] };
     try {
-      result = valueAndGrad(() => this.loss(x, xAdv, labels, plan, pending), params);
+      // fp16: the backward runs on the scaled loss (a power of two: scaling and unscaling are exact).
+      result = valueAndGrad(() => {
+        const l = this.loss(x, xAdv, labels, plan, pending);
+        return lossScale === 1 ? l : mulScalar(l, lossScale);
+      }, params);
     } catch (e) {
       // The kept tensors are outside every tidy: a failed forward or backward must free them here.
       disposePending(null, pending);
       throw e;
     }
     const { value, grads } = result;
-    return { grads, value: keep(value.detach()), pending, valueOwner: value };
+    return { grads, value: keep(value.detach()), lossScale, pending, valueOwner: value };
   }
 
   // The step's loss on the clean and/or adversarial batch (one 2N forward when both), keeping
@@ -290,7 +322,7 @@ export class Trainer {
   }
 
   /** One host read per number, after everything of the step has been queued; frees the tensors. */
-  private readStats(value: Tensor, p: PendingStats, labels: Int32Array) {
+  private readStats(value: Tensor, lossScale: number, p: PendingStats, labels: Int32Array) {
     const n = labels.length;
     const correct = (pred: Tensor | null): number | null => {
       if (!pred) return null;
@@ -301,7 +333,7 @@ export class Trainer {
     };
     try {
       return {
-        loss: value.item(),
+        loss: value.item() / lossScale,
         cleanLoss: p.cleanLoss ? p.cleanLoss.item() : null,
         advLoss: p.advLoss ? p.advLoss.item() : null,
         cleanAcc: correct(p.cleanPred),

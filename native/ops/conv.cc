@@ -178,6 +178,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dOpt
   const GroupGemm gg = group_gemm(p);
   const int64_t og = gg.og, k = gg.k;
   GemmArgs g = forward_gemm(p, gg);
+  g.tf32 = gemm_tf32_for(x.dtype());
   if (is_pointwise(p)) {
     gemm(op, dev, g, x, w, y);
   } else {
@@ -208,6 +209,7 @@ Tensor conv2d_backward_input(const Tensor& dy, const Tensor& w, const Shape& x_s
   const GroupGemm gg = group_gemm(p);
   const int64_t og = gg.og, k = gg.k;
   GemmArgs g = input_grad_gemm(p, gg);
+  g.tf32 = gemm_tf32_for(dy.dtype());
   if (is_pointwise(p)) return gemm(op, dev, g, dy, w, dx);
   for_each_chunk(dev, p, k, dy.dtype(), false, [&](const Conv2dParams& pc, int64_t i0, Tensor dcols) {
     g.m = dcols.dim(0);
@@ -233,6 +235,7 @@ Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_
   const GroupGemm gg = group_gemm(p);
   const int64_t og = gg.og, k = gg.k;
   GemmArgs g = weight_grad_gemm(p, gg);
+  g.tf32 = gemm_tf32_for(dy.dtype());
   if (is_pointwise(p)) return gemm(op, dev, g, dy, x, dw);
   // Chunks of images add into dw in order (beta = 1 after the first), so the sum over the batch
   // is still in a fixed order.

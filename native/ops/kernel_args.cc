@@ -2,6 +2,7 @@
 // kernels (conv.h). The front-ends (conv.cc, linear.cc) build their arguments from checked input,
 // so nothing the caller passes reaches these unchecked; they run where a test enters a routine
 // directly, and the backends assert them (`passes`, advprop/invariants.h).
+#include <atomic>
 #include <string>
 
 #include "advprop/conv.h"
@@ -139,5 +140,12 @@ void check_gemm_args(const GemmArgs& g, const Tensor& a, const Tensor& b, const 
   if (g.m > 0 && g.n > 0 && g.k > 0 && (ops::overlaps(c, a) || ops::overlaps(c, b)))
     fail(ErrorCode::Arg, "gemm: c must not overlap a or b");
 }
+
+namespace {
+std::atomic<bool> g_gemm_tf32{false};
+}  // namespace
+
+void set_gemm_tf32(bool allowed) { g_gemm_tf32.store(allowed, std::memory_order_relaxed); }
+bool gemm_tf32() { return g_gemm_tf32.load(std::memory_order_relaxed); }
 
 }  // namespace advprop

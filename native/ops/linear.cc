@@ -19,6 +19,7 @@ void check_matrices(const char* op, const Tensor& a, const char* an, const Tenso
 }
 
 Tensor run_gemm(const char* op, GemmArgs g, const Tensor& a, const Tensor& b, const Shape& out_shape) {
+  g.tf32 = gemm_tf32_for(a.dtype());
   Tensor c = Tensor::empty(out_shape, a.dtype(), a.device());
   if (c.numel()) call_gemm(op, g, a, b, c);
   return c;

@@ -39,6 +39,15 @@ struct GemmArgs {
 // message naming the sizes.
 void check_gemm_args(const GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor& c, DeviceType type);
 
+// Whether the GEMMs of the convolution and linear front-ends (native/ops/conv.cc, linear.cc) may
+// multiply f32 operands in tf32: the precision policy 'tf32' (lib/precision.ts), process-wide as
+// PyTorch's allow_tf32 and off by default. The lib sets it around each op it runs under the
+// policy, and around that op's backward, so a call's math does not depend on when it runs.
+void set_gemm_tf32(bool allowed);
+bool gemm_tf32();
+// GemmArgs::tf32 for operands of dtype t: the permission, for f32 only.
+inline bool gemm_tf32_for(DType t) { return t == DType::f32 && gemm_tf32(); }
+
 namespace cpu { ADVPROP_GEMM_KERNELS }
 namespace cuda { ADVPROP_GEMM_KERNELS }
 namespace cudasim { ADVPROP_GEMM_KERNELS }

@@ -28,6 +28,14 @@ export function autocastInput(x: Tensor): Tensor {
   return dt !== null && x.dtype === 'f32' ? cast(x, dt) : x;
 }
 
+/**
+ * Frees the casts autocastInput made for one op once it has run: the tape keeps what it needs
+ * (shared handles of saved tensors, nodes by reference), so nothing waits for a tidy or the GC.
+ */
+export function disposeAutocast(pairs: readonly (readonly [Tensor | null, Tensor | null | undefined])[]): void {
+  for (const [used, given] of pairs) if (used && used !== given) used.dispose();
+}
+
 /** The tensor on `device`; x itself when it is already there. */
 export function to(x: Tensor, device: string): Tensor {
   const X = checkTensor(x, 'to', 'x');

@@ -10,7 +10,7 @@ import * as k from '../kernels.js';
 import { AdvpropError } from '../errors.js';
 import { checkTensor, isFloatDType, type Tensor } from '../tensor.js';
 import { record, recordingNeeds } from '../autograd/node.js';
-import { autocastInput } from './cast.js';
+import { autocastInput, disposeAutocast } from './cast.js';
 import { tf32Allowed, withGemmMath } from '../precision.js';
 
 const OP = 'squeezeExcite';
@@ -54,7 +54,9 @@ export function squeezeExcite(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2:
   const B2 = autocastInput(checkTensor(b2, OP, 'b2'));
   checkArgs(X, W1, B1, W2, B2);
   const tf32 = tf32Allowed();
-  return withGemmMath(tf32, () => forward(X, W1, B1, W2, B2, tf32));
+  const y = withGemmMath(tf32, () => forward(X, W1, B1, W2, B2, tf32));
+  disposeAutocast([[X, x], [W1, w1], [B1, b1], [W2, w2], [B2, b2]]);
+  return y;
 }
 
 function forward(X: Tensor, W1: Tensor, B1: Tensor, W2: Tensor, B2: Tensor, tf32: boolean): Tensor {

@@ -54,21 +54,30 @@ export class GradScaler {
   unscale(grads: readonly Tensor[]): { grads: Tensor[]; finite: boolean } {
     return noGrad(() => {
       const inv = 1 / this.scale;
-      const out = grads.map((g) => k.scale(g, inv));
+      const out: Tensor[] = [];
       let total: Tensor | null = null;
-      for (const g of out) {
-        const s = k.sum(g);
-        if (total === null) total = s;
-        else {
-          const t: Tensor = k.add(total, s);
-          total.dispose();
-          s.dispose();
-          total = t;
+      try {
+        for (const g of grads) {
+          const u = k.scale(g, inv);
+          out.push(u);
+          const s = k.sum(u);
+          if (total === null) total = s;
+          else {
+            const t: Tensor = k.add(total, s);
+            total.dispose();
+            s.dispose();
+            total = t;
+          }
         }
+        const finite = total === null ? true : Number.isFinite(total.item());
+        return { grads: out, finite };
+      } catch (e) {
+        // A bad gradient (disposed, wrong dtype): nothing made here outlives the error.
+        for (const t of out) t.dispose();
+        throw e;
+      } finally {
+        total?.dispose();
       }
-      const finite = total === null ? true : Number.isFinite(total.item());
-      total?.dispose();
-      return { grads: out, finite };
     });
   }
 

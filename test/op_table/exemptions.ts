@@ -9,6 +9,10 @@ export const EXEMPTIONS: readonly Exemption[] = [
   { names: ['Tensor', 'AdvpropError', 'isTensor'], why: 'the tensor class, the error type and a type guard' },
   { names: ['tidy', 'keep', 'dispose', 'memory', 'synchronize', 'emptyCache'], why: 'memory and stream management (test/memory.test.ts)' },
   { names: ['resetPeakMemory'], why: 'allocator statistics: restarts a device\'s peakBytesInUse, runs no kernel (test/memory.test.ts)' },
+  {
+    names: ['autocast', 'currentPrecision', 'defaultPrecision'],
+    why: 'the precision policy: a scope choosing the dtype conv2d, linear and squeezeExcite compute in, whose 16-bit runs are entries (test/train/precision.test.ts)',
+  },
   { names: ['devices', 'defaultDevice', 'setDefaultDevice', 'buildInfo'], why: 'device and build queries (test/native.test.ts)' },
   { names: ['manualSeed', 'getRngState', 'setRngState'], why: 'the global Philox key; every draw it keys is an entry (rand, randn, dropout, pgdRandomStart)' },
   {

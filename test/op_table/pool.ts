@@ -35,20 +35,26 @@ const NEEDS: Need[] = [{ dx: true, ds: true }, { dx: true, ds: false }, { dx: fa
 const seR = (s: Shape): number => [5, 2, 3, 4, 9][SHAPES.indexOf(s)];
 const sig = (z: number): number => 1 / (1 + Math.exp(-z));
 
-function seReference([x, w1, b1, w2, b2]: Float64Array[], s: Shape): Float64Array {
+/**
+ * y = x · sigmoid(W₂ silu(W₁ pool(x) + b₁) + b₂). `round` is where a 16-bit run stores: the
+ * kernels keep every intermediate in the tensors' type (pool, each GEMM, each bias add, silu,
+ * sigmoid), so the reference rounds at the same points; identity in f32/f64 runs.
+ */
+function seReference([x, w1, b1, w2, b2]: Float64Array[], s: Shape, round: (v: number) => number = (v) => v): Float64Array {
   const [n, , , c] = s, r = seR(s);
-  const pooled = spatialSum(x, null, s, 1 / hwOf(s));
+  const pooled = spatialSum(x, null, s, 1 / hwOf(s)).map(round);
   const scale = new Float64Array(n * c);
   for (let i = 0; i < n; i++) {
     const a1 = Array.from({ length: r }, (_, j) => {
-      let z = b1[j];
+      let z = 0;
       for (let k = 0; k < c; k++) z += w1[j * c + k] * pooled[i * c + k];
-      return z * sig(z);
+      z = round(round(z) + b1[j]);
+      return round(z * sig(z));
     });
     for (let k = 0; k < c; k++) {
-      let z = b2[k];
+      let z = 0;
       for (let j = 0; j < r; j++) z += w2[k * r + j] * a1[j];
-      scale[i * c + k] = sig(z);
+      scale[i * c + k] = round(sig(round(round(z) + b2[k])));
     }
   }
   return spread(s, scale, (i, v) => x[i] * v);
@@ -124,9 +130,13 @@ export const POOL_ENTRIES: AnyEntry[] = [
       return [floats(s, seed, -2, 2), floats([r, c], seed + 1), floats([r], seed + 2), floats([c, r], seed + 3), floats([c], seed + 4)];
     }),
     ops: { squeezeExcite: (x) => ap.squeezeExcite(x[0], x[1], x[2], x[3], x[4]) },
-    reference: (xs, { p }) => [seReference(xs, p)],
+    reference: (xs, { p }, _dtype, storage) =>
+      [seReference(xs, p, storage === 'bf16' || storage === 'f16' ? (v) => roundHalf(v, storage) : undefined)],
     // The longest sum on the way to an output is the pool's H·W (the FCs sum C and R terms).
     tol: ({ p }) => reduction(Math.max(hwOf(p), p[3])),
+    // bf16/f16: the reference rounds where the kernels store, so what remains is the f32 sums'
+    // error (and the rare intermediate it tips to the neighbouring 16-bit value), then one rounding.
+    half: ({ p }) => reduction(Math.max(hwOf(p), p[3])),
     grad: {},
   }),
 ];

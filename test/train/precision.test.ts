@@ -83,6 +83,26 @@ describe('precision: autocast and loss scaling', function () {
     ap.tidy(() => assert.equal(ap.linear(ap.ones([1, 2], { device }), ap.ones([2, 2], { device })).dtype, 'f32'));
   });
 
+  itOnEachBackend('the casts autocast makes are freed by the op, recording or not', (device) => {
+    const x = ap.rand([1, 4, 4, 3], { device, seed: 1 }), w = ap.rand([2, 1, 1, 3], { device, seed: 2 });
+    const lw = ap.rand([2, 3], { device, seed: 3 });
+    for (const recording of [false, true]) {
+      w.requiresGrad = recording;
+      lw.requiresGrad = recording;
+      const before = ap.memory().numTensors;
+      const outs = ap.autocast('bf16', () => [ap.conv2d(x, w), ap.linear(ap.reshape(x, [16, 3]), lw)]);
+      // The two outputs and linear's reshaped input: the four casts are gone.
+      assert.equal(ap.memory().numTensors - before, 3, `recording ${recording}`);
+      if (recording) {
+        const [gw] = ap.grad(() => ap.sum(ap.conv2d(x, w).cast('f32')), [w]);
+        assert.equal(gw!.dtype, 'f32');
+        gw!.dispose();
+      }
+      ap.dispose(outs);
+    }
+    ap.dispose([x, w, lw]);
+  });
+
   itOnEachBackend('tf32: conv2d and linear GEMMs round f32 inputs to tf32, the backward as its forward', (device) => {
     ap.tidy(() => {
       const fine = 1 + 2 ** -20; // an f32 value tf32's 10 mantissa bits round to 1

@@ -37,6 +37,14 @@ export const tensorEntries: Entry[] = [
   entry('dispose', (g) => { const t = g.tensor([2]); const v = g.r.pick([t, [t, t], { a: t }, new Map([['a', t]])]); return () => ap.dispose(g.mutate() ? g.wrongType() : v); }),
   entry('memory', () => () => ap.memory()),
   entry('resetPeakMemory', (g) => { const d = g.r.chance(0.2) ? undefined : g.deviceName(); return () => ap.resetPeakMemory(d); }),
+  entry('autocast', (g) => {
+    const p = g.str(g.r.pick(ap.PRECISIONS));
+    const [a, b] = [g.tensor([2, 3]), g.tensor([4, 3])];
+    const fn = g.r.chance(0.8) ? () => ap.linear(a, b) : g.wrongType() as () => unknown;
+    return () => ap.autocast(p, fn);
+  }),
+  entry('currentPrecision', () => () => ap.currentPrecision()),
+  entry('defaultPrecision', (g) => { const d = g.deviceName(); return () => ap.defaultPrecision(d); }),
   entry('isTensor', (g) => { const v = g.r.chance(0.5) ? g.tensor([1]) : g.wrongType(); return () => ap.isTensor(v); }),
   entry('devices', () => () => ap.devices()),
   entry('defaultDevice', () => () => ap.defaultDevice()),

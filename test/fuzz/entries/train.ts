@@ -13,7 +13,7 @@ function trainerOptions(g: Gen): ap.train.TrainerOptions {
     randomStart: g.bool(false), attackBnMode: g.str('train-frozen' as const), attackTarget: g.str(g.r.pick(['true', 'random'] as const)),
     cleanWeight: g.num(1), advWeight: g.num(1), optimizer: g.str(g.r.pick(['rmsprop', 'sgd'] as const)), lr: g.num(0.01), momentum: g.num(0.9),
     schedule: g.str(g.r.pick(['exponential', 'cosine', 'constant'] as const)), warmupEpochs: g.num(1), weightDecay: g.num(1e-5),
-    labelSmoothing: g.num(0.1), ema: g.r.chance(0.3) ? false : g.num(0.99), finetuneFraction: g.num(0.5), epochs: g.size(2), stepsPerEpoch: g.size(4),
+    labelSmoothing: g.num(0.1), precision: g.str(g.r.pick(ap.PRECISIONS)), ema: g.r.chance(0.3) ? false : g.num(0.99), finetuneFraction: g.num(0.5), epochs: g.size(2), stepsPerEpoch: g.size(4),
   });
 }
 
@@ -51,6 +51,17 @@ const dataset = (g: Gen): ap.data.ImageDataset => {
 
 export const trainEntries: Entry[] = [
   entry('train.Trainer', (g) => { const m = g.r.chance(0.85) ? tinyModel(g, { domains: g.r.pick([1, 2]) }) : g.wrongType() as ap.nn.Module; return () => new ap.train.Trainer(m, trainerOptions(g)); }, { weight: 2 }),
+  entry('train.GradScaler', (g) => {
+    const o = g.opts({ initScale: g.num(1024), growthFactor: g.num(2), backoffFactor: g.num(0.5), growthInterval: g.size(10) });
+    const gs = [g.tensor([3]), g.tensor([2, 2])];
+    return () => {
+      const s = new ap.train.GradScaler(o);
+      const { grads } = s.unscale(gs);
+      for (const t of grads) t.dispose();
+      s.update(g.bool(true));
+      s.loadState(g.r.chance(0.7) ? s.state() : g.wrongType());
+    };
+  }),
   entry('train.Trainer#step', (g) => {
     const o: ap.train.TrainerOptions = {
       epochs: 2, stepsPerEpoch: 4, lr: 0.01, method: g.r.pick(METHODS), optimizer: g.r.pick(['sgd', 'rmsprop'] as const), ema: g.r.pick([false, 0.9]),

@@ -37,7 +37,7 @@ const MATH_KEYS: [key: string, label: string][] = [
   ['trainImages', 'training images'], ['stepsPerEpoch', 'steps per epoch'], ['parameters', 'model parameters'],
   ['precision', '--precision'],
 ];
-// What a checkpoint written before an option existed ran with.
+// What a checkpoint written before an option existed ran with (and a config that leaves it unset).
 const BEFORE_OPTION: Record<string, unknown> = { precision: 'fp32' };
 
 /** One line per math-changing value that differs between the checkpoint's config and this run's. */
@@ -46,7 +46,7 @@ export function configDifferences(saved: Record<string, unknown>, now: Record<st
   const show = (v: unknown): string => (v === undefined || v === null ? 'unset' : JSON.stringify(v));
   const out: string[] = [];
   for (const [key, label] of MATH_KEYS) {
-    const a = saved[key] ?? BEFORE_OPTION[key], b = JSON.parse(JSON.stringify({ v: now[key] })).v as unknown;
+    const a = saved[key] ?? BEFORE_OPTION[key], b = JSON.parse(JSON.stringify({ v: now[key] ?? BEFORE_OPTION[key] })).v as unknown;
     if (show(a) !== show(b)) out.push(`${label}: ${show(a)} in the checkpoint, ${show(b)} now`);
   }
   return out;

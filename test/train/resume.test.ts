@@ -71,6 +71,7 @@ describe('train: resuming a run', function () {
       ['warmupEpochs', 1, '--warmup-epochs'], ['weightDecay', 0, '--weight-decay'], ['labelSmoothing', 0, '--label-smoothing'],
       ['ema', false, '--ema'], ['seed', 7, '--seed'], ['data', '/e', '--data'], ['limit', 40, '--limit'], ['augment', false, '--no-augment'],
       ['numClasses', 3, 'classes'], ['trainImages', 40, 'training images'], ['stepsPerEpoch', 2, 'steps per epoch'], ['parameters', 7, 'model parameters'],
+      ['precision', 'bf16', '--precision'],
     ];
     for (const [key, value, label] of changes) {
       const d = configDifferences(saved, { ...saved, [key]: value });

@@ -57,8 +57,8 @@ typedef enum advprop_status {
 /* Element types; the numbers are advprop's own dtype numbers (appended, never renumbered). F16 and
  * BF16 elements are 16-bit patterns (uint16_t): IEEE binary16, and bfloat16 (the upper half of an
  * IEEE binary32). Descriptors of every dtype here are accepted; advprop_cast converts between all
- * of them, the kernels take ADVPROP_F32 and ADVPROP_F64 and refuse the others with
- * ADVPROP_ERR_DTYPE until they implement them. */
+ * of them, the kernels take ADVPROP_F32 and ADVPROP_F64, and F16/BF16 where their comments say
+ * so, refusing the others with ADVPROP_ERR_DTYPE. */
 typedef enum advprop_dtype {
   ADVPROP_F32 = 0,
   ADVPROP_F64 = 1,
@@ -152,7 +152,9 @@ typedef struct advprop_conv2d_options {
   int64_t stride_h, stride_w, dil_h, dil_w, groups; /* >= 1 */
 } advprop_conv2d_options;
 
-/* y [N, OH, OW, Cout] = conv(x, w) (+ bias [Cout] when bias is not NULL). */
+/* y [N, OH, OW, Cout] = conv(x, w) (+ bias [Cout] when bias is not NULL). Every tensor of a call
+ * has one dtype: ADVPROP_F32, F64, or BF16/F16 (products summed in f32, each output rounded once;
+ * an im2col input gradient twice, its column matrix and its sums). */
 ADVPROP_API advprop_status advprop_conv2d_forward(const advprop_tensor* x, const advprop_tensor* w,
                                                   const advprop_tensor* bias, const advprop_conv2d_options* options,
                                                   const advprop_tensor* y, void* stream);

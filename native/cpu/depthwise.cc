@@ -7,7 +7,7 @@
 // chunk order).
 //
 // bf16 and f16 (every operand in the one type) take the widened path of widen.h: the f32 kernels
-// below on f32 copies, each output rounded once.
+// below on f32 copies of a few images at a time, each output rounded once.
 //
 // Contracting a * b + c into an FMA would make results depend on the ISA the compiler targets;
 // with it off every CPU gives the same bits.
@@ -408,37 +408,109 @@ void backward_input_typed(const Conv2dParams& p, const T* dy, const T* w, T* dx)
 // Multiply-adds per weight-gradient chunk, at least (where there are enough).
 constexpr int64_t kMinChunkMacs = int64_t(1) << 18;
 
-template <typename T>
-void backward_weight_typed(const Conv2dParams& p, const T* x, const T* dy, T* dw) {
-  const int64_t C = p.c_in, taps = p.kh * p.kw;
+// The weight gradient's chunks of output rows, each with its own [KH, KW, C] partial sum,
+// combined in chunk order. The chunking depends only on the shape, so the result does not depend
+// on the thread count: at most 64 chunks, and few enough that each one's work outweighs writing
+// and re-reading its partial. With 64 chunks regardless, the 7x7 and 1x1 layers (64 rows, 25 x
+// 1152 taps) spent most of their time zeroing, writing and serially summing megabytes of partials.
+struct WChunks {
+  int64_t rows, grain, count;
+};
+WChunks wchunks(const Conv2dParams& p) {
   const int64_t rows = p.n * p.out_h;
-  const int64_t tc = taps * C;
-  // Chunks of output rows, each with its own [KH, KW, C] partial sum, combined in chunk order.
-  // The chunking depends only on the shape, so the result does not depend on the thread count:
-  // at most 64 chunks, and few enough that each one's work outweighs writing and re-reading its
-  // partial. With 64 chunks regardless, the 7x7 and 1x1 layers (64 rows, 25 x 1152 taps) spent
-  // most of their time zeroing, writing and serially summing megabytes of partials.
-  const int64_t macs = rows * p.out_w * tc;
+  const int64_t macs = rows * p.out_w * p.kh * p.kw * p.c_in;
   const int64_t want = std::min<int64_t>(64, std::max<int64_t>(1, macs / kMinChunkMacs));
   const int64_t grain = std::max<int64_t>(1, (rows + want - 1) / want);
-  const int64_t nchunks = rows == 0 ? 0 : (rows + grain - 1) / grain;
-  std::unique_ptr<T[]> partial(new T[static_cast<size_t>(nchunks * tc)]);  // each chunk writes all of its part
-  const WChunkFn<T> chunk = wchunk_kernel<T>();
-  parallel_for(0, rows, grain,
-               [&](int64_t lo, int64_t hi) { chunk(p, x, dy, lo, hi, partial.get() + (lo / grain) * tc); });
-  // Every entry sums the chunks from 0 in order; the entries are independent, so they are shared
-  // out over the threads, and written straight into dw's [C, KH, KW] order.
-  const T* part = partial.get();
+  return {rows, grain, rows == 0 ? 0 : (rows + grain - 1) / grain};
+}
+
+// dw[c, ky, kx] = store(the sum of the chunks' partials from chunk 0 in order). The entries are
+// independent, so they are shared out over the threads, written straight into dw's [C, KH, KW]
+// order.
+template <typename A, typename T, typename Store>
+void combine_chunks(const Conv2dParams& p, const A* part, int64_t nchunks, T* dw, Store store) {
+  const int64_t C = p.c_in, taps = p.kh * p.kw, tc = taps * C;
   constexpr int64_t kBlock = 512;
   parallel_for(0, tc, std::max<int64_t>(kBlock, grain_for(tc, nchunks)), [&](int64_t lo, int64_t hi) {
-    T sum[kBlock];
+    A sum[kBlock];
     for (int64_t i0 = lo; i0 < hi; i0 += kBlock) {
       const int64_t len = std::min<int64_t>(kBlock, hi - i0);
-      for (int64_t j = 0; j < len; ++j) sum[j] = T(0);
+      for (int64_t j = 0; j < len; ++j) sum[j] = A(0);
       for (int64_t k = 0; k < nchunks; ++k)
         for (int64_t j = 0; j < len; ++j) sum[j] += part[k * tc + i0 + j];
-      for (int64_t j = 0; j < len; ++j) dw[((i0 + j) % C) * taps + (i0 + j) / C] = sum[j];
+      for (int64_t j = 0; j < len; ++j) dw[((i0 + j) % C) * taps + (i0 + j) / C] = store(sum[j]);
     }
+  });
+}
+
+template <typename T>
+void backward_weight_typed(const Conv2dParams& p, const T* x, const T* dy, T* dw) {
+  const WChunks ch = wchunks(p);
+  const int64_t tc = p.kh * p.kw * p.c_in;
+  std::unique_ptr<T[]> partial(new T[static_cast<size_t>(ch.count * tc)]);  // each chunk writes all of its part
+  const WChunkFn<T> chunk = wchunk_kernel<T>();
+  parallel_for(0, ch.rows, ch.grain,
+               [&](int64_t lo, int64_t hi) { chunk(p, x, dy, lo, hi, partial.get() + (lo / ch.grain) * tc); });
+  combine_chunks(p, partial.get(), ch.count, dw, [](T v) { return v; });
+}
+
+// ---- bf16 and f16: the f32 kernels on slices of the batch -----------------------------------
+//
+// Widening a whole 16-bit batch to f32 doubled the memory it took (two f32 copies of a 112x112x96
+// activation at batch 8 are 77 MB), and the early depthwise layers are the largest tensors of
+// the network. Every output image depends on its own input image only (the weight gradient's
+// chunks on their own rows), so the f32 kernels run on f32 copies of a few images at a time and
+// give the bits of the whole-batch f32 kernel for the widened operands.
+
+// Elements per f32 slice copy (4 MiB), at least one image; a test sets it lower to cut small
+// batches into many slices.
+int64_t g_slice_elems = int64_t(1) << 20;
+int64_t images_per_slice(int64_t per_image) {
+  return std::max<int64_t>(1, g_slice_elems / std::max<int64_t>(1, per_image));
+}
+
+// run(q, src_f32, dst_f32) on every slice: q is p with q.n the slice's images; src is `src`'s
+// images widened, and dst (q.n images of dst_per_image f32) is rounded into `dst`.
+template <typename Run>
+void by_slices(const Conv2dParams& p, const Tensor& src, int64_t src_per_image, Tensor& dst, int64_t dst_per_image,
+               Run run) {
+  const int64_t step = images_per_slice(std::max(src_per_image, dst_per_image));
+  for (int64_t n0 = 0; n0 < p.n; n0 += step) {
+    Conv2dParams q = p;
+    q.n = std::min(step, p.n - n0);
+    const Tensor sf = widen_to_f32(src, n0 * src_per_image, q.n * src_per_image);
+    Tensor df = Tensor::empty({q.n * dst_per_image}, DType::f32, Device{});
+    run(q, sf.data_as<const float>(), df.data_as<float>());
+    narrow_from_f32(df, dst, n0 * dst_per_image);
+  }
+}
+
+void backward_weight_half(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
+  const WChunks ch = wchunks(p);
+  const int64_t tc = p.kh * p.kw * p.c_in, OH = p.out_h;
+  const int64_t x_image = p.h * p.w * p.c_in, dy_image = p.out_h * p.out_w * p.c_in;
+  std::unique_ptr<float[]> partial(new float[static_cast<size_t>(ch.count * tc)]);
+  const WChunkFn<float> chunk = wchunk_kernel<float>();
+  // Chunks of one slice cover about images_per_slice images (one more where a chunk straddles).
+  const int64_t per_slice = std::max<int64_t>(1, images_per_slice(std::max(x_image, dy_image)) * OH / ch.grain);
+  for (int64_t k0 = 0; k0 < ch.count; k0 += per_slice) {
+    const int64_t k1 = std::min(ch.count, k0 + per_slice);
+    const int64_t r0 = k0 * ch.grain, r1 = std::min(ch.rows, k1 * ch.grain);
+    const int64_t n0 = r0 / OH, n1 = (r1 - 1) / OH + 1;
+    Conv2dParams q = p;
+    q.n = n1 - n0;
+    const Tensor xf = widen_to_f32(x, n0 * x_image, q.n * x_image);
+    const Tensor dyf = widen_to_f32(dy, n0 * dy_image, q.n * dy_image);
+    parallel_for(k0, k1, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t k = lo; k < hi; ++k) {
+        const int64_t a = k * ch.grain - n0 * OH, b = std::min(ch.rows, (k + 1) * ch.grain) - n0 * OH;
+        chunk(q, xf.data_as<const float>(), dyf.data_as<const float>(), a, b, partial.get() + k * tc);
+      }
+    });
+  }
+  dispatch_dtype<HalfTypes>(dw.dtype(), "depthwise_backward_weight", [&](auto tag) {
+    using T = decltype(tag);
+    combine_chunks(p, partial.get(), ch.count, dw.data_as<T>(), [](float v) { return from_accum<T>(v); });
   });
 }
 
@@ -448,16 +520,21 @@ void backward_weight_typed(const Conv2dParams& p, const T* x, const T* dy, T* dw
 // available); false, changing nothing, when this CPU or build lacks it. For the test that every
 // ISA gives the same bits; not in a public header.
 bool set_depthwise_isa(int level) { return g_isa.force(level); }
+// Sets the 16-bit path's f32 slice size in elements (0: the default); for the test that slicing
+// changes no bits.
+void set_depthwise_slice_elems(int64_t elems) { g_slice_elems = elems > 0 ? elems : int64_t(1) << 20; }
 
 void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   const char* op = "depthwise_forward";
   ADVPROP_ASSERT(passes(check_depthwise_forward, op, p, DeviceType::cpu, x, w, bias, y));
   if (y.numel() == 0) return;
   if (is_half(y.dtype())) {
-    const Tensor bf = bias ? widen_to_f32(*bias) : Tensor();
-    Tensor yf = f32_like(y);
-    depthwise_forward(p, widen_to_f32(x), widen_to_f32(w), bias ? &bf : nullptr, yf);
-    return narrow_from_f32(yf, y);
+    const Tensor wf = widen_to_f32(w), bf = bias ? widen_to_f32(*bias) : Tensor();
+    const float* bp = bias ? bf.data_as<const float>() : nullptr;
+    return by_slices(p, x, p.h * p.w * p.c_in, y, p.out_h * p.out_w * p.c_in,
+                     [&](const Conv2dParams& q, const float* xs, float* ys) {
+                       forward_typed<float>(q, xs, wf.data_as<const float>(), bp, ys);
+                     });
   }
   dispatch_dtype(y.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -470,9 +547,11 @@ void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Ten
   ADVPROP_ASSERT(passes(check_depthwise_backward_input, op, p, DeviceType::cpu, dy, w, dx));
   if (dx.numel() == 0) return;
   if (is_half(dx.dtype())) {
-    Tensor dxf = f32_like(dx);
-    depthwise_backward_input(p, widen_to_f32(dy), widen_to_f32(w), dxf);
-    return narrow_from_f32(dxf, dx);
+    const Tensor wf = widen_to_f32(w);
+    return by_slices(p, dy, p.out_h * p.out_w * p.c_in, dx, p.h * p.w * p.c_in,
+                     [&](const Conv2dParams& q, const float* dys, float* dxs) {
+                       backward_input_typed<float>(q, dys, wf.data_as<const float>(), dxs);
+                     });
   }
   dispatch_dtype(dx.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -484,11 +563,7 @@ void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Ten
   const char* op = "depthwise_backward_weight";
   ADVPROP_ASSERT(passes(check_depthwise_backward_weight, op, p, DeviceType::cpu, x, dy, dw));
   if (dw.numel() == 0) return;
-  if (is_half(dw.dtype())) {  // f32 chunk partials summed in f32, then one rounding per element
-    Tensor dwf = f32_like(dw);
-    depthwise_backward_weight(p, widen_to_f32(x), widen_to_f32(dy), dwf);
-    return narrow_from_f32(dwf, dw);
-  }
+  if (is_half(dw.dtype())) return backward_weight_half(p, x, dy, dw);
   dispatch_dtype(dw.dtype(), op, [&](auto t) {
     using T = decltype(t);
     backward_weight_typed<T>(p, x.data_as<T>(), dy.data_as<T>(), dw.data_as<T>());

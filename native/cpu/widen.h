@@ -13,10 +13,15 @@ inline bool is_half(DType t) { return t == DType::bf16 || t == DType::f16; }
 // An f32 copy of a contiguous bf16 or f16 cpu tensor, same shape, from the cpu pool (so the
 // host-memory budget counts it).
 Tensor widen_to_f32(const Tensor& t);
+// An f32 copy of elements [first, first + count) of such a tensor, shape [count]: kernels whose
+// outputs depend on a slice of the batch widen a slice at a time, so the f32 copies stay small.
+Tensor widen_to_f32(const Tensor& t, int64_t first, int64_t count);
 // An uninitialised f32 cpu tensor of t's shape, for the f32 kernel's result.
 Tensor f32_like(const Tensor& t);
 // dst[i] = src[i] rounded to dst's dtype (bf16 or f16), once, to nearest even. Same numel.
 void narrow_from_f32(const Tensor& src, Tensor& dst);
+// dst[offset + i] = src[i] rounded, for every element of src.
+void narrow_from_f32(const Tensor& src, Tensor& dst, int64_t offset);
 
 }  // namespace cpu
 }  // namespace advprop

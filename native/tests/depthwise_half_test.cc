@@ -18,6 +18,9 @@
 #include "harness.h"
 
 namespace advprop {
+namespace cpu {
+void set_depthwise_slice_elems(int64_t elems);  // test hook in native/cpu/depthwise.cc
+}  // namespace cpu
 namespace {
 
 namespace hc = test::half_compare;
@@ -179,6 +182,27 @@ void run_grid(const Kernels& k, const Device& dev, int every) {
 ADVPROP_NATIVE_TEST(depthwise_half_cpu_is_f32_rounded_once_and_matches_reference) { run_grid(kCpuKernels, kCpu, 1); }
 
 #if ADVPROP_WITH_SIM
+// The cpu widens a few images at a time (the weight gradient's chunks a slice at a time): slices
+// of one element (one image each; chunks that straddle two images) give the bits of one slice.
+ADVPROP_NATIVE_TEST(depthwise_half_cpu_slices_change_no_bits) {
+  // The last has 18 weight-gradient chunks of 7 rows over images of 40 rows.
+  const Case cases[] = {{5, 9, 11, 17, 3, 1, 1, true}, {3, 12, 10, 8, 5, 2, 2, false}, {3, 40, 40, 40, 5, 1, 1, true}};
+  uint64_t seed = 900;
+  for (const Case& t : cases)
+    for (DType dt : {DType::bf16, DType::f16}) {
+      const Conv2dParams p = make_params(t);
+      const Data d = make_data(p, dt, seed += 4);
+      const Outputs whole = run(kCpuKernels, kCpu, p, d.x, d.w, d.b, d.dy);
+      cpu::set_depthwise_slice_elems(1);
+      const Outputs sliced = run(kCpuKernels, kCpu, p, d.x, d.w, d.b, d.dy);
+      cpu::set_depthwise_slice_elems(0);
+      const std::string what = "sliced " + case_str(t, dt);
+      hc::expect_same_bits(what + " forward", sliced.y, whole.y);
+      hc::expect_same_bits(what + " backward_input", sliced.dx, whole.dx);
+      hc::expect_same_bits(what + " backward_weight", sliced.dw, whole.dw);
+    }
+}
+
 ADVPROP_NATIVE_TEST(depthwise_half_cudasim_is_f32_rounded_once_and_matches_cpu) {
   run_grid(Kernels{cudasim::depthwise_forward, cudasim::depthwise_backward_input, cudasim::depthwise_backward_weight},
            Device{DeviceType::cuda_sim, 0}, 3);

@@ -86,7 +86,9 @@ describe('precision: autocast and loss scaling', function () {
   itOnEachBackend('the casts autocast makes are freed by the op, recording or not', (device) => {
     const x = ap.rand([1, 4, 4, 3], { device, seed: 1 }), w = ap.rand([2, 1, 1, 3], { device, seed: 2 });
     const lw = ap.rand([2, 3], { device, seed: 3 });
-    for (const recording of [false, true]) {
+    // tidy: the recorded graph's saved tensors go with it, not later with the GC (memory.test.ts
+    // counts saved tensors across the whole run).
+    for (const recording of [false, true]) ap.tidy(() => {
       w.requiresGrad = recording;
       lw.requiresGrad = recording;
       const before = ap.memory().numTensors;
@@ -99,7 +101,7 @@ describe('precision: autocast and loss scaling', function () {
         gw!.dispose();
       }
       ap.dispose(outs);
-    }
+    });
     ap.dispose([x, w, lw]);
   });
 

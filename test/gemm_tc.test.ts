@@ -1,4 +1,4 @@
-// The tensor-core GEMM (native/cuda/gemm_tc.cu; its cpu twin is native/cpu/gemm_lowp.cc behind the
+// The tensor-core GEMM (native/cuda/gemm_tc.cu; its cpu twin is native/cpu/gemm_tc.cc behind the
 // same cpu::gemm entry) through linear: bf16, f16 and tf32 on cuda-sim and cuda against the cpu.
 // Both sum the exact products in f32 in different orders, so they agree to the f32 sum's error
 // and then one 16-bit rounding (normwise: 2^-8 bf16, 2^-11 f16, 1e-5 tf32 with f32 output).

@@ -1,5 +1,5 @@
 // CPU GEMM (gemm.h) in f32 and f64: cache-blocked, threaded, with a register-blocked micro-kernel.
-// bf16, f16 and tf32 go to gemm_lowp.cc (f32 accumulation).
+// bf16, f16 and tf32 go to gemm_tc.cc (f32 accumulation).
 //
 // (Panel widths and whether A is packed or read in place vary with the ISA and the shape; none of
 // them changes which products are summed in which order, so none changes a bit of C.)
@@ -33,7 +33,7 @@
 #include "advprop/gemm.h"
 #include "advprop/invariants.h"
 #include "advprop/parallel.h"
-#include "gemm_lowp.h"
+#include "gemm_tc.h"
 #include "simd.h"
 
 namespace advprop {
@@ -378,8 +378,8 @@ bool set_gemm_isa(int level) { return g_isa.force(level); }
 
 void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   ADVPROP_ASSERT(passes(check_gemm_args, g, a, b, c, DeviceType::cpu));
-  // f32 accumulation of 16-bit or tf32 inputs: gemm_lowp.cc.
-  if (c.dtype() == DType::bf16 || c.dtype() == DType::f16 || g.tf32) return gemm_lowp(g, a, b, c);
+  // f32 accumulation of 16-bit or tf32 inputs: gemm_tc.cc.
+  if (c.dtype() == DType::bf16 || c.dtype() == DType::f16 || g.tf32) return gemm_tc(g, a, b, c);
   dispatch_dtype(c.dtype(), "gemm", [&](auto t) {
     using T = decltype(t);
     gemm_typed<T>(g, a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>());

@@ -69,7 +69,7 @@ inline int serve_isa(int level) {
 }
 
 // AVX512-BF16 (vdpbf16ps: f32 += bf16 x bf16 pairs) is not a level of its own: only the bf16
-// GEMM uses it (gemm_lowp.cc), through a kernel compiled for ADVPROP_TARGET_AVX512_BF16 when the
+// GEMM uses it (gemm_tc.cc), through a kernel compiled for ADVPROP_TARGET_AVX512_BF16 when the
 // compiler knows the instructions (ADVPROP_HAVE_AVX512_BF16), and run when this asks the CPU.
 #if ADVPROP_X86_GNU && __GNUC__ >= 11
 #define ADVPROP_HAVE_AVX512_BF16 1

@@ -33,7 +33,7 @@
 // which products meet in which order, so the bits depend on the shapes and values only (and on
 // the tensor cores' own summation inside one mma, fixed per GPU architecture). No atomics.
 // C = alpha * acc + beta * C is formed in f32 with unfused operations and rounded once to the
-// 16-bit type, as the cpu twin (native/cpu/gemm_lowp.cc) does.
+// 16-bit type, as the cpu twin (native/cpu/gemm_tc.cc) does.
 #include "common.cuh"
 #include "gemm_tc.cuh"
 #include "ptx.cuh"

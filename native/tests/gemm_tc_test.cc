@@ -1,7 +1,7 @@
 // The tensor-core GEMM (native/cuda/gemm_tc.cu) on cuda-sim, in bf16, f16 and tf32: bit for bit
 // against the f64 reference on small-integer operands (every sum exact, so any layout or
-// indexing slip shows), against the cpu twin (native/cpu/gemm_lowp.cc) on random operands within
-// the bound between backends (gemm_lowp_util.h: the f32 sums may differ by 2 gamma S, the final
+// indexing slip shows), against the cpu twin (native/cpu/gemm_tc.cc) on random operands within
+// the bound between backends (gemm_tc_util.h: the f32 sums may differ by 2 gamma S, the final
 // 16-bit rounding by one ulp where they straddle a boundary), over the four transposes, shapes
 // of 1, non-multiples of 8, 16 and the tiles, tall and skinny products, both tile widths, padded
 // and misaligned rows (the element-wise load path), alpha/beta, k = 0 and split-k; repeated runs
@@ -24,7 +24,7 @@
 #include "advprop/device.h"
 #include "advprop/ops.h"
 #include "advprop/tensor_core_check.h"
-#include "gemm_lowp_util.h"
+#include "gemm_tc_util.h"
 #include "harness.h"
 
 namespace advprop {

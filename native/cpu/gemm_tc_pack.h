@@ -1,6 +1,6 @@
-// Packing for the cpu GEMM with f32 accumulation (gemm_lowp.cc): operand elements widened to f32
+// Packing for the cpu GEMM with f32 accumulation (gemm_tc.cc): operand elements widened to f32
 // (or rounded to tf32) or paired as bf16 for vdpbf16ps, laid out in the micro-panels its
-// micro-kernels read. Internal to native/cpu; included by gemm_lowp.cc only.
+// micro-kernels read. Internal to native/cpu; included by gemm_tc.cc only.
 #pragma once
 #include <algorithm>
 #include <cstdint>

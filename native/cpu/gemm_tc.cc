@@ -14,7 +14,7 @@
 // for bit on this project's Xeon), so the portable loop and the bf16 dot-product kernel below give
 // the same bits. The one difference is vdpbf16ps's DAZ/FTZ: it reads subnormal inputs and
 // accumulators as zero and flushes subnormal results. Tolerance of the dot path against the
-// portable one, as native/tests/gemm_lowp_test.cc checks: equal bits when no input, product or
+// portable one, as native/tests/gemm_tc_cpu_test.cc checks: equal bits when no input, product or
 // partial sum is subnormal (below 2^-126 in magnitude); in general, both being within
 // gamma_k * S of their own exact sums (S = sum |a b|, gamma_k = k * 2^-24) and flushing moving each
 // of the k products and k partial sums by less than 2^-126,
@@ -32,7 +32,7 @@
 // same policy as gemm.cc's f32 split). So bits depend on the shapes and values only.
 #pragma GCC optimize("fp-contract=off")
 
-#include "gemm_lowp.h"
+#include "gemm_tc.h"
 
 #include <algorithm>
 #include <atomic>
@@ -44,7 +44,7 @@
 #include "advprop/dtype_dispatch.h"
 #include "advprop/invariants.h"
 #include "advprop/parallel.h"
-#include "gemm_lowp_pack.h"
+#include "gemm_tc_pack.h"
 #include "simd.h"
 #if ADVPROP_HAVE_AVX512_BF16
 #include <immintrin.h>
@@ -56,7 +56,7 @@ namespace {
 
 using namespace lowp;
 
-// A micro-tile has kMR rows (gemm_lowp_pack.h) and NR columns: two vectors per row (12
+// A micro-tile has kMR rows (gemm_tc_pack.h) and NR columns: two vectors per row (12
 // accumulators, enough independent sums for both FP pipes), so 8, 16 or 32 f32 on the portable
 // path at 16-, 32- or 64-byte vectors, and two zmm for vdpbf16ps.
 constexpr int kNRDot = 32, kNRMax = 32;
@@ -64,7 +64,7 @@ constexpr int64_t kKC = 256, kMC = 96, kNC = 256;
 static_assert(kKC % 2 == 0 && kMC % kMR == 0 && kNC % kNRMax == 0, "blocking");
 constexpr int nr_portable(int level) { return isa_vector_bytes(level) / 2; }
 
-std::atomic<int> g_path{0};  // set_gemm_lowp_path
+std::atomic<int> g_path{0};  // set_gemm_tc_path
 IsaChoice g_isa;
 
 bool dot_available() {
@@ -350,7 +350,7 @@ void gemm_typed(const GemmArgs& g, const S* a, const S* b, S* c) {
 
 }  // namespace
 
-void gemm_lowp(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
+void gemm_tc(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   ADVPROP_ASSERT(passes(check_gemm_args, g, a, b, c, DeviceType::cpu));
   ADVPROP_ASSERT(c.dtype() == DType::bf16 || c.dtype() == DType::f16 || (c.dtype() == DType::f32 && g.tf32));
   dispatch_dtype<TypeList<bf16, f16, float>>(c.dtype(), "gemm", [&](auto t) {
@@ -359,13 +359,13 @@ void gemm_lowp(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   });
 }
 
-bool set_gemm_lowp_path(int path) {
+bool set_gemm_tc_path(int path) {
   if (path < 0 || path > 2 || (path == 2 && !dot_available())) return false;
   g_path.store(path, std::memory_order_relaxed);
   return true;
 }
 
-bool set_gemm_lowp_isa(int level) { return g_isa.force(level); }
+bool set_gemm_tc_isa(int level) { return g_isa.force(level); }
 
 }  // namespace cpu
 }  // namespace advprop

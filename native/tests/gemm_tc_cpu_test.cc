@@ -1,8 +1,8 @@
-// The cpu GEMM with f32 accumulation (native/cpu/gemm_lowp.cc) in bf16, f16 and tf32: against an
-// f64 reference from the rounded inputs (tolerances: gemm_lowp_util.h), bit for bit on exactly
+// The cpu GEMM with f32 accumulation (native/cpu/gemm_tc.cc) in bf16, f16 and tf32: against an
+// f64 reference from the rounded inputs (tolerances: gemm_tc_util.h), bit for bit on exactly
 // representable sums, on every transpose, edge, split-k and alpha/beta case; the same bits on
 // every ISA level and on repeated runs; and the AVX512-BF16 path against the portable one where
-// the CPU has it (the tolerance stated in gemm_lowp.cc; skipped with a note elsewhere).
+// the CPU has it (the tolerance stated in gemm_tc.cc; skipped with a note elsewhere).
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -11,13 +11,13 @@
 #include <vector>
 
 #include "advprop/gemm.h"
-#include "gemm_lowp_util.h"
+#include "gemm_tc_util.h"
 #include "harness.h"
 
 namespace advprop {
 namespace cpu {
-bool set_gemm_lowp_path(int path);  // test hooks, native/cpu/gemm_lowp.cc
-bool set_gemm_lowp_isa(int level);
+bool set_gemm_tc_path(int path);  // test hooks, native/cpu/gemm_tc.cc
+bool set_gemm_tc_isa(int level);
 }  // namespace cpu
 
 namespace {
@@ -34,8 +34,8 @@ Tensor run_cpu(const Problem& p) {
 // The bf16 paths this CPU has: portable, and the AVX512-BF16 one where present.
 std::vector<int> paths() {
   std::vector<int> v{1};
-  if (cpu::set_gemm_lowp_path(2)) v.push_back(2);
-  cpu::set_gemm_lowp_path(0);
+  if (cpu::set_gemm_tc_path(2)) v.push_back(2);
+  cpu::set_gemm_tc_path(0);
   return v;
 }
 
@@ -46,10 +46,10 @@ const Case kShapes[] = {
     {false, false, 150, 270, 260},  // more than one tile each way, k over one block
 };
 
-ADVPROP_NATIVE_TEST(gemm_lowp_cpu_matches_f64_reference) {
+ADVPROP_NATIVE_TEST(gemm_tc_cpu_matches_f64_reference) {
   uint32_t seed = 10;
   for (int path : paths()) {
-    cpu::set_gemm_lowp_path(path);
+    cpu::set_gemm_tc_path(path);
     for (Mode md : kModes)
       for (Case cs : kShapes)
         for (int t = 0; t < 4; ++t) {
@@ -58,14 +58,14 @@ ADVPROP_NATIVE_TEST(gemm_lowp_cpu_matches_f64_reference) {
           check_reference(p, md, run_cpu(p), describe(cs, md) + " path " + std::to_string(path), false, __FILE__, __LINE__);
         }
   }
-  cpu::set_gemm_lowp_path(0);
+  cpu::set_gemm_tc_path(0);
 }
 
-ADVPROP_NATIVE_TEST(gemm_lowp_cpu_padding_alpha_beta) {
+ADVPROP_NATIVE_TEST(gemm_tc_cpu_padding_alpha_beta) {
   const double ab[][2] = {{1.0, 0.0}, {-0.5, 0.0}, {1.0, 1.0}, {2.0, -0.75}, {0.0, 0.5}};
   uint32_t seed = 300;
   for (int path : paths()) {
-    cpu::set_gemm_lowp_path(path);
+    cpu::set_gemm_tc_path(path);
     for (Mode md : kModes)
       for (int t = 0; t < 4; ++t)
         for (const auto& v : ab) {
@@ -74,14 +74,14 @@ ADVPROP_NATIVE_TEST(gemm_lowp_cpu_padding_alpha_beta) {
           check_reference(p, md, run_cpu(p), describe(cs, md), false, __FILE__, __LINE__);
         }
   }
-  cpu::set_gemm_lowp_path(0);
+  cpu::set_gemm_tc_path(0);
 }
 
 // Small integers: every partial sum is exact in f32, so the result is the reference rounded once.
-ADVPROP_NATIVE_TEST(gemm_lowp_cpu_exact_on_integers) {
+ADVPROP_NATIVE_TEST(gemm_tc_cpu_exact_on_integers) {
   uint32_t seed = 500;
   for (int path : paths()) {
-    cpu::set_gemm_lowp_path(path);
+    cpu::set_gemm_tc_path(path);
     for (Mode md : kModes)
       for (int t = 0; t < 4; ++t) {
         const Case cases[] = {{(t & 1) != 0, (t & 2) != 0, 37, 41, 301, 1, 2, 3, 0.5, 0.25},
@@ -92,10 +92,10 @@ ADVPROP_NATIVE_TEST(gemm_lowp_cpu_exact_on_integers) {
         }
       }
   }
-  cpu::set_gemm_lowp_path(0);
+  cpu::set_gemm_tc_path(0);
 }
 
-ADVPROP_NATIVE_TEST(gemm_lowp_cpu_k_zero_and_empty) {
+ADVPROP_NATIVE_TEST(gemm_tc_cpu_k_zero_and_empty) {
   for (Mode md : kModes) {
     const Problem p0 = make_problem(Case{false, false, 5, 9, 0, 0, 0, 1, 1.0, 0.0}, md, 900);  // C = 0 over NaN
     check_reference(p0, md, run_cpu(p0), "k=0 beta=0", true, __FILE__, __LINE__);
@@ -106,38 +106,38 @@ ADVPROP_NATIVE_TEST(gemm_lowp_cpu_k_zero_and_empty) {
   }
 }
 
-ADVPROP_NATIVE_TEST(gemm_lowp_cpu_same_bits_on_every_isa_and_run) {
+ADVPROP_NATIVE_TEST(gemm_tc_cpu_same_bits_on_every_isa_and_run) {
   const Case cases[] = {{false, true, 61, 45, 203, 1, 0, 2, 1.5, 0.5}, {true, false, 7, 9, 2500}};
   uint32_t seed = 700;
   for (Mode md : kModes)
     for (const Case& cs : cases) {
       const Problem p = make_problem(cs, md, seed += 3);
-      cpu::set_gemm_lowp_path(1);
+      cpu::set_gemm_tc_path(1);
       Tensor want;
       int levels = 0;
       for (int level = 1; level <= 3; ++level) {
-        if (!cpu::set_gemm_lowp_isa(level)) continue;
+        if (!cpu::set_gemm_tc_isa(level)) continue;
         ++levels;
         const Tensor got = run_cpu(p);
         if (!want.defined()) want = got;
         else EXPECT_MSG(same_bits(got, want), describe(cs, md) + ": ISA level " + std::to_string(level) + " differs");
       }
-      cpu::set_gemm_lowp_isa(0);
-      cpu::set_gemm_lowp_path(0);
+      cpu::set_gemm_tc_isa(0);
+      cpu::set_gemm_tc_path(0);
       EXPECT(levels >= 1);
       EXPECT_MSG(same_bits(run_cpu(p), run_cpu(p)), describe(cs, md) + ": two runs differ");
     }
 }
 
-// AVX512-BF16 against the portable loop (gemm_lowp.cc): with no subnormal in sight the same
+// AVX512-BF16 against the portable loop (gemm_tc.cc): with no subnormal in sight the same
 // bits on Intel's vdpbf16ps (reported, not required: only the bound is the contract); always
 // within 2 gamma_k S + 2k 2^-126 before the bf16 rounding, one bf16 ulp after it.
-ADVPROP_NATIVE_TEST(gemm_lowp_cpu_bf16_dot_matches_portable) {
-  if (!cpu::set_gemm_lowp_path(2)) {
-    std::printf("       gemm_lowp_cpu_bf16_dot_matches_portable skipped: this CPU (or build) has no AVX512-BF16\n");
+ADVPROP_NATIVE_TEST(gemm_tc_cpu_bf16_dot_matches_portable) {
+  if (!cpu::set_gemm_tc_path(2)) {
+    std::printf("       gemm_tc_cpu_bf16_dot_matches_portable skipped: this CPU (or build) has no AVX512-BF16\n");
     return;
   }
-  cpu::set_gemm_lowp_path(0);
+  cpu::set_gemm_tc_path(0);
   const Case cases[] = {{false, false, 100, 300, 33}, {true, true, 31, 70, 515, 1, 3, 0, 2.0, -0.5}, {false, true, 2, 65, 2100}};
   uint32_t seed = 1100;
   int64_t equal = 0, total = 0;
@@ -147,11 +147,11 @@ ADVPROP_NATIVE_TEST(gemm_lowp_cpu_bf16_dot_matches_portable) {
       if (subnormal)  // operands near 2^-64, so products and partial sums are subnormal in f32
         for (Tensor* t : {&p.a, &p.b})
           for (int64_t i = 0; i < t->numel(); ++i) test::lowp::put(*t, i, elem(*t, i) * 0x1p-64);
-      cpu::set_gemm_lowp_path(1);
+      cpu::set_gemm_tc_path(1);
       const Tensor portable = run_cpu(p);
-      cpu::set_gemm_lowp_path(2);
+      cpu::set_gemm_tc_path(2);
       const Tensor dot = run_cpu(p);
-      cpu::set_gemm_lowp_path(0);
+      cpu::set_gemm_tc_path(0);
       const Reference r = reference(p, Mode::bf16);
       const double gm = static_cast<double>(cs.k) * 0x1p-24, flush = 2.0 * static_cast<double>(cs.k) * 0x1p-126;
       int64_t bad = 0;
@@ -170,7 +170,7 @@ ADVPROP_NATIVE_TEST(gemm_lowp_cpu_bf16_dot_matches_portable) {
               static_cast<long long>(total));
 }
 
-ADVPROP_NATIVE_TEST(gemm_lowp_cpu_argument_errors) {
+ADVPROP_NATIVE_TEST(gemm_tc_cpu_argument_errors) {
   GemmArgs g;
   g.m = 3, g.n = 4, g.k = 5, g.lda = 5, g.ldb = 4, g.ldc = 4;
   const Device cpu{};

@@ -1,4 +1,4 @@
-// Shared by gemm_lowp_test.cc (the cpu twin) and gemm_tc_test.cc (the tensor-core kernel on
+// Shared by gemm_tc_cpu_test.cc (the cpu twin) and gemm_tc_test.cc (the tensor-core kernel on
 // cuda-sim): problems in bf16, f16 and tf32, an f64 reference from the rounded inputs, and the
 // tolerances, whose reasoning is here.
 //

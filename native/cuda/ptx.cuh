@@ -78,54 +78,32 @@ __device__ __forceinline__ uint32_t f32_to_tf32(float x) {
 
 // ---- mma.sync -------------------------------------------------------------------------------
 
-// D = A * B + C for one warp; every lane of the warp must call it. d may alias c.
-__device__ __forceinline__ void mma_m16n8k16_bf16_f32(float d[4], const uint32_t a[4], const uint32_t b[2],
-                                                      const float c[4]) {
+// D = A * B + C for one warp; every lane of the warp must call it. d may alias c. The three
+// shapes differ only in the instruction's name and the simulator's Mma kind.
 #if ADVPROP_PTX_SIM
-  ::advprop::sim::ptx::mma(::advprop::sim::ptx::Mma::m16n8k16_bf16, d, a, b, c);
+#define ADVPROP_PTX_MMA_F32(name, kind, instr)                                                   \
+  __device__ __forceinline__ void name(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) { \
+    ::advprop::sim::ptx::mma(::advprop::sim::ptx::Mma::kind, d, a, b, c);                      \
+  }
 #elif ADVPROP_PTX_ASM
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%10, %11, %12, %13};\n"
-      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]),
-        "f"(c[3]));
+#define ADVPROP_PTX_MMA_F32(name, kind, instr)                                                   \
+  __device__ __forceinline__ void name(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) { \
+    asm volatile("mma.sync.aligned." instr " {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, " \
+                 "{%10, %11, %12, %13};\n"                                                     \
+                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])                               \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), \
+                   "f"(c[1]), "f"(c[2]), "f"(c[3]));                                            \
+  }
 #else
-  ADVPROP_PTX_UNAVAILABLE();
+#define ADVPROP_PTX_MMA_F32(name, kind, instr)                                                   \
+  __device__ __forceinline__ void name(float*, const uint32_t*, const uint32_t*, const float*) { \
+    ADVPROP_PTX_UNAVAILABLE();                                                                   \
+  }
 #endif
-}
-
-__device__ __forceinline__ void mma_m16n8k16_f16_f32(float d[4], const uint32_t a[4], const uint32_t b[2],
-                                                     const float c[4]) {
-#if ADVPROP_PTX_SIM
-  ::advprop::sim::ptx::mma(::advprop::sim::ptx::Mma::m16n8k16_f16, d, a, b, c);
-#elif ADVPROP_PTX_ASM
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%10, %11, %12, %13};\n"
-      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]),
-        "f"(c[3]));
-#else
-  ADVPROP_PTX_UNAVAILABLE();
-#endif
-}
-
-__device__ __forceinline__ void mma_m16n8k8_tf32_f32(float d[4], const uint32_t a[4], const uint32_t b[2],
-                                                     const float c[4]) {
-#if ADVPROP_PTX_SIM
-  ::advprop::sim::ptx::mma(::advprop::sim::ptx::Mma::m16n8k8_tf32, d, a, b, c);
-#elif ADVPROP_PTX_ASM
-  asm volatile(
-      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%10, %11, %12, %13};\n"
-      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]),
-        "f"(c[3]));
-#else
-  ADVPROP_PTX_UNAVAILABLE();
-#endif
-}
+ADVPROP_PTX_MMA_F32(mma_m16n8k16_bf16_f32, m16n8k16_bf16, "m16n8k16.row.col.f32.bf16.bf16.f32")
+ADVPROP_PTX_MMA_F32(mma_m16n8k16_f16_f32, m16n8k16_f16, "m16n8k16.row.col.f32.f16.f16.f32")
+ADVPROP_PTX_MMA_F32(mma_m16n8k8_tf32_f32, m16n8k8_tf32, "m16n8k8.row.col.f32.tf32.tf32.f32")
+#undef ADVPROP_PTX_MMA_F32
 
 // ---- ldmatrix -------------------------------------------------------------------------------
 

@@ -17,16 +17,6 @@ namespace advprop {
 namespace cpu {
 namespace {
 
-uint32_t bits(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  return u;
-}
-float from_bits(uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
 
 // An operand word as the mma reads it: bf16 / f16 from the low 16 bits, tf32 as the f32 pattern
 // without its low 13 mantissa bits. Every one converts to double exactly.
@@ -34,7 +24,7 @@ double operand(TcMma shape, uint32_t w) {
   switch (shape) {
     case TcMma::m16n8k16_bf16: return bf16_bits_to_f32(static_cast<uint16_t>(w));
     case TcMma::m16n8k16_f16: return f16_bits_to_f32(static_cast<uint16_t>(w));
-    case TcMma::m16n8k8_tf32: return from_bits(w & 0xffffe000u);
+    case TcMma::m16n8k8_tf32: return half_detail::f32_from_bits(w & 0xffffe000u);
   }
   return NAN;
 }
@@ -52,7 +42,7 @@ std::vector<float> mma_reference(TcMma shape, const std::vector<uint32_t>& a, co
       double s = c[row * 8 + col];
       for (int k = 0; k < k_dim; ++k) s += operand(shape, a[row * k_dim + k]) * operand(shape, b[k * 8 + col]);
       const float f = static_cast<float>(s);
-      d[row * 8 + col] = std::isnan(f) ? from_bits(0x7fffffffu) : f;
+      d[row * 8 + col] = std::isnan(f) ? half_detail::f32_from_bits(0x7fffffffu) : f;
     }
   return d;
 }
@@ -61,12 +51,12 @@ std::vector<float> mma_reference(TcMma shape, const std::vector<uint32_t>& a, co
 // NaN becomes 0x7fffffff.
 uint32_t tf32_rna(float x) {
   if (std::isnan(x)) return 0x7fffffffu;
-  if (std::isinf(x) || x == 0) return bits(x);
+  if (std::isinf(x) || x == 0) return half_detail::f32_bits(x);
   const int e = std::ilogb(x);
   const double ulp = std::ldexp(1.0, std::max(e, -126) - 10);
   const double q = static_cast<double>(x) / ulp;
   const double r = std::copysign(std::floor(std::fabs(q) + 0.5), q) * ulp;  // ties away from zero
-  return bits(static_cast<float>(r));  // exact unless past f32's range, where it is infinity
+  return half_detail::f32_bits(static_cast<float>(r));  // exact unless past f32's range, where it is infinity
 }
 
 uint32_t pack(uint16_t lo, uint16_t hi) { return lo | static_cast<uint32_t>(hi) << 16; }

@@ -23,16 +23,6 @@ using detail::LaneWords;
 // Lane words of an mma: a[0..3], b[0..1], c[0..3].
 constexpr int kA = 0, kB = 4, kC = 6, kMmaWords = 10;
 
-uint32_t f32_bits(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  return u;
-}
-float f32_of(uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
 
 // D = A * B + C over the warp's fragments, A m x k and B k x n held as doubles (exact: every
 // operand type converts exactly). The sum starts at C and adds the products in k order, in
@@ -43,10 +33,10 @@ void accumulate(LaneWords* w, const double (&a)[M][K], const double (&b)[K][N]) 
     const int g = lane >> 2, t = lane & 3;
     for (int i = 0; i < 4; ++i) {
       const int row = g + 8 * (i >> 1), col = 2 * t + (i & 1);
-      double s = f32_of(w[lane].in[kC + i]);
+      double s = half_detail::f32_from_bits(w[lane].in[kC + i]);
       for (int k = 0; k < K; ++k) s += a[row][k] * b[k][col];
       const float d = static_cast<float>(s);
-      w[lane].out[i] = d != d ? 0x7fffffffu : f32_bits(d);  // the GPU's canonical NaN
+      w[lane].out[i] = d != d ? 0x7fffffffu : half_detail::f32_bits(d);  // the GPU's canonical NaN
     }
   }
 }
@@ -67,7 +57,7 @@ void run_mma_m16n8k16(LaneWords* w) {
 }
 
 // tf32: the f32 pattern with its low 13 mantissa bits dropped.
-double tf32(uint32_t bits) { return f32_of(bits & 0xffffe000u); }
+double tf32(uint32_t bits) { return half_detail::f32_from_bits(bits & 0xffffe000u); }
 
 void run_mma_m16n8k8_tf32(LaneWords* w) {
   double a[16][8], b[8][8];

@@ -19,16 +19,8 @@
 namespace advprop {
 namespace {
 
-uint32_t bits_of(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  return u;
-}
-float float_of(uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
+uint32_t bits_of(float x) { return half_detail::f32_bits(x); }
+float float_of(uint32_t u) { return half_detail::f32_from_bits(u); }
 uint64_t bits_of(double x) {
   uint64_t u;
   std::memcpy(&u, &x, 8);

@@ -26,6 +26,8 @@
 
 namespace advprop {
 namespace {
+using half_detail::f32_bits;
+using half_detail::f32_from_bits;
 
 struct Backend {
   const char* name;
@@ -83,7 +85,7 @@ uint32_t encode(TcMma shape, float x) {
   switch (shape) {
     case TcMma::m16n8k16_bf16: return f32_to_bf16_bits(x);
     case TcMma::m16n8k16_f16: return f32_to_f16_bits(x);
-    case TcMma::m16n8k8_tf32: return half_detail::f32_bits(x);  // all 32 bits: the low 13 must be ignored
+    case TcMma::m16n8k8_tf32: return f32_bits(x);  // all 32 bits: the low 13 must be ignored
   }
   return 0;
 }
@@ -123,8 +125,8 @@ void check_mma_result(const Backend& be, const MmaCase& m, const std::vector<flo
     for (int col = 0; col < 8; ++col) {
       const float want = ref[row * 8 + col], got = d[row * 8 + col];
       bool ok;
-      if (std::isnan(want)) ok = std::isnan(got) && (!be.exact || half_detail::f32_bits(got) == 0x7fffffffu);
-      else if (be.exact || std::isinf(want)) ok = half_detail::f32_bits(got) == half_detail::f32_bits(want);
+      if (std::isnan(want)) ok = std::isnan(got) && (!be.exact || f32_bits(got) == 0x7fffffffu);
+      else if (be.exact || std::isinf(want)) ok = f32_bits(got) == f32_bits(want);
       else ok = std::fabs(static_cast<double>(got) - want) <= std::ldexp(static_cast<double>(mag[row * 8 + col]), -20);
       if (!ok && ++bad <= 5)
         EXPECT_MSG(false, what + " on " + be.name + ": D[" + std::to_string(row) + "][" + std::to_string(col) +
@@ -216,11 +218,11 @@ void cp_async_case(const Backend& be) {
 void conversion_cases(const Backend& be) {
   std::vector<float> x;
   std::mt19937 rng(11);
-  for (int i = 0; i < 4096; ++i) x.push_back(half_detail::f32_from_bits(rng()));
+  for (int i = 0; i < 4096; ++i) x.push_back(f32_from_bits(rng()));
   for (uint32_t u : {0x3f808000u, 0x3f818000u, 0x3f801000u, 0x3f803000u, 0x477ff000u, 0x477fefffu, 0x7f7fffffu,
                      0x7f7ff000u, 0x00000001u, 0x33000001u, 0x7f800000u, 0xff800000u, 0x7fc00001u, 0xff800001u,
                      0x80000000u, 0x387fe000u})
-    x.push_back(half_detail::f32_from_bits(u));
+    x.push_back(f32_from_bits(u));
   if (x.size() % 2) x.push_back(1.0f);
   const std::vector<uint32_t> got = be.conversions(0, x);
   const std::vector<uint32_t> ref = cpu::check_conversions(0, x);
@@ -233,7 +235,7 @@ void conversion_cases(const Backend& be) {
     for (int j = 0; j < 4; ++j)
       if (got[4 * i + j] != want[j] && ++bad <= 5)
         EXPECT_MSG(false, std::string(j < 2 ? "f32_to_tf32" : j == 2 ? "pack_bf16x2" : "pack_f16x2") + " on " + be.name +
-                              " of " + test::describe_unsigned(half_detail::f32_bits(lo)) + ", " + test::describe_unsigned(half_detail::f32_bits(hi)) +
+                              " of " + test::describe_unsigned(f32_bits(lo)) + ", " + test::describe_unsigned(f32_bits(hi)) +
                               ": " + test::describe_unsigned(got[4 * i + j]) + " vs " + test::describe_unsigned(want[j]));
   }
   EXPECT_EQ(bad, 0);
@@ -255,9 +257,9 @@ ADVPROP_NATIVE_TEST(tensor_core_cpu_twin_mma_known_values) {
   a.assign(16 * 8, 0);
   for (int i = 0; i < 8; ++i) a[i * 8 + i] = 0x3f801fffu;
   b.assign(8 * 8, 0);
-  for (int i = 0; i < 8 * 8; ++i) b[i] = half_detail::f32_bits(static_cast<float>(i));
-  a[15 * 8 + 0] = half_detail::f32_bits(std::ldexp(1.0f, -10));
-  b[0] = half_detail::f32_bits(std::ldexp(1.0f, -10));
+  for (int i = 0; i < 8 * 8; ++i) b[i] = f32_bits(static_cast<float>(i));
+  a[15 * 8 + 0] = f32_bits(std::ldexp(1.0f, -10));
+  b[0] = f32_bits(std::ldexp(1.0f, -10));
   c.assign(16 * 8, 1.0f);
   d = cpu::check_mma(0, TcMma::m16n8k8_tf32, a, b, c);
   for (int i = 0; i < 8 * 8; ++i) EXPECT_EQ(d[i], (i == 0 ? std::ldexp(1.0f, -10) : static_cast<float>(i)) + 1.0f);
@@ -268,7 +270,7 @@ ADVPROP_NATIVE_TEST(tensor_core_cpu_twin_mma_known_values) {
   a[0] = 0x7e01u;
   b.assign(16 * 8, 0x3c00u);
   d = cpu::check_mma(0, TcMma::m16n8k16_f16, a, b, std::vector<float>(16 * 8, 0.0f));
-  EXPECT_EQ(half_detail::f32_bits(d[0]), 0x7fffffffu);
+  EXPECT_EQ(f32_bits(d[0]), 0x7fffffffu);
   EXPECT_EQ(d[8], 16.0f);
 }
 
@@ -301,7 +303,7 @@ ADVPROP_NATIVE_TEST(tensor_core_cpu_twin_cp_async_and_conversions_known_values) 
   EXPECT(t0 == std::vector<uint32_t>({src[6 * n], 0, 0, 0, 0}));  // zfill of 0 bytes
   EXPECT(t2 == std::vector<uint32_t>({src[6 * n + 2], src[7 * n + 8], src[7 * n + 9], 0, 0}));
   const std::vector<uint32_t> cv = cpu::check_conversions(
-      0, {half_detail::f32_from_bits(0x3f801000u), half_detail::f32_from_bits(0xbf801000u), half_detail::f32_from_bits(0x3f800fffu), NAN, 1.0f, -2.0f});
+      0, {f32_from_bits(0x3f801000u), f32_from_bits(0xbf801000u), f32_from_bits(0x3f800fffu), NAN, 1.0f, -2.0f});
   // tf32 ties away from zero; the f16 of 1 + 2^-11, a tie, goes to even; NaNs are canonical.
   const std::vector<uint32_t> want = {0x3f802000u, 0xbf802000u, 0xbf803f80u, 0xbc003c00u,
                                       0x3f800000u, 0x7fffffffu, 0x7fff3f80u, 0x7fff3c00u,

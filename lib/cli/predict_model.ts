@@ -67,7 +67,10 @@ function fromRun(file: string, opts: PredictModelOptions): PredictModel {
   const run = loadRun(file, opts.device);
   let model = run.model;
   if (opts.ema) {
-    if (!run.ema) throw new UsageError('--ema: this run kept no EMA (trained with --ema off)');
+    if (!run.ema) {
+      run.model.dispose();
+      throw new UsageError('--ema: this run kept no EMA (trained with --ema off)');
+    }
     model = run.ema;
     run.model.dispose();
   } else {

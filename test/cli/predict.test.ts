@@ -13,6 +13,8 @@ import { IMAGENET_CLASSES } from '../../lib/data/imagenet_classes.js';
 import { TRAIN_DEFAULTS } from '../../lib/train/config.js';
 import { trainRun } from '../../lib/train/run.js';
 import { decodeRaw, encodeRaw } from '../io/raw_safetensors.js';
+import { isUsageError } from '../../lib/cli/args.js';
+import { runPredict } from '../../lib/cli/predict.js';
 
 const CLI = ['--import', 'tsx', 'lib/cli/main.ts'];
 const cli = (...args: string[]) => spawnSync(process.execPath, [...CLI, 'predict', ...args], { encoding: 'utf8' });
@@ -175,6 +177,21 @@ describe('advprop predict', function () {
         assert.deepEqual((JSON.parse(f.stdout) as Pred[]).map((p) => p.top.map((t) => [t.index, t.prob])), preds.map((p) => p.top.map((t) => [t.index, t.prob])));
       }
     }
+    // The same predictions on every other available device (cuda when present, the simulator).
+    const onCpu = JSON.parse(cli('--model', run, '--images', small, '--top', '3', '--json', '--device', 'cpu').stdout) as Pred[];
+    const others = ap.devices().filter((d) => d.available && d.type !== 'cpu').map((d) => d.device);
+    if (!others.length) console.log('      (no cuda or cuda-sim device available: predict ran on cpu only)');
+    for (const device of others) {
+      const r = cli('--model', run, '--images', small, '--top', '3', '--json', '--device', device);
+      assert.equal(r.status, 0, r.stderr);
+      const preds = JSON.parse(r.stdout) as Pred[];
+      preds.forEach((p, i) => p.top.forEach((t, k) => {
+        const c = onCpu[i]!.top[k]!;
+        // Two classes may trade ranks only when their probabilities tie to rounding.
+        assert.ok(Math.abs(t.prob - c.prob) <= 1e-4 && (t.index === c.index || Math.abs(t.prob - c.prob) <= 1e-6),
+          `${device} ${p.file} rank ${k + 1}: ${t.index} ${t.prob} vs cpu ${c.index} ${c.prob}`);
+      }));
+    }
     // --classes overrides the dataset's names; a list of the wrong length is refused.
     const names = join(dir, 'names.txt');
     writeFileSync(names, Array.from({ length: 10 }, (_, i) => `kind ${i}`).join('\n') + '\n');
@@ -186,23 +203,41 @@ describe('advprop predict', function () {
     failsWith(cli('--model', join(run, 'model.safetensors'), '--images', files[0]!, '--device', 'cpu'), 1, /ERR_FORMAT: .*fit none of b0, .*give --arch/, 'scaled file without --width');
   });
 
-  it('bad inputs give one line: a usage error (2) or the file\'s error (1), never a crash', () => {
+  it('bad inputs: a usage error (exit 2) or the file\'s coded error (exit 1), one line, never a crash', async () => {
     const junk = join(dir, 'junk.safetensors');
     writeFileSync(junk, 'not safetensors at all');
-    const cases: [string[], number, RegExp][] = [
-      [['--images', good[0]!], 2, /--model RUN_OR_FILE is required/],
-      [['--model', weights], 2, /--images PATH\.\.\. is required/],
-      [['--model', join(dir, 'nope.safetensors'), '--images', good[0]!], 2, /--model: .*nope\.safetensors does not exist/],
-      [['--model', weights, '--images', join(dir, 'missing.png')], 2, /--images: .*missing\.png does not exist/],
-      [['--model', weights, '--images', good[0]!, '--arch', 'b9'], 2, /--arch: expected one of b0/],
-      [['--model', weights, '--images', good[0]!, '--arch', 'b1', '--resolution', '32'], 2, /--arch b1: .* does not fit efficientnet-b1: .*missing blocks\.1\.2\./],
-      [['--model', weights, '--images', good[0]!, '--top', '0'], 2, /--top: expected a number in \(0/],
-      [['--model', weights, '--images', good[0]!, '--ema'], 2, /--ema is for run folders/],
-      [['--model', weights, '--images', good[0]!, '--device', 'tpu'], 2, /ERR_DEVICE: --device: unknown device 'tpu'/],
-      [['--model', junk, '--images', good[0]!], 1, /ERR_FORMAT: safetensors: .*junk\.safetensors/],
-      [['--model', weights, '--images', corrupt, '--resolution', '32'], 1, /ERR_FORMAT: none of the 1 image\(s\) could be decoded/],
+    const cases: [string[], boolean, RegExp][] = [
+      [['--images', good[0]!], true, /--model RUN_OR_FILE is required/],
+      [['--model', weights], true, /--images PATH\.\.\. is required/],
+      [['--model', join(dir, 'nope.safetensors'), '--images', good[0]!], true, /--model: .*nope\.safetensors does not exist/],
+      [['--model', weights, '--images', join(dir, 'missing.png')], true, /--images: .*missing\.png does not exist/],
+      [['--model', weights, '--images', good[0]!, '--arch', 'b9'], true, /--arch: expected one of b0/],
+      [['--model', weights, '--images', good[0]!, '--arch', 'b1', '--resolution', '32'], true, /--arch b1: .* does not fit efficientnet-b1: .*missing blocks\./],
+      [['--model', weights, '--images', good[0]!, '--top', '0'], true, /--top: expected a number in \(0/],
+      [['--model', weights, '--images', good[0]!, '--batch-size', 'x'], true, /--batch-size: expected an integer/],
+      [['--model', weights, '--images', good[0]!, '--ema'], true, /--ema is for run folders/],
+      [['--model', weights, '--images', good[0]!, '--device', 'tpu'], true, /--device: unknown device 'tpu'/],
+      [['--model', weights, '--images', good[0]!, '--bogus'], true, /Unknown option '--bogus'/],
+      [['--model', junk, '--images', good[0]!], false, /safetensors: .*junk\.safetensors/],
+      [['--model', weights, '--images', corrupt, '--resolution', '32'], false, /none of the 1 image\(s\) could be decoded/],
     ];
-    for (const [args, status, re] of cases) failsWith(cli(...args), status, re, args.join(' '));
+    const quiet = console.error;
+    console.error = () => undefined; // the skipped image's warning
+    try {
+      for (const [args, usage, re] of cases) {
+        const what = args.join(' ');
+        const e = await runPredict([...args, '--device', args.includes('--device') ? args[args.indexOf('--device') + 1]! : 'cpu']).then(() => null, (err: unknown) => err);
+        assert.ok(e instanceof Error, `${what}: no error`);
+        assert.equal(isUsageError(e), usage, `${what}: ${String(e)}`);
+        if (!usage) assert.ok(e instanceof ap.AdvpropError && e.code === 'ERR_FORMAT', `${what}: ${String(e)}`);
+        assert.match(e.message, re, what);
+      }
+    } finally {
+      console.error = quiet;
+    }
+    // Through the command: the exit codes and the one line.
+    failsWith(cli('--model', join(dir, 'nope.safetensors'), '--images', good[0]!), 2, /^advprop: --model: .*does not exist/, 'missing model');
+    failsWith(cli('--model', junk, '--images', good[0]!, '--device', 'cpu'), 1, /^advprop: ERR_FORMAT: safetensors: /, 'junk model');
     const help = cli('--help');
     assert.equal(help.status, 0);
     assert.match(help.stdout, /--images PATH\.\.\./);

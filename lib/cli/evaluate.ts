@@ -51,7 +51,7 @@ Writes a run's model as safetensors under timm's tf_efficientnet names.
   --layout L           4-D weights as ohwi (ours, default) or oihw (PyTorch / timm)
   -h, --help`;
 
-interface Loaded { model: Module; ema: Module | null; config: Record<string, unknown>; file: string }
+export interface Loaded { model: Module; ema: Module | null; config: Record<string, unknown>; file: string }
 
 function checkpointPath(run?: string, file?: string): string {
   const path = file ?? (run ? join(run, 'last.safetensors') : undefined);
@@ -62,7 +62,7 @@ function checkpointPath(run?: string, file?: string): string {
 
 // Everything the model is built and loaded from comes from the file: a part that does not fit
 // is the file's ERR_FORMAT, named, not a bad argument of ours.
-function loadRun(file: string, device: string): Loaded {
+export function loadRun(file: string, device: string): Loaded {
   try {
     return buildRun(file, device);
   } catch (e) {

@@ -5,6 +5,7 @@ import { runInfo } from './info.js';
 import { isUsageError } from './args.js';
 import { runTrain } from './train.js';
 import { runAttack, runEval, runExport } from './evaluate.js';
+import { runPredict } from './predict.js';
 
 const USAGE = `usage: advprop <command> [options]
 
@@ -13,6 +14,8 @@ commands:
   eval --run DIR                  clean, PGD and corruption accuracy of a run's model
   attack --run DIR                accuracy under PGD at one radius
   export --run DIR --out FILE     the run's model as safetensors (--ema, --strip-aux, --layout oihw)
+  predict --model RUN_OR_FILE --images PATH...
+                                  top-5 classes of images from a run or a timm-named weights file
   info [--json] [--no-selftest]   build, devices and a short self-test of every available device
   help                            this text`;
 
@@ -31,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
     case 'eval': return runEval(rest);
     case 'attack': return runAttack(rest);
     case 'export': return runExport(rest);
+    case 'predict': return runPredict(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -96,6 +96,83 @@ export function resize(img: Image, h: number, w: number): Image {
   return { data: out, height: h, width: w, channels: c };
 }
 
+// Keys' cubic convolution kernel with a = −0.5 (PIL's and PyTorch's bicubic).
+function cubic(x: number): number {
+  const a = -0.5;
+  x = Math.abs(x);
+  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0;
+}
+
+/** Per output position: the first source index and the normalised weights of the taps. */
+function cubicTaps(inSize: number, outSize: number): { first: Int32Array; weights: Float64Array[] } {
+  const scale = inSize / outSize;
+  // Downscaling widens the kernel by the scale, so every source pixel contributes (antialiasing).
+  const stretch = Math.max(scale, 1);
+  const support = 2 * stretch;
+  const first = new Int32Array(outSize);
+  const weights: Float64Array[] = [];
+  for (let i = 0; i < outSize; i++) {
+    const centre = (i + 0.5) * scale;
+    const lo = Math.max(Math.floor(centre - support + 0.5), 0), hi = Math.min(Math.floor(centre + support + 0.5), inSize);
+    const w = new Float64Array(hi - lo);
+    let sum = 0;
+    for (let j = lo; j < hi; j++) sum += (w[j - lo] = cubic((j + 0.5 - centre) / stretch));
+    // Taps cut off at the border are dropped and the rest renormalised, so edges keep their level.
+    for (let j = 0; j < w.length; j++) w[j]! /= sum;
+    first[i] = lo;
+    weights.push(w);
+  }
+  return { first, weights };
+}
+
+/** Bicubic resize as PIL's Image.resize(BICUBIC), which timm's evaluation of EfficientNet
+ * weights uses: separable, pixel centres aligned, antialiased when shrinking; the two passes
+ * meet in floating point (PIL rounds to bytes between them) and the result is rounded and
+ * clamped to [0, 255], since the kernel overshoots at edges. */
+export function resizeBicubic(img: Image, h: number, w: number): Image {
+  checkImage(img, 'resizeBicubic');
+  outSize(h, w, 'resizeBicubic');
+  if (h === img.height && w === img.width) return img;
+  const { channels: c, height: H, width: W } = img;
+  const tx = cubicTaps(W, w), ty = cubicTaps(H, h);
+  const rows = new Float64Array(H * w * c);
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < w; x++) {
+      const wt = tx.weights[x]!, x0 = tx.first[x]!;
+      for (let k = 0; k < c; k++) {
+        let v = 0;
+        for (let j = 0; j < wt.length; j++) v += wt[j]! * img.data[(y * W + x0 + j) * c + k]!;
+        rows[(y * w + x) * c + k] = v;
+      }
+    }
+  const out = new Uint8Array(h * w * c);
+  for (let y = 0; y < h; y++) {
+    const wt = ty.weights[y]!, y0 = ty.first[y]!;
+    for (let x = 0; x < w; x++)
+      for (let k = 0; k < c; k++) {
+        let v = 0;
+        for (let j = 0; j < wt.length; j++) v += wt[j]! * rows[((y0 + j) * w + x) * c + k]!;
+        out[(y * w + x) * c + k] = Math.min(255, Math.max(0, Math.round(v)));
+      }
+  }
+  return { data: out, height: h, width: w, channels: c };
+}
+
+/** EfficientNet's evaluation crop (preprocessing.py, _decode_and_center_crop): the centred square
+ * of side size / (size + padding) of the shorter side, resized bicubically to size × size.
+ * padding 0 takes the whole shorter side. */
+export function centerCropResize(img: Image, size: number, padding = 32): Image {
+  checkImage(img, 'centerCropResize');
+  outSize(size, size, 'centerCropResize');
+  intArg(padding, 'centerCropResize', 'padding', 0, LIMITS.imageSide);
+  const side = Math.max(1, Math.floor((size / (size + padding)) * Math.min(img.height, img.width)));
+  const top = (img.height - side + 1) >> 1, left = (img.width - side + 1) >> 1;
+  const square = side === img.height && side === img.width ? img : crop(img, top, left, side, side);
+  return resizeBicubic(square, size, size);
+}
+
 export function hflip(img: Image): Image {
   checkImage(img, 'hflip');
   const { height: h, width: w, channels: c } = img;

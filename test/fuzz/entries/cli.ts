@@ -1,10 +1,13 @@
 // The `advprop` subcommands, called as the CLI's main calls them, with generated option lists:
 // valid ones that run (tiny data, one step), and ones with a bad value, an unknown flag, a missing
 // value or a stray positional. The CLI answers a bad option with a UsageError (exit code 2).
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PNG } from 'pngjs';
 import { runTrain } from '../../../lib/cli/train.js';
 import { runAttack, runEval, runExport } from '../../../lib/cli/evaluate.js';
 import { runInfo } from '../../../lib/cli/info.js';
+import { runPredict } from '../../../lib/cli/predict.js';
 import { entry, type Entry } from '../entry.js';
 import type { Gen } from '../gen.js';
 
@@ -59,5 +62,16 @@ export const cliEntries: Entry[] = [
     const args = argv(g, pairs, ['--checkpoint', '--layout', '--out']);
     return () => runExport(args);
   }),
+  entry('cli.predict', (g) => {
+    const img = join(g.ctx.tmp, `predict-${g.r.u32()}.png`);
+    const png = new PNG({ width: 9, height: 7 });
+    png.data.forEach((_, i) => { png.data[i] = (i * 29) % 256; });
+    writeFileSync(img, PNG.sync.write(png));
+    const pairs: [string, string | null][] = [['--model', g.r.pick([g.ctx.runDir, g.ctx.runDir, g.ctx.stFile, g.ctx.junkFile])], ['--images', g.r.pick([img, g.ctx.tmp, g.ctx.junkFile])],
+      ['--top', '3'], ['--device', g.device]];
+    if (g.r.chance(0.5)) pairs.push(['--json', null]);
+    const args = argv(g, pairs, ['--arch', '--width', '--depth', '--resolution', '--crop-padding', '--classes', '--batch-size', '--top', '--ema', '--strict']);
+    return () => runPredict(args);
+  }, { timeoutMs: 30_000 }),
   entry('cli.info', (g) => { const json = g.r.chance(0.5); return () => runInfo({ json, selftest: false }); }, { weight: 0.2 }),
 ];

@@ -63,6 +63,8 @@ export const dataEntries: Entry[] = [
   entry('data.bundledDataDir', () => () => ap.data.bundledDataDir()),
   entry('data.crop', (g) => () => ap.data.crop(image(g), g.index(1), g.index(0), g.size(3), g.size(2), g.r.chance(0.5) ? undefined : g.num(0))),
   entry('data.resize', (g) => () => ap.data.resize(image(g), g.size(7), g.size(3))),
+  entry('data.resizeBicubic', (g) => () => ap.data.resizeBicubic(image(g), g.size(7), g.size(3))),
+  entry('data.centerCropResize', (g) => () => ap.data.centerCropResize(image(g), g.size(6), g.r.chance(0.3) ? undefined : g.size(32))),
   entry('data.hflip', (g) => () => ap.data.hflip(image(g))),
   entry('data.applyTransforms', (g) => {
     const ts = g.r.chance(0.9) ? [transform(g), transform(g)] : g.wrongType();

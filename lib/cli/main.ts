@@ -13,6 +13,7 @@ commands:
   eval --run DIR                  clean, PGD and corruption accuracy of a run's model
   attack --run DIR                accuracy under PGD at one radius
   export --run DIR --out FILE     the run's model as safetensors (--ema, --strip-aux, --layout oihw)
+                                  or ONNX (--format onnx, --fold-bn, --layout nchw, --dtype f16, --resolution)
   info [--json] [--no-selftest]   build, devices and a short self-test of every available device
   help                            this text`;
 

@@ -23,7 +23,7 @@ function example(): { sh: string[]; js: string } {
 describe('README: train → export → serve with onnxruntime-node', function () {
   this.timeout(300000);
 
-  it('runs as written, and serve.mjs predicts what our model predicts', async function () {
+  it('runs as written, serve.mjs predicts what our model predicts, and export checks its options', async function () {
     try {
       await import('onnxruntime-node');
     } catch (e) {
@@ -60,6 +60,27 @@ describe('README: train → export → serve with onnxruntime-node', function ()
         }));
         assert.deepEqual(classes, want);
       } finally { model.dispose(); }
+      // The export's other options, and bad ones: one line and exit code 2.
+      const cli = (...a: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'lib/cli/main.ts'), 'export', '--run', 'runs/demo', ...a], { cwd: dir, encoding: 'utf8' });
+      const ok = cli('--format', 'onnx', '--out', 'm.onnx', '--layout', 'nchw', '--dtype', 'f16', '--resolution', 'dynamic', '--ema');
+      assert.equal(ok.status, 0, ok.stderr);
+      assert.match(ok.stdout, /EMA weights, .*input images \[N, 1, H, W\].*f16 weights/);
+      const cases: [string[], RegExp][] = [
+        [['--format', 'pb'], /--format: expected one of safetensors, onnx/],
+        [['--format', 'onnx', '--layout', 'oihw'], /--layout: expected one of nhwc, nchw/],
+        [['--format', 'onnx', '--strip-aux'], /--strip-aux applies to --format safetensors only/],
+        [['--fold-bn'], /--fold-bn applies to --format onnx only/],
+        [['--format', 'onnx', '--dtype', 'bf16'], /--dtype: expected one of f32, f16/],
+        [['--format', 'onnx', '--resolution', '0'], /--resolution: sizes must be ≥ 1/],
+        [['--format', 'onnx', '--resolution', 'big'], /--resolution: expected an integer/],
+      ];
+      for (const [a, re] of cases) {
+        const r = cli('--out', 'bad.onnx', ...a);
+        assert.equal(r.status, 2, `${a.join(' ')}: exit ${r.status}\n${r.stderr}`);
+        assert.match(r.stderr.trim(), re);
+        assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      }
+      assert.ok(!fs.existsSync(path.join(dir, 'bad.onnx')));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -16,7 +16,8 @@ import { domainsFor, type Method } from '../train/methods.js';
 import { reportMarkdown } from '../train/report.js';
 import { ExponentialMovingAverage } from '../optim/index.js';
 import type { Module } from '../nn/index.js';
-import { num, numList, UsageError } from './args.js';
+import { num, numList, oneOf, UsageError } from './args.js';
+import { exportRunOnnx } from './export_onnx.js';
 
 export const EVAL_USAGE = `usage: advprop eval --run DIR | --checkpoint FILE [options]
 
@@ -42,13 +43,22 @@ Accuracy of a run's model (raw weights, clean BN) under PGD.
   --data DIR, --device D
   -h, --help`;
 
-export const EXPORT_USAGE = `usage: advprop export --run DIR | --checkpoint FILE --out FILE [--ema] [--strip-aux] [--layout ohwi|oihw]
+export const EXPORT_USAGE = `usage: advprop export --run DIR | --checkpoint FILE --out FILE [--format safetensors|onnx] [options]
 
-Writes a run's model as safetensors under timm's tf_efficientnet names.
+Writes a run's model: as safetensors under timm's tf_efficientnet names (default), or as an ONNX
+inference graph (opset 17) of the clean BN domain that takes float images in [0, 1] and
+normalises them itself.
 
   --ema                the EMA weights and statistics instead of the raw ones
+  --format F           safetensors (default) or onnx
+safetensors:
   --strip-aux          only the clean BN domain (what inference uses)
   --layout L           4-D weights as ohwi (ours, default) or oihw (PyTorch / timm)
+onnx:
+  --layout L           input images as nhwc (default) or nchw
+  --resolution R       N, HxW or dynamic (default: the run's image size, else the model's)
+  --fold-bn            fold each BN into the convolution before it
+  --dtype D            weights as f32 (default) or f16 (widened to f32 in the graph)
   -h, --help`;
 
 export interface Loaded { model: Module; ema: Module | null; config: Record<string, unknown>; file: string }
@@ -162,17 +172,27 @@ export async function runExport(args: string[]): Promise<number> {
     args, strict: true,
     options: {
       run: { type: 'string' }, checkpoint: { type: 'string' }, out: { type: 'string' }, ema: { type: 'boolean' },
-      'strip-aux': { type: 'boolean' }, layout: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'strip-aux': { type: 'boolean' }, layout: { type: 'string' }, format: { type: 'string' }, 'fold-bn': { type: 'boolean' },
+      dtype: { type: 'string' }, resolution: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (v.help) { console.log(EXPORT_USAGE); return 0; }
   if (!v.out) throw new UsageError('--out FILE is required');
+  const format = oneOf(v.format, '--format', ['safetensors', 'onnx'] as const) ?? 'safetensors';
+  // Each format's options, refused with the other: a flag that would be ignored is a mistake.
+  const only = format === 'onnx' ? ['strip-aux'] : ['fold-bn', 'dtype', 'resolution'];
+  for (const k of only) if (v[k as keyof typeof v] !== undefined) throw new UsageError(`--${k} applies to --format ${format === 'onnx' ? 'safetensors' : 'onnx'} only`);
   const layout = v.layout ?? 'ohwi';
-  if (layout !== 'ohwi' && layout !== 'oihw') throw new UsageError(`--layout: expected ohwi or oihw, got '${layout}'`);
+  if (format === 'safetensors' && layout !== 'ohwi' && layout !== 'oihw') throw new UsageError(`--layout: expected ohwi or oihw, got '${layout}'`);
   const run = loadRun(checkpointPath(v.run, v.checkpoint), 'cpu');
   const model = v.ema ? run.ema : run.model;
   if (!model) throw new UsageError('--ema: this run kept no EMA (trained with --ema off)');
-  saveModel(v.out, model, { auxiliary: !v['strip-aux'], layout });
+  if (format === 'onnx') {
+    const flags = { out: v.out, layout: v.layout, dtype: v.dtype, resolution: v.resolution, foldBn: v['fold-bn'] ?? false, weights: v.ema ? 'EMA' : 'raw' };
+    console.log(exportRunOnnx(model, run.config, flags));
+    return 0;
+  }
+  saveModel(v.out, model, { auxiliary: !v['strip-aux'], layout: layout as 'ohwi' | 'oihw' });
   console.log(`wrote ${v.out} (${v.ema ? 'EMA' : 'raw'} weights, ${v['strip-aux'] ? 'clean BN only' : 'every BN domain'}, ${layout})`);
   return 0;
 }

@@ -14,6 +14,7 @@ commands:
   eval --run DIR                  clean, PGD and corruption accuracy of a run's model
   attack --run DIR                accuracy under PGD at one radius
   export --run DIR --out FILE     the run's model as safetensors (--ema, --strip-aux, --layout oihw)
+                                  or ONNX (--format onnx, --fold-bn, --layout nchw, --dtype f16, --resolution)
   predict --model RUN_OR_FILE --images PATH...
                                   top-5 classes of images from a run or a timm-named weights file
   info [--json] [--no-selftest]   build, devices and a short self-test of every available device

@@ -4,3 +4,4 @@ export {
   type LoadOptions, type SaveOptions, type SafetensorsFile, type HostTensor, type StDType,
 } from './safetensors.js';
 export { saveModel, loadModel, type SaveModelOptions, type LoadModelOptions } from './model.js';
+export { exportOnnx, type ExportOnnxOptions, type OnnxExportInfo } from './onnx.js';

@@ -55,6 +55,15 @@ export const ioEntries: Entry[] = [
     const m = g.r.chance(0.8) ? tinyModel(g) : g.wrongType() as ap.nn.Module;
     return () => ap.io.loadModel(g.path(g.ctx.stFile), m, g.r.chance(0.5) ? undefined : g.opts({ strict: g.bool(true), auxiliary: g.str('load' as const), layout: g.str('ohwi' as const) }));
   }),
+  entry('io.exportOnnx', (g) => {
+    const m = g.r.chance(0.8) ? tinyModel(g) : g.wrongType() as ap.models.EfficientNet;
+    const file = g.outPath(join(g.ctx.tmp, `onnx-${g.r.u32()}.onnx`));
+    const o = g.r.chance(0.3) ? undefined : g.opts({
+      resolution: g.size(8), layout: g.str(g.r.pick(['nhwc', 'nchw'] as const)), foldBn: g.bool(true),
+      dtype: g.str(g.r.pick(['f32', 'f16'] as const)),
+    });
+    return () => ap.io.exportOnnx(m, file, o).bytes;
+  }),
   // Optimizers.
   entry('optim.RMSProp', (g) => () => new ap.optim.RMSProp(params(g), g.opts({ lr: g.num(0.01), rho: g.num(0.9), momentum: g.num(0.9), eps: g.num(1e-3), weightDecay: g.num(1e-5), decayMask: g.fn(() => true) }))),
   entry('optim.SGD', (g) => () => new ap.optim.SGD(params(g), g.opts({ lr: g.num(0.1), momentum: g.num(0.9), nesterov: g.bool(true), weightDecay: g.num(0), decayMask: g.r.chance(0.5) ? [true, false] : g.fn([true]) }))),

@@ -102,7 +102,7 @@ void step_typed(const PgdView<T, G>& v) {
       const double sa = step[n], sp = proj[n];
       for (int64_t i = b; i < e; ++i) {
         const double di = l2_delta(double(xa[i]), double(grad_as<T>(g[i])), double(x[i]), sa);
-        out[i] = clamp_to(static_cast<T>(dadd(double(x[i]), dmul(sp, di))), lo, hi);
+        out[i] = clamp_to(static_cast<T>(add_rn(double(x[i]), mul_rn(sp, di))), lo, hi);
       }
     });
   });

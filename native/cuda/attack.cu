@@ -123,7 +123,7 @@ __global__ void l2_apply_kernel(const T* xa, const G* g, const T* x, T* out, int
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const int64_t s = sample_of(i, d);
     const double di = l2_delta(double(xa[i]), double(grad_as<T>(g[i])), double(x[i]), step[s]);
-    out[i] = clamp_to(static_cast<T>(dadd(double(x[i]), dmul(proj[s], di))), lo, hi);
+    out[i] = clamp_to(static_cast<T>(add_rn(double(x[i]), mul_rn(proj[s], di))), lo, hi);
   }
 }
 

@@ -14,6 +14,7 @@
 #include "advprop/error.h"
 #include "advprop/hostdevice.h"
 #include "advprop/philox.h"
+#include "advprop/round_ops.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
@@ -102,22 +103,6 @@ inline uint64_t random_start_radius_index(int64_t numel, int64_t n) {
   return static_cast<uint64_t>((numel + 3) / 4 * 4 + n);
 }
 
-// Double arithmetic that rounds each operation on its own on every backend (see add_square).
-ADVPROP_HD double dadd(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-ADVPROP_HD double dmul(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-
 // The per-sample factors of the L2 kernels, from a sum of squares.
 // Step: alpha / ||g||, 0 for a zero gradient (no step rather than 0/0).
 ADVPROP_HD double l2_step_factor(double alpha, double gg) { return gg > 0 ? alpha / sqrt(gg) : 0.0; }
@@ -131,7 +116,7 @@ ADVPROP_HD double l2_start_factor(double eps, double u, int64_t d, double zz) {
   return zz > 0 ? eps * pow(u, 1.0 / static_cast<double>(d)) / sqrt(zz) : 0.0;
 }
 // The L2 step's displacement from the clean image, d = (x_adv + a * g) - x.
-ADVPROP_HD double l2_delta(double xa, double g, double x, double a) { return dadd(dadd(xa, dmul(a, g)), -x); }
+ADVPROP_HD double l2_delta(double xa, double g, double x, double a) { return add_rn(add_rn(xa, mul_rn(a, g)), -x); }
 
 template <typename T>
 ADVPROP_HD T clamp_to(T v, T lo, T hi) {

@@ -23,6 +23,7 @@
 #include "advprop/elementwise.h"
 #include "advprop/half.h"
 #include "advprop/hostdevice.h"
+#include "advprop/round_ops.h"
 
 namespace advprop {
 
@@ -183,38 +184,6 @@ ADVPROP_HD T bn_act_backward(BnAct act, T z, T dy) {
 }
 #undef ADVPROP_BN_ACT_FORWARD_CASE_
 #undef ADVPROP_BN_ACT_BACKWARD_CASE_
-
-// One multiplication or addition rounded on its own on every backend: nvcc contracts a * b + c
-// into an FMA unless told otherwise with the _rn intrinsics, and host files with such formulas
-// turn contraction off (cpu/simd.h).
-ADVPROP_HD float mul_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-ADVPROP_HD double mul_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-ADVPROP_HD float add_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-ADVPROP_HD double add_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
 
 // x * s stored as T, the product in T's arithmetic type (f32 for bf16 and f16).
 template <typename T>

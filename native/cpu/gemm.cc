@@ -33,6 +33,7 @@
 #include "advprop/gemm.h"
 #include "advprop/invariants.h"
 #include "advprop/parallel.h"
+#include "epilogue.h"
 #include "gemm_tc.h"
 #include "simd.h"
 
@@ -238,7 +239,7 @@ int64_t split_k_chunk(int64_t m, int64_t n, int64_t k, int64_t tiles) {
 }
 
 template <typename T, typename BK>
-void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks, int level) {
+void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks, int level, const EpilogueView<T>& epi) {
   const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
   const int64_t tiles_n = (n + BK::NC - 1) / BK::NC;
@@ -282,13 +283,15 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks, i
         const T r = alpha * s;
         crow[j] = beta != T(0) ? r + beta * crow[j] : r;
       }
+      if (epi.mean) apply_epilogue_rows(epi, crow, ldc, i, 1, 0, n);
     }
   });
 }
 
 // `level`: the ISA level that runs the micro-kernel (gemm_typed).
+// epi.mean non-null: the epilogue on each tile once its last k block is in (the tile is hot in cache).
 template <typename T, typename BK>
-void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level) {
+void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, const EpilogueView<T>& epi) {
   const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
   if (m == 0 || n == 0) return;
@@ -296,13 +299,14 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level) {
     for (int64_t i = 0; i < m; ++i) {
       T* crow = c + i * ldc;
       for (int64_t j = 0; j < n; ++j) crow[j] = beta != T(0) ? beta * crow[j] : T(0);
+      if (epi.mean) apply_epilogue_rows(epi, crow, ldc, i, 1, 0, n);
     }
     return;
   }
   const int64_t tiles_m = (m + BK::MC - 1) / BK::MC, tiles_n = (n + BK::NC - 1) / BK::NC;
   const int64_t tiles = tiles_m * tiles_n;
   const int64_t ks = split_k_chunk<T, BK>(m, n, k, tiles);
-  if (ks < k) return gemm_split_k<T, BK>(g, a, b, c, ks, level);
+  if (ks < k) return gemm_split_k<T, BK>(g, a, b, c, ks, level, epi);
   int64_t grain = g_tile_grain.load(std::memory_order_relaxed);
   if (grain <= 0) {
     // Enough tiles per chunk for about 2^22 flops, so tiny products are not spread thin.
@@ -347,6 +351,7 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level) {
         else
           macro(kc, mc, nc, ap.data(), 0, bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0);
       }
+      if (epi.mean) apply_epilogue_rows(epi, c + ic * ldc + jc, ldc, ic, mc, jc, nc);
     }
   });
 }
@@ -355,13 +360,13 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level) {
 // adds more than a fifth to the columns computed (n = 16 would compute twice the work). The level
 // is read once, so that the panels and the micro-kernel agree even if a test forces another.
 template <typename T>
-void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
+void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c, const EpilogueView<T>& epi) {
   constexpr int64_t nw = Blocking<T, true>::NR, nn = Blocking<T, false>::NR;
   const int64_t cols_wide = (g.n + nw - 1) / nw * nw, cols_narrow = (g.n + nn - 1) / nn * nn;
   const int level = g_isa.level();
   const bool wide = isa_vector_bytes(level) == isa_vector_bytes(kIsaAvx512) && 5 * cols_wide <= 6 * cols_narrow;
-  if (wide) gemm_blocked<T, Blocking<T, true>>(g, a, b, c, level);
-  else gemm_blocked<T, Blocking<T, false>>(g, a, b, c, level);
+  if (wide) gemm_blocked<T, Blocking<T, true>>(g, a, b, c, level, epi);
+  else gemm_blocked<T, Blocking<T, false>>(g, a, b, c, level, epi);
 }
 
 }  // namespace
@@ -376,13 +381,15 @@ void set_gemm_tile_grain(int64_t grain) { g_tile_grain.store(grain, std::memory_
 // that check every ISA gives the same bits; not in a public header.
 bool set_gemm_isa(int level) { return g_isa.force(level); }
 
-void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
-  ADVPROP_ASSERT(passes(check_gemm_args, g, a, b, c, DeviceType::cpu));
-  // f32 accumulation of 16-bit or tf32 inputs: gemm_tc.cc.
+void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) { gemm(g, a, b, c, nullptr); }
+
+void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c, const Epilogue* epi) {
+  ADVPROP_ASSERT(passes(check_gemm_args, g, a, b, c, DeviceType::cpu, epi));
+  // f32 accumulation of 16-bit or tf32 inputs: gemm_tc.cc (never with an epilogue: the validator).
   if (c.dtype() == DType::bf16 || c.dtype() == DType::f16 || g.tf32) return gemm_tc(g, a, b, c);
   dispatch_dtype(c.dtype(), "gemm", [&](auto t) {
     using T = decltype(t);
-    gemm_typed<T>(g, a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>());
+    gemm_typed<T>(g, a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>(), epilogue_view<T>(epi, g.n, g.ldc));
   });
 }
 

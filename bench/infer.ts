@@ -1,10 +1,12 @@
 // Inference benchmark (issue 19, item 5): the eval-mode forward of EfficientNet-B0 (clean BN
 // domain, running statistics, no dropout or drop-connect, no autograd recording: ap.noGrad),
 // fp32, default 224×224 batch 8 on the cpu, median of --iters timed forwards after --warmup
-// untimed ones. Ours runs each path in --paths:
+// untimed ones. Ours runs each path in --paths, taking turns:
 //   fused  the default eval forward: BN (and its activation) applied in the epilogue of the
 //          convolution before it (the inference path, docs/ARCHITECTURE.md §10);
-//   plain  the same model with `{ fuse: false }`: every conv, then every BN as its own kernel.
+//   plain  the same model with `{ fuse: false }`: every conv, then every BN as its own kernel;
+//   taped  (not by default) the plain path without ap.noGrad: what an eval forward costs when the
+//          tape records it (saved tensors, no inference path), as a caller that forgets noGrad pays.
 // When `python3 -c 'import torch, torchvision'` works, bench/torch/infer.py times torchvision's
 // efficientnet_b0 (eval, channels_last, torch.no_grad, same thread count) in the same run.
 // --onnx FILE: the hook for the onnxruntime-node comparison. If onnxruntime-node is importable it
@@ -60,28 +62,34 @@ export async function main(argv: string[]): Promise<void> {
   const size = Number(values.size), batch = Number(values.batch), classes = Number(values.classes);
   const iters = Number(values.iters), warmup = Number(values.warmup), rounds = Math.max(1, Number(values.rounds));
   const paths = values.paths!.split(',').map((p) => p.trim());
-  for (const p of paths) if (p !== 'fused' && p !== 'plain') throw new Error(`--paths: fused or plain, got '${p}'`);
+  for (const p of paths) if (!['fused', 'plain', 'taped'].includes(p)) throw new Error(`--paths: fused, plain or taped, got '${p}'`);
   const threads = ap.buildInfo().threads;
   const data = images(batch, size);
 
   const model = ap.models.efficientnet('b0', { numClasses: classes, domains: 2, seed: 1, device });
   model.eval();
   const input = ap.tensor(data.x, data.shape, { device });
-  const forward = (fuse: boolean): void => {
-    ap.tidy(() => ap.noGrad(() => {
-      const y = model.forward(input, { fuse });
-      ap.synchronize(device);
-      return void y;
-    }));
+  const forward = (path: string): void => {
+    ap.tidy(() => {
+      const run = (): void => {
+        model.forward(input, { fuse: path === 'fused' });
+        ap.synchronize(device);
+      };
+      if (path === 'taped') run();
+      else ap.noGrad(run);
+    });
   };
-  const timeOurs = (fuse: boolean): number[] => {
-    for (let i = 0; i < warmup; i++) forward(fuse);
-    const ts: number[] = [];
-    for (let i = 0; i < iters; i++) {
-      const t0 = now();
-      forward(fuse);
-      ts.push(now() - t0);
-    }
+  // The paths take turns, iteration by iteration, so that load from elsewhere on a shared machine
+  // hits them alike.
+  const timeOurs = (): Map<string, number[]> => {
+    const ts = new Map(paths.map((p) => [p, [] as number[]]));
+    for (let i = 0; i < warmup; i++) for (const p of paths) forward(p);
+    for (let i = 0; i < iters; i++)
+      for (const p of (i % 2 ? [...paths].reverse() : paths)) {
+        const t0 = now();
+        forward(p);
+        ts.get(p)!.push(now() - t0);
+      }
     return ts;
   };
 
@@ -153,7 +161,7 @@ export async function main(argv: string[]): Promise<void> {
   const load0 = loadavg()[0];
   let peer: ReturnType<typeof runPeer>;
   for (let r = 0; r < rounds; r++) {
-    for (const p of paths) keepBest(p, timeOurs(p === 'fused'));
+    for (const [p, ts] of timeOurs()) keepBest(p, ts);
     if (runOnnx) keepBest('onnx', await runOnnx());
     const pr = runPeer();
     if (pr && (!peer || pr.ms < peer.ms)) peer = pr;
@@ -177,7 +185,7 @@ export async function main(argv: string[]): Promise<void> {
       const prof = new Profiler(device);
       prof.start();
       const t0 = now();
-      forward(p === 'fused');
+      forward(p);
       const wall = now() - t0;
       prof.stop();
       console.log(`\nprofile of one ${p} forward:`);

@@ -287,17 +287,21 @@ export interface Conv2dBnEvalParams {
  * as the output), with the batch norm, its activation and the residual applied in the
  * convolution's epilogue (native/include/advprop/epilogue.h): f32 and f64 give the bits of
  * conv2d, multiBatchNorm in 'eval' with the one segment [[domain, N]], then add, on the same
- * backend, in one pass over the output instead of three.
+ * backend, in one pass over the output instead of three. xScale [N, Cin] (squeeze-excite's gate)
+ * makes the input channelScale(x, xScale); a 1×1 convolution reads it through the GEMM, with the
+ * same bits, instead of a pass of its own.
  */
-export function conv2dBnEval(x: Tensor, w: Tensor, bn: Conv2dBnEvalParams, residual?: Tensor | null, opts?: Conv2dOptions): Tensor {
+export function conv2dBnEval(x: Tensor, w: Tensor, bn: Conv2dBnEvalParams, residual?: Tensor | null, opts?: Conv2dOptions,
+  xScale?: Tensor | null): Tensor {
   const op = 'conv2dBnEval';
   const o = normalizeConv(opts, op);
   const p = optionsArg(bn, op, 'bn');
   const h = (t: unknown, n: string) => checkTensor(t, op, n)._handle(op, n);
   const handles = [h(x, 'x'), h(w, 'w'), h(p.gamma, 'gamma'), h(p.beta, 'beta'), h(p.runningMean, 'runningMean'), h(p.runningVar, 'runningVar')] as const;
   const hr = residual == null ? null : h(residual, 'residual');
+  const hs = xScale == null ? null : h(xScale, 'xScale');
   countKernel(op);
-  return wrapHandle(addon.conv2dBnEval(...handles, p.domain ?? 0, p.eps ?? 1e-3, p.act ?? 'none', hr, o.stride, o.dilation, o.groups, o.padding));
+  return wrapHandle(addon.conv2dBnEval(...handles, p.domain ?? 0, p.eps ?? 1e-3, p.act ?? 'none', hr, o.stride, o.dilation, o.groups, o.padding, hs));
 }
 export * from './kernels/optim.js';
 export * from './kernels/pool.js';

@@ -7,7 +7,7 @@ import { reshape } from '../ops/shape.js';
 import { squeezeExcite } from '../ops/squeeze_excite.js';
 import { dropConnect, dropConnectAdd } from '../ops/dropout.js';
 import { Module, type ForwardOptions } from './module.js';
-import { convBnEval, inferenceDomain } from './fused.js';
+import { convBnEval, inferenceDomain, seGate } from './fused.js';
 import { Conv2d, MultiBatchNorm2d, type LayerInit } from './layers.js';
 import type { BatchNormAct } from '../ops/multi_batch_norm.js';
 import { opNames } from '../native.js';
@@ -29,6 +29,16 @@ export class SqueezeExcite extends Module {
     const w1 = reshape(this.conv_reduce.param('weight'), [this.reduced, this.channels]);
     const w2 = reshape(this.conv_expand.param('weight'), [this.channels, this.reduced]);
     return squeezeExcite(x, w1, this.conv_reduce.param('bias'), w2, this.conv_expand.param('bias'));
+  }
+
+  /** The gate [N, C] alone, untaped (the inference path: the next 1×1 convolution applies it). */
+  gate(x: Tensor): Tensor {
+    const w1 = reshape(this.conv_reduce.param('weight'), [this.reduced, this.channels]);
+    const w2 = reshape(this.conv_expand.param('weight'), [this.channels, this.reduced]);
+    const s = seGate(x, w1, this.conv_reduce.param('bias'), w2, this.conv_expand.param('bias'));
+    w1.dispose();
+    w2.dispose();
+    return s;
   }
 }
 
@@ -126,8 +136,9 @@ export class MBConvBlock extends Module {
     return this.dropConnect.forwardAdd(h, x);
   }
 
-  /** The inference path (nn/fused.ts): three kernels and SE, the residual added in the last
-   * kernel's epilogue; the block's own intermediates are freed as soon as they are read. */
+  /** The inference path (nn/fused.ts): three kernels and SE's gate, the gate applied as the
+   * projection reads its input and the residual added in its epilogue; the block's own
+   * intermediates are freed as soon as they are read. */
   private forwardInference(x: Tensor, d: number): Tensor {
     let h = x;
     const step = (next: Tensor): void => {
@@ -136,8 +147,9 @@ export class MBConvBlock extends Module {
     };
     if (this.expandConv && this.expandBn) step(convBnEval(this.expandConv, this.expandBn, h, d));
     step(convBnEval(this.dwConv, this.dwBn, h, d));
-    if (this.se) step(this.se.forward(h));
-    step(convBnEval(this.projectConv, this.projectBn, h, d, this.skip ? x : undefined));
+    const gate = this.se?.gate(h);
+    step(convBnEval(this.projectConv, this.projectBn, h, d, this.skip ? x : undefined, gate));
+    gate?.dispose();
     return h;
   }
 }

@@ -89,6 +89,34 @@ void pack_panels(const T* src, int64_t ld, bool trans, int64_t r0, int64_t p0, i
   }
 }
 
+// pack_panels of an untransposed A whose row r is read times the gate row s[r / srows] (the
+// squeeze-excite scale, EpilogueView::in_scale): dst[ir][p][r] = A[r, p] * s[r / srows, p], the
+// rounding of channel_scale_forward, so the micro-kernel multiplies the operands the plain path has.
+template <typename T, int R>
+void pack_a_scaled(const T* src, int64_t ld, int64_t r0, int64_t p0, int64_t rows, int64_t kc, T* dst, const T* s,
+                   int64_t srows, int64_t sld) {
+  for (int64_t ir = 0; ir < rows; ir += R) {
+    const int64_t nr = std::min<int64_t>(R, rows - ir);
+    T* d = dst + ir * kc;
+    for (int64_t i = 0; i < nr; ++i) {
+      const T* a = src + (r0 + ir + i) * ld + p0;
+      const T* g = s + ((r0 + ir + i) / srows) * sld + p0;
+      for (int64_t p = 0; p < kc; ++p) d[p * R + i] = a[p] * g[p];
+    }
+    if (nr < R)
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t i = nr; i < R; ++i) d[p * R + i] = T(0);
+  }
+}
+
+// A's micro-panels for rows [i0, i0 + mc) and k block [p0, p0 + kc), gated when epi says so.
+template <typename T, int MR>
+void pack_a(const GemmArgs& g, const T* a, int64_t i0, int64_t p0, int64_t mc, int64_t kc, T* dst,
+            const EpilogueView<T>& epi) {
+  if (epi.in_scale) pack_a_scaled<T, MR>(a, g.lda, i0, p0, mc, kc, dst, epi.in_scale, epi.in_rows, g.k);
+  else pack_panels<T, MR>(a, g.lda, g.trans_a, i0, p0, mc, kc, dst);
+}
+
 // op(B)[p0 + p, j0 + j] for p < kc, j < nc into micro-panels of NR columns: dst[jr][p][j], the
 // panels of op(B)^T, which is B with the transpose flipped.
 template <typename T, int NR>
@@ -249,7 +277,7 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks, i
   const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
   const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
   const auto macro = macro_variant<T, BK::kWide>(level);
-  const bool direct_a = n <= 128;
+  const bool direct_a = n <= 128 && !epi.in_scale;  // a gated A is packed (pack_a)
   // One work item per (chunk, tile column): each k block of B is packed once and used for every
   // tile row (the weight gradient's m = Cout spans up to 4 tile rows).
   parallel_for(0, chunks * tiles_n, 1, [&](int64_t lo, int64_t hi) {
@@ -267,7 +295,7 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks, i
           if (direct_a) {
             macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bp.data(), pc_out, n, T(1), T(0), pc == k0);
           } else {
-            pack_panels<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
+            pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.data(), epi);
             macro(kc, mc, nc, ap.data(), 0, bp.data(), pc_out, n, T(1), T(0), pc == k0);
           }
         }
@@ -317,8 +345,8 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
   const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
   const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
   const auto macro = macro_variant<T, BK::kWide>(level);
-  // A is read in place when C is narrow (few column panels to reuse a pack).
-  const bool direct_a = n <= 128;
+  // A is read in place when C is narrow (few column panels to reuse a pack), unless it is gated.
+  const bool direct_a = n <= 128 && !epi.in_scale;
   // B is packed once up front, block (tile column, k block) at (tn * kblocks + kb) * b_size, when
   // several tile rows would otherwise each repack it: for M = N*H*W >> K, N that repacking is a
   // large share of the work.
@@ -342,7 +370,7 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
       const int64_t mc = std::min(BK::MC, m - ic), nc = std::min(BK::NC, n - jc);
       for (int64_t pc = 0; pc < k; pc += BK::KC) {
         const int64_t kc = std::min(BK::KC, k - pc);
-        if (!direct_a) pack_panels<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
+        if (!direct_a) pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.data(), epi);
         const T* bpan = bp.data();
         if (prepack_b) bpan = bpre.data() + (tn * kblocks + pc / BK::KC) * b_size;
         else pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());

@@ -52,9 +52,12 @@ static_assert(kBM * kBK % kThreads == 0, "tile loads must divide evenly among th
 // for the matrix M (rows x k) stored at src with leading dimension ld, k contiguous (M[r, kk] at
 // src[r * ld + kk]) or not (at src[kk * ld + r]); 0 outside M. Consecutive l walk the stored
 // matrix's contiguous index, so consecutive threads read consecutive addresses.
+// gate (may be null, A only): the squeeze-excite scale, element [r, kk] read times
+// gate[(r / gate_rows) * gate_ld + kk] (EpilogueView::in_scale), rounded as channel_scale rounds it.
 template <typename T>
 __device__ __forceinline__ void load_slice(const T* src, int64_t ld, bool k_contiguous, int64_t r0, int64_t rows,
-                                           int64_t k0, int64_t k, int l, T (&tile)[kBK][kBM + 1]) {
+                                           int64_t k0, int64_t k, int l, T (&tile)[kBK][kBM + 1],
+                                           const T* gate = nullptr, int64_t gate_rows = 1, int64_t gate_ld = 0) {
   int rr, kk;
   if (k_contiguous) {
     rr = l / kBK;
@@ -66,6 +69,7 @@ __device__ __forceinline__ void load_slice(const T* src, int64_t ld, bool k_cont
   const int64_t gr = r0 + rr, gk = k0 + kk;
   T v = T(0);
   if (gr < rows && gk < k) v = k_contiguous ? src[gr * ld + gk] : src[gk * ld + gr];
+  if (gate && gr < rows && gk < k) v = v * gate[(gr / gate_rows) * gate_ld + gk];
   tile[kk][rr] = v;
 }
 
@@ -93,7 +97,7 @@ __global__ void gemm_kernel(const T* a, const T* b, T* c, GemmArgs g, T alpha, T
           const int l = tid + r * kThreads;
           // op(A) is A [m, k] (k contiguous) or A^T, stored [k, m]; op(B)^T is B^T, stored [n, k]
           // (k contiguous), or B [k, n].
-          load_slice(a, lda, !g.trans_a, m0, m, k0, k, l, As);
+          load_slice(a, lda, !g.trans_a, m0, m, k0, k, l, As, epi.in_scale, epi.in_rows, g.k);
           load_slice(b, ldb, g.trans_b, n0, n, k0, k, l, Bs);
         }
         __syncthreads();
@@ -139,6 +143,14 @@ __global__ void split_reduce_kernel(const T* ws, T* c, int64_t m, int64_t n, int
   }
 }
 
+// The partial products of split-k read the gated A too; the affine waits for the reduction.
+template <typename T>
+EpilogueView<T> gate_only(const EpilogueView<T>& e) {
+  EpilogueView<T> v;
+  v.in_scale = e.in_scale, v.in_rows = e.in_rows;
+  return v;
+}
+
 template <typename T>
 void gemm_typed(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c, const Epilogue* e) {
   const EpilogueView<T> epi = epilogue_view<T>(e, g.n, g.ldc);
@@ -165,7 +177,7 @@ void gemm_typed(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c, 
   part.ldc = g.n;
   ADVPROP_LAUNCH((gemm_kernel<T>), grid, block, 0, stream_of(c))(
       a.data_as<const T>(), b.data_as<const T>(), ws.data_as<T>(), part, T(1), T(0), mtiles, ntiles, kchunk, g.m * g.n,
-      EpilogueView<T>{});
+      gate_only(epi));
   const int64_t threads = 256, blocks = std::min<int64_t>((g.m * g.n + threads - 1) / threads, 4096);
   ADVPROP_LAUNCH((split_reduce_kernel<T>), dim3(static_cast<unsigned>(blocks)), dim3(threads), 0, stream_of(c))(
       ws.data_as<const T>(), c.data_as<T>(), g.m, g.n, g.ldc, splits, static_cast<T>(g.alpha), static_cast<T>(g.beta), epi);

@@ -170,6 +170,8 @@ Conv2dParams conv2d_params(const char* op, const Tensor& x, const Tensor& w, con
   return make_params(op, x.shape(), w.shape(), o);
 }
 
+bool conv2d_is_pointwise(const Conv2dParams& p) { return is_pointwise(p); }
+
 bool conv2d_takes_epilogue(const Conv2dParams& p, DType dt) {
   return (dt == DType::f32 || dt == DType::f64) && !gemm_tf32_for(dt) && (p.groups == 1 || is_depthwise(p));
 }

@@ -6,6 +6,7 @@
 
 #include "advprop/batchnorm.h"
 #include "advprop/epilogue.h"
+#include "advprop/pool.h"
 #include "checks.h"
 #include "conv_checked.h"
 #include "dispatch.h"
@@ -15,9 +16,11 @@ namespace ops {
 
 Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, const Tensor& beta,
                       const Tensor& running_mean, const Tensor& running_var, int64_t domain, double eps, BnAct act,
-                      const Tensor* residual, const Conv2dOptions& o) {
+                      const Tensor* residual, const Conv2dOptions& o, const Tensor* x_scale) {
   const char* op = "conv2dBnEval";
   const Conv2dParams p = conv2d_params(op, x, w, o);
+  if (x_scale)
+    TensorArg(op, "xScale", *x_scale).float_input<MixedFloatTypes>().like(x, "x").shape({p.n, p.c_in}, "[N, Cin]", "x", &x.shape());
   check_enum(act, op);
   // Batch-norm parameters in x's arithmetic type (f32 for a 16-bit x), [K, Cout].
   const DType st = accum_dtype(x.dtype());
@@ -37,9 +40,11 @@ Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, con
   if (residual) TensorArg(op, "residual", *residual).float_input<MixedFloatTypes>().like(x, "x").shape(ys, "[N, OH, OW, Cout]");
   if (p.n * p.out_h * p.out_w * p.c_out == 0) return conv2d_checked(x, w, nullptr, p, nullptr);
 
-  if (!conv2d_takes_epilogue(p, x.dtype())) {
-    // The same three ops the fused path reproduces.
-    Tensor y = conv2d_checked(x, w, nullptr, p, nullptr);
+  const bool pointwise = conv2d_is_pointwise(p);
+  if (!conv2d_takes_epilogue(p, x.dtype()) || (x_scale && !pointwise)) {
+    // The same ops the fused path reproduces.
+    const Tensor xs = x_scale ? channel_scale(x, *x_scale) : x;
+    Tensor y = conv2d_checked(xs, w, nullptr, p, nullptr);
     Tensor rm = running_mean, rv = running_var;
     y = multi_batch_norm(y, gamma, beta, rm, rv, {BnSegment{domain, 0, p.n}}, BnMode::eval, act, 0.99, eps).y;
     return residual ? binary(BinaryOp::add, y, *residual) : y;
@@ -48,6 +53,7 @@ Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, con
   ADVPROP_DISPATCH(x.device(), bn_eval_affine, gamma, beta, running_mean, running_var, domain, eps, affine);
   Epilogue e;
   e.affine = &affine, e.act = act, e.residual = residual;
+  if (x_scale) e.in_scale = x_scale, e.in_scale_rows = p.h * p.w;
   return conv2d_checked(x, w, nullptr, p, &e);
 }
 

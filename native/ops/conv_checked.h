@@ -10,6 +10,8 @@ namespace ops {
 
 // x and w checked as conv2d checks them; the params from their shapes and o.
 Conv2dParams conv2d_params(const char* op, const Tensor& x, const Tensor& w, const Conv2dOptions& o);
+// Whether conv2d runs p as one GEMM of x (1x1, stride 1, no padding, one group).
+bool conv2d_is_pointwise(const Conv2dParams& p);
 // Whether the kernels conv2d would pick for p take an epilogue for outputs of dtype dt: f32 or f64
 // without tf32, and one group or a depthwise convolution.
 bool conv2d_takes_epilogue(const Conv2dParams& p, DType dt);

@@ -107,7 +107,10 @@ void check_depthwise_forward(const char* op, const Conv2dParams& p, DeviceType t
   check_depthwise_call(op, p, type, y,
                        {{"x", &x, conv_x_shape(p), kX}, {"w", &w, depthwise_w_shape(p), kW}, {"bias", bias, {p.c_in}, "[C]"},
                         {"y", &y, conv_y_shape(p), kY}});
-  if (epi) check_epilogue(op, *epi, y, p.n * p.out_h * p.out_w, p.c_out, p.c_out);
+  if (epi) {
+    check_epilogue(op, *epi, y, p.n * p.out_h * p.out_w, p.c_out, p.c_out);
+    if (epi->in_scale) fail(ErrorCode::Arg, std::string(op) + ": no input scale in a depthwise epilogue");
+  }
 }
 
 void check_epilogue(const char* op, const Epilogue& e, const Tensor& out, int64_t rows, int64_t channels, int64_t ld) {
@@ -160,6 +163,12 @@ void check_gemm_args(const GemmArgs& g, const Tensor& a, const Tensor& b, const 
   if (epi) {
     if (g.tf32) fail(ErrorCode::DType, "gemm: no inference epilogue with tf32 math");
     check_epilogue("gemm", *epi, c, g.m, g.n, g.ldc);
+    if (epi->in_scale) {
+      if (g.trans_a) fail(ErrorCode::Arg, "gemm: an input scale needs op(A) = A");
+      if (epi->in_scale_rows < 1) fail(ErrorCode::Arg, "gemm: input scale rows per image must be >= 1");
+      const int64_t images = (g.m + epi->in_scale_rows - 1) / epi->in_scale_rows;
+      TensorArg("gemm", "in_scale", *epi->in_scale).like(c, "c").contiguous().shape({images, g.k}, "[images, k]");
+    }
   }
 }
 

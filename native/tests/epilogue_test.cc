@@ -14,6 +14,7 @@
 #include "advprop/elementwise.h"
 #include "advprop/epilogue.h"
 #include "advprop/gemm.h"
+#include "advprop/pool.h"
 #include "advprop/random.h"
 #include "elements.h"
 #include "harness.h"
@@ -40,15 +41,16 @@ struct Kernels {
   void (*bn)(const BnArgs&, const Tensor&, const Tensor&, const Tensor&, Tensor&, Tensor&, Tensor&, Tensor&, Tensor&);
   void (*binary)(BinaryOp, const Tensor&, const Tensor&, Tensor&);
   void (*affine)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t, double, Tensor&);
+  void (*channel_scale)(const Tensor&, const Tensor&, Tensor&);
 };
 
 Tensor same(const Tensor& t) { return t; }
 const Kernels kCpuKernels{"cpu", same, same, kCpu, cpu::gemm, cpu::depthwise_forward, cpu::multi_batch_norm_forward,
-                          cpu::binary, cpu::bn_eval_affine};
+                          cpu::binary, cpu::bn_eval_affine, cpu::channel_scale_forward};
 #if ADVPROP_WITH_SIM
 const Kernels kSimKernels{"cuda-sim", test::to_sim, test::to_cpu, Device{DeviceType::cuda_sim, 0}, cudasim::gemm,
                           cudasim::depthwise_forward, cudasim::multi_batch_norm_forward, cudasim::binary,
-                          cudasim::bn_eval_affine};
+                          cudasim::bn_eval_affine, cudasim::channel_scale_forward};
 #endif
 
 // Batch-norm parameters [K = 2, C] on the host: gamma, beta, running mean, running var.
@@ -98,36 +100,53 @@ void expect_bits(const std::string& what, const Tensor& got, const Tensor& want)
 
 void expect_close(const std::string& what, const Tensor& got, const std::vector<double>& want, double tol) {
   REQUIRE(got.numel() == static_cast<int64_t>(want.size()));
-  double worst = 0;
+  // Relative to |want| plus the values' rms: the affine subtracts the mean, so single values near 0
+  // carry the absolute error of the product.
+  double ss = 0, worst = 0;
+  for (double v : want) ss += v * v;
+  const double rms = want.empty() ? 0 : std::sqrt(ss / static_cast<double>(want.size()));
   for (int64_t i = 0; i < got.numel(); ++i)
-    worst = std::max(worst, std::fabs(test::get(got, i) - want[i]) / (std::fabs(want[i]) + 1e-3));
+    worst = std::max(worst, std::fabs(test::get(got, i) - want[i]) / (std::fabs(want[i]) + rms));
   EXPECT_MSG(worst <= tol, what + ": relative error " + test::describe_double(worst));
 }
 
 struct GemmCase {
   int64_t m, n, k;
   bool residual;
+  int64_t hw = 0;  // > 0: A gated per image of hw rows (Epilogue::in_scale)
 };
-// Several tiles, a ragged edge, and (m = 6, k = 4096) gemm's split-k path on the cpu.
-const GemmCase kGemmCases[] = {{37, 21, 19, false}, {130, 300, 70, true}, {6, 40, 4096, true}, {1, 5, 3, false}};
+// Several tiles, a ragged edge, and (m = 6, k = 4096) gemm's split-k path on the cpu; with and
+// without the gate, whose images straddle tiles (13 rows each) or not.
+const GemmCase kGemmCases[] = {{37, 21, 19, false},      {130, 300, 70, true},   {6, 40, 4096, true}, {1, 5, 3, false},
+                               {130, 24, 70, true, 13}, {130, 300, 70, false, 13}, {6, 40, 4096, true, 3}, {37, 21, 19, false, 37}};
 
 void gemm_matches_plain(const Kernels& k, DType dt) {
   uint64_t seed = 10;
   for (const GemmCase& c : kGemmCases)
     for (BnAct act : {BnAct::none, BnAct::silu, BnAct::relu}) {
       const std::string what = std::string(k.name) + " gemm " + dtype_name(dt) + " m=" + std::to_string(c.m) +
-                               " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) + " act " + enum_name(act);
+                               " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) + " hw=" + std::to_string(c.hw) +
+                               " act " + enum_name(act);
       GemmArgs g;
       g.trans_b = true, g.m = c.m, g.n = c.n, g.k = c.k, g.lda = c.k, g.ldb = c.k, g.ldc = c.n;
       const Tensor a = random_cpu({c.m, c.k}, dt, seed++), b = random_cpu({c.n, c.k}, dt, seed++);
       const Tensor r = random_cpu({c.m, c.n}, dt, seed++);
       const Bn bn = random_bn(c.n, dt, seed += 4);
+      const int64_t images = c.hw ? c.m / c.hw : 0;
+      const Tensor gate = random_cpu({std::max<int64_t>(images, 1), c.k}, dt, seed++, 0.0, 1.0), gd = k.up(gate);
       Tensor y0 = Tensor::empty({c.m, c.n}, dt, k.dev), y1 = Tensor::empty({c.m, c.n}, dt, k.dev);
-      k.gemm(g, k.up(a), k.up(b), y0, nullptr);
+      Tensor a0 = k.up(a);
+      if (c.hw) {  // the plain path: channel_scale, then the product
+        Tensor scaled = Tensor::empty({images, c.hw, 1, c.k}, dt, k.dev);
+        k.channel_scale(a0.reshape({images, c.hw, 1, c.k}), gd, scaled);
+        a0 = scaled.reshape({c.m, c.k});
+      }
+      k.gemm(g, a0, k.up(b), y0, nullptr);
       const Tensor want = plain_tail(k, k.down(y0), bn, act, c.residual ? &r : nullptr);
       const Tensor affine = affine_on(k, bn), rd = k.up(r);
       Epilogue e;
       e.affine = &affine, e.act = act, e.residual = c.residual ? &rd : nullptr;
+      if (c.hw) e.in_scale = &gd, e.in_scale_rows = c.hw;
       k.gemm(g, k.up(a), k.up(b), y1, &e);
       expect_bits(what, k.down(y1), want);
       if (dt != DType::f32 || k.dev.type != DeviceType::cpu) continue;
@@ -136,7 +155,8 @@ void gemm_matches_plain(const Kernels& k, DType dt) {
       for (int64_t i = 0; i < c.m; ++i)
         for (int64_t j = 0; j < c.n; ++j) {
           double s = 0;
-          for (int64_t p = 0; p < c.k; ++p) s += test::get(a, i * c.k + p) * test::get(b, j * c.k + p);
+          for (int64_t p = 0; p < c.k; ++p)
+            s += test::get(a, i * c.k + p) * (c.hw ? test::get(gate, (i / c.hw) * c.k + p) : 1.0) * test::get(b, j * c.k + p);
           const int64_t q = kDomain * c.n + j;
           double z = (s - test::get(bn.mean, q)) * (test::get(bn.gamma, q) / std::sqrt(test::get(bn.var, q) + kEps)) +
                      test::get(bn.beta, q);
@@ -144,7 +164,7 @@ void gemm_matches_plain(const Kernels& k, DType dt) {
           if (act == BnAct::relu) z = z > 0 ? z : 0;
           ref[static_cast<size_t>(i * c.n + j)] = z + (c.residual ? test::get(r, i * c.n + j) : 0.0);
         }
-      expect_close(what + " against f64", y1, ref, c.k > 1000 ? 1e-4 : 2e-5);
+      expect_close(what + " against f64", y1, ref, c.k > 1000 ? 1e-5 : 2e-6);
     }
 }
 
@@ -242,6 +262,25 @@ ADVPROP_NATIVE_TEST(epilogue_validator_refuses_bad_arguments) {
   EXPECT_THROWS(check_gemm_args(g, ah, bh, ch, DeviceType::cpu, &e), ErrorCode::DType);
   e.affine = nullptr;
   EXPECT_THROWS(check_gemm_args(g, a, b, c, DeviceType::cpu, &e), ErrorCode::Arg);
+  // The gate: [images, k] for rows of in_scale_rows, op(A) = A only; never on the depthwise kernels.
+  const Tensor gate = Tensor::empty({2, 5}, DType::f32, kCpu), bad_gate = Tensor::empty({1, 5}, DType::f32, kCpu);
+  e.affine = &affine, e.in_scale = &gate, e.in_scale_rows = 2;
+  check_gemm_args(g, a, b, c, DeviceType::cpu, &e);  // valid: 4 rows, 2 images
+  e.in_scale = &bad_gate;
+  EXPECT_THROWS(check_gemm_args(g, a, b, c, DeviceType::cpu, &e), ErrorCode::Shape);
+  e.in_scale = &gate, e.in_scale_rows = 0;
+  EXPECT_THROWS(check_gemm_args(g, a, b, c, DeviceType::cpu, &e), ErrorCode::Arg);
+  e.in_scale_rows = 2;
+  GemmArgs ta = g;
+  ta.trans_a = true, ta.lda = 4;
+  const Tensor at = Tensor::empty({5, 4}, DType::f32, kCpu);
+  EXPECT_THROWS(check_gemm_args(ta, at, b, c, DeviceType::cpu, &e), ErrorCode::Arg);
+  Conv2dParams p;
+  p.n = 1, p.h = p.w = 3, p.c_in = p.c_out = p.groups = 6, p.kh = p.kw = 3, p.pad_top = p.pad_left = 1, p.out_h = p.out_w = 3;
+  const Tensor x = Tensor::empty(conv_x_shape(p), DType::f32, kCpu), w = Tensor::empty(depthwise_w_shape(p), DType::f32, kCpu),
+               y = Tensor::empty(conv_y_shape(p), DType::f32, kCpu);
+  e.in_scale_rows = 9;
+  EXPECT_THROWS(check_depthwise_forward("depthwise_forward", p, DeviceType::cpu, x, w, nullptr, y, &e), ErrorCode::Arg);
 }
 
 }  // namespace

@@ -159,6 +159,28 @@ forEachBackend('inference path', (device, backend) => {
         });
   });
 
+  it('kernels.conv2dBnEval with xScale (the squeeze-excite gate) = channelScale then the plain ops', () => {
+    let seed = 90;
+    for (const [xs, ws, opts] of [[[3, 5, 4, 20], [11, 1, 1, 20], {}], [[2, 7, 7, 6], [6, 3, 3, 1], { groups: 6 }]] as const)
+      for (const residual of [false, true]) ap.tidy(() => {
+        const x = ap.rand([...xs], { seed: seed++, device }), w = ap.rand([...ws], { seed: seed++, device });
+        const C = ws[0];
+        const bn = { gamma: ap.rand([1, C], { seed: seed++, device }), beta: ap.rand([1, C], { seed: seed++, device }),
+          runningMean: ap.rand([1, C], { seed: seed++, device }), runningVar: ap.rand([1, C], { seed: seed++, device }), act: 'silu' as const };
+        const gate = ap.rand([xs[0], xs[3]], { seed: seed++, device });
+        const y0 = ap.kernels.conv2d(ap.kernels.channelScale(x, gate), w, null, opts);
+        const r = residual ? ap.rand(y0.shape as number[], { seed: seed++, device }) : null;
+        const z = ap.kernels.multiBatchNorm(y0, bn, [[0, xs[0]]], { mode: 'eval', act: 'silu' }).y;
+        const plain = r ? ap.kernels.add(z, r) : z;
+        same(backend, ap.kernels.conv2dBnEval(x, w, bn, r, opts, gate).toArray(), plain.toArray(), `xScale ${JSON.stringify(ws)} residual ${residual}`);
+      });
+    ap.tidy(() => {
+      const x = ap.rand([2, 3, 3, 4], { device }), w = ap.rand([5, 1, 1, 4], { device });
+      const bn = { gamma: ap.ones([1, 5], { device }), beta: ap.zeros([1, 5], { device }), runningMean: ap.zeros([1, 5], { device }), runningVar: ap.ones([1, 5], { device }) };
+      expectCode(() => ap.kernels.conv2dBnEval(x, w, bn, null, {}, ap.ones([2, 5], { device })), 'ERR_SHAPE', /xScale/);
+    });
+  });
+
   it('kernels.conv2dBnEval in bf16 (the plain ops inside the call) and against an f64 reference', () => {
     ap.tidy(() => {
       const x = ap.rand([2, 6, 6, 8], { seed: 70, device }), w = ap.rand([8, 1, 1, 8], { seed: 71, device });

@@ -26,6 +26,11 @@ struct Epilogue {
   const Tensor* affine = nullptr;
   BnAct act = BnAct::none;
   const Tensor* residual = nullptr;
+  // gemm only, op(A) = A not transposed (a pointwise convolution): squeeze-excite's gate [N, K],
+  // op(A)[i, p] read as A[i, p] * in_scale[i / in_scale_rows, p] (in_scale_rows = H*W pixels per
+  // image), rounded as channel_scale_forward rounds it, so the product sees the same operands.
+  const Tensor* in_scale = nullptr;
+  int64_t in_scale_rows = 0;
 };
 
 // The raw pointers a kernel reads, passed by value into device code. res is aligned with the
@@ -38,6 +43,8 @@ struct EpilogueView {
   const T* res = nullptr;
   int64_t ldr = 0;
   BnAct act = BnAct::none;
+  const T* in_scale = nullptr;  // [images, k], rows in_rows apart in op(A)
+  int64_t in_rows = 1;
 };
 
 template <typename T>
@@ -48,6 +55,7 @@ EpilogueView<T> epilogue_view(const Epilogue* e, int64_t channels, int64_t ldr) 
   v.mean = a, v.scale = a + channels, v.shift = a + 2 * channels;
   v.act = e->act;
   if (e->residual) v.res = e->residual->data_as<const T>(), v.ldr = ldr;
+  if (e->in_scale) v.in_scale = e->in_scale->data_as<const T>(), v.in_rows = e->in_scale_rows;
   return v;
 }
 
@@ -68,7 +76,8 @@ ADVPROP_HD T epilogue_value(const EpilogueView<T>& e, T acc, int64_t row, int64_
 
 // The validator of an epilogue for an output of `channels` channels written as `rows` rows `ld`
 // apart (native/ops/kernel_args.cc): f32 or f64 of the output's dtype and device, affine [3, C]
-// contiguous, a residual contiguous and holding rows x ld elements. Throws advprop::Error naming op.
+// contiguous, a residual contiguous and holding rows x ld elements. in_scale is checked by gemm's
+// validator (it knows k) and refused by the depthwise one. Throws advprop::Error naming op.
 void check_epilogue(const char* op, const Epilogue& e, const Tensor& out, int64_t rows, int64_t channels, int64_t ld);
 
 namespace ops {
@@ -78,9 +87,11 @@ namespace ops {
 // group or depthwise: one pass, the batch norm in the convolution's epilogue (advprop/epilogue.h),
 // with the bits of the three ops run one after another on the same backend; otherwise those ops.
 // No gradient: the lib takes this path only where nothing records (lib/nn/fused.ts).
+// x_scale (may be null): squeeze-excite's gate [N, Cin], x * x_scale (channel_scale) taken as the
+// input; a pointwise convolution reads it through the GEMM (Epilogue::in_scale) instead of a pass.
 Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, const Tensor& beta,
                       const Tensor& running_mean, const Tensor& running_var, int64_t domain, double eps, BnAct act,
-                      const Tensor* residual, const Conv2dOptions& o);
+                      const Tensor* residual, const Conv2dOptions& o, const Tensor* x_scale = nullptr);
 }  // namespace ops
 
 namespace cpu { ADVPROP_EPILOGUE_KERNELS }

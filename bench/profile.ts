@@ -25,6 +25,7 @@ function convKind(w: readonly number[], groups: number): string {
 export function family(name: string, args: unknown[]): string {
   switch (name) {
     case 'conv2d': return `conv ${convKind(shapeOf(args[1]), args[5] as number)} fwd`;
+    case 'conv2dBnEval': return `conv ${convKind(shapeOf(args[1]), args[12] as number)} fwd + bn (inference)`;
     case 'conv2dBackwardInput': return `conv ${convKind(shapeOf(args[1]), args[5] as number)} bwd-input`;
     case 'conv2dBackwardWeight': return `conv ${convKind(args[2] as number[], args[5] as number)} bwd-weight`;
     case 'linear': case 'linearBackwardInput': {

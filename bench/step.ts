@@ -14,6 +14,7 @@
 // burst of load from elsewhere on a shared machine hits both sides alike; the 1-minute load
 // average is printed before and after each case (PyTorch's OpenMP threads suffer badly when the
 // cores are oversubscribed, so figures taken under load understate the peer).
+// --infer: hands over to bench/infer.ts (the eval-mode forward; its own options).
 // --profile: after the timed steps, one more step per method with every addon call timed
 // (bench/profile.ts) and a table of time by op family, plus the JS/N-API cost per op call.
 import { parseArgs } from 'node:util';
@@ -24,6 +25,13 @@ import * as ap from '../lib/index.js';
 import { canonicalDevice } from '../lib/device.js';
 import { Trainer } from '../lib/train/trainer.js';
 import { Profiler, callOverhead, type ProfileTable } from './profile.js';
+
+// `npm run bench -- --infer ...`: the inference benchmark (bench/infer.ts) instead of training steps.
+if (process.argv.includes('--infer')) {
+  const { main } = await import('./infer.js');
+  await main(process.argv.slice(2).filter((a) => a !== '--infer'));
+  process.exit(process.exitCode ?? 0);
+}
 
 const { values } = parseArgs({
   options: {

@@ -42,6 +42,7 @@ namespace advprop_binding {
   X(conv2d, Conv2d)                \
   X(conv2dBackwardInput, Conv2dBackwardInput) \
   X(conv2dBackwardWeight, Conv2dBackwardWeight) \
+  X(conv2dBnEval, Conv2dBnEval)    \
   X(reshape, Reshape)              \
   X(slice0, Slice0)                \
   X(concat0, Concat0)              \

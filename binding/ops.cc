@@ -1,6 +1,7 @@
 // Op entries: parse arguments, call advprop::ops, wrap the result. No math here.
 #include <string>
 
+#include "advprop/epilogue.h"
 #include "advprop/ops.h"
 #include "convert.h"
 #include "entries.h"
@@ -61,6 +62,26 @@ ADVPROP_ENTRY(Conv2d)
   const Tensor& x = TensorHandle::From(info, 0, "conv2d", "x");
   const Tensor& w = TensorHandle::From(info, 1, "conv2d", "w");
   return wrap(info, ops::conv2d(x, w, to_optional_tensor(info, 2, "conv2d", "b"), to_conv_options(info, 3, "conv2d")));
+ADVPROP_ENTRY_END
+
+// (x, w, gamma, beta, runningMean, runningVar, domain, eps, act, residual | null, conv options,
+// xScale | null) -> y:
+// the inference convolution with the eval batch norm in its epilogue (advprop/epilogue.h).
+ADVPROP_ENTRY(Conv2dBnEval)
+  const char* op = "conv2dBnEval";
+  check_arg_count(info, 15, op);
+  const Tensor& x = TensorHandle::From(info, 0, op, "x");
+  const Tensor& w = TensorHandle::From(info, 1, op, "w");
+  const Tensor& gamma = TensorHandle::From(info, 2, op, "gamma");
+  const Tensor& beta = TensorHandle::From(info, 3, op, "beta");
+  const Tensor& rm = TensorHandle::From(info, 4, op, "runningMean");
+  const Tensor& rv = TensorHandle::From(info, 5, op, "runningVar");
+  const int64_t domain = to_i64(info[6], op, "domain");
+  const double eps = to_number(info[7], op, "eps");
+  const auto act = to_enum<advprop::BnAct>(info[8], op, "act");
+  const Tensor* residual = to_optional_tensor(info, 9, op, "residual");
+  return wrap(info, ops::conv2d_bn_eval(x, w, gamma, beta, rm, rv, domain, eps, act, residual,
+                                        to_conv_options(info, 10, op), to_optional_tensor(info, 14, op, "xScale")));
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(Conv2dBackwardInput)

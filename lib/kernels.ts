@@ -1,7 +1,7 @@
 // ap.kernels: the raw forward and backward kernels as functions of Tensors, with no tape. For
 // users who bring their own autograd, and for the gradient rules in lib/ops/. Every call is
 // counted (autograd/stats.ts) so tests can see which kernels a backward pass ran.
-import { addon, type BinaryOpName, type ConvPadding, type DTypeName, type UnaryOpName } from './native.js';
+import { addon, type BatchNormAct, type BinaryOpName, type ConvPadding, type DTypeName, type UnaryOpName } from './native.js';
 import { AdvpropError } from './errors.js';
 import { describeValue } from './device.js';
 import { checkTensor, wrapHandle, type Tensor } from './tensor.js';
@@ -272,6 +272,36 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: readonly numb
 /** The weight gradient of conv2d (wShape is the weight's shape). */
 export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: readonly number[], opts?: Conv2dOptions): Tensor {
   return conv2dBackward('conv2dBackwardWeight', dy, x, 'x', wShape, opts);
+}
+
+/** The batch norm of conv2dBnEval: domain `domain`'s rows of the [K, Cout] parameters and running statistics. */
+export interface Conv2dBnEvalParams {
+  gamma: Tensor; beta: Tensor; runningMean: Tensor; runningVar: Tensor;
+  domain?: number; // default 0
+  eps?: number; // default 1e-3
+  act?: BatchNormAct; // default 'none'
+}
+
+/**
+ * The inference convolution, no gradient: act(batchNorm_eval(conv2d(x, w))) (+ residual, shaped
+ * as the output), with the batch norm, its activation and the residual applied in the
+ * convolution's epilogue (native/include/advprop/epilogue.h): f32 and f64 give the bits of
+ * conv2d, multiBatchNorm in 'eval' with the one segment [[domain, N]], then add, on the same
+ * backend, in one pass over the output instead of three. xScale [N, Cin] (squeeze-excite's gate)
+ * makes the input channelScale(x, xScale); a 1×1 convolution reads it through the GEMM, with the
+ * same bits, instead of a pass of its own.
+ */
+export function conv2dBnEval(x: Tensor, w: Tensor, bn: Conv2dBnEvalParams, residual?: Tensor | null, opts?: Conv2dOptions,
+  xScale?: Tensor | null): Tensor {
+  const op = 'conv2dBnEval';
+  const o = normalizeConv(opts, op);
+  const p = optionsArg(bn, op, 'bn');
+  const h = (t: unknown, n: string) => checkTensor(t, op, n)._handle(op, n);
+  const handles = [h(x, 'x'), h(w, 'w'), h(p.gamma, 'gamma'), h(p.beta, 'beta'), h(p.runningMean, 'runningMean'), h(p.runningVar, 'runningVar')] as const;
+  const hr = residual == null ? null : h(residual, 'residual');
+  const hs = xScale == null ? null : h(xScale, 'xScale');
+  countKernel(op);
+  return wrapHandle(addon.conv2dBnEval(...handles, p.domain ?? 0, p.eps ?? 1e-3, p.act ?? 'none', hr, o.stride, o.dilation, o.groups, o.padding, hs));
 }
 export * from './kernels/optim.js';
 export * from './kernels/pool.js';

@@ -192,6 +192,9 @@ export interface Addon {
   conv2d(x: NativeTensor, w: NativeTensor, b: NativeTensor | null, stride: readonly number[], dilation: readonly number[], groups: number, padding: ConvPadding): NativeTensor;
   conv2dBackwardInput(dy: NativeTensor, w: NativeTensor, xShape: readonly number[], stride: readonly number[], dilation: readonly number[], groups: number, padding: ConvPadding): NativeTensor;
   conv2dBackwardWeight(dy: NativeTensor, x: NativeTensor, wShape: readonly number[], stride: readonly number[], dilation: readonly number[], groups: number, padding: ConvPadding): NativeTensor;
+  conv2dBnEval(x: NativeTensor, w: NativeTensor, gamma: NativeTensor, beta: NativeTensor, runningMean: NativeTensor, runningVar: NativeTensor,
+    domain: number, eps: number, act: BatchNormAct, residual: NativeTensor | null, stride: readonly number[], dilation: readonly number[], groups: number, padding: ConvPadding,
+    xScale: NativeTensor | null): NativeTensor;
 
   reshape(x: NativeTensor, shape: readonly number[]): NativeTensor;
   slice0(x: NativeTensor, start: number, len: number): NativeTensor;

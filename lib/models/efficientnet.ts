@@ -8,14 +8,21 @@ import { globalAvgPool } from '../ops/pool.js';
 import { Module, type ForwardOptions } from '../nn/module.js';
 import { Conv2d, MultiBatchNorm2d, Dropout, Linear, resolveSegments } from '../nn/layers.js';
 import { MBConvBlock } from '../nn/blocks.js';
+import { convBnEval, inferenceDomain } from '../nn/fused.js';
 import { Initializer } from '../nn/init.js';
 import { checkConfig, efficientnetConfig, efficientnetTensorSpecs, type EfficientNetConfig, type EfficientNetName, type EfficientNetOptions } from './efficientnet_config.js';
 import { LIMITS, optionsArg } from '../args.js';
 
 class Stage extends Module {
   forward(x: Tensor, opts?: ForwardOptions): Tensor {
+    // On the inference path nothing records, so the stage's own intermediates go at once.
+    const free = inferenceDomain(this, opts, x.shape[0] ?? 0) !== null;
     let h = x;
-    for (const [, b] of this.namedChildren()) h = b.forward(h, opts);
+    for (const [, b] of this.namedChildren()) {
+      const next = b.forward(h, opts);
+      if (free && h !== x && next !== h) h.dispose();
+      h = next;
+    }
     return h;
   }
   add(name: string, m: Module): void {
@@ -85,6 +92,17 @@ export class EfficientNet extends Module {
       const scale = tensor(n.std.map((s) => 1 / s), [n.std.length], { dtype: X.dtype, device: X.device });
       const shift = tensor(n.mean.map((m, i) => -m / n.std[i]), [n.mean.length], { dtype: X.dtype, device: X.device });
       h = add(mul(h, scale), shift);
+    }
+    const d = inferenceDomain(this, o, X.shape[0]);
+    if (d !== null) {
+      // The inference path (nn/fused.ts); each stage frees what it no longer needs.
+      const stem = convBnEval(this.conv_stem, this.bn1, h, d);
+      if (h !== X) h.dispose();
+      const body = this.blocks.forward(stem, o);
+      if (body !== stem) stem.dispose();
+      const head = convBnEval(this.conv_head, this.bn2, body, d);
+      body.dispose();
+      return head;
     }
     h = this.bn1.forward(this.conv_stem.forward(h), o);
     h = this.blocks.forward(h, o);

@@ -7,6 +7,7 @@ import { reshape } from '../ops/shape.js';
 import { squeezeExcite } from '../ops/squeeze_excite.js';
 import { dropConnect, dropConnectAdd } from '../ops/dropout.js';
 import { Module, type ForwardOptions } from './module.js';
+import { convBnEval, inferenceDomain, seGate } from './fused.js';
 import { Conv2d, MultiBatchNorm2d, type LayerInit } from './layers.js';
 import type { BatchNormAct } from '../ops/multi_batch_norm.js';
 import { opNames } from '../native.js';
@@ -28,6 +29,16 @@ export class SqueezeExcite extends Module {
     const w1 = reshape(this.conv_reduce.param('weight'), [this.reduced, this.channels]);
     const w2 = reshape(this.conv_expand.param('weight'), [this.channels, this.reduced]);
     return squeezeExcite(x, w1, this.conv_reduce.param('bias'), w2, this.conv_expand.param('bias'));
+  }
+
+  /** The gate [N, C] alone, untaped (the inference path: the next 1×1 convolution applies it). */
+  gate(x: Tensor): Tensor {
+    const w1 = reshape(this.conv_reduce.param('weight'), [this.reduced, this.channels]);
+    const w2 = reshape(this.conv_expand.param('weight'), [this.channels, this.reduced]);
+    const s = seGate(x, w1, this.conv_reduce.param('bias'), w2, this.conv_expand.param('bias'));
+    w1.dispose();
+    w2.dispose();
+    return s;
   }
 }
 
@@ -114,6 +125,8 @@ export class MBConvBlock extends Module {
   }
 
   forward(x: Tensor, opts: ForwardOptions = {}): Tensor {
+    const d = inferenceDomain(this, opts, x.shape[0] ?? 0);
+    if (d !== null) return this.forwardInference(x, d);
     let h = x;
     if (this.expandConv && this.expandBn) h = this.expandBn.forward(this.expandConv.forward(h), opts);
     h = this.dwBn.forward(this.dwConv.forward(h), opts);
@@ -121,5 +134,22 @@ export class MBConvBlock extends Module {
     h = this.projectBn.forward(this.projectConv.forward(h), opts);
     if (!this.skip) return h;
     return this.dropConnect.forwardAdd(h, x);
+  }
+
+  /** The inference path (nn/fused.ts): three kernels and SE's gate, the gate applied as the
+   * projection reads its input and the residual added in its epilogue; the block's own
+   * intermediates are freed as soon as they are read. */
+  private forwardInference(x: Tensor, d: number): Tensor {
+    let h = x;
+    const step = (next: Tensor): void => {
+      if (h !== x) h.dispose();
+      h = next;
+    };
+    if (this.expandConv && this.expandBn) step(convBnEval(this.expandConv, this.expandBn, h, d));
+    step(convBnEval(this.dwConv, this.dwBn, h, d));
+    const gate = this.se?.gate(h);
+    step(convBnEval(this.projectConv, this.projectBn, h, d, this.skip ? x : undefined, gate));
+    gate?.dispose();
+    return h;
   }
 }

@@ -80,13 +80,15 @@ export class Conv2d extends Module {
     if (bias) this.registerParameter('bias', init.make([outChannels], { type: 'const', value: 0 }));
   }
 
-  forward(x: Tensor): Tensor {
+  /** The kernel options of this layer ('symmetric' as explicit padding). */
+  convOptions(): { stride: number; groups: number; dilation: number; padding: 'same' | 'valid' | readonly [number, number, number, number] } {
     const p = (this.dilation * (this.kernel - 1)) >> 1;
     const padding = this.padding === 'symmetric' ? ([p, p, p, p] as const) : this.padding;
-    return conv2d(x, this.param('weight'), {
-      stride: this.stride, groups: this.groups, dilation: this.dilation, padding,
-      bias: this.hasParam('bias') ? this.param('bias') : null,
-    });
+    return { stride: this.stride, groups: this.groups, dilation: this.dilation, padding };
+  }
+
+  forward(x: Tensor): Tensor {
+    return conv2d(x, this.param('weight'), { ...this.convOptions(), bias: this.hasParam('bias') ? this.param('bias') : null });
   }
 }
 

@@ -18,6 +18,9 @@ export interface ForwardOptions {
   /** Overrides the BN mode of every MultiBatchNorm2d ('train-frozen': batch statistics without
    * updating the running ones, as an attack through a training model wants). */
   bnMode?: BatchNormMode;
+  /** false: keep an eval forward without recording on the plain path (each conv, then each BN as
+   * its own kernel) instead of the fused inference path; default true. Benchmarks and tests. */
+  fuse?: boolean;
 }
 
 /** One entry of a state dict: how a key is read and written. MultiBatchNorm2d splits its [K, C] tensors

@@ -25,23 +25,14 @@
 #include "advprop/error.h"
 #include "advprop/parallel.h"
 #include "advprop/pointwise.h"
+#include "bn_math.h"
 #include "simd.h"
 
 namespace advprop {
 namespace cpu {
 namespace {
 
-// The math policy of advprop/pointwise.h for the fused activation: f32 takes the clamped e^-|z|
-// and the sign-bit select (simd.h), which g++ vectorises in every clone; f64, for gradient
-// checks, takes libm and a plain select.
-struct Math {
-  static float exp_neg_abs(float z) { return exp_neg_abs_f32(z); }
-  static double exp_neg_abs(double z) { return std::exp(-std::fabs(z)); }
-  static float select_neg(float z, float a, float b) { return select_neg_bits(z, a, b); }
-  static double select_neg(double z, double a, double b) { return z < 0 ? a : b; }
-  template <typename T>
-  static T bn_silu(T z) { return silu_from_neg_abs<Math>(z); }
-};
+using Math = BnMath;  // bn_math.h, shared with the inference epilogue (epilogue.cc)
 
 // Rows per chunk so that a chunk holds about kGrainCheap elements.
 int64_t row_grain(int64_t rows, int64_t c) {

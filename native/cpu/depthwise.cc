@@ -26,6 +26,7 @@
 #include "advprop/error.h"
 #include "advprop/invariants.h"
 #include "advprop/parallel.h"
+#include "epilogue.h"
 #include "simd.h"
 #include "widen.h"
 
@@ -347,8 +348,10 @@ void for_each_row(const Conv2dParams& p, int64_t per_image, int64_t width, Fill&
   });
 }
 
+// epi: the inference epilogue (epilogue.h), only ever non-null for f32 and f64 (the validator),
+// on each output row while it is in cache.
 template <typename T>
-void forward_typed(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
+void forward_typed(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y, const Epilogue* epi = nullptr) {
   const int64_t C = p.c_in, H = p.h, W = p.w, OW = p.out_w;
   const std::vector<T> wt = transpose_weights(p, w);
   const RowFn<T> row = row_kernel<T>();
@@ -366,6 +369,8 @@ void forward_typed(const Conv2dParams& p, const T* x, const T* w, const T* bias,
       t.koff[t.nq++] = kx * p.dil_w - p.pad_left;
     }
     row(t, C, p.kw, x, wt.data(), bias, y + r * OW * C);
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
+      if (epi) apply_epilogue_rows(epilogue_view<T>(epi, C, C), y + r * OW * C, C, r * OW, OW, 0, C);
   });
 }
 
@@ -525,8 +530,13 @@ bool set_depthwise_isa(int level) { return g_isa.force(level); }
 void set_depthwise_slice_elems(int64_t elems) { g_slice_elems = elems > 0 ? elems : int64_t(1) << 20; }
 
 void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
+  depthwise_forward(p, x, w, bias, y, nullptr);
+}
+
+void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
+                       const Epilogue* epi) {
   const char* op = "depthwise_forward";
-  ADVPROP_ASSERT(passes(check_depthwise_forward, op, p, DeviceType::cpu, x, w, bias, y));
+  ADVPROP_ASSERT(passes(check_depthwise_forward, op, p, DeviceType::cpu, x, w, bias, y, epi));
   if (y.numel() == 0) return;
   if (is_half(y.dtype())) {
     const Tensor wf = widen_to_f32(w), bf = bias ? widen_to_f32(*bias) : Tensor();
@@ -538,7 +548,7 @@ void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, 
   }
   dispatch_dtype(y.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    forward_typed<T>(p, x.data_as<T>(), w.data_as<T>(), bias ? bias->data_as<T>() : nullptr, y.data_as<T>());
+    forward_typed<T>(p, x.data_as<T>(), w.data_as<T>(), bias ? bias->data_as<T>() : nullptr, y.data_as<T>(), epi);
   });
 }
 

@@ -33,6 +33,7 @@
 #include "advprop/gemm.h"
 #include "advprop/invariants.h"
 #include "advprop/parallel.h"
+#include "epilogue.h"
 #include "gemm_tc.h"
 #include "simd.h"
 
@@ -86,6 +87,34 @@ void pack_panels(const T* src, int64_t ld, bool trans, int64_t r0, int64_t p0, i
       for (int64_t p = 0; p < kc; ++p)
         for (int64_t i = nr; i < R; ++i) d[p * R + i] = T(0);
   }
+}
+
+// pack_panels of an untransposed A whose row r is read times the gate row s[r / srows] (the
+// squeeze-excite scale, EpilogueView::in_scale): dst[ir][p][r] = A[r, p] * s[r / srows, p], the
+// rounding of channel_scale_forward, so the micro-kernel multiplies the operands the plain path has.
+template <typename T, int R>
+void pack_a_scaled(const T* src, int64_t ld, int64_t r0, int64_t p0, int64_t rows, int64_t kc, T* dst, const T* s,
+                   int64_t srows, int64_t sld) {
+  for (int64_t ir = 0; ir < rows; ir += R) {
+    const int64_t nr = std::min<int64_t>(R, rows - ir);
+    T* d = dst + ir * kc;
+    for (int64_t i = 0; i < nr; ++i) {
+      const T* a = src + (r0 + ir + i) * ld + p0;
+      const T* g = s + ((r0 + ir + i) / srows) * sld + p0;
+      for (int64_t p = 0; p < kc; ++p) d[p * R + i] = a[p] * g[p];
+    }
+    if (nr < R)
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t i = nr; i < R; ++i) d[p * R + i] = T(0);
+  }
+}
+
+// A's micro-panels for rows [i0, i0 + mc) and k block [p0, p0 + kc), gated when epi says so.
+template <typename T, int MR>
+void pack_a(const GemmArgs& g, const T* a, int64_t i0, int64_t p0, int64_t mc, int64_t kc, T* dst,
+            const EpilogueView<T>& epi) {
+  if (epi.in_scale) pack_a_scaled<T, MR>(a, g.lda, i0, p0, mc, kc, dst, epi.in_scale, epi.in_rows, g.k);
+  else pack_panels<T, MR>(a, g.lda, g.trans_a, i0, p0, mc, kc, dst);
 }
 
 // op(B)[p0 + p, j0 + j] for p < kc, j < nc into micro-panels of NR columns: dst[jr][p][j], the
@@ -238,7 +267,7 @@ int64_t split_k_chunk(int64_t m, int64_t n, int64_t k, int64_t tiles) {
 }
 
 template <typename T, typename BK>
-void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks, int level) {
+void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks, int level, const EpilogueView<T>& epi) {
   const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
   const int64_t tiles_n = (n + BK::NC - 1) / BK::NC;
@@ -248,7 +277,7 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks, i
   const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
   const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
   const auto macro = macro_variant<T, BK::kWide>(level);
-  const bool direct_a = n <= 128;
+  const bool direct_a = n <= 128 && !epi.in_scale;  // a gated A is packed (pack_a)
   // One work item per (chunk, tile column): each k block of B is packed once and used for every
   // tile row (the weight gradient's m = Cout spans up to 4 tile rows).
   parallel_for(0, chunks * tiles_n, 1, [&](int64_t lo, int64_t hi) {
@@ -266,7 +295,7 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks, i
           if (direct_a) {
             macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bp.data(), pc_out, n, T(1), T(0), pc == k0);
           } else {
-            pack_panels<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
+            pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.data(), epi);
             macro(kc, mc, nc, ap.data(), 0, bp.data(), pc_out, n, T(1), T(0), pc == k0);
           }
         }
@@ -282,13 +311,15 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks, i
         const T r = alpha * s;
         crow[j] = beta != T(0) ? r + beta * crow[j] : r;
       }
+      if (epi.mean) apply_epilogue_rows(epi, crow, ldc, i, 1, 0, n);
     }
   });
 }
 
 // `level`: the ISA level that runs the micro-kernel (gemm_typed).
+// epi.mean non-null: the epilogue on each tile once its last k block is in (the tile is hot in cache).
 template <typename T, typename BK>
-void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level) {
+void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, const EpilogueView<T>& epi) {
   const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
   if (m == 0 || n == 0) return;
@@ -296,13 +327,14 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level) {
     for (int64_t i = 0; i < m; ++i) {
       T* crow = c + i * ldc;
       for (int64_t j = 0; j < n; ++j) crow[j] = beta != T(0) ? beta * crow[j] : T(0);
+      if (epi.mean) apply_epilogue_rows(epi, crow, ldc, i, 1, 0, n);
     }
     return;
   }
   const int64_t tiles_m = (m + BK::MC - 1) / BK::MC, tiles_n = (n + BK::NC - 1) / BK::NC;
   const int64_t tiles = tiles_m * tiles_n;
   const int64_t ks = split_k_chunk<T, BK>(m, n, k, tiles);
-  if (ks < k) return gemm_split_k<T, BK>(g, a, b, c, ks, level);
+  if (ks < k) return gemm_split_k<T, BK>(g, a, b, c, ks, level, epi);
   int64_t grain = g_tile_grain.load(std::memory_order_relaxed);
   if (grain <= 0) {
     // Enough tiles per chunk for about 2^22 flops, so tiny products are not spread thin.
@@ -313,8 +345,8 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level) {
   const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
   const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
   const auto macro = macro_variant<T, BK::kWide>(level);
-  // A is read in place when C is narrow (few column panels to reuse a pack).
-  const bool direct_a = n <= 128;
+  // A is read in place when C is narrow (few column panels to reuse a pack), unless it is gated.
+  const bool direct_a = n <= 128 && !epi.in_scale;
   // B is packed once up front, block (tile column, k block) at (tn * kblocks + kb) * b_size, when
   // several tile rows would otherwise each repack it: for M = N*H*W >> K, N that repacking is a
   // large share of the work.
@@ -338,7 +370,7 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level) {
       const int64_t mc = std::min(BK::MC, m - ic), nc = std::min(BK::NC, n - jc);
       for (int64_t pc = 0; pc < k; pc += BK::KC) {
         const int64_t kc = std::min(BK::KC, k - pc);
-        if (!direct_a) pack_panels<T, BK::MR>(a, g.lda, g.trans_a, ic, pc, mc, kc, ap.data());
+        if (!direct_a) pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.data(), epi);
         const T* bpan = bp.data();
         if (prepack_b) bpan = bpre.data() + (tn * kblocks + pc / BK::KC) * b_size;
         else pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
@@ -347,6 +379,7 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level) {
         else
           macro(kc, mc, nc, ap.data(), 0, bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0);
       }
+      if (epi.mean) apply_epilogue_rows(epi, c + ic * ldc + jc, ldc, ic, mc, jc, nc);
     }
   });
 }
@@ -355,13 +388,13 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level) {
 // adds more than a fifth to the columns computed (n = 16 would compute twice the work). The level
 // is read once, so that the panels and the micro-kernel agree even if a test forces another.
 template <typename T>
-void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
+void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c, const EpilogueView<T>& epi) {
   constexpr int64_t nw = Blocking<T, true>::NR, nn = Blocking<T, false>::NR;
   const int64_t cols_wide = (g.n + nw - 1) / nw * nw, cols_narrow = (g.n + nn - 1) / nn * nn;
   const int level = g_isa.level();
   const bool wide = isa_vector_bytes(level) == isa_vector_bytes(kIsaAvx512) && 5 * cols_wide <= 6 * cols_narrow;
-  if (wide) gemm_blocked<T, Blocking<T, true>>(g, a, b, c, level);
-  else gemm_blocked<T, Blocking<T, false>>(g, a, b, c, level);
+  if (wide) gemm_blocked<T, Blocking<T, true>>(g, a, b, c, level, epi);
+  else gemm_blocked<T, Blocking<T, false>>(g, a, b, c, level, epi);
 }
 
 }  // namespace
@@ -376,13 +409,15 @@ void set_gemm_tile_grain(int64_t grain) { g_tile_grain.store(grain, std::memory_
 // that check every ISA gives the same bits; not in a public header.
 bool set_gemm_isa(int level) { return g_isa.force(level); }
 
-void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
-  ADVPROP_ASSERT(passes(check_gemm_args, g, a, b, c, DeviceType::cpu));
-  // f32 accumulation of 16-bit or tf32 inputs: gemm_tc.cc.
+void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) { gemm(g, a, b, c, nullptr); }
+
+void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c, const Epilogue* epi) {
+  ADVPROP_ASSERT(passes(check_gemm_args, g, a, b, c, DeviceType::cpu, epi));
+  // f32 accumulation of 16-bit or tf32 inputs: gemm_tc.cc (never with an epilogue: the validator).
   if (c.dtype() == DType::bf16 || c.dtype() == DType::f16 || g.tf32) return gemm_tc(g, a, b, c);
   dispatch_dtype(c.dtype(), "gemm", [&](auto t) {
     using T = decltype(t);
-    gemm_typed<T>(g, a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>());
+    gemm_typed<T>(g, a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>(), epilogue_view<T>(epi, g.n, g.ldc));
   });
 }
 

@@ -351,7 +351,7 @@ void gemm_typed(const GemmArgs& g, const S* a, const S* b, S* c) {
 }  // namespace
 
 void gemm_tc(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
-  ADVPROP_ASSERT(passes(check_gemm_args, g, a, b, c, DeviceType::cpu));
+  ADVPROP_ASSERT(passes(check_gemm_args, g, a, b, c, DeviceType::cpu, nullptr));
   ADVPROP_ASSERT(c.dtype() == DType::bf16 || c.dtype() == DType::f16 || (c.dtype() == DType::f32 && g.tf32));
   dispatch_dtype<TypeList<bf16, f16, float>>(c.dtype(), "gemm", [&](auto t) {
     using S = decltype(t);

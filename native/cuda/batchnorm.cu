@@ -42,14 +42,6 @@ __device__ __forceinline__ int64_t channel_of(int64_t i, int64_t C) {
                                           : i % C;
 }
 
-// Batch norm spells e^-|z| as exp(-fabs(z)) where the elementwise ops write exp(z < 0 ? z : -z):
-// the two differ only in the sign bit of a NaN result, and are kept apart so that no bit moves.
-struct BnMath : Math {
-  template <typename T>
-  ADVPROP_HD static T exp_neg_abs(T z) {
-    return exp(-::fabs(z));
-  }
-};
 
 // Combines the kLanes row lanes of (a, b) into lane 0 in a fixed order, and lane 0 of channel
 // c < C writes the block's chunk partial[(chunk*2 + 0/1)*C + c].

@@ -94,6 +94,16 @@ struct Math : StdMath {
   }
 };
 
+// Batch norm spells e^-|z| as exp(-fabs(z)) where the elementwise ops write exp(z < 0 ? z : -z):
+// the two differ only in the sign bit of a NaN result, and are kept apart so that no bit moves.
+// Shared by batchnorm.cu and the inference epilogue (gemm.cu, depthwise.cu), which must agree.
+struct BnMath : Math {
+  template <typename T>
+  ADVPROP_HD static T exp_neg_abs(T z) {
+    return exp(-::fabs(z));
+  }
+};
+
 // a * s + b with the product rounded before the sum, as the CPU twins compute it: nvcc would
 // otherwise contract the two into one FMA and the results would differ in the last bit.
 __device__ __forceinline__ float mul_add_rn(float a, float s, float b) { return __fadd_rn(__fmul_rn(a, s), b); }

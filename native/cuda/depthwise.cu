@@ -19,6 +19,7 @@
 #include <string>
 
 #include "advprop/conv.h"
+#include "advprop/epilogue.h"
 #include "advprop/device.h"
 #include "advprop/invariants.h"
 
@@ -40,7 +41,8 @@ DwParams to_dw(const Conv2dParams& p) {
 }
 
 template <typename T, typename A = Accum<T>>
-__global__ void dw_forward_kernel(const T* x, const T* w, const T* bias, T* y, DwParams p, int64_t total) {
+__global__ void dw_forward_kernel(const T* x, const T* w, const T* bias, T* y, DwParams p, int64_t total,
+                                  EpilogueView<T> epi) {
   for (int64_t i = grid_start(); i < total; i += grid_step()) {
     const auto [n, oh, ow, c] = nhwc_of(i, p.oh, p.ow, p.c);
     const T* wc = w + c * p.kh * p.kw;
@@ -55,7 +57,11 @@ __global__ void dw_forward_kernel(const T* x, const T* w, const T* bias, T* y, D
       }
     }
     if (bias) acc += to_accum(bias[c]);
-    y[i] = from_accum<T>(acc);
+    if constexpr (std::is_same_v<T, A>) {
+      y[i] = epi.mean ? epilogue_value<BnMath>(epi, acc, i / p.c, c) : acc;
+    } else {
+      y[i] = from_accum<T>(acc);  // 16-bit: never an epilogue (the validator)
+    }
   }
 }
 
@@ -132,11 +138,12 @@ __global__ void dw_zero_kernel(T* out, int64_t n) {
 // ---- launches ----------------------------------------------------------------------------------
 
 template <typename T>
-void forward_typed(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
+void forward_typed(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
+                   const Epilogue* epi) {
   const int64_t total = y.numel();
   ADVPROP_LAUNCH((dw_forward_kernel<T>), grid_for(total, kThreads), kThreads, 0, stream_of(y))(
       x.data_as<T>(), w.data_as<T>(), bias ? bias->data_as<T>() : static_cast<const T*>(nullptr), y.data_as<T>(),
-      to_dw(p), total);
+      to_dw(p), total, std::is_same_v<T, Accum<T>> ? epilogue_view<T>(epi, p.c_out, p.c_out) : EpilogueView<T>{});
 }
 
 template <typename T>
@@ -177,10 +184,15 @@ void backward_weight_typed(const Conv2dParams& p, const Tensor& x, const Tensor&
 }  // namespace
 
 void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
+  depthwise_forward(p, x, w, bias, y, nullptr);
+}
+
+void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
+                       const Epilogue* epi) {
   const char* op = "depthwise_forward";
-  ADVPROP_ASSERT(passes(check_depthwise_forward, op, p, kDeviceType, x, w, bias, y));
+  ADVPROP_ASSERT(passes(check_depthwise_forward, op, p, kDeviceType, x, w, bias, y, epi));
   if (y.numel() == 0) return;
-  dispatch_dtype<MixedFloatTypes>(y.dtype(), op, [&](auto t) { forward_typed<decltype(t)>(p, x, w, bias, y); });
+  dispatch_dtype<MixedFloatTypes>(y.dtype(), op, [&](auto t) { forward_typed<decltype(t)>(p, x, w, bias, y, epi); });
 }
 
 void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <string>
 
+#include "advprop/epilogue.h"
 #include "advprop/gemm.h"
 #include "advprop/invariants.h"
 
@@ -51,9 +52,12 @@ static_assert(kBM * kBK % kThreads == 0, "tile loads must divide evenly among th
 // for the matrix M (rows x k) stored at src with leading dimension ld, k contiguous (M[r, kk] at
 // src[r * ld + kk]) or not (at src[kk * ld + r]); 0 outside M. Consecutive l walk the stored
 // matrix's contiguous index, so consecutive threads read consecutive addresses.
+// gate (may be null, A only): the squeeze-excite scale, element [r, kk] read times
+// gate[(r / gate_rows) * gate_ld + kk] (EpilogueView::in_scale), rounded as channel_scale rounds it.
 template <typename T>
 __device__ __forceinline__ void load_slice(const T* src, int64_t ld, bool k_contiguous, int64_t r0, int64_t rows,
-                                           int64_t k0, int64_t k, int l, T (&tile)[kBK][kBM + 1]) {
+                                           int64_t k0, int64_t k, int l, T (&tile)[kBK][kBM + 1],
+                                           const T* gate = nullptr, int64_t gate_rows = 1, int64_t gate_ld = 0) {
   int rr, kk;
   if (k_contiguous) {
     rr = l / kBK;
@@ -65,12 +69,13 @@ __device__ __forceinline__ void load_slice(const T* src, int64_t ld, bool k_cont
   const int64_t gr = r0 + rr, gk = k0 + kk;
   T v = T(0);
   if (gr < rows && gk < k) v = k_contiguous ? src[gr * ld + gk] : src[gk * ld + gr];
+  if (gate && gr < rows && gk < k) v = v * gate[(gr / gate_rows) * gate_ld + gk];
   tile[kk][rr] = v;
 }
 
 template <typename T>
 __global__ void gemm_kernel(const T* a, const T* b, T* c, GemmArgs g, T alpha, T beta, int64_t mtiles,
-                            int64_t ntiles, int64_t kchunk, int64_t split_stride) {
+                            int64_t ntiles, int64_t kchunk, int64_t split_stride, EpilogueView<T> epi) {
   __shared__ T As[kBK][kBM + 1];
   __shared__ T Bs[kBK][kBN + 1];
   const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
@@ -92,7 +97,7 @@ __global__ void gemm_kernel(const T* a, const T* b, T* c, GemmArgs g, T alpha, T
           const int l = tid + r * kThreads;
           // op(A) is A [m, k] (k contiguous) or A^T, stored [k, m]; op(B)^T is B^T, stored [n, k]
           // (k contiguous), or B [k, n].
-          load_slice(a, lda, !g.trans_a, m0, m, k0, k, l, As);
+          load_slice(a, lda, !g.trans_a, m0, m, k0, k, l, As, epi.in_scale, epi.in_rows, g.k);
           load_slice(b, ldb, g.trans_b, n0, n, k0, k, l, Bs);
         }
         __syncthreads();
@@ -114,7 +119,8 @@ __global__ void gemm_kernel(const T* a, const T* b, T* c, GemmArgs g, T alpha, T
           const int64_t gn = n0 + tx + j * kTX;
           if (gn >= n) continue;
           const T v = alpha * acc[i][j];
-          crow[gn] = beta == T(0) ? v : v + beta * crow[gn];
+          const T r = beta == T(0) ? v : v + beta * crow[gn];
+          crow[gn] = epi.mean ? epilogue_value<BnMath>(epi, r, gm, gn) : r;
         }
       }
     }
@@ -123,7 +129,8 @@ __global__ void gemm_kernel(const T* a, const T* b, T* c, GemmArgs g, T alpha, T
 
 // c[i, j] = alpha * sum over s (in increasing s) of ws[s, i, j] + beta * c[i, j].
 template <typename T>
-__global__ void split_reduce_kernel(const T* ws, T* c, int64_t m, int64_t n, int64_t ldc, int64_t splits, T alpha, T beta) {
+__global__ void split_reduce_kernel(const T* ws, T* c, int64_t m, int64_t n, int64_t ldc, int64_t splits, T alpha, T beta,
+                                    EpilogueView<T> epi) {
   const int64_t mn = m * n;
   for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < mn;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -131,12 +138,22 @@ __global__ void split_reduce_kernel(const T* ws, T* c, int64_t m, int64_t n, int
     for (int64_t s = 1; s < splits; ++s) acc = acc + ws[s * mn + idx];
     T* out = c + (idx / n) * ldc + idx % n;
     const T v = alpha * acc;
-    *out = beta == T(0) ? v : v + beta * *out;
+    const T r = beta == T(0) ? v : v + beta * *out;
+    *out = epi.mean ? epilogue_value<BnMath>(epi, r, idx / n, idx % n) : r;
   }
 }
 
+// The partial products of split-k read the gated A too; the affine waits for the reduction.
 template <typename T>
-void gemm_typed(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
+EpilogueView<T> gate_only(const EpilogueView<T>& e) {
+  EpilogueView<T> v;
+  v.in_scale = e.in_scale, v.in_rows = e.in_rows;
+  return v;
+}
+
+template <typename T>
+void gemm_typed(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c, const Epilogue* e) {
+  const EpilogueView<T> epi = epilogue_view<T>(e, g.n, g.ldc);
   const int64_t mtiles = (g.m + kBM - 1) / kBM, ntiles = (g.n + kBN - 1) / kBN;
   const dim3 block(kTX, kTY);
   const int64_t tiles = mtiles * ntiles;
@@ -151,7 +168,7 @@ void gemm_typed(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) 
   if (splits == 1) {
     ADVPROP_LAUNCH((gemm_kernel<T>), grid, block, 0, stream_of(c))(
         a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>(), g, static_cast<T>(g.alpha), static_cast<T>(g.beta),
-        mtiles, ntiles, kchunk, int64_t{0});
+        mtiles, ntiles, kchunk, int64_t{0}, epi);
     return;
   }
   // Partials are plain [m, n] tiles: alpha 1, beta 0, leading dimension n.
@@ -159,16 +176,19 @@ void gemm_typed(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) 
   GemmArgs part = g;
   part.ldc = g.n;
   ADVPROP_LAUNCH((gemm_kernel<T>), grid, block, 0, stream_of(c))(
-      a.data_as<const T>(), b.data_as<const T>(), ws.data_as<T>(), part, T(1), T(0), mtiles, ntiles, kchunk, g.m * g.n);
+      a.data_as<const T>(), b.data_as<const T>(), ws.data_as<T>(), part, T(1), T(0), mtiles, ntiles, kchunk, g.m * g.n,
+      gate_only(epi));
   const int64_t threads = 256, blocks = std::min<int64_t>((g.m * g.n + threads - 1) / threads, 4096);
   ADVPROP_LAUNCH((split_reduce_kernel<T>), dim3(static_cast<unsigned>(blocks)), dim3(threads), 0, stream_of(c))(
-      ws.data_as<const T>(), c.data_as<T>(), g.m, g.n, g.ldc, splits, static_cast<T>(g.alpha), static_cast<T>(g.beta));
+      ws.data_as<const T>(), c.data_as<T>(), g.m, g.n, g.ldc, splits, static_cast<T>(g.alpha), static_cast<T>(g.beta), epi);
 }
 
 }  // namespace
 
-void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
-  ADVPROP_ASSERT(passes(check_gemm_args, g, a, b, c, kDeviceType));
+void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) { gemm(g, a, b, c, nullptr); }
+
+void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c, const Epilogue* epi) {
+  ADVPROP_ASSERT(passes(check_gemm_args, g, a, b, c, kDeviceType, epi));
   if (g.m == 0 || g.n == 0) return;
   // bf16, f16 and tf32 run on the tensor cores (gemm_tc.cu). Without them (before sm_80) tf32
   // falls back to the f32 kernel below, which it permits; the 16-bit types have no fallback.
@@ -178,7 +198,7 @@ void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
       fail(ErrorCode::Device, std::string("gemm: ") + dtype_name(c.dtype()) + " needs tensor cores (compute capability " +
                                   "8.0 or newer), which " + device_str(c.device()) + " lacks");
   }
-  dispatch_dtype(c.dtype(), "gemm", [&](auto t) { gemm_typed<decltype(t)>(g, a, b, c); });
+  dispatch_dtype(c.dtype(), "gemm", [&](auto t) { gemm_typed<decltype(t)>(g, a, b, c, epi); });
 }
 
 }  // namespace ADVPROP_CUDA_NS

@@ -10,6 +10,7 @@
 #include "advprop/ops.h"
 #include "checks.h"
 #include "dispatch.h"
+#include "conv_checked.h"
 #include "gemm_call.h"
 
 namespace advprop {
@@ -86,10 +87,11 @@ Tensor from_offset(const Tensor& t, int64_t offset) {
   return flat.slice0(offset, t.numel() - offset);
 }
 
-// c = the product (gemm.h); returns c.
-Tensor gemm(const char* op, const Device& d, const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
+// c = the product (gemm.h), then the epilogue if any; returns c.
+Tensor gemm(const char* op, const Device& d, const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c,
+            const Epilogue* epi = nullptr) {
   ADVPROP_ASSERT(c.device() == d);
-  return call_gemm(op, g, a, b, c);
+  return call_gemm(op, g, a, b, c, epi);
 }
 
 // Images per im2col chunk. On cpu the column matrix of the whole batch (the stem's is 8 x 1.35 MB)
@@ -163,16 +165,31 @@ GemmArgs weight_grad_gemm(const Conv2dParams& p, const GroupGemm& s) {
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dOptions& o) {
-  const char* op = "conv2d";
+Conv2dParams conv2d_params(const char* op, const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
   check_io(op, x, w, "x", "w");
-  Conv2dParams p = make_params(op, x.shape(), w.shape(), o);
+  return make_params(op, x.shape(), w.shape(), o);
+}
+
+bool conv2d_is_pointwise(const Conv2dParams& p) { return is_pointwise(p); }
+
+bool conv2d_takes_epilogue(const Conv2dParams& p, DType dt) {
+  return (dt == DType::f32 || dt == DType::f64) && !gemm_tf32_for(dt) && (p.groups == 1 || is_depthwise(p));
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dOptions& o) {
+  const Conv2dParams p = conv2d_params("conv2d", x, w, o);
+  return conv2d_checked(x, w, b, p, nullptr);
+}
+
+Tensor conv2d_checked(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dParams& p, const Epilogue* epi) {
+  const char* op = "conv2d";
+  ADVPROP_ASSERT(!epi || (!b && conv2d_takes_epilogue(p, x.dtype())));
   if (b) TensorArg(op, "b", *b).float_input<MixedFloatTypes>().like(x, "x").shape({p.c_out}, "[Cout]", "w", &w.shape());
   const Device& dev = x.device();
   Tensor y = Tensor::empty({p.n, p.out_h, p.out_w, p.c_out}, x.dtype(), dev);
   if (!y.numel()) return y;
   if (is_depthwise(p)) {
-    ADVPROP_DISPATCH(dev, depthwise_forward, p, x, w, b, y);
+    ADVPROP_DISPATCH(dev, depthwise_forward, p, x, w, b, y, epi);
     return y;
   }
   const GroupGemm gg = group_gemm(p);
@@ -180,15 +197,22 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dOpt
   GemmArgs g = forward_gemm(p, gg);
   g.tf32 = gemm_tf32_for(x.dtype());
   if (is_pointwise(p)) {
-    gemm(op, dev, g, x, w, y);
+    gemm(op, dev, g, x, w, y, epi);
   } else {
     for_each_chunk(dev, p, k, x.dtype(), false, [&](const Conv2dParams& pc, int64_t i0, Tensor cols) {
       g.m = cols.dim(0);
       const Tensor xi = x.slice0(i0, pc.n), yi = y.slice0(i0, pc.n);
+      // With an epilogue groups is 1: the chunk's rows of the residual line up with yi's.
+      Epilogue ec;
+      Tensor ri;
+      if (epi) {
+        ec = *epi;
+        if (epi->residual) ri = epi->residual->slice0(i0, pc.n), ec.residual = &ri;
+      }
       for (int64_t grp = 0; grp < p.groups; ++grp) {
         ADVPROP_DISPATCH(dev, im2col, pc, xi, grp, cols);
         Tensor yg = from_offset(yi, grp * og);
-        gemm(op, dev, g, cols, from_offset(w, grp * og * k), yg);
+        gemm(op, dev, g, cols, from_offset(w, grp * og * k), yg, epi ? &ec : nullptr);
       }
     });
   }

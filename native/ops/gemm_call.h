@@ -6,6 +6,7 @@
 #pragma once
 #include <string>
 
+#include "advprop/epilogue.h"
 #include "advprop/gemm.h"
 #include "dispatch.h"
 
@@ -13,14 +14,15 @@ namespace advprop {
 namespace ops {
 
 // c = the product (gemm.h) on c's device unless it is empty; returns c.
-inline Tensor& call_gemm(const char* op, const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
+inline Tensor& call_gemm(const char* op, const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c,
+                         const Epilogue* epi = nullptr) {
   if (g.m == 0 || g.n == 0) return c;
   try {
-    check_gemm_args(g, a, b, c, c.device().type);
+    check_gemm_args(g, a, b, c, c.device().type, epi);
   } catch (const Error& e) {
     fail(e.code(), std::string(op) + ": " + e.what());
   }
-  ADVPROP_DISPATCH(c.device(), gemm, g, a, b, c);
+  ADVPROP_DISPATCH(c.device(), gemm, g, a, b, c, epi);
   return c;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "advprop/conv.h"
+#include "advprop/epilogue.h"
 #include "advprop/gemm.h"
 #include "checks.h"
 
@@ -102,10 +103,29 @@ void check_im2col_args(const char* op, const Conv2dParams& p, const Tensor& img,
 }
 
 void check_depthwise_forward(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x, const Tensor& w,
-                             const Tensor* bias, const Tensor& y) {
+                             const Tensor* bias, const Tensor& y, const Epilogue* epi) {
   check_depthwise_call(op, p, type, y,
                        {{"x", &x, conv_x_shape(p), kX}, {"w", &w, depthwise_w_shape(p), kW}, {"bias", bias, {p.c_in}, "[C]"},
                         {"y", &y, conv_y_shape(p), kY}});
+  if (epi) {
+    check_epilogue(op, *epi, y, p.n * p.out_h * p.out_w, p.c_out, p.c_out);
+    if (epi->in_scale) fail(ErrorCode::Arg, std::string(op) + ": no input scale in a depthwise epilogue");
+  }
+}
+
+void check_epilogue(const char* op, const Epilogue& e, const Tensor& out, int64_t rows, int64_t channels, int64_t ld) {
+  const std::string o(op);
+  if (out.dtype() != DType::f32 && out.dtype() != DType::f64)
+    fail(ErrorCode::DType, o + ": the inference epilogue takes f32 or f64 outputs, not " + dtype_name(out.dtype()));
+  if (!e.affine) fail(ErrorCode::Arg, o + ": an epilogue without its affine [3, C]");
+  TensorArg(op, "affine", *e.affine).like(out, "out").contiguous().shape({3, channels}, "[3, C]");
+  if (rows < 0 || channels < 0 || ld < channels) fail(ErrorCode::Shape, o + ": bad epilogue sizes");
+  if (e.residual) {
+    TensorArg(op, "residual", *e.residual).like(out, "out").contiguous();
+    if (rows > 0 && e.residual->numel() < (rows - 1) * ld + channels)
+      fail(ErrorCode::Shape, o + ": residual " + shape_str(e.residual->shape()) + " holds fewer than the " +
+                                 std::to_string(rows) + " rows of " + std::to_string(channels) + " channels written");
+  }
 }
 
 void check_depthwise_backward_input(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& dy,
@@ -120,7 +140,8 @@ void check_depthwise_backward_weight(const char* op, const Conv2dParams& p, Devi
                        {{"x", &x, conv_x_shape(p), kX}, {"dy", &dy, conv_y_shape(p), kY}, {"dw", &dw, depthwise_w_shape(p), kW}});
 }
 
-void check_gemm_args(const GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor& c, DeviceType type) {
+void check_gemm_args(const GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor& c, DeviceType type,
+                     const Epilogue* epi) {
   if (a.dtype() != c.dtype() || b.dtype() != c.dtype())
     fail(ErrorCode::DType, std::string("gemm: dtypes differ (a ") + dtype_name(a.dtype()) + ", b " +
                                dtype_name(b.dtype()) + ", c " + dtype_name(c.dtype()) + ")");
@@ -139,6 +160,16 @@ void check_gemm_args(const GemmArgs& g, const Tensor& a, const Tensor& b, const 
   check_matrix(g, "C", c, g.m, g.n, g.ldc);
   if (g.m > 0 && g.n > 0 && g.k > 0 && (ops::overlaps(c, a) || ops::overlaps(c, b)))
     fail(ErrorCode::Arg, "gemm: c must not overlap a or b");
+  if (epi) {
+    if (g.tf32) fail(ErrorCode::DType, "gemm: no inference epilogue with tf32 math");
+    check_epilogue("gemm", *epi, c, g.m, g.n, g.ldc);
+    if (epi->in_scale) {
+      if (g.trans_a) fail(ErrorCode::Arg, "gemm: an input scale needs op(A) = A");
+      if (epi->in_scale_rows < 1) fail(ErrorCode::Arg, "gemm: input scale rows per image must be >= 1");
+      const int64_t images = (g.m + epi->in_scale_rows - 1) / epi->in_scale_rows;
+      TensorArg("gemm", "in_scale", *epi->in_scale).like(c, "c").contiguous().shape({images, g.k}, "[images, k]");
+    }
+  }
 }
 
 namespace {

@@ -23,6 +23,10 @@ export const EXEMPTIONS: readonly Exemption[] = [
     names: ['kernels.normalizeAxes', 'kernels.normalizeConv', 'kernels.normalizeBatchNormOptions', 'kernels.checkSegments'],
     why: 'argument normalisers that run no kernel',
   },
+  {
+    names: ['kernels.conv2dBnEval'],
+    why: 'the inference kernel, no gradient: conv2d, multiBatchNorm in eval and add (each an entry) in one call, checked against them bit for bit per backend (test/nn/inference.test.ts, native/tests/epilogue_test.cc)',
+  },
   { names: ['optim.*'], why: 'optimizer classes over kernels.rmspropUpdate / sgdUpdate / emaUpdate, which are entries (test/optim.test.ts)' },
   { names: ['nn.*', 'models.*'], why: 'modules and models composed of the ops (test/nn/)' },
   { names: ['attack.*'], why: 'attack loops over a model, built on the pgdStep / pgdRandomStart entries (test/ops/attack.test.ts)' },

@@ -11,6 +11,10 @@
 #include "advprop/tensor.h"
 
 namespace advprop {
+struct Epilogue;
+}
+
+namespace advprop {
 
 struct Conv2dParams {
   int64_t n = 0, h = 0, w = 0, c_in = 0, c_out = 0;
@@ -29,6 +33,8 @@ struct Conv2dParams {
 //         into old contents), summing in a fixed order (a gather, not atomics).
 // depthwise_forward: y[n, oh, ow, c] = sum_{ky,kx} x[...] * w[c, ky, kx, 0] (+ bias[c] if
 //         bias is non-null); requires groups == c_in == c_out.
+//         The overload with epi (f32 and f64 only; may be null): the inference epilogue (advprop/epilogue.h) on each
+//         output element after the bias.
 // depthwise_backward_input: dx = the adjoint of depthwise_forward in x (gather, deterministic).
 // depthwise_backward_weight: dw[c, ky, kx, 0] = sum over n, oh, ow of dy * x (fixed-order
 //         reduction, no float atomics).
@@ -39,6 +45,8 @@ struct Conv2dParams {
   void col2im(const Conv2dParams& p, const Tensor& cols, int64_t group, Tensor& dx);                  \
   void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias,  \
                          Tensor& y);                                                                  \
+  void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias,  \
+                         Tensor& y, const Epilogue* epi);                                             \
   void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx); \
   void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw);
 
@@ -60,7 +68,7 @@ void check_im2col_args(const char* op, const Conv2dParams& p, const Tensor& img,
 // Depthwise: sane params with groups == c_in == c_out, the output f32, f64, bf16 or f16, then every tensor
 // of its dtype and shape, on one device of type `type`, contiguous.
 void check_depthwise_forward(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x, const Tensor& w,
-                             const Tensor* bias, const Tensor& y);
+                             const Tensor* bias, const Tensor& y, const Epilogue* epi = nullptr);
 void check_depthwise_backward_input(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& dy,
                                     const Tensor& w, const Tensor& dx);
 void check_depthwise_backward_weight(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x,

@@ -18,6 +18,10 @@
 #include "advprop/tensor.h"
 
 namespace advprop {
+struct Epilogue;
+}
+
+namespace advprop {
 
 struct GemmArgs {
   bool trans_a = false, trans_b = false;
@@ -30,14 +34,20 @@ struct GemmArgs {
 // a, b, c: contiguous, same dtype (f32, f64, bf16 or f16) and device, large enough for the described
 // matrices, c distinct from a and b. gemm is backend-internal: the front-ends (native/ops/linear.cc,
 // conv.cc) build its arguments from checked shapes, and the backends assert check_gemm_args.
-#define ADVPROP_GEMM_KERNELS \
-  void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c);
+// The overload with epi (f32 and f64 without tf32 only; may be null): the inference epilogue (advprop/epilogue.h) on
+// each element of C, column j being channel j, after alpha and beta are applied.
+#define ADVPROP_GEMM_KERNELS                                                  \
+  void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c); \
+  void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c, const Epilogue* epi);
 
 // The one validator of a gemm call (native/ops/kernel_args.cc), for a device of type `type`:
 // ERR_DTYPE (including tf32 with a dtype other than f32), ERR_DEVICE, ERR_ARG (contiguity, c
 // overlapping a or b) or ERR_SHAPE (a negative size, a matrix that does not fit its tensor), the
 // message naming the sizes.
-void check_gemm_args(const GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor& c, DeviceType type);
+// With an epilogue, also check_epilogue (advprop/epilogue.h) for C's m rows and n channels, and
+// ERR_DTYPE for tf32.
+void check_gemm_args(const GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor& c, DeviceType type,
+                     const Epilogue* epi = nullptr);
 
 // Whether the GEMMs of the convolution and linear front-ends (native/ops/conv.cc, linear.cc) may
 // multiply f32 operands in tf32: the precision policy 'tf32' (lib/precision.ts), process-wide as

@@ -74,6 +74,14 @@ export const kernelEntries: Entry[] = [
     const b = g.r.chance(0.5) ? null : g.tensor([2]);
     return () => k.conv2d(x, w, b, conv(g));
   }),
+  entry('kernels.conv2dBnEval', (g) => {
+    const s = g.r.pick(NHWC), kd = g.r.pick([1, 2]);
+    const x = g.tensor(s), w = g.tensor([s[3]!, 1, 1, s[3]!]);
+    const p = bnRaw(g, [0, 0, 0, s[3]!], kd);
+    const r = g.r.chance(0.5) ? null : g.tensor(s);
+    const bn = g.mutate() ? p : { ...p, domain: g.index(kd), eps: g.num(1e-3), act: g.str(g.r.pick(['none', 'silu', 'relu'] as const)) };
+    return () => k.conv2dBnEval(x, w, bn as ap.kernels.Conv2dBnEvalParams, r, conv(g));
+  }),
   entry('kernels.conv2dBackwardInput', (g) => {
     const s = g.r.pick(NHWC);
     const dy = g.tensor([s[0]!, s[1]!, s[2]!, 2]), w = g.tensor([2, 1, 1, s[3]!]);

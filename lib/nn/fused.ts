@@ -1,0 +1,62 @@
+// The inference path: a forward in eval mode with nothing recording runs each convolution and the
+// batch norm after it (with its activation, and the residual add of a block) as one kernel,
+// kernels.conv2dBnEval, whose epilogue applies the batch norm while the convolution's output is
+// still in cache. Nothing is folded into the weights or cached: the per-channel affine is made
+// from the current parameters and running statistics at every call (a few hundred numbers), so
+// an optimizer step, a loaded checkpoint, to()/cast() or train()/eval() can never leave a stale
+// copy behind. On the cpu, f32 and f64 give the bits of the plain path (conv2d, multiBatchNorm
+// 'eval', add); other dtypes and tf32 run those ops inside the kernel call.
+import type { Tensor } from '../tensor.js';
+import { conv2dBnEval, linear, sigmoid, silu } from '../kernels.js';
+import { globalAvgPool } from '../kernels/pool.js';
+import { add } from '../ops/arithmetic.js';
+import { channelScale } from '../ops/pool.js';
+import { isGradEnabled } from '../autograd/mode.js';
+import { autocastDType, tf32Allowed, withGemmMath } from '../precision.js';
+import type { Module, ForwardOptions } from './module.js';
+import type { Conv2d, MultiBatchNorm2d } from './layers.js';
+
+/**
+ * The BN domain a forward of `m` on a batch of n may take the inference path with, or null:
+ * m in eval mode, recording off (ap.noGrad), no autocast, BN mode 'eval' (or unset), every
+ * sample in one domain, and not opted out with { fuse: false }.
+ */
+export function inferenceDomain(m: Module, opts: ForwardOptions | undefined, n: number): number | null {
+  if (m.training || isGradEnabled() || autocastDType() !== null) return null;
+  if (opts?.fuse === false || (opts?.bnMode !== undefined && opts.bnMode !== 'eval')) return null;
+  const s = opts?.segments;
+  if (s === undefined) return 0;
+  return s.length === 1 && s[0][1] === n ? s[0][0] : null;
+}
+
+/**
+ * act(bn_eval(conv(x · gate))) (+ residual) for BN domain d, in one kernel (kernels.conv2dBnEval):
+ * gate, [N, Cin] (squeeze-excite's, seGate), is read by a 1×1 convolution's GEMM with the bits
+ * channelScale would give, instead of a pass over x.
+ */
+export function convBnEval(conv: Conv2d, bn: MultiBatchNorm2d, x: Tensor, d: number, residual?: Tensor, gate?: Tensor): Tensor {
+  if (conv.hasParam('bias')) {
+    // The epilogue has no place for a conv bias (EfficientNet's convolutions have none).
+    const xs = gate ? channelScale(x, gate) : x;
+    const h = bn.forward(conv.forward(xs), { segments: [[d, x.shape[0]]], bnMode: 'eval' });
+    if (xs !== x) xs.dispose();
+    return residual ? add(h, residual) : h;
+  }
+  const params = {
+    gamma: bn.param('weight'), beta: bn.param('bias'), runningMean: bn.buffer('running_mean'), runningVar: bn.buffer('running_var'),
+    domain: d, eps: bn.eps, act: bn.act,
+  };
+  return withGemmMath(tf32Allowed(), () => conv2dBnEval(x, conv.param('weight'), params, residual ?? null, conv.convOptions(), gate ?? null));
+}
+
+/** Squeeze-excite's gate sigmoid(W₂ silu(W₁ mean_hw(x) + b₁) + b₂), [N, C]: the kernels and
+ * order of ops/squeeze_excite.ts, so the same bits, without the tape; its temporaries freed. */
+export function seGate(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor): Tensor {
+  return withGemmMath(tf32Allowed(), () => {
+    const tmp: Tensor[] = [];
+    const t = (v: Tensor): Tensor => (tmp.push(v), v);
+    const s = sigmoid(t(linear(t(silu(t(linear(t(globalAvgPool(x)), w1, b1)))), w2, b2)));
+    for (const v of tmp) v.dispose();
+    return s;
+  });
+}

@@ -1,0 +1,66 @@
+// Front-end of the inference convolution: conv2d, then batch norm in eval mode with its
+// activation, then a residual add (advprop/epilogue.h), fused into the convolution's epilogue
+// where the kernels take one, else run as those three ops.
+#include <cmath>
+#include <string>
+
+#include "advprop/batchnorm.h"
+#include "advprop/epilogue.h"
+#include "advprop/pool.h"
+#include "checks.h"
+#include "conv_checked.h"
+#include "dispatch.h"
+
+namespace advprop {
+namespace ops {
+
+Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, const Tensor& beta,
+                      const Tensor& running_mean, const Tensor& running_var, int64_t domain, double eps, BnAct act,
+                      const Tensor* residual, const Conv2dOptions& o, const Tensor* x_scale) {
+  const char* op = "conv2dBnEval";
+  const Conv2dParams p = conv2d_params(op, x, w, o);
+  if (x_scale)
+    TensorArg(op, "xScale", *x_scale).float_input<MixedFloatTypes>().like(x, "x").shape({p.n, p.c_in}, "[N, Cin]", "x", &x.shape());
+  check_enum(act, op);
+  // Batch-norm parameters in x's arithmetic type (f32 for a 16-bit x), [K, Cout].
+  const DType st = accum_dtype(x.dtype());
+  TensorArg(op, "gamma", gamma).float_input().dtype(st).same_device_as(x, "x").rank(2, "[K, Cout]");
+  const int64_t K = gamma.dim(0);
+  const Shape ps{K, p.c_out};
+  TensorArg(op, "gamma", gamma).shape(ps, "[K, Cout]", "w", &w.shape());
+  for (const auto& [t, name] : {std::pair<const Tensor*, const char*>{&beta, "beta"}, {&running_mean, "runningMean"},
+                                {&running_var, "runningVar"}})
+    TensorArg(op, name, *t).float_input().dtype(st).same_device_as(x, "x").shape(ps, "[K, Cout]", "gamma", &gamma.shape());
+  if (domain < 0 || domain >= K)
+    fail(ErrorCode::Arg, std::string(op) + ": domain " + std::to_string(domain) + " is not one of the " +
+                             std::to_string(K) + " domain(s) of gamma " + shape_str(gamma.shape()));
+  if (!(std::isfinite(eps) && eps > 0))
+    fail(ErrorCode::Arg, std::string(op) + ": eps must be a finite number > 0, got " + std::to_string(eps));
+  const Shape ys = conv_y_shape(p);
+  if (residual) TensorArg(op, "residual", *residual).float_input<MixedFloatTypes>().like(x, "x").shape(ys, "[N, OH, OW, Cout]");
+  if (p.n * p.out_h * p.out_w * p.c_out == 0) return conv2d_checked(x, w, nullptr, p, nullptr);
+
+  const bool pointwise = conv2d_is_pointwise(p);
+  if (!conv2d_takes_epilogue(p, x.dtype()) || (x_scale && !pointwise)) {
+    // The same ops the fused path reproduces.
+    const Tensor xs = x_scale ? channel_scale(x, *x_scale) : x;
+    Tensor y = conv2d_checked(xs, w, nullptr, p, nullptr);
+    Tensor rm = running_mean, rv = running_var;
+    y = multi_batch_norm(y, gamma, beta, rm, rv, {BnSegment{domain, 0, p.n}}, BnMode::eval, act, 0.99, eps).y;
+    return residual ? binary(BinaryOp::add, y, *residual) : y;
+  }
+  Tensor affine = Tensor::empty({3, p.c_out}, x.dtype(), x.device());
+  ADVPROP_DISPATCH(x.device(), bn_eval_affine, gamma, beta, running_mean, running_var, domain, eps, affine);
+  Epilogue e;
+  e.affine = &affine, e.act = act, e.residual = residual;
+  // On the cpu a gated A is packed (gemm.cc pack_a). A product with n <= 128 otherwise reads A in
+  // place, and packing it costs more than the channel scale's own pass unless k is short (B0's
+  // projections: 32 -> 16 gains, 144 -> 24 loses). Either way gives the same bits.
+  const bool gate_in_gemm = x.device().type != DeviceType::cpu || p.c_out > 128 || p.c_in <= 64;
+  if (x_scale && !gate_in_gemm) return conv2d_checked(channel_scale(x, *x_scale), w, nullptr, p, &e);
+  if (x_scale) e.in_scale = x_scale, e.in_scale_rows = p.h * p.w;
+  return conv2d_checked(x, w, nullptr, p, &e);
+}
+
+}  // namespace ops
+}  // namespace advprop

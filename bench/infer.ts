@@ -9,16 +9,19 @@
 //          tape records it (saved tensors, no inference path), as a caller that forgets noGrad pays.
 // When `python3 -c 'import torch, torchvision'` works, bench/torch/infer.py times torchvision's
 // efficientnet_b0 (eval, channels_last, torch.no_grad, same thread count) in the same run.
-// --onnx FILE: the hook for the onnxruntime-node comparison. If onnxruntime-node is importable it
-// times FILE (an exported model, ap.io.exportOnnx) on the same input with the same thread count;
-// --onnx-layout nhwc|nchw says which input layout the file takes (default nhwc, [0, 1] images).
+// onnxruntime-node, when importable (a dev dependency): on the cpu the bench exports its own model
+// (ap.io.exportOnnx, domain 0, BN folded, NHWC) and times it on the same input with the same
+// thread count; --onnx FILE times another export instead (--onnx-layout nhwc|nchw: its input
+// layout, [0, 1] images), --no-onnx skips it.
 //   npm run bench -- --infer [--device cpu] [--size 224] [--batch 8] [--iters 10] [--warmup 3]
 //     [--paths fused,plain] [--rounds 1] [--profile] [--no-peer] [--python PATH] [--onnx FILE]
-//     [--onnx-layout nhwc|nchw] [--json]
+//     [--onnx-layout nhwc|nchw] [--no-onnx] [--json]
 // (bench/step.ts hands over to this file when --infer is given.)
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ap from '../lib/index.js';
 import { Profiler } from './profile.js';
@@ -55,6 +58,7 @@ export async function main(argv: string[]): Promise<void> {
       python: { type: 'string' },
       onnx: { type: 'string' },
       'onnx-layout': { type: 'string', default: 'nhwc' },
+      'no-onnx': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
@@ -115,16 +119,22 @@ export async function main(argv: string[]): Promise<void> {
     return JSON.parse(r.stdout);
   };
 
-  // ---- the onnxruntime-node hook (wired once ap.io.exportOnnx lands) --------------------------
-  // onnxruntime-node is a development dependency of the tests at most, never of the library: it is
-  // imported here only when --onnx is given, and its absence is a printed reason, not a failure.
-  let onnxSkipped = values.onnx ? '' : 'no --onnx FILE';
+  // ---- onnxruntime-node on the exported model ------------------------------------------------
+  // onnxruntime-node is a development dependency, never the library's: its absence is a printed
+  // reason, not a failure. The default file is this model, exported with its BN folded.
+  let onnxFile = values.onnx;
+  if (!onnxFile && !values['no-onnx'] && device === 'cpu') {
+    onnxFile = join(mkdtempSync(join(tmpdir(), 'advprop-infer-')), 'b0.onnx');
+    ap.io.exportOnnx(model, onnxFile, { resolution: size, layout: 'nhwc', foldBn: true });
+    values['onnx-layout'] = 'nhwc';
+  }
+  let onnxSkipped = onnxFile ? '' : values['no-onnx'] ? '--no-onnx' : 'onnxruntime is timed on the cpu only here';
   let runOnnx: (() => Promise<number[]>) | undefined;
-  if (values.onnx && device !== 'cpu') onnxSkipped = 'onnxruntime is timed on the cpu only here';
-  else if (values.onnx) {
+  if (onnxFile && device !== 'cpu') onnxSkipped = 'onnxruntime is timed on the cpu only here';
+  else if (onnxFile) {
     try {
       const ort = (await import('onnxruntime-node' as string)) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
-      const session = await ort.InferenceSession.create(values.onnx, {
+      const session = await ort.InferenceSession.create(onnxFile, {
         intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: ['cpu'], graphOptimizationLevel: 'all',
       });
       let x = data.x, shape = data.shape;
@@ -171,7 +181,7 @@ export async function main(argv: string[]): Promise<void> {
   console.log(`inference: EfficientNet-B0 ${size}x${size}, batch ${batch}, ${classes} classes, fp32 eval forward, device ${device}, ` +
     `${threads} threads; ${warmup} warm-up + median of ${iters}, best of ${rounds} round(s); load average ${load0.toFixed(1)} -> ${load1.toFixed(1)}`);
   console.log(`  peer: ${peerSkipped || (peer ? `torch ${peer.version}, ${peer.threads} threads, ${peer.note}` : 'failed')}`);
-  console.log(`  onnxruntime: ${onnxSkipped || `onnxruntime-node, ${values.onnx} (${values['onnx-layout']})`}`);
+  console.log(`  onnxruntime: ${onnxSkipped || `onnxruntime-node, ${values.onnx ?? 'this model exported (BN folded)'} (${values['onnx-layout']})`}`);
   const ref = best.get('onnx') ? median(best.get('onnx')!) : undefined;
   console.log(`${'path'.padEnd(22)}${'ms'.padStart(9)}${'img/s'.padStart(9)}${'/ torch'.padStart(9)}${'/ onnxrt'.padStart(10)}`);
   const row = (name: string, ms: number): void => console.log(`${name.padEnd(22)}${f1(ms).padStart(9)}${f1((batch * 1000) / ms).padStart(9)}` +

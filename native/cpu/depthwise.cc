@@ -7,7 +7,7 @@
 // chunk order).
 //
 // bf16 and f16 (every operand in the one type) take the widened path of widen.h: the f32 kernels
-// below on f32 copies of a few images at a time, each output rounded once.
+// below on f32 copies of a few images at a time, each output rounded once (depthwise_half.cc).
 //
 // Contracting a * b + c into an FMA would make results depend on the ISA the compiler targets;
 // with it off every CPU gives the same bits.
@@ -28,6 +28,8 @@
 #include "advprop/parallel.h"
 #include "epilogue.h"
 #include "simd.h"
+#include "channel_vectors.h"
+#include "depthwise_f32.h"
 #include "widen.h"
 
 namespace advprop {
@@ -75,41 +77,6 @@ struct RowTaps {
 };
 
 constexpr int kP = 8;
-
-// Calls f(static_cast<V*>(nullptr), c) over channels [0, C): full vectors of VB bytes, then one vector of VB/2
-// and one of VB/4 bytes where they fit (down to 16 bytes), then single channels. The narrower
-// vectors keep channel counts that are not a multiple of the widest one (8, 24, 40, 136: every
-// width-scaled EfficientNet has them) off the scalar path, which ran C = 8 at a quarter of the
-// speed of C = 16. Every lane does the same operations in the same order as a scalar would. (The
-// vector type travels as a pointer type: g++ drops the vector attribute of a typedef passed
-// through a class template's member type. The lambdas are always_inline: a lambda is a function
-// of its own, and one not inlined would be compiled for the baseline ISA, not the caller's clone.)
-template <typename T, int VB, typename F>
-__attribute__((always_inline)) inline void channel_groups(int64_t C, F&& f) {
-  typedef T v1 __attribute__((vector_size(VB)));
-  constexpr int64_t L1 = VB / static_cast<int64_t>(sizeof(T));
-  int64_t c = 0;
-  for (; c + L1 <= C; c += L1) f(static_cast<v1*>(nullptr), c);
-  if constexpr (VB / 2 >= 16) {
-    typedef T v2 __attribute__((vector_size(VB / 2)));
-    if (c + L1 / 2 <= C) f(static_cast<v2*>(nullptr), c), c += L1 / 2;
-    if constexpr (VB / 4 >= 16) {
-      typedef T v4 __attribute__((vector_size(VB / 4)));
-      if (c + L1 / 4 <= C) f(static_cast<v4*>(nullptr), c), c += L1 / 4;
-    }
-  }
-  for (; c < C; ++c) f(static_cast<T*>(nullptr), c);
-}
-
-// Always inlined into one ISA's code, so g++'s note that a vector return's ABI differs between
-// ISAs does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
-template <typename T, typename V>
-__attribute__((always_inline)) inline V load(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof(V));
-  return v;
-}
 
 // Channels [c0, c0 + width of V) of dst pixels [j0, j0 + P), all interior.
 template <typename T, typename V, int P>
@@ -418,9 +385,7 @@ constexpr int64_t kMinChunkMacs = int64_t(1) << 18;
 // on the thread count: at most 64 chunks, and few enough that each one's work outweighs writing
 // and re-reading its partial. With 64 chunks regardless, the 7x7 and 1x1 layers (64 rows, 25 x
 // 1152 taps) spent most of their time zeroing, writing and serially summing megabytes of partials.
-struct WChunks {
-  int64_t rows, grain, count;
-};
+using depthwise_detail::WChunks;
 WChunks wchunks(const Conv2dParams& p) {
   const int64_t rows = p.n * p.out_h;
   const int64_t macs = rows * p.out_w * p.kh * p.kw * p.c_in;
@@ -459,75 +424,29 @@ void backward_weight_typed(const Conv2dParams& p, const T* x, const T* dy, T* dw
   combine_chunks(p, partial.get(), ch.count, dw, [](T v) { return v; });
 }
 
-// ---- bf16 and f16: the f32 kernels on slices of the batch -----------------------------------
-//
-// Widening a whole 16-bit batch to f32 doubled the memory it took (two f32 copies of a 112x112x96
-// activation at batch 8 are 77 MB), and the early depthwise layers are the largest tensors of
-// the network. Every output image depends on its own input image only (the weight gradient's
-// chunks on their own rows), so the f32 kernels run on f32 copies of a few images at a time and
-// give the bits of the whole-batch f32 kernel for the widened operands.
+}  // namespace
 
-// Elements per f32 slice copy (4 MiB), at least one image; a test sets it lower to cut small
-// batches into many slices.
-int64_t g_slice_elems = int64_t(1) << 20;
-int64_t images_per_slice(int64_t per_image) {
-  return std::max<int64_t>(1, g_slice_elems / std::max<int64_t>(1, per_image));
+namespace depthwise_detail {
+void forward_f32(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y) {
+  forward_typed<float>(p, x, w, bias, y);
 }
-
-// run(q, src_f32, dst_f32) on every slice: q is p with q.n the slice's images; src is `src`'s
-// images widened, and dst (q.n images of dst_per_image f32) is rounded into `dst`.
-template <typename Run>
-void by_slices(const Conv2dParams& p, const Tensor& src, int64_t src_per_image, Tensor& dst, int64_t dst_per_image,
-               Run run) {
-  const int64_t step = images_per_slice(std::max(src_per_image, dst_per_image));
-  for (int64_t n0 = 0; n0 < p.n; n0 += step) {
-    Conv2dParams q = p;
-    q.n = std::min(step, p.n - n0);
-    const Tensor sf = widen_to_f32(src, n0 * src_per_image, q.n * src_per_image);
-    Tensor df = Tensor::empty({q.n * dst_per_image}, DType::f32, Device{});
-    run(q, sf.data_as<const float>(), df.data_as<float>());
-    narrow_from_f32(df, dst, n0 * dst_per_image);
-  }
+void backward_input_f32(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
+  backward_input_typed<float>(p, dy, w, dx);
 }
-
-void backward_weight_half(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
-  const WChunks ch = wchunks(p);
-  const int64_t tc = p.kh * p.kw * p.c_in, OH = p.out_h;
-  const int64_t x_image = p.h * p.w * p.c_in, dy_image = p.out_h * p.out_w * p.c_in;
-  std::unique_ptr<float[]> partial(new float[static_cast<size_t>(ch.count * tc)]);
-  const WChunkFn<float> chunk = wchunk_kernel<float>();
-  // Chunks of one slice cover about images_per_slice images (one more where a chunk straddles).
-  const int64_t per_slice = std::max<int64_t>(1, images_per_slice(std::max(x_image, dy_image)) * OH / ch.grain);
-  for (int64_t k0 = 0; k0 < ch.count; k0 += per_slice) {
-    const int64_t k1 = std::min(ch.count, k0 + per_slice);
-    const int64_t r0 = k0 * ch.grain, r1 = std::min(ch.rows, k1 * ch.grain);
-    const int64_t n0 = r0 / OH, n1 = (r1 - 1) / OH + 1;
-    Conv2dParams q = p;
-    q.n = n1 - n0;
-    const Tensor xf = widen_to_f32(x, n0 * x_image, q.n * x_image);
-    const Tensor dyf = widen_to_f32(dy, n0 * dy_image, q.n * dy_image);
-    parallel_for(k0, k1, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t k = lo; k < hi; ++k) {
-        const int64_t a = k * ch.grain - n0 * OH, b = std::min(ch.rows, (k + 1) * ch.grain) - n0 * OH;
-        chunk(q, xf.data_as<const float>(), dyf.data_as<const float>(), a, b, partial.get() + k * tc);
-      }
-    });
-  }
+WChunks weight_chunks(const Conv2dParams& p) { return wchunks(p); }
+WChunkF32 wchunk_f32() { return wchunk_kernel<float>(); }
+void combine_chunks_half(const Conv2dParams& p, const float* part, int64_t nchunks, Tensor& dw) {
   dispatch_dtype<HalfTypes>(dw.dtype(), "depthwise_backward_weight", [&](auto tag) {
     using T = decltype(tag);
-    combine_chunks(p, partial.get(), ch.count, dw.data_as<T>(), [](float v) { return from_accum<T>(v); });
+    combine_chunks(p, part, nchunks, dw.data_as<T>(), [](float v) { return from_accum<T>(v); });
   });
 }
-
-}  // namespace
+}  // namespace depthwise_detail
 
 // Forces the row kernel's ISA for later calls (1 baseline, 2 AVX2, 3 AVX-512, 0 the best
 // available); false, changing nothing, when this CPU or build lacks it. For the test that every
 // ISA gives the same bits; not in a public header.
 bool set_depthwise_isa(int level) { return g_isa.force(level); }
-// Sets the 16-bit path's f32 slice size in elements (0: the default); for the test that slicing
-// changes no bits.
-void set_depthwise_slice_elems(int64_t elems) { g_slice_elems = elems > 0 ? elems : int64_t(1) << 20; }
 
 void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   depthwise_forward(p, x, w, bias, y, nullptr);
@@ -538,14 +457,7 @@ void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, 
   const char* op = "depthwise_forward";
   ADVPROP_ASSERT(passes(check_depthwise_forward, op, p, DeviceType::cpu, x, w, bias, y, epi));
   if (y.numel() == 0) return;
-  if (is_half(y.dtype())) {
-    const Tensor wf = widen_to_f32(w), bf = bias ? widen_to_f32(*bias) : Tensor();
-    const float* bp = bias ? bf.data_as<const float>() : nullptr;
-    return by_slices(p, x, p.h * p.w * p.c_in, y, p.out_h * p.out_w * p.c_in,
-                     [&](const Conv2dParams& q, const float* xs, float* ys) {
-                       forward_typed<float>(q, xs, wf.data_as<const float>(), bp, ys);
-                     });
-  }
+  if (is_half(y.dtype())) return depthwise_detail::forward_half(p, x, w, bias, y);
   dispatch_dtype(y.dtype(), op, [&](auto t) {
     using T = decltype(t);
     forward_typed<T>(p, x.data_as<T>(), w.data_as<T>(), bias ? bias->data_as<T>() : nullptr, y.data_as<T>(), epi);
@@ -556,13 +468,7 @@ void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Ten
   const char* op = "depthwise_backward_input";
   ADVPROP_ASSERT(passes(check_depthwise_backward_input, op, p, DeviceType::cpu, dy, w, dx));
   if (dx.numel() == 0) return;
-  if (is_half(dx.dtype())) {
-    const Tensor wf = widen_to_f32(w);
-    return by_slices(p, dy, p.out_h * p.out_w * p.c_in, dx, p.h * p.w * p.c_in,
-                     [&](const Conv2dParams& q, const float* dys, float* dxs) {
-                       backward_input_typed<float>(q, dys, wf.data_as<const float>(), dxs);
-                     });
-  }
+  if (is_half(dx.dtype())) return depthwise_detail::backward_input_half(p, dy, w, dx);
   dispatch_dtype(dx.dtype(), op, [&](auto t) {
     using T = decltype(t);
     backward_input_typed<T>(p, dy.data_as<T>(), w.data_as<T>(), dx.data_as<T>());
@@ -573,7 +479,7 @@ void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Ten
   const char* op = "depthwise_backward_weight";
   ADVPROP_ASSERT(passes(check_depthwise_backward_weight, op, p, DeviceType::cpu, x, dy, dw));
   if (dw.numel() == 0) return;
-  if (is_half(dw.dtype())) return backward_weight_half(p, x, dy, dw);
+  if (is_half(dw.dtype())) return depthwise_detail::backward_weight_half(p, x, dy, dw);
   dispatch_dtype(dw.dtype(), op, [&](auto t) {
     using T = decltype(t);
     backward_weight_typed<T>(p, x.data_as<T>(), dy.data_as<T>(), dw.data_as<T>());

@@ -26,32 +26,16 @@ using advprop::TcMma;
 
 constexpr const char* kOp = "tensorCoreCheck";
 
-// One backend's checks, taken from its namespace.
-struct TcChecks {
-  bool (*usable)(int);
-  std::vector<float> (*mma)(int, TcMma, const std::vector<uint32_t>&, const std::vector<uint32_t>&,
-                            const std::vector<float>&);
-  std::vector<uint32_t> (*ldmatrix)(int, int, bool, const std::vector<uint16_t>&, const std::vector<int>&);
-  std::vector<float> (*ldmatrix_mma)(int, const std::vector<uint16_t>&, const std::vector<uint16_t>&,
-                                     const std::vector<float>&);
-  std::vector<uint32_t> (*cp_async)(int, const std::vector<uint32_t>&);
-  std::vector<uint32_t> (*conversions)(int, const std::vector<float>&);
-};
-
-#define ADVPROP_TC_CHECKS_OF(ns)                                                                              \
-  TcChecks {                                                                                                  \
-    ns::tensor_cores_usable, ns::check_mma, ns::check_ldmatrix, ns::check_ldmatrix_mma, ns::check_cp_async, \
-        ns::check_conversions                                                                                 \
-  }
+using TcChecks = advprop::TensorCoreChecks;
 
 // The checks of a device type this build has; nullptr for one it lacks.
 const TcChecks* checks_for(DeviceType t) {
-  static const TcChecks cpu = ADVPROP_TC_CHECKS_OF(advprop::cpu);
+  static const TcChecks cpu = ADVPROP_TENSOR_CORE_CHECKS_OF(advprop::cpu);
 #if ADVPROP_WITH_CUDA
-  static const TcChecks cuda = ADVPROP_TC_CHECKS_OF(advprop::cuda);
+  static const TcChecks cuda = ADVPROP_TENSOR_CORE_CHECKS_OF(advprop::cuda);
 #endif
 #if ADVPROP_WITH_SIM
-  static const TcChecks sim = ADVPROP_TC_CHECKS_OF(advprop::cudasim);
+  static const TcChecks sim = ADVPROP_TENSOR_CORE_CHECKS_OF(advprop::cudasim);
 #endif
   switch (t) {
     case DeviceType::cpu: return &cpu;

@@ -29,28 +29,17 @@ namespace {
 using half_detail::f32_bits;
 using half_detail::f32_from_bits;
 
-struct Backend {
+struct Backend : TensorCoreChecks {
   const char* name;
   bool exact;  // the simulator: mma results must equal the reference's bits
-  bool (*usable)(int);
-  std::vector<float> (*mma)(int, TcMma, const std::vector<uint32_t>&, const std::vector<uint32_t>&,
-                            const std::vector<float>&);
-  std::vector<uint32_t> (*ldmatrix)(int, int, bool, const std::vector<uint16_t>&, const std::vector<int>&);
-  std::vector<float> (*ldmatrix_mma)(int, const std::vector<uint16_t>&, const std::vector<uint16_t>&,
-                                     const std::vector<float>&);
-  std::vector<uint32_t> (*cp_async)(int, const std::vector<uint32_t>&);
-  std::vector<uint32_t> (*conversions)(int, const std::vector<float>&);
 };
 
-const Backend kCpu{"cpu", true, cpu::tensor_cores_usable, cpu::check_mma, cpu::check_ldmatrix,
-                   cpu::check_ldmatrix_mma, cpu::check_cp_async, cpu::check_conversions};
+const Backend kCpu{ADVPROP_TENSOR_CORE_CHECKS_OF(cpu), "cpu", true};
 #if ADVPROP_WITH_SIM
-const Backend kSim{"cuda-sim", true, cudasim::tensor_cores_usable, cudasim::check_mma, cudasim::check_ldmatrix,
-                   cudasim::check_ldmatrix_mma, cudasim::check_cp_async, cudasim::check_conversions};
+const Backend kSim{ADVPROP_TENSOR_CORE_CHECKS_OF(cudasim), "cuda-sim", true};
 #endif
 #if ADVPROP_WITH_CUDA
-const Backend kGpu{"cuda", false, cuda::tensor_cores_usable, cuda::check_mma, cuda::check_ldmatrix,
-                   cuda::check_ldmatrix_mma, cuda::check_cp_async, cuda::check_conversions};
+const Backend kGpu{ADVPROP_TENSOR_CORE_CHECKS_OF(cuda), "cuda", false};
 #endif
 
 // Runs body(backend) when the GPU can, else says why not.

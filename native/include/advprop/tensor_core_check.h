@@ -62,6 +62,24 @@ namespace cpu { ADVPROP_TENSOR_CORE_CHECKS }
 namespace cuda { ADVPROP_TENSOR_CORE_CHECKS }
 namespace cudasim { ADVPROP_TENSOR_CORE_CHECKS }
 
+// One backend's checks as a table, for the callers that pick a backend at run time (the addon's
+// tensorCoreCheck, the native tests): ADVPROP_TENSOR_CORE_CHECKS_OF(advprop::cpu) and so on.
+struct TensorCoreChecks {
+  bool (*usable)(int);
+  std::vector<float> (*mma)(int, TcMma, const std::vector<uint32_t>&, const std::vector<uint32_t>&,
+                            const std::vector<float>&);
+  std::vector<uint32_t> (*ldmatrix)(int, int, bool, const std::vector<uint16_t>&, const std::vector<int>&);
+  std::vector<float> (*ldmatrix_mma)(int, const std::vector<uint16_t>&, const std::vector<uint16_t>&,
+                                     const std::vector<float>&);
+  std::vector<uint32_t> (*cp_async)(int, const std::vector<uint32_t>&);
+  std::vector<uint32_t> (*conversions)(int, const std::vector<float>&);
+};
+#define ADVPROP_TENSOR_CORE_CHECKS_OF(ns)                                                             \
+  ::advprop::TensorCoreChecks {                                                                       \
+    ns::tensor_cores_usable, ns::check_mma, ns::check_ldmatrix, ns::check_ldmatrix_mma, ns::check_cp_async, \
+        ns::check_conversions                                                                         \
+  }
+
 // The argument checks every backend's entries run first, so that cpu, cuda and cuda-sim refuse
 // the same input with the same error (native/ops/tensor_core_args.cc): ERR_DEVICE when the device
 // cannot run the wrappers, ERR_SHAPE for a wrong element count, ERR_ARG for a bad ldmatrix

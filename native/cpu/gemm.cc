@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "advprop/dtype_dispatch.h"
@@ -35,6 +36,7 @@
 #include "advprop/parallel.h"
 #include "epilogue.h"
 #include "gemm_tc.h"
+#include "pack_transpose.h"
 #include "simd.h"
 
 namespace advprop {
@@ -69,6 +71,8 @@ std::atomic<int64_t> g_tile_grain{0};
 // M = op(A) and the panels have MR rows.
 template <typename T, int R>
 void pack_panels(const T* src, int64_t ld, bool trans, int64_t r0, int64_t p0, int64_t rows, int64_t kc, T* dst) {
+  if constexpr (std::is_same_v<T, float> && R % 16 == 0)
+    if (!trans && pack_rows_f32(src + r0 * ld + p0, ld, rows, kc, R, dst)) return;
   for (int64_t ir = 0; ir < rows; ir += R) {
     const int64_t nr = std::min<int64_t>(R, rows - ir);
     T* d = dst + ir * kc;

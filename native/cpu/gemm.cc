@@ -320,6 +320,32 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks, i
   });
 }
 
+// Tile sizes for one product: at most MC x NC, multiples of MR and NR, the tiles along each
+// dimension of near-equal size, and enough of them (when m allows) to give each thread about
+// four, so that no thread waits long on another's last tile. B0's late 1x1 convolutions (m = 392
+// at batch 8) had ten tiles of very different sizes for two threads. Tile sizes change no bit
+// of C: every element still sums its k blocks of KC in order.
+struct TileSizes {
+  int64_t mc, nc;
+};
+template <typename BK>
+TileSizes tile_sizes(int64_t m, int64_t n) {
+  const int64_t panels = (n + BK::NR - 1) / BK::NR, max_panels = BK::NC / BK::NR;
+  int64_t tn = (panels + max_panels - 1) / max_panels;
+  // Prefer a column tile count that splits the panels evenly, if one is close.
+  for (int64_t t = tn; t <= tn + 2 && t <= panels; ++t)
+    if (panels % t == 0) {
+      tn = t;
+      break;
+    }
+  const int64_t nc = (panels + tn - 1) / tn * BK::NR;
+  const int64_t want = 4 * static_cast<int64_t>(num_threads());
+  int64_t tm = (m + BK::MC - 1) / BK::MC;
+  while (tm * tn < want && (m + tm) / (tm + 1) >= 4 * BK::MR) ++tm;
+  const int64_t mc = ((m + tm - 1) / tm + BK::MR - 1) / BK::MR * BK::MR;
+  return {std::min<int64_t>(mc, BK::MC), nc};
+}
+
 // `level`: the ISA level that runs the micro-kernel (gemm_typed).
 // epi.mean non-null: the epilogue on each tile once its last k block is in (the tile is hot in cache).
 template <typename T, typename BK>
@@ -335,19 +361,24 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
     }
     return;
   }
-  const int64_t tiles_m = (m + BK::MC - 1) / BK::MC, tiles_n = (n + BK::NC - 1) / BK::NC;
+  {
+    const int64_t tiles = ((m + BK::MC - 1) / BK::MC) * ((n + BK::NC - 1) / BK::NC);
+    const int64_t ks = split_k_chunk<T, BK>(m, n, k, tiles);
+    if (ks < k) return gemm_split_k<T, BK>(g, a, b, c, ks, level, epi);
+  }
+  const TileSizes ts = tile_sizes<BK>(m, n);
+  const int64_t MC = ts.mc, NC = ts.nc;
+  const int64_t tiles_m = (m + MC - 1) / MC, tiles_n = (n + NC - 1) / NC;
   const int64_t tiles = tiles_m * tiles_n;
-  const int64_t ks = split_k_chunk<T, BK>(m, n, k, tiles);
-  if (ks < k) return gemm_split_k<T, BK>(g, a, b, c, ks, level, epi);
   int64_t grain = g_tile_grain.load(std::memory_order_relaxed);
   if (grain <= 0) {
     // Enough tiles per chunk for about 2^22 flops, so tiny products are not spread thin.
-    const double tile_flops = 2.0 * double(std::min(m, BK::MC)) * double(std::min(n, BK::NC)) * double(k);
+    const double tile_flops = 2.0 * double(std::min(m, MC)) * double(std::min(n, NC)) * double(k);
     grain = std::max<int64_t>(1, static_cast<int64_t>(double(int64_t(1) << 22) / tile_flops));
   }
   const int64_t kc_max = std::min(k, BK::KC);
-  const int64_t a_size = ((std::min(m, BK::MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
-  const int64_t b_size = ((std::min(n, BK::NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
+  const int64_t a_size = ((std::min(m, MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
+  const int64_t b_size = ((std::min(n, NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
   const auto macro = macro_variant<T, BK::kWide>(level);
   // A is read in place when C is narrow (few column panels to reuse a pack), unless it is gated.
   const bool direct_a = n <= 128 && !epi.in_scale;
@@ -361,8 +392,8 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
     bpre.resize(static_cast<size_t>(tiles_n * kblocks * b_size));
     parallel_for(0, tiles_n * kblocks, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t blk = lo; blk < hi; ++blk) {
-        const int64_t jc = (blk / kblocks) * BK::NC, pc = (blk % kblocks) * BK::KC;
-        pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, std::min(BK::KC, k - pc), std::min(BK::NC, n - jc),
+        const int64_t jc = (blk / kblocks) * NC, pc = (blk % kblocks) * BK::KC;
+        pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, std::min(BK::KC, k - pc), std::min(NC, n - jc),
                           bpre.data() + blk * b_size);
       }
     });
@@ -370,8 +401,8 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
   parallel_for(0, tiles, grain, [&](int64_t lo, int64_t hi) {
     std::vector<T> ap(direct_a ? 0 : static_cast<size_t>(a_size)), bp(prepack_b ? 0 : static_cast<size_t>(b_size));
     for (int64_t t = lo; t < hi; ++t) {
-      const int64_t tn = t % tiles_n, ic = (t / tiles_n) * BK::MC, jc = tn * BK::NC;
-      const int64_t mc = std::min(BK::MC, m - ic), nc = std::min(BK::NC, n - jc);
+      const int64_t tn = t % tiles_n, ic = (t / tiles_n) * MC, jc = tn * NC;
+      const int64_t mc = std::min(MC, m - ic), nc = std::min(NC, n - jc);
       for (int64_t pc = 0; pc < k; pc += BK::KC) {
         const int64_t kc = std::min(BK::KC, k - pc);
         if (!direct_a) pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.data(), epi);

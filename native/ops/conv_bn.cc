@@ -53,11 +53,8 @@ Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, con
   ADVPROP_DISPATCH(x.device(), bn_eval_affine, gamma, beta, running_mean, running_var, domain, eps, affine);
   Epilogue e;
   e.affine = &affine, e.act = act, e.residual = residual;
-  // On the cpu a gated A is packed (gemm.cc pack_a). A product with n <= 128 otherwise reads A in
-  // place, and packing it costs more than the channel scale's own pass unless k is short (B0's
-  // projections: 32 -> 16 gains, 144 -> 24 loses). Either way gives the same bits.
-  const bool gate_in_gemm = x.device().type != DeviceType::cpu || p.c_out > 128 || p.c_in <= 64;
-  if (x_scale && !gate_in_gemm) return conv2d_checked(channel_scale(x, *x_scale), w, nullptr, p, &e);
+  // The GEMM multiplies each element of A by its gate as it reads it (cpu: while packing A, or in
+  // the micro-kernel where A is read in place), so the channel scale is no pass of its own.
   if (x_scale) e.in_scale = x_scale, e.in_scale_rows = p.h * p.w;
   return conv2d_checked(x, w, nullptr, p, &e);
 }

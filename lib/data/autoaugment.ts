@@ -3,7 +3,7 @@
 import type { Image } from './transforms.js';
 import type { Rng } from './rng.js';
 
-type Op = 'ShearX' | 'ShearY' | 'TranslateX' | 'TranslateY' | 'Rotate' | 'Brightness' | 'Color' | 'Contrast'
+export type Op = 'ShearX' | 'ShearY' | 'TranslateX' | 'TranslateY' | 'Rotate' | 'Brightness' | 'Color' | 'Contrast'
   | 'Sharpness' | 'Posterize' | 'Solarize' | 'AutoContrast' | 'Equalize' | 'Invert';
 type Step = [Op, number, number];
 
@@ -102,9 +102,11 @@ function sharpness(img: Image, factor: number): Image {
   return blend(img, (p, k) => smooth[p * c + k]!, factor);
 }
 
-function applyOp(img: Image, op: Op, mag: number, rng: Rng): Image {
+/** One op at magnitude bin `mag` of `top` (torchvision's tables: AutoAugment's bins 0..9,
+ * RandAugment's 0..30), with a random sign for the signed ops. */
+export function applyOp(img: Image, op: Op, mag: number, rng: Rng, top = 9): Image {
   const sign = rng.bool() ? -1 : 1;
-  const lin = (hi: number): number => (hi * mag) / 9;
+  const lin = (hi: number): number => (hi * mag) / top;
   switch (op) {
     case 'ShearX': return affine(img, 1, sign * lin(0.3), 0, 1, 0, 0);
     case 'ShearY': return affine(img, 1, 0, sign * lin(0.3), 1, 0, 0);
@@ -125,7 +127,7 @@ function applyOp(img: Image, op: Op, mag: number, rng: Rng): Image {
     }
     case 'Sharpness': return sharpness(img, 1 + sign * lin(0.9));
     case 'Posterize': {
-      const bits = 8 - Math.round(mag / (9 / 4)), mask = (0xff << (8 - bits)) & 0xff;
+      const bits = 8 - Math.round(mag / (top / 4)), mask = (0xff << (8 - bits)) & 0xff;
       return mapPixels(img, (v) => v & mask);
     }
     case 'Solarize': {

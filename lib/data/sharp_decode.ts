@@ -1,0 +1,82 @@
+// Image files decoded by sharp (libvips with libjpeg-turbo, libpng, libwebp) for the loader: every
+// input becomes 8-bit sRGB with 3 channels (or grey with 1), whatever its colour space (greyscale,
+// CMYK through libvips' CMYK profile, 16-bit, palette, alpha dropped as PIL's convert('RGB') does).
+// A random-resized crop is done by the decoder itself, so a JPEG whose crop box is at least twice
+// the output size is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling).
+import { readFile } from 'node:fs/promises';
+import sharp, { type Sharp } from 'sharp';
+import { AdvpropError } from '../errors.js';
+import type { Rng } from './rng.js';
+import { hw, randomResizedBox, type Image, type TransformSpec } from './transforms.js';
+
+let configured = false;
+
+// One libvips thread per call: the loader's parallelism is its workers (one image in flight each),
+// so a worker is one core. The operation cache only holds memory for images never seen again.
+function configure(): void {
+  if (configured) return;
+  sharp.cache(false);
+  sharp.concurrency(1);
+  configured = true;
+}
+
+export interface FileDecode {
+  image: Image;
+  /** How many of the leading transforms the decode applied (0, or 1 for a randomResizedCrop). */
+  consumed: number;
+}
+
+function formatError(path: string, e: unknown): AdvpropError {
+  return new AdvpropError('ERR_FORMAT', `${path}: cannot decode image (${(e as Error).message ?? String(e)})`, { cause: e });
+}
+
+async function toImage(p: Sharp, channels: number, path: string): Promise<Image> {
+  p = p.removeAlpha().toColourspace(channels === 1 ? 'b-w' : 'srgb');
+  const { data, info } = await p.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  if (info.channels !== channels)
+    throw new AdvpropError('ERR_FORMAT', `${path}: decoded to ${info.channels} channels, expected ${channels}`);
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), height: info.height, width: info.width, channels };
+}
+
+/**
+ * Decodes `path` to `channels` (1 or 3). When `first` is a randomResizedCrop, its box is drawn
+ * from `rng` (the same draws as the in-memory transform) from the file's header and the crop is
+ * resized by libvips (bilinear, antialiased when shrinking, as PIL). A file that cannot be read is
+ * ERR_IO; one that is not a decodable PNG, JPEG or WebP is ERR_FORMAT naming the file.
+ */
+export async function decodeFile(path: string, channels: number, first?: TransformSpec, rng?: Rng): Promise<FileDecode> {
+  configure();
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch (e) {
+    throw new AdvpropError('ERR_IO', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  // failOn 'error' rejects truncated and broken files but not libjpeg's warnings (extraneous
+  // bytes before a marker), which a handful of ImageNet's JPEGs have and PIL accepts.
+  const open = (): Sharp => sharp(buf, { failOn: 'error' });
+  try {
+    if (first?.name !== 'randomResizedCrop' || rng === undefined) return { image: await toImage(open(), channels, path), consumed: 0 };
+    const meta = await open().metadata();
+    const width = meta.width, height = meta.height;
+    if (!width || !height) throw new Error('no image size in the header');
+    const box = randomResizedBox({ height, width }, rng, first.scale ?? [0.08, 1], first.ratio ?? [3 / 4, 4 / 3]);
+    const [oh, ow] = hw(first.size);
+    const opts = { fit: 'fill' as const, kernel: 'linear' as const };
+    let p: Sharp;
+    if (Math.min(box.w / ow, box.h / oh) >= 2) {
+      // sharp turns shrink-on-load off after a pre-resize extract, so scale the whole image by the
+      // box's factors (the decoder then reads the JPEG at the largest power-of-two reduction that
+      // still covers the crop) and take the box afterwards; libvips computes only that region.
+      const sx = ow / box.w, sy = oh / box.h;
+      const rw = Math.max(ow, Math.round(width * sx)), rh = Math.max(oh, Math.round(height * sy));
+      const left = Math.max(0, Math.min(Math.round(box.left * sx), rw - ow)), top = Math.max(0, Math.min(Math.round(box.top * sy), rh - oh));
+      p = open().resize(rw, rh, opts).extract({ left, top, width: ow, height: oh });
+    } else {
+      p = open().extract({ left: box.left, top: box.top, width: box.w, height: box.h }).resize(ow, oh, opts);
+    }
+    return { image: await toImage(p, channels, path), consumed: 1 };
+  } catch (e) {
+    throw e instanceof AdvpropError ? e : formatError(path, e);
+  }
+}

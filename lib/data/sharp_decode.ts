@@ -1,5 +1,5 @@
 // Image files decoded by sharp (libvips with libjpeg-turbo, libpng, libwebp) for the loader: every
-// input becomes 8-bit sRGB with 3 channels (or grey with 1), whatever its colour space (greyscale,
+// input becomes 8-bit sRGB with 3 channels (or Rec. 601 grey with 1), whatever its colour space (greyscale,
 // CMYK through libvips' CMYK profile, 16-bit, palette, alpha dropped as PIL's convert('RGB') does).
 // A random-resized crop is done by the decoder itself, so a JPEG whose crop box is at least twice
 // the output size is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling).
@@ -30,12 +30,17 @@ function formatError(path: string, e: unknown): AdvpropError {
   return new AdvpropError('ERR_FORMAT', `${path}: cannot decode image (${(e as Error).message ?? String(e)})`, { cause: e });
 }
 
-async function toImage(p: Sharp, channels: number, path: string): Promise<Image> {
-  p = p.removeAlpha().toColourspace(channels === 1 ? 'b-w' : 'srgb');
-  const { data, info } = await p.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-  if (info.channels !== channels)
-    throw new AdvpropError('ERR_FORMAT', `${path}: decoded to ${info.channels} channels, expected ${channels}`);
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), height: info.height, width: info.width, channels };
+async function toImage(p: Sharp, path: string, channels: number): Promise<Image> {
+  const { data, info } = await p.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new AdvpropError('ERR_FORMAT', `${path}: decoded to ${info.channels} channels, expected 3`);
+  const rgb = new Uint8Array(data.buffer, data.byteOffset, data.length);
+  if (channels === 3) return { data: rgb, height: info.height, width: info.width, channels };
+  // Rec. 601 luma of the bytes, as PIL's convert('L') and the synchronous decoder (libvips' b-w
+  // is the luminance of linear light, up to 30 levels away); a grey file's bands are equal, so
+  // it comes back exactly.
+  const n = info.width * info.height, grey = new Uint8Array(n);
+  for (let i = 0; i < n; i++) grey[i] = Math.round(0.299 * rgb[3 * i]! + 0.587 * rgb[3 * i + 1]! + 0.114 * rgb[3 * i + 2]!);
+  return { data: grey, height: info.height, width: info.width, channels: 1 };
 }
 
 /**
@@ -56,7 +61,7 @@ export async function decodeFile(path: string, channels: number, first?: Transfo
   // bytes before a marker), which a handful of ImageNet's JPEGs have and PIL accepts.
   const open = (): Sharp => sharp(buf, { failOn: 'error' });
   try {
-    if (first?.name !== 'randomResizedCrop' || rng === undefined) return { image: await toImage(open(), channels, path), consumed: 0 };
+    if (first?.name !== 'randomResizedCrop' || rng === undefined) return { image: await toImage(open(), path, channels), consumed: 0 };
     const meta = await open().metadata();
     const width = meta.width, height = meta.height;
     if (!width || !height) throw new Error('no image size in the header');
@@ -75,7 +80,7 @@ export async function decodeFile(path: string, channels: number, first?: Transfo
     } else {
       p = open().extract({ left: box.left, top: box.top, width: box.w, height: box.h }).resize(ow, oh, opts);
     }
-    return { image: await toImage(p, channels, path), consumed: 1 };
+    return { image: await toImage(p, path, channels), consumed: 1 };
   } catch (e) {
     throw e instanceof AdvpropError ? e : formatError(path, e);
   }

@@ -25,20 +25,19 @@ export function loadImage(d: ImageDataset, index: number): Image {
 }
 
 function stack(images: Array<{ img: Image; index: number }>): PreparedBatch {
-  let x: Float32Array | null = null;
-  let shape: [number, number, number, number] = [images.length, 0, 0, 0];
-  images.forEach(({ img, index }, i) => {
-    if (x === null) {
-      shape = [images.length, img.height, img.width, img.channels];
-      x = new Float32Array(images.length * img.data.length);
-    } else if (img.height !== shape[1] || img.width !== shape[2] || img.channels !== shape[3]) {
+  if (images.length === 0) return { x: new Float32Array(0), shape: [0, 0, 0, 0] };
+  const { height, width, channels } = images[0]!.img, size = height * width * channels;
+  const x = new Float32Array(images.length * size);
+  for (let i = 0; i < images.length; i++) {
+    const { img, index } = images[i]!;
+    if (img.height !== height || img.width !== width || img.channels !== channels) {
       throw new AdvpropError('ERR_SHAPE',
-        `loader: sample ${index} is ${img.height}×${img.width}×${img.channels} after transforms, the batch is ${shape[1]}×${shape[2]}×${shape[3]}; add a 'resize' or crop transform`);
+        `loader: sample ${index} is ${img.height}×${img.width}×${img.channels} after transforms, the batch is ${height}×${width}×${channels}; add a 'resize' or crop transform`);
     }
-    const off = i * img.data.length;
-    for (let k = 0; k < img.data.length; k++) x![off + k] = img.data[k]! / 255;
-  });
-  return { x: x ?? new Float32Array(0), shape };
+    const src = img.data, off = i * size;
+    for (let k = 0; k < size; k++) x[off + k] = src[k]! / 255;
+  }
+  return { x, shape: [images.length, height, width, channels] };
 }
 
 /** In-memory images, and files through the pure-JavaScript decoders (synchronous callers). */

@@ -3,7 +3,7 @@
 // CMYK through libvips' CMYK profile, 16-bit, palette, alpha dropped as PIL's convert('RGB') does).
 // A random-resized crop is done by the decoder itself, so a JPEG whose crop box is at least twice
 // the output size is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling).
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import sharp, { type Sharp } from 'sharp';
 import { AdvpropError } from '../errors.js';
 import type { Rng } from './rng.js';
@@ -43,6 +43,26 @@ async function toImage(p: Sharp, path: string, channels: number): Promise<Image>
   return { data: grey, height: info.height, width: info.width, channels: 1 };
 }
 
+/** Width and height from a JPEG's frame header or a PNG's IHDR, read here rather than by a
+ * metadata call through the thread pool; null for anything else (sharp reads it then). */
+export function headerSize(buf: Buffer): { width: number; height: number } | null {
+  if (buf.length >= 24 && buf.readUInt32BE(0) === 0x89504e47 && buf.toString('latin1', 12, 16) === 'IHDR')
+    return { width: buf.readUInt32BE(16), height: buf.readUInt32BE(20) };
+  if (buf.length < 4 || buf[0] !== 0xff || buf[1] !== 0xd8) return null;
+  let i = 2;
+  while (i + 9 < buf.length) {
+    if (buf[i] !== 0xff) return null;
+    const m = buf[i + 1]!;
+    if (m === 0xff) { i++; continue; } // fill byte
+    if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) { i += 2; continue; } // no length
+    // SOF0..SOF15 but DHT (c4), JPG (c8) and DAC (cc): precision, height, width.
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) return { height: buf.readUInt16BE(i + 5), width: buf.readUInt16BE(i + 7) };
+    if (m === 0xda || m === 0xd9) return null; // scan data before a frame header
+    i += 2 + buf.readUInt16BE(i + 2);
+  }
+  return null;
+}
+
 /**
  * Decodes `path` to `channels` (1 or 3). When `first` is a randomResizedCrop, its box is drawn
  * from `rng` (the same draws as the in-memory transform) from the file's header and the crop is
@@ -53,7 +73,9 @@ export async function decodeFile(path: string, channels: number, first?: Transfo
   configure();
   let buf: Buffer;
   try {
-    buf = await readFile(path);
+    // Synchronous: the worker has nothing else to do meanwhile, and a thread-pool round trip
+    // costs more than reading ~100 kB.
+    buf = readFileSync(path);
   } catch (e) {
     throw new AdvpropError('ERR_IO', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
@@ -62,8 +84,9 @@ export async function decodeFile(path: string, channels: number, first?: Transfo
   const open = (): Sharp => sharp(buf, { failOn: 'error' });
   try {
     if (first?.name !== 'randomResizedCrop' || rng === undefined) return { image: await toImage(open(), path, channels), consumed: 0 };
-    const meta = await open().metadata();
-    const width = meta.width, height = meta.height;
+    const header = headerSize(buf);
+    const size = header && header.width > 0 && header.height > 0 ? header : await open().metadata();
+    const width = size.width, height = size.height;
     if (!width || !height) throw new Error('no image size in the header');
     const box = randomResizedBox({ height, width }, rng, first.scale ?? [0.08, 1], first.ratio ?? [3 / 4, 4 / 3]);
     const [oh, ow] = hw(first.size);

@@ -179,10 +179,14 @@ export function centerCropResize(img: Image, size: number, padding = 32): Image 
 export function hflip(img: Image): Image {
   checkImage(img, 'hflip');
   const { height: h, width: w, channels: c } = img;
-  const out = new Uint8Array(img.data.length);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++)
-      for (let k = 0; k < c; k++) out[(y * w + x) * c + k] = img.data[(y * w + (w - 1 - x)) * c + k]!;
+  const src = img.data, out = new Uint8Array(src.length);
+  for (let y = 0; y < h; y++) {
+    const row = y * w * c;
+    for (let x = 0; x < w; x++) {
+      const o = row + x * c, s = row + (w - 1 - x) * c;
+      for (let k = 0; k < c; k++) out[o + k] = src[s + k]!;
+    }
+  }
   return { ...img, data: out };
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import * as data from '../../lib/data/index.js';
-import { decodeFile } from '../../lib/data/sharp_decode.js';
+import { decodeFile, headerSize } from '../../lib/data/sharp_decode.js';
 import { EXT, encode, greyOf, pattern, type Kind } from './images.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'advprop-decode-'));
@@ -56,6 +56,17 @@ describe('data: sharp decoding', () => {
     writeFileSync(g, await encode('grey', W, H));
     const d = diffs((await decodeFile(g, 1)).image.data, greyOf(pattern(W, H)));
     assert.ok(d.max <= TOLERANCE.grey.max, `grey jpeg max ${d.max}`);
+  });
+
+  it('reads JPEG and PNG sizes from the header as sharp does (WebP is left to sharp)', async () => {
+    for (const kind of Object.keys(TOLERANCE) as Kind[]) {
+      const buf = await encode(kind, 45, 31);
+      assert.deepEqual(headerSize(buf), kind === 'webp' ? null : { width: 45, height: 31 }, kind);
+    }
+    const progressive = await sharp(Buffer.from(pattern(70, 50)), { raw: { width: 70, height: 50, channels: 3 } }).jpeg({ progressive: true }).withMetadata().toBuffer();
+    assert.deepEqual(headerSize(progressive), { width: 70, height: 50 });
+    assert.equal(headerSize(Buffer.from('not an image at all')), null);
+    assert.equal(headerSize(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00])), null);
   });
 
   it('a corrupt or truncated file is ERR_FORMAT naming the file; a missing one ERR_IO', async () => {

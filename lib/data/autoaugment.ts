@@ -65,18 +65,24 @@ function blendWith(img: Image, other: ArrayLike<number>, perByte: boolean, facto
 function affine(img: Image, a: number, b: number, c: number, d: number, tx: number, ty: number): Image {
   const { height: h, width: w, channels: ch } = img, src = img.data, out = new Uint8Array(src.length);
   const cx = (w - 1) / 2, cy = (h - 1) / 2;
-  for (let y = 0; y < h; y++)
+  // The products are hoisted out of the loops; each sum is formed in the same order as written
+  // out in full, so the sampled pixels are the same.
+  const ax = new Float64Array(w), cxs = new Float64Array(w);
+  for (let x = 0; x < w; x++) { ax[x] = a * (x - cx); cxs[x] = c * (x - cx); }
+  for (let y = 0; y < h; y++) {
+    const by = b * (y - cy), dy = d * (y - cy);
     for (let x = 0; x < w; x++) {
-      const sx = Math.round(a * (x - cx) + b * (y - cy) + cx + tx), sy = Math.round(c * (x - cx) + d * (y - cy) + cy + ty);
+      const sx = Math.round(ax[x]! + by + cx + tx), sy = Math.round(cxs[x]! + dy + cy + ty);
       if (sx < 0 || sy < 0 || sx >= w || sy >= h) continue;
       const o = (y * w + x) * ch, s0 = (sy * w + sx) * ch;
       for (let k = 0; k < ch; k++) out[o + k] = src[s0 + k]!;
     }
+  }
   return { ...img, data: out };
 }
 
 function perChannelLut(img: Image, makeLut: (hist: Int32Array) => Uint8Array | null): Image {
-  const c = img.channels, out = Uint8Array.from(img.data);
+  const c = img.channels, out = img.data.slice();
   for (let k = 0; k < c; k++) {
     const hist = new Int32Array(256);
     for (let i = k; i < img.data.length; i += c) hist[img.data[i]!]!++;
@@ -110,7 +116,7 @@ function autoContrast(hist: Int32Array): Uint8Array | null {
 
 function sharpness(img: Image, factor: number): Image {
   const { height: h, width: w, channels: c } = img, src = img.data, row = w * c;
-  const smooth = Uint8Array.from(src); // borders keep the original pixels, as PIL does
+  const smooth = src.slice(); // borders keep the original pixels, as PIL does
   // PIL's SMOOTH kernel: 1 around, 5 in the centre, over 13.
   for (let y = 1; y < h - 1; y++)
     for (let i = y * row + c, end = (y + 1) * row - c; i < end; i++) {

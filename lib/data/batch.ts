@@ -24,6 +24,9 @@ export function loadImage(d: ImageDataset, index: number): Image {
   return { data: s.images.subarray(index * size, (index + 1) * size), height: s.height, width: s.width, channels: s.channels };
 }
 
+// byte / 255 as f32, looked up rather than divided per element (the same values).
+const UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+
 function stack(images: Array<{ img: Image; index: number }>): PreparedBatch {
   if (images.length === 0) return { x: new Float32Array(0), shape: [0, 0, 0, 0] };
   const { height, width, channels } = images[0]!.img, size = height * width * channels;
@@ -35,7 +38,7 @@ function stack(images: Array<{ img: Image; index: number }>): PreparedBatch {
         `loader: sample ${index} is ${img.height}×${img.width}×${img.channels} after transforms, the batch is ${height}×${width}×${channels}; add a 'resize' or crop transform`);
     }
     const src = img.data, off = i * size;
-    for (let k = 0; k < size; k++) x[off + k] = src[k]! / 255;
+    for (let k = 0; k < size; k++) x[off + k] = UNIT[src[k]!]!;
   }
   return { x, shape: [images.length, height, width, channels] };
 }

@@ -6,14 +6,16 @@
 // In the same run, bench/torch/data.py times torchvision's ImageFolder + RandomResizedCrop(224) +
 // RandomHorizontalFlip + AutoAugment(IMAGENET) + ToTensor on PIL, with DataLoader num_workers 0
 // and = cores, when `python3 -c 'import torch, torchvision'` works. Rates are wall-clock images/s
-// over --count images after one warm-up batch; "per CPU-s" divides by the CPU time the process
+// over --count images after one warm-up batch, in --rounds rounds that alternate ours and the
+// peer (a shared machine's speed drifts), medians reported; "per CPU-s" divides by the CPU time the process
 // (workers and thread pool included; for torch, its worker processes) used meanwhile.
-//   npm run bench:data [-- --images 200] [--count 600] [--batch 32] [--workers N] [--no-peer]
+//   npm run bench:data [-- --images 200] [--count 600] [--batch 32] [--workers N] [--rounds 3] [--no-peer]
 //     [--python PATH] [--json]
 // Targets (issue 18): one worker at least 1.0× torchvision's num_workers 0; all workers at least
 // 0.8 × cores × our one-worker rate.
 import { parseArgs } from 'node:util';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,7 +37,7 @@ if (process.env.UV_THREADPOOL_SIZE === undefined) {
 const { values } = parseArgs({
   options: {
     images: { type: 'string', default: '200' }, count: { type: 'string', default: '600' }, batch: { type: 'string', default: '32' },
-    workers: { type: 'string' }, 'no-peer': { type: 'boolean' }, python: { type: 'string' }, json: { type: 'boolean' },
+    workers: { type: 'string' }, rounds: { type: 'string', default: '3' }, 'no-peer': { type: 'boolean' }, python: { type: 'string' }, json: { type: 'boolean' },
   },
 });
 const nImages = Number(values.images), count = Number(values.count), batch = Number(values.batch);
@@ -114,50 +116,82 @@ async function ours(workers: number): Promise<Result> {
   const seconds = (performance.now() - t0) / 1000, u = process.cpuUsage();
   return { workers, images: seen, seconds, rate: seen / seconds, cpu_seconds: (u.user + u.system) / 1e6 - c0 };
 }
-const mine = [await ours(1), await ours(cores)];
 
-// ---- the torchvision peer -----------------------------------------------------------------------
+// ---- the torchvision peer, one process answering one run per line -----------------------------
 const pythons = values.python ? [values.python] : ['/usr/bin/python3', 'python3'];
 const python = values['no-peer'] ? undefined : pythons.find((p) => spawnSync(p, ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0);
-let peer: { version: string; torchvision: string; pil: string; note: string; results: Result[] } | undefined;
 let peerSkipped = values['no-peer'] ? '--no-peer' : python ? '' : `no python with torch and torchvision (tried ${pythons.join(', ')})`;
+let peerInfo: { version: string; torchvision: string; pil: string; note: string } | undefined;
+let peerRun: ((workers: number) => Promise<Result>) | undefined;
+let child: ReturnType<typeof spawn> | undefined;
 if (python) {
-  const r = spawnSync(python, [fileURLToPath(new URL('./torch/data.py', import.meta.url))], {
-    input: JSON.stringify({ root, workers: [0, cores], batch, images: count }), encoding: 'utf8', maxBuffer: 1 << 24,
-  });
-  if (r.status === 0) peer = JSON.parse(r.stdout);
-  else peerSkipped = `bench/torch/data.py failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`;
+  child = spawn(python, [fileURLToPath(new URL('./torch/data.py', import.meta.url))], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async (): Promise<string> => {
+    const l = await lines.next();
+    if (l.done) throw new Error('bench/torch/data.py ended early');
+    return l.value;
+  };
+  try {
+    peerInfo = JSON.parse(await next());
+    peerRun = async (workers) => {
+      child!.stdin!.write(JSON.stringify({ root, workers, batch, images: count }) + '\n');
+      return JSON.parse(await next()) as Result;
+    };
+  } catch (e) {
+    peerSkipped = `bench/torch/data.py failed: ${(e as Error).message}`;
+  }
 }
+
+// Rounds alternate ours and the peer, so both see the same load; the medians are reported.
+const rounds = Number(values.rounds);
+const runs: Record<string, Result[]> = { ours1: [], oursN: [], peer0: [], peerN: [] };
+for (let r = 0; r < rounds; r++) {
+  runs.ours1!.push(await ours(1));
+  if (peerRun) runs.peer0!.push(await peerRun(0));
+  runs.oursN!.push(await ours(cores));
+  if (peerRun) runs.peerN!.push(await peerRun(cores));
+}
+child?.stdin?.end();
 rmSync(root, { recursive: true, force: true });
 const load1 = loadavg();
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+const summary = (rs: Result[]): Result & { rates: number[] } => ({
+  workers: rs[0]?.workers ?? 0, images: rs.reduce((a, x) => a + x.images, 0), seconds: rs.reduce((a, x) => a + x.seconds, 0),
+  rate: median(rs.map((x) => x.rate)), cpu_seconds: rs.reduce((a, x) => a + x.cpu_seconds, 0), rates: rs.map((x) => x.rate),
+});
+const mine = [summary(runs.ours1!), summary(runs.oursN!)];
+const peer = peerInfo && runs.peer0!.length ? { ...peerInfo, results: [summary(runs.peer0!), summary(runs.peerN!)] } : undefined;
+const ratio = (a: Result[], b: Result[]): number => median(a.map((x, i) => x.rate / b[i]!.rate));
 
 // ---- report -------------------------------------------------------------------------------------
 const report = {
   machine: `${cpus()[0]?.model ?? 'cpu'}, ${availableParallelism()} cores`, node: process.version, sharp: sharp.versions.sharp, vips: sharp.versions.vips,
   loadavg: { before: load0, after: load1 }, images: nImages, meanJpegBytes: Math.round(bytes / nImages), count, batch, cores,
-  decodeMs, ours: mine, peer: peer ?? null, peerSkipped: peerSkipped || null,
+  decodeMs, rounds, ours: mine, peer: peer ?? null, peerSkipped: peerSkipped || null,
 };
 if (values.json) {
   console.log(JSON.stringify(report, null, 2));
 } else {
   const f = (x: number): string => x.toFixed(1);
   const line = (who: string, r: Result): string =>
-    `  ${who.padEnd(34)} ${String(r.workers).padStart(2)} ${f(r.rate).padStart(8)} img/s  ${f(r.images / r.cpu_seconds).padStart(7)} img per CPU-s`;
+    `  ${who.padEnd(34)} ${String(r.workers).padStart(2)} ${f(r.rate).padStart(8)} img/s  ${f(r.images / r.cpu_seconds).padStart(7)} img per CPU-s  (rounds: ${(r as Result & { rates: number[] }).rates.map(f).join(', ')})`;
   console.log(`data pipeline: ${report.machine}, load average ${load0.map((x) => x.toFixed(2)).join(' ')} (after: ${load1.map((x) => x.toFixed(2)).join(' ')})`);
   console.log(`  ${nImages} generated 500×375 JPEGs (mean ${report.meanJpegBytes} bytes), ${count} images timed per row, batch ${batch}`);
   console.log(`  decode (sharp ${report.sharp}, libvips ${report.vips}, one thread): 500×375 whole ${decodeMs.full500.toFixed(2)} ms; ` +
     `2000×1500 whole ${decodeMs.full2000.toFixed(2)} ms, random-resized crop to 224 ${decodeMs.crop2000.toFixed(2)} ms (shrink-on-load)`);
+  console.log(`  ${rounds} rounds, each: ours 1 worker, torchvision num_workers 0, ours ${cores} workers, torchvision ${cores}; medians`);
   console.log('  pipeline                           workers   rate');
   console.log(line('advprop (sharp + JS AutoAugment)', mine[0]!));
   console.log(line('advprop', mine[1]!));
   if (peer) {
     console.log(line(`torchvision ${peer.torchvision} (PIL ${peer.pil})`, peer.results[0]!));
     console.log(line('torchvision', peer.results[1]!));
-    console.log(`  one worker vs torchvision num_workers 0: ${(mine[0]!.rate / peer.results[0]!.rate).toFixed(2)}× (target ≥ 1.0×); ` +
-      `${cores} workers vs torchvision num_workers ${cores}: ${(mine[1]!.rate / peer.results[1]!.rate).toFixed(2)}×`);
+    console.log(`  one worker vs torchvision num_workers 0: ${ratio(runs.ours1!, runs.peer0!).toFixed(2)}× (median of the rounds' ratios; target ≥ 1.0×); ` +
+      `${cores} workers vs torchvision num_workers ${cores}: ${ratio(runs.oursN!, runs.peerN!).toFixed(2)}×`);
   } else {
     console.log(`  torchvision: skipped (${peerSkipped})`);
   }
-  console.log(`  scaling: ${cores} workers give ${(mine[1]!.rate / mine[0]!.rate).toFixed(2)}× one worker = ` +
-    `${(mine[1]!.rate / (cores * mine[0]!.rate)).toFixed(2)} × cores × the one-worker rate (target ≥ 0.8)`);
+  const scale = ratio(runs.oursN!, runs.ours1!);
+  console.log(`  scaling: ${cores} workers give ${scale.toFixed(2)}× one worker = ${(scale / cores).toFixed(2)} × cores × the one-worker rate (target ≥ 0.8)`);
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """PyTorch side of bench/data.ts: images per second of torchvision's training input pipeline.
 
-Reads a JSON config on stdin ({root, workers: [..], batch, images}) and prints JSON
-{version, torchvision, pil, note, results: [{workers, images, seconds, rate, cpu_seconds}]}.
+Prints one JSON line {version, torchvision, pil, note}, then for each JSON line {root, workers,
+batch, images} read on stdin one line {workers, images, seconds, rate, cpu_seconds}, so the caller
+can interleave its own runs with these in time (rates on a shared machine drift).
 torchvision.datasets.ImageFolder(root) with Compose([RandomResizedCrop(224), RandomHorizontalFlip(),
 AutoAugment(IMAGENET), ToTensor()]) on PIL images, through a shuffling DataLoader with
 num_workers = each of `workers` (0: in the main process), torch.set_num_threads(1) so the main
@@ -54,13 +55,15 @@ def run(cfg, workers):
 
 
 def main():
-    cfg = json.load(sys.stdin)
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    results = [run(cfg, w) for w in cfg['workers']]
     print(json.dumps({'version': torch.__version__, 'torchvision': torchvision.__version__, 'pil': PIL.__version__,
-                      'note': 'ImageFolder + RandomResizedCrop(224) + RandomHorizontalFlip + AutoAugment(IMAGENET) + ToTensor on PIL',
-                      'results': results}))
+                      'note': 'ImageFolder + RandomResizedCrop(224) + RandomHorizontalFlip + AutoAugment(IMAGENET) + ToTensor on PIL'}),
+          flush=True)
+    for line in sys.stdin:
+        if line.strip():
+            cfg = json.loads(line)
+            print(json.dumps(run(cfg, cfg['workers'])), flush=True)
 
 
 if __name__ == '__main__':

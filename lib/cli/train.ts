@@ -6,6 +6,7 @@ import { METHODS } from '../train/methods.js';
 import { trainRun } from '../train/run.js';
 import { num, numList, oneOf, UsageError } from './args.js';
 import { PRECISIONS } from '../precision.js';
+import { AUGMENTS } from '../data/efficientnet_transforms.js';
 
 export const TRAIN_USAGE = `usage: advprop train [options]
 
@@ -17,7 +18,8 @@ EfficientNet-B0 (width 0.25, depth 0.25) on the bundled Fashion-MNIST subset (or
   --width W, --depth D  width / depth multipliers (default 0.25, 0.25; 'none' for the model's own)
   --bn-momentum M       BN running-statistics momentum, TF convention (default 0.9 so the statistics settle in
                         short runs; the EfficientNet recipe's 0.99 suits runs of many thousand steps)
-  --data DIR            IDX (MNIST-style), CIFAR binary batches, or class subfolders of images
+  --data DIR            IDX (MNIST-style), CIFAR binary batches, or class subfolders of JPEG/PNG/WebP images
+                        (ImageNet's layout: DIR/train/<class>/*, DIR/val/<class>/*)
   --method M            ${METHODS.join(' | ')} (default advprop)
   --epsilon E           PGD radius in pixel units of 255 (default 1)
   --attack-steps N      PGD iterations (default ε + 1, 1 for ε = 1)
@@ -42,8 +44,20 @@ EfficientNet-B0 (width 0.25, depth 0.25) on the bundled Fashion-MNIST subset (or
   --limit N             use only the first N training images
   --eval-limit N        test images for the final evaluation (default 1000)
   --eval-epsilons LIST  PGD radii for the final evaluation (default 1,2,4)
-  --no-augment          no random crop / flip
-  --workers N           data-loading threads (default 1)
+  --augment A           none | basic | autoaugment | randaugment (default basic: random crop with padding 2 and
+                        flip on small images; on image files EfficientNet's random-resized crop (area 0.08-1,
+                        aspect 3/4-4/3) and flip; autoaugment adds AutoAugment's ImageNet policy, randaugment
+                        RandAugment). Image files are evaluated on EfficientNet's centre crop (crop padding 32,
+                        bicubic resize to the resolution)
+  --randaugment-n N     RandAugment's ops per image (default 2)
+  --randaugment-m M     RandAugment's magnitude, 0..30 (default 9)
+  --no-augment          the same as --augment none
+  --resolution R        input size for image files (default the model's: b0 224, b1 240, b2 260, b3 300, b4 380,
+                        b5 456, b6 528, b7 600, b8 672, l2 800)
+  --strict              stop at an image file that does not decode (ERR_FORMAT) instead of leaving it out with
+                        a warning
+  --workers N           data-loading threads (default 1); each decodes and transforms one image at a time, so
+                        about one core each
   --checkpoint-every N  steps between checkpoints (default: once per epoch)
   --log-every N         steps between metrics.jsonl lines (default 10)
   --no-progress         no progress line
@@ -60,7 +74,8 @@ export async function runTrain(args: string[]): Promise<number> {
       'warmup-epochs': { type: 'string' }, 'weight-decay': { type: 'string' }, 'label-smoothing': { type: 'string' },
       ema: { type: 'string' }, device: { type: 'string' }, precision: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' },
       resume: { type: 'string' }, 'allow-config-change': { type: 'boolean' }, 'max-steps': { type: 'string' }, limit: { type: 'string' }, 'eval-limit': { type: 'string' },
-      'eval-epsilons': { type: 'string' }, 'no-augment': { type: 'boolean' }, workers: { type: 'string' },
+      'eval-epsilons': { type: 'string' }, 'no-augment': { type: 'boolean' }, augment: { type: 'string' },
+      'randaugment-n': { type: 'string' }, 'randaugment-m': { type: 'string' }, resolution: { type: 'string' }, strict: { type: 'boolean' }, workers: { type: 'string' },
       'checkpoint-every': { type: 'string' }, 'log-every': { type: 'string' }, 'no-progress': { type: 'boolean' }, 'strip-aux': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -70,6 +85,10 @@ export async function runTrain(args: string[]): Promise<number> {
   const scale = (s: string | undefined, flag: string, def: number | undefined) => (s === 'none' ? undefined : num(s, flag) ?? def);
   const ema = v.ema === 'off' ? false : num(v.ema, '--ema') ?? d.ema;
   if (ema !== false && !(ema > 0 && ema < 1)) throw new UsageError(`--ema: expected a decay in (0, 1) or 'off', got '${v.ema}'`);
+  const augment = oneOf(v.augment, '--augment', AUGMENTS);
+  if (augment !== undefined && v['no-augment'] && augment !== 'none') throw new UsageError(`--no-augment contradicts --augment ${augment}`);
+  const raN = num(v['randaugment-n'], '--randaugment-n', true), raM = num(v['randaugment-m'], '--randaugment-m', true);
+  if ((raN !== undefined || raM !== undefined) && augment !== 'randaugment') throw new UsageError('--randaugment-n / --randaugment-m need --augment randaugment');
   const config: TrainConfig = {
     ...d, model,
     width: scale(v.width, '--width', model === d.model ? d.width : undefined),
@@ -87,7 +106,11 @@ export async function runTrain(args: string[]): Promise<number> {
     maxSteps: num(v['max-steps'], '--max-steps', true), limit: num(v.limit, '--limit', true),
     evalLimit: num(v['eval-limit'], '--eval-limit', true) ?? d.evalLimit,
     evalEpsilons: numList(v['eval-epsilons'], '--eval-epsilons') ?? d.evalEpsilons,
-    augment: !v['no-augment'], workers: num(v.workers, '--workers', true) ?? d.workers,
+    // basic and none stay the booleans they were before --augment, so older runs resume unchanged.
+    augment: v['no-augment'] || augment === 'none' ? false : augment === undefined || augment === 'basic' ? true : augment,
+    randAugment: augment === 'randaugment' ? { n: raN ?? 2, m: raM ?? 9 } : undefined,
+    resolution: num(v.resolution, '--resolution', true), strict: v.strict ?? false,
+    workers: num(v.workers, '--workers', true) ?? d.workers,
     checkpointEvery: num(v['checkpoint-every'], '--checkpoint-every', true) ?? d.checkpointEvery,
     logEvery: num(v['log-every'], '--log-every', true) ?? d.logEvery,
     progress: !v['no-progress'], stripAux: v['strip-aux'] ?? false,

@@ -3,7 +3,7 @@
 import type { Image } from './transforms.js';
 import type { Rng } from './rng.js';
 
-type Op = 'ShearX' | 'ShearY' | 'TranslateX' | 'TranslateY' | 'Rotate' | 'Brightness' | 'Color' | 'Contrast'
+export type Op = 'ShearX' | 'ShearY' | 'TranslateX' | 'TranslateY' | 'Rotate' | 'Brightness' | 'Color' | 'Contrast'
   | 'Sharpness' | 'Posterize' | 'Solarize' | 'AutoContrast' | 'Equalize' | 'Invert';
 type Step = [Op, number, number];
 
@@ -24,40 +24,65 @@ const IMAGENET: Array<[Step, Step]> = [
 ];
 
 const clamp255 = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
-const mapPixels = (img: Image, f: (v: number) => number): Image => ({ ...img, data: img.data.map(f) });
+
+// The point ops go through a 256-entry table (the same arithmetic per value, once per value
+// instead of once per pixel): the loader runs them on every training image.
+function mapLut(img: Image, f: (v: number) => number): Image {
+  const lut = new Uint8Array(256);
+  for (let v = 0; v < 256; v++) lut[v] = f(v);
+  const src = img.data, out = new Uint8Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = lut[src[i]!]!;
+  return { ...img, data: out };
+}
 
 function grey(img: Image): Float64Array {
-  const n = img.height * img.width, c = img.channels, g = new Float64Array(n);
-  for (let i = 0; i < n; i++)
-    g[i] = c === 1 ? img.data[i]! : 0.299 * img.data[3 * i]! + 0.587 * img.data[3 * i + 1]! + 0.114 * img.data[3 * i + 2]!;
+  const n = img.height * img.width, c = img.channels, g = new Float64Array(n), d = img.data;
+  if (c === 1) for (let i = 0; i < n; i++) g[i] = d[i]!;
+  else for (let i = 0; i < n; i++) g[i] = 0.299 * d[3 * i]! + 0.587 * d[3 * i + 1]! + 0.114 * d[3 * i + 2]!;
   return g;
 }
 
-/** out = other + factor·(img − other), other given per pixel (PIL ImageEnhance). */
-function blend(img: Image, other: (pixel: number, ch: number) => number, factor: number): Image {
-  const c = img.channels, out = new Uint8Array(img.data.length);
-  for (let i = 0; i < out.length; i++) {
-    const o = other(Math.floor(i / c), i % c);
-    out[i] = clamp255(o + factor * (img.data[i]! - o));
+/** out = other + factor·(img − other) (PIL ImageEnhance), `other` one value for the whole image. */
+function blendConst(img: Image, other: number, factor: number): Image {
+  return mapLut(img, (v) => clamp255(other + factor * (v - other)));
+}
+
+/** The same with `other` per pixel (one value for all channels) or per byte (`perByte`). */
+function blendWith(img: Image, other: ArrayLike<number>, perByte: boolean, factor: number): Image {
+  const c = img.channels, src = img.data, out = new Uint8Array(src.length);
+  if (perByte) {
+    for (let i = 0; i < src.length; i++) { const o = other[i]!; out[i] = clamp255(o + factor * (src[i]! - o)); }
+  } else {
+    for (let p = 0, i = 0; p < other.length; p++) {
+      const o = other[p]!;
+      for (let k = 0; k < c; k++, i++) out[i] = clamp255(o + factor * (src[i]! - o));
+    }
   }
   return { ...img, data: out };
 }
 
 /** Inverse-mapped affine warp with nearest sampling and black fill: src = A·(dst − centre) + centre. */
 function affine(img: Image, a: number, b: number, c: number, d: number, tx: number, ty: number): Image {
-  const { height: h, width: w, channels: ch } = img, out = new Uint8Array(img.data.length);
+  const { height: h, width: w, channels: ch } = img, src = img.data, out = new Uint8Array(src.length);
   const cx = (w - 1) / 2, cy = (h - 1) / 2;
-  for (let y = 0; y < h; y++)
+  // The products are hoisted out of the loops; each sum is formed in the same order as written
+  // out in full, so the sampled pixels are the same.
+  const ax = new Float64Array(w), cxs = new Float64Array(w);
+  for (let x = 0; x < w; x++) { ax[x] = a * (x - cx); cxs[x] = c * (x - cx); }
+  for (let y = 0; y < h; y++) {
+    const by = b * (y - cy), dy = d * (y - cy);
     for (let x = 0; x < w; x++) {
-      const sx = Math.round(a * (x - cx) + b * (y - cy) + cx + tx), sy = Math.round(c * (x - cx) + d * (y - cy) + cy + ty);
+      const sx = Math.round(ax[x]! + by + cx + tx), sy = Math.round(cxs[x]! + dy + cy + ty);
       if (sx < 0 || sy < 0 || sx >= w || sy >= h) continue;
-      for (let k = 0; k < ch; k++) out[(y * w + x) * ch + k] = img.data[(sy * w + sx) * ch + k]!;
+      const o = (y * w + x) * ch, s0 = (sy * w + sx) * ch;
+      for (let k = 0; k < ch; k++) out[o + k] = src[s0 + k]!;
     }
+  }
   return { ...img, data: out };
 }
 
 function perChannelLut(img: Image, makeLut: (hist: Int32Array) => Uint8Array | null): Image {
-  const c = img.channels, out = Uint8Array.from(img.data);
+  const c = img.channels, out = img.data.slice();
   for (let k = 0; k < c; k++) {
     const hist = new Int32Array(256);
     for (let i = k; i < img.data.length; i += c) hist[img.data[i]!]!++;
@@ -90,21 +115,23 @@ function autoContrast(hist: Int32Array): Uint8Array | null {
 }
 
 function sharpness(img: Image, factor: number): Image {
-  const { height: h, width: w, channels: c } = img;
-  const smooth = Uint8Array.from(img.data); // borders keep the original pixels, as PIL does
+  const { height: h, width: w, channels: c } = img, src = img.data, row = w * c;
+  const smooth = src.slice(); // borders keep the original pixels, as PIL does
+  // PIL's SMOOTH kernel: 1 around, 5 in the centre, over 13.
   for (let y = 1; y < h - 1; y++)
-    for (let x = 1; x < w - 1; x++)
-      for (let k = 0; k < c; k++) {
-        let s = 4 * img.data[(y * w + x) * c + k]!;
-        for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) s += img.data[((y + dy) * w + x + dx) * c + k]!;
-        smooth[(y * w + x) * c + k] = clamp255(s / 13);
-      }
-  return blend(img, (p, k) => smooth[p * c + k]!, factor);
+    for (let i = y * row + c, end = (y + 1) * row - c; i < end; i++) {
+      const up = i - row, down = i + row;
+      const s = 5 * src[i]! + src[i - c]! + src[i + c]! + src[up]! + src[up - c]! + src[up + c]! + src[down]! + src[down - c]! + src[down + c]!;
+      smooth[i] = clamp255(s / 13);
+    }
+  return blendWith(img, smooth, true, factor);
 }
 
-function applyOp(img: Image, op: Op, mag: number, rng: Rng): Image {
+/** One op at magnitude bin `mag` of `top` (torchvision's tables: AutoAugment's bins 0..9,
+ * RandAugment's 0..30), with a random sign for the signed ops. */
+export function applyOp(img: Image, op: Op, mag: number, rng: Rng, top = 9): Image {
   const sign = rng.bool() ? -1 : 1;
-  const lin = (hi: number): number => (hi * mag) / 9;
+  const lin = (hi: number): number => (hi * mag) / top;
   switch (op) {
     case 'ShearX': return affine(img, 1, sign * lin(0.3), 0, 1, 0, 0);
     case 'ShearY': return affine(img, 1, 0, sign * lin(0.3), 1, 0, 0);
@@ -114,27 +141,24 @@ function applyOp(img: Image, op: Op, mag: number, rng: Rng): Image {
       const t = (sign * lin(30) * Math.PI) / 180;
       return affine(img, Math.cos(t), -Math.sin(t), Math.sin(t), Math.cos(t), 0, 0);
     }
-    case 'Brightness': return blend(img, () => 0, 1 + sign * lin(0.9));
-    case 'Color': {
-      const g = grey(img);
-      return blend(img, (p) => g[p]!, 1 + sign * lin(0.9));
-    }
+    case 'Brightness': return blendConst(img, 0, 1 + sign * lin(0.9));
+    case 'Color': return blendWith(img, grey(img), false, 1 + sign * lin(0.9));
     case 'Contrast': {
       const g = grey(img), mean = Math.round(g.reduce((a, b) => a + b, 0) / g.length);
-      return blend(img, () => mean, 1 + sign * lin(0.9));
+      return blendConst(img, mean, 1 + sign * lin(0.9));
     }
     case 'Sharpness': return sharpness(img, 1 + sign * lin(0.9));
     case 'Posterize': {
-      const bits = 8 - Math.round(mag / (9 / 4)), mask = (0xff << (8 - bits)) & 0xff;
-      return mapPixels(img, (v) => v & mask);
+      const bits = 8 - Math.round(mag / (top / 4)), mask = (0xff << (8 - bits)) & 0xff;
+      return mapLut(img, (v) => v & mask);
     }
     case 'Solarize': {
       const threshold = 255 - lin(255);
-      return mapPixels(img, (v) => (v >= threshold ? 255 - v : v));
+      return mapLut(img, (v) => (v >= threshold ? 255 - v : v));
     }
     case 'AutoContrast': return perChannelLut(img, autoContrast);
     case 'Equalize': return perChannelLut(img, equalize);
-    case 'Invert': return mapPixels(img, (v) => 255 - v);
+    case 'Invert': return mapLut(img, (v) => 255 - v);
   }
 }
 

@@ -4,10 +4,18 @@ import { AdvpropError } from '../errors.js';
 import type { ImageDataset } from './dataset.js';
 import { decodeImage } from './decode.js';
 import { Rng } from './rng.js';
+import { decodeFile } from './sharp_decode.js';
 import { applyTransforms, type Image, type TransformSpec } from './transforms.js';
 
 export interface BatchJob { epoch: number; indices: Int32Array }
-export interface PreparedBatch { x: Float32Array; shape: [number, number, number, number] }
+export interface Skipped { path: string; message: string }
+export interface PreparedBatch {
+  x: Float32Array;
+  shape: [number, number, number, number];
+  /** Positions in the job's indices of the samples in x, when some were skipped (corrupt files). */
+  kept?: Int32Array;
+  skipped?: Skipped[];
+}
 
 export function loadImage(d: ImageDataset, index: number): Image {
   const s = d.source;
@@ -16,20 +24,56 @@ export function loadImage(d: ImageDataset, index: number): Image {
   return { data: s.images.subarray(index * size, (index + 1) * size), height: s.height, width: s.width, channels: s.channels };
 }
 
-export function prepareBatch(d: ImageDataset, transforms: readonly TransformSpec[], seed: number, job: BatchJob): PreparedBatch {
-  let x: Float32Array | null = null;
-  let shape: [number, number, number, number] = [job.indices.length, 0, 0, 0];
-  job.indices.forEach((index, i) => {
-    const img = applyTransforms(loadImage(d, index), transforms, new Rng(seed, job.epoch, index));
-    if (x === null) {
-      shape = [job.indices.length, img.height, img.width, img.channels];
-      x = new Float32Array(job.indices.length * img.data.length);
-    } else if (img.height !== shape[1] || img.width !== shape[2] || img.channels !== shape[3]) {
+// byte / 255 as f32, looked up rather than divided per element (the same values).
+const UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+
+function stack(images: Array<{ img: Image; index: number }>): PreparedBatch {
+  if (images.length === 0) return { x: new Float32Array(0), shape: [0, 0, 0, 0] };
+  const { height, width, channels } = images[0]!.img, size = height * width * channels;
+  const x = new Float32Array(images.length * size);
+  for (let i = 0; i < images.length; i++) {
+    const { img, index } = images[i]!;
+    if (img.height !== height || img.width !== width || img.channels !== channels) {
       throw new AdvpropError('ERR_SHAPE',
-        `loader: sample ${index} is ${img.height}×${img.width}×${img.channels} after transforms, the batch is ${shape[1]}×${shape[2]}×${shape[3]}; add a 'resize' or crop transform`);
+        `loader: sample ${index} is ${img.height}×${img.width}×${img.channels} after transforms, the batch is ${height}×${width}×${channels}; add a 'resize' or crop transform`);
     }
-    const off = i * img.data.length;
-    for (let k = 0; k < img.data.length; k++) x![off + k] = img.data[k]! / 255;
-  });
-  return { x: x ?? new Float32Array(0), shape };
+    const src = img.data, off = i * size;
+    for (let k = 0; k < size; k++) x[off + k] = UNIT[src[k]!]!;
+  }
+  return { x, shape: [images.length, height, width, channels] };
+}
+
+/** In-memory images, and files through the pure-JavaScript decoders (synchronous callers). */
+export function prepareBatch(d: ImageDataset, transforms: readonly TransformSpec[], seed: number, job: BatchJob): PreparedBatch {
+  return stack(Array.from(job.indices, (index) => ({ index, img: applyTransforms(loadImage(d, index), transforms, new Rng(seed, job.epoch, index)) })));
+}
+
+/**
+ * The loader's batches: file sources are decoded by sharp, one image at a time (a worker is one
+ * core), a leading randomResizedCrop inside the decoder. A file that does not decode (ERR_FORMAT)
+ * is left out and reported in `skipped`, or with `strict` fails the batch naming it.
+ */
+export async function prepareBatchAsync(d: ImageDataset, transforms: readonly TransformSpec[], seed: number, job: BatchJob,
+  strict = false): Promise<PreparedBatch> {
+  const s = d.source;
+  if (s.kind === 'array') return prepareBatch(d, transforms, seed, job);
+  const images: Array<{ img: Image; index: number }> = [];
+  const kept: number[] = [];
+  const skipped: Skipped[] = [];
+  for (let i = 0; i < job.indices.length; i++) {
+    const index = job.indices[i]!, path = s.paths[index]!;
+    const rng = new Rng(seed, job.epoch, index);
+    let decoded;
+    try {
+      decoded = await decodeFile(path, s.channels, transforms[0], rng);
+    } catch (e) {
+      if (strict || (e as AdvpropError).code !== 'ERR_FORMAT') throw e;
+      skipped.push({ path, message: (e as Error).message });
+      continue;
+    }
+    images.push({ index, img: applyTransforms(decoded.image, transforms.slice(decoded.consumed), rng) });
+    kept.push(i);
+  }
+  const out = stack(images);
+  return skipped.length === 0 ? out : { ...out, kept: Int32Array.from(kept), skipped };
 }

@@ -1,4 +1,4 @@
-// A folder of class subfolders (root/<class>/<image>.{jpg,jpeg,png}), as torchvision's
+// A folder of class subfolders (root/<class>/<image>.{jpg,jpeg,png,webp}), as torchvision's
 // ImageFolder: classes sorted by name, files sorted within each class. Images are decoded by the
 // loader's workers, not here, so opening a large folder is quick.
 import { readdirSync, statSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { describeValue } from '../device.js';
 import { pathArg } from '../args.js';
 import type { ImageDataset } from './dataset.js';
 
-const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png']);
+const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 
 function listDirs(root: string): string[] {
   try {
@@ -40,7 +40,7 @@ export function loadImageFolder(root: string, channels = 3): ImageDataset {
       labels.push(label);
     }
   });
-  if (paths.length === 0) throw new AdvpropError('ERR_IO', `${root}: no class subfolders with .jpg/.jpeg/.png images`);
+  if (paths.length === 0) throw new AdvpropError('ERR_IO', `${root}: no class subfolders with .jpg/.jpeg/.png/.webp images`);
   return {
     name: root,
     source: { kind: 'files', paths, channels },

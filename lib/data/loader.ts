@@ -6,9 +6,9 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AdvpropError, type ErrorCode } from '../errors.js';
-import { prepareBatch, type PreparedBatch } from './batch.js';
+import { prepareBatchAsync, type PreparedBatch } from './batch.js';
 import { checkDataset, datasetSize, shareDataset, type ImageDataset } from './dataset.js';
-import { LIMITS, boolArg, intArg, objectArg } from '../args.js';
+import { LIMITS, boolArg, functionArg, intArg, objectArg } from '../args.js';
 import { permutation, Rng } from './rng.js';
 import { validateTransforms, type TransformSpec } from './transforms.js';
 
@@ -22,6 +22,11 @@ export interface LoaderOptions {
   workers?: number;
   /** Batches prepared ahead of the one being consumed. Default 2. */
   prefetch?: number;
+  /** A file that does not decode stops the epoch with ERR_FORMAT naming it, instead of being
+   * left out of its batch with a warning. Default false. */
+  strict?: boolean;
+  /** Called once per left-out file (default: a warning on stderr naming it). */
+  onSkip?: (path: string, message: string) => void;
 }
 
 export interface Batch {
@@ -39,6 +44,7 @@ export class DataLoader {
   readonly dataset: ImageDataset;
   readonly batchSize: number;
   private readonly opts: Required<Omit<LoaderOptions, 'batchSize'>>;
+  private readonly skippedFiles = new Set<string>();
   private workers: Worker[] = [];
   private pending = new Map<number, Pending>();
   private nextId = 0;
@@ -55,6 +61,8 @@ export class DataLoader {
     intArg(opts.seed ?? 0, op, 'seed', 0, Number.MAX_SAFE_INTEGER);
     intArg(opts.workers ?? 1, op, 'workers', 0, LIMITS.workers);
     intArg(opts.prefetch ?? 2, op, 'prefetch', 1, 1024);
+    boolArg(opts.strict ?? false, op, 'strict');
+    if (opts.onSkip !== undefined) functionArg(opts.onSkip, op, 'onSkip');
     if (n === 0 || (dropLast && n < opts.batchSize))
       throw new AdvpropError('ERR_ARG', `DataLoader: ${n} samples in ${dataset.name} cannot fill one batch of ${opts.batchSize}`);
     validateTransforms(opts.transforms ?? []);
@@ -62,8 +70,15 @@ export class DataLoader {
     this.opts = {
       shuffle: opts.shuffle ?? true, seed: opts.seed ?? 0, dropLast, transforms: opts.transforms ?? [],
       workers: Math.max(0, Math.min(opts.workers ?? 1, availableParallelism())), prefetch: Math.max(1, opts.prefetch ?? 2),
+      strict: opts.strict ?? false,
+      onSkip: opts.onSkip ?? ((path, message) => console.warn(`advprop: skipping ${path}: ${message}`)),
     };
     this.dataset = this.opts.workers > 0 ? shareDataset(dataset) : dataset;
+  }
+
+  /** Files left out so far because they did not decode (each counted once). */
+  get skipped(): number {
+    return this.skippedFiles.size;
   }
 
   /** Batches per epoch. */
@@ -93,8 +108,15 @@ export class DataLoader {
         for (let a = b; a <= b + this.opts.prefetch; a++) submit(a);
         const prepared = await jobs.get(b)!;
         jobs.delete(b);
-        const indices = order.slice(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length));
-        yield { ...prepared, y: indices.map((i) => this.dataset.labels[i]!), indices, epoch, index: b };
+        let indices = order.slice(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length));
+        for (const s of prepared.skipped ?? []) {
+          if (this.skippedFiles.has(s.path)) continue;
+          this.skippedFiles.add(s.path);
+          this.opts.onSkip(s.path, s.message);
+        }
+        if (prepared.kept) indices = prepared.kept.map((k) => indices[k]!);
+        if (indices.length === 0) continue; // every file of the batch was left out
+        yield { x: prepared.x, shape: prepared.shape, y: indices.map((i) => this.dataset.labels[i]!), indices, epoch, index: b };
       }
     } finally {
       // Batches already asked for still arrive; swallow their results so nothing is left rejected.
@@ -111,11 +133,7 @@ export class DataLoader {
 
   private prepare(epoch: number, indices: Int32Array): Promise<PreparedBatch> {
     if (this.opts.workers === 0) {
-      try {
-        return Promise.resolve(prepareBatch(this.dataset, this.opts.transforms, this.opts.seed, { epoch, indices }));
-      } catch (e) {
-        return Promise.reject(e);
-      }
+      return prepareBatchAsync(this.dataset, this.opts.transforms, this.opts.seed, { epoch, indices }, this.opts.strict);
     }
     if (this.workers.length === 0) this.startWorkers();
     const id = this.nextId++;
@@ -133,16 +151,16 @@ export class DataLoader {
     const ts = self.endsWith('.ts');
     const entry = self.replace(/loader\.(ts|js)$/, `worker.${ts ? 'ts' : 'js'}`);
     const file = ts ? self.replace(/loader\.ts$/, 'tsx-worker.mjs') : entry;
-    const workerData = { dataset: this.dataset, transforms: this.opts.transforms, seed: this.opts.seed, entry: pathToFileURL(entry).href };
+    const workerData = { dataset: this.dataset, transforms: this.opts.transforms, seed: this.opts.seed, strict: this.opts.strict, entry: pathToFileURL(entry).href };
     for (let i = 0; i < this.opts.workers; i++) {
       const w = new Worker(file, { workerData });
-      w.on('message', (m: { id: number; x?: Float32Array; shape?: PreparedBatch['shape']; error?: { code: string; message: string } }) => {
+      w.on('message', (m: Partial<PreparedBatch> & { id: number; error?: { code: string; message: string } }) => {
         const p = this.pending.get(m.id);
         if (!p) return;
         this.pending.delete(m.id);
         if (this.pending.size === 0) for (const v of this.workers) v.unref();
         if (m.error) p.reject(new AdvpropError(m.error.code as ErrorCode, m.error.message));
-        else p.resolve({ x: m.x!, shape: m.shape! });
+        else p.resolve({ x: m.x!, shape: m.shape!, kept: m.kept, skipped: m.skipped });
       });
       w.on('error', (e) => {
         for (const p of this.pending.values()) p.reject(new AdvpropError('ERR_INTERNAL', `loader worker failed: ${e.message}`, { cause: e }));

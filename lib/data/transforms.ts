@@ -4,6 +4,7 @@ import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import { LIMITS, intArg, numArg, objectArg } from '../args.js';
 import { autoAugment } from './autoaugment.js';
+import { RANDAUGMENT_MAX_M, randAugment } from './randaugment.js';
 import { Rng } from './rng.js';
 
 export interface Image { data: Uint8Array; height: number; width: number; channels: number }
@@ -15,9 +16,11 @@ export type TransformSpec =
   | { name: 'randomResizedCrop'; size: Size; scale?: readonly [number, number]; ratio?: readonly [number, number] }
   | { name: 'centerCrop'; size: Size }
   | { name: 'resize'; size: Size }
-  | { name: 'autoAugment'; policy?: 'imagenet' };
+  | { name: 'autoAugment'; policy?: 'imagenet' }
+  | { name: 'randAugment'; n?: number; m?: number } // defaults 2 and 9, as torchvision
+  | { name: 'centerCropResize'; size: number; padding?: number }; // EfficientNet's evaluation crop
 
-const hw = (s: Size): [number, number] => (typeof s === 'number' ? [s, s] : [s[0], s[1]]);
+export const hw = (s: Size): [number, number] => (typeof s === 'number' ? [s, s] : [s[0], s[1]]);
 
 /** An HWC uint8 image whose bytes match its sizes. */
 export function checkImage(img: unknown, op: string): Image {
@@ -176,15 +179,22 @@ export function centerCropResize(img: Image, size: number, padding = 32): Image 
 export function hflip(img: Image): Image {
   checkImage(img, 'hflip');
   const { height: h, width: w, channels: c } = img;
-  const out = new Uint8Array(img.data.length);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++)
-      for (let k = 0; k < c; k++) out[(y * w + x) * c + k] = img.data[(y * w + (w - 1 - x)) * c + k]!;
+  const src = img.data, out = new Uint8Array(src.length);
+  for (let y = 0; y < h; y++) {
+    const row = y * w * c;
+    for (let x = 0; x < w; x++) {
+      const o = row + x * c, s = row + (w - 1 - x) * c;
+      for (let k = 0; k < c; k++) out[o + k] = src[s + k]!;
+    }
+  }
   return { ...img, data: out };
 }
 
-/** torchvision's RandomResizedCrop sampling: 10 tries, then a centre crop of the clamped ratio. */
-function randomResizedBox(img: Image, rng: Rng, scale: readonly [number, number], ratio: readonly [number, number]) {
+export interface Box { top: number; left: number; h: number; w: number }
+
+/** torchvision's RandomResizedCrop sampling: 10 tries, then a centre crop of the clamped ratio.
+ * Only the image's sizes are read, so the file loader can draw the box before it decodes. */
+export function randomResizedBox(img: { height: number; width: number }, rng: Rng, scale: readonly [number, number], ratio: readonly [number, number]): Box {
   const area = img.height * img.width;
   const [lr0, lr1] = [Math.log(ratio[0]), Math.log(ratio[1])];
   for (let i = 0; i < 10; i++) {
@@ -226,6 +236,10 @@ export function applyTransform(img: Image, t: TransformSpec, rng: Rng): Image {
     }
     case 'autoAugment':
       return autoAugment(img, rng);
+    case 'randAugment':
+      return randAugment(img, rng, t.n ?? 2, t.m ?? 9);
+    case 'centerCropResize':
+      return centerCropResize(img, t.size, t.padding ?? 32);
     default:
       throw new AdvpropError('ERR_ARG', `transform: unknown transform ${JSON.stringify(t)}`);
   }
@@ -234,7 +248,7 @@ export function applyTransform(img: Image, t: TransformSpec, rng: Rng): Image {
 export function validateTransforms(ts: readonly TransformSpec[]): void {
   const op = 'transforms';
   if (!Array.isArray(ts)) throw new AdvpropError('ERR_ARG', `${op}: expected an array of transform specs, got ${describeValue(ts)}`);
-  const names = ['randomCrop', 'hflip', 'randomResizedCrop', 'centerCrop', 'resize', 'autoAugment'];
+  const names = ['randomCrop', 'hflip', 'randomResizedCrop', 'centerCrop', 'resize', 'autoAugment', 'randAugment', 'centerCropResize'];
   ts.forEach((t: TransformSpec, i) => {
     const name = (t as { name?: unknown } | null)?.name;
     if (typeof name !== 'string' || !names.includes(name))
@@ -259,6 +273,14 @@ export function validateTransforms(ts: readonly TransformSpec[]): void {
         break;
       case 'autoAugment':
         if (t.policy !== undefined && t.policy !== 'imagenet') throw new AdvpropError('ERR_ARG', `${at}: policy must be 'imagenet', got ${describeValue(t.policy)}`);
+        break;
+      case 'randAugment':
+        if (t.n !== undefined) intArg(t.n, at, 'n', 0, 100);
+        if (t.m !== undefined) intArg(t.m, at, 'm', 0, RANDAUGMENT_MAX_M);
+        break;
+      case 'centerCropResize':
+        outSize(t.size, t.size, at);
+        if (t.padding !== undefined) intArg(t.padding, at, 'padding', 0, LIMITS.imageSide);
         break;
     }
   });

@@ -7,6 +7,8 @@ import { EFFICIENTNET_NAMES } from '../models/efficientnet_config.js';
 import { METHODS, type Method } from './methods.js';
 import type { ScheduleName } from './schedule.js';
 import { PRECISIONS, type Precision } from '../precision.js';
+import { AUGMENTS, type Augment } from '../data/efficientnet_transforms.js';
+import { RANDAUGMENT_MAX_M } from '../data/randaugment.js';
 
 export interface TrainConfig {
   model: string; // efficientnet name: b0..b8, l2
@@ -39,7 +41,15 @@ export interface TrainConfig {
   limit?: number; // use only the first N training images
   evalLimit: number; // test images for the final evaluation (corruptions run 45 passes over them)
   evalEpsilons: number[]; // PGD ε (pixel units) for the final robustness numbers
-  augment: boolean; // random crop (pad 2) + horizontal flip
+  /** true ('basic'): random crop (pad 2) + flip on small images, random-resized crop + flip on
+   * image files; false ('none'); or 'autoaugment' / 'randaugment' on top of 'basic'. */
+  augment: boolean | Augment;
+  /** RandAugment's N ops and magnitude M (of 0..30) with augment 'randaugment'; default 2, 9. */
+  randAugment?: { n: number; m: number };
+  /** Input size for image files (default the model's: B0 224 … L2 800); refused for in-memory sets. */
+  resolution?: number;
+  /** An image file that does not decode stops the run (ERR_FORMAT) instead of being left out. */
+  strict?: boolean;
   workers: number; // data loader threads
   checkpointEvery: number; // steps between checkpoints (0: once per epoch only)
   logEvery: number; // steps between metrics.jsonl lines
@@ -98,7 +108,17 @@ export function checkTrainConfig(config: TrainConfig): TrainConfig {
   if (c.labelSmoothing === 1) bad('--label-smoothing must be a number in [0, 1), got 1');
   if (c.ema !== false && !(typeof c.ema === 'number' && c.ema > 0 && c.ema < 1)) bad(`--ema must be a decay in (0, 1) or false, got ${show(c.ema)}`);
   for (const [v, flag] of [[c.data, '--data'], [c.out, '--out'], [c.name, '--name'], [c.resume, '--resume'], [c.device, '--device']] as const) str(v, flag);
-  for (const [v, flag] of [[c.augment, 'augment'], [c.progress, 'progress'], [c.stripAux, 'stripAux']] as const)
+  if (typeof c.augment !== 'boolean' && !(AUGMENTS as readonly unknown[]).includes(c.augment))
+    bad(`--augment must be one of ${AUGMENTS.join(', ')} (or a boolean), got ${show(c.augment)}`);
+  if (c.randAugment !== undefined) {
+    if (c.augment !== 'randaugment') bad(`--randaugment-n / --randaugment-m need --augment randaugment, got --augment ${show(c.augment)}`);
+    objectArg(c.randAugment, 'trainRun', 'randAugment', '{ n, m }');
+    int(c.randAugment.n, '--randaugment-n', 1, 100);
+    int(c.randAugment.m, '--randaugment-m', 0, RANDAUGMENT_MAX_M);
+  }
+  if (c.resolution !== undefined) int(c.resolution, '--resolution', 8, LIMITS.imageSide);
+  if (c.strict !== undefined && typeof c.strict !== 'boolean') bad(`strict must be a boolean, got ${show(c.strict)}`);
+  for (const [v, flag] of [[c.progress, 'progress'], [c.stripAux, 'stripAux']] as const)
     if (typeof v !== 'boolean') bad(`${flag} must be a boolean, got ${show(v)}`);
   return c;
 }

@@ -33,7 +33,7 @@ const MATH_KEYS: [key: string, label: string][] = [
   ['epsilon', '--epsilon'], ['attackSteps', '--attack-steps'], ['epochs', '--epochs'], ['batchSize', '--batch-size'], ['lr', '--lr'],
   ['optimizer', '--optimizer'], ['schedule', '--schedule'], ['warmupEpochs', '--warmup-epochs'], ['weightDecay', '--weight-decay'],
   ['labelSmoothing', '--label-smoothing'], ['ema', '--ema'], ['seed', '--seed'], ['data', '--data'], ['limit', '--limit'],
-  ['augment', '--no-augment'], ['numClasses', 'classes in the data'], ['inChannels', 'channels of the images'],
+  ['augment', '--no-augment / --augment'], ['randAugment', '--randaugment-n / --randaugment-m'], ['resolution', '--resolution'], ['numClasses', 'classes in the data'], ['inChannels', 'channels of the images'],
   ['trainImages', 'training images'], ['stepsPerEpoch', 'steps per epoch'], ['parameters', 'model parameters'],
   ['precision', '--precision'],
 ];

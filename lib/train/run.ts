@@ -10,6 +10,8 @@ import { DataLoader } from '../data/loader.js';
 import { limitDataset, datasetSize, type ImageDataset } from '../data/dataset.js';
 import { defaultDataDir, openDataset } from '../data/open.js';
 import type { TransformSpec } from '../data/transforms.js';
+import { decodeDataset } from '../data/materialize.js';
+import { defaultResolution, imageEvalTransforms, imageTrainTransforms, type Augment } from '../data/efficientnet_transforms.js';
 import { efficientnet } from '../models/efficientnet.js';
 import type { Module } from '../nn/index.js';
 import { saveModel } from '../io/model.js';
@@ -42,20 +44,29 @@ export interface RunHooks {
   signal?: AbortSignal;
 }
 
-function buildModel(c: TrainConfig, train: ImageDataset, device: string): Module {
+function buildModel(c: TrainConfig, train: ImageDataset, device: string, resolution: number | undefined): Module {
   const src = train.source;
   return efficientnet(c.model, {
     numClasses: train.numClasses, inChannels: src.channels, domains: domainsFor(c.method),
     width: c.width, depth: c.depth, bnMomentum: c.bnMomentum, device, seed: c.seed,
-    resolution: src.kind === 'array' ? src.height : undefined,
+    resolution: src.kind === 'array' ? src.height : resolution,
   });
 }
 
-function augmentations(c: TrainConfig, d: ImageDataset): TransformSpec[] {
-  if (!c.augment) return [];
+const augmentName = (a: TrainConfig['augment']): Augment => (a === true ? 'basic' : a === false ? 'none' : a);
+
+/** Image files: EfficientNet's transforms at `resolution`. In-memory sets keep their own sizes
+ * (small images: random crop with padding 2 and flip), with AutoAugment or RandAugment after. */
+function augmentations(c: TrainConfig, d: ImageDataset, resolution: number | undefined): TransformSpec[] {
+  const augment = augmentName(c.augment);
+  if (resolution !== undefined) return imageTrainTransforms(augment, resolution, c.randAugment);
+  if (augment === 'none') return [];
   const small = d.source.kind === 'array' && d.source.height <= 64;
-  return small ? [{ name: 'randomCrop', padding: 2 }, { name: 'hflip' }]
+  const base: TransformSpec[] = small ? [{ name: 'randomCrop', padding: 2 }, { name: 'hflip' }]
     : [{ name: 'randomResizedCrop', size: 224 }, { name: 'hflip' }];
+  if (augment === 'autoaugment') base.push({ name: 'autoAugment' });
+  if (augment === 'randaugment') base.push({ name: 'randAugment', n: c.randAugment?.n ?? 2, m: c.randAugment?.m ?? 9 });
+  return base;
 }
 
 export async function trainRun(config: TrainConfig, options?: RunHooks): Promise<RunResult> {
@@ -77,9 +88,18 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
   manualSeed(c.seed);
 
   const train = limitDataset(openDataset(dataDir, 'train'), c.limit);
-  const test = openDataset(dataDir, 'test');
-  const model = buildModel(c, train, device);
-  const loader = new DataLoader(train, { batchSize: c.batchSize, seed: c.seed, transforms: augmentations(c, train), workers: c.workers });
+  const testFiles = openDataset(dataDir, 'test');
+  const files = train.source.kind === 'files';
+  if (!files && c.resolution !== undefined)
+    throw new AdvpropError('ERR_ARG', `--resolution applies to folders of image files; ${train.name} holds images of one size`);
+  const resolution = files ? c.resolution ?? defaultResolution(c.model) : undefined;
+  const strict = c.strict ?? false;
+  // Decoded once (centre crop at the resolution) for every epoch's evaluation.
+  const test = testFiles.source.kind === 'files'
+    ? await decodeDataset(testFiles, imageEvalTransforms(resolution ?? defaultResolution(c.model)), { limit: c.evalLimit, workers: c.workers, strict })
+    : testFiles;
+  const model = buildModel(c, train, device, resolution);
+  const loader = new DataLoader(train, { batchSize: c.batchSize, seed: c.seed, transforms: augmentations(c, train, resolution), workers: c.workers, strict });
   const stepsPerEpoch = loader.length;
   const trainer = new Trainer(model, {
     method: c.method, epsilon: c.epsilon, attackSteps: c.attackSteps, lr: c.lr, optimizer: c.optimizer, schedule: c.schedule,
@@ -87,7 +107,8 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
     epochs: c.epochs, stepsPerEpoch, precision: c.precision,
   });
   const precision = trainer.options.precision;
-  const record = { ...c, data: dataDir, device, precision, name, numClasses: train.numClasses, inChannels: train.source.channels, stepsPerEpoch, trainImages: datasetSize(train), testImages: datasetSize(test), parameters: model.numParameters() };
+  const randAugment = c.augment === 'randaugment' ? { n: c.randAugment?.n ?? 2, m: c.randAugment?.m ?? 9 } : undefined;
+  const record = { ...c, data: dataDir, device, precision, name, randAugment, resolution, numClasses: train.numClasses, inChannels: train.source.channels, stepsPerEpoch, trainImages: datasetSize(train), testImages: datasetSize(testFiles), parameters: model.numParameters() };
   const metrics = join(dir, 'metrics.jsonl');
   let start = { epoch: 0, batch: 0 };
   if (resumeFrom) {
@@ -147,6 +168,7 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
     progress?.done();
     loader.close();
   }
+  if (loader.skipped > 0) log(`${loader.skipped} training image${loader.skipped === 1 ? '' : 's'} could not be decoded and ${loader.skipped === 1 ? 'was' : 'were'} left out (--strict stops instead)`);
   if (interrupted) {
     log(`interrupted: checkpoint written to ${join(dir, 'last.safetensors')}; continue with --resume ${dir}`);
     trainer.dispose();

@@ -18,7 +18,6 @@
 #include <type_traits>
 #include <cstdint>
 #include <cstring>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -31,7 +30,6 @@
 #include "simd.h"
 #include "channel_vectors.h"
 #include "depthwise_f32.h"
-#include "depthwise_forward_rows.h"
 #include "widen.h"
 
 namespace advprop {
@@ -308,47 +306,32 @@ WChunkFn<T> wchunk_kernel() {
 // i = r % per_image, in parallel chunks of rows sized by a row's multiply-adds (width pixels of
 // C channels, every tap), each chunk with RowTaps of its own for fill to set.
 template <typename Fill>
-void for_each_row(const Conv2dParams& p, int64_t per_image, int64_t width, int64_t gdiv, Fill&& fill) {
+void for_each_row(const Conv2dParams& p, int64_t per_image, int64_t width, Fill&& fill) {
   const int64_t rows = p.n * per_image;
-  int64_t grain = grain_for(rows, width * p.c_in * p.kh * p.kw);
-  if (gdiv > 0) grain = std::max(grain, (rows + gdiv * num_threads() - 1) / (gdiv * num_threads()));
-  parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
+  parallel_for(0, rows, grain_for(rows, width * p.c_in * p.kh * p.kw), [&](int64_t lo, int64_t hi) {
     std::vector<int64_t> buf;
     RowTaps t(buf, p.kh, p.kw);
     for (int64_t r = lo; r < hi; ++r) fill(t, r / per_image, r % per_image, r);
   });
 }
 
-ADVPROP_ISA_VARIANTS_OF(fwd_row, depthwise_detail::fwd_row_body, (typename T, int K, int S), (T, K, S),
-                        (const depthwise_detail::FwdRow& t, int64_t C, const T* src, const T* wt, const T* bias,
-                         T* dst),
-                        (t, C, src, wt, bias, dst))
-
-template <typename T>
-using FwdRowFn = void (*)(const depthwise_detail::FwdRow&, int64_t, const T*, const T*, const T*, T*);
-
-// The blocked forward row kernel for p's kernel width and column stride, or null.
-template <typename T>
-FwdRowFn<T> fwd_row_kernel(const Conv2dParams& p) {
-  if (p.dil_w != 1) return nullptr;
-  const int level = g_isa.level();
-  if (p.kw == 3 && p.stride_w == 1) return fwd_row_variant<T, 3, 1>(level);
-  if (p.kw == 3 && p.stride_w == 2) return fwd_row_variant<T, 3, 2>(level);
-  if (p.kw == 5 && p.stride_w == 1) return fwd_row_variant<T, 5, 1>(level);
-  if (p.kw == 5 && p.stride_w == 2) return fwd_row_variant<T, 5, 2>(level);
-  return nullptr;
-}
-
 // epi: the inference epilogue (epilogue.h), only ever non-null for f32 and f64 (the validator),
 // on each output row while it is in cache.
+template <typename T>
+void apply_epilogue_row(const Conv2dParams& p, const Epilogue* epi, T* y, int64_t r) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
+    if (epi) apply_epilogue_rows(epilogue_view<T>(epi, p.c_in, p.c_in), y + r * p.out_w * p.c_in, p.c_in,
+                                 r * p.out_w, p.out_w, 0, p.c_in);
+}
+
 template <typename T>
 void forward_typed(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y, const Epilogue* epi = nullptr) {
   const int64_t C = p.c_in, H = p.h, W = p.w, OW = p.out_w;
   const std::vector<T> wt = transpose_weights(p, w);
-  const FwdRowFn<T> fwd_row = fwd_row_kernel<T>(p);
+  if constexpr (std::is_same_v<T, float>)
+    if (depthwise_detail::forward_blocked_f32(p, x, wt.data(), bias, y, epi, g_isa.level())) return;
   const RowFn<T> row = row_kernel<T>();
-  static const int64_t gdiv = getenv("DW_G") ? atoll(getenv("DW_G")) : 0;
-  for_each_row(p, p.out_h, OW, gdiv, [&](RowTaps& t, int64_t n, int64_t oh, int64_t r) {
+  for_each_row(p, p.out_h, OW, [&](RowTaps& t, int64_t n, int64_t oh, int64_t r) {
     t.nr = t.nq = 0;
     t.sj = p.stride_w, t.dstep = 1, t.count = OW, t.wsrc = W;
     for (int64_t ky = 0; ky < p.kh; ++ky) {
@@ -357,33 +340,12 @@ void forward_typed(const Conv2dParams& p, const T* x, const T* w, const T* bias,
       t.src_row[t.nr] = (n * H + ih) * W * C;
       t.w_row[t.nr++] = ky;
     }
-    if (fwd_row) {
-      depthwise_detail::FwdRow f;
-      f.nr = t.nr, f.src_row = t.src_row, f.w_row = t.w_row, f.count = OW, f.wsrc = W, f.pad = p.pad_left;
-      static const int64_t pf = getenv("DW_PF") ? atoll(getenv("DW_PF")) : 0;
-      f.pf_pixels = pf;
-      static const int pfm = getenv("DW_PFM") ? atoi(getenv("DW_PFM")) : 0;
-      // The next output row's input rows that this one does not read.
-      int64_t pf_row[8];
-      f.npf = 0;
-      if (pfm && oh + 1 < p.out_h) {
-        const int64_t last = oh * p.stride_h - p.pad_top + (p.kh - 1) * p.dil_h;
-        for (int64_t ky = 0; ky < p.kh && f.npf < 8; ++ky) {
-          const int64_t ih = (oh + 1) * p.stride_h - p.pad_top + ky * p.dil_h;
-          if (ih > last && ih >= 0 && ih < H) pf_row[f.npf++] = (n * H + ih) * W * C;
-        }
-      }
-      f.pf_row = pf_row;
-      fwd_row(f, C, x, wt.data(), bias, y + r * OW * C);
-    } else {
-      for (int64_t kx = 0; kx < p.kw; ++kx) {
-        t.kx[t.nq] = kx;
-        t.koff[t.nq++] = kx * p.dil_w - p.pad_left;
-      }
-      row(t, C, p.kw, x, wt.data(), bias, y + r * OW * C);
+    for (int64_t kx = 0; kx < p.kw; ++kx) {
+      t.kx[t.nq] = kx;
+      t.koff[t.nq++] = kx * p.dil_w - p.pad_left;
     }
-    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
-      if (epi) apply_epilogue_rows(epilogue_view<T>(epi, C, C), y + r * OW * C, C, r * OW, OW, 0, C);
+    row(t, C, p.kw, x, wt.data(), bias, y + r * OW * C);
+    apply_epilogue_row(p, epi, y, r);
   });
 }
 
@@ -400,7 +362,7 @@ void backward_input_typed(const Conv2dParams& p, const T* dy, const T* w, T* dx)
   const int64_t C = p.c_in, H = p.h, W = p.w, OH = p.out_h, OW = p.out_w, S = p.stride_w;
   const std::vector<T> wt = transpose_weights(p, w);
   const RowFn<T> row = row_kernel<T>();
-  for_each_row(p, H, W, 0, [&](RowTaps& t, int64_t n, int64_t ih, int64_t r) {
+  for_each_row(p, H, W, [&](RowTaps& t, int64_t n, int64_t ih, int64_t r) {
     t.nr = 0;
     t.sj = 1, t.dstep = S, t.wsrc = OW;
     for (int64_t ky = 0; ky < p.kh; ++ky) {

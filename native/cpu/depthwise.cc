@@ -6,6 +6,8 @@
 // the weight gradient over rows in chunks whose boundaries depend only on the shape, combined in
 // chunk order).
 //
+// The f32 forward of kernel width 3 or 5 at column stride 1 or 2 (every EfficientNet layer) runs
+// the pixel-blocked kernel of depthwise_forward.cc instead of the rows below; same bits.
 // bf16 and f16 (every operand in the one type) take the widened path of widen.h: the f32 kernels
 // below on f32 copies of a few images at a time, each output rounded once (depthwise_half.cc).
 //
@@ -318,13 +320,6 @@ void for_each_row(const Conv2dParams& p, int64_t per_image, int64_t width, Fill&
 // epi: the inference epilogue (epilogue.h), only ever non-null for f32 and f64 (the validator),
 // on each output row while it is in cache.
 template <typename T>
-void apply_epilogue_row(const Conv2dParams& p, const Epilogue* epi, T* y, int64_t r) {
-  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
-    if (epi) apply_epilogue_rows(epilogue_view<T>(epi, p.c_in, p.c_in), y + r * p.out_w * p.c_in, p.c_in,
-                                 r * p.out_w, p.out_w, 0, p.c_in);
-}
-
-template <typename T>
 void forward_typed(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y, const Epilogue* epi = nullptr) {
   const int64_t C = p.c_in, H = p.h, W = p.w, OW = p.out_w;
   const std::vector<T> wt = transpose_weights(p, w);
@@ -345,7 +340,8 @@ void forward_typed(const Conv2dParams& p, const T* x, const T* w, const T* bias,
       t.koff[t.nq++] = kx * p.dil_w - p.pad_left;
     }
     row(t, C, p.kw, x, wt.data(), bias, y + r * OW * C);
-    apply_epilogue_row(p, epi, y, r);
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
+      if (epi) apply_epilogue_rows(epilogue_view<T>(epi, C, C), y + r * OW * C, C, r * OW, OW, 0, C);
   });
 }
 

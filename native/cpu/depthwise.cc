@@ -6,6 +6,8 @@
 // the weight gradient over rows in chunks whose boundaries depend only on the shape, combined in
 // chunk order).
 //
+// The f32 forward of kernel width 3 or 5 at column stride 1 or 2 (every EfficientNet layer) runs
+// the pixel-blocked kernel of depthwise_forward.cc instead of the rows below; same bits.
 // bf16 and f16 (every operand in the one type) take the widened path of widen.h: the f32 kernels
 // below on f32 copies of a few images at a time, each output rounded once (depthwise_half.cc).
 //
@@ -321,6 +323,8 @@ template <typename T>
 void forward_typed(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y, const Epilogue* epi = nullptr) {
   const int64_t C = p.c_in, H = p.h, W = p.w, OW = p.out_w;
   const std::vector<T> wt = transpose_weights(p, w);
+  if constexpr (std::is_same_v<T, float>)
+    if (depthwise_detail::forward_blocked_f32(p, x, wt.data(), bias, y, epi, g_isa.level())) return;
   const RowFn<T> row = row_kernel<T>();
   for_each_row(p, p.out_h, OW, [&](RowTaps& t, int64_t n, int64_t oh, int64_t r) {
     t.nr = t.nq = 0;

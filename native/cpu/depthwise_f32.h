@@ -9,6 +9,12 @@ namespace advprop {
 namespace cpu {
 namespace depthwise_detail {
 
+// The blocked f32 forward (depthwise_forward.cc) on wt, the weights transposed to [KH, KW, C], at
+// ISA level isa (simd.h), with the epilogue epi (or none) on each output row; false, doing
+// nothing, for the shapes it does not serve (see there).
+bool forward_blocked_f32(const Conv2dParams& p, const float* x, const float* wt, const float* bias, float* y,
+                         const Epilogue* epi, int isa);
+
 // The f32 kernels of depthwise.cc, at the ISA picked at run time.
 void forward_f32(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
 void backward_input_f32(const Conv2dParams& p, const float* dy, const float* w, float* dx);

@@ -6,7 +6,7 @@ import { isUsageError } from './args.js';
 import { runTrain } from './train.js';
 import { runAttack, runEval, runExport } from './evaluate.js';
 import { runPredict } from './predict.js';
-import { abortJob, world } from '../dist/world.js';
+import { abortJob, world } from '../distributed/world.js';
 
 const USAGE = `usage: advprop <command> [options]
 

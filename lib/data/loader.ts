@@ -11,7 +11,7 @@ import { checkDataset, datasetSize, shareDataset, type ImageDataset } from './da
 import { LIMITS, boolArg, functionArg, intArg, objectArg } from '../args.js';
 import { permutation, Rng } from './rng.js';
 import { validateTransforms, type TransformSpec } from './transforms.js';
-import { checkShard, shardIndices, type Shard } from '../dist/shard.js';
+import { checkShard, shardIndices, type Shard } from '../distributed/shard.js';
 
 export interface LoaderOptions {
   batchSize: number;

@@ -12,7 +12,7 @@ import { linear } from '../ops/linear.js';
 import { reshape, slice0 } from '../ops/shape.js';
 import { multiBatchNorm, type BatchNormAct, type Segments } from '../ops/multi_batch_norm.js';
 import { dropout } from '../ops/dropout.js';
-import { bnSyncActive, syncMultiBatchNorm } from '../dist/sync_bn.js';
+import { bnSyncActive, syncMultiBatchNorm } from '../distributed/sync_bn.js';
 import { Module, auxKey, type ForwardOptions, type StateSlot } from './module.js';
 import { Initializer, convInit, denseInit, type InitOptions } from './init.js';
 import { opNames } from '../native.js';

@@ -26,7 +26,7 @@ import { evaluateModel, type EvalResult } from './evaluate.js';
 import { writeReport } from './report.js';
 import { Trainer } from './trainer.js';
 import { autocast } from '../precision.js';
-import { allreduceHost, init as initDist } from '../dist/world.js';
+import { allreduceHost, init as initDist } from '../distributed/world.js';
 
 export interface RunResult {
   dir: string;

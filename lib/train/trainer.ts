@@ -26,8 +26,8 @@ import { METHODS, stepPlan, type Method } from './methods.js';
 import { learningRate, scaledLr, type ScheduleName } from './schedule.js';
 import { autocast, checkPrecision, defaultPrecision, type Precision } from '../precision.js';
 import { GradScaler } from './grad_scaler.js';
-import { allreduce, allreduceHost, broadcast, world, DEFAULT_BUCKET_BYTES } from '../dist/world.js';
-import { withBnSync } from '../dist/sync_bn.js';
+import { allreduce, allreduceHost, broadcast, world, DEFAULT_BUCKET_BYTES } from '../distributed/world.js';
+import { withBnSync } from '../distributed/sync_bn.js';
 
 export interface TrainerOptions {
   method?: Method; // default 'advprop'

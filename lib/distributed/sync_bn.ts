@@ -18,11 +18,13 @@ import { binary, concat0, slice0 } from '../kernels.js';
 import { emaUpdate } from '../kernels/optim.js';
 import { multiBatchNorm, type MultiBatchNormOptions, type MultiBatchNormParams, type Segments } from '../ops/multi_batch_norm.js';
 import { allreduceHost, world } from './world.js';
+import { functionArg } from '../args.js';
 
 let depth = 0;
 
 /** Runs fn with batch norm synchronised across ranks (a no-op in a world of one). */
 export function withBnSync<T>(fn: () => T): T {
+  functionArg(fn, 'dist.withBnSync', 'fn');
   depth++;
   try {
     return fn();

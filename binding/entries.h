@@ -60,7 +60,16 @@ namespace advprop_binding {
   X(dropout, Dropout)              \
   X(dropConnectAdd, DropConnectAdd) \
   X(multiBatchNorm, MultiBatchNorm) \
-  X(multiBatchNormBackward, MultiBatchNormBackward)
+  X(multiBatchNormBackward, MultiBatchNormBackward) \
+  X(distProbe, DistProbe)          \
+  X(distInit, DistInit)            \
+  X(distWorld, DistWorld)          \
+  X(distAllreduce, DistAllreduce)  \
+  X(distAllreduceHost, DistAllreduceHost) \
+  X(distBroadcast, DistBroadcast)  \
+  X(distBarrier, DistBarrier)      \
+  X(distAbort, DistAbort)          \
+  X(distFinalize, DistFinalize)
 
 #define ADVPROP_DECLARE_ENTRY(js, cc) Napi::Value cc(const Napi::CallbackInfo& info);
 ADVPROP_BINDING_ENTRIES(ADVPROP_DECLARE_ENTRY)

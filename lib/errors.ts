@@ -4,7 +4,7 @@
 
 export type ErrorCode =
   | 'ERR_SHAPE' | 'ERR_DTYPE' | 'ERR_DEVICE' | 'ERR_DISPOSED' | 'ERR_OOM' | 'ERR_CUDA'
-  | 'ERR_IO' | 'ERR_FORMAT' | 'ERR_ARG' | 'ERR_INTERNAL';
+  | 'ERR_IO' | 'ERR_FORMAT' | 'ERR_ARG' | 'ERR_INTERNAL' | 'ERR_DIST';
 
 export class AdvpropError extends Error {
   readonly code: ErrorCode;

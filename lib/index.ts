@@ -52,3 +52,4 @@ export * as report from './report/index.js';
 export * as evaluation from './eval/index.js';
 export * as train from './train/index.js';
 export * as attack from './attack/index.js';
+export * as dist from './distributed/index.js';

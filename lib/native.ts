@@ -237,7 +237,24 @@ export interface Addon {
   /** [dx, dgamma, dbeta]. */
   multiBatchNormBackward(dy: NativeTensor, x: NativeTensor, gamma: NativeTensor, beta: NativeTensor, mean: NativeTensor, invstd: NativeTensor,
     segments: ReadonlyArray<readonly number[]>, mode: BatchNormMode, act: BatchNormAct, eps: number): [NativeTensor, NativeTensor, NativeTensor];
+
+  // ---- binding/dist.cc: the ranks of an mpirun/srun job (MPI loaded at run time)
+  distProbe(): MpiProbe;
+  distInit(): DistWorld;
+  distWorld(): DistWorld;
+  /** New tensors: the inputs summed (average: divided by the world size) over the ranks. */
+  distAllreduce(tensors: NativeTensor[], average: boolean, bucketBytes: number): NativeTensor[];
+  distAllreduceHost(values: Float64Array): void;
+  distBroadcast(tensors: NativeTensor[], root: number): void;
+  distBarrier(): void;
+  distAbort(code: number): never;
+  distFinalize(): void;
 }
+
+/** What loading MPI found (`advprop info`); nothing is initialised. */
+export interface MpiProbe { found: boolean; path: string; flavor: string; version: string; reason: string; launcher: string }
+/** This process's place in the job; a world of one (mpi false) when no launcher started it. */
+export interface DistWorld { rank: number; size: number; localRank: number; localSize: number; mpi: boolean; launcher: string }
 
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));

@@ -117,8 +117,17 @@ function cudaLines(build: BuildInfo): string[] {
   ];
 }
 
+/** What multi-process training would use: the MPI library found (never initialised here), or why none. */
+export function distLines(): string[] {
+  const p = addon.distProbe();
+  const mpi = p.found ? `mpi: ${p.flavor} ABI from ${p.path}${p.version ? ` (${p.version})` : ''}` : `mpi: not found: ${p.reason}`;
+  const job = p.launcher ? `launched by a job launcher (${p.launcher})` : 'not launched by mpirun/srun: a world of one';
+  return [mpi, `nccl: not loaded by this build (GPU collectives are future work); ${job}`];
+}
+
 export async function runInfo(opts: { json: boolean; selftest: boolean }): Promise<number> {
   const build = addon.buildInfo();
+  const mpi = addon.distProbe();
   const devices = addon.devices();
   const checks: CheckResult[] = [];
   const sim = opts.selftest && build.sim ? addon.simSelfTest() : [];
@@ -126,7 +135,7 @@ export async function runInfo(opts: { json: boolean; selftest: boolean }): Promi
   const failed = checks.filter((c) => !c.ok).length + sim.filter((s) => !s.passed).length;
   const pkg = packageInfo();
   if (opts.json) {
-    console.log(JSON.stringify({ package: pkg, build, devices, selftest: checks, simSelfTest: sim }, null, 2));
+    console.log(JSON.stringify({ package: pkg, build, devices, mpi, selftest: checks, simSelfTest: sim }, null, 2));
     return failed ? 1 : 0;
   }
   console.log(`advprop ${pkg.version}` + (build.version !== pkg.version ? ` (the addon was built as ${build.version})` : ''));
@@ -134,6 +143,7 @@ export async function runInfo(opts: { json: boolean; selftest: boolean }): Promi
   console.log(`build: cuda ${build.cuda ? `yes (archs ${build.cudaArchs})` : 'no'}, cuda-sim ${build.sim ? 'yes' : 'no'}, ` +
     `${build.compiler}, N-API ${build.napiVersion}, ${build.threads} cpu threads`);
   for (const line of cudaLines(build)) console.log(line);
+  for (const line of distLines()) console.log(line);
   console.log('devices:');
   for (const d of devices) console.log(`  ${describe(d)}`);
   if (opts.selftest) {

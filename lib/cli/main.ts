@@ -6,6 +6,7 @@ import { isUsageError } from './args.js';
 import { runTrain } from './train.js';
 import { runAttack, runEval, runExport } from './evaluate.js';
 import { runPredict } from './predict.js';
+import { abortJob, world } from '../distributed/world.js';
 
 const USAGE = `usage: advprop <command> [options]
 
@@ -57,5 +58,10 @@ main(process.argv.slice(2)).then(
     console.error(`advprop: ${code}${(e.message ?? String(err)).split('\n')[0]}`);
     if (!usage && process.env.ADVPROP_DEBUG) console.error(e.stack);
     process.exitCode = usage ? 2 : 1;
+    // The other ranks of a job would wait for this one in their next collective: end them all.
+    if (world().size > 1) {
+      console.error(`advprop: rank ${world().rank} of ${world().size} failed; aborting the job`);
+      abortJob(1);
+    }
   },
 );

@@ -7,6 +7,7 @@ import { trainRun } from '../train/run.js';
 import { num, numList, oneOf, UsageError } from './args.js';
 import { PRECISIONS } from '../precision.js';
 import { AUGMENTS } from '../data/efficientnet_transforms.js';
+import { launchRanks } from './launch.js';
 
 export const TRAIN_USAGE = `usage: advprop train [options]
 
@@ -62,6 +63,10 @@ EfficientNet-B0 (width 0.25, depth 0.25) on the bundled Fashion-MNIST subset (or
   --log-every N         steps between metrics.jsonl lines (default 10)
   --no-progress         no progress line
   --strip-aux           export model[-ema].safetensors with the clean BN only (for inference)
+  --nproc N             run N local ranks through mpirun (data parallel; the same as mpirun -np N advprop train ...)
+  --bn-sync S           with several ranks: none (each rank normalises its own batch, the paper's TPU setting;
+                        default) | domain (each BN domain's statistics over every rank's samples of that domain).
+                        --batch-size is per rank: the global batch is ranks × batch size
   -h, --help            this text`;
 
 export async function runTrain(args: string[]): Promise<number> {
@@ -77,9 +82,12 @@ export async function runTrain(args: string[]): Promise<number> {
       'eval-epsilons': { type: 'string' }, 'no-augment': { type: 'boolean' }, augment: { type: 'string' },
       'randaugment-n': { type: 'string' }, 'randaugment-m': { type: 'string' }, resolution: { type: 'string' }, strict: { type: 'boolean' }, workers: { type: 'string' },
       'checkpoint-every': { type: 'string' }, 'log-every': { type: 'string' }, 'no-progress': { type: 'boolean' }, 'strip-aux': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      nproc: { type: 'string' }, 'bn-sync': { type: 'string' },
     },
   });
   if (v.help) { console.log(TRAIN_USAGE); return 0; }
+  const nproc = num(v.nproc, '--nproc', true);
+  if (nproc !== undefined && !(nproc >= 1 && nproc <= 1024)) throw new UsageError(`--nproc: expected 1..1024 ranks, got '${v.nproc}'`);
   const d = TRAIN_DEFAULTS;
   const model = oneOf(v.model, '--model', EFFICIENTNET_NAMES) ?? d.model;
   const scale = (s: string | undefined, flag: string, def: number | undefined) => (s === 'none' ? undefined : num(s, flag) ?? def);
@@ -114,7 +122,17 @@ export async function runTrain(args: string[]): Promise<number> {
     checkpointEvery: num(v['checkpoint-every'], '--checkpoint-every', true) ?? d.checkpointEvery,
     logEvery: num(v['log-every'], '--log-every', true) ?? d.logEvery,
     progress: !v['no-progress'], stripAux: v['strip-aux'] ?? false,
+    bnSync: oneOf(v['bn-sync'], '--bn-sync', ['none', 'domain'] as const),
   };
+  if (nproc !== undefined && nproc > 1) {
+    // This command again without --nproc, once per rank; the options were checked here first.
+    const rest: string[] = [];
+    for (let i = 0; i < args.length; i++) {
+      if (args[i] === '--nproc') i++;
+      else if (!args[i]!.startsWith('--nproc=')) rest.push(args[i]!);
+    }
+    return launchRanks(nproc, [process.argv[1]!, 'train', ...rest]);
+  }
   const r = await trainRun(config);
   // 128 + the signal's number, as a shell reports a process that a signal ended.
   return r.interrupted ? (r.signal === 'SIGTERM' ? 143 : 130) : 0;

@@ -11,6 +11,7 @@ import { checkDataset, datasetSize, shareDataset, type ImageDataset } from './da
 import { LIMITS, boolArg, functionArg, intArg, objectArg } from '../args.js';
 import { permutation, Rng } from './rng.js';
 import { validateTransforms, type TransformSpec } from './transforms.js';
+import { checkShard, shardIndices, type Shard } from '../distributed/shard.js';
 
 export interface LoaderOptions {
   batchSize: number;
@@ -27,6 +28,9 @@ export interface LoaderOptions {
   strict?: boolean;
   /** Called once per left-out file (default: a warning on stderr naming it). */
   onSkip?: (path: string, message: string) => void;
+  /** Data parallel: this rank's part of each global batch of `size × batchSize` samples (batchSize
+   * is per rank; every rank uses the same seed). Default { rank: 0, size: 1 }. */
+  shard?: Shard;
 }
 
 export interface Batch {
@@ -44,6 +48,8 @@ export class DataLoader {
   readonly dataset: ImageDataset;
   readonly batchSize: number;
   private readonly opts: Required<Omit<LoaderOptions, 'batchSize'>>;
+  /** Samples per step over all ranks: batchSize × shard.size. */
+  readonly globalBatchSize: number;
   private readonly skippedFiles = new Set<string>();
   private workers: Worker[] = [];
   private pending = new Map<number, Pending>();
@@ -63,14 +69,18 @@ export class DataLoader {
     intArg(opts.prefetch ?? 2, op, 'prefetch', 1, 1024);
     boolArg(opts.strict ?? false, op, 'strict');
     if (opts.onSkip !== undefined) functionArg(opts.onSkip, op, 'onSkip');
-    if (n === 0 || (dropLast && n < opts.batchSize))
-      throw new AdvpropError('ERR_ARG', `DataLoader: ${n} samples in ${dataset.name} cannot fill one batch of ${opts.batchSize}`);
+    const shard = opts.shard === undefined ? { rank: 0, size: 1 } : checkShard(opts.shard, op);
+    if (shard.size > 1 && !dropLast) throw new AdvpropError('ERR_ARG', 'DataLoader: a sharded loader needs dropLast (every rank takes a full batch)');
+    const global = opts.batchSize * shard.size;
+    if (n === 0 || (dropLast && n < global))
+      throw new AdvpropError('ERR_ARG', `DataLoader: ${n} samples in ${dataset.name} cannot fill one batch of ${global}${shard.size > 1 ? ` (${shard.size} ranks × ${opts.batchSize})` : ''}`);
+    this.globalBatchSize = global;
     validateTransforms(opts.transforms ?? []);
     this.batchSize = opts.batchSize;
     this.opts = {
       shuffle: opts.shuffle ?? true, seed: opts.seed ?? 0, dropLast, transforms: opts.transforms ?? [],
       workers: Math.max(0, Math.min(opts.workers ?? 1, availableParallelism())), prefetch: Math.max(1, opts.prefetch ?? 2),
-      strict: opts.strict ?? false,
+      strict: opts.strict ?? false, shard,
       onSkip: opts.onSkip ?? ((path, message) => console.warn(`advprop: skipping ${path}: ${message}`)),
     };
     this.dataset = this.opts.workers > 0 ? shareDataset(dataset) : dataset;
@@ -84,7 +94,7 @@ export class DataLoader {
   /** Batches per epoch. */
   get length(): number {
     const n = datasetSize(this.dataset);
-    return this.opts.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
+    return this.opts.dropLast ? Math.floor(n / this.globalBatchSize) : Math.ceil(n / this.globalBatchSize);
   }
 
   order(epoch: number): Int32Array {
@@ -100,15 +110,16 @@ export class DataLoader {
     const order = this.order(epoch);
     const count = this.length;
     const jobs = new Map<number, Promise<PreparedBatch>>();
+    const part = (b: number): Int32Array => shardIndices(order, b, this.batchSize, this.opts.shard);
     const submit = (b: number): void => {
-      if (b < count && !jobs.has(b)) jobs.set(b, this.prepare(epoch, order.subarray(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length))));
+      if (b < count && !jobs.has(b)) jobs.set(b, this.prepare(epoch, part(b)));
     };
     try {
       for (let b = start; b < count; b++) {
         for (let a = b; a <= b + this.opts.prefetch; a++) submit(a);
         const prepared = await jobs.get(b)!;
         jobs.delete(b);
-        let indices = order.slice(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length));
+        let indices = part(b).slice();
         for (const s of prepared.skipped ?? []) {
           if (this.skippedFiles.has(s.path)) continue;
           this.skippedFiles.add(s.path);

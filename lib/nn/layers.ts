@@ -12,6 +12,7 @@ import { linear } from '../ops/linear.js';
 import { reshape, slice0 } from '../ops/shape.js';
 import { multiBatchNorm, type BatchNormAct, type Segments } from '../ops/multi_batch_norm.js';
 import { dropout } from '../ops/dropout.js';
+import { bnSyncActive, syncMultiBatchNorm } from '../distributed/sync_bn.js';
 import { Module, auxKey, type ForwardOptions, type StateSlot } from './module.js';
 import { Initializer, convInit, denseInit, type InitOptions } from './init.js';
 import { opNames } from '../native.js';
@@ -172,7 +173,9 @@ export class MultiBatchNorm2d extends Module {
     // All clean by default; the kernel checks segments against the domains and the batch.
     const segments = opts.segments ?? [[0, X.shape[0] ?? 0]];
     const mode = opts.bnMode ?? (this.training ? 'train' : 'eval');
-    return multiBatchNorm(X, {
+    // Inside a distributed step with --bn-sync domain, batch statistics span every rank.
+    const norm = bnSyncActive() && mode !== 'eval' ? syncMultiBatchNorm : multiBatchNorm;
+    return norm(X, {
       gamma: this.param('weight'), beta: this.param('bias'),
       runningMean: this.buffer('running_mean'), runningVar: this.buffer('running_var'),
     }, segments, { mode, momentum: this.momentum, eps: this.eps, act: this.act });

@@ -56,6 +56,9 @@ export interface TrainConfig {
   progress: boolean;
   /** Export model.safetensors / model-ema.safetensors with the clean BN domain only (for inference). */
   stripAux: boolean;
+  /** Data parallel (mpirun/srun, --nproc): batch norm statistics per rank ('none', default) or per
+   * domain over every rank ('domain'). batchSize is per rank; the global batch is ranks × batchSize. */
+  bnSync?: 'none' | 'domain';
 }
 
 export const TRAIN_DEFAULTS: TrainConfig = {
@@ -117,6 +120,7 @@ export function checkTrainConfig(config: TrainConfig): TrainConfig {
     int(c.randAugment.m, '--randaugment-m', 0, RANDAUGMENT_MAX_M);
   }
   if (c.resolution !== undefined) int(c.resolution, '--resolution', 8, LIMITS.imageSide);
+  if (c.bnSync !== undefined && c.bnSync !== 'none' && c.bnSync !== 'domain') bad(`--bn-sync must be none or domain, got ${show(c.bnSync)}`);
   if (c.strict !== undefined && typeof c.strict !== 'boolean') bad(`strict must be a boolean, got ${show(c.strict)}`);
   for (const [v, flag] of [[c.progress, 'progress'], [c.stripAux, 'stripAux']] as const)
     if (typeof v !== 'boolean') bad(`${flag} must be a boolean, got ${show(v)}`);

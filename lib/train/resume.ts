@@ -35,10 +35,10 @@ const MATH_KEYS: [key: string, label: string][] = [
   ['labelSmoothing', '--label-smoothing'], ['ema', '--ema'], ['seed', '--seed'], ['data', '--data'], ['limit', '--limit'],
   ['augment', '--no-augment / --augment'], ['randAugment', '--randaugment-n / --randaugment-m'], ['resolution', '--resolution'], ['numClasses', 'classes in the data'], ['inChannels', 'channels of the images'],
   ['trainImages', 'training images'], ['stepsPerEpoch', 'steps per epoch'], ['parameters', 'model parameters'],
-  ['precision', '--precision'],
+  ['precision', '--precision'], ['worldSize', 'ranks (mpirun -np / --nproc)'], ['bnSync', '--bn-sync'],
 ];
 // What a checkpoint written before an option existed ran with (and a config that leaves it unset).
-const BEFORE_OPTION: Record<string, unknown> = { precision: 'fp32' };
+const BEFORE_OPTION: Record<string, unknown> = { precision: 'fp32', worldSize: 1, bnSync: 'none' };
 
 /** One line per math-changing value that differs between the checkpoint's config and this run's. */
 export function configDifferences(saved: Record<string, unknown>, now: Record<string, unknown>): string[] {
@@ -77,7 +77,7 @@ function trimMetrics(file: string, step: number): void {
  * c.allowConfigChange) or the checkpoint lies beyond the run.
  */
 export function resumeRun(file: string, c: TrainConfig, record: Record<string, unknown>, trainer: Trainer, dir: string,
-  log: (l: string) => void): { epoch: number; batch: number } {
+  log: (l: string) => void, write = true): { epoch: number; batch: number } {
   const { meta, contents } = readCheckpoint(file);
   const diffs = configDifferences(meta.config, record);
   if (diffs.length && !c.allowConfigChange)
@@ -94,8 +94,11 @@ export function resumeRun(file: string, c: TrainConfig, record: Record<string, u
     log(`batch ${at.batch} is past the ${spe} steps of an epoch now: continuing at epoch ${at.epoch + 1}`);
     at = { epoch: at.epoch + 1, batch: 0 };
   }
-  trimMetrics(join(dir, 'metrics.jsonl'), meta.step);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(record, null, 2) + '\n');
+  // Data parallel: rank 0 alone writes the run folder.
+  if (write) {
+    trimMetrics(join(dir, 'metrics.jsonl'), meta.step);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(record, null, 2) + '\n');
+  }
   log(`resumed from ${file} at step ${meta.step} (epoch ${meta.epoch}, batch ${meta.batch})`);
   return at;
 }

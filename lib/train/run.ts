@@ -26,6 +26,7 @@ import { evaluateModel, type EvalResult } from './evaluate.js';
 import { writeReport } from './report.js';
 import { Trainer } from './trainer.js';
 import { autocast } from '../precision.js';
+import { allreduceHost, init as initDist } from '../distributed/world.js';
 
 export interface RunResult {
   dir: string;
@@ -75,7 +76,11 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
   for (const k of ['onStep', 'log'] as const) if (hooks[k] !== undefined) functionArg(hooks[k], 'trainRun', `hooks.${k}`);
   if (hooks.signal !== undefined && !(hooks.signal instanceof AbortSignal))
     throw new AdvpropError('ERR_ARG', 'trainRun: hooks.signal must be an AbortSignal');
-  const log = hooks.log ?? ((l: string) => console.error(l));
+  // A process of an mpirun/srun job joins it here (a world of one otherwise); rank 0 alone writes
+  // the run folder and logs, and evaluates.
+  const world = initDist();
+  const lead = world.rank === 0;
+  const log = lead ? hooks.log ?? ((l: string) => console.error(l)) : () => undefined;
   // Absolute, so that the checkpoint's config names the same folder from any working directory.
   const dataDir = resolve(c.data ?? defaultDataDir());
   if (c.data && !existsSync(c.data)) throw new AdvpropError('ERR_ARG', `--data: folder ${c.data} does not exist`);
@@ -83,8 +88,10 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
   const resumeFrom = c.resume === undefined ? null : resumeFile(c.resume);
   // A resumed run carries on in its own folder unless told otherwise.
   const dir = resolve(c.out ?? (c.resume !== undefined ? resumeDir(c.resume) : join('runs', name)));
-  mkdirSync(dir, { recursive: true });
+  if (lead) mkdirSync(dir, { recursive: true });
   const device = c.device ?? defaultDevice();
+  if (world.size > 1 && device !== 'cpu')
+    throw new AdvpropError('ERR_DIST', `data-parallel training across ${world.size} ranks runs on the cpu for now (GPU collectives need NCCL, not loaded by this build); pass --device cpu, got ${device}`);
   manualSeed(c.seed);
 
   const train = limitDataset(openDataset(dataDir, 'train'), c.limit);
@@ -99,26 +106,31 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
     ? await decodeDataset(testFiles, imageEvalTransforms(resolution ?? defaultResolution(c.model)), { limit: c.evalLimit, workers: c.workers, strict })
     : testFiles;
   const model = buildModel(c, train, device, resolution);
-  const loader = new DataLoader(train, { batchSize: c.batchSize, seed: c.seed, transforms: augmentations(c, train, resolution), workers: c.workers, strict });
+  const loader = new DataLoader(train, {
+    batchSize: c.batchSize, seed: c.seed, transforms: augmentations(c, train, resolution), workers: c.workers, strict,
+    shard: { rank: world.rank, size: world.size },
+  });
+  const bnSync = world.size > 1 ? c.bnSync ?? 'none' : 'none';
   const stepsPerEpoch = loader.length;
   const trainer = new Trainer(model, {
     method: c.method, epsilon: c.epsilon, attackSteps: c.attackSteps, lr: c.lr, optimizer: c.optimizer, schedule: c.schedule,
     warmupEpochs: c.warmupEpochs, weightDecay: c.weightDecay, labelSmoothing: c.labelSmoothing, ema: c.ema,
-    epochs: c.epochs, stepsPerEpoch, precision: c.precision,
+    epochs: c.epochs, stepsPerEpoch, precision: c.precision, bnSync,
   });
   const precision = trainer.options.precision;
   const randAugment = c.augment === 'randaugment' ? { n: c.randAugment?.n ?? 2, m: c.randAugment?.m ?? 9 } : undefined;
-  const record = { ...c, data: dataDir, device, precision, name, randAugment, resolution, numClasses: train.numClasses, inChannels: train.source.channels, stepsPerEpoch, trainImages: datasetSize(train), testImages: datasetSize(testFiles), parameters: model.numParameters() };
+  const record = { ...c, data: dataDir, device, precision, name, randAugment, resolution, numClasses: train.numClasses, inChannels: train.source.channels, stepsPerEpoch, trainImages: datasetSize(train), testImages: datasetSize(testFiles), parameters: model.numParameters(), worldSize: world.size, bnSync, globalBatchSize: loader.globalBatchSize };
   const metrics = join(dir, 'metrics.jsonl');
   let start = { epoch: 0, batch: 0 };
   if (resumeFrom) {
-    start = resumeRun(resumeFrom, c, record, trainer, dir, log);
-  } else {
+    start = resumeRun(resumeFrom, c, record, trainer, dir, log, lead);
+  } else if (lead) {
     writeFileSync(join(dir, 'config.json'), JSON.stringify(record, null, 2) + '\n');
     writeFileSync(metrics, '');
   }
-  const ckpt = (at: { epoch: number; batch: number }): void => saveCheckpoint(join(dir, 'last.safetensors'), trainer, at, record);
-  const emit = (obj: Record<string, unknown>): void => appendFileSync(metrics, JSON.stringify(obj) + '\n');
+  // Every rank holds the same weights, optimizer and EMA after every step: rank 0's copy is the run's.
+  const ckpt = (at: { epoch: number; batch: number }): void => { if (lead) saveCheckpoint(join(dir, 'last.safetensors'), trainer, at, record); };
+  const emit = (obj: Record<string, unknown>): void => { if (lead) appendFileSync(metrics, JSON.stringify(obj) + '\n'); };
 
   // SIGTERM is what schedulers (Slurm, Kubernetes) send before they kill a job: it gets the same
   // checkpoint as Ctrl-C.
@@ -131,7 +143,7 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
   hooks.signal?.addEventListener('abort', onSigint);
   if (hooks.signal?.aborted) stop = true;
   const totalSteps = Math.min(c.maxSteps ?? Infinity, c.epochs * stepsPerEpoch);
-  const progress = c.progress ? new Progress({ total: totalSteps, label: `${c.method} ${c.model}` }) : null;
+  const progress = c.progress && lead ? new Progress({ total: totalSteps, label: `${c.method} ${c.model}` }) : null;
   let interrupted = false;
   // A run resumed at its end or at --max-steps takes no further step; its folder still gets the
   // checkpoint (with this run's config) that --resume and eval read.
@@ -151,14 +163,23 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
         // run; one macrotask turn per step lets Ctrl-C through.
         await new Promise((resolve) => setImmediate(resolve));
         if (c.checkpointEvery > 0 && r.step % c.checkpointEvery === 0) ckpt(next);
+        // A signal may reach some ranks only: all stop at the same step, or the rest would wait
+        // in the next step's collectives for ever.
+        if (world.size > 1) {
+          const any = Float64Array.of(stop ? 1 : 0);
+          allreduceHost(any);
+          stop = any[0]! > 0;
+        }
         if (stop || r.step >= totalSteps) {
           ckpt(next);
           break outer;
         }
       }
       ckpt({ epoch: epoch + 1, batch: 0 });
-      const ev = autocast(precision, () => evaluateModel(model, test, { limit: c.evalLimit }));
-      emit({ type: 'eval', step: trainer.stepCount, epoch: epoch + 1, clean: ev.clean, time: Date.now() });
+      if (lead) {
+        const ev = autocast(precision, () => evaluateModel(model, test, { limit: c.evalLimit }));
+        emit({ type: 'eval', step: trainer.stepCount, epoch: epoch + 1, clean: ev.clean, time: Date.now() });
+      }
     }
     interrupted = stop; // also when it came during the last evaluation, after the last checkpoint
   } finally {
@@ -169,6 +190,12 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
     loader.close();
   }
   if (loader.skipped > 0) log(`${loader.skipped} training image${loader.skipped === 1 ? '' : 's'} could not be decoded and ${loader.skipped === 1 ? 'was' : 'were'} left out (--strict stops instead)`);
+  if (!lead) {
+    // The other ranks' copies equal rank 0's, which evaluates and writes the results.
+    trainer.dispose();
+    model.dispose();
+    return { dir, steps: trainer.stepCount, interrupted, signal: interrupted ? stopSignal : null, final: null };
+  }
   if (interrupted) {
     log(`interrupted: checkpoint written to ${join(dir, 'last.safetensors')}; continue with --resume ${dir}`);
     trainer.dispose();

@@ -26,6 +26,8 @@ import { METHODS, stepPlan, type Method } from './methods.js';
 import { learningRate, scaledLr, type ScheduleName } from './schedule.js';
 import { autocast, checkPrecision, defaultPrecision, type Precision } from '../precision.js';
 import { GradScaler } from './grad_scaler.js';
+import { allreduce, allreduceHost, broadcast, world, DEFAULT_BUCKET_BYTES } from '../distributed/world.js';
+import { withBnSync } from '../distributed/sync_bn.js';
 
 export interface TrainerOptions {
   method?: Method; // default 'advprop'
@@ -58,6 +60,15 @@ export interface TrainerOptions {
    * bf16 on a CUDA GPU of compute capability 8.0 or newer, fp32 elsewhere.
    */
   precision?: Precision;
+  /**
+   * Data parallel (after `ap.dist.init()` in a job of several ranks): 'domain' takes each BN
+   * domain's batch statistics over every rank's samples of that domain, in the training step and
+   * its attack; 'none' (default) normalises each rank's batch alone, as the paper's TPU replicas did.
+   * Gradients are always averaged over the ranks, and the learning-rate rule uses the global batch.
+   */
+  bnSync?: 'none' | 'domain';
+  /** Gradient all-reduce bucket size in bytes (default 4 MiB). */
+  bucketBytes?: number;
   /** Run length, used by the schedule (fit() sets both). */
   epochs?: number;
   stepsPerEpoch?: number;
@@ -123,6 +134,8 @@ function resolve(options: TrainerOptions | undefined, device: string): Resolved 
     epochs: o.epochs === undefined ? undefined : numArg(o.epochs, op, 'epochs', 0, LIMITS.epochs, { min: true }),
     stepsPerEpoch: o.stepsPerEpoch === undefined ? undefined : intArg(o.stepsPerEpoch, op, 'stepsPerEpoch', 1, Number.MAX_SAFE_INTEGER),
     precision: o.precision === undefined ? defaultPrecision(device) : checkPrecision(o.precision, op),
+    bnSync: oneOfArg(o.bnSync ?? 'none', op, 'bnSync', ['none', 'domain'] as const),
+    bucketBytes: intArg(o.bucketBytes ?? DEFAULT_BUCKET_BYTES, op, 'bucketBytes', 64, 2 ** 30),
   };
 }
 
@@ -154,7 +167,13 @@ export class Trainer {
       if (domains.length > 0 && domains.some((m) => m.domains < 2))
         throw new AdvpropError('ERR_ARG', 'Trainer: advprop needs a model built with at least 2 BN domains (domains: 2)');
     }
+    this.broadcastState();
     this.rebuildState();
+  }
+
+  /** Data parallel: copies rank 0's parameters and BN statistics into every rank's model (a collective). */
+  broadcastState(): void {
+    if (world().size > 1) broadcast(this.emaSources(), 0);
   }
 
   /** (Re)creates optimizer and EMA over the model's current tensors (after loadStateDict replaced them). */
@@ -193,8 +212,9 @@ export class Trainer {
   /** One optimizer step on a batch; returns its losses and accuracies. */
   step(input: StepInput): StepResult {
     const { x, labels } = this.toInputs(input);
+    const sync = this.options.bnSync === 'domain' ? withBnSync : <T>(fn: () => T): T => fn();
     try {
-      return autocast(this.options.precision, () => this.stepOn(x, labels));
+      return autocast(this.options.precision, () => sync(() => this.stepOn(x, labels)));
     } finally {
       if (x !== input.x) x.dispose();
     }
@@ -225,7 +245,8 @@ export class Trainer {
   private stepOn(x: Tensor, labels: Int32Array): StepResult {
     const o = this.options;
     const n = x.shape[0]!;
-    this.batchSize ??= n;
+    // The learning-rate rule sees the global batch: every rank's samples of the step.
+    this.batchSize ??= n * world().size;
     const epoch = this.epochAt();
     const plan = stepPlan(o.method, epoch, o.finetuneFraction * (o.epochs ?? Infinity));
     this.model.train();
@@ -239,6 +260,19 @@ export class Trainer {
     try {
       const parts = this.lossAndGrads(x, xAdv, labels, plan);
       parts.valueOwner.dispose();
+      if (world().size > 1) {
+        // The mean over ranks of each rank's mean loss is the global batch's mean loss.
+        let averaged: Tensor[];
+        try {
+          averaged = allreduce(parts.grads, { average: true, bucketBytes: o.bucketBytes });
+        } catch (e) {
+          disposePending(parts.value, parts.pending);
+          for (const g of parts.grads) g.dispose();
+          throw e;
+        }
+        for (const g of parts.grads) g.dispose();
+        parts.grads = averaged;
+      }
       let skipped = false;
       let grads = parts.grads;
       try {
@@ -332,13 +366,19 @@ export class Trainer {
       return c / n;
     };
     try {
-      return {
+      const r = {
         loss: value.item() / lossScale,
         cleanLoss: p.cleanLoss ? p.cleanLoss.item() : null,
         advLoss: p.advLoss ? p.advLoss.item() : null,
         cleanAcc: correct(p.cleanPred),
         advAcc: correct(p.advPred),
       };
+      if (world().size === 1) return r;
+      // Reported over the global batch: the ranks' means, averaged (equal per-rank batches).
+      const v = Float64Array.from([r.loss, r.cleanLoss ?? 0, r.advLoss ?? 0, r.cleanAcc ?? 0, r.advAcc ?? 0]);
+      allreduceHost(v);
+      const avg = (i: number, keep: unknown): number | null => (keep === null ? null : v[i]! / world().size);
+      return { loss: avg(0, r.loss)!, cleanLoss: avg(1, r.cleanLoss), advLoss: avg(2, r.advLoss), cleanAcc: avg(3, r.cleanAcc), advAcc: avg(4, r.advAcc) };
     } finally {
       disposePending(value, p);
     }

@@ -34,7 +34,8 @@ static_assert(ADVPROP_ERR_SHAPE == static_cast<int>(ErrorCode::Shape) && ADVPROP
                   ADVPROP_ERR_OOM == static_cast<int>(ErrorCode::OOM) && ADVPROP_ERR_CUDA == static_cast<int>(ErrorCode::Cuda) &&
                   ADVPROP_ERR_IO == static_cast<int>(ErrorCode::IO) && ADVPROP_ERR_FORMAT == static_cast<int>(ErrorCode::Format) &&
                   ADVPROP_ERR_ARG == static_cast<int>(ErrorCode::Arg) &&
-                  ADVPROP_ERR_INTERNAL == static_cast<int>(ErrorCode::Internal),
+                  ADVPROP_ERR_INTERNAL == static_cast<int>(ErrorCode::Internal) &&
+                  ADVPROP_ERR_DIST == static_cast<int>(ErrorCode::Dist),
               "advprop_status must match advprop::ErrorCode");
 static_assert(ADVPROP_MAX_DIMS == kMaxDims && ADVPROP_F32 == static_cast<int>(DType::f32) &&
                   ADVPROP_F64 == static_cast<int>(DType::f64) && ADVPROP_I32 == static_cast<int>(DType::i32) &&
@@ -46,7 +47,7 @@ static_assert(ADVPROP_MAX_DIMS == kMaxDims && ADVPROP_F32 == static_cast<int>(DT
 
 advprop_status status_of(ErrorCode code) {
   const int v = static_cast<int>(code);
-  return v >= ADVPROP_ERR_SHAPE && v <= ADVPROP_ERR_INTERNAL ? static_cast<advprop_status>(v) : ADVPROP_ERR_INTERNAL;
+  return v >= ADVPROP_ERR_SHAPE && v <= ADVPROP_ERR_DIST ? static_cast<advprop_status>(v) : ADVPROP_ERR_INTERNAL;
 }
 
 Tensor wrap(const char* op, const char* name, const advprop_tensor* d) {

@@ -16,6 +16,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::Format: return "ERR_FORMAT";
     case ErrorCode::Arg: return "ERR_ARG";
     case ErrorCode::Internal: return "ERR_INTERNAL";
+    case ErrorCode::Dist: return "ERR_DIST";
   }
   return "ERR_INTERNAL";
 }

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
+#include <sched.h>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -125,7 +126,23 @@ int configured_threads() {
     if (n >= 1 && n <= 1024) return n;
   }
   unsigned hw = std::thread::hardware_concurrency();
-  return hw ? static_cast<int>(hw) : 1;
+  int n = hw ? static_cast<int>(hw) : 1;
+  // A rank of an mpirun/srun job shares the node with its local peers: each takes its share of
+  // the cores it may run on (the launcher may have bound it to a few), so the ranks' spinning
+  // workers do not fight over the same cores. A process started alone keeps every core.
+  int local = 0;
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"})
+    if (const char* e = std::getenv(v)) {
+      local = std::atoi(e);
+      break;
+    }
+  if (local >= 1) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    const int allowed = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : n;
+    n = std::max(1, std::min(allowed, n / local));
+  }
+  return n;
 }
 
 ThreadPool& pool() {

@@ -17,7 +17,7 @@ export interface RunReply {
   mutations: number;
 }
 
-const ERROR_CODES = new Set(['ERR_SHAPE', 'ERR_DTYPE', 'ERR_DEVICE', 'ERR_DISPOSED', 'ERR_OOM', 'ERR_CUDA', 'ERR_IO', 'ERR_FORMAT', 'ERR_ARG', 'ERR_INTERNAL']);
+const ERROR_CODES = new Set(['ERR_SHAPE', 'ERR_DTYPE', 'ERR_DEVICE', 'ERR_DISPOSED', 'ERR_OOM', 'ERR_CUDA', 'ERR_IO', 'ERR_FORMAT', 'ERR_ARG', 'ERR_INTERNAL', 'ERR_DIST']);
 
 function describe(e: unknown): string {
   if (e instanceof Error) return `${e.name}${(e as { code?: string }).code ? ` [${(e as { code?: string }).code}]` : ''}: ${e.message}\n${(e.stack ?? '').split('\n').slice(1, 7).join('\n')}`;

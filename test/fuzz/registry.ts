@@ -9,9 +9,10 @@ import { ioEntries } from './entries/io_optim.js';
 import { trainEntries } from './entries/train.js';
 import { dataEntries } from './entries/data.js';
 import { cliEntries } from './entries/cli.js';
+import { distEntries } from './entries/dist.js';
 
 export const ENTRIES: readonly Entry[] = [
-  ...tensorEntries, ...opEntries, ...kernelEntries, ...nnEntries, ...ioEntries, ...trainEntries, ...dataEntries, ...cliEntries,
+  ...tensorEntries, ...opEntries, ...kernelEntries, ...nnEntries, ...ioEntries, ...trainEntries, ...dataEntries, ...cliEntries, ...distEntries,
 ];
 
 /** Public exports the harness does not call, each with the reason (reviewed; keep it short). */

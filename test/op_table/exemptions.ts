@@ -31,6 +31,10 @@ export const EXEMPTIONS: readonly Exemption[] = [
   { names: ['nn.*', 'models.*'], why: 'modules and models composed of the ops (test/nn/)' },
   { names: ['attack.*'], why: 'attack loops over a model, built on the pgdStep / pgdRandomStart entries (test/ops/attack.test.ts)' },
   {
+    names: ['dist.*'],
+    why: 'data parallel across processes: collectives over MPI (a world of one in this process), shards, and batch norm across ranks built on the multiBatchNorm entry (test/distributed/mpi.test.ts)',
+  },
+  {
     names: ['data.*', 'io.*', 'report.*', 'evaluation.*', 'train.*'],
     why: 'host-side code (datasets, files, reports, image corruptions, the training loop) with no kernel of its own',
   },

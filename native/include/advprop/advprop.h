@@ -51,7 +51,8 @@ typedef enum advprop_status {
   ADVPROP_ERR_IO = 7,
   ADVPROP_ERR_FORMAT = 8,
   ADVPROP_ERR_ARG = 9,
-  ADVPROP_ERR_INTERNAL = 10
+  ADVPROP_ERR_INTERNAL = 10,
+  ADVPROP_ERR_DIST = 11
 } advprop_status;
 
 /* Element types; the numbers are advprop's own dtype numbers (appended, never renumbered). F16 and

@@ -19,6 +19,7 @@ enum class ErrorCode : int {
   Format = 8,    // ERR_FORMAT
   Arg = 9,       // ERR_ARG
   Internal = 10, // ERR_INTERNAL: a bug in advprop, not in the caller's input
+  Dist = 11,     // ERR_DIST: the multi-process runtime (MPI loading, a collective, a peer) failed
 };
 
 const char* error_code_name(ErrorCode code);

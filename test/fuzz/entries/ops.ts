@@ -5,7 +5,7 @@ import { entry, NHWC, type Entry } from '../entry.js';
 import type { Gen } from '../gen.js';
 
 /** Runs the op; when its output can be differentiated, half the time a backward through it. */
-function withBackward(g: Gen, f: () => unknown): () => unknown {
+export function withBackward(g: Gen, f: () => unknown): () => unknown {
   const back = g.r.chance(0.5);
   return () => {
     const out = f();
@@ -16,7 +16,7 @@ function withBackward(g: Gen, f: () => unknown): () => unknown {
   };
 }
 
-const grad = (g: Gen): boolean => g.r.chance(0.6);
+export const grad = (g: Gen): boolean => g.r.chance(0.6);
 const operand = (g: Gen, shape: readonly number[]): ap.Tensor | number =>
   g.r.chance(0.3) ? g.num(1.5) : g.tensor(g.r.pick([shape, shape.slice(-1), []]), { grad: grad(g) });
 
@@ -38,7 +38,7 @@ const scalarOp = (name: 'scale' | 'mulScalar' | 'addScalar'): Entry => entry(nam
   return withBackward(g, () => ap[name](x, a));
 });
 
-function bnParams(g: Gen, k: number, c: number): ap.MultiBatchNormParams {
+export function bnParams(g: Gen, k: number, c: number): ap.MultiBatchNormParams {
   const p = {
     gamma: g.tensor([k, c], { grad: grad(g) }), beta: g.tensor([k, c], { grad: grad(g) }),
     runningMean: g.tensor([k, c]), runningVar: g.tensor([k, c], { lo: 0.5, hi: 1.5 }),

@@ -1,0 +1,68 @@
+// Data-parallel runtime: the ranks of a job started by mpirun or srun, and the collectives a
+// training step needs. MPI is loaded with dlopen at run time (native/dist/mpi_loader.cc), so the
+// addon and libadvprop.so gain no link dependency and a process started without a launcher never
+// touches MPI: it is a world of one, and every collective is the identity.
+//
+// Collectives work on cpu tensors through MPI. cuda tensors are refused with ERR_DEVICE: they are
+// NCCL's (issue 17, item 2), whose loader will sit beside the MPI one and be chosen per device in
+// comm.cc's `reduce_bucket`.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "advprop/tensor.h"
+
+namespace advprop::dist {
+
+// What `advprop info` reports: whether an MPI library loads, which, and why not.
+struct MpiProbe {
+  bool found = false;
+  std::string path;     // the soname or path that loaded
+  std::string flavor;   // "openmpi" or "mpich" (the handle ABI), "" when not found
+  std::string version;  // MPI_Get_library_version's first line, when the library has it
+  std::string reason;   // why not found, or why a found library cannot be used
+};
+
+struct World {
+  int rank = 0;
+  int size = 1;
+  int local_rank = 0;
+  int local_size = 1;
+  bool mpi = false;      // false: a world of one that never loaded MPI
+  std::string launcher;  // the environment variable that said we were launched ("" for none)
+};
+
+// The launcher variable found in the environment (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK,
+// SLURM_STEP_NUM_TASKS), or "" when this process was started alone. ADVPROP_DIST=off forces "".
+std::string launcher_env();
+
+// Loads the MPI library (ADVPROP_MPI_LIB, else libmpi.so.40, libmpi.so.12, libmpi.so) without
+// initialising it. Never throws.
+MpiProbe probe_mpi();
+
+// Joins the job: MPI_Init_thread when launched, else a world of one. Idempotent. ERR_DIST when the
+// launcher says there are ranks but MPI cannot be loaded or initialised.
+const World& init();
+// The world after init() (a world of one before it).
+const World& world();
+
+// Sums (average: then divides by the world size) each tensor across ranks; returns new tensors of
+// the same shapes. Tensors go in fixed-size buckets in the order given, each reduced by
+// MPI_Reduce_scatter_block + MPI_Allgather, so every rank gets the same bits and a fixed world
+// size always adds in the same order. All tensors f32 or all f64, contiguous, on the cpu.
+std::vector<Tensor> allreduce(const std::vector<Tensor>& tensors, bool average, int64_t bucket_bytes);
+
+// The same for a host array of doubles, in place (small per-layer statistics).
+void allreduce_host(double* data, int64_t n);
+
+// Copies root's tensors into every rank's, in place (weights at start).
+void broadcast(const std::vector<Tensor>& tensors, int root);
+
+void barrier();
+// Ends every rank of the job (MPI_Abort), or this process alone in a world of one.
+[[noreturn]] void abort_job(int code);
+// MPI_Finalize once, if MPI was initialised; later collectives are ERR_DIST.
+void finalize();
+
+}  // namespace advprop::dist

@@ -1,0 +1,244 @@
+// The data-parallel runtime of advprop/dist.h on MPI (mpi_loader.h): the world, and collectives
+// on cpu tensors. cuda tensors are refused here, where an NCCL path would be chosen per device.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "advprop/dist.h"
+#include "advprop/error.h"
+#include "mpi_loader.h"
+
+namespace advprop::dist {
+namespace {
+
+constexpr int kThreadFunneled = 1;  // MPI_THREAD_FUNNELED in OpenMPI and MPICH: only Node's thread calls MPI
+
+struct State {
+  World world;
+  bool initialised = false;  // init() ran
+  bool finalised = false;
+};
+State& state() {
+  static State s;
+  return s;
+}
+
+void check_rc(int rc, const char* what) {
+  if (rc != 0) fail(ErrorCode::Dist, std::string("dist: ") + what + " failed (MPI error code " + std::to_string(rc) + ")");
+}
+
+// The library of a world with MPI, after init; ERR_DIST once finalised.
+const Mpi& live(const char* op) {
+  if (state().finalised) fail(ErrorCode::Dist, std::string(op) + ": the distributed runtime was finalised");
+  return mpi_library();
+}
+
+int env_int(std::initializer_list<const char*> names, int fallback) {
+  for (const char* n : names)
+    if (const char* v = std::getenv(n); v && *v) return std::atoi(v);
+  return fallback;
+}
+
+// Checks every tensor of a collective: defined, contiguous, on the cpu; `floats`: all f32 or all
+// f64. Returns the element size.
+size_t check_tensors(const char* op, const std::vector<Tensor>& ts, bool floats) {
+  size_t elem = 0;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const Tensor& t = ts[i];
+    const std::string name = std::string(op) + ": tensor " + std::to_string(i);
+    if (!t.defined()) fail(ErrorCode::Arg, name + " is undefined (disposed?)");
+    if (t.device().type != DeviceType::cpu)
+      fail(ErrorCode::Device, name + " is on " + device_str(t.device()) +
+                                  ": collectives take cpu tensors (GPU tensors are NCCL's, not built yet)");
+    if (!t.is_contiguous()) fail(ErrorCode::Arg, name + " is not contiguous");
+    if (floats) {
+      if (t.dtype() != DType::f32 && t.dtype() != DType::f64)
+        fail(ErrorCode::DType, name + " is " + dtype_name(t.dtype()) + ": f32 or f64 only");
+      if (i > 0 && t.dtype() != ts[0].dtype())
+        fail(ErrorCode::DType, name + " is " + dtype_name(t.dtype()) + " but tensor 0 is " + dtype_name(ts[0].dtype()) +
+                                   ": one dtype per call");
+      elem = dtype_size(t.dtype());
+    }
+  }
+  return elem;
+}
+
+// Sums `count` elements of `buf` across ranks in place, identically on every rank: padded to a
+// multiple of the world size, each rank reduces one block (MPI_Reduce_scatter_block) and every
+// rank gathers the blocks (MPI_Allgather), so all hold the same bits, added in an order fixed by
+// the world size.
+template <typename T>
+void sum_block(const Mpi& m, T* buf, int64_t count, std::vector<T>& pad, std::vector<T>& part) {
+  const int size = state().world.size;
+  const int64_t per = (count + size - 1) / size;
+  pad.assign(static_cast<size_t>(per * size), T(0));
+  std::copy(buf, buf + count, pad.begin());
+  part.resize(static_cast<size_t>(per));
+  const Handle type = sizeof(T) == 4 ? m.t_float : m.t_double;
+  check_rc(m.Reduce_scatter_block(pad.data(), part.data(), static_cast<int>(per), type, m.op_sum, m.comm_world),
+           "MPI_Reduce_scatter_block");
+  check_rc(m.Allgather(part.data(), static_cast<int>(per), type, pad.data(), static_cast<int>(per), type, m.comm_world),
+           "MPI_Allgather");
+  std::copy(pad.begin(), pad.begin() + count, buf);
+}
+
+template <typename T>
+void allreduce_typed(std::vector<Tensor>& out, bool average, int64_t bucket_elems) {
+  const Mpi& m = live("distAllreduce");
+  const T n = static_cast<T>(state().world.size);
+  std::vector<T> bucket, pad, part;
+  bucket.reserve(static_cast<size_t>(bucket_elems));
+  // Where each element of the bucket goes back to: (tensor, offset) runs.
+  struct Run { size_t t; int64_t off, len; };
+  std::vector<Run> runs;
+  auto flush = [&]() {
+    if (bucket.empty()) return;
+    sum_block<T>(m, bucket.data(), static_cast<int64_t>(bucket.size()), pad, part);
+    int64_t at = 0;
+    for (const Run& r : runs) {
+      T* dst = out[r.t].template data_as<T>() + r.off;
+      for (int64_t i = 0; i < r.len; ++i) dst[i] = average ? bucket[at + i] / n : bucket[at + i];
+      at += r.len;
+    }
+    bucket.clear();
+    runs.clear();
+  };
+  for (size_t t = 0; t < out.size(); ++t) {
+    const T* src = out[t].template data_as<const T>();
+    for (int64_t off = 0, total = out[t].numel(); off < total;) {
+      const int64_t len = std::min<int64_t>(total - off, bucket_elems - static_cast<int64_t>(bucket.size()));
+      bucket.insert(bucket.end(), src + off, src + off + len);
+      runs.push_back({t, off, len});
+      off += len;
+      if (static_cast<int64_t>(bucket.size()) == bucket_elems) flush();
+    }
+  }
+  flush();
+}
+
+}  // namespace
+
+std::string launcher_env() {
+  if (const char* off = std::getenv("ADVPROP_DIST"); off && std::string(off) == "off") return "";
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS"})
+    if (const char* e = std::getenv(v); e && *e) return v;
+  return "";
+}
+
+MpiProbe probe_mpi() {
+  const Mpi& m = mpi_library();
+  MpiProbe p;
+  p.found = m.loaded;
+  p.path = m.path;
+  p.flavor = m.loaded ? m.flavor : "";
+  p.version = m.version;
+  p.reason = m.reason;
+  return p;
+}
+
+const World& init() {
+  State& s = state();
+  if (s.initialised) return s.world;
+  World w;
+  w.launcher = launcher_env();
+  if (!w.launcher.empty()) {
+    const Mpi& m = mpi_library();
+    if (!m.loaded)
+      fail(ErrorCode::Dist, "dist: launched by a job launcher (" + w.launcher + " is set) but " + m.reason);
+    int already = 0;
+    check_rc(m.Initialized(&already), "MPI_Initialized");
+    if (!already) {
+      int provided = 0;
+      check_rc(m.Init_thread(nullptr, nullptr, kThreadFunneled, &provided), "MPI_Init_thread");
+    }
+    check_rc(m.Comm_rank(m.comm_world, &w.rank), "MPI_Comm_rank");
+    check_rc(m.Comm_size(m.comm_world, &w.size), "MPI_Comm_size");
+    w.local_rank = env_int({"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"}, -1);
+    w.local_size = env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}, -1);
+    if ((w.local_rank < 0 || w.local_size < 1) && m.Comm_split_type) {
+      // The ranks that share this node (MPI_COMM_TYPE_SHARED); the handle is widened for OpenMPI's pointer.
+      Handle node = 0;
+      check_rc(m.Comm_split_type(m.comm_world, m.comm_type_shared, w.rank, m.info_null, &node), "MPI_Comm_split_type");
+      check_rc(m.Comm_rank(node, &w.local_rank), "MPI_Comm_rank");
+      check_rc(m.Comm_size(node, &w.local_size), "MPI_Comm_size");
+    }
+    if (w.local_rank < 0) w.local_rank = 0;
+    if (w.local_size < 1) w.local_size = 1;
+    w.mpi = true;
+  }
+  s.world = w;
+  s.initialised = true;
+  return s.world;
+}
+
+const World& world() { return state().world; }
+
+std::vector<Tensor> allreduce(const std::vector<Tensor>& tensors, bool average, int64_t bucket_bytes) {
+  const char* op = "distAllreduce";
+  const size_t elem = check_tensors(op, tensors, true);
+  if (bucket_bytes < 64)
+    fail(ErrorCode::Arg, std::string(op) + ": bucketBytes must be at least 64, got " + std::to_string(bucket_bytes));
+  std::vector<Tensor> out;
+  out.reserve(tensors.size());
+  for (const Tensor& t : tensors) {
+    Tensor c = Tensor::empty(t.shape(), t.dtype(), t.device());
+    if (t.nbytes()) std::memcpy(c.data(), t.data(), t.nbytes());
+    out.push_back(std::move(c));
+  }
+  if (state().world.size <= 1 || tensors.empty()) return out;  // a world of one: the sum is the input
+  const int64_t bucket_elems = std::max<int64_t>(1, bucket_bytes / static_cast<int64_t>(elem));
+  if (tensors[0].dtype() == DType::f32) allreduce_typed<float>(out, average, bucket_elems);
+  else allreduce_typed<double>(out, average, bucket_elems);
+  return out;
+}
+
+void allreduce_host(double* data, int64_t n) {
+  if (n < 0) fail(ErrorCode::Arg, "distAllreduceHost: negative length " + std::to_string(n));
+  if (state().world.size <= 1 || n == 0) return;
+  const Mpi& m = live("distAllreduceHost");
+  std::vector<double> pad, part;
+  sum_block<double>(m, data, n, pad, part);
+}
+
+void broadcast(const std::vector<Tensor>& tensors, int root) {
+  const char* op = "distBroadcast";
+  check_tensors(op, tensors, false);
+  const int size = state().world.size;
+  if (root < 0 || root >= size)
+    fail(ErrorCode::Arg, std::string(op) + ": root " + std::to_string(root) + " is not a rank of a world of " + std::to_string(size));
+  if (size <= 1) return;
+  const Mpi& m = live(op);
+  constexpr size_t kChunk = size_t(1) << 30;  // MPI counts are int
+  for (const Tensor& t : tensors)
+    for (size_t off = 0; off < t.nbytes(); off += kChunk) {
+      const size_t len = std::min(kChunk, t.nbytes() - off);
+      check_rc(m.Bcast(static_cast<char*>(t.data()) + off, static_cast<int>(len), m.t_byte, root, m.comm_world), "MPI_Bcast");
+    }
+}
+
+void barrier() {
+  if (state().world.size <= 1) return;
+  check_rc(live("distBarrier").Barrier(mpi_library().comm_world), "MPI_Barrier");
+}
+
+void abort_job(int code) {
+  const State& s = state();
+  if (s.world.mpi && !s.finalised) mpi_library().Abort(mpi_library().comm_world, code);
+  std::_Exit(code);
+}
+
+void finalize() {
+  State& s = state();
+  if (!s.world.mpi || s.finalised) {
+    s.finalised = s.finalised || s.world.mpi;
+    return;
+  }
+  const Mpi& m = mpi_library();
+  int done = 0;
+  if (m.Finalized(&done) == 0 && !done) check_rc(m.Finalize(), "MPI_Finalize");
+  s.finalised = true;
+}
+
+}  // namespace advprop::dist

@@ -104,7 +104,7 @@ describe('dist: a world of one, and MPI loaded at run time', () => {
   it('a process started alone is a world of one and never loads MPI', () => {
     const w = ap.dist.init();
     assert.deepEqual({ rank: w.rank, size: w.size, mpi: w.mpi }, { rank: 0, size: 1, mpi: false });
-    const t = ap.tensor([1, 2, 3], [3]);
+    const t = ap.tensor([1, 2, 3], [3], { device: 'cpu' }); // collectives take cpu tensors (cuda is NCCL's)
     const [r] = ap.dist.allreduce([t], { average: true });
     assert.deepEqual(Array.from(r!.toArray()), [1, 2, 3]);
     ap.dispose([t, r]);
@@ -125,10 +125,10 @@ describe('dist: a world of one, and MPI loaded at run time', () => {
   });
 
   it('collectives check their tensors', () => {
-    assert.throws(() => ap.dist.allreduce([ap.tensor([1], [1], { dtype: 'i32' })]), { code: 'ERR_DTYPE' });
-    assert.throws(() => ap.dist.allreduce([ap.tensor([1], [1]), ap.tensor([1], [1], { dtype: 'f64' })]), { code: 'ERR_DTYPE' });
-    assert.throws(() => ap.dist.allreduce([ap.tensor([1], [1])], { bucketBytes: 8 }), { code: 'ERR_ARG' });
-    assert.throws(() => ap.dist.broadcast([ap.tensor([1], [1])], 1), { code: 'ERR_ARG' });
+    assert.throws(() => ap.dist.allreduce([ap.tensor([1], [1], { dtype: 'i32', device: 'cpu' })]), { code: 'ERR_DTYPE' });
+    assert.throws(() => ap.dist.allreduce([ap.tensor([1], [1], { device: 'cpu' }), ap.tensor([1], [1], { dtype: 'f64', device: 'cpu' })]), { code: 'ERR_DTYPE' });
+    assert.throws(() => ap.dist.allreduce([ap.tensor([1], [1], { device: 'cpu' })], { bucketBytes: 8 }), { code: 'ERR_ARG' });
+    assert.throws(() => ap.dist.broadcast([ap.tensor([1], [1], { device: 'cpu' })], 1), { code: 'ERR_ARG' });
   });
 
   it('shards: the ranks read disjoint blocks whose union is the 1-rank global batch', () => {

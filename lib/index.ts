@@ -4,7 +4,7 @@ export { Tensor, isTensor, DTYPES, type DType } from './tensor.js';
 export { tensor, full, zeros, ones, zerosLike, onesLike, rand, randn, type CreateOptions, type RandomOptions, type TensorLike } from './creation.js';
 export { tidy, keep, dispose, memory, resetPeakMemory, type MemoryInfo } from './memory.js';
 export { devices, defaultDevice, setDefaultDevice } from './device.js';
-export { manualSeed, getRngState, setRngState, type RandomKey } from './random.js';
+export { manualSeed, getRngState, setRngState, withSampleMap, type RandomKey, type SampleMap } from './random.js';
 export { grad, valueAndGrad, type BackwardOptions, type GradOptions } from './autograd/engine.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/mode.js';
 export { autocast, currentPrecision, defaultPrecision, PRECISIONS, type Precision } from './precision.js';

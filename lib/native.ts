@@ -224,11 +224,11 @@ export interface Addon {
 
   // ---- binding/attack.cc: eps and alpha are numbers or per-sample [N] tensors
   pgdStep(xAdv: NativeTensor, grad: NativeTensor, x: NativeTensor, eps: number | NativeTensor, alpha: number | NativeTensor, min: number, max: number, norm: AttackNorm): NativeTensor;
-  pgdRandomStart(x: NativeTensor, eps: number | NativeTensor, min: number, max: number, norm: AttackNorm, seed: Seed, offset: Seed): NativeTensor;
+  pgdRandomStart(x: NativeTensor, eps: number | NativeTensor, min: number, max: number, norm: AttackNorm, seed: Seed, offset: Seed, samples?: [number, number, number]): NativeTensor;
 
   // ---- binding/attack.cc: dropout and drop-connect (Philox keep mask of (seed, offset))
-  dropout(x: NativeTensor, rate: number, perSample: boolean, seed: Seed, offset: Seed): NativeTensor;
-  dropConnectAdd(h: NativeTensor, residual: NativeTensor, rate: number, seed: Seed, offset: Seed): NativeTensor;
+  dropout(x: NativeTensor, rate: number, perSample: boolean, seed: Seed, offset: Seed, samples?: [number, number, number]): NativeTensor;
+  dropConnectAdd(h: NativeTensor, residual: NativeTensor, rate: number, seed: Seed, offset: Seed, samples?: [number, number, number]): NativeTensor;
 
   // ---- binding/batchnorm.cc: segments are [domain, count] pairs
   /** [y, mean, invstd]. */

@@ -53,3 +53,45 @@ export function resolveKey(options: { seed?: number | bigint; offset?: number | 
   }
   return { seed: toU64(opts.seed, `${op}: seed`), offset: toU64(opts.offset ?? 0, `${op}: offset`) };
 }
+
+/**
+ * Where this process's samples sit in a data-parallel global batch (native/include/advprop/sample_map.h):
+ * local sample s of a batch made of segments of `segment` samples is global sample
+ * floor(s / segment) · stride + base + s mod segment. Dropout, drop-connect and the PGD random
+ * start draw at the global indices, so every rank draws what one process holding the global batch
+ * would, whatever the number of ranks.
+ */
+export interface SampleMap { segment: number; stride: number; base: number }
+
+let sampleMap: SampleMap | undefined;
+
+/** Runs fn with `map` as the sample map of every draw that does not give its own; restores the previous one. */
+export function withSampleMap<T>(map: SampleMap | undefined, fn: () => T): T {
+  if (map !== undefined) checkSampleMap(map, 'withSampleMap');
+  const before = sampleMap;
+  sampleMap = map;
+  try {
+    return fn();
+  } finally {
+    sampleMap = before;
+  }
+}
+
+/** The map set by the innermost withSampleMap, or undefined (identity). */
+export function currentSampleMap(): SampleMap | undefined {
+  return sampleMap;
+}
+
+export function checkSampleMap(m: unknown, op: string): SampleMap {
+  const o = objectArg<SampleMap>(m, op, 'samples', '{ segment, stride, base }');
+  for (const k of ['segment', 'stride', 'base'] as const)
+    if (!Number.isSafeInteger(o[k]) || o[k] < 0) throw new AdvpropError('ERR_ARG', `${op}: samples.${k} must be a non-negative integer, got ${describeValue(o[k])}`);
+  if (o.segment === 0 || o.base + o.segment > o.stride)
+    throw new AdvpropError('ERR_ARG', `${op}: samples {segment ${o.segment}, stride ${o.stride}, base ${o.base}} must have 0 < segment and base + segment <= stride`);
+  return o;
+}
+
+/** The native form of a map ([segment, stride, base]), undefined for the identity. */
+export function nativeSampleMap(m: SampleMap | undefined): [number, number, number] | undefined {
+  return m === undefined ? undefined : [m.segment, m.stride, m.base];
+}

@@ -6,6 +6,7 @@ import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
+import { checkSampleMap, nativeSampleMap, type SampleMap } from '../random.js';
 
 export type { AttackNorm };
 
@@ -25,6 +26,8 @@ export interface PgdStepOptions {
 export interface RandomStartOptions {
   eps: number | Tensor; min?: number; max?: number; norm?: AttackNorm;
   seed?: number | bigint; offset?: number | bigint;
+  /** Where x's samples sit in a data-parallel global batch (ap.random's SampleMap); default x's own indices. */
+  samples?: SampleMap;
 }
 
 function options<T extends object>(o: unknown, op: string): T {
@@ -61,6 +64,7 @@ export function pgdRandomStart(x: Tensor, opts: RandomStartOptions): Tensor {
   const e = numberOrTensor(o.eps, op, 'eps');
   if (o.seed === undefined) throw new AdvpropError('ERR_ARG', `${op}: the raw kernel needs 'seed' (ap.pgdRandomStart uses the global key)`);
   const { min = 0, max = 1, norm = 'linf' } = o;
+  const m = nativeSampleMap(o.samples === undefined ? undefined : checkSampleMap(o.samples, op));
   countKernel(op);
-  return wrapHandle(addon.pgdRandomStart(hx, e, min, max, norm, o.seed, o.offset ?? 0));
+  return wrapHandle(addon.pgdRandomStart(hx, e, min, max, norm, o.seed, o.offset ?? 0, m));
 }

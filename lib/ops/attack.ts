@@ -3,7 +3,7 @@
 // the global Philox key for an unseeded random start.
 import type { Tensor } from '../tensor.js';
 import * as k from '../kernels/attack.js';
-import { resolveKey } from '../random.js';
+import { currentSampleMap, resolveKey } from '../random.js';
 
 export type AttackNorm = k.AttackNorm;
 export type PgdStepOptions = k.PgdStepOptions;
@@ -14,8 +14,11 @@ export function pgdStep(xAdv: Tensor, grad: Tensor, x: Tensor, opts: PgdStepOpti
   return k.pgdStep(xAdv, grad, x, opts);
 }
 
-/** x plus uniform noise in the eps-ball, clamped to [min, max] (Philox; same on every backend). */
+/**
+ * x plus uniform noise in the eps-ball, clamped to [min, max] (Philox; same on every backend).
+ * Without `samples`, the sample map of an enclosing withSampleMap (a data-parallel step) applies.
+ */
 export function pgdRandomStart(x: Tensor, opts: RandomStartOptions): Tensor {
   const key = resolveKey(opts, 'pgdRandomStart');
-  return k.pgdRandomStart(x, { ...opts, seed: key.seed, offset: key.offset });
+  return k.pgdRandomStart(x, { ...opts, seed: key.seed, offset: key.offset, samples: opts.samples ?? currentSampleMap() });
 }

@@ -7,10 +7,18 @@ import { describeValue } from '../device.js';
 import { optionsArg } from '../args.js';
 import { record, recordingNeeds } from '../autograd/node.js';
 import * as k from '../kernels/dropout.js';
-import { resolveKey } from '../random.js';
+import { checkSampleMap, currentSampleMap, resolveKey, type SampleMap } from '../random.js';
 import { add } from './arithmetic.js';
 
-export interface DropOptions { seed?: number | bigint; offset?: number | bigint }
+/**
+ * seed/offset: an explicit Philox key (default: the next global key). samples: where x's samples
+ * sit in a data-parallel global batch (default: the enclosing withSampleMap's, else x's own).
+ */
+export interface DropOptions { seed?: number | bigint; offset?: number | bigint; samples?: SampleMap }
+
+function samplesOf(opts: DropOptions | undefined, op: string): SampleMap | undefined {
+  return opts?.samples !== undefined ? checkSampleMap(opts.samples, op) : currentSampleMap();
+}
 
 function checkRate(op: string, rate: unknown): void {
   if (typeof rate !== 'number' || !(rate >= 0 && rate < 1))
@@ -29,11 +37,12 @@ function drop(op: string, x: Tensor, rate: number, opts: DropOptions | undefined
   if (perSample) checkBatch(op, X, 'x');
   // Nothing is drawn for rate 0, so the global key does not move.
   if (rate === 0) return X;
+  const samples = samplesOf(opts, op);
   const { seed, offset } = resolveKey(opts, op);
   const kernel = perSample ? k.dropConnectMask : k.dropoutMask;
   const needs = recordingNeeds([X]);
-  const out = kernel(X, rate, seed, offset);
-  if (needs) record(out, op, [X], [], (dy) => [kernel(dy, rate, seed, offset)], ['x']);
+  const out = kernel(X, rate, seed, offset, samples);
+  if (needs) record(out, op, [X], [], (dy) => [kernel(dy, rate, seed, offset, samples)], ['x']);
   return out;
 }
 
@@ -75,12 +84,13 @@ export function dropConnectAdd(h: Tensor, residual: Tensor, rate: number, opts?:
   checkPair(op, H, R);
   checkBatch(op, H, 'h');
   if (rate === 0) return add(H, R);
+  const samples = samplesOf(opts, op);
   const { seed, offset } = resolveKey(opts, op);
   const needs = recordingNeeds([H, R]);
-  const out = k.dropConnectAdd(H, R, rate, seed, offset);
+  const out = k.dropConnectAdd(H, R, rate, seed, offset, samples);
   // d(residual) is dy itself, as add passes it on: no copy.
   if (needs) record(out, op, [H, R], [], (dy, _s, need) => [
-    need[0] ? k.dropConnectMask(dy, rate, seed, offset) : null,
+    need[0] ? k.dropConnectMask(dy, rate, seed, offset, samples) : null,
     need[1] ? dy : null,
   ], ['h', 'residual']);
   return out;

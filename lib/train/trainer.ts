@@ -28,6 +28,7 @@ import { autocast, checkPrecision, defaultPrecision, type Precision } from '../p
 import { GradScaler } from './grad_scaler.js';
 import { allreduce, allreduceHost, broadcast, world, DEFAULT_BUCKET_BYTES } from '../distributed/world.js';
 import { withBnSync } from '../distributed/sync_bn.js';
+import { withSampleMap } from '../random.js';
 
 export interface TrainerOptions {
   method?: Method; // default 'advprop'
@@ -250,15 +251,20 @@ export class Trainer {
     const epoch = this.epochAt();
     const plan = stepPlan(o.method, epoch, o.finetuneFraction * (o.epochs ?? Infinity));
     this.model.train();
+    // Data parallel: this rank's n samples are its block of each n × size segment of the global
+    // batch (the clean one, then the adversarial one), so dropout, drop-connect and the random
+    // start draw what one process holding the global batch would.
+    const w = world();
+    const samples = w.size > 1 ? { segment: n, stride: n * w.size, base: n * w.rank } : undefined;
     const xAdv = plan.adversarial
-      ? pgd(this.model, x, labels, {
+      ? withSampleMap(samples, () => pgd(this.model, x, labels, {
         epsilon: o.epsilon, steps: o.attackSteps, stepSize: o.attackStepSize, norm: o.attackNorm, randomStart: o.randomStart,
         domain: plan.advDomain, bnMode: o.attackBnMode, target: o.attackTarget, lossScale: this.scaler?.scale,
-      })
+      }))
       : null;
     const lr = this.currentLr();
     try {
-      const parts = this.lossAndGrads(x, xAdv, labels, plan);
+      const parts = withSampleMap(samples, () => this.lossAndGrads(x, xAdv, labels, plan));
       parts.valueOwner.dispose();
       if (world().size > 1) {
         // The mean over ranks of each rank's mean loss is the global batch's mean loss.

@@ -120,6 +120,13 @@ void random_start_typed(const PgdView<T, G>& v, uint64_t seed, uint64_t offset) 
     parallel_for(0, numel, kGrainCostly, [&](int64_t i0, int64_t i1) {
       by_sample(i0, i1, d, [&](int64_t n, int64_t b, int64_t e) {
         const double en = double(eps.at(n));
+        if (!v.map.identity()) {
+          for (int64_t i = b; i < e; ++i) {
+            const double u = philox_uniform_element(seed, offset, v.map.element(uint64_t(i), uint64_t(d)));
+            out[i] = clamp_to(static_cast<T>(std::fma(en, 2.0 * u - 1.0, double(x[i]))), lo, hi);
+          }
+          return;
+        }
         for (int64_t i = b; i < e;) {
           const Philox4 blk = philox_block(seed, offset, static_cast<uint64_t>(i));
           for (int64_t lane = i & 3; lane < 4 && i < e; ++lane, ++i) {
@@ -132,17 +139,17 @@ void random_start_typed(const PgdView<T, G>& v, uint64_t seed, uint64_t offset) 
     return;
   }
   const std::vector<double> zz = sample_sumsq(nsamples, d, [&](int64_t n, int64_t j) {
-    return double(random_start_normal<T>(seed, offset, static_cast<uint64_t>(n * d + j)));
+    return double(random_start_normal<T>(seed, offset, v.map.element(static_cast<uint64_t>(n * d + j), uint64_t(d))));
   });
   std::vector<double> radius(static_cast<size_t>(nsamples));
   for (int64_t n = 0; n < nsamples; ++n) {
-    const double u = philox_uniform_element(seed, offset, random_start_radius_index(numel, n));
+    const double u = philox_uniform_element(seed, offset, random_start_radius_index(v.map, nsamples, d, n));
     radius[n] = l2_start_factor(double(eps.at(n)), u, d, zz[n]);
   }
   parallel_for(0, numel, kGrainCostly, [&](int64_t i0, int64_t i1) {
     by_sample(i0, i1, d, [&](int64_t n, int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
-        const double z = double(random_start_normal<T>(seed, offset, static_cast<uint64_t>(i)));
+        const double z = double(random_start_normal<T>(seed, offset, v.map.element(uint64_t(i), uint64_t(d))));
         out[i] = clamp_to(static_cast<T>(std::fma(radius[n], z, double(x[i]))), lo, hi);
       }
     });

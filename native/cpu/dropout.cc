@@ -30,6 +30,16 @@ void element_span(const T* x, T* out, int64_t lo, int64_t hi, double keep, Accum
   }
 }
 
+// Per element with a sample map: each element's own index, one Philox evaluation per element
+// (only data-parallel ranks take this path).
+template <typename T>
+void mapped_element_span(const T* x, T* out, int64_t lo, int64_t hi, const DropoutPlan& p, Accum<T> scale) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const uint64_t c = p.map.element(static_cast<uint64_t>(i), static_cast<uint64_t>(p.row));
+    out[i] = philox_uniform_element(p.seed, p.offset, c) <= p.keep ? mul_store(x[i], scale) : T{};
+  }
+}
+
 template <typename T>
 ADVPROP_CPU_CLONES void scale_span(const T* x, T* out, int64_t len, Accum<T> s) {
   for (int64_t i = 0; i < len; ++i) out[i] = mul_store(x[i], s);
@@ -53,6 +63,10 @@ void typed(const Tensor& xt, const DropoutPlan& p, Tensor& outt) {
   const T* r = p.residual ? p.residual->data_as<T>() : nullptr;
   T* out = outt.data_as<T>();
   const Accum<T> scale = static_cast<Accum<T>>(1.0 / p.keep);
+  if (p.sample == 0 && !p.map.identity()) {
+    parallel_for(0, n, kGrainCostly, [&](int64_t lo, int64_t hi) { mapped_element_span(x, out, lo, hi, p, scale); });
+    return;
+  }
   if (p.sample == 0) {
     parallel_for(0, n, kGrainCostly,
                  [&](int64_t lo, int64_t hi) { element_span(x, out, lo, hi, p.keep, scale, p.seed, p.offset); });
@@ -61,7 +75,7 @@ void typed(const Tensor& xt, const DropoutPlan& p, Tensor& outt) {
   parallel_for(0, n, kGrainCheap, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi;) {
       const int64_t s = i / p.sample, end = std::min(hi, (s + 1) * p.sample);
-      const bool kept = philox_uniform_element(p.seed, p.offset, static_cast<uint64_t>(s)) <= p.keep;
+      const bool kept = philox_uniform_element(p.seed, p.offset, p.map.sample(static_cast<uint64_t>(s))) <= p.keep;
       if (r && kept) scale_add_span(x + i, r + i, out + i, end - i, scale);
       else if (r) zero_add_span(r + i, out + i, end - i);
       else if (kept) scale_span(x + i, out + i, end - i, scale);

@@ -76,8 +76,9 @@ template <typename T>
 struct NormalValue {
   uint64_t seed, offset;
   int64_t d;
+  SampleMap map;
   ADVPROP_HD double operator()(int64_t n, int64_t j) const {
-    return double(random_start_normal<T>(seed, offset, static_cast<uint64_t>(n * d + j)));
+    return double(random_start_normal<T>(seed, offset, map.element(static_cast<uint64_t>(n * d + j), uint64_t(d))));
   }
 };
 
@@ -102,7 +103,7 @@ enum class Factor : int { step = 0, project = 1, start = 2 };
 // factor[n] from sample n's chunk sums, added in chunk order.
 template <typename T, Factor F>
 __global__ void factor_kernel(const double* part, int64_t nsamples, int64_t chunks, PerSample<T> scalar, int64_t d,
-                              int64_t numel, uint64_t seed, uint64_t offset, double* factor) {
+                              SampleMap map, uint64_t seed, uint64_t offset, double* factor) {
   const int64_t n = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (n >= nsamples) return;
   double total = 0.0;
@@ -111,7 +112,7 @@ __global__ void factor_kernel(const double* part, int64_t nsamples, int64_t chun
   if (F == Factor::step) factor[n] = l2_step_factor(s, total);
   if (F == Factor::project) factor[n] = l2_project_factor(s, total);
   if (F == Factor::start) {
-    const uint64_t ui = static_cast<uint64_t>((numel + 3) / 4 * 4 + n);  // random_start_radius_index
+    const uint64_t ui = random_start_radius_index(map, nsamples, d, n);
     factor[n] = l2_start_factor(s, philox_uniform_element(seed, offset, ui), d, total);
   }
 }
@@ -129,27 +130,30 @@ __global__ void l2_apply_kernel(const T* xa, const G* g, const T* x, T* out, int
 
 // One thread per Philox block of four elements, as the CPU reads them.
 template <typename T>
-__global__ void linf_start_kernel(const T* x, T* out, int64_t n, int64_t d, PerSample<T> eps, uint64_t seed,
-                                  uint64_t offset, T lo, T hi) {
+__global__ void linf_start_kernel(const T* x, T* out, int64_t n, int64_t d, PerSample<T> eps, SampleMap map,
+                                  uint64_t seed, uint64_t offset, T lo, T hi) {
   const int64_t nblk = (n + 3) / 4;
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < nblk; j += stride) {
     const int64_t i0 = j * 4;
+    // With a sample map (data-parallel ranks) each element evaluates its own block.
+    const bool id = map.identity();
     const Philox4 b = philox_block(seed, offset, static_cast<uint64_t>(i0));
     for (int k = 0; k < 4 && i0 + k < n; ++k) {
       const int64_t i = i0 + k;
-      const double r = 2.0 * double(philox_uniform01(b.v[k])) - 1.0;  // exact
+      const double u = id ? double(philox_uniform01(b.v[k])) : philox_uniform_element(seed, offset, map.element(uint64_t(i), uint64_t(d)));
+      const double r = 2.0 * u - 1.0;  // exact
       out[i] = clamp_to(static_cast<T>(fma(double(eps.at(sample_of(i, d))), r, double(x[i]))), lo, hi);
     }
   }
 }
 
 template <typename T>
-__global__ void l2_start_kernel(const T* x, T* out, int64_t n, int64_t d, const double* radius, uint64_t seed,
-                                uint64_t offset, T lo, T hi) {
+__global__ void l2_start_kernel(const T* x, T* out, int64_t n, int64_t d, const double* radius, SampleMap map,
+                                uint64_t seed, uint64_t offset, T lo, T hi) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const double z = double(random_start_normal<T>(seed, offset, static_cast<uint64_t>(i)));
+    const double z = double(random_start_normal<T>(seed, offset, map.element(uint64_t(i), uint64_t(d))));
     out[i] = clamp_to(static_cast<T>(fma(radius[sample_of(i, d)], z, double(x[i]))), lo, hi);
   }
 }
@@ -164,7 +168,7 @@ Tensor factors(const PgdView<T, G>& v, V value, PerSample<T> scalar, uint64_t se
   ADVPROP_LAUNCH(chunk_sumsq_kernel<V>, grid_for(tasks, kWarps), kThreads, 0, st)(value, tasks, chunks, v.d,
                                                                                   part.data_as<double>());
   ADVPROP_LAUNCH((factor_kernel<T, F>), grid_for(v.nsamples, 128), 128, 0, st)(
-      part.data_as<double>(), v.nsamples, chunks, scalar, v.d, v.numel, seed, offset, out.data_as<double>());
+      part.data_as<double>(), v.nsamples, chunks, scalar, v.d, v.map, seed, offset, out.data_as<double>());
   return out;
 }
 
@@ -202,12 +206,12 @@ void random_start_typed(const PgdView<T, G>& v, uint64_t seed, uint64_t offset) 
   cudaStream_t st = stream_for(v.device.index);
   if (v.norm == AttackNorm::linf) {
     ADVPROP_LAUNCH(linf_start_kernel<T>, grid_for((v.numel + 3) / 4, kThreads), kThreads, 0, st)(
-        v.x, v.out, v.numel, v.d, v.eps, seed, offset, v.lo, v.hi);
+        v.x, v.out, v.numel, v.d, v.eps, v.map, seed, offset, v.lo, v.hi);
     return;
   }
-  Tensor radius = factors<T, Factor::start>(v, NormalValue<T>{seed, offset, v.d}, v.eps, seed, offset);
+  Tensor radius = factors<T, Factor::start>(v, NormalValue<T>{seed, offset, v.d, v.map}, v.eps, seed, offset);
   ADVPROP_LAUNCH(l2_start_kernel<T>, grid_for(v.numel, kThreads), kThreads, 0, st)(
-      v.x, v.out, v.numel, v.d, radius.data_as<double>(), seed, offset, v.lo, v.hi);
+      v.x, v.out, v.numel, v.d, radius.data_as<double>(), v.map, seed, offset, v.lo, v.hi);
 }
 
 }  // namespace

@@ -65,6 +65,7 @@ Tensor pgd_random_start(const Tensor& x, const PgdArgs& a, uint64_t seed, uint64
   const char* op = "pgdRandomStart";
   check_float_input(x, op, "x");
   check_common(op, x, a, false);
+  check_sample_map(a.map, op);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (out.numel()) ADVPROP_DISPATCH(x.device(), pgd_random_start, a, x, seed, offset, out);
   return out;

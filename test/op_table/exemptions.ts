@@ -15,6 +15,7 @@ export const EXEMPTIONS: readonly Exemption[] = [
   },
   { names: ['devices', 'defaultDevice', 'setDefaultDevice', 'buildInfo'], why: 'device and build queries (test/native.test.ts)' },
   { names: ['manualSeed', 'getRngState', 'setRngState'], why: 'the global Philox key; every draw it keys is an entry (rand, randn, dropout, pgdRandomStart)' },
+  { names: ['withSampleMap'], why: 'sets the sample map the draws take (dropout, dropConnect, dropConnectAdd, pgdRandomStart are entries); test/ops/sample_map.test.ts checks it on every backend' },
   {
     names: ['grad', 'valueAndGrad', 'noGrad', 'enableGrad', 'isGradEnabled', 'setGradEnabled', 'autograd.*'],
     why: 'the autograd engine, which every gradient check of the table drives (test/autograd.test.ts)',

@@ -15,6 +15,7 @@
 #include "advprop/hostdevice.h"
 #include "advprop/philox.h"
 #include "advprop/round_ops.h"
+#include "advprop/sample_map.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
@@ -32,6 +33,7 @@ struct PgdArgs {
   double eps = 0, alpha = 0, lo = 0, hi = 1;
   const Tensor* eps_t = nullptr;
   const Tensor* alpha_t = nullptr;
+  SampleMap map;  // the random start only
 };
 
 // pgd_step, L∞: out = clamp(clamp(x_adv + alpha * sign(g), x - eps, x + eps), lo, hi), sign(0) = 0,
@@ -46,6 +48,9 @@ struct PgdArgs {
 //   philox_uniform_element(round_up(numel, 4) + n) (after the normals, in blocks of their own),
 //   r_n = eps * u_n^(1/D) / ||z_n||, out = clamp(x + r_n * z_i, lo, hi) (fma in double, one rounding).
 //   Uniform in the L2 ball of radius eps (Muller's method) before the clamp.
+// pgd_random_start with a sample map (advprop/sample_map.h; data-parallel ranks): element i draws
+//   at map.element(i, D) and sample n's radius at round_up(map.global_samples(N) × D, 4) +
+//   map.sample(n), the indices the whole global batch would use; the identity map is the above.
 #define ADVPROP_ATTACK_KERNELS                                                                  \
   void pgd_step(const PgdArgs& a, const Tensor& x_adv, const Tensor& grad, const Tensor& x, Tensor& out); \
   void pgd_random_start(const PgdArgs& a, const Tensor& x, uint64_t seed, uint64_t offset, Tensor& out);
@@ -101,6 +106,11 @@ ADVPROP_HD T random_start_normal(uint64_t seed, uint64_t offset, uint64_t i) {
 
 inline uint64_t random_start_radius_index(int64_t numel, int64_t n) {
   return static_cast<uint64_t>((numel + 3) / 4 * 4 + n);
+}
+// The same through a sample map: the global batch's element count and sample index.
+ADVPROP_HD uint64_t random_start_radius_index(const SampleMap& m, int64_t nsamples, int64_t d, int64_t n) {
+  const uint64_t numel = m.global_samples(static_cast<uint64_t>(nsamples)) * static_cast<uint64_t>(d);
+  return (numel + 3) / 4 * 4 + m.sample(static_cast<uint64_t>(n));
 }
 
 // The per-sample factors of the L2 kernels, from a sum of squares.
@@ -171,6 +181,7 @@ struct PgdView {
   int64_t numel, nsamples, d;
   PerSample<T> eps, alpha;
   T lo, hi;
+  SampleMap map;
 };
 
 // The gradient's dtype against the image's: its own, or one of the 16-bit types.
@@ -195,7 +206,7 @@ void with_pgd_view(const char* op, const PgdArgs& a, const Tensor* x_adv, const 
       f(PgdView<T, G>{a.norm, out.device(), x_adv ? x_adv->data_as<T>() : nullptr, grad ? grad->data_as<G>() : nullptr,
                       x.data_as<T>(), out.data_as<T>(), numel, nsamples, numel / nsamples,
                       per_sample<T>(a.eps_t, a.eps), per_sample<T>(a.alpha_t, a.alpha), static_cast<T>(a.lo),
-                      static_cast<T>(a.hi)});
+                      static_cast<T>(a.hi), a.map});
     };
     if (!grad || grad->dtype() == out.dtype()) run(T{});
     else dispatch_dtype<HalfTypes>(grad->dtype(), op, run);

@@ -3,6 +3,8 @@
 //   per element (dropout):      keep_i = philox_uniform_element(seed, offset, i) <= 1 - rate;
 //   per sample (drop-connect):  keep_i = philox_uniform_element(seed, offset, i / D) <= 1 - rate,
 //                               D = numel / dim 0.
+// With a sample map (advprop/sample_map.h; data-parallel ranks) the index drawn for element i is
+// map.element(i, D) and for sample s map.sample(s) instead, D = numel / dim 0 in both modes.
 // A dropped element is 0 (also when x is NaN or inf). The mask is never stored: the backward
 // calls the same kernel on dy with the same key, which regenerates it, so dx = dy * keep * scale.
 // bf16 and f16: the same draws (the kept set does not depend on the dtype), scale an f32, the
@@ -17,6 +19,7 @@
 #include <cstdint>
 
 #include "advprop/error.h"
+#include "advprop/sample_map.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
@@ -27,6 +30,8 @@ struct DropoutPlan {
   int64_t sample = 0;                // per sample: its elements (numel / dim 0, >= 1); per element: 0
   uint64_t seed = 0, offset = 0;
   const Tensor* residual = nullptr;  // per sample only: x's shape, dtype and device
+  SampleMap map;                     // identity unless the caller holds part of a global batch
+  int64_t row = 0;                   // per element with a map: elements per sample (numel / dim 0)
 };
 
 // The invariants every backend indexes by: out, x and the residual of one dtype and size, a
@@ -35,6 +40,7 @@ inline void assert_dropout_plan(const Tensor& x, const DropoutPlan& p, const Ten
   ADVPROP_ASSERT(x.dtype() == out.dtype() && x.numel() == out.numel() && p.keep > 0 && p.keep <= 1);
   ADVPROP_ASSERT(p.sample > 0 ? out.numel() % p.sample == 0 : p.residual == nullptr);
   ADVPROP_ASSERT(!p.residual || (p.residual->dtype() == out.dtype() && p.residual->numel() == out.numel()));
+  ADVPROP_ASSERT(p.map.identity() || p.sample > 0 || (p.row > 0 && out.numel() % p.row == 0));
 }
 
 #define ADVPROP_DROPOUT_KERNELS void dropout(const Tensor& x, const DropoutPlan& p, Tensor& out);
@@ -46,11 +52,14 @@ namespace cudasim { ADVPROP_DROPOUT_KERNELS }
 namespace ops {
 // Checked front-end: x float, contiguous, rank >= 1 when per_sample; 0 <= rate < 1. A new tensor
 // (rate 0 copies; the TypeScript layer returns x itself instead of calling it).
-Tensor dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset);
+// `map`: see advprop/sample_map.h (identity by default); a non-identity map needs rank >= 1.
+Tensor dropout(const Tensor& x, double rate, bool per_sample, uint64_t seed, uint64_t offset,
+               const SampleMap& map = {});
 
 // Drop-connect of h plus residual in one pass ("dropConnectAdd"): h and residual float,
 // contiguous, of one shape, dtype and device, rank >= 1; 0 <= rate < 1.
-Tensor drop_connect_add(const Tensor& h, const Tensor& residual, double rate, uint64_t seed, uint64_t offset);
+Tensor drop_connect_add(const Tensor& h, const Tensor& residual, double rate, uint64_t seed, uint64_t offset,
+                        const SampleMap& map = {});
 }  // namespace ops
 
 }  // namespace advprop

@@ -33,6 +33,19 @@ ADVPROP_ENTRY(DistProbe)
   return o;
 ADVPROP_ENTRY_END
 
+// distProbeNccl() -> {found, path, version, reason}: loads NCCL, makes no communicator.
+ADVPROP_ENTRY(DistProbeNccl)
+  Napi::Env env = info.Env();
+  check_arg_count(info, 0, "distProbeNccl");
+  const advprop::dist::NcclProbe p = advprop::dist::probe_nccl();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("found", Napi::Boolean::New(env, p.found));
+  o.Set("path", p.path);
+  o.Set("version", p.version);
+  o.Set("reason", p.reason);
+  return o;
+ADVPROP_ENTRY_END
+
 ADVPROP_ENTRY(DistInit)
   check_arg_count(info, 0, "distInit");
   return world_to_js(info.Env(), advprop::dist::init());

@@ -62,6 +62,7 @@ namespace advprop_binding {
   X(multiBatchNorm, MultiBatchNorm) \
   X(multiBatchNormBackward, MultiBatchNormBackward) \
   X(distProbe, DistProbe)          \
+  X(distProbeNccl, DistProbeNccl)  \
   X(distInit, DistInit)            \
   X(distWorld, DistWorld)          \
   X(distAllreduce, DistAllreduce)  \

@@ -240,6 +240,7 @@ export interface Addon {
 
   // ---- binding/dist.cc: the ranks of an mpirun/srun job (MPI loaded at run time)
   distProbe(): MpiProbe;
+  distProbeNccl(): NcclProbe;
   distInit(): DistWorld;
   distWorld(): DistWorld;
   /** New tensors: the inputs summed (average: divided by the world size) over the ranks. */
@@ -252,6 +253,7 @@ export interface Addon {
 }
 
 /** What loading MPI found (`advprop info`); nothing is initialised. */
+export interface NcclProbe { found: boolean; path: string; version: string; reason: string }
 export interface MpiProbe { found: boolean; path: string; flavor: string; version: string; reason: string; launcher: string }
 /** This process's place in the job; a world of one (mpi false) when no launcher started it. */
 export interface DistWorld { rank: number; size: number; localRank: number; localSize: number; mpi: boolean; launcher: string }

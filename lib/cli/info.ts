@@ -117,17 +117,20 @@ function cudaLines(build: BuildInfo): string[] {
   ];
 }
 
-/** What multi-process training would use: the MPI library found (never initialised here), or why none. */
+/** What multi-process training would use: the MPI and NCCL libraries found (neither initialised here), or why none. */
 export function distLines(): string[] {
   const p = addon.distProbe();
+  const n = addon.distProbeNccl();
   const mpi = p.found ? `mpi: ${p.flavor} ABI from ${p.path}${p.version ? ` (${p.version})` : ''}` : `mpi: not found: ${p.reason}`;
+  const nccl = n.found ? `nccl: ${n.version} from ${n.path} (cuda ranks)` : `nccl: not found (cuda ranks need it): ${n.reason}`;
   const job = p.launcher ? `launched by a job launcher (${p.launcher})` : 'not launched by mpirun/srun: a world of one';
-  return [mpi, `nccl: not loaded by this build (GPU collectives are future work); ${job}`];
+  return [mpi, nccl, job];
 }
 
 export async function runInfo(opts: { json: boolean; selftest: boolean }): Promise<number> {
   const build = addon.buildInfo();
   const mpi = addon.distProbe();
+  const nccl = addon.distProbeNccl();
   const devices = addon.devices();
   const checks: CheckResult[] = [];
   const sim = opts.selftest && build.sim ? addon.simSelfTest() : [];
@@ -135,7 +138,7 @@ export async function runInfo(opts: { json: boolean; selftest: boolean }): Promi
   const failed = checks.filter((c) => !c.ok).length + sim.filter((s) => !s.passed).length;
   const pkg = packageInfo();
   if (opts.json) {
-    console.log(JSON.stringify({ package: pkg, build, devices, mpi, selftest: checks, simSelfTest: sim }, null, 2));
+    console.log(JSON.stringify({ package: pkg, build, devices, mpi, nccl, selftest: checks, simSelfTest: sim }, null, 2));
     return failed ? 1 : 0;
   }
   console.log(`advprop ${pkg.version}` + (build.version !== pkg.version ? ` (the addon was built as ${build.version})` : ''));

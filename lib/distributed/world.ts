@@ -1,12 +1,12 @@
 // The ranks of a data-parallel job (native/dist, advprop/dist.h). A process started by mpirun or
 // srun joins the job through the MPI library loaded at run time; one started alone is a world of
 // one, never loads MPI, and every collective below returns its input.
-import { addon, type DistWorld, type MpiProbe } from '../native.js';
+import { addon, type DistWorld, type MpiProbe, type NcclProbe } from '../native.js';
 import { AdvpropError } from '../errors.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
 import { intArg, optionsArg } from '../args.js';
 
-export type { DistWorld, MpiProbe } from '../native.js';
+export type { DistWorld, MpiProbe, NcclProbe } from '../native.js';
 
 /** Default gradient bucket: big enough that per-call latency vanishes, small enough to stay in cache-sized copies. */
 export const DEFAULT_BUCKET_BYTES = 4 << 20;
@@ -32,6 +32,11 @@ export function world(): DistWorld {
   return addon.distWorld();
 }
 
+/** Whether NCCL loads (ADVPROP_NCCL_LIB, libnccl.so.2, libnccl.so; 2.10 or newer), which, and why not. */
+export function probeNccl(): NcclProbe {
+  return addon.distProbeNccl();
+}
+
 /** Whether an MPI library loads (ADVPROP_MPI_LIB, libmpi.so.40, libmpi.so.12, libmpi.so), which, and why not. */
 export function probeMpi(): MpiProbe {
   return addon.distProbe();
@@ -45,7 +50,8 @@ function handles(tensors: readonly Tensor[], op: string) {
 /**
  * New tensors holding each input summed over the ranks, or averaged with `{average: true}`. The
  * inputs are cut into buckets of `bucketBytes` in the order given, so a fixed world size always
- * adds in the same order, and every rank gets the same bits. cpu tensors, all f32 or all f64.
+ * adds in the same order, and every rank gets the same bits. cpu tensors (all f32 or all f64) go
+ * through MPI; cuda tensors (f32, f64, bf16, f16) through NCCL on the device's stream.
  */
 export function allreduce(tensors: readonly Tensor[], options?: { average?: boolean; bucketBytes?: number }): Tensor[] {
   const op = 'dist.allreduce';

@@ -89,9 +89,13 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
   // A resumed run carries on in its own folder unless told otherwise.
   const dir = resolve(c.out ?? (c.resume !== undefined ? resumeDir(c.resume) : join('runs', name)));
   if (lead) mkdirSync(dir, { recursive: true });
-  const device = c.device ?? defaultDevice();
-  if (world.size > 1 && device !== 'cpu')
-    throw new AdvpropError('ERR_DIST', `data-parallel training across ${world.size} ranks runs on the cpu for now (GPU collectives need NCCL, not loaded by this build); pass --device cpu, got ${device}`);
+  let device = c.device ?? defaultDevice();
+  if (world.size > 1) {
+    // cuda ranks reduce through NCCL, one GPU per rank: the rank's local index picks it.
+    if (device.startsWith('cuda-sim'))
+      throw new AdvpropError('ERR_DIST', `data-parallel training across ${world.size} ranks runs on cpu or cuda (the simulator has no NCCL); got --device ${device}`);
+    if (device === 'cuda') device = `cuda:${world.localRank}`;
+  }
   manualSeed(c.seed);
 
   const train = limitDataset(openDataset(dataDir, 'train'), c.limit);

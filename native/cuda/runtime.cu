@@ -296,6 +296,8 @@ cudaStream_t stream_for(int index) {
   return s;
 }
 
+void* op_stream(int index) { return static_cast<void*>(stream_for(index)); }
+
 // Driver and runtime versions for `advprop info` (see advprop/cuda_info.h). Safe without a
 // driver: the statically linked runtime then reports driver version 0.
 CudaVersions versions() {

@@ -1,5 +1,5 @@
 // The data-parallel runtime of advprop/dist.h on MPI (mpi_loader.h): the world, and collectives
-// on cpu tensors. cuda tensors are refused here, where an NCCL path would be chosen per device.
+// on cpu tensors. Tensors on a device go to device_collectives.h (NCCL for cuda).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -8,6 +8,7 @@
 
 #include "advprop/dist.h"
 #include "advprop/error.h"
+#include "device_collectives.h"
 #include "mpi_loader.h"
 
 namespace advprop::dist {
@@ -50,8 +51,7 @@ size_t check_tensors(const char* op, const std::vector<Tensor>& ts, bool floats)
     const std::string name = std::string(op) + ": tensor " + std::to_string(i);
     if (!t.defined()) fail(ErrorCode::Arg, name + " is undefined (disposed?)");
     if (t.device().type != DeviceType::cpu)
-      fail(ErrorCode::Device, name + " is on " + device_str(t.device()) +
-                                  ": collectives take cpu tensors (GPU tensors are NCCL's, not built yet)");
+      fail(ErrorCode::Device, name + " is on " + device_str(t.device()) + " but tensor 0 is on cpu: one device per call");
     if (!t.is_contiguous()) fail(ErrorCode::Arg, name + " is not contiguous");
     if (floats) {
       if (t.dtype() != DType::f32 && t.dtype() != DType::f64)
@@ -177,9 +177,11 @@ const World& world() { return state().world; }
 
 std::vector<Tensor> allreduce(const std::vector<Tensor>& tensors, bool average, int64_t bucket_bytes) {
   const char* op = "distAllreduce";
-  const size_t elem = check_tensors(op, tensors, true);
   if (bucket_bytes < 64)
     fail(ErrorCode::Arg, std::string(op) + ": bucketBytes must be at least 64, got " + std::to_string(bucket_bytes));
+  if (!tensors.empty() && tensors[0].defined() && tensors[0].device().type != DeviceType::cpu)
+    return device_allreduce(op, tensors, average);
+  const size_t elem = check_tensors(op, tensors, true);
   std::vector<Tensor> out;
   out.reserve(tensors.size());
   for (const Tensor& t : tensors) {
@@ -204,10 +206,12 @@ void allreduce_host(double* data, int64_t n) {
 
 void broadcast(const std::vector<Tensor>& tensors, int root) {
   const char* op = "distBroadcast";
-  check_tensors(op, tensors, false);
   const int size = state().world.size;
   if (root < 0 || root >= size)
     fail(ErrorCode::Arg, std::string(op) + ": root " + std::to_string(root) + " is not a rank of a world of " + std::to_string(size));
+  if (!tensors.empty() && tensors[0].defined() && tensors[0].device().type != DeviceType::cpu)
+    return device_broadcast(op, tensors, root);
+  check_tensors(op, tensors, false);
   if (size <= 1) return;
   const Mpi& m = live(op);
   constexpr size_t kChunk = size_t(1) << 30;  // MPI counts are int
@@ -225,16 +229,16 @@ void barrier() {
 
 void abort_job(int code) {
   const State& s = state();
+  device_shutdown(true);
   if (s.world.mpi && !s.finalised) mpi_library().Abort(mpi_library().comm_world, code);
   std::_Exit(code);
 }
 
 void finalize() {
   State& s = state();
-  if (!s.world.mpi || s.finalised) {
-    s.finalised = s.finalised || s.world.mpi;
-    return;
-  }
+  if (!s.world.mpi) return;  // a world of one never initialised MPI
+  if (s.finalised) return;
+  device_shutdown(false);
   const Mpi& m = mpi_library();
   int done = 0;
   if (m.Finalized(&done) == 0 && !done) check_rc(m.Finalize(), "MPI_Finalize");

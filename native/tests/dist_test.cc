@@ -42,8 +42,14 @@ ADVPROP_NATIVE_TEST(dist_checks) {
   EXPECT_THROWS(dist::allreduce({i}, false, 64), ErrorCode::DType);
   EXPECT_THROWS(dist::allreduce({f, d}, false, 64), ErrorCode::DType);
 #if ADVPROP_WITH_SIM
-  Tensor s = ops::full({2}, DType::f32, kSim, 0);
-  EXPECT_THROWS(dist::allreduce({s}, false, 64), ErrorCode::Device);  // GPU tensors are NCCL's
+  // A world of one copies device tensors; one call takes one device.
+  Tensor s = ops::full({2}, DType::f32, kSim, 3);
+  const std::vector<Tensor> copy = dist::allreduce({s}, true, 64);
+  EXPECT(copy[0].device() == s.device() && copy[0].data() != s.data());
+  EXPECT_EQ(ops::to_device(copy[0], kCpu).data_as<float>()[1], 3.0f);
+  EXPECT_THROWS(dist::allreduce({s, f}, false, 64), ErrorCode::Device);
+  EXPECT_THROWS(dist::allreduce({f, s}, false, 64), ErrorCode::Device);
+  EXPECT_THROWS(dist::allreduce({ops::full({2}, DType::i32, kSim, 0)}, false, 64), ErrorCode::DType);
 #endif
   EXPECT_THROWS(dist::allreduce({f}, false, 8), ErrorCode::Arg);
   EXPECT_THROWS(dist::allreduce({Tensor()}, false, 64), ErrorCode::Arg);
@@ -59,6 +65,12 @@ ADVPROP_NATIVE_TEST(dist_probe_says_what_or_why) {
   } else {
     EXPECT_MSG(p.reason.find("ADVPROP_MPI_LIB") != std::string::npos, p.reason);
   }
+}
+
+ADVPROP_NATIVE_TEST(dist_nccl_probe_says_what_or_why) {
+  const dist::NcclProbe p = dist::probe_nccl();
+  if (p.found) EXPECT_MSG(p.version.rfind("2.", 0) == 0 && !p.path.empty(), p.version);
+  else EXPECT_MSG(p.reason.find("ADVPROP_NCCL_LIB") != std::string::npos, p.reason);
 }
 
 }  // namespace

@@ -13,9 +13,13 @@ struct CudaVersions {
 
 namespace cuda {
 CudaVersions versions();
+// The stream every op on device `index` is ordered on, as a cudaStream_t (for NCCL, native/dist),
+// after making `index` the current device.
+void* op_stream(int index);
 }
 namespace cudasim {
 CudaVersions versions();
+void* op_stream(int index);
 }
 
 }  // namespace advprop

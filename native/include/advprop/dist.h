@@ -3,9 +3,9 @@
 // addon and libadvprop.so gain no link dependency and a process started without a launcher never
 // touches MPI: it is a world of one, and every collective is the identity.
 //
-// Collectives work on cpu tensors through MPI. cuda tensors are refused with ERR_DEVICE: they are
-// NCCL's (issue 17, item 2), whose loader will sit beside the MPI one and be chosen per device in
-// comm.cc's `reduce_bucket`.
+// Collectives work on cpu tensors through MPI and on cuda tensors through NCCL, also loaded with
+// dlopen (native/dist/nccl_loader.cc) on the first collective of a cuda tensor, on the device's op
+// stream. cuda-sim tensors are refused across ranks (the simulator has no NCCL).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -24,6 +24,12 @@ struct MpiProbe {
   std::string reason;   // why not found, or why a found library cannot be used
 };
 
+// What `advprop info` reports about NCCL: whether it loads, which version, and why not.
+struct NcclProbe {
+  bool found = false;
+  std::string path, version, reason;
+};
+
 struct World {
   int rank = 0;
   int size = 1;
@@ -40,6 +46,8 @@ std::string launcher_env();
 // Loads the MPI library (ADVPROP_MPI_LIB, else libmpi.so.40, libmpi.so.12, libmpi.so) without
 // initialising it. Never throws.
 MpiProbe probe_mpi();
+// Loads NCCL (ADVPROP_NCCL_LIB, else libnccl.so.2, libnccl.so) without making a communicator.
+NcclProbe probe_nccl();
 
 // Joins the job: MPI_Init_thread when launched, else a world of one. Idempotent. ERR_DIST when the
 // launcher says there are ranks but MPI cannot be loaded or initialised.
@@ -48,9 +56,11 @@ const World& init();
 const World& world();
 
 // Sums (average: then divides by the world size) each tensor across ranks; returns new tensors of
-// the same shapes. Tensors go in fixed-size buckets in the order given, each reduced by
+// the same shapes. cpu: tensors go in fixed-size buckets in the order given, each reduced by
 // MPI_Reduce_scatter_block + MPI_Allgather, so every rank gets the same bits and a fixed world
-// size always adds in the same order. All tensors f32 or all f64, contiguous, on the cpu.
+// size always adds in the same order; all f32 or all f64. cuda: one grouped ncclAllReduce per
+// tensor (f32, f64, bf16, f16; ncclAvg to average), enqueued on the device's stream. Contiguous,
+// all on one device.
 std::vector<Tensor> allreduce(const std::vector<Tensor>& tensors, bool average, int64_t bucket_bytes);
 
 // The same for a host array of doubles, in place (small per-layer statistics).

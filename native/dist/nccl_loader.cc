@@ -1,0 +1,76 @@
+// Finds and binds NCCL at run time (see nccl_loader.h).
+#include "nccl_loader.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace advprop::dist {
+namespace {
+
+template <typename F>
+bool bind(void* lib, const char* name, F*& fn, std::string& missing) {
+  fn = reinterpret_cast<F*>(dlsym(lib, name));
+  if (!fn && missing.empty()) missing = name;
+  return fn != nullptr;
+}
+
+Nccl load() {
+  Nccl n;
+  std::vector<std::string> tried;
+  if (const char* env = std::getenv("ADVPROP_NCCL_LIB"); env && *env) tried.push_back(env);
+  else tried = {"libnccl.so.2", "libnccl.so"};
+  std::string why;
+  for (const std::string& name : tried) {
+    void* lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+      why += (why.empty() ? "" : "; ") + name + ": " + dlerror();
+      continue;
+    }
+    std::string missing;
+    bind(lib, "ncclGetVersion", n.GetVersion, missing);
+    bind(lib, "ncclGetUniqueId", n.GetUniqueId, missing);
+    bind(lib, "ncclCommInitRank", n.CommInitRank, missing);
+    bind(lib, "ncclCommDestroy", n.CommDestroy, missing);
+    bind(lib, "ncclCommAbort", n.CommAbort, missing);
+    bind(lib, "ncclCommGetAsyncError", n.CommGetAsyncError, missing);
+    bind(lib, "ncclGetErrorString", n.GetErrorString, missing);
+    bind(lib, "ncclGroupStart", n.GroupStart, missing);
+    bind(lib, "ncclGroupEnd", n.GroupEnd, missing);
+    bind(lib, "ncclAllReduce", n.AllReduce, missing);
+    bind(lib, "ncclBroadcast", n.Broadcast, missing);
+    if (!missing.empty()) {
+      why += (why.empty() ? "" : "; ") + name + " lacks " + missing + " (not NCCL?)";
+      dlclose(lib);
+      continue;
+    }
+    int code = 0;
+    n.GetVersion(&code);
+    // NCCL_VERSION(X,Y,Z): X*1000+Y*100+Z up to 2.8, X*10000+Y*100+Z after.
+    const int major = code >= 10000 ? code / 10000 : code / 1000;
+    const int minor = code >= 10000 ? code / 100 % 100 : code / 100 % 10;
+    n.version = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(code % 100);
+    n.version_code = code;
+    if (code < 21000) {
+      why += (why.empty() ? "" : "; ") + name + " is NCCL " + n.version + ": 2.10 or newer is needed (ncclAvg)";
+      dlclose(lib);
+      continue;
+    }
+    n.loaded = true;
+    n.path = name;
+    return n;
+  }
+  n.reason = "no usable NCCL library (" + why + "); set ADVPROP_NCCL_LIB to libnccl.so's path";
+  return n;
+}
+
+}  // namespace
+
+const Nccl& nccl_library() {
+  static const Nccl n = load();
+  return n;
+}
+
+}  // namespace advprop::dist

@@ -62,7 +62,9 @@ describe('advprop train on an ImageFolder', function () {
     assert.equal(r.status, 0, r.stderr);
     assert.ok(r.stderr.includes(`skipping ${bad}`), r.stderr);
     assert.match(r.stderr, /1 training image could not be decoded and was left out/);
-    const s = train(...common, '--strict', '--out', join(root, 'run-strict'));
+    // 4 steps of 6 read all 24 images, so the corrupt one is in a consumed batch, not only in one
+    // prefetched past --max-steps (whose error a fast run may never wait for).
+    const s = train(...common, '--strict', '--max-steps', '4', '--out', join(root, 'run-strict'));
     assert.equal(s.status, 1, s.stderr);
     assert.ok(s.stderr.includes('ERR_FORMAT') && s.stderr.includes(bad), s.stderr);
   });

@@ -15,6 +15,7 @@ export const distEntries: Entry[] = [
   entry('dist.init', () => () => ap.dist.init()),
   entry('dist.world', () => () => ap.dist.world()),
   entry('dist.probeMpi', () => () => ap.dist.probeMpi()),
+  entry('dist.probeNccl', () => () => ap.dist.probeNccl()),
   entry('dist.barrier', () => () => ap.dist.barrier()),
   entry('dist.finalize', () => () => ap.dist.finalize()),
   entry('dist.allreduce', (g) => {

@@ -54,6 +54,11 @@ export const tensorEntries: Entry[] = [
   entry('emptyCache', (g) => { const d = g.deviceName(); return () => ap.emptyCache(d); }),
   entry('manualSeed', (g) => { const s = g.r.chance(0.3) ? 5n : g.num(5); return () => ap.manualSeed(s); }),
   entry('getRngState', () => () => ap.getRngState()),
+  entry('withSampleMap', (g) => {
+    const m = g.mutate() ? g.wrongType() as ap.SampleMap : { segment: g.size(2), stride: g.size(4), base: g.index(1) };
+    const f = g.fn(() => 1);
+    return () => ap.withSampleMap(m, f);
+  }),
   entry('setRngState', (g) => {
     const s = g.opts({ seed: g.r.chance(0.5) ? 3n : g.num(3) as unknown as bigint, offset: g.r.chance(0.5) ? 0n : g.num(0) as unknown as bigint });
     return () => ap.setRngState(s);

@@ -53,8 +53,9 @@ export function openDataset(dir: string, split: Split, options?: { channels?: nu
   for (const s of sub) if (hasImageFolder(join(dir, s))) return loadImageFolder(join(dir, s), opts.channels);
   const shards = (d: string): ImageDataset => loadShards(d, { channels: opts.channels, classNames: readClassNames(join(dir, CLASSES_FILE)) });
   for (const s of sub) if (hasShards(join(dir, s))) return shards(join(dir, s));
-  if (split === 'train' && hasImageFolder(dir)) return loadImageFolder(dir, opts.channels);
+  // Shards first: a flat val/ beside them would pass for a class folder.
   if (split === 'train' && hasShards(dir)) return shards(dir);
+  if (split === 'train' && hasImageFolder(dir)) return loadImageFolder(dir, opts.channels);
   if (split !== 'train') for (const s of sub) if (hasFlatFolder(join(dir, s))) return loadFlatFolder(join(dir, s), trainClassNames(dir), opts.channels);
   const where = split === 'train' ? 'train/ or the folder itself' : 'val/ or test/';
   throw new AdvpropError('ERR_IO',

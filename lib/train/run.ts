@@ -96,6 +96,9 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
 
   const train = limitDataset(openDataset(dataDir, 'train'), c.limit);
   const testFiles = openDataset(dataDir, 'test');
+  const topLabel = testFiles.labels.reduce((a, b) => Math.max(a, b), -1);
+  if (topLabel >= train.numClasses)
+    throw new AdvpropError('ERR_FORMAT', `${testFiles.name}: evaluation label ${topLabel}, but the training set ${train.name} has ${train.numClasses} classes`);
   const files = train.source.kind !== 'array';
   if (!files && c.resolution !== undefined)
     throw new AdvpropError('ERR_ARG', `--resolution applies to folders of image files; ${train.name} holds images of one size`);

@@ -36,7 +36,7 @@ describe('advprop train on tar shards', function () {
     const log = steps(out);
     assert.deepEqual(log.filter((s) => s.type === 'step').map((s) => s.step), [1, 2, 3]);
     for (const s of log.filter((x) => x.type === 'step')) assert.ok(Number.isFinite(s.loss), JSON.stringify(s));
-    assert.equal(log.find((s) => s.type === 'final').raw.count, 6);
+    assert.equal(log.find((s) => s.type === 'final')!.raw.count, 6);
   });
 
   it('takes shards in the folder itself for training and a flat val/ with labels.txt for evaluation', async () => {
@@ -54,6 +54,6 @@ describe('advprop train on tar shards', function () {
     assert.equal(config.numClasses, 4);
     assert.equal(config.trainImages, 12);
     assert.equal(config.testImages, 6);
-    assert.equal(steps(out).find((s) => s.type === 'final').raw.count, 6);
+    assert.equal(steps(out).find((s) => s.type === 'final')!.raw.count, 6);
   });
 });

@@ -6,6 +6,7 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdvpropError } from '../errors.js';
+import { LIMITS } from '../args.js';
 import type { ImageDataset, TarSource } from './dataset.js';
 import { listTar, readAt } from './tar.js';
 
@@ -68,7 +69,7 @@ export function loadShards(dir: string, options: { channels?: number; classNames
           image = m;
         } else if (mk[1] === 'cls') {
           const text = m.data!.toString('utf8').trim();
-          if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) fail(key, `label ${m.name} holds '${text.slice(0, 40)}', not a class index`);
+          if (!/^\d+$/.test(text) || !(Number(text) < LIMITS.channels)) fail(key, `label ${m.name} holds '${text.slice(0, 40)}', not a class index below ${LIMITS.channels}`);
           label = Number(text);
         }
       }

@@ -119,7 +119,8 @@ function walk(fd: number, file: string, fileSize: number, want: (name: string) =
     const stored = octal(h, 148, 8, pos, 'checksum');
     if (!checksumOk(h, stored)) bad(pos, 'header checksum mismatch');
     const type = String.fromCharCode(h[156]!);
-    const size = paxSize ?? octal(h, 124, 12, pos, 'size');
+    // A pax size applies to the member after the extension headers, not to another one of them.
+    const size = paxSize !== null && !'LKxg'.includes(type) ? paxSize : octal(h, 124, 12, pos, 'size');
     const dataAt = pos + BLOCK;
     // Links, devices, fifos and directories carry no data whatever their size field says.
     const hasData = !'123456'.includes(type);

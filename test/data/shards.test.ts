@@ -42,14 +42,15 @@ describe('data: tar reader', () => {
       { name: long, data: Buffer.from('gnu'), long: 'gnu' },
       { name: long.replace('name', 'pax'), data: Buffer.from('pax!'), long: 'pax' },
       { name: long.replace('name', 'ustar'), data: Buffer.alloc(700, 7), long: 'prefix' },
+      { name: 'sized.bin', data: Buffer.from('12345'), paxSize: true },
     ]));
     const bytes = readFileSync(file);
     const m = listTar(file, (n) => n.endsWith('.txt'));
-    assert.deepEqual(m.map((x) => x.name), ['a.txt', long, long.replace('name', 'pax'), long.replace('name', 'ustar')]);
-    assert.deepEqual(m.map((x) => x.size), [5, 3, 4, 700]);
+    assert.deepEqual(m.map((x) => x.name), ['a.txt', long, long.replace('name', 'pax'), long.replace('name', 'ustar'), 'sized.bin']);
+    assert.deepEqual(m.map((x) => x.size), [5, 3, 4, 700, 5]);
     assert.equal(m[0]!.data!.toString(), 'hello');
     assert.equal(m[1]!.data, undefined);
-    for (const x of m) assert.deepEqual(bytes.subarray(x.offset, x.offset + x.size), [Buffer.from('hello'), Buffer.from('gnu'), Buffer.from('pax!'), Buffer.alloc(700, 7)][m.indexOf(x)]);
+    for (const x of m) assert.deepEqual(bytes.subarray(x.offset, x.offset + x.size), [Buffer.from('hello'), Buffer.from('gnu'), Buffer.from('pax!'), Buffer.alloc(700, 7), Buffer.from('12345')][m.indexOf(x)]);
   });
 
   it('reads the archives GNU tar writes in its gnu, pax, ustar and v7 formats (skipped without tar)', function () {

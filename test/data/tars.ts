@@ -11,6 +11,8 @@ export interface Member {
   type?: string;
   /** How a name over 100 bytes is stored. */
   long?: 'gnu' | 'pax' | 'prefix';
+  /** The size in a pax record only, the header's field 0 (as for members past 8 GiB). */
+  paxSize?: boolean;
 }
 
 const octal = (n: number, width: number): string => n.toString(8).padStart(width - 1, '0') + '\0';
@@ -51,6 +53,10 @@ export function tarBytes(members: Member[]): Buffer {
   for (const m of members) {
     const data = m.data ?? Buffer.alloc(0), type = m.type ?? '0';
     let name = m.name, prefix = '';
+    if (m.paxSize) {
+      const rec = Buffer.from(paxRecord('size', String(data.length)));
+      parts.push(header('PaxHeaders/s', rec.length, 'x'), pad(rec));
+    }
     if (Buffer.byteLength(name) > 100) {
       if (m.long === 'pax') {
         const rec = Buffer.from(paxRecord('path', name));
@@ -66,7 +72,7 @@ export function tarBytes(members: Member[]): Buffer {
         name = name.slice(0, 100);
       }
     }
-    parts.push(header(name, type === '0' ? data.length : 0, type, prefix));
+    parts.push(header(name, type === '0' && !m.paxSize ? data.length : 0, type, prefix));
     if (type === '0') parts.push(pad(data));
   }
   parts.push(Buffer.alloc(1024));

@@ -2,9 +2,10 @@
 // sample's own Rng, scale bytes to [0, 1]. Runs in loader workers and, with workers: 0, in-process.
 import { AdvpropError } from '../errors.js';
 import type { ImageDataset } from './dataset.js';
-import { decodeImage } from './decode.js';
+import { decodeBytes, decodeImage } from './decode.js';
 import { Rng } from './rng.js';
-import { decodeFile } from './sharp_decode.js';
+import { ShardReader, sampleName } from './shards.js';
+import { decodeBuffer, decodeFile } from './sharp_decode.js';
 import { applyTransforms, type Image, type TransformSpec } from './transforms.js';
 
 export interface BatchJob { epoch: number; indices: Int32Array }
@@ -20,6 +21,14 @@ export interface PreparedBatch {
 export function loadImage(d: ImageDataset, index: number): Image {
   const s = d.source;
   if (s.kind === 'files') return decodeImage(s.paths[index]!, s.channels);
+  if (s.kind === 'tar') {
+    const reader = new ShardReader(s);
+    try {
+      return decodeBytes(reader.read(index), sampleName(s, index), s.channels);
+    } finally {
+      reader.close();
+    }
+  }
   const size = s.height * s.width * s.channels;
   return { data: s.images.subarray(index * size, (index + 1) * size), height: s.height, width: s.width, channels: s.channels };
 }
@@ -60,20 +69,23 @@ export async function prepareBatchAsync(d: ImageDataset, transforms: readonly Tr
   const images: Array<{ img: Image; index: number }> = [];
   const kept: number[] = [];
   const skipped: Skipped[] = [];
+  // Tar shards stay open for the batch (closed below, and before an error leaves).
+  const reader = s.kind === 'tar' ? new ShardReader(s) : null;
   for (let i = 0; i < job.indices.length; i++) {
-    const index = job.indices[i]!, path = s.paths[index]!;
+    const index = job.indices[i]!, path = s.kind === 'tar' ? sampleName(s, index) : s.paths[index]!;
     const rng = new Rng(seed, job.epoch, index);
     let decoded;
     try {
-      decoded = await decodeFile(path, s.channels, transforms[0], rng);
+      decoded = await (reader ? decodeBuffer(reader.read(index), path, s.channels, transforms[0], rng) : decodeFile(path, s.channels, transforms[0], rng));
     } catch (e) {
-      if (strict || (e as AdvpropError).code !== 'ERR_FORMAT') throw e;
+      if (strict || (e as AdvpropError).code !== 'ERR_FORMAT') { reader?.close(); throw e; }
       skipped.push({ path, message: (e as Error).message });
       continue;
     }
     images.push({ index, img: applyTransforms(decoded.image, transforms.slice(decoded.consumed), rng) });
     kept.push(i);
   }
+  reader?.close();
   const out = stack(images);
   return skipped.length === 0 ? out : { ...out, kept: Int32Array.from(kept), skipped };
 }

@@ -1,5 +1,6 @@
 // An image classification dataset as the loader sees it: N images of one size held as bytes
-// (HWC, uint8) in memory, or a list of files decoded on demand by the loader's workers.
+// (HWC, uint8) in memory, or a list of files or of tar shard members decoded on demand by the
+// loader's workers.
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import { LIMITS, intArg, objectArg } from '../args.js';
@@ -20,9 +21,25 @@ export interface FileSource {
   channels: number;
 }
 
+/** WebDataset tar shards (lib/data/shards.ts): each sample an image member, read by offset. */
+export interface TarSource {
+  kind: 'tar';
+  shards: string[];
+  /** Shard s holds samples starts[s] .. starts[s + 1] - 1, in the order they lie in it. */
+  starts: Int32Array;
+  /** Byte offset and length of each sample's image member in its shard. */
+  offsets: Float64Array;
+  sizes: Int32Array;
+  /** Each sample's image member name, for messages. */
+  names: string[];
+  channels: number;
+}
+
+export type Source = ArraySource | FileSource | TarSource;
+
 export interface ImageDataset {
   name: string;
-  source: ArraySource | FileSource;
+  source: Source;
   labels: Int32Array;
   numClasses: number;
   classNames?: string[];
@@ -38,7 +55,7 @@ export function checkDataset(d: unknown, op: string): ImageDataset {
   if (!(ds.labels instanceof Int32Array)) bad(`labels must be an Int32Array, got ${describeValue(ds.labels)}`);
   const n = ds.labels.length;
   intArg(ds.numClasses, op, 'dataset.numClasses', 1, LIMITS.channels);
-  const src = objectArg<ArraySource | FileSource>(ds.source, op, 'dataset.source', "{ kind: 'array' | 'files', ... }");
+  const src = objectArg<Source>(ds.source, op, 'dataset.source', "{ kind: 'array' | 'files' | 'tar', ... }");
   if (src.kind === 'array') {
     intArg(src.height, op, 'dataset.source.height', 1, LIMITS.imageSide);
     intArg(src.width, op, 'dataset.source.width', 1, LIMITS.imageSide);
@@ -49,10 +66,31 @@ export function checkDataset(d: unknown, op: string): ImageDataset {
     if (src.channels !== 1 && src.channels !== 3) bad(`source.channels must be 1 or 3, got ${describeValue(src.channels)}`);
     if (!Array.isArray(src.paths) || src.paths.length !== n || src.paths.some((p) => typeof p !== 'string'))
       bad(`source.paths must be ${n} path strings (one per label), got ${describeValue(src.paths)}`);
+  } else if (src.kind === 'tar') {
+    checkTarSource(src, n, bad);
   } else {
-    bad(`source.kind must be 'array' or 'files', got ${describeValue((src as { kind?: unknown }).kind)}`);
+    bad(`source.kind must be 'array', 'files' or 'tar', got ${describeValue((src as { kind?: unknown }).kind)}`);
   }
   return ds;
+}
+
+function checkTarSource(src: TarSource, n: number, bad: (what: string) => never): void {
+  if (src.channels !== 1 && src.channels !== 3) bad(`source.channels must be 1 or 3, got ${describeValue(src.channels)}`);
+  if (!Array.isArray(src.shards) || src.shards.some((p) => typeof p !== 'string')) bad(`source.shards must be path strings, got ${describeValue(src.shards)}`);
+  const st = src.starts;
+  if (!(st instanceof Int32Array) || st.length !== src.shards.length + 1 || st[0] !== 0 || st[st.length - 1] !== n || st.some((v, i) => i > 0 && v < st[i - 1]!))
+    bad(`source.starts must be an Int32Array of ${src.shards.length + 1} non-decreasing sample numbers from 0 to ${n}, got ${describeValue(st)}`);
+  if (!(src.offsets instanceof Float64Array) || src.offsets.length !== n) bad(`source.offsets must be a Float64Array of ${n} byte offsets, got ${describeValue(src.offsets)}`);
+  if (!(src.sizes instanceof Int32Array) || src.sizes.length !== n) bad(`source.sizes must be an Int32Array of ${n} byte counts, got ${describeValue(src.sizes)}`);
+  if (!Array.isArray(src.names) || src.names.length !== n) bad(`source.names must be ${n} member names, got ${describeValue(src.names)}`);
+}
+
+/** The first `limit` samples of a tar source: whole shards, then part of the last one. */
+function limitTar(src: TarSource, limit: number): TarSource {
+  let s = 0;
+  while (src.starts[s + 1]! < limit) s++;
+  const starts = Int32Array.from([...src.starts.subarray(0, s + 1), limit]);
+  return { ...src, shards: src.shards.slice(0, s + 1), starts, offsets: src.offsets.subarray(0, limit), sizes: src.sizes.subarray(0, limit), names: src.names.slice(0, limit) };
 }
 
 export function datasetSize(d: ImageDataset): number {
@@ -66,9 +104,9 @@ export function limitDataset(d: ImageDataset, limit: number | undefined): ImageD
   intArg(limit, 'limitDataset', 'limit', 1, Number.MAX_SAFE_INTEGER);
   if (limit >= d.labels.length) return d;
   const src = d.source;
-  const source: ArraySource | FileSource = src.kind === 'array'
+  const source: Source = src.kind === 'array'
     ? { ...src, images: src.images.subarray(0, limit * src.height * src.width * src.channels) }
-    : { ...src, paths: src.paths.slice(0, limit) };
+    : src.kind === 'files' ? { ...src, paths: src.paths.slice(0, limit) } : limitTar(src, limit);
   return { ...d, source, labels: d.labels.subarray(0, limit) };
 }
 

@@ -29,6 +29,11 @@ export function decodeImage(path: string, channels: number): DecodedImage {
   } catch (e) {
     throw new AdvpropError('ERR_IO', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
+  return decodeBytes(buf, path, channels);
+}
+
+/** decodeImage on bytes already read (a tar shard's member); `path` names them in errors. */
+export function decodeBytes(buf: Buffer, path: string, channels: number): DecodedImage {
   try {
     if (buf.length >= 8 && buf.readUInt32BE(0) === 0x89504e47) {
       const png = PNG.sync.read(buf);

@@ -8,9 +8,10 @@ import { describeValue } from '../device.js';
 import { pathArg } from '../args.js';
 import type { ImageDataset } from './dataset.js';
 
-const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp']);
+export const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 
-function listDirs(root: string): string[] {
+/** The class names of an ImageFolder at `root` (its subfolders, sorted), without listing images. */
+export function listDirs(root: string): string[] {
   try {
     return readdirSync(root).filter((d) => !d.startsWith('.') && statSync(join(root, d)).isDirectory()).sort();
   } catch (e) {

@@ -1,5 +1,5 @@
 // ap.data: datasets, transforms and the loader.
-export type { ImageDataset, ArraySource, FileSource } from './dataset.js';
+export type { ImageDataset, ArraySource, FileSource, TarSource } from './dataset.js';
 export { datasetSize, limitDataset } from './dataset.js';
 export { readIdx } from './idx.js';
 export { loadIdxDataset, hasIdxDataset, FASHION_MNIST_CLASSES, type Split } from './mnist.js';

@@ -9,7 +9,7 @@ import { AdvpropError, type ErrorCode } from '../errors.js';
 import { prepareBatchAsync, type PreparedBatch } from './batch.js';
 import { checkDataset, datasetSize, shareDataset, type ImageDataset } from './dataset.js';
 import { LIMITS, boolArg, functionArg, intArg, objectArg } from '../args.js';
-import { permutation, Rng } from './rng.js';
+import { permutation, Rng, shardPermutation } from './rng.js';
 import { validateTransforms, type TransformSpec } from './transforms.js';
 import { checkShard, shardIndices, type Shard } from '../distributed/shard.js';
 
@@ -101,7 +101,9 @@ export class DataLoader {
     intArg(epoch, 'DataLoader.order', 'epoch', 0, Number.MAX_SAFE_INTEGER);
     const n = datasetSize(this.dataset);
     if (!this.opts.shuffle) return Int32Array.from({ length: n }, (_, i) => i);
-    return permutation(n, new Rng(this.opts.seed, epoch, 0x5eed));
+    // Tar shards are read a shard at a time (rng.ts's shardPermutation); files in any order.
+    const s = this.dataset.source, rng = new Rng(this.opts.seed, epoch, 0x5eed);
+    return s.kind === 'tar' ? shardPermutation(s.starts, rng) : permutation(n, rng);
   }
 
   /** The batches of one epoch, from batch `start` on, in order. */

@@ -54,3 +54,39 @@ export function permutation(n: number, rng: Rng): Int32Array {
   }
   return p;
 }
+
+/** Samples a shard-order shuffle keeps in hand: WebDataset's usual shuffle buffer. */
+export const SHUFFLE_WINDOW = 1024;
+
+/**
+ * A seeded permutation for samples stored in shards that are best read front to back (tar shards
+ * on network storage): the shards in a seeded order, each one's samples in the order they lie in
+ * it, through a shuffle buffer of `window` samples (WebDataset's shuffle(n)) — each step emits a
+ * random sample of the buffer and refills its place from the stream, so every read is within a few
+ * windows of the stream's front and adjacent shards mix. Shard s holds samples starts[s] ..
+ * starts[s + 1] - 1. Like `permutation`, a function of the rng alone: the loader keys it by
+ * (seed, epoch) and cuts it into global batches, so worker counts and ranks see the same order.
+ */
+export function shardPermutation(starts: Int32Array, rng: Rng, window = SHUFFLE_WINDOW): Int32Array {
+  if (!(starts instanceof Int32Array) || starts.length < 1) throw new AdvpropError('ERR_ARG', `shardPermutation: starts must be an Int32Array of shard boundaries, got ${describeValue(starts)}`);
+  if (!(rng instanceof Rng)) throw new AdvpropError('ERR_ARG', `shardPermutation: rng must be a data.Rng, got ${describeValue(rng)}`);
+  intArg(window, 'shardPermutation', 'window', 1, LIMITS.datasetImages);
+  const n = starts[starts.length - 1]!;
+  const out = new Int32Array(n);
+  const buf = new Int32Array(Math.min(window, n));
+  let filled = 0, k = 0;
+  for (const s of permutation(starts.length - 1, rng)) {
+    for (let i = starts[s]!; i < starts[s + 1]!; i++) {
+      if (filled < buf.length) { buf[filled++] = i; continue; }
+      const j = rng.int(filled);
+      out[k++] = buf[j]!;
+      buf[j] = i;
+    }
+  }
+  while (filled > 0) {
+    const j = rng.int(filled);
+    out[k++] = buf[j]!;
+    buf[j] = buf[--filled]!;
+  }
+  return out;
+}

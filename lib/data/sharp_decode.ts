@@ -70,7 +70,6 @@ export function headerSize(buf: Buffer): { width: number; height: number } | nul
  * ERR_IO; one that is not a decodable PNG, JPEG or WebP is ERR_FORMAT naming the file.
  */
 export async function decodeFile(path: string, channels: number, first?: TransformSpec, rng?: Rng): Promise<FileDecode> {
-  configure();
   let buf: Buffer;
   try {
     // Synchronous: the worker has nothing else to do meanwhile, and a thread-pool round trip
@@ -79,6 +78,12 @@ export async function decodeFile(path: string, channels: number, first?: Transfo
   } catch (e) {
     throw new AdvpropError('ERR_IO', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
+  return decodeBuffer(buf, path, channels, first, rng);
+}
+
+/** decodeFile on bytes already read (a tar shard's member); `path` names them in errors. */
+export async function decodeBuffer(buf: Buffer, path: string, channels: number, first?: TransformSpec, rng?: Rng): Promise<FileDecode> {
+  configure();
   // failOn 'error' rejects truncated and broken files but not libjpeg's warnings (extraneous
   // bytes before a marker), which a handful of ImageNet's JPEGs have and PIL accepts.
   const open = (): Sharp => sharp(buf, { failOn: 'error' });

@@ -100,13 +100,16 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
 
   const train = limitDataset(openDataset(dataDir, 'train'), c.limit);
   const testFiles = openDataset(dataDir, 'test');
-  const files = train.source.kind === 'files';
+  const topLabel = testFiles.labels.reduce((a, b) => Math.max(a, b), -1);
+  if (topLabel >= train.numClasses)
+    throw new AdvpropError('ERR_FORMAT', `${testFiles.name}: evaluation label ${topLabel}, but the training set ${train.name} has ${train.numClasses} classes`);
+  const files = train.source.kind !== 'array';
   if (!files && c.resolution !== undefined)
     throw new AdvpropError('ERR_ARG', `--resolution applies to folders of image files; ${train.name} holds images of one size`);
   const resolution = files ? c.resolution ?? defaultResolution(c.model) : undefined;
   const strict = c.strict ?? false;
   // Decoded once (centre crop at the resolution) for every epoch's evaluation.
-  const test = testFiles.source.kind === 'files'
+  const test = testFiles.source.kind !== 'array'
     ? await decodeDataset(testFiles, imageEvalTransforms(resolution ?? defaultResolution(c.model)), { limit: c.evalLimit, workers: c.workers, strict })
     : testFiles;
   const model = buildModel(c, train, device, resolution);

@@ -122,9 +122,10 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
   const randAugment = c.augment === 'randaugment' ? { n: c.randAugment?.n ?? 2, m: c.randAugment?.m ?? 9 } : undefined;
   const record = { ...c, data: dataDir, device, precision, name, randAugment, resolution, numClasses: train.numClasses, inChannels: train.source.channels, stepsPerEpoch, trainImages: datasetSize(train), testImages: datasetSize(testFiles), parameters: model.numParameters(), worldSize: world.size, bnSync, globalBatchSize: loader.globalBatchSize };
   // Rank 0's own work (a checkpoint, an evaluation) may outlast the collectives' deadline
-  // (ADVPROP_DIST_TIMEOUT); the others wait for it here, without one, instead of in the next step.
-  // A rank 0 that dies meanwhile is still mpirun's to notice.
-  const waitForLead = (): void => { if (world.size > 1) barrier({ timeoutSeconds: 0 }); };
+  // (ADVPROP_DIST_TIMEOUT): the others wait for it here without one, instead of in the next step's
+  // collectives. Rank 0 arrives last and keeps the deadline, so a rank that hung meanwhile is still
+  // caught; a rank 0 that dies meanwhile is mpirun's to notice.
+  const waitForLead = (): void => { if (world.size > 1) barrier(lead ? undefined : { timeoutSeconds: 0 }); };
   const metrics = join(dir, 'metrics.jsonl');
   let start = { epoch: 0, batch: 0 };
   if (resumeFrom) {

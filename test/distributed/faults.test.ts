@@ -4,6 +4,7 @@
 // that dies), SIGSTOP (a rank that hangs: it holds its place in the job and never answers), and
 // a bad argument given to rank 1 alone (a rank whose JavaScript throws).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,5 +95,23 @@ describe('dist: faults in a 2-rank job end it within 60 s', function () {
     assert.match(r.output, new RegExp(`advprop: ERR_ARG: --data: folder ${bad} does not exist`), r.output);
     assert.match(r.output, /advprop: rank 1 of 2 failed; aborting the job/, r.output);
     console.log(`      (${((failedAt - start) / 1000).toFixed(1)} s from the start to rank 1's failure)`);
+  });
+});
+
+describe('dist: the collectives\' deadline, without mpirun', () => {
+  it('barrier takes a deadline of its own: a number of seconds >= 0', () => {
+    ap.dist.init();
+    ap.dist.barrier({ timeoutSeconds: 0 }); // a world of one: nothing to wait for
+    ap.dist.barrier();
+    assert.throws(() => ap.dist.barrier({ timeoutSeconds: -1 }), { code: 'ERR_ARG', message: /timeoutSeconds/ });
+    assert.throws(() => ap.dist.barrier({ timeoutSeconds: Number.NaN }), { code: 'ERR_ARG' });
+  });
+
+  it('a launched process with a malformed ADVPROP_DIST_TIMEOUT fails with ERR_ARG naming it, before MPI starts', () => {
+    const code = "import('./lib/index.ts').then((ap) => { try { ap.dist.init(); console.log('no error'); } catch (e) { console.log(e.code + ' ' + e.message); } })";
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], {
+      encoding: 'utf8', env: { ...process.env, OMPI_COMM_WORLD_SIZE: '2', ADVPROP_DIST_TIMEOUT: '30s' },
+    });
+    assert.match(r.stdout, /^ERR_ARG ADVPROP_DIST_TIMEOUT must be a number of seconds >= 0 \(0: no deadline\), got '30s'/, r.stdout + r.stderr);
   });
 });

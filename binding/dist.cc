@@ -88,9 +88,11 @@ ADVPROP_ENTRY(DistBroadcast)
   return info.Env().Undefined();
 ADVPROP_ENTRY_END
 
+// distBarrier(timeoutSeconds?): < 0 or absent, the collectives' deadline; 0, none.
 ADVPROP_ENTRY(DistBarrier)
-  check_arg_count(info, 0, "distBarrier");
-  advprop::dist::barrier();
+  const char* op = "distBarrier";
+  const bool given = info.Length() >= 1 && !info[0].IsUndefined();
+  advprop::dist::barrier(given ? to_number(info[0], op, "timeoutSeconds") : -1.0);
   return info.Env().Undefined();
 ADVPROP_ENTRY_END
 

@@ -247,7 +247,8 @@ export interface Addon {
   distAllreduce(tensors: NativeTensor[], average: boolean, bucketBytes: number): NativeTensor[];
   distAllreduceHost(values: Float64Array): void;
   distBroadcast(tensors: NativeTensor[], root: number): void;
-  distBarrier(): void;
+  /** timeoutSeconds: < 0 or absent, ADVPROP_DIST_TIMEOUT; 0, no deadline. */
+  distBarrier(timeoutSeconds?: number): void;
   distAbort(code: number): never;
   distFinalize(): void;
 }

@@ -4,7 +4,7 @@
 import { addon, type DistWorld, type MpiProbe, type NcclProbe } from '../native.js';
 import { AdvpropError } from '../errors.js';
 import { checkTensor, wrapHandle, type Tensor } from '../tensor.js';
-import { intArg, optionsArg } from '../args.js';
+import { intArg, numArg, optionsArg } from '../args.js';
 
 export type { DistWorld, MpiProbe, NcclProbe } from '../native.js';
 
@@ -75,9 +75,15 @@ export function broadcast(tensors: readonly Tensor[], root = 0): void {
   addon.distBroadcast(h, intArg(root, op, 'root', 0, 2 ** 31 - 1));
 }
 
-/** Waits until every rank has called it. */
-export function barrier(): void {
-  addon.distBarrier();
+/**
+ * Waits until every rank has called it. Like every collective it aborts the job when the others
+ * do not arrive within ADVPROP_DIST_TIMEOUT seconds (default 45); `timeoutSeconds` replaces that
+ * deadline for this wait, 0 for none (the ranks waiting for rank 0's evaluation or checkpoint).
+ */
+export function barrier(options?: { timeoutSeconds?: number }): void {
+  const o = optionsArg(options, 'dist.barrier');
+  if (o.timeoutSeconds === undefined) return addon.distBarrier();
+  addon.distBarrier(numArg(o.timeoutSeconds, 'dist.barrier', 'timeoutSeconds', 0, 1e9));
 }
 
 /** Ends every rank of the job with `code` (MPI_Abort); in a world of one, this process. */

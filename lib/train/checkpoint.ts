@@ -14,6 +14,7 @@ import { Trainer } from './trainer.js';
 import { GradScaler, type GradScalerState } from './grad_scaler.js';
 import { describeValue } from '../device.js';
 import { intArg, objectArg, pathArg } from '../args.js';
+import { world } from '../distributed/world.js';
 
 /** 2: checksums and a validated schema (version 1 files had neither). */
 export const CHECKPOINT_VERSION = 2;
@@ -26,6 +27,9 @@ export interface CheckpointMeta {
   epoch: number;
   batch: number;
   rng: { seed: string; offset: string };
+  /** Data parallel: every rank's random-number state, by rank (rng is rank 0's); each rank of a
+   * resumed job of the same size continues from its own. */
+  rankRng?: { seed: string; offset: string }[];
   /** The run's configuration (for resume checks, `advprop eval` and reports); its `epochs` and
    * `stepsPerEpoch`, when present, bound `epoch` and `batch`. */
   config: Record<string, unknown>;
@@ -52,7 +56,9 @@ function section(all: Record<string, Tensor>, prefix: string): Record<string, Te
   return out;
 }
 
-export function saveCheckpoint(file: string, trainer: Trainer, at: { epoch: number; batch: number }, config: Record<string, unknown> = {}): void {
+/** `rankRng`: every rank's random-number state (lib/distributed/rng.ts), for a data-parallel run. */
+export function saveCheckpoint(file: string, trainer: Trainer, at: { epoch: number; batch: number }, config: Record<string, unknown> = {},
+  rankRng?: readonly { seed: bigint; offset: bigint }[]): void {
   checkArgs('saveCheckpoint', file, trainer);
   objectArg(at, 'saveCheckpoint', 'at', '{ epoch, batch }');
   intArg(at.epoch, 'saveCheckpoint', 'at.epoch', 0, Number.MAX_SAFE_INTEGER);
@@ -82,6 +88,7 @@ export function saveCheckpoint(file: string, trainer: Trainer, at: { epoch: numb
     const meta: CheckpointMeta = {
       version: CHECKPOINT_VERSION, step: trainer.stepCount, epoch: at.epoch, batch: at.batch,
       rng: { seed: rng.seed.toString(), offset: rng.offset.toString() }, config,
+      ...(rankRng ? { rankRng: rankRng.map((r) => ({ seed: String(r.seed), offset: String(r.offset) })) } : {}),
       ...(trainer.scaler ? { lossScaler: trainer.scaler.state() } : {}),
     };
     try {
@@ -108,10 +115,17 @@ export function checkMeta(m: unknown, file: string): CheckpointMeta {
   const step = count('step', m.step), epoch = count('epoch', m.epoch), batch = count('batch', m.batch);
   if (!isObject(m.rng)) field('rng', 'must be an object {seed, offset}', m.rng);
   const rng = m.rng as Record<string, unknown>;
-  for (const k of ['seed', 'offset']) {
-    const v = rng[k];
+  const u64 = (name: string, v: unknown): void => {
     if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,19})$/.test(v) || BigInt(v) > U64_MAX)
-      field(`rng.${k}`, 'must be an unsigned 64-bit integer written as a decimal string', v);
+      field(name, 'must be an unsigned 64-bit integer written as a decimal string', v);
+  };
+  for (const k of ['seed', 'offset']) u64(`rng.${k}`, rng[k]);
+  if (m.rankRng !== undefined) {
+    if (!Array.isArray(m.rankRng) || m.rankRng.length === 0) field('rankRng', 'must be a non-empty array of {seed, offset}', m.rankRng);
+    (m.rankRng as unknown[]).forEach((r, i) => {
+      if (!isObject(r)) field(`rankRng[${i}]`, 'must be an object {seed, offset}', r);
+      for (const k of ['seed', 'offset']) u64(`rankRng[${i}].${k}`, (r as Record<string, unknown>)[k]);
+    });
   }
   if (!isObject(m.config)) field('config', 'must be an object', m.config);
   const config = m.config as Record<string, unknown>;
@@ -134,6 +148,7 @@ export function checkMeta(m: unknown, file: string): CheckpointMeta {
   }
   return {
     version: CHECKPOINT_VERSION, step, epoch, batch, rng: { seed: rng.seed as string, offset: rng.offset as string }, config,
+    ...(m.rankRng ? { rankRng: (m.rankRng as { seed: string; offset: string }[]).map((r) => ({ seed: r.seed, offset: r.offset })) } : {}),
     ...(lossScaler ? { lossScaler } : {}),
   };
 }
@@ -230,5 +245,9 @@ export function restoreCheckpoint(file: string, meta: CheckpointMeta, contents: 
   trainer.stepCount = meta.step;
   // A checkpoint from another precision has no scaler state: an fp16 run then starts from the default scale.
   if (trainer.scaler && meta.lossScaler) trainer.scaler.loadState(meta.lossScaler, `checkpoint ${file}`);
-  setRngState({ seed: BigInt(meta.rng.seed), offset: BigInt(meta.rng.offset) });
+  // Each rank of a job as large as the one that wrote it continues from its own state; otherwise
+  // (a world of one, or --allow-config-change across sizes) from rank 0's.
+  const w = world();
+  const mine = meta.rankRng?.length === w.size ? meta.rankRng[w.rank]! : meta.rng;
+  setRngState({ seed: BigInt(mine.seed), offset: BigInt(mine.offset) });
 }

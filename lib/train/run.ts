@@ -26,7 +26,8 @@ import { evaluateModel, type EvalResult } from './evaluate.js';
 import { writeReport } from './report.js';
 import { Trainer } from './trainer.js';
 import { autocast } from '../precision.js';
-import { allreduceHost, init as initDist } from '../distributed/world.js';
+import { allreduceHost, barrier, init as initDist } from '../distributed/world.js';
+import { gatherRngStates } from '../distributed/rng.js';
 
 export interface RunResult {
   dir: string;
@@ -127,6 +128,11 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
   const precision = trainer.options.precision;
   const randAugment = c.augment === 'randaugment' ? { n: c.randAugment?.n ?? 2, m: c.randAugment?.m ?? 9 } : undefined;
   const record = { ...c, data: dataDir, device, precision, name, randAugment, resolution, numClasses: train.numClasses, inChannels: train.source.channels, stepsPerEpoch, trainImages: datasetSize(train), testImages: datasetSize(testFiles), parameters: model.numParameters(), worldSize: world.size, bnSync, globalBatchSize: loader.globalBatchSize };
+  // Rank 0's own work (a checkpoint, an evaluation) may outlast the collectives' deadline
+  // (ADVPROP_DIST_TIMEOUT): the others wait for it here without one, instead of in the next step's
+  // collectives. Rank 0 arrives last and keeps the deadline, so a rank that hung meanwhile is still
+  // caught; a rank 0 that dies meanwhile is mpirun's to notice.
+  const waitForLead = (): void => { if (world.size > 1) barrier(lead ? undefined : { timeoutSeconds: 0 }); };
   const metrics = join(dir, 'metrics.jsonl');
   let start = { epoch: 0, batch: 0 };
   if (resumeFrom) {
@@ -135,8 +141,13 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
     writeFileSync(join(dir, 'config.json'), JSON.stringify(record, null, 2) + '\n');
     writeFileSync(metrics, '');
   }
-  // Every rank holds the same weights, optimizer and EMA after every step: rank 0's copy is the run's.
-  const ckpt = (at: { epoch: number; batch: number }): void => { if (lead) saveCheckpoint(join(dir, 'last.safetensors'), trainer, at, record); };
+  // Every rank holds the same weights, optimizer and EMA after every step: rank 0's copy is the
+  // run's, with every rank's random-number state.
+  const ckpt = (at: { epoch: number; batch: number }): void => {
+    const rankRng = world.size > 1 ? gatherRngStates() : undefined;
+    if (lead) saveCheckpoint(join(dir, 'last.safetensors'), trainer, at, record, rankRng);
+    waitForLead();
+  };
   const emit = (obj: Record<string, unknown>): void => { if (lead) appendFileSync(metrics, JSON.stringify(obj) + '\n'); };
 
   // SIGTERM is what schedulers (Slurm, Kubernetes) send before they kill a job: it gets the same
@@ -187,6 +198,7 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
         const ev = autocast(precision, () => evaluateModel(model, test, { limit: c.evalLimit }));
         emit({ type: 'eval', step: trainer.stepCount, epoch: epoch + 1, clean: ev.clean, time: Date.now() });
       }
+      waitForLead();
     }
     interrupted = stop; // also when it came during the last evaluation, after the last checkpoint
   } finally {

@@ -29,6 +29,7 @@ import { GradScaler } from './grad_scaler.js';
 import { allreduce, allreduceHost, broadcast, world, DEFAULT_BUCKET_BYTES } from '../distributed/world.js';
 import { withBnSync } from '../distributed/sync_bn.js';
 import { withSampleMap } from '../random.js';
+import { emaUpdate } from '../kernels/optim.js';
 
 export interface TrainerOptions {
   method?: Method; // default 'advprop'
@@ -278,6 +279,15 @@ export class Trainer {
         }
         for (const g of parts.grads) g.dispose();
         parts.grads = averaged;
+        if (o.bnSync === 'none') {
+          try {
+            this.averageRunningStats();
+          } catch (e) {
+            disposePending(parts.value, parts.pending);
+            for (const g of parts.grads) g.dispose();
+            throw e;
+          }
+        }
       }
       let skipped = false;
       let grads = parts.grads;
@@ -306,6 +316,21 @@ export class Trainer {
       return { step: this.stepCount, epoch, lr, ...stats, skipped };
     } finally {
       xAdv?.dispose();
+    }
+  }
+
+  // --bn-sync none: each rank's forward moved the running statistics towards its own batch's, so
+  // they are replaced by their mean over the ranks (the mean of the per-rank batch means and of the
+  // per-rank unbiased variances), identical on every rank before the EMA reads them. Written in
+  // place (emaUpdate with decay 0 is an exact copy), as the modules hold these tensors.
+  private averageRunningStats(): void {
+    const buffers = this.model.namedBuffers().map(([, b]) => b);
+    if (buffers.length === 0) return;
+    const mean = allreduce(buffers, { average: true, bucketBytes: this.options.bucketBytes });
+    try {
+      emaUpdate(buffers, mean, 0);
+    } finally {
+      for (const t of mean) t.dispose();
     }
   }
 

@@ -1,5 +1,7 @@
 // The data-parallel runtime of advprop/dist.h on MPI (mpi_loader.h): the world, and collectives
 // on cpu tensors. Tensors on a device go to device_collectives.h (NCCL for cuda).
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +12,7 @@
 #include "advprop/error.h"
 #include "device_collectives.h"
 #include "mpi_loader.h"
+#include "watchdog.h"
 
 namespace advprop::dist {
 namespace {
@@ -20,6 +23,7 @@ struct State {
   World world;
   bool initialised = false;  // init() ran
   bool finalised = false;
+  double timeout = 0;  // seconds one MPI call may wait (watchdog.h), read at init
 };
 State& state() {
   static State s;
@@ -34,6 +38,29 @@ void check_rc(int rc, const char* what) {
 const Mpi& live(const char* op) {
   if (state().finalised) fail(ErrorCode::Dist, std::string(op) + ": the distributed runtime was finalised");
   return mpi_library();
+}
+
+// Hang detection (watchdog.h): each blocking MPI call of a collective runs under a deadline.
+// When it passes, the watchdog's thread names this rank and the call, then MPI_Abort ends every
+// rank (from that thread: the blocked main thread cannot; OpenMPI's abort goes through its
+// runtime, not the blocked communicator), and _Exit if the library returns.
+void abort_on_expiry(const std::string& message) {
+  const std::string line = message + "\n";
+  [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+  const Mpi& m = mpi_library();
+  if (m.loaded) m.Abort(m.comm_world, 1);
+  std::_Exit(1);
+}
+
+template <typename F>
+int watched(const char* op, const char* call, double timeout, F&& f) {
+  const World& w = state().world;
+  Watch watch("rank " + std::to_string(w.rank) + " of " + std::to_string(w.size) + ": " + op + " (" + call + ")", timeout);
+  return f();
+}
+template <typename F>
+int watched(const char* op, const char* call, F&& f) {
+  return watched(op, call, state().timeout, f);
 }
 
 int env_int(std::initializer_list<const char*> names, int fallback) {
@@ -70,16 +97,20 @@ size_t check_tensors(const char* op, const std::vector<Tensor>& ts, bool floats)
 // rank gathers the blocks (MPI_Allgather), so all hold the same bits, added in an order fixed by
 // the world size.
 template <typename T>
-void sum_block(const Mpi& m, T* buf, int64_t count, std::vector<T>& pad, std::vector<T>& part) {
+void sum_block(const char* op, const Mpi& m, T* buf, int64_t count, std::vector<T>& pad, std::vector<T>& part) {
   const int size = state().world.size;
   const int64_t per = (count + size - 1) / size;
   pad.assign(static_cast<size_t>(per * size), T(0));
   std::copy(buf, buf + count, pad.begin());
   part.resize(static_cast<size_t>(per));
   const Handle type = sizeof(T) == 4 ? m.t_float : m.t_double;
-  check_rc(m.Reduce_scatter_block(pad.data(), part.data(), static_cast<int>(per), type, m.op_sum, m.comm_world),
+  check_rc(watched(op, "MPI_Reduce_scatter_block", [&] {
+             return m.Reduce_scatter_block(pad.data(), part.data(), static_cast<int>(per), type, m.op_sum, m.comm_world);
+           }),
            "MPI_Reduce_scatter_block");
-  check_rc(m.Allgather(part.data(), static_cast<int>(per), type, pad.data(), static_cast<int>(per), type, m.comm_world),
+  check_rc(watched(op, "MPI_Allgather", [&] {
+             return m.Allgather(part.data(), static_cast<int>(per), type, pad.data(), static_cast<int>(per), type, m.comm_world);
+           }),
            "MPI_Allgather");
   std::copy(pad.begin(), pad.begin() + count, buf);
 }
@@ -95,7 +126,7 @@ void allreduce_typed(std::vector<Tensor>& out, bool average, int64_t bucket_elem
   std::vector<Run> runs;
   auto flush = [&]() {
     if (bucket.empty()) return;
-    sum_block<T>(m, bucket.data(), static_cast<int64_t>(bucket.size()), pad, part);
+    sum_block<T>("distAllreduce", m, bucket.data(), static_cast<int64_t>(bucket.size()), pad, part);
     int64_t at = 0;
     for (const Run& r : runs) {
       T* dst = out[r.t].template data_as<T>() + r.off;
@@ -144,6 +175,7 @@ const World& init() {
   World w;
   w.launcher = launcher_env();
   if (!w.launcher.empty()) {
+    const double timeout = collective_timeout();  // a malformed value fails before MPI starts
     const Mpi& m = mpi_library();
     if (!m.loaded)
       fail(ErrorCode::Dist, "dist: launched by a job launcher (" + w.launcher + " is set) but " + m.reason);
@@ -167,6 +199,8 @@ const World& init() {
     if (w.local_rank < 0) w.local_rank = 0;
     if (w.local_size < 1) w.local_size = 1;
     w.mpi = true;
+    s.timeout = timeout;
+    set_expire_handler(abort_on_expiry);
   }
   s.world = w;
   s.initialised = true;
@@ -201,7 +235,7 @@ void allreduce_host(double* data, int64_t n) {
   if (state().world.size <= 1 || n == 0) return;
   const Mpi& m = live("distAllreduceHost");
   std::vector<double> pad, part;
-  sum_block<double>(m, data, n, pad, part);
+  sum_block<double>("distAllreduceHost", m, data, n, pad, part);
 }
 
 void broadcast(const std::vector<Tensor>& tensors, int root) {
@@ -218,13 +252,18 @@ void broadcast(const std::vector<Tensor>& tensors, int root) {
   for (const Tensor& t : tensors)
     for (size_t off = 0; off < t.nbytes(); off += kChunk) {
       const size_t len = std::min(kChunk, t.nbytes() - off);
-      check_rc(m.Bcast(static_cast<char*>(t.data()) + off, static_cast<int>(len), m.t_byte, root, m.comm_world), "MPI_Bcast");
+      check_rc(watched(op, "MPI_Bcast", [&] {
+                 return m.Bcast(static_cast<char*>(t.data()) + off, static_cast<int>(len), m.t_byte, root, m.comm_world);
+               }),
+               "MPI_Bcast");
     }
 }
 
-void barrier() {
+void barrier(double timeout_s) {
+  if (timeout_s < 0) timeout_s = state().timeout;
   if (state().world.size <= 1) return;
-  check_rc(live("distBarrier").Barrier(mpi_library().comm_world), "MPI_Barrier");
+  const Mpi& m = live("distBarrier");
+  check_rc(watched("distBarrier", "MPI_Barrier", timeout_s, [&] { return m.Barrier(m.comm_world); }), "MPI_Barrier");
 }
 
 void abort_job(int code) {

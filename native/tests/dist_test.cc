@@ -1,9 +1,14 @@
 // advprop/dist.h in a process started alone: a world of one, whose collectives copy their input
 // and still check it, and MPI's probe (which loads the library without initialising it). The
 // multi-rank paths run under mpirun in test/distributed/mpi.test.ts.
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "../dist/watchdog.h"
 #include "advprop/dist.h"
 #include "advprop/ops.h"
 #include "harness.h"
@@ -71,6 +76,61 @@ ADVPROP_NATIVE_TEST(dist_nccl_probe_says_what_or_why) {
   const dist::NcclProbe p = dist::probe_nccl();
   if (p.found) EXPECT_MSG(p.version.rfind("2.", 0) == 0 && !p.path.empty(), p.version);
   else EXPECT_MSG(p.reason.find("ADVPROP_NCCL_LIB") != std::string::npos, p.reason);
+}
+
+// The deadline of a blocking MPI call (native/dist/watchdog.h), with the expiry recorded
+// instead of ending the process; the job-level behaviour is test/distributed/faults.test.ts's.
+std::mutex g_expired_mu;
+std::vector<std::string> g_expired;
+void record_expiry(const std::string& message) {
+  std::lock_guard<std::mutex> lk(g_expired_mu);
+  g_expired.push_back(message);
+}
+size_t expiries() {
+  std::lock_guard<std::mutex> lk(g_expired_mu);
+  return g_expired.size();
+}
+
+ADVPROP_NATIVE_TEST(dist_watchdog_reports_a_call_past_its_deadline) {
+  using namespace std::chrono_literals;
+  dist::set_expire_handler(record_expiry);
+  {
+    dist::Watch w("rank 1 of 2: distAllreduce (MPI_Allgather)", 0.05);
+    std::this_thread::sleep_for(400ms);
+  }
+  REQUIRE(expiries() == 1);
+  {
+    std::lock_guard<std::mutex> lk(g_expired_mu);
+    EXPECT_MSG(g_expired[0] == "advprop: rank 1 of 2: distAllreduce (MPI_Allgather) has not completed after 0.1 s "
+                               "(ADVPROP_DIST_TIMEOUT): another rank is hung or dead; aborting the job",
+               g_expired[0]);
+  }
+  // A call that returns in time, one after another, and a deadline of 0 (none) report nothing.
+  for (int i = 0; i < 100; ++i) dist::Watch quick("quick", 0.2);
+  {
+    dist::Watch none("none", 0);
+    std::this_thread::sleep_for(100ms);
+  }
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(expiries(), size_t(1));
+  dist::set_expire_handler(nullptr);
+}
+
+ADVPROP_NATIVE_TEST(dist_timeout_from_the_environment) {
+  const char* saved = std::getenv("ADVPROP_DIST_TIMEOUT");
+  const std::string keep = saved ? saved : "";
+  unsetenv("ADVPROP_DIST_TIMEOUT");
+  EXPECT_EQ(dist::collective_timeout(), dist::kDefaultTimeout);
+  setenv("ADVPROP_DIST_TIMEOUT", "2.5", 1);
+  EXPECT_EQ(dist::collective_timeout(), 2.5);
+  setenv("ADVPROP_DIST_TIMEOUT", "0", 1);
+  EXPECT_EQ(dist::collective_timeout(), 0.0);
+  for (const char* bad : {"abc", "-1", "5s", "nan"}) {
+    setenv("ADVPROP_DIST_TIMEOUT", bad, 1);
+    EXPECT_THROWS(dist::collective_timeout(), ErrorCode::Arg);
+  }
+  if (saved) setenv("ADVPROP_DIST_TIMEOUT", keep.c_str(), 1);
+  else unsetenv("ADVPROP_DIST_TIMEOUT");
 }
 
 }  // namespace

@@ -62,6 +62,25 @@ describe('train: checkpoints that cannot resume wrong', () => {
     }
   });
 
+  it('every rank\'s random-number state: each rank of a job of that size takes its own, others rank 0\'s', () => {
+    const t = trainer();
+    try {
+      // Written by a (pretend) job of one: this world's size, so rank 0 takes its entry.
+      const one = path.join(dir, 'rank-rng.safetensors');
+      saveCheckpoint(one, t, { epoch: 0, batch: 1 }, { epochs: 2, stepsPerEpoch: 4 }, [{ seed: 11n, offset: 12n }]);
+      assert.deepEqual(readCheckpointMeta(one).rankRng, [{ seed: '11', offset: '12' }]);
+      loadCheckpoint(one, t);
+      assert.deepEqual(ap.getRngState(), { seed: 11n, offset: 12n });
+      // Written by 2 ranks and read by a world of one: rank 0's state, `rng`.
+      const two = damaged((raw) => editMeta(raw, (m) => { m.rankRng = [m.rng, { seed: '7', offset: '99' }]; }));
+      const meta = loadCheckpoint(two, t);
+      assert.equal(meta.rankRng?.length, 2);
+      assert.deepEqual(ap.getRngState(), { seed: BigInt(meta.rng.seed), offset: BigInt(meta.rng.offset) });
+    } finally {
+      t.dispose();
+    }
+  });
+
   describe('metadata that breaks the schema is ERR_FORMAT naming the file and the field', () => {
     const cases: [string, (m: Record<string, any>) => void, string][] = [
       ['missing rng', (m) => { delete m.rng; }, "'rng'"],
@@ -81,6 +100,9 @@ describe('train: checkpoints that cannot resume wrong', () => {
       ['config an array', (m) => { m.config = [1]; }, "'config'"],
       ['config.epochs not a positive integer', (m) => { m.config.epochs = 'two'; }, "'config.epochs'"],
       ['config.stepsPerEpoch 0', (m) => { m.config.stepsPerEpoch = 0; }, "'config.stepsPerEpoch'"],
+      ['rankRng not an array', (m) => { m.rankRng = m.rng; }, "'rankRng'"],
+      ['rankRng empty', (m) => { m.rankRng = []; }, "'rankRng'"],
+      ['rankRng[1].seed "x"', (m) => { m.rankRng = [m.rng, { seed: 'x', offset: '0' }]; }, "'rankRng[1].seed'"],
     ];
     for (const [title, edit, part] of cases)
       it(title, () => {

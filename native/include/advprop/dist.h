@@ -50,7 +50,14 @@ MpiProbe probe_mpi();
 NcclProbe probe_nccl();
 
 // Joins the job: MPI_Init_thread when launched, else a world of one. Idempotent. ERR_DIST when the
-// launcher says there are ranks but MPI cannot be loaded or initialised.
+// launcher says there are ranks but MPI cannot be loaded or initialised; ERR_ARG for a malformed
+// ADVPROP_DIST_TIMEOUT.
+//
+// Faults: every blocking MPI call of a collective runs under a deadline of ADVPROP_DIST_TIMEOUT
+// seconds (default 45, 0 for none; native/dist/watchdog.h). A rank that waits longer prints
+// "advprop: rank R of N: <collective> (<MPI call>) has not completed after T s ..." and calls
+// MPI_Abort, which ends every rank of the job. A rank that dies is mpirun's to notice: it ends
+// the others and names the dead rank.
 const World& init();
 // The world after init() (a world of one before it).
 const World& world();
@@ -69,7 +76,9 @@ void allreduce_host(double* data, int64_t n);
 // Copies root's tensors into every rank's, in place (weights at start).
 void broadcast(const std::vector<Tensor>& tensors, int root);
 
-void barrier();
+// timeout_s: how long to wait for the other ranks before aborting the job; < 0: the collectives'
+// deadline (ADVPROP_DIST_TIMEOUT), 0: none (a wait for rank 0's evaluation or checkpoint).
+void barrier(double timeout_s = -1);
 // Ends every rank of the job (MPI_Abort), or this process alone in a world of one.
 [[noreturn]] void abort_job(int code);
 // MPI_Finalize once, if MPI was initialised; later collectives are ERR_DIST.

@@ -57,9 +57,10 @@ describe('data: loader on image files', function () {
     const ds = data.openDataset(dir, 'train');
     const badIndex = (ds.source as data.FileSource).paths.indexOf(bad);
     const transforms = imageTrainTransforms('basic', 16);
-    for (const workers of [0, 2]) {
+    // The byte batches (output 'uint8') leave the file out the same way.
+    for (const [workers, output] of [[0, 'float'], [2, 'float'], [2, 'uint8']] as const) {
       const warnings: string[] = [];
-      const loader = new data.DataLoader(ds, { batchSize: 4, seed: 1, workers, transforms, dropLast: false, onSkip: (p, m) => warnings.push(`${p}: ${m}`) });
+      const loader = new data.DataLoader(ds, { batchSize: 4, seed: 1, workers, transforms, dropLast: false, output, onSkip: (p, m) => warnings.push(`${p}: ${m}`) });
       const batches: data.Batch[] = [];
       for (let epoch = 0; epoch < 2; epoch++) for await (const b of loader.epoch(epoch)) batches.push(b);
       loader.close();
@@ -72,6 +73,7 @@ describe('data: loader on image files', function () {
       for (const b of batches) {
         assert.equal(b.shape[0], b.indices.length);
         assert.equal(b.x.length, b.indices.length * 16 * 16 * 3);
+        assert.ok(output === 'uint8' ? b.x instanceof Uint8Array : b.x instanceof Float32Array);
         b.indices.forEach((idx, i) => assert.equal(b.y[i], ds.labels[idx]));
       }
     }

@@ -59,6 +59,7 @@ namespace advprop_binding {
   X(pgdRandomStart, PgdRandomStart) \
   X(dropout, Dropout)              \
   X(dropConnectAdd, DropConnectAdd) \
+  X(normalizeImage, NormalizeImage) \
   X(multiBatchNorm, MultiBatchNorm) \
   X(multiBatchNormBackward, MultiBatchNormBackward) \
   X(distProbe, DistProbe)          \

@@ -37,6 +37,7 @@ constexpr TypedArrayKind kTypedArrays[] = {
     {DType::f32, napi_float32_array, "Float32Array"},
     {DType::f64, napi_float64_array, "Float64Array"},
     {DType::i32, napi_int32_array, "Int32Array"},
+    {DType::u8, napi_uint8_array, "Uint8Array"},  // image batches on their way to normalizeImage
     {DType::bf16, napi_float32_array, "Float32Array"},
     {DType::f16, napi_float32_array, "Float32Array"},
 };
@@ -145,7 +146,8 @@ class ReadWorker : public Napi::AsyncWorker {
 
 }  // namespace
 
-// fromArray(data, shape, device[, dtype]): the tensor of the typed array's dtype; with dtype bf16
+// fromArray(data, shape, device[, dtype]): the tensor of the typed array's dtype (a Uint8Array
+// makes u8, which only normalizeImage, copies and toArray read); with dtype bf16
 // or f16, a Float32Array or Float64Array is rounded once to it on the host (nearest, ties to even)
 // and a Uint16Array is taken as its bits.
 ADVPROP_ENTRY(FromArray)
@@ -177,7 +179,7 @@ ADVPROP_ENTRY(FromArray)
   return wrap(info, advprop::ops::from_host(base, ta.ByteLength(), shape, dtype, device));
 ADVPROP_ENTRY_END
 
-// toArray(t[, bits]): f32, f64, i32 in their typed array; bf16 and f16 as a Float32Array of the
+// toArray(t[, bits]): f32, f64, i32, u8 in their typed array; bf16 and f16 as a Float32Array of the
 // exactly widened values, or with `bits` true as a Uint16Array of their bit patterns.
 ADVPROP_ENTRY(ToArray)
   check_arg_count(info, 1, "data");

@@ -70,6 +70,12 @@ export function tensor(values: TensorLike, shape?: readonly number[] | null, opt
     if (n !== flat.length)
       throw new AdvpropError('ERR_SHAPE', `${op}: ${flat.length} values do not fill shape [${finalShape.join(', ')}] (${n} elements)`);
   }
+  // u8 (image batches for kernels.normalizeImage): the bytes of a Uint8Array, copied as they are.
+  if (opts.dtype === 'u8') {
+    if (!(values instanceof Uint8Array))
+      throw new AdvpropError('ERR_DTYPE', `${op}: dtype u8 takes its bytes from a Uint8Array, got ${describeValue(values)}`);
+    return finish(wrapHandle(addon.fromArray(values, finalShape, resolveDevice(opts, op), 'u8')), opts);
+  }
   const dtype = opts.dtype === undefined ? natural : checkDType(opts.dtype, op);
   const host = toHostArray(flat, dtype, op);
   const half = dtype === 'bf16' || dtype === 'f16';

@@ -308,4 +308,5 @@ export * from './kernels/pool.js';
 export * from './kernels/loss.js';
 export * from './kernels/attack.js';
 export * from './kernels/dropout.js';
+export * from './kernels/image.js';
 export * from './kernels/multi_batch_norm.js';

@@ -7,8 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { guardNative } from './errors.js';
 
-/** The dtypes with data (native DType list order is f32, f64, i32, f16, bf16, u8; u8 has none). */
-export type DTypeName = 'f32' | 'f64' | 'i32' | 'bf16' | 'f16';
+/**
+ * The dtypes with data (native DType list order is f32, f64, i32, f16, bf16, u8). u8 holds image
+ * batches on their way to normalizeImage: made from a Uint8Array, copied and read back, no arithmetic.
+ */
+export type DTypeName = 'f32' | 'f64' | 'i32' | 'bf16' | 'f16' | 'u8';
 export type DeviceTypeName = 'cpu' | 'cuda' | 'cuda-sim';
 export type BinaryOpName = 'add' | 'sub' | 'mul' | 'div';
 /** The addon's unary ops in its order (ADVPROP_UNARY_OPS); test/native.test.ts compares the two. */
@@ -18,7 +21,7 @@ export type ConvPadding = 'same' | 'valid' | [number, number, number, number];
 export type BatchNormMode = 'train' | 'train-frozen' | 'eval';
 export type BatchNormAct = 'none' | 'silu' | 'relu';
 export type AttackNorm = 'linf' | 'l2';
-export type HostArray = Float32Array | Float64Array | Int32Array;
+export type HostArray = Float32Array | Float64Array | Int32Array | Uint8Array;
 
 /** An opaque native tensor handle. Its metadata is fixed at creation. */
 export interface NativeTensor {
@@ -229,6 +232,8 @@ export interface Addon {
   // ---- binding/attack.cc: dropout and drop-connect (Philox keep mask of (seed, offset))
   dropout(x: NativeTensor, rate: number, perSample: boolean, seed: Seed, offset: Seed, samples?: [number, number, number]): NativeTensor;
   dropConnectAdd(h: NativeTensor, residual: NativeTensor, rate: number, seed: Seed, offset: Seed, samples?: [number, number, number]): NativeTensor;
+  /** u8 NHWC images → (x / 255 · (1/std) + (−mean/std)) per channel in dtype (f32, bf16, f16). */
+  normalizeImage(x: NativeTensor, mean: readonly number[], std: readonly number[], dtype: DTypeName): NativeTensor;
 
   // ---- binding/batchnorm.cc: segments are [domain, count] pairs
   /** [y, mean, invstd]. */

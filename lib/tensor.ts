@@ -25,6 +25,8 @@ export type DType = DTypeName;
  * 65520 and has subnormals down to 2^-24; bf16 has f32's range with 8 significant bits.
  */
 export const DTYPES: readonly DType[] = ['f32', 'f64', 'i32', 'bf16', 'f16'];
+// u8 is left out of DTYPES: it is made only by tensor() from a Uint8Array (image batches for
+// kernels.normalizeImage), not by full, cast or the random fills.
 /** The float dtypes: they may require a gradient. */
 export const FLOAT_DTYPES: readonly DType[] = ['f32', 'f64', 'bf16', 'f16'];
 export const isFloatDType = (d: DType): boolean => d === 'f32' || d === 'f64' || d === 'bf16' || d === 'f16';

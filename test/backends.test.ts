@@ -24,7 +24,7 @@ for (const b of backendStatus().filter((s) => s.backend !== 'cpu')) {
     }
     const dev = b.device!;
     /** Runs fn on cpu and on dev with the same host inputs and returns both outputs. */
-    const both = (fn: (device: string) => ap.Tensor): [Float32Array | Float64Array | Int32Array, Float32Array | Float64Array | Int32Array] =>
+    const both = (fn: (device: string) => ap.Tensor): [Float32Array | Float64Array | Int32Array | Uint8Array, Float32Array | Float64Array | Int32Array | Uint8Array] =>
       ap.tidy(() => [fn('cpu').toArray(), fn(dev).toArray()]);
 
     for (const shape of SIZES) {

@@ -226,6 +226,7 @@ describe('bad input: values that were accepted silently', () => {
       [() => new ap.nn.DualBatchNorm2d(4, { domains: 2 ** 31 }), /domains/],
       [() => ap.train.checkTrainConfig({ ...ap.train.TRAIN_DEFAULTS, batchSize: 2 ** 31 }), /--batch-size/],
       [() => ap.train.checkTrainConfig({ ...ap.train.TRAIN_DEFAULTS, workers: 1e9 }), /--workers/],
+      [() => ap.train.checkTrainConfig({ ...ap.train.TRAIN_DEFAULTS, prefetch: 1e9 }), /--prefetch/],
       [() => ap.attack.defaultSteps(1e9), /epsilon/],
     ] as const) expectCode(call, 'ERR_ARG', re);
     assert.equal(ap.memory().numTensors, before, 'a refused size allocated a tensor');

@@ -58,7 +58,9 @@ EfficientNet-B0 (width 0.25, depth 0.25) on the bundled Fashion-MNIST subset (or
   --strict              stop at an image file that does not decode (ERR_FORMAT) instead of leaving it out with
                         a warning
   --workers N           data-loading threads (default 1); each decodes and transforms one image at a time, so
-                        about one core each
+                        about one core each; 0 prepares batches on the main thread
+  --prefetch N          batches prepared ahead of the running step (default 2); the workers hand them over as
+                        uint8 NHWC bytes, normalised on the training device
   --checkpoint-every N  steps between checkpoints (default: once per epoch)
   --log-every N         steps between metrics.jsonl lines (default 10)
   --no-progress         no progress line
@@ -80,7 +82,7 @@ export async function runTrain(args: string[]): Promise<number> {
       ema: { type: 'string' }, device: { type: 'string' }, precision: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' },
       resume: { type: 'string' }, 'allow-config-change': { type: 'boolean' }, 'max-steps': { type: 'string' }, limit: { type: 'string' }, 'eval-limit': { type: 'string' },
       'eval-epsilons': { type: 'string' }, 'no-augment': { type: 'boolean' }, augment: { type: 'string' },
-      'randaugment-n': { type: 'string' }, 'randaugment-m': { type: 'string' }, resolution: { type: 'string' }, strict: { type: 'boolean' }, workers: { type: 'string' },
+      'randaugment-n': { type: 'string' }, 'randaugment-m': { type: 'string' }, resolution: { type: 'string' }, strict: { type: 'boolean' }, workers: { type: 'string' }, prefetch: { type: 'string' },
       'checkpoint-every': { type: 'string' }, 'log-every': { type: 'string' }, 'no-progress': { type: 'boolean' }, 'strip-aux': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       nproc: { type: 'string' }, 'bn-sync': { type: 'string' },
     },
@@ -118,7 +120,7 @@ export async function runTrain(args: string[]): Promise<number> {
     augment: v['no-augment'] || augment === 'none' ? false : augment === undefined || augment === 'basic' ? true : augment,
     randAugment: augment === 'randaugment' ? { n: raN ?? 2, m: raM ?? 9 } : undefined,
     resolution: num(v.resolution, '--resolution', true), strict: v.strict ?? false,
-    workers: num(v.workers, '--workers', true) ?? d.workers,
+    workers: num(v.workers, '--workers', true) ?? d.workers, prefetch: num(v.prefetch, '--prefetch', true),
     checkpointEvery: num(v['checkpoint-every'], '--checkpoint-every', true) ?? d.checkpointEvery,
     logEvery: num(v['log-every'], '--log-every', true) ?? d.logEvery,
     progress: !v['no-progress'], stripAux: v['strip-aux'] ?? false,

@@ -1,5 +1,7 @@
-// Turns a list of sample indices into one float batch: decode (file sources), transform with the
-// sample's own Rng, scale bytes to [0, 1]. Runs in loader workers and, with workers: 0, in-process.
+// Turns a list of sample indices into one batch: decode (file sources), transform with the
+// sample's own Rng, then either scale bytes to [0, 1] (output 'float') or keep them (output
+// 'uint8', for kernels.normalizeImage on the device: a quarter of the bytes to move). Runs in
+// loader workers and, with workers: 0, in-process.
 import { AdvpropError } from '../errors.js';
 import type { ImageDataset } from './dataset.js';
 import { decodeBytes, decodeImage } from './decode.js';
@@ -10,8 +12,10 @@ import { applyTransforms, type Image, type TransformSpec } from './transforms.js
 
 export interface BatchJob { epoch: number; indices: Int32Array }
 export interface Skipped { path: string; message: string }
+/** 'float': NHWC f32 in [0, 1] (byte / 255); 'uint8': the NHWC bytes themselves. */
+export type BatchOutput = 'float' | 'uint8';
 export interface PreparedBatch {
-  x: Float32Array;
+  x: Float32Array | Uint8Array;
   shape: [number, number, number, number];
   /** Positions in the job's indices of the samples in x, when some were skipped (corrupt files). */
   kept?: Int32Array;
@@ -36,10 +40,18 @@ export function loadImage(d: ImageDataset, index: number): Image {
 // byte / 255 as f32, looked up rather than divided per element (the same values).
 const UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 255);
 
-function stack(images: Array<{ img: Image; index: number }>): PreparedBatch {
-  if (images.length === 0) return { x: new Float32Array(0), shape: [0, 0, 0, 0] };
+/** Bytes as the 'float' output holds them: byte / 255 in f32. */
+export function unitFloats(bytes: Uint8Array): Float32Array {
+  const x = new Float32Array(bytes.length);
+  for (let k = 0; k < bytes.length; k++) x[k] = UNIT[bytes[k]!]!;
+  return x;
+}
+
+function stack(images: Array<{ img: Image; index: number }>, output: BatchOutput): PreparedBatch {
+  const bytes = output === 'uint8';
+  if (images.length === 0) return { x: bytes ? new Uint8Array(0) : new Float32Array(0), shape: [0, 0, 0, 0] };
   const { height, width, channels } = images[0]!.img, size = height * width * channels;
-  const x = new Float32Array(images.length * size);
+  const x = bytes ? new Uint8Array(images.length * size) : new Float32Array(images.length * size);
   for (let i = 0; i < images.length; i++) {
     const { img, index } = images[i]!;
     if (img.height !== height || img.width !== width || img.channels !== channels) {
@@ -47,14 +59,16 @@ function stack(images: Array<{ img: Image; index: number }>): PreparedBatch {
         `loader: sample ${index} is ${img.height}×${img.width}×${img.channels} after transforms, the batch is ${height}×${width}×${channels}; add a 'resize' or crop transform`);
     }
     const src = img.data, off = i * size;
-    for (let k = 0; k < size; k++) x[off + k] = UNIT[src[k]!]!;
+    if (bytes) x.set(src.subarray(0, size), off);
+    else for (let k = 0; k < size; k++) x[off + k] = UNIT[src[k]!]!;
   }
   return { x, shape: [images.length, height, width, channels] };
 }
 
 /** In-memory images, and files through the pure-JavaScript decoders (synchronous callers). */
-export function prepareBatch(d: ImageDataset, transforms: readonly TransformSpec[], seed: number, job: BatchJob): PreparedBatch {
-  return stack(Array.from(job.indices, (index) => ({ index, img: applyTransforms(loadImage(d, index), transforms, new Rng(seed, job.epoch, index)) })));
+export function prepareBatch(d: ImageDataset, transforms: readonly TransformSpec[], seed: number, job: BatchJob,
+  output: BatchOutput = 'float'): PreparedBatch {
+  return stack(Array.from(job.indices, (index) => ({ index, img: applyTransforms(loadImage(d, index), transforms, new Rng(seed, job.epoch, index)) })), output);
 }
 
 /**
@@ -63,9 +77,9 @@ export function prepareBatch(d: ImageDataset, transforms: readonly TransformSpec
  * is left out and reported in `skipped`, or with `strict` fails the batch naming it.
  */
 export async function prepareBatchAsync(d: ImageDataset, transforms: readonly TransformSpec[], seed: number, job: BatchJob,
-  strict = false): Promise<PreparedBatch> {
+  strict = false, output: BatchOutput = 'float'): Promise<PreparedBatch> {
   const s = d.source;
-  if (s.kind === 'array') return prepareBatch(d, transforms, seed, job);
+  if (s.kind === 'array') return prepareBatch(d, transforms, seed, job, output);
   const images: Array<{ img: Image; index: number }> = [];
   const kept: number[] = [];
   const skipped: Skipped[] = [];
@@ -86,6 +100,6 @@ export async function prepareBatchAsync(d: ImageDataset, transforms: readonly Tr
     kept.push(i);
   }
   reader?.close();
-  const out = stack(images);
+  const out = stack(images, output);
   return skipped.length === 0 ? out : { ...out, kept: Int32Array.from(kept), skipped };
 }

@@ -6,9 +6,9 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AdvpropError, type ErrorCode } from '../errors.js';
-import { prepareBatchAsync, type PreparedBatch } from './batch.js';
+import { prepareBatchAsync, type BatchOutput, type PreparedBatch } from './batch.js';
 import { checkDataset, datasetSize, shareDataset, type ImageDataset } from './dataset.js';
-import { LIMITS, boolArg, functionArg, intArg, objectArg } from '../args.js';
+import { LIMITS, boolArg, functionArg, intArg, objectArg, oneOfArg } from '../args.js';
 import { permutation, Rng, shardPermutation } from './rng.js';
 import { validateTransforms, type TransformSpec } from './transforms.js';
 import { checkShard, shardIndices, type Shard } from '../distributed/shard.js';
@@ -31,10 +31,14 @@ export interface LoaderOptions {
   /** Data parallel: this rank's part of each global batch of `size × batchSize` samples (batchSize
    * is per rank; every rank uses the same seed). Default { rank: 0, size: 1 }. */
   shard?: Shard;
+  /** 'float' (default): x is f32 in [0, 1]. 'uint8': x holds the bytes, a quarter of the size, for
+   * kernels.normalizeImage on the device (the same values, bit for bit). Either way a worker's
+   * batch arrives in a transferred ArrayBuffer, not a copy. */
+  output?: BatchOutput;
 }
 
 export interface Batch {
-  x: Float32Array; // NHWC in [0, 1]
+  x: Float32Array | Uint8Array; // NHWC: in [0, 1] (output 'float'), or bytes (output 'uint8')
   shape: [number, number, number, number];
   y: Int32Array;
   indices: Int32Array;
@@ -68,6 +72,7 @@ export class DataLoader {
     intArg(opts.workers ?? 1, op, 'workers', 0, LIMITS.workers);
     intArg(opts.prefetch ?? 2, op, 'prefetch', 1, 1024);
     boolArg(opts.strict ?? false, op, 'strict');
+    const output = oneOfArg(opts.output ?? 'float', op, 'output', ['float', 'uint8'] as const);
     if (opts.onSkip !== undefined) functionArg(opts.onSkip, op, 'onSkip');
     const shard = opts.shard === undefined ? { rank: 0, size: 1 } : checkShard(opts.shard, op);
     if (shard.size > 1 && !dropLast) throw new AdvpropError('ERR_ARG', 'DataLoader: a sharded loader needs dropLast (every rank takes a full batch)');
@@ -80,7 +85,7 @@ export class DataLoader {
     this.opts = {
       shuffle: opts.shuffle ?? true, seed: opts.seed ?? 0, dropLast, transforms: opts.transforms ?? [],
       workers: Math.max(0, Math.min(opts.workers ?? 1, availableParallelism())), prefetch: Math.max(1, opts.prefetch ?? 2),
-      strict: opts.strict ?? false, shard,
+      strict: opts.strict ?? false, shard, output,
       onSkip: opts.onSkip ?? ((path, message) => console.warn(`advprop: skipping ${path}: ${message}`)),
     };
     this.dataset = this.opts.workers > 0 ? shareDataset(dataset) : dataset;
@@ -114,26 +119,28 @@ export class DataLoader {
     const jobs = new Map<number, Promise<PreparedBatch>>();
     const part = (b: number): Int32Array => shardIndices(order, b, this.batchSize, this.opts.shard);
     const submit = (b: number): void => {
-      if (b < count && !jobs.has(b)) jobs.set(b, this.prepare(epoch, part(b)));
-    };
-    try {
-      for (let b = start; b < count; b++) {
-        for (let a = b; a <= b + this.opts.prefetch; a++) submit(a);
-        const prepared = await jobs.get(b)!;
-        jobs.delete(b);
-        let indices = part(b).slice();
-        for (const s of prepared.skipped ?? []) {
-          if (this.skippedFiles.has(s.path)) continue;
-          this.skippedFiles.add(s.path);
-          this.opts.onSkip(s.path, s.message);
-        }
-        if (prepared.kept) indices = prepared.kept.map((k) => indices[k]!);
-        if (indices.length === 0) continue; // every file of the batch was left out
-        yield { x: prepared.x, shape: prepared.shape, y: indices.map((i) => this.dataset.labels[i]!), indices, epoch, index: b };
+      if (b < count && !jobs.has(b)) {
+        const job = this.prepare(epoch, part(b));
+        // A prefetched batch may fail before it is awaited (a corrupt file under strict) or never
+        // be awaited (past the caller's last step): handled here, so Node does not end the
+        // process for an unhandled rejection; awaiting it still throws.
+        job.catch(() => undefined);
+        jobs.set(b, job);
       }
-    } finally {
-      // Batches already asked for still arrive; swallow their results so nothing is left rejected.
-      for (const p of jobs.values()) p.catch(() => undefined);
+    };
+    for (let b = start; b < count; b++) {
+      for (let a = b; a <= b + this.opts.prefetch; a++) submit(a);
+      const prepared = await jobs.get(b)!;
+      jobs.delete(b);
+      let indices = part(b).slice();
+      for (const s of prepared.skipped ?? []) {
+        if (this.skippedFiles.has(s.path)) continue;
+        this.skippedFiles.add(s.path);
+        this.opts.onSkip(s.path, s.message);
+      }
+      if (prepared.kept) indices = prepared.kept.map((k) => indices[k]!);
+      if (indices.length === 0) continue; // every file of the batch was left out
+      yield { x: prepared.x, shape: prepared.shape, y: indices.map((i) => this.dataset.labels[i]!), indices, epoch, index: b };
     }
   }
 
@@ -146,7 +153,7 @@ export class DataLoader {
 
   private prepare(epoch: number, indices: Int32Array): Promise<PreparedBatch> {
     if (this.opts.workers === 0) {
-      return prepareBatchAsync(this.dataset, this.opts.transforms, this.opts.seed, { epoch, indices }, this.opts.strict);
+      return prepareBatchAsync(this.dataset, this.opts.transforms, this.opts.seed, { epoch, indices }, this.opts.strict, this.opts.output);
     }
     if (this.workers.length === 0) this.startWorkers();
     const id = this.nextId++;
@@ -164,7 +171,7 @@ export class DataLoader {
     const ts = self.endsWith('.ts');
     const entry = self.replace(/loader\.(ts|js)$/, `worker.${ts ? 'ts' : 'js'}`);
     const file = ts ? self.replace(/loader\.ts$/, 'tsx-worker.mjs') : entry;
-    const workerData = { dataset: this.dataset, transforms: this.opts.transforms, seed: this.opts.seed, strict: this.opts.strict, entry: pathToFileURL(entry).href };
+    const workerData = { dataset: this.dataset, transforms: this.opts.transforms, seed: this.opts.seed, strict: this.opts.strict, output: this.opts.output, entry: pathToFileURL(entry).href };
     for (let i = 0; i < this.opts.workers; i++) {
       const w = new Worker(file, { workerData });
       w.on('message', (m: Partial<PreparedBatch> & { id: number; error?: { code: string; message: string } }) => {

@@ -11,17 +11,14 @@ export async function decodeDataset(d: ImageDataset, transforms: TransformSpec[]
   if (d.source.kind === 'array' && transforms.length === 0) return limitDataset(d, options.limit);
   const src = limitDataset(d, options.limit);
   const loader = new DataLoader(src, { batchSize: Math.min(64, src.labels.length), shuffle: false, dropLast: false, transforms,
-    workers: options.workers, strict: options.strict, onSkip: options.onSkip });
+    workers: options.workers, strict: options.strict, onSkip: options.onSkip, output: 'uint8' });
   const parts: Uint8Array[] = [];
   const labels: number[] = [];
   let shape: number[] = [];
   try {
     for await (const b of loader.epoch(0)) {
       shape = b.shape;
-      const bytes = new Uint8Array(b.x.length);
-      // x holds byte / 255 in f32, which × 255 rounds back to the byte exactly.
-      for (let i = 0; i < bytes.length; i++) bytes[i] = Math.round(b.x[i]! * 255);
-      parts.push(bytes);
+      parts.push(b.x as Uint8Array);
       labels.push(...b.y);
     }
   } finally {

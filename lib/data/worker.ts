@@ -1,18 +1,19 @@
 // A loader worker: holds the dataset (shared memory for array sources) and prepares the batches
 // the main thread asks for, one at a time in arrival order.
 import { parentPort, workerData } from 'node:worker_threads';
-import { prepareBatchAsync, type BatchJob } from './batch.js';
+import { prepareBatchAsync, type BatchJob, type BatchOutput } from './batch.js';
 import type { ImageDataset } from './dataset.js';
 import type { TransformSpec } from './transforms.js';
 
-const { dataset, transforms, seed, strict } = workerData as { dataset: ImageDataset; transforms: TransformSpec[]; seed: number; strict: boolean };
+const { dataset, transforms, seed, strict, output } = workerData as { dataset: ImageDataset; transforms: TransformSpec[]; seed: number; strict: boolean; output: BatchOutput };
 
 let queue: Promise<void> = Promise.resolve();
 
 parentPort!.on('message', (msg: { id: number; job: BatchJob }) => {
   queue = queue.then(async () => {
     try {
-      const out = await prepareBatchAsync(dataset, transforms, seed, msg.job, strict);
+      const out = await prepareBatchAsync(dataset, transforms, seed, msg.job, strict, output);
+      // The batch's buffer is transferred (moved, not copied) to the main thread.
       parentPort!.postMessage({ id: msg.id, x: out.x, shape: out.shape, kept: out.kept, skipped: out.skipped }, [out.x.buffer as ArrayBuffer]);
     } catch (e) {
       const err = e as { code?: string; message?: string };

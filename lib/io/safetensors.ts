@@ -272,7 +272,8 @@ export function serializeSafetensors(tensors: Record<string, Tensor> | Map<strin
   for (const [name, v] of entries) {
     if (name === '__metadata__' || name === '') throw new AdvpropError('ERR_ARG', `saveSafetensors: invalid tensor name ${describeValue(name)}`);
     const t = checkTensor(v, 'saveSafetensors', name);
-    let data: HostTensor['data'] = t.dtype === 'bf16' || t.dtype === 'f16' ? halfBits(t) : t.toArray();
+    if (t.dtype === 'u8') throw new AdvpropError('ERR_DTYPE', `saveSafetensors: '${name}' is u8 [${t.shape.join(', ')}]; files hold ${Object.keys(ST_DTYPE).join(', ')} tensors`);
+    let data = (t.dtype === 'bf16' || t.dtype === 'f16' ? halfBits(t) : t.toArray()) as HostTensor['data'];
     let shape = t.shape.slice();
     if (layout === 'oihw' && shape.length === 4) ({ data, shape } = ohwiToOihw(data, shape));
     const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);

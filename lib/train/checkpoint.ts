@@ -180,7 +180,7 @@ export function readCheckpointMeta(file: string): CheckpointMeta {
   return readCheckpoint(file).meta;
 }
 
-const FILE_DTYPE: Record<DType, string> = { f32: 'F32', f64: 'F64', i32: 'I32', bf16: 'BF16', f16: 'F16' };
+const FILE_DTYPE: Record<DType, string> = { f32: 'F32', f64: 'F64', i32: 'I32', bf16: 'BF16', f16: 'F16', u8: 'U8' };
 const desc = (dtype: string, shape: readonly number[]): string => `${dtype} [${shape.join(', ')}]`;
 
 /** Name → dtype and shape of everything `trainer` saves, as saveCheckpoint names it. */

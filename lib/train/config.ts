@@ -51,6 +51,8 @@ export interface TrainConfig {
   /** An image file that does not decode stops the run (ERR_FORMAT) instead of being left out. */
   strict?: boolean;
   workers: number; // data loader threads
+  /** Batches the loader prepares ahead of the step that is running (default 2). */
+  prefetch?: number;
   checkpointEvery: number; // steps between checkpoints (0: once per epoch only)
   logEvery: number; // steps between metrics.jsonl lines
   progress: boolean;
@@ -98,6 +100,7 @@ export function checkTrainConfig(config: TrainConfig): TrainConfig {
   int(c.checkpointEvery, '--checkpoint-every', 0, Number.MAX_SAFE_INTEGER);
   int(c.evalLimit, '--eval-limit', 1, Number.MAX_SAFE_INTEGER);
   int(c.workers, '--workers', 0, LIMITS.workers);
+  if (c.prefetch !== undefined) int(c.prefetch, '--prefetch', 1, 1024);
   int(c.seed, '--seed', 0, Number.MAX_SAFE_INTEGER);
   if (!Array.isArray(c.evalEpsilons) || c.evalEpsilons.some((e) => !(typeof e === 'number' && e >= 0 && e <= 255)))
     bad(`--eval-epsilons must be numbers in [0, 255], got ${show(c.evalEpsilons)}`);

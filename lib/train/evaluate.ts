@@ -3,17 +3,17 @@
 // common corruptions at five severities with their mean.
 import { noGrad } from '../autograd/mode.js';
 import { pgd } from '../attack/pgd.js';
-import { prepareBatch } from '../data/batch.js';
+import { prepareBatch, unitFloats } from '../data/batch.js';
 import { checkDataset, datasetSize, type ImageDataset } from '../data/dataset.js';
 import { CORRUPTIONS, corrupt } from '../eval/corruptions.js';
 import type { Module } from '../nn/index.js';
 import { checkModule } from '../nn/module.js';
 import { AdvpropError } from '../errors.js';
-import { describeValue } from '../device.js';
+import { defaultDevice, describeValue } from '../device.js';
 import { LIMITS, boolArg, functionArg, intArg, optionsArg } from '../args.js';
 import { accuracy } from '../ops/cross_entropy.js';
 import type { Tensor } from '../tensor.js';
-import { tensor } from '../creation.js';
+import { imageBatchTensor } from './images.js';
 import { tidy } from '../memory.js';
 
 export interface EvalOptions {
@@ -34,14 +34,16 @@ export interface EvalResult {
   corruptionMean: number | null;
 }
 
-interface HostBatch { x: Float32Array; shape: [number, number, number, number]; y: Int32Array }
+// The images stay bytes until they reach the device (a quarter of the host memory); the
+// corruptions, which work on [0, 1] values on the host, widen them first.
+interface HostBatch { x: Uint8Array; shape: [number, number, number, number]; y: Int32Array }
 
 function hostBatches(d: ImageDataset, limit: number, batchSize: number): HostBatch[] {
   const out: HostBatch[] = [];
   for (let s = 0; s < limit; s += batchSize) {
     const indices = Int32Array.from({ length: Math.min(batchSize, limit - s) }, (_, i) => s + i);
-    const b = prepareBatch(d, [], 0, { epoch: 0, indices });
-    out.push({ ...b, y: indices.map((i) => d.labels[i]!) });
+    const b = prepareBatch(d, [], 0, { epoch: 0, indices }, 'uint8');
+    out.push({ x: b.x as Uint8Array, shape: b.shape, y: indices.map((i) => d.labels[i]!) });
   }
   return out;
 }
@@ -68,9 +70,9 @@ export function evaluateModel(model: Module, dataset: ImageDataset, options?: Ev
   const tick = (what: string): void => { done++; opts.onProgress?.(done, total, what); };
   const wasTraining = model.training;
   model.eval();
-  const top1 = (x: Float32Array, b: HostBatch, what: string, attack?: number): number => {
+  const top1 = (x: Float32Array | Uint8Array, b: HostBatch, what: string, attack?: number): number => {
     const correct = tidy(() => {
-      let input: Tensor = tensor(x, b.shape, { dtype: 'f32', device });
+      let input: Tensor = imageBatchTensor(x, b.shape, device ?? defaultDevice());
       if (attack !== undefined) input = pgd(model, input, b.y, { epsilon: attack, steps: opts.attackSteps, domain: 0, bnMode: 'eval' });
       return noGrad(() => accuracy(model.forward(input), b.y).correct);
     });
@@ -85,7 +87,7 @@ export function evaluateModel(model: Module, dataset: ImageDataset, options?: Ev
     const corruptions: Record<string, number[]> = {};
     for (const name of corr) {
       corruptions[name] = [1, 2, 3, 4, 5].map((sev) =>
-        sum((b, i) => top1(corrupt(b.x, b.shape, name, sev, (opts.seed ?? 0) + i), b, `${name} s${sev}`)));
+        sum((b, i) => top1(corrupt(unitFloats(b.x), b.shape, name, sev, (opts.seed ?? 0) + i), b, `${name} s${sev}`)));
     }
     const all = Object.values(corruptions).flat();
     return { count: limit, clean, pgd: pgdAcc, corruptions, corruptionMean: all.length ? all.reduce((a, b) => a + b, 0) / all.length : null };

@@ -16,7 +16,7 @@ import type { Segments } from '../ops/multi_batch_norm.js';
 import { ExponentialMovingAverage, RMSProp, SGD } from '../optim/index.js';
 import { defaultDevice, describeValue } from '../device.js';
 import { checkTensor, isTensor, type Tensor } from '../tensor.js';
-import { tensor } from '../creation.js';
+import { imageBatchTensor } from './images.js';
 import { keep, tidy } from '../memory.js';
 import { opNames } from '../native.js';
 import { LIMITS, boolArg, intArg, numArg, objectArg, oneOfArg, optionsArg } from '../args.js';
@@ -77,9 +77,11 @@ export interface TrainerOptions {
 }
 
 export interface StepInput {
-  x: Tensor | Float32Array; // NHWC in [0, 1]
+  /** NHWC: a Tensor or Float32Array in [0, 1], or a Uint8Array of bytes (normalised to byte / 255
+   * on the model's device by kernels.normalizeImage, the same values as a Float32Array). */
+  x: Tensor | Float32Array | Uint8Array;
   y: Int32Array | Tensor;
-  /** The shape of x when it is a Float32Array. */
+  /** The shape of x when it is a Float32Array or Uint8Array. */
   shape?: readonly number[];
 }
 
@@ -226,13 +228,14 @@ export class Trainer {
     const op = 'Trainer.step';
     objectArg(input, op, 'input', '{ x, y, shape? }');
     const device = this.model.parameters()[0]?.device ?? defaultDevice();
-    if (!(input.x instanceof Float32Array) && !isTensor(input.x))
-      throw new AdvpropError('ERR_ARG', `${op}: x must be a Tensor or a Float32Array with shape, got ${describeValue(input.x)}`);
+    if (!(input.x instanceof Float32Array) && !(input.x instanceof Uint8Array) && !isTensor(input.x))
+      throw new AdvpropError('ERR_ARG', `${op}: x must be a Tensor, or a Float32Array or Uint8Array with shape, got ${describeValue(input.x)}`);
     const labels = stepLabels(input.y, op);
     let x: Tensor;
-    if (input.x instanceof Float32Array) {
-      if (!Array.isArray(input.shape) || input.shape.length !== 4) throw new AdvpropError('ERR_ARG', 'Trainer.step: a Float32Array x needs shape [N, H, W, C]');
-      x = tensor(input.x, input.shape, { dtype: 'f32', device });
+    if (input.x instanceof Float32Array || input.x instanceof Uint8Array) {
+      if (!Array.isArray(input.shape) || input.shape.length !== 4)
+        throw new AdvpropError('ERR_ARG', `Trainer.step: a ${input.x instanceof Float32Array ? 'Float32Array' : 'Uint8Array'} x needs shape [N, H, W, C]`);
+      x = imageBatchTensor(input.x, input.shape, device);
     } else {
       x = checkTensor(input.x, op, 'x');
       if (x.shape.length !== 4) throw new AdvpropError('ERR_SHAPE', `Trainer.step: x must be NHWC [N, H, W, C], got [${x.shape.join(', ')}]`);

@@ -23,10 +23,11 @@ describe('advprop train on an ImageFolder', function () {
 
   it('trains a few steps with --augment autoaugment and evaluates on val/ at the resolution', () => {
     const out = join(root, 'run-aa');
-    const r = train(...common, '--augment', 'autoaugment', '--out', out);
+    const r = train(...common, '--augment', 'autoaugment', '--prefetch', '3', '--out', out);
     assert.equal(r.status, 0, r.stderr);
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     assert.equal(config.augment, 'autoaugment');
+    assert.equal(config.prefetch, 3);
     assert.equal(config.resolution, 32);
     assert.equal(config.numClasses, 3);
     assert.equal(config.inChannels, 3);

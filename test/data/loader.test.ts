@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as data from '../../lib/data/index.js';
+import { unitFloats } from '../../lib/data/batch.js';
 
 const test = data.limitDataset(data.openDataset(data.bundledDataDir(), 'test'), 300);
 const aug: data.TransformSpec[] = [{ name: 'randomCrop', padding: 2 }, { name: 'hflip' }];
@@ -48,6 +49,29 @@ describe('data: loader', () => {
     } finally {
       threaded.close();
     }
+  });
+
+  it("output 'uint8' hands over the bytes of the 'float' batches, transferred from 0 or 2 workers", async function () {
+    this.timeout(60000);
+    const float = new data.DataLoader(test, { batchSize: 50, seed: 4, workers: 0, transforms: aug });
+    const inProc = new data.DataLoader(test, { batchSize: 50, seed: 4, workers: 0, transforms: aug, output: 'uint8' });
+    const threaded = new data.DataLoader(test, { batchSize: 50, seed: 4, workers: 2, transforms: aug, output: 'uint8', prefetch: 3 });
+    try {
+      const [f, a, b] = [await collect(float, 1), await collect(inProc, 1), await collect(threaded, 1)];
+      assert.equal(a.length, 6);
+      a.forEach((batch, i) => {
+        assert.ok(batch.x instanceof Uint8Array && b[i]!.x instanceof Uint8Array);
+        // A buffer of its own (moved from the worker, not a view of the dataset).
+        assert.equal(b[i]!.x.byteLength, b[i]!.x.buffer.byteLength);
+        assert.deepEqual(batch.shape, f[i]!.shape);
+        assert.deepEqual(batch.indices, f[i]!.indices);
+        assert.deepEqual(batch.x, b[i]!.x);
+        assert.deepEqual(unitFloats(batch.x as Uint8Array), f[i]!.x);
+      });
+    } finally {
+      threaded.close();
+    }
+    assert.throws(() => new data.DataLoader(test, { batchSize: 5, output: 'bytes' as 'uint8' }), (e: any) => e.code === 'ERR_ARG' && /'output' must be one of 'float', 'uint8'/.test(e.message));
   });
 
   it('rejects batches it cannot fill and bad sizes', () => {

@@ -57,9 +57,10 @@ describe('data: loader on image files', function () {
     const ds = data.openDataset(dir, 'train');
     const badIndex = (ds.source as data.FileSource).paths.indexOf(bad);
     const transforms = imageTrainTransforms('basic', 16);
-    for (const workers of [0, 2]) {
+    // The byte batches (output 'uint8') leave the file out the same way.
+    for (const [workers, output] of [[0, 'float'], [2, 'float'], [2, 'uint8']] as const) {
       const warnings: string[] = [];
-      const loader = new data.DataLoader(ds, { batchSize: 4, seed: 1, workers, transforms, dropLast: false, onSkip: (p, m) => warnings.push(`${p}: ${m}`) });
+      const loader = new data.DataLoader(ds, { batchSize: 4, seed: 1, workers, transforms, dropLast: false, output, onSkip: (p, m) => warnings.push(`${p}: ${m}`) });
       const batches: data.Batch[] = [];
       for (let epoch = 0; epoch < 2; epoch++) for await (const b of loader.epoch(epoch)) batches.push(b);
       loader.close();
@@ -72,6 +73,7 @@ describe('data: loader on image files', function () {
       for (const b of batches) {
         assert.equal(b.shape[0], b.indices.length);
         assert.equal(b.x.length, b.indices.length * 16 * 16 * 3);
+        assert.ok(output === 'uint8' ? b.x instanceof Uint8Array : b.x instanceof Float32Array);
         b.indices.forEach((idx, i) => assert.equal(b.y[i], ds.labels[idx]));
       }
     }
@@ -88,6 +90,40 @@ describe('data: loader on image files', function () {
     for (const workers of [0, 1]) {
       const strict = new data.DataLoader(ds, { batchSize: 12, seed: 1, workers, transforms, strict: true });
       await assert.rejects(collect(strict, 0), (e: any) => e.code === 'ERR_FORMAT' && e.message.includes(bad));
+    }
+  });
+
+  it('strict: a failure in a batch prefetched past the last one consumed is no unhandled rejection', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'advprop-prefetch-'));
+    const files = await writeImageFolder(dir, 'train', ['a', 'b'], 4, ['png']);
+    const ds = data.openDataset(dir, 'train');
+    // Unshuffled batches of 2: the corrupt file is in batch 2, which batch 0's prefetch prepares.
+    const bad = (ds.source as data.FileSource).paths[4]!;
+    writeFileSync(bad, Buffer.from('not a PNG'));
+    const transforms = imageTrainTransforms('basic', 8);
+    const unhandled: unknown[] = [];
+    const listen = (e: unknown) => { unhandled.push(e); };
+    process.on('unhandledRejection', listen);
+    try {
+      for (const workers of [0, 1]) {
+        const loader = new data.DataLoader(ds, { batchSize: 2, shuffle: false, workers, prefetch: 2, transforms, strict: true });
+        let consumed = 0;
+        for await (const b of loader.epoch(0)) {
+          consumed += b.indices.length;
+          // The prefetched batches settle (batch 2 rejects) while batch 0 is in use.
+          await new Promise((r) => setTimeout(r, 500));
+          break;
+        }
+        loader.close();
+        assert.equal(consumed, 2);
+        // Consumed, the same batch still stops the epoch with ERR_FORMAT naming the file.
+        const again = new data.DataLoader(ds, { batchSize: 2, shuffle: false, workers, transforms, strict: true });
+        await assert.rejects(collect(again, 0), (e: any) => e.code === 'ERR_FORMAT' && e.message.includes(bad));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', listen);
     }
   });
 

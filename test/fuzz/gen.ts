@@ -126,10 +126,13 @@ export class Gen {
       const n = shape.reduce((a, b) => a * b, 1);
       const k = o.ints ?? 3;
       t = ap.tensor(Int32Array.from({ length: n }, () => this.r.int(k)), shape, { device });
+    } else if (dtype === 'u8') {
+      const n = shape.reduce((a, b) => a * b, 1);
+      t = ap.tensor(Uint8Array.from({ length: n }, () => this.r.int(256)), shape, { dtype, device });
     } else {
       t = ap.rand(shape, { dtype, device, seed: this.r.u32(), lo: o.lo ?? -1, hi: o.hi ?? 1 });
     }
-    if (o.grad && dtype !== 'i32') t.requiresGrad = true;
+    if (o.grad && dtype !== 'i32' && dtype !== 'u8') t.requiresGrad = true;
     return this.own(t);
   }
 

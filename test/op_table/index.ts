@@ -4,6 +4,7 @@ import { BATCH_NORM_ENTRIES } from './batch_norm.js';
 import { CREATION_ENTRIES } from './creation.js';
 import { DROPOUT_ATTACK_ENTRIES } from './dropout_attack.js';
 import { ELEMENTWISE_ENTRIES } from './elementwise.js';
+import { IMAGE_ENTRIES } from './image.js';
 import { LINEAR_CONV_ENTRIES } from './linear_conv.js';
 import { LOSS_ENTRIES } from './loss.js';
 import { OPTIM_ENTRIES } from './optim.js';
@@ -20,4 +21,5 @@ export const TABLE: readonly AnyEntry[] = [
   ...DROPOUT_ATTACK_ENTRIES,
   ...BATCH_NORM_ENTRIES,
   ...OPTIM_ENTRIES,
+  ...IMAGE_ENTRIES,
 ];

@@ -177,7 +177,7 @@ export function referenceInputs<P>(c: Case<P>, dtype: RunDType): Float64Array[] 
 }
 
 /** values: toArray() of the output (bf16/f16 widened exactly into a Float32Array). */
-export interface HostOut { shape: number[]; dtype: ap.DType; values: Float32Array | Float64Array | Int32Array }
+export interface HostOut { shape: number[]; dtype: ap.DType; values: Float32Array | Float64Array | Int32Array | Uint8Array }
 
 /** Runs one export on fresh tensors and reads every output back (null where the op returned none). */
 export function runOn<P>(run: Run<P>, c: Case<P>, dtype: RunDType, device: string): (HostOut | null)[] {

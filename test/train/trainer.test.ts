@@ -50,6 +50,28 @@ describe('train: Trainer and attacks', function () {
     a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) <= 1e-4 * Math.abs(v), `loss ${i}: cpu ${v} cuda-sim ${b[i]}`));
   });
 
+  forEachBackend('Trainer.step with byte images', (device) => {
+    it('a Uint8Array batch (normalised on the device) takes the steps of its Float32Array byte / 255, bit for bit', () => {
+      const run = (bytes: boolean): number[] => {
+        ap.manualSeed(5);
+        const t = new Trainer(tiny(device), { lr: 0.01, epsilon: 4, ema: 0.9 });
+        const losses: number[] = [];
+        for (let s = 0; s < 2; s++) {
+          const b = batch(6, s);
+          const u8 = Uint8Array.from(b.x, (v) => Math.round(v * 255));
+          const r = t.step(bytes ? { x: u8, shape: b.shape, y: b.y } : { x: Float32Array.from(u8, (v) => v / 255), shape: b.shape, y: b.y });
+          losses.push(r.loss, r.cleanLoss!, r.advLoss!);
+        }
+        t.dispose();
+        return losses;
+      };
+      assert.deepEqual(run(true), run(false));
+      const t = new Trainer(tiny(device), { lr: 0.01 });
+      assert.throws(() => t.step({ x: new Uint8Array(6 * 144), y: new Int32Array(6) }), (e: any) => e.code === 'ERR_ARG' && /a Uint8Array x needs shape \[N, H, W, C\]/.test(e.message));
+      t.dispose();
+    });
+  });
+
   forEachBackend('pgd', (device) => {
     it('stays within ε, raises the loss, and leaves every running statistic untouched (train-frozen)', () => {
       const m = tiny(device);

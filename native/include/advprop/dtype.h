@@ -1,5 +1,6 @@
 // Element types. f32, f64, i32, bf16 and f16 hold data (StorageTypes: creation, cast, copies);
-// which compute kernels take each is the family's type list. u8 only reserves its number.
+// which compute kernels take each is the family's type list. u8 holds image batches: made from a
+// Uint8Array, copied between devices, read back, and read by normalize_image (advprop/image.h).
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -37,4 +37,14 @@ ADVPROP_HD double add_rn(double a, double b) {
 #endif
 }
 
+// Correctly rounded on every backend already (nvcc's default -prec-div=true); spelled out so a
+// fast-math flag cannot change it.
+ADVPROP_HD float div_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fdiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+
 }  // namespace advprop

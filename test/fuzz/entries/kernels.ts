@@ -123,6 +123,16 @@ export const kernelEntries: Entry[] = [
   entry('kernels.dropoutMask', (g) => { const x = g.tensor([3, 4]); return () => k.dropoutMask(x, g.num(0.5), g.num(1), g.num(0)); }),
   entry('kernels.dropConnectMask', (g) => { const x = g.tensor([3, 4]); return () => k.dropConnectMask(x, g.num(0.5), g.num(1), g.num(0)); }),
   entry('kernels.dropConnectAdd', (g) => { const h = g.tensor([3, 4]), r = g.tensor([3, 4]); return () => k.dropConnectAdd(h, r, g.num(0.5), g.num(2), g.num(0)); }),
+  entry('kernels.normalizeImage', (g) => {
+    const s = g.r.pick(NHWC), c = s[3]!;
+    const x = g.tensor(s, { dtype: 'u8' });
+    const o = g.r.chance(0.3) ? undefined : g.opts({
+      mean: g.r.chance(0.5) ? g.num(0.5) : Array.from({ length: c }, () => g.num(0.4)),
+      std: g.r.chance(0.5) ? g.num(0.25) : Array.from({ length: c }, () => g.num(2)),
+      dtype: g.dtype(g.r.pick(['f32', 'bf16', 'f16'] as const)),
+    });
+    return () => k.normalizeImage(x, o);
+  }),
   entry('kernels.normalizeBatchNormOptions', (g) => { const o = bnOpts(g); return () => k.normalizeBatchNormOptions(o, 'fuzz'); }),
   entry('kernels.checkSegments', (g) => { const s = segments(g, 3, 2); return () => k.checkSegments(s, 'fuzz'); }),
   entry('kernels.multiBatchNorm', (g) => {

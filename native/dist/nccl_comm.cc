@@ -84,6 +84,21 @@ NcclComm comm_for(int device, const char* op) {
   s.device = device;
   return c;
 }
+
+// call(nccl, comm, stream, i) for i < n inside one ncclGroupStart/End on device `index`'s op
+// stream, stopping at the first error; the group is always closed.
+template <typename F>
+void grouped(const char* op, const char* what, int index, size_t n, F&& call) {
+  NcclComm c = comm_for(index, op);
+  void* stream = cuda::op_stream(index);
+  const Nccl& nccl = nccl_library();
+  check_nccl(nccl.GroupStart(), op, "ncclGroupStart");
+  int rc = kNcclSuccess;
+  for (size_t i = 0; i < n && (rc == kNcclSuccess || rc == kNcclInProgress); ++i) rc = call(nccl, c, stream, i);
+  const int end = nccl.GroupEnd();
+  check_nccl(rc, op, what);
+  check_nccl(end, op, "ncclGroupEnd");
+}
 #endif
 
 // Tensors on a device in a job launched without MPI (a world of one) are copied; cuda-sim has
@@ -113,18 +128,11 @@ std::vector<Tensor> device_allreduce(const char* op, const std::vector<Tensor>& 
   }
   if (!nccl) return out;
 #if ADVPROP_WITH_CUDA
-  NcclComm c = comm_for(d.index, op);
-  void* stream = cuda::op_stream(d.index);
-  const Nccl& n = nccl_library();
-  check_nccl(n.GroupStart(), op, "ncclGroupStart");
-  int rc = kNcclSuccess;
-  for (size_t i = 0; i < ts.size() && (rc == kNcclSuccess || rc == kNcclInProgress); ++i)
-    if (ts[i].numel())
-      rc = n.AllReduce(ts[i].data(), out[i].data(), static_cast<size_t>(ts[i].numel()), nccl_type(ts[i].dtype(), op),
+  grouped(op, "ncclAllReduce", d.index, ts.size(), [&](const Nccl& n, NcclComm c, void* stream, size_t i) {
+    if (!ts[i].numel()) return kNcclSuccess;
+    return n.AllReduce(ts[i].data(), out[i].data(), static_cast<size_t>(ts[i].numel()), nccl_type(ts[i].dtype(), op),
                        average ? kNcclAvg : kNcclSum, c, stream);
-  const int end = n.GroupEnd();
-  check_nccl(rc, op, "ncclAllReduce");
-  check_nccl(end, op, "ncclGroupEnd");
+  });
 #endif
   return out;
 }
@@ -133,17 +141,10 @@ void device_broadcast(const char* op, const std::vector<Tensor>& ts, int root) {
   const Device d = check_device_tensors(op, ts);
   if (!need_nccl(d, op)) return;
 #if ADVPROP_WITH_CUDA
-  NcclComm c = comm_for(d.index, op);
-  void* stream = cuda::op_stream(d.index);
-  const Nccl& n = nccl_library();
-  check_nccl(n.GroupStart(), op, "ncclGroupStart");
-  int rc = kNcclSuccess;
   // As bytes (ncclInt8 is 0), so any dtype travels.
-  for (size_t i = 0; i < ts.size() && (rc == kNcclSuccess || rc == kNcclInProgress); ++i)
-    if (ts[i].nbytes()) rc = n.Broadcast(ts[i].data(), ts[i].data(), ts[i].nbytes(), 0, root, c, stream);
-  const int end = n.GroupEnd();
-  check_nccl(rc, op, "ncclBroadcast");
-  check_nccl(end, op, "ncclGroupEnd");
+  grouped(op, "ncclBroadcast", d.index, ts.size(), [&](const Nccl& n, NcclComm c, void* stream, size_t i) {
+    return ts[i].nbytes() ? n.Broadcast(ts[i].data(), ts[i].data(), ts[i].nbytes(), 0, root, c, stream) : kNcclSuccess;
+  });
 #endif
 }
 

@@ -271,25 +271,17 @@ export class Trainer {
       const parts = withSampleMap(samples, () => this.lossAndGrads(x, xAdv, labels, plan));
       parts.valueOwner.dispose();
       if (world().size > 1) {
-        // The mean over ranks of each rank's mean loss is the global batch's mean loss.
-        let averaged: Tensor[];
         try {
-          averaged = allreduce(parts.grads, { average: true, bucketBytes: o.bucketBytes });
+          // The mean over ranks of each rank's mean loss is the global batch's mean loss.
+          const averaged = allreduce(parts.grads, { average: true, bucketBytes: o.bucketBytes });
+          for (const g of parts.grads) g.dispose();
+          parts.grads = averaged;
+          if (o.bnSync === 'none') this.averageRunningStats();
         } catch (e) {
+          // parts.grads: the step's own gradients, or their averages once the all-reduce returned.
           disposePending(parts.value, parts.pending);
           for (const g of parts.grads) g.dispose();
           throw e;
-        }
-        for (const g of parts.grads) g.dispose();
-        parts.grads = averaged;
-        if (o.bnSync === 'none') {
-          try {
-            this.averageRunningStats();
-          } catch (e) {
-            disposePending(parts.value, parts.pending);
-            for (const g of parts.grads) g.dispose();
-            throw e;
-          }
         }
       }
       let skipped = false;

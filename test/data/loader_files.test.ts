@@ -7,17 +7,9 @@ import { join } from 'node:path';
 import * as data from '../../lib/data/index.js';
 import { imageEvalTransforms, imageTrainTransforms } from '../../lib/data/efficientnet_transforms.js';
 import { decodeDataset } from '../../lib/data/materialize.js';
+import { collect } from './collect.js';
 import { writeImageFolder } from './images.js';
 
-async function collect(loader: data.DataLoader, epoch: number): Promise<data.Batch[]> {
-  const out: data.Batch[] = [];
-  try {
-    for await (const b of loader.epoch(epoch)) out.push(b);
-  } finally {
-    loader.close();
-  }
-  return out;
-}
 
 describe('data: loader on image files', function () {
   this.timeout(60000);

@@ -11,20 +11,12 @@ import { imageTrainTransforms } from '../../lib/data/efficientnet_transforms.js'
 import { prepareBatchAsync } from '../../lib/data/batch.js';
 import { listTar } from '../../lib/data/tar.js';
 import { shardPermutation } from '../../lib/data/rng.js';
+import { collect } from './collect.js';
 import { encode, pattern } from './images.js';
 import { tarBytes, writeShards, type ShardSample } from './tars.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'advprop-shards-'));
 
-async function collect(loader: data.DataLoader, epoch: number): Promise<data.Batch[]> {
-  const out: data.Batch[] = [];
-  try {
-    for await (const b of loader.epoch(epoch)) out.push(b);
-  } finally {
-    loader.close();
-  }
-  return out;
-}
 
 const isFormat = (file: string, offset: RegExp) => (e: any) =>
   e.code === 'ERR_FORMAT' && e.message.includes(file) && offset.test(e.message);

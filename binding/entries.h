@@ -60,6 +60,10 @@ namespace advprop_binding {
   X(dropout, Dropout)              \
   X(dropConnectAdd, DropConnectAdd) \
   X(normalizeImage, NormalizeImage) \
+  X(stagerCreate, StagerCreate)    \
+  X(stagerUpload, StagerUpload)    \
+  X(stagerRelease, StagerRelease)  \
+  X(stagerDispose, StagerDispose)  \
   X(multiBatchNorm, MultiBatchNorm) \
   X(multiBatchNormBackward, MultiBatchNormBackward) \
   X(distProbe, DistProbe)          \

@@ -24,6 +24,9 @@ export type AttackNorm = 'linf' | 'l2';
 export type HostArray = Float32Array | Float64Array | Int32Array | Uint8Array;
 
 /** An opaque native tensor handle. Its metadata is fixed at creation. */
+/** A native Stager (an External); only the addon's stager* functions read it. */
+export type NativeStager = { readonly __stager: unique symbol };
+
 export interface NativeTensor {
   readonly shape: readonly number[];
   readonly dtype: DTypeName;
@@ -234,6 +237,11 @@ export interface Addon {
   dropConnectAdd(h: NativeTensor, residual: NativeTensor, rate: number, seed: Seed, offset: Seed, samples?: [number, number, number]): NativeTensor;
   /** u8 NHWC images → (x / 255 · (1/std) + (−mean/std)) per channel in dtype (f32, bf16, f16). */
   normalizeImage(x: NativeTensor, mean: readonly number[], std: readonly number[], dtype: DTypeName): NativeTensor;
+  /** A pinned-memory uploader with its own copy stream (advprop/staging.h); opaque. */
+  stagerCreate(device: string, slots: number): NativeStager;
+  stagerUpload(stager: NativeStager, slot: number, bytes: Uint8Array, dst: NativeTensor): void;
+  stagerRelease(stager: NativeStager, slot: number): void;
+  stagerDispose(stager: NativeStager): void;
 
   // ---- binding/batchnorm.cc: segments are [domain, count] pairs
   /** [y, mean, invstd]. */

@@ -3,8 +3,8 @@
 // (the name node-gyp-build looks for). prebuildify drives the build; since it only knows
 // node-gyp, it is pointed at scripts/prebuild-node-gyp.mjs (its --node-gyp option), a shim that
 // runs cmake-js instead. The release configuration:
-//   - CUDA code for every architecture the toolkit can target from the list 70, 75, 80, 86, 89, 90
-//     (GPU code, "-real"), plus PTX for the newest (90) so later GPUs can JIT it;
+//   - CUDA code for every architecture the toolkit can target from WANTED (70 to 120; GPU code,
+//     "-real"), plus PTX for the newest it can target (120 with CUDA 13) so later GPUs can JIT it;
 //   - the CUDA runtime linked statically (CMakeLists.txt does that for every build);
 //   - no simulator (ADVPROP_WITH_SIM=OFF);
 //   - stripped (prebuildify --strip).
@@ -22,7 +22,11 @@ import { fatbinContents } from './fatbin.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-const WANTED = [70, 75, 80, 86, 89, 90];
+// Discrete and data-centre GPUs a linux-x64 host can hold, Volta to Blackwell: sm_100 (B200,
+// GB200) and sm_120 (RTX 50, RTX PRO 6000) need CUDA 12.8, sm_103 (B300) 12.9. Left out on
+// purpose: 87, 110 and 121, the integrated arm64 parts (Jetson Orin, Thor, GB10), which never
+// load a linux-x64 binary.
+const WANTED = [70, 75, 80, 86, 89, 90, 100, 103, 120];
 
 function findNvcc() {
   for (const c of [process.env.CUDACXX, '/usr/local/cuda/bin/nvcc', '/usr/local/bin/nvcc']) if (c && existsSync(c)) return c;
@@ -75,7 +79,7 @@ const { archs, missing } = releaseArchs(nvcc);
 console.log(`prebuild: nvcc ${nvccVersion} (${nvcc}); CUDA architectures ${archs}; simulator off; CUDA runtime static`);
 if (missing.length) {
   console.warn(`prebuild: WARNING: this toolkit cannot target ${missing.map((a) => `sm_${a}`).join(', ')} ` +
-    `(CUDA 13 removed Volta, sm_70); build with a CUDA 12.x toolkit to include it.`);
+    '(CUDA 13 removed Volta, sm_70; sm_100 and sm_120 need CUDA 12.8, sm_103 CUDA 12.9): one release cannot carry both ends.');
 }
 
 const work = join(root, 'build-release');
@@ -140,7 +144,7 @@ if (loaded) {
   console.log(`  loads: version ${b.version}, cuda ${b.cuda} (${b.cudaCompiler}, runtime ${b.runtimeVersion}), sim ${b.sim}; ` +
     `devices: ${loaded.devices.map(([d, ok, why]) => (ok ? d : `${d} (unavailable: ${why})`)).join(', ')}`);
 }
-if (missing.length) console.log(`  not included: ${missing.map((a) => `sm_${a}`).join(', ')} (needs a CUDA 12.x toolkit; this is nvcc ${nvccVersion})`);
+if (missing.length) console.log(`  not included: ${missing.map((a) => `sm_${a}`).join(', ')} (this is nvcc ${nvccVersion}: sm_70 needs CUDA 12.x, sm_100 and sm_120 12.8+, sm_103 12.9+)`);
 if (problems.length) {
   console.error(`prebuild: FAILED: ${problems.join('; ')}`);
   process.exit(1);

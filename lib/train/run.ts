@@ -170,8 +170,8 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
   if (trainer.stepCount >= totalSteps || start.epoch >= c.epochs) ckpt(start);
   try {
     outer: for (let epoch = start.epoch; epoch < c.epochs && trainer.stepCount < totalSteps; epoch++) {
-      for await (const batch of loader.epoch(epoch, epoch === start.epoch ? start.batch : 0)) {
-        const r = trainer.step({ x: batch.x, shape: batch.shape, y: batch.y });
+      for await (const [batch, after] of withNext(loader.epoch(epoch, epoch === start.epoch ? start.batch : 0))) {
+        const r = trainer.step({ x: batch.x, shape: batch.shape, y: batch.y }, { next: after && { x: after.x, shape: after.shape, y: after.y } });
         const next = batch.index + 1 < stepsPerEpoch ? { epoch, batch: batch.index + 1 } : { epoch: epoch + 1, batch: 0 };
         if (r.step % c.logEvery === 0 || r.step === 1) emit({ type: 'step', ...r, time: Date.now() });
         progress?.update(Math.min(r.step, totalSteps), {
@@ -268,4 +268,20 @@ function finalEvaluation(c: TrainConfig, dir: string, model: Module, trainer: Tr
   }
   log(`clean top-1: raw ${(100 * raw.clean).toFixed(2)}%${ema ? `, EMA ${(100 * ema.clean).toFixed(2)}%` : ''}`);
   return { raw, ema };
+}
+
+// Each item with the one after it (undefined for the last), so a step can start the next batch's
+// upload while its own kernels run (Trainer.step's `next`). Breaking out closes the source.
+async function* withNext<T>(source: AsyncIterable<T>): AsyncGenerator<[T, T | undefined]> {
+  const it = source[Symbol.asyncIterator]();
+  try {
+    let cur = await it.next();
+    while (!cur.done) {
+      const nxt = await it.next();
+      yield [cur.value, nxt.done ? undefined : nxt.value];
+      cur = nxt;
+    }
+  } finally {
+    await it.return?.();
+  }
 }

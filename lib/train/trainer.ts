@@ -17,6 +17,7 @@ import { ExponentialMovingAverage, RMSProp, SGD } from '../optim/index.js';
 import { defaultDevice, describeValue } from '../device.js';
 import { checkTensor, isTensor, type Tensor } from '../tensor.js';
 import { imageBatchTensor } from './images.js';
+import { BatchUploader } from './upload.js';
 import { keep, tidy } from '../memory.js';
 import { opNames } from '../native.js';
 import { LIMITS, boolArg, intArg, numArg, objectArg, oneOfArg, optionsArg } from '../args.js';
@@ -159,6 +160,8 @@ export class Trainer {
   private optimizer!: RMSProp | SGD;
   private emaState: ExponentialMovingAverage | null = null;
   private batchSize: number | null = null;
+  private uploader: BatchUploader | null = null;
+  private nextInput: StepInput | undefined;
   /** fp16's loss scaler; null in the other precisions. */
   readonly scaler: GradScaler | null;
 
@@ -213,15 +216,40 @@ export class Trainer {
     return learningRate({ schedule: o.schedule, baseLr: peak, epochs: o.epochs, warmupEpochs: o.warmupEpochs }, this.epochAt());
   }
 
-  /** One optimizer step on a batch; returns its losses and accuracies. */
-  step(input: StepInput): StepResult {
+  /**
+   * One optimizer step on a batch; returns its losses and accuracies. `options.next`, the batch
+   * the following step() will get, lets a GPU trainer copy its bytes (a Uint8Array x) to the
+   * device while this step's kernels run; the following step must pass the same array.
+   */
+  step(input: StepInput, options?: { next?: StepInput }): StepResult {
     const { x, labels } = this.toInputs(input);
     const sync = this.options.bnSync === 'domain' ? withBnSync : <T>(fn: () => T): T => fn();
+    this.nextInput = optionsArg(options, 'Trainer.step').next;
     try {
       return autocast(this.options.precision, () => sync(() => this.stepOn(x, labels)));
     } finally {
+      this.nextInput = undefined;
       if (x !== input.x) x.dispose();
     }
+  }
+
+  // Called once the step's kernels are queued and before its statistics are read, so the copy of
+  // the next batch overlaps them. A next batch that upload() would refuse is left to the step
+  // that gets it, which reports it.
+  private prefetchNext(): void {
+    const n = this.nextInput;
+    if (!n || !(n.x instanceof Uint8Array) || !Array.isArray(n.shape) || n.shape.length !== 4) return;
+    if (n.x.length !== n.shape.reduce((a: number, b: number) => a * b, 1)) return;
+    this.batchUploader().prefetch(n.x, n.shape);
+  }
+
+  private batchUploader(): BatchUploader {
+    const device = this.model.parameters()[0]?.device ?? defaultDevice();
+    if (this.uploader?.device !== device) {
+      this.uploader?.dispose();
+      this.uploader = new BatchUploader(device);
+    }
+    return this.uploader;
   }
 
   private toInputs(input: StepInput): { x: Tensor; labels: Int32Array } {
@@ -235,7 +263,7 @@ export class Trainer {
     if (input.x instanceof Float32Array || input.x instanceof Uint8Array) {
       if (!Array.isArray(input.shape) || input.shape.length !== 4)
         throw new AdvpropError('ERR_ARG', `Trainer.step: a ${input.x instanceof Float32Array ? 'Float32Array' : 'Uint8Array'} x needs shape [N, H, W, C]`);
-      x = imageBatchTensor(input.x, input.shape, device);
+      x = input.x instanceof Uint8Array ? this.batchUploader().upload(input.x, input.shape) : imageBatchTensor(input.x, input.shape, device);
     } else {
       x = checkTensor(input.x, op, 'x');
       if (x.shape.length !== 4) throw new AdvpropError('ERR_SHAPE', `Trainer.step: x must be NHWC [N, H, W, C], got [${x.shape.join(', ')}]`);
@@ -306,6 +334,7 @@ export class Trainer {
         for (const g of parts.grads) g.dispose();
         if (grads !== parts.grads) for (const g of grads) g.dispose();
       }
+      this.prefetchNext();
       const stats = this.readStats(parts.value, parts.lossScale, parts.pending, labels);
       this.stepCount++;
       return { step: this.stepCount, epoch, lr, ...stats, skipped };
@@ -420,6 +449,8 @@ export class Trainer {
   dispose(): void {
     this.optimizer.dispose();
     this.emaState?.dispose();
+    this.uploader?.dispose();
+    this.uploader = null;
   }
 }
 

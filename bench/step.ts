@@ -9,6 +9,11 @@
 // no EMA (ours is turned off with ema: false; the peer has none).
 //   npm run bench -- [--device cpu|cuda] [--case a|b|a,b] [--methods vanilla,advprop1,advprop4]
 //     [--precision fp32|tf32|bf16|fp16] [--steps 5] [--warmup 2] [--batch N] [--rounds 1] [--compile-limit S] [--profile] [--no-peer] [--python PATH] [--json]
+//     [--input tensor|u8]
+// --input u8: each step gets the batch as a Uint8Array (the loader's bytes) with the next one as
+// Trainer.step's `next`, so the upload through pinned memory and the normalisation are timed too;
+// default `tensor`, a device tensor made once (no input cost).
+// Each side prints its figure (ms, images/s, peak device memory) on stderr as soon as it has it.
 // --compile-limit: seconds the cuda peer may spend on its torch.compile attempt (0: none).
 // --rounds R runs ours then the peer R times per case and keeps each side's best median, so that a
 // burst of load from elsewhere on a shared machine hits both sides alike; the 1-minute load
@@ -48,6 +53,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '1' },
     'compile-limit': { type: 'string', default: '150' },
     precision: { type: 'string' },
+    input: { type: 'string', default: 'tensor' },
   },
 });
 
@@ -55,6 +61,7 @@ const device = values.device!;
 // Ours and the peer's in the same precision: default fp32 on the cpu, bf16 on a GPU (PyTorch's AMP).
 const precision = ap.PRECISIONS.find((p) => p === (values.precision ?? (device === 'cpu' ? 'fp32' : 'bf16')));
 if (!precision) throw new Error(`--precision: one of ${ap.PRECISIONS.join(', ')}, got ${values.precision}`);
+if (values.input !== 'tensor' && values.input !== 'u8') throw new Error(`--input: tensor or u8, got ${values.input}`);
 const deviceKey = canonicalDevice(device); // memory() names devices as cpu, cuda:0, ...
 const threads = ap.buildInfo().threads;
 interface Case { name: string; size: number; batch: number; classes: number }
@@ -97,7 +104,7 @@ function batchData(c: Case): { x: Float32Array; y: Int32Array; shape: number[] }
   return { x, y, shape };
 }
 
-interface Timing { method: string; stepMs: number; imagesPerS: number; steps: number[]; sysAllocs?: number }
+interface Timing { method: string; stepMs: number; imagesPerS: number; steps: number[]; sysAllocs?: number; peakMiB?: number }
 interface PeerResult { version: string; threads: number; note: string; results: Timing[]; compiled?: Timing[] }
 
 function makeTrainer(c: Case, m: MethodSpec) {
@@ -109,6 +116,15 @@ function makeTrainer(c: Case, m: MethodSpec) {
 function runOurs(c: Case): { timings: Timing[]; profiles: { method: string; table: ProfileTable }[] } {
   const data = batchData(c);
   const input = ap.tensor(data.x, data.shape, { device });
+  // --input u8: two byte batches taking turns, each step given the other as its `next`.
+  const bytes = [0, 1].map((k) => Uint8Array.from(data.x, (v, i) => (Math.round(v * 255) + k * (i & 1)) & 255));
+  let turn = 0;
+  const step = (trainer: Trainer): void => {
+    if (values.input === 'tensor') { trainer.step({ x: input, y: data.y }); return; }
+    const cur = bytes[turn]!, nxt = bytes[1 - turn]!;
+    turn = 1 - turn;
+    trainer.step({ x: cur, shape: data.shape, y: data.y }, { next: { x: nxt, shape: data.shape, y: data.y } });
+  };
   const timings: Timing[] = [];
   const profiles: { method: string; table: ProfileTable }[] = [];
   for (const m of methods) {
@@ -119,28 +135,32 @@ function runOurs(c: Case): { timings: Timing[]; profiles: { method: string; tabl
       process.stderr.write(`  [${c.name} ${m.name}] ${what} ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)} ms\n`);
     for (let i = 0; i < warmupFor(c); i++) {
       const t0 = process.hrtime.bigint();
-      trainer.step({ x: input, y: data.y });
+      step(trainer);
       ap.synchronize(device);
       note(`warm-up step ${i + 1}/${warmupFor(c)}`, t0);
     }
     const ts: number[] = [];
     // Allocations the device allocator could not serve from its cache: 0 in a steady state.
     const allocs0 = ap.memory().devices[deviceKey]!.systemAllocs;
+    ap.resetPeakMemory(device);
     for (let i = 0; i < stepsFor(c); i++) {
       const t0 = process.hrtime.bigint();
-      trainer.step({ x: input, y: data.y });
+      step(trainer);
       ap.synchronize(device);
       ts.push(Number(process.hrtime.bigint() - t0) / 1e6);
       note(`step ${i + 1}/${stepsFor(c)}`, t0);
     }
     const sysAllocs = (ap.memory().devices[deviceKey]!.systemAllocs - allocs0) / stepsFor(c);
     const stepMs = median(ts);
-    timings.push({ method: m.name, stepMs, imagesPerS: (c.batch * 1000) / stepMs, steps: ts, sysAllocs });
+    const peakMiB = ap.memory().devices[deviceKey]!.peakBytesInUse / 2 ** 20;
+    timings.push({ method: m.name, stepMs, imagesPerS: (c.batch * 1000) / stepMs, steps: ts, sysAllocs, peakMiB });
+    process.stderr.write(`  ours ${precision} ${m.name}, batch ${c.batch}, input ${values.input}: ${stepMs.toFixed(1)} ms, ` +
+      `${((c.batch * 1000) / stepMs).toFixed(1)} img/s, peak ${peakMiB.toFixed(0)} MiB\n`);
     if (values.profile) {
       const p = new Profiler(device);
       p.start();
       const t0 = process.hrtime.bigint();
-      trainer.step({ x: input, y: data.y });
+      step(trainer);
       ap.synchronize(device);
       const wall = Number(process.hrtime.bigint() - t0) / 1e6;
       p.stop();
@@ -170,12 +190,12 @@ function runPeer(c: Case): PeerResult | undefined {
   const cfg = { device, threads, precision, compileLimitS: Number(values['compile-limit']), size: c.size, batch: c.batch, classes: c.classes, steps: stepsFor(c), warmup: warmupFor(c),
     methods: methods.map((m) => ({ name: m.name, method: m.method, epsilon: m.epsilon, attackSteps: m.attackSteps })) };
   const r = spawnSync(python, [script], {
-    input: JSON.stringify(cfg), encoding: 'utf8', maxBuffer: 1 << 26,
+    input: JSON.stringify(cfg), encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['pipe', 'pipe', 'inherit'],
     // As bench/conv.ts: keep large blocks on the heap so glibc's fresh mmaps are not timed.
     env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296' },
   });
   if (r.status !== 0) {
-    process.stderr.write(`bench/torch/step.py failed (case ${c.name}): ${r.stderr.trim().split('\n').slice(-5).join(' | ')}\n`);
+    process.stderr.write(`bench/torch/step.py failed (case ${c.name}): exit ${r.status ?? r.signal} (its stderr is above)\n`);
     return undefined;
   }
   return JSON.parse(r.stdout) as PeerResult;
@@ -203,14 +223,14 @@ for (const c of cases) {
     `${warmupFor(c)} warm-up + ${stepsFor(c)} timed steps, best of ${values.rounds} round(s), load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)}` +
     `\n  allocs: system allocations per timed step (buffers the allocator's cache could not serve)` +
     (peer ? `\n  torch ${peer.version}, ${peer.threads} threads, ${peer.note}` : ''));
-  const head = `${'method'.padEnd(14)}${'ms/step'.padStart(10)}${'img/s'.padStart(9)}${'allocs'.padStart(8)}` +
-    (peer ? `${'torch ms'.padStart(10)}${'torch img/s'.padStart(12)}${'ours/torch'.padStart(11)}` : '');
+  const head = `${'method'.padEnd(14)}${'ms/step'.padStart(10)}${'img/s'.padStart(9)}${'allocs'.padStart(8)}${'peak MiB'.padStart(10)}` +
+    (peer ? `${'torch ms'.padStart(10)}${'torch img/s'.padStart(12)}${'torch MiB'.padStart(10)}${'ours/torch'.padStart(11)}` : '');
   console.log(head);
   const van = ours.timings.find((t) => t.method === 'vanilla');
   for (const t of ours.timings) {
     const p = peer?.results.find((r) => r.method === t.method);
-    console.log(`${t.method.padEnd(14)}${f1(t.stepMs).padStart(10)}${f1(t.imagesPerS).padStart(9)}${f1(t.sysAllocs ?? 0).padStart(8)}` +
-      (p ? `${f1(p.stepMs).padStart(10)}${f1(p.imagesPerS).padStart(12)}${(t.stepMs / p.stepMs).toFixed(2).padStart(10)}x` : ''));
+    console.log(`${t.method.padEnd(14)}${f1(t.stepMs).padStart(10)}${f1(t.imagesPerS).padStart(9)}${f1(t.sysAllocs ?? 0).padStart(8)}${(t.peakMiB ?? 0).toFixed(0).padStart(10)}` +
+      (p ? `${f1(p.stepMs).padStart(10)}${f1(p.imagesPerS).padStart(12)}${(p.peakMiB ?? 0).toFixed(0).padStart(10)}${(t.stepMs / p.stepMs).toFixed(2).padStart(10)}x` : ''));
   }
   for (const p of peer?.compiled ?? []) {
     const t = ours.timings.find((u) => u.method === p.method);

@@ -191,9 +191,18 @@ def main():
     def run(compiled):
         out = []
         for m in cfg['methods']:
+            if dev != 'cpu':
+                torch.cuda.reset_peak_memory_stats()
             ts = timed(make_step(m, compiled), cfg['warmup'], cfg['steps'])
             ms = median(ts)
-            out.append({'method': m['name'], 'stepMs': ms, 'imagesPerS': n * 1000.0 / ms, 'steps': ts})
+            r = {'method': m['name'], 'stepMs': ms, 'imagesPerS': n * 1000.0 / ms, 'steps': ts}
+            if dev != 'cpu':
+                r['peakMiB'] = torch.cuda.max_memory_allocated() / 2**20
+            out.append(r)
+            # On stderr at once, so a run cut off by a time limit still reports what it measured.
+            print(f"  torch {'compiled' if compiled else 'eager'} {cfg['precision']} {m['name']}, batch {n}: "
+                  f"{ms:.1f} ms, {r['imagesPerS']:.1f} img/s" + (f", peak {r['peakMiB']:.0f} MiB" if 'peakMiB' in r else ''),
+                  file=sys.stderr, flush=True)
         return out
 
     res = {'version': torch.__version__, 'threads': torch.get_num_threads(), 'results': run(False)}

@@ -1,16 +1,24 @@
 // Optimizer updates on CUDA (contract: advprop/optim.h; reference: native/cpu/optim.cc).
 //
-// One launch per call, whatever the number of tensors: the host packs a table of per-tensor
-// slots (the 2 to 4 pointers, the size, the decay flag, whether every pointer is 16-byte
-// aligned) followed by a list of work items (tensor, chunk of kChunk elements), copies it to the
-// device with one asynchronous copy, and a grid-stride loop over work items gives each block one
-// chunk at a time. Chunks start at multiples of kChunk, so an aligned tensor stays aligned and
-// f32 chunks move as float4.
+// One launch per kPerLaunch tensors (one for B0's 213): a table of per-tensor slots (the 2 to 4
+// pointers, the size, the decay flag, whether the slot's pointers are 16-byte aligned) and a list
+// of work items (tensor, chunk of kChunk elements) lives on the device, and a grid-stride loop
+// over work items gives each block one chunk at a time. Chunks start at multiples of kChunk, so an
+// aligned tensor stays aligned and f32 chunks move as float4.
+//
+// The table is uploaded once per set of state tensors, not per call (issue 16): list 1 (the
+// gradients; the EMA's sources) is the one that changes between calls, so its pointers travel as
+// kernel arguments and the rest of the table is cached on the device, keyed by its bytes. A
+// steady training loop therefore makes no allocation, no host-to-device copy and no host wait in
+// its optimizer and EMA calls, and a captured CUDA graph replays kernels whose table outlives it
+// (cached tables are never freed). Past kMaxTables tables on a device a call builds, uploads
+// and frees its own, as every call once did.
 #include "common.cuh"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <type_traits>
 #include <vector>
 
@@ -27,6 +35,15 @@ constexpr int64_t kChunk = 4096;  // 16 elements a thread: enough work per item 
 constexpr unsigned kMaxBlocks = 65535;
 
 constexpr uint32_t kFlagDecay = 1, kFlagAligned = 2;
+
+constexpr int kPerLaunch = 192;  // list-1 pointers per launch: 1.5 KB of the 4 KB a launch's arguments may take
+constexpr size_t kMaxTables = 32;  // cached tables per device
+
+// List 1's pointers of tensors [first, first + kPerLaunch), by value.
+template <typename T>
+struct CallPtrs {
+  T* p[kPerLaunch];
+};
 
 template <typename T>
 struct Slot {
@@ -82,11 +99,15 @@ __device__ void scalar_range(const Slot<T>& s, int64_t lo, int64_t hi, const Op&
 // in registers.
 __device__ __forceinline__ float& lane(float4& q, int l) { return l == 0 ? q.x : l == 1 ? q.y : l == 2 ? q.z : q.w; }
 
+// Work items [w_begin, w_end) are those of tensors [first, first + kPerLaunch).
 template <typename T, typename Op>
-__global__ void multi_tensor_kernel(const Slot<T>* slots, const Work* work, int64_t n_work, Op op) {
-  for (int64_t w = blockIdx.x; w < n_work; w += gridDim.x) {
+__global__ void multi_tensor_kernel(const Slot<T>* slots, const Work* work, int64_t w_begin, int64_t w_end, int32_t first,
+                                    CallPtrs<T> call, Op op) {
+  for (int64_t w = w_begin + blockIdx.x; w < w_end; w += gridDim.x) {
     const Work wk = work[w];
-    const Slot<T> s = slots[wk.tensor];
+    Slot<T> s = slots[wk.tensor];
+    s.ptr[1] = call.p[wk.tensor - first];
+    if ((reinterpret_cast<uintptr_t>(s.ptr[1]) & 15) != 0) s.flags &= ~kFlagAligned;
     const int64_t lo = static_cast<int64_t>(wk.chunk) * kChunk;
     const int64_t hi = lo + kChunk < s.n ? lo + kChunk : s.n;
     const bool decay = (s.flags & kFlagDecay) != 0;
@@ -114,19 +135,55 @@ __global__ void multi_tensor_kernel(const Slot<T>* slots, const Work* work, int6
   }
 }
 
-// Builds the table for `lists` (kSlots lists of equal length, already checked), uploads it and
-// launches the kernel once.
+// Device tables by device, each under its bytes (a header naming the op's slot count and T, the
+// slots with list 1's pointers zeroed, the work items). Memory from cudaMalloc, outside the
+// caching allocator: never freed, so never reused under a kernel or a graph that reads it.
+struct CachedTable {
+  std::vector<unsigned char> bytes;
+  void* device = nullptr;
+};
+std::mutex g_tables_mu;
+std::vector<CachedTable> g_tables[64];
+
+// The device copy of `host` on device `index`: a cached one, or null when the cache is full.
+const void* cached_table(const std::vector<unsigned char>& host, int index, cudaStream_t stream, const char* name) {
+  std::lock_guard<std::mutex> g(g_tables_mu);
+  ADVPROP_ASSERT(index >= 0 && index < 64);
+  auto& tables = g_tables[index];
+  for (const CachedTable& t : tables)
+    if (t.bytes == host) return t.device;
+  if (tables.size() >= kMaxTables) return nullptr;
+  CachedTable t;
+  t.bytes = host;
+  check_cuda(cudaMalloc(&t.device, host.size()), name);
+  // From the entry's own bytes, which live as long as the table: a graph captured around this
+  // copy may read them again.
+  const cudaError_t err = cudaMemcpyAsync(t.device, t.bytes.data(), t.bytes.size(), cudaMemcpyHostToDevice, stream);
+  if (err != cudaSuccess) {
+    cudaFree(t.device);
+    check_cuda(err, name);
+  }
+  tables.push_back(std::move(t));
+  return tables.back().device;
+}
+
+// Builds the table for `lists` (kSlots lists of equal length, already checked), finds or uploads
+// its device copy and launches the kernel once per kPerLaunch tensors.
 template <typename T, typename Op>
 void launch(const char* name, const std::vector<const TensorList*>& lists, const std::vector<uint8_t>& decay,
             const Op& op) {
+  static_assert(Op::kSlots >= 2, "list 1 is the per-call list");
   const TensorList& lead = *lists[0];
+  const int32_t n_tensors = static_cast<int32_t>(lead.size());
   std::vector<Slot<T>> slots(lead.size());
   std::vector<Work> work;
+  std::vector<int64_t> work_begin(lead.size() + 1, 0);  // tensor i's items: [work_begin[i], work_begin[i+1])
   for (size_t i = 0; i < lead.size(); ++i) {
     Slot<T>& s = slots[i];
     std::memset(&s, 0, sizeof(s));
     uintptr_t addr_bits = 0;
     for (int k = 0; k < Op::kSlots; ++k) {
+      if (k == 1) continue;  // list 1 goes by value; the kernel checks its alignment
       s.ptr[k] = (*lists[k])[i].template data_as<T>();
       addr_bits |= reinterpret_cast<uintptr_t>(s.ptr[k]);
     }
@@ -137,24 +194,39 @@ void launch(const char* name, const std::vector<const TensorList*>& lists, const
     // any device holds, so a tensor the front-end was given always fits.
     ADVPROP_ASSERT(chunks <= INT32_MAX);
     for (int64_t c = 0; c < chunks; ++c) work.push_back({static_cast<int32_t>(i), static_cast<int32_t>(c)});
+    work_begin[i + 1] = static_cast<int64_t>(work.size());
   }
   if (work.empty()) return;
-  const size_t slot_bytes = slots.size() * sizeof(Slot<T>), work_bytes = work.size() * sizeof(Work);
-  std::vector<unsigned char> host(slot_bytes + work_bytes);
-  std::memcpy(host.data(), slots.data(), slot_bytes);
-  std::memcpy(host.data() + slot_bytes, work.data(), work_bytes);
+  const uint32_t header[2] = {static_cast<uint32_t>(Op::kSlots), static_cast<uint32_t>(sizeof(T))};
+  const size_t head_bytes = sizeof(header), slot_bytes = slots.size() * sizeof(Slot<T>),
+               work_bytes = work.size() * sizeof(Work);
+  std::vector<unsigned char> host(head_bytes + slot_bytes + work_bytes);
+  std::memcpy(host.data(), header, head_bytes);
+  std::memcpy(host.data() + head_bytes, slots.data(), slot_bytes);
+  std::memcpy(host.data() + head_bytes + slot_bytes, work.data(), work_bytes);
   const Device& dev = lead[0].device();
-  // The table is freed when this returns; the caching allocator hands blocks out again in stream
-  // order, so a later reuse is queued behind this kernel.
-  Tensor table = Tensor::empty({static_cast<int64_t>(host.size())}, DType::u8, dev);
   cudaStream_t stream = stream_for(dev.index);
-  // From pageable memory the copy is staged before the call returns, so `host` may be freed.
-  check_cuda(cudaMemcpyAsync(table.data(), host.data(), host.size(), cudaMemcpyHostToDevice, stream), name);
-  const auto* d_slots = static_cast<const Slot<T>*>(table.data());
-  const auto* d_work = reinterpret_cast<const Work*>(static_cast<const unsigned char*>(table.data()) + slot_bytes);
-  const int64_t n_work = static_cast<int64_t>(work.size());
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(n_work, kMaxBlocks));
-  ADVPROP_LAUNCH((multi_tensor_kernel<T, Op>), blocks, kThreads, 0, stream)(d_slots, d_work, n_work, op);
+  const void* table = cached_table(host, dev.index, stream, name);
+  Tensor scratch;  // a full cache: this call's own table, freed when it returns
+  if (!table) {
+    scratch = Tensor::empty({static_cast<int64_t>(host.size())}, DType::u8, dev);
+    // From pageable memory the copy is staged before the call returns, so `host` may be freed;
+    // the caching allocator hands the block out again in stream order, behind these kernels.
+    check_cuda(cudaMemcpyAsync(scratch.data(), host.data(), host.size(), cudaMemcpyHostToDevice, stream), name);
+    table = scratch.data();
+  }
+  const auto* d_slots = reinterpret_cast<const Slot<T>*>(static_cast<const unsigned char*>(table) + head_bytes);
+  const auto* d_work = reinterpret_cast<const Work*>(static_cast<const unsigned char*>(table) + head_bytes + slot_bytes);
+  for (int32_t first = 0; first < n_tensors; first += kPerLaunch) {
+    const int32_t last = std::min<int32_t>(n_tensors, first + kPerLaunch);
+    const int64_t w0 = work_begin[first], w1 = work_begin[last];
+    if (w1 == w0) continue;
+    CallPtrs<T> call;
+    std::memset(&call, 0, sizeof(call));
+    for (int32_t i = first; i < last; ++i) call.p[i - first] = (*lists[1])[i].template data_as<T>();
+    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(w1 - w0, kMaxBlocks));
+    ADVPROP_LAUNCH((multi_tensor_kernel<T, Op>), blocks, kThreads, 0, stream)(d_slots, d_work, w0, w1, first, call, op);
+  }
 }
 
 }  // namespace

@@ -135,6 +135,41 @@ forEachBackend('optimizer kernels', (device) => {
     });
   });
 
+  // On CUDA a launch carries at most 192 gradient pointers and the device keeps at most 32
+  // tables (native/cuda/optim.cu): 450 tensors take three launches, and 40 distinct lists run
+  // past the cache into per-call tables. The sources alternate between aligned tensors and views
+  // one element in, while the state stays aligned, so the per-call alignment check has work.
+  it('rmspropUpdate and emaUpdate over 450 tensors and over 40 distinct lists, sources misaligned alone', () => {
+    ap.tidy(() => {
+      const sizes = Array.from({ length: 450 }, (_, i) => 1 + ((i * 37) % 23));
+      const make = (seed: number, lo: number, hi: number) => sizes.map((n, i) => hostRandom(n, seed * 1000 + i, lo, hi).map(Math.fround));
+      const up = (h: Float64Array[], misalign: boolean) => h.map((a, i) => {
+        if (!misalign || i % 2 === 0) return ap.tensor(Float32Array.from(a), [a.length], { device });
+        const base = ap.tensor(Float32Array.from([0, ...a]), [a.length + 1], { device });
+        return ap.noGrad(() => ap.slice0(base, 1, a.length));
+      });
+      const p = make(1, -2, 2), g = make(2, -1, 1), e = make(3, -2, 2);
+      const pd = up(p, false), gd = up(g, true), ed = up(e, false);
+      const ms = sizes.map((n) => ap.full([n], 1, { device })), mom = sizes.map((n) => ap.full([n], 0, { device }));
+      for (let step = 0; step < 2; step++) {
+        ap.kernels.rmspropUpdate(pd, gd, ms, mom, { lr: 0.1, rho: 0.9, momentum: 0.9, eps: 1e-3 });
+        ap.kernels.emaUpdate(ed, gd, 0.75);
+      }
+      const m1 = g.map((a) => a.map((v) => 0.9 + 0.1 * v * v)), v1 = g.map((a, i) => a.map((v, j) => (0.1 * v) / Math.sqrt(m1[i]![j]! + 1e-3)));
+      const m2 = m1.map((a, i) => a.map((m, j) => 0.9 * m + 0.1 * g[i]![j]! ** 2));
+      const v2 = v1.map((a, i) => a.map((v, j) => 0.9 * v + (0.1 * g[i]![j]!) / Math.sqrt(m2[i]![j]! + 1e-3)));
+      pd.forEach((t, i) => assertClose(t.toArray(), p[i]!.map((v, j) => v - v1[i]![j]! - v2[i]![j]!), 1e-6, `params[${i}]`));
+      ed.forEach((t, i) => assertClose(t.toArray(), e[i]!.map((v, j) => 0.75 * (0.75 * v + 0.25 * g[i]![j]!) + 0.25 * g[i]![j]!), 1e-6, `emas[${i}]`));
+      // 40 lists of 3, all alive at once so that no two share addresses.
+      for (let k = 0; k < 40; k++) {
+        const src = [k + 1, 2, 3].map((n, i) => hostRandom(n, 5000 + k * 3 + i, -1, 1).map(Math.fround));
+        const dst = src.map((a) => ap.full([a.length], k, { device }));
+        ap.kernels.emaUpdate(dst, up(src, true), 0.5);
+        dst.forEach((t, i) => assertClose(t.toArray(), src[i]!.map((v) => 0.5 * k + 0.5 * v), 1e-7, `list ${k}[${i}]`));
+      }
+    });
+  });
+
   it('empty lists are a no-op', () => {
     ap.kernels.rmspropUpdate([], [], [], [], { lr: 0.1 });
     ap.kernels.sgdUpdate([], [], [], { lr: 0.1 });

@@ -1,6 +1,8 @@
 // Fused multi-tensor optimizer updates: each call updates a whole list of tensors in place, in
-// one parallel pass on the CPU and one kernel launch on CUDA (a descriptor table of pointers,
-// sizes and flags is copied to the device once per call). Elementwise, hence deterministic.
+// one parallel pass on the CPU and one kernel launch per 192 tensors on CUDA (a descriptor table
+// of pointers, sizes and flags, uploaded once per set of state tensors and kept on the device; the
+// second list's pointers, which change per call, travel as kernel arguments: native/cuda/optim.cu).
+// Elementwise, hence deterministic.
 //
 // For every list index i and element j (g = grads[i][j], p = params[i][j]; decay[i] marks the
 // tensors that get weight decay, an L2 term wd·p²/2 in the loss, i.e. g ← g + wd·p):

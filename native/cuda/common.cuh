@@ -51,6 +51,10 @@ void check_cuda(cudaError_t err, const char* what);
 // The stream every op on device `index` is ordered on; also makes `index` the current device.
 cudaStream_t stream_for(int index);
 inline cudaStream_t stream_of(const Tensor& t) { return stream_for(t.device().index); }
+// A host-to-device copy of at most kSmallUploadBytes queued on the op stream from a pinned ring,
+// without waiting (native/cuda/staging.cu): labels and other small inputs inside a step.
+constexpr size_t kSmallUploadBytes = size_t(256) << 10;
+void small_upload(void* dst, const void* src, size_t bytes, int index);
 
 // Blocks for a 1-D grid-stride kernel over n items: enough to fill the device, never zero.
 inline unsigned grid_for(int64_t n, unsigned threads, unsigned max_blocks = 4096) {

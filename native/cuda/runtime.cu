@@ -164,9 +164,11 @@ class CudaBackend final : public DeviceBackend {
     check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s), "copy_to_host");
     check_cuda(cudaStreamSynchronize(s), "copy_to_host: synchronize");
   }
-  // Synchronises so that the caller may free or reuse its host buffer as soon as this returns.
+  // The caller may free or reuse its host buffer as soon as this returns: a small copy goes
+  // through a pinned ring without waiting, a larger one synchronises.
   void copy_from_host(void* dst, const void* src, size_t bytes, int index) override {
     if (bytes == 0) return;
+    if (bytes <= kSmallUploadBytes) return small_upload(dst, src, bytes, index);
     cudaStream_t s = stream_for(index);
     check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "copy_from_host");
     check_cuda(cudaStreamSynchronize(s), "copy_from_host: synchronize");

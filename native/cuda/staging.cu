@@ -1,8 +1,10 @@
 // The cuda and cuda-sim half of advprop/staging.h: pinned buffers, the copy stream and the events
-// that order it against the op stream (the header states the rules).
+// that order it against the op stream (the header states the rules); and small_upload
+// (common.cuh), the ring through which small host-to-device copies avoid a host wait.
 #include "common.cuh"
 
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "advprop/staging.h"
@@ -91,6 +93,47 @@ void stager_release(void* state, int slot) {
   auto* s = static_cast<State*>(state);
   check_cuda(cudaEventRecord(s->slots[static_cast<size_t>(slot)].released, stream_for(s->index)),
              "stager: cudaEventRecord");
+}
+
+// small_upload's ring, one per device: kSegments segments of kSmallUploadBytes of pinned memory.
+// A copy never straddles segments; after each copy the segment's event is recorded on the op
+// stream, so when the ring comes back to a segment, waiting for its event waits for the last copy
+// out of it. The host waits only when the device is a whole ring of uploads behind.
+namespace {
+constexpr int kSegments = 16;
+constexpr size_t kAlign = 256;
+
+struct Ring {
+  std::mutex mu;
+  unsigned char* pinned = nullptr;
+  cudaEvent_t done[kSegments] = {};
+  int segment = 0;
+  size_t offset = 0;  // within the segment
+};
+Ring g_rings[64];
+
+void ring_init(Ring& r) {
+  check_cuda(cudaHostAlloc(&r.pinned, kSmallUploadBytes * kSegments, cudaHostAllocDefault), "upload: cudaHostAlloc");
+  for (cudaEvent_t& e : r.done) check_cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "upload: cudaEventCreateWithFlags");
+}
+}  // namespace
+
+void small_upload(void* dst, const void* src, size_t bytes, int index) {
+  cudaStream_t op = stream_for(index);
+  ADVPROP_ASSERT(index >= 0 && index < 64 && bytes <= kSmallUploadBytes);
+  Ring& r = g_rings[index];
+  std::lock_guard<std::mutex> g(r.mu);
+  if (!r.pinned) ring_init(r);
+  if (r.offset + bytes > kSmallUploadBytes) {
+    r.segment = (r.segment + 1) % kSegments;
+    r.offset = 0;
+    check_cuda(cudaEventSynchronize(r.done[r.segment]), "upload: wait for the ring segment's last copy");
+  }
+  unsigned char* staged = r.pinned + static_cast<size_t>(r.segment) * kSmallUploadBytes + r.offset;
+  std::memcpy(staged, src, bytes);
+  check_cuda(cudaMemcpyAsync(dst, staged, bytes, cudaMemcpyHostToDevice, op), "copy_from_host");
+  check_cuda(cudaEventRecord(r.done[r.segment], op), "upload: cudaEventRecord");
+  r.offset += (bytes + kAlign - 1) / kAlign * kAlign;
 }
 
 }  // namespace ADVPROP_CUDA_NS

@@ -16,9 +16,9 @@ import { coarseLayers, coarsePass, coarseStep, modelShapes } from './model_shape
 import { countStep, type Kernel, type Phase, type StepDtype } from './roofline_model.js';
 
 /**
- * Cards. H100: the issue's figures as measured on the lent H100 (SXM, 80 GB): 3.0 TB/s device
- * copy bandwidth (bench/RESULTS.md, elementwise copy; the data sheet says 3.35 TB/s HBM3) and
- * 798 TFLOP/s bf16 dense GEMM (the data sheet's 989 at the clocks it held). tf32: 400 TFLOP/s,
+ * Cards. H100: the figures issue 16 gives as measured on the lent H100 (SXM, 80 GB): 3.0 TB/s
+ * device copy bandwidth (the data sheet says 3.35 TB/s HBM3) and 798 TFLOP/s bf16 dense GEMM
+ * (the data sheet says 989). tf32: 400 TFLOP/s,
  * the data sheet's 495 dense scaled by the same 0.81 as bf16. f32 without tensor cores and every
  * non-GEMM kernel (ours accumulate in f32, bf16 included): 67 TFLOP/s, the data sheet's FP32.
  * H200: the same GH100 compute with 4.8 TB/s HBM3e (data sheet; not measured here).

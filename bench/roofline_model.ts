@@ -9,7 +9,8 @@ import type { BlockShape, ConvShape, ModelShapes } from './model_shapes.js';
 
 export type StepDtype = 'f32' | 'tf32' | 'bf16';
 export type Phase = 'input' | 'attack' | 'forward' | 'backward' | 'update';
-export interface Kernel { family: Family; phase: Phase; launches: number; bytes: number; flops: number; gemm: boolean }
+/** One kernel, or a few of one addon call: `calls` counts the addon calls (what bench/profile.ts sees). */
+export interface Kernel { family: Family; phase: Phase; launches: number; calls: number; bytes: number; flops: number; gemm: boolean }
 
 export interface StepSpec {
   shapes: ModelShapes; batch: number; dtype: StepDtype; method: 'vanilla' | 'advprop';
@@ -32,8 +33,8 @@ export function countStep(s: StepSpec): Kernel[] {
   const lowp = s.dtype === 'bf16'; // autocast casts f32 weights (and the image) for every GEMM-shaped op
   const R = m.resolution, img = (n: number): number => n * R * R * m.cfg.inChannels;
   let phase: Phase = 'input';
-  const k = (family: Family, bytes: number, flops: number, gemm = false, launches = 1): void => {
-    out.push({ family, phase, launches, bytes, flops, gemm });
+  const k = (family: Family, bytes: number, flops: number, gemm = false, launches = 1, calls = launches === 0 ? 0 : 1): void => {
+    out.push({ family, phase, launches, calls, bytes, flops, gemm });
   };
   // A weight (or bias) cast f32 → bf16 before the op, and its gradient bf16 → f32 after the backward.
   const castW = (elems: number): void => { if (lowp) k(F.casts, 6 * elems, elems); };
@@ -59,7 +60,7 @@ export function countStep(s: StepSpec): Kernel[] {
     } else if (kind === 'stem') {
       // native/cuda/conv.cu: im2col writes [M, k·k·cin] columns, the GEMM reads them.
       const K = c.k * c.k * c.cin;
-      k(F.convStemFwd, (xIn + M * K) * D, 0);
+      k(F.convStemFwd, (xIn + M * K) * D, 0, false, 1, 0); // the GEMM's call
       gemm(F.convStemFwd, M, K, c.cout);
     } else gemm(F.convPwFwd, M, c.cin, c.cout);
   };
@@ -71,9 +72,9 @@ export function countStep(s: StepSpec): Kernel[] {
       if (needW) k(F.convDwWgrad, (xIn + y + w) * D, 2 * y * c.k * c.k, false, 2);
     } else if (kind === 'stem') {
       const K = c.k * c.k * c.cin;
-      if (needW) { k(F.convStemWgrad, (xIn + M * K) * D, 0); gemm(F.convStemWgrad, M, c.cout, K); }
+      if (needW) { k(F.convStemWgrad, (xIn + M * K) * D, 0, false, 1, 0); gemm(F.convStemWgrad, M, c.cout, K); }
       // dy·w into columns, then col2im sums them into dx.
-      if (needX) { gemm(F.convStemDgrad, M, c.cout, K); k(F.convStemDgrad, (M * K + xIn) * D, M * K); }
+      if (needX) { gemm(F.convStemDgrad, M, c.cout, K); k(F.convStemDgrad, (M * K + xIn) * D, M * K, false, 1, 0); }
     } else {
       if (needX) gemm(F.convPwDgrad, M, c.cout, c.cin);
       if (needW) gemm(F.convPwWgrad, c.cout, M, c.cin);
@@ -85,7 +86,7 @@ export function countStep(s: StepSpec): Kernel[] {
   const seFwd = (se: NonNullable<BlockShape['se']>, n: number): void => {
     const E = n * se.hw * se.c, nc = n * se.c, nr = n * se.r;
     castW(2 * se.c * se.r + se.c + se.r);
-    if (lowp) k(F.casts, 0, 0, false, 3); // 4 casts in all: w1, b1, w2, b2
+    if (lowp) k(F.casts, 0, 0, false, 3, 3); // 4 casts in all: w1, b1, w2, b2
     k(F.pool, (E + nc) * D, E, false, 2); // partial sums, then finish
     gemm(F.seFc, n, se.c, se.r);
     k(F.elementwise, 2 * nr * D, nr * SILU_FLOPS);
@@ -104,7 +105,7 @@ export function countStep(s: StepSpec): Kernel[] {
     gemm(F.seFc, n, se.r, se.c); // dz1 · w1
     k(F.elementwise, 2 * nc * D, nc); // the pool's share, scaled by 1/(H·W)
     k(F.seScale, (2 * E + 2 * nc) * D, 2 * E); // channelScaleAdd: reads dy, writes dx
-    if (needW) { castW(2 * se.c * se.r + se.c + se.r); if (lowp) k(F.casts, 0, 0, false, 3); }
+    if (needW) { castW(2 * se.c * se.r + se.c + se.r); if (lowp) k(F.casts, 0, 0, false, 3, 3); }
   };
 
   /** The model's training forward on n images in `segs` BN segments (dropout and drop-connect on). */
@@ -175,7 +176,7 @@ export function countStep(s: StepSpec): Kernel[] {
       k(F.reductions, 4 * n, n);
       if (argmax) k(F.loss, L * D + 4 * n, L);
     }
-    if (parts > 1) k(F.elementwise, 0, 0, false, 3); // clean·w + adv·w
+    if (parts > 1) k(F.elementwise, 0, 0, false, 3, 3); // clean·w + adv·w
   };
   const lossBwd = (n: number, parts: number): void => {
     const L = n * m.classes;
@@ -184,6 +185,7 @@ export function countStep(s: StepSpec): Kernel[] {
       if (parts > 1) k(F.copies, 3 * L * D, 0); // slice0Backward: zero-padded to the 2N rows
     }
     if (parts > 1) k(F.elementwise, 3 * parts * L * D, parts * L); // the halves' gradients added
+    if (parts > 1) k(F.elementwise, 0, 0, false, 2, 2); // through the two ·w
   };
 
   // ---- the step (lib/train/trainer.ts) -----------------------------------------------------------

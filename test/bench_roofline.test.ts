@@ -9,6 +9,9 @@ import { FAMILIES, family } from '../bench/families.js';
 import { coarseLayers, modelShapes } from '../bench/model_shapes.js';
 import { countStep, type StepSpec } from '../bench/roofline_model.js';
 import { CARDS, readMeasured, rooflineRows } from '../bench/roofline.js';
+import { Profiler } from '../bench/profile.js';
+import * as ap from '../lib/index.js';
+import { Trainer } from '../lib/train/trainer.js';
 
 const spec = (over: Partial<StepSpec> = {}): StepSpec => ({
   shapes: modelShapes('b0', { domains: 2 }), batch: 8, dtype: 'bf16', method: 'advprop', attackSteps: 1,
@@ -45,6 +48,34 @@ describe('bench roofline', () => {
     assert.equal(family('emaUpdate', []), FAMILIES.ema);
     assert.equal(family('normalizeImage', []), FAMILIES.image);
   });
+
+  // The model follows the code: a real step's addon calls, per family, are the ones it counts.
+  for (const [method, precision] of [['vanilla', 'bf16'], ['advprop', 'bf16'], ['advprop', 'fp32']] as const) {
+    it(`counts the addon calls per family of a real ${method} step in ${precision} (B0 at 32², batch 2, cpu)`, () => {
+      const domains = method === 'advprop' ? 2 : 1;
+      const model = ap.models.efficientnet('b0', { numClasses: 10, domains, seed: 1, device: 'cpu' });
+      const trainer = new Trainer(model, { method, epsilon: 1, lr: 0.01, precision, ema: 0.999 });
+      const batch = { x: new Uint8Array(2 * 32 * 32 * 3).map((_, i) => (i * 37) % 256), y: Int32Array.from([1, 2]), shape: [2, 32, 32, 3] };
+      const p = new Profiler('cpu');
+      try {
+        trainer.step(batch);
+        p.start();
+        trainer.step(batch);
+      } finally {
+        p.stop();
+        trainer.dispose();
+        for (const t of model.parameters()) t.dispose();
+        for (const [, b] of model.namedBuffers()) b.dispose();
+      }
+      const measured = new Map(p.table(0).rows.map((r) => [r.family, r.calls]));
+      const counted = new Map<string, number>();
+      const ks = countStep(spec({ shapes: modelShapes('b0', { resolution: 32, numClasses: 10, domains }), batch: 2, method, dtype: precision === 'fp32' ? 'f32' : 'bf16' }));
+      for (const k of ks) if (k.calls > 0) counted.set(k.family, (counted.get(k.family) ?? 0) + k.calls);
+      // Views (reshape), handles and host transfers move no device bytes and are not counted.
+      for (const f of [FAMILIES.copies, 'handles (dispose/share)', 'host transfers', 'fills']) { measured.delete(f); counted.delete(f); }
+      assert.deepEqual(Object.fromEntries([...counted].sort()), Object.fromEntries([...measured].sort()));
+    });
+  }
 
   it('reads measured ms from a flat file and from --profile-json output', () => {
     const dir = mkdtempSync(join(tmpdir(), 'roofline-'));

@@ -88,12 +88,12 @@ if want roofline; then
   stamp "roofline of one AdvProp step on this card beside one profiled step"
   c=$(cap 60)
   if (( c > 0 )); then
-    if [ -f bench/roofline.ts ]; then
-      timeout "$c" node --import tsx bench/step.ts --device cuda --case a --batch 256 --precision bf16 --methods advprop1 --warmup 1 --steps 1 --no-peer --profile --profile-json "$out/profile.json" > "$out/profile.txt" 2>&1
-      echo "profile rc=$?"
-      timeout 20 node --import tsx bench/step.ts --roofline h100 --batch 256 --dtype bf16 --method advprop --measured "$out/profile.json" --markdown 2>&1 | tee "$out/roofline.md"
-      { echo; cat "$out/roofline.md"; } >> "$summary"
-    else echo "no bench/roofline.ts in this commit" | tee -a "$summary"; fi
+    # The profiled step feeds an f32 tensor with EMA off (bench/step.ts), hence --input f32 --no-ema.
+    timeout "$c" node --import tsx bench/step.ts --device cuda --case a --batch 256 --precision bf16 --methods advprop1 --warmup 1 --steps 1 --no-peer --profile-json "$out/profile.json" > "$out/profile.txt" 2>&1
+    echo "profile rc=$?"
+    card=h100; [[ "$gpu" == *H200* ]] && card=h200
+    timeout 20 node --import tsx bench/step.ts --roofline "$card" --batch 256 --dtype bf16 --method advprop --input f32 --no-ema --measured "$out/profile.json" --markdown 2>&1 | tee "$out/roofline.md"
+    { echo; echo "Roofline ($card) beside the profiled step:"; cat "$out/roofline.md"; } >> "$summary"
   else skip roofline; fi
 fi
 

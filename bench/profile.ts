@@ -3,9 +3,12 @@
 // nothing when not profiling. Times are wall time per addon call: on cpu the kernels are
 // synchronous, so that is the kernel time plus the N-API crossing; on cuda each call is followed
 // by a synchronize (which serialises host and device: the sum is then an upper bound per family).
+// The families are bench/families.ts's, the rows of bench/roofline.ts (toJson writes a file that
+// `npm run bench -- --roofline --measured FILE` puts beside them).
 import { performance } from 'node:perf_hooks';
 import { addon, type NativeTensor } from '../lib/native.js';
 import * as ap from '../lib/index.js';
+import { family } from './families.js';
 
 type Fn = (...args: unknown[]) => unknown;
 export interface FamilyRow { family: string; calls: number; ms: number }
@@ -13,44 +16,6 @@ export interface ProfileTable { wallMs: number; rows: FamilyRow[]; addonMs: numb
 
 // Calls that are bookkeeping, not work, and would distort the timings or recurse.
 const SKIP = new Set(['synchronize', 'buildInfo', 'devices', 'memoryStats', 'emptyCache', 'simSelfTest', 'NativeTensor']);
-
-const shapeOf = (t: unknown): readonly number[] => (t as NativeTensor).shape;
-
-function convKind(w: readonly number[], groups: number): string {
-  if (groups > 1) return 'depthwise';
-  return w[1] === 1 && w[2] === 1 ? 'pointwise' : 'stem';
-}
-
-/** The op family of one addon call, from its name and arguments. */
-export function family(name: string, args: unknown[]): string {
-  switch (name) {
-    case 'conv2d': return `conv ${convKind(shapeOf(args[1]), args[5] as number)} fwd`;
-    case 'conv2dBnEval': return `conv ${convKind(shapeOf(args[1]), args[12] as number)} fwd + bn (inference)`;
-    case 'conv2dBackwardInput': return `conv ${convKind(shapeOf(args[1]), args[5] as number)} bwd-input`;
-    case 'conv2dBackwardWeight': return `conv ${convKind(args[2] as number[], args[5] as number)} bwd-weight`;
-    case 'linear': case 'linearBackwardInput': {
-      // SE's two 1×1 convolutions run as GEMMs on [N, C]; the classifier reads the 1280-wide head.
-      const w = shapeOf(args[1]);
-      return w[1] >= 1280 ? 'classifier (linear)' : 'squeeze-excite FCs';
-    }
-    case 'linearBackwardWeight': return shapeOf(args[1])[1]! >= 1280 ? 'classifier (linear)' : 'squeeze-excite FCs';
-    case 'globalAvgPool': case 'globalAvgPoolBackward': return 'squeeze-excite pool';
-    case 'channelScale': case 'channelScaleBackward': case 'channelScaleAdd': return 'squeeze-excite scale';
-    case 'multiBatchNorm': return 'batch norm (+act) fwd';
-    case 'multiBatchNormBackward': return 'batch norm (+act) bwd';
-    case 'binary': case 'unary': case 'unaryBackward': return 'elementwise';
-    case 'sum': case 'sumToShape': case 'sumBackward': return 'reductions';
-    case 'dropout': case 'dropConnectAdd': return 'dropout / drop-connect';
-    case 'crossEntropy': case 'crossEntropyBackward': case 'argmaxRows': return 'loss';
-    case 'pgdStep': case 'pgdRandomStart': return 'attack update';
-    case 'rmspropUpdate': case 'sgdUpdate': case 'emaUpdate': return 'optimizer';
-    case 'concat0': case 'slice0': case 'slice0Backward': case 'reshape': case 'clone': case 'cast': case 'toDevice':
-      return 'copies / views';
-    case 'fromArray': case 'toArray': case 'toArrayAsync': return 'host transfers';
-    case 'full': case 'uniform': case 'normal': return 'fills';
-    default: return 'handles (dispose/share)';
-  }
-}
 
 export class Profiler {
   private saved = new Map<string, Fn>();
@@ -99,6 +64,14 @@ export class Profiler {
     lines.push(line('step (wall, profiled)', t.calls, t.wallMs));
     return lines.join('\n');
   }
+}
+
+/** The --profile-json file: per method, the profiled step's wall time and ms per family. */
+export function profileJson(meta: Record<string, unknown>, profiles: readonly { method: string; table: ProfileTable }[]): string {
+  const methods = Object.fromEntries(profiles.map((p) => [p.method, {
+    wallMs: p.table.wallMs, families: Object.fromEntries(p.table.rows.map((r) => [r.family, { calls: r.calls, ms: r.ms }])),
+  }]));
+  return JSON.stringify({ ...meta, methods }, null, 1);
 }
 
 /** µs per call of: a [1] + [1] add through ap.kernels (checks, wrap, dispose included), the same

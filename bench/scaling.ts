@@ -5,7 +5,8 @@
 // assumptions are the constants below, printed with the table.
 //   npx tsx bench/scaling.ts [--attack-steps N] [--markdown]
 import { parseArgs } from 'node:util';
-import { countParameters, efficientnetConfig, type EfficientNetName } from '../lib/models/efficientnet_config.js';
+import type { EfficientNetName } from '../lib/models/efficientnet_config.js';
+import { coarseLayers, coarseStep, modelShapes } from './model_shapes.js';
 
 const { values } = parseArgs({ options: { 'attack-steps': { type: 'string' }, markdown: { type: 'boolean' } } });
 const ATTACK_STEPS = Number(values['attack-steps'] ?? 1);
@@ -19,45 +20,8 @@ const H100 = { tensorFlops: 989e12, coreFlops: 134e12, hbm: 3.35e12, memory: 80e
 const NODE = 8, NVLINK = 450e9, IB = 400e9 / 8, ALPHA_NV = 3e-6, ALPHA_IB = 8e-6;
 // DDP-style buckets: latency is paid once per bucket and ring step.
 const BUCKET = 25 * 2 ** 20;
-// Activations and their gradients in bf16; each materialised tensor is written once and read
-// once in the forward, and its saved value read, its gradient written and read in the backward.
-const ACT_BYTES = 2, FWD_TOUCH = 2, BWD_TOUCH = 3;
-
-interface Layer { gemmMacs: number; dwMacs: number; acts: number }
-
-/** Per image at the model's resolution: tensor-core MACs, depthwise MACs, elements materialised. */
-function layers(name: EfficientNetName): { layers: Layer[]; resolution: number; params: number } {
-  const cfg = efficientnetConfig(name, { domains: 2 });
-  const out = (n: number, s: number): number => Math.ceil(n / s);
-  const res = cfg.resolution;
-  let h = out(res, 2);
-  const L: Layer[] = [{ gemmMacs: h * h * 27 * cfg.stemFilters, dwMacs: 0, acts: h * h * (3 + cfg.stemFilters) }];
-  for (const b of cfg.blocks) {
-    const hi = h;
-    h = out(h, b.stride);
-    const m = b.midFilters;
-    const expand = b.expand !== 1 ? hi * hi * b.inFilters * m : 0;
-    // Expanded, depthwise output (then gated by squeeze-excite), projected.
-    L.push({ gemmMacs: expand + h * h * m * b.outFilters + 2 * m * b.seFilters, dwMacs: h * h * b.kernel * b.kernel * m,
-      acts: (b.expand !== 1 ? hi * hi * m : 0) + 2 * h * h * m + h * h * b.outFilters });
-  }
-  const last = cfg.blocks[cfg.blocks.length - 1]!.outFilters;
-  L.push({ gemmMacs: h * h * last * cfg.headFilters + cfg.headFilters * cfg.numClasses, dwMacs: 0, acts: h * h * cfg.headFilters });
-  return { layers: L, resolution: res, params: countParameters(cfg, 2) };
-}
-
-/** Roofline seconds of one pass over the layers for `images` images; `bwd` adds the two gradient GEMMs. */
-function pass(L: Layer[], images: number, kind: 'fwd' | 'bwd' | 'dgrad'): number {
-  const flopMul = kind === 'fwd' ? 1 : kind === 'bwd' ? 2 : 1;
-  const touch = kind === 'fwd' ? FWD_TOUCH : BWD_TOUCH;
-  let t = 0;
-  for (const l of L) {
-    const compute = (2 * flopMul * images * l.gemmMacs) / H100.tensorFlops + (2 * flopMul * images * l.dwMacs) / H100.coreFlops;
-    const memory = (touch * images * l.acts * ACT_BYTES) / H100.hbm;
-    t += Math.max(compute, memory);
-  }
-  return t;
-}
+// Activations and their gradients in bf16 (bench/model_shapes.ts: coarsePass).
+const ACT_BYTES = 2;
 
 /** Ring all-reduce of `bytes` over `gpus` GPUs: within a node on NVLink, then between nodes on IB. */
 function allreduce(bytes: number, gpus: number): number {
@@ -72,7 +36,8 @@ function allreduce(bytes: number, gpus: number): number {
 
 const rows: string[][] = [];
 for (const name of ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7'] as EfficientNetName[]) {
-  const { layers: L, resolution, params } = layers(name);
+  const shapes = modelShapes(name, { domains: 2 });
+  const L = coarseLayers(shapes), { resolution, params } = shapes;
   const actsPerImage = L.reduce((a, l) => a + l.acts, 0);
   // Per-GPU clean batch N (the step runs 2N): the largest power of two up to 128 whose saved
   // activations (each tensor's pre- and post-BN value, bf16) fit 3/4 of the device memory.
@@ -81,9 +46,7 @@ for (const name of ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7'] as Efficient
   // AdvProp step: PGD (forward + input gradient per iteration) on the N clean images through the
   // auxiliary BN, then forward and backward of the 2N batch. The last backward is what overlaps
   // with the gradient all-reduce.
-  const attack = ATTACK_STEPS * (pass(L, n, 'fwd') + pass(L, n, 'dgrad'));
-  const fwd = pass(L, 2 * n, 'fwd'), bwd = pass(L, 2 * n, 'bwd');
-  const step = attack + fwd + bwd;
+  const { bwd, step } = coarseStep(L, n, ATTACK_STEPS, H100, ACT_BYTES);
   const bytes = params * 4;
   const cells = [name, String(resolution), (params / 1e6).toFixed(2), (bytes / 2 ** 20).toFixed(1), String(n), (step * 1e3).toFixed(1)];
   for (const g of [8, 64, 512]) {

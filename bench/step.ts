@@ -8,8 +8,8 @@
 // Both sides: dropout 0.2 and stochastic depth (drop-connect) 0.2 on, as torchvision's defaults;
 // no EMA (ours is turned off with ema: false; the peer has none).
 //   npm run bench -- [--device cpu|cuda] [--case a|b|a,b] [--methods vanilla,advprop1,advprop4]
-//     [--precision fp32|tf32|bf16|fp16] [--steps 5] [--warmup 2] [--batch N] [--rounds 1] [--compile-limit S] [--profile] [--no-peer] [--python PATH] [--json]
-//     [--input tensor|u8]
+//     [--precision fp32|tf32|bf16|fp16] [--steps 5] [--warmup 2] [--batch N] [--rounds 1] [--compile-limit S] [--profile]
+//     [--profile-json FILE] [--no-peer] [--python PATH] [--json] [--input tensor|u8]
 // --input u8: each step gets the batch as a Uint8Array (the loader's bytes) with the next one as
 // Trainer.step's `next`, so the upload through pinned memory and the normalisation are timed too;
 // default `tensor`, a device tensor made once (no input cost).
@@ -22,6 +22,10 @@
 // --infer: hands over to bench/infer.ts (the eval-mode forward; its own options).
 // --profile: after the timed steps, one more step per method with every addon call timed
 // (bench/profile.ts) and a table of time by op family, plus the JS/N-API cost per op call.
+// --profile-json FILE: --profile, and the profiles (ms per family, per method, of the last case)
+// written to FILE for `--roofline ... --measured FILE`.
+// --roofline: hands over to bench/roofline.ts (bytes, FLOPs and roofline time per op family of
+// one step on a given card, computed from the shapes: no device needed; its own options).
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -29,12 +33,20 @@ import { fileURLToPath } from 'node:url';
 import * as ap from '../lib/index.js';
 import { canonicalDevice } from '../lib/device.js';
 import { Trainer } from '../lib/train/trainer.js';
-import { Profiler, callOverhead, type ProfileTable } from './profile.js';
+import { writeFileSync } from 'node:fs';
+import { Profiler, callOverhead, profileJson, type ProfileTable } from './profile.js';
 
 // `npm run bench -- --infer ...`: the inference benchmark (bench/infer.ts) instead of training steps.
 if (process.argv.includes('--infer')) {
   const { main } = await import('./infer.js');
   await main(process.argv.slice(2).filter((a) => a !== '--infer'));
+  process.exit(process.exitCode ?? 0);
+}
+
+// `npm run bench -- --roofline [h100|h200] ...`: the step's roofline on paper (bench/roofline.ts).
+if (process.argv.includes('--roofline')) {
+  const { main } = await import('./roofline.js');
+  await main(process.argv.slice(2).filter((a) => a !== '--roofline'));
   process.exit(process.exitCode ?? 0);
 }
 
@@ -47,6 +59,7 @@ const { values } = parseArgs({
     warmup: { type: 'string' },
     batch: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    'profile-json': { type: 'string' },
     'no-peer': { type: 'boolean', default: false },
     python: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -58,6 +71,7 @@ const { values } = parseArgs({
 });
 
 const device = values.device!;
+const profiling = values.profile || values['profile-json'] !== undefined;
 // Ours and the peer's in the same precision: default fp32 on the cpu, bf16 on a GPU (PyTorch's AMP).
 const precision = ap.PRECISIONS.find((p) => p === (values.precision ?? (device === 'cpu' ? 'fp32' : 'bf16')));
 if (!precision) throw new Error(`--precision: one of ${ap.PRECISIONS.join(', ')}, got ${values.precision}`);
@@ -156,7 +170,7 @@ function runOurs(c: Case): { timings: Timing[]; profiles: { method: string; tabl
     timings.push({ method: m.name, stepMs, imagesPerS: (c.batch * 1000) / stepMs, steps: ts, sysAllocs, peakMiB });
     process.stderr.write(`  ours ${precision} ${m.name}, batch ${c.batch}, input ${values.input}: ${stepMs.toFixed(1)} ms, ` +
       `${((c.batch * 1000) / stepMs).toFixed(1)} img/s, peak ${peakMiB.toFixed(0)} MiB\n`);
-    if (values.profile) {
+    if (profiling) {
       const p = new Profiler(device);
       p.start();
       const t0 = process.hrtime.bigint();
@@ -248,8 +262,10 @@ for (const c of cases) {
     console.log(Profiler.format(p.table));
   }
   out.push({ case: c, ours: ours.timings, peer, profiles: ours.profiles });
+  // Method names as the roofline's --measured looks them up: 'vanilla', 'advprop ε=1', ...
+  if (values['profile-json']) writeFileSync(values['profile-json'], profileJson({ device, precision, case: c }, ours.profiles));
 }
-if (values.profile) {
+if (profiling) {
   const o = callOverhead(device);
   console.log(`\nper-call overhead (${device}): a [1]+[1] add through ap.kernels ${o.kernelUs.toFixed(2)} µs, ` +
     `through the raw addon binding ${o.rawUs.toFixed(2)} µs, an empty JS call ${o.jsUs.toFixed(3)} µs` +

@@ -16,6 +16,7 @@ function bytes(n: number, seed: number): Uint8Array {
   return Uint8Array.from({ length: n }, () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s & 255; });
 }
 const numel = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+const hostRandomish = (n: number, seed: number): number[] => Array.from(bytes(n, seed), (b, i) => b / 7 - i);
 
 forEachBackend('BatchUploader', (device) => {
   const want = (x: Uint8Array, shape: number[]): Float32Array => ap.tidy(() => imageBatchTensor(x, shape, device).toArray() as Float32Array);
@@ -94,6 +95,26 @@ forEachBackend('BatchUploader', (device) => {
     expectCode(() => addon.stagerRelease(s, 0), 'ERR_DISPOSED', /stagerRelease: the stager is disposed/);
     expectCode(() => addon.stagerCreate(device, 0), 'ERR_ARG', /stagerCreate: .*'slots'/);
     expectCode(() => addon.stagerRelease({} as any, 0), 'ERR_ARG', /stagerRelease: argument 'stager' must be a stager/);
+  });
+
+  // cuda/cuda-sim: copies up to 256 KiB go through a ring of 16 pinned segments of 256 KiB
+  // (native/cuda/staging.cu): 60 tensors of 150 KiB take a segment each and wrap the ring three
+  // times, between them odd sizes share segments; every tensor must keep the values it was made
+  // with, and a copy over 256 KiB (the synchronising path) too.
+  it('tensors made from host arrays keep their values while the upload ring wraps', () => {
+    ap.tidy(() => {
+      const made: { t: ap.Tensor; want: Float32Array }[] = [];
+      for (let i = 0; i < 60; i++) {
+        for (const n of [i % 2 === 0 ? 38400 : 38401, 1 + i, 3]) {
+          const want = Float32Array.from(hostRandomish(n, i * 7 + n));
+          made.push({ t: ap.tensor(want, [n], { device }), want: Float32Array.from(want) });
+          want.fill(-1);  // the caller may reuse its buffer as soon as tensor() returns
+        }
+      }
+      const big = Float32Array.from(hostRandomish(70000, 3));
+      made.push({ t: ap.tensor(big, [70000], { device }), want: Float32Array.from(big) });
+      made.forEach(({ t, want }, k) => assert.deepEqual(t.toArray(), want, `tensor ${k}`));
+    });
   });
 
   it('Trainer.step with `next` (the following batch staged during the step) changes no bit of a run', () => {

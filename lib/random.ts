@@ -3,7 +3,7 @@
 // every run and every backend.
 import { AdvpropError } from './errors.js';
 import { describeValue } from './device.js';
-import { objectArg, optionsArg } from './args.js';
+import { functionArg, objectArg, optionsArg } from './args.js';
 
 export interface RandomKey { seed: bigint; offset: bigint }
 
@@ -68,6 +68,7 @@ let sampleMap: SampleMap | undefined;
 /** Runs fn with `map` as the sample map of every draw that does not give its own; restores the previous one. */
 export function withSampleMap<T>(map: SampleMap | undefined, fn: () => T): T {
   if (map !== undefined) checkSampleMap(map, 'withSampleMap');
+  functionArg(fn, 'withSampleMap', 'fn');
   const before = sampleMap;
   sampleMap = map;
   try {

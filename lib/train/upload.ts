@@ -10,6 +10,8 @@ import { normalizeImage } from '../kernels/image.js';
 import { AdvpropError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { imageBatchTensor } from './images.js';
+import { describeValue, requireDevice } from '../device.js';
+import { intArg } from '../args.js';
 
 const SLOTS = 2;
 
@@ -25,7 +27,11 @@ export class BatchUploader {
   private staged: { x: Uint8Array; shape: number[]; slot: number } | null = null;
   private disposed = false;
 
-  constructor(readonly device: string) {}
+  readonly device: string;
+
+  constructor(device: string) {
+    this.device = requireDevice(device, 'BatchUploader').device;
+  }
 
   /** Queues the copy of x for a following upload(x, shape) with the same array, which must not
    * change in between (the copy may already have been taken, or not: on cpu it is taken later). */
@@ -58,8 +64,13 @@ export class BatchUploader {
   }
 
   private check(what: string, x: Uint8Array, shape: readonly number[]): void {
-    if (this.disposed) throw new AdvpropError('ERR_DISPOSED', `BatchUploader.${what}: the uploader is disposed`);
-    if (shape.length !== 4 || x.length !== shape.reduce((a, b) => a * b, 1))
+    const op = `BatchUploader.${what}`;
+    if (this.disposed) throw new AdvpropError('ERR_DISPOSED', `${op}: the uploader is disposed`);
+    if (!(x instanceof Uint8Array)) throw new AdvpropError('ERR_ARG', `${op}: x must be a Uint8Array, got ${describeValue(x)}`);
+    if (!Array.isArray(shape) || shape.length !== 4)
+      throw new AdvpropError('ERR_ARG', `${op}: shape must be [N, H, W, C], got ${describeValue(shape)}`);
+    shape.forEach((d, i) => intArg(d, op, `shape[${i}]`, 0, 2 ** 31 - 1));
+    if (x.length !== shape.reduce((a, b) => a * b, 1))
       throw new AdvpropError('ERR_SHAPE', `BatchUploader.${what}: ${x.length} bytes for a batch of shape [${shape.join(', ')}] (NHWC)`);
   }
 

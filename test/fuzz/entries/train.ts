@@ -69,8 +69,17 @@ export const trainEntries: Entry[] = [
     };
     const t = g.own(new ap.train.Trainer(tinyModel(g), o), (x) => x.dispose());
     const b = g.r.chance(0.1) ? undefined : batch(g);
-    return () => t.step(b as ap.train.StepInput);
+    const next = g.r.chance(0.7) ? undefined : g.r.chance(0.8) ? { next: batch(g) } : g.wrongType() as { next: ap.train.StepInput };
+    return () => t.step(b as ap.train.StepInput, next);
   }, { weight: 3, timeoutMs: 20_000 }),
+  entry('train.BatchUploader', (g) => { const d = g.r.chance(0.8) ? g.device : g.wrongType() as string; return () => g.own(new ap.train.BatchUploader(d), (u) => u.dispose()); }),
+  ...(['upload', 'prefetch'] as const).map((m) => entry(`train.BatchUploader#${m}`, (g) => {
+    const u = g.own(new ap.train.BatchUploader(g.device), (x) => x.dispose());
+    const shape = g.shape([2, SIDE, SIDE, 3]);
+    const x = g.r.chance(0.8) ? new Uint8Array(2 * SIDE * SIDE * 3 + (g.mutate() ? 1 : 0)) : g.wrongType() as Uint8Array;
+    if (g.r.chance(0.1)) u.dispose();
+    return () => { const out = u[m](x, shape); if (out) out.dispose(); };
+  })),
   entry('train.Trainer#copyEmaTo', (g) => { const t = trainer(g); const m = g.r.chance(0.6) ? tinyModel(g) : g.wrongType() as ap.nn.Module; return () => t.copyEmaTo(m); }),
   entry('train.Trainer#currentLr', (g) => { const t = trainer(g); return () => t.currentLr(); }),
   entry('train.Trainer#epochAt', (g) => { const t = trainer(g); return () => t.epochAt(g.num(3)); }),

@@ -4,7 +4,8 @@
 // either device code for one GPU architecture (ELF, "sm_XX") or PTX for a virtual one
 // ("compute_XX", which the driver JIT-compiles for newer GPUs).
 //   node scripts/fatbin.mjs build/Release/advprop.node [--json]
-// Exported: fatbinContents(path) -> { sass: ['sm_75', ...], ptx: ['compute_90'], containers, bytes }.
+// Exported: fatbinContents(path) -> { sass: ['sm_75', ...], ptx: ['compute_90'], containers, bytes,
+// entryBytes: { sm_75: n, compute_90: n, ... } } (entry sizes as stored, possibly compressed).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -33,6 +34,7 @@ export function fatbinContents(path) {
   const sec = elfSection(readFileSync(path), '.nv_fatbin');
   const sass = new Set(), ptx = new Set();
   let containers = 0;
+  const entryBytes = {};
   if (sec) {
     let pos = 0;
     while (pos + 16 <= sec.length) {
@@ -48,6 +50,8 @@ export function fatbinContents(path) {
         const size = Number(sec.readBigUInt64LE(e + 8));
         const arch = sec.readUInt32LE(e + 28);
         if (kind === 1) ptx.add(arch); else if (kind === 2) sass.add(arch);
+        const key = `${kind === 1 ? 'compute' : 'sm'}_${arch}`;
+        entryBytes[key] = (entryBytes[key] ?? 0) + size;
         if (!entryHeader) break;
         e += entryHeader + size;
       }
@@ -61,6 +65,7 @@ export function fatbinContents(path) {
     ptx: sorted(ptx).map((a) => `compute_${a}`),
     containers,
     bytes: sec ? sec.length : 0,
+    entryBytes,
   };
 }
 
@@ -71,5 +76,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (process.argv.includes('--json')) console.log(JSON.stringify(c));
   else if (!c.bytes) console.log(`${file}: no .nv_fatbin section (built without CUDA)`);
   else console.log(`${file}: .nv_fatbin ${(c.bytes / 2 ** 20).toFixed(1)} MiB in ${c.containers} fatbin(s); ` +
-    `GPU code: ${c.sass.join(' ') || 'none'}; PTX: ${c.ptx.join(' ') || 'none'}`);
+    `GPU code: ${c.sass.join(' ') || 'none'}; PTX: ${c.ptx.join(' ') || 'none'}; MiB per entry: ` +
+    Object.entries(c.entryBytes).map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(1)}`).join(', '));
 }

@@ -28,12 +28,14 @@ NcclState& nstate() {
   return s;
 }
 
+#if ADVPROP_WITH_CUDA  // the only caller is the cuda path below
 void check_nccl(int rc, const char* op, const char* what) {
   if (rc == kNcclSuccess || rc == kNcclInProgress) return;
   const Nccl& n = nccl_library();
   fail(ErrorCode::Dist, std::string(op) + ": " + what + " failed: " + (n.GetErrorString ? n.GetErrorString(rc) : "?") +
                             " (NCCL error " + std::to_string(rc) + ")");
 }
+#endif
 
 int nccl_type(DType t, const char* op) {
   switch (t) {

@@ -1,6 +1,11 @@
 // Depthwise convolution kernels (contract: advprop/conv.h; reference: native/cpu/depthwise.cc).
 // NHWC activations, weights [C, KH, KW, 1].
 //
+// Each entry first offers the call to the tiled kernels (depthwise_tiled.cu: k3 and k5, stride 1
+// and 2, no dilation, padding under the kernel, 32-bit indices: every depthwise layer of
+// EfficientNet and MobileNet, with the input tile and its halo in shared memory, vector loads and
+// several outputs per thread). The generic kernels below serve every other call (dilation, other
+// kernel sizes, odd paddings, tensors past 2^31 elements) and stay as simple as possible:
 // forward and backward_input: one thread per output element (channel fastest, so a warp reads
 // and writes contiguous memory), a 1-D grid-stride loop with 64-bit indices; backward_input is a
 // gather over the output positions that read each input pixel, so no atomics.
@@ -9,9 +14,10 @@
 // (channel tile, tap, chunk), each lane strides through the chunk's positions, and the 8 lane sums
 // are combined by a fixed shared-memory tree into a partial [chunk, tap, C]. Pass 2 sums the
 // partials in chunk order. Deterministic on every device.
-// bf16 and f16 (storage T, weights and bias in T as well): products and sums in A = Accum<T> = f32
-// from the widened operands, the partials of the weight gradient in f32, and each output rounded
-// once, on the store.
+// Both families compute alike: each output sums x * w from 0 over the in-image taps in (ky, kx)
+// order, then the bias (and the epilogue); bf16 and f16 (storage T, weights and bias in T as
+// well): products and sums in A = Accum<T> = f32 from the widened operands, the partials of the
+// weight gradient in f32, and each output rounded once, on the store.
 #include "common.cuh"
 
 #include <algorithm>
@@ -22,6 +28,7 @@
 #include "advprop/epilogue.h"
 #include "advprop/device.h"
 #include "advprop/invariants.h"
+#include "depthwise_tiled.cuh"
 
 namespace advprop {
 namespace ADVPROP_CUDA_NS {
@@ -191,21 +198,21 @@ void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, 
                        const Epilogue* epi) {
   const char* op = "depthwise_forward";
   ADVPROP_ASSERT(passes(check_depthwise_forward, op, p, kDeviceType, x, w, bias, y, epi));
-  if (y.numel() == 0) return;
+  if (y.numel() == 0 || depthwise_tiled_forward(p, x, w, bias, y, epi)) return;
   dispatch_dtype<MixedFloatTypes>(y.dtype(), op, [&](auto t) { forward_typed<decltype(t)>(p, x, w, bias, y, epi); });
 }
 
 void depthwise_backward_input(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
   const char* op = "depthwise_backward_input";
   ADVPROP_ASSERT(passes(check_depthwise_backward_input, op, p, kDeviceType, dy, w, dx));
-  if (dx.numel() == 0) return;
+  if (dx.numel() == 0 || depthwise_tiled_backward_input(p, dy, w, dx)) return;
   dispatch_dtype<MixedFloatTypes>(dx.dtype(), op, [&](auto t) { backward_input_typed<decltype(t)>(p, dy, w, dx); });
 }
 
 void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw) {
   const char* op = "depthwise_backward_weight";
   ADVPROP_ASSERT(passes(check_depthwise_backward_weight, op, p, kDeviceType, x, dy, dw));
-  if (dw.numel() == 0) return;
+  if (dw.numel() == 0 || depthwise_tiled_backward_weight(p, x, dy, dw)) return;
   dispatch_dtype<MixedFloatTypes>(dw.dtype(), op, [&](auto t) { backward_weight_typed<decltype(t)>(p, x, dy, dw); });
 }
 

@@ -170,28 +170,30 @@ void gemm_matches_plain(const Kernels& k, DType dt) {
 
 void depthwise_matches_plain(const Kernels& k, DType dt) {
   uint64_t seed = 500;
-  for (int64_t kk : {3, 5})
-    for (int64_t stride : {1, 2})
-      for (BnAct act : {BnAct::none, BnAct::silu}) {
-        Conv2dParams p;
-        p.n = 2, p.h = 9, p.w = 11, p.c_in = p.c_out = p.groups = 13, p.kh = p.kw = kk;
-        p.stride_h = p.stride_w = stride, p.pad_top = p.pad_left = (kk - 1) / 2;
-        p.out_h = (p.h + stride - 1) / stride, p.out_w = (p.w + stride - 1) / stride;
-        const std::string what = std::string(k.name) + " depthwise " + dtype_name(dt) + " " + conv_params_str(p) +
-                                 " act " + enum_name(act);
-        const Tensor x = random_cpu(conv_x_shape(p), dt, seed++), w = random_cpu(depthwise_w_shape(p), dt, seed++);
-        const bool with_res = stride == 1;
-        const Tensor r = random_cpu(conv_y_shape(p), dt, seed++);
-        const Bn bn = random_bn(p.c_out, dt, seed += 4);
-        Tensor y0 = Tensor::empty(conv_y_shape(p), dt, k.dev), y1 = Tensor::empty(conv_y_shape(p), dt, k.dev);
-        k.depthwise(p, k.up(x), k.up(w), nullptr, y0, nullptr);
-        const Tensor want = plain_tail(k, k.down(y0), bn, act, with_res ? &r : nullptr);
-        const Tensor affine = affine_on(k, bn), rd = k.up(r);
-        Epilogue e;
-        e.affine = &affine, e.act = act, e.residual = with_res ? &rd : nullptr;
-        k.depthwise(p, k.up(x), k.up(w), nullptr, y1, &e);
-        expect_bits(what, k.down(y1), want);
-      }
+  // 13 channels: one per thread on cuda-sim's tiled kernels; 32: f32 vectors there.
+  for (int64_t channels : {13, 32})
+    for (int64_t kk : {3, 5})
+      for (int64_t stride : {1, 2})
+        for (BnAct act : {BnAct::none, BnAct::silu}) {
+          Conv2dParams p;
+          p.n = 2, p.h = 9, p.w = 11, p.c_in = p.c_out = p.groups = channels, p.kh = p.kw = kk;
+          p.stride_h = p.stride_w = stride, p.pad_top = p.pad_left = (kk - 1) / 2;
+          p.out_h = (p.h + stride - 1) / stride, p.out_w = (p.w + stride - 1) / stride;
+          const std::string what = std::string(k.name) + " depthwise " + dtype_name(dt) + " " + conv_params_str(p) +
+                                   " act " + enum_name(act);
+          const Tensor x = random_cpu(conv_x_shape(p), dt, seed++), w = random_cpu(depthwise_w_shape(p), dt, seed++);
+          const bool with_res = stride == 1;
+          const Tensor r = random_cpu(conv_y_shape(p), dt, seed++);
+          const Bn bn = random_bn(p.c_out, dt, seed += 4);
+          Tensor y0 = Tensor::empty(conv_y_shape(p), dt, k.dev), y1 = Tensor::empty(conv_y_shape(p), dt, k.dev);
+          k.depthwise(p, k.up(x), k.up(w), nullptr, y0, nullptr);
+          const Tensor want = plain_tail(k, k.down(y0), bn, act, with_res ? &r : nullptr);
+          const Tensor affine = affine_on(k, bn), rd = k.up(r);
+          Epilogue e;
+          e.affine = &affine, e.act = act, e.residual = with_res ? &rd : nullptr;
+          k.depthwise(p, k.up(x), k.up(w), nullptr, y1, &e);
+          expect_bits(what, k.down(y1), want);
+        }
 }
 
 ADVPROP_NATIVE_TEST(epilogue_cpu_gemm_and_depthwise_equal_the_plain_kernels) {

@@ -6,7 +6,7 @@
 // device with one asynchronous copy, and a grid-stride loop over work items gives each block one
 // chunk at a time. Chunks start at multiples of kChunk, so an aligned tensor stays aligned and
 // f32 chunks move as float4.
-#include "common.cuh"
+#include "capture.cuh"
 
 #include <algorithm>
 #include <cstdint>
@@ -148,8 +148,10 @@ void launch(const char* name, const std::vector<const TensorList*>& lists, const
   // order, so a later reuse is queued behind this kernel.
   Tensor table = Tensor::empty({static_cast<int64_t>(host.size())}, DType::u8, dev);
   cudaStream_t stream = stream_for(dev.index);
-  // From pageable memory the copy is staged before the call returns, so `host` may be freed.
-  check_cuda(cudaMemcpyAsync(table.data(), host.data(), host.size(), cudaMemcpyHostToDevice, stream), name);
+  // From pageable memory the copy is staged before the call returns, so `host` may be freed; a
+  // captured copy reads its source at every replay, so a capture gets a copy the graph keeps.
+  const void* src = capture_host_source(dev.index, host.data(), host.size());
+  check_cuda(cudaMemcpyAsync(table.data(), src, host.size(), cudaMemcpyHostToDevice, stream), name);
   const auto* d_slots = static_cast<const Slot<T>*>(table.data());
   const auto* d_work = reinterpret_cast<const Work*>(static_cast<const unsigned char*>(table.data()) + slot_bytes);
   const int64_t n_work = static_cast<int64_t>(work.size());

@@ -1,0 +1,73 @@
+// ap.cudaGraph: capture the ops of one step on a cuda or cuda-sim device once, then replay them
+// with a single graph launch (docs/ARCHITECTURE.md, "CUDA graphs"). The graph records device
+// addresses: tensors it reads (a static input, the parameters, optimizer state) must stay alive
+// and keep their storage while it lives, and new data reaches it through copyInto.
+import { canonicalDevice } from './device.js';
+import { AdvpropError } from './errors.js';
+import { addon } from './native.js';
+import { checkTensor, type Tensor } from './tensor.js';
+
+const capturing = new Set<string>();
+
+/** Whether `device` (a canonical name) is being captured: ops then skip their host-side checks that read device data back. */
+export function isCapturing(device: string): boolean {
+  return capturing.has(device);
+}
+
+/** A captured graph and what the captured function returned (tensors the graph writes on every replay). */
+export class CudaGraph<T = unknown> {
+  private disposed = false;
+
+  constructor(readonly device: string, private readonly id: number, readonly result: T) {}
+
+  /** Runs the captured ops again, queued on the device's stream like any op. */
+  replay(): void {
+    if (this.disposed) throw new AdvpropError('ERR_DISPOSED', `cudaGraph.replay: the graph on ${this.device} was disposed`);
+    addon.cudaGraphReplay(this.device, this.id);
+  }
+
+  /** Frees the graph; its private memory pool goes back to the device's cache. Tensors in `result` stay valid. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    addon.cudaGraphDestroy(this.device, this.id);
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+}
+
+/**
+ * Runs `fn` once while capturing `device`'s stream: its ops are recorded, not run (run them once
+ * eagerly before, so lazy state exists), and what it allocates comes from the graph's own pool.
+ * Anything that waits for the device inside `fn` (toArray, item, data, a tensor made from host
+ * values, synchronize) throws ERR_CUDA and aborts the capture; so does any error `fn` throws.
+ * crossEntropy does not read device labels back to check their range while capturing (an
+ * out-of-range label gives a NaN loss).
+ * cpu has no graphs (ERR_DEVICE).
+ */
+export function capture<T>(device: string, fn: () => T): CudaGraph<T> {
+  const name = canonicalDevice(device, 'cudaGraph.capture');
+  if (typeof fn !== 'function') throw new AdvpropError('ERR_ARG', 'cudaGraph.capture: argument fn must be a function');
+  addon.cudaGraphBegin(name);
+  capturing.add(name);
+  let result: T;
+  try {
+    result = fn();
+    if (result instanceof Promise) throw new AdvpropError('ERR_ARG', 'cudaGraph.capture: fn must be synchronous (it returned a Promise)');
+  } catch (e) {
+    capturing.delete(name);
+    addon.cudaGraphAbort(name);
+    throw e;
+  }
+  capturing.delete(name);
+  return new CudaGraph(name, addon.cudaGraphEnd(name), result);
+}
+
+/** Copies src into dst in place (same shape and dtype; src on dst's device or the cpu), in stream order. */
+export function copyInto(dst: Tensor, src: Tensor): void {
+  checkTensor(dst, 'copyInto', 'dst');
+  checkTensor(src, 'copyInto', 'src');
+  addon.copyInto(dst._handle('copyInto', 'dst'), src._handle('copyInto', 'src'));
+}

@@ -28,9 +28,10 @@ ADVPROP_ENTRY(CudaGraphAbort)
 ADVPROP_ENTRY_END
 
 ADVPROP_ENTRY(CudaGraphReplay)
-  check_arg_count(info, 2, "cudaGraph.replay");
+  check_arg_count(info, 3, "cudaGraph.replay");
   advprop::ops::graph_replay(to_device(info[0], "cudaGraph.replay", "device"),
-                             to_i64(info[1], "cudaGraph.replay", "id"));
+                             to_i64(info[1], "cudaGraph.replay", "id"),
+                             to_seed(info[2], "cudaGraph.replay", "offsetShift"));
   return info.Env().Undefined();
 ADVPROP_ENTRY_END
 

@@ -5,6 +5,7 @@
 import { canonicalDevice } from './device.js';
 import { AdvpropError } from './errors.js';
 import { addon } from './native.js';
+import { getRngState, setCapturing, setRngState, type RandomKey } from './random.js';
 import { checkTensor, type Tensor } from './tensor.js';
 
 const capturing = new Set<string>();
@@ -14,16 +15,29 @@ export function isCapturing(device: string): boolean {
   return capturing.has(device);
 }
 
-/** A captured graph and what the captured function returned (tensors the graph writes on every replay). */
+const U64 = (1n << 64n) - 1n;
+
+/**
+ * A captured graph and what the captured function returned (tensors the graph writes on every
+ * replay). Random ops inside it (dropout, drop-connect, the PGD random start, rand/randn) draw
+ * like eager ones: a replay runs them at the global generator's current offset and advances it
+ * by as much as the captured step consumed, so N replays draw what N eager steps would.
+ */
 export class CudaGraph<T = unknown> {
   private disposed = false;
 
-  constructor(readonly device: string, private readonly id: number, readonly result: T) {}
+  /** `key`: the global generator before the capture; `draws`: offsets the captured ops consumed. */
+  constructor(readonly device: string, private readonly id: number, readonly result: T,
+    private readonly key: RandomKey, private readonly draws: bigint) {}
 
   /** Runs the captured ops again, queued on the device's stream like any op. */
   replay(): void {
     if (this.disposed) throw new AdvpropError('ERR_DISPOSED', `cudaGraph.replay: the graph on ${this.device} was disposed`);
-    addon.cudaGraphReplay(this.device, this.id);
+    const now = getRngState();
+    if (this.draws > 0n && now.seed !== this.key.seed)
+      throw new AdvpropError('ERR_ARG', `cudaGraph.replay: the global seed changed since the capture (${this.key.seed} → ${now.seed}); the graph's random ops keep the seed they were captured with, so capture again`);
+    addon.cudaGraphReplay(this.device, this.id, (now.offset - this.key.offset) & U64);
+    if (this.draws > 0n) setRngState({ seed: now.seed, offset: (now.offset + this.draws) & U64 });
   }
 
   /** Frees the graph; its private memory pool goes back to the device's cache. Tensors in `result` stay valid. */
@@ -50,19 +64,28 @@ export class CudaGraph<T = unknown> {
 export function capture<T>(device: string, fn: () => T): CudaGraph<T> {
   const name = canonicalDevice(device, 'cudaGraph.capture');
   if (typeof fn !== 'function') throw new AdvpropError('ERR_ARG', 'cudaGraph.capture: argument fn must be a function');
+  const key = getRngState();
   addon.cudaGraphBegin(name);
   capturing.add(name);
+  setCapturing(true);
   let result: T;
+  let draws: bigint;
   try {
     result = fn();
     if (result instanceof Promise) throw new AdvpropError('ERR_ARG', 'cudaGraph.capture: fn must be synchronous (it returned a Promise)');
+    const after = getRngState();
+    if (after.seed !== key.seed) throw new AdvpropError('ERR_ARG', 'cudaGraph.capture: fn changed the global seed (manualSeed) while capturing');
+    draws = (after.offset - key.offset) & U64;
   } catch (e) {
-    capturing.delete(name);
     addon.cudaGraphAbort(name);
     throw e;
+  } finally {
+    capturing.delete(name);
+    setCapturing(false);
+    // Nothing ran: the first replay draws what the step would have drawn now.
+    setRngState(key);
   }
-  capturing.delete(name);
-  return new CudaGraph(name, addon.cudaGraphEnd(name), result);
+  return new CudaGraph(name, addon.cudaGraphEnd(name), result, key, draws);
 }
 
 /** Copies src into dst in place (same shape and dtype; src on dst's device or the cpu), in stream order. */

@@ -131,7 +131,8 @@ export interface Addon {
   cudaGraphBegin(device: string): void;
   cudaGraphEnd(device: string): number;
   cudaGraphAbort(device: string): void;
-  cudaGraphReplay(device: string, id: number): void;
+  /** offsetShift: added to the Philox offset of every random kernel in the graph (u64). */
+  cudaGraphReplay(device: string, id: number, offsetShift: bigint): void;
   cudaGraphDestroy(device: string, id: number): void;
   copyInto(dst: NativeTensor, src: NativeTensor): void;
   /** cuda-sim's own tests (barriers, shuffles, launch checks); empty without the simulator. */

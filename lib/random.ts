@@ -44,6 +44,13 @@ export function setRngState(s: RandomKey): void {
   state = { seed: toU64(s.seed, 'setRngState: seed'), offset: toU64(s.offset, 'setRngState: offset') };
 }
 
+let capturing = 0;
+
+/** Set by ap.cudaGraph.capture while it runs its function (lib/cuda_graph.ts). */
+export function setCapturing(on: boolean): void {
+  capturing += on ? 1 : -1;
+}
+
 /** An explicit {seed, offset} when given, else the next global key. */
 export function resolveKey(options: { seed?: number | bigint; offset?: number | bigint } | undefined, op: string): RandomKey {
   const opts = optionsArg(options, op);
@@ -51,6 +58,9 @@ export function resolveKey(options: { seed?: number | bigint; offset?: number | 
     if (opts.offset !== undefined) throw new AdvpropError('ERR_ARG', `${op}: 'offset' needs 'seed'`);
     return nextKey();
   }
+  // A replay shifts every captured draw to where the global generator stands (lib/cuda_graph.ts).
+  if (capturing > 0)
+    throw new AdvpropError('ERR_ARG', `${op}: an explicit {seed, offset} inside a CUDA graph capture would not repeat at replay; draw from the global generator (manualSeed) instead`);
   return { seed: toU64(opts.seed, `${op}: seed`), offset: toU64(opts.offset ?? 0, `${op}: offset`) };
 }
 

@@ -91,6 +91,58 @@ for (const b of backendStatus().filter((s) => s.backend !== 'cpu')) {
       });
     });
 
+    it('random draws (dropout, drop-connect, PGD random start, randn) under 3 replays match 3 eager steps', () => {
+      // The attack's start (l2 and linf), dropout and drop-connect each take a Philox key; a replay
+      // must draw at the global offset of its own step, not repeat the captured one.
+      const stepWithDraws = (m: Model, x: ap.Tensor, labels: ap.Tensor) => ap.tidy(() => {
+        const xa = ap.pgdRandomStart(x, { eps: 0.3, norm: 'l2', min: -3, max: 3 });
+        const xb = ap.pgdRandomStart(x, { eps: 0.1, norm: 'linf' });
+        const noise = ap.randn([N, IN], { device, std: 0.01 });
+        const { value, grads } = ap.valueAndGrad(() => {
+          const [w1, b1, w2, b2] = m.params;
+          const h = ap.dropout(ap.relu(ap.linear(xa.add(xb).add(noise), w1, b1)), 0.3);
+          return ap.crossEntropy(ap.linear(ap.dropConnect(h, 0.2), w2, b2), labels);
+        }, m.params);
+        m.opt.step(grads);
+        m.ema.update();
+        return value;
+      });
+      ap.tidy(() => {
+        const eager = makeModel(device), graphed = makeModel(device);
+        const labels = ap.tensor(Int32Array.from([3, 1, 0, 2, 2, 1]), [N], { device, dtype: 'i32' });
+        const input = ap.zeros([N, IN], { device });
+        ap.manualSeed(11);
+        ap.copyInto(input, batch(device, 0));
+        step(graphed, input, labels).dispose();
+        const start = ap.getRngState();
+        const g = ap.cudaGraph.capture(device, () => stepWithDraws(graphed, input, labels));
+        assert.deepEqual(ap.getRngState(), start, 'a capture draws nothing');
+        ap.manualSeed(11);
+        step(eager, batch(device, 0), labels).dispose();
+        const eagerLosses: number[][] = [];
+        for (let k = 1; k <= 3; k++) eagerLosses.push(Array.from(stepWithDraws(eager, batch(device, 0), labels).toArray()));
+        const eagerEnd = ap.getRngState();
+        ap.setRngState(start);
+        for (let k = 1; k <= 3; k++) {
+          g.replay();
+          assertSame(g.result.toArray(), eagerLosses[k - 1], `replay ${k}: loss`);
+        }
+        assert.deepEqual(ap.getRngState(), eagerEnd, 'replays advance the generator as eager steps do');
+        sameModel(eager, graphed, 'after 3 replays');
+        // A replay that repeated the captured masks would have matched only the first step.
+        assert.notDeepEqual(eagerLosses[1], eagerLosses[0]);
+        ap.manualSeed(12);
+        expectCode(() => g.replay(), 'ERR_ARG', 'seed changed');
+        expectCode(() => ap.cudaGraph.capture(device, () => ap.dropout(input, 0.5, { seed: 1 })), 'ERR_ARG', 'explicit');
+        g.dispose();
+        for (const m of [eager, graphed]) {
+          m.opt.dispose();
+          m.ema.dispose();
+          ap.dispose(m.params);
+        }
+      });
+    });
+
     it('a host read-back inside a capture is ERR_CUDA, aborts the capture, and eager ops work after it', () => {
       ap.tidy(() => {
         const x = ap.ones([3], { device });

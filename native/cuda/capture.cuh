@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "advprop/hostdevice.h"
+
 namespace advprop {
 namespace ADVPROP_CUDA_NS {
 
@@ -22,6 +24,12 @@ void abort_capture(int index) noexcept;
 // pinned copy of it that lives as long as the graph, since a captured copy reads its source at
 // every replay, long after the caller's buffer is gone.
 const void* capture_host_source(int index, const void* data, size_t bytes);
+// The device word a random kernel queued now adds to its Philox offset: null outside a capture
+// (eager draws are unchanged); during one, the graph's word, which each replay sets first, so a
+// replay draws at the offsets the global generator has reached (lib/cuda_graph.ts).
+const uint64_t* capture_offset_word(int index);
+
+ADVPROP_HD uint64_t shifted_offset(uint64_t offset, const uint64_t* add) { return add ? offset + *add : offset; }
 
 }  // namespace ADVPROP_CUDA_NS
 }  // namespace advprop

@@ -18,11 +18,22 @@ namespace {
 
 constexpr int kMaxDevices = 64;
 
+// The per-replay shift of the random kernels' Philox offsets (capture_offset_word).
+struct OffsetWord {
+  uint64_t* word = nullptr;  // device memory
+  bool used = false;         // whether a captured kernel reads it
+};
+
 struct Graph {
   cudaGraphExec_t exec;
   int index;
   std::vector<void*> host;  // pinned sources of its host-to-device copies (capture_host_source)
+  OffsetWord offset;
 };
+
+// Kernel arguments are copied at launch, so the value needs no host buffer that a later replay
+// could overwrite before this one's copy ran.
+__global__ void set_word_kernel(uint64_t* word, uint64_t value) { *word = value; }
 
 std::mutex g_mu;
 std::unordered_map<int64_t, Graph>& graphs() {
@@ -32,6 +43,12 @@ std::unordered_map<int64_t, Graph>& graphs() {
 int64_t g_next_id = 0;
 std::atomic<int64_t> g_capturing[kMaxDevices];  // the graph being captured per device, 0 for none
 std::vector<void*> g_pending_host[kMaxDevices];  // capture_host_source buffers of that capture
+OffsetWord g_pending_word[kMaxDevices];          // that capture's offset word
+
+void free_word(OffsetWord& w) noexcept {
+  if (w.word) cudaFree(w.word);
+  w = OffsetWord{};
+}
 
 void free_host(std::vector<void*>& bufs) noexcept {
   for (void* p : bufs) cudaFreeHost(p);
@@ -56,6 +73,7 @@ void abort_locked(int index) noexcept {
   }
   cudaGetLastError();  // the capture's error is not the next launch's
   free_host(g_pending_host[index]);
+  free_word(g_pending_word[index]);
   pool_end_capture(index);
   pool_release_graph(index, id);
 }
@@ -91,6 +109,14 @@ const void* capture_host_source(int index, const void* data, size_t bytes) {
   return p;
 }
 
+const uint64_t* capture_offset_word(int index) {
+  if (!capture_open(index)) return nullptr;
+  std::lock_guard<std::mutex> g(g_mu);
+  if (!g_capturing[index].load()) return nullptr;
+  g_pending_word[index].used = true;
+  return g_pending_word[index].word;
+}
+
 void graph_begin(int index) {
   check_index(index, "cudaGraph.capture");
   cudaStream_t s = stream_for(index);
@@ -100,9 +126,14 @@ void graph_begin(int index) {
   // Work queued before the capture must not be mistaken for the graph's.
   check_cuda(cudaStreamSynchronize(s), "cudaGraph.capture: synchronize");
   const int64_t id = ++g_next_id;
+  // Allocated and zeroed before the capture: neither may be recorded in it.
+  OffsetWord& w = g_pending_word[index];
+  check_cuda(cudaMalloc(&w.word, sizeof(uint64_t)), "cudaGraph.capture: cudaMalloc");
+  check_cuda(cudaMemset(w.word, 0, sizeof(uint64_t)), "cudaGraph.capture: cudaMemset");
   pool_begin_capture(index, id);
   const cudaError_t err = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
   if (err != cudaSuccess) {
+    free_word(w);
     pool_end_capture(index);
     pool_release_graph(index, id);
     check_cuda(err, "cudaGraph.capture: cudaStreamBeginCapture");
@@ -124,6 +155,7 @@ int64_t graph_end(int index) {
   if (err != cudaSuccess) {
     cudaGetLastError();
     free_host(g_pending_host[index]);
+    free_word(g_pending_word[index]);
     pool_release_graph(index, id);
     fail(ErrorCode::Cuda, "cudaGraph.capture: " + dev(index) + ": the capture failed (" + cudaGetErrorString(err) +
                               "); an op inside it used something a graph cannot hold");
@@ -132,6 +164,8 @@ int64_t graph_end(int index) {
   gr.exec = exec;
   gr.index = index;
   gr.host.swap(g_pending_host[index]);
+  gr.offset = g_pending_word[index];
+  g_pending_word[index] = OffsetWord{};
   return id;
 }
 
@@ -140,13 +174,15 @@ void graph_abort(int index) {
   abort_capture(index);
 }
 
-void graph_replay(int index, int64_t id) {
+void graph_replay(int index, int64_t id, uint64_t offset_shift) {
   check_index(index, "cudaGraph.replay");
   std::lock_guard<std::mutex> g(g_mu);
   Graph& gr = find(index, id, "cudaGraph.replay");
   if (g_capturing[index].load())
     fail(ErrorCode::Arg, "cudaGraph.replay: " + dev(index) + " is capturing; replay a graph outside a capture");
-  check_cuda(cudaGraphLaunch(gr.exec, stream_for(index)), "cudaGraph.replay: cudaGraphLaunch");
+  cudaStream_t s = stream_for(index);
+  if (gr.offset.used) ADVPROP_LAUNCH(set_word_kernel, 1, 1, 0, s)(gr.offset.word, offset_shift);
+  check_cuda(cudaGraphLaunch(gr.exec, s), "cudaGraph.replay: cudaGraphLaunch");
 }
 
 // CUDA frees an executable graph that is still running once it completes, and the pool's blocks
@@ -160,15 +196,16 @@ void graph_destroy(int index, int64_t id) {
   cudaGraphExec_t exec = gr.exec;
   std::vector<void*> host;
   host.swap(gr.host);
+  OffsetWord word = gr.offset;
   graphs().erase(id);
   // A replay still queued reads the pinned sources: let it finish before freeing them.
-  if (!host.empty()) {
-    const cudaError_t err = cudaStreamSynchronize(stream_for(index));
-    free_host(host);
-    check_cuda(err, "cudaGraph.dispose: synchronize");
-  }
-  check_cuda(cudaGraphExecDestroy(exec), "cudaGraph.dispose: cudaGraphExecDestroy");
+  const cudaError_t synced = host.empty() ? cudaSuccess : cudaStreamSynchronize(stream_for(index));
+  free_host(host);
+  free_word(word);  // cudaFree waits for the device
+  const cudaError_t destroyed = cudaGraphExecDestroy(exec);
   pool_release_graph(index, id);
+  check_cuda(synced, "cudaGraph.dispose: synchronize");
+  check_cuda(destroyed, "cudaGraph.dispose: cudaGraphExecDestroy");
 }
 
 }  // namespace ADVPROP_CUDA_NS

@@ -38,8 +38,8 @@ void require_graph_device(const Device& d, const char* op) {
 void graph_begin(const Device& device) { ADVPROP_GRAPH_CALL(device, "cudaGraph.capture", graph_begin, device.index); }
 int64_t graph_end(const Device& device) { ADVPROP_GRAPH_CALL(device, "cudaGraph.capture", graph_end, device.index); }
 void graph_abort(const Device& device) { ADVPROP_GRAPH_CALL(device, "cudaGraph.abort", graph_abort, device.index); }
-void graph_replay(const Device& device, int64_t id) {
-  ADVPROP_GRAPH_CALL(device, "cudaGraph.replay", graph_replay, device.index, id);
+void graph_replay(const Device& device, int64_t id, uint64_t offset_shift) {
+  ADVPROP_GRAPH_CALL(device, "cudaGraph.replay", graph_replay, device.index, id, offset_shift);
 }
 void graph_destroy(const Device& device, int64_t id) {
   ADVPROP_GRAPH_CALL(device, "cudaGraph.dispose", graph_destroy, device.index, id);

@@ -18,8 +18,9 @@ void graph_begin(const Device& device);
 int64_t graph_end(const Device& device);
 // Ends a capture without keeping it; nothing when none is open.
 void graph_abort(const Device& device);
-// Runs the graph's recorded ops again, on its device's stream.
-void graph_replay(const Device& device, int64_t id);
+// Runs the graph's recorded ops again, on its device's stream. Its random kernels draw at their
+// captured Philox offsets plus `offset_shift` (lib/cuda_graph.ts keeps the global generator in step).
+void graph_replay(const Device& device, int64_t id, uint64_t offset_shift);
 // Frees the graph and returns its private pool to the device's cache.
 void graph_destroy(const Device& device, int64_t id);
 // Copies src's bytes into dst (same shape and dtype; src on dst's device or the cpu), in stream
@@ -32,7 +33,7 @@ void copy_into(Tensor& dst, const Tensor& src);
   void graph_begin(int index);                     \
   int64_t graph_end(int index);                    \
   void graph_abort(int index);                     \
-  void graph_replay(int index, int64_t id);        \
+  void graph_replay(int index, int64_t id, uint64_t offset_shift); \
   void graph_destroy(int index, int64_t id);
 
 namespace cuda {

@@ -1,19 +1,13 @@
 // ap.cudaGraph: capture the ops of one step on a cuda or cuda-sim device once, then replay them
 // with a single graph launch (docs/ARCHITECTURE.md, "CUDA graphs"). The graph records device
 // addresses: tensors it reads (a static input, the parameters, optimizer state) must stay alive
-// and keep their storage while it lives, and new data reaches it through copyInto.
+// and keep their storage while it lives, and new data reaches it through copyInto
+// (lib/ops/copy_into.ts).
 import { canonicalDevice } from './device.js';
 import { AdvpropError } from './errors.js';
 import { addon } from './native.js';
-import { getRngState, setCapturing, setRngState, type RandomKey } from './random.js';
-import { checkTensor, type Tensor } from './tensor.js';
-
-const capturing = new Set<string>();
-
-/** Whether `device` (a canonical name) is being captured: ops then skip their host-side checks that read device data back. */
-export function isCapturing(device: string): boolean {
-  return capturing.has(device);
-}
+import { getRngState, setRngState, type RandomKey } from './random.js';
+import { setCapturing } from './capture_state.js';
 
 const U64 = (1n << 64n) - 1n;
 
@@ -66,8 +60,7 @@ export function capture<T>(device: string, fn: () => T): CudaGraph<T> {
   if (typeof fn !== 'function') throw new AdvpropError('ERR_ARG', 'cudaGraph.capture: argument fn must be a function');
   const key = getRngState();
   addon.cudaGraphBegin(name);
-  capturing.add(name);
-  setCapturing(true);
+  setCapturing(name, true);
   let result: T;
   let draws: bigint;
   try {
@@ -80,17 +73,9 @@ export function capture<T>(device: string, fn: () => T): CudaGraph<T> {
     addon.cudaGraphAbort(name);
     throw e;
   } finally {
-    capturing.delete(name);
-    setCapturing(false);
+    setCapturing(name, false);
     // Nothing ran: the first replay draws what the step would have drawn now.
     setRngState(key);
   }
   return new CudaGraph(name, addon.cudaGraphEnd(name), result, key, draws);
-}
-
-/** Copies src into dst in place (same shape and dtype; src on dst's device or the cpu), in stream order. */
-export function copyInto(dst: Tensor, src: Tensor): void {
-  checkTensor(dst, 'copyInto', 'dst');
-  checkTensor(src, 'copyInto', 'src');
-  addon.copyInto(dst._handle('copyInto', 'dst'), src._handle('copyInto', 'src'));
 }

@@ -4,6 +4,7 @@
 import { AdvpropError } from './errors.js';
 import { describeValue } from './device.js';
 import { objectArg, optionsArg } from './args.js';
+import { anyCapturing } from './capture_state.js';
 
 export interface RandomKey { seed: bigint; offset: bigint }
 
@@ -44,13 +45,6 @@ export function setRngState(s: RandomKey): void {
   state = { seed: toU64(s.seed, 'setRngState: seed'), offset: toU64(s.offset, 'setRngState: offset') };
 }
 
-let capturing = 0;
-
-/** Set by ap.cudaGraph.capture while it runs its function (lib/cuda_graph.ts). */
-export function setCapturing(on: boolean): void {
-  capturing += on ? 1 : -1;
-}
-
 /** An explicit {seed, offset} when given, else the next global key. */
 export function resolveKey(options: { seed?: number | bigint; offset?: number | bigint } | undefined, op: string): RandomKey {
   const opts = optionsArg(options, op);
@@ -59,7 +53,7 @@ export function resolveKey(options: { seed?: number | bigint; offset?: number | 
     return nextKey();
   }
   // A replay shifts every captured draw to where the global generator stands (lib/cuda_graph.ts).
-  if (capturing > 0)
+  if (anyCapturing())
     throw new AdvpropError('ERR_ARG', `${op}: an explicit {seed, offset} inside a CUDA graph capture would not repeat at replay; draw from the global generator (manualSeed) instead`);
   return { seed: toU64(opts.seed, `${op}: seed`), offset: toU64(opts.offset ?? 0, `${op}: offset`) };
 }
@@ -78,6 +72,7 @@ let sampleMap: SampleMap | undefined;
 /** Runs fn with `map` as the sample map of every draw that does not give its own; restores the previous one. */
 export function withSampleMap<T>(map: SampleMap | undefined, fn: () => T): T {
   if (map !== undefined) checkSampleMap(map, 'withSampleMap');
+  if (typeof fn !== 'function') throw new AdvpropError('ERR_ARG', `withSampleMap: argument fn must be a function, got ${describeValue(fn)}`);
   const before = sampleMap;
   sampleMap = map;
   try {

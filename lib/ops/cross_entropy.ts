@@ -8,7 +8,7 @@ import { record, recordingNeeds } from '../autograd/node.js';
 import { AdvpropError } from '../errors.js';
 import { optionsArg } from '../args.js';
 import { describeValue } from '../device.js';
-import { isCapturing } from '../cuda_graph.js';
+import { isCapturing } from '../capture_state.js';
 
 export type Labels = Int32Array | readonly number[] | Tensor; // i32 tensor [N] when a Tensor
 export interface CrossEntropyOptions {

@@ -12,6 +12,12 @@ namespace advprop_binding {
   X(handleStats, HandleStatsEntry) \
   X(emptyCache, EmptyCache)        \
   X(synchronize, Synchronize)      \
+  X(cudaGraphBegin, CudaGraphBegin) \
+  X(cudaGraphEnd, CudaGraphEnd)    \
+  X(cudaGraphAbort, CudaGraphAbort) \
+  X(cudaGraphReplay, CudaGraphReplay) \
+  X(cudaGraphDestroy, CudaGraphDestroy) \
+  X(copyInto, CopyInto)            \
   X(simSelfTest, SimSelfTest)      \
   X(tensorCoreCheck, TensorCoreCheck) \
   X(opNames, OpNames)              \

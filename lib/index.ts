@@ -16,6 +16,7 @@ export * from './ops/unary.js';  // every unary op, so a new one needs no line h
 export { sum, mean } from './ops/reduce.js';
 export { reshape, slice0, concat0 } from './ops/shape.js';
 export { cast, to, clone } from './ops/cast.js';
+export { copyInto } from './ops/copy_into.js';
 export { linear } from './ops/linear.js';
 export { conv2d, type Conv2dArgs } from './ops/conv2d.js';
 export { globalAvgPool, channelScale } from './ops/pool.js';
@@ -53,3 +54,4 @@ export * as evaluation from './eval/index.js';
 export * as train from './train/index.js';
 export * as attack from './attack/index.js';
 export * as dist from './distributed/index.js';
+export * as cudaGraph from './cuda_graph.js';

@@ -130,6 +130,14 @@ export interface Addon {
   handleStats(): { live: number; slots: number };
   emptyCache(device: string): void;
   synchronize(device: string): void;
+  // ---- binding/graph.cc: CUDA graphs of a device's stream, and the in-place copy feeding them
+  cudaGraphBegin(device: string): void;
+  cudaGraphEnd(device: string): number;
+  cudaGraphAbort(device: string): void;
+  /** offsetShift: added to the Philox offset of every random kernel in the graph (u64). */
+  cudaGraphReplay(device: string, id: number, offsetShift: bigint): void;
+  cudaGraphDestroy(device: string, id: number): void;
+  copyInto(dst: NativeTensor, src: NativeTensor): void;
   /** cuda-sim's own tests (barriers, shuffles, launch checks); empty without the simulator. */
   simSelfTest(): SimSelfTestResult[];
   /** The names each enumerated argument accepts (see OpNames). */

@@ -4,6 +4,7 @@
 import { AdvpropError } from './errors.js';
 import { describeValue } from './device.js';
 import { functionArg, objectArg, optionsArg } from './args.js';
+import { anyCapturing } from './capture_state.js';
 
 export interface RandomKey { seed: bigint; offset: bigint }
 
@@ -51,6 +52,9 @@ export function resolveKey(options: { seed?: number | bigint; offset?: number | 
     if (opts.offset !== undefined) throw new AdvpropError('ERR_ARG', `${op}: 'offset' needs 'seed'`);
     return nextKey();
   }
+  // A replay shifts every captured draw to where the global generator stands (lib/cuda_graph.ts).
+  if (anyCapturing())
+    throw new AdvpropError('ERR_ARG', `${op}: an explicit {seed, offset} inside a CUDA graph capture would not repeat at replay; draw from the global generator (manualSeed) instead`);
   return { seed: toU64(opts.seed, `${op}: seed`), offset: toU64(opts.offset ?? 0, `${op}: offset`) };
 }
 

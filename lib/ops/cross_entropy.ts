@@ -8,6 +8,7 @@ import { record, recordingNeeds } from '../autograd/node.js';
 import { AdvpropError } from '../errors.js';
 import { optionsArg } from '../args.js';
 import { describeValue } from '../device.js';
+import { isCapturing } from '../capture_state.js';
 
 export type Labels = Int32Array | readonly number[] | Tensor; // i32 tensor [N] when a Tensor
 export interface CrossEntropyOptions {
@@ -55,7 +56,8 @@ function deviceLabels(labels: Labels, Z: Tensor, op: string): { Y: Tensor; valid
   // As in every other op with two tensor inputs: moving them silently would hide a slow path.
   if (labels.device !== Z.device)
     throw new AdvpropError('ERR_DEVICE', `${op}: labels are on ${labels.device} but logits [${n}, ${kClasses}] are on ${Z.device}`);
-  return { Y: labels, validate: true, owned: false };
+  // A capture cannot read labels back; the kernels give NaN for an out-of-range label.
+  return { Y: labels, validate: !isCapturing(Z.device), owned: false };
 }
 
 /** Softmax cross-entropy of logits [N,K] against integer labels; differentiable in logits. */

@@ -5,7 +5,7 @@
 // bf16 has f32's exponent range and needs none of this.
 import * as k from '../kernels.js';
 import { AdvpropError } from '../errors.js';
-import { describeValue } from '../device.js';
+import { describeValue, showValue } from '../device.js';
 import { noGrad } from '../autograd/mode.js';
 import type { Tensor } from '../tensor.js';
 
@@ -100,7 +100,7 @@ export class GradScaler {
     const o = s as Partial<GradScalerState> | null;
     if (!o || typeof o !== 'object' || typeof o.scale !== 'number' || !(o.scale >= MIN_SCALE && o.scale <= MAX_SCALE) ||
         typeof o.growthTracker !== 'number' || !Number.isInteger(o.growthTracker) || o.growthTracker < 0)
-      throw new AdvpropError('ERR_FORMAT', `${where}: loss-scaler state must be { scale in [2^-24, 2^64], growthTracker >= 0 }, got ${JSON.stringify(s)}`);
+      throw new AdvpropError('ERR_FORMAT', `${where}: loss-scaler state must be { scale in [2^-24, 2^64], growthTracker >= 0 }, got ${o && typeof o === 'object' ? `{ scale: ${showValue(o.scale)}, growthTracker: ${showValue(o.growthTracker)} }` : describeValue(s)}`);
     this.scale = o.scale;
     this.growthTracker = o.growthTracker;
   }

@@ -5,7 +5,7 @@
 // sample by one thread in chunk order, then an element-wise pass. No atomics, so the result is
 // deterministic and equals the CPU's wherever attack.h says it does. A bf16/f16 gradient takes the
 // scalar kernels (the float4 one is f32 throughout), widened on the load.
-#include "common.cuh"
+#include "capture.cuh"
 
 #include <cstdint>
 #include <type_traits>
@@ -75,10 +75,11 @@ struct DeltaValue {
 template <typename T>
 struct NormalValue {
   uint64_t seed, offset;
+  const uint64_t* offset_add;
   int64_t d;
   SampleMap map;
   ADVPROP_HD double operator()(int64_t n, int64_t j) const {
-    return double(random_start_normal<T>(seed, offset, map.element(static_cast<uint64_t>(n * d + j), uint64_t(d))));
+    return double(random_start_normal<T>(seed, shifted_offset(offset, offset_add), map.element(static_cast<uint64_t>(n * d + j), uint64_t(d))));
   }
 };
 
@@ -103,7 +104,9 @@ enum class Factor : int { step = 0, project = 1, start = 2 };
 // factor[n] from sample n's chunk sums, added in chunk order.
 template <typename T, Factor F>
 __global__ void factor_kernel(const double* part, int64_t nsamples, int64_t chunks, PerSample<T> scalar, int64_t d,
-                              SampleMap map, uint64_t seed, uint64_t offset, double* factor) {
+                              SampleMap map, uint64_t seed, uint64_t offset, const uint64_t* offset_add,
+                              double* factor) {
+  offset = shifted_offset(offset, offset_add);
   const int64_t n = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (n >= nsamples) return;
   double total = 0.0;
@@ -131,7 +134,8 @@ __global__ void l2_apply_kernel(const T* xa, const G* g, const T* x, T* out, int
 // One thread per Philox block of four elements, as the CPU reads them.
 template <typename T>
 __global__ void linf_start_kernel(const T* x, T* out, int64_t n, int64_t d, PerSample<T> eps, SampleMap map,
-                                  uint64_t seed, uint64_t offset, T lo, T hi) {
+                                  uint64_t seed, uint64_t offset, const uint64_t* offset_add, T lo, T hi) {
+  offset = shifted_offset(offset, offset_add);
   const int64_t nblk = (n + 3) / 4;
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < nblk; j += stride) {
@@ -150,7 +154,8 @@ __global__ void linf_start_kernel(const T* x, T* out, int64_t n, int64_t d, PerS
 
 template <typename T>
 __global__ void l2_start_kernel(const T* x, T* out, int64_t n, int64_t d, const double* radius, SampleMap map,
-                                uint64_t seed, uint64_t offset, T lo, T hi) {
+                                uint64_t seed, uint64_t offset, const uint64_t* offset_add, T lo, T hi) {
+  offset = shifted_offset(offset, offset_add);
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const double z = double(random_start_normal<T>(seed, offset, map.element(uint64_t(i), uint64_t(d))));
@@ -160,7 +165,8 @@ __global__ void l2_start_kernel(const T* x, T* out, int64_t n, int64_t d, const 
 
 // Per-sample factors on the device: chunk sums, then one thread per sample.
 template <typename T, Factor F, typename G, typename V>
-Tensor factors(const PgdView<T, G>& v, V value, PerSample<T> scalar, uint64_t seed = 0, uint64_t offset = 0) {
+Tensor factors(const PgdView<T, G>& v, V value, PerSample<T> scalar, uint64_t seed = 0, uint64_t offset = 0,
+               const uint64_t* offset_add = nullptr) {
   const int64_t chunks = sum_chunks(v.d), tasks = v.nsamples * chunks;
   Tensor part = Tensor::empty({tasks}, DType::f64, v.device);
   Tensor out = Tensor::empty(Shape{v.nsamples}, DType::f64, v.device);
@@ -168,7 +174,7 @@ Tensor factors(const PgdView<T, G>& v, V value, PerSample<T> scalar, uint64_t se
   ADVPROP_LAUNCH(chunk_sumsq_kernel<V>, grid_for(tasks, kWarps), kThreads, 0, st)(value, tasks, chunks, v.d,
                                                                                   part.data_as<double>());
   ADVPROP_LAUNCH((factor_kernel<T, F>), grid_for(v.nsamples, 128), 128, 0, st)(
-      part.data_as<double>(), v.nsamples, chunks, scalar, v.d, v.map, seed, offset, out.data_as<double>());
+      part.data_as<double>(), v.nsamples, chunks, scalar, v.d, v.map, seed, offset, offset_add, out.data_as<double>());
   return out;
 }
 
@@ -204,14 +210,16 @@ void step_typed(const PgdView<T, G>& v) {
 template <typename T, typename G>
 void random_start_typed(const PgdView<T, G>& v, uint64_t seed, uint64_t offset) {
   cudaStream_t st = stream_for(v.device.index);
+  const uint64_t* add = capture_offset_word(v.device.index);
   if (v.norm == AttackNorm::linf) {
     ADVPROP_LAUNCH(linf_start_kernel<T>, grid_for((v.numel + 3) / 4, kThreads), kThreads, 0, st)(
-        v.x, v.out, v.numel, v.d, v.eps, v.map, seed, offset, v.lo, v.hi);
+        v.x, v.out, v.numel, v.d, v.eps, v.map, seed, offset, add, v.lo, v.hi);
     return;
   }
-  Tensor radius = factors<T, Factor::start>(v, NormalValue<T>{seed, offset, v.d, v.map}, v.eps, seed, offset);
+  Tensor radius =
+      factors<T, Factor::start>(v, NormalValue<T>{seed, offset, add, v.d, v.map}, v.eps, seed, offset, add);
   ADVPROP_LAUNCH(l2_start_kernel<T>, grid_for(v.numel, kThreads), kThreads, 0, st)(
-      v.x, v.out, v.numel, v.d, radius.data_as<double>(), v.map, seed, offset, v.lo, v.hi);
+      v.x, v.out, v.numel, v.d, radius.data_as<double>(), v.map, seed, offset, add, v.lo, v.hi);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 // draws the sample's number (one Philox evaluation, cheap next to the loads), adding the residual
 // in the same pass when there is one. bf16 and f16 compute in f32 and round to T after the
 // product and after the add, as the cpu does (mul_store, mul_store_add).
-#include "common.cuh"
+#include "capture.cuh"
 
 #include <cstdint>
 
@@ -18,7 +18,8 @@ constexpr unsigned kThreads = 256;
 
 template <typename T>
 __global__ void element_kernel(const T* x, T* out, int64_t n, double keep, Accum<T> scale, uint64_t seed,
-                               uint64_t offset) {
+                               uint64_t offset, const uint64_t* offset_add) {
+  offset = shifted_offset(offset, offset_add);
   const int64_t nblk = (n + 3) / 4;
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < nblk; j += stride) {
@@ -32,7 +33,8 @@ __global__ void element_kernel(const T* x, T* out, int64_t n, double keep, Accum
 // Per element with a sample map (data-parallel ranks): one Philox evaluation per element.
 template <typename T>
 __global__ void mapped_element_kernel(const T* x, T* out, int64_t n, int64_t row, SampleMap map, double keep,
-                                      Accum<T> scale, uint64_t seed, uint64_t offset) {
+                                      Accum<T> scale, uint64_t seed, uint64_t offset, const uint64_t* offset_add) {
+  offset = shifted_offset(offset, offset_add);
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const uint64_t c = map.element(static_cast<uint64_t>(i), static_cast<uint64_t>(row));
@@ -44,7 +46,8 @@ __global__ void mapped_element_kernel(const T* x, T* out, int64_t n, int64_t row
 // dropConnect then add; a dropped one 0 * scale + r, i.e. 0 + r (not r: -0 becomes +0, as in add).
 template <typename T>
 __global__ void sample_kernel(const T* x, const T* r, T* out, int64_t n, int64_t d, SampleMap map, double keep,
-                              Accum<T> scale, uint64_t seed, uint64_t offset) {
+                              Accum<T> scale, uint64_t seed, uint64_t offset, const uint64_t* offset_add) {
+  offset = shifted_offset(offset, offset_add);
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const bool kept = philox_uniform_element(seed, offset, map.sample(static_cast<uint64_t>(i / d))) <= keep;
@@ -58,19 +61,20 @@ void typed(const Tensor& xt, const DropoutPlan& p, Tensor& outt) {
   const int64_t n = outt.numel();
   const Accum<T> scale = static_cast<Accum<T>>(1.0 / p.keep);
   cudaStream_t st = stream_of(outt);
+  const uint64_t* add = capture_offset_word(outt.device().index);
   if (p.sample == 0 && !p.map.identity()) {
     ADVPROP_LAUNCH(mapped_element_kernel<T>, grid_for(n, kThreads), kThreads, 0, st)(
-        xt.data_as<T>(), outt.data_as<T>(), n, p.row, p.map, p.keep, scale, p.seed, p.offset);
+        xt.data_as<T>(), outt.data_as<T>(), n, p.row, p.map, p.keep, scale, p.seed, p.offset, add);
     return;
   }
   if (p.sample == 0) {
     ADVPROP_LAUNCH(element_kernel<T>, grid_for((n + 3) / 4, kThreads), kThreads, 0, st)(
-        xt.data_as<T>(), outt.data_as<T>(), n, p.keep, scale, p.seed, p.offset);
+        xt.data_as<T>(), outt.data_as<T>(), n, p.keep, scale, p.seed, p.offset, add);
     return;
   }
   ADVPROP_LAUNCH(sample_kernel<T>, grid_for(n, kThreads), kThreads, 0, st)(
       xt.data_as<T>(), p.residual ? p.residual->data_as<T>() : nullptr, outt.data_as<T>(), n, p.sample, p.map, p.keep,
-      scale, p.seed, p.offset);
+      scale, p.seed, p.offset, add);
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 // its optimizer and EMA calls, and a captured CUDA graph replays kernels whose table outlives it
 // (cached tables are never freed). Past kMaxTables tables on a device a call builds, uploads
 // and frees its own, as every call once did.
-#include "common.cuh"
+#include "capture.cuh"
 
 #include <algorithm>
 #include <cstdint>
@@ -156,9 +156,10 @@ const void* cached_table(const std::vector<unsigned char>& host, int index, cuda
   CachedTable t;
   t.bytes = host;
   check_cuda(cudaMalloc(&t.device, host.size()), name);
-  // From the entry's own bytes, which live as long as the table: a graph captured around this
-  // copy may read them again.
-  const cudaError_t err = cudaMemcpyAsync(t.device, t.bytes.data(), t.bytes.size(), cudaMemcpyHostToDevice, stream);
+  // From the entry's own bytes, which live as long as the table; inside a capture from the
+  // pinned copy the graph keeps, since a graph's copy cannot read pageable memory.
+  const void* src = capture_host_source(index, t.bytes.data(), t.bytes.size());
+  const cudaError_t err = cudaMemcpyAsync(t.device, src, t.bytes.size(), cudaMemcpyHostToDevice, stream);
   if (err != cudaSuccess) {
     cudaFree(t.device);
     check_cuda(err, name);
@@ -211,8 +212,10 @@ void launch(const char* name, const std::vector<const TensorList*>& lists, const
   if (!table) {
     scratch = Tensor::empty({static_cast<int64_t>(host.size())}, DType::u8, dev);
     // From pageable memory the copy is staged before the call returns, so `host` may be freed;
-    // the caching allocator hands the block out again in stream order, behind these kernels.
-    check_cuda(cudaMemcpyAsync(scratch.data(), host.data(), host.size(), cudaMemcpyHostToDevice, stream), name);
+    // the caching allocator hands the block out again in stream order, behind these kernels. A
+    // captured copy reads its source at every replay: a capture gets a copy the graph keeps.
+    const void* src = capture_host_source(dev.index, host.data(), host.size());
+    check_cuda(cudaMemcpyAsync(scratch.data(), src, host.size(), cudaMemcpyHostToDevice, stream), name);
     table = scratch.data();
   }
   const auto* d_slots = reinterpret_cast<const Slot<T>*>(static_cast<const unsigned char*>(table) + head_bytes);

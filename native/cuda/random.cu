@@ -2,7 +2,7 @@
 // one Philox block and writes its four elements, using the same expressions as
 // philox_uniform_element / philox_normal_element and the CPU's affine map, one correctly rounded
 // fma in double (native/cpu/random.cc), so the values equal the CPU's bit for bit.
-#include "common.cuh"
+#include "capture.cuh"
 
 #include <cstdint>
 
@@ -39,7 +39,9 @@ struct NormalMap {
 };
 
 template <typename T, typename Map>
-__global__ void philox_fill_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset, Map map) {
+__global__ void philox_fill_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset, const uint64_t* offset_add,
+                                   Map map) {
+  offset = shifted_offset(offset, offset_add);
   const int64_t nblk = (n + 3) / 4;
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < nblk; j += stride) {
@@ -53,7 +55,7 @@ void launch_fill(Tensor& out, uint64_t seed, uint64_t offset, Map map) {
   const int64_t n = out.numel();
   if (n == 0) return;
   ADVPROP_LAUNCH((philox_fill_kernel<T, Map>), grid_for((n + 3) / 4, kThreads), kThreads, 0, stream_of(out))(
-      out.data_as<T>(), n, seed, offset, map);
+      out.data_as<T>(), n, seed, offset, capture_offset_word(out.device().index), map);
 }
 
 }  // namespace

@@ -8,7 +8,16 @@
 // rounded size and serves the next request of that size. Every op on a device is ordered on that
 // device's single stream, so handing a block to a new owner while earlier kernels that used it
 // are still queued is safe: the new owner's work runs after them.
-#include "common.cuh"
+//
+// Graph pools. While a CUDA graph is captured on a device (graph.cu), its allocations come from
+// a private pool owned by that graph: its own free blocks, else new cudaMalloc blocks, never the
+// shared cache. A block freed during the capture, or freed later by a tensor that the capture
+// made, goes back to that private pool, and a block from the shared cache freed during the
+// capture is adopted by it: the graph's kernels may touch all of them at every replay, so none
+// is handed to another owner while the graph lives. Destroying the graph moves its free blocks to
+// the shared cache and lets its still-live blocks go there when they are freed. Private free
+// blocks count in bytes_reserved only (not bytes_cached, which empty_cache can release).
+#include "capture.cuh"
 
 #include <atomic>
 #include <cstdio>
@@ -56,12 +65,29 @@ void use_device(int index) {
   if (cur != index) check_cuda(cudaSetDevice(index), "cudaSetDevice");
 }
 
+using FreeLists = std::unordered_map<size_t, std::vector<void*>>;  // rounded size -> blocks
+
+struct Block {
+  size_t size;    // rounded
+  int64_t graph;  // the graph pool it returns to, 0 for the shared cache
+};
+
 struct Pool {
   std::mutex mu;
-  std::unordered_map<size_t, std::vector<void*>> free;  // rounded size -> cached blocks
-  std::unordered_map<void*, size_t> live;                // handed-out block -> rounded size
+  FreeLists free;                              // the shared cache
+  std::unordered_map<void*, Block> live;       // handed-out blocks
+  int64_t capturing = 0;                       // the graph being captured, 0 for none
+  std::unordered_map<int64_t, FreeLists> graphs;  // each live graph's private free blocks
   MemoryStats st;
 };
+
+void* pop_block(FreeLists& lists, size_t size) {
+  auto it = lists.find(size);
+  if (it == lists.end() || it->second.empty()) return nullptr;
+  void* p = it->second.back();
+  it->second.pop_back();
+  return p;
+}
 
 class CudaBackend final : public DeviceBackend {
  public:
@@ -104,17 +130,16 @@ class CudaBackend final : public DeviceBackend {
     Pool& pool = pools_[index];
     std::lock_guard<std::mutex> g(pool.mu);
     ++pool.st.alloc_calls;
-    auto it = pool.free.find(size);
-    if (it != pool.free.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
-      pool.st.bytes_cached -= static_cast<int64_t>(size);
-      return hand_out(pool, p, size);
+    const int64_t graph = pool.capturing;
+    if (void* p = pop_block(graph ? pool.graphs[graph] : pool.free, size)) {
+      if (!graph) pool.st.bytes_cached -= static_cast<int64_t>(size);
+      return hand_out(pool, p, size, graph);
     }
     use_device(index);
     void* p = nullptr;
     cudaError_t err = cudaMalloc(&p, size);
-    if (err == cudaErrorMemoryAllocation) {
+    // Releasing the cache synchronises, which a capture forbids: fail at once instead.
+    if (err == cudaErrorMemoryAllocation && !graph) {
       cudaGetLastError();  // clear it, or the next launch check would report it
       const int64_t cached = pool.st.bytes_cached;
       release_cached_locked(pool, index);
@@ -127,10 +152,16 @@ class CudaBackend final : public DeviceBackend {
                                  " was cached and has been released");
       }
     }
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      fail(ErrorCode::OOM, device_str(Device{kDeviceType, index}) + ": out of memory allocating " +
+                               mib(static_cast<int64_t>(bytes)) + " during a CUDA graph capture; " +
+                               mib(pool.st.bytes_in_use) + " in use by tensors");
+    }
     check_cuda(err, "cudaMalloc");
     ++pool.st.system_allocs;
     pool.st.bytes_reserved += static_cast<int64_t>(size);
-    return hand_out(pool, p, size);
+    return hand_out(pool, p, size, graph);
   }
 
   // Runs from Storage's destructor, so it never throws.
@@ -144,11 +175,17 @@ class CudaBackend final : public DeviceBackend {
                    device_type_name(kDeviceType), ptr);
       return;
     }
-    const size_t size = it->second;
+    const size_t size = it->second.size;
+    int64_t graph = it->second.graph;
     pool.live.erase(it);
     --pool.st.live_tensors;
     pool.st.bytes_in_use -= static_cast<int64_t>(size);
+    if (!graph || !pool.graphs.count(graph)) graph = pool.capturing;
     try {
+      if (graph) {
+        pool.graphs[graph][size].push_back(ptr);
+        return;
+      }
       pool.free[size].push_back(ptr);
       pool.st.bytes_cached += static_cast<int64_t>(size);
     } catch (...) {
@@ -160,6 +197,7 @@ class CudaBackend final : public DeviceBackend {
 
   void copy_to_host(void* dst, const void* src, size_t bytes, int index) override {
     if (bytes == 0) return;
+    refuse_in_capture(index, "copy_to_host (a read-back of a tensor to the host)");
     cudaStream_t s = stream_for(index);
     check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s), "copy_to_host");
     check_cuda(cudaStreamSynchronize(s), "copy_to_host: synchronize");
@@ -168,6 +206,8 @@ class CudaBackend final : public DeviceBackend {
   // through a pinned ring without waiting, a larger one synchronises.
   void copy_from_host(void* dst, const void* src, size_t bytes, int index) override {
     if (bytes == 0) return;
+    // A captured copy would read its source again at every replay: refused before either path.
+    refuse_in_capture(index, "copy_from_host (a tensor made from host data)");
     if (bytes <= kSmallUploadBytes) return small_upload(dst, src, bytes, index);
     cudaStream_t s = stream_for(index);
     check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "copy_from_host");
@@ -179,11 +219,13 @@ class CudaBackend final : public DeviceBackend {
                "copy_on_device");
   }
   void synchronize(int index) override {
+    refuse_in_capture(index, "synchronize");
     check_cuda(cudaStreamSynchronize(stream_for(index)), "synchronize");
   }
 
   void empty_cache() override {
     for (int d = 0; d < device_count() && d < kMaxDevices; ++d) {
+      refuse_in_capture(d, "emptyCache");
       Pool& pool = pools_[d];
       std::lock_guard<std::mutex> g(pool.mu);
       if (pool.st.bytes_cached > 0) release_cached_locked(pool, d);
@@ -245,8 +287,48 @@ class CudaBackend final : public DeviceBackend {
                                   " device(s)" + (count_ ? "" : ": " + reason_) + ")");
   }
 
-  void* hand_out(Pool& pool, void* p, size_t size) {
-    pool.live.emplace(p, size);
+ public:
+  // The allocator's side of a capture (capture.cuh).
+  void begin_graph(int index, int64_t graph) {
+    Pool& pool = pools_[index];
+    std::lock_guard<std::mutex> g(pool.mu);
+    pool.graphs[graph];
+    pool.capturing = graph;
+  }
+  void end_graph_capture(int index) {
+    Pool& pool = pools_[index];
+    std::lock_guard<std::mutex> g(pool.mu);
+    pool.capturing = 0;
+  }
+  void release_graph(int index, int64_t graph) {
+    Pool& pool = pools_[index];
+    std::lock_guard<std::mutex> g(pool.mu);
+    auto it = pool.graphs.find(graph);
+    if (it == pool.graphs.end()) return;
+    if (pool.capturing == graph) pool.capturing = 0;
+    for (auto& kv : it->second)
+      for (void* p : kv.second) {
+        pool.free[kv.first].push_back(p);
+        pool.st.bytes_cached += static_cast<int64_t>(kv.first);
+      }
+    pool.graphs.erase(it);
+    for (auto& kv : pool.live)
+      if (kv.second.graph == graph) kv.second.graph = 0;
+  }
+
+ private:
+  // A host synchronisation would end a capture with cudaErrorStreamCaptureUnsupported and leave
+  // it invalidated; say what was refused and abort the capture so the next eager op works.
+  void refuse_in_capture(int index, const char* what) {
+    if (!capture_open(index)) return;
+    abort_capture(index);
+    fail(ErrorCode::Cuda, device_str(Device{kDeviceType, index}) + ": " + what +
+                              " inside a CUDA graph capture: the host cannot wait for the device while a step "
+                              "is captured; the capture was aborted");
+  }
+
+  void* hand_out(Pool& pool, void* p, size_t size, int64_t graph) {
+    pool.live.emplace(p, Block{size, graph});
     ++pool.st.live_tensors;
     pool.st.bytes_in_use += static_cast<int64_t>(size);
     if (pool.st.bytes_in_use > pool.st.peak_bytes_in_use) pool.st.peak_bytes_in_use = pool.st.bytes_in_use;
@@ -272,16 +354,26 @@ class CudaBackend final : public DeviceBackend {
   mutable Pool pools_[kMaxDevices];
 };
 
+CudaBackend& cuda_backend();
+
 }  // namespace
+
+void pool_begin_capture(int index, int64_t graph) { cuda_backend().begin_graph(index, graph); }
+void pool_end_capture(int index) { cuda_backend().end_graph_capture(index); }
+void pool_release_graph(int index, int64_t graph) { cuda_backend().release_graph(index, graph); }
 
 void check_cuda(cudaError_t err, const char* what) {
   if (err != cudaSuccess) fail(ErrorCode::Cuda, std::string(what) + ": " + cudaGetErrorString(err));
 }
 
-DeviceBackend& device_backend() {
+namespace {
+CudaBackend& cuda_backend() {
   static CudaBackend* b = new CudaBackend();  // outlives tensors freed during process exit
   return *b;
 }
+}  // namespace
+
+DeviceBackend& device_backend() { return cuda_backend(); }
 
 cudaStream_t stream_for(int index) {
   if (index < 0 || index >= device_backend().device_count())

@@ -4,7 +4,8 @@
 // Execution model (native/sim/scheduler.cc): every block runs its threads as cooperative fibers
 // on one host thread; a fiber runs until it reaches __syncthreads, a warp intrinsic or its end.
 // Blocks run in parallel on the CPU thread pool. Launches are synchronous, so streams and events
-// only need to keep their API.
+// only need to keep their API; a stream that captures records its launches instead
+// (cuda_sim_runtime.h says what capture models).
 //
 // Beyond the warp intrinsics, barriers and atomics below, the math of cuda_sim_math.h and the
 // runtime API of cuda_sim_runtime.h (runtime.cc), the simulator has:
@@ -409,10 +410,16 @@ void run_kernel(const LaunchSpec& spec, void (*invoke)(void*), void* arg);
 // Dynamic shared memory of the calling thread's block.
 inline void* dynamic_smem() { return detail::tl_current.smem; }
 
+// Checks `spec` as run_kernel would and records `run` if `stream` captures (graph.cc). Returns
+// false when the stream does not capture, so the caller runs the launch now; throws like a
+// rejected launch when the capture was invalidated or the configuration is refused.
+bool capture_launch(const LaunchSpec& spec, rt::cudaStream_t stream, std::function<void()> run);
+
 template <typename... KArgs>
 struct Launch {
   void (*kernel)(KArgs...);
   LaunchSpec spec;
+  rt::cudaStream_t stream;
 
   template <typename... Args>
   void operator()(Args&&... args) const {
@@ -422,22 +429,29 @@ struct Launch {
     struct Frame {
       void (*kernel)(KArgs...);
       std::tuple<std::decay_t<KArgs>...> args;
+      static void invoke(void* p) {
+        Frame* f = static_cast<Frame*>(p);
+        std::apply(f->kernel, f->args);
+      }
     };
+    if (any_capture()) {
+      // A captured launch keeps its frame, so a replay sees the arguments of capture time.
+      auto frame = std::make_shared<Frame>(Frame{kernel, std::tuple<std::decay_t<KArgs>...>(std::forward<Args>(args)...)});
+      const LaunchSpec s = spec;
+      if (!capture_launch(spec, stream, [s, frame] { run_kernel(s, &Frame::invoke, frame.get()); }))
+        run_kernel(spec, &Frame::invoke, frame.get());
+      return;
+    }
     Frame frame{kernel, std::tuple<std::decay_t<KArgs>...>(std::forward<Args>(args)...)};
-    run_kernel(
-        spec,
-        [](void* p) {
-          Frame* f = static_cast<Frame*>(p);
-          std::apply(f->kernel, f->args);
-        },
-        &frame);
+    run_kernel(spec, &Frame::invoke, &frame);
   }
 };
 
 template <typename... KArgs>
 Launch<KArgs...> make_launch(void (*kernel)(KArgs...), rt::dim3 grid, rt::dim3 block, size_t smem,
-                             rt::cudaStream_t /*stream*/, const char* name) {
-  return Launch<KArgs...>{kernel, LaunchSpec{reinterpret_cast<const void*>(kernel), name, grid, block, smem}};
+                             rt::cudaStream_t stream, const char* name) {
+  return Launch<KArgs...>{kernel, LaunchSpec{reinterpret_cast<const void*>(kernel), name, grid, block, smem},
+                          stream};
 }
 
 }  // namespace sim

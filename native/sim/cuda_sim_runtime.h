@@ -1,6 +1,30 @@
-// cuda-sim's CUDA runtime API (implemented in runtime.cc): errors, devices, memory, streams,
-// events, function attributes. Part of cuda_sim.h, which includes it; not meant to be included
-// directly.
+// cuda-sim's CUDA runtime API (implemented in runtime.cc and graph.cc): errors, devices, memory,
+// streams, events, function attributes, stream capture and graphs. Part of cuda_sim.h, which
+// includes it; not meant to be included directly.
+//
+// Stream capture and graphs (graph.cc) model what advprop relies on, not all of CUDA:
+// - cudaStreamBeginCapture on a stream made by cudaStreamCreate*; the legacy and per-thread
+//   streams are refused (cudaErrorStreamCaptureUnsupported), a stream already capturing is
+//   cudaErrorIllegalState. The mode is kept; only ThreadLocal/Global make EndCapture from another
+//   thread cudaErrorStreamCaptureWrongThread.
+// - While a stream captures, kernel launches (ADVPROP_LAUNCH), cudaMemcpyAsync,
+//   cudaMemcpy2DAsync and cudaMemsetAsync queued on it are recorded, not run. Kernel arguments are
+//   copied by value at capture, as CUDA does; copies and memsets keep their pointers, so memory is
+//   read and written when the graph is launched. A launch configuration the GPU would refuse fails
+//   at capture. cudaEventRecord and cudaStreamWaitEvent on a capturing stream are ordering only
+//   (a replay runs its operations in capture order) and record nothing.
+// - Synchronising while capturing fails with cudaErrorStreamCaptureUnsupported (900) and
+//   invalidates the capture: cudaStreamSynchronize and cudaStreamQuery on the capturing stream;
+//   cudaDeviceSynchronize, cudaMemcpy, cudaMemcpy2D, cudaMemset and cudaFree while any stream
+//   captures (stricter than CUDA's relaxed mode, which allows some of them). Further work queued
+//   on an invalidated capture fails with cudaErrorStreamCaptureInvalidated (901), and so does
+//   cudaStreamEndCapture, which then returns no graph and ends the capture. cudaEventQuery and
+//   cudaEventSynchronize of an event recorded during a live capture are cudaErrorCapturedEvent.
+//   cudaMalloc is allowed during capture (CUDA allows it; the caching allocator needs it).
+// - cudaGraphInstantiate copies the recorded operations; cudaGraphLaunch runs them in order,
+//   synchronously like every launch here (into a capturing stream it is recorded as one
+//   operation). Not modelled: joining other streams into a capture through events, graph node
+//   APIs, graph updates.
 #pragma once
 
 namespace advprop {
@@ -20,9 +44,14 @@ enum cudaError {
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
   cudaErrorNotReady = 600,
   cudaErrorLaunchFailure = 719,
   cudaErrorNotSupported = 801,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureWrongThread = 908,
+  cudaErrorCapturedEvent = 907,
   cudaErrorUnknown = 999,
 };
 typedef cudaError cudaError_t;
@@ -59,8 +88,23 @@ enum cudaDeviceAttr {
 
 struct CUstream_st;
 struct CUevent_st;
+struct CUgraph_st;
+struct CUgraphExec_st;
 typedef CUstream_st* cudaStream_t;
 typedef CUevent_st* cudaEvent_t;
+typedef CUgraph_st* cudaGraph_t;
+typedef CUgraphExec_st* cudaGraphExec_t;
+
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2,
+};
 
 constexpr unsigned cudaStreamDefault = 0x0;
 constexpr unsigned cudaStreamNonBlocking = 0x1;
@@ -142,6 +186,13 @@ cudaError_t cudaEventQuery(cudaEvent_t event);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 cudaError_t cudaEventDestroy(cudaEvent_t event);
 cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value);
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
 
 template <typename T>
 inline cudaError_t cudaMalloc(T** ptr, size_t bytes) {
@@ -183,5 +234,17 @@ inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, T,
 }
 
 }  // namespace rt
+
+// Hooks of the runtime calls and launches into stream capture (graph.cc).
+enum class Capture { none, recorded, refused };
+// True while some stream captures: the cheap test before the calls below.
+bool any_capture();
+// Records `op` if `stream` captures (Capture::recorded), says it does not (Capture::none), or
+// refuses it with `err` set when the capture was invalidated (901).
+Capture capture_op(rt::cudaStream_t stream, std::function<void()> op, rt::cudaError_t* err);
+// A synchronising call: fails (900) and invalidates the captures it conflicts with. `stream` null
+// means a device-wide call, which conflicts with every live capture.
+rt::cudaError_t sync_allowed(rt::cudaStream_t stream);
+
 }  // namespace sim
 }  // namespace advprop

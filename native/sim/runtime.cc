@@ -1,7 +1,7 @@
 // The CUDA runtime calls of cuda-sim: one device whose memory is host memory. Launches are
 // synchronous (scheduler.cc), so every stream is always idle and events are host timestamps.
-#define ADVPROP_SIM 1
-#include "cuda_sim.h"
+// A capturing stream records its work instead (graph.cc).
+#include "runtime_state.h"
 
 #include <unistd.h>
 
@@ -44,6 +44,8 @@ double now_ms() {
 
 }  // namespace
 
+rt::cudaError_t record_error(rt::cudaError_t err) { return record(err); }
+
 size_t max_dynamic_smem(const void* kernel) {
   std::lock_guard<std::mutex> lock(g_attr_mutex);
   auto it = smem_limits().find(kernel);
@@ -56,15 +58,6 @@ size_t max_dynamic_smem(const void* kernel) {
 namespace advprop {
 namespace sim {
 namespace rt {
-
-struct CUstream_st {
-  unsigned flags;
-};
-struct CUevent_st {
-  unsigned flags;
-  bool recorded;
-  double ms;
-};
 
 void __trap() { throw Error(ErrorCode::Cuda, "cuda-sim: __trap() called by a kernel"); }
 
@@ -82,6 +75,11 @@ const char* cudaGetErrorString(cudaError_t err) {
     case cudaErrorNotReady: return "device not ready";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
     case cudaErrorNotSupported: return "operation not supported";
+    case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorCapturedEvent: return "operation not permitted on an event last recorded in a capturing stream";
+    case cudaErrorStreamCaptureWrongThread: return "attempt to terminate a thread-local capture sequence from another thread";
     default: return "unknown error";
   }
 }
@@ -100,6 +98,11 @@ const char* cudaGetErrorName(cudaError_t err) {
     case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     case cudaErrorNotSupported: return "cudaErrorNotSupported";
+    case cudaErrorIllegalState: return "cudaErrorIllegalState";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorCapturedEvent: return "cudaErrorCapturedEvent";
+    case cudaErrorStreamCaptureWrongThread: return "cudaErrorStreamCaptureWrongThread";
     default: return "cudaErrorUnknown";
   }
 }
@@ -192,7 +195,7 @@ cudaError_t cudaRuntimeGetVersion(int* version) {
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() { return record(sync_allowed(nullptr)); }
 cudaError_t cudaDeviceReset() { return cudaSuccess; }
 
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
@@ -240,6 +243,7 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
 }
 cudaError_t cudaFree(void* ptr) {
   if (!ptr) return cudaSuccess;
+  if (cudaError_t err = sync_allowed(nullptr)) return record(err);
   size_t bytes = 0;
   {
     std::lock_guard<std::mutex> g(device_alloc_mu());
@@ -268,38 +272,64 @@ cudaError_t cudaFreeHost(void* ptr) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+// Each copy or memset is checked when called; the bytes move now, or at replay when the stream
+// captures (`queue`).
+template <typename Op>
+static cudaError_t queue(cudaStream_t stream, Op op) {
+  if (any_capture()) {
+    cudaError_t err = cudaSuccess;
+    if (capture_op(stream, op, &err) != Capture::none) return record(err);
+  }
+  op();
+  return cudaSuccess;
+}
+
+static cudaError_t memcpy_on(cudaStream_t stream, void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   if (!valid_kind(kind)) return record(cudaErrorInvalidValue);
   if (bytes == 0) return cudaSuccess;
   if (!dst || !src) return record(cudaErrorInvalidValue);
-  std::memcpy(dst, src, bytes);
-  return cudaSuccess;
+  return queue(stream, [=] { std::memcpy(dst, src, bytes); });
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (cudaError_t err = sync_allowed(nullptr)) return record(err);
+  return memcpy_on(nullptr, dst, src, bytes, kind);
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  return memcpy_on(stream, dst, src, bytes, kind);
 }
 
-cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
-                         cudaMemcpyKind kind) {
+static cudaError_t memcpy2d_on(cudaStream_t stream, void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
+                        size_t height, cudaMemcpyKind kind) {
   if (!valid_kind(kind) || width > dpitch || width > spitch) return record(cudaErrorInvalidValue);
   if (width == 0 || height == 0) return cudaSuccess;
   if (!dst || !src) return record(cudaErrorInvalidValue);
-  for (size_t r = 0; r < height; ++r)
-    std::memcpy(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
-  return cudaSuccess;
+  return queue(stream, [=] {
+    for (size_t r = 0; r < height; ++r)
+      std::memcpy(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
+  });
+}
+cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                         cudaMemcpyKind kind) {
+  if (cudaError_t err = sync_allowed(nullptr)) return record(err);
+  return memcpy2d_on(nullptr, dst, dpitch, src, spitch, width, height, kind);
 }
 cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
-                              size_t height, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy2D(dst, dpitch, src, spitch, width, height, kind);
+                              size_t height, cudaMemcpyKind kind, cudaStream_t stream) {
+  return memcpy2d_on(stream, dst, dpitch, src, spitch, width, height, kind);
 }
 
-cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
+static cudaError_t memset_on(cudaStream_t stream, void* ptr, int value, size_t bytes) {
   if (bytes == 0) return cudaSuccess;
   if (!ptr) return record(cudaErrorInvalidValue);
-  std::memset(ptr, value, bytes);
-  return cudaSuccess;
+  return queue(stream, [=] { std::memset(ptr, value, bytes); });
 }
-cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) { return cudaMemset(ptr, value, bytes); }
+cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
+  if (cudaError_t err = sync_allowed(nullptr)) return record(err);
+  return memset_on(nullptr, ptr, value, bytes);
+}
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream) {
+  return memset_on(stream, ptr, value, bytes);
+}
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
@@ -310,11 +340,13 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (!stream || stream == cudaStreamLegacy || stream == cudaStreamPerThread)
     return record(cudaErrorInvalidResourceHandle);
+  forget_capture(stream);
   delete stream;
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) { return record(sync_allowed(stream)); }
+cudaError_t cudaStreamQuery(cudaStream_t stream) { return record(sync_allowed(stream)); }
+// Work runs in call order, so waiting is ordering only, in a capture too.
 cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned) {
   return event ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
 }
@@ -325,16 +357,19 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags) {
   *event = new CUevent_st{flags, false, 0.0};
   return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (!event) return record(cudaErrorInvalidResourceHandle);
+  if (any_capture() && capture_event(event, stream)) return cudaSuccess;
+  event->captured_by = nullptr;
   event->recorded = true;
   event->ms = now_ms();
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-  return event ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
+  if (!event) return record(cudaErrorInvalidResourceHandle);
+  return event_in_capture(event) ? record(cudaErrorCapturedEvent) : cudaSuccess;
 }
-cudaError_t cudaEventQuery(cudaEvent_t event) { return event ? cudaSuccess : record(cudaErrorInvalidResourceHandle); }
+cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (!ms) return record(cudaErrorInvalidValue);
   if (!start || !end || (start->flags & cudaEventDisableTiming) || (end->flags & cudaEventDisableTiming))

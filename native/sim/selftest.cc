@@ -49,6 +49,8 @@ std::vector<SelfTestResult> run_self_tests() {
       {"built-in indices", test_indexing},
       {"runtime calls", test_runtime},
       {"a million threads", test_many_threads},
+      {"stream capture replays as eager", test_graph_replay},
+      {"synchronising during capture fails", test_capture_sync},
   };
   std::vector<SelfTestResult> results;
   for (const auto& t : tests) {

@@ -73,6 +73,9 @@ std::string test_indexing();
 // selftest_runtime.cc
 std::string test_runtime();
 std::string test_many_threads();
+// selftest_graph.cc
+std::string test_graph_replay();
+std::string test_capture_sync();
 
 }  // namespace selftest
 }  // namespace sim

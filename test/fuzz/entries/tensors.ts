@@ -52,6 +52,25 @@ export const tensorEntries: Entry[] = [
   entry('buildInfo', () => () => ap.buildInfo()),
   entry('synchronize', (g) => { const d = g.deviceName(); return () => ap.synchronize(d); }),
   entry('emptyCache', (g) => { const d = g.deviceName(); return () => ap.emptyCache(d); }),
+  entry('copyInto', (g) => {
+    const dst = g.tensor([2, 3]);
+    const src = g.r.chance(0.3) ? g.tensor(g.r.pick([[3, 2], [2, 3], [6]])) : g.tensor([2, 3]);
+    return () => ap.copyInto(dst, src);
+  }),
+  entry('cudaGraph.capture', (g) => {
+    const d = g.deviceName();
+    const x = g.tensor([2, 3]);
+    const f = g.fn(() => ap.add(x, x));
+    return () => {
+      const graph = ap.cudaGraph.capture(d, f);
+      try {
+        graph.replay();
+      } finally {
+        graph.dispose();
+        ap.dispose(graph.result);
+      }
+    };
+  }),
   entry('manualSeed', (g) => { const s = g.r.chance(0.3) ? 5n : g.num(5); return () => ap.manualSeed(s); }),
   entry('getRngState', () => () => ap.getRngState()),
   entry('withSampleMap', (g) => {

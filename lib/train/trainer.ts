@@ -222,9 +222,10 @@ export class Trainer {
    * device while this step's kernels run; the following step must pass the same array.
    */
   step(input: StepInput, options?: { next?: StepInput }): StepResult {
+    const next = optionsArg(options, 'Trainer.step').next;
     const { x, labels } = this.toInputs(input);
     const sync = this.options.bnSync === 'domain' ? withBnSync : <T>(fn: () => T): T => fn();
-    this.nextInput = optionsArg(options, 'Trainer.step').next;
+    this.nextInput = next;
     try {
       return autocast(this.options.precision, () => sync(() => this.stepOn(x, labels)));
     } finally {
@@ -234,13 +235,16 @@ export class Trainer {
   }
 
   // Called once the step's kernels are queued and before its statistics are read, so the copy of
-  // the next batch overlaps them. A next batch that upload() would refuse is left to the step
-  // that gets it, which reports it.
+  // the next batch overlaps them. A next batch that the uploader refuses is left to the step that
+  // gets it, which reports it: this step has already updated the weights.
   private prefetchNext(): void {
     const n = this.nextInput;
-    if (!n || !(n.x instanceof Uint8Array) || !Array.isArray(n.shape) || n.shape.length !== 4) return;
-    if (n.x.length !== n.shape.reduce((a: number, b: number) => a * b, 1)) return;
-    this.batchUploader().prefetch(n.x, n.shape);
+    if (!n || !(n.x instanceof Uint8Array) || !Array.isArray(n.shape)) return;
+    try {
+      this.batchUploader().prefetch(n.x, n.shape);
+    } catch (e) {
+      if (!(e instanceof AdvpropError) || (e.code !== 'ERR_ARG' && e.code !== 'ERR_SHAPE')) throw e;
+    }
   }
 
   private batchUploader(): BatchUploader {

@@ -135,4 +135,20 @@ forEachBackend('BatchUploader', (device) => {
     };
     assert.deepEqual(run(true), run(false));
   });
+
+  it('a `next` the uploader refuses leaves the step done, and the step that gets it reports it', () => {
+    const STAGES: ap.models.StageArgs[] = [{ repeats: 1, kernel: 3, stride: 1, expand: 1, inFilters: 8, outFilters: 8, seRatio: 0.25 }];
+    const model = ap.models.efficientnet('b0', { width: 1, depth: 1, stages: STAGES, stemFilters: 8, headFilters: 16, numClasses: 3, domains: 2, seed: 4, device });
+    const t = new Trainer(model, { lr: 0.05, method: 'vanilla' });
+    try {
+      const good = { x: bytes(2 * 8 * 8 * 3, 1), shape: [2, 8, 8, 3], y: Int32Array.of(0, 1) };
+      const bad = { x: bytes(384, 2), shape: [-2, -8, 8, 3], y: Int32Array.of(0, 1) };  // 384 bytes, a negative shape
+      assert.equal(t.step(good, { next: bad }).step, 1);
+      expectCode(() => t.step(bad), 'ERR_ARG', /Trainer.step|shape/);
+      expectCode(() => t.step(good, 5 as any), 'ERR_ARG', /Trainer.step/);
+      assert.equal(t.step(good).step, 2);
+    } finally {
+      t.dispose();
+    }
+  });
 });

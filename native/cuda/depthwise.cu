@@ -1,7 +1,7 @@
 // Depthwise convolution kernels (contract: advprop/conv.h; reference: native/cpu/depthwise.cc).
 // NHWC activations, weights [C, KH, KW, 1].
 //
-// Each entry first offers the call to the tiled kernels (depthwise_tiled.cu: k3 and k5, stride 1
+// Each entry first offers the call to the tiled kernels (depthwise_tiled_kernels.cuh: k3 and k5, stride 1
 // and 2, no dilation, padding under the kernel, 32-bit indices: every depthwise layer of
 // EfficientNet and MobileNet, with the input tile and its halo in shared memory, vector loads and
 // several outputs per thread). The generic kernels below serve every other call (dilation, other
@@ -218,3 +218,8 @@ void depthwise_backward_weight(const Conv2dParams& p, const Tensor& x, const Ten
 
 }  // namespace ADVPROP_CUDA_NS
 }  // namespace advprop
+
+// The tiled kernels (k3/k5, stride 1/2) are part of this family's translation unit: their own
+// headers keep the files small, and the family stays one .cu beside its cpu twin.
+#include "depthwise_tiled_kernels.cuh"
+#include "depthwise_tiled_weight.cuh"

@@ -1,6 +1,6 @@
-// Between the depthwise entry points (depthwise.cu) and the tiled kernels (depthwise_tiled.cu).
+// Between the depthwise entry points (depthwise.cu) and the tiled kernels (depthwise_tiled_kernels.cuh).
 // Each runs the call and returns true, or returns false, doing nothing, for a call it does not
-// serve (depthwise_tiled.cu's header says which); the caller then runs the generic kernels.
+// serve (depthwise_tiled_kernels.cuh's header says which); the caller then runs the generic kernels.
 #pragma once
 #include "advprop/conv.h"
 #include "advprop/epilogue.h"

@@ -1,5 +1,5 @@
-// The shared part of the tiled depthwise kernels (depthwise_tiled.cu: forward and input
-// gradient, whose header explains the design; depthwise_tiled_weight.cu: weight gradient): tile
+// The shared part of the tiled depthwise kernels (depthwise_tiled_kernels.cuh: forward and input
+// gradient, whose header explains the design; depthwise_tiled_weight.cuh: weight gradient): tile
 // geometry, 16-byte channel vectors, staging into shared memory, and which calls they serve.
 #pragma once
 #include "common.cuh"
@@ -145,7 +145,7 @@ __device__ __forceinline__ int ceil_div(int a, int s) { return a >= 0 ? (a + s -
 
 constexpr int64_t kInt32Max = 2147483647;
 
-// The calls the tiled kernels serve (depthwise_tiled.cu's header): a dtype-independent test, so that bf16 and f16 take
+// The calls the tiled kernels serve (depthwise_tiled_kernels.cuh's header): a dtype-independent test, so that bf16 and f16 take
 // the path the f32 kernel takes for their widened values.
 inline bool tiled_shape(const Conv2dParams& p) {
   const int64_t K = p.kh, S = p.stride_h;

@@ -1,4 +1,4 @@
-// The tiled depthwise kernels (native/cuda/depthwise_tiled.cu) on cuda-sim against the cpu twin
+// The tiled depthwise kernels (native/cuda/depthwise_tiled_kernels.cuh) on cuda-sim against the cpu twin
 // and an f64 reference: k 3 and 5, stride 1 and 2, f32, bf16 and f16; channel counts that fill
 // the 16-byte vectors (32, 40: 8 and 5 bf16 vectors), that do not (13), and 12 and 24 (vectors in
 // f32, single channels in bf16/f16, which must still give the f32 kernel's bits rounded once);

@@ -28,7 +28,8 @@
 // lane_sum's tree). The result depends only on the shape, never on timing.
 //
 // Files: depthwise_tiles.cuh (geometry, vectors, staging, which calls are served), this file
-// (forward, input gradient), depthwise_tiled_weight.cu (weight gradient).
+// (forward, input gradient), depthwise_tiled_weight.cuh (weight gradient).
+#pragma once
 #include "common.cuh"
 
 #include <atomic>

@@ -1,6 +1,7 @@
-// The tiled depthwise weight gradient (the design: depthwise_tiled.cu's header; the shared parts:
+// The tiled depthwise weight gradient (the design: depthwise_tiled_kernels.cuh's header; the shared parts:
 // depthwise_tiles.cuh). Two kernels: chunks of output tiles into partials [chunk, tap, C] in
 // Accum<T>, then the chunks summed in a fixed order. The chunks depend only on the shape.
+#pragma once
 #include "common.cuh"
 
 #include <atomic>

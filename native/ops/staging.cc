@@ -1,8 +1,7 @@
-// advprop::Stager (advprop/staging.h): argument checks and the cpu path; cuda and cuda-sim go to
-// native/cuda/staging.cu.
+// advprop::Stager (advprop/staging.h): argument checks, then the device's backend (native/cpu/
+// staging.cc, native/cuda/staging.cu for cuda and cuda-sim).
 #include "advprop/staging.h"
 
-#include <cstring>
 #include <string>
 
 #include "checks.h"
@@ -13,7 +12,7 @@ namespace {
 constexpr const char* kOp = "Stager";
 constexpr int kMaxSlots = 8;
 
-// The backend half of a cuda or cuda-sim device (require_device already refused a missing one).
+// The backend of a device (require_device already refused a missing one).
 struct Backend {
   void* (*create)(int index, int slots);
   void (*destroy)(void* state);
@@ -22,6 +21,10 @@ struct Backend {
 };
 
 const Backend& backend_for(const Device& d) {
+  if (d.type == DeviceType::cpu) {
+    static const Backend b{cpu::stager_create, cpu::stager_destroy, cpu::stager_upload, cpu::stager_release};
+    return b;
+  }
   if (d.type == DeviceType::cuda) {
 #if ADVPROP_WITH_CUDA
     static const Backend b{cuda::stager_create, cuda::stager_destroy, cuda::stager_upload, cuda::stager_release};
@@ -44,7 +47,6 @@ Stager::Stager(const Device& device, int slots) : device_(device), slots_(slots)
   if (slots < 1 || slots > kMaxSlots)
     fail(ErrorCode::Arg, std::string(kOp) + ": argument 'slots' must be 1 to " + std::to_string(kMaxSlots) + ", got " +
                              std::to_string(slots));
-  if (device.type == DeviceType::cpu) return;
   state_ = backend_for(device).create(device.index, slots);
 }
 
@@ -62,10 +64,6 @@ void Stager::upload(int slot, const uint8_t* host, size_t bytes, Tensor& dst) {
     fail(ErrorCode::Shape, std::string(op) + ": argument 'host' has " + std::to_string(bytes) + " bytes but 'dst' " +
                                shape_str(dst.shape()) + " holds " + std::to_string(dst.numel()));
   if (bytes == 0) return;
-  if (device_.type == DeviceType::cpu) {
-    std::memcpy(dst.data(), host, bytes);
-    return;
-  }
   backend_for(device_).upload(state_, slot, host, bytes, dst.data());
 }
 
@@ -73,7 +71,7 @@ void Stager::release(int slot) {
   if (slot < 0 || slot >= slots_)
     fail(ErrorCode::Arg, "Stager.release: argument 'slot' must be 0 to " + std::to_string(slots_ - 1) + ", got " +
                              std::to_string(slot));
-  if (state_) backend_for(device_).release(state_, slot);
+  backend_for(device_).release(state_, slot);
 }
 
 }  // namespace advprop

@@ -39,15 +39,17 @@ class Stager {
  private:
   Device device_;
   int slots_;
-  void* state_ = nullptr;  // the backend's; null on cpu
+  void* state_ = nullptr;  // the backend's
 };
 
-// The backends' halves (native/cuda/staging.cu, compiled for cuda and for cuda-sim).
+// The backends' halves: native/cpu/staging.cc, and native/cuda/staging.cu compiled for cuda and
+// for cuda-sim.
 #define ADVPROP_STAGER_BACKEND                                                        \
   void* stager_create(int index, int slots);                                         \
   void stager_destroy(void* state);                                                  \
   void stager_upload(void* state, int slot, const void* host, size_t bytes, void* dst); \
   void stager_release(void* state, int slot);
+namespace cpu { ADVPROP_STAGER_BACKEND }
 namespace cuda { ADVPROP_STAGER_BACKEND }
 namespace cudasim { ADVPROP_STAGER_BACKEND }
 #undef ADVPROP_STAGER_BACKEND

@@ -50,12 +50,9 @@ struct Ref {
   std::vector<double> y, y_abs, dx, dx_abs, dw, dw_abs;
 };
 
-inline Ref reference(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& dy) {
-  Ref r;
-  const size_t ny = static_cast<size_t>(p.n * p.out_h * p.out_w * p.c_in);
-  r.y.assign(ny, 0), r.y_abs.assign(ny, 0);
-  r.dx.assign(x.numel(), 0), r.dx_abs.assign(x.numel(), 0);
-  r.dw.assign(w.numel(), 0), r.dw_abs.assign(w.numel(), 0);
+// Calls f(n, oh, ow, ih, iw, ky, kx, c) for every in-range term of the depthwise convolution.
+template <typename F>
+void for_terms(const Conv2dParams& p, F&& f) {
   for (int64_t n = 0; n < p.n; ++n)
     for (int64_t oh = 0; oh < p.out_h; ++oh)
       for (int64_t ow = 0; ow < p.out_w; ++ow)
@@ -64,15 +61,24 @@ inline Ref reference(const Conv2dParams& p, const Tensor& x, const Tensor& w, co
             const int64_t ih = oh * p.stride_h - p.pad_top + ky * p.dil_h;
             const int64_t iw = ow * p.stride_w - p.pad_left + kx * p.dil_w;
             if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
-            for (int64_t c = 0; c < p.c_in; ++c) {
-              const int64_t a = ((n * p.out_h + oh) * p.out_w + ow) * p.c_in + c;
-              const int64_t i = ((n * p.h + ih) * p.w + iw) * p.c_in + c, k = (c * p.kh + ky) * p.kw + kx;
-              const double xv = get(x, i), wv = get(w, k), g = get(dy, a);
-              r.y[a] += xv * wv, r.y_abs[a] += std::fabs(xv * wv);
-              r.dx[i] += g * wv, r.dx_abs[i] += std::fabs(g * wv);
-              r.dw[k] += g * xv, r.dw_abs[k] += std::fabs(g * xv);
-            }
+            for (int64_t c = 0; c < p.c_in; ++c) f(n, oh, ow, ih, iw, ky, kx, c);
           }
+}
+
+inline Ref reference(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& dy) {
+  Ref r;
+  const size_t ny = static_cast<size_t>(p.n * p.out_h * p.out_w * p.c_in);
+  r.y.assign(ny, 0), r.y_abs.assign(ny, 0);
+  r.dx.assign(x.numel(), 0), r.dx_abs.assign(x.numel(), 0);
+  r.dw.assign(w.numel(), 0), r.dw_abs.assign(w.numel(), 0);
+  for_terms(p, [&](int64_t n, int64_t oh, int64_t ow, int64_t ih, int64_t iw, int64_t ky, int64_t kx, int64_t c) {
+    const int64_t a = ((n * p.out_h + oh) * p.out_w + ow) * p.c_in + c;
+    const int64_t i = ((n * p.h + ih) * p.w + iw) * p.c_in + c, k = (c * p.kh + ky) * p.kw + kx;
+    const double xv = get(x, i), wv = get(w, k), g = get(dy, a);
+    r.y[a] += xv * wv, r.y_abs[a] += std::fabs(xv * wv);
+    r.dx[i] += g * wv, r.dx_abs[i] += std::fabs(g * wv);
+    r.dw[k] += g * xv, r.dw_abs[k] += std::fabs(g * xv);
+  });
   for (size_t a = 0; a < ny; ++a) {
     const double bv = get(b, static_cast<int64_t>(a) % p.c_in);
     r.y[a] += bv, r.y_abs[a] += std::fabs(bv);

@@ -11,6 +11,7 @@
 #include "advprop/backends.h"
 #include "advprop/conv.h"
 #include "advprop/random.h"
+#include "depthwise_ref.h"
 #include "elements.h"
 #include "harness.h"
 
@@ -23,6 +24,7 @@ namespace {
 const Device kCpu{};
 using test::get;
 using test::set;
+using test::depthwise_ref::for_terms;
 
 struct Case {
   int64_t n, h, w, c, k, s, d;
@@ -68,21 +70,6 @@ int64_t yi(const Conv2dParams& p, int64_t n, int64_t h, int64_t w, int64_t c) {
   return ((n * p.out_h + h) * p.out_w + w) * p.c_in + c;
 }
 int64_t wi(const Conv2dParams& p, int64_t c, int64_t ky, int64_t kx) { return (c * p.kh + ky) * p.kw + kx; }
-
-// Calls f(n, oh, ow, ih, iw, ky, kx, c) for every in-range term of the convolution.
-template <typename F>
-void for_terms(const Conv2dParams& p, F&& f) {
-  for (int64_t n = 0; n < p.n; ++n)
-    for (int64_t oh = 0; oh < p.out_h; ++oh)
-      for (int64_t ow = 0; ow < p.out_w; ++ow)
-        for (int64_t ky = 0; ky < p.kh; ++ky)
-          for (int64_t kx = 0; kx < p.kw; ++kx) {
-            const int64_t ih = oh * p.stride_h - p.pad_top + ky * p.dil_h;
-            const int64_t iw = ow * p.stride_w - p.pad_left + kx * p.dil_w;
-            if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
-            for (int64_t c = 0; c < p.c_in; ++c) f(n, oh, ow, ih, iw, ky, kx, c);
-          }
-}
 
 struct Ref {
   std::vector<double> y, y_abs, dx, dx_abs, dw, dw_abs;

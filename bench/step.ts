@@ -9,11 +9,13 @@
 // no EMA (ours is turned off with ema: false; the peer has none).
 //   npm run bench -- [--device cpu|cuda] [--case a|b|a,b] [--methods vanilla,advprop1,advprop4]
 //     [--precision fp32|tf32|bf16|fp16] [--steps 5] [--warmup 2] [--batch N] [--rounds 1] [--compile-limit S] [--profile]
-//     [--profile-json FILE] [--no-peer] [--python PATH] [--json] [--input tensor|u8]
+//     [--profile-json FILE] [--no-peer] [--python PATH] [--json] [--input tensor|u8] [--cuda-graph]
 // --input u8: each step gets the batch as a Uint8Array (the loader's bytes) with the next one as
 // Trainer.step's `next`, so the upload through pinned memory and the normalisation are timed too;
 // default `tensor`, a device tensor made once (no input cost).
 // Each side prints its figure (ms, images/s, peak device memory) on stderr as soon as it has it.
+// --cuda-graph: the trainer's cudaGraph (cuda/cuda-sim): the first warm-up step runs eagerly, the
+// second captures the step, and every later one replays it (at least 2 warm-up steps).
 // --compile-limit: seconds the cuda peer may spend on its torch.compile attempt (0: none).
 // --rounds R runs ours then the peer R times per case and keeps each side's best median, so that a
 // burst of load from elsewhere on a shared machine hits both sides alike; the 1-minute load
@@ -67,6 +69,7 @@ const { values } = parseArgs({
     'compile-limit': { type: 'string', default: '150' },
     precision: { type: 'string' },
     input: { type: 'string', default: 'tensor' },
+    'cuda-graph': { type: 'boolean', default: false },
   },
 });
 
@@ -100,7 +103,7 @@ const methods = values.methods!.split(',').map((m) => {
   return { key: m.trim(), ...s };
 });
 const stepsFor = (c: Case) => Number(values.steps ?? (c.size >= 224 && device === 'cpu' ? 3 : 5));
-const warmupFor = (c: Case) => Number(values.warmup ?? 2);
+const warmupFor = (c: Case) => Math.max(Number(values.warmup ?? 2), values['cuda-graph'] ? 2 : 0);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -123,7 +126,9 @@ interface PeerResult { version: string; threads: number; note: string; results: 
 
 function makeTrainer(c: Case, m: MethodSpec) {
   const model = ap.models.efficientnet('b0', { numClasses: c.classes, domains: 2, seed: 1, device });
-  const trainer = new Trainer(model, { method: m.method, epsilon: m.epsilon, attackSteps: m.attackSteps || undefined, lr: 0.016, ema: false, precision });
+  const trainer = new Trainer(model, {
+    method: m.method, epsilon: m.epsilon, attackSteps: m.attackSteps || undefined, lr: 0.016, ema: false, precision, cudaGraph: values['cuda-graph'],
+  });
   return { model, trainer };
 }
 
@@ -168,7 +173,8 @@ function runOurs(c: Case): { timings: Timing[]; profiles: { method: string; tabl
     const stepMs = median(ts);
     const peakMiB = ap.memory().devices[deviceKey]!.peakBytesInUse / 2 ** 20;
     timings.push({ method: m.name, stepMs, imagesPerS: (c.batch * 1000) / stepMs, steps: ts, sysAllocs, peakMiB });
-    process.stderr.write(`  ours ${precision} ${m.name}, batch ${c.batch}, input ${values.input}: ${stepMs.toFixed(1)} ms, ` +
+    if (trainer.cudaGraphStats) process.stderr.write(`  [${c.name} ${m.name}] CUDA graph: ${JSON.stringify(trainer.cudaGraphStats)}${trainer.cudaGraphFallback ? `, eager because ${trainer.cudaGraphFallback}` : ''}\n`);
+    process.stderr.write(`  ours ${precision}${values['cuda-graph'] ? ' graph' : ''} ${m.name}, batch ${c.batch}, input ${values.input}: ${stepMs.toFixed(1)} ms, ` +
       `${((c.batch * 1000) / stepMs).toFixed(1)} img/s, peak ${peakMiB.toFixed(0)} MiB\n`);
     if (profiling) {
       const p = new Profiler(device);

@@ -217,10 +217,10 @@ export interface Addon {
 
   // ---- binding/optim.cc: fused multi-tensor updates, in place
   rmspropUpdate(params: NativeTensor[], grads: NativeTensor[], ms: NativeTensor[], mom: NativeTensor[], decay: readonly boolean[],
-    lr: number, rho: number, momentum: number, eps: number, weightDecay: number): void;
+    lr: unknown, rho: unknown, momentum: unknown, eps: unknown, weightDecay: unknown, lrAt?: NativeTensor): void;
   sgdUpdate(params: NativeTensor[], grads: NativeTensor[], bufs: NativeTensor[], decay: readonly boolean[],
-    lr: number, momentum: number, weightDecay: number, nesterov: boolean): void;
-  emaUpdate(emas: NativeTensor[], sources: NativeTensor[], decay: number): void;
+    lr: unknown, momentum: unknown, weightDecay: unknown, nesterov: unknown, lrAt?: NativeTensor): void;
+  emaUpdate(emas: NativeTensor[], sources: NativeTensor[], decay: unknown): void;
 
   // ---- binding/pool.cc
   globalAvgPool(x: NativeTensor): NativeTensor;

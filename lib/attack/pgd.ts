@@ -70,12 +70,17 @@ function checkOptions(options: PgdOptions, op: string): Required<Omit<PgdOptions
   };
 }
 
-function toLabels(y: Int32Array | readonly number[] | Tensor, n: number, op: string): Int32Array {
+// Host labels, or an i32 [n] tensor kept on its device when nothing needs them on the host (a
+// true-label attack: crossEntropy takes them as they are, so a CUDA graph can capture the attack).
+function toLabels(y: Int32Array | readonly number[] | Tensor, n: number, op: string, host: boolean): Int32Array | Tensor {
   let arr: Int32Array;
   if (y instanceof Int32Array) arr = y;
   else if (Array.isArray(y)) arr = Int32Array.from(y.map((v, i) => intArg(v, op, `y[${i}]`, 0, 2 ** 31 - 1)));
-  else if (isTensor(y) && checkTensor(y, op, 'y').dtype === 'i32') arr = y.toArray() as Int32Array;
-  else throw new AdvpropError('ERR_ARG', `${op}: labels must be an Int32Array, an array of numbers or an i32 tensor, got ${isTensor(y) ? `${y.dtype} [${y.shape.join(', ')}]` : describeValue(y)}`);
+  else if (isTensor(y) && checkTensor(y, op, 'y').dtype === 'i32') {
+    if (y.rank !== 1 || y.shape[0] !== n) throw new AdvpropError('ERR_SHAPE', `${op}: labels [${y.shape.join(', ')}] must be [${n}] for a batch of ${n}`);
+    if (!host) return y;
+    arr = y.toArray() as Int32Array;
+  } else throw new AdvpropError('ERR_ARG', `${op}: labels must be an Int32Array, an array of numbers or an i32 tensor, got ${isTensor(y) ? `${y.dtype} [${y.shape.join(', ')}]` : describeValue(y)}`);
   if (arr.length !== n) throw new AdvpropError('ERR_SHAPE', `${op}: ${arr.length} labels for a batch of ${n}`);
   return arr;
 }
@@ -99,7 +104,7 @@ function attack(op: string, model: AttackModel, x: Tensor, y: Int32Array | reado
   if (x.rank < 1) throw new AdvpropError('ERR_SHAPE', `${op}: x must have a batch dimension, got []`);
   const o = checkOptions(opts, op);
   const n = x.shape[0]!;
-  let labels = toLabels(y, n, op);
+  let labels = toLabels(y, n, op, o.target === 'random');
   const segments: Segments = [[o.domain, n]];
   const eps = o.epsilon / 255, alpha = o.stepSize / 255;
   let xAdv = o.randomStart && eps > 0 ? pgdRandomStart(x, { eps, norm: o.norm, min: o.min, max: o.max }) : x;
@@ -109,7 +114,7 @@ function attack(op: string, model: AttackModel, x: Tensor, y: Int32Array | reado
     try {
       [g] = grad(() => {
         const logits = model.forward(current, { segments, bnMode: o.bnMode });
-        if (i === 0 && o.target === 'random') labels = randomWrongLabels(labels, logits.shape[1]!);
+        if (i === 0 && o.target === 'random') labels = randomWrongLabels(labels as Int32Array, logits.shape[1]!);
         const loss = crossEntropy(logits, labels);
         return o.lossScale === 1 ? loss : mulScalar(loss, o.lossScale);
       }, [current]);

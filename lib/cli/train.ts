@@ -64,6 +64,9 @@ EfficientNet-B0 (width 0.25, depth 0.25) on the bundled Fashion-MNIST subset (or
   --checkpoint-every N  steps between checkpoints (default: once per epoch)
   --log-every N         steps between metrics.jsonl lines (default 10)
   --no-progress         no progress line
+  --cuda-graph          on cuda: capture the whole training step (attack, forward, backward, optimizer, EMA) as one
+                        CUDA graph and replay it while the batch shape stays (an epoch's last partial batch runs
+                        eagerly); the same numbers as without. fp16 and several ranks run every step eagerly
   --strip-aux           export model[-ema].safetensors with the clean BN only (for inference)
   --nproc N             run N local ranks through mpirun (data parallel; the same as mpirun -np N advprop train ...)
   --bn-sync S           with several ranks: none (each rank normalises its own batch, the paper's TPU setting;
@@ -84,7 +87,7 @@ export async function runTrain(args: string[]): Promise<number> {
       'eval-epsilons': { type: 'string' }, 'no-augment': { type: 'boolean' }, augment: { type: 'string' },
       'randaugment-n': { type: 'string' }, 'randaugment-m': { type: 'string' }, resolution: { type: 'string' }, strict: { type: 'boolean' }, workers: { type: 'string' }, prefetch: { type: 'string' },
       'checkpoint-every': { type: 'string' }, 'log-every': { type: 'string' }, 'no-progress': { type: 'boolean' }, 'strip-aux': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      nproc: { type: 'string' }, 'bn-sync': { type: 'string' },
+      nproc: { type: 'string' }, 'bn-sync': { type: 'string' }, 'cuda-graph': { type: 'boolean' },
     },
   });
   if (v.help) { console.log(TRAIN_USAGE); return 0; }
@@ -125,6 +128,7 @@ export async function runTrain(args: string[]): Promise<number> {
     logEvery: num(v['log-every'], '--log-every', true) ?? d.logEvery,
     progress: !v['no-progress'], stripAux: v['strip-aux'] ?? false,
     bnSync: oneOf(v['bn-sync'], '--bn-sync', ['none', 'domain'] as const),
+    cudaGraph: v['cuda-graph'],
   };
   if (nproc !== undefined && nproc > 1) {
     // This command again without --nproc, once per rank; the options were checked here first.

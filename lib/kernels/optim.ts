@@ -4,12 +4,14 @@
 // The classes in lib/optim/ own the state tensors and call these.
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
-import { checkTensor, Tensor } from '../tensor.js';
+import { checkTensor, isTensor, Tensor } from '../tensor.js';
 import { countKernel } from '../autograd/stats.js';
 import { addon, type NativeTensor } from '../native.js';
 
 export interface RmspropUpdateOptions {
-  lr: number;
+  /** A number, or a device scalar: an f64 [1] tensor on the lists' device, read when the kernel
+   * runs (how a captured CUDA graph takes a new rate at each replay). */
+  lr: number | Tensor;
   /** Decay ρ of the mean square (TensorFlow's `decay`); default 0.9. */
   rho?: number;
   /** Default 0.9. */
@@ -23,7 +25,8 @@ export interface RmspropUpdateOptions {
 }
 
 export interface SgdUpdateOptions {
-  lr: number;
+  /** A number or a device scalar, as RmspropUpdateOptions.lr. */
+  lr: number | Tensor;
   /** Default 0. */
   momentum?: number;
   nesterov?: boolean;
@@ -47,15 +50,21 @@ function opt<T>(o: Record<string, unknown>, key: string, dflt?: T): T {
   return (o[key] ?? dflt) as T;
 }
 
+// A hyper-parameter given as a number or as a device scalar: [by value, scalar handle or undefined].
+function numberOrScalar(v: unknown, op: string, arg: string): [unknown, NativeTensor | undefined] {
+  return isTensor(v) ? [0, checkTensor(v, op, arg)._handle(op, arg)] : [v, undefined];
+}
+
 /** TensorFlow's RMSProp: ms ← ρ·ms + (1−ρ)·g²; mom ← μ·mom + lr·g/√(ms + ε); p ← p − mom (in place). */
 export function rmspropUpdate(params: readonly Tensor[], grads: readonly Tensor[], ms: readonly Tensor[], mom: readonly Tensor[],
   opts: RmspropUpdateOptions): void {
   const op = 'rmspropUpdate';
   const o = options(opts, op);
   const hp = handles(params, op, 'params');
+  const [lr, lrAt] = numberOrScalar(o.lr, op, 'lr');
   countKernel(op);
   addon.rmspropUpdate(hp, handles(grads, op, 'grads'), handles(ms, op, 'ms'), handles(mom, op, 'mom'), opt(o, 'decay', []),
-    opt(o, 'lr'), opt(o, 'rho', 0.9), opt(o, 'momentum', 0.9), opt(o, 'eps', 1e-3), opt(o, 'weightDecay', 0));
+    lr, opt(o, 'rho', 0.9), opt(o, 'momentum', 0.9), opt(o, 'eps', 1e-3), opt(o, 'weightDecay', 0), lrAt);
 }
 
 /** SGD with momentum: buf ← μ·buf + g; p ← p − lr·(nesterov ? g + μ·buf : buf) (in place; buf starts at 0). */
@@ -63,15 +72,18 @@ export function sgdUpdate(params: readonly Tensor[], grads: readonly Tensor[], b
   const op = 'sgdUpdate';
   const o = options(opts, op);
   const hp = handles(params, op, 'params');
+  const [lr, lrAt] = numberOrScalar(o.lr, op, 'lr');
   countKernel(op);
   addon.sgdUpdate(hp, handles(grads, op, 'grads'), handles(bufs, op, 'bufs'), opt(o, 'decay', []),
-    opt(o, 'lr'), opt(o, 'momentum', 0), opt(o, 'weightDecay', 0), opt(o, 'nesterov', false));
+    lr, opt(o, 'momentum', 0), opt(o, 'weightDecay', 0), opt(o, 'nesterov', false), lrAt);
 }
 
-/** ema ← d·ema + (1−d)·source for each pair (in place). */
-export function emaUpdate(emas: readonly Tensor[], sources: readonly Tensor[], decay: number): void {
+/** ema ← d·ema + (1−d)·source for each pair (in place); d a number or a device scalar (f64 [1]
+ * on the lists' device, read when the kernel runs). */
+export function emaUpdate(emas: readonly Tensor[], sources: readonly Tensor[], decay: number | Tensor): void {
   const op = 'emaUpdate';
   const he = handles(emas, op, 'emas');
+  const [d, at] = numberOrScalar(decay, op, 'decay');
   countKernel(op);
-  addon.emaUpdate(he, handles(sources, op, 'sources'), decay);
+  addon.emaUpdate(he, handles(sources, op, 'sources'), at ?? d);
 }

@@ -3,6 +3,7 @@
 import { AdvpropError } from '../errors.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 import { tensor } from '../creation.js';
+import { keep } from '../memory.js';
 import { add, mul } from '../ops/arithmetic.js';
 import { globalAvgPool } from '../ops/pool.js';
 import { Module, type ForwardOptions } from '../nn/module.js';
@@ -75,6 +76,31 @@ export class EfficientNet extends Module {
     this.classifier = this.registerModule('classifier', new Linear(c.headFilters, c.numClasses, init));
   }
 
+  // The normalisation's per-channel factors on the input's device and dtype, made once: a forward
+  // captured in a CUDA graph cannot upload host values (lib/train/step_graph.ts).
+  private normConsts: { device: string; dtype: string; scale: Tensor; shift: Tensor } | null = null;
+
+  private normalizeConsts(n: { mean: readonly number[]; std: readonly number[] }, X: Tensor): { scale: Tensor; shift: Tensor } {
+    const c = this.normConsts;
+    if (c && c.device === X.device && c.dtype === X.dtype && !c.scale.isDisposed) return c;
+    c?.scale.dispose();
+    c?.shift.dispose();
+    const opts = { dtype: X.dtype, device: X.device };
+    this.normConsts = {
+      device: X.device, dtype: X.dtype,
+      scale: keep(tensor(n.std.map((s) => 1 / s), [n.std.length], opts)),
+      shift: keep(tensor(n.mean.map((m, i) => -m / n.std[i]!), [n.mean.length], opts)),
+    };
+    return this.normConsts;
+  }
+
+  override dispose(): void {
+    this.normConsts?.scale.dispose();
+    this.normConsts?.shift.dispose();
+    this.normConsts = null;
+    super.dispose();
+  }
+
   /** Normalised images, the stem and the blocks: the [N, h, w, headFilters] features before pooling. */
   features(x: Tensor, options?: ForwardOptions): Tensor {
     const opts = optionsArg(options, 'EfficientNet.forward');
@@ -89,8 +115,7 @@ export class EfficientNet extends Module {
     const n = this.config.normalize;
     if (n) {
       // (x − mean) / std as x · (1/std) + (−mean/std), per channel (the last NHWC axis).
-      const scale = tensor(n.std.map((s) => 1 / s), [n.std.length], { dtype: X.dtype, device: X.device });
-      const shift = tensor(n.mean.map((m, i) => -m / n.std[i]), [n.mean.length], { dtype: X.dtype, device: X.device });
+      const { scale, shift } = this.normalizeConsts(n, X);
       h = add(mul(h, scale), shift);
     }
     const d = inferenceDomain(this, o, X.shape[0]);

@@ -2,7 +2,7 @@
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import * as kernels from '../kernels.js';
-import { checkTensor, type Tensor } from '../tensor.js';
+import { checkTensor, isTensor, type Tensor } from '../tensor.js';
 import { keep } from '../memory.js';
 
 /** Which parameters get weight decay: one flag per parameter, or a predicate. */
@@ -98,4 +98,19 @@ export function readCounter(sd: Record<string, Tensor>, key: string, op: string)
   if (v.length !== 1 || !Number.isInteger(v[0]) || v[0] < 0)
     throw new AdvpropError('ERR_ARG', `${op}: stateDict['${key}'] must hold one non-negative integer, got [${t.shape.join(', ')}]`);
   return v[0];
+}
+
+/** step()'s options: `lr`, a device scalar (f64 [1] on the parameters' device) read when the
+ * kernel runs, in place of the optimizer's lr (a captured CUDA graph's per-replay rate). */
+export interface StepOptions {
+  lr?: Tensor;
+}
+
+/** The rate a step passes to its kernel: the device scalar of `options`, or `lr`. */
+export function stepRate(options: unknown, lr: number, op: string): number | Tensor {
+  if (options === undefined) return lr;
+  const o = checkOptions(options, op, ['lr']);
+  if (o.lr === undefined) return lr;
+  if (!isTensor(o.lr)) throw new AdvpropError('ERR_ARG', `${op}: options.lr must be a device scalar tensor (f64 [1]), got ${describeValue(o.lr)}`);
+  return o.lr;
 }

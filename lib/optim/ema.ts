@@ -4,7 +4,7 @@
 import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import * as kernels from '../kernels.js';
-import type { Tensor } from '../tensor.js';
+import { isTensor, type Tensor } from '../tensor.js';
 import { keep } from '../memory.js';
 import { checkNumber, checkOptions, checkParams, counterTensor, loadState, readCounter } from './common.js';
 import { objectArg } from '../args.js';
@@ -50,6 +50,22 @@ export class ExponentialMovingAverage {
   /** average ← d·average + (1−d)·source for every source, in one fused kernel call. */
   update(): void {
     kernels.emaUpdate(this.averages, this.sources, this.currentDecay());
+    this.t++;
+  }
+
+  /**
+   * Queues the update with its decay read from `decay`, a device scalar (f64 [1] on the sources'
+   * device), when the kernel runs; it does not count as an update until advance() says it ran.
+   * A captured CUDA graph replays it: before each replay write currentDecay() into `decay`, after
+   * it call advance().
+   */
+  updateFrom(decay: Tensor): void {
+    if (!isTensor(decay)) throw new AdvpropError('ERR_ARG', `ExponentialMovingAverage.updateFrom: decay must be a device scalar tensor (f64 [1]), got ${describeValue(decay)}`);
+    kernels.emaUpdate(this.averages, this.sources, decay);
+  }
+
+  /** Counts one update that ran outside update() (a replay of an updateFrom()). */
+  advance(): void {
     this.t++;
   }
 

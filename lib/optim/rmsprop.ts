@@ -3,7 +3,7 @@
 // momentum buffer. Weight decay is the L2 term wd·p²/2 of EfficientNet's loss, g ← g + wd·p.
 import * as kernels from '../kernels.js';
 import type { Tensor } from '../tensor.js';
-import { checkGrads, checkNumber, checkOptions, checkParams, loadState, resolveMask, stateLike, type DecayMask } from './common.js';
+import { checkGrads, checkNumber, checkOptions, checkParams, loadState, stepRate, type StepOptions, resolveMask, stateLike, type DecayMask } from './common.js';
 import { objectArg } from '../args.js';
 
 export interface RMSPropOptions {
@@ -58,10 +58,11 @@ export class RMSProp {
   }
 
   /** One update of every parameter from its gradient (one fused kernel call). */
-  step(grads: readonly Tensor[]): void {
+  step(grads: readonly Tensor[], options?: StepOptions): void {
     const g = checkGrads(grads, this.params.length, 'RMSProp.step');
+    const lr = stepRate(options, this._lr, 'RMSProp.step');
     kernels.rmspropUpdate(this.params, g, this.ms, this.mom, {
-      lr: this._lr, rho: this.rho, momentum: this.momentum, eps: this.eps, weightDecay: this.weightDecay, decay: this.decay,
+      lr, rho: this.rho, momentum: this.momentum, eps: this.eps, weightDecay: this.weightDecay, decay: this.decay,
     });
   }
 

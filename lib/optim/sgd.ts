@@ -4,7 +4,7 @@ import { AdvpropError } from '../errors.js';
 import { describeValue } from '../device.js';
 import * as kernels from '../kernels.js';
 import type { Tensor } from '../tensor.js';
-import { checkGrads, checkNumber, checkOptions, checkParams, loadState, resolveMask, stateLike, type DecayMask } from './common.js';
+import { checkGrads, checkNumber, checkOptions, checkParams, loadState, stepRate, type StepOptions, resolveMask, stateLike, type DecayMask } from './common.js';
 import { objectArg } from '../args.js';
 
 export interface SGDOptions {
@@ -53,10 +53,11 @@ export class SGD {
     this._lr = checkNumber(v, 'SGD', 'lr', 0);
   }
 
-  step(grads: readonly Tensor[]): void {
+  step(grads: readonly Tensor[], options?: StepOptions): void {
     const g = checkGrads(grads, this.params.length, 'SGD.step');
+    const lr = stepRate(options, this._lr, 'SGD.step');
     kernels.sgdUpdate(this.params, g, this.bufs, {
-      lr: this._lr, momentum: this.momentum, nesterov: this.nesterov, weightDecay: this.weightDecay, decay: this.decay,
+      lr, momentum: this.momentum, nesterov: this.nesterov, weightDecay: this.weightDecay, decay: this.decay,
     });
   }
 

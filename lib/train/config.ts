@@ -61,6 +61,8 @@ export interface TrainConfig {
   /** Data parallel (mpirun/srun, --nproc): batch norm statistics per rank ('none', default) or per
    * domain over every rank ('domain'). batchSize is per rank; the global batch is ranks × batchSize. */
   bnSync?: 'none' | 'domain';
+  /** Capture the training step as a CUDA graph and replay it (cuda, cuda-sim; the same numbers as without). */
+  cudaGraph?: boolean;
 }
 
 export const TRAIN_DEFAULTS: TrainConfig = {
@@ -125,6 +127,7 @@ export function checkTrainConfig(config: TrainConfig): TrainConfig {
   if (c.resolution !== undefined) int(c.resolution, '--resolution', 8, LIMITS.imageSide);
   if (c.bnSync !== undefined && c.bnSync !== 'none' && c.bnSync !== 'domain') bad(`--bn-sync must be none or domain, got ${show(c.bnSync)}`);
   if (c.strict !== undefined && typeof c.strict !== 'boolean') bad(`strict must be a boolean, got ${show(c.strict)}`);
+  if (c.cudaGraph !== undefined && typeof c.cudaGraph !== 'boolean') bad(`cudaGraph must be a boolean, got ${show(c.cudaGraph)}`);
   for (const [v, flag] of [[c.progress, 'progress'], [c.stripAux, 'stripAux']] as const)
     if (typeof v !== 'boolean') bad(`${flag} must be a boolean, got ${show(v)}`);
   return c;

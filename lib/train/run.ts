@@ -125,7 +125,7 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
   const trainer = new Trainer(model, {
     method: c.method, epsilon: c.epsilon, attackSteps: c.attackSteps, lr: c.lr, optimizer: c.optimizer, schedule: c.schedule,
     warmupEpochs: c.warmupEpochs, weightDecay: c.weightDecay, labelSmoothing: c.labelSmoothing, ema: c.ema,
-    epochs: c.epochs, stepsPerEpoch, precision: c.precision, bnSync,
+    epochs: c.epochs, stepsPerEpoch, precision: c.precision, bnSync, cudaGraph: c.cudaGraph,
   });
   const precision = trainer.options.precision;
   const randAugment = c.augment === 'randaugment' ? { n: c.randAugment?.n ?? 2, m: c.randAugment?.m ?? 9 } : undefined;
@@ -210,6 +210,8 @@ export async function trainRun(config: TrainConfig, options?: RunHooks): Promise
     progress?.done();
     loader.close();
   }
+  const graphs = trainer.cudaGraphStats;
+  if (graphs) log(`--cuda-graph: ${graphs.captures} capture${graphs.captures === 1 ? '' : 's'}, ${graphs.replays} replayed steps, ${graphs.eagerSteps} eager${trainer.cudaGraphFallback ? ` (every step eager: ${trainer.cudaGraphFallback})` : ''}`);
   if (loader.skipped > 0) log(`${loader.skipped} training image${loader.skipped === 1 ? '' : 's'} could not be decoded and ${loader.skipped === 1 ? 'was' : 'were'} left out (--strict stops instead)`);
   if (!lead) {
     // The other ranks' copies equal rank 0's, which evaluates and writes the results.

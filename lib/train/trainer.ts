@@ -7,75 +7,32 @@ import { noGrad } from '../autograd/mode.js';
 import { AdvpropError } from '../errors.js';
 import { pgd } from '../attack/pgd.js';
 import { MultiBatchNorm2d, type Module } from '../nn/index.js';
-import { accuracy, crossEntropy } from '../ops/cross_entropy.js';
+import { crossEntropy } from '../ops/cross_entropy.js';
 import { argmax } from '../kernels/loss.js';
 import { add } from '../ops/arithmetic.js';
 import { mulScalar } from '../ops/unary.js';
 import { concat0, slice0 } from '../ops/shape.js';
 import type { Segments } from '../ops/multi_batch_norm.js';
 import { ExponentialMovingAverage, RMSProp, SGD } from '../optim/index.js';
-import { defaultDevice, describeValue } from '../device.js';
+import { canonicalDevice, defaultDevice, describeValue } from '../device.js';
 import { checkTensor, isTensor, type Tensor } from '../tensor.js';
-import { imageBatchTensor } from './images.js';
+import { imageBatchTensor, stepLabels } from './images.js';
 import { BatchUploader } from './upload.js';
-import { keep, tidy } from '../memory.js';
-import { opNames } from '../native.js';
-import { LIMITS, boolArg, intArg, numArg, objectArg, oneOfArg, optionsArg } from '../args.js';
+import { keep } from '../memory.js';
+import { numArg, objectArg, optionsArg } from '../args.js';
 import { checkModule } from '../nn/module.js';
-import type { AttackNorm } from '../ops/attack.js';
-import { METHODS, stepPlan, type Method } from './methods.js';
-import { learningRate, scaledLr, type ScheduleName } from './schedule.js';
-import { autocast, checkPrecision, defaultPrecision, type Precision } from '../precision.js';
+import { stepPlan } from './methods.js';
+import { learningRate, scaledLr } from './schedule.js';
+import { autocast } from '../precision.js';
 import { GradScaler } from './grad_scaler.js';
-import { allreduce, allreduceHost, broadcast, world, DEFAULT_BUCKET_BYTES } from '../distributed/world.js';
+import { allreduce, allreduceHost, broadcast, world } from '../distributed/world.js';
 import { withBnSync } from '../distributed/sync_bn.js';
 import { withSampleMap } from '../random.js';
 import { emaUpdate } from '../kernels/optim.js';
+import { resolve, type Resolved, type TrainerOptions } from './trainer_options.js';
+import { disposePending, StepGraph, type CudaGraphStats, type PendingStats, type QueuedStep, type StepScalars } from './step_graph.js';
 
-export interface TrainerOptions {
-  method?: Method; // default 'advprop'
-  /** Attack radius in pixel units of 255; default 1. */
-  epsilon?: number;
-  attackSteps?: number; // default ε + 1 (1 for ε = 1)
-  attackStepSize?: number; // default 1 (pixel units)
-  attackNorm?: AttackNorm; // default 'linf'
-  randomStart?: boolean; // default false
-  attackBnMode?: 'train-frozen' | 'eval'; // default 'train-frozen'
-  attackTarget?: 'true' | 'random'; // default 'true'
-  cleanWeight?: number; // default 1
-  advWeight?: number; // default 1
-  optimizer?: 'rmsprop' | 'sgd'; // default 'rmsprop' (TensorFlow's form, ρ 0.9, momentum 0.9, ε 1e-3)
-  /** Peak learning rate; default 0.016 per 256 images of the batch (clean images only). */
-  lr?: number;
-  momentum?: number; // default 0.9
-  schedule?: ScheduleName; // default 'exponential': warm-up, then ×0.97 every 2.4 epochs
-  warmupEpochs?: number; // default 5, never more than a fifth of the run
-  weightDecay?: number; // default 1e-5, on every parameter except batch norm's
-  labelSmoothing?: number; // default 0.1
-  /** EMA decay of weights and BN statistics, or false; default 0.9999 with TF's warm-up. */
-  ema?: number | false;
-  /** adv-finetune: the fraction of epochs spent on adversarial pre-training; default 0.5. */
-  finetuneFraction?: number;
-  /**
-   * The precision policy of every forward and backward of a step, attack included (lib/precision.ts):
-   * 'fp32', 'tf32', 'bf16' or 'fp16' (with dynamic loss scaling, `trainer.scaler`). Master weights,
-   * optimizer state, EMA, BN statistics, loss and the PGD image stay f32 in every mode. Default:
-   * bf16 on a CUDA GPU of compute capability 8.0 or newer, fp32 elsewhere.
-   */
-  precision?: Precision;
-  /**
-   * Data parallel (after `ap.dist.init()` in a job of several ranks): 'domain' takes each BN
-   * domain's batch statistics over every rank's samples of that domain, in the training step and
-   * its attack; 'none' (default) normalises each rank's batch alone, as the paper's TPU replicas did.
-   * Gradients are always averaged over the ranks, and the learning-rate rule uses the global batch.
-   */
-  bnSync?: 'none' | 'domain';
-  /** Gradient all-reduce bucket size in bytes (default 4 MiB). */
-  bucketBytes?: number;
-  /** Run length, used by the schedule (fit() sets both). */
-  epochs?: number;
-  stepsPerEpoch?: number;
-}
+export type { TrainerOptions } from './trainer_options.js';
 
 export interface StepInput {
   /** NHWC: a Tensor or Float32Array in [0, 1], or a Uint8Array of bytes (normalised to byte / 255
@@ -84,12 +41,6 @@ export interface StepInput {
   y: Int32Array | Tensor;
   /** The shape of x when it is a Float32Array or Uint8Array. */
   shape?: readonly number[];
-}
-
-interface PendingStats { cleanLoss: Tensor | null; advLoss: Tensor | null; cleanPred: Tensor | null; advPred: Tensor | null }
-
-function disposePending(value: Tensor | null, p: PendingStats): void {
-  for (const t of [value, p.cleanLoss, p.advLoss, p.cleanPred, p.advPred]) t?.dispose();
 }
 
 export interface StepResult {
@@ -103,45 +54,6 @@ export interface StepResult {
   advAcc: number | null;
   /** fp16: the step's gradients overflowed, so the optimizer and EMA did not move (the scale backed off). */
   skipped: boolean;
-}
-
-type Resolved = Required<Omit<TrainerOptions, 'lr' | 'attackSteps' | 'ema' | 'epochs' | 'stepsPerEpoch' | 'precision'>> &
-  { precision: Precision } &
-  Pick<TrainerOptions, 'lr' | 'attackSteps' | 'epochs' | 'stepsPerEpoch'> & { ema: number | false };
-
-function resolve(options: TrainerOptions | undefined, device: string): Resolved {
-  const op = 'Trainer';
-  const o = optionsArg(options, op);
-  const num = (v: unknown, name: string, dflt: number, lo: number, hi: number, open: { min?: boolean; max?: boolean } = {}): number =>
-    numArg(v ?? dflt, op, name, lo, hi, open);
-  const ema = o.ema === undefined ? 0.9999 : o.ema === false ? false : numArg(o.ema, op, 'ema', 0, 1, { min: true, max: true });
-  return {
-    method: oneOfArg(o.method ?? 'advprop', op, 'method', METHODS),
-    // ε and α are in pixel units of 255: more than 255 cannot change an image in [0, 1].
-    epsilon: num(o.epsilon, 'epsilon', 1, 0, 255),
-    attackSteps: o.attackSteps === undefined ? undefined : intArg(o.attackSteps, op, 'attackSteps', 0, LIMITS.attackSteps),
-    attackStepSize: num(o.attackStepSize, 'attackStepSize', 1, 0, 255),
-    attackNorm: oneOfArg(o.attackNorm ?? 'linf', op, 'attackNorm', opNames().attackNorm),
-    randomStart: boolArg(o.randomStart ?? false, op, 'randomStart'),
-    attackBnMode: oneOfArg(o.attackBnMode ?? 'train-frozen', op, 'attackBnMode', ['train-frozen', 'eval'] as const),
-    attackTarget: oneOfArg(o.attackTarget ?? 'true', op, 'attackTarget', ['true', 'random'] as const),
-    cleanWeight: num(o.cleanWeight, 'cleanWeight', 1, -Infinity, Infinity),
-    advWeight: num(o.advWeight, 'advWeight', 1, -Infinity, Infinity),
-    optimizer: oneOfArg(o.optimizer ?? 'rmsprop', op, 'optimizer', ['rmsprop', 'sgd'] as const),
-    lr: o.lr === undefined ? undefined : numArg(o.lr, op, 'lr', 0, Infinity, { min: true }),
-    momentum: num(o.momentum, 'momentum', 0.9, 0, Infinity),
-    schedule: oneOfArg(o.schedule ?? 'exponential', op, 'schedule', ['exponential', 'cosine', 'constant'] as const),
-    warmupEpochs: num(o.warmupEpochs, 'warmupEpochs', 5, 0, LIMITS.epochs),
-    weightDecay: num(o.weightDecay, 'weightDecay', 1e-5, 0, Infinity),
-    labelSmoothing: num(o.labelSmoothing, 'labelSmoothing', 0.1, 0, 1, { max: true }),
-    ema,
-    finetuneFraction: num(o.finetuneFraction, 'finetuneFraction', 0.5, 0, 1),
-    epochs: o.epochs === undefined ? undefined : numArg(o.epochs, op, 'epochs', 0, LIMITS.epochs, { min: true }),
-    stepsPerEpoch: o.stepsPerEpoch === undefined ? undefined : intArg(o.stepsPerEpoch, op, 'stepsPerEpoch', 1, Number.MAX_SAFE_INTEGER),
-    precision: o.precision === undefined ? defaultPrecision(device) : checkPrecision(o.precision, op),
-    bnSync: oneOfArg(o.bnSync ?? 'none', op, 'bnSync', ['none', 'domain'] as const),
-    bucketBytes: intArg(o.bucketBytes ?? DEFAULT_BUCKET_BYTES, op, 'bucketBytes', 64, 2 ** 30),
-  };
 }
 
 /** Parameters that get weight decay: all but batch norm's (as the EfficientNet recipe). */
@@ -164,11 +76,18 @@ export class Trainer {
   private nextInput: StepInput | undefined;
   /** fp16's loss scaler; null in the other precisions. */
   readonly scaler: GradScaler | null;
+  private stepGraph: StepGraph | null = null;
 
   constructor(model: Module, options?: TrainerOptions) {
     this.model = checkModule(model, 'Trainer');
     this.options = resolve(options, model.parameters()[0]?.device ?? defaultDevice());
     this.scaler = this.options.precision === 'fp16' ? new GradScaler() : null;
+    if (this.options.cudaGraph) {
+      const device = model.parameters()[0]?.device ?? defaultDevice();
+      if (canonicalDevice(device, 'Trainer') === 'cpu')
+        throw new AdvpropError('ERR_DEVICE', `Trainer: cudaGraph needs a cuda or cuda-sim device, but the model is on ${device}`);
+      this.stepGraph = new StepGraph(device);
+    }
     if (this.options.method === 'advprop') {
       const domains = model.namedModules().map(([, m]) => m).filter((m): m is MultiBatchNorm2d => m instanceof MultiBatchNorm2d);
       if (domains.length > 0 && domains.some((m) => m.domains < 2))
@@ -185,6 +104,7 @@ export class Trainer {
 
   /** (Re)creates optimizer and EMA over the model's current tensors (after loadStateDict replaced them). */
   rebuildState(): void {
+    this.stepGraph?.dispose();  // it recorded the old state's addresses
     this.optimizer?.dispose();
     this.emaState?.dispose();
     const params = this.model.parameters();
@@ -197,6 +117,18 @@ export class Trainer {
   }
 
   get ema(): ExponentialMovingAverage | null { return this.emaState; }
+
+  /** With cudaGraph: graphs captured, steps replayed and steps run eagerly so far; null without. */
+  get cudaGraphStats(): CudaGraphStats | null { return this.stepGraph ? { ...this.stepGraph.stats } : null; }
+
+  /** With cudaGraph: why every step runs eagerly (fp16, several ranks, a random-target attack), or null. */
+  get cudaGraphFallback(): string | null {
+    if (!this.stepGraph) return null;
+    if (this.scaler) return 'fp16 reads its loss scaler\'s overflow flag on the host inside each step';
+    if (world().size > 1) return 'the gradient all-reduce runs on MPI or NCCL from the host';
+    if (this.options.attackTarget === 'random') return 'random-target attacks draw their labels on the host';
+    return null;
+  }
   get optimizerState(): RMSProp | SGD { return this.optimizer; }
 
   /** Parameters then BN running statistics: what the EMA averages. */
@@ -287,6 +219,30 @@ export class Trainer {
     const epoch = this.epochAt();
     const plan = stepPlan(o.method, epoch, o.finetuneFraction * (o.epochs ?? Infinity));
     this.model.train();
+    const lr = this.currentLr();
+    const key = this.stepGraph && this.cudaGraphFallback === null
+      ? `${x.dtype} [${x.shape.join(',')}] ${plan.clean} ${plan.adversarial} ${plan.advDomain}` : null;
+    const graphed = key === null ? null
+      : this.stepGraph!.run(key, x, labels, lr, this.emaState, (sx, sy, scalars) => this.queueStep(sx, sy, plan, lr, scalars));
+    if (graphed) {
+      this.prefetchNext();
+      const stats = this.readStats(graphed.value, 1, graphed.pending, labels, false);
+      this.stepCount++;
+      return { step: this.stepCount, epoch, lr, ...stats, skipped: false };
+    }
+    const q = this.queueStep(x, labels, plan, lr, null);
+    this.prefetchNext();
+    const stats = this.readStats(q.value, q.lossScale, q.pending, labels, true);
+    this.stepCount++;
+    return { step: this.stepCount, epoch, lr, ...stats, skipped: q.skipped };
+  }
+
+  // Queues one step: the attack, the forward and backward, the all-reduce, the optimizer and the
+  // EMA. With `scalars` (inside a CUDA graph capture) the rate and the EMA decay are read from
+  // device scalars when the kernels run, and no host value is read.
+  private queueStep(x: Tensor, labels: Int32Array | Tensor, plan: ReturnType<typeof stepPlan>, lr: number, scalars: StepScalars | null): QueuedStep {
+    const o = this.options;
+    const n = x.shape[0]!;
     // Data parallel: this rank's n samples are its block of each n × size segment of the global
     // batch (the clean one, then the adversarial one), so dropout, drop-connect and the random
     // start draw what one process holding the global batch would.
@@ -298,7 +254,6 @@ export class Trainer {
         domain: plan.advDomain, bnMode: o.attackBnMode, target: o.attackTarget, lossScale: this.scaler?.scale,
       }))
       : null;
-    const lr = this.currentLr();
     try {
       const parts = withSampleMap(samples, () => this.lossAndGrads(x, xAdv, labels, plan));
       parts.valueOwner.dispose();
@@ -326,9 +281,14 @@ export class Trainer {
           this.scaler.update(u.finite);
         }
         if (!skipped) {
-          this.optimizer.lr = lr;
-          this.optimizer.step(grads);
-          this.emaState?.update();
+          if (scalars) {
+            this.optimizer.step(grads, { lr: scalars.lr });
+            this.emaState?.updateFrom(scalars.emaDecay);
+          } else {
+            this.optimizer.lr = lr;
+            this.optimizer.step(grads);
+            this.emaState?.update();
+          }
         }
       } catch (e) {
         // No reads after a failure: on a failed GPU context they would throw and hide this error.
@@ -338,10 +298,7 @@ export class Trainer {
         for (const g of parts.grads) g.dispose();
         if (grads !== parts.grads) for (const g of grads) g.dispose();
       }
-      this.prefetchNext();
-      const stats = this.readStats(parts.value, parts.lossScale, parts.pending, labels);
-      this.stepCount++;
-      return { step: this.stepCount, epoch, lr, ...stats, skipped };
+      return { value: parts.value, lossScale: parts.lossScale, pending: parts.pending, skipped };
     } finally {
       xAdv?.dispose();
     }
@@ -364,7 +321,7 @@ export class Trainer {
 
   // Losses and predictions stay on the device until readStats, after the optimizer step is queued:
   // reading them inside the step would drain a GPU's queue between the forward and the backward.
-  private lossAndGrads(x: Tensor, xAdv: Tensor | null, labels: Int32Array, plan: ReturnType<typeof stepPlan>) {
+  private lossAndGrads(x: Tensor, xAdv: Tensor | null, labels: Int32Array | Tensor, plan: ReturnType<typeof stepPlan>) {
     const params = this.model.parameters();
     const pending: PendingStats = { cleanLoss: null, advLoss: null, cleanPred: null, advPred: null };
     const lossScale = this.scaler?.scale ?? 1;
@@ -386,7 +343,7 @@ export class Trainer {
 
   // The step's loss on the clean and/or adversarial batch (one 2N forward when both), keeping
   // detached losses and argmax predictions in `pending` for readStats.
-  private loss(x: Tensor, xAdv: Tensor | null, labels: Int32Array, plan: ReturnType<typeof stepPlan>, pending: PendingStats): Tensor {
+  private loss(x: Tensor, xAdv: Tensor | null, labels: Int32Array | Tensor, plan: ReturnType<typeof stepPlan>, pending: PendingStats): Tensor {
     const o = this.options;
     const n = x.shape[0]!;
     const ls = { labelSmoothing: o.labelSmoothing };
@@ -414,8 +371,8 @@ export class Trainer {
     return (lc ?? la)!;
   }
 
-  /** One host read per number, after everything of the step has been queued; frees the tensors. */
-  private readStats(value: Tensor, lossScale: number, p: PendingStats, labels: Int32Array) {
+  /** One host read per number, after everything of the step has been queued; frees the tensors when `owned`. */
+  private readStats(value: Tensor, lossScale: number, p: PendingStats, labels: Int32Array, owned: boolean) {
     const n = labels.length;
     const correct = (pred: Tensor | null): number | null => {
       if (!pred) return null;
@@ -439,7 +396,7 @@ export class Trainer {
       const avg = (i: number, keep: unknown): number | null => (keep === null ? null : v[i]! / world().size);
       return { loss: avg(0, r.loss)!, cleanLoss: avg(1, r.cleanLoss), advLoss: avg(2, r.advLoss), cleanAcc: avg(3, r.cleanAcc), advAcc: avg(4, r.advAcc) };
     } finally {
-      disposePending(value, p);
+      if (owned) disposePending(value, p);
     }
   }
 
@@ -451,36 +408,10 @@ export class Trainer {
   }
 
   dispose(): void {
+    this.stepGraph?.dispose();
     this.optimizer.dispose();
     this.emaState?.dispose();
     this.uploader?.dispose();
     this.uploader = null;
   }
-}
-
-/** Step labels as an Int32Array: given as one, as an array of numbers, or as an i32 tensor. */
-function stepLabels(y: unknown, op: string): Int32Array {
-  if (y instanceof Int32Array) return y;
-  if (Array.isArray(y)) return Int32Array.from(y.map((v, i) => intArg(v, op, `y[${i}]`, 0, 2 ** 31 - 1)));
-  if (isTensor(y)) {
-    checkTensor(y, op, 'y');
-    if (y.dtype !== 'i32') throw new AdvpropError('ERR_DTYPE', `${op}: y must be i32, got ${y.dtype} [${y.shape.join(', ')}]`);
-    return y.toArray() as Int32Array;
-  }
-  throw new AdvpropError('ERR_ARG', `${op}: y must be an Int32Array, an array of labels or an i32 tensor, got ${describeValue(y)}`);
-}
-
-/** Clean top-1 accuracy and mean loss of `model` in eval mode over batches. */
-export function evaluateBatches(model: Module, batches: Iterable<{ x: Tensor; y: Int32Array }>): { accuracy: number; loss: number; count: number } {
-  model.eval();
-  let correct = 0, count = 0, lossSum = 0;
-  noGrad(() => {
-    for (const b of batches) tidy(() => {
-      const logits = model.forward(b.x);
-      correct += accuracy(logits, b.y).correct;
-      lossSum += crossEntropy(logits, b.y).item() * b.y.length;
-      count += b.y.length;
-    });
-  });
-  return { accuracy: count ? correct / count : 0, loss: count ? lossSum / count : 0, count };
 }

@@ -62,7 +62,9 @@ void rmsprop_update(const TensorList& params, const TensorList& grads, const Ten
                     const std::vector<uint8_t>& decay, const RmspropHyper& h) {
   dispatch_dtype(list_dtype(params), "rmspropUpdate", [&](auto zero) {
     using T = decltype(zero);
-    const RmspropConsts<T> c = rmsprop_consts<T>(h);
+    RmspropHyper v = h;
+    if (h.lr_at.defined()) v.lr = *h.lr_at.data_as<double>();  // cpu runs the call now: read it now
+    const RmspropConsts<T> c = rmsprop_consts<T>(v);
     for_each_piece(params, [&](size_t i, int64_t off, int64_t n) {
       T* p = params[i].data_as<T>() + off;
       const T* g = grads[i].data_as<T>() + off;
@@ -78,7 +80,7 @@ void sgd_update(const TensorList& params, const TensorList& grads, const TensorL
                 const std::vector<uint8_t>& decay, const SgdHyper& h) {
   dispatch_dtype(list_dtype(params), "sgdUpdate", [&](auto zero) {
     using T = decltype(zero);
-    const T lr = T(h.lr), mu = T(h.momentum), wd = T(h.weight_decay);
+    const T lr = T(h.lr_at.defined() ? *h.lr_at.data_as<double>() : h.lr), mu = T(h.momentum), wd = T(h.weight_decay);
     for_each_piece(params, [&](size_t i, int64_t off, int64_t n) {
       T* p = params[i].data_as<T>() + off;
       const T* g = grads[i].data_as<T>() + off;
@@ -92,7 +94,8 @@ void sgd_update(const TensorList& params, const TensorList& grads, const TensorL
   });
 }
 
-void ema_update(const TensorList& emas, const TensorList& sources, double decay) {
+void ema_update(const TensorList& emas, const TensorList& sources, double decay_value, const Tensor& decay_at) {
+  const double decay = decay_at.defined() ? *decay_at.data_as<double>() : decay_value;
   dispatch_dtype(list_dtype(emas), "emaUpdate", [&](auto zero) {
     using T = decltype(zero);
     const T d = T(decay), omd = T(1.0 - decay);

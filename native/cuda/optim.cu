@@ -57,13 +57,18 @@ struct Work {
   int32_t chunk;
 };
 
-// Each op: kSlots pointers per tensor, kWrites[k] says whether slot k is stored back, and
-// apply(v, decay) updates one element's values v[0..kSlots) in registers.
+// Each op: kSlots pointers per tensor, writes(k) says whether slot k is stored back, and
+// apply(v, decay) updates one element's values v[0..kSlots) in registers. `at`, when set, is a
+// device scalar (f64) that load() reads once per thread in place of the by-value rate or decay.
 template <typename T>
 struct RmspropOp {
   static constexpr int kSlots = 4;  // p, g, ms, mom
   RmspropConsts<T> c;
+  const double* at;
   static ADVPROP_HD bool writes(int k) { return k != 1; }
+  __device__ void load() {
+    if (at) c.lr = T(*at);
+  }
   ADVPROP_HD void apply(T* v, bool decay) const { rmsprop_element(v[0], v[1], v[2], v[3], c, decay); }
 };
 
@@ -72,7 +77,11 @@ struct SgdOp {
   static constexpr int kSlots = 3;  // p, g, buf
   T lr, mu, wd;
   bool nesterov;
+  const double* at;
   static ADVPROP_HD bool writes(int k) { return k != 1; }
+  __device__ void load() {
+    if (at) lr = T(*at);
+  }
   ADVPROP_HD void apply(T* v, bool decay) const { sgd_element(v[0], v[1], v[2], lr, mu, wd, decay, nesterov); }
 };
 
@@ -80,9 +89,20 @@ template <typename T>
 struct EmaOp {
   static constexpr int kSlots = 2;  // ema, source
   T d, omd;
+  const double* at;
   static ADVPROP_HD bool writes(int k) { return k == 0; }
+  __device__ void load() {
+    if (at) {
+      const double v = *at;
+      d = T(v);
+      omd = T(1.0 - v);
+    }
+  }
   ADVPROP_HD void apply(T* v, bool) const { v[0] = d == T(0) ? v[1] : ema_element(v[0], v[1], d, omd); }
 };
+
+// The device address of an optional f64 scalar.
+inline const double* scalar_at(const Tensor& t) { return t.defined() ? t.data_as<double>() : nullptr; }
 
 template <typename T, typename Op>
 __device__ void scalar_range(const Slot<T>& s, int64_t lo, int64_t hi, const Op& op, bool decay) {
@@ -103,6 +123,7 @@ __device__ __forceinline__ float& lane(float4& q, int l) { return l == 0 ? q.x :
 template <typename T, typename Op>
 __global__ void multi_tensor_kernel(const Slot<T>* slots, const Work* work, int64_t w_begin, int64_t w_end, int32_t first,
                                     CallPtrs<T> call, Op op) {
+  op.load();
   for (int64_t w = w_begin + blockIdx.x; w < w_end; w += gridDim.x) {
     const Work wk = work[w];
     Slot<T> s = slots[wk.tensor];
@@ -238,7 +259,7 @@ void rmsprop_update(const TensorList& params, const TensorList& grads, const Ten
                     const std::vector<uint8_t>& decay, const RmspropHyper& h) {
   dispatch_dtype(list_dtype(params), "rmspropUpdate", [&](auto zero) {
     using T = decltype(zero);
-    launch<T>("rmspropUpdate", {&params, &grads, &ms, &mom}, decay, RmspropOp<T>{rmsprop_consts<T>(h)});
+    launch<T>("rmspropUpdate", {&params, &grads, &ms, &mom}, decay, RmspropOp<T>{rmsprop_consts<T>(h), scalar_at(h.lr_at)});
   });
 }
 
@@ -246,14 +267,14 @@ void sgd_update(const TensorList& params, const TensorList& grads, const TensorL
                 const std::vector<uint8_t>& decay, const SgdHyper& h) {
   dispatch_dtype(list_dtype(params), "sgdUpdate", [&](auto zero) {
     using T = decltype(zero);
-    launch<T>("sgdUpdate", {&params, &grads, &bufs}, decay, SgdOp<T>{T(h.lr), T(h.momentum), T(h.weight_decay), h.nesterov});
+    launch<T>("sgdUpdate", {&params, &grads, &bufs}, decay, SgdOp<T>{T(h.lr), T(h.momentum), T(h.weight_decay), h.nesterov, scalar_at(h.lr_at)});
   });
 }
 
-void ema_update(const TensorList& emas, const TensorList& sources, double decay) {
+void ema_update(const TensorList& emas, const TensorList& sources, double decay, const Tensor& decay_at) {
   dispatch_dtype(list_dtype(emas), "emaUpdate", [&](auto zero) {
     using T = decltype(zero);
-    launch<T>("emaUpdate", {&emas, &sources}, {}, EmaOp<T>{T(decay), T(1.0 - decay)});
+    launch<T>("emaUpdate", {&emas, &sources}, {}, EmaOp<T>{T(decay), T(1.0 - decay), scalar_at(decay_at)});
   });
 }
 

@@ -90,6 +90,13 @@ void check_lists(const char* op, const std::vector<Named>& lists, const std::vec
   }
 }
 
+// A device scalar for a hyper-parameter: f64 [1] on the lists' device.
+void check_scalar_at(const char* op, const char* arg, const Tensor& at, const TensorList& lead, const char* lead_name) {
+  if (!at.defined() || lead.empty()) return;
+  const std::string first = std::string(lead_name) + "[0]";
+  TensorArg(op, arg, at).contiguous().dtype(DType::f64).shape({1}).same_device_as(lead[0], first.c_str());
+}
+
 // The flags the kernels take: none when the weight decay is 0, so they test one flag per tensor.
 const std::vector<uint8_t>& decay_flags(const std::vector<uint8_t>& decay, double weight_decay) {
   static const std::vector<uint8_t> none;
@@ -101,12 +108,13 @@ const std::vector<uint8_t>& decay_flags(const std::vector<uint8_t>& decay, doubl
 void rmsprop_update(const TensorList& params, const TensorList& grads, const TensorList& ms, const TensorList& mom,
                     const std::vector<uint8_t>& decay, const RmspropHyper& h) {
   const char* op = "rmspropUpdate";
-  check_hyper(op, "lr", h.lr, 0, INFINITY);
+  if (!h.lr_at.defined()) check_hyper(op, "lr", h.lr, 0, INFINITY);
   check_hyper(op, "rho", h.rho, 0, 1);
   check_hyper(op, "momentum", h.momentum, 0, INFINITY);
   check_hyper(op, "eps", h.eps, 0, INFINITY, true);
   check_hyper(op, "weightDecay", h.weight_decay, 0, INFINITY);
   check_lists(op, {{&params, "params", true}, {&grads, "grads", false}, {&ms, "ms", true}, {&mom, "mom", true}}, &decay);
+  check_scalar_at(op, "lr", h.lr_at, params, "params");
   if (params.empty()) return;
   ADVPROP_DISPATCH(params[0].device(), rmsprop_update, params, grads, ms, mom, decay_flags(decay, h.weight_decay), h);
 }
@@ -114,20 +122,26 @@ void rmsprop_update(const TensorList& params, const TensorList& grads, const Ten
 void sgd_update(const TensorList& params, const TensorList& grads, const TensorList& bufs,
                 const std::vector<uint8_t>& decay, const SgdHyper& h) {
   const char* op = "sgdUpdate";
-  check_hyper(op, "lr", h.lr, 0, INFINITY);
+  if (!h.lr_at.defined()) check_hyper(op, "lr", h.lr, 0, INFINITY);
   check_hyper(op, "momentum", h.momentum, 0, INFINITY);
   check_hyper(op, "weightDecay", h.weight_decay, 0, INFINITY);
   check_lists(op, {{&params, "params", true}, {&grads, "grads", false}, {&bufs, "bufs", true}}, &decay);
+  check_scalar_at(op, "lr", h.lr_at, params, "params");
   if (params.empty()) return;
   ADVPROP_DISPATCH(params[0].device(), sgd_update, params, grads, bufs, decay_flags(decay, h.weight_decay), h);
 }
 
-void ema_update(const TensorList& emas, const TensorList& sources, double decay) {
+void ema_update(const TensorList& emas, const TensorList& sources, double decay, const Tensor& decay_at) {
   const char* op = "emaUpdate";
-  check_hyper(op, "decay", decay, 0, 1);
+  if (!decay_at.defined()) check_hyper(op, "decay", decay, 0, 1);
   check_lists(op, {{&emas, "emas", true}, {&sources, "sources", false}}, nullptr);
+  check_scalar_at(op, "decay", decay_at, emas, "emas");
   if (emas.empty()) return;
-  ADVPROP_DISPATCH(emas[0].device(), ema_update, emas, sources, decay);
+  ADVPROP_DISPATCH(emas[0].device(), ema_update, emas, sources, decay, decay_at);
+}
+
+void ema_update(const TensorList& emas, const TensorList& sources, double decay) {
+  ema_update(emas, sources, decay, Tensor());
 }
 
 }  // namespace ops

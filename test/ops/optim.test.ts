@@ -170,6 +170,39 @@ forEachBackend('optimizer kernels', (device) => {
     });
   });
 
+  // A device scalar (f64 [1]) in place of lr or the EMA decay: what a captured CUDA graph reads at
+  // each replay. Two identical states stepped with the number and with the scalar stay bit-equal,
+  // in f32 (where the kernel rounds the f64 value) and in f64; the scalar's value is the one at
+  // the time the kernel runs.
+  for (const dt of ['f32', 'f64'] as const) {
+    it(`lr and the EMA decay from a device scalar give the by-value bits, ${dt}`, () => {
+      ap.tidy(() => {
+        const bases: ap.Tensor[] = [];
+        const grads = [1, 2, 3].map((k) => makeList(dt, device, 60 + k, -1, 1, bases).dev);
+        const states = [0, 1].map(() => ({
+          p: makeList(dt, device, 5, -2, 2, bases).dev, ms: constList(dt, device, 1, bases).dev,
+          mom: constList(dt, device, 0, bases).dev, buf: constList(dt, device, 0, bases).dev, e: makeList(dt, device, 6, -2, 2, bases).dev,
+        }));
+        const lrAt = ap.zeros([1], { device, dtype: 'f64' }), dAt = ap.zeros([1], { device, dtype: 'f64' });
+        const rates = [0.1, 0.0123456789, 0.37], decays = [0.5, 0.1 / 0.7, 0];  // 0 is the exact copy
+        rates.forEach((lr, k) => {
+          const [a, b] = states;
+          const h = { rho: 0.9, momentum: 0.9, eps: 1e-3, weightDecay: 0.05, decay: DECAY };
+          ap.kernels.rmspropUpdate(a!.p, grads[k]!, a!.ms, a!.mom, { ...h, lr });
+          ap.kernels.sgdUpdate(a!.p, grads[k]!, a!.buf, { lr, momentum: 0.9, nesterov: k === 1 });
+          ap.kernels.emaUpdate(a!.e, a!.p, decays[k]!);
+          ap.copyInto(lrAt, ap.tensor(Float64Array.of(lr), [1], { dtype: 'f64' }));
+          ap.copyInto(dAt, ap.tensor(Float64Array.of(decays[k]!), [1], { dtype: 'f64' }));
+          ap.kernels.rmspropUpdate(b!.p, grads[k]!, b!.ms, b!.mom, { ...h, lr: lrAt });
+          ap.kernels.sgdUpdate(b!.p, grads[k]!, b!.buf, { lr: lrAt, momentum: 0.9, nesterov: k === 1 });
+          ap.kernels.emaUpdate(b!.e, b!.p, dAt);
+        });
+        for (const key of ['p', 'ms', 'mom', 'buf', 'e'] as const)
+          states[0]![key].forEach((t, i) => assert.deepEqual(Array.from(states[1]![key][i]!.toArray()), Array.from(t.toArray()), `${key}[${i}]`));
+      });
+    });
+  }
+
   it('empty lists are a no-op', () => {
     ap.kernels.rmspropUpdate([], [], [], [], { lr: 0.1 });
     ap.kernels.sgdUpdate([], [], [], { lr: 0.1 });
@@ -218,6 +251,22 @@ describe('optimizer kernels: bad arguments', () => {
       expectCode(() => ap.kernels.sgdUpdate([p], [g], [ms], { lr: 0.1, weightDecay: -1 }), 'ERR_ARG', "'weightDecay'");
       expectCode(() => ap.kernels.emaUpdate([p], [g], 1.01), 'ERR_ARG', "'decay'");
       expectCode(() => ap.kernels.sgdUpdate([p], [g], [ms], {} as ap.kernels.SgdUpdateOptions), 'ERR_ARG', "'lr'");
+    });
+  });
+
+  it('a device scalar must be f64 [1] on the lists\' device', () => {
+    ap.tidy(() => {
+      const [p, g, ms, mom] = four();
+      expectCode(() => ap.kernels.rmspropUpdate([p], [g], [ms], [mom], { lr: ap.zeros([1]) }), 'ERR_DTYPE', "argument 'lr' must be f64, got f32 [1]");
+      expectCode(() => ap.kernels.sgdUpdate([p], [g], [ms], { lr: ap.zeros([2], { dtype: 'f64' }) }), 'ERR_SHAPE', "'lr' [2] must be [1]");
+      expectCode(() => ap.kernels.emaUpdate([p], [g], ap.zeros([1, 1], { dtype: 'f64' })), 'ERR_SHAPE', "'decay' [1, 1] must be [1]");
+      const gone = ap.zeros([1], { dtype: 'f64' });
+      gone.dispose();
+      expectCode(() => ap.kernels.emaUpdate([p], [g], gone), 'ERR_DISPOSED', 'decay');
+      expectCode(() => ap.kernels.emaUpdate([p], [g], 'x' as unknown as number), 'ERR_ARG', 'decay');
+      const sim = deviceOf('cuda-sim');
+      if (sim) expectCode(() => ap.kernels.rmspropUpdate([p], [g], [ms], [mom], { lr: ap.zeros([1], { dtype: 'f64', device: sim }) }), 'ERR_DEVICE', "'lr' is on cuda-sim:0");
+      assert.deepEqual(Array.from(ms.toArray()), [1, 1, 1, 1, 1, 1]);
     });
   });
 

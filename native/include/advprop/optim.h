@@ -12,6 +12,13 @@
 //     buf ← μ·buf + g;  p ← p − lr·(nesterov ? g + μ·buf : buf)
 // ema_update: ema ← d·ema + (1−d)·src; with d = 0 exactly src (a copy: NaN or inf in the old
 //     ema does not leak through 0·ema), which is how the EMA's copy_to writes into live tensors.
+// Device scalars: the learning rate (rmsprop_update, sgd_update) and the EMA decay may instead
+// come from an f64 [1] tensor on the lists' device (`lr_at`, `decay_at`), read when the kernel
+// runs, as T(value) and T(1.0 - value) exactly as the by-value forms round them. A captured CUDA
+// graph records kernel arguments once; with a device scalar its replays take each step's value
+// (the trainer's --cuda-graph: a schedule's lr and the EMA's warm-up decay change every step).
+// Its value is not range-checked: the caller writes a value the by-value form would accept.
+//
 // The kernels take lists that the front-ends below have checked: non-empty, equal lengths, one
 // float dtype and one device, pairwise equal shapes, contiguous, no written tensor overlapping
 // another one.
@@ -28,10 +35,12 @@ namespace advprop {
 
 struct RmspropHyper {
   double lr = 0, rho = 0.9, momentum = 0.9, eps = 1e-3, weight_decay = 0;
+  Tensor lr_at;  // undefined: lr
 };
 struct SgdHyper {
   double lr = 0, momentum = 0, weight_decay = 0;
   bool nesterov = false;
+  Tensor lr_at;  // undefined: lr
 };
 
 using TensorList = std::vector<Tensor>;
@@ -89,7 +98,7 @@ inline bool decays(const std::vector<uint8_t>& decay, size_t i) { return !decay.
                       const TensorList& mom, const std::vector<uint8_t>& decay, const RmspropHyper& h); \
   void sgd_update(const TensorList& params, const TensorList& grads, const TensorList& bufs,          \
                   const std::vector<uint8_t>& decay, const SgdHyper& h);                              \
-  void ema_update(const TensorList& emas, const TensorList& sources, double decay);
+  void ema_update(const TensorList& emas, const TensorList& sources, double decay, const Tensor& decay_at);
 
 namespace cpu { ADVPROP_OPTIM_KERNELS }
 namespace cuda { ADVPROP_OPTIM_KERNELS }
@@ -98,8 +107,11 @@ namespace cudasim { ADVPROP_OPTIM_KERNELS }
 namespace ops {
 // Checked front-ends (ERR_ARG for list lengths and hyper-parameters, ERR_SHAPE / ERR_DTYPE /
 // ERR_DEVICE / ERR_DISPOSED naming the list and index). `decay` is empty (no tensor decayed) or
-// one flag per tensor. Empty lists are a no-op.
+// one flag per tensor. Empty lists are a no-op. A device scalar (lr_at, decay_at) must be f64 [1]
+// on the lists' device (ERR_DTYPE / ERR_SHAPE / ERR_DEVICE naming it).
 ADVPROP_OPTIM_KERNELS
+// ema_update with decay by value.
+void ema_update(const TensorList& emas, const TensorList& sources, double decay);
 }  // namespace ops
 
 }  // namespace advprop

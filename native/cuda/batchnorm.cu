@@ -8,13 +8,14 @@
 //   backward: bn_grad_partial_kernel (the same shape, sums of g and g * xhat), bn_grad_sums_kernel
 //     (chunks in order; adds into the domain's f64 dgamma/dbeta accumulators and forms the two
 //     per-channel dx coefficients), bn_dx_kernel. The
-//     elementwise kernels take float4 for f32 when C % 4 == 0 and the segment is 16-byte aligned.
+//     elementwise kernels take 16-byte packs (4 f32, 8 bf16/f16, 2 f64: common.cuh) when C is a
+//     multiple of the pack and the segment is 16-byte aligned.
 // The segments run one after another on the tensor's stream, so running-stat updates and
 // dgamma/dbeta sums of a domain that owns several segments happen in segment order. The chunk
 // split depends only on the shape: deterministic on every device, no atomics.
 // bf16 and f16 x (storage T): every kernel widens on read (to_accum) and computes in A = Accum<T>
 // = f32 with f32 parameters and statistics, exactly as for f32, and y and dx are rounded once on
-// the store; the float4 paths stay f32-only, 16-bit takes the scalar ones.
+// the store, on the pack paths as on the scalar ones.
 #include "common.cuh"
 
 #include <algorithm>
@@ -139,17 +140,20 @@ __global__ void bn_apply_kernel(const T* x, T* y, int64_t total, int64_t C, cons
   }
 }
 
-// f32 with C % 4 == 0 and 16-byte aligned segment bases: one float4 per thread and step.
-__global__ void bn_apply_vec4_kernel(const float4* x, float4* y, int64_t total4, int64_t C, const float* mean,
-                                     const float* invstd, const float* gamma, const float* beta, BnAct act) {
-  for (int64_t i = grid_start(); i < total4; i += grid_step()) {
-    const int64_t c = channel_of(i * 4, C);
-    const float4 v = x[i];
-    float4 r;
-    r.x = bn_act_forward<BnMath>(act, (v.x - mean[c]) * (gamma[c] * invstd[c]) + beta[c]);
-    r.y = bn_act_forward<BnMath>(act, (v.y - mean[c + 1]) * (gamma[c + 1] * invstd[c + 1]) + beta[c + 1]);
-    r.z = bn_act_forward<BnMath>(act, (v.z - mean[c + 2]) * (gamma[c + 2] * invstd[c + 2]) + beta[c + 2]);
-    r.w = bn_act_forward<BnMath>(act, (v.w - mean[c + 3]) * (gamma[c + 3] * invstd[c + 3]) + beta[c + 3]);
+// C a multiple of Pack<T>::kLen and 16-byte aligned segment bases: one pack per thread and step.
+template <typename T, typename A = Accum<T>>
+__global__ void bn_apply_pack_kernel(const Pack<T>* x, Pack<T>* y, int64_t packs, int64_t C, const A* mean,
+                                     const A* invstd, const A* gamma, const A* beta, BnAct act) {
+  constexpr int K = Pack<T>::kLen;
+  for (int64_t i = grid_start(); i < packs; i += grid_step()) {
+    const int64_t c0 = channel_of(i * K, C);
+    const Pack<T> v = x[i];
+    Pack<T> r;
+#pragma unroll
+    for (int j = 0; j < K; ++j) {
+      const int64_t c = c0 + j;
+      r.v[j] = from_accum<T>(bn_act_forward<BnMath>(act, (to_accum(v.v[j]) - mean[c]) * (gamma[c] * invstd[c]) + beta[c]));
+    }
     y[i] = r;
   }
 }
@@ -226,23 +230,25 @@ __global__ void bn_dx_kernel(const T* dy, const T* x, T* dx, int64_t total, int6
   }
 }
 
-// f32 with C % 4 == 0 and 16-byte aligned segment bases: one float4 per thread and step.
-__global__ void bn_dx_vec4_kernel(const float4* dy, const float4* x, float4* dx, int64_t total4, int64_t C,
-                                  const float* mean, const float* invstd, const float* gamma, const float* beta,
-                                  const float* coef, BnAct act) {
-  for (int64_t i = grid_start(); i < total4; i += grid_step()) {
-    const int64_t c0 = channel_of(i * 4, C);
-    const float4 xv = x[i], gv = dy[i];
-    const float xs[4] = {xv.x, xv.y, xv.z, xv.w}, gs[4] = {gv.x, gv.y, gv.z, gv.w};
-    float r[4];
-    for (int j = 0; j < 4; ++j) {
+// The same on packs (C a multiple of Pack<T>::kLen, 16-byte aligned segment bases).
+template <typename T, typename A = Accum<T>>
+__global__ void bn_dx_pack_kernel(const Pack<T>* dy, const Pack<T>* x, Pack<T>* dx, int64_t packs, int64_t C,
+                                  const A* mean, const A* invstd, const A* gamma, const A* beta, const A* coef,
+                                  BnAct act) {
+  constexpr int K = Pack<T>::kLen;
+  for (int64_t i = grid_start(); i < packs; i += grid_step()) {
+    const int64_t c0 = channel_of(i * K, C);
+    const Pack<T> xv = x[i], gv = dy[i];
+    Pack<T> r;
+#pragma unroll
+    for (int j = 0; j < K; ++j) {
       const int64_t c = c0 + j;
-      const float is = invstd[c];
-      const float xhat = (xs[j] - mean[c]) * is;
-      const float g = bn_act_backward<BnMath>(act, xhat * gamma[c] + beta[c], gs[j]);
-      r[j] = (gamma[c] * is) * (g - coef[c] - xhat * coef[C + c]);
+      const A is = invstd[c];
+      const A xhat = (to_accum(xv.v[j]) - mean[c]) * is;
+      const A g = bn_act_backward<BnMath>(act, xhat * gamma[c] + beta[c], to_accum(gv.v[j]));
+      r.v[j] = from_accum<T>((gamma[c] * is) * (g - coef[c] - xhat * coef[C + c]));
     }
-    dx[i] = make_float4(r[0], r[1], r[2], r[3]);
+    dx[i] = r;
   }
 }
 
@@ -281,8 +287,6 @@ int64_t max_chunks(const BnArgs& a) {
   return most;
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
-
 template <typename T, typename A = Accum<T>>
 void forward_typed(const BnArgs& a, const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& rmean,
                    Tensor& rvar, Tensor& y, Tensor& mean, Tensor& invstd) {
@@ -313,13 +317,12 @@ void forward_typed(const BnArgs& a, const Tensor& x, const Tensor& gamma, const 
           prv + d * C, a.mode == BnMode::train ? 1 : 0, a.momentum, a.eps);
     }
     const int64_t total = rows * C;
-    if constexpr (std::is_same_v<T, float>) {
-      if (C % 4 == 0 && aligned16(px + off) && aligned16(py + off)) {
-        ADVPROP_LAUNCH(bn_apply_vec4_kernel, grid_for(total / 4, kThreads), kThreads, 0, st)(
-            reinterpret_cast<const float4*>(px + off), reinterpret_cast<float4*>(py + off), total / 4, C,
-            static_cast<const float*>(ms), static_cast<const float*>(is), pg + d * C, pb + d * C, act);
-        continue;
-      }
+    constexpr int K = Pack<T>::kLen;
+    if (C % K == 0 && aligned16(px + off) && aligned16(py + off)) {
+      ADVPROP_LAUNCH((bn_apply_pack_kernel<T>), grid_for(total / K, kThreads), kThreads, 0, st)(
+          reinterpret_cast<const Pack<T>*>(px + off), reinterpret_cast<Pack<T>*>(py + off), total / K, C,
+          static_cast<const A*>(ms), static_cast<const A*>(is), pg + d * C, pb + d * C, act);
+      continue;
     }
     ADVPROP_LAUNCH((bn_apply_kernel<T>), grid_for(total, kThreads), kThreads, 0, st)(
         px + off, py + off, total, C, static_cast<const A*>(ms), static_cast<const A*>(is), pg + d * C, pb + d * C,
@@ -359,14 +362,13 @@ void backward_typed(const BnArgs& a, const Tensor& dy, const Tensor& x, const Te
         static_cast<const double*>(partial.data_as<double>()), sp.nchunks, C, static_cast<double>(rows),
         a.mode == BnMode::eval ? 1 : 0, coef, acc_beta + d * C, acc_gamma + d * C);
     const int64_t total = rows * C;
-    if constexpr (std::is_same_v<T, float>) {
-      if (C % 4 == 0 && aligned16(pdy + off) && aligned16(px + off) && aligned16(pdx + off)) {
-        ADVPROP_LAUNCH(bn_dx_vec4_kernel, grid_for(total / 4, kThreads), kThreads, 0, st)(
-            reinterpret_cast<const float4*>(pdy + off), reinterpret_cast<const float4*>(px + off),
-            reinterpret_cast<float4*>(pdx + off), total / 4, C, ms, is, pg + d * C, pb + d * C,
-            static_cast<const float*>(coef), act);
-        continue;
-      }
+    constexpr int K = Pack<T>::kLen;
+    if (C % K == 0 && aligned16(pdy + off) && aligned16(px + off) && aligned16(pdx + off)) {
+      ADVPROP_LAUNCH((bn_dx_pack_kernel<T>), grid_for(total / K, kThreads), kThreads, 0, st)(
+          reinterpret_cast<const Pack<T>*>(pdy + off), reinterpret_cast<const Pack<T>*>(px + off),
+          reinterpret_cast<Pack<T>*>(pdx + off), total / K, C, ms, is, pg + d * C, pb + d * C,
+          static_cast<const A*>(coef), act);
+      continue;
     }
     ADVPROP_LAUNCH((bn_dx_kernel<T>), grid_for(total, kThreads), kThreads, 0, st)(
         pdy + off, px + off, pdx + off, total, C, ms, is, pg + d * C, pb + d * C, static_cast<const A*>(coef), act);

@@ -113,6 +113,26 @@ struct BnMath : Math {
 __device__ __forceinline__ float mul_add_rn(float a, float s, float b) { return __fadd_rn(__fmul_rn(a, s), b); }
 __device__ __forceinline__ double mul_add_rn(double a, double s, double b) { return __dadd_rn(__dmul_rn(a, s), b); }
 
+// Sixteen bytes of T, moved by one 128-bit load or store: 4 f32, 8 bf16 or f16, 2 f64. The
+// memory-bound kernels (batch norm's apply and input gradient, the pooling broadcasts, dropout)
+// take a pack per thread and step where the innermost extent is a multiple of kLen and the
+// pointers are 16-byte aligned: a 16-bit activation read element by element moves 2 bytes per
+// load instruction, and a GPU needs many more bytes in flight than that to stream at copy speed.
+// The arithmetic per element is the scalar kernels', so the bits are theirs.
+template <typename T>
+struct alignas(16) Pack {
+  static constexpr int kLen = static_cast<int>(16 / sizeof(T));
+  T v[kLen];
+};
+// Four consecutive T in one load (dropout's Philox block of four elements): 16 bytes of f32, 8 of
+// bf16 or f16, 32 (two loads) of f64.
+template <typename T>
+struct alignas(4 * sizeof(T)) Quad {
+  T v[4];
+};
+inline bool aligned_to(const void* p, uintptr_t bytes) { return p == nullptr || reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+inline bool aligned16(const void* p) { return aligned_to(p, 16); }
+
 // A 1-D grid-stride loop with 64-bit indices:
 //   for (int64_t i = grid_start(); i < total; i += grid_step())
 __device__ __forceinline__ int64_t grid_start() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }

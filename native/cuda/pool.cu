@@ -8,13 +8,14 @@
 // the device), a second pass adds the chunk partials in chunk order. The split depends only on
 // the shape: deterministic, no float atomics.
 // Broadcasts (pool backward, scale forward, the scale's dx): one element per thread in a
-// grid-stride loop, float4 when C is a multiple of 4 and the pointers are 16-byte aligned, and
+// grid-stride loop, a 16-byte pack (4 f32, 8 bf16/f16, 2 f64: common.cuh) when C is a multiple
+// of the pack and the pointers are 16-byte aligned, and
 // 32-bit index arithmetic when the tensor is small enough (64-bit division costs more than the
 // memory access here). The scale-add (squeeze-excite's input gradient) is a broadcast of the
 // same shape with a second [N, C] operand; it rounds the product before the add, as the CPU
 // does, instead of letting nvcc contract the two into an FMA.
-// bf16 and f16 use the scalar kernels (the float4 ones stay f32): elements widened to f32, sums
-// and chunk partials in f32 (Accum<T>), every store rounded once to T, as on the cpu.
+// bf16 and f16: elements widened to f32, sums and chunk partials in f32 (Accum<T>), every store
+// rounded once to T, as on the cpu.
 #include "common.cuh"
 
 #include <algorithm>
@@ -92,19 +93,22 @@ __global__ void pool_bcast_kernel(const T* a, const T* s, T* out, I total, I PC,
   }
 }
 
-// The same on float4: total4 = total / 4, C % 4 == 0 (so a float4 never straddles two samples).
-template <typename I>
-__global__ void pool_bcast_vec4_kernel(const float4* a, const float* s, float4* out, I total4, I PC, I C, float scale) {
+// The same on packs: packs = total / K, C % K == 0 (so a pack never straddles two samples), K = Pack<T>::kLen.
+template <typename T, typename I>
+__global__ void pool_bcast_pack_kernel(const Pack<T>* a, const T* s, Pack<T>* out, I packs, I PC, I C, Accum<T> scale) {
+  constexpr int K = Pack<T>::kLen;
   const I stride = static_cast<I>(blockDim.x) * gridDim.x;
-  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total4; i += stride) {
-    const I e = i * 4;
-    const float4 sv = *reinterpret_cast<const float4*>(s + (e / PC) * C + e % C);
-    float4 r;
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < packs; i += stride) {
+    const I e = i * K;
+    const Pack<T> sv = *reinterpret_cast<const Pack<T>*>(s + (e / PC) * C + e % C);
+    Pack<T> r;
     if (a) {
-      const float4 x = a[i];
-      r.x = x.x * sv.x * scale, r.y = x.y * sv.y * scale, r.z = x.z * sv.z * scale, r.w = x.w * sv.w * scale;
+      const Pack<T> x = a[i];
+#pragma unroll
+      for (int j = 0; j < K; ++j) r.v[j] = from_accum<T>(to_accum(x.v[j]) * to_accum(sv.v[j]) * scale);
     } else {
-      r.x = sv.x * scale, r.y = sv.y * scale, r.z = sv.z * scale, r.w = sv.w * scale;
+#pragma unroll
+      for (int j = 0; j < K; ++j) r.v[j] = from_accum<T>(to_accum(sv.v[j]) * scale);
     }
     out[i] = r;
   }
@@ -120,23 +124,21 @@ __global__ void pool_scale_add_kernel(const T* a, const T* s, const T* b, T* out
   }
 }
 
-// The same on float4 (total4 = total / 4, C % 4 == 0).
-template <typename I>
-__global__ void pool_scale_add_vec4_kernel(const float4* a, const float* s, const float* b, float4* out, I total4, I PC,
-                                           I C) {
+// The same on packs (packs = total / K, C % K == 0).
+template <typename T, typename I>
+__global__ void pool_scale_add_pack_kernel(const Pack<T>* a, const T* s, const T* b, Pack<T>* out, I packs, I PC, I C) {
+  constexpr int K = Pack<T>::kLen;
   const I stride = static_cast<I>(blockDim.x) * gridDim.x;
-  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total4; i += stride) {
-    const I e = i * 4, nc = (e / PC) * C + e % C;
-    const float4 sv = *reinterpret_cast<const float4*>(s + nc), bv = *reinterpret_cast<const float4*>(b + nc);
-    const float4 x = a[i];
-    float4 r;
-    r.x = mul_add_rn(x.x, sv.x, bv.x), r.y = mul_add_rn(x.y, sv.y, bv.y);
-    r.z = mul_add_rn(x.z, sv.z, bv.z), r.w = mul_add_rn(x.w, sv.w, bv.w);
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < packs; i += stride) {
+    const I e = i * K, nc = (e / PC) * C + e % C;
+    const Pack<T> sv = *reinterpret_cast<const Pack<T>*>(s + nc), bv = *reinterpret_cast<const Pack<T>*>(b + nc);
+    const Pack<T> x = a[i];
+    Pack<T> r;
+#pragma unroll
+    for (int j = 0; j < K; ++j) r.v[j] = mul_store_add(x.v[j], to_accum(sv.v[j]), bv.v[j]);
     out[i] = r;
   }
 }
-
-bool aligned16(const void* p) { return p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // out[n, c] = scale * sum_p a[n, p, c] * (b ? b[n, p, c] : 1); with dx (b and s non-null too)
 // also dx[n, p, c] = a[n, p, c] * s[n, c].
@@ -173,12 +175,12 @@ void bcast_launch(const T* a, const T* s, Accum<T> scale, T* out, int64_t total,
       a, s, out, static_cast<I>(total), static_cast<I>(PC), static_cast<I>(C), scale);
 }
 
-template <typename I>
-void vec4_launch(const float* a, const float* s, float scale, float* out, int64_t total, int64_t PC, int64_t C,
-                 cudaStream_t st) {
-  const int64_t n4 = total / 4;
-  ADVPROP_LAUNCH((pool_bcast_vec4_kernel<I>), grid_for(n4, kThreads), kThreads, 0, st)(
-      reinterpret_cast<const float4*>(a), s, reinterpret_cast<float4*>(out), static_cast<I>(n4), static_cast<I>(PC),
+template <typename T, typename I>
+void pack_launch(const T* a, const T* s, Accum<T> scale, T* out, int64_t total, int64_t PC, int64_t C, cudaStream_t st) {
+  constexpr int K = Pack<T>::kLen;
+  const int64_t packs = total / K;
+  ADVPROP_LAUNCH((pool_bcast_pack_kernel<T, I>), grid_for(packs, kThreads), kThreads, 0, st)(
+      reinterpret_cast<const Pack<T>*>(a), s, reinterpret_cast<Pack<T>*>(out), static_cast<I>(packs), static_cast<I>(PC),
       static_cast<I>(C), scale);
 }
 
@@ -189,12 +191,10 @@ void spatial_broadcast(const T* a, const T* s, Accum<T> scale, T* out, int64_t N
   cudaStream_t st = stream_for(dev.index);
   const int64_t total = N * P * C, PC = P * C;
   const bool small = total < (int64_t(1) << 31);
-  if constexpr (std::is_same<T, float>::value) {
-    if (C % 4 == 0 && aligned16(a) && aligned16(s) && aligned16(out)) {
-      if (small) vec4_launch<uint32_t>(a, s, scale, out, total, PC, C, st);
-      else vec4_launch<int64_t>(a, s, scale, out, total, PC, C, st);
-      return;
-    }
+  if (C % Pack<T>::kLen == 0 && aligned16(a) && aligned16(s) && aligned16(out)) {
+    if (small) pack_launch<T, uint32_t>(a, s, scale, out, total, PC, C, st);
+    else pack_launch<T, int64_t>(a, s, scale, out, total, PC, C, st);
+    return;
   }
   if (small) bcast_launch<T, uint32_t>(a, s, scale, out, total, PC, C, st);
   else bcast_launch<T, int64_t>(a, s, scale, out, total, PC, C, st);
@@ -202,14 +202,13 @@ void spatial_broadcast(const T* a, const T* s, Accum<T> scale, T* out, int64_t N
 
 template <typename T, typename I>
 void scale_add_launch(const T* a, const T* s, const T* b, T* out, int64_t total, int64_t PC, int64_t C, cudaStream_t st) {
-  if constexpr (std::is_same<T, float>::value) {
-    if (C % 4 == 0 && aligned16(a) && aligned16(s) && aligned16(b) && aligned16(out)) {
-      const int64_t n4 = total / 4;
-      ADVPROP_LAUNCH((pool_scale_add_vec4_kernel<I>), grid_for(n4, kThreads), kThreads, 0, st)(
-          reinterpret_cast<const float4*>(a), s, b, reinterpret_cast<float4*>(out), static_cast<I>(n4),
-          static_cast<I>(PC), static_cast<I>(C));
-      return;
-    }
+  constexpr int K = Pack<T>::kLen;
+  if (C % K == 0 && aligned16(a) && aligned16(s) && aligned16(b) && aligned16(out)) {
+    const int64_t packs = total / K;
+    ADVPROP_LAUNCH((pool_scale_add_pack_kernel<T, I>), grid_for(packs, kThreads), kThreads, 0, st)(
+        reinterpret_cast<const Pack<T>*>(a), s, b, reinterpret_cast<Pack<T>*>(out), static_cast<I>(packs),
+        static_cast<I>(PC), static_cast<I>(C));
+    return;
   }
   ADVPROP_LAUNCH((pool_scale_add_kernel<T, I>), grid_for(total, kThreads), kThreads, 0, st)(
       a, s, b, out, static_cast<I>(total), static_cast<I>(PC), static_cast<I>(C));

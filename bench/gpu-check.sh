@@ -26,7 +26,7 @@ cap() { local c=$(( $1 * S )) l; l=$(left); (( l < 15 )) && { echo 0; return; };
 stamp() { echo "== $1 (t=$(( $(date +%s) - t0 )) s, $(left) s left)"; }
 skip() { echo "== skipped: $1 (no time left)"; echo "- skipped: $1 (no time left)" >> "$summary"; }
 M="node_modules/mocha/bin/mocha.js --no-config --node-option import=tsx --timeout 300000"
-KERNEL_SUITES="test/backends.test.ts test/ops/reduce.test.ts test/ops/conv2d.test.ts test/ops/multi_batch_norm.test.ts test/ops/attack.test.ts test/ops/dropout.test.ts test/ops/dropout_add.test.ts test/ops/pool.test.ts test/ops/squeeze_excite.test.ts test/ops/unary.test.ts test/ops/arithmetic.test.ts test/ops/cross_entropy.test.ts test/ops/optim.test.ts test/ops/normalize_image.test.ts test/train/upload.test.ts test/cuda_graph.test.ts"
+KERNEL_SUITES="test/backends.test.ts test/ops/reduce.test.ts test/ops/conv2d.test.ts test/ops/multi_batch_norm.test.ts test/ops/attack.test.ts test/ops/dropout.test.ts test/ops/dropout_add.test.ts test/ops/pool.test.ts test/ops/squeeze_excite.test.ts test/ops/unary.test.ts test/ops/arithmetic.test.ts test/ops/cross_entropy.test.ts test/ops/optim.test.ts test/ops/normalize_image.test.ts test/train/upload.test.ts test/cuda_graph.test.ts test/ops/packs.test.ts test/train/cuda_graph_step.test.ts"
 
 gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1)
 cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d '.')

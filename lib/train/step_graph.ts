@@ -14,6 +14,7 @@ import { capture, type CudaGraph } from '../cuda_graph.js';
 import { copyInto } from '../ops/copy_into.js';
 import { tensor, zeros } from '../creation.js';
 import { keep } from '../memory.js';
+import { addon } from '../native.js';
 import type { Tensor } from '../tensor.js';
 import type { ExponentialMovingAverage } from '../optim/index.js';
 
@@ -102,6 +103,10 @@ export class StepGraph {
       scalars: { lr: keep(zeros([1], { device, dtype: 'f64' })), emaDecay: keep(zeros([1], { device, dtype: 'f64' })) },
     };
     this.statics = statics;
+    // The graph allocates from its own pool and never from the shared cache, which still holds
+    // the eager steps' freed activations: give those back first, so that a run does not hold a
+    // step's memory twice.
+    addon.emptyCache(device);
     try {
       this.graph = capture(device, () => queue(statics.x, statics.y, statics.scalars));
     } catch (e) {

@@ -41,7 +41,8 @@ Values nonzero_values(int64_t n, uint64_t seed, DType dt) {
 ADVPROP_NATIVE_TEST(half_dropout_keeps_f32s_set_and_rounds_its_values_once) {
   const double rate = 0.3, scale = static_cast<double>(static_cast<float>(1.0 / (1.0 - rate)));
   for (DType dt : kHalf)
-    for (const Shape& s : {Shape{6, 257}, Shape{1, 3}, Shape{4, 5, 7, 3}})
+    // {4, 3, 5, 8}: whole 16-byte packs per sample (the sim's pack path, native/cuda/dropout.cu).
+    for (const Shape& s : {Shape{6, 257}, Shape{1, 3}, Shape{4, 5, 7, 3}, Shape{4, 3, 5, 8}})
       for (bool per_sample : {false, true}) {
         const int64_t n = checked_numel(s, "test");
         const Values v = nonzero_values(n, 17 + n, dt);
@@ -68,7 +69,7 @@ ADVPROP_NATIVE_TEST(half_dropout_keeps_f32s_set_and_rounds_its_values_once) {
 
 ADVPROP_NATIVE_TEST(half_drop_connect_add_equals_drop_connect_then_add) {
   for (DType dt : kHalf)
-    for (const Shape& s : {Shape{8, 3, 3, 5}, Shape{5, 1}}) {
+    for (const Shape& s : {Shape{8, 3, 3, 5}, Shape{5, 1}, Shape{3, 2, 2, 8}}) {
       const int64_t n = checked_numel(s, "test");
       const Values vh = nonzero_values(n, 3, dt);
       Values vr = test::uniform_values(n, 4, -2, 2, dt);

@@ -220,17 +220,18 @@ export class Trainer {
     const plan = stepPlan(o.method, epoch, o.finetuneFraction * (o.epochs ?? Infinity));
     this.model.train();
     const lr = this.currentLr();
+    this.optimizer.lr = lr;  // what a replay's device scalar holds too
     const key = this.stepGraph && this.cudaGraphFallback === null
       ? `${x.dtype} [${x.shape.join(',')}] ${plan.clean} ${plan.adversarial} ${plan.advDomain}` : null;
     const graphed = key === null ? null
-      : this.stepGraph!.run(key, x, labels, lr, this.emaState, (sx, sy, scalars) => this.queueStep(sx, sy, plan, lr, scalars));
+      : this.stepGraph!.run(key, x, labels, lr, this.emaState, (sx, sy, scalars) => this.queueStep(sx, sy, plan, scalars));
     if (graphed) {
       this.prefetchNext();
       const stats = this.readStats(graphed.value, 1, graphed.pending, labels, false);
       this.stepCount++;
       return { step: this.stepCount, epoch, lr, ...stats, skipped: false };
     }
-    const q = this.queueStep(x, labels, plan, lr, null);
+    const q = this.queueStep(x, labels, plan, null);
     this.prefetchNext();
     const stats = this.readStats(q.value, q.lossScale, q.pending, labels, true);
     this.stepCount++;
@@ -240,7 +241,7 @@ export class Trainer {
   // Queues one step: the attack, the forward and backward, the all-reduce, the optimizer and the
   // EMA. With `scalars` (inside a CUDA graph capture) the rate and the EMA decay are read from
   // device scalars when the kernels run, and no host value is read.
-  private queueStep(x: Tensor, labels: Int32Array | Tensor, plan: ReturnType<typeof stepPlan>, lr: number, scalars: StepScalars | null): QueuedStep {
+  private queueStep(x: Tensor, labels: Int32Array | Tensor, plan: ReturnType<typeof stepPlan>, scalars: StepScalars | null): QueuedStep {
     const o = this.options;
     const n = x.shape[0]!;
     // Data parallel: this rank's n samples are its block of each n × size segment of the global
@@ -285,7 +286,6 @@ export class Trainer {
             this.optimizer.step(grads, { lr: scalars.lr });
             this.emaState?.updateFrom(scalars.emaDecay);
           } else {
-            this.optimizer.lr = lr;
             this.optimizer.step(grads);
             this.emaState?.update();
           }

@@ -36,7 +36,7 @@ const DATA = SIZES.map((n, i) => {
   return { x: bytes(n * 300, 40 + i), shape, y: Int32Array.from({ length: n }, (_, k) => (k + i) % 3) };
 });
 
-interface Outcome { results: StepResult[]; tensors: Float32Array[]; stats: Trainer['cudaGraphStats'] }
+interface Outcome { results: StepResult[]; tensors: Float32Array[]; stats: Trainer['cudaGraphStats']; allocs: number[] }
 
 function train(device: string, options: TrainerOptions, floats = false): Outcome {
   ap.manualSeed(7);
@@ -46,11 +46,15 @@ function train(device: string, options: TrainerOptions, floats = false): Outcome
   // warm-up over 2 epochs of 4 steps: the rate changes at every step, as the EMA's decay does.
   const t = new Trainer(model, { lr: 0.05, epsilon: 4, ema: 0.99, epochs: 3, stepsPerEpoch: 4, warmupEpochs: 2, randomStart: true, ...options });
   try {
-    const results = DATA.map((b) => t.step(floats
-      ? { x: Float32Array.from(b.x, (v) => v / 255), shape: b.shape, y: b.y }
-      : b));
+    // The device allocator's system allocations after each step: a replay makes none.
+    const allocs: number[] = [];
+    const results = DATA.map((b) => {
+      const r = t.step(floats ? { x: Float32Array.from(b.x, (v) => v / 255), shape: b.shape, y: b.y } : b);
+      allocs.push(ap.memory().devices[device]!.systemAllocs);
+      return r;
+    });
     const tensors = [...t.emaSources(), ...t.ema!.tensors(), ...Object.values(t.optimizerState.stateDict())].map((x) => x.toArray() as Float32Array);
-    return { results, tensors, stats: t.cudaGraphStats };
+    return { results, tensors, stats: t.cudaGraphStats, allocs };
   } finally {
     t.dispose();
     for (const p of model.parameters()) p.dispose();
@@ -79,6 +83,8 @@ for (const b of backendStatus().filter((s) => s.backend !== 'cpu')) {
         // (5 and 8) eager, 6, 7 and 9 replayed with the graph of the full batch.
         assert.deepEqual(graphed.stats, { captures: 1, replays: 6, eagerSteps: 3 });
         assert.notDeepEqual(eager.results[1]!.lr, eager.results[2]!.lr, 'the rate changes between replays');
+        // Steps 6 and 7 replay after an eager partial batch: no allocation from the system.
+        assert.equal(graphed.allocs[6]! - graphed.allocs[4]!, 0, 'system allocations in replayed steps');
       });
     }
 

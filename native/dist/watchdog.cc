@@ -81,6 +81,15 @@ void set_expire_handler(ExpireFn f) {
   dog().handler = f;
 }
 
+void expire(const std::string& message) {
+  ExpireFn h;
+  {
+    std::lock_guard<std::mutex> lk(dog().mu);
+    h = dog().handler ? dog().handler : default_expire;
+  }
+  h(message);
+}
+
 Watch::Watch(std::string what, double timeout_s) {
   if (!(timeout_s > 0)) return;
   Dog& d = dog();

@@ -17,6 +17,9 @@ double collective_timeout();
 // message. The default writes it to stderr and ends this process (comm.cc installs MPI_Abort).
 using ExpireFn = void (*)(const std::string& message);
 void set_expire_handler(ExpireFn f);  // nullptr: the default
+// Runs the installed handler (or the default) on `message`, from any thread: how the device
+// collectives' watchdog (device_watchdog.h) ends the job the same way.
+void expire(const std::string& message);
 
 // Arms the deadline for the lifetime of the object (one call at a time); timeout_s <= 0: none.
 // `what` names the rank and the call in the message.

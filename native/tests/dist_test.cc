@@ -2,12 +2,14 @@
 // and still check it, and MPI's probe (which loads the library without initialising it). The
 // multi-rank paths run under mpirun in test/distributed/mpi.test.ts.
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "../dist/device_watchdog.h"
 #include "../dist/watchdog.h"
 #include "advprop/dist.h"
 #include "advprop/ops.h"
@@ -131,6 +133,90 @@ ADVPROP_NATIVE_TEST(dist_timeout_from_the_environment) {
   }
   if (saved) setenv("ADVPROP_DIST_TIMEOUT", keep.c_str(), 1);
   else unsetenv("ADVPROP_DIST_TIMEOUT");
+}
+
+
+// The device collectives' deadline (native/dist/device_watchdog.h) on a fake device: events are
+// indices into g_done, and the communicator's asynchronous error is g_async.
+namespace device_watch {
+std::mutex mu;
+bool done[8];
+int released = 0, aborted = 0;
+std::string async;
+bool is_done(void* e) {
+  std::lock_guard<std::mutex> lk(mu);
+  return done[reinterpret_cast<uintptr_t>(e)];
+}
+void release(void*) {
+  std::lock_guard<std::mutex> lk(mu);
+  released++;
+}
+std::string async_error() {
+  std::lock_guard<std::mutex> lk(mu);
+  return async;
+}
+void abort_comm() {
+  std::lock_guard<std::mutex> lk(mu);
+  aborted++;
+}
+void* event(uintptr_t i) { return reinterpret_cast<void*>(i); }
+void set(bool* flag, bool v) {
+  std::lock_guard<std::mutex> lk(mu);
+  *flag = v;
+}
+}  // namespace device_watch
+
+ADVPROP_NATIVE_TEST(dist_device_watchdog_ends_the_job_for_a_collective_past_its_deadline) {
+  using namespace std::chrono_literals;
+  namespace dw = device_watch;
+  const dist::DeviceWatchHooks hooks{dw::is_done, dw::release, dw::async_error, dw::abort_comm};
+  dist::set_expire_handler(record_expiry);
+  const size_t before = expiries();
+  // Two collectives that complete: released in order, nothing reported.
+  dist::track_device_collective(hooks, dw::event(0), "rank 0 of 2: allreduce A", 0.3);
+  dist::track_device_collective(hooks, dw::event(1), "rank 0 of 2: allreduce B", 0.3);
+  dw::set(&dw::done[0], true);
+  dw::set(&dw::done[1], true);
+  std::this_thread::sleep_for(150ms);
+  EXPECT_EQ(dist::pending_device_collectives(), size_t(0));
+  // One that never completes: the communicator is aborted and the job ended, naming it.
+  dist::track_device_collective(hooks, dw::event(2), "rank 1 of 2: NCCL all-reduce of 3 tensors on cuda:1", 0.1);
+  for (int i = 0; i < 100 && expiries() == before; ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(expiries() == before + 1);
+  {
+    std::lock_guard<std::mutex> lk(g_expired_mu);
+    const std::string& m = g_expired.back();
+    EXPECT_MSG(m.rfind("advprop: rank 1 of 2: NCCL all-reduce of 3 tensors on cuda:1 has not completed on the device after ", 0) == 0 &&
+                   m.find("(ADVPROP_DIST_TIMEOUT 0.1 s): another rank is hung or dead") != std::string::npos,
+               m);
+  }
+  {
+    std::lock_guard<std::mutex> lk(dw::mu);
+    EXPECT_EQ(dw::aborted, 1);
+    EXPECT_EQ(dw::released, 3);
+  }
+  // An asynchronous error (a peer's connection failed) ends it at once, without a deadline.
+  dist::track_device_collective(hooks, dw::event(3), "rank 1 of 2: NCCL broadcast", 0);
+  dw::set(&dw::done[3], false);
+  {
+    std::lock_guard<std::mutex> lk(dw::mu);
+    dw::async = "remote process exited or there was a network error";
+  }
+  for (int i = 0; i < 100 && expiries() == before + 1; ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(expiries() == before + 2);
+  {
+    std::lock_guard<std::mutex> lk(g_expired_mu);
+    EXPECT_MSG(g_expired.back() == "advprop: rank 1 of 2: NCCL broadcast failed on the device: remote process exited or "
+                                   "there was a network error; aborting the job",
+               g_expired.back());
+  }
+  {
+    std::lock_guard<std::mutex> lk(dw::mu);
+    dw::async.clear();
+    EXPECT_EQ(dw::aborted, 2);
+  }
+  EXPECT_EQ(dist::pending_device_collectives(), size_t(0));
+  dist::set_expire_handler(nullptr);
 }
 
 }  // namespace

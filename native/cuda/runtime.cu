@@ -407,5 +407,20 @@ CudaVersions versions() {
   return v;
 }
 
+void* record_event(void* stream) {
+  cudaEvent_t e = nullptr;
+  check_cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+  const cudaError_t err = cudaEventRecord(e, static_cast<cudaStream_t>(stream));
+  if (err != cudaSuccess) {
+    cudaEventDestroy(e);
+    check_cuda(err, "cudaEventRecord");
+  }
+  return static_cast<void*>(e);
+}
+
+bool event_done(void* event) { return cudaEventQuery(static_cast<cudaEvent_t>(event)) != cudaErrorNotReady; }
+
+void destroy_event(void* event) { cudaEventDestroy(static_cast<cudaEvent_t>(event)); }
+
 }  // namespace ADVPROP_CUDA_NS
 }  // namespace advprop

@@ -1,6 +1,7 @@
 // Collectives on cuda tensors through NCCL (nccl_loader.h). Each is enqueued on the op stream of
 // the tensors' device (advprop/cuda_info.h), so it runs after the kernels that made its inputs
-// and before any kernel that reads its outputs, without a host synchronisation. One
+// and before any kernel that reads its outputs, without a host synchronisation; an event behind
+// it lets the device watchdog (device_watchdog.h) end the job when it does not complete in time. One
 // communicator per process, made on first use: rank 0's ncclUniqueId reaches the others through
 // MPI_Bcast. NCCL's ring and tree all-reduces end with every rank holding the same bits, and the
 // algorithm is fixed for a fixed world size and message size, so the sums are deterministic
@@ -14,6 +15,8 @@
 #include "advprop/error.h"
 #include "advprop/ops.h"
 #include "device_collectives.h"
+#include "device_watchdog.h"
+#include "watchdog.h"
 #include "nccl_loader.h"
 
 namespace advprop::dist {
@@ -28,7 +31,22 @@ NcclState& nstate() {
   return s;
 }
 
-#if ADVPROP_WITH_CUDA  // the only caller is the cuda path below
+#if ADVPROP_WITH_CUDA  // the only callers are the cuda paths below
+// The watchdog's view of this process's communicator (device_watchdog.h).
+std::string nccl_async_error() {
+  NcclState& s = nstate();
+  const Nccl& n = nccl_library();
+  int rc = kNcclSuccess;
+  if (!s.comm || !n.CommGetAsyncError || n.CommGetAsyncError(s.comm, &rc) != kNcclSuccess) return "";
+  if (rc == kNcclSuccess || rc == kNcclInProgress) return "";
+  return std::string(n.GetErrorString ? n.GetErrorString(rc) : "?") + " (NCCL error " + std::to_string(rc) + ")";
+}
+void nccl_abort() {
+  NcclState& s = nstate();
+  if (s.comm) nccl_library().CommAbort(s.comm);
+}
+const DeviceWatchHooks kNcclWatch{cuda::event_done, cuda::destroy_event, nccl_async_error, nccl_abort};
+
 void check_nccl(int rc, const char* op, const char* what) {
   if (rc == kNcclSuccess || rc == kNcclInProgress) return;
   const Nccl& n = nccl_library();
@@ -100,6 +118,12 @@ void grouped(const char* op, const char* what, int index, size_t n, F&& call) {
   const int end = nccl.GroupEnd();
   check_nccl(rc, op, what);
   check_nccl(end, op, "ncclGroupEnd");
+  // A peer that dies or hangs now leaves these kernels spinning on the device, past the MPI
+  // calls' deadline: the device watchdog ends the job instead (device_watchdog.h).
+  track_device_collective(kNcclWatch, cuda::record_event(stream),
+                          "rank " + std::to_string(world().rank) + " of " + std::to_string(world().size) + ": " + op +
+                              " (" + what + " of " + std::to_string(n) + " tensors on cuda:" + std::to_string(index) + ")",
+                          collective_timeout());
 }
 #endif
 

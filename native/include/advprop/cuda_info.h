@@ -12,12 +12,21 @@ struct CudaVersions {
 };
 
 namespace cuda {
+// An event recorded on `stream` (a cudaStream_t) now, whether it has completed (true also when the
+// device failed: the next synchronising call reports that), and freeing one; for the watchdog of
+// collectives queued on a stream (native/dist/device_watchdog.h).
+void* record_event(void* stream);
+bool event_done(void* event);
+void destroy_event(void* event);
 CudaVersions versions();
 // The stream every op on device `index` is ordered on, as a cudaStream_t (for NCCL, native/dist),
 // after making `index` the current device.
 void* op_stream(int index);
 }
 namespace cudasim {
+void* record_event(void* stream);
+bool event_done(void* event);
+void destroy_event(void* event);
 CudaVersions versions();
 void* op_stream(int index);
 }

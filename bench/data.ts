@@ -24,6 +24,7 @@ import sharp from 'sharp';
 import * as ap from '../lib/index.js';
 import { imageTrainTransforms } from '../lib/data/efficientnet_transforms.js';
 import { decodeFile } from '../lib/data/sharp_decode.js';
+import { makeImage } from './data_images.js';
 
 // sharp works on libuv's thread pool (4 threads by default), which starts before any of this
 // module runs: start again with a pool as large as the CLI's launcher makes it.
@@ -43,27 +44,6 @@ const { values } = parseArgs({
 const nImages = Number(values.images), count = Number(values.count), batch = Number(values.batch);
 const cores = Number(values.workers ?? availableParallelism());
 const load0 = loadavg();
-
-// ---- data: smooth random blobs plus grain, so the JPEGs have ImageNet-like sizes (~60-90 kB) ----
-async function makeImage(seed: number): Promise<Buffer> {
-  const W = 500, H = 375, px = new Uint8Array(W * H * 3);
-  let s = seed * 2654435761 >>> 0;
-  const rnd = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-  const blobs = Array.from({ length: 12 }, () => [rnd() * W, rnd() * H, 20 + rnd() * 120, rnd() * 255, rnd() * 255, rnd() * 255]);
-  for (let y = 0; y < H; y++)
-    for (let x = 0; x < W; x++) {
-      let r = 0, g = 0, b = 0, wsum = 1e-6;
-      for (const [bx, by, rad, br, bg, bb] of blobs) {
-        const w = Math.exp(-((x - bx!) ** 2 + (y - by!) ** 2) / (2 * rad! * rad!));
-        r += w * br!; g += w * bg!; b += w * bb!; wsum += w;
-      }
-      const n = (rnd() - 0.5) * 24, i = (y * W + x) * 3;
-      px[i] = Math.max(0, Math.min(255, r / wsum + n));
-      px[i + 1] = Math.max(0, Math.min(255, g / wsum + n));
-      px[i + 2] = Math.max(0, Math.min(255, b / wsum + n));
-    }
-  return sharp(Buffer.from(px), { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
-}
 
 const root = mkdtempSync(join(tmpdir(), 'advprop-bench-data-'));
 let bytes = 0;

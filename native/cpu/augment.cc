@@ -14,23 +14,47 @@ namespace advprop {
 namespace cpu {
 namespace {
 
-// Math.round: the nearest integer, halves towards +∞ (v − floor(v) is exact below 2^52).
+// Math.round on [0, 256): the nearest integer, halves up. The truncating cast is floor there, and
+// v − floor(v) is exact; std::floor would be a libm call per byte at the default x86-64 target.
+inline int round_unit_range(double v) {
+  const int r = static_cast<int>(v);
+  return v - r >= 0.5 ? r + 1 : r;
+}
+
+// Math.round of v, for a v in [−0.5, limit − 0.5) (callers test that first, NaN failing it).
+inline int64_t round_in_range(double v) {
+  int64_t r = static_cast<int64_t>(v);
+  r -= static_cast<double>(r) > v;  // truncation to floor below 0
+  return v - static_cast<double>(r) >= 0.5 ? r + 1 : r;
+}
+
 inline double js_round(double v) {
   const double r = std::floor(v);
   return v - r >= 0.5 ? r + 1 : r;
 }
 
 // The reference's clamp255: clamp, then round.
-inline uint8_t clamp255(double v) { return v < 0 ? 0 : v > 255 ? 255 : static_cast<uint8_t>(js_round(v)); }
+inline uint8_t clamp255(double v) { return v < 0 ? 0 : v > 255 ? 255 : static_cast<uint8_t>(round_unit_range(v)); }
 
 inline uint8_t blend(double other, double factor, uint8_t v) { return clamp255(other + factor * (v - other)); }
 
-void flip(const HostImage& im, uint8_t* out) {
-  const int64_t w = im.width, c = im.channels, row = w * c;
+template <int C>
+void flip_rows(const HostImage& im, uint8_t* out) {
+  const int64_t w = im.width, row = w * C;
   for (int64_t y = 0; y < im.height; ++y) {
     const uint8_t* s = im.data + y * row;
     uint8_t* o = out + y * row;
-    for (int64_t x = 0; x < w; ++x) std::memcpy(o + x * c, s + (w - 1 - x) * c, static_cast<size_t>(c));
+    for (int64_t x = 0; x < w; ++x)
+      for (int k = 0; k < C; ++k) o[x * C + k] = s[(w - 1 - x) * C + k];
+  }
+}
+
+void flip(const HostImage& im, uint8_t* out) {
+  switch (im.channels) {
+    case 1: return flip_rows<1>(im, out);
+    case 2: return flip_rows<2>(im, out);
+    case 3: return flip_rows<3>(im, out);
+    default: return flip_rows<4>(im, out);
   }
 }
 
@@ -45,6 +69,7 @@ void affine(const HostImage& im, const double* p, uint8_t* out) {
   const double a = p[0], b = p[1], c = p[2], d = p[3], tx = p[4], ty = p[5];
   const int64_t h = im.height, w = im.width, ch = im.channels;
   const double cx = static_cast<double>(w - 1) / 2, cy = static_cast<double>(h - 1) / 2;
+  const double wlim = static_cast<double>(w) - 0.5, hlim = static_cast<double>(h) - 0.5;
   std::memset(out, 0, static_cast<size_t>(h * w * ch));
   std::vector<double> ax(static_cast<size_t>(w)), cxs(static_cast<size_t>(w));
   for (int64_t x = 0; x < w; ++x) {
@@ -54,9 +79,11 @@ void affine(const HostImage& im, const double* p, uint8_t* out) {
   for (int64_t y = 0; y < h; ++y) {
     const double by = b * (static_cast<double>(y) - cy), dy = d * (static_cast<double>(y) - cy);
     for (int64_t x = 0; x < w; ++x) {
-      const double sx = js_round(ax[x] + by + cx + tx), sy = js_round(cxs[x] + dy + cy + ty);
-      if (sx < 0 || sy < 0 || sx >= static_cast<double>(w) || sy >= static_cast<double>(h)) continue;
-      const uint8_t* s = im.data + (static_cast<int64_t>(sy) * w + static_cast<int64_t>(sx)) * ch;
+      // Math.round(v) lands in [0, n) exactly when v is in [−0.5, n − 0.5); a NaN (from
+      // infinite products) is outside too, and the reference leaves such a pixel 0 as well.
+      const double vx = ax[x] + by + cx + tx, vy = cxs[x] + dy + cy + ty;
+      if (!(vx >= -0.5 && vx < wlim && vy >= -0.5 && vy < hlim)) continue;
+      const uint8_t* s = im.data + (round_in_range(vy) * w + round_in_range(vx)) * ch;
       uint8_t* o = out + (y * w + x) * ch;
       for (int64_t k = 0; k < ch; ++k) o[k] = s[k];
     }

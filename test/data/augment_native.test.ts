@@ -66,6 +66,9 @@ describe('data: native augmentation kernels = the JavaScript reference, byte for
         [`sharpness ${f}`, (k, i) => k.sharpness(i, f)], [`affine ${m} ${tx} ${ty}`, (k, i) => k.affine(i, m[0]!, m[1]!, m[2]!, m[3]!, tx, ty)],
         [`lut ${t}`, (k, i) => k.lut(i, table)]);
     }
+    // Products that overflow to ±∞ (and sums that become NaN) leave the pixel black in both.
+    pairs.push(['affine huge', (k, i) => k.affine(i, 1e308, 1e308, -1e308, 1e308, 1e308, -1e308)],
+      ['affine half-pixel shifts', (k, i) => k.affine(i, 1, 0, 0, 1, 0.5, -0.5)]);
     pairs.push(['flip', (k, i) => k.flip(i)], ['equalize', (k, i) => k.equalize(i)], ['autoContrast', (k, i) => k.autoContrast(i)]);
     for (const [what, f] of pairs) for (const [label, img] of imgs) same(f(JS_KERNELS, img), f(NATIVE_KERNELS, img), `${what} on ${label}`);
     // flip, lut, affine, sharpness, equalize and autoContrast take 2 and 4 channels too.

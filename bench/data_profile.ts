@@ -77,9 +77,9 @@ function threadCpu(): Map<string, number> {
 }
 
 // The main thread while workers prepare: its event loop's busy share and CPU per image.
-async function mainShare(workers: number): Promise<{ rate: number; mainBusyMsPerImage: number; mainElu: number; cpu: Map<string, number> }> {
+async function mainShare(workers: number, decodeAhead: number): Promise<{ rate: number; mainBusyMsPerImage: number; mainElu: number; cpu: Map<string, number> }> {
   const ds = ap.data.openDataset(root, 'train');
-  const loader = new ap.data.DataLoader(ds, { batchSize: 16, seed: 0, workers, prefetch: Math.max(2, workers * 2), transforms: imageTrainTransforms('autoaugment', 224) });
+  const loader = new ap.data.DataLoader(ds, { batchSize: 16, seed: 0, workers, prefetch: Math.max(2, workers * 2), decodeAhead, transforms: imageTrainTransforms('autoaugment', 224) });
   let seen = 0, t0 = 0, elu0 = performance.eventLoopUtilization(), cpu0 = new Map<string, number>();
   try {
     for (let epoch = 0; seen < nImages * 4; epoch++)
@@ -95,7 +95,9 @@ async function mainShare(workers: number): Promise<{ rate: number; mainBusyMsPer
   const cpu = new Map([...cpu1].map(([k, v]) => [k, (v - (cpu0.get(k) ?? 0)) / seen] as [string, number]));
   return { rate: (seen / ms) * 1000, mainBusyMsPerImage: elu.active / seen, mainElu: elu.utilization, cpu };
 }
-const share = [await mainShare(1), await mainShare(cores)];
+const share = [[1, 0], [1, 1], [cores, 0], [cores, 1]].map(([w, a]) => ({ w: w!, a: a! }));
+const shares = [];
+for (const { w, a } of share) shares.push({ w, a, ...(await mainShare(w, a)) });
 rmSync(root, { recursive: true, force: true });
 const load1 = loadavg();
 
@@ -104,8 +106,8 @@ console.log(`data pipeline profile: ${cpus()[0]?.model ?? 'cpu'}, ${availablePar
 console.log('| stage, one image (224×224×3 after the crop), CPU ms | JS kernels | native kernels |');
 console.log('|---|---:|---:|');
 for (const [name, js, nat] of rows) console.log(`| ${name} | ${f(js)} | ${f(nat)} |`);
-for (const [i, s] of share.entries()) {
-  const w = i === 0 ? 1 : cores;
+for (const s of shares) {
+  const w = `${s.w}, decodeAhead ${s.a}`;
   console.log(`| DataLoader, ${w} worker(s), ${s.rate.toFixed(1)} img/s: main thread busy ms per image (event-loop utilisation ${(s.mainElu * 100).toFixed(0)} %) | | ${f(s.mainBusyMsPerImage)} |`);
   for (const [k, v] of [...s.cpu].sort((a, b) => b[1] - a[1])) if (v > 0) console.log(`|   ${w} worker(s): CPU ms per image, ${k} | | ${f(v)} |`);
 }

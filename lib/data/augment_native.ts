@@ -1,5 +1,6 @@
 // The per-image kernels through the addon (native/cpu/augment.cc), byte for byte the JavaScript
-// ones (augment_js.ts): a loader worker calls them on its own thread, about 10× faster.
+// ones (augment_js.ts): a loader worker calls them on its own thread, 4–8× faster (bench/RESULTS.md,
+// issue 18 profile).
 import { addon, type AugmentOpName } from '../native.js';
 import { JS_KERNELS, type AugmentKernels } from './augment_js.js';
 import type { Image } from './transforms.js';

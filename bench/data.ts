@@ -9,7 +9,8 @@
 // over --count images after one warm-up batch, in --rounds rounds that alternate ours and the
 // peer (a shared machine's speed drifts), medians reported; "per CPU-s" divides by the CPU time the process
 // (workers and thread pool included; for torch, its worker processes) used meanwhile.
-//   npm run bench:data [-- --images 200] [--count 600] [--batch 32] [--workers N] [--rounds 3] [--no-peer]
+// Flip and AutoAugment run in the addon (native/cpu/augment.cc); --decode-ahead is the loader's decodeAhead.
+//   npm run bench:data [-- --images 200] [--count 600] [--batch 32] [--workers N] [--decode-ahead 1] [--rounds 3] [--no-peer]
 //     [--python PATH] [--json]
 // Targets (issue 18): one worker at least 1.0× torchvision's num_workers 0; all workers at least
 // 0.8 × cores × our one-worker rate.
@@ -24,6 +25,7 @@ import sharp from 'sharp';
 import * as ap from '../lib/index.js';
 import { imageTrainTransforms } from '../lib/data/efficientnet_transforms.js';
 import { decodeFile } from '../lib/data/sharp_decode.js';
+import { makeImage } from './data_images.js';
 
 // sharp works on libuv's thread pool (4 threads by default), which starts before any of this
 // module runs: start again with a pool as large as the CLI's launcher makes it.
@@ -37,33 +39,12 @@ if (process.env.UV_THREADPOOL_SIZE === undefined) {
 const { values } = parseArgs({
   options: {
     images: { type: 'string', default: '200' }, count: { type: 'string', default: '600' }, batch: { type: 'string', default: '32' },
-    workers: { type: 'string' }, rounds: { type: 'string', default: '3' }, 'no-peer': { type: 'boolean' }, python: { type: 'string' }, json: { type: 'boolean' },
+    workers: { type: 'string' }, 'decode-ahead': { type: 'string', default: '1' }, rounds: { type: 'string', default: '3' }, 'no-peer': { type: 'boolean' }, python: { type: 'string' }, json: { type: 'boolean' },
   },
 });
 const nImages = Number(values.images), count = Number(values.count), batch = Number(values.batch);
 const cores = Number(values.workers ?? availableParallelism());
 const load0 = loadavg();
-
-// ---- data: smooth random blobs plus grain, so the JPEGs have ImageNet-like sizes (~60-90 kB) ----
-async function makeImage(seed: number): Promise<Buffer> {
-  const W = 500, H = 375, px = new Uint8Array(W * H * 3);
-  let s = seed * 2654435761 >>> 0;
-  const rnd = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-  const blobs = Array.from({ length: 12 }, () => [rnd() * W, rnd() * H, 20 + rnd() * 120, rnd() * 255, rnd() * 255, rnd() * 255]);
-  for (let y = 0; y < H; y++)
-    for (let x = 0; x < W; x++) {
-      let r = 0, g = 0, b = 0, wsum = 1e-6;
-      for (const [bx, by, rad, br, bg, bb] of blobs) {
-        const w = Math.exp(-((x - bx!) ** 2 + (y - by!) ** 2) / (2 * rad! * rad!));
-        r += w * br!; g += w * bg!; b += w * bb!; wsum += w;
-      }
-      const n = (rnd() - 0.5) * 24, i = (y * W + x) * 3;
-      px[i] = Math.max(0, Math.min(255, r / wsum + n));
-      px[i + 1] = Math.max(0, Math.min(255, g / wsum + n));
-      px[i + 2] = Math.max(0, Math.min(255, b / wsum + n));
-    }
-  return sharp(Buffer.from(px), { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
-}
 
 const root = mkdtempSync(join(tmpdir(), 'advprop-bench-data-'));
 let bytes = 0;
@@ -96,7 +77,7 @@ rmSync(big);
 interface Result { workers: number; images: number; seconds: number; rate: number; cpu_seconds: number }
 async function ours(workers: number): Promise<Result> {
   const ds = ap.data.openDataset(root, 'train');
-  const loader = new ap.data.DataLoader(ds, { batchSize: batch, seed: 0, workers, prefetch: Math.max(2, workers * 2), transforms: imageTrainTransforms('autoaugment', 224) });
+  const loader = new ap.data.DataLoader(ds, { batchSize: batch, seed: 0, workers, prefetch: Math.max(2, workers * 2), decodeAhead: Number(values['decode-ahead']), transforms: imageTrainTransforms('autoaugment', 224) });
   let seen = 0, t0 = 0, c0 = 0;
   try {
     for (let epoch = 0; seen < count; epoch++)
@@ -180,9 +161,10 @@ if (values.json) {
   console.log(`  ${nImages} generated 500×375 JPEGs (mean ${report.meanJpegBytes} bytes), ${count} images timed per row, batch ${batch}`);
   console.log(`  decode (sharp ${report.sharp}, libvips ${report.vips}, one thread): 500×375 whole ${decodeMs.full500.toFixed(2)} ms; ` +
     `2000×1500 whole ${decodeMs.full2000.toFixed(2)} ms, random-resized crop to 224 ${decodeMs.crop2000.toFixed(2)} ms (shrink-on-load)`);
+  console.log(`  decodeAhead ${values['decode-ahead']}`);
   console.log(`  ${rounds} rounds, each: ours 1 worker, torchvision num_workers 0, ours ${cores} workers, torchvision ${cores}; medians`);
   console.log('  pipeline                           workers   rate');
-  console.log(line('advprop (sharp + JS AutoAugment)', mine[0]!));
+  console.log(line('advprop (sharp + native AutoAugment)', mine[0]!));
   console.log(line('advprop', mine[1]!));
   if (peer) {
     console.log(line(`torchvision ${peer.torchvision} (PIL ${peer.pil})`, peer.results[0]!));

@@ -66,6 +66,7 @@ namespace advprop_binding {
   X(dropout, Dropout)              \
   X(dropConnectAdd, DropConnectAdd) \
   X(normalizeImage, NormalizeImage) \
+  X(imageAugment, ImageAugment)    \
   X(stagerCreate, StagerCreate)    \
   X(stagerUpload, StagerUpload)    \
   X(stagerRelease, StagerRelease)  \

@@ -21,6 +21,8 @@ export type ConvPadding = 'same' | 'valid' | [number, number, number, number];
 export type BatchNormMode = 'train' | 'train-frozen' | 'eval';
 export type BatchNormAct = 'none' | 'silu' | 'relu';
 export type AttackNorm = 'linf' | 'l2';
+/** The input pipeline's host kernels (ADVPROP_AUGMENT_OPS). */
+export type AugmentOpName = 'flip' | 'lut' | 'affine' | 'color' | 'contrast' | 'sharpness' | 'equalize' | 'autoContrast';
 export type HostArray = Float32Array | Float64Array | Int32Array | Uint8Array;
 
 /** An opaque native tensor handle. Its metadata is fixed at creation. */
@@ -245,6 +247,8 @@ export interface Addon {
   dropConnectAdd(h: NativeTensor, residual: NativeTensor, rate: number, seed: Seed, offset: Seed, samples?: [number, number, number]): NativeTensor;
   /** u8 NHWC images → (x / 255 · (1/std) + (−mean/std)) per channel in dtype (f32, bf16, f16). */
   normalizeImage(x: NativeTensor, mean: readonly number[], std: readonly number[], dtype: DTypeName): NativeTensor;
+  /** One per-image kernel of the input pipeline (advprop/augment.h) on HWC bytes in host memory: new bytes. */
+  imageAugment(op: AugmentOpName, data: Uint8Array, height: number, width: number, channels: number, params: readonly number[] | Uint8Array): Uint8Array;
   /** A pinned-memory uploader with its own copy stream (advprop/staging.h); opaque. */
   stagerCreate(device: string, slots: number): NativeStager;
   stagerUpload(stager: NativeStager, slot: number, bytes: Uint8Array, dst: NativeTensor): void;

@@ -7,10 +7,13 @@ import type { ImageDataset } from './dataset.js';
 import { decodeBytes, decodeImage } from './decode.js';
 import { Rng } from './rng.js';
 import { ShardReader, sampleName } from './shards.js';
-import { decodeBuffer, decodeFile } from './sharp_decode.js';
+import { decodeBuffer, decodeFile, type FileDecode } from './sharp_decode.js';
 import { applyTransforms, type Image, type TransformSpec } from './transforms.js';
 
 export interface BatchJob { epoch: number; indices: Int32Array }
+/** Images a worker decodes ahead of the one it transforms (LoaderOptions.decodeAhead's default). */
+export const DECODE_AHEAD = 1;
+
 export interface Skipped { path: string; message: string }
 /** 'float': NHWC f32 in [0, 1] (byte / 255); 'uint8': the NHWC bytes themselves. */
 export type BatchOutput = 'float' | 'uint8';
@@ -71,32 +74,49 @@ export function prepareBatch(d: ImageDataset, transforms: readonly TransformSpec
   return stack(Array.from(job.indices, (index) => ({ index, img: applyTransforms(loadImage(d, index), transforms, new Rng(seed, job.epoch, index)) })), output);
 }
 
+type Settled = { ok: true; value: FileDecode } | { ok: false; error: unknown };
+
 /**
- * The loader's batches: file sources are decoded by sharp, one image at a time (a worker is one
- * core), a leading randomResizedCrop inside the decoder. A file that does not decode (ERR_FORMAT)
- * is left out and reported in `skipped`, or with `strict` fails the batch naming it.
+ * The loader's batches: file sources are decoded by sharp, a leading randomResizedCrop inside the
+ * decoder, `ahead` images decoding (libvips, on the thread pool) while the worker's thread
+ * transforms the current one; each image draws from its own Rng, so the bytes do not depend on
+ * `ahead`. A file that does not decode (ERR_FORMAT) is left out and reported in `skipped`, or
+ * with `strict` fails the batch naming it.
  */
 export async function prepareBatchAsync(d: ImageDataset, transforms: readonly TransformSpec[], seed: number, job: BatchJob,
-  strict = false, output: BatchOutput = 'float'): Promise<PreparedBatch> {
+  strict = false, output: BatchOutput = 'float', ahead = DECODE_AHEAD): Promise<PreparedBatch> {
   const s = d.source;
   if (s.kind === 'array') return prepareBatch(d, transforms, seed, job, output);
   const images: Array<{ img: Image; index: number }> = [];
   const kept: number[] = [];
   const skipped: Skipped[] = [];
-  // Tar shards stay open for the batch (closed below, and before an error leaves).
+  // Tar shards stay open for the batch (closed below, and before an error leaves); a member is
+  // read when its decode starts, so closing leaves no decode without its bytes.
   const reader = s.kind === 'tar' ? new ShardReader(s) : null;
-  for (let i = 0; i < job.indices.length; i++) {
+  const start = (i: number): { index: number; path: string; rng: Rng; settled: Promise<Settled> } => {
     const index = job.indices[i]!, path = s.kind === 'tar' ? sampleName(s, index) : s.paths[index]!;
     const rng = new Rng(seed, job.epoch, index);
-    let decoded;
+    let p: Promise<FileDecode>;
     try {
-      decoded = await (reader ? decodeBuffer(reader.read(index), path, s.channels, transforms[0], rng) : decodeFile(path, s.channels, transforms[0], rng));
+      p = reader ? decodeBuffer(reader.read(index), path, s.channels, transforms[0], rng) : decodeFile(path, s.channels, transforms[0], rng);
     } catch (e) {
+      p = Promise.reject(e);
+    }
+    // Settled here: a decode still in flight when an error ends the batch rejects unobserved.
+    return { index, path, rng, settled: p.then((value) => ({ ok: true, value }), (error: unknown) => ({ ok: false, error })) };
+  };
+  const pending: Array<ReturnType<typeof start>> = [];
+  for (let i = 0; i < job.indices.length; i++) {
+    while (pending.length <= ahead && i + pending.length < job.indices.length) pending.push(start(i + pending.length));
+    const { index, path, rng, settled } = pending.shift()!;
+    const r = await settled;
+    if (!r.ok) {
+      const e = r.error;
       if (strict || (e as AdvpropError).code !== 'ERR_FORMAT') { reader?.close(); throw e; }
       skipped.push({ path, message: (e as Error).message });
       continue;
     }
-    images.push({ index, img: applyTransforms(decoded.image, transforms.slice(decoded.consumed), rng) });
+    images.push({ index, img: applyTransforms(r.value.image, transforms.slice(r.value.consumed), rng) });
     kept.push(i);
   }
   reader?.close();

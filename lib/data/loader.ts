@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AdvpropError, type ErrorCode } from '../errors.js';
-import { prepareBatchAsync, type BatchOutput, type PreparedBatch } from './batch.js';
+import { DECODE_AHEAD, prepareBatchAsync, type BatchOutput, type PreparedBatch } from './batch.js';
 import { checkDataset, datasetSize, shareDataset, type ImageDataset } from './dataset.js';
 import { LIMITS, boolArg, functionArg, intArg, objectArg, oneOfArg } from '../args.js';
 import { permutation, Rng, shardPermutation } from './rng.js';
@@ -35,6 +35,10 @@ export interface LoaderOptions {
    * kernels.normalizeImage on the device (the same values, bit for bit). Either way a worker's
    * batch arrives in a transferred ArrayBuffer, not a copy. */
   output?: BatchOutput;
+  /** Images of file sources a worker decodes ahead of the one it transforms (libvips runs them
+   * on the thread pool meanwhile); 0 decodes one at a time. The batches are the same either way.
+   * Default 1. */
+  decodeAhead?: number;
 }
 
 export interface Batch {
@@ -71,6 +75,7 @@ export class DataLoader {
     intArg(opts.seed ?? 0, op, 'seed', 0, Number.MAX_SAFE_INTEGER);
     intArg(opts.workers ?? 1, op, 'workers', 0, LIMITS.workers);
     intArg(opts.prefetch ?? 2, op, 'prefetch', 1, 1024);
+    intArg(opts.decodeAhead ?? DECODE_AHEAD, op, 'decodeAhead', 0, 64);
     boolArg(opts.strict ?? false, op, 'strict');
     const output = oneOfArg(opts.output ?? 'float', op, 'output', ['float', 'uint8'] as const);
     if (opts.onSkip !== undefined) functionArg(opts.onSkip, op, 'onSkip');
@@ -85,7 +90,7 @@ export class DataLoader {
     this.opts = {
       shuffle: opts.shuffle ?? true, seed: opts.seed ?? 0, dropLast, transforms: opts.transforms ?? [],
       workers: Math.max(0, Math.min(opts.workers ?? 1, availableParallelism())), prefetch: Math.max(1, opts.prefetch ?? 2),
-      strict: opts.strict ?? false, shard, output,
+      strict: opts.strict ?? false, shard, output, decodeAhead: opts.decodeAhead ?? DECODE_AHEAD,
       onSkip: opts.onSkip ?? ((path, message) => console.warn(`advprop: skipping ${path}: ${message}`)),
     };
     this.dataset = this.opts.workers > 0 ? shareDataset(dataset) : dataset;
@@ -153,7 +158,7 @@ export class DataLoader {
 
   private prepare(epoch: number, indices: Int32Array): Promise<PreparedBatch> {
     if (this.opts.workers === 0) {
-      return prepareBatchAsync(this.dataset, this.opts.transforms, this.opts.seed, { epoch, indices }, this.opts.strict, this.opts.output);
+      return prepareBatchAsync(this.dataset, this.opts.transforms, this.opts.seed, { epoch, indices }, this.opts.strict, this.opts.output, this.opts.decodeAhead);
     }
     if (this.workers.length === 0) this.startWorkers();
     const id = this.nextId++;
@@ -171,7 +176,7 @@ export class DataLoader {
     const ts = self.endsWith('.ts');
     const entry = self.replace(/loader\.(ts|js)$/, `worker.${ts ? 'ts' : 'js'}`);
     const file = ts ? self.replace(/loader\.ts$/, 'tsx-worker.mjs') : entry;
-    const workerData = { dataset: this.dataset, transforms: this.opts.transforms, seed: this.opts.seed, strict: this.opts.strict, output: this.opts.output, entry: pathToFileURL(entry).href };
+    const workerData = { dataset: this.dataset, transforms: this.opts.transforms, seed: this.opts.seed, strict: this.opts.strict, output: this.opts.output, decodeAhead: this.opts.decodeAhead, entry: pathToFileURL(entry).href };
     for (let i = 0; i < this.opts.workers; i++) {
       const w = new Worker(file, { workerData });
       w.on('message', (m: Partial<PreparedBatch> & { id: number; error?: { code: string; message: string } }) => {

@@ -11,8 +11,9 @@ import { hw, randomResizedBox, type Image, type TransformSpec } from './transfor
 
 let configured = false;
 
-// One libvips thread per call: the loader's parallelism is its workers (one image in flight each),
-// so a worker is one core. The operation cache only holds memory for images never seen again.
+// One libvips thread per call: the loader's parallelism is its workers (each with its current
+// image and decodeAhead more in flight). The operation cache only holds memory for images never
+// seen again.
 function configure(): void {
   if (configured) return;
   sharp.cache(false);

@@ -6,6 +6,7 @@ import { LIMITS, intArg, numArg, objectArg } from '../args.js';
 import { autoAugment } from './autoaugment.js';
 import { RANDAUGMENT_MAX_M, randAugment } from './randaugment.js';
 import { Rng } from './rng.js';
+import { NATIVE_KERNELS } from './augment_native.js';
 
 export interface Image { data: Uint8Array; height: number; width: number; channels: number }
 type Size = number | readonly [number, number];
@@ -176,18 +177,10 @@ export function centerCropResize(img: Image, size: number, padding = 32): Image 
   return resizeBicubic(square, size, size);
 }
 
+/** Left-right mirror (native; augment_js.ts's hflipJs is the reference). */
 export function hflip(img: Image): Image {
   checkImage(img, 'hflip');
-  const { height: h, width: w, channels: c } = img;
-  const src = img.data, out = new Uint8Array(src.length);
-  for (let y = 0; y < h; y++) {
-    const row = y * w * c;
-    for (let x = 0; x < w; x++) {
-      const o = row + x * c, s = row + (w - 1 - x) * c;
-      for (let k = 0; k < c; k++) out[o + k] = src[s + k]!;
-    }
-  }
-  return { ...img, data: out };
+  return NATIVE_KERNELS.flip(img);
 }
 
 export interface Box { top: number; left: number; h: number; w: number }

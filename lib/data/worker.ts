@@ -5,14 +5,14 @@ import { prepareBatchAsync, type BatchJob, type BatchOutput } from './batch.js';
 import type { ImageDataset } from './dataset.js';
 import type { TransformSpec } from './transforms.js';
 
-const { dataset, transforms, seed, strict, output } = workerData as { dataset: ImageDataset; transforms: TransformSpec[]; seed: number; strict: boolean; output: BatchOutput };
+const { dataset, transforms, seed, strict, output, decodeAhead } = workerData as { dataset: ImageDataset; transforms: TransformSpec[]; seed: number; strict: boolean; output: BatchOutput; decodeAhead: number };
 
 let queue: Promise<void> = Promise.resolve();
 
 parentPort!.on('message', (msg: { id: number; job: BatchJob }) => {
   queue = queue.then(async () => {
     try {
-      const out = await prepareBatchAsync(dataset, transforms, seed, msg.job, strict, output);
+      const out = await prepareBatchAsync(dataset, transforms, seed, msg.job, strict, output, decodeAhead);
       // The batch's buffer is transferred (moved, not copied) to the main thread.
       parentPort!.postMessage({ id: msg.id, x: out.x, shape: out.shape, kept: out.kept, skipped: out.skipped }, [out.x.buffer as ArrayBuffer]);
     } catch (e) {

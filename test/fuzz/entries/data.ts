@@ -76,7 +76,7 @@ export const dataEntries: Entry[] = [
   entry('data.permutation', (g) => () => ap.data.permutation(g.size(10), rng(g))),
   entry('data.DataLoader', (g) => {
     const d = dataset(g);
-    const o = g.opts({ batchSize: g.size(4), shuffle: g.bool(true), seed: g.num(1), dropLast: g.bool(true), workers: g.r.chance(0.8) ? 0 : g.size(1), prefetch: g.size(2), transforms: g.r.chance(0.5) ? [] : [transform(g)] });
+    const o = g.opts({ batchSize: g.size(4), shuffle: g.bool(true), seed: g.num(1), dropLast: g.bool(true), workers: g.r.chance(0.8) ? 0 : g.size(1), prefetch: g.size(2), decodeAhead: g.size(1), transforms: g.r.chance(0.5) ? [] : [transform(g)] });
     return () => g.own(new ap.data.DataLoader(d, o), (l) => l.close());
   }),
   entry('data.DataLoader#epoch', (g) => {

@@ -29,6 +29,7 @@ import { autocast, checkPrecision, defaultPrecision, type Precision } from '../p
 import { GradScaler } from './grad_scaler.js';
 import { allreduce, allreduceHost, broadcast, world, DEFAULT_BUCKET_BYTES } from '../distributed/world.js';
 import { withBnSync } from '../distributed/sync_bn.js';
+import { GradOverlap, type OverlapStats, type StepBuckets } from './grad_buckets.js';
 import { withSampleMap } from '../random.js';
 import { emaUpdate } from '../kernels/optim.js';
 
@@ -72,6 +73,8 @@ export interface TrainerOptions {
   bnSync?: 'none' | 'domain';
   /** Gradient all-reduce bucket size in bytes (default 4 MiB). */
   bucketBytes?: number;
+  /** Data parallel: each gradient bucket's all-reduce starts during the backward (lib/train/grad_buckets.ts); default true. */
+  overlapGrads?: boolean;
   /** Run length, used by the schedule (fit() sets both). */
   epochs?: number;
   stepsPerEpoch?: number;
@@ -141,6 +144,7 @@ function resolve(options: TrainerOptions | undefined, device: string): Resolved 
     precision: o.precision === undefined ? defaultPrecision(device) : checkPrecision(o.precision, op),
     bnSync: oneOfArg(o.bnSync ?? 'none', op, 'bnSync', ['none', 'domain'] as const),
     bucketBytes: intArg(o.bucketBytes ?? DEFAULT_BUCKET_BYTES, op, 'bucketBytes', 64, 2 ** 30),
+    overlapGrads: boolArg(o.overlapGrads ?? true, op, 'overlapGrads'),
   };
 }
 
@@ -164,11 +168,13 @@ export class Trainer {
   private nextInput: StepInput | undefined;
   /** fp16's loss scaler; null in the other precisions. */
   readonly scaler: GradScaler | null;
+  private readonly overlap: GradOverlap;
 
   constructor(model: Module, options?: TrainerOptions) {
     this.model = checkModule(model, 'Trainer');
     this.options = resolve(options, model.parameters()[0]?.device ?? defaultDevice());
     this.scaler = this.options.precision === 'fp16' ? new GradScaler() : null;
+    this.overlap = new GradOverlap(this.options.bucketBytes);
     if (this.options.method === 'advprop') {
       const domains = model.namedModules().map(([, m]) => m).filter((m): m is MultiBatchNorm2d => m instanceof MultiBatchNorm2d);
       if (domains.length > 0 && domains.some((m) => m.domains < 2))
@@ -197,6 +203,8 @@ export class Trainer {
   }
 
   get ema(): ExponentialMovingAverage | null { return this.emaState; }
+  /** Data parallel with overlapGrads: gradient buckets started, and those started during the backward. */
+  get overlapStats(): OverlapStats { return this.overlap.stats; }
   get optimizerState(): RMSProp | SGD { return this.optimizer; }
 
   /** Parameters then BN running statistics: what the EMA averages. */
@@ -300,12 +308,13 @@ export class Trainer {
       : null;
     const lr = this.currentLr();
     try {
-      const parts = withSampleMap(samples, () => this.lossAndGrads(x, xAdv, labels, plan));
+      const buckets = w.size > 1 && o.overlapGrads ? this.overlap.step(this.model.parameters()) : null;
+      const parts = withSampleMap(samples, () => this.lossAndGrads(x, xAdv, labels, plan, buckets));
       parts.valueOwner.dispose();
       if (world().size > 1) {
         try {
           // The mean over ranks of each rank's mean loss is the global batch's mean loss.
-          const averaged = allreduce(parts.grads, { average: true, bucketBytes: o.bucketBytes });
+          const averaged = buckets ? buckets.finish(parts.grads) : allreduce(parts.grads, { average: true, bucketBytes: o.bucketBytes });
           for (const g of parts.grads) g.dispose();
           parts.grads = averaged;
           if (o.bnSync === 'none') this.averageRunningStats();
@@ -364,7 +373,7 @@ export class Trainer {
 
   // Losses and predictions stay on the device until readStats, after the optimizer step is queued:
   // reading them inside the step would drain a GPU's queue between the forward and the backward.
-  private lossAndGrads(x: Tensor, xAdv: Tensor | null, labels: Int32Array, plan: ReturnType<typeof stepPlan>) {
+  private lossAndGrads(x: Tensor, xAdv: Tensor | null, labels: Int32Array, plan: ReturnType<typeof stepPlan>, buckets: StepBuckets | null) {
     const params = this.model.parameters();
     const pending: PendingStats = { cleanLoss: null, advLoss: null, cleanPred: null, advPred: null };
     const lossScale = this.scaler?.scale ?? 1;
@@ -374,10 +383,11 @@ export class Trainer {
       result = valueAndGrad(() => {
         const l = this.loss(x, xAdv, labels, plan, pending);
         return lossScale === 1 ? l : mulScalar(l, lossScale);
-      }, params);
+      }, params, buckets ? { onGradReady: buckets.onReady } : undefined);
     } catch (e) {
       // The kept tensors are outside every tidy: a failed forward or backward must free them here.
       disposePending(null, pending);
+      buckets?.abandon();
       throw e;
     }
     const { value, grads } = result;

@@ -16,8 +16,8 @@ forEachBackend('autograd: onGradReady', (device) => {
     const w = [0, 1, 2].map((i) => ap.tensor([1 + i, -2 + i, 0.5 * i], [3], { device }));
     const x = ap.tensor([0.3, -0.7, 1.1], [3], { device });
     const f = (): ap.Tensor => {
-      const a = x.mul(w[0]!).tanh();
-      const b = a.mul(w[1]!).add(w[1]!.square()).sin();
+      const a = x.mul(w[0]!).sigmoid();
+      const b = a.mul(w[1]!).add(w[1]!.square()).silu();
       return b.mul(w[2]!).sum();
     };
     const plain = ap.grad(f, w);
@@ -37,7 +37,7 @@ forEachBackend('autograd: onGradReady', (device) => {
     const v = ap.tensor([1, 1], [2], { device });
     const x = ap.tensor([5, 7], [2], { device });
     // w feeds the first and the last node of the backward: it is final at the very end.
-    const f = (): ap.Tensor => x.mul(w).mul(v).tanh().mul(w).sum();
+    const f = (): ap.Tensor => x.mul(w).mul(v).sigmoid().mul(w).sum();
     const order: number[] = [];
     let wRemaining = -1;
     const g = ap.grad(f, [w, v], { onGradReady: (i, _g, remaining) => { order.push(i); if (i === 0) wRemaining = remaining; } });

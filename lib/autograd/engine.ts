@@ -153,8 +153,8 @@ function run(root: Node, dy0: Tensor, targets: Targets | null, retain: boolean, 
     } else if (dy && !isTarget) {
       dy.dispose();
     }
-    if (!retain) node.release();
     remaining--;
+    // Before release(), which drops the edges.
     if (ready_) {
       const g = isTarget ? result.nodeGrads.get(node) : undefined;
       if (g) ready_(node, g, remaining);
@@ -167,6 +167,7 @@ function run(root: Node, dy0: Tensor, targets: Targets | null, retain: boolean, 
         if (lg) ready_(leaf, lg, remaining);
       }
     }
+    if (!retain) node.release();
     for (const c of children) {
       const left = pendingConsumers.get(c)! - 1;
       pendingConsumers.set(c, left);

@@ -41,9 +41,10 @@ struct State {
   std::unordered_map<int64_t, Pending> pending;  // by handle; touched by Node's thread only
   int64_t next_handle = 1;
 };
+// Never destroyed: the communication thread may still be blocked in MPI while the process exits.
 State& state() {
-  static State s;
-  return s;
+  static State* s = new State;
+  return *s;
 }
 
 void check_rc(int rc, const char* what) {

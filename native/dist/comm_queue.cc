@@ -4,8 +4,9 @@
 namespace advprop::dist {
 
 CommQueue::~CommQueue() {
-  // At process exit the worker may be blocked in MPI (a dead peer): never join it then.
-  if (worker_.joinable()) worker_.detach();
+  // comm.cc's queue is never destroyed (its worker may be blocked in MPI at exit); others are
+  // stopped first, and a worker left running here is stopped and joined.
+  if (worker_.joinable()) stop();
 }
 
 CommQueue::Ticket CommQueue::submit(std::function<void()> task) {

@@ -13,6 +13,7 @@ Napi::Object world_to_js(Napi::Env env, const advprop::dist::World& w) {
   o.Set("localRank", Napi::Number::New(env, w.local_rank));
   o.Set("localSize", Napi::Number::New(env, w.local_size));
   o.Set("mpi", Napi::Boolean::New(env, w.mpi));
+  o.Set("commThread", Napi::Boolean::New(env, w.comm_thread));
   o.Set("launcher", w.launcher);
   return o;
 }
@@ -63,6 +64,26 @@ ADVPROP_ENTRY(DistAllreduce)
   const bool average = to_bool(info[1], op, "average");
   const int64_t bucket = to_i64(info[2], op, "bucketBytes");
   std::vector<advprop::Tensor> out = advprop::dist::allreduce(to_tensors(info[0], op, "tensors"), average, bucket);
+  Napi::Array a = Napi::Array::New(info.Env(), out.size());
+  for (size_t i = 0; i < out.size(); ++i) a.Set(static_cast<uint32_t>(i), wrap(info, std::move(out[i])));
+  return a;
+ADVPROP_ENTRY_END
+
+// distAllreduceStart(tensors, average, bucketBytes) -> handle: queued, not waited for.
+ADVPROP_ENTRY(DistAllreduceStart)
+  const char* op = "distAllreduceStart";
+  check_arg_count(info, 3, op);
+  const bool average = to_bool(info[1], op, "average");
+  const int64_t bucket = to_i64(info[2], op, "bucketBytes");
+  const int64_t h = advprop::dist::allreduce_start(to_tensors(info[0], op, "tensors"), average, bucket, op);
+  return Napi::Number::New(info.Env(), static_cast<double>(h));
+ADVPROP_ENTRY_END
+
+// distAllreduceWait(handle) -> the started all-reduce's new tensors.
+ADVPROP_ENTRY(DistAllreduceWait)
+  const char* op = "distAllreduceWait";
+  check_arg_count(info, 1, op);
+  std::vector<advprop::Tensor> out = advprop::dist::allreduce_wait(to_i64(info[0], op, "handle"));
   Napi::Array a = Napi::Array::New(info.Env(), out.size());
   for (size_t i = 0; i < out.size(); ++i) a.Set(static_cast<uint32_t>(i), wrap(info, std::move(out[i])));
   return a;

@@ -79,6 +79,8 @@ namespace advprop_binding {
   X(distWorld, DistWorld)          \
   X(distAllreduce, DistAllreduce)  \
   X(distAllreduceHost, DistAllreduceHost) \
+  X(distAllreduceStart, DistAllreduceStart) \
+  X(distAllreduceWait, DistAllreduceWait) \
   X(distBroadcast, DistBroadcast)  \
   X(distBarrier, DistBarrier)      \
   X(distAbort, DistAbort)          \

@@ -270,6 +270,9 @@ export interface Addon {
   distWorld(): DistWorld;
   /** New tensors: the inputs summed (average: divided by the world size) over the ranks. */
   distAllreduce(tensors: NativeTensor[], average: boolean, bucketBytes: number): NativeTensor[];
+  /** allreduce queued without waiting (the communication thread or stream): a handle for distAllreduceWait. */
+  distAllreduceStart(tensors: NativeTensor[], average: boolean, bucketBytes: number): number;
+  distAllreduceWait(handle: number): NativeTensor[];
   distAllreduceHost(values: Float64Array): void;
   distBroadcast(tensors: NativeTensor[], root: number): void;
   /** timeoutSeconds: < 0 or absent, ADVPROP_DIST_TIMEOUT; 0, no deadline. */
@@ -282,7 +285,11 @@ export interface Addon {
 export interface NcclProbe { found: boolean; path: string; version: string; reason: string }
 export interface MpiProbe { found: boolean; path: string; flavor: string; version: string; reason: string; launcher: string }
 /** This process's place in the job; a world of one (mpi false) when no launcher started it. */
-export interface DistWorld { rank: number; size: number; localRank: number; localSize: number; mpi: boolean; launcher: string }
+export interface DistWorld {
+  rank: number; size: number; localRank: number; localSize: number; mpi: boolean; launcher: string;
+  /** MPI granted MPI_THREAD_SERIALIZED, so started all-reduces run on a communication thread. */
+  commThread: boolean;
+}
 
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));

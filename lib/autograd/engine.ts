@@ -24,7 +24,19 @@ export interface BackwardOptions {
 export interface GradOptions extends BackwardOptions {
   /** Return zeros for inputs fn does not use, instead of throwing ERR_ARG. */
   allowUnused?: boolean;
+  /**
+   * Called once for each input, as soon as its gradient is final (every node that feeds it has
+   * run) while the backward may still be running: data parallel launches a gradient all-reduce
+   * from here. `grad` holds the values grads[index] will hold (read it, do not dispose it);
+   * `remaining` counts the backward's nodes not yet run. Inputs whose gradient is known only at
+   * the end (unused ones with allowUnused, the output itself) are reported after the backward,
+   * in index order.
+   */
+  onGradReady?: (index: number, grad: Tensor, remaining: number) => void;
 }
+
+/** Reports a leaf's or a target node's gradient once it is final (see GradOptions.onGradReady). */
+type ReadyFn = (key: Tensor | Node, grad: Tensor, remaining: number) => void;
 
 interface Targets {
   leaves: Set<Tensor>;
@@ -96,7 +108,7 @@ function edgeNeeded(e: { node: Node | null; leaf: Tensor | null } | null, needed
   return targets ? targets.leaves.has(e.leaf!) : true;
 }
 
-function run(root: Node, dy0: Tensor, targets: Targets | null, retain: boolean): RunResult {
+function run(root: Node, dy0: Tensor, targets: Targets | null, retain: boolean, ready_?: ReadyFn): RunResult {
   const needed = neededNodes(root, targets);
   const result: RunResult = { leafGrads: new Map(), nodeGrads: new Map() };
   if (!needed.has(root)) {
@@ -108,6 +120,13 @@ function run(root: Node, dy0: Tensor, targets: Targets | null, retain: boolean):
   for (const n of needed)
     for (const e of n.edges)
       if (e?.node && needed.has(e.node)) pendingConsumers.set(e.node, (pendingConsumers.get(e.node) ?? 0) + 1);
+  // With a ready hook: how many needed edges into each target leaf are still to run.
+  const pendingEdges = new Map<Tensor, number>();
+  if (ready_)
+    for (const n of needed)
+      for (const e of n.edges)
+        if (e?.leaf && edgeNeeded(e, needed, targets)) pendingEdges.set(e.leaf, (pendingEdges.get(e.leaf) ?? 0) + 1);
+  let remaining = needed.size;
   const grads = new Map<Node, Tensor>([[root, dy0]]);
   const ready: Node[] = [root];
   while (ready.length) {
@@ -133,6 +152,20 @@ function run(root: Node, dy0: Tensor, targets: Targets | null, retain: boolean):
       }
     } else if (dy && !isTarget) {
       dy.dispose();
+    }
+    remaining--;
+    // Before release(), which drops the edges.
+    if (ready_) {
+      const g = isTarget ? result.nodeGrads.get(node) : undefined;
+      if (g) ready_(node, g, remaining);
+      for (let i = 0; i < needs.length; i++) {
+        const leaf = node.edges[i]?.leaf;
+        if (!needs[i] || !leaf) continue;
+        const left = pendingEdges.get(leaf)! - 1;
+        pendingEdges.set(leaf, left);
+        const lg = left === 0 ? result.leafGrads.get(leaf) : undefined;
+        if (lg) ready_(leaf, lg, remaining);
+      }
     }
     if (!retain) node.release();
     for (const c of children) {
@@ -241,9 +274,24 @@ function gradImpl(fn: () => Tensor, inputs: readonly Tensor[], opts: GradOptions
       if (t._node) targets.nodes.add(t._node);
       else targets.leaves.add(t);
     }
+    const hook = options.onGradReady;
+    if (hook !== undefined && typeof hook !== 'function')
+      throw new AdvpropError('ERR_ARG', `grad: onGradReady must be a function, got ${describeValue(hook)}`);
+    // Each input index is reported once, the first time its leaf or node is final.
+    const reported = new Set<number>();
+    const report = (i: number, g: Tensor, remaining: number): void => {
+      if (reported.has(i)) return;
+      reported.add(i);
+      hook!(i, g, remaining);
+    };
+    const indexOf = new Map<Tensor | Node, number[]>();
+    if (hook) inputs.forEach((t, i) => { const key = t._node ?? t; indexOf.set(key, [...(indexOf.get(key) ?? []), i]); });
+    const onReady: ReadyFn | undefined = hook && ((key, g, remaining) => {
+      for (const i of indexOf.get(key) ?? []) report(i, g, remaining);
+    });
     let res: RunResult = { leafGrads: new Map(), nodeGrads: new Map() };
     const dy = seedGrad(y, undefined, 'grad');
-    if (y._node) res = asBackward(() => run(y._node!, dy, targets, options.retainGraph === true));
+    if (y._node) res = asBackward(() => run(y._node!, dy, targets, options.retainGraph === true, onReady));
     else if (targets.leaves.has(y)) res.leafGrads.set(y, dy);
     else dy.dispose();
     const given = new Set<Tensor>();
@@ -258,6 +306,7 @@ function gradImpl(fn: () => Tensor, inputs: readonly Tensor[], opts: GradOptions
       given.add(g);
       return g;
     });
+    if (hook) grads.forEach((g, i) => report(i, g, 0));
     return { value: keepValue ? y : null, grads };
   });
 }

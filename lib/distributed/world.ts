@@ -62,6 +62,34 @@ export function allreduce(tensors: readonly Tensor[], options?: { average?: bool
   return addon.distAllreduce(handles(tensors, op), average, bucket).map((h) => wrapHandle(h));
 }
 
+/** An all-reduce started by `allreduceStart`; `wait()` once for its tensors. */
+export interface PendingAllreduce {
+  wait(): Tensor[];
+}
+
+/**
+ * `allreduce` without waiting: cpu tensors are queued on this rank's communication thread (in
+ * submission order with every other collective, so every rank issues the same MPI calls in the
+ * same order), cuda tensors on the device's communication stream. Same buckets, same bits as
+ * `allreduce`. The inputs must stay alive and unchanged until `wait()`.
+ */
+export function allreduceStart(tensors: readonly Tensor[], options?: { average?: boolean; bucketBytes?: number }): PendingAllreduce {
+  const op = 'dist.allreduceStart';
+  const o = optionsArg(options, op);
+  const bucket = intArg(o.bucketBytes ?? DEFAULT_BUCKET_BYTES, op, 'bucketBytes', 64, 2 ** 30);
+  const average = o.average ?? false;
+  if (typeof average !== 'boolean') throw new AdvpropError('ERR_ARG', `${op}: average must be a boolean`);
+  const handle = addon.distAllreduceStart(handles(tensors, op), average, bucket);
+  let done = false;
+  return {
+    wait(): Tensor[] {
+      if (done) throw new AdvpropError('ERR_ARG', `${op}: wait() was already called`);
+      done = true;
+      return addon.distAllreduceWait(handle).map((h) => wrapHandle(h));
+    },
+  };
+}
+
 /** Sums host values over the ranks in place (small per-layer statistics). */
 export function allreduceHost(values: Float64Array): void {
   if (!(values instanceof Float64Array)) throw new AdvpropError('ERR_ARG', 'dist.allreduceHost: values must be a Float64Array');

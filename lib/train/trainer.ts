@@ -27,6 +27,7 @@ import { autocast } from '../precision.js';
 import { GradScaler } from './grad_scaler.js';
 import { allreduce, allreduceHost, broadcast, world } from '../distributed/world.js';
 import { withBnSync } from '../distributed/sync_bn.js';
+import { GradOverlap, type OverlapStats, type StepBuckets } from './grad_buckets.js';
 import { withSampleMap } from '../random.js';
 import { emaUpdate } from '../kernels/optim.js';
 import { resolve, type Resolved, type TrainerOptions } from './trainer_options.js';
@@ -77,11 +78,13 @@ export class Trainer {
   /** fp16's loss scaler; null in the other precisions. */
   readonly scaler: GradScaler | null;
   private stepGraph: StepGraph | null = null;
+  private readonly overlap: GradOverlap;
 
   constructor(model: Module, options?: TrainerOptions) {
     this.model = checkModule(model, 'Trainer');
     this.options = resolve(options, model.parameters()[0]?.device ?? defaultDevice());
     this.scaler = this.options.precision === 'fp16' ? new GradScaler() : null;
+    this.overlap = new GradOverlap(this.options.bucketBytes);
     if (this.options.cudaGraph) {
       const device = model.parameters()[0]?.device ?? defaultDevice();
       if (canonicalDevice(device, 'Trainer') === 'cpu')
@@ -117,6 +120,8 @@ export class Trainer {
   }
 
   get ema(): ExponentialMovingAverage | null { return this.emaState; }
+  /** Data parallel with overlapGrads: gradient buckets started, and those started during the backward. */
+  get overlapStats(): OverlapStats { return this.overlap.stats; }
 
   /** With cudaGraph: graphs captured, steps replayed and steps run eagerly so far; null without. */
   get cudaGraphStats(): CudaGraphStats | null { return this.stepGraph ? { ...this.stepGraph.stats } : null; }
@@ -256,12 +261,13 @@ export class Trainer {
       }))
       : null;
     try {
-      const parts = withSampleMap(samples, () => this.lossAndGrads(x, xAdv, labels, plan));
+      const buckets = w.size > 1 && o.overlapGrads ? this.overlap.step(this.model.parameters()) : null;
+      const parts = withSampleMap(samples, () => this.lossAndGrads(x, xAdv, labels, plan, buckets));
       parts.valueOwner.dispose();
       if (world().size > 1) {
         try {
           // The mean over ranks of each rank's mean loss is the global batch's mean loss.
-          const averaged = allreduce(parts.grads, { average: true, bucketBytes: o.bucketBytes });
+          const averaged = buckets ? buckets.finish(parts.grads) : allreduce(parts.grads, { average: true, bucketBytes: o.bucketBytes });
           for (const g of parts.grads) g.dispose();
           parts.grads = averaged;
           if (o.bnSync === 'none') this.averageRunningStats();
@@ -321,7 +327,7 @@ export class Trainer {
 
   // Losses and predictions stay on the device until readStats, after the optimizer step is queued:
   // reading them inside the step would drain a GPU's queue between the forward and the backward.
-  private lossAndGrads(x: Tensor, xAdv: Tensor | null, labels: Int32Array | Tensor, plan: ReturnType<typeof stepPlan>) {
+  private lossAndGrads(x: Tensor, xAdv: Tensor | null, labels: Int32Array | Tensor, plan: ReturnType<typeof stepPlan>, buckets: StepBuckets | null) {
     const params = this.model.parameters();
     const pending: PendingStats = { cleanLoss: null, advLoss: null, cleanPred: null, advPred: null };
     const lossScale = this.scaler?.scale ?? 1;
@@ -331,10 +337,11 @@ export class Trainer {
       result = valueAndGrad(() => {
         const l = this.loss(x, xAdv, labels, plan, pending);
         return lossScale === 1 ? l : mulScalar(l, lossScale);
-      }, params);
+      }, params, buckets ? { onGradReady: buckets.onReady } : undefined);
     } catch (e) {
       // The kept tensors are outside every tidy: a failed forward or backward must free them here.
       disposePending(null, pending);
+      buckets?.abandon();
       throw e;
     }
     const { value, grads } = result;

@@ -48,6 +48,8 @@ export interface TrainerOptions {
   bnSync?: 'none' | 'domain';
   /** Gradient all-reduce bucket size in bytes (default 4 MiB). */
   bucketBytes?: number;
+  /** Data parallel: each gradient bucket's all-reduce starts during the backward (lib/train/grad_buckets.ts); default true. */
+  overlapGrads?: boolean;
   /**
    * Capture the whole step (attack, forward and backward, optimizer, EMA) as a CUDA graph on a
    * cuda or cuda-sim device and replay it while the batch shape and the step's plan stay; other
@@ -98,6 +100,7 @@ export function resolve(options: TrainerOptions | undefined, device: string): Re
     precision: o.precision === undefined ? defaultPrecision(device) : checkPrecision(o.precision, op),
     bnSync: oneOfArg(o.bnSync ?? 'none', op, 'bnSync', ['none', 'domain'] as const),
     bucketBytes: intArg(o.bucketBytes ?? DEFAULT_BUCKET_BYTES, op, 'bucketBytes', 64, 2 ** 30),
+    overlapGrads: boolArg(o.overlapGrads ?? true, op, 'overlapGrads'),
     cudaGraph: boolArg(o.cudaGraph ?? false, op, 'cudaGraph'),
   };
 }

@@ -392,6 +392,25 @@ cudaStream_t stream_for(int index) {
 
 void* op_stream(int index) { return static_cast<void*>(stream_for(index)); }
 
+void* comm_stream(int index) {
+  stream_for(index);  // checks the index, makes it current
+  static std::mutex mu;
+  static cudaStream_t streams[kMaxDevices] = {};  // index < device_count() <= kMaxDevices
+  std::lock_guard<std::mutex> g(mu);
+  if (!streams[index]) check_cuda(cudaStreamCreateWithFlags(&streams[index], cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+  return static_cast<void*>(streams[index]);
+}
+
+void stream_after(void* waiter, void* signaller) {
+  cudaEvent_t e = nullptr;
+  check_cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+  // Destroying an event whose wait is queued is allowed: the wait keeps what it needs.
+  const cudaError_t rec = cudaEventRecord(e, static_cast<cudaStream_t>(signaller));
+  const cudaError_t wait = rec == cudaSuccess ? cudaStreamWaitEvent(static_cast<cudaStream_t>(waiter), e, 0) : rec;
+  cudaEventDestroy(e);
+  check_cuda(wait, "stream_after: cudaEventRecord/cudaStreamWaitEvent");
+}
+
 // Driver and runtime versions for `advprop info` (see advprop/cuda_info.h). Safe without a
 // driver: the statically linked runtime then reports driver version 0.
 CudaVersions versions() {

@@ -106,11 +106,17 @@ NcclComm comm_for(int device, const char* op) {
 }
 
 // call(nccl, comm, stream, i) for i < n inside one ncclGroupStart/End on device `index`'s op
-// stream, stopping at the first error; the group is always closed.
+// stream (or its communication stream, ordered after the op stream's work so far: the kernels
+// that wrote the inputs), stopping at the first error; the group is always closed.
 template <typename F>
-void grouped(const char* op, const char* what, int index, size_t n, F&& call) {
+void grouped(const char* op, const char* what, int index, size_t n, bool on_comm, F&& call) {
   NcclComm c = comm_for(index, op);
   void* stream = cuda::op_stream(index);
+  if (on_comm) {
+    void* comm = cuda::comm_stream(index);
+    cuda::stream_after(comm, stream);
+    stream = comm;
+  }
   const Nccl& nccl = nccl_library();
   check_nccl(nccl.GroupStart(), op, "ncclGroupStart");
   int rc = kNcclSuccess;
@@ -143,7 +149,7 @@ bool need_nccl(const Device& d, const char* op) {
 
 }  // namespace
 
-std::vector<Tensor> device_allreduce(const char* op, const std::vector<Tensor>& ts, bool average) {
+std::vector<Tensor> device_allreduce(const char* op, const std::vector<Tensor>& ts, bool average, bool comm_stream) {
   const Device d = check_device_tensors(op, ts);
   const bool nccl = need_nccl(d, op);
   std::vector<Tensor> out;
@@ -154,7 +160,9 @@ std::vector<Tensor> device_allreduce(const char* op, const std::vector<Tensor>& 
   }
   if (!nccl) return out;
 #if ADVPROP_WITH_CUDA
-  grouped(op, "ncclAllReduce", d.index, ts.size(), [&](const Nccl& n, NcclComm c, void* stream, size_t i) {
+  // The outputs come from the op stream's allocator; nothing on the op stream touches them before
+  // device_comm_wait, and the caller holds the inputs until then.
+  grouped(op, "ncclAllReduce", d.index, ts.size(), comm_stream, [&](const Nccl& n, NcclComm c, void* stream, size_t i) {
     if (!ts[i].numel()) return kNcclSuccess;
     return n.AllReduce(ts[i].data(), out[i].data(), static_cast<size_t>(ts[i].numel()), nccl_type(ts[i].dtype(), op),
                        average ? kNcclAvg : kNcclSum, c, stream);
@@ -168,9 +176,17 @@ void device_broadcast(const char* op, const std::vector<Tensor>& ts, int root) {
   if (!need_nccl(d, op)) return;
 #if ADVPROP_WITH_CUDA
   // As bytes (ncclInt8 is 0), so any dtype travels.
-  grouped(op, "ncclBroadcast", d.index, ts.size(), [&](const Nccl& n, NcclComm c, void* stream, size_t i) {
+  grouped(op, "ncclBroadcast", d.index, ts.size(), false, [&](const Nccl& n, NcclComm c, void* stream, size_t i) {
     return ts[i].nbytes() ? n.Broadcast(ts[i].data(), ts[i].data(), ts[i].nbytes(), 0, root, c, stream) : kNcclSuccess;
   });
+#endif
+}
+
+void device_comm_wait(int index) {
+#if ADVPROP_WITH_CUDA
+  if (nstate().comm) cuda::stream_after(cuda::op_stream(index), cuda::comm_stream(index));
+#else
+  (void)index;
 #endif
 }
 

@@ -22,6 +22,10 @@ CudaVersions versions();
 // The stream every op on device `index` is ordered on, as a cudaStream_t (for NCCL, native/dist),
 // after making `index` the current device.
 void* op_stream(int index);
+// A second stream of device `index` for collectives (NCCL), so they overlap the op stream's kernels.
+void* comm_stream(int index);
+// `waiter` waits on the device for the work queued on `signaller` so far (an event, no host wait).
+void stream_after(void* waiter, void* signaller);
 }
 namespace cudasim {
 void* record_event(void* stream);
@@ -29,6 +33,8 @@ bool event_done(void* event);
 void destroy_event(void* event);
 CudaVersions versions();
 void* op_stream(int index);
+void* comm_stream(int index);
+void stream_after(void* waiter, void* signaller);
 }
 
 }  // namespace advprop

@@ -36,6 +36,7 @@ struct World {
   int local_rank = 0;
   int local_size = 1;
   bool mpi = false;      // false: a world of one that never loaded MPI
+  bool comm_thread = false;  // MPI granted MPI_THREAD_SERIALIZED: collectives run on a communication thread
   std::string launcher;  // the environment variable that said we were launched ("" for none)
 };
 
@@ -69,6 +70,18 @@ const World& world();
 // tensor (f32, f64, bf16, f16; ncclAvg to average), enqueued on the device's stream. Contiguous,
 // all on one device.
 std::vector<Tensor> allreduce(const std::vector<Tensor>& tensors, bool average, int64_t bucket_bytes);
+
+// allreduce, started without waiting for it (gradient buckets launched during the backward):
+// returns a handle for allreduce_wait, which returns the new tensors. cpu: queued on the
+// communication thread (comm_queue.h) in submission order, behind and before every other MPI call
+// of this rank, with the same buckets and so the same bits as allreduce; each MPI call under the
+// deadline of init(). cuda: ncclAllReduce on the device's communication stream, after the op
+// stream's work so far; the wait orders the op stream after it. The inputs are held, and must not
+// be written, until the wait. `op` names the caller in errors.
+int64_t allreduce_start(const std::vector<Tensor>& tensors, bool average, int64_t bucket_bytes,
+                        const char* op = "distAllreduceStart");
+// ERR_ARG for a handle that is not pending; rethrows the reduction's error.
+std::vector<Tensor> allreduce_wait(int64_t handle);
 
 // The same for a host array of doubles, in place (small per-layer statistics).
 void allreduce_host(double* data, int64_t n);

@@ -23,6 +23,11 @@ export const distEntries: Entry[] = [
     const o = g.r.chance(0.3) ? undefined : g.opts({ average: g.bool(true), bucketBytes: g.size(64) });
     return () => { for (const t of ap.dist.allreduce(ts, o)) g.own(t, (x) => x.dispose()); };
   }),
+  entry('dist.allreduceStart', (g) => {
+    const ts = tensors(g);
+    const o = g.r.chance(0.3) ? undefined : g.opts({ average: g.bool(true), bucketBytes: g.size(64) });
+    return () => { for (const t of ap.dist.allreduceStart(ts, o).wait()) g.own(t, (x) => x.dispose()); };
+  }),
   entry('dist.broadcast', (g) => {
     const ts = tensors(g);
     return () => ap.dist.broadcast(ts, g.r.chance(0.5) ? undefined : g.index(0));

@@ -9,17 +9,24 @@ CommQueue::~CommQueue() {
   if (worker_.joinable()) stop();
 }
 
+namespace {
+// Runs a task and returns what it threw (null if nothing), for its waiter to rethrow.
+std::exception_ptr run_caught(const std::function<void()>& task) {
+  try {
+    task();
+  } catch (...) {
+    return std::current_exception();
+  }
+  return nullptr;
+}
+}  // namespace
+
 CommQueue::Ticket CommQueue::submit(std::function<void()> task) {
   std::unique_lock<std::mutex> lk(mu_);
   const Ticket t = next_++;
   if (!threaded_ || stopping_) {
     lk.unlock();
-    std::exception_ptr err;
-    try {
-      task();
-    } catch (...) {
-      err = std::current_exception();
-    }
+    const std::exception_ptr err = run_caught(task);
     lk.lock();
     done_[t] = err;
     return t;
@@ -47,12 +54,7 @@ void CommQueue::loop() {
     auto [t, task] = std::move(todo_.front());
     todo_.pop_front();
     lk.unlock();
-    std::exception_ptr err;
-    try {
-      task();
-    } catch (...) {
-      err = std::current_exception();
-    }
+    const std::exception_ptr err = run_caught(task);
     task = nullptr;  // whatever it captured is released off the lock
     lk.lock();
     done_[t] = err;

@@ -4,6 +4,7 @@
 // argv: OUT_JSON PER_RANK_BATCH STEPS BN_SYNC
 import { writeFileSync } from 'node:fs';
 import * as ap from '../../lib/index.js';
+import { tinyModel } from './tiny_model.js';
 
 const [out, batchArg, stepsArg, bnSync] = process.argv.slice(2);
 const batchSize = Number(batchArg), steps = Number(stepsArg);
@@ -15,10 +16,7 @@ const train = ap.data.limitDataset(ap.data.openDataset('data/fashion-mnist', 'tr
 // 0.2 apart). The random start stays off, as in the CLI: its exact keying is pinned by
 // test/ops/sample_map.test.ts, while over 10 steps PGD's sign() turns the reduction-order
 // differences into 1e-3 ones.
-const model = ap.models.efficientnet('b0', {
-  numClasses: 10, inChannels: 1, width: 0.25, depth: 0.25, resolution: 28, domains: 2, bnMomentum: 0.9,
-  dropout: 0.2, dropConnect: 0.2, device: 'cpu', seed: 5,
-});
+const model = tinyModel(0.2);
 const loader = new ap.data.DataLoader(train, {
   batchSize, seed: 7, workers: 0, transforms: [{ name: 'randomCrop', padding: 2 }, { name: 'hflip' }], shard: { rank: w.rank, size: w.size },
 });

@@ -6,16 +6,14 @@
 // argv: MODE OUT_PREFIX PER_RANK_BATCH RANKS STEPS
 import { writeFileSync } from 'node:fs';
 import * as ap from '../../lib/index.js';
+import { tinyModel } from './tiny_model.js';
 
 const [mode, out, batchArg, ranksArg, stepsArg] = process.argv.slice(2);
 const batch = Number(batchArg), ranks = Number(ranksArg), steps = Number(stepsArg);
 const LR = 0.01, LABEL_SMOOTHING = 0.1;
 const w = ap.dist.init();
 ap.manualSeed(3);
-const model = ap.models.efficientnet('b0', {
-  numClasses: 10, inChannels: 1, width: 0.25, depth: 0.25, resolution: 28, domains: 2, bnMomentum: 0.9,
-  dropout: 0, dropConnect: 0, device: 'cpu', seed: 5,
-});
+const model = tinyModel(0);
 const train = ap.data.limitDataset(ap.data.openDataset('data/fashion-mnist', 'train'), 512);
 const shard = mode === 'ranks' ? { rank: w.rank, size: w.size } : { rank: 0, size: 1 };
 const loader = new ap.data.DataLoader(train, {

@@ -6,16 +6,14 @@
 // is inside the step's overlapped all-reduce.
 import { writeFileSync } from 'node:fs';
 import * as ap from '../../lib/index.js';
+import { tinyModel } from './tiny_model.js';
 
 const [out, batchArg, stepsArg, bnSync, overlap, bucketArg, stopArg] = process.argv.slice(2);
 const batchSize = Number(batchArg), steps = Number(stepsArg), stopAt = stopArg ? Number(stopArg) : -1;
 const w = ap.dist.init();
 ap.manualSeed(3);
 const train = ap.data.limitDataset(ap.data.openDataset('data/fashion-mnist', 'train'), 1024);
-const model = ap.models.efficientnet('b0', {
-  numClasses: 10, inChannels: 1, width: 0.25, depth: 0.25, resolution: 28, domains: 2, bnMomentum: 0.9,
-  dropout: 0.2, dropConnect: 0.2, device: 'cpu', seed: 5,
-});
+const model = tinyModel(0.2);
 const loader = new ap.data.DataLoader(train, { batchSize, seed: 7, workers: 0, shard: { rank: w.rank, size: w.size } });
 const trainer = new ap.train.Trainer(model, {
   method: 'advprop', optimizer: 'rmsprop', schedule: 'constant', epochs: 1, stepsPerEpoch: loader.length, precision: 'fp32',

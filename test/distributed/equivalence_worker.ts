@@ -4,7 +4,7 @@
 // argv: OUT_JSON PER_RANK_BATCH STEPS BN_SYNC
 import { writeFileSync } from 'node:fs';
 import * as ap from '../../lib/index.js';
-import { tinyModel } from './tiny_model.js';
+import { tinyModel, trainedState } from './tiny_model.js';
 
 const [out, batchArg, stepsArg, bnSync] = process.argv.slice(2);
 const batchSize = Number(batchArg), steps = Number(stepsArg);
@@ -31,9 +31,6 @@ for await (const b of loader.epoch(0)) {
 }
 loader.close();
 if (w.rank === 0) {
-  const state: Record<string, number[]> = {};
-  for (const [k, t] of Object.entries(model.stateDict())) state[k] = Array.from(t.toArray() as Float32Array);
-  const ema: number[] = [];
-  for (const t of trainer.ema!.tensors()) ema.push(...Array.from(t.toArray() as Float32Array));
+  const { state, ema } = trainedState(model, trainer);
   writeFileSync(out!, JSON.stringify({ world: w.size, lr: trainer.currentLr(), losses, state, ema }));
 }

@@ -6,7 +6,7 @@
 // is inside the step's overlapped all-reduce.
 import { writeFileSync } from 'node:fs';
 import * as ap from '../../lib/index.js';
-import { tinyModel } from './tiny_model.js';
+import { tinyModel, trainedState } from './tiny_model.js';
 
 const [out, batchArg, stepsArg, bnSync, overlap, bucketArg, stopArg] = process.argv.slice(2);
 const batchSize = Number(batchArg), steps = Number(stepsArg), stopAt = stopArg ? Number(stopArg) : -1;
@@ -30,10 +30,7 @@ for await (const b of loader.epoch(0)) {
 }
 loader.close();
 if (w.rank === 0) {
-  const state: Record<string, number[]> = {};
-  for (const [k, t] of Object.entries(model.stateDict())) state[k] = Array.from(t.toArray() as Float32Array);
-  const ema: number[] = [];
-  for (const t of trainer.ema!.tensors()) ema.push(...Array.from(t.toArray() as Float32Array));
+  const { state, ema } = trainedState(model, trainer);
   // The first step pays for allocation and planning: the mean is over the others.
   const rest = times.slice(1);
   const stepMs = rest.reduce((a, b) => a + b, 0) / Math.max(1, rest.length);

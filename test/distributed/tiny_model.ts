@@ -8,3 +8,12 @@ export function tinyModel(drop: number): ap.models.EfficientNet {
     dropout: drop, dropConnect: drop, device: 'cpu', seed: 5,
   });
 }
+
+/** Every state tensor of the model and the trainer's EMA averages as plain numbers (rank 0 writes them for the tests to compare). */
+export function trainedState(model: ap.models.EfficientNet, trainer: ap.train.Trainer): { state: Record<string, number[]>; ema: number[] } {
+  const state: Record<string, number[]> = {};
+  for (const [k, t] of Object.entries(model.stateDict())) state[k] = Array.from(t.toArray() as Float32Array);
+  const ema: number[] = [];
+  for (const t of trainer.ema?.tensors() ?? []) ema.push(...Array.from(t.toArray() as Float32Array));
+  return { state, ema };
+}

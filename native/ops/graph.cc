@@ -60,7 +60,8 @@ void copy_into(Tensor& dst, const Tensor& src) {
     backend(d.type).copy_from_host(dst.data(), src.data(), bytes, d.index);
   } else {
     fail(ErrorCode::Device, "copyInto: argument 'src' " + shape_str(src.shape()) + " is on " +
-                                device_str(src.device()) + ", expected " + device_str(d) + " or cpu");
+                                device_str(src.device()) + ", expected " + device_str(d) +
+                                (d.type == DeviceType::cpu ? "" : " or cpu"));
   }
 }
 

@@ -191,8 +191,8 @@ forEachBackend('optimizer kernels', (device) => {
           ap.kernels.rmspropUpdate(a!.p, grads[k]!, a!.ms, a!.mom, { ...h, lr });
           ap.kernels.sgdUpdate(a!.p, grads[k]!, a!.buf, { lr, momentum: 0.9, nesterov: k === 1 });
           ap.kernels.emaUpdate(a!.e, a!.p, decays[k]!);
-          ap.copyInto(lrAt, ap.tensor(Float64Array.of(lr), [1], { dtype: 'f64' }));
-          ap.copyInto(dAt, ap.tensor(Float64Array.of(decays[k]!), [1], { dtype: 'f64' }));
+          ap.copyInto(lrAt, ap.tensor(Float64Array.of(lr), [1], { dtype: 'f64', device: 'cpu' }));
+          ap.copyInto(dAt, ap.tensor(Float64Array.of(decays[k]!), [1], { dtype: 'f64', device: 'cpu' }));
           ap.kernels.rmspropUpdate(b!.p, grads[k]!, b!.ms, b!.mom, { ...h, lr: lrAt });
           ap.kernels.sgdUpdate(b!.p, grads[k]!, b!.buf, { lr: lrAt, momentum: 0.9, nesterov: k === 1 });
           ap.kernels.emaUpdate(b!.e, b!.p, dAt);

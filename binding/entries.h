@@ -67,6 +67,8 @@ namespace advprop_binding {
   X(dropConnectAdd, DropConnectAdd) \
   X(normalizeImage, NormalizeImage) \
   X(imageAugment, ImageAugment)    \
+  X(jpegLibrary, JpegLibrary)      \
+  X(jpegDecode, JpegDecode)        \
   X(stagerCreate, StagerCreate)    \
   X(stagerUpload, StagerUpload)    \
   X(stagerRelease, StagerRelease)  \

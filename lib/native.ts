@@ -249,6 +249,14 @@ export interface Addon {
   normalizeImage(x: NativeTensor, mean: readonly number[], std: readonly number[], dtype: DTypeName): NativeTensor;
   /** One per-image kernel of the input pipeline (advprop/augment.h) on HWC bytes in host memory: new bytes. */
   imageAugment(op: AugmentOpName, data: Uint8Array, height: number, width: number, channels: number, params: readonly number[] | Uint8Array): Uint8Array;
+
+  // ---- binding/jpeg.cc: libjpeg-turbo loaded at run time (advprop/jpeg.h)
+  /** Which libjpeg serves jpegDecode, or why none does. */
+  jpegLibrary(): { available: boolean; path: string; reason: string };
+  /** A JPEG's box (source pixels) decoded and resampled to outHeight × outWidth × channels; null
+   * when the file is left to sharp (no library, CMYK, a warning or error from libjpeg). */
+  jpegDecode(bytes: Uint8Array, top: number, left: number, height: number, width: number, outHeight: number, outWidth: number,
+    channels: number): Uint8Array | null;
   /** A pinned-memory uploader with its own copy stream (advprop/staging.h); opaque. */
   stagerCreate(device: string, slots: number): NativeStager;
   stagerUpload(stager: NativeStager, slot: number, bytes: Uint8Array, dst: NativeTensor): void;

@@ -1,4 +1,5 @@
-// Image files decoded by sharp (libvips with libjpeg-turbo, libpng, libwebp) for the loader: every
+// Image files decoded for the loader: JPEGs by libjpeg-turbo through the addon where it takes them
+// (jpeg_decode.ts), everything else by sharp (libvips with libjpeg-turbo, libpng, libwebp). Every
 // input becomes 8-bit sRGB with 3 channels (or Rec. 601 grey with 1), whatever its colour space (greyscale,
 // CMYK through libvips' CMYK profile, 16-bit, palette, alpha dropped as PIL's convert('RGB') does).
 // A random-resized crop is done by the decoder itself, so a JPEG whose crop box is at least twice
@@ -8,6 +9,7 @@ import sharp, { type Sharp } from 'sharp';
 import { AdvpropError } from '../errors.js';
 import type { Rng } from './rng.js';
 import { hw, randomResizedBox, type Image, type TransformSpec } from './transforms.js';
+import { decodeJpegBox, isJpeg } from './jpeg_decode.js';
 
 let configured = false;
 
@@ -89,13 +91,18 @@ export async function decodeBuffer(buf: Buffer, path: string, channels: number, 
   // bytes before a marker), which a handful of ImageNet's JPEGs have and PIL accepts.
   const open = (): Sharp => sharp(buf, { failOn: 'error' });
   try {
-    if (first?.name !== 'randomResizedCrop' || rng === undefined) return { image: await toImage(open(), path, channels), consumed: 0 };
     const header = headerSize(buf);
+    if (first?.name !== 'randomResizedCrop' || rng === undefined) {
+      const whole = header && header.width > 0 && header.height > 0 && isJpeg(buf) ? decodeJpegBox(buf, { top: 0, left: 0, h: header.height, w: header.width }, header.height, header.width, channels) : null;
+      return { image: whole ?? await toImage(open(), path, channels), consumed: 0 };
+    }
     const size = header && header.width > 0 && header.height > 0 ? header : await open().metadata();
     const width = size.width, height = size.height;
     if (!width || !height) throw new Error('no image size in the header');
     const box = randomResizedBox({ height, width }, rng, first.scale ?? [0.08, 1], first.ratio ?? [3 / 4, 4 / 3]);
     const [oh, ow] = hw(first.size);
+    const fast = decodeJpegBox(buf, box, oh, ow, channels);
+    if (fast) return { image: fast, consumed: 1 };
     const opts = { fit: 'fill' as const, kernel: 'linear' as const };
     let p: Sharp;
     if (Math.min(box.w / ow, box.h / oh) >= 2) {

@@ -1,6 +1,7 @@
 // Input-pipeline benchmark (issue 18, item 5): images per second of EfficientNet's full training
-// transform on image files — sharp decode with the random-resized crop to 224 inside the decoder,
-// flip, AutoAugment (ImageNet policy), bytes to f32 — through ap.data.DataLoader, with one worker
+// transform on image files — the loader's decode (libjpeg-turbo through the addon where available,
+// else sharp; ADVPROP_JPEG=sharp forces sharp) with the random-resized crop to 224 inside the
+// decoder, flip, AutoAugment (ImageNet policy), bytes to f32 — through ap.data.DataLoader, with one worker
 // and with one worker per core. The data are --images generated 500×375 JPEGs (ImageNet's typical
 // size, quality 90, 4:2:0), written by sharp into a temporary ImageFolder; nothing is downloaded.
 // In the same run, bench/torch/data.py times torchvision's ImageFolder + RandomResizedCrop(224) +
@@ -23,6 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import * as ap from '../lib/index.js';
+import { jpegDecoder } from '../lib/data/jpeg_decode.js';
 import { imageTrainTransforms } from '../lib/data/efficientnet_transforms.js';
 import { decodeFile } from '../lib/data/sharp_decode.js';
 import { makeImage } from './data_images.js';
@@ -148,6 +150,7 @@ const ratio = (a: Result[], b: Result[]): number => median(a.map((x, i) => x.rat
 // ---- report -------------------------------------------------------------------------------------
 const report = {
   machine: `${cpus()[0]?.model ?? 'cpu'}, ${availableParallelism()} cores`, node: process.version, sharp: sharp.versions.sharp, vips: sharp.versions.vips,
+  jpegDecoder: jpegDecoder(),
   loadavg: { before: load0, after: load1 }, images: nImages, meanJpegBytes: Math.round(bytes / nImages), count, batch, cores,
   decodeMs, rounds, ours: mine, peer: peer ?? null, peerSkipped: peerSkipped || null,
 };
@@ -159,12 +162,13 @@ if (values.json) {
     `  ${who.padEnd(34)} ${String(r.workers).padStart(2)} ${f(r.rate).padStart(8)} img/s  ${f(r.images / r.cpu_seconds).padStart(7)} img per CPU-s  (rounds: ${(r as Result & { rates: number[] }).rates.map(f).join(', ')})`;
   console.log(`data pipeline: ${report.machine}, load average ${load0.map((x) => x.toFixed(2)).join(' ')} (after: ${load1.map((x) => x.toFixed(2)).join(' ')})`);
   console.log(`  ${nImages} generated 500×375 JPEGs (mean ${report.meanJpegBytes} bytes), ${count} images timed per row, batch ${batch}`);
-  console.log(`  decode (sharp ${report.sharp}, libvips ${report.vips}, one thread): 500×375 whole ${decodeMs.full500.toFixed(2)} ms; ` +
+  const dec = report.jpegDecoder.name === 'libjpeg' ? `libjpeg-turbo (${report.jpegDecoder.detail}) through the addon` : `sharp ${report.sharp}, libvips ${report.vips} (${report.jpegDecoder.detail})`;
+  console.log(`  JPEG decode (${dec}, one thread): 500×375 whole ${decodeMs.full500.toFixed(2)} ms; ` +
     `2000×1500 whole ${decodeMs.full2000.toFixed(2)} ms, random-resized crop to 224 ${decodeMs.crop2000.toFixed(2)} ms (shrink-on-load)`);
   console.log(`  decodeAhead ${values['decode-ahead']}`);
   console.log(`  ${rounds} rounds, each: ours 1 worker, torchvision num_workers 0, ours ${cores} workers, torchvision ${cores}; medians`);
   console.log('  pipeline                           workers   rate');
-  console.log(line('advprop (sharp + native AutoAugment)', mine[0]!));
+  console.log(line(`advprop (${report.jpegDecoder.name}, native kernels)`, mine[0]!));
   console.log(line('advprop', mine[1]!));
   if (peer) {
     console.log(line(`torchvision ${peer.torchvision} (PIL ${peer.pil})`, peer.results[0]!));

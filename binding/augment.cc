@@ -33,4 +33,22 @@ ADVPROP_ENTRY(ImageAugment)
   return out;
 ADVPROP_ENTRY_END
 
+// (src: Uint8Array, dst: Float32Array, offset) -> undefined: dst[offset + i] = src[i] / 255.
+ADVPROP_ENTRY(ImageToUnit)
+  const char* op = "imageToUnit";
+  check_arg_count(info, 3, op);
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw_arg(std::string(op) + ": argument 'src' must be a Uint8Array");
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_arg(std::string(op) + ": argument 'dst' must be a Float32Array");
+  Napi::Uint8Array src = info[0].As<Napi::Uint8Array>();
+  Napi::Float32Array dst = info[1].As<Napi::Float32Array>();
+  const int64_t offset = to_i64(info[2], op, "offset");
+  if (offset < 0 || static_cast<uint64_t>(offset) + src.ElementLength() > dst.ElementLength())
+    throw_arg(std::string(op) + ": " + std::to_string(src.ElementLength()) + " bytes at offset " + std::to_string(offset) +
+              " do not fit a Float32Array of " + std::to_string(dst.ElementLength()));
+  advprop::cpu::bytes_to_unit(src.Data(), src.ElementLength(), dst.Data() + offset);
+  return info.Env().Undefined();
+ADVPROP_ENTRY_END
+
 }  // namespace advprop_binding

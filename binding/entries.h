@@ -67,6 +67,7 @@ namespace advprop_binding {
   X(dropConnectAdd, DropConnectAdd) \
   X(normalizeImage, NormalizeImage) \
   X(imageAugment, ImageAugment)    \
+  X(imageToUnit, ImageToUnit)      \
   X(jpegLibrary, JpegLibrary)      \
   X(jpegDecode, JpegDecode)        \
   X(stagerCreate, StagerCreate)    \

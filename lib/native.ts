@@ -249,6 +249,8 @@ export interface Addon {
   normalizeImage(x: NativeTensor, mean: readonly number[], std: readonly number[], dtype: DTypeName): NativeTensor;
   /** One per-image kernel of the input pipeline (advprop/augment.h) on HWC bytes in host memory: new bytes. */
   imageAugment(op: AugmentOpName, data: Uint8Array, height: number, width: number, channels: number, params: readonly number[] | Uint8Array): Uint8Array;
+  /** dst[offset + i] = src[i] / 255 in f32 (the loader's 'float' batches). */
+  imageToUnit(src: Uint8Array, dst: Float32Array, offset: number): void;
 
   // ---- binding/jpeg.cc: libjpeg-turbo loaded at run time (advprop/jpeg.h)
   /** Which libjpeg serves jpegDecode, or why none does. */

@@ -3,6 +3,7 @@
 // 'uint8', for kernels.normalizeImage on the device: a quarter of the bytes to move). Runs in
 // loader workers and, with workers: 0, in-process.
 import { AdvpropError } from '../errors.js';
+import { addon } from '../native.js';
 import type { ImageDataset } from './dataset.js';
 import { decodeBytes, decodeImage } from './decode.js';
 import { Rng } from './rng.js';
@@ -40,13 +41,11 @@ export function loadImage(d: ImageDataset, index: number): Image {
   return { data: s.images.subarray(index * size, (index + 1) * size), height: s.height, width: s.width, channels: s.channels };
 }
 
-// byte / 255 as f32, looked up rather than divided per element (the same values).
-const UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 255);
-
-/** Bytes as the 'float' output holds them: byte / 255 in f32. */
+/** Bytes as the 'float' output holds them: byte / 255 in f32 (native; test/data/augment_native.test.ts
+ * checks it against Float32Array.from(v / 255)). */
 export function unitFloats(bytes: Uint8Array): Float32Array {
   const x = new Float32Array(bytes.length);
-  for (let k = 0; k < bytes.length; k++) x[k] = UNIT[bytes[k]!]!;
+  addon.imageToUnit(bytes, x, 0);
   return x;
 }
 
@@ -63,7 +62,7 @@ function stack(images: Array<{ img: Image; index: number }>, output: BatchOutput
     }
     const src = img.data, off = i * size;
     if (bytes) x.set(src.subarray(0, size), off);
-    else for (let k = 0; k < size; k++) x[off + k] = UNIT[src[k]!]!;
+    else addon.imageToUnit(src.subarray(0, size), x as Float32Array, off);
   }
   return { x, shape: [images.length, height, width, channels] };
 }

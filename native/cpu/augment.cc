@@ -4,6 +4,7 @@
 #pragma GCC optimize("fp-contract=off")
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -178,6 +179,15 @@ void augment(AugmentOp op, const HostImage& img, const double* params, uint8_t* 
     case AugmentOp::equalize: return per_channel(img, equalize_table, out);
     case AugmentOp::autocontrast: return per_channel(img, autocontrast_table, out);
   }
+}
+
+void bytes_to_unit(const uint8_t* src, size_t n, float* dst) {
+  static const auto table = [] {
+    std::array<float, 256> t{};
+    for (int v = 0; v < 256; ++v) t[v] = static_cast<float>(v / 255.0);
+    return t;
+  }();
+  for (size_t i = 0; i < n; ++i) dst[i] = table[src[i]];
 }
 
 }  // namespace cpu

@@ -1,11 +1,14 @@
 // PIL's bilinear resample of a box (see advprop/jpeg.h), the decoder's crop-and-resize. Columns of
 // the box first (contiguous rows, which the compiler vectorises), then rows; in float between the
-// passes (PIL rounds to bytes there, so a pixel may differ from PIL's by one level).
+// passes (PIL rounds to bytes there, so a pixel may differ from PIL's by one level). The passes are
+// cloned per ISA; without contraction every clone computes the same products and sums in order.
+#pragma GCC optimize("fp-contract=off")
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "advprop/jpeg.h"
+#include "simd.h"
 
 namespace advprop {
 namespace cpu {
@@ -55,6 +58,54 @@ inline uint8_t to_byte(float v) {
   return static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, r)));
 }
 
+ADVPROP_CPU_CLONES void vertical_pass(const uint8_t* src, int64_t stride, int64_t top, const Taps& ty, int64_t out_h, int64_t cols,
+                                      float* mid) {
+  for (int64_t y = 0; y < out_h; ++y) {
+    float* m = mid + y * cols;
+    std::fill(m, m + cols, 0.0f);
+    const float* w = ty.weights.data() + static_cast<size_t>(y) * ty.stride;
+    for (int k = 0; k < ty.count[y]; ++k) {
+      const uint8_t* row = src + (ty.first[y] + k - top) * stride;
+      const float wk = w[k];
+      for (int64_t j = 0; j < cols; ++j) m[j] += wk * static_cast<float>(row[j]);
+    }
+  }
+}
+
+ADVPROP_CPU_CLONES void horizontal_pass3(const float* mid, int64_t cols, int64_t xa, const Taps& tx, int64_t out_h, int64_t out_w,
+                                         uint8_t* out) {
+  for (int64_t y = 0; y < out_h; ++y) {
+    const float* m = mid + y * cols;
+    uint8_t* o = out + y * out_w * 3;
+    for (int64_t x = 0; x < out_w; ++x) {
+      const float* w = tx.weights.data() + static_cast<size_t>(x) * tx.stride;
+      const float* p = m + (tx.first[x] - xa) * 3;
+      float r = 0, g = 0, b = 0;
+      for (int k = 0; k < tx.count[x]; ++k) {
+        r += w[k] * p[3 * k];
+        g += w[k] * p[3 * k + 1];
+        b += w[k] * p[3 * k + 2];
+      }
+      o[3 * x] = to_byte(r);
+      o[3 * x + 1] = to_byte(g);
+      o[3 * x + 2] = to_byte(b);
+    }
+  }
+}
+
+void horizontal_pass(const float* mid, int64_t cols, int64_t xa, int64_t c, const Taps& tx, int64_t out_h, int64_t out_w, uint8_t* out) {
+  for (int64_t y = 0; y < out_h; ++y)
+    for (int64_t x = 0; x < out_w; ++x) {
+      const float* w = tx.weights.data() + static_cast<size_t>(x) * tx.stride;
+      const float* p = mid + y * cols + (tx.first[x] - xa) * c;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        float v = 0;
+        for (int k = 0; k < tx.count[x]; ++k) v += w[k] * p[k * c + ch];
+        out[(y * out_w + x) * c + ch] = to_byte(v);
+      }
+    }
+}
+
 }  // namespace
 
 void resample_span(double b0, double b1, int64_t in, int64_t out, int64_t* first, int64_t* last) {
@@ -82,42 +133,11 @@ void resample_bilinear(const uint8_t* src, int64_t src_stride, int64_t region_to
   const int64_t cols = (xb - xa) * c;
   // The vertical pass over the columns the horizontal one reads: out_h rows of `cols` floats.
   std::vector<float> mid(static_cast<size_t>(out_h * cols));
-  for (int64_t y = 0; y < out_h; ++y) {
-    float* m = mid.data() + y * cols;
-    std::fill(m, m + cols, 0.0f);
-    const float* w = ty.weights.data() + static_cast<size_t>(y) * ty.stride;
-    for (int k = 0; k < ty.count[y]; ++k) {
-      const uint8_t* row = src + (ty.first[y] + k - region_top) * src_stride + (xa - region_left) * c;
-      const float wk = w[k];
-      for (int64_t j = 0; j < cols; ++j) m[j] += wk * static_cast<float>(row[j]);
-    }
-  }
-  for (int64_t y = 0; y < out_h; ++y) {
-    const float* m = mid.data() + y * cols;
-    uint8_t* o = out + y * out_w * c;
-    for (int64_t x = 0; x < out_w; ++x) {
-      const float* w = tx.weights.data() + static_cast<size_t>(x) * tx.stride;
-      const float* p = m + (tx.first[x] - xa) * c;
-      const int n = tx.count[x];
-      if (c == 3) {
-        float r = 0, g = 0, b = 0;
-        for (int k = 0; k < n; ++k) {
-          r += w[k] * p[3 * k];
-          g += w[k] * p[3 * k + 1];
-          b += w[k] * p[3 * k + 2];
-        }
-        o[3 * x] = to_byte(r);
-        o[3 * x + 1] = to_byte(g);
-        o[3 * x + 2] = to_byte(b);
-      } else {
-        for (int64_t ch = 0; ch < c; ++ch) {
-          float v = 0;
-          for (int k = 0; k < n; ++k) v += w[k] * p[k * c + ch];
-          o[x * c + ch] = to_byte(v);
-        }
-      }
-    }
-  }
+  vertical_pass(src + (xa - region_left) * c, src_stride, region_top, ty, out_h, cols, mid.data());
+  if (c == 3)
+    horizontal_pass3(mid.data(), cols, xa, tx, out_h, out_w, out);
+  else
+    horizontal_pass(mid.data(), cols, xa, c, tx, out_h, out_w, out);
 }
 
 }  // namespace cpu

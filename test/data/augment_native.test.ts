@@ -7,6 +7,7 @@ import { applyOp, autoAugment, type Op } from '../../lib/data/autoaugment.js';
 import { JS_KERNELS, type AugmentKernels } from '../../lib/data/augment_js.js';
 import { NATIVE_KERNELS } from '../../lib/data/augment_native.js';
 import { addon } from '../../lib/native.js';
+import { unitFloats } from '../../lib/data/batch.js';
 import { expectCode } from '../helpers.js';
 
 const OPS: Op[] = ['ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate', 'Brightness', 'Color', 'Contrast',
@@ -98,6 +99,23 @@ describe('data: native augmentation kernels = the JavaScript reference, byte for
     expectCode(() => addon.imageAugment('blur' as 'flip', img, 2, 3, 3, []), 'ERR_ARG', /'op' must be one of flip, lut, affine/);
     expectCode(() => addon.imageAugment('flip', [1, 2] as unknown as Uint8Array, 1, 2, 1, []), 'ERR_ARG', /'data' must be a Uint8Array/);
     expectCode(() => addon.imageAugment('flip', img, 2, 3, 3, 'x' as unknown as number[]), 'ERR_ARG', /'params' must be/);
+  });
+
+  it('imageToUnit: byte / 255 rounded once to f32 (the values of Float32Array.from(v / 255)), at an offset', () => {
+    const all = Uint8Array.from({ length: 256 }, (_, v) => v);
+    const dst = new Float32Array(300).fill(-1);
+    addon.imageToUnit(all, dst, 7);
+    assert.deepEqual(dst.subarray(7, 263), Float32Array.from(all, (v) => v / 255));
+    assert.ok(dst.subarray(0, 7).every((v) => v === -1) && dst.subarray(263).every((v) => v === -1), 'wrote outside its range');
+    assert.deepEqual(unitFloats(Uint8Array.from([255, 0, 128])), Float32Array.from([1, 0, 128 / 255]));
+  });
+
+  it('imageToUnit: bad input is an AdvpropError naming the op and the sizes', () => {
+    const src = new Uint8Array(10);
+    expectCode(() => addon.imageToUnit(src, new Float32Array(12), 3), 'ERR_ARG', /imageToUnit: 10 bytes at offset 3 do not fit a Float32Array of 12/);
+    expectCode(() => addon.imageToUnit(src, new Float32Array(12), -1), 'ERR_ARG', /imageToUnit/);
+    expectCode(() => addon.imageToUnit(src, new Float64Array(12) as unknown as Float32Array, 0), 'ERR_ARG', /'dst' must be a Float32Array/);
+    expectCode(() => addon.imageToUnit([1] as unknown as Uint8Array, new Float32Array(12), 0), 'ERR_ARG', /'src' must be a Uint8Array/);
   });
 });
 

@@ -45,6 +45,9 @@ namespace cpu {
 //   sharpness: factor: blend with PIL's SMOOTH filter (border pixels kept) (ImageEnhance.Sharpness).
 //   equalize, autocontrast: per channel, PIL ImageOps's tables from the channel's histogram.
 void augment(AugmentOp op, const HostImage& img, const double* params, uint8_t* out);
+// dst[i] = src[i] / 255 rounded once to f32: the loader's 'float' batches (the JavaScript table's
+// values, Float32Array.from(v / 255)).
+void bytes_to_unit(const uint8_t* src, size_t n, float* dst);
 }  // namespace cpu
 
 namespace ops {

@@ -1,7 +1,9 @@
 // Input-pipeline benchmark (issue 18, item 5): images per second of EfficientNet's full training
 // transform on image files — the loader's decode (libjpeg-turbo through the addon where available,
 // else sharp; ADVPROP_JPEG=sharp forces sharp) with the random-resized crop to 224 inside the
-// decoder, flip, AutoAugment (ImageNet policy), bytes to f32 — through ap.data.DataLoader, with one worker
+// decoder, flip, AutoAugment (ImageNet policy), into the batches `advprop train` uses (uint8 NHWC,
+// normalised on the device) and, as a second pair of rows, into f32 batches (the output of the
+// peer's ToTensor) — through ap.data.DataLoader, with one worker
 // and with one worker per core. The data are --images generated 500×375 JPEGs (ImageNet's typical
 // size, quality 90, 4:2:0), written by sharp into a temporary ImageFolder; nothing is downloaded.
 // In the same run, bench/torch/data.py times torchvision's ImageFolder + RandomResizedCrop(224) +
@@ -77,9 +79,9 @@ rmSync(big);
 
 // ---- ours ---------------------------------------------------------------------------------------
 interface Result { workers: number; images: number; seconds: number; rate: number; cpu_seconds: number }
-async function ours(workers: number): Promise<Result> {
+async function ours(workers: number, output: 'uint8' | 'float'): Promise<Result> {
   const ds = ap.data.openDataset(root, 'train');
-  const loader = new ap.data.DataLoader(ds, { batchSize: batch, seed: 0, workers, prefetch: Math.max(2, workers * 2), decodeAhead: Number(values['decode-ahead']), transforms: imageTrainTransforms('autoaugment', 224) });
+  const loader = new ap.data.DataLoader(ds, { batchSize: batch, seed: 0, workers, prefetch: Math.max(2, workers * 2), decodeAhead: Number(values['decode-ahead']), output, transforms: imageTrainTransforms('autoaugment', 224) });
   let seen = 0, t0 = 0, c0 = 0;
   try {
     for (let epoch = 0; seen < count; epoch++)
@@ -128,11 +130,13 @@ if (python) {
 
 // Rounds alternate ours and the peer, so both see the same load; the medians are reported.
 const rounds = Number(values.rounds);
-const runs: Record<string, Result[]> = { ours1: [], oursN: [], peer0: [], peerN: [] };
+const runs: Record<string, Result[]> = { ours1: [], oursN: [], ours1f: [], oursNf: [], peer0: [], peerN: [] };
 for (let r = 0; r < rounds; r++) {
-  runs.ours1!.push(await ours(1));
+  runs.ours1!.push(await ours(1, 'uint8'));
+  runs.ours1f!.push(await ours(1, 'float'));
   if (peerRun) runs.peer0!.push(await peerRun(0));
-  runs.oursN!.push(await ours(cores));
+  runs.oursN!.push(await ours(cores, 'uint8'));
+  runs.oursNf!.push(await ours(cores, 'float'));
   if (peerRun) runs.peerN!.push(await peerRun(cores));
 }
 child?.stdin?.end();
@@ -143,7 +147,7 @@ const summary = (rs: Result[]): Result & { rates: number[] } => ({
   workers: rs[0]?.workers ?? 0, images: rs.reduce((a, x) => a + x.images, 0), seconds: rs.reduce((a, x) => a + x.seconds, 0),
   rate: median(rs.map((x) => x.rate)), cpu_seconds: rs.reduce((a, x) => a + x.cpu_seconds, 0), rates: rs.map((x) => x.rate),
 });
-const mine = [summary(runs.ours1!), summary(runs.oursN!)];
+const mine = [summary(runs.ours1!), summary(runs.oursN!), summary(runs.ours1f!), summary(runs.oursNf!)];
 const peer = peerInfo && runs.peer0!.length ? { ...peerInfo, results: [summary(runs.peer0!), summary(runs.peerN!)] } : undefined;
 const ratio = (a: Result[], b: Result[]): number => median(a.map((x, i) => x.rate / b[i]!.rate));
 
@@ -166,18 +170,22 @@ if (values.json) {
   console.log(`  JPEG decode (${dec}, one thread): 500×375 whole ${decodeMs.full500.toFixed(2)} ms; ` +
     `2000×1500 whole ${decodeMs.full2000.toFixed(2)} ms, random-resized crop to 224 ${decodeMs.crop2000.toFixed(2)} ms (shrink-on-load)`);
   console.log(`  decodeAhead ${values['decode-ahead']}`);
-  console.log(`  ${rounds} rounds, each: ours 1 worker, torchvision num_workers 0, ours ${cores} workers, torchvision ${cores}; medians`);
+  console.log(`  ${rounds} rounds, each: ours 1 worker (uint8, f32), torchvision num_workers 0, ours ${cores} workers (uint8, f32), torchvision ${cores}; medians`);
   console.log('  pipeline                           workers   rate');
-  console.log(line(`advprop (${report.jpegDecoder.name}, native kernels)`, mine[0]!));
-  console.log(line('advprop', mine[1]!));
+  console.log(line(`advprop (${report.jpegDecoder.name}), uint8 batches`, mine[0]!));
+  console.log(line('advprop, uint8 batches', mine[1]!));
+  console.log(line('advprop, f32 batches', mine[2]!));
+  console.log(line('advprop, f32 batches', mine[3]!));
   if (peer) {
     console.log(line(`torchvision ${peer.torchvision} (PIL ${peer.pil})`, peer.results[0]!));
     console.log(line('torchvision', peer.results[1]!));
-    console.log(`  one worker vs torchvision num_workers 0: ${ratio(runs.ours1!, runs.peer0!).toFixed(2)}× (median of the rounds' ratios; target ≥ 1.0×); ` +
-      `${cores} workers vs torchvision num_workers ${cores}: ${ratio(runs.oursN!, runs.peerN!).toFixed(2)}×`);
+    console.log(`  one worker vs torchvision num_workers 0: ${ratio(runs.ours1!, runs.peer0!).toFixed(2)}× with uint8 batches ` +
+      `(median of the rounds' ratios; target ≥ 1.0×), ${ratio(runs.ours1f!, runs.peer0!).toFixed(2)}× with f32 batches; ` +
+      `${cores} workers vs torchvision num_workers ${cores}: ${ratio(runs.oursN!, runs.peerN!).toFixed(2)}× (f32 ${ratio(runs.oursNf!, runs.peerN!).toFixed(2)}×)`);
   } else {
     console.log(`  torchvision: skipped (${peerSkipped})`);
   }
-  const scale = ratio(runs.oursN!, runs.ours1!);
-  console.log(`  scaling: ${cores} workers give ${scale.toFixed(2)}× one worker = ${(scale / cores).toFixed(2)} × cores × the one-worker rate (target ≥ 0.8)`);
+  const scale = ratio(runs.oursN!, runs.ours1!), scaleF = ratio(runs.oursNf!, runs.ours1f!);
+  console.log(`  scaling: ${cores} workers give ${scale.toFixed(2)}× one worker = ${(scale / cores).toFixed(2)} × cores × the one-worker rate ` +
+    `with uint8 batches (target ≥ 0.8), ${(scaleF / cores).toFixed(2)} with f32 batches`);
 }

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { addon, addonFile, packageRoot, type BuildInfo, type DeviceEntry, type NativeTensor } from '../native.js';
+import { jpegDecoder } from '../data/jpeg_decode.js';
 
 interface CheckResult { device: string; check: string; ok: boolean; detail: string }
 
@@ -138,7 +139,7 @@ export async function runInfo(opts: { json: boolean; selftest: boolean }): Promi
   const failed = checks.filter((c) => !c.ok).length + sim.filter((s) => !s.passed).length;
   const pkg = packageInfo();
   if (opts.json) {
-    console.log(JSON.stringify({ package: pkg, build, devices, mpi, nccl, selftest: checks, simSelfTest: sim }, null, 2));
+    console.log(JSON.stringify({ package: pkg, build, devices, mpi, nccl, jpeg: jpegDecoder(), selftest: checks, simSelfTest: sim }, null, 2));
     return failed ? 1 : 0;
   }
   console.log(`advprop ${pkg.version}` + (build.version !== pkg.version ? ` (the addon was built as ${build.version})` : ''));
@@ -147,6 +148,9 @@ export async function runInfo(opts: { json: boolean; selftest: boolean }): Promi
     `${build.compiler}, N-API ${build.napiVersion}, ${build.threads} cpu threads`);
   for (const line of cudaLines(build)) console.log(line);
   for (const line of distLines()) console.log(line);
+  const jpeg = jpegDecoder();
+  console.log(jpeg.name === 'libjpeg' ? `jpeg: libjpeg-turbo from ${jpeg.detail} (the loader's JPEG decoder; others go to sharp)`
+    : `jpeg: sharp decodes every JPEG: ${jpeg.detail}`);
   console.log('devices:');
   for (const d of devices) console.log(`  ${describe(d)}`);
   if (opts.selftest) {

@@ -4,7 +4,7 @@
 // does not read cleanly is sent back to sharp. The resample's own checks against PIL's formula and
 // hand-worked values are native (native/tests/resample_test.cc).
 import { strict as assert } from 'node:assert';
-import sharp from 'sharp';
+import sharp, { type JpegOptions } from 'sharp';
 import { addon } from '../../lib/native.js';
 import { decodeJpegBox, jpegDecoder, type Box } from '../../lib/data/jpeg_decode.js';
 import { expectCode } from '../helpers.js';
@@ -55,7 +55,7 @@ function grainy(width: number, height: number): Buffer {
   return Buffer.from(p);
 }
 
-const jpeg = (px: Buffer, width: number, height: number, channels: 1 | 3, opts: sharp.JpegOptions = {}): Promise<Buffer> =>
+const jpeg = (px: Buffer, width: number, height: number, channels: 1 | 3, opts: JpegOptions = {}): Promise<Buffer> =>
   sharp(px, { raw: { width, height, channels } }).jpeg({ quality: 92, ...opts }).toBuffer();
 
 const decode = (buf: Buffer, box: Box, oh: number, ow: number, channels = 3): Img => {
@@ -121,7 +121,7 @@ describe('data: JPEG decoding through libjpeg-turbo', function () {
   });
 
   it('progressive and 4:4:4 files decode as sharp decodes them', async () => {
-    for (const opts of [{ progressive: true }, { chromaSubsampling: '4:4:4' }] as sharp.JpegOptions[]) {
+    for (const opts of [{ progressive: true }, { chromaSubsampling: '4:4:4' }] as JpegOptions[]) {
       const f = await jpeg(grainy(200, 120), 200, 120, 3, opts);
       const { data } = await sharp(f).raw().toBuffer({ resolveWithObject: true });
       compare(decode(f, { top: 0, left: 0, h: 120, w: 200 }, 120, 200).data, new Uint8Array(data.buffer, data.byteOffset, data.length), JSON.stringify(opts));
@@ -162,7 +162,7 @@ describe('data: JPEG decoding through libjpeg-turbo', function () {
     expectCode(() => addon.jpegDecode(buf, 0, 0, 0, 8, 16, 16, 3), 'ERR_ARG', /jpegDecode/);
     expectCode(() => addon.jpegDecode(buf, 0, 0, 8, 8, 16, 1 << 20, 3), 'ERR_ARG', /at most 65536/);
     expectCode(() => addon.jpegDecode([1, 2] as unknown as Uint8Array, 0, 0, 8, 8, 16, 16, 3), 'ERR_ARG', /'bytes' must be a Uint8Array/);
-    expectCode(() => addon.jpegDecode(buf, 0, 0, 8, 8, 16, 16), 'ERR_ARG', /jpegDecode/);
+    expectCode(() => (addon.jpegDecode as (...a: unknown[]) => unknown)(buf, 0, 0, 8, 8, 16, 16), 'ERR_ARG', /jpegDecode/);
     // A box outside the image read from the header is left to sharp, which draws its own.
     assert.equal(addon.jpegDecode(buf, H - 4, 0, 8, 8, 16, 16, 3), null);
   });

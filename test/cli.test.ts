@@ -36,7 +36,9 @@ describe('advprop CLI', () => {
       assert.match(out, /\ncuda runtime \d+\.\d+ \(linked statically\), driver (supports CUDA \d+\.\d+|not installed)/);
     }
     assert.match(out, /\n  cpu +cpu .*, [\d.]+ (GiB|MiB) memory/);
+    assert.match(out, /\njpeg: (libjpeg-turbo from \S+ \(the loader's JPEG decoder|sharp decodes every JPEG: .+)/);
     const json = JSON.parse(run('info', '--json', '--no-selftest'));
+    assert.ok(['libjpeg', 'sharp'].includes(json.jpeg.name), JSON.stringify(json.jpeg));
     assert.equal(json.package.version, version);
     for (const k of ['cudaCompiler', 'cudaFlags']) assert.equal(typeof json.build[k], 'string', k);
     for (const k of ['driverVersion', 'runtimeVersion', 'cudaRuntimeBuilt']) assert.equal(typeof json.build[k], 'number', k);

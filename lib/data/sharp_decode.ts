@@ -93,8 +93,9 @@ export async function decodeBuffer(buf: Buffer, path: string, channels: number, 
   try {
     const header = headerSize(buf);
     if (first?.name !== 'randomResizedCrop' || rng === undefined) {
-      const whole = header && header.width > 0 && header.height > 0 && isJpeg(buf) ? decodeJpegBox(buf, { top: 0, left: 0, h: header.height, w: header.width }, header.height, header.width, channels) : null;
-      return { image: whole ?? await toImage(open(), path, channels), consumed: 0 };
+      const fast = header && header.width > 0 && header.height > 0 && isJpeg(buf)
+        ? decodeJpegBox(buf, { top: 0, left: 0, h: header.height, w: header.width }, header.height, header.width, channels) : null;
+      return { image: fast ?? await toImage(open(), path, channels), consumed: 0 };
     }
     const size = header && header.width > 0 && header.height > 0 ? header : await open().metadata();
     const width = size.width, height = size.height;

@@ -16,6 +16,7 @@ import { unitFloats } from '../lib/data/batch.js';
 import { imageTrainTransforms } from '../lib/data/efficientnet_transforms.js';
 import { decodeBuffer } from '../lib/data/sharp_decode.js';
 import type { Image, TransformSpec } from '../lib/data/transforms.js';
+import { jpegDecoder } from '../lib/data/jpeg_decode.js';
 import { makeImage } from './data_images.js';
 
 const { values } = parseArgs({ options: { images: { type: 'string', default: '48' }, reps: { type: 'string', default: '40' }, workers: { type: 'string' }, markdown: { type: 'boolean' } } });
@@ -46,7 +47,7 @@ const rrc: TransformSpec = { name: 'randomResizedCrop', size: 224 };
 const bufs = paths.map((p) => readFileSync(p));
 const rows: Array<[string, number, number | null]> = [];
 rows.push(['read file (readFileSync, ~55 kB)', await perCall(reps * 4, (i) => readFileSync(paths[i % nImages]!)), null]);
-rows.push(['sharp decode + random-resized crop to 224', await perCall(reps * 2, (i) => decodeBuffer(bufs[i % nImages]!, 'x', 3, rrc, new ap.data.Rng(0, 0, i))), null]);
+rows.push([`${jpegDecoder().name} decode + random-resized crop to 224`, await perCall(reps * 2, (i) => decodeBuffer(bufs[i % nImages]!, 'x', 3, rrc, new ap.data.Rng(0, 0, i))), null]);
 const crops: Image[] = [];
 for (let i = 0; i < 16; i++) crops.push((await decodeBuffer(bufs[i % nImages]!, 'x', 3, rrc, new ap.data.Rng(0, 0, i))).image);
 const img = (i: number): Image => crops[i % crops.length]!;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "advprop/dl_bind.h"
 #include "advprop/error.h"
 
 #if __has_include(<jpeglib.h>)
@@ -97,13 +98,6 @@ bool create(const Lib& L, Decoder& d) {
   return true;
 }
 
-template <typename F>
-void bind(void* lib, const char* name, F& f, std::string& missing) {
-  f = reinterpret_cast<F>(dlsym(lib, name));
-  if (!f && !missing.empty()) missing += ", ";
-  if (!f) missing += name;
-}
-
 Lib load() {
   Lib L;
   const char* env = std::getenv("ADVPROP_JPEG_LIB");
@@ -118,16 +112,16 @@ Lib load() {
     return L;
   }
   std::string missing, optional;
-  bind(lib, "jpeg_std_error", L.std_error, missing);
-  bind(lib, "jpeg_CreateDecompress", L.create, missing);
-  bind(lib, "jpeg_destroy_decompress", L.destroy, missing);
-  bind(lib, "jpeg_mem_src", L.mem_src, missing);
-  bind(lib, "jpeg_read_header", L.read_header, missing);
-  bind(lib, "jpeg_start_decompress", L.start, missing);
-  bind(lib, "jpeg_read_scanlines", L.read_scanlines, missing);
-  bind(lib, "jpeg_abort_decompress", L.abort, missing);
-  bind(lib, "jpeg_skip_scanlines", L.skip_scanlines, optional);
-  bind(lib, "jpeg_crop_scanline", L.crop_scanline, optional);
+  dl_bind(lib, "jpeg_std_error", L.std_error, missing);
+  dl_bind(lib, "jpeg_CreateDecompress", L.create, missing);
+  dl_bind(lib, "jpeg_destroy_decompress", L.destroy, missing);
+  dl_bind(lib, "jpeg_mem_src", L.mem_src, missing);
+  dl_bind(lib, "jpeg_read_header", L.read_header, missing);
+  dl_bind(lib, "jpeg_start_decompress", L.start, missing);
+  dl_bind(lib, "jpeg_read_scanlines", L.read_scanlines, missing);
+  dl_bind(lib, "jpeg_abort_decompress", L.abort, missing);
+  dl_bind(lib, "jpeg_skip_scanlines", L.skip_scanlines, optional);
+  dl_bind(lib, "jpeg_crop_scanline", L.crop_scanline, optional);
   if (!missing.empty()) {
     L.info.reason = name + " lacks " + missing;
     return L;

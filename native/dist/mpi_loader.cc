@@ -6,15 +6,10 @@
 #include <cstdlib>
 #include <vector>
 
+#include "advprop/dl_bind.h"
+
 namespace advprop::dist {
 namespace {
-
-template <typename F>
-bool bind(void* lib, const char* name, F& f, std::string& missing) {
-  f = reinterpret_cast<F>(dlsym(lib, name));
-  if (!f) missing += std::string(missing.empty() ? "" : ", ") + name;
-  return f != nullptr;
-}
 
 Mpi load() {
   Mpi m;
@@ -40,20 +35,20 @@ Mpi load() {
     return m;
   }
   std::string missing;
-  bind(lib, "MPI_Initialized", m.Initialized, missing);
-  bind(lib, "MPI_Finalized", m.Finalized, missing);
-  bind(lib, "MPI_Init_thread", m.Init_thread, missing);
-  bind(lib, "MPI_Comm_rank", m.Comm_rank, missing);
-  bind(lib, "MPI_Comm_size", m.Comm_size, missing);
-  bind(lib, "MPI_Reduce_scatter_block", m.Reduce_scatter_block, missing);
-  bind(lib, "MPI_Allgather", m.Allgather, missing);
-  bind(lib, "MPI_Bcast", m.Bcast, missing);
-  bind(lib, "MPI_Barrier", m.Barrier, missing);
-  bind(lib, "MPI_Abort", m.Abort, missing);
-  bind(lib, "MPI_Finalize", m.Finalize, missing);
+  dl_bind(lib, "MPI_Initialized", m.Initialized, missing);
+  dl_bind(lib, "MPI_Finalized", m.Finalized, missing);
+  dl_bind(lib, "MPI_Init_thread", m.Init_thread, missing);
+  dl_bind(lib, "MPI_Comm_rank", m.Comm_rank, missing);
+  dl_bind(lib, "MPI_Comm_size", m.Comm_size, missing);
+  dl_bind(lib, "MPI_Reduce_scatter_block", m.Reduce_scatter_block, missing);
+  dl_bind(lib, "MPI_Allgather", m.Allgather, missing);
+  dl_bind(lib, "MPI_Bcast", m.Bcast, missing);
+  dl_bind(lib, "MPI_Barrier", m.Barrier, missing);
+  dl_bind(lib, "MPI_Abort", m.Abort, missing);
+  dl_bind(lib, "MPI_Finalize", m.Finalize, missing);
   std::string optional;
-  bind(lib, "MPI_Comm_split_type", m.Comm_split_type, optional);
-  bind(lib, "MPI_Get_library_version", m.Get_library_version, optional);
+  dl_bind(lib, "MPI_Comm_split_type", m.Comm_split_type, optional);
+  dl_bind(lib, "MPI_Get_library_version", m.Get_library_version, optional);
   if (!missing.empty()) {
     m.reason = m.path + " lacks " + missing;
     return m;

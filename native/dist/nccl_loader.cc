@@ -7,15 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "advprop/dl_bind.h"
+
 namespace advprop::dist {
 namespace {
-
-template <typename F>
-bool bind(void* lib, const char* name, F*& fn, std::string& missing) {
-  fn = reinterpret_cast<F*>(dlsym(lib, name));
-  if (!fn && missing.empty()) missing = name;
-  return fn != nullptr;
-}
 
 Nccl load() {
   Nccl n;
@@ -30,17 +25,17 @@ Nccl load() {
       continue;
     }
     std::string missing;
-    bind(lib, "ncclGetVersion", n.GetVersion, missing);
-    bind(lib, "ncclGetUniqueId", n.GetUniqueId, missing);
-    bind(lib, "ncclCommInitRank", n.CommInitRank, missing);
-    bind(lib, "ncclCommDestroy", n.CommDestroy, missing);
-    bind(lib, "ncclCommAbort", n.CommAbort, missing);
-    bind(lib, "ncclCommGetAsyncError", n.CommGetAsyncError, missing);
-    bind(lib, "ncclGetErrorString", n.GetErrorString, missing);
-    bind(lib, "ncclGroupStart", n.GroupStart, missing);
-    bind(lib, "ncclGroupEnd", n.GroupEnd, missing);
-    bind(lib, "ncclAllReduce", n.AllReduce, missing);
-    bind(lib, "ncclBroadcast", n.Broadcast, missing);
+    dl_bind(lib, "ncclGetVersion", n.GetVersion, missing);
+    dl_bind(lib, "ncclGetUniqueId", n.GetUniqueId, missing);
+    dl_bind(lib, "ncclCommInitRank", n.CommInitRank, missing);
+    dl_bind(lib, "ncclCommDestroy", n.CommDestroy, missing);
+    dl_bind(lib, "ncclCommAbort", n.CommAbort, missing);
+    dl_bind(lib, "ncclCommGetAsyncError", n.CommGetAsyncError, missing);
+    dl_bind(lib, "ncclGetErrorString", n.GetErrorString, missing);
+    dl_bind(lib, "ncclGroupStart", n.GroupStart, missing);
+    dl_bind(lib, "ncclGroupEnd", n.GroupEnd, missing);
+    dl_bind(lib, "ncclAllReduce", n.AllReduce, missing);
+    dl_bind(lib, "ncclBroadcast", n.Broadcast, missing);
     if (!missing.empty()) {
       why += (why.empty() ? "" : "; ") + name + " lacks " + missing + " (not NCCL?)";
       dlclose(lib);

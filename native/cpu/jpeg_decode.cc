@@ -231,6 +231,9 @@ JpegResult decode_jpeg(const uint8_t* bytes, size_t size, const JpegCrop& c, uin
     return send_back(why, "colour space " + std::to_string(static_cast<int>(cs)) + " with " + std::to_string(ci.num_components) +
                               " components"),
            JpegResult::fallback;
+  // sharp's limitInputPixels: a larger image is sharp's to refuse (ERR_FORMAT), not an allocation here.
+  if (static_cast<uint64_t>(ci.image_width) * ci.image_height > 268402689u)
+    return send_back(why, "more pixels than sharp's limit"), JpegResult::fallback;
   // The caller drew the box from its own reading of the header; a file whose frames disagree
   // (several SOF markers, a DNL height) is sharp's to judge.
   if (c.top + c.height > static_cast<int64_t>(ci.image_height) || c.left + c.width > static_cast<int64_t>(ci.image_width))

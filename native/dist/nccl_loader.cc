@@ -37,7 +37,8 @@ Nccl load() {
     dl_bind(lib, "ncclAllReduce", n.AllReduce, missing);
     dl_bind(lib, "ncclBroadcast", n.Broadcast, missing);
     if (!missing.empty()) {
-      why += (why.empty() ? "" : "; ") + name + " lacks " + missing + " (not NCCL?)";
+      // The first missing function is enough to say a library is not NCCL.
+      why += (why.empty() ? "" : "; ") + name + " lacks " + missing.substr(0, missing.find(',')) + " (not NCCL?)";
       dlclose(lib);
       continue;
     }

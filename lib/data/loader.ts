@@ -35,9 +35,9 @@ export interface LoaderOptions {
    * kernels.normalizeImage on the device (the same values, bit for bit). Either way a worker's
    * batch arrives in a transferred ArrayBuffer, not a copy. */
   output?: BatchOutput;
-  /** Images of file sources a worker decodes ahead of the one it transforms (libvips runs them
-   * on the thread pool meanwhile); 0 decodes one at a time. The batches are the same either way.
-   * Default 1. */
+  /** Images of file sources a worker decodes ahead of the one it transforms (sharp's decodes run
+   * on the thread pool meanwhile; the libjpeg path decodes on the worker's own thread, so it gains
+   * nothing there); 0 decodes one at a time. The batches are the same either way. Default 1. */
   decodeAhead?: number;
 }
 

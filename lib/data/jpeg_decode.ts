@@ -35,7 +35,8 @@ export const isJpeg = (buf: Uint8Array): boolean => buf.length >= 3 && buf[0] ==
 
 export interface Box { top: number; left: number; h: number; w: number }
 
-/** The box of a JPEG resampled to outH × outW × channels, or null when sharp must decode it. */
+/** The box of a JPEG resampled to outH × outW × channels, or null when the caller's other decoder
+ * must take the file (sharp; jpeg-js for the synchronous decodeImage). */
 export function decodeJpegBox(buf: Uint8Array, box: Box, outH: number, outW: number, channels: number): Image | null {
   if (!fastPath() || !isJpeg(buf)) return null;
   const data = addon.jpegDecode(buf, box.top, box.left, box.h, box.w, outH, outW, channels);

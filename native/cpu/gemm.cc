@@ -130,13 +130,30 @@ void pack_b(const T* b, int64_t ldb, bool trans, int64_t p0, int64_t j0, int64_t
 
 // ---- macro / micro kernel -------------------------------------------------------------------
 
-// A gate read with A in place (macro_loops' AMODE 3): row r of the tile (global row row0 + r)
-// takes s[(row0 + r) / rows * ld + p], s already offset to the tile's k block. s null: no gate.
+// A gate on A read in place: row r of the tile (global row row0 + r) takes s[(row0 + r) / rows * ld
+// + p], s already offset to the tile's k block. s null: no gate. macro_body writes the gated rows
+// into buf ([mc][kc], the caller's) with whole-vector multiplies, once per tile and k block, and
+// the micro-kernel reads them from there: multiplying in the micro-kernel cost a scalar load,
+// multiply and broadcast per element of A and micro-tile (a 480->112 product took 1.9x as long
+// as without the gate).
 template <typename T>
 struct GateRows {
   const T* s = nullptr;
   int64_t rows = 1, ld = 0, row0 = 0;
+  T* buf = nullptr;
 };
+
+// buf[i][p] = a[i][p] * s[(row0 + i) / rows][p], i < mc, p < kc: the product channel_scale rounds.
+template <typename T>
+__attribute__((always_inline)) inline void gate_rows(int64_t kc, int64_t mc, const T* a, int64_t lda,
+                                                     const GateRows<T>& gate) {
+  for (int64_t i = 0; i < mc; ++i) {
+    const T* __restrict ar = a + i * lda;
+    const T* __restrict gr = gate.s + ((gate.row0 + i) / gate.rows) * gate.ld;
+    T* __restrict d = gate.buf + i * kc;
+    for (int64_t p = 0; p < kc; ++p) d[p] = ar[p] * gr[p];
+  }
+}
 
 // One k block of one tile: C[mc x nc] (leading dim ldc) updated from packed panels. `first`
 // says this is the tile's first k block (where beta is applied). VB is the vector width in bytes
@@ -145,12 +162,10 @@ struct GateRows {
 // lowered through the stack). Every lane does the same IEEE multiply and add in the same order,
 // so the width does not change a bit of the result.
 // AMODE 0: packed micro-panels; 1: op(A) = A read in place (rows lda apart); 2: op(A) = A^T read
-// in place (op(A)'s columns lda apart); 3: as 1, each element times its row's gate
-// (GateRows: squeeze-excite's scale, rounded before the product as channel_scale rounds it).
+// in place (op(A)'s columns lda apart).
 template <typename T, int VB, int AMODE, typename BK>
 __attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
-                                                       const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first,
-                                                       const GateRows<T>& gate) {
+                                                       const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
   constexpr int MR = BK::MR, NR = BK::NR;
   constexpr int VL = VB / static_cast<int>(sizeof(T)), NV = NR / VL;
   static_assert(NR % VL == 0, "NR must be a multiple of the vector length");
@@ -164,16 +179,11 @@ __attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, i
       // Direct: row i of the micro-tile read in place (rows past mc repeat the last one; their
       // results are never stored), instead of from the packed panel.
       const T* arow[MR];
-      const T* grow[MR];
 #pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) {
-        const int64_t r = ir + std::min<int64_t>(i, mr - 1);
-        arow[i] = ap + r * (AMODE == 1 || AMODE == 3 ? lda : 1);
-        grow[i] = AMODE == 3 ? gate.s + ((gate.row0 + r) / gate.rows) * gate.ld : nullptr;
-      }
+      for (int i = 0; i < MR; ++i) arow[i] = ap + (ir + std::min<int64_t>(i, mr - 1)) * (AMODE == 1 ? lda : 1);
       // In place, the next micro-tile's rows of A are other cache lines than this one's: ask for
       // them now (the hardware prefetcher sees only short runs per row).
-      if ((AMODE == 1 || AMODE == 3) && jr == 0 && ir + MR < mc)
+      if (AMODE == 1 && jr == 0 && ir + MR < mc)
 #pragma GCC unroll 8
         for (int i = 0; i < MR; ++i)
           for (int64_t p = 0; p < kc; p += 64 / static_cast<int64_t>(sizeof(T)))
@@ -190,7 +200,7 @@ __attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, i
         const T* av = apan + p * MR;
 #pragma GCC unroll 8
         for (int i = 0; i < MR; ++i) {
-          const T a = AMODE == 1 ? arow[i][p] : AMODE == 3 ? arow[i][p] * grow[i][p] : AMODE == 2 ? arow[i][p * lda] : av[i];
+          const T a = AMODE == 1 ? arow[i][p] : AMODE == 2 ? arow[i][p * lda] : av[i];
 #pragma GCC unroll 8
           for (int v = 0; v < NV; ++v) acc[i][v] += a * bv[v];
         }
@@ -246,13 +256,14 @@ __attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, in
     // Never picked (gemm_typed): at narrower vectors the wide micro-tile would not fit in registers.
     fail(ErrorCode::Internal, "gemm: wide panels below AVX-512");
   } else if (lda > 0 && gate.s) {
-    macro_loops<T, VB, 3, BK>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first, gate);
+    gate_rows(kc, mc, ap, lda, gate);
+    macro_loops<T, VB, 1, BK>(kc, mc, nc, gate.buf, kc, bp, c, ldc, alpha, beta, first);
   } else if (lda > 0) {
-    macro_loops<T, VB, 1, BK>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first, gate);
+    macro_loops<T, VB, 1, BK>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
   } else if (lda < 0) {
-    macro_loops<T, VB, 2, BK>(kc, mc, nc, ap, -lda, bp, c, ldc, alpha, beta, first, gate);
+    macro_loops<T, VB, 2, BK>(kc, mc, nc, ap, -lda, bp, c, ldc, alpha, beta, first);
   } else {
-    macro_loops<T, VB, 0, BK>(kc, mc, nc, ap, 0, bp, c, ldc, alpha, beta, first, gate);
+    macro_loops<T, VB, 0, BK>(kc, mc, nc, ap, 0, bp, c, ldc, alpha, beta, first);
   }
 }
 
@@ -398,7 +409,8 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
   const int64_t a_size = ((std::min(m, MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
   const int64_t b_size = ((std::min(n, NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
   const auto macro = macro_variant<T, BK::kWide>(level);
-  // A is read in place when C is narrow (few column panels to reuse a pack), a gate with it.
+  // A is read in place when C is narrow (few column panels to reuse a pack); a gated A is first
+  // gated into ap (macro_body).
   const bool direct_a = n <= 128;
   // B is packed once up front, block (tile column, k block) at (tn * kblocks + kb) * b_size, when
   // several tile rows would otherwise each repack it: for M = N*H*W >> K, N that repacking is a
@@ -417,7 +429,8 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
     });
   }
   parallel_for(0, tiles, grain, [&](int64_t lo, int64_t hi) {
-    std::vector<T> ap(direct_a ? 0 : static_cast<size_t>(a_size)), bp(prepack_b ? 0 : static_cast<size_t>(b_size));
+    std::vector<T> ap(direct_a && !epi.in_scale ? 0 : static_cast<size_t>(a_size)),
+        bp(prepack_b ? 0 : static_cast<size_t>(b_size));
     for (int64_t t = lo; t < hi; ++t) {
       const int64_t tn = t % tiles_n, ic = (t / tiles_n) * MC, jc = tn * NC;
       const int64_t mc = std::min(MC, m - ic), nc = std::min(NC, n - jc);
@@ -429,7 +442,8 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
         else pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
         if (direct_a) {
           GateRows<T> gate;
-          if (epi.in_scale) gate.s = epi.in_scale + pc, gate.rows = epi.in_rows, gate.ld = k, gate.row0 = ic;
+          if (epi.in_scale)
+            gate.s = epi.in_scale + pc, gate.rows = epi.in_rows, gate.ld = k, gate.row0 = ic, gate.buf = ap.data();
           macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0, gate);
         } else {
           macro(kc, mc, nc, ap.data(), 0, bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0, GateRows<T>{});

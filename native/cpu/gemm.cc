@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -60,6 +61,14 @@ struct Blocking<double, WIDE> {
   static constexpr int MR = 6, NR = WIDE ? 16 : 8;
   static constexpr int64_t KC = 256, MC = 96, NC = 128;
 };
+
+// Packing buffers: every element a kernel reads is written by a pack first, so they are left
+// uninitialised (std::vector's zero fill was a memset of each buffer per call: 1.5 MB for B of
+// a 1152->320 product).
+template <typename T>
+std::unique_ptr<T[]> scratch(int64_t n) {
+  return std::unique_ptr<T[]>(n > 0 ? new T[static_cast<size_t>(n)] : nullptr);
+}
 
 // Test hook (see set_gemm_tile_grain below): tiles per parallel chunk, 0 = automatic.
 std::atomic<int64_t> g_tile_grain{0};
@@ -314,22 +323,22 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks, i
   // One work item per (chunk, tile column): each k block of B is packed once and used for every
   // tile row (the weight gradient's m = Cout spans up to 4 tile rows).
   parallel_for(0, chunks * tiles_n, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> ap(direct_a ? 0 : static_cast<size_t>(a_size)), bp(static_cast<size_t>(b_size));
+    const auto ap = scratch<T>(direct_a ? 0 : a_size), bp = scratch<T>(b_size);
     for (int64_t w = lo; w < hi; ++w) {
       const int64_t chunk = w / tiles_n, jc = (w % tiles_n) * BK::NC;
       const int64_t nc = std::min(BK::NC, n - jc);
       const int64_t k0 = chunk * ks, k1 = std::min(k, k0 + ks);
       for (int64_t pc = k0; pc < k1; pc += BK::KC) {
         const int64_t kc = std::min(BK::KC, k1 - pc);
-        pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
+        pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.get());
         for (int64_t ic = 0; ic < m; ic += BK::MC) {
           const int64_t mc = std::min(BK::MC, m - ic);
           T* pc_out = partial.data() + chunk * m * n + ic * n + jc;
           if (direct_a) {
-            macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bp.data(), pc_out, n, T(1), T(0), pc == k0, GateRows<T>{});
+            macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bp.get(), pc_out, n, T(1), T(0), pc == k0, GateRows<T>{});
           } else {
-            pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.data(), epi);
-            macro(kc, mc, nc, ap.data(), 0, bp.data(), pc_out, n, T(1), T(0), pc == k0, GateRows<T>{});
+            pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.get(), epi);
+            macro(kc, mc, nc, ap.get(), 0, bp.get(), pc_out, n, T(1), T(0), pc == k0, GateRows<T>{});
           }
         }
       }
@@ -420,36 +429,34 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
   // large share of the work.
   const int64_t kblocks = (k + BK::KC - 1) / BK::KC;
   const bool prepack_b = tiles_m > 1 && tiles_n * kblocks * b_size <= (int64_t(1) << 22);
-  std::vector<T> bpre;
+  const auto bpre = scratch<T>(prepack_b ? tiles_n * kblocks * b_size : 0);
   if (prepack_b) {
-    bpre.resize(static_cast<size_t>(tiles_n * kblocks * b_size));
     parallel_for(0, tiles_n * kblocks, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t blk = lo; blk < hi; ++blk) {
         const int64_t jc = (blk / kblocks) * NC, pc = (blk % kblocks) * BK::KC;
         pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, std::min(BK::KC, k - pc), std::min(NC, n - jc),
-                          bpre.data() + blk * b_size);
+                          bpre.get() + blk * b_size);
       }
     });
   }
   parallel_for(0, tiles, grain, [&](int64_t lo, int64_t hi) {
-    std::vector<T> ap(direct_a && !epi.in_scale ? 0 : static_cast<size_t>(a_size)),
-        bp(prepack_b ? 0 : static_cast<size_t>(b_size));
+    const auto ap = scratch<T>(direct_a && !epi.in_scale ? 0 : a_size), bp = scratch<T>(prepack_b ? 0 : b_size);
     for (int64_t t = lo; t < hi; ++t) {
       const int64_t tn = t % tiles_n, ic = (t / tiles_n) * MC, jc = tn * NC;
       const int64_t mc = std::min(MC, m - ic), nc = std::min(NC, n - jc);
       for (int64_t pc = 0; pc < k; pc += BK::KC) {
         const int64_t kc = std::min(BK::KC, k - pc);
-        if (!direct_a) pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.data(), epi);
-        const T* bpan = bp.data();
-        if (prepack_b) bpan = bpre.data() + (tn * kblocks + pc / BK::KC) * b_size;
-        else pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
+        if (!direct_a) pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.get(), epi);
+        const T* bpan = bp.get();
+        if (prepack_b) bpan = bpre.get() + (tn * kblocks + pc / BK::KC) * b_size;
+        else pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.get());
         if (direct_a) {
           GateRows<T> gate;
           if (epi.in_scale)
-            gate.s = epi.in_scale + pc, gate.rows = epi.in_rows, gate.ld = k, gate.row0 = ic, gate.buf = ap.data();
+            gate.s = epi.in_scale + pc, gate.rows = epi.in_rows, gate.ld = k, gate.row0 = ic, gate.buf = ap.get();
           macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0, gate);
         } else {
-          macro(kc, mc, nc, ap.data(), 0, bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0, GateRows<T>{});
+          macro(kc, mc, nc, ap.get(), 0, bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0, GateRows<T>{});
         }
       }
       if (epi.mean) apply_epilogue_rows(epi, c + ic * ldc + jc, ldc, ic, mc, jc, nc);

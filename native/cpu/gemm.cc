@@ -421,8 +421,8 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
   // A is read in place when C is narrow (few column panels to reuse a pack), and whenever A is
   // untransposed: its micro-tile's rows are then MR contiguous runs of kc, which the micro-kernel
   // streams as well as a packed panel, and the scalar transposes of packing cost more than the
-  // reuse over a tile's nc / NR panels saves (B0's forward 1x1 products with n > 128: 4-20 %
-  // faster each, the whole eval forward about 4 %). A gated A is first gated into ap (macro_body).
+  // reuse over a tile's nc / NR panels saves (B0's forward 1x1 products with n > 128: 6-16 %
+  // faster each in bench/gemm). A gated A is first gated into ap (macro_body).
   const bool direct_a = n <= 128 || !g.trans_a;
   // B is packed once up front, block (tile column, k block) at (tn * kblocks + kb) * b_size, when
   // several tile rows would otherwise each repack it: for M = N*H*W >> K, N that repacking is a

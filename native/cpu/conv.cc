@@ -52,10 +52,14 @@ std::vector<int64_t> source_table(int64_t k, int64_t in, int64_t out, int64_t st
 }
 
 // cg channels: a plain loop for the few-channel stem (a memcpy call per 12 bytes costs more than
-// the copy), memcpy otherwise.
+// the copy), memcpy otherwise. The 3x3 RGB stem's runs of kw * cg = 9 are one fixed-size copy,
+// which the compiler emits as two moves: the element loop was the stem's largest cost (more than
+// its GEMM).
 template <typename T>
 inline void copy_run(T* dst, const T* src, int64_t cg) {
-  if (cg <= 16)
+  if (cg == 9)
+    std::memcpy(dst, src, 9 * sizeof(T));
+  else if (cg <= 16)
     for (int64_t c = 0; c < cg; ++c) dst[c] = src[c];
   else
     std::memcpy(dst, src, static_cast<size_t>(cg) * sizeof(T));

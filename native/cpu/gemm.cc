@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -60,6 +61,14 @@ struct Blocking<double, WIDE> {
   static constexpr int MR = 6, NR = WIDE ? 16 : 8;
   static constexpr int64_t KC = 256, MC = 96, NC = 128;
 };
+
+// Packing buffers: every element a kernel reads is written by a pack first, so they are left
+// uninitialised (std::vector's zero fill was a memset of each buffer per call: 1.5 MB for B of
+// a 1152->320 product).
+template <typename T>
+std::unique_ptr<T[]> scratch(int64_t n) {
+  return std::unique_ptr<T[]>(n > 0 ? new T[static_cast<size_t>(n)] : nullptr);
+}
 
 // Test hook (see set_gemm_tile_grain below): tiles per parallel chunk, 0 = automatic.
 std::atomic<int64_t> g_tile_grain{0};
@@ -130,13 +139,30 @@ void pack_b(const T* b, int64_t ldb, bool trans, int64_t p0, int64_t j0, int64_t
 
 // ---- macro / micro kernel -------------------------------------------------------------------
 
-// A gate read with A in place (macro_loops' AMODE 3): row r of the tile (global row row0 + r)
-// takes s[(row0 + r) / rows * ld + p], s already offset to the tile's k block. s null: no gate.
+// A gate on A read in place: row r of the tile (global row row0 + r) takes s[(row0 + r) / rows * ld
+// + p], s already offset to the tile's k block. s null: no gate. macro_body writes the gated rows
+// into buf ([mc][kc], the caller's) with whole-vector multiplies, once per tile and k block, and
+// the micro-kernel reads them from there: multiplying in the micro-kernel cost a scalar load,
+// multiply and broadcast per element of A and micro-tile (a 480->112 product took 1.9x as long
+// as without the gate).
 template <typename T>
 struct GateRows {
   const T* s = nullptr;
   int64_t rows = 1, ld = 0, row0 = 0;
+  T* buf = nullptr;
 };
+
+// buf[i][p] = a[i][p] * s[(row0 + i) / rows][p], i < mc, p < kc: the product channel_scale rounds.
+template <typename T>
+__attribute__((always_inline)) inline void gate_rows(int64_t kc, int64_t mc, const T* a, int64_t lda,
+                                                     const GateRows<T>& gate) {
+  for (int64_t i = 0; i < mc; ++i) {
+    const T* __restrict ar = a + i * lda;
+    const T* __restrict gr = gate.s + ((gate.row0 + i) / gate.rows) * gate.ld;
+    T* __restrict d = gate.buf + i * kc;
+    for (int64_t p = 0; p < kc; ++p) d[p] = ar[p] * gr[p];
+  }
+}
 
 // One k block of one tile: C[mc x nc] (leading dim ldc) updated from packed panels. `first`
 // says this is the tile's first k block (where beta is applied). VB is the vector width in bytes
@@ -145,12 +171,10 @@ struct GateRows {
 // lowered through the stack). Every lane does the same IEEE multiply and add in the same order,
 // so the width does not change a bit of the result.
 // AMODE 0: packed micro-panels; 1: op(A) = A read in place (rows lda apart); 2: op(A) = A^T read
-// in place (op(A)'s columns lda apart); 3: as 1, each element times its row's gate
-// (GateRows: squeeze-excite's scale, rounded before the product as channel_scale rounds it).
+// in place (op(A)'s columns lda apart).
 template <typename T, int VB, int AMODE, typename BK>
 __attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, int64_t nc, const T* ap, int64_t lda,
-                                                       const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first,
-                                                       const GateRows<T>& gate) {
+                                                       const T* bp, T* c, int64_t ldc, T alpha, T beta, bool first) {
   constexpr int MR = BK::MR, NR = BK::NR;
   constexpr int VL = VB / static_cast<int>(sizeof(T)), NV = NR / VL;
   static_assert(NR % VL == 0, "NR must be a multiple of the vector length");
@@ -164,16 +188,11 @@ __attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, i
       // Direct: row i of the micro-tile read in place (rows past mc repeat the last one; their
       // results are never stored), instead of from the packed panel.
       const T* arow[MR];
-      const T* grow[MR];
 #pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) {
-        const int64_t r = ir + std::min<int64_t>(i, mr - 1);
-        arow[i] = ap + r * (AMODE == 1 || AMODE == 3 ? lda : 1);
-        grow[i] = AMODE == 3 ? gate.s + ((gate.row0 + r) / gate.rows) * gate.ld : nullptr;
-      }
+      for (int i = 0; i < MR; ++i) arow[i] = ap + (ir + std::min<int64_t>(i, mr - 1)) * (AMODE == 1 ? lda : 1);
       // In place, the next micro-tile's rows of A are other cache lines than this one's: ask for
       // them now (the hardware prefetcher sees only short runs per row).
-      if ((AMODE == 1 || AMODE == 3) && jr == 0 && ir + MR < mc)
+      if (AMODE == 1 && jr == 0 && ir + MR < mc)
 #pragma GCC unroll 8
         for (int i = 0; i < MR; ++i)
           for (int64_t p = 0; p < kc; p += 64 / static_cast<int64_t>(sizeof(T)))
@@ -190,7 +209,7 @@ __attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, i
         const T* av = apan + p * MR;
 #pragma GCC unroll 8
         for (int i = 0; i < MR; ++i) {
-          const T a = AMODE == 1 ? arow[i][p] : AMODE == 3 ? arow[i][p] * grow[i][p] : AMODE == 2 ? arow[i][p * lda] : av[i];
+          const T a = AMODE == 1 ? arow[i][p] : AMODE == 2 ? arow[i][p * lda] : av[i];
 #pragma GCC unroll 8
           for (int v = 0; v < NV; ++v) acc[i][v] += a * bv[v];
         }
@@ -246,13 +265,14 @@ __attribute__((always_inline)) inline void macro_body(int64_t kc, int64_t mc, in
     // Never picked (gemm_typed): at narrower vectors the wide micro-tile would not fit in registers.
     fail(ErrorCode::Internal, "gemm: wide panels below AVX-512");
   } else if (lda > 0 && gate.s) {
-    macro_loops<T, VB, 3, BK>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first, gate);
+    gate_rows(kc, mc, ap, lda, gate);
+    macro_loops<T, VB, 1, BK>(kc, mc, nc, gate.buf, kc, bp, c, ldc, alpha, beta, first);
   } else if (lda > 0) {
-    macro_loops<T, VB, 1, BK>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first, gate);
+    macro_loops<T, VB, 1, BK>(kc, mc, nc, ap, lda, bp, c, ldc, alpha, beta, first);
   } else if (lda < 0) {
-    macro_loops<T, VB, 2, BK>(kc, mc, nc, ap, -lda, bp, c, ldc, alpha, beta, first, gate);
+    macro_loops<T, VB, 2, BK>(kc, mc, nc, ap, -lda, bp, c, ldc, alpha, beta, first);
   } else {
-    macro_loops<T, VB, 0, BK>(kc, mc, nc, ap, 0, bp, c, ldc, alpha, beta, first, gate);
+    macro_loops<T, VB, 0, BK>(kc, mc, nc, ap, 0, bp, c, ldc, alpha, beta, first);
   }
 }
 
@@ -303,22 +323,22 @@ void gemm_split_k(const GemmArgs& g, const T* a, const T* b, T* c, int64_t ks, i
   // One work item per (chunk, tile column): each k block of B is packed once and used for every
   // tile row (the weight gradient's m = Cout spans up to 4 tile rows).
   parallel_for(0, chunks * tiles_n, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> ap(direct_a ? 0 : static_cast<size_t>(a_size)), bp(static_cast<size_t>(b_size));
+    const auto ap = scratch<T>(direct_a ? 0 : a_size), bp = scratch<T>(b_size);
     for (int64_t w = lo; w < hi; ++w) {
       const int64_t chunk = w / tiles_n, jc = (w % tiles_n) * BK::NC;
       const int64_t nc = std::min(BK::NC, n - jc);
       const int64_t k0 = chunk * ks, k1 = std::min(k, k0 + ks);
       for (int64_t pc = k0; pc < k1; pc += BK::KC) {
         const int64_t kc = std::min(BK::KC, k1 - pc);
-        pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
+        pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.get());
         for (int64_t ic = 0; ic < m; ic += BK::MC) {
           const int64_t mc = std::min(BK::MC, m - ic);
           T* pc_out = partial.data() + chunk * m * n + ic * n + jc;
           if (direct_a) {
-            macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bp.data(), pc_out, n, T(1), T(0), pc == k0, GateRows<T>{});
+            macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bp.get(), pc_out, n, T(1), T(0), pc == k0, GateRows<T>{});
           } else {
-            pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.data(), epi);
-            macro(kc, mc, nc, ap.data(), 0, bp.data(), pc_out, n, T(1), T(0), pc == k0, GateRows<T>{});
+            pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.get(), epi);
+            macro(kc, mc, nc, ap.get(), 0, bp.get(), pc_out, n, T(1), T(0), pc == k0, GateRows<T>{});
           }
         }
       }
@@ -398,41 +418,45 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
   const int64_t a_size = ((std::min(m, MC) + BK::MR - 1) / BK::MR) * BK::MR * kc_max;
   const int64_t b_size = ((std::min(n, NC) + BK::NR - 1) / BK::NR) * BK::NR * kc_max;
   const auto macro = macro_variant<T, BK::kWide>(level);
-  // A is read in place when C is narrow (few column panels to reuse a pack), a gate with it.
-  const bool direct_a = n <= 128;
+  // A is read in place when C is narrow (few column panels to reuse a pack), and whenever A is
+  // untransposed: its micro-tile's rows are then MR contiguous runs of kc, which the micro-kernel
+  // streams as well as a packed panel, and the scalar transposes of packing cost more than the
+  // reuse over a tile's nc / NR panels saves (B0's forward 1x1 products with n > 128: 6-16 %
+  // faster each in bench/gemm). A gated A is first gated into ap (macro_body).
+  const bool direct_a = n <= 128 || !g.trans_a;
   // B is packed once up front, block (tile column, k block) at (tn * kblocks + kb) * b_size, when
   // several tile rows would otherwise each repack it: for M = N*H*W >> K, N that repacking is a
   // large share of the work.
   const int64_t kblocks = (k + BK::KC - 1) / BK::KC;
   const bool prepack_b = tiles_m > 1 && tiles_n * kblocks * b_size <= (int64_t(1) << 22);
-  std::vector<T> bpre;
+  const auto bpre = scratch<T>(prepack_b ? tiles_n * kblocks * b_size : 0);
   if (prepack_b) {
-    bpre.resize(static_cast<size_t>(tiles_n * kblocks * b_size));
     parallel_for(0, tiles_n * kblocks, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t blk = lo; blk < hi; ++blk) {
         const int64_t jc = (blk / kblocks) * NC, pc = (blk % kblocks) * BK::KC;
         pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, std::min(BK::KC, k - pc), std::min(NC, n - jc),
-                          bpre.data() + blk * b_size);
+                          bpre.get() + blk * b_size);
       }
     });
   }
   parallel_for(0, tiles, grain, [&](int64_t lo, int64_t hi) {
-    std::vector<T> ap(direct_a ? 0 : static_cast<size_t>(a_size)), bp(prepack_b ? 0 : static_cast<size_t>(b_size));
+    const auto ap = scratch<T>(direct_a && !epi.in_scale ? 0 : a_size), bp = scratch<T>(prepack_b ? 0 : b_size);
     for (int64_t t = lo; t < hi; ++t) {
       const int64_t tn = t % tiles_n, ic = (t / tiles_n) * MC, jc = tn * NC;
       const int64_t mc = std::min(MC, m - ic), nc = std::min(NC, n - jc);
       for (int64_t pc = 0; pc < k; pc += BK::KC) {
         const int64_t kc = std::min(BK::KC, k - pc);
-        if (!direct_a) pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.data(), epi);
-        const T* bpan = bp.data();
-        if (prepack_b) bpan = bpre.data() + (tn * kblocks + pc / BK::KC) * b_size;
-        else pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.data());
+        if (!direct_a) pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.get(), epi);
+        const T* bpan = bp.get();
+        if (prepack_b) bpan = bpre.get() + (tn * kblocks + pc / BK::KC) * b_size;
+        else pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.get());
         if (direct_a) {
           GateRows<T> gate;
-          if (epi.in_scale) gate.s = epi.in_scale + pc, gate.rows = epi.in_rows, gate.ld = k, gate.row0 = ic;
+          if (epi.in_scale)
+            gate.s = epi.in_scale + pc, gate.rows = epi.in_rows, gate.ld = k, gate.row0 = ic, gate.buf = ap.get();
           macro(kc, mc, nc, a_at(a, g, ic, pc), a_lda(g), bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0, gate);
         } else {
-          macro(kc, mc, nc, ap.data(), 0, bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0, GateRows<T>{});
+          macro(kc, mc, nc, ap.get(), 0, bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0, GateRows<T>{});
         }
       }
       if (epi.mean) apply_epilogue_rows(epi, c + ic * ldc + jc, ldc, ic, mc, jc, nc);

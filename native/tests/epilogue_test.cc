@@ -20,6 +20,9 @@
 #include "harness.h"
 
 namespace advprop {
+namespace cpu {
+bool set_gemm_isa(int level);  // gemm.cc, for tests
+}
 namespace {
 
 const Device kCpu{};
@@ -116,9 +119,11 @@ struct GemmCase {
   int64_t hw = 0;  // > 0: A gated per image of hw rows (Epilogue::in_scale)
 };
 // Several tiles, a ragged edge, and (m = 6, k = 4096) gemm's split-k path on the cpu; with and
-// without the gate, whose images straddle tiles (13 rows each) or not.
-const GemmCase kGemmCases[] = {{37, 21, 19, false},      {130, 300, 70, true},   {6, 40, 4096, true}, {1, 5, 3, false},
-                               {130, 24, 70, true, 13}, {130, 300, 70, false, 13}, {6, 40, 4096, true, 3}, {37, 21, 19, false, 37}};
+// without the gate, whose images straddle tiles (13 or 7 rows each) or not; a gated A read in
+// place over two k blocks (k = 300).
+const GemmCase kGemmCases[] = {{37, 21, 19, false},      {130, 300, 70, true},      {6, 40, 4096, true},
+                               {1, 5, 3, false},         {130, 24, 70, true, 13},   {130, 300, 70, false, 13},
+                               {6, 40, 4096, true, 3},   {37, 21, 19, false, 37},   {203, 100, 300, true, 7}};
 
 void gemm_matches_plain(const Kernels& k, DType dt) {
   uint64_t seed = 10;
@@ -201,6 +206,19 @@ ADVPROP_NATIVE_TEST(epilogue_cpu_gemm_and_depthwise_equal_the_plain_kernels) {
     gemm_matches_plain(kCpuKernels, dt);
     depthwise_matches_plain(kCpuKernels, dt);
   }
+}
+
+// The gated GEMM (in_scale) gates A into a buffer with the ISA's vectors when A is read in place
+// (n <= 128) and while packing it otherwise: every ISA level gives the plain path's bits.
+ADVPROP_NATIVE_TEST(epilogue_cpu_gated_gemm_same_bits_on_every_isa) {
+  int levels = 0;
+  for (int level = 1; level <= 3; ++level) {
+    if (!cpu::set_gemm_isa(level)) continue;
+    ++levels;
+    for (DType dt : {DType::f32, DType::f64}) gemm_matches_plain(kCpuKernels, dt);
+  }
+  cpu::set_gemm_isa(0);
+  EXPECT(levels >= 1);
 }
 
 #if ADVPROP_WITH_SIM

@@ -14,9 +14,7 @@ ADVPROP_ENTRY(ImageAugment)
   const char* op = "imageAugment";
   check_arg_count(info, 6, op);
   const advprop::AugmentOp kind = to_enum<advprop::AugmentOp>(info[0], op, "op");
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    throw_arg(std::string(op) + ": argument 'data' must be a Uint8Array");
-  Napi::Uint8Array data = info[1].As<Napi::Uint8Array>();
+  Napi::Uint8Array data = to_typed_array<uint8_t>(info[1], op, "data");
   const int64_t h = to_i64(info[2], op, "height"), w = to_i64(info[3], op, "width"), c = to_i64(info[4], op, "channels");
   std::vector<double> params;
   if (info[5].IsTypedArray() && info[5].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
@@ -37,12 +35,8 @@ ADVPROP_ENTRY_END
 ADVPROP_ENTRY(ImageToUnit)
   const char* op = "imageToUnit";
   check_arg_count(info, 3, op);
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    throw_arg(std::string(op) + ": argument 'src' must be a Uint8Array");
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw_arg(std::string(op) + ": argument 'dst' must be a Float32Array");
-  Napi::Uint8Array src = info[0].As<Napi::Uint8Array>();
-  Napi::Float32Array dst = info[1].As<Napi::Float32Array>();
+  Napi::Uint8Array src = to_typed_array<uint8_t>(info[0], op, "src");
+  Napi::Float32Array dst = to_typed_array<float>(info[1], op, "dst");
   const int64_t offset = to_i64(info[2], op, "offset");
   if (offset < 0 || static_cast<uint64_t>(offset) + src.ElementLength() > dst.ElementLength())
     throw_arg(std::string(op) + ": " + std::to_string(src.ElementLength()) + " bytes at offset " + std::to_string(offset) +

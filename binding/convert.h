@@ -24,6 +24,31 @@ namespace advprop_binding {
 [[noreturn]] void throw_arg(const std::string& msg);
 void check_arg_count(const Napi::CallbackInfo& info, size_t n, const char* op);
 
+// The typed array type of each element type an entry takes from JavaScript, and its name.
+template <typename T>
+struct TypedArrayOf;
+#define ADVPROP_TYPED_ARRAY(T, TYPE, NAME)                         \
+  template <>                                                      \
+  struct TypedArrayOf<T> {                                         \
+    static constexpr napi_typedarray_type type = TYPE;             \
+    static constexpr const char* name = NAME;                      \
+  };
+ADVPROP_TYPED_ARRAY(uint8_t, napi_uint8_array, "Uint8Array")
+ADVPROP_TYPED_ARRAY(uint16_t, napi_uint16_array, "Uint16Array")
+ADVPROP_TYPED_ARRAY(uint32_t, napi_uint32_array, "Uint32Array")
+ADVPROP_TYPED_ARRAY(int, napi_int32_array, "Int32Array")
+ADVPROP_TYPED_ARRAY(float, napi_float32_array, "Float32Array")
+ADVPROP_TYPED_ARRAY(double, napi_float64_array, "Float64Array")
+#undef ADVPROP_TYPED_ARRAY
+
+// v as a typed array of T, or ERR_ARG "op: argument 'arg' must be a <Name>".
+template <typename T>
+Napi::TypedArrayOf<T> to_typed_array(Napi::Value v, const char* op, const char* arg) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedArrayOf<T>::type)
+    throw_arg(std::string(op) + ": argument '" + arg + "' must be a " + TypedArrayOf<T>::name);
+  return v.As<Napi::TypedArrayOf<T>>();
+}
+
 advprop::Shape to_shape(Napi::Value v, const char* op, const char* arg, bool allow_minus_one = false);
 advprop::DType to_dtype(Napi::Value v, const char* op, const char* arg);
 advprop::Device to_device(Napi::Value v, const char* op, const char* arg);

@@ -93,9 +93,7 @@ ADVPROP_ENTRY_END
 ADVPROP_ENTRY(DistAllreduceHost)
   const char* op = "distAllreduceHost";
   check_arg_count(info, 1, op);
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
-    throw_arg(std::string(op) + ": 'values' must be a Float64Array");
-  Napi::Float64Array a = info[0].As<Napi::Float64Array>();
+  Napi::Float64Array a = to_typed_array<double>(info[0], op, "values");
   advprop::dist::allreduce_host(a.Data(), static_cast<int64_t>(a.ElementLength()));
   return info.Env().Undefined();
 ADVPROP_ENTRY_END

@@ -22,9 +22,7 @@ ADVPROP_ENTRY_END
 ADVPROP_ENTRY(JpegDecode)
   const char* op = "jpegDecode";
   check_arg_count(info, 8, op);
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    throw_arg(std::string(op) + ": argument 'bytes' must be a Uint8Array");
-  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+  Napi::Uint8Array bytes = to_typed_array<uint8_t>(info[0], op, "bytes");
   advprop::JpegCrop c{to_i64(info[1], op, "top"), to_i64(info[2], op, "left"), to_i64(info[3], op, "height"),
                       to_i64(info[4], op, "width"), to_i64(info[5], op, "outHeight"), to_i64(info[6], op, "outWidth"),
                       static_cast<int>(to_i64(info[7], op, "channels"))};

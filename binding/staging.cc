@@ -45,9 +45,7 @@ ADVPROP_ENTRY(StagerUpload)
   check_arg_count(info, 4, op);
   advprop::Stager& s = from(info[0], op);
   const int slot = slot_of(info, 1, op, s);
-  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    throw_arg(std::string(op) + ": argument 'bytes' must be a Uint8Array");
-  Napi::Uint8Array a = info[2].As<Napi::Uint8Array>();
+  Napi::Uint8Array a = to_typed_array<uint8_t>(info[2], op, "bytes");
   advprop::Tensor dst = TensorHandle::From(info, 3, op, "dst");
   s.upload(slot, a.Data(), a.ElementLength(), dst);
   return info.Env().Undefined();

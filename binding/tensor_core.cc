@@ -56,33 +56,8 @@ const TcChecks* checks_for(DeviceType t) {
 }
 
 template <typename T>
-struct TypedArrayOf;
-template <>
-struct TypedArrayOf<uint16_t> {
-  static constexpr napi_typedarray_type type = napi_uint16_array;
-  static constexpr const char* name = "Uint16Array";
-};
-template <>
-struct TypedArrayOf<uint32_t> {
-  static constexpr napi_typedarray_type type = napi_uint32_array;
-  static constexpr const char* name = "Uint32Array";
-};
-template <>
-struct TypedArrayOf<int> {
-  static constexpr napi_typedarray_type type = napi_int32_array;
-  static constexpr const char* name = "Int32Array";
-};
-template <>
-struct TypedArrayOf<float> {
-  static constexpr napi_typedarray_type type = napi_float32_array;
-  static constexpr const char* name = "Float32Array";
-};
-
-template <typename T>
 std::vector<T> from_js(Napi::Value v, const char* arg) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedArrayOf<T>::type)
-    throw_arg(std::string(kOp) + ": argument '" + arg + "' must be a " + TypedArrayOf<T>::name);
-  const Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
+  const Napi::TypedArrayOf<T> a = to_typed_array<T>(v, kOp, arg);
   return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
 }
 

@@ -11,15 +11,20 @@
 // reads both contiguously whatever the transposes and leading dimensions. The micro-kernel keeps
 // an MR x NR block of C in vector registers (GCC vector extensions, instantiated per ISA at its
 // register width: 4 xmm, 2 ymm or 1 zmm per row of 16 f32) and sums p = 0..kc-1 in order.
-// Per element of C the sum is therefore: acc_b = sum over block b in p order, starting from 0;
+// Per element of C the sum is therefore: acc_b = fma(a_p, b_p, acc_b) over block b in p order,
+// starting from 0, each step one fused multiply-add rounded once (fma_lanes, simd.h: the
+// instruction at AVX2 and AVX-512, libm's exact fma at the baseline);
 // C = alpha*acc_0 + beta*C (or alpha*acc_0 when beta == 0), then C += alpha*acc_b for b = 1, 2...
 // That order is fixed by k alone. Products with few tiles and a long k (weight gradients) are
 // instead split over k into chunks fixed by the shape (gemm_split_k below), summed in chunk order.
 //
-// Contracting a * b + c into an FMA would make the AVX-512 path (whose ISA includes FMA)
-// round differently from the AVX2 and baseline ones; with it off every CPU gives the same bits
-// (the AVX2 target here does not include FMA either).
+// The micro-kernel fuses on purpose (it is FP-throughput bound: 1.33x over multiply then add).
+// Everywhere else, the compiler contracting a * b + c on its own would depend on the level's
+// ISA; with contraction off, and the one fused step explicit, every CPU gives the same bits.
 #pragma GCC optimize("fp-contract=off")
+// fma_lanes (simd.h) takes and returns vectors wider than the baseline ABI's; g++ warns at each
+// call although every call is inlined into a variant of the matching level.
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 #include <algorithm>
 #include <atomic>
@@ -210,8 +215,9 @@ __attribute__((always_inline)) inline void macro_loops(int64_t kc, int64_t mc, i
 #pragma GCC unroll 8
         for (int i = 0; i < MR; ++i) {
           const T a = AMODE == 1 ? arow[i][p] : AMODE == 2 ? arow[i][p * lda] : av[i];
+          const vec ab = a - vec{};  // a in every lane (x - +0 is x exactly, -0 and NaN included)
 #pragma GCC unroll 8
-          for (int v = 0; v < NV; ++v) acc[i][v] += a * bv[v];
+          for (int v = 0; v < NV; ++v) acc[i][v] = fma_lanes(ab, bv[v], acc[i][v]);
         }
       }
       T* cb = c + ir * ldc + jr;

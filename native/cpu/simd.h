@@ -10,6 +10,7 @@
 // contraction of a * b + c with #pragma GCC optimize("fp-contract=off") above their includes.
 #pragma once
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -32,8 +33,11 @@
 // compiles one source for every ISA): they are templates on the width, instantiated once per
 // level under these attributes by ADVPROP_ISA_VARIANTS below, and chosen at run time through an
 // IsaChoice. Elsewhere than x86 the attributes are empty and only the baseline level is ever served.
+// The AVX2 level is AVX2 with FMA (x86-64-v3: every AVX2 CPU from Intel and AMD has both), so
+// kernels that fuse multiply-adds on purpose (fma_lanes below) have the instruction there too.
 #if ADVPROP_X86_GNU
-#define ADVPROP_TARGET_AVX2 __attribute__((target("avx2")))
+#include <immintrin.h>
+#define ADVPROP_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define ADVPROP_TARGET_AVX512 __attribute__((target("avx512f")))
 #else
 #define ADVPROP_TARGET_AVX2
@@ -60,7 +64,8 @@ inline int serve_isa(int level) {
 #if ADVPROP_X86_GNU
   if (kIsaDispatch) {
     __builtin_cpu_init();
-    const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
+    const bool avx512 = __builtin_cpu_supports("avx512f"),
+               avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (level == kIsaBest) level = avx512 ? kIsaAvx512 : avx2 ? kIsaAvx2 : kIsaBaseline;
     return level == kIsaAvx512 ? (avx512 ? level : 0) : level == kIsaAvx2 ? (avx2 ? level : 0) : kIsaBaseline;
   }
@@ -138,6 +143,47 @@ Fn pick_isa(int level, Fn baseline, Fn avx2, Fn avx512) {
     return pick_isa(level, &name##_default<ADVPROP_ISA_LIST_ targs>,                                            \
                     &name##_avx2<ADVPROP_ISA_LIST_ targs>, &name##_avx512<ADVPROP_ISA_LIST_ targs>);            \
   }
+
+// c + a * b per lane with one rounding (IEEE fusedMultiplyAdd), for kernels that fuse on purpose
+// (the gemm micro-kernel): the same bits at every level, since each level's vectors do the
+// same operation. AVX-512 and AVX2 (with FMA) have the instruction; the baseline level computes
+// each lane with fma()/fmaf(), which libm does exactly (in hardware where the CPU has it), so a
+// CPU without FMA still gives the same bits, slowly. Overloaded on the vector type, each under
+// the target of the level that uses that width.
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef double f64x2 __attribute__((vector_size(16)));
+typedef double f64x4 __attribute__((vector_size(32)));
+typedef double f64x8 __attribute__((vector_size(64)));
+#if ADVPROP_X86_GNU
+// Not always_inline: the micro-kernel template that calls these has no target of its own, and g++
+// refuses to force a target's function into it. It inlines them after the template itself is
+// inlined into its level's variant, whose target includes theirs (checked in the tests' build by
+// objdump: no call is left in the gemm variants).
+ADVPROP_TARGET_AVX512 inline f32x16 fma_lanes(f32x16 a, f32x16 b, f32x16 c) {
+  return (f32x16)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+}
+ADVPROP_TARGET_AVX512 inline f64x8 fma_lanes(f64x8 a, f64x8 b, f64x8 c) {
+  return (f64x8)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)c);
+}
+ADVPROP_TARGET_AVX2 inline f32x8 fma_lanes(f32x8 a, f32x8 b, f32x8 c) {
+  return (f32x8)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+}
+ADVPROP_TARGET_AVX2 inline f64x4 fma_lanes(f64x4 a, f64x4 b, f64x4 c) {
+  return (f64x4)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)c);
+}
+#endif
+__attribute__((always_inline)) inline f32x4 fma_lanes(f32x4 a, f32x4 b, f32x4 c) {
+  f32x4 r;
+  for (int l = 0; l < 4; ++l) r[l] = std::fma(a[l], b[l], c[l]);
+  return r;
+}
+__attribute__((always_inline)) inline f64x2 fma_lanes(f64x2 a, f64x2 b, f64x2 c) {
+  f64x2 r;
+  for (int l = 0; l < 2; ++l) r[l] = std::fma(a[l], b[l], c[l]);
+  return r;
+}
 
 // The common case: templates on the element type T alone, running body<T, vector bytes>`args`.
 #define ADVPROP_ISA_VARIANTS(name, body, params, args)                                                          \

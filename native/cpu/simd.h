@@ -209,10 +209,11 @@ inline float f32_from_bits(uint32_t b) {
 // e^x = 2^n * e^r in f32 with x = n ln2 + r, |r| <= ln2/2 (Cody-Waite reduction) and the Cephes
 // polynomial for e^r, for x already clamped to the range the caller serves. Returns e^r, and the
 // float t whose low mantissa bits hold n (n = bits(t) - 0x4B400000); the caller scales by 2^n in
-// the way its range needs. Shaped for the vectoriser under the default -ftrapping-math, which
-// forbids it to if-convert a float op that sits under a condition: no branch and no float select
-// (g++ pushes arithmetic after a select of a constant into the branches), no float-to-int
-// conversion; callers keep to the same rules.
+// the way its range needs. Shaped for the vectoriser: no branch and no float select (g++ pushes
+// arithmetic after a select of a constant into the branches), no float-to-int conversion; callers
+// keep to the same rules. That alone was not enough under the default -ftrapping-math, which
+// forbids if-converting a float op under a condition: the AVX2 clones of the SiLU loops stayed
+// scalar, so native/cpu is compiled with -fno-trapping-math (CMakeLists.txt).
 inline float exp_f32_reduced(float x, uint32_t& t_bits) {
   // Adding 1.5 * 2^23 rounds x / ln2 to an integer n that then sits in the low mantissa bits.
   const float t = x * 1.44269504088896341f + 12582912.0f;

@@ -8,6 +8,7 @@ import { checkTensor, wrapHandle, type Tensor } from './tensor.js';
 import { countKernel } from './autograd/stats.js';
 import { optionsArg } from './args.js';
 import { twoTensorKernel } from './kernels/call.js';
+import { conv2dBnEvalCall } from './kernels/conv_bn.js';
 
 
 // ---- creation ----------------------------------------------------------------------------------
@@ -293,15 +294,7 @@ export interface Conv2dBnEvalParams {
  */
 export function conv2dBnEval(x: Tensor, w: Tensor, bn: Conv2dBnEvalParams, residual?: Tensor | null, opts?: Conv2dOptions,
   xScale?: Tensor | null): Tensor {
-  const op = 'conv2dBnEval';
-  const o = normalizeConv(opts, op);
-  const p = optionsArg(bn, op, 'bn');
-  const h = (t: unknown, n: string) => checkTensor(t, op, n)._handle(op, n);
-  const handles = [h(x, 'x'), h(w, 'w'), h(p.gamma, 'gamma'), h(p.beta, 'beta'), h(p.runningMean, 'runningMean'), h(p.runningVar, 'runningVar')] as const;
-  const hr = residual == null ? null : h(residual, 'residual');
-  const hs = xScale == null ? null : h(xScale, 'xScale');
-  countKernel(op);
-  return wrapHandle(addon.conv2dBnEval(...handles, p.domain ?? 0, p.eps ?? 1e-3, p.act ?? 'none', hr, o.stride, o.dilation, o.groups, o.padding, hs));
+  return conv2dBnEvalCall(x, w, bn, residual, normalizeConv(opts, 'conv2dBnEval'), xScale);
 }
 export * from './kernels/optim.js';
 export * from './kernels/pool.js';

@@ -7,7 +7,7 @@ import { reshape } from '../ops/shape.js';
 import { squeezeExcite } from '../ops/squeeze_excite.js';
 import { dropConnect, dropConnectAdd } from '../ops/dropout.js';
 import { Module, type ForwardOptions } from './module.js';
-import { convBnEval, inferenceDomain, seGate } from './fused.js';
+import { convBnEval, convBnEvalPooled, inferenceDomain, seGatePooled } from './fused.js';
 import { Conv2d, MultiBatchNorm2d, type LayerInit } from './layers.js';
 import type { BatchNormAct } from '../ops/multi_batch_norm.js';
 import { opNames } from '../native.js';
@@ -31,11 +31,12 @@ export class SqueezeExcite extends Module {
     return squeezeExcite(x, w1, this.conv_reduce.param('bias'), w2, this.conv_expand.param('bias'));
   }
 
-  /** The gate [N, C] alone, untaped (the inference path: the next 1×1 convolution applies it). */
-  gate(x: Tensor): Tensor {
+  /** The gate [N, C] alone, untaped (the inference path: the next 1×1 convolution applies it),
+   * from the input's global average pool [N, C] (taken with the convolution before, fused.ts). */
+  gateFromPooled(pooled: Tensor): Tensor {
     const w1 = reshape(this.conv_reduce.param('weight'), [this.reduced, this.channels]);
     const w2 = reshape(this.conv_expand.param('weight'), [this.channels, this.reduced]);
-    const s = seGate(x, w1, this.conv_reduce.param('bias'), w2, this.conv_expand.param('bias'));
+    const s = seGatePooled(pooled, w1, this.conv_reduce.param('bias'), w2, this.conv_expand.param('bias'));
     w1.dispose();
     w2.dispose();
     return s;
@@ -146,8 +147,15 @@ export class MBConvBlock extends Module {
       h = next;
     };
     if (this.expandConv && this.expandBn) step(convBnEval(this.expandConv, this.expandBn, h, d));
-    step(convBnEval(this.dwConv, this.dwBn, h, d));
-    const gate = this.se?.gate(h);
+    let gate: Tensor | undefined;
+    if (this.se) {
+      const [y, pooled] = convBnEvalPooled(this.dwConv, this.dwBn, h, d);
+      step(y);
+      gate = this.se.gateFromPooled(pooled);
+      pooled.dispose();
+    } else {
+      step(convBnEval(this.dwConv, this.dwBn, h, d));
+    }
     step(convBnEval(this.projectConv, this.projectBn, h, d, this.skip ? x : undefined, gate));
     gate?.dispose();
     return h;

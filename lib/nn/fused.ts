@@ -7,7 +7,8 @@
 // copy behind. On the cpu, f32 and f64 give the bits of the plain path (conv2d, multiBatchNorm
 // 'eval', add); other dtypes and tf32 run those ops inside the kernel call.
 import type { Tensor } from '../tensor.js';
-import { conv2dBnEval, linear, sigmoid, silu } from '../kernels.js';
+import { linear, normalizeConv, sigmoid, silu } from '../kernels.js';
+import { conv2dBnEvalCall, conv2dBnEvalPooled, type BnEvalArgs } from '../kernels/conv_bn.js';
 import { globalAvgPool } from '../kernels/pool.js';
 import { add } from '../ops/arithmetic.js';
 import { channelScale } from '../ops/pool.js';
@@ -31,7 +32,7 @@ export function inferenceDomain(m: Module, opts: ForwardOptions | undefined, n: 
 
 /**
  * act(bn_eval(conv(x · gate))) (+ residual) for BN domain d, in one kernel (kernels.conv2dBnEval):
- * gate, [N, Cin] (squeeze-excite's, seGate), is read by a 1×1 convolution's GEMM with the bits
+ * gate, [N, Cin] (squeeze-excite's, seGatePooled), is read by a 1×1 convolution's GEMM with the bits
  * channelScale would give, instead of a pass over x.
  */
 export function convBnEval(conv: Conv2d, bn: MultiBatchNorm2d, x: Tensor, d: number, residual?: Tensor, gate?: Tensor): Tensor {
@@ -42,20 +43,37 @@ export function convBnEval(conv: Conv2d, bn: MultiBatchNorm2d, x: Tensor, d: num
     if (xs !== x) xs.dispose();
     return residual ? add(h, residual) : h;
   }
-  const params = {
+  return withGemmMath(tf32Allowed(), () =>
+    conv2dBnEvalCall(x, conv.param('weight'), bnArgs(bn, d), residual ?? null, normalizeConv(conv.convOptions(), 'conv2dBnEval'), gate ?? null));
+}
+
+/** convBnEval, and globalAvgPool of its output (squeeze-excite's pool, next in the block), with
+ * globalAvgPool's bits: pooled while the output is in cache where the kernel can
+ * (kernels/conv_bn.ts). */
+export function convBnEvalPooled(conv: Conv2d, bn: MultiBatchNorm2d, x: Tensor, d: number): [Tensor, Tensor] {
+  if (conv.hasParam('bias')) {
+    const h = convBnEval(conv, bn, x, d);
+    return [h, globalAvgPool(h)];
+  }
+  return withGemmMath(tf32Allowed(), () =>
+    conv2dBnEvalPooled(x, conv.param('weight'), bnArgs(bn, d), null, normalizeConv(conv.convOptions(), 'conv2dBnEval'), null));
+}
+
+function bnArgs(bn: MultiBatchNorm2d, d: number): BnEvalArgs {
+  return {
     gamma: bn.param('weight'), beta: bn.param('bias'), runningMean: bn.buffer('running_mean'), runningVar: bn.buffer('running_var'),
     domain: d, eps: bn.eps, act: bn.act,
   };
-  return withGemmMath(tf32Allowed(), () => conv2dBnEval(x, conv.param('weight'), params, residual ?? null, conv.convOptions(), gate ?? null));
 }
 
-/** Squeeze-excite's gate sigmoid(W₂ silu(W₁ mean_hw(x) + b₁) + b₂), [N, C]: the kernels and
+/** Squeeze-excite's gate sigmoid(W₂ silu(W₁ pooled + b₁) + b₂), [N, C], from
+ * pooled = mean_hw(x) (convBnEvalPooled): the kernels and
  * order of ops/squeeze_excite.ts, so the same bits, without the tape; its temporaries freed. */
-export function seGate(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor): Tensor {
+export function seGatePooled(pooled: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor): Tensor {
   return withGemmMath(tf32Allowed(), () => {
     const tmp: Tensor[] = [];
     const t = (v: Tensor): Tensor => (tmp.push(v), v);
-    const s = sigmoid(t(linear(t(silu(t(linear(t(globalAvgPool(x)), w1, b1)))), w2, b2)));
+    const s = sigmoid(t(linear(t(silu(t(linear(pooled, w1, b1)))), w2, b2)));
     for (const v of tmp) v.dispose();
     return s;
   });

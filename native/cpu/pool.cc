@@ -18,6 +18,7 @@
 #include "advprop/parallel.h"
 #include "advprop/pointwise.h"
 #include "advprop/pool.h"
+#include "pool_sums.h"
 #include "simd.h"
 
 namespace advprop {
@@ -77,15 +78,27 @@ ADVPROP_CPU_CLONES void sum_rows(const T* __restrict a, const T* __restrict b, c
   }
 }
 
+// out[n, c] = scale * the sum in double, in chunk order, of partial[n, k, c] over the chunks k.
+template <typename T, typename A = Accum<T>>
+void spatial_total(const A* partial, int64_t N, int64_t nchunks, int64_t C, double scale, T* out) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      double total = 0.0;
+      for (int64_t k = 0; k < nchunks; ++k) total += static_cast<double>(partial[(n * nchunks + k) * C + c]);
+      out[n * C + c] = from_double<T>(total * scale);
+    }
+}
+
 // out[n, c] = scale * sum_p a[n, p, c] * (b ? b[n, p, c] : 1), and, when dx is non-null,
 // dx[n, p, c] = a[n, p, c] * s[n, c] in the same pass (the channel scale's backward reads dy once).
-// Work items are (sample, chunk of positions) with the chunk size fixed by C alone; each sums
-// its positions in order in Accum<T> (a whole row of C at a time, vectorised), and the chunk
-// partials are added in chunk order in double.
+// Work items are (sample, chunk of positions) with the chunk size fixed by C alone
+// (spatial_chunk); each sums its positions in order in Accum<T> (a whole row of C at a time,
+// vectorised), and the chunk partials are added in chunk order in double (spatial_total).
+
 template <typename T>
 void spatial_sum(const T* a, const T* b, double scale, T* out, const T* s, T* dx, int64_t N, int64_t P, int64_t C) {
   using A = Accum<T>;
-  const int64_t chunk = std::max<int64_t>(1, kChunkElems / std::max<int64_t>(1, C));
+  const int64_t chunk = spatial_chunk(C);
   const int64_t nchunks = std::max<int64_t>(1, (P + chunk - 1) / chunk);
   std::vector<A> partial(static_cast<size_t>(N * nchunks * C), A(0));
   parallel_for(0, N * nchunks, 1, [&](int64_t lo, int64_t hi) {
@@ -97,12 +110,7 @@ void spatial_sum(const T* a, const T* b, double scale, T* out, const T* s, T* dx
                   partial.data() + item * C, p1 - p0, C);
     }
   });
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c) {
-      double total = 0.0;
-      for (int64_t k = 0; k < nchunks; ++k) total += static_cast<double>(partial[(n * nchunks + k) * C + c]);
-      out[n * C + c] = from_double<T>(total * scale);
-    }
+  spatial_total<T>(partial.data(), N, nchunks, C, scale, out);
 }
 
 // Rows r0..r1 of out [N*P, C] = (a ? a : 1) * s[n, c] * scale, with n = r / P.
@@ -153,11 +161,22 @@ void spatial_scale_add(const T* a, const T* s, const T* b, T* out, int64_t N, in
 
 }  // namespace
 
+int64_t spatial_chunk(int64_t C) { return std::max<int64_t>(1, kChunkElems / std::max<int64_t>(1, C)); }
+
+void spatial_accumulate(const float* a, float* acc, int64_t rows, int64_t C) {
+  sum_rows<float>(a, nullptr, nullptr, nullptr, acc, rows, C);
+}
+
+void spatial_finish(const float* partial, int64_t N, int64_t P, int64_t C, float* out) {
+  const int64_t nchunks = std::max<int64_t>(1, (P + spatial_chunk(C) - 1) / spatial_chunk(C));
+  spatial_total<float>(partial, N, nchunks, C, pool_scale(P), out);
+}
+
 void global_avg_pool_forward(const Tensor& x, Tensor& y) {
   const char* op = "global_avg_pool_forward";
   const PoolSizes sz = pool_sizes(x, {{&y, true}});
   if (y.numel() == 0) return;
-  const double scale = sz.p ? 1.0 / static_cast<double>(sz.p) : 0.0;  // an empty mean is 0, not NaN
+  const double scale = pool_scale(sz.p);
   dispatch_dtype<MixedFloatTypes>(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
     spatial_sum<T>(x.data_as<T>(), nullptr, scale, y.data_as<T>(), nullptr, nullptr, sz.n, sz.p, sz.c);

@@ -16,7 +16,7 @@ namespace ops {
 
 Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, const Tensor& beta,
                       const Tensor& running_mean, const Tensor& running_var, int64_t domain, double eps, BnAct act,
-                      const Tensor* residual, const Conv2dOptions& o, const Tensor* x_scale) {
+                      const Tensor* residual, const Conv2dOptions& o, const Tensor* x_scale, Tensor* pooled) {
   const char* op = "conv2dBnEval";
   const Conv2dParams p = conv2d_params(op, x, w, o);
   if (x_scale)
@@ -38,7 +38,11 @@ Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, con
     fail(ErrorCode::Arg, std::string(op) + ": eps must be a finite number > 0, got " + std::to_string(eps));
   const Shape ys = conv_y_shape(p);
   if (residual) TensorArg(op, "residual", *residual).float_input<MixedFloatTypes>().like(x, "x").shape(ys, "[N, OH, OW, Cout]");
-  if (p.n * p.out_h * p.out_w * p.c_out == 0) return conv2d_checked(x, w, nullptr, p, nullptr);
+  const auto pool_of = [&](Tensor y) {
+    if (pooled) *pooled = global_avg_pool(y);
+    return y;
+  };
+  if (p.n * p.out_h * p.out_w * p.c_out == 0) return pool_of(conv2d_checked(x, w, nullptr, p, nullptr));
 
   const bool pointwise = conv2d_is_pointwise(p);
   if (!conv2d_takes_epilogue(p, x.dtype()) || (x_scale && !pointwise)) {
@@ -47,7 +51,7 @@ Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, con
     Tensor y = conv2d_checked(xs, w, nullptr, p, nullptr);
     Tensor rm = running_mean, rv = running_var;
     y = multi_batch_norm(y, gamma, beta, rm, rv, {BnSegment{domain, 0, p.n}}, BnMode::eval, act, 0.99, eps).y;
-    return residual ? binary(BinaryOp::add, y, *residual) : y;
+    return pool_of(residual ? binary(BinaryOp::add, y, *residual) : y);
   }
   Tensor affine = Tensor::empty({3, p.c_out}, x.dtype(), x.device());
   ADVPROP_DISPATCH(x.device(), bn_eval_affine, gamma, beta, running_mean, running_var, domain, eps, affine);
@@ -56,7 +60,15 @@ Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, con
   // The GEMM multiplies each element of A by its gate as it reads it (cpu: while packing A, or in
   // the micro-kernel where A is read in place), so the channel scale is no pass of its own.
   if (x_scale) e.in_scale = x_scale, e.in_scale_rows = p.h * p.w;
-  return conv2d_checked(x, w, nullptr, p, &e);
+  Tensor pool;
+  bool pool_done = false;
+  if (pooled) {
+    pool = Tensor::empty({p.n, p.c_out}, x.dtype(), x.device());
+    e.pool = &pool, e.pool_done = &pool_done;
+  }
+  Tensor y = conv2d_checked(x, w, nullptr, p, &e);
+  if (pooled) *pooled = pool_done ? pool : global_avg_pool(y);
+  return y;
 }
 
 }  // namespace ops

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as ap from '../../lib/index.js';
 import { forEachBackend } from '../../lib/testing/backends.js';
 import { assertClose, assertSame, expectCode } from '../helpers.js';
+import { convBnEval, convBnEvalPooled } from '../../lib/nn/fused.js';
 
 const { models } = ap;
 type Net = ap.models.EfficientNet;
@@ -179,6 +180,42 @@ forEachBackend('inference path', (device, backend) => {
       const bn = { gamma: ap.ones([1, 5], { device }), beta: ap.zeros([1, 5], { device }), runningMean: ap.zeros([1, 5], { device }), runningVar: ap.ones([1, 5], { device }) };
       expectCode(() => ap.kernels.conv2dBnEval(x, w, bn, null, {}, ap.ones([2, 5], { device })), 'ERR_SHAPE', /xScale/);
     });
+  });
+
+  it('convBnEvalPooled (squeeze-excite\'s pool taken with the depthwise convolution) = conv2dBnEval then globalAvgPool, bit for bit', () => {
+    // The cpu sums the pool while each output row is in cache (f32 depthwise with 2 images per
+    // thread or more, native/cpu/depthwise_forward.cc); other cases pool after the convolution.
+    // Channel counts off the vector widths, and rows the pool's chunks (16384 / C positions) cut.
+    const threads = ap.buildInfo().threads;
+    const cases: { hw: [number, number]; c: number; k: number; s: number }[] = [
+      { hw: [28, 28], c: 37, k: 3, s: 1 }, { hw: [29, 30], c: 24, k: 5, s: 2 }, { hw: [9, 11], c: 144, k: 5, s: 1 },
+      { hw: [16, 16], c: 130, k: 3, s: 2 }, { hw: [7, 7], c: 1000, k: 3, s: 1 },
+    ];
+    let seed = 300;
+    for (const dtype of ['f32', 'f64'] as const)
+      for (const n of [1, 2 * threads, 2 * threads + 1])
+        for (const c of cases) ap.tidy(() => {
+          const t = (shape: number[], lo = -1, hi = 1) => ap.rand(shape, { seed: seed++, dtype, device }).mul(ap.tensor([hi - lo], [1], { dtype, device })).add(ap.tensor([lo], [1], { dtype, device }));
+          const conv = new ap.nn.Conv2d(c.c, c.c, c.k, { stride: c.s, groups: c.c, seed: seed++, dtype, device });
+          const bn = new ap.nn.MultiBatchNorm2d(c.c, { domains: 2, act: 'silu', dtype, device });
+          try {
+            const state: Record<string, ap.Tensor> = {};
+            for (const slot of bn.stateSlots())
+              if (/(running_mean|running_var|weight|bias)$/.test(slot.key))
+                state[slot.key] = slot.key.endsWith('running_var') ? t([...slot.shape], 0.2, 2) : t([...slot.shape]);
+            bn.loadStateDict(state, { strict: false });
+            const x = t([n, ...c.hw, c.c]);
+            const [y, pooled] = convBnEvalPooled(conv, bn, x, 1);
+            const want = convBnEval(conv, bn, x, 1);
+            const label = `${dtype} n ${n} ${JSON.stringify(c)}`;
+            assertSame(y.toArray(), want.toArray(), `${label}: y`);
+            assert.deepEqual(pooled.shape, [n, c.c]);
+            assertSame(pooled.toArray(), ap.kernels.globalAvgPool(want).toArray(), `${label}: pooled`);
+          } finally {
+            conv.dispose();
+            bn.dispose();
+          }
+        });
   });
 
   it('kernels.conv2dBnEval in bf16 (the plain ops inside the call) and against an f64 reference', () => {

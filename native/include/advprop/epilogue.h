@@ -31,6 +31,11 @@ struct Epilogue {
   // image), rounded as channel_scale_forward rounds it, so the product sees the same operands.
   const Tensor* in_scale = nullptr;
   int64_t in_scale_rows = 0;
+  // Optional, [N, C] of the output's dtype: the global average pool of the output (after the
+  // epilogue), with global_avg_pool_forward's bits. A backend that fills it while the rows are in
+  // cache sets *pool_done; the op pools the output itself otherwise (ops::conv2d_bn_eval).
+  Tensor* pool = nullptr;
+  bool* pool_done = nullptr;
 };
 
 // The raw pointers a kernel reads, passed by value into device code. res is aligned with the
@@ -89,9 +94,12 @@ namespace ops {
 // No gradient: the lib takes this path only where nothing records (lib/nn/fused.ts).
 // x_scale (may be null): squeeze-excite's gate [N, Cin], x * x_scale (channel_scale) taken as the
 // input; a pointwise convolution reads it through the GEMM (Epilogue::in_scale) instead of a pass.
+// pooled (may be null): set to global_avg_pool(y), the same bits, computed while the output's rows
+// are in cache where the kernel can (cpu, f32 depthwise with enough images for every thread).
 Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, const Tensor& beta,
                       const Tensor& running_mean, const Tensor& running_var, int64_t domain, double eps, BnAct act,
-                      const Tensor* residual, const Conv2dOptions& o, const Tensor* x_scale = nullptr);
+                      const Tensor* residual, const Conv2dOptions& o, const Tensor* x_scale = nullptr,
+                      Tensor* pooled = nullptr);
 }  // namespace ops
 
 namespace cpu { ADVPROP_EPILOGUE_KERNELS }

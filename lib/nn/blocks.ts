@@ -5,6 +5,7 @@ import { AdvpropError } from '../errors.js';
 import { add } from '../ops/arithmetic.js';
 import { reshape } from '../ops/shape.js';
 import { squeezeExcite } from '../ops/squeeze_excite.js';
+import { globalAvgPool } from '../kernels/pool.js';
 import { dropConnect, dropConnectAdd } from '../ops/dropout.js';
 import { Module, type ForwardOptions } from './module.js';
 import { convBnEval, convBnEvalPooled, inferenceDomain, seGatePooled } from './fused.js';
@@ -31,8 +32,16 @@ export class SqueezeExcite extends Module {
     return squeezeExcite(x, w1, this.conv_reduce.param('bias'), w2, this.conv_expand.param('bias'));
   }
 
-  /** The gate [N, C] alone, untaped (the inference path: the next 1×1 convolution applies it),
-   * from the input's global average pool [N, C] (taken with the convolution before, fused.ts). */
+  /** The gate [N, C] alone, untaped (the inference path: the next 1×1 convolution applies it). */
+  gate(x: Tensor): Tensor {
+    const pooled = globalAvgPool(x);
+    const s = this.gateFromPooled(pooled);
+    pooled.dispose();
+    return s;
+  }
+
+  /** gate(x) from x's global average pool [N, C] (the inference path takes it with the
+   * convolution before, fused.ts convBnEvalPooled). */
   gateFromPooled(pooled: Tensor): Tensor {
     const w1 = reshape(this.conv_reduce.param('weight'), [this.reduced, this.channels]);
     const w2 = reshape(this.conv_expand.param('weight'), [this.channels, this.reduced]);

@@ -177,7 +177,8 @@ FwdRowFn fwd_row_kernel(const Conv2dParams& p, int isa) {
 // per thread, the work goes out an image at a time instead, so each image's rows are computed in
 // order by one thread, which adds each finished row into the pool's chunk sums (pool_sums.h) while
 // it is in cache: the same sums in the same order as global_avg_pool_forward, without reading the
-// output back from memory. (Whole images per thread timed like the row runs: 4 to 16 per thread.)
+// output back from memory. (Batch 8 on 2 threads gives 4 images per thread; row runs of 4 and 16
+// per thread had timed alike, and the B0 forward is 5-8 % faster with this, bench/RESULTS.md.)
 bool forward_blocked_f32(const Conv2dParams& p, const float* x, const float* wt, const float* bias, float* y,
                          const Epilogue* epi, int isa) {
   const FwdRowFn fwd_row = fwd_row_kernel(p, isa);

@@ -2,6 +2,7 @@
 // only on the range and the grain, hands them out through an atomic counter, and waits.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -70,29 +71,41 @@ class ThreadPool {
     in_parallel_region = false;
     // The workers usually finish within microseconds of this thread: wait for them spinning for
     // a while before sleeping on the condition variable (a futex sleep and wake-up per call).
-    for (int i = 0; i < kSpins && !(job.done.load() == job.chunks && active_.load() == 0); ++i) cpu_relax();
+    spin_while([&] { return !(job.done.load() == job.chunks && active_.load() == 0); });
     std::unique_lock<std::mutex> g(mu_);
     done_cv_.wait(g, [&] { return job.done.load() == job.chunks && active_.load() == 0; });
     job_ = nullptr;
   }
 
  private:
-  // About 50-150 microseconds of pause instructions: longer than the gap between two kernels of
-  // a forward, so back-to-back parallel regions find the workers awake, short enough that an
-  // idle pool goes back to sleep at once next to anything that needs the core.
-  static constexpr int kSpins = 2000;
+  // How long a thread spins before it sleeps on a condition variable: longer than the gaps
+  // between the parallel regions of a forward (JavaScript between two kernels, a small kernel
+  // run by the calling thread alone), so back-to-back regions find the workers awake; short
+  // enough that an idle pool leaves the cores to anything else within a millisecond. A clock,
+  // not a count of pause instructions, whose length differs several times between CPUs (18 ns
+  // on Zen 5). At 2,000 pauses (37 us there) the B0 batch-8 forward made about 240 futex calls
+  // and took 2-4 % longer than with 300 us (bench/infer_ab.ts, bench/RESULTS.md).
+  static constexpr std::chrono::microseconds kSpin{300};
   static void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
+  }
+  // Spins while busy() holds, for at most kSpin; reads the clock every 64 pauses.
+  template <typename Busy>
+  static void spin_while(Busy&& busy) {
+    const auto deadline = std::chrono::steady_clock::now() + kSpin;
+    for (int i = 1; busy(); ++i) {
+      cpu_relax();
+      if (i % 64 == 0 && std::chrono::steady_clock::now() >= deadline) return;
+    }
   }
 
   void loop() {
     uint64_t seen = 0;
     for (;;) {
       // A new job within the spin is taken without a futex sleep and wake-up.
-      for (int i = 0; i < kSpins && generation_.load(std::memory_order_acquire) == seen && !stop_.load(); ++i)
-        cpu_relax();
+      spin_while([&] { return generation_.load(std::memory_order_acquire) == seen && !stop_.load(); });
       std::unique_lock<std::mutex> g(mu_);
       cv_.wait(g, [&] { return stop_.load() || (job_ && generation_.load() != seen); });
       if (stop_.load()) return;

@@ -1,5 +1,7 @@
-// CPU im2col / col2im (conv.h). Both are pure data movement plus, for col2im, a fixed-order sum,
-// so results do not depend on the thread count.
+// CPU im2col / col2im and the implicit-GEMM forward (conv.h). im2col and col2im are pure data
+// movement plus, for col2im, a fixed-order sum, so results do not depend on the thread count.
+// conv2d_gemm_forward gathers the same rows tile by tile into the GEMM (gemm_rows.h): B0's stem
+// spent twice as long writing and rereading its column matrix as multiplying it.
 //
 // im2col: one parallel chunk of output rows (n, oh, ow); each row is KH*KW runs of Cg contiguous
 // channels, copied from the NHWC input or zeroed where the tap falls in the padding (one run of
@@ -23,6 +25,7 @@
 #include "advprop/error.h"
 #include "advprop/invariants.h"
 #include "advprop/parallel.h"
+#include "gemm_rows.h"
 
 namespace advprop {
 namespace cpu {
@@ -65,45 +68,72 @@ inline void copy_run(T* dst, const T* src, int64_t cg) {
     std::memcpy(dst, src, static_cast<size_t>(cg) * sizeof(T));
 }
 
+// What the rows of one group's column matrix are gathered with: the source tables of both axes.
+struct Im2colGeom {
+  const Conv2dParams* p;
+  int64_t group, cg, row_len;
+  std::vector<int64_t> ih_of, iw_of;
+  bool whole_rows;  // one group and dil_w 1: a row's kx taps are kw adjacent pixels, one run of kw * cg
+  Im2colGeom(const Conv2dParams& pp, int64_t grp)
+      : p(&pp),
+        group(grp),
+        cg(pp.c_in / pp.groups),
+        row_len(pp.kh * pp.kw * cg),
+        ih_of(tap_table(pp.kh, pp.out_h, pp.h, pp.stride_h, pp.pad_top, pp.dil_h)),
+        iw_of(tap_table(pp.kw, pp.out_w, pp.w, pp.stride_w, pp.pad_left, pp.dil_w)),
+        whole_rows(pp.groups == 1 && pp.dil_w == 1) {}
+};
+
+// Rows [lo, hi) of the column matrix (conv.h) to dst, row stride row_len.
 template <typename T>
-void im2col_typed(const Conv2dParams& p, const T* x, int64_t group, T* cols) {
-  const int64_t cg = p.c_in / p.groups;
-  const int64_t rows = p.n * p.out_h * p.out_w;
-  const int64_t row_len = p.kh * p.kw * cg;
-  if (rows == 0 || row_len == 0) return;
-  const std::vector<int64_t> ih_of = tap_table(p.kh, p.out_h, p.h, p.stride_h, p.pad_top, p.dil_h);
-  const std::vector<int64_t> iw_of = tap_table(p.kw, p.out_w, p.w, p.stride_w, p.pad_left, p.dil_w);
-  const int64_t grain = std::max<int64_t>(1, 16384 / row_len);
-  // With one group and dil_w 1, a row's kx taps are kw adjacent pixels, one run of kw * cg.
-  const bool whole_rows = p.groups == 1 && p.dil_w == 1;
-  parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
-    int64_t ow = lo % p.out_w, oh = (lo / p.out_w) % p.out_h, n = lo / (p.out_w * p.out_h);
-    for (int64_t r = lo; r < hi; ++r) {
-      T* dst = cols + r * row_len;
-      const T* xn = x + n * p.h * p.w * p.c_in + group * cg;
-      const bool inside = iw_of[ow] >= 0 && iw_of[(p.kw - 1) * p.out_w + ow] >= 0;
-      for (int64_t ky = 0; ky < p.kh; ++ky) {
-        const int64_t ih = ih_of[ky * p.out_h + oh];
-        if (whole_rows && inside && ih >= 0) {
-          copy_run(dst, xn + (ih * p.w + iw_of[ow]) * p.c_in, p.kw * cg);
-          dst += p.kw * cg;
-          continue;
-        }
-        for (int64_t kx = 0; kx < p.kw; ++kx, dst += cg) {
-          const int64_t iw = iw_of[kx * p.out_w + ow];
-          if (ih >= 0 && iw >= 0)
-            copy_run(dst, xn + (ih * p.w + iw) * p.c_in, cg);
-          else
-            std::fill(dst, dst + cg, T{});
-        }
+void im2col_rows(const Im2colGeom& q, const T* x, int64_t lo, int64_t hi, T* dst) {
+  const Conv2dParams& p = *q.p;
+  const int64_t cg = q.cg;
+  int64_t ow = lo % p.out_w, oh = (lo / p.out_w) % p.out_h, n = lo / (p.out_w * p.out_h);
+  for (int64_t r = lo; r < hi; ++r) {
+    const T* xn = x + n * p.h * p.w * p.c_in + q.group * cg;
+    const bool inside = q.iw_of[ow] >= 0 && q.iw_of[(p.kw - 1) * p.out_w + ow] >= 0;
+    for (int64_t ky = 0; ky < p.kh; ++ky) {
+      const int64_t ih = q.ih_of[ky * p.out_h + oh];
+      if (q.whole_rows && inside && ih >= 0) {
+        copy_run(dst, xn + (ih * p.w + q.iw_of[ow]) * p.c_in, p.kw * cg);
+        dst += p.kw * cg;
+        continue;
       }
-      if (++ow == p.out_w) {
-        ow = 0;
-        if (++oh == p.out_h) oh = 0, ++n;
+      for (int64_t kx = 0; kx < p.kw; ++kx, dst += cg) {
+        const int64_t iw = q.iw_of[kx * p.out_w + ow];
+        if (ih >= 0 && iw >= 0)
+          copy_run(dst, xn + (ih * p.w + iw) * p.c_in, cg);
+        else
+          std::fill(dst, dst + cg, T{});
       }
     }
-  });
+    if (++ow == p.out_w) {
+      ow = 0;
+      if (++oh == p.out_h) oh = 0, ++n;
+    }
+  }
 }
+
+template <typename T>
+void im2col_typed(const Conv2dParams& p, const T* x, int64_t group, T* cols) {
+  const Im2colGeom q(p, group);
+  const int64_t rows = p.n * p.out_h * p.out_w;
+  if (rows == 0 || q.row_len == 0) return;
+  const int64_t grain = std::max<int64_t>(1, 16384 / q.row_len);
+  parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) { im2col_rows(q, x, lo, hi, cols + lo * q.row_len); });
+}
+
+// The implicit GEMM's A: rows of the column matrix of group 0, gathered tile by tile (gemm_rows.h).
+template <typename T>
+struct ConvRows {
+  const Im2colGeom* q;
+  const T* x;
+  static void fill(const void* ctx, int64_t row0, int64_t rows, T* dst) {
+    const auto* c = static_cast<const ConvRows*>(ctx);
+    im2col_rows(*c->q, c->x, row0, row0 + rows, dst);
+  }
+};
 
 // One parallel chunk of input rows (n, ih). Each row's group slice is zeroed, then for each tap
 // (ky, kx) in ascending order every output column ow that reads the row through that tap adds its
@@ -161,6 +191,20 @@ void col2im_typed(const Conv2dParams& p, const T* cols, int64_t group, T* dx) {
 }
 
 }  // namespace
+
+void conv2d_gemm_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, Tensor& y, const Epilogue* epi) {
+  ADVPROP_ASSERT(passes(check_conv2d_gemm_forward, "conv2d", p, DeviceType::cpu, x, w, y, epi));
+  const Im2colGeom q(p, 0);
+  GemmArgs g;
+  g.trans_b = true;
+  g.m = p.n * p.out_h * p.out_w, g.n = p.c_out, g.k = q.row_len;
+  g.lda = g.k, g.ldb = g.k, g.ldc = p.c_out;
+  dispatch_dtype<FloatTypes>(y.dtype(), "conv2d", [&](auto t) {
+    using T = decltype(t);
+    const ConvRows<T> src{&q, x.data_as<const T>()};
+    gemm_rows(g, GemmRows<T>{&ConvRows<T>::fill, &src}, w, y, epi);
+  });
+}
 
 void im2col(const Conv2dParams& p, const Tensor& x, int64_t group, Tensor& cols) {
   ADVPROP_ASSERT(passes(check_im2col_args, "im2col", p, x, cols, group, DeviceType::cpu));

@@ -41,6 +41,7 @@
 #include "advprop/invariants.h"
 #include "advprop/parallel.h"
 #include "epilogue.h"
+#include "gemm_rows.h"
 #include "gemm_tc.h"
 #include "pack_transpose.h"
 #include "simd.h"
@@ -392,8 +393,10 @@ TileSizes tile_sizes(int64_t m, int64_t n) {
 
 // `level`: the ISA level that runs the micro-kernel (gemm_typed).
 // epi.mean non-null: the epilogue on each tile once its last k block is in (the tile is hot in cache).
+// rows non-null: A is gathered a tile of rows at a time by rows->fill (gemm_rows.h), a ignored.
 template <typename T, typename BK>
-void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, const EpilogueView<T>& epi) {
+void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, const EpilogueView<T>& epi,
+                  const GemmRows<T>* rows = nullptr) {
   const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
   if (m == 0 || n == 0) return;
@@ -405,7 +408,7 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
     }
     return;
   }
-  {
+  if (!rows) {
     const int64_t tiles = ((m + BK::MC - 1) / BK::MC) * ((n + BK::NC - 1) / BK::NC);
     const int64_t ks = split_k_chunk<T, BK>(m, n, k, tiles);
     if (ks < k) return gemm_split_k<T, BK>(g, a, b, c, ks, level, epi);
@@ -429,7 +432,8 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
   // streams as well as a packed panel, and the scalar transposes of packing cost more than the
   // reuse over a tile's nc / NR panels saves (B0's forward 1x1 products with n > 128: 6-16 %
   // faster each in bench/gemm). A gated A is first gated into ap (macro_body).
-  const bool direct_a = n <= 128 || !g.trans_a;
+  // Gathered rows are read in place from their buffer, [mc][k].
+  const bool direct_a = n <= 128 || !g.trans_a || rows;
   // B is packed once up front, block (tile column, k block) at (tn * kblocks + kb) * b_size, when
   // several tile rows would otherwise each repack it: for M = N*H*W >> K, N that repacking is a
   // large share of the work.
@@ -447,16 +451,22 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
   }
   parallel_for(0, tiles, grain, [&](int64_t lo, int64_t hi) {
     const auto ap = scratch<T>(direct_a && !epi.in_scale ? 0 : a_size), bp = scratch<T>(prepack_b ? 0 : b_size);
+    const auto gathered = scratch<T>(rows ? std::min(m, MC) * k : 0);
+    int64_t gathered_ic = -1;
     for (int64_t t = lo; t < hi; ++t) {
       const int64_t tn = t % tiles_n, ic = (t / tiles_n) * MC, jc = tn * NC;
       const int64_t mc = std::min(MC, m - ic), nc = std::min(NC, n - jc);
+      // A chunk's tiles run along a tile row first, so each row tile is gathered once per chunk.
+      if (rows && ic != gathered_ic) rows->fill(rows->ctx, ic, mc, gathered.get()), gathered_ic = ic;
       for (int64_t pc = 0; pc < k; pc += BK::KC) {
         const int64_t kc = std::min(BK::KC, k - pc);
         if (!direct_a) pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.get(), epi);
         const T* bpan = bp.get();
         if (prepack_b) bpan = bpre.get() + (tn * kblocks + pc / BK::KC) * b_size;
         else pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.get());
-        if (direct_a) {
+        if (rows) {
+          macro(kc, mc, nc, gathered.get() + pc, k, bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0, GateRows<T>{});
+        } else if (direct_a) {
           GateRows<T> gate;
           if (epi.in_scale)
             gate.s = epi.in_scale + pc, gate.rows = epi.in_rows, gate.ld = k, gate.row0 = ic, gate.buf = ap.get();
@@ -474,13 +484,24 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
 // adds more than a fifth to the columns computed (n = 16 would compute twice the work). The level
 // is read once, so that the panels and the micro-kernel agree even if a test forces another.
 template <typename T>
-void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c, const EpilogueView<T>& epi) {
+void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c, const EpilogueView<T>& epi,
+                const GemmRows<T>* rows = nullptr) {
   constexpr int64_t nw = Blocking<T, true>::NR, nn = Blocking<T, false>::NR;
   const int64_t cols_wide = (g.n + nw - 1) / nw * nw, cols_narrow = (g.n + nn - 1) / nn * nn;
   const int level = g_isa.level();
   const bool wide = isa_vector_bytes(level) == isa_vector_bytes(kIsaAvx512) && 5 * cols_wide <= 6 * cols_narrow;
-  if (wide) gemm_blocked<T, Blocking<T, true>>(g, a, b, c, level, epi);
-  else gemm_blocked<T, Blocking<T, false>>(g, a, b, c, level, epi);
+  if (wide) gemm_blocked<T, Blocking<T, true>>(g, a, b, c, level, epi, rows);
+  else gemm_blocked<T, Blocking<T, false>>(g, a, b, c, level, epi, rows);
+}
+
+template <typename T>
+void gemm_rows_typed(const GemmArgs& g, const GemmRows<T>& a, const Tensor& b, Tensor& c, const Epilogue* epi) {
+  // There is no A for check_gemm_args: the caller asserts its own validator (conv2d_gemm_forward's)
+  // and this the invariants of B and C that the kernel relies on.
+  ADVPROP_ASSERT(a.fill && !g.trans_a && g.lda == g.k && !g.tf32 && c.dtype() == DTypeOf<T>::value && b.dtype() == c.dtype() &&
+                 b.is_contiguous() && c.is_contiguous() && (!epi || !epi->in_scale) &&
+                 b.numel() >= (g.trans_b ? g.n * g.ldb : g.k * g.ldb) && c.numel() >= (g.m > 0 ? (g.m - 1) * g.ldc + g.n : 0));
+  gemm_typed<T>(g, nullptr, b.data_as<const T>(), c.data_as<T>(), epilogue_view<T>(epi, g.n, g.ldc), &a);
 }
 
 }  // namespace
@@ -494,6 +515,13 @@ void set_gemm_tile_grain(int64_t grain) { g_tile_grain.store(grain, std::memory_
 // available); returns false, changing nothing, when this CPU or build lacks that level. For tests
 // that check every ISA gives the same bits; not in a public header.
 bool set_gemm_isa(int level) { return g_isa.force(level); }
+
+void gemm_rows(const GemmArgs& g, const GemmRows<float>& a, const Tensor& b, Tensor& c, const Epilogue* epi) {
+  gemm_rows_typed(g, a, b, c, epi);
+}
+void gemm_rows(const GemmArgs& g, const GemmRows<double>& a, const Tensor& b, Tensor& c, const Epilogue* epi) {
+  gemm_rows_typed(g, a, b, c, epi);
+}
 
 void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) { gemm(g, a, b, c, nullptr); }
 

@@ -1,4 +1,5 @@
-// im2col / col2im for cuda and cuda-sim (contract: advprop/conv.h; reference: native/cpu/conv.cc).
+// im2col / col2im and the implicit-GEMM forward for cuda and cuda-sim (contract: advprop/conv.h;
+// reference: native/cpu/conv.cc).
 // Both kernels are 1-D grid-stride loops with 64-bit indices over output elements, channel
 // fastest, so neighbouring threads read and write neighbouring addresses. col2im is a gather:
 // each thread owns one element of the group's slice of dx and sums the cols entries that read
@@ -11,7 +12,9 @@
 #include <string>
 
 #include "advprop/conv.h"
+#include "advprop/epilogue.h"
 #include "advprop/error.h"
+#include "advprop/gemm.h"
 #include "advprop/invariants.h"
 
 namespace advprop {
@@ -85,6 +88,20 @@ void im2col(const Conv2dParams& p, const Tensor& x, int64_t group, Tensor& cols)
     ADVPROP_LAUNCH(im2col_kernel<T>, grid_for(total, kThreads), kThreads, 0, s)(x.data_as<const T>(), cols.data_as<T>(), g,
                                                                                total);
   });
+}
+
+// The implicit GEMM as its two steps, the batch's column matrix and then one product: the
+// definition the cpu's tile-by-tile gather reproduces (a gather inside the GEMM's tiles is a cpu
+// saving of memory traffic that the device has no measured need of).
+void conv2d_gemm_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, Tensor& y, const Epilogue* epi) {
+  ADVPROP_ASSERT(passes(check_conv2d_gemm_forward, "conv2d", p, kDeviceType, x, w, y, epi));
+  GemmArgs g;
+  g.trans_b = true;
+  g.m = p.n * p.out_h * p.out_w, g.n = p.c_out, g.k = p.kh * p.kw * p.c_in;
+  g.lda = g.k, g.ldb = g.k, g.ldc = p.c_out;
+  Tensor cols = Tensor::empty({g.m, g.k}, x.dtype(), x.device());
+  im2col(p, x, 0, cols);
+  gemm(g, cols, w, y, epi);
 }
 
 void col2im(const Conv2dParams& p, const Tensor& cols, int64_t group, Tensor& dx) {

@@ -1,7 +1,7 @@
 // Front-ends of the convolutions: the output-size and padding rules, checks, and the choice of
-// path (one GEMM for 1x1 stride 1, depthwise kernels, or im2col + GEMM per group). x, w, the bias
-// and dy may be bf16 or f16 (all of one dtype): the patches and the GEMM operands stay 16-bit, and
-// the GEMM accumulates in f32 (gemm.h).
+// path (one GEMM for 1x1 stride 1, depthwise kernels, the implicit GEMM for f32 and f64 with one
+// group, or im2col + GEMM per group). x, w, the bias and dy may be bf16 or f16 (all of one dtype):
+// the patches and the GEMM operands stay 16-bit, and the GEMM accumulates in f32 (gemm.h).
 #include <algorithm>
 #include <string>
 
@@ -198,21 +198,18 @@ Tensor conv2d_checked(const Tensor& x, const Tensor& w, const Tensor* b, const C
   g.tf32 = gemm_tf32_for(x.dtype());
   if (is_pointwise(p)) {
     gemm(op, dev, g, x, w, y, epi);
+  } else if (p.groups == 1 && (x.dtype() == DType::f32 || x.dtype() == DType::f64) && !g.tf32) {
+    // Every convolution that takes an epilogue and is neither 1x1 nor depthwise comes here.
+    ADVPROP_DISPATCH(dev, conv2d_gemm_forward, p, x, w, y, epi);
   } else {
+    ADVPROP_ASSERT(!epi);
     for_each_chunk(dev, p, k, x.dtype(), false, [&](const Conv2dParams& pc, int64_t i0, Tensor cols) {
       g.m = cols.dim(0);
       const Tensor xi = x.slice0(i0, pc.n), yi = y.slice0(i0, pc.n);
-      // With an epilogue groups is 1: the chunk's rows of the residual line up with yi's.
-      Epilogue ec;
-      Tensor ri;
-      if (epi) {
-        ec = *epi;
-        if (epi->residual) ri = epi->residual->slice0(i0, pc.n), ec.residual = &ri;
-      }
       for (int64_t grp = 0; grp < p.groups; ++grp) {
         ADVPROP_DISPATCH(dev, im2col, pc, xi, grp, cols);
         Tensor yg = from_offset(yi, grp * og);
-        gemm(op, dev, g, cols, from_offset(w, grp * og * k), yg, epi ? &ec : nullptr);
+        gemm(op, dev, g, cols, from_offset(w, grp * og * k), yg);
       }
     });
   }

@@ -1,5 +1,5 @@
-// Validators of the backend-internal routines: gemm (gemm.h), im2col/col2im and the depthwise
-// kernels (conv.h). The front-ends (conv.cc, linear.cc) build their arguments from checked input,
+// Validators of the backend-internal routines: gemm (gemm.h), im2col/col2im, the implicit-GEMM
+// forward and the depthwise kernels (conv.h). The front-ends (conv.cc, linear.cc) build their arguments from checked input,
 // so nothing the caller passes reaches these unchecked; they run where a test enters a routine
 // directly, and the backends assert them (`passes`, advprop/invariants.h).
 #include <atomic>
@@ -110,6 +110,23 @@ void check_depthwise_forward(const char* op, const Conv2dParams& p, DeviceType t
   if (epi) {
     check_epilogue(op, *epi, y, p.n * p.out_h * p.out_w, p.c_out, p.c_out);
     if (epi->in_scale) fail(ErrorCode::Arg, std::string(op) + ": no input scale in a depthwise epilogue");
+  }
+}
+
+void check_conv2d_gemm_forward(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x, const Tensor& w,
+                               const Tensor& y, const Epilogue* epi) {
+  if (!sizes_valid(p) || p.c_out < 0) fail_params(op, "invalid parameters", p);
+  if (p.groups != 1) fail_params(op, "the implicit GEMM takes groups 1", p);
+  require_dtype<FloatTypes>(y.dtype(), op);
+  const Device dev = device_for(y, type);
+  TensorArg(op, "x", x).dtype(y.dtype()).shape(conv_x_shape(p), "[N, H, W, Cin]").on(dev).contiguous();
+  TensorArg(op, "w", w).dtype(y.dtype()).shape({p.c_out, p.kh, p.kw, p.c_in}, "[Cout, KH, KW, Cin]").on(dev).contiguous();
+  TensorArg(op, "y", y).shape(conv_y_shape(p), "[N, OH, OW, Cout]").on(dev).contiguous();
+  // y is written while x and w are read.
+  if (ops::overlaps(x, y) || ops::overlaps(w, y)) fail(ErrorCode::Arg, std::string(op) + ": y must not overlap x or w");
+  if (epi) {
+    check_epilogue(op, *epi, y, p.n * p.out_h * p.out_w, p.c_out, p.c_out);
+    if (epi->in_scale) fail(ErrorCode::Arg, std::string(op) + ": no input scale in an implicit-GEMM epilogue");
   }
 }
 

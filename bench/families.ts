@@ -41,6 +41,7 @@ export function family(name: string, args: readonly unknown[]): Family {
     case 'conv2dBackwardWeight': return conv(convKind(args[2] as number[], args[5] as number), 'bwd-weight');
     case 'linear': case 'linearBackwardInput': return shapeOf(args[1])[1]! >= HEAD_MIN ? F.classifier : F.seFc;
     case 'linearBackwardWeight': return shapeOf(args[1])[1]! >= HEAD_MIN ? F.classifier : F.seFc;
+    case 'seGate': return F.seFc;
     case 'globalAvgPool': case 'globalAvgPoolBackward': return F.pool;
     case 'channelScale': case 'channelScaleBackward': case 'channelScaleAdd': return F.seScale;
     case 'multiBatchNorm': return F.bnFwd;

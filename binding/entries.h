@@ -45,6 +45,7 @@ namespace advprop_binding {
   X(linear, Linear)                \
   X(linearBackwardInput, LinearBackwardInput) \
   X(linearBackwardWeight, LinearBackwardWeight) \
+  X(seGate, SeGate)                \
   X(conv2d, Conv2d)                \
   X(conv2dBackwardInput, Conv2dBackwardInput) \
   X(conv2dBackwardWeight, Conv2dBackwardWeight) \

@@ -161,6 +161,15 @@ ADVPROP_ENTRY(Linear)
   return wrap(info, ops::linear(x, w, to_optional_tensor(info, 2, "linear", "b")));
 ADVPROP_ENTRY_END
 
+// (pooled, w1, b1, w2, b2) -> squeeze-excite's gate [N, C] (ops::squeeze_excite_gate).
+ADVPROP_ENTRY(SeGate)
+  const char* op = "seGate";
+  check_arg_count(info, 5, op);
+  return wrap(info, ops::squeeze_excite_gate(TensorHandle::From(info, 0, op, "pooled"), TensorHandle::From(info, 1, op, "w1"),
+                                             TensorHandle::From(info, 2, op, "b1"), TensorHandle::From(info, 3, op, "w2"),
+                                             TensorHandle::From(info, 4, op, "b2")));
+ADVPROP_ENTRY_END
+
 ADVPROP_ENTRY(LinearBackwardInput)
   return two_tensors(info, "linearBackwardInput", "dy", "w", ops::linear_backward_input);
 ADVPROP_ENTRY_END

@@ -201,6 +201,8 @@ export interface Addon {
 
   /** y = x · wᵀ (+ b); b may be null. */
   linear(x: NativeTensor, w: NativeTensor, b: NativeTensor | null): NativeTensor;
+  /** sigmoid(linear(silu(linear(pooled, w1, b1)), w2, b2)): squeeze-excite's gate for inference, four ops in one call. */
+  seGate(pooled: NativeTensor, w1: NativeTensor, b1: NativeTensor, w2: NativeTensor, b2: NativeTensor): NativeTensor;
   linearBackwardInput(dy: NativeTensor, w: NativeTensor): NativeTensor;
   linearBackwardWeight(dy: NativeTensor, x: NativeTensor): NativeTensor;
 

@@ -43,12 +43,8 @@ export class SqueezeExcite extends Module {
   /** gate(x) from x's global average pool [N, C] (the inference path takes it with the
    * convolution before, fused.ts convBnEvalPooled). */
   gateFromPooled(pooled: Tensor): Tensor {
-    const w1 = reshape(this.conv_reduce.param('weight'), [this.reduced, this.channels]);
-    const w2 = reshape(this.conv_expand.param('weight'), [this.channels, this.reduced]);
-    const s = seGatePooled(pooled, w1, this.conv_reduce.param('bias'), w2, this.conv_expand.param('bias'));
-    w1.dispose();
-    w2.dispose();
-    return s;
+    return seGatePooled(pooled, this.conv_reduce.param('weight'), this.conv_reduce.param('bias'), this.conv_expand.param('weight'),
+      this.conv_expand.param('bias'));
   }
 }
 

@@ -7,8 +7,9 @@
 // copy behind. On the cpu, f32 and f64 give the bits of the plain path (conv2d, multiBatchNorm
 // 'eval', add); other dtypes and tf32 run those ops inside the kernel call.
 import type { Tensor } from '../tensor.js';
-import { linear, normalizeConv, sigmoid, silu } from '../kernels.js';
+import { normalizeConv } from '../kernels.js';
 import { conv2dBnEvalCall, conv2dBnEvalPooled, type BnEvalArgs } from '../kernels/conv_bn.js';
+import { seGate } from '../kernels/se_gate.js';
 import { globalAvgPool } from '../kernels/pool.js';
 import { add } from '../ops/arithmetic.js';
 import { channelScale } from '../ops/pool.js';
@@ -67,14 +68,9 @@ function bnArgs(bn: MultiBatchNorm2d, d: number): BnEvalArgs {
 }
 
 /** Squeeze-excite's gate sigmoid(W₂ silu(W₁ pooled + b₁) + b₂), [N, C], from
- * pooled = mean_hw(x) (convBnEvalPooled): the kernels and
- * order of ops/squeeze_excite.ts, so the same bits, without the tape; its temporaries freed. */
+ * pooled = mean_hw(x) (convBnEvalPooled): the kernels and order of ops/squeeze_excite.ts, so the
+ * same bits, without the tape, in one addon call (kernels/se_gate.ts). w1 and w2 may be the 1×1
+ * convolution weights [R, 1, 1, C] and [C, 1, 1, R] as they are. */
 export function seGatePooled(pooled: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor): Tensor {
-  return withGemmMath(tf32Allowed(), () => {
-    const tmp: Tensor[] = [];
-    const t = (v: Tensor): Tensor => (tmp.push(v), v);
-    const s = sigmoid(t(linear(t(silu(t(linear(pooled, w1, b1)))), w2, b2)));
-    for (const v of tmp) v.dispose();
-    return s;
-  });
+  return withGemmMath(tf32Allowed(), () => seGate(pooled, w1, b1, w2, b2));
 }

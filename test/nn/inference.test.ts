@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as ap from '../../lib/index.js';
 import { forEachBackend } from '../../lib/testing/backends.js';
 import { assertClose, assertSame, expectCode } from '../helpers.js';
-import { convBnEval, convBnEvalPooled } from '../../lib/nn/fused.js';
+import { convBnEval, convBnEvalPooled, seGatePooled } from '../../lib/nn/fused.js';
 
 const { models } = ap;
 type Net = ap.models.EfficientNet;
@@ -216,6 +216,31 @@ forEachBackend('inference path', (device, backend) => {
             bn.dispose();
           }
         });
+  });
+
+  it('seGatePooled (squeeze-excite\'s gate in one addon call) = linear, silu, linear, sigmoid, bit for bit; bad arguments refused', () => {
+    ap.tidy(() => {
+      for (const dtype of ['f32', 'f64'] as const)
+        for (const [n, c, r] of [[1, 16, 4], [8, 96, 4], [3, 1152, 48]]) {
+          const t = (shape: number[], seed: number) => ap.rand(shape, { seed, dtype, device }).sub(ap.tensor([0.5], [1], { dtype, device }));
+          const pooled = t([n, c], 1), w1 = t([r, 1, 1, c], 2), b1 = t([r], 3), w2 = t([c, 1, 1, r], 4), b2 = t([c], 5);
+          const m1 = ap.reshape(w1, [r, c]), m2 = ap.reshape(w2, [c, r]);
+          const { linear, silu, sigmoid } = ap.kernels;
+          const want = sigmoid(linear(silu(linear(pooled, m1, b1)), m2, b2)).toArray();
+          const label = `${dtype} n ${n} c ${c} r ${r}`;
+          assertSame(seGatePooled(pooled, w1, b1, w2, b2).toArray(), want, `${label}, conv weights`);
+          assertSame(seGatePooled(pooled, m1, b1, m2, b2).toArray(), want, `${label}, matrices`);
+        }
+      const pooled = ap.rand([2, 8], { device }), w1 = ap.rand([2, 1, 1, 8], { device }), b1 = ap.rand([2], { device });
+      const w2 = ap.rand([8, 1, 1, 2], { device }), b2 = ap.rand([8], { device });
+      expectCode(() => seGatePooled(pooled, w1, b1, w2, ap.rand([7], { device })), 'ERR_SHAPE', /seGate: .*b2 \[7\]/);
+      expectCode(() => seGatePooled(pooled, ap.rand([2, 3, 3, 8], { device }), b1, w2, b2), 'ERR_SHAPE', /seGate/);
+      expectCode(() => seGatePooled(ap.rand([2, 2, 2, 8], { device }), w1, b1, w2, b2), 'ERR_SHAPE', /seGate: .*pooled/);
+      expectCode(() => seGatePooled(pooled, w1, ap.rand([2], { device, dtype: 'f64' }), w2, b2), 'ERR_DTYPE', /seGate: .*b1/);
+      const gone = ap.rand([2], { device });
+      gone.dispose();
+      expectCode(() => seGatePooled(pooled, w1, gone, w2, b2), 'ERR_DISPOSED', /seGate/);
+    });
   });
 
   it('kernels.conv2dBnEval in bf16 (the plain ops inside the call) and against an f64 reference', () => {

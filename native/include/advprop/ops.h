@@ -53,6 +53,10 @@ Tensor sum_to_shape(const Tensor& grad, const Shape& shape);
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b);
 Tensor linear_backward_input(const Tensor& dy, const Tensor& w);   // dx = dy · w
 Tensor linear_backward_weight(const Tensor& dy, const Tensor& x);  // dw = dy^T · x
+// Squeeze-excite's gate sigmoid(linear(silu(linear(pooled, w1, b1)), w2, b2)) [N, C] from the
+// pool [N, C]: those four ops in that order (their bits), for inference. w1 [R, C] and w2 [C, R],
+// or the 1x1 convolution weights [R, 1, 1, C] and [C, 1, 1, R]; b1 [R], b2 [C].
+Tensor squeeze_excite_gate(const Tensor& pooled, const Tensor& w1, const Tensor& b1, const Tensor& w2, const Tensor& b2);
 
 // 2-D convolution, NHWC input [N, H, W, Cin], OHWI weights [Cout, KH, KW, Cin/groups].
 // padding: same (TensorFlow: out = ceil(in / stride), the odd pixel at the bottom/right),

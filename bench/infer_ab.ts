@@ -5,9 +5,10 @@
 //   node --import tsx bench/infer_ab.ts --old /path/to/old-checkout [--new .] [--iters 20] [--runs 5]
 // B0 224, batch 8, 1000 classes, fp32, fused path; onnxruntime gets the new tree's model exported
 // with BN folded (NHWC), as bench/infer.ts does. Prints per run: the medians and their ratios.
-// Each timed forward waits 30 ms after the one before: onnxruntime's pool threads spin for 10 to
-// 20 ms after a run (its default, which it is timed with), and a forward of ours started inside
-// that window shared the two cores with them (49 ms instead of 39, bench/RESULTS.md).
+// onnxruntime runs last in each round and the next round waits 30 ms after it: its pool threads
+// spin for 10 to 20 ms after a run (its default, which it is timed with), and a forward of ours
+// started inside that window shared the two cores with them (49 ms instead of 39,
+// bench/RESULTS.md). Ours run back to back, as onnxruntime's own runs do in a serving loop.
 import { parseArgs } from 'node:util';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
@@ -47,8 +48,8 @@ for (let r = 0; r < runs; r++) {
   const ts: Record<string, number[]> = { old: [], new: [], onnx: [] };
   const l0 = loadavg()[0];
   for (let i = 0; i < iters + 3; i++)
-    for (const k of i % 2 ? ['new', 'old', 'onnx'] : ['old', 'onnx', 'new']) {
-      await new Promise((r) => setTimeout(r, 30));
+    for (const k of i % 2 ? ['new', 'old', 'onnx'] : ['old', 'new', 'onnx']) {
+      if (k === 'old' || (k === 'new' && i % 2)) await new Promise((r) => setTimeout(r, 30));
       const t0 = performance.now();
       if (k === 'old') oldF.run();
       else if (k === 'new') newF.run();

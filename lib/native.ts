@@ -212,11 +212,11 @@ export interface Addon {
   conv2dBackwardWeight(dy: NativeTensor, x: NativeTensor, wShape: readonly number[], stride: readonly number[], dilation: readonly number[], groups: number, padding: ConvPadding): NativeTensor;
   conv2dBnEval(x: NativeTensor, w: NativeTensor, gamma: NativeTensor, beta: NativeTensor, runningMean: NativeTensor, runningVar: NativeTensor,
     domain: number, eps: number, act: BatchNormAct, residual: NativeTensor | null, stride: readonly number[], dilation: readonly number[], groups: number, padding: ConvPadding,
-    xScale: NativeTensor | null, pool?: false): NativeTensor;
-  /** The same, and the global average pool of y (native/ops/conv_bn.cc). */
+    xScale: NativeTensor | null, pool?: false, xAffine?: NativeTensor | null): NativeTensor;
+  /** The same, and the global average pool of y (native/ops/conv_bn.cc). xAffine [2, Cin]: x read as x * row 0 + row 1. */
   conv2dBnEval(x: NativeTensor, w: NativeTensor, gamma: NativeTensor, beta: NativeTensor, runningMean: NativeTensor, runningVar: NativeTensor,
     domain: number, eps: number, act: BatchNormAct, residual: NativeTensor | null, stride: readonly number[], dilation: readonly number[], groups: number, padding: ConvPadding,
-    xScale: NativeTensor | null, pool: boolean): NativeTensor | [NativeTensor, NativeTensor];
+    xScale: NativeTensor | null, pool: boolean, xAffine?: NativeTensor | null): NativeTensor | [NativeTensor, NativeTensor];
 
   reshape(x: NativeTensor, shape: readonly number[]): NativeTensor;
   slice0(x: NativeTensor, start: number, len: number): NativeTensor;

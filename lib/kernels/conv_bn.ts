@@ -12,21 +12,24 @@ export interface BnEvalArgs {
 export interface ConvArgs { stride: number[]; dilation: number[]; groups: number; padding: ConvPadding }
 
 function call(x: Tensor, w: Tensor, bn: BnEvalArgs, residual: Tensor | null | undefined, o: ConvArgs, xScale: Tensor | null | undefined,
-  pool: boolean): NativeTensor | [NativeTensor, NativeTensor] {
+  pool: boolean, xAffine?: Tensor | null): NativeTensor | [NativeTensor, NativeTensor] {
   const op = 'conv2dBnEval';
   const p = optionsArg(bn, op, 'bn');
   const h = (t: unknown, n: string) => checkTensor(t, op, n)._handle(op, n);
   const handles = [h(x, 'x'), h(w, 'w'), h(p.gamma, 'gamma'), h(p.beta, 'beta'), h(p.runningMean, 'runningMean'), h(p.runningVar, 'runningVar')] as const;
   const hr = residual == null ? null : h(residual, 'residual');
   const hs = xScale == null ? null : h(xScale, 'xScale');
+  const ha = xAffine == null ? null : h(xAffine, 'xAffine');
   countKernel(op);
-  return addon.conv2dBnEval(...handles, p.domain ?? 0, p.eps ?? 1e-3, p.act ?? 'none', hr, o.stride, o.dilation, o.groups, o.padding, hs, pool);
+  return addon.conv2dBnEval(...handles, p.domain ?? 0, p.eps ?? 1e-3, p.act ?? 'none', hr, o.stride, o.dilation, o.groups, o.padding, hs, pool, ha);
 }
 
-/** act(bn_eval(conv2d(x, w))) (+ residual); see kernels.conv2dBnEval. */
+/** act(bn_eval(conv2d(x', w))) (+ residual); see kernels.conv2dBnEval. x' = x, or with xAffine
+ * [2, Cin] x · xAffine[0] + xAffine[1] per channel (mul then add, their bits): a model's input
+ * normalisation, which the stem's implicit GEMM applies as it gathers x (native/ops/conv_bn.cc). */
 export function conv2dBnEvalCall(x: Tensor, w: Tensor, bn: BnEvalArgs, residual: Tensor | null | undefined, o: ConvArgs,
-  xScale: Tensor | null | undefined): Tensor {
-  return wrapHandle(call(x, w, bn, residual, o, xScale, false) as NativeTensor);
+  xScale: Tensor | null | undefined, xAffine?: Tensor | null): Tensor {
+  return wrapHandle(call(x, w, bn, residual, o, xScale, false, xAffine) as NativeTensor);
 }
 
 /** The same, and globalAvgPool of its output with globalAvgPool's bits: on the cpu an f32

@@ -9,7 +9,7 @@ import { globalAvgPool } from '../ops/pool.js';
 import { Module, type ForwardOptions } from '../nn/module.js';
 import { Conv2d, MultiBatchNorm2d, Dropout, Linear, resolveSegments } from '../nn/layers.js';
 import { MBConvBlock } from '../nn/blocks.js';
-import { convBnEval, inferenceDomain } from '../nn/fused.js';
+import { convBnEval, convBnEvalNormalized, inferenceDomain, type InputAffine } from '../nn/fused.js';
 import { Initializer } from '../nn/init.js';
 import { checkConfig, efficientnetConfig, efficientnetTensorSpecs, type EfficientNetConfig, type EfficientNetName, type EfficientNetOptions } from './efficientnet_config.js';
 import { LIMITS, optionsArg } from '../args.js';
@@ -78,26 +78,32 @@ export class EfficientNet extends Module {
 
   // The normalisation's per-channel factors on the input's device and dtype, made once: a forward
   // captured in a CUDA graph cannot upload host values (lib/train/step_graph.ts).
-  private normConsts: { device: string; dtype: string; scale: Tensor; shift: Tensor } | null = null;
+  private normConsts: ({ device: string; dtype: string } & InputAffine) | null = null;
 
-  private normalizeConsts(n: { mean: readonly number[]; std: readonly number[] }, X: Tensor): { scale: Tensor; shift: Tensor } {
+  private normalizeConsts(n: { mean: readonly number[]; std: readonly number[] }, X: Tensor): InputAffine {
     const c = this.normConsts;
     if (c && c.device === X.device && c.dtype === X.dtype && !c.scale.isDisposed) return c;
-    c?.scale.dispose();
-    c?.shift.dispose();
+    this.disposeNormConsts();
     const opts = { dtype: X.dtype, device: X.device };
+    const scale = n.std.map((s) => 1 / s), shift = n.mean.map((m, i) => -m / n.std[i]!);
     this.normConsts = {
       device: X.device, dtype: X.dtype,
-      scale: keep(tensor(n.std.map((s) => 1 / s), [n.std.length], opts)),
-      shift: keep(tensor(n.mean.map((m, i) => -m / n.std[i]!), [n.mean.length], opts)),
+      scale: keep(tensor(scale, [scale.length], opts)),
+      shift: keep(tensor(shift, [shift.length], opts)),
+      both: keep(tensor([...scale, ...shift], [2, scale.length], opts)),
     };
     return this.normConsts;
   }
 
-  override dispose(): void {
+  private disposeNormConsts(): void {
     this.normConsts?.scale.dispose();
     this.normConsts?.shift.dispose();
+    this.normConsts?.both.dispose();
     this.normConsts = null;
+  }
+
+  override dispose(): void {
+    this.disposeNormConsts();
     super.dispose();
   }
 
@@ -111,24 +117,21 @@ export class EfficientNet extends Module {
     if (X.dtype !== w.dtype) throw new AdvpropError('ERR_DTYPE', `EfficientNet.forward: x is ${X.dtype} but the model is ${w.dtype}`);
     if (X.device !== w.device) throw new AdvpropError('ERR_DEVICE', `EfficientNet.forward: x is on ${X.device} but the model is on ${w.device}`);
     const o: ForwardOptions = { ...opts, segments: resolveSegments(opts.segments, X.shape[0], this.config.domains, 'EfficientNet.forward') };
-    let h = X;
     const n = this.config.normalize;
-    if (n) {
-      // (x − mean) / std as x · (1/std) + (−mean/std), per channel (the last NHWC axis).
-      const { scale, shift } = this.normalizeConsts(n, X);
-      h = add(mul(h, scale), shift);
-    }
+    // (x − mean) / std as x · (1/std) + (−mean/std), per channel (the last NHWC axis).
+    const norm = n ? this.normalizeConsts(n, X) : null;
     const d = inferenceDomain(this, o, X.shape[0]);
     if (d !== null) {
-      // The inference path (nn/fused.ts); each stage frees what it no longer needs.
-      const stem = convBnEval(this.conv_stem, this.bn1, h, d);
-      if (h !== X) h.dispose();
+      // The inference path (nn/fused.ts); each stage frees what it no longer needs. The stem
+      // takes the normalisation as it reads the images.
+      const stem = norm ? convBnEvalNormalized(this.conv_stem, this.bn1, X, d, norm) : convBnEval(this.conv_stem, this.bn1, X, d);
       const body = this.blocks.forward(stem, o);
       if (body !== stem) stem.dispose();
       const head = convBnEval(this.conv_head, this.bn2, body, d);
       body.dispose();
       return head;
     }
+    let h = norm ? add(mul(X, norm.scale), norm.shift) : X;
     h = this.bn1.forward(this.conv_stem.forward(h), o);
     h = this.blocks.forward(h, o);
     return this.bn2.forward(this.conv_head.forward(h), o);

@@ -11,7 +11,7 @@ import { normalizeConv } from '../kernels.js';
 import { conv2dBnEvalCall, conv2dBnEvalPooled, type BnEvalArgs } from '../kernels/conv_bn.js';
 import { seGate } from '../kernels/se_gate.js';
 import { globalAvgPool } from '../kernels/pool.js';
-import { add } from '../ops/arithmetic.js';
+import { add, mul } from '../ops/arithmetic.js';
 import { channelScale } from '../ops/pool.js';
 import { isGradEnabled } from '../autograd/mode.js';
 import { autocastDType, tf32Allowed, withGemmMath } from '../precision.js';
@@ -46,6 +46,25 @@ export function convBnEval(conv: Conv2d, bn: MultiBatchNorm2d, x: Tensor, d: num
   }
   return withGemmMath(tf32Allowed(), () =>
     conv2dBnEvalCall(x, conv.param('weight'), bnArgs(bn, d), residual ?? null, normalizeConv(conv.convOptions(), 'conv2dBnEval'), gate ?? null));
+}
+
+/** A model's input normalisation x · scale + shift per channel ([C] each), and the two as one
+ * [2, C] tensor (rows scale, shift) for the addon. */
+export interface InputAffine { scale: Tensor; shift: Tensor; both: Tensor }
+
+/** convBnEval of add(mul(x, scale), shift) (the model's input normalisation, with those ops'
+ * bits), which the convolution takes as it reads x where it can: the stem's implicit GEMM
+ * applies it while gathering its input (native/ops/conv_bn.cc), saving two passes over the batch. */
+export function convBnEvalNormalized(conv: Conv2d, bn: MultiBatchNorm2d, x: Tensor, d: number, n: InputAffine): Tensor {
+  if (conv.hasParam('bias')) {
+    const scaled = mul(x, n.scale), xs = add(scaled, n.shift);
+    scaled.dispose();
+    const y = convBnEval(conv, bn, xs, d);
+    xs.dispose();
+    return y;
+  }
+  return withGemmMath(tf32Allowed(), () =>
+    conv2dBnEvalCall(x, conv.param('weight'), bnArgs(bn, d), null, normalizeConv(conv.convOptions(), 'conv2dBnEval'), null, n.both));
 }
 
 /** convBnEval, and globalAvgPool of its output (squeeze-excite's pool, next in the block), with

@@ -13,6 +13,9 @@
 // sum in the same order and match bit for bit.
 // bf16 and f16: im2col copies 16-bit values as they are (the GEMM reads 16-bit patches); col2im
 // sums each pixel's terms in f32 (Accum<T>) in the same order and rounds once.
+// No contraction: the input affine rounds x * scale and then + shift, as binary mul and add do.
+#pragma GCC optimize("fp-contract=off")
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -84,9 +87,16 @@ struct Im2colGeom {
         whole_rows(pp.groups == 1 && pp.dil_w == 1) {}
 };
 
-// Rows [lo, hi) of the column matrix (conv.h) to dst, row stride row_len.
+// x * scale + shift over n values whose channels start at channel 0 and run through c_in.
 template <typename T>
-void im2col_rows(const Im2colGeom& q, const T* x, int64_t lo, int64_t hi, T* dst) {
+inline void affine_run(T* v, int64_t n, int64_t c_in, const T* scale, const T* shift) {
+  for (int64_t i = 0, c = 0; i < n; ++i, c = c + 1 == c_in ? 0 : c + 1) v[i] = v[i] * scale[c] + shift[c];
+}
+
+// Rows [lo, hi) of the column matrix (conv.h) to dst, row stride row_len. affine non-null
+// (groups 1): each copied value read as x * affine[c] + affine[c_in + c], padding left 0.
+template <typename T>
+void im2col_rows(const Im2colGeom& q, const T* x, int64_t lo, int64_t hi, T* dst, const T* affine = nullptr) {
   const Conv2dParams& p = *q.p;
   const int64_t cg = q.cg;
   int64_t ow = lo % p.out_w, oh = (lo / p.out_w) % p.out_h, n = lo / (p.out_w * p.out_h);
@@ -97,15 +107,20 @@ void im2col_rows(const Im2colGeom& q, const T* x, int64_t lo, int64_t hi, T* dst
       const int64_t ih = q.ih_of[ky * p.out_h + oh];
       if (q.whole_rows && inside && ih >= 0) {
         copy_run(dst, xn + (ih * p.w + q.iw_of[ow]) * p.c_in, p.kw * cg);
+        if constexpr (std::is_floating_point_v<T>)
+          if (affine) affine_run(dst, p.kw * cg, p.c_in, affine, affine + p.c_in);
         dst += p.kw * cg;
         continue;
       }
       for (int64_t kx = 0; kx < p.kw; ++kx, dst += cg) {
         const int64_t iw = q.iw_of[kx * p.out_w + ow];
-        if (ih >= 0 && iw >= 0)
+        if (ih >= 0 && iw >= 0) {
           copy_run(dst, xn + (ih * p.w + iw) * p.c_in, cg);
-        else
+          if constexpr (std::is_floating_point_v<T>)
+            if (affine) affine_run(dst, cg, p.c_in, affine, affine + p.c_in);
+        } else {
           std::fill(dst, dst + cg, T{});
+        }
       }
     }
     if (++ow == p.out_w) {
@@ -129,9 +144,10 @@ template <typename T>
 struct ConvRows {
   const Im2colGeom* q;
   const T* x;
+  const T* affine;  // epi->in_affine, or null
   static void fill(const void* ctx, int64_t row0, int64_t rows, T* dst) {
     const auto* c = static_cast<const ConvRows*>(ctx);
-    im2col_rows(*c->q, c->x, row0, row0 + rows, dst);
+    im2col_rows(*c->q, c->x, row0, row0 + rows, dst, c->affine);
   }
 };
 
@@ -201,7 +217,7 @@ void conv2d_gemm_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w
   g.lda = g.k, g.ldb = g.k, g.ldc = p.c_out;
   dispatch_dtype<FloatTypes>(y.dtype(), "conv2d", [&](auto t) {
     using T = decltype(t);
-    const ConvRows<T> src{&q, x.data_as<const T>()};
+    const ConvRows<T> src{&q, x.data_as<const T>(), epi && epi->in_affine ? epi->in_affine->data_as<const T>() : nullptr};
     gemm_rows(g, GemmRows<T>{&ConvRows<T>::fill, &src}, w, y, epi);
   });
 }

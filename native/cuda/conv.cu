@@ -12,6 +12,7 @@
 #include <string>
 
 #include "advprop/conv.h"
+#include "advprop/elementwise.h"
 #include "advprop/epilogue.h"
 #include "advprop/error.h"
 #include "advprop/gemm.h"
@@ -100,8 +101,19 @@ void conv2d_gemm_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w
   g.m = p.n * p.out_h * p.out_w, g.n = p.c_out, g.k = p.kh * p.kw * p.c_in;
   g.lda = g.k, g.ldb = g.k, g.ldc = p.c_out;
   Tensor cols = Tensor::empty({g.m, g.k}, x.dtype(), x.device());
-  im2col(p, x, 0, cols);
-  gemm(g, cols, w, y, epi);
+  Epilogue out_side;  // the epilogue less the input affine, which is applied to x first
+  if (epi) out_side = *epi, out_side.in_affine = nullptr;
+  if (epi && epi->in_affine) {
+    // The input affine as binary mul then add (their bits), rows of [2, Cin] broadcast per pixel.
+    const Tensor scale = epi->in_affine->slice0(0, 1).reshape({p.c_in}), shift = epi->in_affine->slice0(1, 1).reshape({p.c_in});
+    Tensor scaled = Tensor::empty(x.shape(), x.dtype(), x.device()), xs = Tensor::empty(x.shape(), x.dtype(), x.device());
+    binary(BinaryOp::mul, x, scale, scaled);
+    binary(BinaryOp::add, scaled, shift, xs);
+    im2col(p, xs, 0, cols);
+  } else {
+    im2col(p, x, 0, cols);
+  }
+  gemm(g, cols, w, y, epi ? &out_side : nullptr);
 }
 
 void col2im(const Conv2dParams& p, const Tensor& cols, int64_t group, Tensor& dx) {

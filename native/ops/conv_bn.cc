@@ -16,11 +16,16 @@ namespace ops {
 
 Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, const Tensor& beta,
                       const Tensor& running_mean, const Tensor& running_var, int64_t domain, double eps, BnAct act,
-                      const Tensor* residual, const Conv2dOptions& o, const Tensor* x_scale, Tensor* pooled) {
+                      const Tensor* residual, const Conv2dOptions& o, const Tensor* x_scale, Tensor* pooled,
+                      const Tensor* x_affine) {
   const char* op = "conv2dBnEval";
   const Conv2dParams p = conv2d_params(op, x, w, o);
   if (x_scale)
     TensorArg(op, "xScale", *x_scale).float_input<MixedFloatTypes>().like(x, "x").shape({p.n, p.c_in}, "[N, Cin]", "x", &x.shape());
+  if (x_affine) {
+    if (x_scale) fail(ErrorCode::Arg, std::string(op) + ": xAffine and xScale are not taken together");
+    TensorArg(op, "xAffine", *x_affine).float_input<MixedFloatTypes>().like(x, "x").contiguous().shape({2, p.c_in}, "[2, Cin]", "x", &x.shape());
+  }
   check_enum(act, op);
   // Batch-norm parameters in x's arithmetic type (f32 for a 16-bit x), [K, Cout].
   const DType st = accum_dtype(x.dtype());
@@ -42,12 +47,18 @@ Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, con
     if (pooled) *pooled = global_avg_pool(y);
     return y;
   };
-  if (p.n * p.out_h * p.out_w * p.c_out == 0) return pool_of(conv2d_checked(x, w, nullptr, p, nullptr));
-
   const bool pointwise = conv2d_is_pointwise(p);
+  // The input affine goes into the implicit GEMM's gather (one group, neither 1x1 nor depthwise);
+  // elsewhere it is the two ops, and x their result from here on.
+  const bool gathers = conv2d_takes_epilogue(p, x.dtype()) && !pointwise && p.groups == 1 && p.n * p.out_h * p.out_w * p.c_out > 0;
+  const Tensor xa = x_affine && !gathers ? binary(BinaryOp::add, binary(BinaryOp::mul, x, x_affine->slice0(0, 1).reshape({p.c_in})),
+                                                  x_affine->slice0(1, 1).reshape({p.c_in}))
+                                         : x;
+  if (p.n * p.out_h * p.out_w * p.c_out == 0) return pool_of(conv2d_checked(xa, w, nullptr, p, nullptr));
+
   if (!conv2d_takes_epilogue(p, x.dtype()) || (x_scale && !pointwise)) {
     // The same ops the fused path reproduces.
-    const Tensor xs = x_scale ? channel_scale(x, *x_scale) : x;
+    const Tensor xs = x_scale ? channel_scale(xa, *x_scale) : xa;
     Tensor y = conv2d_checked(xs, w, nullptr, p, nullptr);
     Tensor rm = running_mean, rv = running_var;
     y = multi_batch_norm(y, gamma, beta, rm, rv, {BnSegment{domain, 0, p.n}}, BnMode::eval, act, 0.99, eps).y;
@@ -60,13 +71,14 @@ Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, con
   // The GEMM multiplies each element of A by its gate as it reads it (cpu: while packing A, or in
   // the micro-kernel where A is read in place), so the channel scale is no pass of its own.
   if (x_scale) e.in_scale = x_scale, e.in_scale_rows = p.h * p.w;
+  if (x_affine && gathers) e.in_affine = x_affine;
   Tensor pool;
   bool pool_done = false;
   if (pooled) {
     pool = Tensor::empty({p.n, p.c_out}, x.dtype(), x.device());
     e.pool = &pool, e.pool_done = &pool_done;
   }
-  Tensor y = conv2d_checked(x, w, nullptr, p, &e);
+  Tensor y = conv2d_checked(xa, w, nullptr, p, &e);
   if (pooled) *pooled = pool_done ? pool : global_avg_pool(y);
   return y;
 }

@@ -110,6 +110,7 @@ void check_depthwise_forward(const char* op, const Conv2dParams& p, DeviceType t
   if (epi) {
     check_epilogue(op, *epi, y, p.n * p.out_h * p.out_w, p.c_out, p.c_out);
     if (epi->in_scale) fail(ErrorCode::Arg, std::string(op) + ": no input scale in a depthwise epilogue");
+    if (epi->in_affine) fail(ErrorCode::Arg, std::string(op) + ": no input affine in a depthwise epilogue");
   }
 }
 
@@ -127,6 +128,8 @@ void check_conv2d_gemm_forward(const char* op, const Conv2dParams& p, DeviceType
   if (epi) {
     check_epilogue(op, *epi, y, p.n * p.out_h * p.out_w, p.c_out, p.c_out);
     if (epi->in_scale) fail(ErrorCode::Arg, std::string(op) + ": no input scale in an implicit-GEMM epilogue");
+    if (epi->in_affine)
+      TensorArg(op, "inAffine", *epi->in_affine).dtype(y.dtype()).on(dev).contiguous().shape({2, p.c_in}, "[2, Cin]");
   }
 }
 
@@ -180,6 +183,7 @@ void check_gemm_args(const GemmArgs& g, const Tensor& a, const Tensor& b, const 
   if (epi) {
     if (g.tf32) fail(ErrorCode::DType, "gemm: no inference epilogue with tf32 math");
     check_epilogue("gemm", *epi, c, g.m, g.n, g.ldc);
+    if (epi->in_affine) fail(ErrorCode::Arg, "gemm: no input affine in a gemm epilogue (the implicit-GEMM convolution's)");
     if (epi->in_scale) {
       if (g.trans_a) fail(ErrorCode::Arg, "gemm: an input scale needs op(A) = A");
       if (epi->in_scale_rows < 1) fail(ErrorCode::Arg, "gemm: input scale rows per image must be >= 1");

@@ -3,7 +3,8 @@
 // epilogue (batch norm's affine, SiLU, a residual), in f32 and f64, on random real values (sums
 // that round), for shapes with padding, stride, dilation, several row tiles and a k longer than
 // one of the GEMM's k blocks (the cpu gathers each tile's rows and reads k blocks from them); and
-// its validator's refusals.
+// the input affine (a model's input normalisation, taken as the rows are gathered) against the
+// binary kernels' mul and add before im2col; and its validator's refusals.
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "advprop/backends.h"
 #include "advprop/conv.h"
+#include "advprop/elementwise.h"
 #include "advprop/epilogue.h"
 #include "advprop/gemm.h"
 #include "advprop/random.h"
@@ -36,6 +38,7 @@ struct Backend {
   void (*im2col)(const Conv2dParams&, const Tensor&, int64_t, Tensor&);
   void (*gemm)(const GemmArgs&, const Tensor&, const Tensor&, Tensor&, const Epilogue*);
   void (*conv)(const Conv2dParams&, const Tensor&, const Tensor&, Tensor&, const Epilogue*);
+  void (*binary)(BinaryOp, const Tensor&, const Tensor&, Tensor&);
 };
 
 Tensor same(const Tensor& t) { return t; }
@@ -81,22 +84,33 @@ void check_against_im2col_gemm(const Backend& be) {
   };
   for (DType dt : {DType::f32, DType::f64})
     for (const Shape_& s : shapes)
-      for (int variant = 0; variant < 3; ++variant) {  // no epilogue; BN + SiLU; BN + residual
+      for (int variant = 0; variant < 4; ++variant) {  // no epilogue; BN + SiLU; BN + residual; input affine + BN + SiLU
         const Conv2dParams& p = s.p;
         const std::string ctx = std::string(be.name) + " " + dtype_name(dt) + " " + s.what + " variant " + std::to_string(variant);
         const int64_t m = p.n * p.out_h * p.out_w, k = p.kh * p.kw * p.c_in;
         const Tensor x = be.up(random_cpu({p.n, p.h, p.w, p.c_in}, dt, 11)), w = be.up(random_cpu({p.c_out, p.kh, p.kw, p.c_in}, dt, 12));
         const Tensor affine = be.up(random_cpu({3, p.c_out}, dt, 13, 0.5, 1.5)), res = be.up(random_cpu({m, p.c_out}, dt, 14));
+        // The input affine: a per-channel scale and shift like an image normalisation's.
+        const Tensor in_affine = be.up(random_cpu({2, p.c_in}, dt, 15, 0.5, 4.0));
         Epilogue e;
-        e.affine = &affine, e.act = variant == 1 ? BnAct::silu : BnAct::none;
+        e.affine = &affine, e.act = variant == 1 || variant == 3 ? BnAct::silu : BnAct::none;
         if (variant == 2) e.residual = &res;
         const Epilogue* epi = variant ? &e : nullptr;
 
+        // The reference: x * scale + shift by the binary kernels, then im2col and gemm.
+        Tensor xs = x;
+        if (variant == 3) {
+          Tensor scaled = Tensor::empty(x.shape(), dt, be.dev);
+          xs = Tensor::empty(x.shape(), dt, be.dev);
+          be.binary(BinaryOp::mul, x, in_affine.slice0(0, 1).reshape({p.c_in}), scaled);
+          be.binary(BinaryOp::add, scaled, in_affine.slice0(1, 1).reshape({p.c_in}), xs);
+        }
         Tensor cols = Tensor::empty({m, k}, dt, be.dev), want = Tensor::empty({p.n, p.out_h, p.out_w, p.c_out}, dt, be.dev);
-        be.im2col(p, x, 0, cols);
+        be.im2col(p, xs, 0, cols);
         GemmArgs g;
         g.trans_b = true, g.m = m, g.n = p.c_out, g.k = k, g.lda = k, g.ldb = k, g.ldc = p.c_out;
         be.gemm(g, cols, w, want, epi);
+        if (variant == 3) e.in_affine = &in_affine;
         Tensor got = Tensor::empty(want.shape(), dt, be.dev);
         be.conv(p, x, w, got, epi);
         expect_same_bits(ctx, be.down(got), be.down(want));
@@ -104,13 +118,13 @@ void check_against_im2col_gemm(const Backend& be) {
 }
 
 ADVPROP_NATIVE_TEST(conv_gemm_forward_cpu_equals_im2col_gemm) {
-  check_against_im2col_gemm({"cpu", kCpu, same, same, cpu::im2col, cpu::gemm, cpu::conv2d_gemm_forward});
+  check_against_im2col_gemm({"cpu", kCpu, same, same, cpu::im2col, cpu::gemm, cpu::conv2d_gemm_forward, cpu::binary});
 }
 
 #if ADVPROP_WITH_SIM
 ADVPROP_NATIVE_TEST(conv_gemm_forward_cudasim_equals_im2col_gemm) {
   check_against_im2col_gemm({"cuda-sim", Device{DeviceType::cuda_sim, 0}, test::to_sim, test::to_cpu, cudasim::im2col,
-                             cudasim::gemm, cudasim::conv2d_gemm_forward});
+                             cudasim::gemm, cudasim::conv2d_gemm_forward, cudasim::binary});
 }
 #endif
 
@@ -148,8 +162,27 @@ ADVPROP_NATIVE_TEST(conv_gemm_forward_validator_refuses_bad_arguments) {
   check_conv2d_gemm_forward(op, p, cpu, x, w, y, &e);  // valid
   e.in_scale = &gate, e.in_scale_rows = 35;
   EXPECT_THROWS(check_conv2d_gemm_forward(op, p, cpu, x, w, y, &e), ErrorCode::Arg);
+  const Tensor in_affine = Tensor::empty({2, 3}, DType::f32, kCpu), bad_in_affine = Tensor::empty({2, 4}, DType::f32, kCpu);
+  e.in_scale = nullptr, e.in_affine = &in_affine;
+  check_conv2d_gemm_forward(op, p, cpu, x, w, y, &e);  // valid
+  e.in_affine = &bad_in_affine;
+  EXPECT_THROWS(check_conv2d_gemm_forward(op, p, cpu, x, w, y, &e), ErrorCode::Shape);
+  // The input affine is the implicit GEMM's alone: gemm and the depthwise kernels refuse it.
+  {
+    const Tensor a = Tensor::empty({4, 3}, DType::f32, kCpu), b = Tensor::empty({4, 3}, DType::f32, kCpu);
+    Tensor c = Tensor::empty({4, 4}, DType::f32, kCpu);
+    GemmArgs g;
+    g.trans_b = true, g.m = 4, g.n = 4, g.k = 3, g.lda = 3, g.ldb = 3, g.ldc = 4;
+    e.in_affine = &in_affine;
+    EXPECT_THROWS(check_gemm_args(g, a, b, c, cpu, &e), ErrorCode::Arg);
+    Conv2dParams dw = params(1, 4, 4, 4, 4, 3, 1, 1, true);
+    dw.groups = 4;
+    const Tensor dx = Tensor::empty({1, 4, 4, 4}, DType::f32, kCpu), dwt = Tensor::empty({4, 3, 3, 1}, DType::f32, kCpu);
+    Tensor dy = Tensor::empty({1, 4, 4, 4}, DType::f32, kCpu);
+    EXPECT_THROWS(check_depthwise_forward("conv2d", dw, cpu, dx, dwt, nullptr, dy, &e), ErrorCode::Arg);
+  }
   const Tensor bad_affine = Tensor::empty({3, 5}, DType::f32, kCpu);
-  e.in_scale = nullptr, e.affine = &bad_affine;
+  e.in_affine = nullptr, e.affine = &bad_affine;
   EXPECT_THROWS(check_conv2d_gemm_forward(op, p, cpu, x, w, y, &e), ErrorCode::Shape);
   // The kernel asserts its validator: a bad call is an internal error, never a wild read.
   EXPECT_THROWS(cpu::conv2d_gemm_forward(p, x, w_bad, y, nullptr), ErrorCode::Internal);

@@ -9,6 +9,7 @@ import * as ap from '../../lib/index.js';
 import { forEachBackend } from '../../lib/testing/backends.js';
 import { assertClose, assertSame, expectCode } from '../helpers.js';
 import { convBnEval, convBnEvalPooled, seGatePooled } from '../../lib/nn/fused.js';
+import { conv2dBnEvalCall } from '../../lib/kernels/conv_bn.js';
 
 const { models } = ap;
 type Net = ap.models.EfficientNet;
@@ -158,6 +159,40 @@ forEachBackend('inference path', (device, backend) => {
           const plain = r ? ap.kernels.add(z, r) : z;
           same(backend, fused.toArray(), plain.toArray(), `${dtype} ${JSON.stringify(c)} ${act}`);
         });
+  });
+
+  it('conv2dBnEval with xAffine (the input normalisation) = mul, add, then conv2dBnEval; on every path; bad xAffine refused', () => {
+    // The stem's implicit GEMM applies it as it gathers x (3x3 stride 2, one group); the 1x1,
+    // depthwise and grouped paths run mul and add first.
+    const cases: { x: number[]; w: number[]; opts: ap.kernels.Conv2dOptions }[] = [
+      { x: [3, 17, 15, 3], w: [8, 3, 3, 3], opts: { stride: 2 } },
+      { x: [2, 9, 8, 6], w: [5, 3, 3, 6], opts: { padding: [1, 1, 1, 1] } },
+      { x: [2, 5, 6, 7], w: [9, 1, 1, 7], opts: {} },
+      { x: [2, 8, 7, 10], w: [10, 3, 3, 1], opts: { groups: 10 } },
+      { x: [2, 6, 6, 8], w: [8, 3, 3, 4], opts: { groups: 2 } },
+    ];
+    let seed = 900;
+    for (const dtype of ['f32', 'f64'] as const)
+      for (const c of cases) ap.tidy(() => {
+        const t = (shape: number[], lo = -1, hi = 1) => ap.rand(shape, { seed: seed++, dtype, device }).mul(ap.tensor([hi - lo], [1], { dtype, device })).add(ap.tensor([lo], [1], { dtype, device }));
+        const C = c.w[0], Cin = c.x[3];
+        const x = t(c.x, 0, 1), w = t(c.w);
+        const bn = { gamma: t([2, C], 0.5, 1.5), beta: t([2, C]), runningMean: t([2, C]), runningVar: t([2, C], 0.2, 2), domain: 0, eps: 1e-3, act: 'silu' as const };
+        const scale = t([Cin], 2, 5), shift = t([Cin], -2, 0);
+        const both = ap.concat0([scale, shift]).reshape([2, Cin]);
+        const o = ap.kernels.normalizeConv(c.opts, 'conv2dBnEval');
+        const got = conv2dBnEvalCall(x, w, bn, null, o, null, both);
+        const want = ap.kernels.conv2dBnEval(ap.kernels.add(ap.kernels.mul(x, scale), shift), w, bn, null, c.opts);
+        assertSame(got.toArray(), want.toArray(), `${dtype} ${JSON.stringify(c)}`);
+      });
+    ap.tidy(() => {
+      const x = ap.rand([1, 6, 6, 3], { device }), w = ap.rand([4, 3, 3, 3], { device });
+      const bn = { gamma: ap.ones([1, 4], { device }), beta: ap.zeros([1, 4], { device }), runningMean: ap.zeros([1, 4], { device }), runningVar: ap.ones([1, 4], { device }) };
+      const o = ap.kernels.normalizeConv({ stride: 2 }, 'conv2dBnEval');
+      expectCode(() => conv2dBnEvalCall(x, w, bn, null, o, null, ap.ones([2, 4], { device })), 'ERR_SHAPE', /conv2dBnEval: .*xAffine/);
+      expectCode(() => conv2dBnEvalCall(x, w, bn, null, o, null, ap.ones([2, 3], { device, dtype: 'f64' })), 'ERR_DTYPE', /xAffine/);
+      expectCode(() => conv2dBnEvalCall(x, w, bn, null, o, ap.ones([1, 3], { device }), ap.ones([2, 3], { device })), 'ERR_ARG', /xAffine and xScale/);
+    });
   });
 
   it('kernels.conv2dBnEval with xScale (the squeeze-excite gate) = channelScale then the plain ops', () => {

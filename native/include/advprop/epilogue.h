@@ -31,6 +31,10 @@ struct Epilogue {
   // image), rounded as channel_scale_forward rounds it, so the product sees the same operands.
   const Tensor* in_scale = nullptr;
   int64_t in_scale_rows = 0;
+  // conv2d_gemm_forward only (conv.h): [2, Cin] of x's dtype, x's channel c read as
+  // x * in_affine[0, c] + in_affine[1, c], two roundings (binary mul then add), padding still 0:
+  // the model's input normalisation taken by the stem as it gathers its input.
+  const Tensor* in_affine = nullptr;
   // Optional, [N, C] of the output's dtype: the global average pool of the output (after the
   // epilogue), with global_avg_pool_forward's bits. A backend that fills it while the rows are in
   // cache sets *pool_done; the op pools the output itself otherwise (ops::conv2d_bn_eval).
@@ -96,10 +100,13 @@ namespace ops {
 // input; a pointwise convolution reads it through the GEMM (Epilogue::in_scale) instead of a pass.
 // pooled (may be null): set to global_avg_pool(y), the same bits, computed while the output's rows
 // are in cache where the kernel can (cpu, f32 depthwise with enough images for every thread).
+// x_affine (may be null, not with x_scale): [2, Cin], the input taken as x * x_affine[0] +
+// x_affine[1] per channel (binary mul then add, their bits): a model's input normalisation. The
+// implicit GEMM applies it as it gathers x (Epilogue::in_affine); other paths run those two ops.
 Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, const Tensor& beta,
                       const Tensor& running_mean, const Tensor& running_var, int64_t domain, double eps, BnAct act,
                       const Tensor* residual, const Conv2dOptions& o, const Tensor* x_scale = nullptr,
-                      Tensor* pooled = nullptr);
+                      Tensor* pooled = nullptr, const Tensor* x_affine = nullptr);
 }  // namespace ops
 
 namespace cpu { ADVPROP_EPILOGUE_KERNELS }

@@ -65,12 +65,13 @@ ADVPROP_ENTRY(Conv2d)
 ADVPROP_ENTRY_END
 
 // (x, w, gamma, beta, runningMean, runningVar, domain, eps, act, residual | null, conv options,
-// xScale | null[, pool]) -> y, or [y, globalAvgPool(y)] when pool is true:
+// xScale | null[, pool[, xAffine | null]]) -> y, or [y, globalAvgPool(y)] when pool is true:
 // the inference convolution with the eval batch norm in its epilogue (advprop/epilogue.h).
 ADVPROP_ENTRY(Conv2dBnEval)
   const char* op = "conv2dBnEval";
   check_arg_count(info, 15, op);
   const bool pool = info.Length() > 15 && to_bool(info[15], op, "pool");
+  const Tensor* x_affine = info.Length() > 16 ? to_optional_tensor(info, 16, op, "xAffine") : nullptr;
   const Tensor& x = TensorHandle::From(info, 0, op, "x");
   const Tensor& w = TensorHandle::From(info, 1, op, "w");
   const Tensor& gamma = TensorHandle::From(info, 2, op, "gamma");
@@ -83,7 +84,7 @@ ADVPROP_ENTRY(Conv2dBnEval)
   const Tensor* residual = to_optional_tensor(info, 9, op, "residual");
   advprop::Tensor pooled;
   advprop::Tensor y = ops::conv2d_bn_eval(x, w, gamma, beta, rm, rv, domain, eps, act, residual, to_conv_options(info, 10, op),
-                                          to_optional_tensor(info, 14, op, "xScale"), pool ? &pooled : nullptr);
+                                          to_optional_tensor(info, 14, op, "xScale"), pool ? &pooled : nullptr, x_affine);
   return pool ? wrap_all(info, {y, pooled}) : wrap(info, y);
 ADVPROP_ENTRY_END
 

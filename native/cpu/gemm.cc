@@ -408,9 +408,15 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
     }
     return;
   }
-  if (!rows) {
+  {
     const int64_t tiles = ((m + BK::MC - 1) / BK::MC) * ((n + BK::NC - 1) / BK::NC);
     const int64_t ks = split_k_chunk<T, BK>(m, n, k, tiles);
+    if (ks < k && rows) {
+      // At most four tiles, so at most 4 * MC rows: gathered whole, then split like any A.
+      const auto whole = scratch<T>(m * k);
+      rows->fill(rows->ctx, 0, m, whole.get());
+      return gemm_split_k<T, BK>(g, whole.get(), b, c, ks, level, epi);
+    }
     if (ks < k) return gemm_split_k<T, BK>(g, a, b, c, ks, level, epi);
   }
   const TileSizes ts = tile_sizes<BK>(m, n);

@@ -22,8 +22,8 @@ struct GemmRows {
 
 // C = A · op(B), then the epilogue if any (gemm.h): g.trans_a false, g.lda == g.k, f32 or f64
 // without tf32, no input scale. The same blocking and micro-kernel as gemm(), so C has gemm()'s
-// bits for the materialised A wherever gemm() does not split k (few tiles and a long k); this
-// never splits k.
+// bits for the materialised A; where gemm() splits k (at most four tiles, a long k) A is gathered
+// whole first and split the same way.
 void gemm_rows(const GemmArgs& g, const GemmRows<float>& a, const Tensor& b, Tensor& c, const Epilogue* epi);
 void gemm_rows(const GemmArgs& g, const GemmRows<double>& a, const Tensor& b, Tensor& c, const Epilogue* epi);
 

@@ -1,8 +1,9 @@
 // conv2d_gemm_forward (conv.h), the implicit GEMM of a convolution with one group: on cpu and
 // cuda-sim it gives the bits of im2col + gemm over the whole batch, with and without the inference
 // epilogue (batch norm's affine, SiLU, a residual), in f32 and f64, on random real values (sums
-// that round), for shapes with padding, stride, dilation, several row tiles and a k longer than
-// one of the GEMM's k blocks (the cpu gathers each tile's rows and reads k blocks from them); and
+// that round), for shapes with padding, stride, dilation, several row tiles, a k longer than one
+// of the GEMM's k blocks (the cpu gathers each tile's rows and reads k blocks from them) and one
+// long enough on few tiles for the GEMM to split k (gathered whole first); and
 // the input affine (a model's input normalisation, taken as the rows are gathered) against the
 // binary kernels' mul and add before im2col; and its validator's refusals.
 #include <cstdint>
@@ -81,6 +82,7 @@ void check_against_im2col_gemm(const Backend& be) {
       {params(1, 9, 11, 6, 7, 5, 1, 2, true), "5x5 dilation 2"},
       {params(3, 8, 7, 5, 9, 3, 1, 1, false), "3x3 no padding"},
       {params(2, 6, 6, 4, 5, 1, 2, 1, false), "1x1 stride 2"},
+      {params(1, 5, 5, 256, 8, 3, 1, 1, true), "k = 2304 on one tile: the GEMM splits k"},
   };
   for (DType dt : {DType::f32, DType::f64})
     for (const Shape_& s : shapes)

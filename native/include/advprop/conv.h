@@ -77,7 +77,7 @@ void check_depthwise_forward(const char* op, const Conv2dParams& p, DeviceType t
                              const Tensor* bias, const Tensor& y, const Epilogue* epi = nullptr);
 // conv2d_gemm_forward: y = the convolution of x by w as one GEMM of im2col(x) [N*OH*OW, KH*KW*Cin]
 // and w [Cout, KH, KW, Cin] transposed, then the epilogue if any, with the bits of im2col + gemm
-// over the whole batch where gemm does not split k: sane params with groups 1, x, w and y f32 or
+// over the whole batch: sane params with groups 1, x, w and y f32 or
 // f64 of one dtype, their shapes, contiguous, on one device of type `type`, y overlapping neither
 // input; an epilogue as check_epilogue, without an input scale.
 void check_conv2d_gemm_forward(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x, const Tensor& w,

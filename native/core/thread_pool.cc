@@ -83,8 +83,9 @@ class ThreadPool {
   // run by the calling thread alone), so back-to-back regions find the workers awake; short
   // enough that an idle pool leaves the cores to anything else within a millisecond. A clock,
   // not a count of pause instructions, whose length differs several times between CPUs (18 ns
-  // on Zen 5). At 2,000 pauses (37 us there) the B0 batch-8 forward made about 240 futex calls
-  // and took 2-4 % longer than with 300 us (bench/infer_ab.ts, bench/RESULTS.md).
+  // on Zen 5). At 2,000 pauses (37 us there) the workers fell asleep inside a B0 batch-8 forward
+  // (about 240 futex calls a forward under strace), which took 1-4 % longer than with 300 us
+  // (bench/infer_ab.ts, bench/RESULTS.md).
   static constexpr std::chrono::microseconds kSpin{300};
   static void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)

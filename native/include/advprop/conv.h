@@ -39,9 +39,10 @@ struct Conv2dParams {
 // depthwise_backward_weight: dw[c, ky, kx, 0] = sum over n, oh, ow of dy * x (fixed-order
 //         reduction, no float atomics).
 // conv2d_gemm_forward: y[n, oh, ow, :] = row (n, oh, ow) of im2col(x) times w [Cout, KH, KW, Cin]
-//         transposed, then the epilogue if any (f32 and f64, groups 1; may be null): the product
-//         gemm gives for the whole batch's column matrix. The cpu gathers the rows a tile at a time
-//         into the GEMM instead of writing the column matrix out.
+//         transposed, then the epilogue if any (f32 and f64, groups 1; may be null), with the bits
+//         of im2col + gemm over the whole batch (x first taken through epi->in_affine if set, as
+//         binary mul then add). The cpu gathers the rows a tile at a time into the GEMM instead
+//         of writing the column matrix out.
 // bf16 and f16: every tensor of a call in the one 16-bit type (the weights too, as autocast casts
 // them); col2im and the depthwise kernels sum in f32 (Accum<T>) and round each output once.
 #define ADVPROP_CONV_KERNELS                                                                          \
@@ -75,11 +76,9 @@ void check_im2col_args(const char* op, const Conv2dParams& p, const Tensor& img,
 // of its dtype and shape, on one device of type `type`, contiguous.
 void check_depthwise_forward(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x, const Tensor& w,
                              const Tensor* bias, const Tensor& y, const Epilogue* epi = nullptr);
-// conv2d_gemm_forward: y = the convolution of x by w as one GEMM of im2col(x) [N*OH*OW, KH*KW*Cin]
-// and w [Cout, KH, KW, Cin] transposed, then the epilogue if any, with the bits of im2col + gemm
-// over the whole batch: sane params with groups 1, x, w and y f32 or
-// f64 of one dtype, their shapes, contiguous, on one device of type `type`, y overlapping neither
-// input; an epilogue as check_epilogue, without an input scale.
+// conv2d_gemm_forward: sane params with groups 1; x, w and y f32 or f64 of one dtype, their
+// shapes, contiguous, on one device of type `type`, y overlapping neither input; an epilogue as
+// check_epilogue, without an input scale, with an input affine [2, Cin] if any.
 void check_conv2d_gemm_forward(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& x, const Tensor& w,
                                const Tensor& y, const Epilogue* epi = nullptr);
 void check_depthwise_backward_input(const char* op, const Conv2dParams& p, DeviceType type, const Tensor& dy,

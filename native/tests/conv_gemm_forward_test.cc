@@ -25,11 +25,7 @@ namespace {
 
 const Device kCpu{};
 
-Tensor random_cpu(const Shape& shape, DType dt, uint64_t seed, double lo = -1.0, double hi = 1.0) {
-  Tensor t = Tensor::empty(shape, dt, kCpu);
-  if (t.numel() > 0) cpu::uniform(t, seed, 0, lo, hi);
-  return t;
-}
+using test::random_cpu;
 
 struct Backend {
   const char* name;

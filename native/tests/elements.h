@@ -5,6 +5,7 @@
 
 #include "advprop/half.h"
 #include "advprop/ops.h"
+#include "advprop/random.h"
 #include "advprop/tensor.h"
 
 namespace advprop {
@@ -30,6 +31,13 @@ inline void set(Tensor& t, int64_t i, double v) {
     case DType::f16: t.data_as<f16>()[i] = to_f16(v); break;
     default: break;
   }
+}
+
+// A host f32 or f64 tensor of uniform values in [lo, hi) (cpu::uniform: Philox, seed, offset 0).
+inline Tensor random_cpu(const Shape& shape, DType dt, uint64_t seed, double lo = -1.0, double hi = 1.0) {
+  Tensor t = Tensor::empty(shape, dt, Device{});
+  if (t.numel() > 0) cpu::uniform(t, seed, 0, lo, hi);
+  return t;
 }
 
 // Host <-> cuda-sim copies for comparing a simulated kernel with the cpu one.

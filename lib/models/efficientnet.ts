@@ -3,7 +3,8 @@
 import { AdvpropError } from '../errors.js';
 import { checkTensor, type Tensor } from '../tensor.js';
 import { tensor } from '../creation.js';
-import { keep } from '../memory.js';
+import { keep, tidy } from '../memory.js';
+import { reshape, slice0 } from '../kernels.js';
 import { add, mul } from '../ops/arithmetic.js';
 import { globalAvgPool } from '../ops/pool.js';
 import { Module, type ForwardOptions } from '../nn/module.js';
@@ -85,13 +86,11 @@ export class EfficientNet extends Module {
     if (c && c.device === X.device && c.dtype === X.dtype && !c.scale.isDisposed) return c;
     this.disposeNormConsts();
     const opts = { dtype: X.dtype, device: X.device };
-    const scale = n.std.map((s) => 1 / s), shift = n.mean.map((m, i) => -m / n.std[i]!);
-    this.normConsts = {
-      device: X.device, dtype: X.dtype,
-      scale: keep(tensor(scale, [scale.length], opts)),
-      shift: keep(tensor(shift, [shift.length], opts)),
-      both: keep(tensor([...scale, ...shift], [2, scale.length], opts)),
-    };
+    const C = n.std.length;
+    // One [2, C] tensor (what the stem takes, fused.ts) and its rows as [C] views (the plain path's).
+    const both = keep(tensor([...n.std.map((s) => 1 / s), ...n.mean.map((m, i) => -m / n.std[i]!)], [2, C], opts));
+    const row = (i: number): Tensor => tidy(() => keep(reshape(slice0(both, i, 1), [C])));
+    this.normConsts = { device: X.device, dtype: X.dtype, scale: row(0), shift: row(1), both };
     return this.normConsts;
   }
 

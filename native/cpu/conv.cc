@@ -88,9 +88,11 @@ struct Im2colGeom {
 };
 
 // x * scale + shift over n values whose channels start at channel 0 and run through c_in.
+// (16-bit columns never take one: the implicit GEMM is f32 and f64 only.)
 template <typename T>
 inline void affine_run(T* v, int64_t n, int64_t c_in, const T* scale, const T* shift) {
-  for (int64_t i = 0, c = 0; i < n; ++i, c = c + 1 == c_in ? 0 : c + 1) v[i] = v[i] * scale[c] + shift[c];
+  if constexpr (std::is_floating_point_v<T>)
+    for (int64_t i = 0, c = 0; i < n; ++i, c = c + 1 == c_in ? 0 : c + 1) v[i] = v[i] * scale[c] + shift[c];
 }
 
 // Rows [lo, hi) of the column matrix (conv.h) to dst, row stride row_len. affine non-null
@@ -107,8 +109,7 @@ void im2col_rows(const Im2colGeom& q, const T* x, int64_t lo, int64_t hi, T* dst
       const int64_t ih = q.ih_of[ky * p.out_h + oh];
       if (q.whole_rows && inside && ih >= 0) {
         copy_run(dst, xn + (ih * p.w + q.iw_of[ow]) * p.c_in, p.kw * cg);
-        if constexpr (std::is_floating_point_v<T>)
-          if (affine) affine_run(dst, p.kw * cg, p.c_in, affine, affine + p.c_in);
+        if (affine) affine_run(dst, p.kw * cg, p.c_in, affine, affine + p.c_in);
         dst += p.kw * cg;
         continue;
       }
@@ -116,8 +117,7 @@ void im2col_rows(const Im2colGeom& q, const T* x, int64_t lo, int64_t hi, T* dst
         const int64_t iw = q.iw_of[kx * p.out_w + ow];
         if (ih >= 0 && iw >= 0) {
           copy_run(dst, xn + (ih * p.w + iw) * p.c_in, cg);
-          if constexpr (std::is_floating_point_v<T>)
-            if (affine) affine_run(dst, cg, p.c_in, affine, affine + p.c_in);
+          if (affine) affine_run(dst, cg, p.c_in, affine, affine + p.c_in);
         } else {
           std::fill(dst, dst + cg, T{});
         }

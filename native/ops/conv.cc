@@ -172,6 +172,10 @@ Conv2dParams conv2d_params(const char* op, const Tensor& x, const Tensor& w, con
 
 bool conv2d_is_pointwise(const Conv2dParams& p) { return is_pointwise(p); }
 
+bool conv2d_is_implicit_gemm(const Conv2dParams& p, DType dt) {
+  return (dt == DType::f32 || dt == DType::f64) && !gemm_tf32_for(dt) && p.groups == 1 && !is_pointwise(p);
+}
+
 bool conv2d_takes_epilogue(const Conv2dParams& p, DType dt) {
   return (dt == DType::f32 || dt == DType::f64) && !gemm_tf32_for(dt) && (p.groups == 1 || is_depthwise(p));
 }
@@ -198,7 +202,7 @@ Tensor conv2d_checked(const Tensor& x, const Tensor& w, const Tensor* b, const C
   g.tf32 = gemm_tf32_for(x.dtype());
   if (is_pointwise(p)) {
     gemm(op, dev, g, x, w, y, epi);
-  } else if (p.groups == 1 && (x.dtype() == DType::f32 || x.dtype() == DType::f64) && !g.tf32) {
+  } else if (conv2d_is_implicit_gemm(p, x.dtype())) {
     // Every convolution that takes an epilogue and is neither 1x1 nor depthwise comes here.
     ADVPROP_DISPATCH(dev, conv2d_gemm_forward, p, x, w, y, epi);
   } else {

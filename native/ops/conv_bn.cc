@@ -48,9 +48,9 @@ Tensor conv2d_bn_eval(const Tensor& x, const Tensor& w, const Tensor& gamma, con
     return y;
   };
   const bool pointwise = conv2d_is_pointwise(p);
-  // The input affine goes into the implicit GEMM's gather (one group, neither 1x1 nor depthwise);
-  // elsewhere it is the two ops, and x their result from here on.
-  const bool gathers = conv2d_takes_epilogue(p, x.dtype()) && !pointwise && p.groups == 1 && p.n * p.out_h * p.out_w * p.c_out > 0;
+  // The input affine goes into the implicit GEMM's gather; elsewhere it is the two ops, and x
+  // their result from here on.
+  const bool gathers = conv2d_is_implicit_gemm(p, x.dtype()) && p.n * p.out_h * p.out_w * p.c_out > 0;
   const Tensor xa = x_affine && !gathers ? binary(BinaryOp::add, binary(BinaryOp::mul, x, x_affine->slice0(0, 1).reshape({p.c_in})),
                                                   x_affine->slice0(1, 1).reshape({p.c_in}))
                                          : x;

@@ -15,6 +15,9 @@ bool conv2d_is_pointwise(const Conv2dParams& p);
 // Whether the kernels conv2d would pick for p take an epilogue for outputs of dtype dt: f32 or f64
 // without tf32, and one group or a depthwise convolution.
 bool conv2d_takes_epilogue(const Conv2dParams& p, DType dt);
+// Whether conv2d runs p as the implicit GEMM (conv2d_gemm_forward): f32 or f64 without tf32, one
+// group, neither 1x1 stride 1 nor depthwise. Only that path takes an input affine in its epilogue.
+bool conv2d_is_implicit_gemm(const Conv2dParams& p, DType dt);
 // conv2d for checked x, w and p; epi (needs conv2d_takes_epilogue and no bias b) on the output.
 Tensor conv2d_checked(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dParams& p, const Epilogue* epi);
 

@@ -1,7 +1,8 @@
 // Validators of the backend-internal routines: gemm (gemm.h), im2col/col2im, the implicit-GEMM
-// forward and the depthwise kernels (conv.h). The front-ends (conv.cc, linear.cc) build their arguments from checked input,
-// so nothing the caller passes reaches these unchecked; they run where a test enters a routine
-// directly, and the backends assert them (`passes`, advprop/invariants.h).
+// forward and the depthwise kernels (conv.h). The front-ends (conv.cc, linear.cc) build their
+// arguments from checked input, so nothing the caller passes reaches these unchecked; they run
+// where a test enters a routine directly, and the backends assert them (`passes`,
+// advprop/invariants.h).
 #include <atomic>
 #include <string>
 

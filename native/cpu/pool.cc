@@ -94,7 +94,6 @@ void spatial_total(const A* partial, int64_t N, int64_t nchunks, int64_t C, doub
 // Work items are (sample, chunk of positions) with the chunk size fixed by C alone
 // (spatial_chunk); each sums its positions in order in Accum<T> (a whole row of C at a time,
 // vectorised), and the chunk partials are added in chunk order in double (spatial_total).
-
 template <typename T>
 void spatial_sum(const T* a, const T* b, double scale, T* out, const T* s, T* dx, int64_t N, int64_t P, int64_t C) {
   using A = Accum<T>;

@@ -32,7 +32,7 @@ namespace advprop {
 namespace cpu {
 namespace {
 
-using Math = BnMath;  // bn_math.h, shared with the inference epilogue (epilogue.cc)
+using Math = BnMath;  // bn_math.h; the eval-mode forward takes BnMathEval, as the inference epilogue does
 
 // Rows per chunk so that a chunk holds about kGrainCheap elements.
 int64_t row_grain(int64_t rows, int64_t c) {
@@ -150,14 +150,14 @@ ADVPROP_CPU_CLONES void stats_rows(const T* __restrict x, int64_t lo, int64_t hi
       });
 }
 
-template <BnAct ACT, typename T, typename A = Accum<T>>
+template <BnAct ACT, typename M, typename T, typename A = Accum<T>>
 ADVPROP_CPU_CLONES void apply_rows(const T* __restrict x, T* __restrict y, int64_t lo, int64_t hi, int64_t C,
                                    const A* __restrict mean, const A* __restrict scale, const A* __restrict beta) {
   for (int64_t r = lo; r < hi; ++r) {
     const T* __restrict in = x + r * C;
     T* __restrict out = y + r * C;
     for (int64_t c = 0; c < C; ++c)
-      out[c] = from_accum<T>(bn_act_forward<ACT, Math>((to_accum(in[c]) - mean[c]) * scale[c] + beta[c]));
+      out[c] = from_accum<T>(bn_act_forward<ACT, M>((to_accum(in[c]) - mean[c]) * scale[c] + beta[c]));
   }
 }
 
@@ -353,10 +353,15 @@ void forward_typed(const BnArgs& a, const T* x, const A* gamma, const A* beta, A
     T* ys = y + seg.start * hw * C;
     const std::vector<A> ms_w = tiled_for(w, static_cast<const A*>(ms), C), scale_w = tiled_for(w, scale.data(), C),
                          beta_w = tiled_for(w, beta + d * C, C);
-    segment_rows(w, C, [&](int64_t base, int64_t lo, int64_t hi, int64_t cc, bool wide) {
-      if (wide) apply_rows<ACT, T>(xs + base, ys + base, lo, hi, cc, ms_w.data(), scale_w.data(), beta_w.data());
-      else apply_rows<ACT, T>(xs + base, ys + base, lo, hi, cc, ms, scale.data(), beta + d * C);
-    });
+    const auto apply = [&](auto math) {
+      using M = decltype(math);
+      segment_rows(w, C, [&](int64_t base, int64_t lo, int64_t hi, int64_t cc, bool wide) {
+        if (wide) apply_rows<ACT, M, T>(xs + base, ys + base, lo, hi, cc, ms_w.data(), scale_w.data(), beta_w.data());
+        else apply_rows<ACT, M, T>(xs + base, ys + base, lo, hi, cc, ms, scale.data(), beta + d * C);
+      });
+    };
+    if (a.mode == BnMode::eval) apply(BnMathEval{});
+    else apply(Math{});
   }
 }
 

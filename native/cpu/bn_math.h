@@ -11,14 +11,21 @@
 namespace advprop {
 namespace cpu {
 
-struct BnMath {
-  static float exp_neg_abs(float z) { return exp_neg_abs_f32(z); }
+// FUSED: exp_neg_abs_f32's fused polynomial (simd.h), for the eval-mode forward only (BnMathEval).
+template <bool FUSED>
+struct BnMathOf {
+  static float exp_neg_abs(float z) { return exp_neg_abs_f32<FUSED>(z); }
   static double exp_neg_abs(double z) { return std::exp(-std::fabs(z)); }
   static float select_neg(float z, float a, float b) { return select_neg_bits(z, a, b); }
   static double select_neg(double z, double a, double b) { return z < 0 ? a : b; }
   template <typename T>
-  static T bn_silu(T z) { return silu_from_neg_abs<BnMath>(z); }
+  static T bn_silu(T z) { return silu_from_neg_abs<BnMathOf>(z); }
 };
+// Training's forward and every backward.
+using BnMath = BnMathOf<false>;
+// The eval-mode forward: batch norm in eval mode and the inference epilogue, so the fused
+// inference path keeps the plain eval forward's bits.
+using BnMathEval = BnMathOf<true>;
 
 }  // namespace cpu
 }  // namespace advprop

@@ -1,6 +1,6 @@
 // CPU inference epilogue (contract: advprop/epilogue.h): the eval batch norm's per-channel affine
 // and activation, then the residual, on rows of a convolution's output. The expression is batch
-// norm's apply_rows (batchnorm.cc) with the same math policy (bn_math.h), so the bits agree.
+// norm's apply_rows (batchnorm.cc) with its eval-mode math policy (bn_math.h), so the bits agree.
 #pragma GCC optimize("fp-contract=off")
 
 #include "epilogue.h"
@@ -22,7 +22,7 @@ ADVPROP_CPU_CLONES void rows_typed(const T* __restrict mean, const T* __restrict
                                    int64_t cols) {
   for (int64_t i = 0; i < rows; ++i) {
     T* __restrict out = c + i * ldc;
-    for (int64_t j = 0; j < cols; ++j) out[j] = bn_act_forward<ACT, BnMath>((out[j] - mean[j]) * scale[j] + shift[j]);
+    for (int64_t j = 0; j < cols; ++j) out[j] = bn_act_forward<ACT, BnMathEval>((out[j] - mean[j]) * scale[j] + shift[j]);
     if (res) {
       const T* __restrict r = res + i * ldr;
       for (int64_t j = 0; j < cols; ++j) out[j] = out[j] + r[j];

@@ -2,9 +2,10 @@
 // clone per CPU at load time, so the test harness alone only ever runs one; .ci/native-tests
 // builds this file three times (clone_isa.h: baseline, AVX2, AVX-512 code), runs each build the
 // CPU can, and compares the printed hashes. Covered: the vectorised exp and SiLU helpers of
-// simd.h and bn_math.h over every 31st float, and the inference epilogue (epilogue.cc: batch
-// norm's affine, each activation, the residual) on rows with NaN, inf and subnormal values,
-// whose SiLU is batch norm's (bn_math.h). Prints "<isa> <hash>".
+// simd.h and bn_math.h (training's, and eval mode's on the fused polynomial) over every 31st
+// float, and the inference epilogue (epilogue.cc: batch norm's affine, each activation, the
+// residual) on rows with NaN, inf and subnormal values, whose SiLU is eval-mode batch norm's
+// (bn_math.h). Prints "<isa> <hash>".
 //
 // Contraction off, as in every file with cloned loops (simd.h): without it the AVX-512 build's
 // exp, e^-|z| and SiLU differ from the others' in 1 ulp on 738,758 of the 1.84e9 values of every
@@ -29,11 +30,13 @@ uint64_t fnv(uint64_t h, const float* v, int64_t n) {
 }
 
 ADVPROP_CPU_CLONES void math_rows(const float* __restrict x, float* __restrict e, float* __restrict en,
-                                  float* __restrict s, int64_t n) {
+                                  float* __restrict s, float* __restrict enf, float* __restrict sf, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     e[i] = cpu::exp_f32(x[i]);
     en[i] = cpu::exp_neg_abs_f32(x[i]);
     s[i] = bn_act_forward<BnAct::silu, cpu::BnMath>(x[i]);
+    enf[i] = cpu::exp_neg_abs_f32<true>(x[i]);
+    sf[i] = bn_act_forward<BnAct::silu, cpu::BnMathEval>(x[i]);
   }
 }
 
@@ -43,13 +46,13 @@ int main() {
   uint64_t h = 1469598103934665603ull;
   // Every 31st bit pattern, in blocks.
   const int64_t block = 1 << 16;
-  std::vector<float> x(block), e(block), en(block), s(block);
+  std::vector<float> x(block), e(block), en(block), s(block), enf(block), sf(block);
   uint64_t bits = 0;
   while (bits <= 0xFFFFFFFFull) {
     int64_t n = 0;
     for (; n < block && bits <= 0xFFFFFFFFull; ++n, bits += 31) x[n] = cpu::f32_from_bits(static_cast<uint32_t>(bits));
-    math_rows(x.data(), e.data(), en.data(), s.data(), n);
-    h = fnv(fnv(fnv(h, e.data(), n), en.data(), n), s.data(), n);
+    math_rows(x.data(), e.data(), en.data(), s.data(), enf.data(), sf.data(), n);
+    h = fnv(fnv(fnv(fnv(fnv(h, e.data(), n), en.data(), n), s.data(), n), enf.data(), n), sf.data(), n);
   }
   // The epilogue, 77 channels (not a multiple of any vector), every activation, with and without
   // the residual; one value in five any bit pattern.

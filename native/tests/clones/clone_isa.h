@@ -5,7 +5,7 @@
 #if ADVPROP_CLONE_ISA == 3
 #define ADVPROP_CPU_CLONES __attribute__((target("avx512f")))
 #elif ADVPROP_CLONE_ISA == 2
-#define ADVPROP_CPU_CLONES __attribute__((target("avx2")))
+#define ADVPROP_CPU_CLONES __attribute__((target("arch=x86-64-v3")))
 #else
 #define ADVPROP_CPU_CLONES
 #endif

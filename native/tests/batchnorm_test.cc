@@ -171,7 +171,7 @@ ADVPROP_NATIVE_TEST(batchnorm_cpu_matches_reference) {
         }
 }
 
-// SiLU's f32 exponential (exp_neg_abs_f32 in native/cpu/simd.h, clamped to 0 past |z| = 87)
+// SiLU's f32 exponential (exp_neg_abs_f32 in native/cpu/simd.h, 0 past |z| = 87)
 // against std::exp over the whole range: eval mode with gamma 1, beta 0 and running mean 0 makes
 // the kernels y = silu(z) and dx = invstd * dy * silu'(z) with z = x * invstd rounded to f32.
 // The eval forward takes the fused polynomial (BnMathEval); training's forward, the unfused one

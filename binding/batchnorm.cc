@@ -39,8 +39,8 @@ std::vector<advprop::BnSegment> to_segments(Napi::Value v, const char* op) {
 
 }  // namespace
 
-// (x, gamma, beta, runningMean, runningVar, segments, mode, act, momentum, eps) -> [y, mean, invstd].
-// The running statistics are written in place in 'train' mode.
+// (x, gamma, beta, runningMean, runningVar, segments, mode, act, momentum, eps[, trainingMath])
+// -> [y, mean, invstd]. The running statistics are written in place in 'train' mode.
 ADVPROP_ENTRY(MultiBatchNorm)
   const char* op = "multiBatchNorm";
   check_arg_count(info, 10, op);
@@ -52,8 +52,9 @@ ADVPROP_ENTRY(MultiBatchNorm)
   auto segs = to_segments(info[5], op);
   const auto mode = to_enum<advprop::BnMode>(info[6], op, "mode");
   const auto act = to_enum<advprop::BnAct>(info[7], op, "act");
+  const bool training_math = info.Length() > 10 && !info[10].IsUndefined() && to_bool(info[10], op, "trainingMath");
   auto r = advprop::ops::multi_batch_norm(x, gamma, beta, rm, rv, segs, mode, act, to_number(info[8], op, "momentum"),
-                                          to_number(info[9], op, "eps"));
+                                          to_number(info[9], op, "eps"), training_math);
   return wrap_all(info, {r.y, r.mean, r.invstd});
 ADVPROP_ENTRY_END
 

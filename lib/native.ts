@@ -274,7 +274,8 @@ export interface Addon {
   // ---- binding/batchnorm.cc: segments are [domain, count] pairs
   /** [y, mean, invstd]. */
   multiBatchNorm(x: NativeTensor, gamma: NativeTensor, beta: NativeTensor, runningMean: NativeTensor, runningVar: NativeTensor,
-    segments: ReadonlyArray<readonly number[]>, mode: BatchNormMode, act: BatchNormAct, momentum: number, eps: number): [NativeTensor, NativeTensor, NativeTensor];
+    segments: ReadonlyArray<readonly number[]>, mode: BatchNormMode, act: BatchNormAct, momentum: number, eps: number,
+    trainingMath?: boolean): [NativeTensor, NativeTensor, NativeTensor];
   /** [dx, dgamma, dbeta]. */
   multiBatchNormBackward(dy: NativeTensor, x: NativeTensor, gamma: NativeTensor, beta: NativeTensor, mean: NativeTensor, invstd: NativeTensor,
     segments: ReadonlyArray<readonly number[]>, mode: BatchNormMode, act: BatchNormAct, eps: number): [NativeTensor, NativeTensor, NativeTensor];

@@ -99,7 +99,8 @@ export function syncMultiBatchNorm(x: Tensor, params: MultiBatchNormParams, segm
   const gmT = tensor(gm, [K, C], place), gvT = tensor(gv, [K, C], place);
   let out: k.MultiBatchNormForward;
   try {
-    out = k.multiBatchNorm(X, { gamma: G, beta: B, runningMean: gmT, runningVar: gvT }, segments, { ...o, mode: 'eval' });
+    // trainingMath: this is a training forward, so SiLU rounds as a 1-process run's train mode does.
+    out = k.multiBatchNorm(X, { gamma: G, beta: B, runningMean: gmT, runningVar: gvT }, segments, { ...o, mode: 'eval', trainingMath: true });
   } finally {
     gmT.dispose();
     gvT.dispose();

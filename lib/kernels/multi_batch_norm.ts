@@ -8,15 +8,18 @@ import { countKernel } from '../autograd/stats.js';
 import { optionsArg } from '../args.js';
 import type { MultiBatchNormOptions, MultiBatchNormParams, Segments } from '../ops/multi_batch_norm.js';
 
-export interface NormalBatchNormOptions { mode: BatchNormMode; momentum: number; eps: number; act: BatchNormAct }
+export interface NormalBatchNormOptions { mode: BatchNormMode; momentum: number; eps: number; act: BatchNormAct; trainingMath: boolean }
 
 /**
- * Defaults filled in: mode 'train', momentum 0.99 (TF convention), eps 1e-3, act 'none'. The
+ * Defaults filled in: mode 'train', momentum 0.99 (TF convention), eps 1e-3, act 'none',
+ * trainingMath false (checked here: the binding reads it only when given). The
  * values are checked by the native front-end (check_bn_args), like the segments.
  */
 export function normalizeBatchNormOptions(o: MultiBatchNormOptions | undefined, op: string): NormalBatchNormOptions {
   const opts = optionsArg(o, op);
-  return { mode: opts.mode ?? 'train', act: opts.act ?? 'none', momentum: opts.momentum ?? 0.99, eps: opts.eps ?? 1e-3 };
+  const trainingMath = opts.trainingMath ?? false;
+  if (typeof trainingMath !== 'boolean') throw new AdvpropError('ERR_ARG', `${op}: trainingMath must be a boolean, got ${describeValue(trainingMath)}`);
+  return { mode: opts.mode ?? 'train', act: opts.act ?? 'none', momentum: opts.momentum ?? 0.99, eps: opts.eps ?? 1e-3, trainingMath };
 }
 
 /**
@@ -54,7 +57,7 @@ export function multiBatchNorm(x: Tensor, p: MultiBatchNormParams, segments: Seg
   const hx = checkTensor(x, op, 'x')._handle(op, 'x');
   const [g, b, rm, rv] = params(p, op, true);
   countKernel(op);
-  const [y, mean, invstd] = addon.multiBatchNorm(hx, g, b, rm, rv, segments, o.mode, o.act, o.momentum, o.eps);
+  const [y, mean, invstd] = addon.multiBatchNorm(hx, g, b, rm, rv, segments, o.mode, o.act, o.momentum, o.eps, o.trainingMath);
   return { y: wrapHandle(y), mean: wrapHandle(mean), invstd: wrapHandle(invstd) };
 }
 

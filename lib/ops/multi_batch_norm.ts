@@ -19,6 +19,13 @@ export interface MultiBatchNormOptions {
   momentum?: number; // TF convention: running = m*running + (1-m)*batch; default 0.99
   eps?: number; // default 1e-3
   act?: BatchNormAct; // default 'none'
+  /**
+   * In 'eval', round the activation as the training forward does (default false: as inference
+   * does; the cpu rounds SiLU two ways, within about an ulp of each other, native/cpu/bn_math.h).
+   * For a training forward that normalises with statistics it is given, as data-parallel sync BN
+   * does, so that it keeps a one-process run's bits.
+   */
+  trainingMath?: boolean;
 }
 
 /**

@@ -32,7 +32,7 @@ namespace advprop {
 namespace cpu {
 namespace {
 
-using Math = BnMath;  // bn_math.h; the eval-mode forward takes BnMathEval, as the inference epilogue does
+using Math = BnMath;  // bn_math.h; the eval-mode forward takes BnMathEval (as the inference epilogue does) unless BnArgs::training_math
 
 // Rows per chunk so that a chunk holds about kGrainCheap elements.
 int64_t row_grain(int64_t rows, int64_t c) {
@@ -360,7 +360,7 @@ void forward_typed(const BnArgs& a, const T* x, const A* gamma, const A* beta, A
         else apply_rows<ACT, M, T>(xs + base, ys + base, lo, hi, cc, ms, scale.data(), beta + d * C);
       });
     };
-    if (a.mode == BnMode::eval) apply(BnMathEval{});
+    if (a.mode == BnMode::eval && !a.training_math) apply(BnMathEval{});
     else apply(Math{});
   }
 }

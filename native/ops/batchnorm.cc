@@ -97,11 +97,12 @@ constexpr const char* kStats = "[S, C]";   // one row per segment
 
 BnForwardResult multi_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                                  Tensor& running_var, const std::vector<BnSegment>& segments, BnMode mode,
-                                 BnAct act, double momentum, double eps) {
+                                 BnAct act, double momentum, double eps, bool training_math) {
   const char* op = "multiBatchNorm";
   check_data(op, x, "x");
   check_defined(gamma, op, "gamma");
-  const BnArgs a = make_args(op, x, gamma, segments, mode, act, momentum, eps);
+  BnArgs a = make_args(op, x, gamma, segments, mode, act, momentum, eps);
+  a.training_math = training_math;
   const Shape ps = bn_param_shape(a);
   check_param(op, x, gamma, "gamma", ps, kParams);
   check_param(op, x, beta, "beta", ps, kParams);

@@ -174,10 +174,10 @@ ADVPROP_NATIVE_TEST(batchnorm_cpu_matches_reference) {
 // SiLU's f32 exponential (exp_neg_abs_f32 in native/cpu/simd.h, 0 past |z| = 87)
 // against std::exp over the whole range: eval mode with gamma 1, beta 0 and running mean 0 makes
 // the kernels y = silu(z) and dx = invstd * dy * silu'(z) with z = x * invstd rounded to f32.
-// The eval forward takes the fused polynomial (BnMathEval); training's forward, the unfused one
-// (BnMath), is checked on the same z directly. Allowed: a few f32 roundings (1e-6 relative, silu'
-// relative to the size of its terms as in the unary silu test) plus 1e-35 absolute where the true
-// values are below it.
+// The eval forward takes the fused polynomial (BnMathEval), and with BnArgs::training_math the
+// training forward's unfused one (BnMath): each must give its policy's bits for the kernel's z,
+// and both the bound. Allowed: a few f32 roundings (1e-6 relative, silu' relative to the size of
+// its terms as in the unary silu test) plus 1e-35 absolute where the true values are below it.
 ADVPROP_NATIVE_TEST(batchnorm_cpu_silu_f32_over_the_range) {
   std::vector<double> xs;
   for (int i = 0; i <= 40000; ++i) xs.push_back(-110.0 + 200.0 * i / 40000);
@@ -191,22 +191,30 @@ ADVPROP_NATIVE_TEST(batchnorm_cpu_silu_f32_over_the_range) {
   Tensor y = Tensor::empty(bn_x_shape(a), DType::f32, kCpu), dx = Tensor::empty(bn_x_shape(a), DType::f32, kCpu);
   Tensor mean = Tensor::empty(bn_stat_shape(a), DType::f32, kCpu), invstd = Tensor::empty(bn_stat_shape(a), DType::f32, kCpu);
   Tensor dg = Tensor::empty(bn_param_shape(a), DType::f32, kCpu), db = Tensor::empty(bn_param_shape(a), DType::f32, kCpu);
+  Tensor yt = Tensor::empty(bn_x_shape(a), DType::f32, kCpu);
   cpu::multi_batch_norm_forward(a, x, g, b, rm, rv, y, mean, invstd);
+  BnArgs at = a;
+  at.training_math = true;
+  cpu::multi_batch_norm_forward(at, x, g, b, rm, rv, yt, mean, invstd);
   cpu::multi_batch_norm_backward(a, dy, x, g, b, mean, invstd, dx, dg, db);
   const float is = static_cast<float>(get(invstd, 0));
+  const auto bits = [](float v) { uint32_t u; std::memcpy(&u, &v, 4); return u; };
   int bad = 0;
   for (int64_t i = 0; i < n && bad < 5; ++i) {
-    const double z = static_cast<double>(static_cast<float>(xs[i]) * is);
+    const float zf = (static_cast<float>(xs[i]) - 0.0f) * is + 0.0f;  // the kernel's z, in its order
+    const double z = zf;
     const double s = 1 / (1 + std::exp(-z)), sn = 1 / (1 + std::exp(z));
     const double yref = z * s, dref = static_cast<double>(is) * s * (1 + z * sn);
     const double ytol = 1e-6 * std::fabs(yref) + 1e-35, dtol = 1e-6 * is * s * (1 + std::fabs(z)) + 1e-35;
-    const double ytrain = bn_act_forward<BnAct::silu, cpu::BnMath>(static_cast<float>(z));
-    const bool ok = std::fabs(get(y, i) - yref) <= ytol && std::fabs(get(dx, i) - dref) <= dtol &&
-                    std::fabs(ytrain - yref) <= ytol;
+    const float ye = static_cast<float>(get(y, i)), ytr = static_cast<float>(get(yt, i));
+    const bool ok = std::fabs(ye - yref) <= ytol && std::fabs(get(dx, i) - dref) <= dtol &&
+                    std::fabs(ytr - yref) <= ytol &&
+                    bits(ye) == bits(bn_act_forward<BnAct::silu, cpu::BnMathEval>(zf)) &&
+                    bits(ytr) == bits(bn_act_forward<BnAct::silu, cpu::BnMath>(zf));
     if (!ok) ++bad;
-    EXPECT_MSG(ok, "x " + std::to_string(xs[i]) + ": y " + std::to_string(get(y, i)) + " vs " + std::to_string(yref) +
-                       ", dx " + std::to_string(get(dx, i)) + " vs " + std::to_string(dref) + ", training's y " +
-                       std::to_string(ytrain));
+    EXPECT_MSG(ok, "x " + std::to_string(xs[i]) + ": y " + std::to_string(ye) + " vs " + std::to_string(yref) +
+                       ", dx " + std::to_string(get(dx, i)) + " vs " + std::to_string(dref) + ", training_math's y " +
+                       std::to_string(ytr));
   }
 }
 

@@ -253,6 +253,7 @@ forEachBackend('multiBatchNorm', (device) => {
       expectCode(() => bn([[0, 4]], params, x, { act: 'gelu' }), 'ERR_ARG', /act/);
       expectCode(() => bn([[0, 4]], params, x, { momentum: 1.5 }), 'ERR_ARG', /momentum/);
       expectCode(() => bn([[0, 4]], params, x, { eps: 0 }), 'ERR_ARG', /eps/);
+      expectCode(() => bn([[0, 4]], params, x, { mode: 'eval', trainingMath: 1 as never }), 'ERR_ARG', /multiBatchNorm: trainingMath must be a boolean, got number 1/);
       const gone = ap.zeros([2, 8], { device });
       gone.dispose();
       expectCode(() => bn([[0, 4]], { ...params, runningMean: gone }), 'ERR_DISPOSED', /runningMean/);
@@ -279,4 +280,33 @@ describe('multiBatchNorm gradient checks (f64, cpu)', () => {
           });
         });
       }
+});
+
+// The cpu rounds SiLU two ways (native/cpu/bn_math.h): training's forward unfused, eval mode's
+// (and the inference epilogue's) on the fused polynomial, within about an ulp of each other.
+// trainingMath has 'eval' round as training does, which data-parallel sync BN relies on (it runs
+// its training forward through 'eval' with the global statistics). Each channel holds -1 and 1
+// equally often, so its batch mean (0) and variance (1) are exact and 'train-frozen' with batch
+// statistics and 'eval' with running statistics 0 and 1 normalise with the same numbers.
+describe('multiBatchNorm trainingMath (cpu)', () => {
+  it("'eval' with trainingMath gives training's bits; without it, the inference rounding", () => {
+    ap.tidy(() => {
+      const [n, h, w, c] = [8, 4, 4, 64];
+      const xs = new Float32Array(n * h * w * c);
+      for (let i = 0; i < xs.length; i++) xs[i] = Math.floor(i / c) % 2 ? 1 : -1;
+      const x = ap.tensor(xs, [n, h, w, c]);
+      const gamma = ap.tensor(Float32Array.from(hostRandom(c, 3), (v) => 4 * v), [1, c]);
+      const beta = ap.tensor(Float32Array.from(hostRandom(c, 4), (v) => 3 * v), [1, c]);
+      const params = { gamma, beta, runningMean: ap.zeros([1, c]), runningVar: ap.ones([1, c]) };
+      const segs: Segments = [[0, n]];
+      const train = ap.kernels.multiBatchNorm(x, params, segs, { mode: 'train-frozen', act: 'silu' }).y.toArray();
+      const evalTraining = ap.kernels.multiBatchNorm(x, params, segs, { mode: 'eval', act: 'silu', trainingMath: true }).y.toArray();
+      const evalInference = ap.kernels.multiBatchNorm(x, params, segs, { mode: 'eval', act: 'silu' }).y.toArray();
+      assertSame(evalTraining, train, 'eval with trainingMath vs train-frozen');
+      assertClose(evalInference, train, 1e-6, 'eval vs train-frozen');
+      let differ = 0;
+      for (let i = 0; i < train.length; i++) if (!Object.is(evalInference[i], train[i])) differ++;
+      assert.ok(differ > 0, 'the two roundings agreed on all of these values: the test no longer tells them apart');
+    });
+  });
 });

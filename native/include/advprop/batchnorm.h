@@ -55,6 +55,11 @@ struct BnArgs {
   BnAct act = BnAct::none;
   double momentum = 0.99, eps = 1e-3;
   std::vector<BnSegment> segments;
+  // In eval mode, round the activation as the training forward does rather than as inference
+  // does (the cpu's two SiLU roundings, native/cpu/bn_math.h; cuda has one): for a training
+  // forward that normalises with statistics it was given (data-parallel sync BN,
+  // lib/distributed/sync_bn.ts), so that it gives a 1-process run's bits. Ignored in train modes.
+  bool training_math = false;
 };
 
 #define ADVPROP_BATCHNORM_KERNELS                                                                     \
@@ -106,7 +111,7 @@ struct BnForwardResult { Tensor y, mean, invstd; };
 struct BnBackwardResult { Tensor dx, dgamma, dbeta; };
 BnForwardResult multi_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                                  Tensor& running_var, const std::vector<BnSegment>& segments, BnMode mode,
-                                 BnAct act, double momentum, double eps);
+                                 BnAct act, double momentum, double eps, bool training_math = false);
 BnBackwardResult multi_batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                            const Tensor& beta, const Tensor& mean, const Tensor& invstd,
                                            const std::vector<BnSegment>& segments, BnMode mode, BnAct act,

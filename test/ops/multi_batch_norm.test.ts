@@ -294,10 +294,11 @@ describe('multiBatchNorm trainingMath (cpu)', () => {
       const [n, h, w, c] = [8, 4, 4, 64];
       const xs = new Float32Array(n * h * w * c);
       for (let i = 0; i < xs.length; i++) xs[i] = Math.floor(i / c) % 2 ? 1 : -1;
-      const x = ap.tensor(xs, [n, h, w, c]);
-      const gamma = ap.tensor(Float32Array.from(hostRandom(c, 3), (v) => 4 * v), [1, c]);
-      const beta = ap.tensor(Float32Array.from(hostRandom(c, 4), (v) => 3 * v), [1, c]);
-      const params = { gamma, beta, runningMean: ap.zeros([1, c]), runningVar: ap.ones([1, c]) };
+      const device = 'cpu';  // the policy split is the cpu's: pinned, also under ADVPROP_DEVICE
+      const x = ap.tensor(xs, [n, h, w, c], { device });
+      const gamma = ap.tensor(Float32Array.from(hostRandom(c, 3), (v) => 4 * v), [1, c], { device });
+      const beta = ap.tensor(Float32Array.from(hostRandom(c, 4), (v) => 3 * v), [1, c], { device });
+      const params = { gamma, beta, runningMean: ap.zeros([1, c], { device }), runningVar: ap.ones([1, c], { device }) };
       const segs: Segments = [[0, n]];
       const train = ap.kernels.multiBatchNorm(x, params, segs, { mode: 'train-frozen', act: 'silu' }).y.toArray();
       const evalTraining = ap.kernels.multiBatchNorm(x, params, segs, { mode: 'eval', act: 'silu', trainingMath: true }).y.toArray();

@@ -198,7 +198,6 @@ ADVPROP_NATIVE_TEST(batchnorm_cpu_silu_f32_over_the_range) {
   cpu::multi_batch_norm_forward(at, x, g, b, rm, rv, yt, mean, invstd);
   cpu::multi_batch_norm_backward(a, dy, x, g, b, mean, invstd, dx, dg, db);
   const float is = static_cast<float>(get(invstd, 0));
-  const auto bits = [](float v) { uint32_t u; std::memcpy(&u, &v, 4); return u; };
   int bad = 0;
   for (int64_t i = 0; i < n && bad < 5; ++i) {
     const float zf = (static_cast<float>(xs[i]) - 0.0f) * is + 0.0f;  // the kernel's z, in its order
@@ -209,8 +208,8 @@ ADVPROP_NATIVE_TEST(batchnorm_cpu_silu_f32_over_the_range) {
     const float ye = static_cast<float>(get(y, i)), ytr = static_cast<float>(get(yt, i));
     const bool ok = std::fabs(ye - yref) <= ytol && std::fabs(get(dx, i) - dref) <= dtol &&
                     std::fabs(ytr - yref) <= ytol &&
-                    bits(ye) == bits(bn_act_forward<BnAct::silu, cpu::BnMathEval>(zf)) &&
-                    bits(ytr) == bits(bn_act_forward<BnAct::silu, cpu::BnMath>(zf));
+                    cpu::f32_bits(ye) == cpu::f32_bits(bn_act_forward<BnAct::silu, cpu::BnMathEval>(zf)) &&
+                    cpu::f32_bits(ytr) == cpu::f32_bits(bn_act_forward<BnAct::silu, cpu::BnMath>(zf));
     if (!ok) ++bad;
     EXPECT_MSG(ok, "x " + std::to_string(xs[i]) + ": y " + std::to_string(ye) + " vs " + std::to_string(yref) +
                        ", dx " + std::to_string(get(dx, i)) + " vs " + std::to_string(dref) + ", training_math's y " +

@@ -12,6 +12,7 @@
 #include "advprop/error.h"
 #include "advprop/host_memory.h"
 #include "advprop/parallel.h"
+#include "../cpu/gemm_pack_cache.h"
 
 namespace advprop {
 namespace cpu {
@@ -108,6 +109,7 @@ class CpuBackend final : public DeviceBackend {
   void copy_on_device(void* dst, const void* src, size_t n, int) override { copy(dst, src, n); }
   void synchronize(int) override {}
   void empty_cache() override {
+    clear_packed_weights();  // before the lock: freeing the packs takes it
     std::lock_guard<std::mutex> g(mu_);
     release_cached_locked();
     peak_in_use_ = static_cast<size_t>(stats_.bytes_in_use);  // the caller asked for memory back

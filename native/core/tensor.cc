@@ -11,7 +11,19 @@ Storage::Storage(Device device, size_t bytes) : device_(device), bytes_(bytes) {
   data_ = backend(device.type).allocate(bytes, device.index);
 }
 
+uint64_t Storage::next_stamp() {
+  static std::atomic<uint64_t> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::atomic<Storage::DerivedRelease>& Storage::derived_release() {
+  static std::atomic<DerivedRelease> hook{nullptr};
+  return hook;
+}
+
 Storage::~Storage() {
+  if (derived_.load(std::memory_order_acquire))
+    if (const DerivedRelease release = derived_release().load(std::memory_order_acquire)) release(this);
   if (owned_) backend(device_.type).deallocate(data_, bytes_, device_.index);
 }
 

@@ -41,6 +41,7 @@
 #include "advprop/invariants.h"
 #include "advprop/parallel.h"
 #include "epilogue.h"
+#include "gemm_pack_cache.h"
 #include "gemm_rows.h"
 #include "gemm_tc.h"
 #include "pack_transpose.h"
@@ -391,12 +392,37 @@ TileSizes tile_sizes(int64_t m, int64_t n) {
   return {std::min<int64_t>(mc, BK::MC), nc};
 }
 
+// op(B) whole in micro-panels, from the packed-weights cache (gemm_pack_cache.h): k block kb at
+// kb * n_pad * KC, and in it the panel of column j (a multiple of NR) at j * kc, which is
+// pack_b's layout for a tile that starts at column 0. Packed in column groups in parallel.
+template <typename T, typename BK>
+std::shared_ptr<const void> cached_b(const GemmArgs& g, const Tensor& bt, const T* b) {
+  const int64_t n_pad = (g.n + BK::NR - 1) / BK::NR * BK::NR, kblocks = (g.k + BK::KC - 1) / BK::KC;
+  PackKey key;
+  key.storage = bt.storage().get(), key.stamp = bt.storage()->stamp(), key.offset = bt.offset();
+  key.k = g.k, key.n = g.n, key.ldb = g.ldb, key.trans = g.trans_b;
+  key.elem = static_cast<int>(sizeof(T)), key.nr = BK::NR, key.kc = BK::KC;
+  constexpr int64_t kGroup = 256;  // columns per work item, a multiple of every NR
+  const int64_t groups = (g.n + kGroup - 1) / kGroup;
+  return packed_weights(bt, key, static_cast<size_t>(n_pad * kblocks * BK::KC) * sizeof(T), [&](void* dst) {
+    T* d = static_cast<T*>(dst);
+    parallel_for(0, kblocks * groups, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t w = lo; w < hi; ++w) {
+        const int64_t pc = (w / groups) * BK::KC, j0 = (w % groups) * kGroup;
+        const int64_t kc = std::min(BK::KC, g.k - pc), nj = std::min(kGroup, g.n - j0);
+        pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, j0, kc, nj, d + (pc / BK::KC) * n_pad * BK::KC + j0 * kc);
+      }
+    });
+  });
+}
+
 // `level`: the ISA level that runs the micro-kernel (gemm_typed).
 // epi.mean non-null: the epilogue on each tile once its last k block is in (the tile is hot in cache).
 // rows non-null: A is gathered a tile of rows at a time by rows->fill (gemm_rows.h), a ignored.
+// bt non-null: the tensor B is read from, whose packs the cache keeps (an inference GEMM's weights).
 template <typename T, typename BK>
 void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, const EpilogueView<T>& epi,
-                  const GemmRows<T>* rows = nullptr) {
+                  const GemmRows<T>* rows = nullptr, const Tensor* bt = nullptr) {
   const int64_t m = g.m, n = g.n, k = g.k, ldc = g.ldc;
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
   if (m == 0 || n == 0) return;
@@ -444,7 +470,10 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
   // several tile rows would otherwise each repack it: for M = N*H*W >> K, N that repacking is a
   // large share of the work.
   const int64_t kblocks = (k + BK::KC - 1) / BK::KC;
-  const bool prepack_b = tiles_m > 1 && tiles_n * kblocks * b_size <= (int64_t(1) << 22);
+  const std::shared_ptr<const void> bcached = bt ? cached_b<T, BK>(g, *bt, b) : nullptr;
+  const T* const bcache = static_cast<const T*>(bcached.get());
+  const int64_t n_pad = (n + BK::NR - 1) / BK::NR * BK::NR;
+  const bool prepack_b = !bcache && tiles_m > 1 && tiles_n * kblocks * b_size <= (int64_t(1) << 22);
   const auto bpre = scratch<T>(prepack_b ? tiles_n * kblocks * b_size : 0);
   if (prepack_b) {
     parallel_for(0, tiles_n * kblocks, 1, [&](int64_t lo, int64_t hi) {
@@ -456,7 +485,7 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
     });
   }
   parallel_for(0, tiles, grain, [&](int64_t lo, int64_t hi) {
-    const auto ap = scratch<T>(direct_a && !epi.in_scale ? 0 : a_size), bp = scratch<T>(prepack_b ? 0 : b_size);
+    const auto ap = scratch<T>(direct_a && !epi.in_scale ? 0 : a_size), bp = scratch<T>(prepack_b || bcache ? 0 : b_size);
     const auto gathered = scratch<T>(rows ? std::min(m, MC) * k : 0);
     int64_t gathered_ic = -1;
     for (int64_t t = lo; t < hi; ++t) {
@@ -468,7 +497,8 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
         const int64_t kc = std::min(BK::KC, k - pc);
         if (!direct_a) pack_a<T, BK::MR>(g, a, ic, pc, mc, kc, ap.get(), epi);
         const T* bpan = bp.get();
-        if (prepack_b) bpan = bpre.get() + (tn * kblocks + pc / BK::KC) * b_size;
+        if (bcache) bpan = bcache + (pc / BK::KC) * n_pad * BK::KC + jc * kc;
+        else if (prepack_b) bpan = bpre.get() + (tn * kblocks + pc / BK::KC) * b_size;
         else pack_b<T, BK::NR>(b, g.ldb, g.trans_b, pc, jc, kc, nc, bp.get());
         if (rows) {
           macro(kc, mc, nc, gathered.get() + pc, k, bpan, c + ic * ldc + jc, ldc, alpha, beta, pc == 0, GateRows<T>{});
@@ -491,13 +521,13 @@ void gemm_blocked(const GemmArgs& g, const T* a, const T* b, T* c, int level, co
 // is read once, so that the panels and the micro-kernel agree even if a test forces another.
 template <typename T>
 void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c, const EpilogueView<T>& epi,
-                const GemmRows<T>* rows = nullptr) {
+                const GemmRows<T>* rows = nullptr, const Tensor* bt = nullptr) {
   constexpr int64_t nw = Blocking<T, true>::NR, nn = Blocking<T, false>::NR;
   const int64_t cols_wide = (g.n + nw - 1) / nw * nw, cols_narrow = (g.n + nn - 1) / nn * nn;
   const int level = g_isa.level();
   const bool wide = isa_vector_bytes(level) == isa_vector_bytes(kIsaAvx512) && 5 * cols_wide <= 6 * cols_narrow;
-  if (wide) gemm_blocked<T, Blocking<T, true>>(g, a, b, c, level, epi, rows);
-  else gemm_blocked<T, Blocking<T, false>>(g, a, b, c, level, epi, rows);
+  if (wide) gemm_blocked<T, Blocking<T, true>>(g, a, b, c, level, epi, rows, bt);
+  else gemm_blocked<T, Blocking<T, false>>(g, a, b, c, level, epi, rows, bt);
 }
 
 template <typename T>
@@ -507,7 +537,7 @@ void gemm_rows_typed(const GemmArgs& g, const GemmRows<T>& a, const Tensor& b, T
   ADVPROP_ASSERT(a.fill && !g.trans_a && g.lda == g.k && !g.tf32 && c.dtype() == DTypeOf<T>::value && b.dtype() == c.dtype() &&
                  b.is_contiguous() && c.is_contiguous() && (!epi || !epi->in_scale) &&
                  b.numel() >= (g.trans_b ? g.n * g.ldb : g.k * g.ldb) && c.numel() >= (g.m > 0 ? (g.m - 1) * g.ldc + g.n : 0));
-  gemm_typed<T>(g, nullptr, b.data_as<const T>(), c.data_as<T>(), epilogue_view<T>(epi, g.n, g.ldc), &a);
+  gemm_typed<T>(g, nullptr, b.data_as<const T>(), c.data_as<T>(), epilogue_view<T>(epi, g.n, g.ldc), &a, epi ? &b : nullptr);
 }
 
 }  // namespace
@@ -537,7 +567,9 @@ void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c, const 
   if (c.dtype() == DType::bf16 || c.dtype() == DType::f16 || g.tf32) return gemm_tc(g, a, b, c);
   dispatch_dtype(c.dtype(), "gemm", [&](auto t) {
     using T = decltype(t);
-    gemm_typed<T>(g, a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>(), epilogue_view<T>(epi, g.n, g.ldc));
+    // An epilogue means the inference path, whose B is a layer's weights: their packs are kept.
+    gemm_typed<T>(g, a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>(), epilogue_view<T>(epi, g.n, g.ldc), nullptr,
+                  epi ? &b : nullptr);
   });
 }
 

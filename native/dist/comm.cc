@@ -326,6 +326,7 @@ void broadcast(const std::vector<Tensor>& tensors, int root) {
   const int size = state().world.size;
   if (root < 0 || root >= size)
     fail(ErrorCode::Arg, std::string(op) + ": root " + std::to_string(root) + " is not a rank of a world of " + std::to_string(size));
+  mark_written(tensors);
   if (!tensors.empty() && tensors[0].defined() && tensors[0].device().type != DeviceType::cpu)
     return device_broadcast(op, tensors, root);
   check_tensors(op, tensors, false);

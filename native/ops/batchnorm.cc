@@ -119,6 +119,7 @@ BnForwardResult multi_batch_norm(const Tensor& x, const Tensor& gamma, const Ten
   const DType st = accum_dtype(x.dtype());
   BnForwardResult r{Tensor::empty(x.shape(), x.dtype(), dev), Tensor::empty(bn_stat_shape(a), st, dev),
                     Tensor::empty(bn_stat_shape(a), st, dev)};
+  if (mode == BnMode::train) mark_written(running_mean), mark_written(running_var);
   ADVPROP_DISPATCH(dev, multi_batch_norm_forward, a, x, gamma, beta, running_mean, running_var, r.y, r.mean, r.invstd);
   return r;
 }

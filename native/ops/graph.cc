@@ -54,6 +54,7 @@ void copy_into(Tensor& dst, const Tensor& src) {
   const Device& d = dst.device();
   const size_t bytes = dst.nbytes();
   if (!bytes) return;
+  mark_written(dst);
   if (src.device() == d) {
     backend(d.type).copy_on_device(dst.data(), src.data(), bytes, d.index);
   } else if (src.device().type == DeviceType::cpu) {

@@ -116,6 +116,7 @@ void rmsprop_update(const TensorList& params, const TensorList& grads, const Ten
   check_lists(op, {{&params, "params", true}, {&grads, "grads", false}, {&ms, "ms", true}, {&mom, "mom", true}}, &decay);
   check_scalar_at(op, "lr", h.lr_at, params, "params");
   if (params.empty()) return;
+  mark_written(params), mark_written(ms), mark_written(mom);
   ADVPROP_DISPATCH(params[0].device(), rmsprop_update, params, grads, ms, mom, decay_flags(decay, h.weight_decay), h);
 }
 
@@ -128,6 +129,7 @@ void sgd_update(const TensorList& params, const TensorList& grads, const TensorL
   check_lists(op, {{&params, "params", true}, {&grads, "grads", false}, {&bufs, "bufs", true}}, &decay);
   check_scalar_at(op, "lr", h.lr_at, params, "params");
   if (params.empty()) return;
+  mark_written(params), mark_written(bufs);
   ADVPROP_DISPATCH(params[0].device(), sgd_update, params, grads, bufs, decay_flags(decay, h.weight_decay), h);
 }
 
@@ -137,6 +139,7 @@ void ema_update(const TensorList& emas, const TensorList& sources, double decay,
   check_lists(op, {{&emas, "emas", true}, {&sources, "sources", false}}, nullptr);
   check_scalar_at(op, "decay", decay_at, emas, "emas");
   if (emas.empty()) return;
+  mark_written(emas);
   ADVPROP_DISPATCH(emas[0].device(), ema_update, emas, sources, decay, decay_at);
 }
 

@@ -64,6 +64,7 @@ void Stager::upload(int slot, const uint8_t* host, size_t bytes, Tensor& dst) {
     fail(ErrorCode::Shape, std::string(op) + ": argument 'host' has " + std::to_string(bytes) + " bytes but 'dst' " +
                                shape_str(dst.shape()) + " holds " + std::to_string(dst.numel()));
   if (bytes == 0) return;
+  mark_written(dst);
   backend_for(device_).upload(state_, slot, host, bytes, dst.data());
 }
 

@@ -134,6 +134,49 @@ forEachBackend('inference path', (device, backend) => {
     }
   });
 
+  it('the packed weights the cpu keeps between calls follow every in-place write made in eval mode', () => {
+    // The cpu GEMM keeps each 1x1 convolution's packed weights across eval forwards
+    // (native/cpu/gemm_pack_cache.h), keyed on a stamp that every in-place op renews. Each write
+    // below happens between two fused forwards with nothing else in between.
+    const m = tiny(device);
+    try {
+      perturbBn(m, 400);
+      m.eval();
+      const x = ap.rand([2, 13, 13, 3], { seed: 8, device });
+      // The 1x1 convolutions that run as GEMMs with an epilogue (the squeeze-excite FCs do not).
+      const pointwise = m.namedParameters().filter(([k, t]) => t.shape.length === 4 && t.shape[1] === 1 && t.shape[2] === 1 &&
+        !k.includes('.se.'));
+      assert.ok(pointwise.length >= 4, 'the tiny model has 1x1 convolutions');
+      const check = (label: string, prev: ArrayLike<number>): Float32Array | Float64Array => {
+        const fused = logits(m, x);
+        same(backend, fused, logits(m, x, { fuse: false }), `fused = plain after ${label}`);
+        assert.notDeepEqual(Array.from(fused), Array.from(prev), `${label} changed the logits`);
+        return fused;
+      };
+      let prev = logits(m, x);
+      logits(m, x);  // a second forward, from the kept packs
+      // The stem runs as a GEMM on gathered rows, with the same cache.
+      const stem = m.namedParameters().find(([k]) => k === 'conv_stem.weight')![1];
+      for (const [label, w] of [['copyInto (a 1x1 convolution)', pointwise[0][1]], ['copyInto (the stem)', stem]] as const) {
+        ap.tidy(() => ap.copyInto(w, ap.rand([...w.shape], { seed: 9, device }).addScalar(-0.5)));
+        prev = check(label, prev);
+      }
+      const params = pointwise.map(([, t]) => t);
+      const rms = new ap.optim.RMSProp(params, { lr: 0.05 });
+      ap.tidy(() => rms.step(params.map((t, i) => ap.rand([...t.shape], { seed: 20 + i, device }))));
+      prev = check('an RMSProp step', prev);
+      const ema = new ap.optim.ExponentialMovingAverage(params.map((t) => ap.rand([...t.shape], { seed: 40, device })), { decay: 0.5 });
+      ema.copyTo(params);
+      prev = check('EMA copyTo', prev);
+      ap.emptyCache(device);
+      same(backend, logits(m, x), prev, 'after emptyCache, the same logits');
+      ema.dispose?.();
+      x.dispose();
+    } finally {
+      m.dispose();
+    }
+  });
+
   it('kernels.conv2dBnEval = conv2d, multiBatchNorm eval, add for pointwise, strided, depthwise and grouped convolutions', () => {
     const cases: { x: number[]; w: number[]; opts: ap.kernels.Conv2dOptions; residual: boolean }[] = [
       { x: [2, 5, 6, 7], w: [9, 1, 1, 7], opts: {}, residual: false },

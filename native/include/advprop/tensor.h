@@ -3,6 +3,7 @@
 // autograd tape's saved copies). Kernels take `const Tensor&` inputs and `Tensor&` outputs that
 // the op front-ends (native/ops) have already allocated and checked.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -27,12 +28,31 @@ class Storage {
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   const Device& device() const { return device_; }
+  bool owned() const { return owned_; }
+  // A number no other storage or write has had: given at construction and again by touch(),
+  // which every op that writes into memory it did not allocate calls (copy_into, the optimizer
+  // updates, the EMA, batch norm's running statistics, uploads, broadcasts). What is kept
+  // derived from the contents (gemm.cc's packed weights) is keyed on it, and so never outlives
+  // a write. Borrowed memory can change behind advprop's back: nothing is kept for it.
+  uint64_t stamp() const { return stamp_.load(std::memory_order_acquire); }
+  void touch() { stamp_.store(next_stamp(), std::memory_order_release); }
+  // Called by a cache of values derived from the contents when it keeps one: the destructor then
+  // calls the hook (set once by that cache), which drops them, so they go with the storage.
+  using DerivedRelease = void (*)(const Storage*);
+  void set_derived(DerivedRelease release) {
+    derived_release().store(release, std::memory_order_release);
+    derived_.store(true, std::memory_order_release);
+  }
 
  private:
+  static uint64_t next_stamp();
+  static std::atomic<DerivedRelease>& derived_release();
+  std::atomic<bool> derived_{false};
   Device device_;
   size_t bytes_;
   void* data_ = nullptr;
   bool owned_ = true;
+  std::atomic<uint64_t> stamp_{next_stamp()};
 };
 
 constexpr int kMaxDims = 8;
@@ -79,6 +99,14 @@ class Tensor {
   int64_t numel_ = 0;
   DType dtype_ = DType::f32;
 };
+
+// Storage::touch for the storages of ops' in-place targets (undefined tensors skipped).
+inline void mark_written(const Tensor& t) {
+  if (t.defined()) t.storage()->touch();
+}
+inline void mark_written(const std::vector<Tensor>& ts) {
+  for (const Tensor& t : ts) mark_written(t);
+}
 
 Shape contiguous_strides(const Shape& shape);
 // Product of sizes; throws ERR_SHAPE on negative sizes, more than kMaxDims dims or overflow.

@@ -569,7 +569,7 @@ void gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c, const 
     using T = decltype(t);
     // An epilogue means the inference path, whose B is a layer's weights: their packs are kept.
     gemm_typed<T>(g, a.data_as<const T>(), b.data_as<const T>(), c.data_as<T>(), epilogue_view<T>(epi, g.n, g.ldc), nullptr,
-                  epi ? &b : nullptr);
+                  epi || g.keep_b ? &b : nullptr);
   });
 }
 

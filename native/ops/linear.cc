@@ -38,6 +38,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b) {
   g.trans_b = true;
   g.m = x.dim(0), g.n = w.dim(0), g.k = x.dim(1);
   g.lda = g.k, g.ldb = g.k, g.ldc = g.n;
+  g.keep_b = true;  // w, the layer's weights
   Tensor y = run_gemm(op, g, x, w, {g.m, g.n});
   // A separate bias pass for now; fusing it into the GEMM's epilogue is performance work.
   return b ? binary(BinaryOp::add, y, *b) : y;

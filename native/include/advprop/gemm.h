@@ -29,6 +29,10 @@ struct GemmArgs {
   int64_t lda = 0, ldb = 0, ldc = 0;  // elements between consecutive rows of the stored matrices
   double alpha = 1.0, beta = 0.0;
   bool tf32 = false;  // f32 operands: multiply in tf32 (see above)
+  // B is a layer's weights, multiplied again at later calls (a linear layer's forward): the cpu
+  // keeps its pack between calls (native/cpu/gemm_pack_cache.h), as it does for every product
+  // with an epilogue. No bit of C depends on it.
+  bool keep_b = false;
 };
 
 // a, b, c: contiguous, same dtype (f32, f64, bf16 or f16) and device, large enough for the described

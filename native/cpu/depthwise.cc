@@ -29,6 +29,7 @@
 #include "advprop/invariants.h"
 #include "advprop/parallel.h"
 #include "epilogue.h"
+#include "gemm_pack_cache.h"
 #include "simd.h"
 #include "channel_vectors.h"
 #include "depthwise_f32.h"
@@ -319,12 +320,16 @@ void for_each_row(const Conv2dParams& p, int64_t per_image, int64_t width, Fill&
 
 // epi: the inference epilogue (epilogue.h), only ever non-null for f32 and f64 (the validator),
 // on each output row while it is in cache.
+// kept: the weights already transposed (the packed-weights cache's, for the inference path), or
+// null to transpose them here.
 template <typename T>
-void forward_typed(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y, const Epilogue* epi = nullptr) {
+void forward_typed(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y, const Epilogue* epi = nullptr,
+                   const T* kept = nullptr) {
   const int64_t C = p.c_in, H = p.h, W = p.w, OW = p.out_w;
-  const std::vector<T> wt = transpose_weights(p, w);
+  const std::vector<T> wt_own = kept ? std::vector<T>() : transpose_weights(p, w);
+  const T* const wt = kept ? kept : wt_own.data();
   if constexpr (std::is_same_v<T, float>)
-    if (depthwise_detail::forward_blocked_f32(p, x, wt.data(), bias, y, epi, g_isa.level())) return;
+    if (depthwise_detail::forward_blocked_f32(p, x, wt, bias, y, epi, g_isa.level())) return;
   const RowFn<T> row = row_kernel<T>();
   for_each_row(p, p.out_h, OW, [&](RowTaps& t, int64_t n, int64_t oh, int64_t r) {
     t.nr = t.nq = 0;
@@ -339,7 +344,7 @@ void forward_typed(const Conv2dParams& p, const T* x, const T* w, const T* bias,
       t.kx[t.nq] = kx;
       t.koff[t.nq++] = kx * p.dil_w - p.pad_left;
     }
-    row(t, C, p.kw, x, wt.data(), bias, y + r * OW * C);
+    row(t, C, p.kw, x, wt, bias, y + r * OW * C);
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
       if (epi) apply_epilogue_rows(epilogue_view<T>(epi, C, C), y + r * OW * C, C, r * OW, OW, 0, C);
   });
@@ -464,7 +469,21 @@ void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, 
   if (is_half(y.dtype())) return depthwise_detail::forward_half(p, x, w, bias, y);
   dispatch_dtype(y.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    forward_typed<T>(p, x.data_as<T>(), w.data_as<T>(), bias ? bias->data_as<T>() : nullptr, y.data_as<T>(), epi);
+    const T* wp = w.data_as<T>();
+    // The inference path (an epilogue) keeps the transposed weights between calls, as the GEMM
+    // keeps its packs (gemm_pack_cache.h; nr -1 tells this layout from the GEMM's).
+    std::shared_ptr<const void> kept;
+    if (epi) {
+      PackKey key;
+      key.storage = w.storage().get(), key.stamp = w.storage()->stamp(), key.offset = w.offset();
+      key.k = p.kh * p.kw, key.n = p.c_in, key.elem = static_cast<int>(sizeof(T)), key.nr = -1;
+      kept = packed_weights(w, key, static_cast<size_t>(key.k * key.n) * sizeof(T), [&](void* dst) {
+        const std::vector<T> wt = transpose_weights(p, wp);
+        std::memcpy(dst, wt.data(), wt.size() * sizeof(T));
+      });
+    }
+    forward_typed<T>(p, x.data_as<T>(), wp, bias ? bias->data_as<T>() : nullptr, y.data_as<T>(), epi,
+                     static_cast<const T*>(kept.get()));
   });
 }
 

@@ -4,7 +4,8 @@
 // the weights' storage, its stamp (advprop/tensor.h: a new one at every write by an op), the
 // view and the panel layout, so a pack never outlives a change to the weights: an optimizer
 // step, an EMA update or a load makes the next call pack again. The packs hold the values the
-// per-call packing writes, so nothing read from the cache changes a bit of C.
+// per-call packing writes, so nothing read from the cache changes a bit of C. The depthwise
+// forward keeps its transposed weights ([KH, KW, C]) here too, on the same path (depthwise.cc).
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -155,11 +155,12 @@ forEachBackend('inference path', (device, backend) => {
       };
       let prev = logits(m, x);
       logits(m, x);  // a second forward, from the kept packs
-      // The stem runs as a GEMM on gathered rows, and linear layers (the classifier, the
-      // squeeze-excite FCs) keep their packs too.
+      // The stem runs as a GEMM on gathered rows, linear layers (the classifier, the
+      // squeeze-excite FCs) keep their packs too, and depthwise layers their transposed weights.
       const named = (key: string): ap.Tensor => m.namedParameters().find(([k]) => k === key)![1];
       for (const [label, w] of [['copyInto (a 1x1 convolution)', pointwise[0][1]], ['copyInto (the stem)', named('conv_stem.weight')],
-        ['copyInto (the classifier)', named('classifier.weight')], ['copyInto (a squeeze-excite FC)', named('blocks.1.1.se.conv_reduce.weight')]] as const) {
+        ['copyInto (the classifier)', named('classifier.weight')], ['copyInto (a squeeze-excite FC)', named('blocks.1.1.se.conv_reduce.weight')],
+        ['copyInto (a depthwise convolution)', named('blocks.1.0.conv_dw.weight')]] as const) {
         ap.tidy(() => ap.copyInto(w, ap.rand([...w.shape], { seed: 9, device }).addScalar(-0.5)));
         prev = check(label, prev);
       }

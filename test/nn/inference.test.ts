@@ -180,6 +180,19 @@ forEachBackend('inference path', (device, backend) => {
     }
   });
 
+  it('the kept packs go with their model: memory in use after dispose() is what it was before the model', () => {
+    const inUse = (): number => ap.memory().devices[device].bytesInUse;
+    const x = ap.rand([2, 13, 13, 3], { seed: 8, device });
+    const before = inUse();
+    const m = tiny(device);
+    m.eval();
+    logits(m, x);
+    logits(m, x);
+    m.dispose();
+    assert.equal(inUse(), before, 'bytes in use after the model and its packs are gone');
+    x.dispose();
+  });
+
   it('kernels.conv2dBnEval = conv2d, multiBatchNorm eval, add for pointwise, strided, depthwise and grouped convolutions', () => {
     const cases: { x: number[]; w: number[]; opts: ap.kernels.Conv2dOptions; residual: boolean }[] = [
       { x: [2, 5, 6, 7], w: [9, 1, 1, 7], opts: {}, residual: false },

@@ -41,11 +41,15 @@ namespace {
 
 // w [C, KH, KW] -> wt [KH, KW, C].
 template <typename T>
-std::vector<T> transpose_weights(const Conv2dParams& p, const T* w) {
+void transpose_weights_into(const Conv2dParams& p, const T* w, T* wt) {
   const int64_t C = p.c_in, taps = p.kh * p.kw;
-  std::vector<T> wt(static_cast<size_t>(taps * C));
   for (int64_t c = 0; c < C; ++c)
     for (int64_t t = 0; t < taps; ++t) wt[t * C + c] = w[c * taps + t];
+}
+template <typename T>
+std::vector<T> transpose_weights(const Conv2dParams& p, const T* w) {
+  std::vector<T> wt(static_cast<size_t>(p.kh * p.kw * p.c_in));
+  transpose_weights_into(p, w, wt.data());
   return wt;
 }
 
@@ -477,10 +481,8 @@ void depthwise_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, 
       PackKey key;
       key.storage = w.storage().get(), key.stamp = w.storage()->stamp(), key.offset = w.offset();
       key.k = p.kh * p.kw, key.n = p.c_in, key.elem = static_cast<int>(sizeof(T)), key.nr = -1;
-      kept = packed_weights(w, key, static_cast<size_t>(key.k * key.n) * sizeof(T), [&](void* dst) {
-        const std::vector<T> wt = transpose_weights(p, wp);
-        std::memcpy(dst, wt.data(), wt.size() * sizeof(T));
-      });
+      kept = packed_weights(w, key, static_cast<size_t>(key.k * key.n) * sizeof(T),
+                            [&](void* dst) { transpose_weights_into(p, wp, static_cast<T*>(dst)); });
     }
     forward_typed<T>(p, x.data_as<T>(), wp, bias ? bias->data_as<T>() : nullptr, y.data_as<T>(), epi,
                      static_cast<const T*>(kept.get()));

@@ -48,10 +48,8 @@ bool same_bits(const Tensor& x, const Tensor& y) {
   return x.nbytes() == y.nbytes() && std::memcmp(x.data(), y.data(), x.nbytes()) == 0;
 }
 
-Tensor affine_for(int64_t n, uint64_t seed) {
-  Tensor t = random_cpu({3, n}, DType::f32, seed, 0.5, 1.5);
-  return t;
-}
+// An eval batch norm's [3, n] affine (mean, scale, shift), all in [0.5, 1.5).
+Tensor affine_for(int64_t n, uint64_t seed) { return random_cpu({3, n}, DType::f32, seed, 0.5, 1.5); }
 
 ADVPROP_NATIVE_TEST(gemm_pack_cache_keeps_and_renews_packs) {
   cpu::clear_packed_weights();

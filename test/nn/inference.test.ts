@@ -135,15 +135,16 @@ forEachBackend('inference path', (device, backend) => {
   });
 
   it('the packed weights the cpu keeps between calls follow every in-place write made in eval mode', () => {
-    // The cpu GEMM keeps each 1x1 convolution's packed weights across eval forwards
-    // (native/cpu/gemm_pack_cache.h), keyed on a stamp that every in-place op renews. Each write
-    // below happens between two fused forwards with nothing else in between.
+    // The cpu keeps the packed weights of the eval forward's GEMMs and depthwise layers across
+    // calls (native/cpu/gemm_pack_cache.h), keyed on a stamp that every in-place op renews. Each
+    // write below happens between two fused forwards with nothing else in between.
     const m = tiny(device);
     try {
       perturbBn(m, 400);
       m.eval();
       const x = ap.rand([2, 13, 13, 3], { seed: 8, device });
-      // The 1x1 convolutions that run as GEMMs with an epilogue (the squeeze-excite FCs do not).
+      // The 1x1 convolutions that run as GEMMs with an epilogue (the squeeze-excite FCs run as
+      // linear layers: one is written below).
       const pointwise = m.namedParameters().filter(([k, t]) => t.shape.length === 4 && t.shape[1] === 1 && t.shape[2] === 1 &&
         !k.includes('.se.'));
       assert.ok(pointwise.length >= 4, 'the tiny model has 1x1 convolutions');
@@ -168,12 +169,15 @@ forEachBackend('inference path', (device, backend) => {
       const rms = new ap.optim.RMSProp(params, { lr: 0.05 });
       ap.tidy(() => rms.step(params.map((t, i) => ap.rand([...t.shape], { seed: 20 + i, device }))));
       prev = check('an RMSProp step', prev);
-      const ema = new ap.optim.ExponentialMovingAverage(params.map((t) => ap.rand([...t.shape], { seed: 40, device })), { decay: 0.5 });
+      const sources = params.map((t) => ap.rand([...t.shape], { seed: 40, device }));
+      const ema = new ap.optim.ExponentialMovingAverage(sources, { decay: 0.5 });
       ema.copyTo(params);
       prev = check('EMA copyTo', prev);
       ap.emptyCache(device);
       same(backend, logits(m, x), prev, 'after emptyCache, the same logits');
-      ema.dispose?.();
+      for (const t of sources) t.dispose();
+      ema.dispose();
+      rms.dispose();
       x.dispose();
     } finally {
       m.dispose();
